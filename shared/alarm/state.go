@@ -1,0 +1,246 @@
+package alarm
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/iotwatch/iotwatch/shared/alert"
+	"github.com/iotwatch/iotwatch/shared/reading"
+	"github.com/iotwatch/iotwatch/shared/threshold"
+)
+
+// MaxGap is the longest gap between two level-bearing readings that keeps a run going.
+const MaxGap = 300 * time.Second
+
+// RecentIDs is how many identities of applied readings a device's state remembers, to tell a
+// duplicate from a merely late reading.
+const RecentIDs = 32
+
+// RuleState is the alarm state of one (user, device, rule). Times are Unix nanoseconds; the Has*
+// flags say which of them hold a value.
+type RuleState struct {
+	Flags     uint8 `json:"f,omitempty" dynamodbav:"f,omitempty"`
+	LastAt    int64 `json:"l,omitempty" dynamodbav:"l,omitempty"`   // last level-bearing applied reading
+	WarnRun   int64 `json:"w,omitempty" dynamodbav:"w,omitempty"`   // start of the run at >= WARNING
+	ViolRun   int64 `json:"v,omitempty" dynamodbav:"v,omitempty"`   // start of the run at >= VIOLATION
+	Open      Level `json:"o,omitempty" dynamodbav:"o,omitempty"`   // OK when closed, else the episode's severity
+	OpenStart int64 `json:"os,omitempty" dynamodbav:"os,omitempty"` // the episode's OPEN window start
+}
+
+// Flags of RuleState.
+const (
+	hasLast uint8 = 1 << iota
+	hasWarnRun
+	hasViolRun
+)
+
+// DeviceState is everything the alarm machine remembers of one device between batches.
+type DeviceState struct {
+	// Last is the event time (Unix ns) of the last applied reading; HasLast says whether there was one.
+	Last    int64 `json:"last,omitempty" dynamodbav:"last,omitempty"`
+	HasLast bool  `json:"has_last,omitempty" dynamodbav:"has_last,omitempty"`
+	// Recent holds the identities of the last RecentIDs applied readings, oldest first.
+	Recent []string `json:"recent,omitempty" dynamodbav:"recent,omitempty"`
+	// Rules maps "rule:user" to the rule state of that user.
+	Rules map[string]*RuleState `json:"rules,omitempty" dynamodbav:"rules,omitempty"`
+	// Version is the store's optimistic-lock counter; the alarm machine never touches it.
+	Version int64 `json:"version,omitempty" dynamodbav:"version"`
+}
+
+// RuleKey is the key of a user's rule state in DeviceState.Rules.
+func RuleKey(rule Rule, user string) string { return rule.String() + ":" + user }
+
+// SplitRuleKey is the inverse of RuleKey.
+func SplitRuleKey(k string) (Rule, string, bool) {
+	name, user, ok := strings.Cut(k, ":")
+	if !ok {
+		return 0, "", false
+	}
+	r, ok := ParseRule(name)
+	return r, user, ok
+}
+
+// Outcome says what became of one reading.
+type Outcome uint8
+
+// Outcomes of Apply.
+const (
+	Applied Outcome = iota
+	Late            // event_time not after the last applied reading: not applied to alarm state
+	Duplicate       // same identity as an applied reading: not applied
+)
+
+func (o Outcome) String() string {
+	return [...]string{"applied", "late", "duplicate"}[o]
+}
+
+// Device applies readings of one device to its state. Make one per device and batch with
+// NewDevice; it is not safe for concurrent use.
+type Device struct {
+	st      *DeviceState
+	configs []threshold.Config
+	rules   [][NumRules]*RuleState // per config; nil until first needed
+	recent  map[string]struct{}
+	changed bool
+}
+
+// NewDevice prepares to apply readings to st (modified in place) under the device's configs.
+func NewDevice(st *DeviceState, configs []threshold.Config) *Device {
+	d := &Device{st: st, configs: configs, rules: make([][NumRules]*RuleState, len(configs))}
+	if st.Rules == nil {
+		st.Rules = map[string]*RuleState{}
+	}
+	for i := range configs {
+		for r := Rule(0); r < NumRules; r++ {
+			d.rules[i][r] = st.Rules[RuleKey(r, configs[i].UserID)]
+		}
+	}
+	d.recent = make(map[string]struct{}, len(st.Recent))
+	for _, id := range st.Recent {
+		d.recent[id] = struct{}{}
+	}
+	return d
+}
+
+// Changed reports whether any applied reading changed the state.
+func (d *Device) Changed() bool { return d.changed }
+
+func msgKey(msgID string) string { return "m:" + msgID }
+
+func timeKey(ns int64) string { return "t:" + strconv.FormatInt(ns, 10) }
+
+// Apply applies one valid reading of the device and calls emit for each alert it raises, in
+// config order then rule order.
+func (d *Device) Apply(r *reading.Reading, emit func(alert.Alert)) Outcome {
+	t := r.EventTime.UnixNano()
+	if r.MsgID != "" {
+		if _, dup := d.recent[msgKey(r.MsgID)]; dup {
+			return Duplicate
+		}
+	}
+	if d.st.HasLast && t <= d.st.Last {
+		if r.MsgID == "" {
+			if _, dup := d.recent[timeKey(t)]; dup {
+				return Duplicate
+			}
+		}
+		return Late
+	}
+	d.st.Last, d.st.HasLast = t, true
+	d.remember(r, t)
+	d.changed = true
+
+	for i := range d.configs {
+		c := &d.configs[i]
+		for rule := Rule(0); rule < NumRules; rule++ {
+			lvl, ok := rule.Level(r, c)
+			if !ok {
+				continue
+			}
+			rs := d.rules[i][rule]
+			if rs == nil {
+				if lvl == OK {
+					continue // OK on a fresh state changes nothing but the last time
+				}
+				rs = &RuleState{}
+				d.rules[i][rule] = rs
+				d.st.Rules[RuleKey(rule, c.UserID)] = rs
+			}
+			if kind, sev, start, fire := step(rs, lvl, t, c.SustainSeconds); fire {
+				v, _ := r.Value(rule.Metric())
+				a := alert.Alert{
+					Kind:           kind,
+					AlertTime:      r.EventTime,
+					UserID:         c.UserID,
+					DeviceID:       r.DeviceID,
+					Rule:           rule.String(),
+					Severity:       sev.String(),
+					Metric:         rule.Metric().String(),
+					ObservedValue:  v,
+					ThresholdValue: rule.Threshold(c, sev),
+					WindowStartMs:  start / int64(time.Millisecond),
+					WindowEndMs:    r.EventTime.UnixMilli(),
+				}
+				a.AlertID = alert.ID(&a)
+				emit(a)
+			}
+			if rs.Open == OK && rs.Flags&(hasWarnRun|hasViolRun) == 0 {
+				// Nothing left worth remembering: drop the entry so an idle state stays small.
+				delete(d.st.Rules, RuleKey(rule, c.UserID))
+				d.rules[i][rule] = nil
+			}
+		}
+	}
+	return Applied
+}
+
+func (d *Device) remember(r *reading.Reading, t int64) {
+	var id string
+	if r.MsgID != "" {
+		id = msgKey(r.MsgID)
+	} else {
+		id = timeKey(t)
+	}
+	if len(d.st.Recent) >= RecentIDs {
+		old := d.st.Recent[0]
+		delete(d.recent, old)
+		copy(d.st.Recent, d.st.Recent[1:])
+		d.st.Recent = d.st.Recent[:len(d.st.Recent)-1]
+	}
+	d.st.Recent = append(d.st.Recent, id)
+	d.recent[id] = struct{}{}
+}
+
+// step applies a reading of level lvl at time t (ns) to one rule state. It returns the alert to
+// emit, if any: its kind, severity and window start (ns).
+func step(rs *RuleState, lvl Level, t int64, sustainSeconds int64) (alert.Kind, Level, int64, bool) {
+	gap := rs.Flags&hasLast != 0 && t-rs.LastAt > int64(MaxGap)
+	rs.LastAt = t
+	rs.Flags |= hasLast
+
+	if lvl >= Warning {
+		if rs.Flags&hasWarnRun == 0 || gap {
+			rs.WarnRun = t
+			rs.Flags |= hasWarnRun
+		}
+	} else {
+		rs.Flags &^= hasWarnRun
+		rs.WarnRun = 0
+	}
+	if lvl >= Violation {
+		if rs.Flags&hasViolRun == 0 || gap {
+			rs.ViolRun = t
+			rs.Flags |= hasViolRun
+		}
+	} else {
+		rs.Flags &^= hasViolRun
+		rs.ViolRun = 0
+	}
+
+	sustain := sustainSeconds * int64(time.Second)
+	due := OK
+	var dueStart int64
+	if rs.Flags&hasWarnRun != 0 && t-rs.WarnRun >= sustain {
+		due, dueStart = Warning, rs.WarnRun
+	}
+	if rs.Flags&hasViolRun != 0 && t-rs.ViolRun >= sustain {
+		due, dueStart = Violation, rs.ViolRun
+	}
+
+	switch {
+	case rs.Open == OK:
+		if due > OK {
+			rs.Open, rs.OpenStart = due, dueStart
+			return alert.Open, due, dueStart, true
+		}
+	case lvl == OK:
+		sev, start := rs.Open, rs.OpenStart
+		rs.Open, rs.OpenStart = OK, 0
+		return alert.Resolve, sev, start, true
+	case rs.Open == Warning && due == Violation:
+		rs.Open = Violation
+		return alert.Escalate, Violation, dueStart, true
+	}
+	return "", OK, 0, false
+}

@@ -1,0 +1,70 @@
+// Package alert is the alert of DESIGN.md: the JSON that SNS carries, the lake's alerts table holds
+// and `iotwatch backtest` prints, its deterministic id, and the texts people read (email, SMS).
+package alert
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strconv"
+	"time"
+)
+
+// Kind is what happened to an alarm episode.
+type Kind string
+
+// The kinds of alert.
+const (
+	Open     Kind = "OPEN"
+	Escalate Kind = "ESCALATE"
+	Resolve  Kind = "RESOLVE"
+)
+
+// Alert is one alert, in the contract's field order.
+type Alert struct {
+	AlertID        string    `json:"alert_id"`
+	Kind           Kind      `json:"kind"`
+	AlertTime      time.Time `json:"alert_time"`
+	UserID         string    `json:"user_id"`
+	DeviceID       string    `json:"device_id"`
+	Rule           string    `json:"rule"`
+	Severity       string    `json:"severity"`
+	Metric         string    `json:"metric"`
+	ObservedValue  float64   `json:"observed_value"`
+	ThresholdValue float64   `json:"threshold_value"`
+	WindowStartMs  int64     `json:"window_start_ms"`
+	WindowEndMs    int64     `json:"window_end_ms"`
+}
+
+// ID computes the deterministic alert id: the same user, device, rule, kind, severity, alert time
+// and window start always give the same id, so a replayed batch yields the same ids and consumers
+// can de-duplicate on it.
+func ID(a *Alert) string {
+	h := sha256.New()
+	for _, s := range []string{a.UserID, a.DeviceID, a.Rule, string(a.Kind), a.Severity,
+		strconv.FormatInt(a.AlertTime.UnixNano(), 10), strconv.FormatInt(a.WindowStartMs, 10)} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// MarshalJSON writes alert_time as RFC 3339 in UTC.
+func (a Alert) MarshalJSON() ([]byte, error) {
+	type plain Alert
+	return json.Marshal(struct {
+		plain
+		AlertTime string `json:"alert_time"`
+	}{plain(a), a.AlertTime.UTC().Format(time.RFC3339Nano)})
+}
+
+// Attributes are the SNS message attributes subscriptions filter on.
+func (a *Alert) Attributes() map[string]string {
+	return map[string]string{
+		"user_id":   a.UserID,
+		"device_id": a.DeviceID,
+		"rule":      a.Rule,
+		"severity":  a.Severity,
+		"kind":      string(a.Kind),
+	}
+}

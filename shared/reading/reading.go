@@ -1,0 +1,149 @@
+// Package reading decodes and validates one sensor reading as published by a device on
+// devices/{device_id}/readings. It is the contract of DESIGN.md ("Reading"): every input either
+// becomes a valid Reading or is rejected with one reason code, never both, never neither.
+//
+// The decoder is a strict single-pass scanner: it accepts exactly the JSON that encoding/json
+// accepts (and additionally refuses invalid UTF-8, which would break the lake's readers), so a
+// reading that passes can land in bronze and be read back by Athena and DuckDB.
+package reading
+
+import (
+	"fmt"
+	"time"
+)
+
+// MaxSize is the largest message accepted, in bytes.
+const MaxSize = 16 * 1024
+
+// MaxFutureSkew is how far ahead of its arrival a reading's event_time may be.
+const MaxFutureSkew = 5 * time.Minute
+
+// MaxMsgIDLen is the longest msg_id accepted, in characters.
+const MaxMsgIDLen = 128
+
+// Reason is the code a rejected reading is quarantined with.
+type Reason string
+
+// The reason codes of DESIGN.md, plus bad_msg_id (a msg_id that is not a string of at most 128
+// characters), which the contract does not name but which must not be silently accepted.
+const (
+	MalformedJSON   Reason = "malformed_json"
+	MissingDeviceID Reason = "missing_device_id"
+	BadDeviceID     Reason = "bad_device_id"
+	DeviceMismatch  Reason = "device_mismatch"
+	MissingEventTim Reason = "missing_event_time"
+	BadEventTime    Reason = "bad_event_time"
+	FutureEventTime Reason = "future_event_time"
+	NoMetrics       Reason = "no_metrics"
+	BadMetric       Reason = "bad_metric"
+	OutOfRange      Reason = "out_of_range"
+	TooLarge        Reason = "too_large"
+	BadMsgID        Reason = "bad_msg_id"
+)
+
+// Reasons lists every reason code, in the order validation checks them.
+var Reasons = []Reason{TooLarge, MalformedJSON, MissingDeviceID, BadDeviceID, DeviceMismatch,
+	MissingEventTim, BadEventTime, FutureEventTime, BadMsgID, NoMetrics, BadMetric, OutOfRange}
+
+// Rejection is the error returned for an invalid reading.
+type Rejection struct {
+	Reason Reason
+	Detail string
+}
+
+func (r *Rejection) Error() string { return string(r.Reason) + ": " + r.Detail }
+
+func reject(reason Reason, format string, args ...any) *Rejection {
+	return &Rejection{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Metric names one measured quantity of a reading.
+type Metric uint8
+
+// The metrics of a reading, in contract order.
+const (
+	Temperature Metric = iota
+	Humidity
+	Light
+	CO2
+	HumidityRatio
+	Occupancy
+	NumMetrics
+)
+
+var metricNames = [NumMetrics]string{"temperature", "humidity", "light", "co2", "humidity_ratio", "occupancy"}
+
+func (m Metric) String() string {
+	if m < NumMetrics {
+		return metricNames[m]
+	}
+	return fmt.Sprintf("metric(%d)", m)
+}
+
+// metricRange holds the inclusive valid range of each metric.
+var metricRange = [NumMetrics][2]float64{
+	Temperature:   {-50, 150},
+	Humidity:      {0, 100},
+	Light:         {0, 200000},
+	CO2:           {0, 100000},
+	HumidityRatio: {0, 1},
+	Occupancy:     {0, 1},
+}
+
+// Reading is one valid reading. Metrics absent from the message are absent here (Has reports it).
+type Reading struct {
+	DeviceID  string
+	EventTime time.Time // UTC
+	MsgID     string    // empty when the message carries none
+	values    [NumMetrics]float64
+	present   uint8
+}
+
+// Has reports whether the reading carries metric m.
+func (r *Reading) Has(m Metric) bool { return r.present&(1<<m) != 0 }
+
+// Value returns metric m and whether the reading carries it.
+func (r *Reading) Value(m Metric) (float64, bool) { return r.values[m], r.present&(1<<m) != 0 }
+
+// Set stores metric m (for building readings in code, e.g. from the occupancy CSV).
+func (r *Reading) Set(m Metric, v float64) { r.values[m] = v; r.present |= 1 << m }
+
+// Identity is what makes two readings of the same device the same reading: (device_id, msg_id),
+// or (device_id, event_time) where msg_id is absent.
+type Identity struct {
+	MsgID    string
+	UnixNano int64 // used only when MsgID is empty
+}
+
+// Identity returns the reading's identity within its device.
+func (r *Reading) Identity() Identity {
+	if r.MsgID != "" {
+		return Identity{MsgID: r.MsgID}
+	}
+	return Identity{UnixNano: r.EventTime.UnixNano()}
+}
+
+// String renders an identity compactly: "m:<msg_id>" or "t:<unix nanos>".
+func (id Identity) String() string {
+	if id.MsgID != "" {
+		return "m:" + id.MsgID
+	}
+	return fmt.Sprintf("t:%d", id.UnixNano)
+}
+
+// ValidDeviceID reports whether id matches ^[A-Za-z0-9:_-]{1,128}$.
+func ValidDeviceID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == ':' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// DeviceIDPattern is the contract's device id pattern, which ValidDeviceID implements.
+const DeviceIDPattern = `^[A-Za-z0-9:_-]{1,128}$`

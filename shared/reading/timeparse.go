@@ -1,0 +1,101 @@
+package reading
+
+import "time"
+
+// ParseTime parses the RFC 3339 spellings the contract accepts: YYYY-MM-DDTHH:MM:SS, an optional
+// fraction of 1 to 9 digits, and a zone that is Z or ±HH:MM. It returns the instant in UTC.
+// Lowercase 't'/'z', a space for 'T', leap seconds (:60) and missing zones are refused: the lake's
+// partitioner (Firehose's JQ) must put every accepted spelling in the right hour, so the set of
+// spellings is kept small and exact.
+func ParseTime(b []byte) (time.Time, bool) {
+	if len(b) < 20 {
+		return time.Time{}, false
+	}
+	year, ok1 := num(b[0:4])
+	month, ok2 := num(b[5:7])
+	day, ok3 := num(b[8:10])
+	hour, ok4 := num(b[11:13])
+	min, ok5 := num(b[14:16])
+	sec, ok6 := num(b[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
+		return time.Time{}, false
+	}
+	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || min > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	i := 19
+	nsec := 0
+	if b[i] == '.' {
+		i++
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			if i-start < 9 {
+				nsec = nsec*10 + int(b[i]-'0')
+			}
+			i++
+		}
+		n := i - start
+		if n == 0 || n > 9 {
+			return time.Time{}, false
+		}
+		for ; n < 9; n++ {
+			nsec *= 10
+		}
+	}
+	if i >= len(b) {
+		return time.Time{}, false
+	}
+	offset := 0
+	switch b[i] {
+	case 'Z':
+		i++
+	case '+', '-':
+		if len(b)-i != 6 || b[i+3] != ':' {
+			return time.Time{}, false
+		}
+		oh, okh := num(b[i+1 : i+3])
+		om, okm := num(b[i+4 : i+6])
+		if !okh || !okm || oh > 23 || om > 59 {
+			return time.Time{}, false
+		}
+		offset = (oh*60 + om) * 60
+		if b[i] == '-' {
+			offset = -offset
+		}
+		i += 6
+	default:
+		return time.Time{}, false
+	}
+	if i != len(b) {
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, min, sec, nsec, time.UTC)
+	if offset != 0 {
+		t = t.Add(-time.Duration(offset) * time.Second)
+	}
+	return t, true
+}
+
+func num(b []byte) (int, bool) {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
