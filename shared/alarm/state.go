@@ -66,9 +66,9 @@ type Outcome uint8
 
 // Outcomes of Apply.
 const (
-	Applied Outcome = iota
-	Late            // event_time not after the last applied reading: not applied to alarm state
-	Duplicate       // same identity as an applied reading: not applied
+	Applied   Outcome = iota
+	Late              // event_time not after the last applied reading: not applied to alarm state
+	Duplicate         // same identity as an applied reading: not applied
 )
 
 func (o Outcome) String() string {

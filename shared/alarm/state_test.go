@@ -23,7 +23,7 @@ type in struct {
 	noTmp bool
 }
 
-func tmp(at int, v float64) in         { return in{at: at, temp: v, light: -1, occ: -1} }
+func tmp(at int, v float64) in          { return in{at: at, temp: v, light: -1, occ: -1} }
 func lit(at int, light, occ float64) in { return in{at: at, noTmp: true, light: light, occ: occ} }
 
 func (x in) reading() reading.Reading {

@@ -1,0 +1,80 @@
+// Package awsclient loads AWS SDK configuration for the project's functions and CLI, optionally
+// pointed at a local emulator, and counts the API calls its clients make.
+package awsclient
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/smithy-go/middleware"
+)
+
+// Load returns the standard AWS configuration. With a non-empty endpoint every client made from it
+// talks to that URL (an emulator), with static dummy credentials when none are configured.
+func Load(ctx context.Context, endpoint string) (aws.Config, error) {
+	var opts []func(*config.LoadOptions) error
+	if endpoint != "" {
+		opts = append(opts, config.WithBaseEndpoint(endpoint))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	if endpoint != "" {
+		if cfg.Region == "" {
+			cfg.Region = "us-east-1"
+		}
+		if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+			cfg.Credentials = credentials.NewStaticCredentialsProvider("local", "local", "")
+		}
+	}
+	return cfg, nil
+}
+
+// Counter counts API call attempts (retries included) per "Service.Operation".
+type Counter struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+// Add installs the counter on a client's options: append it to aws.Config.APIOptions.
+func (c *Counter) Add(stack *middleware.Stack) error {
+	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("iotwatchCallCounter",
+		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			name := middleware.GetServiceID(ctx) + "." + middleware.GetOperationName(ctx)
+			c.mu.Lock()
+			if c.counts == nil {
+				c.counts = map[string]int{}
+			}
+			c.counts[name]++
+			c.mu.Unlock()
+			return next.HandleFinalize(ctx, in)
+		}), middleware.After)
+}
+
+// Take returns the counts since the last Take and resets them.
+func (c *Counter) Take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.counts
+	c.counts = nil
+	if out == nil {
+		out = map[string]int{}
+	}
+	return out
+}
+
+// Service sums the counts of one service ("DynamoDB", "SNS", "S3").
+func Service(counts map[string]int, service string) int {
+	n := 0
+	for k, v := range counts {
+		if len(k) > len(service) && k[:len(service)] == service && k[len(service)] == '.' {
+			n += v
+		}
+	}
+	return n
+}
