@@ -1,6 +1,7 @@
 package alarm
 
 import (
+	"hash/maphash"
 	"strconv"
 	"strings"
 	"time"
@@ -76,59 +77,115 @@ func (o Outcome) String() string {
 }
 
 // Device applies readings of one device to its state. Make one per device and batch with
-// NewDevice; it is not safe for concurrent use.
+// NewDevice, apply the batch's readings in order, then call Finish; it is not safe for concurrent use.
 type Device struct {
 	st      *DeviceState
 	configs []threshold.Config
 	rules   [][NumRules]*RuleState // per config; nil until first needed
-	recent  map[string]struct{}
+	keys    [][NumRules]string     // per config, the RuleKey of each rule
 	changed bool
+
+	// The identities of the last RecentIDs applied readings, as a ring (st.Recent is rebuilt from
+	// it by Finish), with a hash of each for a fast scan.
+	ring     [RecentIDs]identity
+	hashes   [RecentIDs]uint64
+	ringLen  int
+	ringNext int
+}
+
+type identity struct {
+	msgID string
+	ns    int64 // when msgID is empty
+}
+
+var seed = maphash.MakeSeed()
+
+func (id identity) hash() uint64 {
+	if id.msgID != "" {
+		return maphash.String(seed, id.msgID)
+	}
+	return maphash.Comparable(seed, id.ns)
+}
+
+// seen reports whether id is among the recent identities.
+func (d *Device) seen(id identity, h uint64) bool {
+	for i := 0; i < d.ringLen; i++ {
+		if d.hashes[i] == h && d.ring[i] == id {
+			return true
+		}
+	}
+	return false
 }
 
 // NewDevice prepares to apply readings to st (modified in place) under the device's configs.
 func NewDevice(st *DeviceState, configs []threshold.Config) *Device {
-	d := &Device{st: st, configs: configs, rules: make([][NumRules]*RuleState, len(configs))}
+	d := &Device{st: st, configs: configs, rules: make([][NumRules]*RuleState, len(configs)), keys: make([][NumRules]string, len(configs))}
 	if st.Rules == nil {
 		st.Rules = map[string]*RuleState{}
 	}
 	for i := range configs {
 		for r := Rule(0); r < NumRules; r++ {
-			d.rules[i][r] = st.Rules[RuleKey(r, configs[i].UserID)]
+			d.keys[i][r] = RuleKey(r, configs[i].UserID)
+			d.rules[i][r] = st.Rules[d.keys[i][r]]
 		}
 	}
-	d.recent = make(map[string]struct{}, len(st.Recent))
-	for _, id := range st.Recent {
-		d.recent[id] = struct{}{}
+	for _, s := range st.Recent {
+		switch {
+		case strings.HasPrefix(s, "m:"):
+			d.push(identity{msgID: s[2:]})
+		case strings.HasPrefix(s, "t:"):
+			if ns, err := strconv.ParseInt(s[2:], 10, 64); err == nil {
+				d.push(identity{ns: ns})
+			}
+		}
 	}
 	return d
 }
 
-// Changed reports whether any applied reading changed the state.
-func (d *Device) Changed() bool { return d.changed }
+// Finish writes what the batch changed back into the state and reports whether anything did.
+func (d *Device) Finish() bool {
+	if d.changed {
+		d.st.Recent = d.st.Recent[:0]
+		for i := 0; i < d.ringLen; i++ {
+			id := d.ring[(d.ringNext-d.ringLen+i+RecentIDs)%RecentIDs]
+			if id.msgID != "" {
+				d.st.Recent = append(d.st.Recent, "m:"+id.msgID)
+			} else {
+				d.st.Recent = append(d.st.Recent, "t:"+strconv.FormatInt(id.ns, 10))
+			}
+		}
+	}
+	return d.changed
+}
 
-func msgKey(msgID string) string { return "m:" + msgID }
+func (d *Device) push(id identity) { d.pushHashed(id, id.hash()) }
 
-func timeKey(ns int64) string { return "t:" + strconv.FormatInt(ns, 10) }
+func (d *Device) pushHashed(id identity, h uint64) {
+	if d.ringLen < RecentIDs {
+		d.ringLen++
+	}
+	d.ring[d.ringNext], d.hashes[d.ringNext] = id, h
+	d.ringNext = (d.ringNext + 1) % RecentIDs
+}
 
 // Apply applies one valid reading of the device and calls emit for each alert it raises, in
 // config order then rule order.
 func (d *Device) Apply(r *reading.Reading, emit func(alert.Alert)) Outcome {
 	t := r.EventTime.UnixNano()
-	if r.MsgID != "" {
-		if _, dup := d.recent[msgKey(r.MsgID)]; dup {
-			return Duplicate
-		}
+	id := identity{msgID: r.MsgID}
+	if id.msgID == "" {
+		id.ns = t
+	}
+	h := id.hash()
+	// A reading without msg_id that is not late cannot equal an applied one: skip the scan.
+	if (r.MsgID != "" || d.st.HasLast && t <= d.st.Last) && d.seen(id, h) {
+		return Duplicate
 	}
 	if d.st.HasLast && t <= d.st.Last {
-		if r.MsgID == "" {
-			if _, dup := d.recent[timeKey(t)]; dup {
-				return Duplicate
-			}
-		}
 		return Late
 	}
 	d.st.Last, d.st.HasLast = t, true
-	d.remember(r, t)
+	d.pushHashed(id, h)
 	d.changed = true
 
 	for i := range d.configs {
@@ -145,7 +202,7 @@ func (d *Device) Apply(r *reading.Reading, emit func(alert.Alert)) Outcome {
 				}
 				rs = &RuleState{}
 				d.rules[i][rule] = rs
-				d.st.Rules[RuleKey(rule, c.UserID)] = rs
+				d.st.Rules[d.keys[i][rule]] = rs
 			}
 			if kind, sev, start, fire := step(rs, lvl, t, c.SustainSeconds); fire {
 				v, _ := r.Value(rule.Metric())
@@ -167,29 +224,12 @@ func (d *Device) Apply(r *reading.Reading, emit func(alert.Alert)) Outcome {
 			}
 			if rs.Open == OK && rs.Flags&(hasWarnRun|hasViolRun) == 0 {
 				// Nothing left worth remembering: drop the entry so an idle state stays small.
-				delete(d.st.Rules, RuleKey(rule, c.UserID))
+				delete(d.st.Rules, d.keys[i][rule])
 				d.rules[i][rule] = nil
 			}
 		}
 	}
 	return Applied
-}
-
-func (d *Device) remember(r *reading.Reading, t int64) {
-	var id string
-	if r.MsgID != "" {
-		id = msgKey(r.MsgID)
-	} else {
-		id = timeKey(t)
-	}
-	if len(d.st.Recent) >= RecentIDs {
-		old := d.st.Recent[0]
-		delete(d.recent, old)
-		copy(d.st.Recent, d.st.Recent[1:])
-		d.st.Recent = d.st.Recent[:len(d.st.Recent)-1]
-	}
-	d.st.Recent = append(d.st.Recent, id)
-	d.recent[id] = struct{}{}
 }
 
 // step applies a reading of level lvl at time t (ns) to one rule state. It returns the alert to

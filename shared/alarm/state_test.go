@@ -55,6 +55,7 @@ func run(cfgs []threshold.Config, st *DeviceState, ins []in) ([]string, []Outcom
 		r := x.reading()
 		outs = append(outs, d.Apply(&r, func(a alert.Alert) { got = append(got, short(a)) }))
 	}
+	d.Finish()
 	return got, outs
 }
 

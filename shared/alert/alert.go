@@ -40,13 +40,20 @@ type Alert struct {
 // and window start always give the same id, so a replayed batch yields the same ids and consumers
 // can de-duplicate on it.
 func ID(a *Alert) string {
-	h := sha256.New()
-	for _, s := range []string{a.UserID, a.DeviceID, a.Rule, string(a.Kind), a.Severity,
-		strconv.FormatInt(a.AlertTime.UnixNano(), 10), strconv.FormatInt(a.WindowStartMs, 10)} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
+	var stack [512]byte
+	b := stack[:0]
+	for _, s := range [...]string{a.UserID, a.DeviceID, a.Rule, string(a.Kind), a.Severity} {
+		b = append(b, s...)
+		b = append(b, 0)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	b = strconv.AppendInt(b, a.AlertTime.UnixNano(), 10)
+	b = append(b, 0)
+	b = strconv.AppendInt(b, a.WindowStartMs, 10)
+	b = append(b, 0)
+	sum := sha256.Sum256(b)
+	var out [32]byte
+	hex.Encode(out[:], sum[:16])
+	return string(out[:])
 }
 
 // MarshalJSON writes alert_time as RFC 3339 in UTC.

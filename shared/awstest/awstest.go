@@ -111,11 +111,15 @@ func CreateTable(t testing.TB, client *dynamodb.Client, name string) {
 }
 
 // S3 starts gofakes3 with one bucket and returns its URL and a path-style client.
-func S3(t testing.TB, bucket string) (string, *s3.Client) {
+func S3(t testing.TB, bucket string, opts ...Option) (string, *s3.Client) {
 	t.Helper()
 	srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
 	t.Cleanup(srv.Close)
-	client := s3.NewFromConfig(Config(srv.URL), func(o *s3.Options) { o.UsePathStyle = true })
+	cfg := Config(srv.URL)
+	for _, o := range opts {
+		o(&cfg)
+	}
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 	if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatalf("creating bucket %s: %v", bucket, err)
 	}

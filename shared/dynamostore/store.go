@@ -146,6 +146,9 @@ func (s *Store) LoadStates(ctx context.Context, ids []string) (map[string]alarm.
 func (s *Store) SaveState(ctx context.Context, id string, st *alarm.DeviceState) error {
 	next := *st
 	next.Version = st.Version + 1
+	if len(next.Rules) == 0 {
+		next.Rules = nil // an idle device: write no empty map
+	}
 	item, err := attributevalue.MarshalMap(next)
 	if err != nil {
 		return fmt.Errorf("encoding alarm state of %s: %w", id, err)

@@ -136,14 +136,32 @@ type Stats struct {
 
 // group is one device's valid readings in the batch, in arrival order.
 type group struct {
-	id       string
-	firstSeq string // sequence number of the device's first record in the batch
+	id          string
+	firstSeq    string // sequence number of the device's first record in the batch
+	first, last int32  // the device's first and last reading in the batch's chain
+	n           int
+	dev         Device
+	err         error // what failed for this device, if anything
+	from, to    int   // the device's alerts: notices[from:to] of the batch
+	changed     bool
+	cached      bool // thresholds and metadata came from the cache
+}
+
+// batch is the scratch space of one batch, pooled: a batch of readings is large and full of
+// pointers, and allocating it anew for every batch would make the garbage collector the busiest
+// part of the function.
+type batch struct {
 	readings []reading.Reading
-	dev      Device
-	err      error // what failed for this device, if anything
+	next     []int32 // next[i]: the same device's next reading after readings[i], or -1
 	notices  []Notice
-	changed  bool
-	cached   bool // thresholds and metadata came from the cache
+}
+
+var batches = sync.Pool{New: func() any { return new(batch) }}
+
+func (b *batch) reset() {
+	clear(b.readings)
+	clear(b.notices)
+	b.readings, b.next, b.notices = b.readings[:0], b.next[:0], b.notices[:0]
 }
 
 // Handle processes one batch. It returns an error only when the context is done; every other
@@ -153,8 +171,11 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 	st := Stats{Records: len(ev.Records), Rejected: map[reading.Reason]int{}, Alerts: map[string]int{}}
 	var failed []string // sequence numbers to report
 
-	// 1. Decode; group valid readings by device, keeping arrival order.
-	var dec reading.Decoder
+	// 1. Decode; group valid readings by device, keeping arrival order. The readings may refer to
+	// the event's bytes (Alias): both live until the batch is done.
+	dec := reading.Decoder{Alias: true}
+	b := batches.Get().(*batch)
+	defer func() { b.reset(); batches.Put(b) }()
 	groups := map[string]*group{}
 	var order []*group
 	var rejected []lake.Rejected
@@ -177,13 +198,19 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 			continue
 		}
 		st.Readings++
+		idx := int32(len(b.readings))
+		b.readings = append(b.readings, r)
+		b.next = append(b.next, -1)
 		g := groups[r.DeviceID]
 		if g == nil {
-			g = &group{id: r.DeviceID, firstSeq: k.SequenceNumber}
+			g = &group{id: r.DeviceID, firstSeq: k.SequenceNumber, first: idx}
 			groups[r.DeviceID] = g
 			order = append(order, g)
+		} else {
+			b.next[g.last] = idx
 		}
-		g.readings = append(g.readings, r)
+		g.last = idx
+		g.n++
 	}
 
 	// 2. Quarantine. A failed write fails those records (retried); they never block valid ones.
@@ -198,35 +225,37 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 	// 3. Load each device: thresholds and metadata from the cache when fresh, state always fresh.
 	h.load(ctx, order, &st)
 
-	// 4. Evaluate each device's readings in order.
-	var notices []Notice
+	// 4. Evaluate each device's readings in order; its alerts are notices[g.from:g.to].
 	var owners []*group
 	for _, g := range order {
 		if g.err != nil {
 			continue
 		}
 		d := alarm.NewDevice(&g.dev.State, g.dev.Configs)
-		for i := range g.readings {
-			switch d.Apply(&g.readings[i], func(a alert.Alert) { g.notices = append(g.notices, Notice{Alert: a, Device: g.dev.Info}) }) {
+		g.from = len(b.notices)
+		emit := func(a alert.Alert) { b.notices = append(b.notices, Notice{Alert: a, Device: g.dev.Info}) }
+		for i := g.first; i >= 0; i = b.next[i] {
+			switch d.Apply(&b.readings[i], emit) {
 			case alarm.Late:
 				st.Late++
 			case alarm.Duplicate:
 				st.Duplicates++
 			}
 		}
-		g.changed = d.Changed()
-		for _, n := range g.notices {
-			notices = append(notices, n)
+		g.to = len(b.notices)
+		for range g.to - g.from {
 			owners = append(owners, g)
 		}
+		// A device nobody set thresholds for has no alarm state worth a write.
+		g.changed = d.Finish() && len(g.dev.Configs) > 0
 	}
 
 	// 5. Publish. A device with any alert not accepted keeps its old state and is retried.
-	if len(notices) > 0 {
-		errs := h.publisher.Publish(ctx, notices)
+	if len(b.notices) > 0 {
+		errs := h.publisher.Publish(ctx, b.notices)
 		for i, err := range errs {
 			if err != nil && owners[i].err == nil {
-				owners[i].err = fmt.Errorf("publishing alert %s: %w", notices[i].Alert.AlertID, err)
+				owners[i].err = fmt.Errorf("publishing alert %s: %w", b.notices[i].Alert.AlertID, err)
 			}
 		}
 	}
@@ -238,10 +267,10 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		if g.err != nil {
 			st.FailedDevices++
 			failed = append(failed, g.firstSeq)
-			h.log.WarnContext(ctx, "device will be retried", "device_id", g.id, "readings", len(g.readings), "err", g.err)
+			h.log.WarnContext(ctx, "device will be retried", "device_id", g.id, "readings", g.n, "err", g.err)
 			continue
 		}
-		for _, n := range g.notices {
+		for _, n := range b.notices[g.from:g.to] {
 			st.Alerts[string(n.Alert.Kind)+" "+n.Alert.Severity]++
 		}
 	}
@@ -363,7 +392,7 @@ func (h *Handler) save(ctx context.Context, order []*group, st *Stats) {
 			defer mu.Unlock()
 			if err != nil {
 				g.err = fmt.Errorf("saving alarm state of %s: %w", g.id, err)
-				st.PublishedUncommitted += len(g.notices)
+				st.PublishedUncommitted += g.to - g.from
 				if errors.Is(err, ErrConflict) {
 					st.StateConflicts++
 					h.mu.Lock()

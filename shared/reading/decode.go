@@ -1,8 +1,10 @@
 package reading
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"math"
+	"math/bits"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -23,6 +25,10 @@ type Options struct {
 // is not safe for concurrent use; the zero value is ready.
 type Decoder struct {
 	devices map[string]string
+	// Alias lets a Reading's MsgID refer to the message bytes instead of a copy: the caller must
+	// then keep the bytes unchanged for as long as it uses the reading (the evaluate handler does,
+	// for the length of a batch; a reader that reuses its line buffer must not set it).
+	Alias bool
 }
 
 const maxInterned = 4096
@@ -54,10 +60,23 @@ const (
 	kindOther // object, array, true, false
 )
 
+// field is where a value the contract names was seen. It holds offsets, not slices, so that
+// recording one is a small pointer-free copy.
 type field struct {
-	kind    uint8
-	escaped bool   // string with escape sequences (raw must be unescaped)
-	raw     []byte // string contents without quotes, or the number's text
+	kind       uint8
+	escaped    bool   // string with escape sequences (its text must be unescaped)
+	start, end int32  // string contents without quotes, or the number's text, in the message
+	num        number // a number's digits, gathered while scanning
+}
+
+// number is what the scanner gathers of a JSON number on its way through: enough for the exact
+// fast path of parseNumber, or simple=false when strconv must decide.
+type number struct {
+	mant   uint64
+	digits int16
+	frac   int16
+	neg    bool
+	simple bool // no exponent
 }
 
 type fields struct {
@@ -75,10 +94,10 @@ func (d *Decoder) Decode(data []byte, opts Options) (Reading, error) {
 	if err := s.object(&f); err != "" {
 		return Reading{}, &Rejection{Reason: MalformedJSON, Detail: err + " at byte " + strconv.Itoa(s.i)}
 	}
-	return d.validate(&f, opts)
+	return d.validate(data, &f, opts)
 }
 
-func (d *Decoder) validate(f *fields, opts Options) (Reading, error) {
+func (d *Decoder) validate(data []byte, f *fields, opts Options) (Reading, error) {
 	var r Reading
 
 	// device_id
@@ -86,7 +105,7 @@ func (d *Decoder) validate(f *fields, opts Options) (Reading, error) {
 	case kindAbsent, kindNull:
 		return r, reject(MissingDeviceID, "device_id is missing")
 	case kindString:
-		raw := f.deviceID.raw
+		raw := data[f.deviceID.start:f.deviceID.end]
 		if f.deviceID.escaped {
 			raw = []byte(unescape(raw))
 		}
@@ -106,7 +125,7 @@ func (d *Decoder) validate(f *fields, opts Options) (Reading, error) {
 	case kindAbsent, kindNull:
 		return r, reject(MissingEventTim, "event_time is missing")
 	case kindString:
-		raw := f.eventTime.raw
+		raw := data[f.eventTime.start:f.eventTime.end]
 		if f.eventTime.escaped {
 			raw = []byte(unescape(raw))
 		}
@@ -127,11 +146,18 @@ func (d *Decoder) validate(f *fields, opts Options) (Reading, error) {
 	switch f.msgID.kind {
 	case kindAbsent, kindNull:
 	case kindString:
-		id := string(f.msgID.raw)
-		if f.msgID.escaped {
-			id = unescape(f.msgID.raw)
+		raw := data[f.msgID.start:f.msgID.end]
+		var id string
+		switch {
+		case f.msgID.escaped:
+			id = unescape(raw)
+		case d.Alias:
+			id = unsafe.String(unsafe.SliceData(raw), len(raw))
+		default:
+			id = string(raw)
 		}
-		if n := utf8.RuneCountInString(id); n > MaxMsgIDLen {
+		if n := len(id); n > MaxMsgIDLen && utf8.RuneCountInString(id) > MaxMsgIDLen {
+			n = utf8.RuneCountInString(id)
 			return r, reject(BadMsgID, "msg_id is %d characters, the limit is %d", n, MaxMsgIDLen)
 		}
 		r.MsgID = id
@@ -156,9 +182,10 @@ func (d *Decoder) validate(f *fields, opts Options) (Reading, error) {
 		case kindAbsent:
 			continue
 		case kindNumber:
-			v, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(fm.raw), len(fm.raw)), 64)
+			raw := data[fm.start:fm.end]
+			v, err := fm.num.value(raw)
 			if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
-				return r, reject(BadMetric, "%s %s is not a finite number", m, fm.raw)
+				return r, reject(BadMetric, "%s %s is not a finite number", m, raw)
 			}
 			r.values[m] = v
 			r.present |= 1 << m
@@ -204,14 +231,11 @@ type scanner struct {
 	i int
 }
 
+var space = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
+
 func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
+	for s.i < len(s.b) && s.b[s.i] <= ' ' && space[s.b[s.i]] {
+		s.i++
 	}
 }
 
@@ -305,22 +329,27 @@ func (s *scanner) value(into *field) string {
 		return "expected a value"
 	}
 	var kind uint8
-	var raw []byte
+	var start, end int
 	var escaped bool
 	switch c := s.b[s.i]; {
 	case c == '"':
-		var err string
-		raw, escaped, err = s.str()
+		raw, esc, err := s.str()
 		if err != "" {
 			return err
 		}
-		kind = kindString
+		kind, escaped = kindString, esc
+		end = s.i - 1
+		start = end - len(raw)
 	case c == '-' || c >= '0' && c <= '9':
 		start := s.i
-		if err := s.number(); err != "" {
+		n, err := s.number()
+		if err != "" {
 			return err
 		}
-		raw, kind = s.b[start:s.i], kindNumber
+		if into != nil {
+			*into = field{kind: kindNumber, start: int32(start), end: int32(s.i), num: n}
+		}
+		return ""
 	case c == '{':
 		if err := s.skipComposite('{', '}'); err != "" {
 			return err
@@ -350,7 +379,7 @@ func (s *scanner) value(into *field) string {
 		return "invalid character " + strconv.QuoteRuneToASCII(rune(c)) + " looking for a value"
 	}
 	if into != nil {
-		*into = field{kind: kind, escaped: escaped, raw: raw}
+		*into = field{kind: kind, escaped: escaped, start: int32(start), end: int32(end)}
 	}
 	return ""
 }
@@ -409,12 +438,49 @@ func (s *scanner) skipComposite(open, close byte) string {
 	}
 }
 
+// plain marks the bytes a string may hold as they are: printable ASCII but the quote and backslash.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return
+}()
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// hasZero has a high bit set where x has a zero byte (exact as to whether there is one).
+func hasZero(x uint64) uint64 { return (x - ones) &^ x & highs }
+
+// hasLess has a high bit set where x has a byte below n (n <= 128; exact as to whether there is one).
+func hasLess(x uint64, n uint64) uint64 { return (x - ones*n) &^ x & highs }
+
 // str scans a string starting at its opening quote and returns its raw contents.
 func (s *scanner) str() (raw []byte, escaped bool, err string) {
 	s.i++ // opening quote
 	start := s.i
 	for s.i < len(s.b) {
+		// Skip eight plain bytes at a time (SWAR): stop at a word holding a quote, a backslash,
+		// a control character or a non-ASCII byte, and let the byte loop below handle it.
+		// The lowest flagged byte of each test is exact, so the first special byte is found at once.
+		for s.i+8 <= len(s.b) {
+			x := binary.LittleEndian.Uint64(s.b[s.i:])
+			if m := (hasZero(x^(ones*'"')) | hasZero(x^(ones*'\\')) | hasLess(x, 0x20) | x) & highs; m != 0 {
+				s.i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			s.i += 8
+		}
+		if s.i >= len(s.b) {
+			break
+		}
 		c := s.b[s.i]
+		if plain[c] {
+			s.i++
+			continue
+		}
 		switch {
 		case c == '"':
 			raw = s.b[start:s.i]
@@ -457,38 +523,51 @@ func (s *scanner) str() (raw []byte, escaped bool, err string) {
 	return nil, false, "unterminated string"
 }
 
-// number scans -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?
-func (s *scanner) number() string {
+// number scans -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)? and gathers its digits.
+func (s *scanner) number() (n number, err string) {
 	if s.b[s.i] == '-' {
+		n.neg = true
 		s.i++
 	}
 	if s.i >= len(s.b) {
-		return "bad number"
+		return n, "bad number"
 	}
 	switch c := s.b[s.i]; {
 	case c == '0':
 		s.i++
+		n.digits = 1
 	case c >= '1' && c <= '9':
-		s.digits()
+		for ; s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9'; s.i++ {
+			n.mant = n.mant*10 + uint64(s.b[s.i]-'0')
+			n.digits++
+		}
 	default:
-		return "bad number"
+		return n, "bad number"
 	}
 	if s.i < len(s.b) && s.b[s.i] == '.' {
 		s.i++
-		if s.digits() == 0 {
-			return "bad number: no digits after '.'"
+		start := s.i
+		for ; s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9'; s.i++ {
+			n.mant = n.mant*10 + uint64(s.b[s.i]-'0')
 		}
+		if s.i == start {
+			return n, "bad number: no digits after '.'"
+		}
+		n.frac = int16(s.i - start) // a message is at most 16 KiB: fits
+		n.digits += n.frac
 	}
+	n.simple = true
 	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		n.simple = false
 		s.i++
 		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
 			s.i++
 		}
 		if s.digits() == 0 {
-			return "bad number: no digits in exponent"
+			return n, "bad number: no digits in exponent"
 		}
 	}
-	return ""
+	return n, ""
 }
 
 func (s *scanner) digits() int {

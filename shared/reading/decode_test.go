@@ -176,7 +176,9 @@ func TestDecodeRejects(t *testing.T) {
 func TestParseTimeMatchesStdlib(t *testing.T) {
 	// Every spelling ParseTime accepts must mean the same instant to time.Parse(RFC3339Nano).
 	for _, s := range []string{"2015-02-02T14:19:00Z", "2015-02-02T14:19:00.5Z", "2015-02-02T14:19:00.000000001+05:30",
-		"1999-12-31T23:59:59-00:00", "2024-02-29T12:00:00+14:00", "2015-02-02T00:30:00+01:00"} {
+		"1999-12-31T23:59:59-00:00", "2024-02-29T12:00:00+14:00", "2015-02-02T00:30:00+01:00",
+		"0000-01-01T00:00:00Z", "0000-02-29T23:59:59Z", "0000-03-01T00:00:00+01:00", "1600-02-29T00:00:00Z", "9999-12-31T23:59:59.999999999-23:59",
+		"1969-12-31T23:59:59Z", "2100-03-01T00:00:00Z"} {
 		got, ok := ParseTime([]byte(s))
 		want, err := time.Parse(time.RFC3339Nano, s)
 		if !ok || err != nil || !got.Equal(want) || got.Location() != time.UTC {
@@ -225,6 +227,37 @@ func FuzzDecode(f *testing.F) {
 			if v, ok := r.Value(m); ok && (math.IsNaN(v) || v < metricRange[m][0] || v > metricRange[m][1]) {
 				t.Fatalf("Decode(%q): %v = %v out of range", data, m, v)
 			}
+		}
+	})
+}
+
+func BenchmarkDecode(b *testing.B) {
+	data := []byte(good)
+	var d Decoder
+	opts := Options{TopicDevice: "room-1", Arrival: arrival}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := d.Decode(data, opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "readings/s")
+}
+
+// FuzzParseTime: whatever ParseTime accepts, time.Parse reads as the same instant.
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{"2015-02-02T14:19:00Z", "0000-02-29T23:59:59.5+01:00", "2024-02-29T12:00:00-23:59"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := ParseTime([]byte(s))
+		if !ok {
+			return
+		}
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil || !got.Equal(want) {
+			t.Fatalf("ParseTime(%q) = %v; time.Parse = %v, %v", s, got, want, err)
 		}
 	})
 }
