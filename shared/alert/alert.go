@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 )
@@ -56,13 +57,41 @@ func ID(a *Alert) string {
 	return string(out[:])
 }
 
-// MarshalJSON writes alert_time as RFC 3339 in UTC.
+// wire is the alert as it travels, in the contract's field order, with alert_time in UTC.
+type wire struct {
+	AlertID        string  `json:"alert_id"`
+	Kind           Kind    `json:"kind"`
+	AlertTime      string  `json:"alert_time"`
+	UserID         string  `json:"user_id"`
+	DeviceID       string  `json:"device_id"`
+	Rule           string  `json:"rule"`
+	Severity       string  `json:"severity"`
+	Metric         string  `json:"metric"`
+	ObservedValue  float64 `json:"observed_value"`
+	ThresholdValue float64 `json:"threshold_value"`
+	WindowStartMs  int64   `json:"window_start_ms"`
+	WindowEndMs    int64   `json:"window_end_ms"`
+}
+
+// MarshalJSON writes the contract's JSON, alert_time as RFC 3339 in UTC.
 func (a Alert) MarshalJSON() ([]byte, error) {
-	type plain Alert
-	return json.Marshal(struct {
-		plain
-		AlertTime string `json:"alert_time"`
-	}{plain(a), a.AlertTime.UTC().Format(time.RFC3339Nano)})
+	return json.Marshal(wire{a.AlertID, a.Kind, a.AlertTime.UTC().Format(time.RFC3339Nano), a.UserID, a.DeviceID,
+		a.Rule, a.Severity, a.Metric, a.ObservedValue, a.ThresholdValue, a.WindowStartMs, a.WindowEndMs})
+}
+
+// UnmarshalJSON reads the contract's JSON.
+func (a *Alert) UnmarshalJSON(b []byte) error {
+	var w wire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	t, err := time.Parse(time.RFC3339Nano, w.AlertTime)
+	if err != nil {
+		return fmt.Errorf("alert_time: %w", err)
+	}
+	*a = Alert{w.AlertID, w.Kind, t, w.UserID, w.DeviceID, w.Rule, w.Severity, w.Metric, w.ObservedValue,
+		w.ThresholdValue, w.WindowStartMs, w.WindowEndMs}
+	return nil
 }
 
 // Attributes are the SNS message attributes subscriptions filter on.

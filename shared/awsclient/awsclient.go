@@ -5,6 +5,7 @@ package awsclient
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -14,23 +15,23 @@ import (
 )
 
 // Load returns the standard AWS configuration. With a non-empty endpoint every client made from it
-// talks to that URL (an emulator), with static dummy credentials when none are configured.
+// talks to that URL (an emulator); unless credentials are set in the environment or a profile is
+// named, it then uses dummy static credentials, so nothing looks for instance credentials on a
+// network that is not there.
 func Load(ctx context.Context, endpoint string) (aws.Config, error) {
 	var opts []func(*config.LoadOptions) error
 	if endpoint != "" {
 		opts = append(opts, config.WithBaseEndpoint(endpoint))
+		if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
+			opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
+		}
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
 	}
-	if endpoint != "" {
-		if cfg.Region == "" {
-			cfg.Region = "us-east-1"
-		}
-		if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-			cfg.Credentials = credentials.NewStaticCredentialsProvider("local", "local", "")
-		}
+	if endpoint != "" && cfg.Region == "" {
+		cfg.Region = "us-east-1"
 	}
 	return cfg, nil
 }

@@ -219,13 +219,16 @@ func parseRecord(rec []string) (Config, []*FieldError) {
 		}
 		c.SustainSeconds = n
 	}
-	if len(errs) > 0 {
-		return c, errs
+	// Validate too, so that one pass names every problem of the line; a field that did not parse
+	// is reported once, by its parse error.
+	failed := map[string]bool{}
+	for _, e := range errs {
+		failed[e.Field] = true
 	}
 	if err := c.Validate(); err != nil {
 		for _, e := range unwrap(err) {
 			var fe *FieldError
-			if errors.As(e, &fe) {
+			if errors.As(e, &fe) && !failed[fe.Field] {
 				errs = append(errs, fe)
 			}
 		}

@@ -1,0 +1,59 @@
+# iotwatch. `make run` backtests the bundled data; `make test` is what CI runs.
+GO        ?= go
+FUNCTIONS := evaluate
+BIN       := bin
+# The evaluate bootstrap must stay under this size (bytes): 15 MiB.
+MAX_BOOTSTRAP := 15728640
+
+export CGO_ENABLED ?= 0
+
+.PHONY: all build cli test bench lint fuzz run clean
+
+all: lint test
+
+## build: every function as a linux/arm64 `bootstrap` under bin/<function>/ (CGO off, stripped)
+build:
+	@for f in $(FUNCTIONS); do \
+		GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' \
+			-o $(BIN)/$$f/bootstrap ./functions/$$f || exit 1; \
+		size=$$(stat -c %s $(BIN)/$$f/bootstrap); \
+		printf '%-12s %s bytes (%s MiB)\n' "$$f" "$$size" "$$(awk "BEGIN{printf \"%.1f\", $$size/1048576}")"; \
+		if [ $$f = evaluate ] && [ $$size -gt $(MAX_BOOTSTRAP) ]; then echo "evaluate bootstrap is over 15 MiB"; exit 1; fi; \
+	done
+
+## cli: the iotwatch command for this machine, in bin/
+cli:
+	$(GO) build -o $(BIN)/iotwatch ./cmd/iotwatch
+
+## test: vet, every test (no network, no Docker, no AWS), and the function builds with their size limit
+test: lint build
+	$(GO) test -count=1 ./...
+
+## bench: the benchmarks of the hot path; evaluation on one core, as its target says
+bench:
+	$(GO) test -run '^$$' -bench 'Evaluate|StdlibDecode' -benchmem -cpu 1 -count 3 ./shared/evaluator
+	$(GO) test -run '^$$' -bench 'Handler' -benchtime 20x ./shared/evaluator
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./shared/reading
+
+## lint: gofmt and go vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## fuzz: a short run of every fuzz test (FUZZTIME=5m for longer)
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./shared/reading
+	$(GO) test -run '^$$' -fuzz '^FuzzParseTime$$' -fuzztime $(FUZZTIME) ./shared/reading
+	$(GO) test -run '^$$' -fuzz '^FuzzParseNumber$$' -fuzztime $(FUZZTIME) ./shared/reading
+
+## run: backtest the bundled occupancy data (three recordings of one room) with the bundled thresholds
+run: cli
+	@for f in datatest datatraining datatest2; do \
+		echo "== events/occupancy/$$f.txt as room-1, thresholds events/thresholds.csv"; \
+		$(BIN)/iotwatch backtest --thresholds events/thresholds.csv --csv events/occupancy/$$f.txt --device room-1 || exit 1; \
+	done
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iotwatch/iotwatch/shared/alert"
+	"github.com/iotwatch/iotwatch/shared/backtest"
+	"github.com/iotwatch/iotwatch/shared/threshold"
+)
+
+func newBacktest(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	var thresholdsFile, readingsFile, csvFile, device string
+	var maxRejects int
+	cmd := &cobra.Command{
+		Use:   "backtest --thresholds FILE.csv (--readings FILE.jsonl | --csv FILE --device ID)",
+		Short: "What would these thresholds have raised? Prints the alerts as JSON lines",
+		Long: `backtest runs the evaluate function's core (the same decoder and alarm state machine) over
+recorded readings and prints the alerts as JSON lines, in the order they arise. Readings come as
+JSON lines (--readings, - for standard input) or in the UCI occupancy CSV format (--csv with
+--device). Rejected readings are reported on standard error as FILE:LINE: reason: detail; the exit
+status is 1 when there were more than --max-rejects of them.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (readingsFile == "") == (csvFile == "") {
+				return fmt.Errorf("give either --readings or --csv")
+			}
+			if csvFile != "" && device == "" {
+				return fmt.Errorf("--csv needs --device ID")
+			}
+			configs, err := readThresholds(thresholdsFile)
+			if err != nil {
+				return err
+			}
+			var src backtest.Source
+			var name string
+			switch {
+			case readingsFile == "-":
+				name = "stdin"
+				src = backtest.NewLines(stdin, name)
+			case readingsFile != "":
+				f, err := os.Open(readingsFile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				name = readingsFile
+				src = backtest.NewLines(f, name)
+			default:
+				f, err := os.Open(csvFile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				name = csvFile
+				src = backtest.NewCSV(f, name, device)
+			}
+			out := bufio.NewWriter(stdout)
+			defer out.Flush()
+			enc := json.NewEncoder(out)
+			enc.SetEscapeHTML(false)
+			sum, err := backtest.Run(configs, src,
+				func(a alert.Alert) error { return enc.Encode(a) },
+				func(r backtest.Rejected) error {
+					_, err := fmt.Fprintf(stderr, "%s:%d: %s: %s\n", name, r.Line, r.Rejection.Reason, r.Rejection.Detail)
+					return err
+				})
+			if err != nil {
+				return err
+			}
+			if err := out.Flush(); err != nil {
+				return err
+			}
+			rejected := 0
+			var reasons []string
+			for reason, n := range sum.Rejected {
+				rejected += n
+				reasons = append(reasons, fmt.Sprintf("%s %d", reason, n))
+			}
+			sort.Strings(reasons)
+			detail := ""
+			if len(reasons) > 0 {
+				detail = " (" + strings.Join(reasons, ", ") + ")"
+			}
+			fmt.Fprintf(stderr, "backtest: %d messages, %d readings of %d device(s), %d rejected%s, %d late, %d duplicates, %d alerts\n",
+				sum.Messages, sum.Readings, sum.Devices, rejected, detail, sum.Late, sum.Duplicates, sum.Alerts)
+			if rejected > maxRejects {
+				return &exitError{code: 1, err: fmt.Errorf("%d readings rejected (allowed: %d, see --max-rejects)", rejected, maxRejects)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&thresholdsFile, "thresholds", "", "thresholds CSV (user_id,device_id,temp_warning,...)")
+	cmd.Flags().StringVar(&readingsFile, "readings", "", "readings as JSON lines, - for standard input")
+	cmd.Flags().StringVar(&csvFile, "csv", "", "readings in the UCI occupancy CSV format")
+	cmd.Flags().StringVar(&device, "device", "", "device id of the --csv readings")
+	cmd.Flags().IntVar(&maxRejects, "max-rejects", 0, "rejected readings tolerated before the exit status is 1")
+	cmd.MarkFlagRequired("thresholds")
+	return cmd
+}
+
+// readThresholds reads and validates a whole thresholds file.
+func readThresholds(path string) ([]threshold.Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	configs, err := threshold.ParseCSV(f, path)
+	if err != nil {
+		return nil, fmt.Errorf("invalid thresholds, nothing used:\n%w", err)
+	}
+	return configs, nil
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/iotwatch/iotwatch/shared/awstest"
+	"github.com/iotwatch/iotwatch/shared/occupancy"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (go test -update rewrites it):\n got %d bytes\nwant %d bytes", path, len(got), len(want))
+	}
+}
+
+func TestBacktestGolden(t *testing.T) {
+	code, out, errOut := runCLI(t, "", "backtest", "--thresholds", "../../events/thresholds.csv",
+		"--csv", "../../events/occupancy/datatest.txt", "--device", "room-1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	golden(t, "backtest-datatest.jsonl", out)
+	if !strings.Contains(errOut, "2665 readings of 1 device(s), 0 rejected") {
+		t.Errorf("summary = %q", errOut)
+	}
+}
+
+// TestBacktestJSONLinesEqualsCSV: the same readings as JSON lines on standard input give the same alerts.
+func TestBacktestJSONLinesEqualsCSV(t *testing.T) {
+	f, err := os.Open("../../events/occupancy/datatest.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := occupancy.NewReader(f, "datatest.txt", "room-1")
+	var lines strings.Builder
+	for {
+		row, err := r.Next()
+		if err != nil {
+			break
+		}
+		lines.Write(row.Message)
+		lines.WriteByte('\n')
+	}
+	_, fromCSV, _ := runCLI(t, "", "backtest", "--thresholds", "../../events/thresholds.csv", "--csv", "../../events/occupancy/datatest.txt", "--device", "room-1")
+	code, fromLines, errOut := runCLI(t, lines.String(), "backtest", "--thresholds", "../../events/thresholds.csv", "--readings", "-")
+	if code != 0 || fromLines != fromCSV || fromCSV == "" {
+		t.Errorf("exit %d (%s); JSON lines gave %d bytes, CSV %d bytes", code, errOut, len(fromLines), len(fromCSV))
+	}
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const header = "user_id,device_id,temp_warning,temp_violation,temp_low_warning,temp_low_violation,light_no_occupancy,sustain_seconds\n"
+
+func TestBacktestBadInput(t *testing.T) {
+	good := writeFile(t, "good.csv", header+"alice,room-1,24,26,,,,0\n")
+	readings := writeFile(t, "r.jsonl", `{"device_id":"room-1","event_time":"2015-02-02T14:19:00Z","temperature":25}
+{"device_id":"room-1","event_time":"2015-02-02T14:20:00Z","temperature":"hot"}
+
+not json
+{"device_id":"room-1","event_time":"2015-02-02T14:21:00Z","temperature":20}
+`)
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		stderr   []string
+		stdoutNL int // alert lines expected
+	}{
+		{"rejected readings are named and fail the run", []string{"--thresholds", good, "--readings", readings}, 1,
+			[]string{"r.jsonl:2: bad_metric: temperature is not a number", "r.jsonl:4: malformed_json", "2 rejected (bad_metric 1, malformed_json 1)"}, 2},
+		{"--max-rejects tolerates them", []string{"--thresholds", good, "--readings", readings, "--max-rejects", "2"}, 0, []string{"2 rejected"}, 2},
+		{"violation below warning", []string{"--thresholds", writeFile(t, "t.csv", header+"alice,room-1,24,26,,,,0\nbob,room-1,26,24,,,,0\n"), "--readings", readings}, 2,
+			[]string{"t.csv:3: temp_violation: 24 is below temp_warning 26"}, 0},
+		{"every bad line is named", []string{"--thresholds", writeFile(t, "t.csv", header+"alice,room 1,NaN,,,,,x\n,room-2,,,20,30,,\n"), "--readings", readings}, 2,
+			[]string{"t.csv:2: temp_warning: \"NaN\" is not a finite number", "t.csv:2: sustain_seconds", "t.csv:2: device_id: \"room 1\" does not match", "t.csv:3: user_id: is empty", "t.csv:3: temp_low_violation: 30 is above temp_low_warning 20"}, 0},
+		{"wrong header", []string{"--thresholds", writeFile(t, "t.csv", "user,device\n"), "--readings", readings}, 2, []string{"t.csv:1: header is"}, 0},
+		{"wrong field count", []string{"--thresholds", writeFile(t, "t.csv", header+"alice,room-1,24\n"), "--readings", readings}, 2, []string{"t.csv:2: has 3 fields, want 8"}, 0},
+		{"duplicate user and device", []string{"--thresholds", writeFile(t, "t.csv", header+"alice,room-1,24,,,,,\nalice,room-1,25,,,,,\n"), "--readings", readings}, 2, []string{"t.csv:3: user_id: user \"alice\" already has thresholds"}, 0},
+		{"missing readings file", []string{"--thresholds", good, "--readings", "/nonexistent.jsonl"}, 2, []string{"no such file"}, 0},
+		{"both sources", []string{"--thresholds", good, "--readings", readings, "--csv", "x.txt"}, 2, []string{"either --readings or --csv"}, 0},
+		{"csv without device", []string{"--thresholds", good, "--csv", "x.txt"}, 2, []string{"--csv needs --device"}, 0},
+		{"bad csv row", []string{"--thresholds", good, "--csv", writeFile(t, "o.txt", `"date","Temperature","Humidity","Light","CO2","HumidityRatio","Occupancy"`+"\n"+`"1","2015-02-02 14:19:00",x,1,1,1,0.1,1`+"\n"), "--device", "room-1"}, 2,
+			[]string{"o.txt:2: Temperature \"x\" is not a number"}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, "", append([]string{"backtest"}, tc.args...)...)
+			if code != tc.code {
+				t.Errorf("exit %d; want %d (stderr %s)", code, tc.code, errOut)
+			}
+			for _, s := range tc.stderr {
+				if !strings.Contains(errOut, s) {
+					t.Errorf("stderr lacks %q:\n%s", s, errOut)
+				}
+			}
+			if n := strings.Count(out, "\n"); n != tc.stdoutNL {
+				t.Errorf("%d alert lines; want %d:\n%s", n, tc.stdoutNL, out)
+			}
+		})
+	}
+}
+
+func TestThresholdsAndDevicesOnEmulator(t *testing.T) {
+	url := awstest.DynamoDBServer(t)
+	awstest.CreateTable(t, awstest.DynamoDBClient(url), "iotwatch")
+	at := []string{"--table", "iotwatch", "--endpoint", url}
+
+	// A file with one bad line writes nothing.
+	bad := writeFile(t, "bad.csv", header+"alice,room-1,24,26,,,,0\nbob,room-1,24,22,,,,0\n")
+	if code, _, errOut := runCLI(t, "", append([]string{"thresholds", "put", bad}, at...)...); code != 2 || !strings.Contains(errOut, "bad.csv:3: temp_violation") {
+		t.Errorf("put bad file: exit %d, %s", code, errOut)
+	}
+	if _, out, _ := runCLI(t, "", append([]string{"thresholds", "list", "--device", "room-1"}, at...)...); strings.Count(out, "\n") != 1 {
+		t.Errorf("after a refused file the table holds:\n%s", out)
+	}
+
+	if code, out, errOut := runCLI(t, "", append([]string{"thresholds", "put", "../../events/thresholds.csv"}, at...)...); code != 0 || !strings.Contains(out, "wrote 5 thresholds") {
+		t.Fatalf("put: exit %d, %s %s", code, out, errOut)
+	}
+	_, out, _ := runCLI(t, "", append([]string{"thresholds", "list", "--device", "room-1"}, at...)...)
+	want := header + "alice,room-1,23,23.8,,,,300\nbob,room-1,,,20,19.5,,300\ncarol,room-1,,,,,300,120\n"
+	if out != want {
+		t.Errorf("list:\n%s\nwant:\n%s", out, want)
+	}
+	if code, _, errOut := runCLI(t, "", append([]string{"thresholds", "delete", "--user", "bob", "--device", "room-1"}, at...)...); code != 0 {
+		t.Errorf("delete: %s", errOut)
+	}
+	if code, _, errOut := runCLI(t, "", append([]string{"thresholds", "delete", "--user", "bob", "--device", "room-1"}, at...)...); code != 2 || !strings.Contains(errOut, "has no thresholds") {
+		t.Errorf("second delete: exit %d, %s", code, errOut)
+	}
+	_, out, _ = runCLI(t, "", append([]string{"thresholds", "list", "--device", "room-1"}, at...)...)
+	if strings.Count(out, "\n") != 3 || strings.Contains(out, "bob") {
+		t.Errorf("after delete:\n%s", out)
+	}
+	if code, out, errOut := runCLI(t, "", append([]string{"devices", "put", "../../events/devices.csv"}, at...)...); code != 0 || !strings.Contains(out, "wrote 2 devices") {
+		t.Errorf("devices put: exit %d, %s %s", code, out, errOut)
+	}
+	if code, _, errOut := runCLI(t, "", "thresholds", "list", "--device", "room-1"); code != 2 || !strings.Contains(errOut, "--table is required") {
+		t.Errorf("no table: exit %d, %s", code, errOut)
+	}
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/spf13/cobra"
+
+	"github.com/iotwatch/iotwatch/shared/awsclient"
+	"github.com/iotwatch/iotwatch/shared/device"
+	"github.com/iotwatch/iotwatch/shared/dynamostore"
+	"github.com/iotwatch/iotwatch/shared/threshold"
+	"io"
+)
+
+// storeFlags are the flags every command that talks to the table takes.
+type storeFlags struct {
+	table, endpoint string
+}
+
+func (f *storeFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.table, "table", os.Getenv("IOTWATCH_TABLE"), "DynamoDB table (the stack output TableName; default $IOTWATCH_TABLE)")
+	cmd.Flags().StringVar(&f.endpoint, "endpoint", "", "DynamoDB endpoint URL (an emulator); default: the standard AWS configuration")
+}
+
+func (f *storeFlags) open(cmd *cobra.Command) (*dynamostore.Store, error) {
+	if f.table == "" {
+		return nil, fmt.Errorf("--table is required (or set IOTWATCH_TABLE)")
+	}
+	cfg, err := awsclient.Load(cmd.Context(), f.endpoint)
+	if err != nil {
+		return nil, err
+	}
+	client := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		if f.endpoint != "" {
+			o.DisableValidateResponseChecksum = true // emulators do not always send the CRC32 header
+		}
+	})
+	return dynamostore.New(client, f.table), nil
+}
+
+func newThresholds(stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "thresholds", Short: "Manage the thresholds the evaluate function reads"}
+
+	var put storeFlags
+	putCmd := &cobra.Command{
+		Use:   "put FILE.csv",
+		Short: "Validate a whole thresholds file, then write it (nothing is written if any line is wrong)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			configs, err := readThresholds(args[0])
+			if err != nil {
+				return err
+			}
+			s, err := put.open(cmd)
+			if err != nil {
+				return err
+			}
+			if err := s.PutThresholds(cmd.Context(), configs); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "wrote %d thresholds to %s\n", len(configs), put.table)
+			return nil
+		},
+	}
+	put.add(putCmd)
+
+	var list storeFlags
+	var listDevice string
+	listCmd := &cobra.Command{
+		Use:   "list --device ID",
+		Short: "Print every user's thresholds for a device as CSV",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := list.open(cmd)
+			if err != nil {
+				return err
+			}
+			configs, err := s.ListThresholds(cmd.Context(), listDevice)
+			if err != nil {
+				return err
+			}
+			sort.Slice(configs, func(i, j int) bool { return configs[i].UserID < configs[j].UserID })
+			return threshold.WriteCSV(stdout, configs)
+		},
+	}
+	list.add(listCmd)
+	listCmd.Flags().StringVar(&listDevice, "device", "", "device id")
+	listCmd.MarkFlagRequired("device")
+
+	var del storeFlags
+	var delUser, delDevice string
+	delCmd := &cobra.Command{
+		Use:   "delete --user U --device ID",
+		Short: "Remove one user's thresholds for a device",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := del.open(cmd)
+			if err != nil {
+				return err
+			}
+			if err := s.DeleteThresholds(cmd.Context(), delUser, delDevice); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "deleted the thresholds of %s for %s\n", delUser, delDevice)
+			return nil
+		},
+	}
+	del.add(delCmd)
+	delCmd.Flags().StringVar(&delUser, "user", "", "user id")
+	delCmd.Flags().StringVar(&delDevice, "device", "", "device id")
+	delCmd.MarkFlagRequired("user")
+	delCmd.MarkFlagRequired("device")
+
+	cmd.AddCommand(putCmd, listCmd, delCmd)
+	return cmd
+}
+
+func newDevices(stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "devices", Short: "Manage device metadata (name, location) used in alert texts"}
+	var put storeFlags
+	putCmd := &cobra.Command{
+		Use:   "put FILE.csv",
+		Short: "Validate a whole devices file (device_id,name,location), then write it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			devs, err := device.ParseCSV(f, args[0])
+			if err != nil {
+				return fmt.Errorf("invalid devices, nothing written:\n%w", err)
+			}
+			s, err := put.open(cmd)
+			if err != nil {
+				return err
+			}
+			if err := s.PutDevices(cmd.Context(), devs); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "wrote %d devices to %s\n", len(devs), put.table)
+			return nil
+		},
+	}
+	put.add(putCmd)
+	cmd.AddCommand(putCmd)
+	return cmd
+}
