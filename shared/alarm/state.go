@@ -1,7 +1,7 @@
 package alarm
 
 import (
-	"hash/maphash"
+	"encoding/binary"
 	"strconv"
 	"strings"
 	"time"
@@ -98,13 +98,33 @@ type identity struct {
 	ns    int64 // when msgID is empty
 }
 
-var seed = maphash.MakeSeed()
-
+// hash is a cheap pre-filter for the ring scan (a match is always confirmed by comparing the
+// identities): the length and the first and last eight bytes of a msg_id, or the time, mixed.
 func (id identity) hash() uint64 {
-	if id.msgID != "" {
-		return maphash.String(seed, id.msgID)
+	s := id.msgID
+	if s == "" {
+		return mix(uint64(id.ns) ^ 0x9e3779b97f4a7c15)
 	}
-	return maphash.Comparable(seed, id.ns)
+	h := uint64(len(s))
+	if len(s) >= 8 {
+		h ^= mix(binary.LittleEndian.Uint64([]byte(s[:8])))
+		h ^= mix(binary.LittleEndian.Uint64([]byte(s[len(s)-8:])) + 0x9e3779b97f4a7c15)
+	} else {
+		for i := 0; i < len(s); i++ {
+			h = h<<8 | uint64(s[i])
+		}
+		h = mix(h)
+	}
+	return h
+}
+
+// mix is the finalizer of SplitMix64.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // seen reports whether id is among the recent identities.
