@@ -1,0 +1,2 @@
+INSERT INTO {{.Database}}.hourly_metrics
+{{template "hourly.sql" .}}

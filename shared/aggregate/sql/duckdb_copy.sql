@@ -1,0 +1,3 @@
+COPY (
+{{template "hourly.sql" .}}
+) TO {{.Output}} (FORMAT parquet, COMPRESSION zstd)

@@ -1,0 +1,93 @@
+{{/*
+  Hourly aggregates of one UTC hour (DESIGN.md, "Hourly aggregates"), the same text for Athena
+  (Trino) and DuckDB. The dialect supplies: bronze (the hour's raw readings, one JSON text column
+  per field: NULL when absent, 'null' for a JSON null, the JSON text otherwise), alerts (the hour's
+  alerts), re (regexp test), ts (parse RFC 3339), epoch_ms, pct (percentile); param emits a
+  positional parameter. A row counts only if the evaluate function's decoder would accept it.
+*/}}
+WITH src AS (
+{{bronze}}
+),
+parsed AS (
+  SELECT
+    CASE WHEN {{re "device_id_j" `^"[A-Za-z0-9:_-]{1,128}"$`}} THEN substr(device_id_j, 2, length(device_id_j) - 2) END AS device_id,
+    CASE WHEN {{re "event_time_j" `^"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"$`}}
+      THEN {{ts "substr(event_time_j, 2, length(event_time_j) - 2)"}} END AS ts,
+    CASE WHEN msg_id_j IS NULL OR msg_id_j = 'null' THEN ''
+      WHEN {{re "msg_id_j" `^"([^"\\]|\\.){0,128}"$`}} THEN substr(msg_id_j, 2, length(msg_id_j) - 2) END AS msg_id,
+    CASE WHEN {{re "temperature_j" $.Number}} THEN TRY_CAST(temperature_j AS DOUBLE) END AS temperature,
+    CASE WHEN {{re "humidity_j" $.Number}} THEN TRY_CAST(humidity_j AS DOUBLE) END AS humidity,
+    CASE WHEN {{re "light_j" $.Number}} THEN TRY_CAST(light_j AS DOUBLE) END AS light,
+    CASE WHEN {{re "co2_j" $.Number}} THEN TRY_CAST(co2_j AS DOUBLE) END AS co2,
+    CASE WHEN {{re "humidity_ratio_j" $.Number}} THEN TRY_CAST(humidity_ratio_j AS DOUBLE) END AS humidity_ratio,
+    CASE WHEN {{re "occupancy_j" $.Number}} THEN TRY_CAST(occupancy_j AS DOUBLE) END AS occupancy,
+    temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j
+  FROM src
+),
+valid AS (
+  SELECT device_id, msg_id, {{epoch_ms "ts"}} AS event_ms,
+    temperature, humidity, light, co2, humidity_ratio, occupancy
+  FROM parsed
+  WHERE device_id IS NOT NULL AND ts IS NOT NULL AND msg_id IS NOT NULL
+    -- a metric that is present must be a number (not a string, not null) within its range
+    AND (temperature_j IS NULL OR temperature BETWEEN -50 AND 150)
+    AND (humidity_j IS NULL OR humidity BETWEEN 0 AND 100)
+    AND (light_j IS NULL OR light BETWEEN 0 AND 200000)
+    AND (co2_j IS NULL OR co2 BETWEEN 0 AND 100000)
+    AND (humidity_ratio_j IS NULL OR humidity_ratio BETWEEN 0 AND 1)
+    AND (occupancy_j IS NULL OR occupancy IN (0, 1))
+    -- and at least one is present
+    AND (temperature_j IS NOT NULL OR humidity_j IS NOT NULL OR light_j IS NOT NULL
+      OR co2_j IS NOT NULL OR humidity_ratio_j IS NOT NULL OR occupancy_j IS NOT NULL)
+),
+copies AS (
+  -- one row per reading identity: (device_id, msg_id), or (device_id, event_time) without msg_id
+  SELECT *, ROW_NUMBER() OVER (
+      PARTITION BY device_id, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END
+      ORDER BY event_ms, temperature, humidity, light, co2, humidity_ratio, occupancy) AS copy
+  FROM valid
+  WHERE event_ms >= {{param "start_ms"}} AND event_ms < {{param "end_ms"}}
+),
+metrics AS (
+  -- averages are rounded to 6 decimals: parallel sums differ in their last bits from run to run,
+  -- and a re-run must give the same rows
+  SELECT device_id,
+    count(*) AS readings,
+    min(temperature) AS temperature_min,
+    round(avg(temperature), 6) AS temperature_avg,
+    max(temperature) AS temperature_max,
+    {{pct "temperature" "0.5"}} AS temperature_p50,
+    {{pct "temperature" "0.95"}} AS temperature_p95,
+    round(avg(humidity), 6) AS humidity_avg,
+    round(avg(light), 6) AS light_avg,
+    max(light) AS light_max,
+    round(avg(co2), 6) AS co2_avg,
+    max(co2) AS co2_max,
+    round(avg(occupancy), 6) AS occupancy_ratio
+  FROM copies
+  WHERE copy = 1
+  GROUP BY device_id
+),
+alert_counts AS (
+  -- OPEN and ESCALATE alerts of the device in the hour, all users; a repeat of an alert_id counts once
+  SELECT device_id,
+    count(DISTINCT CASE WHEN severity = 'WARNING' THEN alert_id END) AS alerts_warning,
+    count(DISTINCT CASE WHEN severity = 'VIOLATION' THEN alert_id END) AS alerts_violation
+  FROM ({{alerts}}) a
+  WHERE kind IN ('OPEN', 'ESCALATE')
+    AND {{ts "alert_time" | epoch_ms}} >= {{param "start_ms"}} AND {{ts "alert_time" | epoch_ms}} < {{param "end_ms"}}
+  GROUP BY device_id
+)
+SELECT
+  m.device_id,
+  CAST({{param "hour_start"}} AS TIMESTAMP) AS hour_start,
+  m.readings,
+  m.temperature_min, m.temperature_avg, m.temperature_max, m.temperature_p50, m.temperature_p95,
+  m.humidity_avg, m.light_avg, m.light_max, m.co2_avg, m.co2_max, m.occupancy_ratio,
+  CAST({{param "expected_readings"}} AS BIGINT) AS expected_readings,
+  least(100.0, 100.0 * m.readings / CAST({{param "expected_readings"}} AS DOUBLE)) AS health_pct,
+  coalesce(a.alerts_warning, 0) AS alerts_warning,
+  coalesce(a.alerts_violation, 0) AS alerts_violation
+FROM metrics m
+LEFT JOIN alert_counts a ON a.device_id = m.device_id
+ORDER BY m.device_id
