@@ -17,9 +17,6 @@ import (
 //go:embed sql/*.sql
 var sqlFiles embed.FS
 
-// NumberPattern is the JSON number grammar, which a metric's JSON text must match.
-const NumberPattern = `^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`
-
 // Param is one positional parameter of a rendered statement.
 type Param struct {
 	Name  string
@@ -91,8 +88,10 @@ var athena = dialect{
 
 // DuckDB is DuckDB 1.5's SQL.
 var duckdb = dialect{
-	name:    "duckdb",
-	re:      func(expr, p string) string { return "coalesce(regexp_matches(" + expr + ", " + sqlString(p) + "), false)" },
+	name: "duckdb",
+	re: func(expr, p string) string {
+		return "coalesce(regexp_matches(" + expr + ", " + sqlString(p) + "), false)"
+	},
 	ts:      func(expr string) string { return "TRY_CAST(" + expr + " AS TIMESTAMPTZ)" },
 	epochMs: func(expr string) string { return "epoch_ms(" + expr + ")" },
 	pct:     func(expr, q string) string { return "quantile_cont(" + expr + ", " + q + ")" },
@@ -102,7 +101,6 @@ var duckdb = dialect{
 
 // renderData is what the templates see besides the functions.
 type renderData struct {
-	Number      string
 	Database    string // Athena: the Glue database
 	BronzeFiles string // DuckDB: a list literal of the hour's bronze files
 	AlertFiles  string // DuckDB: the same for alerts ("" when there are none)
@@ -113,7 +111,6 @@ type renderData struct {
 func render(d dialect, file string, h Hour, data renderData) (Statement, error) {
 	values := h.params()
 	var params []Param
-	data.Number = NumberPattern
 	var tmpl *template.Template
 	funcs := template.FuncMap{
 		"re":       d.re,

@@ -117,13 +117,13 @@ func genLake(t testing.TB, root string) map[time.Time][]string {
 
 // row is one hourly_metrics row, NULLs as NaN.
 type row struct {
-	device                                                      string
-	hourStart                                                   time.Time
-	readings                                                    int64
+	device                                                          string
+	hourStart                                                       time.Time
+	readings                                                        int64
 	tMin, tAvg, tMax, tP50, tP95, hAvg, lAvg, lMax, cAvg, cMax, occ float64
-	expected                                                    int64
-	health                                                      float64
-	warn, viol                                                  int64
+	expected                                                        int64
+	health                                                          float64
+	warn, viol                                                      int64
 }
 
 // reference computes the hour's rows in Go, with the evaluate function's decoder deciding validity.

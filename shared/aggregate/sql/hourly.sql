@@ -14,13 +14,13 @@ parsed AS (
     CASE WHEN {{re "event_time_j" `^"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"$`}}
       THEN {{ts "substr(event_time_j, 2, length(event_time_j) - 2)"}} END AS ts,
     CASE WHEN msg_id_j IS NULL OR msg_id_j = 'null' THEN ''
-      WHEN {{re "msg_id_j" `^"([^"\\]|\\.){0,128}"$`}} THEN substr(msg_id_j, 2, length(msg_id_j) - 2) END AS msg_id,
-    CASE WHEN {{re "temperature_j" $.Number}} THEN TRY_CAST(temperature_j AS DOUBLE) END AS temperature,
-    CASE WHEN {{re "humidity_j" $.Number}} THEN TRY_CAST(humidity_j AS DOUBLE) END AS humidity,
-    CASE WHEN {{re "light_j" $.Number}} THEN TRY_CAST(light_j AS DOUBLE) END AS light,
-    CASE WHEN {{re "co2_j" $.Number}} THEN TRY_CAST(co2_j AS DOUBLE) END AS co2,
-    CASE WHEN {{re "humidity_ratio_j" $.Number}} THEN TRY_CAST(humidity_ratio_j AS DOUBLE) END AS humidity_ratio,
-    CASE WHEN {{re "occupancy_j" $.Number}} THEN TRY_CAST(occupancy_j AS DOUBLE) END AS occupancy,
+      WHEN msg_id_j LIKE '"%' AND length(msg_id_j) <= 130 THEN substr(msg_id_j, 2, length(msg_id_j) - 2) END AS msg_id,
+    TRY_CAST(temperature_j AS DOUBLE) AS temperature,
+    TRY_CAST(humidity_j AS DOUBLE) AS humidity,
+    TRY_CAST(light_j AS DOUBLE) AS light,
+    TRY_CAST(co2_j AS DOUBLE) AS co2,
+    TRY_CAST(humidity_ratio_j AS DOUBLE) AS humidity_ratio,
+    TRY_CAST(occupancy_j AS DOUBLE) AS occupancy,
     temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j
   FROM src
 ),
@@ -29,7 +29,10 @@ valid AS (
     temperature, humidity, light, co2, humidity_ratio, occupancy
   FROM parsed
   WHERE device_id IS NOT NULL AND ts IS NOT NULL AND msg_id IS NOT NULL
-    -- a metric that is present must be a number (not a string, not null) within its range
+    -- a metric that is present must be a number within its range. The engines re-serialize the
+    -- JSON they extract, so the text of a metric is a JSON number, a quoted string, null, true, false,
+    -- an object or an array: TRY_CAST to DOUBLE succeeds for numbers only (an overflowing one
+    -- becomes infinite, and out of range).
     AND (temperature_j IS NULL OR temperature BETWEEN -50 AND 150)
     AND (humidity_j IS NULL OR humidity BETWEEN 0 AND 100)
     AND (light_j IS NULL OR light BETWEEN 0 AND 200000)
@@ -40,13 +43,16 @@ valid AS (
     AND (temperature_j IS NOT NULL OR humidity_j IS NOT NULL OR light_j IS NOT NULL
       OR co2_j IS NOT NULL OR humidity_ratio_j IS NOT NULL OR occupancy_j IS NOT NULL)
 ),
-copies AS (
-  -- one row per reading identity: (device_id, msg_id), or (device_id, event_time) without msg_id
-  SELECT *, ROW_NUMBER() OVER (
-      PARTITION BY device_id, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END
-      ORDER BY event_ms, temperature, humidity, light, co2, humidity_ratio, occupancy) AS copy
+readings AS (
+  -- one row per reading identity: (device_id, msg_id), or (device_id, event_time) without msg_id.
+  -- Copies of a reading are normally identical; where they are not, min() keeps the result
+  -- deterministic.
+  SELECT device_id,
+    min(temperature) AS temperature, min(humidity) AS humidity, min(light) AS light,
+    min(co2) AS co2, min(humidity_ratio) AS humidity_ratio, min(occupancy) AS occupancy
   FROM valid
   WHERE event_ms >= {{param "start_ms"}} AND event_ms < {{param "end_ms"}}
+  GROUP BY device_id, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END
 ),
 metrics AS (
   -- averages are rounded to 6 decimals: parallel sums differ in their last bits from run to run,
@@ -64,8 +70,7 @@ metrics AS (
     round(avg(co2), 6) AS co2_avg,
     max(co2) AS co2_max,
     round(avg(occupancy), 6) AS occupancy_ratio
-  FROM copies
-  WHERE copy = 1
+  FROM readings
   GROUP BY device_id
 ),
 alert_counts AS (

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"database/sql"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iotwatch/iotwatch/shared/aggregate"
+	"github.com/iotwatch/iotwatch/shared/duckdblake"
+)
+
+func newAggregate(stdout, stderr io.Writer) *cobra.Command {
+	var lakeDir, from, to string
+	var late int
+	var interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "aggregate --lake DIR --from YYYY-MM-DDTHH --to YYYY-MM-DDTHH",
+		Short: "Write hourly aggregates of a local lake with DuckDB (the SQL Athena runs on AWS)",
+		Long: `aggregate reads DIR/bronze and DIR/alerts and writes DIR/gold/hourly_metrics/dt=…/hour=HH.parquet
+for every hour in [--from, --to), replacing what was there: running it twice gives the same rows.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fromT, err := aggregate.ParseHour(from)
+			if err != nil {
+				return fmt.Errorf("--from: %w", err)
+			}
+			toT, err := aggregate.ParseHour(to)
+			if err != nil {
+				return fmt.Errorf("--to: %w", err)
+			}
+			if !toT.After(fromT) {
+				return fmt.Errorf("--to %s is not after --from %s", to, from)
+			}
+			if interval <= 0 || interval > time.Hour {
+				return fmt.Errorf("--interval %s: want a duration from 1s to 1h", interval)
+			}
+			e, err := duckdblake.Open(cmd.Context(), lakeDir)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			cfg := aggregate.DefaultConfig
+			cfg.Interval, cfg.LateHours, cfg.Concurrency = interval, late, 1
+			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			start := time.Now()
+			res, err := aggregate.NewHandler(e, cfg, log, nil).Run(cmd.Context(), aggregate.Range(fromT, toT))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "aggregated %d hours (%s to %s): %d rows in %s\n", len(res.Hours), from, to, res.Rows, time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&lakeDir, "lake", "", "lake directory (bronze/, alerts/, gold/)")
+	cmd.Flags().StringVar(&from, "from", "", "first hour, YYYY-MM-DDTHH (UTC)")
+	cmd.Flags().StringVar(&to, "to", "", "hour after the last, YYYY-MM-DDTHH (UTC)")
+	cmd.Flags().IntVar(&late, "late-hours", aggregate.DefaultConfig.LateHours, "unused here: the late window of scheduled runs")
+	cmd.Flags().DurationVar(&interval, "interval", aggregate.DefaultConfig.Interval, "devices' nominal reading interval (expected_readings = 1h / interval)")
+	cmd.Flags().MarkHidden("late-hours")
+	for _, f := range []string{"lake", "from", "to"} {
+		cmd.MarkFlagRequired(f)
+	}
+	return cmd
+}
+
+func newQuery(stdout io.Writer) *cobra.Command {
+	var lakeDir, format string
+	cmd := &cobra.Command{
+		Use:   `query --lake DIR [--format table|csv|jsonl] "SQL"`,
+		Short: "Run SQL on a local lake: bronze_readings, alerts and hourly_metrics, as on Athena",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch format {
+			case "table", "csv", "jsonl":
+			default:
+				return fmt.Errorf("--format %q: want table, csv or jsonl", format)
+			}
+			e, err := duckdblake.Open(cmd.Context(), lakeDir)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			rows, err := e.Query(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			return printRows(stdout, rows, format)
+		},
+	}
+	cmd.Flags().StringVar(&lakeDir, "lake", "", "lake directory")
+	cmd.Flags().StringVar(&format, "format", "table", "output: table, csv or jsonl")
+	cmd.MarkFlagRequired("lake")
+	return cmd
+}
+
+func printRows(w io.Writer, rows *sql.Rows, format string) error {
+	cols, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	text := func(v any) string {
+		switch x := v.(type) {
+		case nil:
+			return ""
+		case time.Time:
+			return x.UTC().Format("2006-01-02 15:04:05")
+		case []byte:
+			return string(x)
+		case float64:
+			return fmt.Sprintf("%.6g", x)
+		}
+		return fmt.Sprint(v)
+	}
+	var tw *tabwriter.Writer
+	var cw *csv.Writer
+	enc := json.NewEncoder(w)
+	switch format {
+	case "table":
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, strings.Join(cols, "\t")+"\t")
+	case "csv":
+		cw = csv.NewWriter(w)
+		cw.Write(cols)
+	}
+	n := 0
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		n++
+		switch format {
+		case "table":
+			cells := make([]string, len(vals))
+			for i, v := range vals {
+				cells[i] = text(v)
+			}
+			fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+		case "csv":
+			cells := make([]string, len(vals))
+			for i, v := range vals {
+				cells[i] = text(v)
+			}
+			cw.Write(cells)
+		case "jsonl":
+			obj := make(map[string]any, len(cols))
+			for i, c := range cols {
+				if t, ok := vals[i].(time.Time); ok {
+					obj[c] = t.UTC().Format(time.RFC3339)
+				} else {
+					obj[c] = vals[i]
+				}
+			}
+			if err := enc.Encode(obj); err != nil {
+				return err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	switch format {
+	case "table":
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "(%d rows)\n", n)
+	case "csv":
+		cw.Flush()
+		return cw.Error()
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package aggregate
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (go test -update rewrites it); got:\n%s", path, got)
+	}
+}
+
+func render4golden(sts ...Statement) string {
+	var b strings.Builder
+	for _, st := range sts {
+		fmt.Fprintf(&b, "-- %s\n%s-- parameters:", st.Name, st.SQL)
+		for i, p := range st.Params {
+			fmt.Fprintf(&b, " %d:%s=%s", i+1, p.Name, p.Literal())
+		}
+		b.WriteString("\n\n")
+	}
+	return b.String()
+}
+
+// placeholders counts the ? outside string literals ('...' with ” for a quote).
+func placeholders(sql string) int {
+	n, in := 0, false
+	for _, c := range sql {
+		switch {
+		case c == '\'':
+			in = !in
+		case c == '?' && !in:
+			n++
+		}
+	}
+	return n
+}
+
+var hour7 = Hour{Start: time.Date(2026, 3, 1, 7, 0, 0, 0, time.UTC), ExpectedReadings: 60}
+
+func TestAthenaSQLGolden(t *testing.T) {
+	sts, err := AthenaStatements("iotwatch_lake", hour7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "athena-2026-03-01T07.sql", render4golden(sts...))
+	for _, st := range sts {
+		// every value is a parameter: none of them appears in the text
+		for _, v := range []string{"2026-03-01", "1772348400000", "07:00:00"} {
+			if strings.Contains(st.SQL, v) {
+				t.Errorf("%s has %q in its text; values must be parameters", st.Name, v)
+			}
+		}
+		if n := placeholders(st.SQL); n != len(st.Params) {
+			t.Errorf("%s has %d placeholders and %d parameters", st.Name, n, len(st.Params))
+		}
+	}
+}
+
+func TestDuckDBSQLGolden(t *testing.T) {
+	st, err := DuckDBStatement([]string{"/lake/bronze/dt=2026-03-01/hour=07/a.json.gz", "/lake/bronze/dt=2026-03-01/hour=07/b'c.json.gz"},
+		nil, "/lake/gold/hourly_metrics/dt=2026-03-01/hour=07.parquet.tmp", hour7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "duckdb-2026-03-01T07.sql", render4golden(st))
+	if !strings.Contains(st.SQL, `'/lake/bronze/dt=2026-03-01/hour=07/b''c.json.gz'`) {
+		t.Errorf("a quote in a path is not escaped")
+	}
+}
+
+// TestDialectsShareTheQuery: the two renderings differ only where the dialects do.
+func TestDialectsShareTheQuery(t *testing.T) {
+	a, _ := AthenaStatements("db", hour7)
+	d, _ := DuckDBSelect([]string{"/x"}, []string{"/y"}, hour7)
+	for _, shared := range []string{"GROUP BY device_id, CASE WHEN msg_id", "BETWEEN -50 AND 150", "occupancy IN (0, 1)", "kind IN ('OPEN', 'ESCALATE')", "round(avg(temperature), 6)"} {
+		if !strings.Contains(a[1].SQL, shared) || !strings.Contains(d.SQL, shared) {
+			t.Errorf("%q is not in both renderings", shared)
+		}
+	}
+}
+
+func TestLiteral(t *testing.T) {
+	for _, tc := range []struct {
+		p    Param
+		want string
+	}{{Param{"a", "2026-03-01"}, "'2026-03-01'"}, {Param{"b", "it's"}, "'it''s'"}, {Param{"c", int64(60)}, "60"}} {
+		if got := tc.p.Literal(); got != tc.want {
+			t.Errorf("Literal(%v) = %s; want %s", tc.p, got, tc.want)
+		}
+	}
+}
