@@ -93,6 +93,41 @@ func TestAggregateAndQueryALocalLake(t *testing.T) {
 	}
 }
 
+// readmeQueries are the example queries of the README: they must run locally as they do on Athena.
+var readmeQueries = []string{
+	`SELECT event_time, temperature, humidity, light, co2, occupancy
+FROM bronze_readings
+WHERE device_id = 'room-1' AND dt = '2015-02-04'
+ORDER BY event_time DESC
+LIMIT 10`,
+	`SELECT alert_time, device_id, rule, kind, severity, observed_value, threshold_value
+FROM alerts
+WHERE user_id = 'alice' AND dt BETWEEN '2015-02-02' AND '2015-02-08'
+ORDER BY alert_time`,
+	`SELECT hour_start, readings, temperature_avg, temperature_p95, occupancy_ratio, health_pct
+FROM hourly_metrics
+WHERE device_id = 'room-1' AND hour_start >= TIMESTAMP '2015-02-03 00:00:00'
+ORDER BY hour_start`,
+	`SELECT device_id, max(hour_start) AS last_hour, min(health_pct) AS worst_health
+FROM hourly_metrics
+WHERE hour_start >= TIMESTAMP '2015-02-03 00:00:00'
+GROUP BY device_id
+HAVING min(health_pct) < 90`,
+}
+
+func TestReadmeQueriesRunLocally(t *testing.T) {
+	root := occupancyLake(t)
+	if code, _, errOut := runCLI(t, "", "aggregate", "--lake", root, "--from", "2015-02-02T14", "--to", "2015-02-04T11"); code != 0 {
+		t.Fatal(errOut)
+	}
+	for i, q := range readmeQueries {
+		code, out, errOut := runCLI(t, "", "query", "--lake", root, q)
+		if code != 0 || strings.Contains(out, "(0 rows)") {
+			t.Errorf("query %d: exit %d, %s%s", i+1, code, out, errOut)
+		}
+	}
+}
+
 func TestLakeCommandErrors(t *testing.T) {
 	root := t.TempDir()
 	for _, tc := range []struct {
