@@ -56,7 +56,6 @@ func (h Hour) params() map[string]any {
 		"hour":              s.Format("15"),
 		"start_ms":          s.UnixMilli(),
 		"end_ms":            s.Add(time.Hour).UnixMilli(),
-		"hour_start":        s.Format("2006-01-02 15:04:05"),
 		"expected_readings": h.ExpectedReadings,
 	}
 }
@@ -68,6 +67,8 @@ type dialect struct {
 	ts       func(expr string) string
 	epochMs  func(expr string) string
 	pct      func(expr, q string) string
+	tsFromMs func(expr string) string
+	integers func(n int) string
 	bronze   string // file name of the bronze relation
 	alerts   string // file name of the alerts relation
 	wrappers []string
@@ -82,8 +83,13 @@ var athena = dialect{
 	ts:      func(expr string) string { return "try(from_iso8601_timestamp(" + expr + "))" },
 	epochMs: func(expr string) string { return "CAST(floor(to_unixtime(" + expr + ") * 1000) AS BIGINT)" },
 	pct:     func(expr, q string) string { return "approx_percentile(" + expr + ", " + q + ")" },
-	bronze:  "athena_bronze.sql",
-	alerts:  "athena_alerts.sql",
+	// from_unixtime gives a timestamp with time zone in the session zone, UTC on Athena
+	tsFromMs: func(expr string) string {
+		return "CAST(from_unixtime(CAST(" + expr + " AS DOUBLE) / 1000) AS TIMESTAMP)"
+	},
+	integers: func(n int) string { return fmt.Sprintf("UNNEST(sequence(1, %d)) AS t(n)", n) },
+	bronze:   "athena_bronze.sql",
+	alerts:   "athena_alerts.sql",
 }
 
 // DuckDB is DuckDB 1.5's SQL.
@@ -92,11 +98,13 @@ var duckdb = dialect{
 	re: func(expr, p string) string {
 		return "coalesce(regexp_matches(" + expr + ", " + sqlString(p) + "), false)"
 	},
-	ts:      func(expr string) string { return "TRY_CAST(" + expr + " AS TIMESTAMPTZ)" },
-	epochMs: func(expr string) string { return "epoch_ms(" + expr + ")" },
-	pct:     func(expr, q string) string { return "quantile_cont(" + expr + ", " + q + ")" },
-	bronze:  "duckdb_bronze.sql",
-	alerts:  "duckdb_alerts.sql",
+	ts:       func(expr string) string { return "TRY_CAST(" + expr + " AS TIMESTAMPTZ)" },
+	epochMs:  func(expr string) string { return "epoch_ms(" + expr + ")" },
+	pct:      func(expr, q string) string { return "quantile_cont(" + expr + ", " + q + ")" },
+	tsFromMs: func(expr string) string { return "make_timestamp(" + expr + " * 1000)" },
+	integers: func(n int) string { return fmt.Sprintf("range(1, %d) AS t(n)", n+1) },
+	bronze:   "duckdb_bronze.sql",
+	alerts:   "duckdb_alerts.sql",
 }
 
 // renderData is what the templates see besides the functions.
@@ -113,10 +121,15 @@ func render(d dialect, file string, h Hour, data renderData) (Statement, error) 
 	var params []Param
 	var tmpl *template.Template
 	funcs := template.FuncMap{
-		"re":       d.re,
-		"ts":       d.ts,
-		"epoch_ms": d.epochMs,
-		"pct":      d.pct,
+		"re":         d.re,
+		"ts":         d.ts,
+		"epoch_ms":   d.epochMs,
+		"pct":        d.pct,
+		"ts_from_ms": d.tsFromMs,
+		"integers":   d.integers,
+		"hour_literal": func() string {
+			return "TIMESTAMP '" + h.Start.UTC().Truncate(time.Hour).Format("2006-01-02 15:04:05") + "'"
+		},
 		"param": func(name string) (string, error) {
 			v, ok := values[name]
 			if !ok {

@@ -64,6 +64,9 @@ func TestAthenaSQLGolden(t *testing.T) {
 	}
 	golden(t, "athena-2026-03-01T07.sql", render4golden(sts...))
 	for _, st := range sts {
+		if st.Name == "athena_delete" {
+			continue // Athena takes no parameters in DELETE: see TestAthenaParametersOnlyInWhere
+		}
 		// every value is a parameter: none of them appears in the text
 		for _, v := range []string{"2026-03-01", "1772348400000", "07:00:00"} {
 			if strings.Contains(st.SQL, v) {
@@ -106,6 +109,37 @@ func TestLiteral(t *testing.T) {
 	}{{Param{"a", "2026-03-01"}, "'2026-03-01'"}, {Param{"b", "it's"}, "'it''s'"}, {Param{"c", int64(60)}, "60"}} {
 		if got := tc.p.Literal(); got != tc.want {
 			t.Errorf("Literal(%v) = %s; want %s", tc.p, got, tc.want)
+		}
+	}
+}
+
+// TestAthenaParametersOnlyInWhere: Athena accepts execution parameters only in SELECT, INSERT INTO,
+// CTAS and UNLOAD, and only in WHERE clauses. Every ? must follow a WHERE (or AND/OR of one) on its
+// line or the lines before it within the same clause, and DELETE takes none.
+func TestAthenaParametersOnlyInWhere(t *testing.T) {
+	sts, err := AthenaStatements("db", hour7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range sts {
+		if strings.HasPrefix(st.SQL, "DELETE") && len(st.Params) > 0 {
+			t.Errorf("DELETE has parameters; Athena refuses them")
+		}
+		clause := ""
+		for _, line := range strings.Split(st.SQL, "\n") {
+			trim := strings.TrimSpace(line)
+			for _, kw := range []string{"SELECT", "FROM", "WHERE", "GROUP BY", "ORDER BY", "LEFT JOIN", "CROSS JOIN", "HAVING"} {
+				if i := strings.LastIndex(strings.ToUpper(trim), kw+" "); i >= 0 && (i == 0 || trim[i-1] == ' ' || trim[i-1] == '(') {
+					if j := strings.LastIndex(trim, "?"); j < 0 || i > j {
+						clause = kw
+					} else if strings.Contains(trim[:j], "WHERE ") {
+						clause = "WHERE"
+					}
+				}
+			}
+			if placeholders(line) > 0 && clause != "WHERE" && !strings.Contains(line, "WHERE ") {
+				t.Errorf("%s: a parameter outside a WHERE clause (in %s): %s", st.Name, clause, trim)
+			}
 		}
 	}
 }

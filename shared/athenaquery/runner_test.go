@@ -129,7 +129,7 @@ func TestRunner(t *testing.T) {
 			for _, p := range params {
 				got = append(got, p.(string))
 			}
-			want := "'2026-03-01' '07' 1772348400000 1772352000000 '2026-03-01' '07' 1772348400000 1772352000000 '2026-03-01 07:00:00' 60 60"
+			want := "'2026-03-01' '07' 1772348400000 1772352000000 '2026-03-01' '07' 1772348400000 1772352000000 60"
 			if strings.Join(got, " ") != want {
 				t.Errorf("ExecutionParameters = %v; want %s", got, want)
 			}
@@ -158,6 +158,9 @@ func TestAthenaAggregatorRunsDeleteThenInsert(t *testing.T) {
 	res, err := a.AggregateHour(context.Background(), hour7)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, hasParams := f.started[0]["ExecutionParameters"]; hasParams {
+		t.Errorf("DELETE was sent with ExecutionParameters, which Athena refuses")
 	}
 	if len(f.started) != 2 || !strings.HasPrefix(f.started[0]["QueryString"].(string), "DELETE FROM iotwatch_lake.hourly_metrics") ||
 		!strings.HasPrefix(f.started[1]["QueryString"].(string), "INSERT INTO iotwatch_lake.hourly_metrics") {

@@ -2,8 +2,10 @@
   Hourly aggregates of one UTC hour (DESIGN.md, "Hourly aggregates"), the same text for Athena
   (Trino) and DuckDB. The dialect supplies: bronze (the hour's raw readings, one JSON text column
   per field: NULL when absent, 'null' for a JSON null, the JSON text otherwise), alerts (the hour's
-  alerts), re (regexp test), ts (parse RFC 3339), epoch_ms, pct (percentile); param emits a
-  positional parameter. A row counts only if the evaluate function's decoder would accept it.
+  alerts), re (regexp test), ts (parse RFC 3339), epoch_ms, ts_from_ms, pct (percentile),
+  integers (the table 1..n); param emits a positional parameter. Athena takes parameters only in
+  WHERE clauses: every param below stands in one. A row counts only if the evaluate function's
+  decoder would accept it.
 */}}
 WITH src AS (
 {{bronze}}
@@ -47,7 +49,7 @@ readings AS (
   -- one row per reading identity: (device_id, msg_id), or (device_id, event_time) without msg_id.
   -- Copies of a reading are normally identical; where they are not, min() keeps the result
   -- deterministic.
-  SELECT device_id,
+  SELECT device_id, min(event_ms) AS event_ms,
     min(temperature) AS temperature, min(humidity) AS humidity, min(light) AS light,
     min(co2) AS co2, min(humidity_ratio) AS humidity_ratio, min(occupancy) AS occupancy
   FROM valid
@@ -58,6 +60,7 @@ metrics AS (
   -- averages are rounded to 6 decimals: parallel sums differ in their last bits from run to run,
   -- and a re-run must give the same rows
   SELECT device_id,
+    min(event_ms) - min(event_ms) % 3600000 AS hour_ms,
     count(*) AS readings,
     min(temperature) AS temperature_min,
     round(avg(temperature), 6) AS temperature_avg,
@@ -82,17 +85,22 @@ alert_counts AS (
   WHERE kind IN ('OPEN', 'ESCALATE')
     AND {{ts "alert_time" | epoch_ms}} >= {{param "start_ms"}} AND {{ts "alert_time" | epoch_ms}} < {{param "end_ms"}}
   GROUP BY device_id
+),
+settings AS (
+  -- the configured readings per hour (3600 / the nominal interval), as a one-row relation
+  SELECT n AS expected_readings FROM {{integers 3600}} WHERE n = {{param "expected_readings"}}
 )
 SELECT
   m.device_id,
-  CAST({{param "hour_start"}} AS TIMESTAMP) AS hour_start,
+  {{ts_from_ms "m.hour_ms"}} AS hour_start,
   m.readings,
   m.temperature_min, m.temperature_avg, m.temperature_max, m.temperature_p50, m.temperature_p95,
   m.humidity_avg, m.light_avg, m.light_max, m.co2_avg, m.co2_max, m.occupancy_ratio,
-  CAST({{param "expected_readings"}} AS BIGINT) AS expected_readings,
-  least(100.0, 100.0 * m.readings / CAST({{param "expected_readings"}} AS DOUBLE)) AS health_pct,
+  CAST(s.expected_readings AS BIGINT) AS expected_readings,
+  least(CAST(100 AS DOUBLE), CAST(m.readings AS DOUBLE) * 100 / s.expected_readings) AS health_pct,
   coalesce(a.alerts_warning, 0) AS alerts_warning,
   coalesce(a.alerts_violation, 0) AS alerts_violation
 FROM metrics m
+CROSS JOIN settings s
 LEFT JOIN alert_counts a ON a.device_id = m.device_id
 ORDER BY m.device_id

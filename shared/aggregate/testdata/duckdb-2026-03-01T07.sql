@@ -57,7 +57,7 @@ readings AS (
   -- one row per reading identity: (device_id, msg_id), or (device_id, event_time) without msg_id.
   -- Copies of a reading are normally identical; where they are not, min() keeps the result
   -- deterministic.
-  SELECT device_id,
+  SELECT device_id, min(event_ms) AS event_ms,
     min(temperature) AS temperature, min(humidity) AS humidity, min(light) AS light,
     min(co2) AS co2, min(humidity_ratio) AS humidity_ratio, min(occupancy) AS occupancy
   FROM valid
@@ -68,6 +68,7 @@ metrics AS (
   -- averages are rounded to 6 decimals: parallel sums differ in their last bits from run to run,
   -- and a re-run must give the same rows
   SELECT device_id,
+    min(event_ms) - min(event_ms) % 3600000 AS hour_ms,
     count(*) AS readings,
     min(temperature) AS temperature_min,
     round(avg(temperature), 6) AS temperature_avg,
@@ -93,21 +94,26 @@ alert_counts AS (
   WHERE kind IN ('OPEN', 'ESCALATE')
     AND epoch_ms(TRY_CAST(alert_time AS TIMESTAMPTZ)) >= ? AND epoch_ms(TRY_CAST(alert_time AS TIMESTAMPTZ)) < ?
   GROUP BY device_id
+),
+settings AS (
+  -- the configured readings per hour (3600 / the nominal interval), as a one-row relation
+  SELECT n AS expected_readings FROM range(1, 3601) AS t(n) WHERE n = ?
 )
 SELECT
   m.device_id,
-  CAST(? AS TIMESTAMP) AS hour_start,
+  make_timestamp(m.hour_ms * 1000) AS hour_start,
   m.readings,
   m.temperature_min, m.temperature_avg, m.temperature_max, m.temperature_p50, m.temperature_p95,
   m.humidity_avg, m.light_avg, m.light_max, m.co2_avg, m.co2_max, m.occupancy_ratio,
-  CAST(? AS BIGINT) AS expected_readings,
-  least(100.0, 100.0 * m.readings / CAST(? AS DOUBLE)) AS health_pct,
+  CAST(s.expected_readings AS BIGINT) AS expected_readings,
+  least(CAST(100 AS DOUBLE), CAST(m.readings AS DOUBLE) * 100 / s.expected_readings) AS health_pct,
   coalesce(a.alerts_warning, 0) AS alerts_warning,
   coalesce(a.alerts_violation, 0) AS alerts_violation
 FROM metrics m
+CROSS JOIN settings s
 LEFT JOIN alert_counts a ON a.device_id = m.device_id
 ORDER BY m.device_id
 
 ) TO '/lake/gold/hourly_metrics/dt=2026-03-01/hour=07.parquet.tmp' (FORMAT parquet, COMPRESSION zstd)
--- parameters: 1:start_ms=1772348400000 2:end_ms=1772352000000 3:start_ms=1772348400000 4:end_ms=1772352000000 5:hour_start='2026-03-01 07:00:00' 6:expected_readings=60 7:expected_readings=60
+-- parameters: 1:start_ms=1772348400000 2:end_ms=1772352000000 3:start_ms=1772348400000 4:end_ms=1772352000000 5:expected_readings=60
 
