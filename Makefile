@@ -8,7 +8,14 @@ MAX_BOOTSTRAP := 15728640
 # The Lambdas build without cgo; the CLI and the tests need it (DuckDB, for the local lake).
 CGO := CGO_ENABLED=1
 
-.PHONY: all build cli test bench lint fuzz run clean
+.PHONY: all build cli test bench lint fuzz run clean synth diff deploy destroy
+
+# The CDK: the CLI pinned in package.json, quiet and self-contained (caches under .cache/).
+CDK_ENV := CI=true CDK_DISABLE_CLI_TELEMETRY=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
+	JSII_RUNTIME_PACKAGE_CACHE_ROOT=$(CURDIR)/.cache/jsii CDK_HOME=$(CURDIR)/.cache/cdk
+CDK := $(CDK_ENV) npx --no-install cdk
+# Extra arguments, e.g. CDK_ARGS='-c alarmEmail=ops@example.com -c shards=2'
+CDK_ARGS ?=
 
 all: lint test
 
@@ -26,9 +33,9 @@ build:
 cli:
 	$(CGO) $(GO) build -o $(BIN)/iotwatch ./cmd/iotwatch
 
-## test: vet, every test (no network, no Docker, no AWS), and the function builds with their size limit
+## test: vet, every test (no network, no Docker, no AWS; the stack tests need node), the function builds
 test: lint build
-	$(CGO) $(GO) test -count=1 ./...
+	$(CDK_ENV) $(CGO) $(GO) test -count=1 ./...
 
 ## bench: the benchmarks of the hot path; evaluation on one core, as its target says
 bench:
@@ -58,5 +65,24 @@ run: cli
 		$(BIN)/iotwatch backtest --thresholds events/thresholds.csv --csv events/occupancy/$$f.txt --device room-1 || exit 1; \
 	done
 
+node_modules/.bin/cdk: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+## synth: offline, no credentials: builds the functions, synthesizes cdk.out, runs cdk-nag (reports in cdk.out/)
+synth: build node_modules/.bin/cdk
+	$(CDK) synth --quiet --no-notices $(CDK_ARGS)
+	@ls cdk.out/*NagReport.csv | sed 's/^/cdk-nag report: /'
+
+## diff, deploy, destroy: against the account of your AWS credentials (see README, "Deploying to AWS")
+diff: build node_modules/.bin/cdk
+	$(CDK) diff --no-notices $(CDK_ARGS)
+
+deploy: build node_modules/.bin/cdk
+	$(CDK) deploy --no-notices --require-approval broadening $(CDK_ARGS)
+
+destroy: node_modules/.bin/cdk
+	$(CDK) destroy --no-notices $(CDK_ARGS)
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) cdk.out

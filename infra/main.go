@@ -1,0 +1,90 @@
+// Command infra is the CDK app: `cdk synth` (make synth) runs it. It reads its settings from the
+// CDK context (cdk.json, or -c key=value), builds the stack and checks it with cdk-nag.
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/iotwatch/iotwatch/infra/pipeline"
+)
+
+func main() {
+	defer jsii.Close()
+	app := awscdk.NewApp(nil)
+	props, err := propsFrom(app)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "infra:", err)
+		os.Exit(2)
+	}
+	name := context(app, "stackName", "iotwatch")
+	pipeline.NewStack(app, name, props)
+	pipeline.Checks(app)
+	app.Synth(nil)
+}
+
+func context(app awscdk.App, key, def string) string {
+	if v, ok := app.Node().TryGetContext(jsii.String(key)).(string); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func number(app awscdk.App, key string, def float64) (float64, error) {
+	switch v := app.Node().TryGetContext(jsii.String(key)).(type) {
+	case nil:
+		return def, nil
+	case float64:
+		return v, nil
+	case string:
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return 0, fmt.Errorf("context %s=%q is not a number", key, v)
+		}
+		return f, nil
+	default:
+		return 0, fmt.Errorf("context %s=%v is not a number", key, v)
+	}
+}
+
+func propsFrom(app awscdk.App) (*pipeline.Props, error) {
+	p := &pipeline.Props{
+		FunctionsDir: context(app, "functionsDir", "bin"),
+		AlarmEmail:   context(app, "alarmEmail", ""),
+		StackProps: awscdk.StackProps{
+			Description: jsii.String("iotwatch: room sensors on AWS IoT Core, alerts, a data lake and hourly aggregates"),
+			Env: &awscdk.Environment{
+				Account: jsii.String(os.Getenv("CDK_DEFAULT_ACCOUNT")),
+				Region:  jsii.String(os.Getenv("CDK_DEFAULT_REGION")),
+			},
+		},
+	}
+	if *p.Env.Account == "" {
+		p.Env = nil // environment-agnostic synth (offline, no credentials)
+	}
+	switch mode := context(app, "streamMode", "provisioned"); mode {
+	case "provisioned":
+	case "on-demand":
+		p.OnDemand = true
+	default:
+		return nil, fmt.Errorf("context streamMode=%q: want provisioned or on-demand", mode)
+	}
+	var err error
+	if p.Shards, err = number(app, "shards", 1); err != nil {
+		return nil, err
+	}
+	if p.Shards < 1 || p.Shards != float64(int(p.Shards)) {
+		return nil, fmt.Errorf("context shards=%v: want a whole number of at least 1", p.Shards)
+	}
+	if p.BatchSize, err = number(app, "batchSize", 500); err != nil {
+		return nil, err
+	}
+	if p.BytesScannedCutoff, err = number(app, "athenaBytesCutoff", 10e9); err != nil {
+		return nil, err
+	}
+	return p, nil
+}

@@ -1,0 +1,85 @@
+package pipeline
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/iotwatch/iotwatch/shared/lake"
+)
+
+// Aggregation is the cold path: the hourly aggregate function and its schedule.
+type Aggregation struct {
+	constructs.Construct
+	Function  awslambda.Function
+	Schedule  awsevents.Rule
+	OnFailure awssqs.Queue
+}
+
+// AggregationProps wires aggregation to the lake.
+type AggregationProps struct {
+	Lake         *Lake
+	FunctionsDir string
+}
+
+// NewAggregation builds the aggregate function, runs it five minutes past every hour, and sends
+// failed invocations to a queue.
+func NewAggregation(scope constructs.Construct, id string, p *AggregationProps) *Aggregation {
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	g := &Aggregation{Construct: c}
+	stack := awscdk.Stack_Of(c)
+
+	g.OnFailure = awssqs.NewQueue(c, jsii.String("OnFailure"), &awssqs.QueueProps{
+		Encryption: awssqs.QueueEncryption_SQS_MANAGED, EnforceSSL: jsii.Bool(true), RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+	})
+	g.Function = goFunction(c, "Aggregate", "aggregate", p.FunctionsDir, "iotwatch: hourly aggregates through Athena", 256, 900,
+		map[string]*string{
+			"ATHENA_WORKGROUP": p.Lake.WorkGroupName,
+			"GLUE_DATABASE":    p.Lake.DatabaseName,
+			"LATE_HOURS":       jsii.String("2"),
+			"INTERVAL_SECONDS": jsii.String("60"),
+		})
+	fn := g.Function
+	// Async invocations (the schedule): two retries, then the failure queue (alarmed).
+	fn.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
+		RetryAttempts: jsii.Number(2),
+		OnFailure:     awslambdadestinations.NewSqsDestination(g.OnFailure),
+	})
+
+	arn := func(service, resource string) string {
+		return fmt.Sprintf("arn:%s:%s:%s:%s:%s", *stack.Partition(), service, *stack.Region(), *stack.Account(), resource)
+	}
+	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:StopQueryExecution"),
+		Resources: jsii.Strings(arn("athena", "workgroup/"+*p.Lake.WorkGroupName)),
+	}))
+	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartitions", "glue:UpdateTable"),
+		Resources: jsii.Strings(arn("glue", "catalog"), arn("glue", "database/"+*p.Lake.DatabaseName),
+			arn("glue", "table/"+*p.Lake.DatabaseName+"/bronze_lines"), arn("glue", "table/"+*p.Lake.DatabaseName+"/alerts"),
+			arn("glue", "table/"+*p.Lake.DatabaseName+"/hourly_metrics")),
+	}))
+	// Reads bronze and alerts, writes gold (Iceberg data and metadata), and the query results.
+	// Athena runs the queries with the caller's permissions.
+	allow(fn, []string{"s3:GetObject"}, objects(p.Lake.Bucket, lake.Bronze), objects(p.Lake.Bucket, lake.Alerts))
+	allow(fn, []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"},
+		objects(p.Lake.Bucket, lake.Gold), objects(p.Lake.Results, "results"))
+	allow(fn, []string{"s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"}, *p.Lake.Bucket.BucketArn(), *p.Lake.Results.BucketArn())
+
+	g.Schedule = awsevents.NewRule(c, jsii.String("Hourly"), &awsevents.RuleProps{
+		Description: jsii.String("Aggregate the hour that just ended (and the two before it, for late readings)"),
+		Schedule:    awsevents.Schedule_Cron(&awsevents.CronOptions{Minute: jsii.String("5")}),
+	})
+	g.Schedule.AddTarget(awseventstargets.NewLambdaFunction(fn, &awseventstargets.LambdaFunctionProps{
+		RetryAttempts: jsii.Number(2), DeadLetterQueue: g.OnFailure,
+	}))
+	return g
+}

@@ -1,0 +1,136 @@
+package pipeline
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisfirehose"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/iotwatch/iotwatch/shared/lake"
+)
+
+// Alerting is the hot path: the evaluate function, its table, the alerts topic, and the
+// delivery of every alert into the lake.
+type Alerting struct {
+	constructs.Construct
+	Table      awsdynamodb.Table
+	Topic      awssns.Topic
+	TopicKey   awskms.Key
+	Evaluate   awslambda.Function
+	OnFailure  awssqs.Queue // batches the event source mapping gave up on
+	LakeDLQ    awssqs.Queue // alerts SNS could not deliver to the lake
+	Alerts     awskinesisfirehose.CfnDeliveryStream
+	AlertsName *string
+}
+
+// AlertingProps wires alerting to the rest.
+type AlertingProps struct {
+	Stream       awskinesis.IStream
+	Lake         *Lake
+	FunctionsDir string
+	BatchSize    float64
+}
+
+// NewAlerting builds the evaluate function and what it reads and writes.
+func NewAlerting(scope constructs.Construct, id string, p *AlertingProps) *Alerting {
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	a := &Alerting{Construct: c}
+
+	a.Table = awsdynamodb.NewTable(c, jsii.String("Table"), &awsdynamodb.TableProps{
+		PartitionKey:                     &awsdynamodb.Attribute{Name: jsii.String("pk"), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:                          &awsdynamodb.Attribute{Name: jsii.String("sk"), Type: awsdynamodb.AttributeType_STRING},
+		BillingMode:                      awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: jsii.Bool(true)},
+		Encryption:                       awsdynamodb.TableEncryption_AWS_MANAGED,
+		DeletionProtection:               jsii.Bool(true),
+		RemovalPolicy:                    awscdk.RemovalPolicy_RETAIN,
+	})
+
+	// The topic is encrypted with a customer managed key: SNS must be able to use it for the
+	// Firehose subscription, which the AWS managed SNS key does not allow.
+	a.TopicKey = awskms.NewKey(c, jsii.String("TopicKey"), &awskms.KeyProps{
+		Description: jsii.String("iotwatch alerts topic"), EnableKeyRotation: jsii.Bool(true), RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	a.Topic = awssns.NewTopic(c, jsii.String("Alerts"), &awssns.TopicProps{
+		DisplayName: jsii.String("iotwatch alerts"),
+		MasterKey:   a.TopicKey,
+		EnforceSSL:  jsii.Bool(true),
+	})
+
+	a.OnFailure = awssqs.NewQueue(c, jsii.String("EvaluateOnFailure"), &awssqs.QueueProps{
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+	})
+	a.Evaluate = goFunction(c, "Evaluate", "evaluate", p.FunctionsDir, "iotwatch: evaluate readings against thresholds, publish alerts", 512, 60,
+		map[string]*string{
+			"TABLE_NAME":       a.Table.TableName(),
+			"ALERTS_TOPIC_ARN": a.Topic.TopicArn(),
+			"LAKE_BUCKET":      p.Lake.Bucket.BucketName(),
+			"CACHE_TTL":        jsii.String("60s"),
+		})
+	// Least privilege: the three DynamoDB calls it makes, publish, and the quarantine prefix only.
+	allow(a.Evaluate, []string{"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem"}, *a.Table.TableArn())
+	allow(a.Evaluate, []string{"sns:Publish"}, *a.Topic.TopicArn())
+	allow(a.Evaluate, []string{"kms:GenerateDataKey", "kms:Decrypt"}, *a.TopicKey.KeyArn())
+	allow(a.Evaluate, []string{"s3:PutObject"}, objects(p.Lake.Bucket, lake.Quarantine))
+	a.Evaluate.AddEventSource(awslambdaeventsources.NewKinesisEventSource(p.Stream, &awslambdaeventsources.KinesisEventSourceProps{
+		StartingPosition:        awslambda.StartingPosition_LATEST,
+		BatchSize:               jsii.Number(p.BatchSize),
+		MaxBatchingWindow:       awscdk.Duration_Seconds(jsii.Number(1)),
+		ReportBatchItemFailures: jsii.Bool(true),
+		BisectBatchOnError:      jsii.Bool(true),
+		RetryAttempts:           jsii.Number(10),
+		MaxRecordAge:            awscdk.Duration_Hours(jsii.Number(24)),
+		ParallelizationFactor:   jsii.Number(1),
+		OnFailure:               awslambdaeventsources.NewSqsDlq(a.OnFailure),
+	}))
+
+	// Every alert into the lake: SNS -> Firehose -> alerts/dt=/hour=/ by alert_time.
+	logStream := p.Lake.FirehoseLogs.AddStream(jsii.String("alerts"), nil)
+	fhRole := awsiam.NewRole(c, jsii.String("AlertsDeliveryRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("firehose.amazonaws.com"), nil),
+		Description: jsii.String("Firehose: write the lake's alerts and errors prefixes"),
+	})
+	writeObjects(fhRole, p.Lake.Bucket, lake.Alerts, lake.Errors)
+	firehoseBucketAccess(fhRole, p.Lake.Bucket)
+	allow(fhRole, []string{"logs:PutLogEvents"}, *p.Lake.FirehoseLogs.LogGroupArn()+":log-stream:*")
+	a.Alerts = awskinesisfirehose.NewCfnDeliveryStream(c, jsii.String("AlertsDelivery"), &awskinesisfirehose.CfnDeliveryStreamProps{
+		DeliveryStreamType: jsii.String("DirectPut"),
+		DeliveryStreamEncryptionConfigurationInput: &awskinesisfirehose.CfnDeliveryStream_DeliveryStreamEncryptionConfigurationInputProperty{
+			KeyType: jsii.String("AWS_OWNED_CMK"),
+		},
+		ExtendedS3DestinationConfiguration: partitionedS3(p.Lake, fhRole, lake.Alerts, "alert_time", logStream.LogStreamName()),
+	})
+	a.Alerts.Node().AddDependency(fhRole)
+	a.AlertsName = a.Alerts.Ref()
+	subRole := awsiam.NewRole(c, jsii.String("AlertsSubscriptionRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("sns.amazonaws.com"), nil),
+		Description: jsii.String("SNS: deliver alerts to the alerts Firehose"),
+	})
+	subRole.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("firehose:DescribeDeliveryStream", "firehose:ListDeliveryStreams", "firehose:ListTagsForDeliveryStream", "firehose:PutRecord", "firehose:PutRecordBatch"),
+		Resources: jsii.Strings(*a.Alerts.AttrArn()),
+	}))
+	// Alerts SNS could not hand to Firehose wait here (alarmed) instead of being dropped.
+	a.LakeDLQ = awssqs.NewQueue(c, jsii.String("AlertsToLakeDLQ"), &awssqs.QueueProps{
+		Encryption: awssqs.QueueEncryption_SQS_MANAGED, EnforceSSL: jsii.Bool(true), RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+	})
+	awssns.NewSubscription(c, jsii.String("AlertsToLake"), &awssns.SubscriptionProps{
+		Topic:               a.Topic,
+		Protocol:            awssns.SubscriptionProtocol_FIREHOSE,
+		Endpoint:            a.Alerts.AttrArn(),
+		SubscriptionRoleArn: subRole.RoleArn(),
+		RawMessageDelivery:  jsii.Bool(true),
+		DeadLetterQueue:     a.LakeDLQ,
+	})
+	return a
+}

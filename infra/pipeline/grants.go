@@ -1,0 +1,35 @@
+package pipeline
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// allow adds one statement with exactly these actions on exactly these resources. The project
+// writes its permissions this way rather than with the grant helpers, which expand to action
+// wildcards (s3:GetObject*, s3:Abort*, kms:GenerateDataKey*).
+func allow(to awsiam.IGrantable, actions []string, resources ...string) {
+	to.GrantPrincipal().AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings(actions...), Resources: jsii.Strings(resources...),
+	}))
+}
+
+// objects is the ARN of the keys under prefix/ in bucket.
+func objects(b awss3.IBucket, prefix string) string {
+	return *b.ArnForObjects(jsii.String(prefix + "/*"))
+}
+
+// writeObjects lets a principal write (and abort multipart writes) under the prefixes of a bucket.
+func writeObjects(to awsiam.IGrantable, b awss3.IBucket, prefixes ...string) {
+	var res []string
+	for _, p := range prefixes {
+		res = append(res, objects(b, p))
+	}
+	allow(to, []string{"s3:PutObject", "s3:AbortMultipartUpload"}, res...)
+}
+
+// firehoseBucketAccess is what Firehose needs of the bucket itself.
+func firehoseBucketAccess(to awsiam.IGrantable, b awss3.IBucket) {
+	allow(to, []string{"s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"}, *b.BucketArn())
+}

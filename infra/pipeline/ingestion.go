@@ -1,0 +1,108 @@
+package pipeline
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiot"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/customresources"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/iotwatch/iotwatch/shared/topic"
+)
+
+// Ingestion is what devices talk to: the IoT policy, the topic rule, and the readings stream.
+type Ingestion struct {
+	constructs.Construct
+	Stream       awskinesis.Stream
+	Rule         awsiot.CfnTopicRule
+	RuleErrors   awssqs.Queue // messages the rule could not put on the stream
+	DevicePolicy awsiot.CfnPolicy
+	DataEndpoint *string
+}
+
+// IngestionProps configures ingestion.
+type IngestionProps struct {
+	// Shards is the provisioned shard count; OnDemand switches the stream to on-demand capacity.
+	Shards   float64
+	OnDemand bool
+}
+
+// NewIngestion builds the stream, the rule feeding it, and the policy devices connect with.
+func NewIngestion(scope constructs.Construct, id string, p *IngestionProps) *Ingestion {
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	in := &Ingestion{Construct: c}
+	stack := awscdk.Stack_Of(c)
+
+	sp := &awskinesis.StreamProps{
+		Encryption:      awskinesis.StreamEncryption_MANAGED,
+		RetentionPeriod: awscdk.Duration_Hours(jsii.Number(48)),
+	}
+	if p.OnDemand {
+		sp.StreamMode = awskinesis.StreamMode_ON_DEMAND
+	} else {
+		sp.StreamMode = awskinesis.StreamMode_PROVISIONED
+		sp.ShardCount = jsii.Number(p.Shards)
+	}
+	in.Stream = awskinesis.NewStream(c, jsii.String("Readings"), sp)
+
+	in.RuleErrors = awssqs.NewQueue(c, jsii.String("RuleErrors"), &awssqs.QueueProps{
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+	})
+	role := awsiam.NewRole(c, jsii.String("RuleRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("iot.amazonaws.com"), nil),
+		Description: jsii.String("IoT rule: put readings on the stream, failed ones on the error queue"),
+	})
+	in.Stream.GrantWrite(role)
+	in.RuleErrors.GrantSendMessages(role)
+	in.Rule = awsiot.NewCfnTopicRule(c, jsii.String("Rule"), &awsiot.CfnTopicRuleProps{
+		TopicRulePayload: &awsiot.CfnTopicRule_TopicRulePayloadProperty{
+			Description:      jsii.String("Every reading from devices/{device_id}/readings onto the stream, keyed by device id"),
+			Sql:              jsii.String(topic.RuleSQL),
+			AwsIotSqlVersion: jsii.String(topic.RuleSQLVersion),
+			RuleDisabled:     jsii.Bool(false),
+			Actions: &[]*awsiot.CfnTopicRule_ActionProperty{{
+				Kinesis: &awsiot.CfnTopicRule_KinesisActionProperty{
+					StreamName: in.Stream.StreamName(), PartitionKey: jsii.String(topic.PartitionKey), RoleArn: role.RoleArn(),
+				},
+			}},
+			ErrorAction: &awsiot.CfnTopicRule_ActionProperty{
+				Sqs: &awsiot.CfnTopicRule_SqsActionProperty{QueueUrl: in.RuleErrors.QueueUrl(), RoleArn: role.RoleArn(), UseBase64: jsii.Bool(true)},
+			},
+		},
+	})
+
+	// A device connects only as its own thing and publishes only its own readings topic.
+	arn := func(resource string) string {
+		return "arn:" + *stack.Partition() + ":iot:" + *stack.Region() + ":" + *stack.Account() + ":" + resource
+	}
+	in.DevicePolicy = awsiot.NewCfnPolicy(c, jsii.String("DevicePolicy"), &awsiot.CfnPolicyProps{
+		PolicyDocument: map[string]interface{}{
+			"Version": "2012-10-17",
+			"Statement": []interface{}{
+				map[string]interface{}{"Effect": "Allow", "Action": "iot:Connect",
+					"Resource":  arn("client/${iot:Connection.Thing.ThingName}"),
+					"Condition": map[string]interface{}{"Bool": map[string]interface{}{"iot:Connection.Thing.IsAttached": "true"}}},
+				map[string]interface{}{"Effect": "Allow", "Action": "iot:Publish",
+					"Resource": arn("topic/" + topic.Readings("${iot:Connection.Thing.ThingName}"))},
+			},
+		},
+	})
+
+	// The account's IoT data endpoint, for the stack outputs (devices connect there).
+	endpoint := customresources.NewAwsCustomResource(c, jsii.String("DataEndpoint"), &customresources.AwsCustomResourceProps{
+		OnUpdate: &customresources.AwsSdkCall{
+			Service: jsii.String("Iot"), Action: jsii.String("describeEndpoint"),
+			Parameters:         map[string]interface{}{"endpointType": "iot:Data-ATS"},
+			PhysicalResourceId: customresources.PhysicalResourceId_Of(jsii.String("iot-data-ats-endpoint")),
+		},
+		Policy:              customresources.AwsCustomResourcePolicy_FromSdkCalls(&customresources.SdkCallsPolicyOptions{Resources: customresources.AwsCustomResourcePolicy_ANY_RESOURCE()}),
+		InstallLatestAwsSdk: jsii.Bool(false),
+	})
+	in.DataEndpoint = endpoint.GetResponseField(jsii.String("endpointAddress"))
+	return in
+}

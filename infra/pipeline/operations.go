@@ -1,0 +1,177 @@
+package pipeline
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Operations is what operators watch: their topic, the alarms, and a dashboard.
+type Operations struct {
+	constructs.Construct
+	Topic     awssns.Topic
+	Alarms    map[string]awscloudwatch.Alarm
+	Dashboard awscloudwatch.Dashboard
+	order     []string
+}
+
+// OperationsProps lists what to watch.
+type OperationsProps struct {
+	Email       string // operators' address; none when empty
+	Ingestion   *Ingestion
+	Alerting    *Alerting
+	Aggregation *Aggregation
+	Lake        *Lake
+}
+
+const namespace = "iotwatch"
+
+func emfMetric(name string, dims map[string]*string, stat string) awscloudwatch.Metric {
+	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace: jsii.String(namespace), MetricName: jsii.String(name), DimensionsMap: &dims,
+		Statistic: jsii.String(stat), Period: awscdk.Duration_Minutes(jsii.Number(5)),
+	})
+}
+
+func awsMetric(ns, name string, dims map[string]*string, stat string, minutes float64) awscloudwatch.Metric {
+	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace: jsii.String(ns), MetricName: jsii.String(name), DimensionsMap: &dims,
+		Statistic: jsii.String(stat), Period: awscdk.Duration_Minutes(jsii.Number(minutes)),
+	})
+}
+
+// NewOperations builds the alarms and the dashboard.
+func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *Operations {
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	o := &Operations{Construct: c, Alarms: map[string]awscloudwatch.Alarm{}}
+	key := awskms.NewKey(c, jsii.String("TopicKey"), &awskms.KeyProps{
+		Description: jsii.String("iotwatch operators topic"), EnableKeyRotation: jsii.Bool(true), RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	o.Topic = awssns.NewTopic(c, jsii.String("Operators"), &awssns.TopicProps{
+		DisplayName: jsii.String("iotwatch operators"), MasterKey: key, EnforceSSL: jsii.Bool(true),
+	})
+	key.GrantEncryptDecrypt(awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil))
+	if p.Email != "" {
+		dlq := awssqs.NewQueue(c, jsii.String("EmailDLQ"), &awssqs.QueueProps{
+			Encryption: awssqs.QueueEncryption_SQS_MANAGED, EnforceSSL: jsii.Bool(true), RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+		})
+		o.Topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(p.Email), &awssnssubscriptions.EmailSubscriptionProps{DeadLetterQueue: dlq}))
+	}
+	action := awscloudwatchactions.NewSnsAction(o.Topic)
+	alarm := func(id, desc string, m awscloudwatch.IMetric, threshold float64, cmp awscloudwatch.ComparisonOperator, periods float64, missing awscloudwatch.TreatMissingData) {
+		a := awscloudwatch.NewAlarm(c, jsii.String(id), &awscloudwatch.AlarmProps{
+			AlarmDescription:   jsii.String(desc),
+			Metric:             m,
+			Threshold:          jsii.Number(threshold),
+			ComparisonOperator: cmp,
+			EvaluationPeriods:  jsii.Number(periods),
+			TreatMissingData:   missing,
+		})
+		a.AddAlarmAction(action)
+		a.AddOkAction(action)
+		o.Alarms[id] = a
+		o.order = append(o.order, id)
+	}
+	gt := awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD
+	ge := awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+	lt := awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD
+	notBreaching := awscloudwatch.TreatMissingData_NOT_BREACHING
+	fiveMin := &awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5))}
+
+	ev := p.Alerting.Evaluate
+	alarm("IteratorAge", "Evaluate is falling behind the stream: oldest record over 5 minutes",
+		ev.Metric(jsii.String("IteratorAge"), &awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: awscdk.Duration_Minutes(jsii.Number(5))}),
+		300000, gt, 3, notBreaching)
+	alarm("EvaluateErrors", "Evaluate invocations failed (whole batches retried)", ev.MetricErrors(fiveMin), 0, gt, 2, notBreaching)
+	alarm("EvaluateThrottles", "Evaluate was throttled", ev.MetricThrottles(fiveMin), 0, gt, 2, notBreaching)
+	alarm("EvaluateOnFailureDepth", "Batches the stream gave up on (after retries or 24 h) are waiting in the on-failure queue",
+		p.Alerting.OnFailure.MetricApproximateNumberOfMessagesVisible(fiveMin), 0, gt, 1, notBreaching)
+	fnDim := map[string]*string{"Function": jsii.String("evaluate")}
+	quarantineRate := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression: jsii.String("100 * rejected / (records + 1)"),
+		UsingMetrics: &map[string]awscloudwatch.IMetric{
+			"rejected": emfMetric("Rejected", fnDim, "Sum"),
+			"records":  emfMetric("Records", fnDim, "Sum"),
+		},
+		Label:  jsii.String("Quarantined %"),
+		Period: awscdk.Duration_Minutes(jsii.Number(5)),
+	})
+	alarm("QuarantineRate", "Over 5% of records quarantined: a device or firmware sends bad readings", quarantineRate, 5, gt, 3, notBreaching)
+	alarm("AlertsToLakeDLQ", "Alerts SNS could not deliver to the lake's Firehose are waiting in a queue",
+		p.Alerting.LakeDLQ.MetricApproximateNumberOfMessagesVisible(fiveMin), 0, gt, 1, notBreaching)
+	alarm("PublishedUncommitted", "Alerts were published but their state was not recorded: repeats possible", emfMetric("PublishedUncommitted", fnDim, "Sum"), 0, gt, 1, notBreaching)
+
+	bronze := map[string]*string{"DeliveryStreamName": p.Lake.BronzeName}
+	alerts := map[string]*string{"DeliveryStreamName": p.Alerting.AlertsName}
+	alarm("BronzeFreshness", "Bronze delivery is late: the oldest record in Firehose is over 15 minutes old",
+		awsMetric("AWS/Firehose", "DeliveryToS3.DataFreshness", bronze, "Maximum", 5), 900, gt, 3, notBreaching)
+	alarm("BronzeDeliveryFailures", "Bronze delivery to S3 is failing",
+		awsMetric("AWS/Firehose", "DeliveryToS3.Success", bronze, "Average", 5), 1, lt, 3, notBreaching)
+	alarm("BronzePartitionErrors", "Records Firehose could not partition are going to errors/",
+		awsMetric("AWS/Firehose", "PartitionCountExceeded", bronze, "Maximum", 5), 1, ge, 1, notBreaching)
+	alarm("AlertsDeliveryFailures", "Alerts delivery to the lake is failing",
+		awsMetric("AWS/Firehose", "DeliveryToS3.Success", alerts, "Average", 5), 1, lt, 3, notBreaching)
+	rule := map[string]*string{"RuleName": p.Ingestion.Rule.Ref()}
+	alarm("IoTRuleErrors", "The IoT rule failed to put readings on the stream",
+		awsMetric("AWS/IoT", "Failure", rule, "Sum", 5), 0, gt, 1, notBreaching)
+	alarm("IoTRuleErrorQueue", "Readings the IoT rule could not deliver are waiting in its error queue",
+		p.Ingestion.RuleErrors.MetricApproximateNumberOfMessagesVisible(fiveMin), 0, gt, 1, notBreaching)
+	ag := p.Aggregation
+	alarm("AggregationErrors", "The hourly aggregation failed", ag.Function.MetricErrors(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Hours(jsii.Number(1))}), 0, gt, 1, notBreaching)
+	alarm("AggregationFailureQueue", "Hourly aggregations that failed after retries",
+		ag.OnFailure.MetricApproximateNumberOfMessagesVisible(fiveMin), 0, gt, 1, notBreaching)
+	alarm("AggregationMissing", "No hourly aggregation has succeeded for 3 hours",
+		ag.Function.MetricInvocations(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Hours(jsii.Number(1))}), 1, lt, 3,
+		awscloudwatch.TreatMissingData_BREACHING)
+	table := p.Alerting.Table
+	alarm("DynamoDBThrottles", "The table throttled requests",
+		awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+			Expression: jsii.String("r + w"),
+			UsingMetrics: &map[string]awscloudwatch.IMetric{
+				"r": awsMetric("AWS/DynamoDB", "ReadThrottleEvents", map[string]*string{"TableName": table.TableName()}, "Sum", 5),
+				"w": awsMetric("AWS/DynamoDB", "WriteThrottleEvents", map[string]*string{"TableName": table.TableName()}, "Sum", 5),
+			},
+			Period: awscdk.Duration_Minutes(jsii.Number(5)),
+		}), 0, gt, 2, notBreaching)
+
+	o.Dashboard = awscloudwatch.NewDashboard(c, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
+		DefaultInterval: awscdk.Duration_Hours(jsii.Number(24)),
+	})
+	graph := func(title string, left ...awscloudwatch.IMetric) awscloudwatch.GraphWidget {
+		return awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{Title: jsii.String(title), Left: &left, Width: jsii.Number(8)})
+	}
+	stream := p.Ingestion.Stream
+	o.Dashboard.AddWidgets(
+		graph("Throughput (records/5 min)", stream.MetricIncomingRecords(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum")}),
+			emfMetric("Readings", fnDim, "Sum"), emfMetric("Rejected", fnDim, "Sum")),
+		graph("Alerts (5 min)", emfMetric("Alerts", fnDim, "Sum"), emfMetric("Late", fnDim, "Sum"), emfMetric("Duplicates", fnDim, "Sum")),
+		graph("Lag: iterator age (ms)", ev.Metric(jsii.String("IteratorAge"), &awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum")})),
+	)
+	o.Dashboard.AddWidgets(
+		graph("Errors", ev.MetricErrors(nil), ev.MetricThrottles(nil), ag.Function.MetricErrors(nil),
+			p.Alerting.OnFailure.MetricApproximateNumberOfMessagesVisible(nil)),
+		graph("Freshness: bronze and alerts delivery (s)", awsMetric("AWS/Firehose", "DeliveryToS3.DataFreshness", bronze, "Maximum", 5),
+			awsMetric("AWS/Firehose", "DeliveryToS3.DataFreshness", alerts, "Maximum", 5)),
+		graph("Evaluate batches (ms) and AWS calls", emfMetric("BatchDuration", fnDim, "p99"), emfMetric("DynamoDBCalls", fnDim, "Sum"), emfMetric("SNSCalls", fnDim, "Sum")),
+	)
+	o.Dashboard.AddWidgets(awscloudwatch.NewAlarmStatusWidget(&awscloudwatch.AlarmStatusWidgetProps{
+		Title: jsii.String("Alarms"), Alarms: alarmsOf(o), Width: jsii.Number(24),
+	}))
+	return o
+}
+
+func alarmsOf(o *Operations) *[]interfacesawscloudwatch.IAlarmRef {
+	var out []interfacesawscloudwatch.IAlarmRef
+	for _, id := range o.order { // creation order: the same template every synth
+		out = append(out, o.Alarms[id])
+	}
+	return &out
+}

@@ -1,0 +1,74 @@
+// Package pipeline is iotwatch as a CDK app: one construct per concern (ingestion, lake,
+// alerting, aggregation, operations), composed by NewStack and checked by cdk-nag.
+package pipeline
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Props configures the stack; every field has a context value (cdk.json, or -c key=value).
+type Props struct {
+	awscdk.StackProps
+	FunctionsDir string  // where `make build` put <function>/bootstrap (context functionsDir, default "bin")
+	Shards       float64 // provisioned shards of the readings stream (context shards, default 1)
+	OnDemand     bool    // on-demand stream instead (context streamMode=on-demand)
+	AlarmEmail   string  // operators' email (context alarmEmail)
+	BatchSize    float64 // Kinesis batch size of evaluate (context batchSize, default 500)
+	// BytesScannedCutoff bounds one Athena query, in bytes (context athenaBytesCutoff, default 10 GB)
+	BytesScannedCutoff float64
+}
+
+// Stack is the whole pipeline.
+type Stack struct {
+	awscdk.Stack
+	Ingestion   *Ingestion
+	Lake        *Lake
+	Alerting    *Alerting
+	Aggregation *Aggregation
+	Operations  *Operations
+}
+
+var nonName = regexp.MustCompile(`[^a-z0-9_]+`)
+
+// catalogName turns a stack name into a Glue database / Athena workgroup name.
+func catalogName(stackName string) string {
+	n := nonName.ReplaceAllString(strings.ToLower(stackName), "_")
+	if n == "" {
+		return "iotwatch"
+	}
+	return n
+}
+
+// NewStack composes the constructs.
+func NewStack(scope constructs.Construct, id string, p *Props) *Stack {
+	st := awscdk.NewStack(scope, jsii.String(id), &p.StackProps)
+	s := &Stack{Stack: st}
+	s.Ingestion = NewIngestion(st, "Ingestion", &IngestionProps{Shards: p.Shards, OnDemand: p.OnDemand})
+	s.Lake = NewLake(st, "Lake", &LakeProps{Name: catalogName(id), Stream: s.Ingestion.Stream, BytesScannedCutoff: p.BytesScannedCutoff})
+	s.Alerting = NewAlerting(st, "Alerting", &AlertingProps{Stream: s.Ingestion.Stream, Lake: s.Lake, FunctionsDir: p.FunctionsDir, BatchSize: p.BatchSize})
+	s.Aggregation = NewAggregation(st, "Aggregation", &AggregationProps{Lake: s.Lake, FunctionsDir: p.FunctionsDir})
+	s.Operations = NewOperations(st, "Operations", &OperationsProps{Email: p.AlarmEmail, Ingestion: s.Ingestion, Alerting: s.Alerting,
+		Aggregation: s.Aggregation, Lake: s.Lake})
+
+	out := func(id, desc string, v *string) {
+		awscdk.NewCfnOutput(st, jsii.String(id), &awscdk.CfnOutputProps{Value: v, Description: jsii.String(desc)})
+	}
+	out("IoTDataEndpoint", "Where devices connect (MQTT over TLS, port 8883)", s.Ingestion.DataEndpoint)
+	out("ReadingsTopic", "Devices publish readings on this topic (their thing name as device id)", jsii.String("devices/{device_id}/readings"))
+	out("DevicePolicyName", "IoT policy to attach to device certificates (iotwatch device register does)", s.Ingestion.DevicePolicy.Ref())
+	out("StreamName", "Kinesis stream of readings", s.Ingestion.Stream.StreamName())
+	out("TableName", "DynamoDB table of thresholds, devices and alarm state (iotwatch thresholds put --table)", s.Alerting.Table.TableName())
+	out("AlertsTopicArn", "SNS topic of alerts (iotwatch subscribe --topic)", s.Alerting.Topic.TopicArn())
+	out("OperatorsTopicArn", "SNS topic of the operators' alarms", s.Operations.Topic.TopicArn())
+	out("LakeBucket", "S3 bucket of the lake: bronze/, alerts/, quarantine/, gold/, errors/", s.Lake.Bucket.BucketName())
+	out("AthenaWorkGroup", "Athena workgroup (its named queries answer common questions)", s.Lake.WorkGroupName)
+	out("GlueDatabase", "Glue database: bronze_readings, bronze_lines, alerts, hourly_metrics", s.Lake.DatabaseName)
+	out("Dashboard", "CloudWatch dashboard", s.Operations.Dashboard.DashboardName())
+	suppress(s)
+	return s
+}

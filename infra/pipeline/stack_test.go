@@ -1,0 +1,284 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/iotwatch/iotwatch/shared/lake"
+	"github.com/iotwatch/iotwatch/shared/topic"
+)
+
+// One synthesis per test binary: the template and the cdk-nag findings every test reads.
+var (
+	template assertions.Template
+	tmpl     map[string]any // the same template as plain JSON
+	findings []string       // cdk-nag errors, "path: message"
+	warnings []string
+)
+
+func TestMain(m *testing.M) {
+	os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+	os.Setenv("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+	code := func() int {
+		defer jsii.Close()
+		dir, err := os.MkdirTemp("", "iotwatch-functions")
+		if err != nil {
+			panic(err)
+		}
+		defer os.RemoveAll(dir)
+		for _, f := range []string{"evaluate", "aggregate"} {
+			os.MkdirAll(filepath.Join(dir, f), 0o755)
+			os.WriteFile(filepath.Join(dir, f, "bootstrap"), []byte("placeholder for "+f), 0o755)
+		}
+		app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(filepath.Join(dir, "cdk.out"))})
+		s := NewStack(app, "iotwatch", &Props{FunctionsDir: dir, Shards: 2, BatchSize: 500, BytesScannedCutoff: 10e9, AlarmEmail: "ops@example.com"})
+		Checks(app)
+		app.Synth(nil)
+		template = assertions.Template_FromStack(s.Stack, nil)
+		b, _ := json.Marshal(template.ToJSON())
+		json.Unmarshal(b, &tmpl)
+		ann := assertions.Annotations_FromStack(s.Stack)
+		for _, e := range *ann.FindError(jsii.String("*"), assertions.Match_AnyValue()) {
+			findings = append(findings, fmt.Sprintf("%s: %v", *e.Id, e.Entry.Data))
+		}
+		for _, e := range *ann.FindWarning(jsii.String("*"), assertions.Match_AnyValue()) {
+			warnings = append(warnings, fmt.Sprintf("%s: %v", *e.Id, e.Entry.Data))
+		}
+		sort.Strings(findings)
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func TestNagHasNoErrors(t *testing.T) {
+	if len(findings) > 0 {
+		t.Errorf("%d unsuppressed cdk-nag errors:\n%s", len(findings), strings.Join(findings, "\n"))
+	}
+}
+
+// resources returns the template's resources of a type.
+func resources(typ string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range tmpl["Resources"].(map[string]any) {
+		rm := r.(map[string]any)
+		if rm["Type"] == typ {
+			props, _ := rm["Properties"].(map[string]any)
+			out[id] = props
+		}
+	}
+	return out
+}
+
+func has(t *testing.T, typ string, props map[string]any) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Errorf("%s with %v: %v", typ, props, r)
+		}
+	}()
+	template.HasResourceProperties(jsii.String(typ), props)
+}
+
+func TestIngestion(t *testing.T) {
+	has(t, "AWS::IoT::TopicRule", map[string]any{"TopicRulePayload": map[string]any{
+		"Sql": topic.RuleSQL, "AwsIotSqlVersion": "2016-03-23", "RuleDisabled": false,
+		"Actions":     []any{map[string]any{"Kinesis": assertions.Match_ObjectLike(&map[string]any{"PartitionKey": "${topic(2)}"})}},
+		"ErrorAction": map[string]any{"Sqs": assertions.Match_ObjectLike(&map[string]any{"UseBase64": true})},
+	}})
+	has(t, "AWS::Kinesis::Stream", map[string]any{"ShardCount": 2, "StreamEncryption": map[string]any{"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"},
+		"StreamModeDetails": map[string]any{"StreamMode": "PROVISIONED"}})
+	policies := resources("AWS::IoT::Policy")
+	if len(policies) != 1 {
+		t.Fatalf("%d IoT policies", len(policies))
+	}
+	for _, p := range policies {
+		doc, _ := json.Marshal(p["PolicyDocument"])
+		for _, want := range []string{`"Action":"iot:Connect"`, `client/${iot:Connection.Thing.ThingName}`, `"Action":"iot:Publish"`,
+			`topic/devices/${iot:Connection.Thing.ThingName}/readings`, `iot:Connection.Thing.IsAttached`} {
+			if !strings.Contains(string(doc), want) {
+				t.Errorf("device policy lacks %s: %s", want, doc)
+			}
+		}
+		if strings.Contains(string(doc), `"iot:*"`) || strings.Contains(string(doc), "Subscribe") || strings.Count(string(doc), `"Effect"`) != 2 {
+			t.Errorf("device policy allows more than connecting as itself and publishing its readings: %s", doc)
+		}
+	}
+}
+
+func TestAlerting(t *testing.T) {
+	has(t, "AWS::Lambda::Function", map[string]any{"Runtime": "provided.al2023", "Architectures": []any{"arm64"}, "Handler": "bootstrap",
+		"Environment": map[string]any{"Variables": assertions.Match_ObjectLike(&map[string]any{"TABLE_NAME": assertions.Match_AnyValue(),
+			"ALERTS_TOPIC_ARN": assertions.Match_AnyValue(), "LAKE_BUCKET": assertions.Match_AnyValue()})},
+		"TracingConfig": map[string]any{"Mode": "Active"}})
+	has(t, "AWS::Lambda::EventSourceMapping", map[string]any{
+		"FunctionResponseTypes": []any{"ReportBatchItemFailures"}, "BisectBatchOnFunctionError": true, "MaximumRetryAttempts": 10,
+		"MaximumRecordAgeInSeconds": 86400, "BatchSize": 500, "StartingPosition": "LATEST", "ParallelizationFactor": 1,
+		"DestinationConfig": map[string]any{"OnFailure": map[string]any{"Destination": assertions.Match_AnyValue()}}})
+	has(t, "AWS::DynamoDB::Table", map[string]any{"BillingMode": "PAY_PER_REQUEST",
+		"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": true}, "SSESpecification": map[string]any{"SSEEnabled": true},
+		"KeySchema": []any{map[string]any{"AttributeName": "pk", "KeyType": "HASH"}, map[string]any{"AttributeName": "sk", "KeyType": "RANGE"}}})
+	has(t, "AWS::SNS::Topic", map[string]any{"DisplayName": "iotwatch alerts", "KmsMasterKeyId": assertions.Match_AnyValue()})
+	has(t, "AWS::SNS::TopicPolicy", map[string]any{"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{
+		"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{"Effect": "Deny",
+			"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}}})})})})
+	has(t, "AWS::SNS::Subscription", map[string]any{"Protocol": "firehose", "RawMessageDelivery": true,
+		"SubscriptionRoleArn": assertions.Match_AnyValue(), "RedrivePolicy": assertions.Match_AnyValue()})
+	has(t, "AWS::KinesisFirehose::DeliveryStream", map[string]any{"DeliveryStreamType": "DirectPut",
+		"ExtendedS3DestinationConfiguration": assertions.Match_ObjectLike(&map[string]any{"Prefix": "alerts/dt=!{partitionKeyFromQuery:dt}/hour=!{partitionKeyFromQuery:hour}/"})})
+}
+
+func TestLake(t *testing.T) {
+	buckets := resources("AWS::S3::Bucket")
+	if len(buckets) != 3 {
+		t.Errorf("%d buckets; want lake, Athena results, access logs", len(buckets))
+	}
+	for id, b := range buckets {
+		pab, _ := json.Marshal(b["PublicAccessBlockConfiguration"])
+		if strings.Count(string(pab), "true") != 4 {
+			t.Errorf("%s: public access not blocked: %s", id, pab)
+		}
+		if b["BucketEncryption"] == nil || b["LifecycleConfiguration"] == nil {
+			t.Errorf("%s: encryption or lifecycle missing", id)
+		}
+		if !strings.Contains(id, "AccessLogs") && b["LoggingConfiguration"] == nil {
+			t.Errorf("%s: no access logs", id)
+		}
+	}
+	tlsOnly := 0
+	for _, p := range resources("AWS::S3::BucketPolicy") {
+		if doc, _ := json.Marshal(p["PolicyDocument"]); strings.Contains(string(doc), `"aws:SecureTransport":"false"`) {
+			tlsOnly++
+		}
+	}
+	if tlsOnly != 3 {
+		t.Errorf("%d buckets deny plain HTTP; want 3", tlsOnly)
+	}
+	has(t, "AWS::KinesisFirehose::DeliveryStream", map[string]any{"DeliveryStreamType": "KinesisStreamAsSource",
+		"ExtendedS3DestinationConfiguration": assertions.Match_ObjectLike(&map[string]any{
+			"Prefix":                           "bronze/dt=!{partitionKeyFromQuery:dt}/hour=!{partitionKeyFromQuery:hour}/",
+			"ErrorOutputPrefix":                "errors/bronze/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/",
+			"CompressionFormat":                "GZIP",
+			"DynamicPartitioningConfiguration": map[string]any{"Enabled": true},
+			"ProcessingConfiguration": map[string]any{"Enabled": true, "Processors": assertions.Match_ArrayWith(&[]any{map[string]any{
+				"Type": "MetadataExtraction", "Parameters": []any{
+					map[string]any{"ParameterName": "MetadataExtractionQuery", "ParameterValue": lake.PartitionQuery("event_time")},
+					map[string]any{"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"}}}})},
+		})})
+	tables := map[string]map[string]any{}
+	for _, tb := range resources("AWS::Glue::Table") {
+		ti := tb["TableInput"].(map[string]any)
+		tables[ti["Name"].(string)] = tb
+	}
+	for _, name := range []string{"bronze_lines", "bronze_readings", "alerts"} {
+		ti, ok := tables[name]["TableInput"].(map[string]any)
+		if !ok {
+			t.Errorf("no Glue table %s", name)
+			continue
+		}
+		params := ti["Parameters"].(map[string]any)
+		if params["projection.enabled"] != "true" || params["projection.dt.type"] != "date" || params["projection.hour.digits"] != "2" {
+			t.Errorf("%s: partition projection = %v", name, params)
+		}
+	}
+	if tables["hourly_metrics"]["OpenTableFormatInput"] == nil {
+		t.Errorf("hourly_metrics is not an Iceberg table: %v", tables["hourly_metrics"])
+	}
+	has(t, "AWS::Athena::WorkGroup", map[string]any{"WorkGroupConfiguration": assertions.Match_ObjectLike(&map[string]any{
+		"EnforceWorkGroupConfiguration": true, "BytesScannedCutoffPerQuery": 10e9,
+		"ResultConfiguration": assertions.Match_ObjectLike(&map[string]any{"EncryptionConfiguration": map[string]any{"EncryptionOption": "SSE_S3"}}),
+	})})
+	if n := len(resources("AWS::Athena::NamedQuery")); n != 4 {
+		t.Errorf("%d named queries; want 4", n)
+	}
+}
+
+func TestAggregation(t *testing.T) {
+	has(t, "AWS::Events::Rule", map[string]any{"ScheduleExpression": "cron(5 * * * ? *)",
+		"Targets": []any{assertions.Match_ObjectLike(&map[string]any{"DeadLetterConfig": assertions.Match_AnyValue(),
+			"RetryPolicy": map[string]any{"MaximumRetryAttempts": 2}})}})
+	has(t, "AWS::Lambda::EventInvokeConfig", map[string]any{"MaximumRetryAttempts": 2,
+		"DestinationConfig": map[string]any{"OnFailure": map[string]any{"Destination": assertions.Match_AnyValue()}}})
+	has(t, "AWS::Lambda::Function", map[string]any{"Timeout": 900, "Environment": map[string]any{"Variables": assertions.Match_ObjectLike(&map[string]any{
+		"ATHENA_WORKGROUP": "iotwatch", "GLUE_DATABASE": "iotwatch"})}})
+}
+
+func TestOperations(t *testing.T) {
+	alarms := resources("AWS::CloudWatch::Alarm")
+	want := []string{"IteratorAge", "EvaluateErrors", "EvaluateThrottles", "EvaluateOnFailureDepth", "QuarantineRate", "BronzeFreshness",
+		"BronzeDeliveryFailures", "AlertsDeliveryFailures", "IoTRuleErrors", "IoTRuleErrorQueue", "AggregationErrors",
+		"AggregationFailureQueue", "AggregationMissing", "DynamoDBThrottles", "AlertsToLakeDLQ"}
+	for _, name := range want {
+		found := false
+		for id, a := range alarms {
+			if strings.HasPrefix(id, "Operations"+name) {
+				found = true
+				if a["AlarmActions"] == nil || a["AlarmDescription"] == "" {
+					t.Errorf("alarm %s notifies nobody", id)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no alarm %s", name)
+		}
+	}
+	if len(resources("AWS::CloudWatch::Dashboard")) != 1 {
+		t.Errorf("no dashboard")
+	}
+	has(t, "AWS::SNS::Subscription", map[string]any{"Protocol": "email", "Endpoint": "ops@example.com"})
+	outputs := tmpl["Outputs"].(map[string]any)
+	for _, o := range []string{"IoTDataEndpoint", "ReadingsTopic", "DevicePolicyName", "StreamName", "TableName", "AlertsTopicArn",
+		"OperatorsTopicArn", "LakeBucket", "AthenaWorkGroup", "GlueDatabase", "Dashboard"} {
+		if outputs[o] == nil {
+			t.Errorf("no stack output %s", o)
+		}
+	}
+}
+
+// TestLeastPrivilege: no action with a wildcard anywhere, and the evaluate function writes to no
+// bucket prefix but quarantine/.
+func TestLeastPrivilege(t *testing.T) {
+	for id, p := range resources("AWS::IAM::Policy") {
+		for _, st := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			acts := st.(map[string]any)["Action"]
+			list, ok := acts.([]any)
+			if !ok {
+				list = []any{acts}
+			}
+			for _, a := range list {
+				if strings.Contains(a.(string), "*") {
+					t.Errorf("%s allows %s", id, a)
+				}
+			}
+			if strings.HasPrefix(id, "AlertingEvaluateRole") {
+				res, _ := json.Marshal(st.(map[string]any)["Resource"])
+				for _, a := range list {
+					if strings.HasPrefix(a.(string), "s3:") && !strings.Contains(string(res), "/quarantine/*") {
+						t.Errorf("evaluate may %s on %s", a, res)
+					}
+				}
+			}
+		}
+	}
+	for id, r := range resources("AWS::IAM::Role") {
+		if r["ManagedPolicyArns"] != nil && !strings.HasPrefix(id, "AWS679f53fac002430cb0da5b7982bd2287") {
+			t.Errorf("%s has managed policies %v", id, r["ManagedPolicyArns"])
+		}
+	}
+}
+
+func TestDumpTemplate(t *testing.T) {
+	if os.Getenv("DUMP") == "" {
+		t.Skip()
+	}
+	b, _ := json.MarshalIndent(tmpl, "", " ")
+	os.WriteFile(os.Getenv("DUMP"), b, 0o644)
+}
