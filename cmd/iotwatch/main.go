@@ -50,7 +50,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBacktest(stdin, stdout, stderr), newThresholds(stdout), newDevices(stdout),
-		newAggregate(stdout, stderr), newQuery(stdout))
+	root.AddCommand(newBacktest(stdin, stdout, stderr), newThresholds(stdout), newDevice(stdout),
+		newAggregate(stdout, stderr), newQuery(stdout), newSubscribe(stdout))
 	return root
 }

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
 	"github.com/iotwatch/iotwatch/shared/awstest"
 	"github.com/iotwatch/iotwatch/shared/occupancy"
 )
@@ -172,5 +175,30 @@ func TestThresholdsAndDevicesOnEmulator(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, "", "thresholds", "list", "--device", "room-1"); code != 2 || !strings.Contains(errOut, "--table is required") {
 		t.Errorf("no table: exit %d, %s", code, errOut)
+	}
+}
+
+func TestSubscribeOnEmulator(t *testing.T) {
+	snsc, _ := awstest.SNS(t)
+	topic, err := snsc.CreateTopic(context.Background(), &sns.CreateTopicInput{Name: aws.String("cli-alerts")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := *snsc.Options().BaseEndpoint
+	code, out, errOut := runCLI(t, "", "subscribe", "--topic", *topic.TopicArn, "--user", "alice", "--email", "alice@example.com", "--severity", "VIOLATION", "--endpoint", url)
+	if code != 0 || !strings.Contains(out, `filter {"severity":["VIOLATION"],"user_id":["alice"]}`) {
+		t.Errorf("subscribe: exit %d, %s %s", code, out, errOut)
+	}
+	subs, err := snsc.ListSubscriptionsByTopic(context.Background(), &sns.ListSubscriptionsByTopicInput{TopicArn: topic.TopicArn})
+	if err != nil || len(subs.Subscriptions) != 1 || *subs.Subscriptions[0].Endpoint != "alice@example.com" {
+		t.Errorf("subscriptions = %+v, %v", subs, err)
+	}
+	for _, args := range [][]string{
+		{"subscribe", "--topic", *topic.TopicArn, "--user", "alice", "--endpoint", url},
+		{"subscribe", "--topic", *topic.TopicArn, "--user", "alice", "--sms", "12345", "--endpoint", url},
+	} {
+		if code, _, _ := runCLI(t, "", args...); code != 2 {
+			t.Errorf("%v: exit %d; want 2", args, code)
+		}
 	}
 }

@@ -38,7 +38,7 @@ func NewIngestion(scope constructs.Construct, id string, p *IngestionProps) *Ing
 
 	sp := &awskinesis.StreamProps{
 		Encryption:      awskinesis.StreamEncryption_MANAGED,
-		RetentionPeriod: awscdk.Duration_Hours(jsii.Number(48)),
+		RetentionPeriod: awscdk.Duration_Hours(jsii.Number(24)), // the event source mapping gives up on records after 24 h; longer retention is billed extra
 	}
 	if p.OnDemand {
 		sp.StreamMode = awskinesis.StreamMode_ON_DEMAND

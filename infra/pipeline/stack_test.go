@@ -95,7 +95,7 @@ func TestIngestion(t *testing.T) {
 		"ErrorAction": map[string]any{"Sqs": assertions.Match_ObjectLike(&map[string]any{"UseBase64": true})},
 	}})
 	has(t, "AWS::Kinesis::Stream", map[string]any{"ShardCount": 2, "StreamEncryption": map[string]any{"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"},
-		"StreamModeDetails": map[string]any{"StreamMode": "PROVISIONED"}})
+		"StreamModeDetails": map[string]any{"StreamMode": "PROVISIONED"}, "RetentionPeriodHours": 24})
 	policies := resources("AWS::IoT::Policy")
 	if len(policies) != 1 {
 		t.Fatalf("%d IoT policies", len(policies))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,5 +170,43 @@ func TestPublishFailureIsReported(t *testing.T) {
 	}
 	if injected, _ := faults.Counts(); injected != 3 {
 		t.Errorf("attempts = %d; want 3 (the SDK's retries)", injected)
+	}
+}
+
+func TestSubscribeFiltersByUserAndSeverity(t *testing.T) {
+	ctx := context.Background()
+	snsc, sqsc := awstest.SNS(t)
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("alerts-subscribe")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, _ := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("bob-violation-only")})
+	attrs, _ := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	arn, err := snsalerts.Subscribe(ctx, snsc, *topic.TopicArn, snsalerts.Subscription{UserID: "bob", Protocol: "sqs", Endpoint: attrs.Attributes["QueueArn"], Severities: []string{"VIOLATION"}})
+	if err != nil || arn == "" {
+		t.Fatalf("Subscribe = %q, %v", arn, err)
+	}
+	notices := []evaluator.Notice{notice(1, "bob", "VIOLATION"), notice(2, "bob", "WARNING"), notice(3, "alice", "VIOLATION"), notice(4, "bob", "VIOLATION")}
+	for _, err := range snsalerts.New(snsc, *topic.TopicArn).Publish(ctx, notices) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := drain(t, sqsc, *q.QueueUrl)
+	if len(got) != 2 || got[0].UserID != "bob" || got[1].Severity != "VIOLATION" {
+		t.Errorf("bob's VIOLATION subscription received %+v", got)
+	}
+	for _, tc := range []struct {
+		s    snsalerts.Subscription
+		want string
+	}{
+		{snsalerts.Subscription{UserID: "bob", Protocol: "email", Endpoint: "not-an-address"}, "is not an address"},
+		{snsalerts.Subscription{UserID: "bob", Protocol: "sms", Endpoint: "0612345678"}, "E.164"},
+		{snsalerts.Subscription{UserID: "", Protocol: "email", Endpoint: "a@b.co"}, "user: is empty"},
+		{snsalerts.Subscription{UserID: "bob", Protocol: "email", Endpoint: "a@b.co", Severities: []string{"CRITICAL"}}, "want WARNING or VIOLATION"},
+	} {
+		if _, err := snsalerts.Subscribe(ctx, snsc, *topic.TopicArn, tc.s); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Subscribe(%+v) = %v; want %q", tc.s, err, tc.want)
+		}
 	}
 }
