@@ -8,6 +8,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -52,4 +53,34 @@ func GzipJSONLines[T any](values []T) ([]byte, error) {
 		return nil, fmt.Errorf("compressing: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// QuarantineObjects groups a batch's rejected records by arrival hour and encodes each group as
+// one object: key (quarantine/dt=…/hour=…/<batch>.json.gz) to gzip JSON lines. The key derives
+// from the batch, so a retried batch overwrites its own objects.
+func QuarantineObjects(batchKey string, recs []Rejected, now time.Time) (map[string][]byte, error) {
+	byHour := map[string][]Rejected{}
+	for _, r := range recs {
+		t := r.ArrivalTime
+		if t.IsZero() {
+			t = now
+		}
+		p := Partition(Quarantine, t)
+		byHour[p] = append(byHour[p], r)
+	}
+	out := make(map[string][]byte, len(byHour))
+	for p, group := range byHour {
+		body, err := GzipJSONLines(group)
+		if err != nil {
+			return nil, fmt.Errorf("encoding quarantine records: %w", err)
+		}
+		out[p+ObjectName(batchKey)] = body
+	}
+	return out, nil
+}
+
+// ObjectName turns a batch key (a Kinesis event id, "shardId-…:4959…") into a file name.
+func ObjectName(batchKey string) string {
+	r := strings.NewReplacer(":", "-", "/", "-", " ", "-")
+	return r.Replace(batchKey) + ".json.gz"
 }

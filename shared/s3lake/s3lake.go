@@ -5,7 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"strings"
+	"sort"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -33,38 +33,23 @@ func NewQuarantine(client Client, bucket string) *Quarantine {
 	return &Quarantine{client: client, bucket: bucket}
 }
 
-// ObjectName turns a batch key (a Kinesis event id, "shardId-…:4959…") into a file name.
-func ObjectName(batchKey string) string {
-	r := strings.NewReplacer(":", "-", "/", "-", " ", "-")
-	return r.Replace(batchKey) + ".json.gz"
-}
-
 // Put writes the batch's rejected records, one gzip JSON-lines object per arrival hour; the key
 // derives from the batch, so a retried batch overwrites its own objects.
 func (q *Quarantine) Put(ctx context.Context, batchKey string, recs []lake.Rejected) error {
-	byHour := map[string][]lake.Rejected{}
-	var order []string
-	for _, r := range recs {
-		t := r.ArrivalTime
-		if t.IsZero() {
-			t = time.Now()
-		}
-		p := lake.Partition(lake.Quarantine, t)
-		if _, ok := byHour[p]; !ok {
-			order = append(order, p)
-		}
-		byHour[p] = append(byHour[p], r)
+	objects, err := lake.QuarantineObjects(batchKey, recs, time.Now())
+	if err != nil {
+		return err
 	}
-	for _, p := range order {
-		body, err := lake.GzipJSONLines(byHour[p])
-		if err != nil {
-			return fmt.Errorf("encoding quarantine records: %w", err)
-		}
-		key := p + ObjectName(batchKey)
+	keys := make([]string, 0, len(objects))
+	for k := range objects {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
 		_, err = q.client.PutObject(ctx, &s3.PutObjectInput{
 			Bucket:      &q.bucket,
-			Key:         &key,
-			Body:        bytes.NewReader(body),
+			Key:         aws.String(key),
+			Body:        bytes.NewReader(objects[key]),
 			ContentType: aws.String("application/x-ndjson"),
 		})
 		if err != nil {
