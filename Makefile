@@ -8,7 +8,7 @@ MAX_BOOTSTRAP := 15728640
 # The Lambdas build without cgo; the CLI and the tests need it (DuckDB, for the local lake).
 CGO := CGO_ENABLED=1
 
-.PHONY: all build cli test bench lint fuzz run clean synth diff deploy destroy
+.PHONY: all build cli test bench lint fuzz run backtest clean synth diff deploy destroy
 
 # The CDK: the CLI pinned in package.json, quiet and self-contained (caches under .cache/).
 CDK_ENV := CI=true CDK_DISABLE_CLI_TELEMETRY=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
@@ -58,31 +58,35 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTime$$' -fuzztime $(FUZZTIME) ./shared/reading
 	$(GO) test -run '^$$' -fuzz '^FuzzParseNumber$$' -fuzztime $(FUZZTIME) ./shared/reading
 
-## run: backtest the bundled occupancy data (three recordings of one room) with the bundled thresholds
+## run: the whole pipeline on this machine, on the bundled data: `iotwatch run` on a temporary lake,
+## two weeks of the occupancy recordings replayed as 3 devices through MQTT, then a summary
+RUN_DEVICES ?= 3
 run: cli
+	@set -e; lake=$$(mktemp -d -t iotwatch-lake.XXXXXX); addr=$$lake/broker.addr; \
+	echo "== iotwatch run: lake $$lake"; \
+	$(BIN)/iotwatch run --lake $$lake --thresholds events/thresholds.csv --devices events/devices.csv \
+		--mqtt 127.0.0.1:0 --addr-file $$addr --aggregate-every 0 --quiet & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null' EXIT; \
+	for i in $$(seq 1 100); do [ -s $$addr ] && break; sleep 0.1; done; \
+	[ -s $$addr ] || { echo "iotwatch run did not start"; exit 1; }; \
+	for f in datatest datatraining datatest2; do \
+		echo "== simulate: events/occupancy/$$f.txt as $(RUN_DEVICES) devices, 1% anomalies"; \
+		$(BIN)/iotwatch simulate --broker $$(cat $$addr) --csv events/occupancy/$$f.txt --devices $(RUN_DEVICES) --anomalies 0.01; \
+	done; \
+	echo "== stopping: drain, flush, aggregate"; kill -INT $$pid; wait $$pid; trap - EXIT; \
+	echo "== alerts by kind and severity"; \
+	$(BIN)/iotwatch query --lake $$lake "SELECT kind, severity, rule, count(*) AS alerts FROM alerts GROUP BY kind, severity, rule ORDER BY rule, kind, severity"; \
+	echo "== quarantined by reason"; \
+	$(BIN)/iotwatch query --lake $$lake "SELECT json_extract_string(json, '$$.reason') AS reason, count(*) AS records FROM read_json_objects('$$lake/quarantine/*/*/*.json.gz') GROUP BY reason ORDER BY reason"; \
+	echo "== hourly metrics of room-1 (Office 1), 2015-02-03"; \
+	$(BIN)/iotwatch query --lake $$lake "SELECT hour_start, readings, round(temperature_avg, 2) AS temp_avg, round(temperature_p95, 2) AS temp_p95, round(co2_avg) AS co2_avg, round(occupancy_ratio, 2) AS occupied, round(health_pct) AS health, alerts_warning AS warn, alerts_violation AS viol FROM hourly_metrics WHERE device_id = 'room-1' AND hour_start >= TIMESTAMP '2015-02-03 06:00:00' AND hour_start < TIMESTAMP '2015-02-03 20:00:00' ORDER BY hour_start"; \
+	echo "== the lake stays in $$lake (iotwatch query --lake $$lake \"SQL\")"
+
+## backtest: the bundled recordings through the alarm core only, alerts as JSON lines
+backtest: cli
 	@for f in datatest datatraining datatest2; do \
-		echo "== events/occupancy/$$f.txt as room-1, thresholds events/thresholds.csv"; \
 		$(BIN)/iotwatch backtest --thresholds events/thresholds.csv --csv events/occupancy/$$f.txt --device room-1 || exit 1; \
 	done
-
-node_modules/.bin/cdk: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
-	@touch $@
-
-## synth: offline, no credentials: builds the functions, synthesizes cdk.out, runs cdk-nag (reports in cdk.out/)
-synth: build node_modules/.bin/cdk
-	$(CDK) synth --quiet --no-notices $(CDK_ARGS)
-	@ls cdk.out/*NagReport.csv | sed 's/^/cdk-nag report: /'
-
-## diff, deploy, destroy: against the account of your AWS credentials (see README, "Deploying to AWS")
-diff: build node_modules/.bin/cdk
-	$(CDK) diff --no-notices $(CDK_ARGS)
-
-deploy: build node_modules/.bin/cdk
-	$(CDK) deploy --no-notices --require-approval broadening $(CDK_ARGS)
-
-destroy: node_modules/.bin/cdk
-	$(CDK) destroy --no-notices $(CDK_ARGS)
 
 clean:
 	rm -rf $(BIN) cdk.out

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iotwatch/iotwatch/shared/duckdblake"
+	"github.com/iotwatch/iotwatch/shared/localrun"
+	"github.com/iotwatch/iotwatch/shared/simulate"
+)
+
+func newRun(stdout, stderr io.Writer) *cobra.Command {
+	var cfg localrun.Config
+	var quiet bool
+	var addrFile string
+	cmd := &cobra.Command{
+		Use:   "run --lake DIR --thresholds FILE.csv [--mqtt 127.0.0.1:1883]",
+		Short: "Run the whole pipeline on this machine: MQTT broker, evaluation, lake, hourly aggregation",
+		Long: `run starts an MQTT broker, applies the topic rule (devices/+/readings), feeds an in-process
+stream to the evaluate function's handler, writes the lake under DIR (bronze/, alerts/,
+quarantine/, errors/, state/, gold/) and aggregates the hours that received readings every
+--aggregate-every and when it stops. SIGINT or SIGTERM stops it: it stops accepting, drains the
+stream, flushes every buffer, aggregates, prints a summary and exits 0.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			engine, err := duckdblake.Open(ctx, cfg.Lake)
+			if err != nil {
+				return err
+			}
+			defer engine.Close()
+			cfg.Aggregator = engine
+			cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			cfg.Progress = stderr
+			if !quiet {
+				cfg.Alerts = stdout
+			}
+			cfg.Ready = func(addr string) {
+				fmt.Fprintf(stderr, "iotwatch run: MQTT on %s, lake %s (Ctrl-C stops)\n", addr, cfg.Lake)
+				if addrFile != "" {
+					if err := os.WriteFile(addrFile, []byte(addr+"\n"), 0o644); err != nil {
+						fmt.Fprintln(stderr, "iotwatch run:", err)
+					}
+				}
+			}
+			sum, err := localrun.Run(ctx, cfg)
+			fmt.Fprint(stderr, "iotwatch run: ", sum.String())
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Lake, "lake", "", "lake directory")
+	f.StringVar(&cfg.Thresholds, "thresholds", "", "thresholds CSV (re-read when it changes)")
+	f.StringVar(&cfg.Devices, "devices", "", "devices CSV (device_id,name,location), for alert texts")
+	f.StringVar(&cfg.MQTT, "mqtt", "127.0.0.1:1883", "MQTT listen address")
+	f.IntVar(&cfg.Stream.Shards, "shards", 2, "stream shards (parallel evaluation; one device stays on one shard)")
+	f.IntVar(&cfg.Stream.BatchSize, "batch-size", 500, "records per evaluation batch")
+	f.DurationVar(&cfg.Stream.BatchWindow, "batch-window", 200*time.Millisecond, "longest wait to fill a batch")
+	f.DurationVar(&cfg.AggregateEvery, "aggregate-every", time.Hour, "how often to aggregate the hours that received readings (0: only at the end)")
+	f.DurationVar(&cfg.Interval, "interval", time.Minute, "devices' nominal reading interval")
+	f.BoolVar(&quiet, "quiet", false, "do not print alerts (progress and the summary still go to standard error)")
+	f.StringVar(&addrFile, "addr-file", "", "write the broker's address there once it accepts connections (with --mqtt 127.0.0.1:0)")
+	cmd.MarkFlagRequired("lake")
+	cmd.MarkFlagRequired("thresholds")
+	return cmd
+}
+
+func newSimulate(stdout, stderr io.Writer) *cobra.Command {
+	var o simulate.Options
+	var readings, csvFile string
+	var devices int
+	var rebase bool
+	var anomalies float64
+	var seed uint64
+	cmd := &cobra.Command{
+		Use:   "simulate --broker HOST:PORT (--readings FILE.jsonl | --csv FILE --devices N)",
+		Short: "Publish recorded readings as devices would: QoS 1, each on its device's topic",
+		Long: `simulate publishes each JSON line unchanged, in order, at QoS 1 on devices/{device_id}/readings
+(devices/_/readings when the line has no readable device id) and waits for every acknowledgement.
+--csv replays the UCI occupancy format as N devices (room-1 … room-N). For AWS IoT Core use --tls
+with --cert, --key, --ca, the IoTDataEndpoint:8883 as --broker and the thing name as --client-id.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var src simulate.Source
+			switch {
+			case readings != "" && csvFile == "":
+				r := io.Reader(cmd.InOrStdin())
+				if readings != "-" {
+					f, err := os.Open(readings)
+					if err != nil {
+						return err
+					}
+					defer f.Close()
+					r = f
+				}
+				src = simulate.NewLines(r)
+			case csvFile != "" && readings == "":
+				data, err := os.ReadFile(csvFile)
+				if err != nil {
+					return err
+				}
+				if src, err = simulate.NewDevices(data, csvFile, devices); err != nil {
+					return err
+				}
+			default:
+				return fmt.Errorf("give either --readings or --csv")
+			}
+			if rebase {
+				src = &simulate.Rebase{Source: src, Start: time.Now().UTC()}
+			}
+			var an *simulate.Anomalies
+			if anomalies > 0 {
+				an = simulate.NewAnomalies(src, anomalies, seed)
+				src = an
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			res, err := simulate.Publish(ctx, src, o)
+			secs := res.Duration.Seconds()
+			if secs == 0 {
+				secs = 1e-9
+			}
+			fmt.Fprintf(stdout, "simulate: %d published, %d acknowledged in %s (%.0f/s)", res.Published, res.Acked, res.Duration.Round(time.Millisecond), float64(res.Acked)/secs)
+			if an != nil {
+				fmt.Fprintf(stdout, ", anomalies %v", an.Counts)
+			}
+			fmt.Fprintln(stdout)
+			if err != nil && err != context.Canceled {
+				return err
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Broker, "broker", "127.0.0.1:1883", "MQTT broker host:port")
+	f.StringVar(&readings, "readings", "", "JSON lines to publish, - for standard input")
+	f.StringVar(&csvFile, "csv", "", "UCI occupancy CSV to replay")
+	f.IntVar(&devices, "devices", 1, "with --csv: as how many devices")
+	f.Float64Var(&o.Rate, "rate", 0, "messages per second (0: as fast as possible)")
+	f.BoolVar(&rebase, "rebase", false, "shift event times so the first reading is now, keeping the spacing")
+	f.Float64Var(&anomalies, "anomalies", 0, "fraction of messages turned into spikes, stuck values, dropouts and malformed messages")
+	f.Uint64Var(&seed, "seed", 1, "seed of the anomalies")
+	f.BoolVar(&o.TLS, "tls", false, "connect with TLS (AWS IoT Core: port 8883)")
+	f.StringVar(&o.Cert, "cert", "", "client certificate (PEM)")
+	f.StringVar(&o.Key, "key", "", "client private key (PEM)")
+	f.StringVar(&o.CA, "ca", "", "CA certificate of the broker (PEM), e.g. AmazonRootCA1.pem")
+	f.StringVar(&o.ClientID, "client-id", "", "MQTT client id (AWS IoT Core: the thing name)")
+	f.IntVar(&o.Inflight, "inflight", 256, "unacknowledged messages at most")
+	return cmd
+}
