@@ -43,6 +43,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Handler' -benchtime 20x ./shared/evaluator
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./shared/reading
 	$(CGO) $(GO) test -run '^$$' -bench 'AggregateHour' -benchtime 5x ./shared/duckdblake
+	$(GO) test -run '^$$' -bench 'LocalPipeline' -benchtime 1x -count 3 ./shared/localrun
 
 ## lint: gofmt and go vet
 lint:

@@ -64,7 +64,7 @@ stream, flushes every buffer, aggregates, prints a summary and exits 0.`,
 	f.StringVar(&cfg.MQTT, "mqtt", "127.0.0.1:1883", "MQTT listen address")
 	f.IntVar(&cfg.Stream.Shards, "shards", 2, "stream shards (parallel evaluation; one device stays on one shard)")
 	f.IntVar(&cfg.Stream.BatchSize, "batch-size", 500, "records per evaluation batch")
-	f.DurationVar(&cfg.Stream.BatchWindow, "batch-window", 200*time.Millisecond, "longest wait to fill a batch")
+	f.DurationVar(&cfg.Stream.BatchWindow, "batch-window", 20*time.Millisecond, "longest wait to fill a batch")
 	f.DurationVar(&cfg.AggregateEvery, "aggregate-every", time.Hour, "how often to aggregate the hours that received readings (0: only at the end)")
 	f.DurationVar(&cfg.Interval, "interval", time.Minute, "devices' nominal reading interval")
 	f.BoolVar(&quiet, "quiet", false, "do not print alerts (progress and the summary still go to standard error)")
