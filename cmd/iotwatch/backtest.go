@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/iotwatch/iotwatch/shared/alert"
 	"github.com/iotwatch/iotwatch/shared/backtest"
+	"github.com/iotwatch/iotwatch/shared/reading"
 	"github.com/iotwatch/iotwatch/shared/threshold"
 )
 
@@ -78,16 +77,10 @@ status is 1 when there were more than --max-rejects of them.`,
 			if err := out.Flush(); err != nil {
 				return err
 			}
-			rejected := 0
-			var reasons []string
-			for reason, n := range sum.Rejected {
-				rejected += n
-				reasons = append(reasons, fmt.Sprintf("%s %d", reason, n))
-			}
-			sort.Strings(reasons)
-			detail := ""
-			if len(reasons) > 0 {
-				detail = " (" + strings.Join(reasons, ", ") + ")"
+			counts := reading.Counts(sum.Rejected)
+			rejected, detail := counts.Total(), ""
+			if rejected > 0 {
+				detail = " (" + counts.String() + ")"
 			}
 			fmt.Fprintf(stderr, "backtest: %d messages, %d readings of %d device(s), %d rejected%s, %d late, %d duplicates, %d alerts\n",
 				sum.Messages, sum.Readings, sum.Devices, rejected, detail, sum.Late, sum.Duplicates, sum.Alerts)

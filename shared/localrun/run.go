@@ -267,16 +267,10 @@ func total(m map[string]int) int {
 // String renders the summary for people.
 func (s Summary) String() string {
 	var b strings.Builder
-	rejected := 0
-	var reasons []string
-	for r, n := range s.Rejected {
-		rejected += n
-		reasons = append(reasons, fmt.Sprintf("%s %d", r, n))
-	}
-	sort.Strings(reasons)
-	fmt.Fprintf(&b, "messages %d, readings %d, rejected %d", s.Messages, s.Readings, rejected)
-	if len(reasons) > 0 {
-		fmt.Fprintf(&b, " (%s)", strings.Join(reasons, ", "))
+	rejected := reading.Counts(s.Rejected)
+	fmt.Fprintf(&b, "messages %d, readings %d, rejected %d", s.Messages, s.Readings, rejected.Total())
+	if rejected.Total() > 0 {
+		fmt.Fprintf(&b, " (%s)", rejected)
 	}
 	fmt.Fprintf(&b, ", late %d, duplicates %d\n", s.Late, s.Duplicates)
 	var kinds []string

@@ -9,6 +9,8 @@ package reading
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -147,3 +149,25 @@ func ValidDeviceID(id string) bool {
 
 // DeviceIDPattern is the contract's device id pattern, which ValidDeviceID implements.
 const DeviceIDPattern = `^[A-Za-z0-9:_-]{1,128}$`
+
+// Counts is a number of rejected readings per reason.
+type Counts map[Reason]int
+
+// Total is the number of rejected readings.
+func (c Counts) Total() int {
+	n := 0
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+// String lists the reasons and their counts by reason, "bad_metric 2, malformed_json 1"; "" when none.
+func (c Counts) String() string {
+	parts := make([]string, 0, len(c))
+	for r, n := range c {
+		parts = append(parts, fmt.Sprintf("%s %d", r, n))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
