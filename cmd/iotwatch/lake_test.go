@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -148,5 +149,42 @@ func TestLakeCommandErrors(t *testing.T) {
 	code, out, errOut := runCLI(t, "", "query", "--lake", root, "SELECT (SELECT count(*) FROM bronze_readings) + (SELECT count(*) FROM alerts) + (SELECT count(*) FROM hourly_metrics) AS n")
 	if code != 0 || !strings.Contains(out, "0") {
 		t.Errorf("empty lake: exit %d, %s %s", code, out, errOut)
+	}
+}
+
+func TestRunAndSimulateCommands(t *testing.T) {
+	lakeDir := t.TempDir()
+	addrFile := filepath.Join(lakeDir, "addr")
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"run", "--lake", lakeDir, "--thresholds", "../../events/thresholds.csv", "--devices", "../../events/devices.csv",
+			"--mqtt", "127.0.0.1:0", "--addr-file", addrFile, "--aggregate-every", "0"}, strings.NewReader(""), &out, &errOut)
+	}()
+	var addr []byte
+	for i := 0; i < 100 && len(addr) == 0; i++ {
+		time.Sleep(50 * time.Millisecond)
+		addr, _ = os.ReadFile(addrFile)
+	}
+	if len(addr) == 0 {
+		cancel()
+		t.Fatalf("run did not start: %s", errOut.String())
+	}
+	code, simOut, simErr := runCLI(t, "", "simulate", "--broker", strings.TrimSpace(string(addr)), "--csv", "../../events/occupancy/datatest.txt", "--devices", "2")
+	if code != 0 || !strings.Contains(simOut, "5330 published, 5330 acknowledged") {
+		t.Errorf("simulate: exit %d, %s %s", code, simOut, simErr)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("run: exit %d, %s", code, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "messages 5330, readings 5330, rejected 0") || !strings.Contains(out.String(), "ALERT 2015-02-02T14:25:00Z OPEN") ||
+		!strings.Contains(out.String(), "Office 1 (room-1)") {
+		t.Errorf("run printed:\n%s\n%s", out.String(), errOut.String())
+	}
+	code, q, _ := runCLI(t, "", "query", "--lake", lakeDir, "--format", "csv", "SELECT count(DISTINCT device_id) AS devices, sum(readings) AS readings FROM hourly_metrics")
+	if code != 0 || q != "devices,readings\n2,5330\n" {
+		t.Errorf("hourly metrics after run: %q", q)
 	}
 }
