@@ -298,13 +298,11 @@ func rejectedRecord(rec *events.KinesisEventRecord, opts reading.Options, rej *r
 	if out.Source == "" {
 		out.Source = rec.Kinesis.SequenceNumber
 	}
-	if len(rec.Kinesis.Data) <= 4096 && validText(rec.Kinesis.Data) {
+	if len(rec.Kinesis.Data) <= 4096 && utf8.Valid(rec.Kinesis.Data) {
 		out.DataText = string(rec.Kinesis.Data)
 	}
 	return out
 }
-
-func validText(b []byte) bool { return utf8.Valid(b) }
 
 func quarantineKey(eventID, seq string) string {
 	if eventID != "" {

@@ -70,7 +70,7 @@ type field struct {
 }
 
 // number is what the scanner gathers of a JSON number on its way through: enough for the exact
-// fast path of parseNumber, or simple=false when strconv must decide.
+// fast path of number.value, or simple=false when strconv must decide.
 type number struct {
 	mant   uint64
 	digits int16
