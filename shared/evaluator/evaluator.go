@@ -22,6 +22,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/iotwatch/iotwatch/shared/alarm"
 	"github.com/iotwatch/iotwatch/shared/alert"
@@ -330,21 +331,17 @@ func (h *Handler) load(ctx context.Context, order []*group, st *Stats) {
 	st.DevicesCached = len(cachedIDs)
 	st.DevicesLoaded = len(fresh)
 
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, h.cfg.LoadConcurrency)
+	var loads errgroup.Group // errors stay per device, in g.err
+	loads.SetLimit(h.cfg.LoadConcurrency)
 	for _, g := range order {
 		if g.cached {
 			continue
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(g *group) {
-			defer wg.Done()
-			defer func() { <-sem }()
+		loads.Go(func() error {
 			d, err := h.store.LoadDevice(ctx, g.id)
 			if err != nil {
 				g.err = fmt.Errorf("loading device %s: %w", g.id, err)
-				return
+				return nil
 			}
 			g.dev = d
 			if g.dev.Info.ID == "" {
@@ -356,7 +353,8 @@ func (h *Handler) load(ctx context.Context, order []*group, st *Stats) {
 			h.mu.Lock()
 			h.cache[g.id] = cached{configs: g.dev.Configs, info: g.dev.Info, at: now}
 			h.mu.Unlock()
-		}(g)
+			return nil
+		})
 	}
 	if len(cachedIDs) > 0 {
 		states, err := h.store.LoadStates(ctx, cachedIDs)
@@ -368,23 +366,19 @@ func (h *Handler) load(ctx context.Context, order []*group, st *Stats) {
 			g.dev.State = states[g.id]
 		}
 	}
-	wg.Wait()
+	loads.Wait()
 }
 
 // save writes the state of every changed device that has no error, in parallel.
 func (h *Handler) save(ctx context.Context, order []*group, st *Stats) {
-	var wg sync.WaitGroup
+	var saves errgroup.Group // errors stay per device, in g.err
+	saves.SetLimit(h.cfg.LoadConcurrency)
 	var mu sync.Mutex
-	sem := make(chan struct{}, h.cfg.LoadConcurrency)
 	for _, g := range order {
 		if g.err != nil || !g.changed {
 			continue
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(g *group) {
-			defer wg.Done()
-			defer func() { <-sem }()
+		saves.Go(func() error {
 			err := h.store.SaveState(ctx, g.id, &g.dev.State)
 			mu.Lock()
 			defer mu.Unlock()
@@ -397,10 +391,11 @@ func (h *Handler) save(ctx context.Context, order []*group, st *Stats) {
 					delete(h.cache, g.id) // a conflict may mean the thresholds moved too
 					h.mu.Unlock()
 				}
-				return
+				return nil
 			}
 			st.StateWrites++
-		}(g)
+			return nil
+		})
 	}
-	wg.Wait()
+	saves.Wait()
 }

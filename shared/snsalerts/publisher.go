@@ -9,12 +9,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/iotwatch/iotwatch/shared/alert"
 	"github.com/iotwatch/iotwatch/shared/evaluator"
@@ -82,19 +82,16 @@ func entry(id string, n *evaluator.Notice) (types.PublishBatchRequestEntry, erro
 // accepted it. Entries SNS failed through no fault of the sender are retried with backoff.
 func (p *Publisher) Publish(ctx context.Context, notices []evaluator.Notice) []error {
 	errs := make([]error, len(notices))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, max(1, p.Concurrency))
+	var g errgroup.Group
+	g.SetLimit(max(1, p.Concurrency))
 	for start := 0; start < len(notices); start += BatchSize {
 		end := min(start+BatchSize, len(notices))
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(start, end int) {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			p.publishChunk(ctx, notices[start:end], errs[start:end])
-		}(start, end)
+			return nil
+		})
 	}
-	wg.Wait()
+	g.Wait()
 	return errs
 }
 
