@@ -37,9 +37,7 @@ func NewAggregation(scope constructs.Construct, id string, p *AggregationProps) 
 	g := &Aggregation{Construct: c}
 	stack := awscdk.Stack_Of(c)
 
-	g.OnFailure = awssqs.NewQueue(c, jsii.String("OnFailure"), &awssqs.QueueProps{
-		Encryption: awssqs.QueueEncryption_SQS_MANAGED, EnforceSSL: jsii.Bool(true), RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
-	})
+	g.OnFailure = deadLetterQueue(c, "OnFailure")
 	g.Function = goFunction(c, "Aggregate", "aggregate", p.FunctionsDir, "iotwatch: hourly aggregates through Athena", 256, 900,
 		map[string]*string{
 			"ATHENA_WORKGROUP": p.Lake.WorkGroupName,

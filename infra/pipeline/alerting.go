@@ -65,11 +65,7 @@ func NewAlerting(scope constructs.Construct, id string, p *AlertingProps) *Alert
 		EnforceSSL:  jsii.Bool(true),
 	})
 
-	a.OnFailure = awssqs.NewQueue(c, jsii.String("EvaluateOnFailure"), &awssqs.QueueProps{
-		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
-		EnforceSSL:      jsii.Bool(true),
-		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
-	})
+	a.OnFailure = deadLetterQueue(c, "EvaluateOnFailure")
 	a.Evaluate = goFunction(c, "Evaluate", "evaluate", p.FunctionsDir, "iotwatch: evaluate readings against thresholds, publish alerts", 512, 60,
 		map[string]*string{
 			"TABLE_NAME":       a.Table.TableName(),
@@ -121,9 +117,7 @@ func NewAlerting(scope constructs.Construct, id string, p *AlertingProps) *Alert
 		Resources: jsii.Strings(*a.Alerts.AttrArn()),
 	}))
 	// Alerts SNS could not hand to Firehose wait here (alarmed) instead of being dropped.
-	a.LakeDLQ = awssqs.NewQueue(c, jsii.String("AlertsToLakeDLQ"), &awssqs.QueueProps{
-		Encryption: awssqs.QueueEncryption_SQS_MANAGED, EnforceSSL: jsii.Bool(true), RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
-	})
+	a.LakeDLQ = deadLetterQueue(c, "AlertsToLakeDLQ")
 	awssns.NewSubscription(c, jsii.String("AlertsToLake"), &awssns.SubscriptionProps{
 		Topic:               a.Topic,
 		Protocol:            awssns.SubscriptionProtocol_FIREHOSE,

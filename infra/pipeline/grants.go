@@ -1,8 +1,11 @@
 package pipeline
 
 import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
 
@@ -32,4 +35,14 @@ func writeObjects(to awsiam.IGrantable, b awss3.IBucket, prefixes ...string) {
 // firehoseBucketAccess is what Firehose needs of the bucket itself.
 func firehoseBucketAccess(to awsiam.IGrantable, b awss3.IBucket) {
 	allow(to, []string{"s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"}, *b.BucketArn())
+}
+
+// deadLetterQueue is where the pipeline keeps what it could not deliver or process: encrypted,
+// TLS only, kept 14 days, and alarmed by Operations.
+func deadLetterQueue(scope constructs.Construct, id string) awssqs.Queue {
+	return awssqs.NewQueue(scope, jsii.String(id), &awssqs.QueueProps{
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+	})
 }

@@ -48,11 +48,7 @@ func NewIngestion(scope constructs.Construct, id string, p *IngestionProps) *Ing
 	}
 	in.Stream = awskinesis.NewStream(c, jsii.String("Readings"), sp)
 
-	in.RuleErrors = awssqs.NewQueue(c, jsii.String("RuleErrors"), &awssqs.QueueProps{
-		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
-		EnforceSSL:      jsii.Bool(true),
-		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
-	})
+	in.RuleErrors = deadLetterQueue(c, "RuleErrors")
 	role := awsiam.NewRole(c, jsii.String("RuleRole"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("iot.amazonaws.com"), nil),
 		Description: jsii.String("IoT rule: put readings on the stream, failed ones on the error queue"),

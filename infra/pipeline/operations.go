@@ -8,7 +8,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -60,9 +59,7 @@ func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *O
 	})
 	key.GrantEncryptDecrypt(awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil))
 	if p.Email != "" {
-		dlq := awssqs.NewQueue(c, jsii.String("EmailDLQ"), &awssqs.QueueProps{
-			Encryption: awssqs.QueueEncryption_SQS_MANAGED, EnforceSSL: jsii.Bool(true), RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
-		})
+		dlq := deadLetterQueue(c, "EmailDLQ")
 		o.Topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(p.Email), &awssnssubscriptions.EmailSubscriptionProps{DeadLetterQueue: dlq}))
 	}
 	action := awscloudwatchactions.NewSnsAction(o.Topic)
