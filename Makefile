@@ -89,5 +89,24 @@ backtest: cli
 		$(BIN)/iotwatch backtest --thresholds events/thresholds.csv --csv events/occupancy/$$f.txt --device room-1 || exit 1; \
 	done
 
+node_modules/.bin/cdk: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+## synth: offline, no credentials: builds the functions, synthesizes cdk.out, runs cdk-nag (reports in cdk.out/)
+synth: build node_modules/.bin/cdk
+	$(CDK) synth --quiet --no-notices $(CDK_ARGS)
+	@ls cdk.out/*NagReport.csv | sed 's/^/cdk-nag report: /'
+
+## diff, deploy, destroy: against the account of your AWS credentials (see README, "Deploying to AWS")
+diff: build node_modules/.bin/cdk
+	$(CDK) diff --no-notices $(CDK_ARGS)
+
+deploy: build node_modules/.bin/cdk
+	$(CDK) deploy --no-notices --require-approval broadening $(CDK_ARGS)
+
+destroy: node_modules/.bin/cdk
+	$(CDK) destroy --no-notices $(CDK_ARGS)
+
 clean:
 	rm -rf $(BIN) cdk.out
