@@ -39,11 +39,11 @@ test: lint build
 
 ## bench: the benchmarks of the hot path; evaluation on one core, as its target says
 bench:
-	$(GO) test -run '^$$' -bench 'Evaluate|StdlibDecode' -benchmem -cpu 1 -count 3 ./shared/evaluator
-	$(GO) test -run '^$$' -bench 'Handler' -benchtime 20x ./shared/evaluator
-	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./shared/reading
-	$(CGO) $(GO) test -run '^$$' -bench 'AggregateHour' -benchtime 5x ./shared/duckdblake
-	$(GO) test -run '^$$' -bench 'LocalPipeline' -benchtime 1x -count 3 ./shared/localrun
+	$(GO) test -run '^$$' -bench 'Evaluate|StdlibDecode' -benchmem -cpu 1 -count 3 ./shared/service/evaluator
+	$(GO) test -run '^$$' -bench 'Handler' -benchtime 20x ./shared/service/evaluator
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./shared/domain/reading
+	$(CGO) $(GO) test -run '^$$' -bench 'AggregateHour' -benchtime 5x ./shared/local/duckdbengine
+	$(GO) test -run '^$$' -bench 'LocalPipeline' -benchtime 1x -count 3 ./shared/local/runner
 
 ## lint: gofmt and go vet
 lint:
@@ -55,9 +55,9 @@ lint:
 ## fuzz: a short run of every fuzz test (FUZZTIME=5m for longer)
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./shared/reading
-	$(GO) test -run '^$$' -fuzz '^FuzzParseTime$$' -fuzztime $(FUZZTIME) ./shared/reading
-	$(GO) test -run '^$$' -fuzz '^FuzzParseNumber$$' -fuzztime $(FUZZTIME) ./shared/reading
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./shared/domain/reading
+	$(GO) test -run '^$$' -fuzz '^FuzzParseTime$$' -fuzztime $(FUZZTIME) ./shared/domain/reading
+	$(GO) test -run '^$$' -fuzz '^FuzzParseNumber$$' -fuzztime $(FUZZTIME) ./shared/domain/reading
 
 ## run: the whole pipeline on this machine, on the bundled data: `iotwatch run` on a temporary lake,
 ## two weeks of the occupancy recordings replayed as 3 devices through MQTT, then a summary

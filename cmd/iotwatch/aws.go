@@ -9,9 +9,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/spf13/cobra"
 
-	"github.com/iotwatch/iotwatch/shared/awsclient"
-	"github.com/iotwatch/iotwatch/shared/iotdevice"
-	"github.com/iotwatch/iotwatch/shared/snsalerts"
+	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
+	"github.com/iotwatch/iotwatch/shared/aws/iotdevice"
+	"github.com/iotwatch/iotwatch/shared/aws/snsalerts"
 )
 
 func newDevice(stdout io.Writer) *cobra.Command {

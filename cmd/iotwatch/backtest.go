@@ -9,10 +9,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/iotwatch/iotwatch/shared/alert"
-	"github.com/iotwatch/iotwatch/shared/backtest"
-	"github.com/iotwatch/iotwatch/shared/reading"
-	"github.com/iotwatch/iotwatch/shared/threshold"
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/tools/backtest"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 )
 
 func newBacktest(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {

@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/iotwatch/iotwatch/shared/aggregate"
-	"github.com/iotwatch/iotwatch/shared/duckdblake"
+	"github.com/iotwatch/iotwatch/shared/service/aggregate"
+	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
 )
 
 func newAggregate(stdout, stderr io.Writer) *cobra.Command {
@@ -42,7 +42,7 @@ for every hour in [--from, --to), replacing what was there: running it twice giv
 			if interval <= 0 || interval > time.Hour {
 				return fmt.Errorf("--interval %s: want a duration from 1s to 1h", interval)
 			}
-			e, err := duckdblake.Open(cmd.Context(), lakeDir)
+			e, err := duckdbengine.Open(cmd.Context(), lakeDir)
 			if err != nil {
 				return err
 			}
@@ -83,7 +83,7 @@ func newQuery(stdout io.Writer) *cobra.Command {
 			default:
 				return fmt.Errorf("--format %q: want table, csv or jsonl", format)
 			}
-			e, err := duckdblake.Open(cmd.Context(), lakeDir)
+			e, err := duckdbengine.Open(cmd.Context(), lakeDir)
 			if err != nil {
 				return err
 			}

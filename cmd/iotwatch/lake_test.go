@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iotwatch/iotwatch/shared/alert"
-	"github.com/iotwatch/iotwatch/shared/lake"
-	"github.com/iotwatch/iotwatch/shared/occupancy"
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/tools/occupancy"
 )
 
 // occupancyLake writes the bundled recording as bronze (one object per hour) and the backtest's

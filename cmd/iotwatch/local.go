@@ -12,13 +12,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/iotwatch/iotwatch/shared/duckdblake"
-	"github.com/iotwatch/iotwatch/shared/localrun"
-	"github.com/iotwatch/iotwatch/shared/simulate"
+	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
+	"github.com/iotwatch/iotwatch/shared/local/runner"
+	"github.com/iotwatch/iotwatch/shared/tools/simulate"
 )
 
 func newRun(stdout, stderr io.Writer) *cobra.Command {
-	var cfg localrun.Config
+	var cfg runner.Config
 	var quiet bool
 	var addrFile string
 	cmd := &cobra.Command{
@@ -33,7 +33,7 @@ stream, flushes every buffer, aggregates, prints a summary and exits 0.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			engine, err := duckdblake.Open(ctx, cfg.Lake)
+			engine, err := duckdbengine.Open(ctx, cfg.Lake)
 			if err != nil {
 				return err
 			}
@@ -52,7 +52,7 @@ stream, flushes every buffer, aggregates, prints a summary and exits 0.`,
 					}
 				}
 			}
-			sum, err := localrun.Run(ctx, cfg)
+			sum, err := runner.Run(ctx, cfg)
 			fmt.Fprint(stderr, "iotwatch run: ", sum.String())
 			return err
 		},

@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
-	"github.com/iotwatch/iotwatch/shared/awstest"
-	"github.com/iotwatch/iotwatch/shared/occupancy"
+	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
+	"github.com/iotwatch/iotwatch/shared/tools/occupancy"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")

@@ -8,10 +8,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/spf13/cobra"
 
-	"github.com/iotwatch/iotwatch/shared/awsclient"
-	"github.com/iotwatch/iotwatch/shared/device"
-	"github.com/iotwatch/iotwatch/shared/dynamostore"
-	"github.com/iotwatch/iotwatch/shared/threshold"
+	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
+	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"io"
 )
 

@@ -1,6 +1,6 @@
 // Command aggregate is the Lambda that writes hourly aggregates through Athena, on an hourly
 // EventBridge schedule or a backfill payload {"from":"2026-03-01T00","to":"2026-03-01T06"}. It wires
-// the Athena runner to the aggregate handler; the SQL and the logic live in shared/aggregate.
+// the Athena runner to the aggregate handler; the SQL and the logic live in shared/service/aggregate.
 //
 // Environment: ATHENA_WORKGROUP, GLUE_DATABASE (required); LATE_HOURS (2), INTERVAL_SECONDS (60).
 package main
@@ -15,9 +15,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/athena"
 
-	"github.com/iotwatch/iotwatch/shared/aggregate"
-	"github.com/iotwatch/iotwatch/shared/athenaquery"
-	"github.com/iotwatch/iotwatch/shared/awsclient"
+	"github.com/iotwatch/iotwatch/shared/service/aggregate"
+	"github.com/iotwatch/iotwatch/shared/aws/athenaquery"
+	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 )
 
 func main() {

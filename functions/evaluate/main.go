@@ -15,11 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
-	"github.com/iotwatch/iotwatch/shared/awsclient"
-	"github.com/iotwatch/iotwatch/shared/dynamostore"
-	"github.com/iotwatch/iotwatch/shared/evaluator"
-	"github.com/iotwatch/iotwatch/shared/s3lake"
-	"github.com/iotwatch/iotwatch/shared/snsalerts"
+	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
+	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/aws/s3quarantine"
+	"github.com/iotwatch/iotwatch/shared/aws/snsalerts"
 )
 
 func main() {
@@ -44,7 +44,7 @@ func main() {
 
 	store := dynamostore.New(dynamodb.NewFromConfig(cfg), table)
 	pub := snsalerts.New(sns.NewFromConfig(cfg), topic)
-	quarantine := s3lake.NewQuarantine(s3.NewFromConfig(cfg), bucket)
+	quarantine := s3quarantine.NewQuarantine(s3.NewFromConfig(cfg), bucket)
 	observe := func(s evaluator.Stats) {
 		if err := evaluator.WriteMetrics(os.Stdout, s, calls.Take(), time.Now()); err != nil {
 			log.Error("writing metrics", "err", err)

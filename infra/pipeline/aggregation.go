@@ -13,7 +13,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/iotwatch/iotwatch/shared/lake"
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
 )
 
 // Aggregation is the cold path: the hourly aggregate function and its schedule.

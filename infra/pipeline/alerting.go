@@ -14,7 +14,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/iotwatch/iotwatch/shared/lake"
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
 )
 
 // Alerting is the hot path: the evaluate function, its table, the alerts topic, and the

@@ -6,7 +6,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsglue"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/iotwatch/iotwatch/shared/lake"
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
 )
 
 type col struct{ name, typ string }

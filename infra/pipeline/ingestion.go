@@ -10,7 +10,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/iotwatch/iotwatch/shared/topic"
+	"github.com/iotwatch/iotwatch/shared/contract/topic"
 )
 
 // Ingestion is what devices talk to: the IoT policy, the topic rule, and the readings stream.

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/iotwatch/iotwatch/shared/lake"
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
 )
 
 // Lake is the data lake: buckets, the bronze Firehose, the Glue catalog and the Athena workgroup.
@@ -135,7 +135,7 @@ func NewLake(scope constructs.Construct, id string, p *LakeProps) *Lake {
 }
 
 // partitionedS3 is the Firehose destination shared by bronze and alerts: dynamic partitioning on
-// the UTC hour of a time field (the JQ of shared/lake), a newline after each record, gzip.
+// the UTC hour of a time field (the JQ of shared/contract/lake), a newline after each record, gzip.
 func partitionedS3(l *Lake, role awsiam.IRole, prefix, field string, logStream *string) *awskinesisfirehose.CfnDeliveryStream_ExtendedS3DestinationConfigurationProperty {
 	return &awskinesisfirehose.CfnDeliveryStream_ExtendedS3DestinationConfigurationProperty{
 		BucketArn:         l.Bucket.BucketArn(),

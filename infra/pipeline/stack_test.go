@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/iotwatch/iotwatch/shared/lake"
-	"github.com/iotwatch/iotwatch/shared/topic"
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/contract/topic"
 )
 
 // One synthesis per test binary: the template and the cdk-nag findings every test reads.

@@ -1,0 +1,148 @@
+// Package snsalerts publishes alerts to the alerts SNS topic with PublishBatch, ten a call. Each
+// message carries the alert JSON as its default body, a readable email body and subject, an SMS
+// text of at most 140 characters, and the message attributes user_id, device_id, rule, severity
+// and kind, on which each user's subscription filters.
+package snsalerts
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sns/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+)
+
+// BatchSize is the most entries SNS takes in one PublishBatch.
+const BatchSize = 10
+
+// Client is the part of the SNS API the publisher uses.
+type Client interface {
+	PublishBatch(ctx context.Context, in *sns.PublishBatchInput, opts ...func(*sns.Options)) (*sns.PublishBatchOutput, error)
+}
+
+// Publisher publishes alerts to one topic.
+type Publisher struct {
+	client   Client
+	topicARN string
+	// MaxAttempts bounds the rounds for entries SNS failed without blaming the sender.
+	MaxAttempts int
+	Backoff     time.Duration
+	// Concurrency bounds parallel PublishBatch calls.
+	Concurrency int
+}
+
+var _ evaluator.Publisher = (*Publisher)(nil)
+
+// New returns a publisher to topicARN.
+func New(client Client, topicARN string) *Publisher {
+	return &Publisher{client: client, topicARN: topicARN, MaxAttempts: 3, Backoff: 50 * time.Millisecond, Concurrency: 4}
+}
+
+// Message renders the JSON message structure of a notice: default (the alert JSON), email, sms.
+func Message(n *evaluator.Notice) (string, error) {
+	body, err := json.Marshal(n.Alert)
+	if err != nil {
+		return "", fmt.Errorf("encoding alert %s: %w", n.Alert.AlertID, err)
+	}
+	msg, err := json.Marshal(map[string]string{
+		"default": string(body),
+		"email":   alert.Email(&n.Alert, n.Device),
+		"sms":     alert.SMS(&n.Alert, n.Device),
+	})
+	return string(msg), err
+}
+
+func entry(id string, n *evaluator.Notice) (types.PublishBatchRequestEntry, error) {
+	msg, err := Message(n)
+	if err != nil {
+		return types.PublishBatchRequestEntry{}, err
+	}
+	attrs := map[string]types.MessageAttributeValue{}
+	for k, v := range n.Alert.Attributes() {
+		attrs[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+	}
+	return types.PublishBatchRequestEntry{
+		Id:                aws.String(id),
+		Message:           aws.String(msg),
+		MessageStructure:  aws.String("json"),
+		Subject:           aws.String(alert.Subject(&n.Alert, n.Device)),
+		MessageAttributes: attrs,
+	}, nil
+}
+
+// Publish sends the notices in batches of ten; the result has one entry per notice, nil where SNS
+// accepted it. Entries SNS failed through no fault of the sender are retried with backoff.
+func (p *Publisher) Publish(ctx context.Context, notices []evaluator.Notice) []error {
+	errs := make([]error, len(notices))
+	var g errgroup.Group
+	g.SetLimit(max(1, p.Concurrency))
+	for start := 0; start < len(notices); start += BatchSize {
+		end := min(start+BatchSize, len(notices))
+		g.Go(func() error {
+			p.publishChunk(ctx, notices[start:end], errs[start:end])
+			return nil
+		})
+	}
+	g.Wait()
+	return errs
+}
+
+func (p *Publisher) publishChunk(ctx context.Context, notices []evaluator.Notice, errs []error) {
+	pending := map[string]int{} // entry id -> index
+	var entries []types.PublishBatchRequestEntry
+	for i := range notices {
+		id := strconv.Itoa(i)
+		e, err := entry(id, &notices[i])
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		pending[id] = i
+		entries = append(entries, e)
+	}
+	for attempt := 0; len(entries) > 0; attempt++ {
+		if attempt > 0 {
+			t := time.NewTimer(p.Backoff << (attempt - 1))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				for _, e := range entries {
+					errs[pending[*e.Id]] = ctx.Err()
+				}
+				return
+			case <-t.C:
+			}
+		}
+		out, err := p.client.PublishBatch(ctx, &sns.PublishBatchInput{TopicArn: &p.topicARN, PublishBatchRequestEntries: entries})
+		if err != nil {
+			for _, e := range entries {
+				errs[pending[*e.Id]] = fmt.Errorf("publishing to %s: %w", p.topicARN, err)
+			}
+			return // the SDK already retried the call itself
+		}
+		retry := entries[:0:0]
+		byID := map[string]types.PublishBatchRequestEntry{}
+		for _, e := range entries {
+			byID[*e.Id] = e
+		}
+		for _, s := range out.Successful {
+			errs[pending[aws.ToString(s.Id)]] = nil
+		}
+		for _, f := range out.Failed {
+			id := aws.ToString(f.Id)
+			errs[pending[id]] = fmt.Errorf("SNS refused alert (code %s, sender fault %v): %s", aws.ToString(f.Code), f.SenderFault, aws.ToString(f.Message))
+			if !f.SenderFault && attempt+1 < p.MaxAttempts {
+				retry = append(retry, byID[id])
+			}
+		}
+		entries = retry
+	}
+}

@@ -1,0 +1,212 @@
+package snsalerts_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
+	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
+	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/aws/snsalerts"
+)
+
+// subscribe creates a queue subscribed to the topic with a filter policy and returns its URL.
+func subscribe(t *testing.T, snsc *sns.Client, sqsc *sqs.Client, topic, name, policy string) string {
+	t.Helper()
+	ctx := context.Background()
+	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs, err := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = snsc.Subscribe(ctx, &sns.SubscribeInput{
+		TopicArn: &topic, Protocol: aws.String("sqs"), Endpoint: aws.String(attrs.Attributes["QueueArn"]),
+		Attributes: map[string]string{"FilterPolicy": policy},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *q.QueueUrl
+}
+
+// drain receives every message of a queue and returns the SNS envelopes' default messages.
+func drain(t *testing.T, sqsc *sqs.Client, url string) []alert.Alert {
+	t.Helper()
+	var out []alert.Alert
+	for empty := 0; empty < 2; {
+		res, err := sqsc.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Messages) == 0 {
+			empty++
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		for _, m := range res.Messages {
+			var env struct{ Message string }
+			if err := json.Unmarshal([]byte(*m.Body), &env); err != nil {
+				t.Fatalf("not an SNS envelope: %s", *m.Body)
+			}
+			var a alert.Alert
+			if err := json.Unmarshal([]byte(env.Message), &a); err != nil {
+				t.Fatalf("default message is not an alert: %s", env.Message)
+			}
+			out = append(out, a)
+			sqsc.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: &url, ReceiptHandle: m.ReceiptHandle})
+		}
+	}
+	return out
+}
+
+func notice(i int, user, sev string) evaluator.Notice {
+	a := alert.Alert{Kind: alert.Open, AlertTime: time.Date(2015, 2, 2, 14, i, 0, 0, time.UTC), UserID: user, DeviceID: "room-1",
+		Rule: "temperature_high", Severity: sev, Metric: "temperature", ObservedValue: 25, ThresholdValue: 24}
+	a.WindowStartMs, a.WindowEndMs = a.AlertTime.UnixMilli(), a.AlertTime.UnixMilli()
+	a.AlertID = alert.ID(&a)
+	return evaluator.Notice{Alert: a, Device: device.Device{ID: "room-1", Name: "Meeting room"}}
+}
+
+func TestPublishFiltersPerUserAndBatchesByTen(t *testing.T) {
+	ctx := context.Background()
+	var calls awsclient.Counter
+	snsc, sqsc := awstest.SNS(t, awstest.WithAPIOptions(calls.Add))
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("alerts-filter")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := subscribe(t, snsc, sqsc, *topic.TopicArn, "alice-all", `{"user_id":["alice"]}`)
+	bobViolations := subscribe(t, snsc, sqsc, *topic.TopicArn, "bob-violations", `{"user_id":["bob"],"severity":["VIOLATION"]}`)
+	calls.Take()
+
+	var notices []evaluator.Notice
+	for i := 0; i < 23; i++ {
+		user, sev := "alice", "WARNING"
+		if i%3 == 0 {
+			user = "bob"
+		}
+		if i%2 == 0 {
+			sev = "VIOLATION"
+		}
+		notices = append(notices, notice(i, user, sev))
+	}
+	p := snsalerts.New(snsc, *topic.TopicArn)
+	for i, err := range p.Publish(ctx, notices) {
+		if err != nil {
+			t.Errorf("notice %d: %v", i, err)
+		}
+	}
+	if got := awsclient.Service(calls.Take(), "SNS"); got != 3 {
+		t.Errorf("SNS calls = %d; want ceil(23/10) = 3", got)
+	}
+	ids := func(as []alert.Alert) []string {
+		var out []string
+		for _, a := range as {
+			out = append(out, a.AlertID)
+		}
+		sort.Strings(out)
+		return out
+	}
+	var wantAlice, wantBob []alert.Alert
+	for _, n := range notices {
+		if n.Alert.UserID == "alice" {
+			wantAlice = append(wantAlice, n.Alert)
+		} else if n.Alert.Severity == "VIOLATION" {
+			wantBob = append(wantBob, n.Alert)
+		}
+	}
+	if got := drain(t, sqsc, alice); fmt.Sprint(ids(got)) != fmt.Sprint(ids(wantAlice)) {
+		t.Errorf("alice received %d alerts; want her %d", len(got), len(wantAlice))
+	}
+	if got := drain(t, sqsc, bobViolations); fmt.Sprint(ids(got)) != fmt.Sprint(ids(wantBob)) {
+		t.Errorf("bob received %d alerts; want his %d violations", len(got), len(wantBob))
+	}
+}
+
+func TestMessageStructure(t *testing.T) {
+	n := notice(5, "alice", "WARNING")
+	msg, err := snsalerts.Message(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(msg), &m); err != nil {
+		t.Fatal(err)
+	}
+	var a alert.Alert
+	if err := json.Unmarshal([]byte(m["default"]), &a); err != nil || a.AlertID != n.Alert.AlertID {
+		t.Errorf("default = %s; want the alert JSON", m["default"])
+	}
+	if m["email"] == "" || len([]rune(m["sms"])) > alert.MaxSMS || m["sms"] == "" {
+		t.Errorf("email %q, sms %q", m["email"], m["sms"])
+	}
+}
+
+func TestPublishFailureIsReported(t *testing.T) {
+	ctx := context.Background()
+	faults := awstest.NewFaults(1, 1)
+	snsc, _ := awstest.SNS(t, awstest.WithTransport(faults))
+	p := snsalerts.New(snsc, "arn:aws:sns:us-east-1:000000000000:alerts-nowhere")
+	errs := p.Publish(ctx, []evaluator.Notice{notice(1, "alice", "WARNING"), notice(2, "bob", "WARNING")})
+	for i, err := range errs {
+		if err == nil {
+			t.Errorf("notice %d: published through a failing service", i)
+		}
+	}
+	if injected, _ := faults.Counts(); injected != 3 {
+		t.Errorf("attempts = %d; want 3 (the SDK's retries)", injected)
+	}
+}
+
+func TestSubscribeFiltersByUserAndSeverity(t *testing.T) {
+	ctx := context.Background()
+	snsc, sqsc := awstest.SNS(t)
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("alerts-subscribe")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, _ := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("bob-violation-only")})
+	attrs, _ := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	arn, err := snsalerts.Subscribe(ctx, snsc, *topic.TopicArn, snsalerts.Subscription{UserID: "bob", Protocol: "sqs", Endpoint: attrs.Attributes["QueueArn"], Severities: []string{"VIOLATION"}})
+	if err != nil || arn == "" {
+		t.Fatalf("Subscribe = %q, %v", arn, err)
+	}
+	notices := []evaluator.Notice{notice(1, "bob", "VIOLATION"), notice(2, "bob", "WARNING"), notice(3, "alice", "VIOLATION"), notice(4, "bob", "VIOLATION")}
+	for _, err := range snsalerts.New(snsc, *topic.TopicArn).Publish(ctx, notices) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := drain(t, sqsc, *q.QueueUrl)
+	if len(got) != 2 || got[0].UserID != "bob" || got[1].Severity != "VIOLATION" {
+		t.Errorf("bob's VIOLATION subscription received %+v", got)
+	}
+	for _, tc := range []struct {
+		s    snsalerts.Subscription
+		want string
+	}{
+		{snsalerts.Subscription{UserID: "bob", Protocol: "email", Endpoint: "not-an-address"}, "is not an address"},
+		{snsalerts.Subscription{UserID: "bob", Protocol: "sms", Endpoint: "0612345678"}, "E.164"},
+		{snsalerts.Subscription{UserID: "", Protocol: "email", Endpoint: "a@b.co"}, "user: is empty"},
+		{snsalerts.Subscription{UserID: "bob", Protocol: "email", Endpoint: "a@b.co", Severities: []string{"CRITICAL"}}, "want WARNING or VIOLATION"},
+	} {
+		if _, err := snsalerts.Subscribe(ctx, snsc, *topic.TopicArn, tc.s); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Subscribe(%+v) = %v; want %q", tc.s, err, tc.want)
+		}
+	}
+}

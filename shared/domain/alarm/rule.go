@@ -1,0 +1,139 @@
+// Package alarm is the alarm state machine of DESIGN.md ("Rules and levels", "Alarm state"): it
+// applies a device's readings in arrival order to the state of every (user, rule) of that device
+// and emits OPEN, ESCALATE and RESOLVE alerts. It knows nothing of AWS or of storage.
+package alarm
+
+import (
+	"fmt"
+
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+)
+
+// Level is the level of one reading for one rule.
+type Level uint8
+
+// Levels, ordered: a higher level is more severe.
+const (
+	OK Level = iota
+	Warning
+	Violation
+)
+
+func (l Level) String() string {
+	switch l {
+	case OK:
+		return "OK"
+	case Warning:
+		return "WARNING"
+	case Violation:
+		return "VIOLATION"
+	}
+	return fmt.Sprintf("level(%d)", l)
+}
+
+// Rule is one alarm rule.
+type Rule uint8
+
+// The rules of DESIGN.md.
+const (
+	TemperatureHigh Rule = iota
+	TemperatureLow
+	LightNoOccupancy
+	NumRules
+)
+
+var ruleNames = [NumRules]string{"temperature_high", "temperature_low", "light_no_occupancy"}
+
+func (r Rule) String() string {
+	if r < NumRules {
+		return ruleNames[r]
+	}
+	return fmt.Sprintf("rule(%d)", r)
+}
+
+// ParseRule returns the rule named s.
+func ParseRule(s string) (Rule, bool) {
+	for i, n := range ruleNames {
+		if n == s {
+			return Rule(i), true
+		}
+	}
+	return 0, false
+}
+
+// Metric is the reading metric an alert of the rule reports as its observed value.
+func (r Rule) Metric() reading.Metric {
+	if r == LightNoOccupancy {
+		return reading.Light
+	}
+	return reading.Temperature
+}
+
+// Threshold returns the threshold of severity sev for the rule (for light, light_no_occupancy).
+func (r Rule) Threshold(c *threshold.Config, sev Level) float64 {
+	switch r {
+	case TemperatureHigh:
+		if sev == Violation {
+			return c.TempViolation.V
+		}
+		return c.TempWarning.V
+	case TemperatureLow:
+		if sev == Violation {
+			return c.TempLowViolation.V
+		}
+		return c.TempLowWarning.V
+	}
+	return c.LightNoOccupancy.V
+}
+
+// Level returns the reading's level for the rule under config c; false when the rule has no level
+// for this reading (its thresholds are not set, or the reading lacks its metrics).
+func (r Rule) Level(rd *reading.Reading, c *threshold.Config) (Level, bool) {
+	switch r {
+	case TemperatureHigh:
+		if !c.TempWarning.Set && !c.TempViolation.Set {
+			return OK, false
+		}
+		t, ok := rd.Value(reading.Temperature)
+		if !ok {
+			return OK, false
+		}
+		if c.TempViolation.Set && t > c.TempViolation.V {
+			return Violation, true
+		}
+		if c.TempWarning.Set && t > c.TempWarning.V {
+			return Warning, true
+		}
+		return OK, true
+	case TemperatureLow:
+		if !c.TempLowWarning.Set && !c.TempLowViolation.Set {
+			return OK, false
+		}
+		t, ok := rd.Value(reading.Temperature)
+		if !ok {
+			return OK, false
+		}
+		if c.TempLowViolation.Set && t < c.TempLowViolation.V {
+			return Violation, true
+		}
+		if c.TempLowWarning.Set && t < c.TempLowWarning.V {
+			return Warning, true
+		}
+		return OK, true
+	case LightNoOccupancy:
+		if !c.LightNoOccupancy.Set {
+			return OK, false
+		}
+		light, ok1 := rd.Value(reading.Light)
+		occ, ok2 := rd.Value(reading.Occupancy)
+		if !ok1 || !ok2 {
+			return OK, false
+		}
+		if occ == 0 && light > c.LightNoOccupancy.V {
+			return Warning, true
+		}
+		return OK, true
+	}
+	return OK, false
+}

@@ -1,0 +1,306 @@
+package alarm
+
+import (
+	"encoding/binary"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+)
+
+// MaxGap is the longest gap between two level-bearing readings that keeps a run going.
+const MaxGap = 300 * time.Second
+
+// RecentIDs is how many identities of applied readings a device's state remembers, to tell a
+// duplicate from a merely late reading.
+const RecentIDs = 32
+
+// RuleState is the alarm state of one (user, device, rule). Times are Unix nanoseconds; the Has*
+// flags say which of them hold a value.
+type RuleState struct {
+	Flags     uint8 `json:"f,omitempty" dynamodbav:"f,omitempty"`
+	LastAt    int64 `json:"l,omitempty" dynamodbav:"l,omitempty"`   // last level-bearing applied reading
+	WarnRun   int64 `json:"w,omitempty" dynamodbav:"w,omitempty"`   // start of the run at >= WARNING
+	ViolRun   int64 `json:"v,omitempty" dynamodbav:"v,omitempty"`   // start of the run at >= VIOLATION
+	Open      Level `json:"o,omitempty" dynamodbav:"o,omitempty"`   // OK when closed, else the episode's severity
+	OpenStart int64 `json:"os,omitempty" dynamodbav:"os,omitempty"` // the episode's OPEN window start
+}
+
+// Flags of RuleState.
+const (
+	hasLast uint8 = 1 << iota
+	hasWarnRun
+	hasViolRun
+)
+
+// DeviceState is everything the alarm machine remembers of one device between batches.
+type DeviceState struct {
+	// Last is the event time (Unix ns) of the last applied reading; HasLast says whether there was one.
+	Last    int64 `json:"last,omitempty" dynamodbav:"last,omitempty"`
+	HasLast bool  `json:"has_last,omitempty" dynamodbav:"has_last,omitempty"`
+	// Recent holds the identities of the last RecentIDs applied readings, oldest first.
+	Recent []string `json:"recent,omitempty" dynamodbav:"recent,omitempty"`
+	// Rules maps "rule:user" to the rule state of that user.
+	Rules map[string]*RuleState `json:"rules,omitempty" dynamodbav:"rules,omitempty"`
+	// Version is the store's optimistic-lock counter; the alarm machine never touches it.
+	Version int64 `json:"version,omitempty" dynamodbav:"version"`
+}
+
+// RuleKey is the key of a user's rule state in DeviceState.Rules.
+func RuleKey(rule Rule, user string) string { return rule.String() + ":" + user }
+
+// SplitRuleKey is the inverse of RuleKey.
+func SplitRuleKey(k string) (Rule, string, bool) {
+	name, user, ok := strings.Cut(k, ":")
+	if !ok {
+		return 0, "", false
+	}
+	r, ok := ParseRule(name)
+	return r, user, ok
+}
+
+// Outcome says what became of one reading.
+type Outcome uint8
+
+// Outcomes of Apply.
+const (
+	Applied   Outcome = iota
+	Late              // event_time not after the last applied reading: not applied to alarm state
+	Duplicate         // same identity as an applied reading: not applied
+)
+
+func (o Outcome) String() string {
+	return [...]string{"applied", "late", "duplicate"}[o]
+}
+
+// Device applies readings of one device to its state. Make one per device and batch with
+// NewDevice, apply the batch's readings in order, then call Finish; it is not safe for concurrent use.
+type Device struct {
+	st      *DeviceState
+	configs []threshold.Config
+	rules   [][NumRules]*RuleState // per config; nil until first needed
+	keys    [][NumRules]string     // per config, the RuleKey of each rule
+	changed bool
+
+	// The identities of the last RecentIDs applied readings, as a ring (st.Recent is rebuilt from
+	// it by Finish), with a hash of each for a fast scan.
+	ring     [RecentIDs]identity
+	hashes   [RecentIDs]uint64
+	ringLen  int
+	ringNext int
+}
+
+type identity struct {
+	msgID string
+	ns    int64 // when msgID is empty
+}
+
+// hash is a cheap pre-filter for the ring scan (a match is always confirmed by comparing the
+// identities): the length and the first and last eight bytes of a msg_id, or the time, mixed.
+func (id identity) hash() uint64 {
+	s := id.msgID
+	if s == "" {
+		return mix(uint64(id.ns) ^ 0x9e3779b97f4a7c15)
+	}
+	h := uint64(len(s))
+	if len(s) >= 8 {
+		h ^= mix(binary.LittleEndian.Uint64([]byte(s[:8])))
+		h ^= mix(binary.LittleEndian.Uint64([]byte(s[len(s)-8:])) + 0x9e3779b97f4a7c15)
+	} else {
+		for i := 0; i < len(s); i++ {
+			h = h<<8 | uint64(s[i])
+		}
+		h = mix(h)
+	}
+	return h
+}
+
+// mix is the finalizer of SplitMix64.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// seen reports whether id is among the recent identities.
+func (d *Device) seen(id identity, h uint64) bool {
+	for i := 0; i < d.ringLen; i++ {
+		if d.hashes[i] == h && d.ring[i] == id {
+			return true
+		}
+	}
+	return false
+}
+
+// NewDevice prepares to apply readings to st (modified in place) under the device's configs.
+func NewDevice(st *DeviceState, configs []threshold.Config) *Device {
+	d := &Device{st: st, configs: configs, rules: make([][NumRules]*RuleState, len(configs)), keys: make([][NumRules]string, len(configs))}
+	if st.Rules == nil {
+		st.Rules = map[string]*RuleState{}
+	}
+	for i := range configs {
+		for r := Rule(0); r < NumRules; r++ {
+			d.keys[i][r] = RuleKey(r, configs[i].UserID)
+			d.rules[i][r] = st.Rules[d.keys[i][r]]
+		}
+	}
+	for _, s := range st.Recent {
+		switch {
+		case strings.HasPrefix(s, "m:"):
+			d.push(identity{msgID: s[2:]})
+		case strings.HasPrefix(s, "t:"):
+			if ns, err := strconv.ParseInt(s[2:], 10, 64); err == nil {
+				d.push(identity{ns: ns})
+			}
+		}
+	}
+	return d
+}
+
+// Finish writes what the batch changed back into the state and reports whether anything did.
+func (d *Device) Finish() bool {
+	if d.changed {
+		d.st.Recent = d.st.Recent[:0]
+		for i := 0; i < d.ringLen; i++ {
+			id := d.ring[(d.ringNext-d.ringLen+i+RecentIDs)%RecentIDs]
+			if id.msgID != "" {
+				d.st.Recent = append(d.st.Recent, "m:"+id.msgID)
+			} else {
+				d.st.Recent = append(d.st.Recent, "t:"+strconv.FormatInt(id.ns, 10))
+			}
+		}
+	}
+	return d.changed
+}
+
+func (d *Device) push(id identity) { d.pushHashed(id, id.hash()) }
+
+func (d *Device) pushHashed(id identity, h uint64) {
+	if d.ringLen < RecentIDs {
+		d.ringLen++
+	}
+	d.ring[d.ringNext], d.hashes[d.ringNext] = id, h
+	d.ringNext = (d.ringNext + 1) % RecentIDs
+}
+
+// Apply applies one valid reading of the device and calls emit for each alert it raises, in
+// config order then rule order.
+func (d *Device) Apply(r *reading.Reading, emit func(alert.Alert)) Outcome {
+	t := r.EventTime.UnixNano()
+	id := identity{msgID: r.MsgID}
+	if id.msgID == "" {
+		id.ns = t
+	}
+	h := id.hash()
+	// A reading without msg_id that is not late cannot equal an applied one: skip the scan.
+	if (r.MsgID != "" || d.st.HasLast && t <= d.st.Last) && d.seen(id, h) {
+		return Duplicate
+	}
+	if d.st.HasLast && t <= d.st.Last {
+		return Late
+	}
+	d.st.Last, d.st.HasLast = t, true
+	d.pushHashed(id, h)
+	d.changed = true
+
+	for i := range d.configs {
+		c := &d.configs[i]
+		for rule := Rule(0); rule < NumRules; rule++ {
+			lvl, ok := rule.Level(r, c)
+			if !ok {
+				continue
+			}
+			rs := d.rules[i][rule]
+			if rs == nil {
+				if lvl == OK {
+					continue // OK on a fresh state changes nothing but the last time
+				}
+				rs = &RuleState{}
+				d.rules[i][rule] = rs
+				d.st.Rules[d.keys[i][rule]] = rs
+			}
+			if kind, sev, start, fire := step(rs, lvl, t, c.SustainSeconds); fire {
+				v, _ := r.Value(rule.Metric())
+				a := alert.Alert{
+					Kind:           kind,
+					AlertTime:      r.EventTime,
+					UserID:         c.UserID,
+					DeviceID:       r.DeviceID,
+					Rule:           rule.String(),
+					Severity:       sev.String(),
+					Metric:         rule.Metric().String(),
+					ObservedValue:  v,
+					ThresholdValue: rule.Threshold(c, sev),
+					WindowStartMs:  start / int64(time.Millisecond),
+					WindowEndMs:    r.EventTime.UnixMilli(),
+				}
+				a.AlertID = alert.ID(&a)
+				emit(a)
+			}
+			if rs.Open == OK && rs.Flags&(hasWarnRun|hasViolRun) == 0 {
+				// Nothing left worth remembering: drop the entry so an idle state stays small.
+				delete(d.st.Rules, d.keys[i][rule])
+				d.rules[i][rule] = nil
+			}
+		}
+	}
+	return Applied
+}
+
+// step applies a reading of level lvl at time t (ns) to one rule state. It returns the alert to
+// emit, if any: its kind, severity and window start (ns).
+func step(rs *RuleState, lvl Level, t int64, sustainSeconds int64) (alert.Kind, Level, int64, bool) {
+	gap := rs.Flags&hasLast != 0 && t-rs.LastAt > int64(MaxGap)
+	rs.LastAt = t
+	rs.Flags |= hasLast
+
+	if lvl >= Warning {
+		if rs.Flags&hasWarnRun == 0 || gap {
+			rs.WarnRun = t
+			rs.Flags |= hasWarnRun
+		}
+	} else {
+		rs.Flags &^= hasWarnRun
+		rs.WarnRun = 0
+	}
+	if lvl >= Violation {
+		if rs.Flags&hasViolRun == 0 || gap {
+			rs.ViolRun = t
+			rs.Flags |= hasViolRun
+		}
+	} else {
+		rs.Flags &^= hasViolRun
+		rs.ViolRun = 0
+	}
+
+	sustain := sustainSeconds * int64(time.Second)
+	due := OK
+	var dueStart int64
+	if rs.Flags&hasWarnRun != 0 && t-rs.WarnRun >= sustain {
+		due, dueStart = Warning, rs.WarnRun
+	}
+	if rs.Flags&hasViolRun != 0 && t-rs.ViolRun >= sustain {
+		due, dueStart = Violation, rs.ViolRun
+	}
+
+	switch {
+	case rs.Open == OK:
+		if due > OK {
+			rs.Open, rs.OpenStart = due, dueStart
+			return alert.Open, due, dueStart, true
+		}
+	case lvl == OK:
+		sev, start := rs.Open, rs.OpenStart
+		rs.Open, rs.OpenStart = OK, 0
+		return alert.Resolve, sev, start, true
+	case rs.Open == Warning && due == Violation:
+		rs.Open = Violation
+		return alert.Escalate, Violation, dueStart, true
+	}
+	return "", OK, 0, false
+}

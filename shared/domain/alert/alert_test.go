@@ -1,0 +1,75 @@
+package alert
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/iotwatch/iotwatch/shared/domain/device"
+)
+
+func sample(kind Kind, rule, metric string) Alert {
+	at := time.Date(2015, 2, 2, 14, 25, 0, 0, time.UTC)
+	a := Alert{Kind: kind, AlertTime: at, UserID: "alice", DeviceID: "room-1", Rule: rule, Severity: "WARNING", Metric: metric,
+		ObservedValue: 24.3, ThresholdValue: 24, WindowStartMs: at.Add(-6 * time.Minute).UnixMilli(), WindowEndMs: at.UnixMilli()}
+	a.AlertID = ID(&a)
+	return a
+}
+
+func TestJSONIsTheContract(t *testing.T) {
+	a := sample(Open, "temperature_high", "temperature")
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"alert_id":"` + a.AlertID + `","kind":"OPEN","alert_time":"2015-02-02T14:25:00Z","user_id":"alice","device_id":"room-1","rule":"temperature_high","severity":"WARNING","metric":"temperature","observed_value":24.3,"threshold_value":24,"window_start_ms":1422886740000,"window_end_ms":1422887100000}`
+	if string(b) != want {
+		t.Errorf("json.Marshal = %s\nwant %s", b, want)
+	}
+	var back Alert
+	if err := json.Unmarshal(b, &back); err != nil || back != a {
+		t.Errorf("round trip = %+v, %v; want %+v", back, err, a)
+	}
+}
+
+func TestTexts(t *testing.T) {
+	long := device.Device{ID: "room-1", Name: strings.Repeat("Großer Besprechungsraum ", 10), Location: "Haus B, 3. Stock"}
+	tests := []struct {
+		name  string
+		a     Alert
+		d     device.Device
+		email []string
+		sms   []string
+	}{
+		{"open high", sample(Open, "temperature_high", "temperature"), device.Device{ID: "room-1", Name: "Office 1", Location: "Floor 2"},
+			[]string{"WARNING alert opened: temperature high on Office 1 (room-1)", "Location:  Floor 2", "temperature 24.3°C > 24°C", "Since:     2015-02-02T14:19:00Z (6m0s)"},
+			[]string{"iotwatch WARNING OPEN: Office 1 temperature high temperature 24.3°C > 24°C Feb 2 14:25Z"}},
+		{"resolve low", sample(Resolve, "temperature_low", "temperature"), device.Device{ID: "room-1"},
+			[]string{"resolved", "back within", "Episode:   2015-02-02T14:19:00Z to 2015-02-02T14:25:00Z"}, []string{"RESOLVE: room-1"}},
+		{"light", sample(Open, "light_no_occupancy", "light"), device.Device{ID: "room-1"}, []string{"lights on in an empty room", "24.3 lux > 24 lux"}, []string{"lux"}},
+		{"long unicode name is cut", sample(Escalate, "temperature_high", "temperature"), long, []string{"Haus B"}, []string{"…", "24.3°C"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			email, sms, subj := Email(&tc.a, tc.d), SMS(&tc.a, tc.d), Subject(&tc.a, tc.d)
+			for _, w := range tc.email {
+				if !strings.Contains(email, w) {
+					t.Errorf("email lacks %q:\n%s", w, email)
+				}
+			}
+			for _, w := range tc.sms {
+				if !strings.Contains(sms, w) {
+					t.Errorf("SMS %q lacks %q", sms, w)
+				}
+			}
+			if n := utf8.RuneCountInString(sms); n > MaxSMS {
+				t.Errorf("SMS has %d characters: %q", n, sms)
+			}
+			if n := utf8.RuneCountInString(subj); n > MaxSubject || strings.ContainsAny(subj, "\n\r") {
+				t.Errorf("subject %q: %d characters", subj, n)
+			}
+		})
+	}
+}

@@ -1,0 +1,306 @@
+package duckdbengine_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iotwatch/iotwatch/shared/service/aggregate"
+	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
+)
+
+var h0 = time.Date(2026, 3, 1, 6, 0, 0, 0, time.UTC)
+
+// writeObject writes lines as one gzip JSON-lines object in the lake, as Firehose would.
+func writeObject(t testing.TB, root, prefix string, hour time.Time, name string, lines []string) {
+	t.Helper()
+	dir := filepath.Join(root, filepath.FromSlash(lake.Partition(prefix, hour)))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	for _, l := range lines {
+		zw.Write([]byte(l + "\n"))
+	}
+	zw.Close()
+	if err := os.WriteFile(filepath.Join(dir, name), b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// genLake writes three hours of bronze for 4 devices with every kind of trouble, and alerts.
+// It returns the bronze lines per hour folder, for the reference computation.
+func genLake(t testing.TB, root string) map[time.Time][]string {
+	rng := rand.New(rand.NewPCG(5, 6))
+	perHour := map[time.Time][]string{}
+	for hi := 0; hi < 3; hi++ {
+		hour := h0.Add(time.Duration(hi) * time.Hour)
+		var objects [3][]string
+		for d := 0; d < 4; d++ {
+			dev := fmt.Sprintf("room-%d", d+1)
+			for m := 0; m < 60; m += 1 + d { // device d reports every d+1 minutes: health differs
+				if d == 3 && hi == 1 && m > 20 {
+					break // a device that went quiet
+				}
+				at := hour.Add(time.Duration(m) * time.Minute)
+				temp := 18 + 8*rng.Float64()
+				line := fmt.Sprintf(`{"device_id":%q,"event_time":%q,"temperature":%.3f,"humidity":%.1f,"light":%.1f,"co2":%d,"humidity_ratio":0.0047,"occupancy":%d,"msg_id":"%s-%d-%d","fw":"1.2"}`,
+					dev, at.Format(time.RFC3339), temp, 20+rng.Float64()*40, rng.Float64()*800, 400+rng.IntN(1200), rng.IntN(2), dev, hi, m)
+				if d == 2 && m%10 == 0 {
+					// no msg_id, an offset zone: identity by event_time
+					line = fmt.Sprintf(`{"device_id":%q,"event_time":%q,"temperature":%.3f,"co2":%d}`, dev, at.In(time.FixedZone("", 3600)).Format(time.RFC3339), temp, 500+m)
+				}
+				obj := rng.IntN(3)
+				objects[obj] = append(objects[obj], line)
+				if m%7 == 0 { // duplicate in another object (Firehose retry, device resend)
+					objects[(obj+1)%3] = append(objects[(obj+1)%3], line)
+				}
+			}
+		}
+		// only some metrics
+		objects[0] = append(objects[0], fmt.Sprintf(`{"device_id":"room-9","event_time":"%s","co2":812}`, hour.Add(90*time.Second).Format(time.RFC3339)))
+		objects[1] = append(objects[1], fmt.Sprintf(`{"device_id":"room-9","event_time":"%s","light":0,"occupancy":0}`, hour.Add(30*time.Minute).Format("2006-01-02T15:04:05.000Z")))
+		// late: arrives in a later object, still in its event-time hour
+		objects[2] = append(objects[2], fmt.Sprintf(`{"device_id":"room-1","event_time":"%s","temperature":30.5,"msg_id":"late-%d"}`, hour.Add(59*time.Minute+59*time.Second).Format(time.RFC3339), hi))
+		// invalid rows: none may count
+		ts := hour.Add(5 * time.Minute).Format(time.RFC3339)
+		for _, bad := range []string{
+			`{"device_id":"room-1","event_time":"` + ts + `","temperature":151}`,
+			`{"device_id":"room-1","event_time":"` + ts + `","temperature":"23.5"}`,
+			`{"device_id":"room-1","event_time":"` + ts + `","temperature":null}`,
+			`{"device_id":"room-1","event_time":"` + ts + `","temperature":1e400}`,
+			`{"device_id":"room-1","event_time":"` + ts + `","occupancy":0.5}`,
+			`{"device_id":"room 1","event_time":"` + ts + `","temperature":20}`,
+			`{"device_id":12,"event_time":"` + ts + `","temperature":20}`,
+			`{"device_id":"room-1","event_time":"` + hour.Format("2006-01-02T15") + `:05:00","temperature":20}`,
+			`{"device_id":"room-1","event_time":"2026-02-30T06:05:00Z","temperature":20}`,
+			`{"device_id":"room-1","event_time":"` + ts + `"}`,
+			`{"device_id":"room-1","event_time":"` + ts + `","temperature":20,"msg_id":7}`,
+			`{"device_id":"room-1","event_time":"` + ts + `","temperature":20`,
+			`[1,2,3]`,
+			`not json at all`,
+			// valid, but of the next hour: not this hour's row
+			`{"device_id":"room-1","event_time":"` + hour.Add(time.Hour).Format(time.RFC3339) + `","temperature":20}`,
+		} {
+			objects[rng.IntN(3)] = append(objects[rng.IntN(3)], bad)
+		}
+		for i, lines := range objects {
+			writeObject(t, root, lake.Bronze, hour, fmt.Sprintf("iotwatch-bronze-%d.json.gz", i), lines)
+			perHour[hour] = append(perHour[hour], lines...)
+		}
+		// alerts: OPEN/ESCALATE count, RESOLVE does not, a repeated alert_id counts once
+		at := hour.Add(10 * time.Minute).Format(time.RFC3339)
+		writeObject(t, root, lake.Alerts, hour, "alerts-0.json.gz", []string{
+			`{"alert_id":"a1-` + at + `","kind":"OPEN","alert_time":"` + at + `","user_id":"alice","device_id":"room-1","rule":"temperature_high","severity":"WARNING","metric":"temperature","observed_value":25,"threshold_value":24,"window_start_ms":0,"window_end_ms":0}`,
+			`{"alert_id":"a1-` + at + `","kind":"OPEN","alert_time":"` + at + `","user_id":"alice","device_id":"room-1","rule":"temperature_high","severity":"WARNING","metric":"temperature","observed_value":25,"threshold_value":24,"window_start_ms":0,"window_end_ms":0}`,
+			`{"alert_id":"a2-` + at + `","kind":"ESCALATE","alert_time":"` + at + `","user_id":"alice","device_id":"room-1","rule":"temperature_high","severity":"VIOLATION","metric":"temperature","observed_value":27,"threshold_value":26,"window_start_ms":0,"window_end_ms":0}`,
+			`{"alert_id":"a3-` + at + `","kind":"OPEN","alert_time":"` + at + `","user_id":"bob","device_id":"room-1","rule":"temperature_low","severity":"WARNING","metric":"temperature","observed_value":17,"threshold_value":18,"window_start_ms":0,"window_end_ms":0}`,
+			`{"alert_id":"a4-` + at + `","kind":"RESOLVE","alert_time":"` + at + `","user_id":"bob","device_id":"room-2","rule":"temperature_low","severity":"WARNING","metric":"temperature","observed_value":19,"threshold_value":18,"window_start_ms":0,"window_end_ms":0}`,
+			`{"alert_id":"a5-` + at + `","kind":"OPEN","alert_time":"` + at + `","user_id":"carol","device_id":"room-2","rule":"light_no_occupancy","severity":"WARNING","metric":"light","observed_value":500,"threshold_value":300,"window_start_ms":0,"window_end_ms":0}`,
+		})
+	}
+	return perHour
+}
+
+// row is one hourly_metrics row, NULLs as NaN.
+type row struct {
+	device                                                          string
+	hourStart                                                       time.Time
+	readings                                                        int64
+	tMin, tAvg, tMax, tP50, tP95, hAvg, lAvg, lMax, cAvg, cMax, occ float64
+	expected                                                        int64
+	health                                                          float64
+	warn, viol                                                      int64
+}
+
+// reference computes the hour's rows in Go, with the evaluate function's decoder deciding validity.
+func reference(lines []string, hour time.Time, alerts map[string][2]int64) []row {
+	type acc struct {
+		vals [reading.NumMetrics][]float64
+		n    int64
+	}
+	seen := map[string]bool{}
+	byDev := map[string]*acc{}
+	for _, l := range lines {
+		r, err := reading.Decode([]byte(l), reading.Options{})
+		if err != nil || r.EventTime.Before(hour) || !r.EventTime.Before(hour.Add(time.Hour)) {
+			continue
+		}
+		id := r.DeviceID + "|" + r.Identity().String()
+		if r.MsgID == "" {
+			id = fmt.Sprintf("%s|t:%d", r.DeviceID, r.EventTime.UnixMilli())
+		}
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		a := byDev[r.DeviceID]
+		if a == nil {
+			a = &acc{}
+			byDev[r.DeviceID] = a
+		}
+		a.n++
+		for m := reading.Metric(0); m < reading.NumMetrics; m++ {
+			if v, ok := r.Value(m); ok {
+				a.vals[m] = append(a.vals[m], v)
+			}
+		}
+	}
+	agg := func(v []float64, f string) float64 {
+		if len(v) == 0 {
+			return math.NaN()
+		}
+		s := append([]float64(nil), v...)
+		sort.Float64s(s)
+		switch f {
+		case "min":
+			return s[0]
+		case "max":
+			return s[len(s)-1]
+		case "avg":
+			sum := 0.0
+			for _, x := range s {
+				sum += x
+			}
+			return sum / float64(len(s))
+		}
+		var q float64
+		fmt.Sscan(f, &q)
+		pos := q * float64(len(s)-1)
+		lo, hi := math.Floor(pos), math.Ceil(pos)
+		return s[int(lo)] + (s[int(hi)]-s[int(lo)])*(pos-lo)
+	}
+	var out []row
+	for dev, a := range byDev {
+		t := a.vals[reading.Temperature]
+		out = append(out, row{device: dev, hourStart: hour, readings: a.n,
+			tMin: agg(t, "min"), tAvg: agg(t, "avg"), tMax: agg(t, "max"), tP50: agg(t, "0.5"), tP95: agg(t, "0.95"),
+			hAvg: agg(a.vals[reading.Humidity], "avg"), lAvg: agg(a.vals[reading.Light], "avg"), lMax: agg(a.vals[reading.Light], "max"),
+			cAvg: agg(a.vals[reading.CO2], "avg"), cMax: agg(a.vals[reading.CO2], "max"), occ: agg(a.vals[reading.Occupancy], "avg"),
+			expected: 60, health: math.Min(100, 100*float64(a.n)/60), warn: alerts[dev][0], viol: alerts[dev][1]})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].device < out[j].device })
+	return out
+}
+
+func readGold(t testing.TB, db *sql.DB, file string) []row {
+	t.Helper()
+	rows, err := db.Query(`SELECT device_id, hour_start, readings, temperature_min, temperature_avg, temperature_max, temperature_p50, temperature_p95,
+		humidity_avg, light_avg, light_max, co2_avg, co2_max, occupancy_ratio, expected_readings, health_pct, alerts_warning, alerts_violation
+		FROM read_parquet(?) ORDER BY device_id`, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []row
+	for rows.Next() {
+		var r row
+		f := make([]sql.NullFloat64, 11)
+		if err := rows.Scan(&r.device, &r.hourStart, &r.readings, &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8], &f[9], &f[10],
+			&r.expected, &r.health, &r.warn, &r.viol); err != nil {
+			t.Fatal(err)
+		}
+		vals := []*float64{&r.tMin, &r.tAvg, &r.tMax, &r.tP50, &r.tP95, &r.hAvg, &r.lAvg, &r.lMax, &r.cAvg, &r.cMax, &r.occ}
+		for i, v := range f {
+			*vals[i] = math.NaN()
+			if v.Valid {
+				*vals[i] = v.Float64
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// same compares at the precision of the gold table (averages are rounded to 6 decimals).
+func same(a, b float64) bool {
+	return math.IsNaN(a) && math.IsNaN(b) || math.Abs(a-b) <= 1e-6
+}
+
+func TestAggregateEqualsReference(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	perHour := genLake(t, root)
+	e, err := duckdbengine.Open(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	h := aggregate.NewHandler(e, aggregate.DefaultConfig, nil, nil)
+	backfill := []byte(`{"from":"2026-03-01T05","to":"2026-03-01T10"}`) // two empty hours around the three
+	var first map[time.Time][]row
+	for run := 0; run < 2; run++ { // the second run must give the same rows
+		res, err := h.Handle(ctx, backfill)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Hours) != 5 {
+			t.Errorf("hours = %v", res.Hours)
+		}
+		got := map[time.Time][]row{}
+		for hour, lines := range perHour {
+			alerts := map[string][2]int64{"room-1": {2, 1}, "room-2": {1, 0}}
+			want := reference(lines, hour, alerts)
+			got[hour] = readGold(t, e.DB(), e.GoldFile(hour))
+			if len(got[hour]) != len(want) {
+				t.Fatalf("%s: %d rows; want %d", hour, len(got[hour]), len(want))
+			}
+			for i := range want {
+				g, w := got[hour][i], want[i]
+				gv := []float64{g.tMin, g.tAvg, g.tMax, g.tP50, g.tP95, g.hAvg, g.lAvg, g.lMax, g.cAvg, g.cMax, g.occ, g.health}
+				wv := []float64{w.tMin, w.tAvg, w.tMax, w.tP50, w.tP95, w.hAvg, w.lAvg, w.lMax, w.cAvg, w.cMax, w.occ, w.health}
+				names := strings.Fields("temperature_min temperature_avg temperature_max temperature_p50 temperature_p95 humidity_avg light_avg light_max co2_avg co2_max occupancy_ratio health_pct")
+				if g.device != w.device || !g.hourStart.Equal(w.hourStart) || g.readings != w.readings || g.expected != w.expected || g.warn != w.warn || g.viol != w.viol {
+					t.Errorf("%s %s: got %+v\nwant %+v", hour.Format("15h"), w.device, g, w)
+				}
+				for k := range gv {
+					if !same(gv[k], wv[k]) {
+						t.Errorf("%s %s %s = %v; want %v", hour.Format("15h"), w.device, names[k], gv[k], wv[k])
+					}
+				}
+			}
+		}
+		if run == 0 {
+			first = got
+		} else {
+			for hour := range got {
+				if a, b := fmt.Sprint(first[hour]), fmt.Sprint(got[hour]); a != b {
+					t.Errorf("a second run gave other rows for %s:\n%s\n%s", hour, a, b)
+				}
+			}
+		}
+	}
+	for _, empty := range []time.Time{h0.Add(-time.Hour), h0.Add(3 * time.Hour)} {
+		if _, err := os.Stat(e.GoldFile(empty)); !os.IsNotExist(err) {
+			t.Errorf("hour %s has no bronze but a gold file (%v)", empty, err)
+		}
+	}
+	// The views of `iotwatch query`.
+	var n int64
+	if err := e.DB().QueryRow("SELECT 1").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := e.Query(ctx, "SELECT count(*) FROM hourly_metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows.Next()
+	rows.Scan(&n)
+	rows.Close()
+	if n != 15 { // room-1..4 and room-9, three hours
+		t.Errorf("hourly_metrics holds %d rows; want 15", n)
+	}
+}

@@ -1,0 +1,84 @@
+package lakefiles
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
+)
+
+// Quarantine writes rejected records under root/quarantine/dt=…/hour=…/, one object per batch
+// and arrival hour, as the S3 quarantine does.
+type Quarantine struct{ root string }
+
+var _ evaluator.Quarantine = (*Quarantine)(nil)
+
+// NewQuarantine writes under root.
+func NewQuarantine(root string) *Quarantine { return &Quarantine{root: root} }
+
+// Put implements evaluator.Quarantine.
+func (q *Quarantine) Put(_ context.Context, batchKey string, recs []lake.Rejected) error {
+	objects, err := lake.QuarantineObjects(batchKey, recs, time.Now())
+	if err != nil {
+		return err
+	}
+	for key, body := range objects {
+		path := filepath.Join(q.root, filepath.FromSlash(key))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path+".tmp", body, 0o644); err != nil {
+			return err
+		}
+		if err := os.Rename(path+".tmp", path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Publisher prints each alert as a readable line and lands its JSON in the lake's alerts/, as
+// the SNS topic's subscriptions do on AWS.
+type Publisher struct {
+	mu     sync.Mutex
+	out    io.Writer
+	alerts *Writer
+}
+
+var _ evaluator.Publisher = (*Publisher)(nil)
+
+// NewPublisher prints to out (nil: nowhere) and writes through alerts.
+func NewPublisher(out io.Writer, alerts *Writer) *Publisher {
+	if out == nil {
+		out = io.Discard
+	}
+	return &Publisher{out: out, alerts: alerts}
+}
+
+// Publish implements evaluator.Publisher.
+func (p *Publisher) Publish(_ context.Context, notices []evaluator.Notice) []error {
+	errs := make([]error, len(notices))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range notices {
+		a := &notices[i].Alert
+		b, err := json.Marshal(a)
+		if err == nil {
+			err = p.alerts.Add(b)
+		}
+		if err != nil {
+			errs[i] = fmt.Errorf("landing alert %s: %w", a.AlertID, err)
+			continue
+		}
+		fmt.Fprintf(p.out, "ALERT %s %-8s %-9s %-18s %-12s user=%s %s=%g threshold=%g\n", a.AlertTime.UTC().Format(time.RFC3339),
+			a.Kind, a.Severity, a.Rule, notices[i].Device.Label(), a.UserID, a.Metric, a.ObservedValue, a.ThresholdValue)
+	}
+	return errs
+}

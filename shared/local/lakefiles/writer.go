@@ -1,0 +1,156 @@
+// Package lakefiles writes the lake on the local file system the way the AWS pipeline does:
+// records buffered per dt=/hour= partition of a time field and written as gzip JSON-lines objects
+// (as Firehose does for bronze and alerts), rejected records under quarantine/, and alerts both
+// printed for people and landed in alerts/.
+package lakefiles
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
+)
+
+// Writer buffers records per hour partition of one of their time fields and writes each buffer
+// as one gzip JSON-lines object when it reaches MaxBytes or MaxAge, and on Flush. Records whose
+// time field cannot be read go to errors/<prefix>/, as Firehose's error output does.
+type Writer struct {
+	root, prefix, field string
+	MaxBytes            int
+	MaxAge              time.Duration
+
+	mu      sync.Mutex
+	parts   map[string]*buffer // partition path -> buffer
+	seq     atomic.Int64
+	touched map[time.Time]bool // hours written since the last Touched
+	written atomic.Int64
+}
+
+type buffer struct {
+	data  bytes.Buffer
+	lines int
+	since time.Time
+	hour  time.Time
+}
+
+// NewWriter writes records under root/prefix/, partitioned by field (event_time, alert_time).
+func NewWriter(root, prefix, field string) *Writer {
+	return &Writer{root: root, prefix: prefix, field: field, MaxBytes: 4 << 20, MaxAge: 5 * time.Second,
+		parts: map[string]*buffer{}, touched: map[time.Time]bool{}}
+}
+
+// partitionOf reads the record's time field and returns its UTC hour, or false.
+func (w *Writer) partitionOf(data []byte) (time.Time, bool) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(data, &m) != nil {
+		return time.Time{}, false
+	}
+	var s string
+	if json.Unmarshal(m[w.field], &s) != nil {
+		return time.Time{}, false
+	}
+	t, ok := reading.ParseTime([]byte(s))
+	return t.Truncate(time.Hour), ok
+}
+
+// Add buffers one record (a copy of data) and writes any buffer that is full.
+func (w *Writer) Add(data []byte) error {
+	hour, ok := w.partitionOf(data)
+	var path string
+	if ok {
+		path = lake.Partition(w.prefix, hour)
+	} else {
+		path = lake.Errors + "/" + w.prefix + "/unpartitioned/" + lake.Partition("", time.Now())[1:]
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	b := w.parts[path]
+	if b == nil {
+		b = &buffer{since: time.Now(), hour: hour}
+		w.parts[path] = b
+	}
+	b.data.Write(bytes.TrimRight(data, "\n"))
+	b.data.WriteByte('\n')
+	b.lines++
+	if ok {
+		w.touched[hour] = true
+	}
+	if b.data.Len() >= w.MaxBytes {
+		return w.writeLocked(path, b)
+	}
+	return nil
+}
+
+// FlushOld writes the buffers older than MaxAge (call it on a ticker).
+func (w *Writer) FlushOld() error { return w.flush(false) }
+
+// Flush writes every buffer.
+func (w *Writer) Flush() error { return w.flush(true) }
+
+func (w *Writer) flush(all bool) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	paths := make([]string, 0, len(w.parts))
+	for p := range w.parts {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		if b := w.parts[p]; all || time.Since(b.since) >= w.MaxAge {
+			if err := w.writeLocked(p, b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// writeLocked writes one buffer as an object (a temporary file renamed into place).
+func (w *Writer) writeLocked(path string, b *buffer) error {
+	dir := filepath.Join(w.root, filepath.FromSlash(path))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write(b.data.Bytes())
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	name := fmt.Sprintf("iotwatch-%s-%d-%06d.json.gz", filepath.Base(w.prefix), time.Now().UnixNano(), w.seq.Add(1))
+	tmp := filepath.Join(dir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, z.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		return err
+	}
+	w.written.Add(int64(b.lines))
+	delete(w.parts, path)
+	return nil
+}
+
+// Written is the number of records written to objects so far.
+func (w *Writer) Written() int64 { return w.written.Load() }
+
+// Touched returns the hours that received records since the last call.
+func (w *Writer) Touched() []time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []time.Time
+	for h := range w.touched {
+		out = append(out, h)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
+	w.touched = map[time.Time]bool{}
+	return out
+}

@@ -1,0 +1,275 @@
+package runner_test
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/tools/backtest"
+	"github.com/iotwatch/iotwatch/shared/local/runner"
+	"github.com/iotwatch/iotwatch/shared/local/stream"
+	"github.com/iotwatch/iotwatch/shared/tools/simulate"
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+)
+
+// pipeline runs runner.Run until stop is called, and returns the broker address.
+type pipeline struct {
+	addr    string
+	stop    context.CancelFunc
+	done    chan struct{}
+	summary runner.Summary
+	err     error
+}
+
+func start(t *testing.T, lakeDir, thresholds string) *pipeline {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &pipeline{stop: cancel, done: make(chan struct{})}
+	ready := make(chan string, 1)
+	go func() {
+		defer close(p.done)
+		p.summary, p.err = runner.Run(ctx, runner.Config{Lake: lakeDir, Thresholds: thresholds, MQTT: "127.0.0.1:0",
+			Stream: stream.Config{Shards: 2, BatchSize: 200, BatchWindow: 20 * time.Millisecond},
+			Ready:  func(a string) { ready <- a }})
+	}()
+	select {
+	case p.addr = <-ready:
+	case <-p.done:
+		t.Fatalf("pipeline did not start: %v", p.err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("pipeline did not start in 10 s")
+	}
+	return p
+}
+
+func (p *pipeline) finish(t *testing.T) runner.Summary {
+	t.Helper()
+	p.stop()
+	<-p.done
+	if p.err != nil {
+		t.Fatalf("run: %v", p.err)
+	}
+	return p.summary
+}
+
+// readLake returns every JSON line under root/prefix.
+func readLake(t *testing.T, root, prefix string) []string {
+	t.Helper()
+	var out []string
+	filepath.Walk(filepath.Join(root, prefix), func(path string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() || !strings.HasSuffix(path, ".json.gz") {
+			return nil
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		sc := bufio.NewScanner(zr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			out = append(out, sc.Text())
+		}
+		return nil
+	})
+	return out
+}
+
+func alertIDs(t *testing.T, lines []string) []string {
+	var ids []string
+	for _, l := range lines {
+		var a alert.Alert
+		if err := json.Unmarshal([]byte(l), &a); err != nil {
+			t.Fatalf("alert line %q: %v", l, err)
+		}
+		ids = append(ids, a.AlertID)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// recorder keeps the messages the broker acknowledged.
+type recorder struct {
+	mu   sync.Mutex
+	msgs []simulate.Message
+}
+
+func (r *recorder) acked(m simulate.Message, _ time.Time) {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, m)
+	r.mu.Unlock()
+}
+
+// messageSource replays recorded messages.
+type messageSource struct{ msgs []simulate.Message }
+
+func (s *messageSource) Next() (backtest.Message, error) {
+	if len(s.msgs) == 0 {
+		return backtest.Message{}, fmtEOF
+	}
+	m := s.msgs[0]
+	s.msgs = s.msgs[1:]
+	return backtest.Message{Data: m.Payload}, nil
+}
+
+var fmtEOF = io.EOF
+
+func thresholdsFile(t *testing.T) (string, []threshold.Config) {
+	path := "../../../events/thresholds.csv"
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfgs, err := threshold.ParseCSV(f, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, cfgs
+}
+
+func TestEndToEndOverMQTT(t *testing.T) {
+	th, cfgs := thresholdsFile(t)
+	lakeDir := t.TempDir()
+	p := start(t, lakeDir, th)
+	data, err := os.ReadFile("../../../events/occupancy/datatest.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := simulate.NewDevices(data, "datatest.txt", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	anomalies := simulate.NewAnomalies(src, 0.02, 7)
+	res, err := simulate.Publish(context.Background(), anomalies, simulate.Options{Broker: p.addr, Acked: rec.acked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := p.finish(t)
+	if res.Acked != res.Published || int64(res.Acked) != sum.Messages {
+		t.Errorf("published %d, acknowledged %d, the pipeline accepted %d", res.Published, res.Acked, sum.Messages)
+	}
+
+	// Bronze holds every acknowledged message exactly once (malformed ones under errors/bronze).
+	bronze := append(readLake(t, lakeDir, "bronze"), readLake(t, lakeDir, "errors/bronze")...)
+	want := make([]string, len(rec.msgs))
+	for i, m := range rec.msgs {
+		want[i] = string(m.Payload)
+	}
+	sort.Strings(bronze)
+	sort.Strings(want)
+	if strings.Join(bronze, "\n") != strings.Join(want, "\n") {
+		t.Errorf("bronze holds %d lines; %d messages were acknowledged", len(bronze), len(want))
+	}
+
+	// The alerts equal a backtest of the same messages.
+	var btIDs []string
+	_, err = backtest.Run(cfgs, &messageSource{msgs: rec.msgs}, func(a alert.Alert) error { btIDs = append(btIDs, a.AlertID); return nil },
+		func(backtest.Rejected) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(btIDs)
+	got := alertIDs(t, readLake(t, lakeDir, "alerts"))
+	if len(btIDs) == 0 || strings.Join(got, ",") != strings.Join(btIDs, ",") {
+		t.Errorf("pipeline raised %d alerts; the backtest %d", len(got), len(btIDs))
+	}
+	rejected := 0
+	for _, n := range sum.Rejected {
+		rejected += n
+	}
+	if rejected == 0 || rejected != anomalies.Counts["malformed"] || len(readLake(t, lakeDir, "quarantine")) != rejected {
+		t.Errorf("rejected %d (%v), malformed sent %d", rejected, sum.Rejected, anomalies.Counts["malformed"])
+	}
+	t.Logf("%d messages, %d alerts, anomalies %v; %s", res.Acked, len(got), anomalies.Counts, sum)
+}
+
+func TestStopDuringLoadLosesNothingAcknowledged(t *testing.T) {
+	th, _ := thresholdsFile(t)
+	lakeDir := t.TempDir()
+	p := start(t, lakeDir, th)
+	data, _ := os.ReadFile("../../../events/occupancy/datatest2.txt")
+	src, _ := simulate.NewDevices(data, "datatest2.txt", 3)
+	rec := &recorder{}
+	go func() {
+		for {
+			rec.mu.Lock()
+			n := len(rec.msgs)
+			rec.mu.Unlock()
+			if n > 5000 {
+				p.stop() // SIGINT in the middle of the load
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	res, _ := simulate.Publish(context.Background(), src, simulate.Options{Broker: p.addr, Acked: rec.acked, Timeout: 2 * time.Second})
+	<-p.done
+	if p.err != nil {
+		t.Fatal(p.err)
+	}
+	bronze := map[string]int{}
+	for _, l := range readLake(t, lakeDir, "bronze") {
+		bronze[l]++
+	}
+	lost, doubled := 0, 0
+	for _, m := range rec.msgs {
+		switch bronze[string(m.Payload)] {
+		case 0:
+			lost++
+		case 1:
+		default:
+			doubled++
+		}
+	}
+	if lost > 0 || doubled > 0 || len(rec.msgs) < 5000 || len(rec.msgs) >= 29256 {
+		t.Errorf("%d acknowledged of %d published: %d lost, %d doubled in bronze", len(rec.msgs), res.Published, lost, doubled)
+	}
+	t.Logf("stopped after %d acknowledged messages; bronze holds %d", len(rec.msgs), len(bronze))
+}
+
+func TestRestartKeepsOpenEpisodes(t *testing.T) {
+	lakeDir := t.TempDir()
+	th := filepath.Join(t.TempDir(), "t.csv")
+	os.WriteFile(th, []byte("user_id,device_id,temp_warning,temp_violation,temp_low_warning,temp_low_violation,light_no_occupancy,sustain_seconds\nalice,room-1,24,30,,,,0\n"), 0o644)
+	reading := func(min int, temp float64) string {
+		return fmt.Sprintf(`{"device_id":"room-1","event_time":"2026-03-01T08:%02d:00Z","temperature":%g}`, min, temp)
+	}
+	send := func(addr string, lines ...string) {
+		if _, err := simulate.Publish(context.Background(), simulate.NewLines(strings.NewReader(strings.Join(lines, "\n"))), simulate.Options{Broker: addr}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := start(t, lakeDir, th)
+	send(p.addr, reading(0, 25), reading(1, 25.5))
+	p.finish(t)
+	p = start(t, lakeDir, th)
+	send(p.addr, reading(2, 26), reading(3, 22))
+	sum := p.finish(t)
+	var kinds []string
+	for _, l := range readLake(t, lakeDir, "alerts") {
+		var a alert.Alert
+		json.Unmarshal([]byte(l), &a)
+		kinds = append(kinds, fmt.Sprintf("%s@%s", a.Kind, a.AlertTime.Format("04")))
+	}
+	sort.Strings(kinds)
+	if strings.Join(kinds, " ") != "OPEN@00 RESOLVE@03" {
+		t.Errorf("alerts across a restart: %v; want one OPEN and its RESOLVE (%s)", kinds, sum)
+	}
+}

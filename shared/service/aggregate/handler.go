@@ -1,0 +1,204 @@
+package aggregate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/iotwatch/iotwatch/shared/aws/emf"
+)
+
+// HourAggregator replaces one hour's rows of hourly_metrics.
+type HourAggregator interface {
+	AggregateHour(ctx context.Context, h Hour) (HourResult, error)
+}
+
+// HourResult is what aggregating one hour cost.
+type HourResult struct {
+	Hour         time.Time
+	Rows         int64 // rows written, where the engine knows (-1 when it does not)
+	BytesScanned int64
+	Duration     time.Duration
+}
+
+// Config tunes the handler.
+type Config struct {
+	// LateHours is how many hours before the one that just ended each scheduled run re-aggregates,
+	// for readings that arrive late (Firehose buffers up to ~15 minutes; devices send late).
+	LateHours int
+	// Interval is the devices' nominal reading interval (expected_readings = 1h / Interval).
+	Interval time.Duration
+	// MaxHours bounds one backfill invocation.
+	MaxHours int
+	// Concurrency bounds hours aggregated at once.
+	Concurrency int
+}
+
+// DefaultConfig: a 2-hour late window, readings every 60 s, backfills of at most a week.
+var DefaultConfig = Config{LateHours: 2, Interval: 60 * time.Second, MaxHours: 168, Concurrency: 3}
+
+// Handler is the aggregate function's logic.
+type Handler struct {
+	agg HourAggregator
+	cfg Config
+	log *slog.Logger
+	out io.Writer // EMF metrics
+}
+
+// NewHandler returns a handler; metrics go to out (standard output in Lambda).
+func NewHandler(agg HourAggregator, cfg Config, log *slog.Logger, out io.Writer) *Handler {
+	if cfg.Concurrency < 1 {
+		cfg.Concurrency = 1
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if out == nil {
+		out = io.Discard
+	}
+	return &Handler{agg: agg, cfg: cfg, log: log, out: out}
+}
+
+// Result is the handler's answer: the hours it aggregated.
+type Result struct {
+	Hours []string `json:"hours"`
+	Rows  int64    `json:"rows"`
+}
+
+// HourLayout is how backfill payloads and the CLI name an hour.
+const HourLayout = "2006-01-02T15"
+
+// Backfill is the manual payload: aggregate [From, To).
+type Backfill struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// Hours parses a payload: an EventBridge scheduled event (the hour that just ended and the late
+// window before it) or a backfill {"from":"2026-03-01T00","to":"2026-03-01T06"} (To exclusive).
+func (c Config) Hours(payload []byte) ([]time.Time, error) {
+	var p struct {
+		DetailType string `json:"detail-type"`
+		Source     string `json:"source"`
+		Time       string `json:"time"`
+		From       string `json:"from"`
+		To         string `json:"to"`
+	}
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return nil, fmt.Errorf("payload is not a JSON object: %w", err)
+	}
+	switch {
+	case p.DetailType == "Scheduled Event":
+		t, err := time.Parse(time.RFC3339, p.Time)
+		if err != nil {
+			return nil, fmt.Errorf("scheduled event time %q: %w", p.Time, err)
+		}
+		end := t.UTC().Truncate(time.Hour)
+		return Range(end.Add(-time.Duration(c.LateHours+1)*time.Hour), end), nil
+	case p.From != "" || p.To != "":
+		from, err := ParseHour(p.From)
+		if err != nil {
+			return nil, fmt.Errorf("from: %w", err)
+		}
+		to, err := ParseHour(p.To)
+		if err != nil {
+			return nil, fmt.Errorf("to: %w", err)
+		}
+		if !to.After(from) {
+			return nil, fmt.Errorf("to %s is not after from %s", p.To, p.From)
+		}
+		if n := int(to.Sub(from) / time.Hour); n > c.MaxHours {
+			return nil, fmt.Errorf("backfill of %d hours: one invocation takes at most %d; split the range", n, c.MaxHours)
+		}
+		return Range(from, to), nil
+	}
+	return nil, errors.New(`unrecognized payload: want an EventBridge scheduled event or {"from":"YYYY-MM-DDTHH","to":"YYYY-MM-DDTHH"}`)
+}
+
+// ParseHour parses "YYYY-MM-DDTHH" as a UTC hour.
+func ParseHour(s string) (time.Time, error) {
+	t, err := time.Parse(HourLayout, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not an hour as YYYY-MM-DDTHH (UTC)", s)
+	}
+	return t, nil
+}
+
+// Range lists the hours in [from, to).
+func Range(from, to time.Time) []time.Time {
+	var out []time.Time
+	for h := from.UTC().Truncate(time.Hour); h.Before(to); h = h.Add(time.Hour) {
+		out = append(out, h)
+	}
+	return out
+}
+
+// Handle aggregates the payload's hours. Any failed hour makes it return an error naming every
+// failed hour, so the invocation fails loudly (async failure destination, alarm).
+func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (Result, error) {
+	hours, err := h.cfg.Hours(payload)
+	if err != nil {
+		return Result{}, err
+	}
+	return h.Run(ctx, hours)
+}
+
+// Run aggregates the given hours, oldest first, a few at once.
+func (h *Handler) Run(ctx context.Context, hours []time.Time) (Result, error) {
+	start := time.Now()
+	expected := int64(time.Hour / h.cfg.Interval)
+	results := make([]HourResult, len(hours))
+	errs := make([]error, len(hours))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, h.cfg.Concurrency)
+	for i, hr := range hours {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i], errs[i] = h.agg.AggregateHour(ctx, Hour{Start: hr, ExpectedReadings: expected})
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("hour %s: %w", hr.Format(HourLayout), errs[i])
+			}
+		}()
+	}
+	wg.Wait()
+
+	var res Result
+	var failed []error
+	var scanned int64
+	l := emf.New("iotwatch")
+	fn := l.With("Function", "aggregate")
+	for i, hr := range hours {
+		if errs[i] != nil {
+			failed = append(failed, errs[i])
+			h.log.ErrorContext(ctx, "hour failed", "hour", hr.Format(HourLayout), "err", errs[i])
+			continue
+		}
+		r := results[i]
+		res.Hours = append(res.Hours, hr.Format(HourLayout))
+		if r.Rows > 0 {
+			res.Rows += r.Rows
+		}
+		scanned += r.BytesScanned
+		h.log.InfoContext(ctx, "hour aggregated", "hour", hr.Format(HourLayout), "rows", r.Rows,
+			"bytes_scanned", r.BytesScanned, "duration_ms", r.Duration.Milliseconds())
+	}
+	fn.Put("HoursAggregated", emf.Count, float64(len(res.Hours))).
+		Put("HoursFailed", emf.Count, float64(len(failed))).
+		Put("BytesScanned", emf.Bytes, float64(scanned)).
+		Put("Duration", emf.Milliseconds, float64(time.Since(start).Milliseconds()))
+	if err := l.Write(h.out, time.Now()); err != nil {
+		h.log.ErrorContext(ctx, "writing metrics", "err", err)
+	}
+	if len(failed) > 0 {
+		return res, fmt.Errorf("%d of %d hours failed: %w", len(failed), len(hours), errors.Join(failed...))
+	}
+	return res, nil
+}

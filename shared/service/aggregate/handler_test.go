@@ -1,0 +1,120 @@
+package aggregate_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/iotwatch/iotwatch/shared/service/aggregate"
+)
+
+// recorder is a HourAggregator that records the hours asked of it and fails the ones listed.
+type recorder struct {
+	mu    sync.Mutex
+	hours []string
+	fail  map[string]bool
+}
+
+func (r *recorder) AggregateHour(_ context.Context, h aggregate.Hour) (aggregate.HourResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	name := h.Start.Format(aggregate.HourLayout)
+	r.hours = append(r.hours, name)
+	if h.ExpectedReadings != 60 {
+		return aggregate.HourResult{}, errors.New("expected readings not 60")
+	}
+	if r.fail[name] {
+		return aggregate.HourResult{}, errors.New("query FAILED: boom")
+	}
+	return aggregate.HourResult{Hour: h.Start, Rows: 10, BytesScanned: 1 << 20}, nil
+}
+
+func TestHoursOfPayloads(t *testing.T) {
+	cfg := aggregate.DefaultConfig
+	tests := []struct {
+		name    string
+		payload string
+		want    string
+		err     string
+	}{
+		{"scheduled at 07:05 aggregates 06 and the two before", `{"detail-type":"Scheduled Event","source":"aws.events","time":"2026-03-01T07:05:00Z"}`, "2026-03-01T04 2026-03-01T05 2026-03-01T06", ""},
+		{"scheduled at 00:00 crosses midnight", `{"detail-type":"Scheduled Event","time":"2026-03-01T00:00:00Z"}`, "2026-02-28T21 2026-02-28T22 2026-02-28T23", ""},
+		{"backfill is [from, to)", `{"from":"2026-03-01T00","to":"2026-03-01T03"}`, "2026-03-01T00 2026-03-01T01 2026-03-01T02", ""},
+		{"backfill across a month", `{"from":"2026-02-28T23","to":"2026-03-01T01"}`, "2026-02-28T23 2026-03-01T00", ""},
+		{"to before from", `{"from":"2026-03-01T05","to":"2026-03-01T03"}`, "", "is not after from"},
+		{"bad hour", `{"from":"2026-03-01 05:00","to":"2026-03-01T06"}`, "", `from: "2026-03-01 05:00" is not an hour as YYYY-MM-DDTHH`},
+		{"missing to", `{"from":"2026-03-01T05"}`, "", "to: "},
+		{"too long", `{"from":"2026-01-01T00","to":"2026-03-01T00"}`, "", "at most 168"},
+		{"unknown", `{"hello":"world"}`, "", "unrecognized payload"},
+		{"not json", `[1,2]`, "", "not a JSON object"},
+		{"bad scheduled time", `{"detail-type":"Scheduled Event","time":"yesterday"}`, "", "scheduled event time"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			hours, err := cfg.Hours([]byte(tc.payload))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("Hours(%s) error = %v; want %q", tc.payload, err, tc.err)
+				}
+				return
+			}
+			var got []string
+			for _, h := range hours {
+				got = append(got, h.Format(aggregate.HourLayout))
+			}
+			if strings.Join(got, " ") != tc.want {
+				t.Errorf("Hours(%s) = %v; want %s", tc.payload, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSampleEventsThroughLambda(t *testing.T) {
+	for _, tc := range []struct {
+		file  string
+		hours int
+	}{{"../../../events/scheduled-hourly.json", 3}, {"../../../events/aggregate-backfill.json", 6}} {
+		payload, err := os.ReadFile(tc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &recorder{}
+		var metrics bytes.Buffer
+		h := aggregate.NewHandler(rec, aggregate.DefaultConfig, nil, &metrics)
+		out, err := lambda.NewHandler(h.Handle).Invoke(context.Background(), payload)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.file, err)
+		}
+		var res aggregate.Result
+		if err := json.Unmarshal(out, &res); err != nil || len(res.Hours) != tc.hours || res.Rows != int64(10*tc.hours) {
+			t.Errorf("%s: result %s, %v", tc.file, out, err)
+		}
+		if !strings.Contains(metrics.String(), `"HoursAggregated":`+string(rune('0'+tc.hours))) {
+			t.Errorf("%s: metrics %s", tc.file, metrics.String())
+		}
+	}
+}
+
+func TestFailedHourFailsTheInvocation(t *testing.T) {
+	rec := &recorder{fail: map[string]bool{"2026-03-01T05": true}}
+	var metrics bytes.Buffer
+	h := aggregate.NewHandler(rec, aggregate.DefaultConfig, nil, &metrics)
+	res, err := h.Handle(context.Background(), []byte(`{"from":"2026-03-01T04","to":"2026-03-01T07"}`))
+	if err == nil || !strings.Contains(err.Error(), "1 of 3 hours failed") || !strings.Contains(err.Error(), "hour 2026-03-01T05: query FAILED: boom") {
+		t.Fatalf("error = %v", err)
+	}
+	if len(res.Hours) != 2 || len(rec.hours) != 3 {
+		t.Errorf("result %+v after asking %v", res, rec.hours)
+	}
+	if !strings.Contains(metrics.String(), `"HoursFailed":1`) {
+		t.Errorf("metrics %s", metrics.String())
+	}
+
+}

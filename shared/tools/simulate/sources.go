@@ -1,0 +1,207 @@
+// Package simulate plays devices: it reads recorded readings (JSON lines, or the UCI occupancy
+// CSV replayed as several devices), optionally moves them to the present and mixes in anomalies,
+// and publishes them over MQTT at QoS 1, each on its device's topic, waiting for every
+// acknowledgement.
+package simulate
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/iotwatch/iotwatch/shared/tools/occupancy"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/contract/topic"
+)
+
+// Message is one MQTT publication.
+type Message struct {
+	Topic   string
+	Payload []byte
+}
+
+// Source yields messages; io.EOF ends it.
+type Source interface {
+	Next() (Message, error)
+}
+
+// UnknownDevice is the topic level for a line whose device id cannot be read.
+const UnknownDevice = "_"
+
+func topicFor(payload []byte) string {
+	var m struct {
+		DeviceID string `json:"device_id"`
+	}
+	if json.Unmarshal(payload, &m) != nil || !reading.ValidDeviceID(m.DeviceID) {
+		return topic.Readings(UnknownDevice)
+	}
+	return topic.Readings(m.DeviceID)
+}
+
+// Lines publishes each line unchanged, on the topic of its device_id.
+type Lines struct {
+	sc *bufio.Scanner
+}
+
+// NewLines reads JSON lines from r.
+func NewLines(r io.Reader) *Lines {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	return &Lines{sc: sc}
+}
+
+// Next implements Source.
+func (l *Lines) Next() (Message, error) {
+	for l.sc.Scan() {
+		if len(bytes.TrimSpace(l.sc.Bytes())) == 0 {
+			continue
+		}
+		p := append([]byte(nil), l.sc.Bytes()...)
+		return Message{Topic: topicFor(p), Payload: p}, nil
+	}
+	if err := l.sc.Err(); err != nil {
+		return Message{}, err
+	}
+	return Message{}, io.EOF
+}
+
+// Devices replays one occupancy recording as n devices (room-1 … room-n), row by row: every
+// device's reading of a row, then the next row.
+type Devices struct {
+	readers []*occupancy.Reader
+	next    int
+	pending []Message
+}
+
+// NewDevices reads the occupancy CSV data (named name) as n devices.
+func NewDevices(data []byte, name string, n int) (*Devices, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("devices: want at least 1, got %d", n)
+	}
+	d := &Devices{}
+	for i := 1; i <= n; i++ {
+		d.readers = append(d.readers, occupancy.NewReader(bytes.NewReader(data), name, "room-"+strconv.Itoa(i)))
+	}
+	return d, nil
+}
+
+// Next implements Source.
+func (d *Devices) Next() (Message, error) {
+	if len(d.pending) == 0 {
+		for _, r := range d.readers {
+			row, err := r.Next()
+			if err != nil {
+				return Message{}, err
+			}
+			d.pending = append(d.pending, Message{Topic: topicFor(row.Message), Payload: row.Message})
+		}
+	}
+	m := d.pending[0]
+	d.pending = d.pending[1:]
+	return m, nil
+}
+
+// Rebase shifts every reading's event_time by the same amount, so that the first reading is at
+// Start: the recording plays as if it were happening now, with its spacing kept.
+type Rebase struct {
+	Source
+	Start time.Time
+	shift time.Duration
+	set   bool
+}
+
+// Next implements Source.
+func (r *Rebase) Next() (Message, error) {
+	m, err := r.Source.Next()
+	if err != nil {
+		return m, err
+	}
+	return r.shifted(m), nil
+}
+
+func (r *Rebase) shifted(m Message) Message {
+	var obj map[string]any
+	if json.Unmarshal(m.Payload, &obj) != nil {
+		return m
+	}
+	s, _ := obj["event_time"].(string)
+	t, ok := reading.ParseTime([]byte(s))
+	if !ok {
+		return m
+	}
+	if !r.set {
+		r.shift, r.set = r.Start.Sub(t), true
+	}
+	obj["event_time"] = t.Add(r.shift).Format(time.RFC3339Nano)
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return m
+	}
+	return Message{Topic: m.Topic, Payload: b}
+}
+
+// Anomalies turns a fraction of the messages into trouble a real fleet produces: a temperature
+// spike, a stuck sensor (the device's previous temperature again), a dropout (the message is not
+// sent), or a malformed message (cut in half).
+type Anomalies struct {
+	Source
+	Fraction float64
+	rng      *rand.Rand
+	last     map[string]any
+	Counts   map[string]int
+}
+
+// NewAnomalies wraps src; seed makes a run repeatable.
+func NewAnomalies(src Source, fraction float64, seed uint64) *Anomalies {
+	return &Anomalies{Source: src, Fraction: fraction, rng: rand.New(rand.NewPCG(seed, seed+1)), last: map[string]any{}, Counts: map[string]int{}}
+}
+
+// Next implements Source.
+func (a *Anomalies) Next() (Message, error) {
+	for {
+		m, err := a.Source.Next()
+		if err != nil || a.Fraction <= 0 || a.rng.Float64() >= a.Fraction {
+			a.remember(m)
+			return m, err
+		}
+		var obj map[string]any
+		if json.Unmarshal(m.Payload, &obj) != nil {
+			return m, nil
+		}
+		dev, _ := obj["device_id"].(string)
+		switch kind := []string{"spike", "stuck", "dropout", "malformed"}[a.rng.IntN(4)]; kind {
+		case "spike":
+			if t, ok := obj["temperature"].(float64); ok {
+				obj["temperature"] = t + 10 + a.rng.Float64()*10
+			}
+			a.Counts[kind]++
+		case "stuck":
+			if prev, ok := a.last[dev]; ok {
+				obj["temperature"] = prev
+			}
+			a.Counts[kind]++
+		case "dropout":
+			a.Counts[kind]++
+			continue
+		case "malformed":
+			a.Counts[kind]++
+			return Message{Topic: m.Topic, Payload: m.Payload[:len(m.Payload)/2]}, nil
+		}
+		b, _ := json.Marshal(obj)
+		return Message{Topic: m.Topic, Payload: b}, nil
+	}
+}
+
+func (a *Anomalies) remember(m Message) {
+	var obj map[string]any
+	if json.Unmarshal(m.Payload, &obj) == nil {
+		if dev, ok := obj["device_id"].(string); ok {
+			a.last[dev] = obj["temperature"]
+		}
+	}
+}
