@@ -10,9 +10,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
-	"github.com/iotwatch/iotwatch/shared/tools/backtest"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	"github.com/iotwatch/iotwatch/shared/tools/backtest"
 )
 
 func newBacktest(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/tools/occupancy"
 )
 

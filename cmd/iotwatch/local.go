@@ -12,8 +12,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/iotwatch/iotwatch/shared/local/broker"
 	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
 	"github.com/iotwatch/iotwatch/shared/local/runner"
+	"github.com/iotwatch/iotwatch/shared/local/stream"
+	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 	"github.com/iotwatch/iotwatch/shared/tools/simulate"
 )
 
@@ -28,7 +31,8 @@ func newRun(stdout, stderr io.Writer) *cobra.Command {
 stream to the evaluate function's handler, writes the lake under DIR (bronze/, alerts/,
 quarantine/, errors/, state/, gold/) and aggregates the hours that received readings every
 --aggregate-every and when it stops. SIGINT or SIGTERM stops it: it stops accepting, drains the
-stream, flushes every buffer, aggregates, prints a summary and exits 0.`,
+stream, flushes every buffer, aggregates, prints a summary and exits 0, or 2 when some of that
+work could not be done (a lake write or an aggregation that failed, records given up).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -61,12 +65,12 @@ stream, flushes every buffer, aggregates, prints a summary and exits 0.`,
 	f.StringVar(&cfg.Lake, "lake", "", "lake directory")
 	f.StringVar(&cfg.Thresholds, "thresholds", "", "thresholds CSV (re-read when it changes)")
 	f.StringVar(&cfg.Devices, "devices", "", "devices CSV (device_id,name,location), for alert texts")
-	f.StringVar(&cfg.MQTT, "mqtt", "127.0.0.1:1883", "MQTT listen address")
-	f.IntVar(&cfg.Stream.Shards, "shards", 2, "stream shards (parallel evaluation; one device stays on one shard)")
-	f.IntVar(&cfg.Stream.BatchSize, "batch-size", 500, "records per evaluation batch")
-	f.DurationVar(&cfg.Stream.BatchWindow, "batch-window", 20*time.Millisecond, "longest wait to fill a batch")
+	f.StringVar(&cfg.MQTT, "mqtt", broker.DefaultAddr, "MQTT listen address")
+	f.IntVar(&cfg.Stream.Shards, "shards", stream.DefaultShards, "stream shards (parallel evaluation; one device stays on one shard)")
+	f.IntVar(&cfg.Stream.BatchSize, "batch-size", stream.DefaultBatchSize, "records per evaluation batch")
+	f.DurationVar(&cfg.Stream.BatchWindow, "batch-window", stream.DefaultBatchWindow, "longest wait to fill a batch")
 	f.DurationVar(&cfg.AggregateEvery, "aggregate-every", time.Hour, "how often to aggregate the hours that received readings (0: only at the end)")
-	f.DurationVar(&cfg.Interval, "interval", time.Minute, "devices' nominal reading interval")
+	f.DurationVar(&cfg.Interval, "interval", aggregate.DefaultConfig.Interval, "devices' nominal reading interval")
 	f.BoolVar(&quiet, "quiet", false, "do not print alerts (progress and the summary still go to standard error)")
 	f.StringVar(&addrFile, "addr-file", "", "write the broker's address there once it accepts connections (with --mqtt 127.0.0.1:0)")
 	cmd.MarkFlagRequired("lake")

@@ -1,5 +1,13 @@
-// Command iotwatch is the project's CLI: backtest thresholds on recorded readings, and manage the
-// thresholds and device metadata the evaluate function reads.
+// Command iotwatch is the project's CLI:
+//
+//	run        the whole pipeline on this machine (MQTT broker, evaluation, lake, aggregation)
+//	simulate   publish recorded readings over MQTT, as devices would
+//	backtest   what thresholds would have raised on recorded readings
+//	aggregate  hourly aggregates of a local lake (DuckDB)
+//	query      SQL over a local lake
+//	thresholds put/list/delete, devices put: the table the evaluate function reads
+//	device register: a device's thing, certificate and policy in AWS IoT Core
+//	subscribe  a user's alerts to an email address or phone number (SNS)
 package main
 
 import (

@@ -2,7 +2,8 @@
 // EventBridge schedule or a backfill payload {"from":"2026-03-01T00","to":"2026-03-01T06"}. It wires
 // the Athena runner to the aggregate handler; the SQL and the logic live in shared/service/aggregate.
 //
-// Environment: ATHENA_WORKGROUP, GLUE_DATABASE (required); LATE_HOURS (2), INTERVAL_SECONDS (60).
+// Environment (shared/contract/fnenv): ATHENA_WORKGROUP, GLUE_DATABASE (required); LATE_HOURS,
+// INTERVAL_SECONDS (default: aggregate.DefaultConfig).
 package main
 
 import (
@@ -15,9 +16,10 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/athena"
 
-	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 	"github.com/iotwatch/iotwatch/shared/aws/athenaquery"
 	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
+	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
+	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 )
 
 func main() {
@@ -25,22 +27,22 @@ func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	fail := func(msg string, args ...any) { log.Error(msg, args...); os.Exit(1) }
 
-	workgroup, database := os.Getenv("ATHENA_WORKGROUP"), os.Getenv("GLUE_DATABASE")
+	workgroup, database := os.Getenv(fnenv.AthenaWorkgroup), os.Getenv(fnenv.GlueDatabase)
 	if workgroup == "" || database == "" {
-		fail("ATHENA_WORKGROUP and GLUE_DATABASE must be set")
+		fail(fnenv.AthenaWorkgroup + " and " + fnenv.GlueDatabase + " must be set")
 	}
 	conf := aggregate.DefaultConfig
-	if v := os.Getenv("LATE_HOURS"); v != "" {
+	if v := os.Getenv(fnenv.LateHours); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 48 {
-			fail("LATE_HOURS must be a whole number from 0 to 48", "value", v)
+			fail(fnenv.LateHours+" must be a whole number from 0 to 48", "value", v)
 		}
 		conf.LateHours = n
 	}
-	if v := os.Getenv("INTERVAL_SECONDS"); v != "" {
+	if v := os.Getenv(fnenv.IntervalSeconds); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 3600 {
-			fail("INTERVAL_SECONDS must be a whole number from 1 to 3600", "value", v)
+			fail(fnenv.IntervalSeconds+" must be a whole number from 1 to 3600", "value", v)
 		}
 		conf.Interval = time.Duration(n) * time.Second
 	}

@@ -1,7 +1,9 @@
 // Command evaluate is the Lambda that consumes the readings stream: it wires the DynamoDB store,
-// the SNS publisher and the S3 quarantine to the evaluator's handler. Logic lives in shared/.
+// the SNS publisher and the S3 quarantine to the evaluation service, behind the Kinesis edge.
+// Logic lives in shared/.
 //
-// Environment: TABLE_NAME, ALERTS_TOPIC_ARN, LAKE_BUCKET (required); CACHE_TTL, LOAD_CONCURRENCY.
+// Environment (shared/contract/fnenv): TABLE_NAME, ALERTS_TOPIC_ARN, LAKE_BUCKET (required);
+// CACHE_TTL, LOAD_CONCURRENCY.
 package main
 
 import (
@@ -17,9 +19,11 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
-	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/aws/kinesislambda"
 	"github.com/iotwatch/iotwatch/shared/aws/s3quarantine"
 	"github.com/iotwatch/iotwatch/shared/aws/snsalerts"
+	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
 
 func main() {
@@ -27,11 +31,11 @@ func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	fail := func(msg string, args ...any) { log.Error(msg, args...); os.Exit(1) }
 
-	table, topic, bucket := os.Getenv("TABLE_NAME"), os.Getenv("ALERTS_TOPIC_ARN"), os.Getenv("LAKE_BUCKET")
+	table, topic, bucket := os.Getenv(fnenv.TableName), os.Getenv(fnenv.AlertsTopicARN), os.Getenv(fnenv.LakeBucket)
 	if table == "" || topic == "" || bucket == "" {
-		fail("TABLE_NAME, ALERTS_TOPIC_ARN and LAKE_BUCKET must be set")
+		fail(fnenv.TableName + ", " + fnenv.AlertsTopicARN + " and " + fnenv.LakeBucket + " must be set")
 	}
-	conf, err := evaluator.ConfigFromEnv(os.Getenv)
+	conf, err := kinesislambda.ConfigFromEnv(os.Getenv)
 	if err != nil {
 		fail("bad configuration", "err", err)
 	}
@@ -46,10 +50,10 @@ func main() {
 	pub := snsalerts.New(sns.NewFromConfig(cfg), topic)
 	quarantine := s3quarantine.NewQuarantine(s3.NewFromConfig(cfg), bucket)
 	observe := func(s evaluator.Stats) {
-		if err := evaluator.WriteMetrics(os.Stdout, s, calls.Take(), time.Now()); err != nil {
+		if err := kinesislambda.WriteMetrics(os.Stdout, s, calls.Take(), time.Now()); err != nil {
 			log.Error("writing metrics", "err", err)
 		}
 	}
-	h := evaluator.New(store, pub, quarantine, conf, log, observe)
-	lambda.Start(h.Handle)
+	svc := evaluator.New(store, pub, quarantine, conf, log, observe)
+	lambda.Start(kinesislambda.NewHandler(svc, true).Handle)
 }

@@ -1,13 +1,7 @@
-// Package dynamostore keeps thresholds, device metadata and alarm state in one DynamoDB table.
-//
-// Table design (on-demand, partition key pk, sort key sk, both strings), one partition per device,
-// so that a single Query reads everything the evaluate function needs of a device:
-//
-//	pk=<device_id>  sk=META                name, location
-//	pk=<device_id>  sk=THRESHOLD#<user_id> user_id, device_id, temp_warning, ..., sustain_seconds
-//	pk=<device_id>  sk=STATE               last, has_last, recent, rules, version
-//
-// State writes are conditional on the version that was read (optimistic locking).
+// Package dynamostore keeps thresholds, device metadata and alarm state in one DynamoDB table,
+// laid out as shared/contract/table describes. State writes are conditional on the version that
+// was read (optimistic locking). The stored shape of the alarm state is this package's (stateItem,
+// pinned by a golden test): the domain's types carry no storage tags.
 package dynamostore
 
 import (
@@ -24,20 +18,71 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/iotwatch/iotwatch/shared/contract/table"
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
-	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
 
-// Key attribute names and sort keys.
+// The table's key names, for brevity.
 const (
-	PK              = "pk"
-	SK              = "sk"
-	SKMeta          = "META"
-	SKState         = "STATE"
-	SKThresholdPref = "THRESHOLD#"
+	PK              = table.PK
+	SK              = table.SK
+	SKMeta          = table.SKMeta
+	SKState         = table.SKState
+	SKThresholdPref = table.SKThresholdPrefix
 )
+
+// stateItem is the STATE item's shape (without its keys). Changing it changes what is stored:
+// testdata/state-item.golden pins it.
+type stateItem struct {
+	Last    int64               `dynamodbav:"last,omitempty"`
+	HasLast bool                `dynamodbav:"has_last,omitempty"`
+	Recent  []string            `dynamodbav:"recent,omitempty"`
+	Rules   map[string]ruleItem `dynamodbav:"rules,omitempty"`
+	Version int64               `dynamodbav:"version"`
+}
+
+type ruleItem struct {
+	Flags     uint8 `dynamodbav:"f,omitempty"`
+	LastAt    int64 `dynamodbav:"l,omitempty"`
+	WarnRun   int64 `dynamodbav:"w,omitempty"`
+	ViolRun   int64 `dynamodbav:"v,omitempty"`
+	Open      uint8 `dynamodbav:"o,omitempty"`
+	OpenStart int64 `dynamodbav:"os,omitempty"`
+}
+
+func toItem(st evaluator.State, version int64) stateItem {
+	it := stateItem{Last: st.Alarm.Last, HasLast: st.Alarm.HasLast, Recent: st.Alarm.Recent, Version: version}
+	if len(st.Alarm.Rules) > 0 { // an idle device: write no empty map
+		it.Rules = make(map[string]ruleItem, len(st.Alarm.Rules))
+		for k, r := range st.Alarm.Rules {
+			it.Rules[k] = ruleItem{r.Flags, r.LastAt, r.WarnRun, r.ViolRun, uint8(r.Open), r.OpenStart}
+		}
+	}
+	return it
+}
+
+func (it stateItem) state() evaluator.State {
+	st := evaluator.State{Alarm: alarm.DeviceState{Last: it.Last, HasLast: it.HasLast, Recent: it.Recent}, Version: it.Version}
+	if len(it.Rules) > 0 {
+		st.Alarm.Rules = make(map[string]*alarm.RuleState, len(it.Rules))
+		for k, r := range it.Rules {
+			st.Alarm.Rules[k] = &alarm.RuleState{Flags: r.Flags, LastAt: r.LastAt, WarnRun: r.WarnRun, ViolRun: r.ViolRun,
+				Open: alarm.Level(r.Open), OpenStart: r.OpenStart}
+		}
+	}
+	return st
+}
+
+func decodeState(item map[string]types.AttributeValue) (evaluator.State, error) {
+	var it stateItem
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+		return evaluator.State{}, err
+	}
+	return it.state(), nil
+}
 
 // Client is the part of the DynamoDB API the store uses.
 type Client interface {
@@ -87,7 +132,7 @@ func (s *Store) LoadDevice(ctx context.Context, id string) (evaluator.Device, er
 			case sk == SKMeta:
 				d.Info.Name, d.Info.Location = str(item["name"]), str(item["location"])
 			case sk == SKState:
-				if err := attributevalue.UnmarshalMap(item, &d.State); err != nil {
+				if d.State, err = decodeState(item); err != nil {
 					return d, fmt.Errorf("reading alarm state of %s: %w", id, err)
 				}
 			case strings.HasPrefix(sk, SKThresholdPref):
@@ -105,12 +150,12 @@ func (s *Store) LoadDevice(ctx context.Context, id string) (evaluator.Device, er
 	}
 }
 
-// LoadStates reads the alarm states of many devices with BatchGetItem, 100 keys a request,
-// retrying unprocessed keys with backoff.
-func (s *Store) LoadStates(ctx context.Context, ids []string) (map[string]alarm.DeviceState, error) {
-	out := make(map[string]alarm.DeviceState, len(ids))
-	for start := 0; start < len(ids); start += 100 {
-		end := min(start+100, len(ids))
+// LoadStates reads the alarm states of many devices with BatchGetItem, table.MaxBatchGet keys a
+// request, retrying unprocessed keys with backoff.
+func (s *Store) LoadStates(ctx context.Context, ids []string) (map[string]evaluator.State, error) {
+	out := make(map[string]evaluator.State, len(ids))
+	for start := 0; start < len(ids); start += table.MaxBatchGet {
+		end := min(start+table.MaxBatchGet, len(ids))
 		keys := make([]map[string]types.AttributeValue, 0, end-start)
 		for _, id := range ids[start:end] {
 			keys = append(keys, key(id, SKState))
@@ -130,8 +175,8 @@ func (s *Store) LoadStates(ctx context.Context, ids []string) (map[string]alarm.
 				return nil, fmt.Errorf("reading alarm states: %w", err)
 			}
 			for _, item := range res.Responses[s.table] {
-				var st alarm.DeviceState
-				if err := attributevalue.UnmarshalMap(item, &st); err != nil {
+				st, err := decodeState(item)
+				if err != nil {
 					return nil, fmt.Errorf("reading alarm state of %s: %w", str(item[PK]), err)
 				}
 				out[str(item[PK])] = st
@@ -142,16 +187,11 @@ func (s *Store) LoadStates(ctx context.Context, ids []string) (map[string]alarm.
 	return out, nil
 }
 
-// SaveState writes st if the stored version is still st.Version, then increments st.Version.
-func (s *Store) SaveState(ctx context.Context, id string, st *alarm.DeviceState) error {
-	next := *st
-	next.Version = st.Version + 1
-	if len(next.Rules) == 0 {
-		next.Rules = nil // an idle device: write no empty map
-	}
-	item, err := attributevalue.MarshalMap(next)
+// SaveState writes st.Alarm if the stored version is still st.Version, and returns the new version.
+func (s *Store) SaveState(ctx context.Context, id string, st evaluator.State) (int64, error) {
+	item, err := attributevalue.MarshalMap(toItem(st, st.Version+1))
 	if err != nil {
-		return fmt.Errorf("encoding alarm state of %s: %w", id, err)
+		return 0, fmt.Errorf("encoding alarm state of %s: %w", id, err)
 	}
 	for k, v := range key(id, SKState) {
 		item[k] = v
@@ -168,12 +208,11 @@ func (s *Store) SaveState(ctx context.Context, id string, st *alarm.DeviceState)
 	if _, err := s.client.PutItem(ctx, in); err != nil {
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
-			return fmt.Errorf("writing alarm state of %s at version %d: %w", id, st.Version, evaluator.ErrConflict)
+			return 0, fmt.Errorf("writing alarm state of %s at version %d: %w", id, st.Version, evaluator.ErrConflict)
 		}
-		return fmt.Errorf("writing alarm state of %s: %w", id, err)
+		return 0, fmt.Errorf("writing alarm state of %s: %w", id, err)
 	}
-	st.Version = next.Version
-	return nil
+	return st.Version + 1, nil
 }
 
 // PutThresholds writes configs (validated whole by the caller) with BatchWriteItem.
@@ -228,11 +267,12 @@ func (s *Store) DeleteThresholds(ctx context.Context, userID, deviceID string) e
 }
 
 func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) error {
-	for start := 0; start < len(reqs); start += 25 {
-		pending := map[string][]types.WriteRequest{s.table: reqs[start:min(start+25, len(reqs))]}
+	for start := 0; start < len(reqs); start += table.MaxBatchWrite {
+		end := min(start+table.MaxBatchWrite, len(reqs))
+		pending := map[string][]types.WriteRequest{s.table: reqs[start:end]}
 		for attempt := 0; len(pending) > 0; attempt++ {
 			if attempt >= s.MaxAttempts {
-				return fmt.Errorf("writing items %d-%d: %d still unprocessed after %d attempts", start+1, min(start+25, len(reqs)), len(pending[s.table]), attempt)
+				return fmt.Errorf("writing items %d-%d: %d still unprocessed after %d attempts", start+1, end, len(pending[s.table]), attempt)
 			}
 			if attempt > 0 {
 				if err := sleep(ctx, s.Backoff<<(attempt-1)); err != nil {
@@ -241,7 +281,7 @@ func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) error
 			}
 			out, err := s.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
 			if err != nil {
-				return fmt.Errorf("writing items %d-%d: %w", start+1, min(start+25, len(reqs)), err)
+				return fmt.Errorf("writing items %d-%d: %w", start+1, end, err)
 			}
 			pending = out.UnprocessedItems
 		}

@@ -2,17 +2,24 @@ package dynamostore_test
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/iotwatch/iotwatch/shared/domain/alarm"
-	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
-	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/stretchr/testify/require"
+
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
-	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/domain/alarm"
+	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
+	"github.com/iotwatch/iotwatch/shared/testsupport/golden"
+	"github.com/iotwatch/iotwatch/shared/testsupport/storetest"
 )
 
 func newStore(t *testing.T) *dynamostore.Store {
@@ -21,96 +28,70 @@ func newStore(t *testing.T) *dynamostore.Store {
 	return dynamostore.New(client, "iotwatch")
 }
 
-func TestLoadDeviceReadsEverythingOfOneDevice(t *testing.T) {
+// TestStoreContract runs the Store contract against the DynamoDB store on the emulator.
+func TestStoreContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, cfgs []threshold.Config, devs []device.Device) evaluator.Store {
+		s := newStore(t)
+		require.NoError(t, s.PutThresholds(context.Background(), cfgs))
+		require.NoError(t, s.PutDevices(context.Background(), devs))
+		return s
+	})
+}
+
+// TestStoredItemFormat pins the STATE item as DynamoDB holds it: a change of format must be
+// deliberate (go test -update), since items written by the running version must stay readable.
+func TestStoredItemFormat(t *testing.T) {
 	ctx := context.Background()
-	s := newStore(t)
-	cfgs := []threshold.Config{
-		{UserID: "alice", DeviceID: "room-1", TempWarning: threshold.Of(24), TempViolation: threshold.Of(26), SustainSeconds: 300},
-		{UserID: "bob", DeviceID: "room-1", TempLowWarning: threshold.Of(18.5), LightNoOccupancy: threshold.Of(300)},
-		{UserID: "alice", DeviceID: "room-2", TempWarning: threshold.Of(30)},
-	}
-	if err := s.PutThresholds(ctx, cfgs); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.PutDevices(ctx, []device.Device{{ID: "room-1", Name: "Meeting room", Location: "Floor 2"}}); err != nil {
-		t.Fatal(err)
-	}
-	st := alarm.DeviceState{Last: 42, HasLast: true, Recent: []string{"m:a"}, Rules: map[string]*alarm.RuleState{"temperature_high:alice": {Flags: 3, LastAt: 42, WarnRun: 40, Open: alarm.Warning, OpenStart: 40}}}
-	if err := s.SaveState(ctx, "room-1", &st); err != nil {
-		t.Fatal(err)
-	}
+	_, client := awstest.DynamoDB(t)
+	awstest.CreateTable(t, client, "iotwatch")
+	s := dynamostore.New(client, "iotwatch")
+	st := alarm.DeviceState{Last: 1422886740000000000, HasLast: true, Recent: []string{"m:room-1-000140", "t:1422886680000000000"},
+		Rules: map[string]*alarm.RuleState{
+			"temperature_high:alice":   {Flags: 3, LastAt: 1422886740000000000, WarnRun: 1422886620000000000, Open: alarm.Warning, OpenStart: 1422886620000000000},
+			"light_no_occupancy:carol": {Flags: 1, LastAt: 1422886740000000000},
+		}}
+	_, err := s.SaveState(ctx, "room-1", evaluator.State{Alarm: st, Version: 0})
+	require.NoError(t, err)
+	out, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("iotwatch"),
+		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "room-1"}, "sk": &types.AttributeValueMemberS{Value: "STATE"}}})
+	require.NoError(t, err)
+	b, err := json.MarshalIndent(plain(&types.AttributeValueMemberM{Value: out.Item}), "", "  ")
+	require.NoError(t, err)
+	golden.Check(t, "state-item.golden", string(b)+"\n")
+
+	// And what was stored reads back as it was written.
 	d, err := s.LoadDevice(ctx, "room-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.Info != (device.Device{ID: "room-1", Name: "Meeting room", Location: "Floor 2"}) {
-		t.Errorf("Info = %+v", d.Info)
-	}
-	if fmt.Sprint(d.Configs) != fmt.Sprint(cfgs[:2]) {
-		t.Errorf("Configs = %+v; want %+v", d.Configs, cfgs[:2])
-	}
-	if d.State.Version != 1 || d.State.Last != 42 || *d.State.Rules["temperature_high:alice"] != *st.Rules["temperature_high:alice"] || d.State.Recent[0] != "m:a" {
-		t.Errorf("State = %+v", d.State)
-	}
-	empty, err := s.LoadDevice(ctx, "nowhere")
-	if err != nil || len(empty.Configs) != 0 || empty.State.HasLast || empty.Info.ID != "nowhere" {
-		t.Errorf("LoadDevice(unknown) = %+v, %v; want an empty device", empty, err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, evaluator.State{Alarm: st, Version: 1}, d.State)
 }
 
-func TestSaveStateIsConditional(t *testing.T) {
-	ctx := context.Background()
-	s := newStore(t)
-	a := alarm.DeviceState{Last: 1, HasLast: true}
-	if err := s.SaveState(ctx, "d", &a); err != nil || a.Version != 1 {
-		t.Fatalf("first save: %v, version %d", err, a.Version)
-	}
-	stale := alarm.DeviceState{Last: 2, HasLast: true} // read before the first save: version 0
-	if err := s.SaveState(ctx, "d", &stale); !errors.Is(err, evaluator.ErrConflict) {
-		t.Fatalf("save from a stale read = %v; want ErrConflict", err)
-	}
-	a.Last = 3
-	if err := s.SaveState(ctx, "d", &a); err != nil || a.Version != 2 {
-		t.Fatalf("second save: %v, version %d", err, a.Version)
-	}
-	old := alarm.DeviceState{Version: 1}
-	if err := s.SaveState(ctx, "d", &old); !errors.Is(err, evaluator.ErrConflict) {
-		t.Fatalf("save at an old version = %v; want ErrConflict", err)
-	}
-	d, _ := s.LoadDevice(ctx, "d")
-	if d.State.Last != 3 || d.State.Version != 2 {
-		t.Errorf("stored state = %+v; want last 3 at version 2", d.State)
-	}
-}
-
-func TestLoadStatesBatchesMoreThan100(t *testing.T) {
-	ctx := context.Background()
-	s := newStore(t)
-	var ids []string
-	for i := 0; i < 230; i++ {
-		id := fmt.Sprintf("dev-%03d", i)
-		ids = append(ids, id)
-		if i%2 == 0 {
-			st := alarm.DeviceState{Last: int64(i), HasLast: true}
-			if err := s.SaveState(ctx, id, &st); err != nil {
-				t.Fatal(err)
-			}
+// plain renders an attribute value in DynamoDB's JSON notation ({"S": …}, {"N": …}, {"M": …}).
+func plain(v types.AttributeValue) any {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return map[string]any{"S": v.Value}
+	case *types.AttributeValueMemberN:
+		return map[string]any{"N": v.Value}
+	case *types.AttributeValueMemberBOOL:
+		return map[string]any{"BOOL": v.Value}
+	case *types.AttributeValueMemberNULL:
+		return map[string]any{"NULL": v.Value}
+	case *types.AttributeValueMemberSS:
+		return map[string]any{"SS": v.Value}
+	case *types.AttributeValueMemberL:
+		l := make([]any, len(v.Value))
+		for i, e := range v.Value {
+			l[i] = plain(e)
 		}
-	}
-	states, err := s.LoadStates(ctx, ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(states) != 115 {
-		t.Fatalf("LoadStates returned %d states; want 115", len(states))
-	}
-	for id, st := range states {
-		var i int
-		fmt.Sscanf(id, "dev-%03d", &i)
-		if st.Last != int64(i) || st.Version != 1 {
-			t.Errorf("state of %s = %+v", id, st)
+		return map[string]any{"L": l}
+	case *types.AttributeValueMemberM:
+		m := make(map[string]any, len(v.Value))
+		for k, e := range v.Value {
+			m[k] = plain(e)
 		}
+		return map[string]any{"M": m}
 	}
+	return fmt.Sprintf("%T", v)
 }
 
 func TestThresholdsListAndDelete(t *testing.T) {

@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 
-	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/contract/topic"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 )
 
 // Client is the part of the IoT API registration uses.

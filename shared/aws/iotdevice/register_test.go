@@ -14,8 +14,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 
-	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
 	"github.com/iotwatch/iotwatch/shared/aws/iotdevice"
+	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
 )
 
 // fakeIoT answers the IoT REST API calls of a registration and records them.

@@ -11,9 +11,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
-	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/aws/s3quarantine"
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
 )
 
 // readLines reads every quarantine object under prefix, keyed by object.

@@ -14,12 +14,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
-	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
+	"github.com/iotwatch/iotwatch/shared/aws/snsalerts"
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
-	"github.com/iotwatch/iotwatch/shared/aws/snsalerts"
+	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
 )
 
 // subscribe creates a queue subscribed to the topic with a filter policy and returns its URL.
@@ -74,7 +74,7 @@ func drain(t *testing.T, sqsc *sqs.Client, url string) []alert.Alert {
 	return out
 }
 
-func notice(i int, user, sev string) evaluator.Notice {
+func notice(i int, user string, sev alert.Severity) evaluator.Notice {
 	a := alert.Alert{Kind: alert.Open, AlertTime: time.Date(2015, 2, 2, 14, i, 0, 0, time.UTC), UserID: user, DeviceID: "room-1",
 		Rule: "temperature_high", Severity: sev, Metric: "temperature", ObservedValue: 25, ThresholdValue: 24}
 	a.WindowStartMs, a.WindowEndMs = a.AlertTime.UnixMilli(), a.AlertTime.UnixMilli()
@@ -96,7 +96,7 @@ func TestPublishFiltersPerUserAndBatchesByTen(t *testing.T) {
 
 	var notices []evaluator.Notice
 	for i := 0; i < 23; i++ {
-		user, sev := "alice", "WARNING"
+		user, sev := "alice", alert.Warning
 		if i%3 == 0 {
 			user = "bob"
 		}

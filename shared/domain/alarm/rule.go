@@ -6,6 +6,7 @@ package alarm
 import (
 	"fmt"
 
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 )
@@ -24,12 +25,18 @@ func (l Level) String() string {
 	switch l {
 	case OK:
 		return "OK"
-	case Warning:
-		return "WARNING"
-	case Violation:
-		return "VIOLATION"
+	case Warning, Violation:
+		return string(l.Severity())
 	}
 	return fmt.Sprintf("level(%d)", l)
+}
+
+// Severity is the alert severity of a level above OK.
+func (l Level) Severity() alert.Severity {
+	if l == Violation {
+		return alert.Violation
+	}
+	return alert.Warning
 }
 
 // Rule is one alarm rule.
@@ -43,23 +50,16 @@ const (
 	NumRules
 )
 
-var ruleNames = [NumRules]string{"temperature_high", "temperature_low", "light_no_occupancy"}
+var ruleNames = [NumRules]alert.Rule{alert.TemperatureHigh, alert.TemperatureLow, alert.LightNoOccupancy}
+
+// Name is the rule's name in alerts.
+func (r Rule) Name() alert.Rule { return ruleNames[r] }
 
 func (r Rule) String() string {
 	if r < NumRules {
-		return ruleNames[r]
+		return string(ruleNames[r])
 	}
 	return fmt.Sprintf("rule(%d)", r)
-}
-
-// ParseRule returns the rule named s.
-func ParseRule(s string) (Rule, bool) {
-	for i, n := range ruleNames {
-		if n == s {
-			return Rule(i), true
-		}
-	}
-	return 0, false
 }
 
 // Metric is the reading metric an alert of the rule reports as its observed value.

@@ -2,8 +2,6 @@ package alarm
 
 import (
 	"encoding/binary"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
@@ -19,14 +17,15 @@ const MaxGap = 300 * time.Second
 const RecentIDs = 32
 
 // RuleState is the alarm state of one (user, device, rule). Times are Unix nanoseconds; the Has*
-// flags say which of them hold a value.
+// flags say which of them hold a value. How it is stored is each store's business (and pinned by
+// its golden test); this package knows nothing of storage.
 type RuleState struct {
-	Flags     uint8 `json:"f,omitempty" dynamodbav:"f,omitempty"`
-	LastAt    int64 `json:"l,omitempty" dynamodbav:"l,omitempty"`   // last level-bearing applied reading
-	WarnRun   int64 `json:"w,omitempty" dynamodbav:"w,omitempty"`   // start of the run at >= WARNING
-	ViolRun   int64 `json:"v,omitempty" dynamodbav:"v,omitempty"`   // start of the run at >= VIOLATION
-	Open      Level `json:"o,omitempty" dynamodbav:"o,omitempty"`   // OK when closed, else the episode's severity
-	OpenStart int64 `json:"os,omitempty" dynamodbav:"os,omitempty"` // the episode's OPEN window start
+	Flags     uint8
+	LastAt    int64 // last level-bearing applied reading
+	WarnRun   int64 // start of the run at >= WARNING
+	ViolRun   int64 // start of the run at >= VIOLATION
+	Open      Level // OK when closed, else the episode's severity
+	OpenStart int64 // the episode's OPEN window start
 }
 
 // Flags of RuleState.
@@ -36,31 +35,37 @@ const (
 	hasViolRun
 )
 
-// DeviceState is everything the alarm machine remembers of one device between batches.
+// DeviceState is everything the alarm machine remembers of one device between batches. Apply
+// changes it in place: whoever holds one owns it, and hands a Clone to anyone who may keep it.
 type DeviceState struct {
 	// Last is the event time (Unix ns) of the last applied reading; HasLast says whether there was one.
-	Last    int64 `json:"last,omitempty" dynamodbav:"last,omitempty"`
-	HasLast bool  `json:"has_last,omitempty" dynamodbav:"has_last,omitempty"`
-	// Recent holds the identities of the last RecentIDs applied readings, oldest first.
-	Recent []string `json:"recent,omitempty" dynamodbav:"recent,omitempty"`
-	// Rules maps "rule:user" to the rule state of that user.
-	Rules map[string]*RuleState `json:"rules,omitempty" dynamodbav:"rules,omitempty"`
-	// Version is the store's optimistic-lock counter; the alarm machine never touches it.
-	Version int64 `json:"version,omitempty" dynamodbav:"version"`
+	Last    int64
+	HasLast bool
+	// Recent holds the identities of the last RecentIDs applied readings, oldest first, as
+	// reading.Identity.String spells them.
+	Recent []string
+	// Rules maps RuleKey(rule, user) to the rule state of that user.
+	Rules map[string]*RuleState
+}
+
+// Clone returns a deep copy: nothing the copy holds is shared with s.
+func (s DeviceState) Clone() DeviceState {
+	out := DeviceState{Last: s.Last, HasLast: s.HasLast}
+	if s.Recent != nil {
+		out.Recent = append(make([]string, 0, len(s.Recent)), s.Recent...)
+	}
+	if s.Rules != nil {
+		out.Rules = make(map[string]*RuleState, len(s.Rules))
+		for k, rs := range s.Rules {
+			c := *rs
+			out.Rules[k] = &c
+		}
+	}
+	return out
 }
 
 // RuleKey is the key of a user's rule state in DeviceState.Rules.
 func RuleKey(rule Rule, user string) string { return rule.String() + ":" + user }
-
-// SplitRuleKey is the inverse of RuleKey.
-func SplitRuleKey(k string) (Rule, string, bool) {
-	name, user, ok := strings.Cut(k, ":")
-	if !ok {
-		return 0, "", false
-	}
-	r, ok := ParseRule(name)
-	return r, user, ok
-}
 
 // Outcome says what became of one reading.
 type Outcome uint8
@@ -87,23 +92,18 @@ type Device struct {
 
 	// The identities of the last RecentIDs applied readings, as a ring (st.Recent is rebuilt from
 	// it by Finish), with a hash of each for a fast scan.
-	ring     [RecentIDs]identity
+	ring     [RecentIDs]reading.Identity
 	hashes   [RecentIDs]uint64
 	ringLen  int
 	ringNext int
 }
 
-type identity struct {
-	msgID string
-	ns    int64 // when msgID is empty
-}
-
 // hash is a cheap pre-filter for the ring scan (a match is always confirmed by comparing the
 // identities): the length and the first and last eight bytes of a msg_id, or the time, mixed.
-func (id identity) hash() uint64 {
-	s := id.msgID
+func hash(id reading.Identity) uint64 {
+	s := id.MsgID
 	if s == "" {
-		return mix(uint64(id.ns) ^ 0x9e3779b97f4a7c15)
+		return mix(uint64(id.UnixNano) ^ 0x9e3779b97f4a7c15)
 	}
 	h := uint64(len(s))
 	if len(s) >= 8 {
@@ -128,7 +128,7 @@ func mix(x uint64) uint64 {
 }
 
 // seen reports whether id is among the recent identities.
-func (d *Device) seen(id identity, h uint64) bool {
+func (d *Device) seen(id reading.Identity, h uint64) bool {
 	for i := 0; i < d.ringLen; i++ {
 		if d.hashes[i] == h && d.ring[i] == id {
 			return true
@@ -150,13 +150,8 @@ func NewDevice(st *DeviceState, configs []threshold.Config) *Device {
 		}
 	}
 	for _, s := range st.Recent {
-		switch {
-		case strings.HasPrefix(s, "m:"):
-			d.push(identity{msgID: s[2:]})
-		case strings.HasPrefix(s, "t:"):
-			if ns, err := strconv.ParseInt(s[2:], 10, 64); err == nil {
-				d.push(identity{ns: ns})
-			}
+		if id, ok := reading.ParseIdentity(s); ok {
+			d.push(id)
 		}
 	}
 	return d
@@ -167,20 +162,15 @@ func (d *Device) Finish() bool {
 	if d.changed {
 		d.st.Recent = d.st.Recent[:0]
 		for i := 0; i < d.ringLen; i++ {
-			id := d.ring[(d.ringNext-d.ringLen+i+RecentIDs)%RecentIDs]
-			if id.msgID != "" {
-				d.st.Recent = append(d.st.Recent, "m:"+id.msgID)
-			} else {
-				d.st.Recent = append(d.st.Recent, "t:"+strconv.FormatInt(id.ns, 10))
-			}
+			d.st.Recent = append(d.st.Recent, d.ring[(d.ringNext-d.ringLen+i+RecentIDs)%RecentIDs].String())
 		}
 	}
 	return d.changed
 }
 
-func (d *Device) push(id identity) { d.pushHashed(id, id.hash()) }
+func (d *Device) push(id reading.Identity) { d.pushHashed(id, hash(id)) }
 
-func (d *Device) pushHashed(id identity, h uint64) {
+func (d *Device) pushHashed(id reading.Identity, h uint64) {
 	if d.ringLen < RecentIDs {
 		d.ringLen++
 	}
@@ -192,11 +182,11 @@ func (d *Device) pushHashed(id identity, h uint64) {
 // config order then rule order.
 func (d *Device) Apply(r *reading.Reading, emit func(alert.Alert)) Outcome {
 	t := r.EventTime.UnixNano()
-	id := identity{msgID: r.MsgID}
-	if id.msgID == "" {
-		id.ns = t
+	id := reading.Identity{MsgID: r.MsgID}
+	if id.MsgID == "" {
+		id.UnixNano = t
 	}
-	h := id.hash()
+	h := hash(id)
 	// A reading without msg_id that is not late cannot equal an applied one: skip the scan.
 	if (r.MsgID != "" || d.st.HasLast && t <= d.st.Last) && d.seen(id, h) {
 		return Duplicate
@@ -231,8 +221,8 @@ func (d *Device) Apply(r *reading.Reading, emit func(alert.Alert)) Outcome {
 					AlertTime:      r.EventTime,
 					UserID:         c.UserID,
 					DeviceID:       r.DeviceID,
-					Rule:           rule.String(),
-					Severity:       sev.String(),
+					Rule:           rule.Name(),
+					Severity:       sev.Severity(),
 					Metric:         rule.Metric().String(),
 					ObservedValue:  v,
 					ThresholdValue: rule.Threshold(c, sev),

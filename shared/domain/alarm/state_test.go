@@ -241,14 +241,3 @@ func TestAlertIDDeterministic(t *testing.T) {
 		t.Errorf("ids %v and %v: want three distinct ids, equal across runs", a, b)
 	}
 }
-
-func TestRuleKeyRoundTrip(t *testing.T) {
-	for _, user := range []string{"alice", "a:b:c", "ünïcode"} {
-		for r := Rule(0); r < NumRules; r++ {
-			gr, gu, ok := SplitRuleKey(RuleKey(r, user))
-			if !ok || gr != r || gu != user {
-				t.Errorf("SplitRuleKey(RuleKey(%v, %q)) = %v, %q, %v", r, user, gr, gu, ok)
-			}
-		}
-	}
-}

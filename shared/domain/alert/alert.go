@@ -21,6 +21,31 @@ const (
 	Resolve  Kind = "RESOLVE"
 )
 
+// Kinds lists every kind, in the order an episode goes through them.
+var Kinds = []Kind{Open, Escalate, Resolve}
+
+// Severity is how bad an episode is.
+type Severity string
+
+// The severities, least severe first.
+const (
+	Warning   Severity = "WARNING"
+	Violation Severity = "VIOLATION"
+)
+
+// Severities lists every severity, least severe first.
+var Severities = []Severity{Warning, Violation}
+
+// Rule names the alarm rule an alert comes from.
+type Rule string
+
+// The rules of DESIGN.md.
+const (
+	TemperatureHigh  Rule = "temperature_high"
+	TemperatureLow   Rule = "temperature_low"
+	LightNoOccupancy Rule = "light_no_occupancy"
+)
+
 // Alert is one alert, in the contract's field order.
 type Alert struct {
 	AlertID        string    `json:"alert_id"`
@@ -28,8 +53,8 @@ type Alert struct {
 	AlertTime      time.Time `json:"alert_time"`
 	UserID         string    `json:"user_id"`
 	DeviceID       string    `json:"device_id"`
-	Rule           string    `json:"rule"`
-	Severity       string    `json:"severity"`
+	Rule           Rule      `json:"rule"`
+	Severity       Severity  `json:"severity"`
 	Metric         string    `json:"metric"`
 	ObservedValue  float64   `json:"observed_value"`
 	ThresholdValue float64   `json:"threshold_value"`
@@ -43,7 +68,7 @@ type Alert struct {
 func ID(a *Alert) string {
 	var stack [512]byte
 	b := stack[:0]
-	for _, s := range [...]string{a.UserID, a.DeviceID, a.Rule, string(a.Kind), a.Severity} {
+	for _, s := range [...]string{a.UserID, a.DeviceID, string(a.Rule), string(a.Kind), string(a.Severity)} {
 		b = append(b, s...)
 		b = append(b, 0)
 	}
@@ -59,18 +84,18 @@ func ID(a *Alert) string {
 
 // wire is the alert as it travels, in the contract's field order, with alert_time in UTC.
 type wire struct {
-	AlertID        string  `json:"alert_id"`
-	Kind           Kind    `json:"kind"`
-	AlertTime      string  `json:"alert_time"`
-	UserID         string  `json:"user_id"`
-	DeviceID       string  `json:"device_id"`
-	Rule           string  `json:"rule"`
-	Severity       string  `json:"severity"`
-	Metric         string  `json:"metric"`
-	ObservedValue  float64 `json:"observed_value"`
-	ThresholdValue float64 `json:"threshold_value"`
-	WindowStartMs  int64   `json:"window_start_ms"`
-	WindowEndMs    int64   `json:"window_end_ms"`
+	AlertID        string   `json:"alert_id"`
+	Kind           Kind     `json:"kind"`
+	AlertTime      string   `json:"alert_time"`
+	UserID         string   `json:"user_id"`
+	DeviceID       string   `json:"device_id"`
+	Rule           Rule     `json:"rule"`
+	Severity       Severity `json:"severity"`
+	Metric         string   `json:"metric"`
+	ObservedValue  float64  `json:"observed_value"`
+	ThresholdValue float64  `json:"threshold_value"`
+	WindowStartMs  int64    `json:"window_start_ms"`
+	WindowEndMs    int64    `json:"window_end_ms"`
 }
 
 // MarshalJSON writes the contract's JSON, alert_time as RFC 3339 in UTC.
@@ -99,8 +124,8 @@ func (a *Alert) Attributes() map[string]string {
 	return map[string]string{
 		"user_id":   a.UserID,
 		"device_id": a.DeviceID,
-		"rule":      a.Rule,
-		"severity":  a.Severity,
+		"rule":      string(a.Rule),
+		"severity":  string(a.Severity),
 		"kind":      string(a.Kind),
 	}
 }

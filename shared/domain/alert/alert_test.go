@@ -10,7 +10,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/domain/device"
 )
 
-func sample(kind Kind, rule, metric string) Alert {
+func sample(kind Kind, rule Rule, metric string) Alert {
 	at := time.Date(2015, 2, 2, 14, 25, 0, 0, time.UTC)
 	a := Alert{Kind: kind, AlertTime: at, UserID: "alice", DeviceID: "room-1", Rule: rule, Severity: "WARNING", Metric: metric,
 		ObservedValue: 24.3, ThresholdValue: 24, WindowStartMs: at.Add(-6 * time.Minute).UnixMilli(), WindowEndMs: at.UnixMilli()}

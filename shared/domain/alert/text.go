@@ -16,17 +16,17 @@ const MaxSMS = 140
 // MaxSubject is the longest email subject SNS accepts, in characters.
 const MaxSubject = 100
 
-var ruleWords = map[string]string{
-	"temperature_high":   "temperature high",
-	"temperature_low":    "temperature low",
-	"light_no_occupancy": "lights on in an empty room",
+var ruleWords = map[Rule]string{
+	TemperatureHigh:  "temperature high",
+	TemperatureLow:   "temperature low",
+	LightNoOccupancy: "lights on in an empty room",
 }
 
-func ruleWord(rule string) string {
+func ruleWord(rule Rule) string {
 	if w, ok := ruleWords[rule]; ok {
 		return w
 	}
-	return rule
+	return string(rule)
 }
 
 var kindWords = map[Kind]string{Open: "opened", Escalate: "escalated", Resolve: "resolved"}
@@ -46,7 +46,7 @@ func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 // comparison says how the observed value stands to the threshold, e.g. "26.4 °C > 26 °C".
 func comparison(a *Alert) string {
 	op := ">"
-	if a.Rule == "temperature_low" {
+	if a.Rule == TemperatureLow {
 		op = "<"
 	}
 	if a.Kind == Resolve {

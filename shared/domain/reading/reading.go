@@ -10,6 +10,7 @@ package reading
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -130,7 +131,19 @@ func (id Identity) String() string {
 	if id.MsgID != "" {
 		return "m:" + id.MsgID
 	}
-	return fmt.Sprintf("t:%d", id.UnixNano)
+	return "t:" + strconv.FormatInt(id.UnixNano, 10)
+}
+
+// ParseIdentity reads what Identity.String wrote.
+func ParseIdentity(s string) (Identity, bool) {
+	switch {
+	case strings.HasPrefix(s, "m:") && len(s) > 2:
+		return Identity{MsgID: s[2:]}, true
+	case strings.HasPrefix(s, "t:"):
+		ns, err := strconv.ParseInt(s[2:], 10, 64)
+		return Identity{UnixNano: ns}, err == nil
+	}
+	return Identity{}, false
 }
 
 // ValidDeviceID reports whether id matches ^[A-Za-z0-9:_-]{1,128}$.

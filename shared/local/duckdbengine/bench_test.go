@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iotwatch/iotwatch/shared/service/aggregate"
-	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
+	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 )
 
 const benchDevices, benchObjects = 10000, 20

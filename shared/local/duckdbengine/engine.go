@@ -17,8 +17,8 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2" // the database/sql driver "duckdb"
 
-	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 )
 
 // Engine is DuckDB over one lake directory.

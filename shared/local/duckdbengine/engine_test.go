@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iotwatch/iotwatch/shared/service/aggregate"
-	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
+	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 )
 
 var h0 = time.Date(2026, 3, 1, 6, 0, 0, 0, time.UTC)

@@ -1,24 +1,28 @@
-// Package filestore is the evaluate handler's Store on one machine: thresholds from a CSV file
+// Package filestore is the evaluation service's Store on one machine: thresholds from a CSV file
 // (read again when it changes), device metadata from an optional CSV file, and alarm state kept
 // on disk, one JSON file per device, so that a restart keeps open episodes.
+//
+// What it returns belongs to the caller (deep copies); its own copy of a state changes only in
+// SaveState, so a batch whose publish failed leaves no trace here and its retry raises the same
+// alerts again.
 package filestore
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
-	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
 
 // Store implements evaluator.Store.
@@ -30,11 +34,56 @@ type Store struct {
 	configs  map[string][]threshold.Config
 	devices  map[string]device.Device
 	modTime  time.Time
-	states   map[string]alarm.DeviceState
+	states   map[string]evaluator.State
 	reloaded int
 }
 
 var _ evaluator.Store = (*Store)(nil)
+
+// stateExt ends the name of a state file: <device_id>.state.json.
+const stateExt = ".state.json"
+
+// stateFile is the shape of a state file. Changing it changes what is stored:
+// testdata/state-file.golden pins it.
+type stateFile struct {
+	Last    int64                `json:"last,omitempty"`
+	HasLast bool                 `json:"has_last,omitempty"`
+	Recent  []string             `json:"recent,omitempty"`
+	Rules   map[string]ruleState `json:"rules,omitempty"`
+	Version int64                `json:"version,omitempty"`
+}
+
+type ruleState struct {
+	Flags     uint8 `json:"f,omitempty"`
+	LastAt    int64 `json:"l,omitempty"`
+	WarnRun   int64 `json:"w,omitempty"`
+	ViolRun   int64 `json:"v,omitempty"`
+	Open      uint8 `json:"o,omitempty"`
+	OpenStart int64 `json:"os,omitempty"`
+}
+
+func toFile(st evaluator.State) stateFile {
+	f := stateFile{Last: st.Alarm.Last, HasLast: st.Alarm.HasLast, Recent: st.Alarm.Recent, Version: st.Version}
+	if len(st.Alarm.Rules) > 0 {
+		f.Rules = make(map[string]ruleState, len(st.Alarm.Rules))
+		for k, r := range st.Alarm.Rules {
+			f.Rules[k] = ruleState{r.Flags, r.LastAt, r.WarnRun, r.ViolRun, uint8(r.Open), r.OpenStart}
+		}
+	}
+	return f
+}
+
+func (f stateFile) state() evaluator.State {
+	st := evaluator.State{Alarm: alarm.DeviceState{Last: f.Last, HasLast: f.HasLast, Recent: f.Recent}, Version: f.Version}
+	if len(f.Rules) > 0 {
+		st.Alarm.Rules = make(map[string]*alarm.RuleState, len(f.Rules))
+		for k, r := range f.Rules {
+			st.Alarm.Rules[k] = &alarm.RuleState{Flags: r.Flags, LastAt: r.LastAt, WarnRun: r.WarnRun, ViolRun: r.ViolRun,
+				Open: alarm.Level(r.Open), OpenStart: r.OpenStart}
+		}
+	}
+	return st
+}
 
 // Open reads the thresholds (a bad file is an error), the devices file when given, and every
 // saved state under stateDir.
@@ -43,55 +92,68 @@ func Open(thresholdsPath, devicesPath, stateDir string, log *slog.Logger) (*Stor
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{thresholdsPath: thresholdsPath, devicesPath: devicesPath, stateDir: stateDir, log: log,
-		devices: map[string]device.Device{}, states: map[string]alarm.DeviceState{}}
+		devices: map[string]device.Device{}, states: map[string]evaluator.State{}}
 	if err := s.readThresholds(); err != nil {
 		return nil, err
 	}
 	if devicesPath != "" {
-		f, err := os.Open(devicesPath)
-		if err != nil {
+		if err := s.readDevices(); err != nil {
 			return nil, err
-		}
-		defer f.Close()
-		devs, err := device.ParseCSV(f, devicesPath)
-		if err != nil {
-			return nil, err
-		}
-		for _, d := range devs {
-			s.devices[d.ID] = d
 		}
 	}
-	if err := os.MkdirAll(stateDir, 0o755); err != nil {
+	if err := s.readStates(); err != nil {
 		return nil, err
-	}
-	entries, err := os.ReadDir(stateDir)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range entries {
-		id, ok := stateFile(e.Name())
-		if !ok {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(stateDir, e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		var st alarm.DeviceState
-		if err := json.Unmarshal(b, &st); err != nil {
-			return nil, fmt.Errorf("reading the alarm state %s: %w", e.Name(), err)
-		}
-		s.states[id] = st
 	}
 	return s, nil
 }
 
-func stateFile(name string) (string, bool) {
-	const ext = ".state.json"
-	if len(name) <= len(ext) || name[len(name)-len(ext):] != ext {
+func (s *Store) readDevices() error {
+	f, err := os.Open(s.devicesPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	devs, err := device.ParseCSV(f, s.devicesPath)
+	if err != nil {
+		return err
+	}
+	for _, d := range devs {
+		s.devices[d.ID] = d
+	}
+	return nil
+}
+
+func (s *Store) readStates() error {
+	if err := os.MkdirAll(s.stateDir, 0o755); err != nil {
+		return fmt.Errorf("creating the state directory: %w", err)
+	}
+	entries, err := os.ReadDir(s.stateDir)
+	if err != nil {
+		return fmt.Errorf("listing the state directory: %w", err)
+	}
+	for _, e := range entries {
+		id, ok := deviceOf(e.Name())
+		if !ok {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.stateDir, e.Name()))
+		if err != nil {
+			return fmt.Errorf("reading the alarm state %s: %w", e.Name(), err)
+		}
+		var f stateFile
+		if err := json.Unmarshal(b, &f); err != nil {
+			return fmt.Errorf("reading the alarm state %s: %w", e.Name(), err)
+		}
+		s.states[id] = f.state()
+	}
+	return nil
+}
+
+func deviceOf(name string) (string, bool) {
+	if len(name) <= len(stateExt) || name[len(name)-len(stateExt):] != stateExt {
 		return "", false
 	}
-	id := name[:len(name)-len(ext)]
+	id := name[:len(name)-len(stateExt)]
 	return id, reading.ValidDeviceID(id)
 }
 
@@ -117,11 +179,12 @@ func (s *Store) readThresholds() error {
 	return nil
 }
 
-// Reload reads the thresholds file again if it changed. A file that no longer validates is
-// refused whole (logged), and the thresholds in force stay.
+// Reload reads the thresholds file again if it changed. A file that no longer validates, or
+// that cannot be read, is refused whole (logged), and the thresholds in force stay.
 func (s *Store) Reload() {
 	fi, err := os.Stat(s.thresholdsPath)
 	if err != nil {
+		s.log.Error("thresholds file unreadable: keeping the thresholds in force", "err", err)
 		return
 	}
 	s.mu.Lock()
@@ -142,7 +205,7 @@ func (s *Store) Reload() {
 func (s *Store) LoadDevice(_ context.Context, id string) (evaluator.Device, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d := evaluator.Device{Configs: s.configs[id], Info: s.devices[id], State: s.states[id]}
+	d := evaluator.Device{Configs: slices.Clone(s.configs[id]), Info: s.devices[id], State: clone(s.states[id])}
 	if d.Info.ID == "" {
 		d.Info.ID = id
 	}
@@ -150,40 +213,75 @@ func (s *Store) LoadDevice(_ context.Context, id string) (evaluator.Device, erro
 }
 
 // LoadStates implements evaluator.Store.
-func (s *Store) LoadStates(_ context.Context, ids []string) (map[string]alarm.DeviceState, error) {
+func (s *Store) LoadStates(_ context.Context, ids []string) (map[string]evaluator.State, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]alarm.DeviceState, len(ids))
+	out := make(map[string]evaluator.State, len(ids))
 	for _, id := range ids {
-		out[id] = s.states[id]
+		out[id] = clone(s.states[id])
 	}
 	return out, nil
 }
 
-// SaveState implements evaluator.Store: conditional on the version, written to disk atomically.
-func (s *Store) SaveState(_ context.Context, id string, st *alarm.DeviceState) error {
+func clone(st evaluator.State) evaluator.State {
+	return evaluator.State{Alarm: st.Alarm.Clone(), Version: st.Version}
+}
+
+// SaveState implements evaluator.Store: conditional on the version, written to disk durably
+// (a temporary file, synced, renamed over the old one, and the directory synced).
+func (s *Store) SaveState(_ context.Context, id string, st evaluator.State) (int64, error) {
 	if !reading.ValidDeviceID(id) {
-		return fmt.Errorf("device id %q", id)
+		return 0, fmt.Errorf("saving alarm state: device id %q is not valid", id)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cur := s.states[id]; cur.Version != st.Version {
-		return fmt.Errorf("state of %s is at version %d, not %d: %w", id, cur.Version, st.Version, evaluator.ErrConflict)
+		return 0, fmt.Errorf("state of %s is at version %d, not %d: %w", id, cur.Version, st.Version, evaluator.ErrConflict)
 	}
-	next := *st
+	next := clone(st)
 	next.Version++
-	b, err := json.Marshal(next)
+	b, err := json.Marshal(toFile(next))
+	if err != nil {
+		return 0, fmt.Errorf("encoding the alarm state of %s: %w", id, err)
+	}
+	if err := writeFileSync(filepath.Join(s.stateDir, id+stateExt), b); err != nil {
+		return 0, fmt.Errorf("writing the alarm state of %s: %w", id, err)
+	}
+	s.states[id] = next
+	return next.Version, nil
+}
+
+// writeFileSync replaces path with data atomically and durably: a reader (or a restart after a
+// power cut) sees the old content or the new, never a part.
+func writeFileSync(path string, data []byte) (err error) {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(s.stateDir, id+".state.json")
-	if err := os.WriteFile(path+".tmp", b, 0o644); err != nil {
-		return fmt.Errorf("writing the alarm state of %s: %w", id, err)
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		f.Close()
+		return err
 	}
-	if err := os.Rename(path+".tmp", path); err != nil {
-		return errors.Join(fmt.Errorf("writing the alarm state of %s", id), err)
+	if err = f.Sync(); err != nil {
+		f.Close()
+		return err
 	}
-	s.states[id] = next
-	st.Version = next.Version
-	return nil
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
 }

@@ -2,66 +2,116 @@ package filestore
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
+	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/testsupport/golden"
+	"github.com/iotwatch/iotwatch/shared/testsupport/storetest"
 )
 
 const hdr = "user_id,device_id,temp_warning,temp_violation,temp_low_warning,temp_low_violation,light_no_occupancy,sustain_seconds\n"
 
-func TestStateSurvivesReopenAndConflicts(t *testing.T) {
+// writeFiles writes a thresholds CSV and a devices CSV of configs and devs into dir.
+func writeFiles(t *testing.T, dir string, cfgs []threshold.Config, devs []device.Device) (string, string) {
+	t.Helper()
+	var th strings.Builder
+	th.WriteString(hdr)
+	for _, c := range cfgs {
+		th.WriteString(strings.Join([]string{c.UserID, c.DeviceID, c.TempWarning.String(), c.TempViolation.String(),
+			c.TempLowWarning.String(), c.TempLowViolation.String(), c.LightNoOccupancy.String()}, ","))
+		th.WriteString("," + strconv.FormatInt(c.SustainSeconds, 10) + "\n")
+	}
+	dv := "device_id,name,location\n"
+	for _, d := range devs {
+		dv += d.ID + "," + d.Name + "," + d.Location + "\n"
+	}
+	thPath, dvPath := filepath.Join(dir, "thresholds.csv"), filepath.Join(dir, "devices.csv")
+	require.NoError(t, os.WriteFile(thPath, []byte(th.String()), 0o644))
+	require.NoError(t, os.WriteFile(dvPath, []byte(dv), 0o644))
+	return thPath, dvPath
+}
+
+// TestStoreContract runs the Store contract against the file store, and again against a store
+// reopened from the same directory (what a restart reads must be what was saved).
+func TestStoreContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, cfgs []threshold.Config, devs []device.Device) evaluator.Store {
+		dir := t.TempDir()
+		th, dv := writeFiles(t, dir, cfgs, devs)
+		s, err := Open(th, dv, filepath.Join(dir, "state"), nil)
+		require.NoError(t, err)
+		return s
+	})
+}
+
+func TestStateSurvivesReopen(t *testing.T) {
 	dir := t.TempDir()
-	th := filepath.Join(dir, "t.csv")
-	os.WriteFile(th, []byte(hdr+"alice,room-1,24,26,,,,0\n"), 0o644)
-	s, err := Open(th, "", filepath.Join(dir, "state"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	th, dv := writeFiles(t, dir, storetest.Configs, storetest.Devices)
+	s, err := Open(th, dv, filepath.Join(dir, "state"), nil)
+	require.NoError(t, err)
 	ctx := context.Background()
-	st := alarm.DeviceState{Last: 5, HasLast: true, Rules: map[string]*alarm.RuleState{"temperature_high:alice": {Open: alarm.Warning}}}
-	if err := s.SaveState(ctx, "room-1", &st); err != nil || st.Version != 1 {
-		t.Fatalf("save: %v, version %d", err, st.Version)
-	}
-	stale := alarm.DeviceState{}
-	if err := s.SaveState(ctx, "room-1", &stale); !errors.Is(err, evaluator.ErrConflict) {
-		t.Errorf("stale save = %v", err)
-	}
-	again, err := Open(th, "", filepath.Join(dir, "state"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, _ := again.LoadDevice(ctx, "room-1")
-	if d.State.Version != 1 || d.State.Rules["temperature_high:alice"].Open != alarm.Warning || len(d.Configs) != 1 {
-		t.Errorf("after reopening: %+v", d)
-	}
+	st := alarm.DeviceState{Last: 5, HasLast: true, Recent: []string{"t:5"}, Rules: map[string]*alarm.RuleState{"temperature_high:alice": {Flags: 1, LastAt: 5, Open: alarm.Warning}}}
+	v, err := s.SaveState(ctx, "room-1", evaluator.State{Alarm: st})
+	require.NoError(t, err)
+	again, err := Open(th, dv, filepath.Join(dir, "state"), nil)
+	require.NoError(t, err)
+	d, err := again.LoadDevice(ctx, "room-1")
+	require.NoError(t, err)
+	assert.Equal(t, evaluator.State{Alarm: st, Version: v}, d.State)
+	assert.Len(t, d.Configs, 2)
+	assert.Equal(t, "Office 1", d.Info.Name)
+}
+
+// TestStoredFileFormat pins the state file: a change of format must be deliberate (go test
+// -update), since files written by the running version must stay readable after an upgrade.
+func TestStoredFileFormat(t *testing.T) {
+	dir := t.TempDir()
+	th, _ := writeFiles(t, dir, storetest.Configs, nil)
+	s, err := Open(th, "", filepath.Join(dir, "state"), nil)
+	require.NoError(t, err)
+	st := alarm.DeviceState{Last: 1422886740000000000, HasLast: true, Recent: []string{"m:room-1-000140", "t:1422886680000000000"},
+		Rules: map[string]*alarm.RuleState{
+			"temperature_high:alice":   {Flags: 3, LastAt: 1422886740000000000, WarnRun: 1422886620000000000, Open: alarm.Warning, OpenStart: 1422886620000000000},
+			"light_no_occupancy:carol": {Flags: 1, LastAt: 1422886740000000000},
+		}}
+	_, err = s.SaveState(context.Background(), "room-1", evaluator.State{Alarm: st})
+	require.NoError(t, err)
+	b, err := os.ReadFile(filepath.Join(dir, "state", "room-1"+stateExt))
+	require.NoError(t, err)
+	golden.Check(t, "state-file.golden", string(b)+"\n")
 }
 
 func TestReloadKeepsGoodThresholds(t *testing.T) {
 	dir := t.TempDir()
 	th := filepath.Join(dir, "t.csv")
-	os.WriteFile(th, []byte(hdr+"alice,room-1,24,26,,,,0\n"), 0o644)
+	require.NoError(t, os.WriteFile(th, []byte(hdr+"alice,room-1,24,26,,,,0\n"), 0o644))
 	s, err := Open(th, "", dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := context.Background()
+	edit := func(body string, at time.Time) {
+		require.NoError(t, os.WriteFile(th, []byte(body), 0o644))
+		require.NoError(t, os.Chtimes(th, at, at))
+		s.Reload()
+	}
 	later := time.Now().Add(time.Second)
-	os.WriteFile(th, []byte(hdr+"alice,room-1,24,26,,,,0\nbob,room-1,20,,,,,0\n"), 0o644)
-	os.Chtimes(th, later, later)
+	edit(hdr+"alice,room-1,24,26,,,,0\nbob,room-1,20,,,,,0\n", later)
+	d, _ := s.LoadDevice(ctx, "room-1")
+	assert.Len(t, d.Configs, 2, "after a good edit")
+	edit(hdr+"alice,room-1,26,24,,,,0\n", later.Add(time.Second))
+	d, _ = s.LoadDevice(ctx, "room-1")
+	assert.Len(t, d.Configs, 2, "after a bad edit: the thresholds in force stay")
+	require.NoError(t, os.Remove(th))
 	s.Reload()
-	if d, _ := s.LoadDevice(ctx, "room-1"); len(d.Configs) != 2 {
-		t.Errorf("after a good edit: %d configs; want 2", len(d.Configs))
-	}
-	os.WriteFile(th, []byte(hdr+"alice,room-1,26,24,,,,0\n"), 0o644)
-	later = later.Add(time.Second)
-	os.Chtimes(th, later, later)
-	s.Reload()
-	if d, _ := s.LoadDevice(ctx, "room-1"); len(d.Configs) != 2 {
-		t.Errorf("after a bad edit: %d configs; want the 2 in force", len(d.Configs))
-	}
+	d, _ = s.LoadDevice(ctx, "room-1")
+	assert.Len(t, d.Configs, 2, "after the file vanished: the thresholds in force stay")
 }

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
 
 // Quarantine writes rejected records under root/quarantine/dt=…/hour=…/, one object per batch
@@ -35,10 +35,12 @@ func (q *Quarantine) Put(_ context.Context, batchKey string, recs []lake.Rejecte
 			return err
 		}
 		if err := os.WriteFile(path+".tmp", body, 0o644); err != nil {
-			return err
+			os.Remove(path + ".tmp")
+			return fmt.Errorf("writing %s: %w", path, err)
 		}
 		if err := os.Rename(path+".tmp", path); err != nil {
-			return err
+			os.Remove(path + ".tmp")
+			return fmt.Errorf("writing %s: %w", path, err)
 		}
 	}
 	return nil

@@ -42,9 +42,16 @@ type buffer struct {
 	hour  time.Time
 }
 
+// The defaults of a Writer's buffers: small objects, written soon, as a local lake wants (Firehose
+// on AWS buffers 64 MiB or 60 s).
+const (
+	DefaultMaxBytes = 4 << 20
+	DefaultMaxAge   = 5 * time.Second
+)
+
 // NewWriter writes records under root/prefix/, partitioned by field (event_time, alert_time).
 func NewWriter(root, prefix, field string) *Writer {
-	return &Writer{root: root, prefix: prefix, field: field, MaxBytes: 4 << 20, MaxAge: 5 * time.Second,
+	return &Writer{root: root, prefix: prefix, field: field, MaxBytes: DefaultMaxBytes, MaxAge: DefaultMaxAge,
 		parts: map[string]*buffer{}, touched: map[time.Time]bool{}}
 }
 
@@ -122,17 +129,21 @@ func (w *Writer) writeLocked(path string, b *buffer) error {
 	}
 	var z bytes.Buffer
 	zw := gzip.NewWriter(&z)
-	zw.Write(b.data.Bytes())
+	if _, err := zw.Write(b.data.Bytes()); err != nil {
+		return err
+	}
 	if err := zw.Close(); err != nil {
 		return err
 	}
 	name := fmt.Sprintf("iotwatch-%s-%d-%06d.json.gz", filepath.Base(w.prefix), time.Now().UnixNano(), w.seq.Add(1))
 	tmp := filepath.Join(dir, "."+name+".tmp")
 	if err := os.WriteFile(tmp, z.Bytes(), 0o644); err != nil {
+		os.Remove(tmp) // a partial file must not stay behind; the buffer is kept and written again
 		return fmt.Errorf("writing %s: %w", tmp, err)
 	}
 	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", filepath.Join(dir, name), err)
 	}
 	w.written.Add(int64(b.lines))
 	delete(w.parts, path)
@@ -141,6 +152,15 @@ func (w *Writer) writeLocked(path string, b *buffer) error {
 
 // Written is the number of records written to objects so far.
 func (w *Writer) Written() int64 { return w.written.Load() }
+
+// Touch marks hours as touched again (their aggregation failed and is to be tried again).
+func (w *Writer) Touch(hours ...time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, h := range hours {
+		w.touched[h] = true
+	}
+}
 
 // Touched returns the hours that received records since the last call.
 func (w *Writer) Touched() []time.Time {

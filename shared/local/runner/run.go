@@ -1,6 +1,7 @@
 // Package runner is the whole pipeline in one process (DESIGN.md, "The same on one machine"):
-// an embedded MQTT broker, the topic rule feeding an in-process stream, the evaluate function's
-// handler on local stand-ins, a Firehose-like writer of the lake, and the hourly aggregation.
+// the embedded MQTT broker with the topic rule, feeding an in-process stream (Kinesis and its
+// event source mapping) that hands batches to the evaluation service on local stand-ins (file
+// store, lake files), a Firehose-like writer of bronze, and the hourly aggregation.
 package runner
 
 import (
@@ -9,26 +10,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
-	"github.com/mochi-mqtt/server/v2/packets"
-
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/local/broker"
+	"github.com/iotwatch/iotwatch/shared/local/filestore"
+	"github.com/iotwatch/iotwatch/shared/local/lakefiles"
+	"github.com/iotwatch/iotwatch/shared/local/stream"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
-	"github.com/iotwatch/iotwatch/shared/contract/lake"
-	"github.com/iotwatch/iotwatch/shared/local/lakefiles"
-	"github.com/iotwatch/iotwatch/shared/local/filestore"
-	"github.com/iotwatch/iotwatch/shared/local/stream"
-	"github.com/iotwatch/iotwatch/shared/domain/reading"
-	"github.com/iotwatch/iotwatch/shared/contract/topic"
 )
 
 // Config configures a run.
@@ -36,19 +31,31 @@ type Config struct {
 	Lake       string // lake directory: bronze/, alerts/, quarantine/, errors/, gold/, state/
 	Thresholds string // thresholds CSV (re-read when it changes)
 	Devices    string // optional devices CSV (names and locations in alert texts)
-	MQTT       string // listen address, default 127.0.0.1:1883
+	MQTT       string // listen address, default broker.DefaultAddr
 	Stream     stream.Config
 	// Aggregator, when set, aggregates the hours that received readings every AggregateEvery
 	// (and once more when the run stops).
 	Aggregator     aggregate.HourAggregator
 	AggregateEvery time.Duration
-	Interval       time.Duration // devices' nominal interval, for expected_readings; default 60 s
+	Interval       time.Duration // devices' nominal interval, for expected_readings; default aggregate.DefaultConfig.Interval
 	Alerts         io.Writer     // readable alert lines (nil: none)
 	Progress       io.Writer     // progress lines while busy (nil: none)
 	Log            *slog.Logger
 	// Ready is called with the broker's address once it accepts connections.
 	Ready func(addr string)
+	// WrapPublisher, when set, wraps the publisher of alerts (tests inject faults with it).
+	WrapPublisher func(evaluator.Publisher) evaluator.Publisher
 }
+
+// The run's fixed rhythms.
+const (
+	// CacheTTL is how long the service reuses thresholds: an edit of the thresholds file takes
+	// effect at most this late.
+	CacheTTL = 2 * time.Second
+	// Tick is how often the run checks the thresholds file, writes lake buffers older than
+	// lakefiles.DefaultMaxAge and prints progress.
+	Tick = time.Second
+)
 
 // Summary is what a run did.
 type Summary struct {
@@ -57,206 +64,253 @@ type Summary struct {
 	Rejected   map[reading.Reason]int
 	Late       int
 	Duplicates int
-	Alerts     map[string]int // "KIND SEVERITY"
-	Bronze     int64          // records written to bronze
-	GivenUp    int            // records the stream gave up on (errors/failed-batches)
-	Hours      []string       // hours aggregated
+	Alerts     map[evaluator.AlertKey]int
+	Bronze     int64    // records written to bronze
+	Batches    int64    // batches the stream handed to the service
+	Retries    int64    // of which retries
+	GivenUp    int      // records the stream gave up on (errors/failed-batches)
+	Hours      []string // hours aggregated
 }
 
-// ruleHook is the topic rule: every message on devices/+/readings goes, unchanged, onto the
-// stream keyed by the topic's device id, and to the bronze writer (Firehose reads the stream).
-// It runs before the broker acknowledges the message, so an acknowledged message is in both.
-type ruleHook struct {
-	mqtt.HookBase
-	stream *stream.Stream
-	bronze *lakefiles.Writer
-	mu     sync.Mutex
-	count  int64
-}
+// pipeline is a run's parts.
+type pipeline struct {
+	cfg     Config
+	store   *filestore.Store
+	bronze  *lakefiles.Writer
+	alerts  *lakefiles.Writer
+	failed  *lakefiles.Writer
+	service *evaluator.Service
+	stream  *stream.Stream
+	broker  *broker.Broker
 
-func (h *ruleHook) ID() string { return "iotwatch-rule" }
-
-func (h *ruleHook) Provides(b byte) bool { return b == mqtt.OnPublish }
-
-func (h *ruleHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	dev, ok := topic.DeviceOf(pk.TopicName)
-	if !ok {
-		return pk, nil // not the rule's topic: the broker delivers it, the pipeline ignores it
-	}
-	data := append([]byte(nil), pk.Payload...)
-	if err := h.stream.Put(stream.Record{Data: data, PartitionKey: dev, Arrival: time.Now()}); err != nil {
-		return pk, packets.ErrServerUnavailable // shutting down: not acknowledged, the client retries
-	}
-	if err := h.bronze.Add(data); err != nil {
-		return pk, packets.ErrImplementationSpecificError
-	}
-	h.mu.Lock()
-	h.count++
-	h.mu.Unlock()
-	return pk, nil
-}
-
-func (h *ruleHook) messages() int64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.count
+	mu   sync.Mutex // guards sum and errs
+	sum  Summary
+	errs []error
 }
 
 // Run serves until ctx is done, then stops accepting, drains the stream, flushes every buffer,
-// aggregates what it touched, and returns the summary.
+// aggregates what it touched, and returns the summary. Its error says what could not be done:
+// a write that failed, records given up, an aggregation that failed.
 func Run(ctx context.Context, cfg Config) (Summary, error) {
-	sum := Summary{Rejected: map[reading.Reason]int{}, Alerts: map[string]int{}}
+	p, err := newPipeline(cfg)
+	if err != nil {
+		return Summary{}, err
+	}
+	// The stream outlives ctx: after ctx is done, stop drains it.
+	streamCtx, cancelStream := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelStream()
+	p.stream.Start(streamCtx)
+	if p.broker, err = broker.Start(p.cfg.MQTT, p.rule, p.cfg.Log); err != nil {
+		p.stream.Close()
+		return p.summary(), err
+	}
+	p.cfg.Log.Info("MQTT broker listening", "addr", p.broker.Addr())
+	if p.cfg.Ready != nil {
+		p.cfg.Ready(p.broker.Addr())
+	}
+	p.serve(ctx)
+	p.stop(context.WithoutCancel(ctx))
+	return p.summary(), p.err()
+}
+
+func newPipeline(cfg Config) (*pipeline, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.MQTT == "" {
-		cfg.MQTT = "127.0.0.1:1883"
+		cfg.MQTT = broker.DefaultAddr
 	}
 	if cfg.Interval == 0 {
-		cfg.Interval = time.Minute
+		cfg.Interval = aggregate.DefaultConfig.Interval
 	}
 	store, err := filestore.Open(cfg.Thresholds, cfg.Devices, filepath.Join(cfg.Lake, "state"), cfg.Log)
 	if err != nil {
-		return sum, err
+		return nil, err
 	}
-	bronze := lakefiles.NewWriter(cfg.Lake, lake.Bronze, "event_time")
-	alerts := lakefiles.NewWriter(cfg.Lake, lake.Alerts, "alert_time")
-	failed := lakefiles.NewWriter(cfg.Lake, lake.Errors+"/failed-batches", "event_time")
+	p := &pipeline{
+		cfg:    cfg,
+		store:  store,
+		bronze: lakefiles.NewWriter(cfg.Lake, lake.Bronze, "event_time"),
+		alerts: lakefiles.NewWriter(cfg.Lake, lake.Alerts, "alert_time"),
+		failed: lakefiles.NewWriter(cfg.Lake, lake.Errors+"/failed-batches", "event_time"),
+		sum:    Summary{Rejected: map[reading.Reason]int{}, Alerts: map[evaluator.AlertKey]int{}},
+	}
+	var pub evaluator.Publisher = lakefiles.NewPublisher(cfg.Alerts, p.alerts)
+	if cfg.WrapPublisher != nil {
+		pub = cfg.WrapPublisher(pub)
+	}
+	scfg := evaluator.DefaultConfig
+	scfg.CacheTTL = CacheTTL
+	p.service = evaluator.New(store, pub, lakefiles.NewQuarantine(cfg.Lake), scfg, cfg.Log, p.observe)
+	p.stream = stream.New(cfg.Stream, p.evaluate, p.giveUp)
+	return p, nil
+}
 
-	var mu sync.Mutex
-	observe := func(s evaluator.Stats) {
-		mu.Lock()
-		defer mu.Unlock()
-		sum.Readings += s.Readings
-		sum.Late += s.Late
-		sum.Duplicates += s.Duplicates
-		for r, n := range s.Rejected {
-			sum.Rejected[r] += n
-		}
-		for k, n := range s.Alerts {
-			sum.Alerts[k] += n
-		}
+// rule is the topic rule's action: the message goes onto the stream, keyed by the topic's
+// device id, and to the bronze writer (as Firehose reads the stream on AWS).
+func (p *pipeline) rule(dev string, data []byte) error {
+	if err := p.stream.Put(stream.Record{Data: data, PartitionKey: dev, Arrival: time.Now()}); err != nil {
+		return broker.ErrUnavailable
 	}
-	hcfg := evaluator.DefaultConfig
-	hcfg.CacheTTL = 2 * time.Second // the thresholds file is re-read at most this late
-	handler := evaluator.New(store, lakefiles.NewPublisher(cfg.Alerts, alerts), lakefiles.NewQuarantine(cfg.Lake), hcfg, cfg.Log, observe)
-	stream := stream.New(cfg.Stream, handler.Handle, func(f stream.Failure) {
-		cfg.Log.Error("records given up after retries", "shard", f.Shard, "records", len(f.Records), "err", f.Err)
-		mu.Lock()
-		sum.GivenUp += len(f.Records)
-		mu.Unlock()
-		for _, r := range f.Records {
-			failed.Add(r.Kinesis.Data)
-		}
-	})
-	runCtx, stopStream := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopStream()
-	stream.Start(runCtx)
+	if err := p.bronze.Add(data); err != nil {
+		// The buffer is kept and written again; the message is not acknowledged (its client
+		// sends it again, and the stream's copy is then a duplicate that counts once).
+		p.cfg.Log.Error("writing bronze", "err", err)
+		return err
+	}
+	return nil
+}
 
-	ln, err := net.Listen("tcp", cfg.MQTT)
-	if err != nil {
-		return sum, fmt.Errorf("listening for MQTT on %s: %w", cfg.MQTT, err)
+// evaluate hands a stream batch to the service: the stream's sequence numbers are the messages'
+// ids, and the topic's device id comes with each.
+func (p *pipeline) evaluate(ctx context.Context, batch []stream.Entry) ([]string, error) {
+	msgs := make([]evaluator.Message, len(batch))
+	for i, e := range batch {
+		msgs[i] = evaluator.Message{ID: e.Seq, Source: fmt.Sprintf("local-shard-%d-%s", e.Shard, e.Seq), Data: e.Data,
+			TopicDevice: e.PartitionKey, Arrival: e.Arrival}
 	}
-	server := mqtt.New(&mqtt.Options{InlineClient: false, Logger: cfg.Log})
-	hook := &ruleHook{stream: stream, bronze: bronze}
-	if err := server.AddHook(new(auth.AllowHook), nil); err != nil {
-		return sum, err
-	}
-	if err := server.AddHook(hook, nil); err != nil {
-		return sum, err
-	}
-	if err := server.AddListener(listeners.NewNet("mqtt", ln)); err != nil {
-		return sum, err
-	}
-	if err := server.Serve(); err != nil {
-		return sum, err
-	}
-	cfg.Log.Info("MQTT broker listening", "addr", ln.Addr().String())
-	if cfg.Ready != nil {
-		cfg.Ready(ln.Addr().String())
-	}
+	out, err := p.service.Evaluate(ctx, msgs)
+	return out.Retry, err
+}
 
-	aggregateTouched := func(ctx context.Context) {
-		if cfg.Aggregator == nil {
-			return
-		}
-		if err := bronze.Flush(); err != nil {
-			cfg.Log.Error("flushing bronze", "err", err)
-		}
-		if err := alerts.Flush(); err != nil {
-			cfg.Log.Error("flushing alerts", "err", err)
-		}
-		hours := bronze.Touched()
-		if len(hours) == 0 {
-			return
-		}
-		acfg := aggregate.DefaultConfig
-		acfg.Interval, acfg.Concurrency = cfg.Interval, 1
-		res, err := aggregate.NewHandler(cfg.Aggregator, acfg, cfg.Log, nil).Run(ctx, hours)
-		if err != nil {
-			cfg.Log.Error("aggregation", "err", err)
-		}
-		mu.Lock()
-		sum.Hours = append(sum.Hours, res.Hours...)
-		mu.Unlock()
+func (p *pipeline) observe(s evaluator.Stats) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sum.Readings += s.Readings
+	p.sum.Late += s.Late
+	p.sum.Duplicates += s.Duplicates
+	for r, n := range s.Rejected {
+		p.sum.Rejected[r] += n
 	}
+	for k, n := range s.Alerts {
+		p.sum.Alerts[k] += n
+	}
+}
 
-	tick := time.NewTicker(time.Second)
+// giveUp is the stream's on-failure destination: the records go to errors/failed-batches/.
+func (p *pipeline) giveUp(f stream.Failure) {
+	p.cfg.Log.Error("records given up after retries", "shard", f.Shard, "records", len(f.Records), "err", f.Err)
+	p.fail(fmt.Errorf("%d records given up after retries: %w", len(f.Records), f.Err))
+	p.mu.Lock()
+	p.sum.GivenUp += len(f.Records)
+	p.mu.Unlock()
+	for _, r := range f.Records {
+		if err := p.failed.Add(r.Data); err != nil {
+			p.fail(fmt.Errorf("keeping a given-up record: %w", err))
+		}
+	}
+}
+
+func (p *pipeline) fail(err error) {
+	p.mu.Lock()
+	p.errs = append(p.errs, err)
+	p.mu.Unlock()
+}
+
+func (p *pipeline) err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return errors.Join(p.errs...)
+}
+
+// serve runs the run's rhythms until ctx is done.
+func (p *pipeline) serve(ctx context.Context) {
+	tick := time.NewTicker(Tick)
 	defer tick.Stop()
 	var aggTick <-chan time.Time
-	if cfg.Aggregator != nil && cfg.AggregateEvery > 0 {
-		t := time.NewTicker(cfg.AggregateEvery)
+	if p.cfg.Aggregator != nil && p.cfg.AggregateEvery > 0 {
+		t := time.NewTicker(p.cfg.AggregateEvery)
 		defer t.Stop()
 		aggTick = t.C
 	}
 	lastMsgs, lastTime := int64(0), time.Now()
-	var errs []error
-loop:
 	for {
 		select {
 		case <-ctx.Done():
-			break loop
+			return
 		case <-aggTick:
-			aggregateTouched(ctx)
+			if err := p.aggregateTouched(ctx); err != nil {
+				p.cfg.Log.Error("aggregation failed; it is tried again at the next round and when the run stops", "err", err)
+			}
 		case now := <-tick.C:
-			store.Reload()
-			if err := bronze.FlushOld(); err != nil {
-				errs = append(errs, err)
+			p.store.Reload()
+			for _, w := range []*lakefiles.Writer{p.bronze, p.alerts} {
+				if err := w.FlushOld(); err != nil { // the buffer is kept: written again next tick
+					p.cfg.Log.Error("writing the lake", "err", err)
+				}
 			}
-			if err := alerts.FlushOld(); err != nil {
-				errs = append(errs, err)
-			}
-			msgs := hook.messages()
-			if cfg.Progress != nil && (msgs != lastMsgs || stream.Lag() > 0) {
-				mu.Lock()
-				fmt.Fprintf(cfg.Progress, "%s  %8.0f readings/s  %d messages  %d alerts  lag %d\n", now.Format("15:04:05"),
-					float64(msgs-lastMsgs)/now.Sub(lastTime).Seconds(), msgs, total(sum.Alerts), stream.Lag())
-				mu.Unlock()
+			msgs := p.broker.Accepted()
+			if p.cfg.Progress != nil && (msgs != lastMsgs || p.stream.Lag() > 0) {
+				p.mu.Lock()
+				alerts := total(p.sum.Alerts)
+				p.mu.Unlock()
+				fmt.Fprintf(p.cfg.Progress, "%s  %8.0f readings/s  %d messages  %d alerts  lag %d\n", now.Format("15:04:05"),
+					float64(msgs-lastMsgs)/now.Sub(lastTime).Seconds(), msgs, alerts, p.stream.Lag())
 			}
 			lastMsgs, lastTime = msgs, now
 		}
 	}
-
-	// Stop accepting, drain, flush: every acknowledged message ends up in the lake.
-	cfg.Log.Info("stopping: draining the stream and flushing the lake")
-	if err := server.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("closing the broker: %w", err))
-	}
-	stream.Close()
-	for _, w := range []*lakefiles.Writer{bronze, alerts, failed} {
-		if err := w.Flush(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if cfg.Aggregator != nil {
-		aggregateTouched(context.WithoutCancel(ctx))
-	}
-	sum.Messages = hook.messages()
-	sum.Bronze = bronze.Written()
-	return sum, errors.Join(errs...)
 }
 
-func total(m map[string]int) int {
+// stop stops accepting, drains the stream, flushes every writer, and aggregates the hours that
+// received readings: every acknowledged message ends up in the lake.
+func (p *pipeline) stop(ctx context.Context) {
+	p.cfg.Log.Info("stopping: draining the stream and flushing the lake")
+	if err := p.broker.Close(); err != nil {
+		p.fail(err)
+	}
+	p.stream.Close()
+	for _, w := range []*lakefiles.Writer{p.bronze, p.alerts, p.failed} {
+		if err := w.Flush(); err != nil {
+			p.fail(err)
+		}
+	}
+	if err := p.aggregateTouched(ctx); err != nil {
+		p.fail(err)
+	}
+}
+
+// aggregateTouched aggregates the hours that received readings since it last ran. Hours that
+// failed are kept for the next round.
+func (p *pipeline) aggregateTouched(ctx context.Context) error {
+	if p.cfg.Aggregator == nil {
+		return nil
+	}
+	for _, w := range []*lakefiles.Writer{p.bronze, p.alerts} {
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
+	hours := p.bronze.Touched()
+	if len(hours) == 0 {
+		return nil
+	}
+	acfg := aggregate.DefaultConfig
+	acfg.Interval, acfg.Concurrency = p.cfg.Interval, 1
+	res, err := aggregate.NewHandler(p.cfg.Aggregator, acfg, p.cfg.Log, nil).Run(ctx, hours)
+	p.mu.Lock()
+	p.sum.Hours = append(p.sum.Hours, res.Hours...)
+	p.mu.Unlock()
+	if err != nil {
+		p.bronze.Touch(hours...) // not lost: tried again
+		return fmt.Errorf("aggregating %d hours: %w", len(hours), err)
+	}
+	return nil
+}
+
+func (p *pipeline) summary() Summary {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.sum
+	if p.broker != nil {
+		s.Messages = p.broker.Accepted()
+	}
+	s.Bronze = p.bronze.Written()
+	s.Batches, s.Retries = p.stream.Stats()
+	return s
+}
+
+func total[K comparable](m map[K]int) int {
 	n := 0
 	for _, v := range m {
 		n += v
@@ -279,6 +333,7 @@ func (s Summary) String() string {
 	}
 	sort.Strings(kinds)
 	fmt.Fprintf(&b, "alerts %d: %s\n", total(s.Alerts), strings.Join(kinds, ", "))
-	fmt.Fprintf(&b, "bronze %d records; given up %d; hours aggregated %d\n", s.Bronze, s.GivenUp, len(s.Hours))
+	fmt.Fprintf(&b, "bronze %d records; stream %d batches, %d retries; given up %d; hours aggregated %d\n",
+		s.Bronze, s.Batches, s.Retries, s.GivenUp, len(s.Hours))
 	return b.String()
 }

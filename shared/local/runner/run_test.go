@@ -16,11 +16,11 @@ import (
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
-	"github.com/iotwatch/iotwatch/shared/tools/backtest"
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/local/runner"
 	"github.com/iotwatch/iotwatch/shared/local/stream"
+	"github.com/iotwatch/iotwatch/shared/tools/backtest"
 	"github.com/iotwatch/iotwatch/shared/tools/simulate"
-	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 )
 
 // pipeline runs runner.Run until stop is called, and returns the broker address.

@@ -1,9 +1,10 @@
 // Package stream is an in-process stand-in for a Kinesis stream and its Lambda event source
 // mapping: records are spread over shards by partition key (so one device's records stay in
-// order), and each shard's consumer hands batches in the Kinesis event shape to a handler, with
-// the mapping's semantics: a batch size and a batching window, partial batch failures retried
-// from the lowest failed sequence number, bisection of a batch whose invocation failed, bounded
-// retries, and an on-failure destination for what is given up.
+// order), and each shard's consumer hands batches to a handler with the mapping's semantics: a
+// batch size and a batching window, partial batch failures retried from the lowest failed
+// sequence number, bisection of a batch whose invocation failed, bounded retries, and an
+// on-failure destination for what is given up. It carries bytes and knows nothing of what they
+// mean: the runner turns its entries into the evaluation service's messages.
 package stream
 
 import (
@@ -14,41 +15,51 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/aws/aws-lambda-go/events"
 )
 
-// Handler is the evaluate function's signature.
-type Handler func(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error)
+// Handler handles one batch and returns the sequence numbers of the entries to retry (the
+// stream resumes from the lowest), or an error for a failed invocation (the batch is bisected).
+type Handler func(ctx context.Context, batch []Entry) (retry []string, err error)
 
 // Config tunes the stream and the mapping.
 type Config struct {
-	Shards       int           // default 2
-	BatchSize    int           // default 500
-	BatchWindow  time.Duration // default 200 ms
-	MaxRetries   int           // retries of a failing batch before it is given up; default 10
-	RetryBackoff time.Duration // first pause between retries, doubled each time; default 100 ms
-	QueueLen     int           // records a shard holds before Put blocks (back pressure); default 100,000
+	Shards       int           // default DefaultShards
+	BatchSize    int           // default DefaultBatchSize
+	BatchWindow  time.Duration // default DefaultBatchWindow
+	MaxRetries   int           // retries of a failing batch before it is given up; default DefaultMaxRetries
+	RetryBackoff time.Duration // first pause between retries, doubled each time; default DefaultRetryBackoff
+	QueueLen     int           // records a shard holds before Put blocks (back pressure); default DefaultQueueLen
 }
+
+// The defaults of Config. The batch window is short: on one machine a batch costs little, and
+// 20 ms measured the best latency at full throughput (BenchmarkLocalPipeline).
+const (
+	DefaultShards       = 2
+	DefaultBatchSize    = 500
+	DefaultBatchWindow  = 20 * time.Millisecond
+	DefaultMaxRetries   = 10
+	DefaultRetryBackoff = 100 * time.Millisecond
+	DefaultQueueLen     = 100000
+)
 
 func (c *Config) defaults() {
 	if c.Shards <= 0 {
-		c.Shards = 2
+		c.Shards = DefaultShards
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 500
+		c.BatchSize = DefaultBatchSize
 	}
 	if c.BatchWindow <= 0 {
-		c.BatchWindow = 200 * time.Millisecond
+		c.BatchWindow = DefaultBatchWindow
 	}
 	if c.MaxRetries <= 0 {
-		c.MaxRetries = 10
+		c.MaxRetries = DefaultMaxRetries
 	}
 	if c.RetryBackoff <= 0 {
-		c.RetryBackoff = 100 * time.Millisecond
+		c.RetryBackoff = DefaultRetryBackoff
 	}
 	if c.QueueLen <= 0 {
-		c.QueueLen = 100000
+		c.QueueLen = DefaultQueueLen
 	}
 }
 
@@ -59,10 +70,19 @@ type Record struct {
 	Arrival      time.Time
 }
 
+// Entry is a record as the stream delivers it: with its shard and sequence number.
+type Entry struct {
+	Record
+	Shard int
+	// Seq is the record's sequence number: decimal digits, increasing within a shard and, as the
+	// stream numbers from its start time, across restarts too.
+	Seq string
+}
+
 // Failure is what the on-failure destination receives: records given up, and why.
 type Failure struct {
 	Shard   int
-	Records []events.KinesisEventRecord
+	Records []Entry
 	Err     error
 }
 
@@ -83,7 +103,7 @@ type Stream struct {
 type shard struct {
 	id  int
 	in  chan Record
-	seq uint64
+	seq uint64 // the last sequence number given
 }
 
 // ErrClosed is returned by Put after Close.
@@ -93,13 +113,15 @@ var ErrClosed = errors.New("stream closed")
 func New(cfg Config, h Handler, onFailure func(Failure)) *Stream {
 	cfg.defaults()
 	s := &Stream{cfg: cfg, handler: h, onFailure: onFailure}
+	base := uint64(time.Now().UnixNano()) // numbers of a later run are higher: no name repeats
 	for i := 0; i < cfg.Shards; i++ {
-		s.shards = append(s.shards, &shard{id: i, in: make(chan Record, cfg.QueueLen)})
+		s.shards = append(s.shards, &shard{id: i, in: make(chan Record, cfg.QueueLen), seq: base})
 	}
 	return s
 }
 
-// Start runs one consumer per shard until Close has drained the shard.
+// Start runs one consumer per shard until Close has drained the shard, or ctx is done (what is
+// still queued then is left unhandled).
 func (s *Stream) Start(ctx context.Context) {
 	for _, sh := range s.shards {
 		s.wg.Add(1)
@@ -145,11 +167,17 @@ func (s *Stream) Stats() (batches, retries int64) { return s.batches.Load(), s.r
 
 func (s *Stream) consume(ctx context.Context, sh *shard) {
 	for {
-		first, ok := <-sh.in
-		if !ok {
+		var first Record
+		var ok bool
+		select {
+		case first, ok = <-sh.in:
+			if !ok {
+				return
+			}
+		case <-ctx.Done():
 			return
 		}
-		batch := []events.KinesisEventRecord{s.record(sh, first)}
+		batch := []Entry{s.entry(sh, first)}
 		timer := time.NewTimer(s.cfg.BatchWindow)
 	fill:
 		for len(batch) < s.cfg.BatchSize {
@@ -158,8 +186,10 @@ func (s *Stream) consume(ctx context.Context, sh *shard) {
 				if !ok {
 					break fill
 				}
-				batch = append(batch, s.record(sh, r))
+				batch = append(batch, s.entry(sh, r))
 			case <-timer.C:
+				break fill
+			case <-ctx.Done():
 				break fill
 			}
 		}
@@ -169,29 +199,17 @@ func (s *Stream) consume(ctx context.Context, sh *shard) {
 	}
 }
 
-func (s *Stream) record(sh *shard, r Record) events.KinesisEventRecord {
+func (s *Stream) entry(sh *shard, r Record) Entry {
 	sh.seq++
-	seq := fmt.Sprintf("%020d%05d", sh.seq, sh.id)
-	return events.KinesisEventRecord{
-		AwsRegion:      "local",
-		EventID:        fmt.Sprintf("shardId-%012d:%s", sh.id, seq),
-		EventName:      "aws:kinesis:record",
-		EventSource:    "aws:kinesis",
-		EventSourceArn: "arn:aws:kinesis:local:000000000000:stream/iotwatch-readings",
-		EventVersion:   "1.0",
-		Kinesis: events.KinesisRecord{
-			Data: r.Data, PartitionKey: r.PartitionKey, SequenceNumber: seq,
-			ApproximateArrivalTimestamp: events.SecondsEpochTime{Time: r.Arrival}, KinesisSchemaVersion: "1.0",
-		},
-	}
+	return Entry{Record: r, Shard: sh.id, Seq: fmt.Sprintf("%020d", sh.seq)}
 }
 
 // deliver invokes the handler until the batch is done, as the event source mapping does.
-func (s *Stream) deliver(ctx context.Context, sh *shard, batch []events.KinesisEventRecord, attempt int) {
+func (s *Stream) deliver(ctx context.Context, sh *shard, batch []Entry, attempt int) {
 	for len(batch) > 0 {
 		s.batches.Add(1)
-		resp, err := s.handler(ctx, events.KinesisEvent{Records: batch})
-		if err == nil && len(resp.BatchItemFailures) == 0 {
+		retry, err := s.handler(ctx, batch)
+		if err == nil && len(retry) == 0 {
 			return
 		}
 		if attempt >= s.cfg.MaxRetries {
@@ -222,13 +240,13 @@ func (s *Stream) deliver(ctx context.Context, sh *shard, batch []events.KinesisE
 		}
 		// Partial failure: resume from the lowest failed sequence number.
 		lowest := ""
-		for _, f := range resp.BatchItemFailures {
-			if lowest == "" || less(f.ItemIdentifier, lowest) {
-				lowest = f.ItemIdentifier
+		for _, seq := range retry {
+			if lowest == "" || less(seq, lowest) {
+				lowest = seq
 			}
 		}
 		i := 0
-		for i < len(batch) && batch[i].Kinesis.SequenceNumber != lowest {
+		for i < len(batch) && batch[i].Seq != lowest {
 			i++
 		}
 		if i == len(batch) {

@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // recorder is a handler that records what it saw and fails as told.
@@ -18,24 +19,26 @@ type recorder struct {
 	calls    int
 	failOnce map[string]bool // data that fails (item failure) the first time it is seen
 	errUntil int             // invocations that return an error
+	sizes    []int           // batch size of each invocation
 }
 
-func (r *recorder) handle(_ context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
+func (r *recorder) handle(_ context.Context, batch []Entry) ([]string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++
+	r.sizes = append(r.sizes, len(batch))
 	if r.calls <= r.errUntil {
-		return events.KinesisEventResponse{}, errors.New("invocation failed")
+		return nil, errors.New("invocation failed")
 	}
-	for _, rec := range ev.Records {
-		d := string(rec.Kinesis.Data)
+	for _, e := range batch {
+		d := string(e.Data)
 		if r.failOnce[d] {
 			delete(r.failOnce, d)
-			return events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{{ItemIdentifier: rec.Kinesis.SequenceNumber}}}, nil
+			return []string{e.Seq}, nil
 		}
-		r.seen[rec.Kinesis.PartitionKey] = append(r.seen[rec.Kinesis.PartitionKey], d)
+		r.seen[e.PartitionKey] = append(r.seen[e.PartitionKey], d)
 	}
-	return events.KinesisEventResponse{}, nil
+	return nil, nil
 }
 
 func TestOrderRetriesAndDrain(t *testing.T) {
@@ -95,8 +98,8 @@ func TestGivesUpAfterRetries(t *testing.T) {
 	var mu sync.Mutex
 	var failed []Failure
 	s := New(Config{Shards: 1, BatchSize: 10, BatchWindow: time.Millisecond, MaxRetries: 2, RetryBackoff: time.Millisecond},
-		func(context.Context, events.KinesisEvent) (events.KinesisEventResponse, error) {
-			return events.KinesisEventResponse{}, errors.New("always")
+		func(context.Context, []Entry) ([]string, error) {
+			return nil, errors.New("always")
 		}, func(f Failure) { mu.Lock(); failed = append(failed, f); mu.Unlock() })
 	s.Start(context.Background())
 	for i := 0; i < 4; i++ {
@@ -109,5 +112,56 @@ func TestGivesUpAfterRetries(t *testing.T) {
 	}
 	if n != 4 {
 		t.Errorf("%d records given up; want 4 (%v)", n, failed)
+	}
+}
+
+// TestFailedInvocationIsBisected tells a bisection from a plain retry: after a failed invocation
+// of n records the next two invocations carry n/2 and n - n/2 records, and each half is handled.
+func TestFailedInvocationIsBisected(t *testing.T) {
+	r := &recorder{seen: map[string][]string{}, failOnce: map[string]bool{}, errUntil: 1}
+	s := New(Config{Shards: 1, BatchSize: 10, BatchWindow: time.Second, RetryBackoff: time.Millisecond}, r.handle, nil)
+	for i := 0; i < 10; i++ {
+		require.NoError(t, s.Put(Record{Data: []byte(fmt.Sprint(i)), PartitionKey: "k"}))
+	}
+	s.Start(context.Background())
+	s.Close()
+	assert.Equal(t, []int{10, 5, 5}, r.sizes, "a failed batch of 10, then its two halves")
+	assert.Equal(t, []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}, r.seen["k"])
+	batches, retries := s.Stats()
+	assert.Equal(t, int64(3), batches)
+	assert.Equal(t, int64(1), retries)
+}
+
+// TestSequenceNumbersGrowAcrossRestarts: a stream started later numbers its records higher, so
+// names derived from them (quarantine objects) never repeat after a restart.
+func TestSequenceNumbersGrowAcrossRestarts(t *testing.T) {
+	var seqs []string
+	for range 2 {
+		s := New(Config{Shards: 1, BatchWindow: time.Millisecond}, func(_ context.Context, b []Entry) ([]string, error) {
+			for _, e := range b {
+				seqs = append(seqs, e.Seq)
+			}
+			return nil, nil
+		}, nil)
+		s.Start(context.Background())
+		require.NoError(t, s.Put(Record{Data: []byte("x"), PartitionKey: "k"}))
+		s.Close()
+	}
+	require.Len(t, seqs, 2)
+	assert.True(t, less(seqs[0], seqs[1]), "second run's %s not after the first's %s", seqs[1], seqs[0])
+}
+
+// TestConsumersStopWithTheirContext: a stream whose context ends stops handling.
+func TestConsumersStopWithTheirContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := New(Config{Shards: 2, BatchWindow: time.Millisecond}, func(context.Context, []Entry) ([]string, error) { return nil, nil }, nil)
+	s.Start(ctx)
+	cancel()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("consumers still running 5 s after their context ended")
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/iotwatch/iotwatch/shared/aws/emf"
+	"github.com/iotwatch/iotwatch/shared/contract/emf"
 )
 
 // HourAggregator replaces one hour's rows of hourly_metrics.

@@ -1,15 +1,23 @@
-// Package evaluator is the evaluate function's handler: it takes a Kinesis batch of readings,
-// quarantines the invalid ones, loads each device's thresholds, metadata and alarm state (one read
-// per device), applies the readings in order, publishes the alerts, and records the new state.
+// Package evaluator is the evaluation core that every transport feeds: messages in (the bytes of
+// a reading, the device id of its MQTT topic, a position to report for a retry), outcomes out
+// (which messages to deliver again). It quarantines the invalid ones, loads each device's
+// thresholds, metadata and alarm state (one read per device), applies the readings in order,
+// publishes the alerts and records the new state. It knows no transport: the Kinesis/Lambda edge
+// (shared/aws/kinesislambda) and the local stream (shared/local/runner) each turn what they carry
+// into Messages.
 //
-// Ordering of effects, and the one window for a duplicate alert: for each device, alerts are
+// Ordering of effects, and when an alert can be published twice: for each device, alerts are
 // published first and the alarm state that raised them is written after (conditionally on the
-// version that was read). If publishing fails, the state is not written and the device's records
-// are reported as batch item failures: the retry raises the same alerts (same ids) and publishes
-// them then, so no alert is lost. If publishing succeeds but the state write fails (or the function
-// dies between the two), the retry publishes those alerts a second time, with the same alert_id.
-// That is the only window for a duplicate; consumers can drop repeats by alert_id. Once the state
-// is recorded, a replayed or overlapping batch finds its readings late or duplicate and raises nothing.
+// version that was read). If publishing fails, the state is not written and the device's first
+// message is reported for retry: the retry raises the same alerts (same ids) and publishes them
+// then, so no alert is lost. A duplicate (same alert_id) can reach subscribers in two cases only:
+//   - publishing succeeded but the state write failed (or the process died between the two): the
+//     retry publishes those alerts again (Stats.PublishedUncommitted counts them);
+//   - the publisher's service accepted a publish but its answer was lost (a timeout, a reset
+//     connection): the SDK sends the same request again, and every alert in it goes out twice.
+//
+// Consumers that must never see a repeat drop repeats by alert_id. Once the state is recorded, a
+// replayed or overlapping batch finds its readings late or duplicate and raises nothing.
 package evaluator
 
 import (
@@ -21,33 +29,69 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/aws/aws-lambda-go/events"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
-	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 )
+
+// Message is one reading as a transport delivered it.
+type Message struct {
+	// ID is the message's position in its transport (a Kinesis sequence number, a local stream
+	// offset): Outcome.Retry reports these. Unique within a batch.
+	ID string
+	// Source names the message for lineage in quarantine (a Kinesis event id); "" means ID.
+	Source string
+	// Data is the message as published; it must stay unchanged until Evaluate returns.
+	Data []byte
+	// TopicDevice is the device id of the MQTT topic the message came on, checked against the
+	// reading's device_id; "" when the transport does not know it.
+	TopicDevice string
+	// Arrival is when the transport received the message.
+	Arrival time.Time
+}
+
+// Outcome is what became of a batch.
+type Outcome struct {
+	// Retry holds the IDs of the messages to deliver again, with everything after them (as
+	// Kinesis retries from the lowest failed sequence number): the first message of each device
+	// that failed, and the rejected messages whose quarantine write failed.
+	Retry []string
+	Stats Stats
+}
 
 // Device is everything evaluation needs of one device.
 type Device struct {
 	Configs []threshold.Config // every user's thresholds for the device
 	Info    device.Device      // name and location, for alert texts
-	State   alarm.DeviceState  // alarm state, read fresh
+	State   State              // alarm state, read fresh
 }
 
-// Store is where thresholds, device metadata and alarm state live (DynamoDB on AWS).
+// State is a device's alarm state as a store holds it.
+type State struct {
+	Alarm alarm.DeviceState
+	// Version is the store's optimistic-lock counter: 0 for a device with no stored state, then
+	// the value SaveState returned.
+	Version int64
+}
+
+// Store is where thresholds, device metadata and alarm state live (DynamoDB on AWS, files on one
+// machine). What it returns belongs to the caller: the caller may change it freely, and the
+// store's own copy changes only through SaveState. shared/testsupport/storetest states this
+// contract as a suite that every Store runs.
 type Store interface {
 	// LoadDevice reads everything of one device in one request.
 	LoadDevice(ctx context.Context, id string) (Device, error)
-	// LoadStates reads only the alarm states of many devices, batched; an absent state is the zero state.
-	LoadStates(ctx context.Context, ids []string) (map[string]alarm.DeviceState, error)
-	// SaveState writes a device's state if its stored version still equals st.Version, and then
-	// increments st.Version. A changed version is an error wrapping ErrConflict.
-	SaveState(ctx context.Context, id string, st *alarm.DeviceState) error
+	// LoadStates reads only the alarm states of many devices, batched; an absent state is the
+	// zero State.
+	LoadStates(ctx context.Context, ids []string) (map[string]State, error)
+	// SaveState writes st.Alarm if the stored version still equals st.Version, and returns the
+	// new version. A changed version is an error wrapping ErrConflict, and stores nothing.
+	SaveState(ctx context.Context, id string, st State) (int64, error)
 }
 
 // ErrConflict is returned (wrapped) by a Store when a conditional state write lost a race.
@@ -67,29 +111,32 @@ type Publisher interface {
 
 // Quarantine keeps rejected records (S3 on AWS).
 type Quarantine interface {
-	// Put stores the records of one batch; key identifies the batch, so that a retry of the
-	// same batch overwrites instead of adding.
+	// Put stores the rejected records of one batch; key identifies the batch, so that a retry of
+	// the same batch overwrites instead of adding.
 	Put(ctx context.Context, key string, recs []lake.Rejected) error
 }
 
-// Config tunes the handler.
+// Config tunes the service.
 type Config struct {
 	// CacheTTL is how long thresholds and metadata of a device are reused; 0 disables the cache.
 	CacheTTL time.Duration
 	// LoadConcurrency bounds parallel store calls.
 	LoadConcurrency int
-	// TopicFromPartitionKey says that a record's partition key is the device id of the MQTT topic
-	// (the IoT rule keys the stream by ${topic(2)}), to be checked against the reading's device_id.
-	TopicFromPartitionKey bool
 	// Now is the clock (tests set it); nil means time.Now.
 	Now func() time.Time
 }
 
-// DefaultConfig is what the Lambda uses unless its environment says otherwise.
-var DefaultConfig = Config{CacheTTL: 60 * time.Second, LoadConcurrency: 16, TopicFromPartitionKey: true}
+// The defaults of Config, as the evaluate function runs.
+const (
+	DefaultCacheTTL        = 60 * time.Second
+	DefaultLoadConcurrency = 16
+)
 
-// Handler evaluates Kinesis batches. Safe for concurrent use.
-type Handler struct {
+// DefaultConfig is what the evaluate function uses unless its environment says otherwise.
+var DefaultConfig = Config{CacheTTL: DefaultCacheTTL, LoadConcurrency: DefaultLoadConcurrency}
+
+// Service evaluates batches of messages. Safe for concurrent use.
+type Service struct {
 	store      Store
 	publisher  Publisher
 	quarantine Quarantine
@@ -107,8 +154,8 @@ type cached struct {
 	at      time.Time
 }
 
-// New returns a handler. observe, when not nil, receives the figures of each batch (for metrics).
-func New(store Store, pub Publisher, q Quarantine, cfg Config, log *slog.Logger, observe func(Stats)) *Handler {
+// New returns a service. observe, when not nil, receives the figures of each batch (for metrics).
+func New(store Store, pub Publisher, q Quarantine, cfg Config, log *slog.Logger, observe func(Stats)) *Service {
 	if cfg.LoadConcurrency <= 0 {
 		cfg.LoadConcurrency = 1
 	}
@@ -118,19 +165,27 @@ func New(store Store, pub Publisher, q Quarantine, cfg Config, log *slog.Logger,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{store: store, publisher: pub, quarantine: q, cfg: cfg, log: log, observe: observe, cache: map[string]cached{}}
+	return &Service{store: store, publisher: pub, quarantine: q, cfg: cfg, log: log, observe: observe, cache: map[string]cached{}}
 }
+
+// AlertKey is what alerts are counted by.
+type AlertKey struct {
+	Kind     alert.Kind
+	Severity alert.Severity
+}
+
+func (k AlertKey) String() string { return string(k.Kind) + " " + string(k.Severity) }
 
 // Stats are the figures of one batch.
 type Stats struct {
 	Records, Readings, Late, Duplicates int
 	Rejected                            map[reading.Reason]int
-	Alerts                              map[string]int // "KIND SEVERITY"
+	Alerts                              map[AlertKey]int // published alerts of devices that completed
 	DevicesLoaded, DevicesCached        int
 	StateWrites, StateConflicts         int
 	FailedDevices, FailedRecords        int
 	// PublishedUncommitted counts alerts published whose state could not be recorded: they will be
-	// published again on the retry (the documented duplicate window).
+	// published again on the retry (the first duplicate case of the package doc).
 	PublishedUncommitted int
 	Duration             time.Duration
 }
@@ -138,7 +193,7 @@ type Stats struct {
 // group is one device's valid readings in the batch, in arrival order.
 type group struct {
 	id          string
-	firstSeq    string // sequence number of the device's first record in the batch
+	firstID     string // ID of the device's first message in the batch
 	first, last int32  // the device's first and last reading in the batch's chain
 	n           int
 	dev         Device
@@ -165,37 +220,34 @@ func (b *batch) reset() {
 	b.readings, b.next, b.notices = b.readings[:0], b.next[:0], b.notices[:0]
 }
 
-// Handle processes one batch. It returns an error only when the context is done; every other
-// failure is reported per record so that one device or one bad record never blocks the others.
-func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
-	start := h.cfg.Now()
-	st := Stats{Records: len(ev.Records), Rejected: map[reading.Reason]int{}, Alerts: map[string]int{}}
-	var failed []string // sequence numbers to report
+// Evaluate processes one batch. It returns an error only when the context is done; every other
+// failure is reported in Outcome.Retry so that one device or one bad record never blocks the others.
+func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error) {
+	start := s.cfg.Now()
+	st := Stats{Records: len(msgs), Rejected: map[reading.Reason]int{}, Alerts: map[AlertKey]int{}}
+	var retry []string
 
 	// 1. Decode; group valid readings by device, keeping arrival order. The readings may refer to
-	// the event's bytes (Alias): both live until the batch is done.
+	// the messages' bytes (Alias): both live until the batch is done.
 	dec := reading.Decoder{Alias: true}
 	b := batches.Get().(*batch)
 	defer func() { b.reset(); batches.Put(b) }()
 	groups := map[string]*group{}
 	var order []*group
 	var rejected []lake.Rejected
-	var rejectedSeq []string
-	for i := range ev.Records {
-		k := &ev.Records[i].Kinesis
-		opts := reading.Options{Arrival: k.ApproximateArrivalTimestamp.Time}
-		if h.cfg.TopicFromPartitionKey {
-			opts.TopicDevice = k.PartitionKey
-		}
-		r, err := dec.Decode(k.Data, opts)
+	var rejectedIDs []string
+	for i := range msgs {
+		m := &msgs[i]
+		opts := reading.Options{Arrival: m.Arrival, TopicDevice: m.TopicDevice}
+		r, err := dec.Decode(m.Data, opts)
 		if err != nil {
 			var rej *reading.Rejection
 			if !errors.As(err, &rej) {
 				rej = &reading.Rejection{Reason: reading.MalformedJSON, Detail: err.Error()}
 			}
 			st.Rejected[rej.Reason]++
-			rejected = append(rejected, rejectedRecord(&ev.Records[i], opts, rej))
-			rejectedSeq = append(rejectedSeq, k.SequenceNumber)
+			rejected = append(rejected, rejectedRecord(m, rej))
+			rejectedIDs = append(rejectedIDs, m.ID)
 			continue
 		}
 		st.Readings++
@@ -204,7 +256,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		b.next = append(b.next, -1)
 		g := groups[r.DeviceID]
 		if g == nil {
-			g = &group{id: r.DeviceID, firstSeq: k.SequenceNumber, first: idx}
+			g = &group{id: r.DeviceID, firstID: m.ID, first: idx}
 			groups[r.DeviceID] = g
 			order = append(order, g)
 		} else {
@@ -216,15 +268,14 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 
 	// 2. Quarantine. A failed write fails those records (retried); they never block valid ones.
 	if len(rejected) > 0 {
-		key := quarantineKey(ev.Records[0].EventID, ev.Records[0].Kinesis.SequenceNumber)
-		if err := h.quarantine.Put(ctx, key, rejected); err != nil {
-			h.log.ErrorContext(ctx, "quarantine write failed", "records", len(rejected), "err", err)
-			failed = append(failed, rejectedSeq...)
+		if err := s.quarantine.Put(ctx, source(&msgs[0]), rejected); err != nil {
+			s.log.ErrorContext(ctx, "quarantine write failed", "records", len(rejected), "err", err)
+			retry = append(retry, rejectedIDs...)
 		}
 	}
 
 	// 3. Load each device: thresholds and metadata from the cache when fresh, state always fresh.
-	h.load(ctx, order, &st)
+	s.load(ctx, order, &st)
 
 	// 4. Evaluate each device's readings in order; its alerts are notices[g.from:g.to].
 	var owners []*group
@@ -232,7 +283,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		if g.err != nil {
 			continue
 		}
-		d := alarm.NewDevice(&g.dev.State, g.dev.Configs)
+		d := alarm.NewDevice(&g.dev.State.Alarm, g.dev.Configs)
 		g.from = len(b.notices)
 		emit := func(a alert.Alert) { b.notices = append(b.notices, Notice{Alert: a, Device: g.dev.Info}) }
 		for i := g.first; i >= 0; i = b.next[i] {
@@ -253,7 +304,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 
 	// 5. Publish. A device with any alert not accepted keeps its old state and is retried.
 	if len(b.notices) > 0 {
-		errs := h.publisher.Publish(ctx, b.notices)
+		errs := s.publisher.Publish(ctx, b.notices)
 		for i, err := range errs {
 			if err != nil && owners[i].err == nil {
 				owners[i].err = fmt.Errorf("publishing alert %s: %w", b.notices[i].Alert.AlertID, err)
@@ -262,83 +313,77 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 	}
 
 	// 6. Record state of the devices that changed and published everything.
-	h.save(ctx, order, &st)
+	s.save(ctx, order, &st)
 
 	for _, g := range order {
 		if g.err != nil {
 			st.FailedDevices++
-			failed = append(failed, g.firstSeq)
-			h.log.WarnContext(ctx, "device will be retried", "device_id", g.id, "readings", g.n, "err", g.err)
+			retry = append(retry, g.firstID)
+			s.log.WarnContext(ctx, "device will be retried", "device_id", g.id, "readings", g.n, "err", g.err)
 			continue
 		}
 		for _, n := range b.notices[g.from:g.to] {
-			st.Alerts[string(n.Alert.Kind)+" "+n.Alert.Severity]++
+			st.Alerts[AlertKey{n.Alert.Kind, n.Alert.Severity}]++
 		}
 	}
-	st.FailedRecords = len(failed)
-	st.Duration = h.cfg.Now().Sub(start)
-	if h.observe != nil {
-		h.observe(st)
+	st.FailedRecords = len(retry)
+	st.Duration = s.cfg.Now().Sub(start)
+	if s.observe != nil {
+		s.observe(st)
 	}
-	resp := events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{}}
-	for _, seq := range failed {
-		resp.BatchItemFailures = append(resp.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: seq})
-	}
-	return resp, ctx.Err()
+	return Outcome{Retry: retry, Stats: st}, ctx.Err()
 }
 
-func rejectedRecord(rec *events.KinesisEventRecord, opts reading.Options, rej *reading.Rejection) lake.Rejected {
+func source(m *Message) string {
+	if m.Source != "" {
+		return m.Source
+	}
+	return m.ID
+}
+
+// MaxQuarantineText is the longest message whose text a quarantine record repeats readably.
+const MaxQuarantineText = 4096
+
+func rejectedRecord(m *Message, rej *reading.Rejection) lake.Rejected {
 	out := lake.Rejected{
 		Reason:      string(rej.Reason),
 		Detail:      rej.Detail,
-		ArrivalTime: opts.Arrival.UTC(),
-		TopicDevice: rec.Kinesis.PartitionKey,
-		Source:      rec.EventID,
-		DataBase64:  rec.Kinesis.Data,
+		ArrivalTime: m.Arrival.UTC(),
+		TopicDevice: m.TopicDevice,
+		Source:      source(m),
+		DataBase64:  m.Data,
 	}
-	if out.Source == "" {
-		out.Source = rec.Kinesis.SequenceNumber
-	}
-	if len(rec.Kinesis.Data) <= 4096 && utf8.Valid(rec.Kinesis.Data) {
-		out.DataText = string(rec.Kinesis.Data)
+	if len(m.Data) <= MaxQuarantineText && utf8.Valid(m.Data) {
+		out.DataText = string(m.Data)
 	}
 	return out
 }
 
-func quarantineKey(eventID, seq string) string {
-	if eventID != "" {
-		return eventID
-	}
-	return seq
-}
-
 // load fills g.dev (or g.err) for every group.
-func (h *Handler) load(ctx context.Context, order []*group, st *Stats) {
-	now := h.cfg.Now()
-	var fresh, cachedIDs []string
+func (s *Service) load(ctx context.Context, order []*group, st *Stats) {
+	now := s.cfg.Now()
+	var cachedIDs []string
 	var cachedGroups []*group
-	h.mu.Lock()
+	s.mu.Lock()
 	for _, g := range order {
-		if c, ok := h.cache[g.id]; ok && h.cfg.CacheTTL > 0 && now.Sub(c.at) < h.cfg.CacheTTL {
+		if c, ok := s.cache[g.id]; ok && s.cfg.CacheTTL > 0 && now.Sub(c.at) < s.cfg.CacheTTL {
 			g.dev.Configs, g.dev.Info, g.cached = c.configs, c.info, true
 			cachedIDs = append(cachedIDs, g.id)
 			cachedGroups = append(cachedGroups, g)
-		} else {
-			fresh = append(fresh, g.id)
 		}
 	}
-	h.mu.Unlock()
+	s.mu.Unlock()
 	st.DevicesCached = len(cachedIDs)
-	st.DevicesLoaded = len(fresh)
+	st.DevicesLoaded = len(order) - len(cachedIDs)
 
 	var loads errgroup.Group // errors stay per device, in g.err
-	loads.SetLimit(h.cfg.LoadConcurrency)
+	loads.SetLimit(s.cfg.LoadConcurrency)
 	for _, g := range order {
 		if g.cached {
 			continue
 		}
 		loads.Go(func() error {
-			d, err := h.store.LoadDevice(ctx, g.id)
+			d, err := s.store.LoadDevice(ctx, g.id)
 			if err != nil {
 				g.err = fmt.Errorf("loading device %s: %w", g.id, err)
 				return nil
@@ -350,14 +395,14 @@ func (h *Handler) load(ctx context.Context, order []*group, st *Stats) {
 			if g.dev.Configs == nil {
 				g.dev.Configs = []threshold.Config{}
 			}
-			h.mu.Lock()
-			h.cache[g.id] = cached{configs: g.dev.Configs, info: g.dev.Info, at: now}
-			h.mu.Unlock()
+			s.mu.Lock()
+			s.cache[g.id] = cached{configs: g.dev.Configs, info: g.dev.Info, at: now}
+			s.mu.Unlock()
 			return nil
 		})
 	}
 	if len(cachedIDs) > 0 {
-		states, err := h.store.LoadStates(ctx, cachedIDs)
+		states, err := s.store.LoadStates(ctx, cachedIDs)
 		for _, g := range cachedGroups {
 			if err != nil {
 				g.err = fmt.Errorf("loading alarm state of %s: %w", g.id, err)
@@ -366,20 +411,20 @@ func (h *Handler) load(ctx context.Context, order []*group, st *Stats) {
 			g.dev.State = states[g.id]
 		}
 	}
-	loads.Wait()
+	_ = loads.Wait() // every Go func returns nil: errors are per device
 }
 
 // save writes the state of every changed device that has no error, in parallel.
-func (h *Handler) save(ctx context.Context, order []*group, st *Stats) {
+func (s *Service) save(ctx context.Context, order []*group, st *Stats) {
 	var saves errgroup.Group // errors stay per device, in g.err
-	saves.SetLimit(h.cfg.LoadConcurrency)
+	saves.SetLimit(s.cfg.LoadConcurrency)
 	var mu sync.Mutex
 	for _, g := range order {
 		if g.err != nil || !g.changed {
 			continue
 		}
 		saves.Go(func() error {
-			err := h.store.SaveState(ctx, g.id, &g.dev.State)
+			v, err := s.store.SaveState(ctx, g.id, g.dev.State)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -387,15 +432,16 @@ func (h *Handler) save(ctx context.Context, order []*group, st *Stats) {
 				st.PublishedUncommitted += g.to - g.from
 				if errors.Is(err, ErrConflict) {
 					st.StateConflicts++
-					h.mu.Lock()
-					delete(h.cache, g.id) // a conflict may mean the thresholds moved too
-					h.mu.Unlock()
+					s.mu.Lock()
+					delete(s.cache, g.id) // a conflict may mean the thresholds moved too
+					s.mu.Unlock()
 				}
 				return nil
 			}
+			g.dev.State.Version = v
 			st.StateWrites++
 			return nil
 		})
 	}
-	saves.Wait()
+	_ = saves.Wait() // every Go func returns nil: errors are per device
 }

@@ -11,9 +11,9 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
-	"github.com/iotwatch/iotwatch/shared/tools/occupancy"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	"github.com/iotwatch/iotwatch/shared/tools/occupancy"
 )
 
 // Message is one input message and where it came from.

@@ -14,9 +14,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/iotwatch/iotwatch/shared/tools/occupancy"
-	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/contract/topic"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/tools/occupancy"
 )
 
 // Message is one MQTT publication.

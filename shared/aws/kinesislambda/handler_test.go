@@ -1,10 +1,10 @@
-package evaluator_test
+package kinesislambda_test
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
+	"log/slog"
 	"math/big"
 	"os"
 	"sort"
@@ -21,22 +21,23 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/iotwatch/iotwatch/shared/domain/alarm"
-	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
-	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
-	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
-	"github.com/iotwatch/iotwatch/shared/service/evaluator"
-	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/aws/kinesislambda"
 	"github.com/iotwatch/iotwatch/shared/aws/s3quarantine"
 	"github.com/iotwatch/iotwatch/shared/aws/snsalerts"
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
+	"github.com/iotwatch/iotwatch/shared/testsupport/evaltest"
 )
 
 // env is the evaluate function wired to emulators, as functions/evaluate/main.go wires it to AWS.
 type env struct {
-	h          *evaluator.Handler
+	h          *kinesislambda.Handler
 	store      *dynamostore.Store
 	ddbFaults  *awstest.Faults
 	snsFaults  *awstest.Faults
@@ -104,9 +105,17 @@ func newEnv(t testing.TB, faultRate float64, seed uint64, cfg evaluator.Config) 
 	return e
 }
 
-// handler returns a new handler (with a cold cache) over the env's adapters.
-func (e *env) handler(cfg evaluator.Config) *evaluator.Handler {
-	return evaluator.New(e.store, e.pub, e.quarantine, cfg, testLogger(), e.observe)
+// handler returns a new handler (with a cold cache) over the env's adapters, wired as
+// functions/evaluate/main.go wires it.
+func (e *env) handler(cfg evaluator.Config) *kinesislambda.Handler {
+	return kinesislambda.NewHandler(evaluator.New(e.store, e.pub, e.quarantine, cfg, testLogger(), e.observe), true)
+}
+
+func testLogger() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.DiscardHandler)
 }
 
 func (e *env) observe(s evaluator.Stats) {
@@ -300,74 +309,24 @@ func TestSampleEventThroughLambda(t *testing.T) {
 	}
 }
 
-// stream makes readings for devices×n minutes with temperatures that cross the thresholds often.
+// stream makes readings of evaltest.Stream as the Kinesis event that carries them.
 func stream(devices, n int, start time.Time) (events.KinesisEvent, map[string][][]byte) {
+	msgs, perDevice := evaltest.Stream(devices, n, start)
 	var ev events.KinesisEvent
-	perDevice := map[string][][]byte{}
-	seq := new(big.Int).SetUint64(1 << 62)
-	for m := 0; m < n; m++ {
-		for d := 0; d < devices; d++ {
-			id := fmt.Sprintf("dev-%03d", d)
-			temp := 21 + 4*math.Sin(float64(m)/(7+float64(d%5))) + float64(d%3)*0.3
-			occ := (m / 30) % 2
-			light := 50.0
-			if m%17 < 6 {
-				light = 500
-			}
-			data := fmt.Sprintf(`{"device_id":%q,"event_time":%q,"temperature":%.2f,"humidity":30,"light":%g,"co2":600,"occupancy":%d,"msg_id":"%s-%d"}`,
-				id, start.Add(time.Duration(m)*time.Minute).Format(time.RFC3339), temp, light, occ, id, start.Unix()/60+int64(m))
-			seq.Add(seq, big.NewInt(1))
-			ev.Records = append(ev.Records, events.KinesisEventRecord{
-				EventID: "shardId-000000000001:" + seq.String(),
-				Kinesis: events.KinesisRecord{Data: []byte(data), PartitionKey: id, SequenceNumber: seq.String(),
-					ApproximateArrivalTimestamp: events.SecondsEpochTime{Time: start.Add(time.Duration(m)*time.Minute + time.Second)}},
-			})
-			perDevice[id] = append(perDevice[id], []byte(data))
-		}
+	for _, m := range msgs {
+		ev.Records = append(ev.Records, events.KinesisEventRecord{
+			EventID: m.Source,
+			Kinesis: events.KinesisRecord{Data: m.Data, PartitionKey: m.TopicDevice, SequenceNumber: m.ID,
+				ApproximateArrivalTimestamp: events.SecondsEpochTime{Time: m.Arrival}},
+		})
 	}
 	return ev, perDevice
 }
 
-func streamConfigs(devices int) []threshold.Config {
-	var cfgs []threshold.Config
-	for d := 0; d < devices; d++ {
-		id := fmt.Sprintf("dev-%03d", d)
-		cfgs = append(cfgs,
-			threshold.Config{UserID: "alice", DeviceID: id, TempWarning: threshold.Of(23), TempViolation: threshold.Of(24.5), SustainSeconds: 120},
-			threshold.Config{UserID: "bob", DeviceID: id, TempLowWarning: threshold.Of(19), TempLowViolation: threshold.Of(17.5)},
-			threshold.Config{UserID: "carol", DeviceID: id, LightNoOccupancy: threshold.Of(300), SustainSeconds: 60},
-		)
-	}
-	return cfgs
-}
-
-// expected runs the alarm core directly over each device's readings: the alerts a fault-free
-// pipeline must deliver.
-func expected(t testing.TB, perDevice map[string][][]byte, cfgs []threshold.Config) map[string]alert.Alert {
-	out := map[string]alert.Alert{}
-	for id, lines := range perDevice {
-		var mine []threshold.Config
-		for _, c := range cfgs {
-			if c.DeviceID == id {
-				mine = append(mine, c)
-			}
-		}
-		d := alarm.NewDevice(&alarm.DeviceState{}, mine)
-		for _, l := range lines {
-			r, err := reading.Decode(l, reading.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			d.Apply(&r, func(a alert.Alert) { out[a.AlertID] = a })
-		}
-	}
-	return out
-}
-
 func TestFaultsLoseNoAlertAndDuplicateOnlyInTheWindow(t *testing.T) {
 	const devices, minutes = 12, 150
-	e := newEnv(t, 0.2, 7, evaluator.Config{CacheTTL: 0, LoadConcurrency: 4, TopicFromPartitionKey: true})
-	cfgs := streamConfigs(devices)
+	e := newEnv(t, 0.2, 7, evaluator.Config{CacheTTL: 0, LoadConcurrency: 4})
+	cfgs := evaltest.Configs(devices)
 	rate := e.ddbFaults.Rate
 	e.ddbFaults.SetRate(0)
 	if err := e.store.PutThresholds(context.Background(), cfgs); err != nil {
@@ -375,7 +334,7 @@ func TestFaultsLoseNoAlertAndDuplicateOnlyInTheWindow(t *testing.T) {
 	}
 	e.ddbFaults.SetRate(rate)
 	ev, perDevice := stream(devices, minutes, time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
-	want := expected(t, perDevice, cfgs)
+	want := evaltest.Expected(t, perDevice, cfgs)
 	if len(want) < 100 {
 		t.Fatalf("scenario raises only %d alerts; want a busier one", len(want))
 	}
@@ -419,12 +378,12 @@ func TestFaultsLoseNoAlertAndDuplicateOnlyInTheWindow(t *testing.T) {
 func TestReplayOfOverlappingBatchesPublishesOnce(t *testing.T) {
 	const devices, minutes = 5, 60
 	e := newEnv(t, 0, 3, evaluator.DefaultConfig)
-	cfgs := streamConfigs(devices)
+	cfgs := evaltest.Configs(devices)
 	if err := e.store.PutThresholds(context.Background(), cfgs); err != nil {
 		t.Fatal(err)
 	}
 	ev, perDevice := stream(devices, minutes, time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
-	want := expected(t, perDevice, cfgs)
+	want := evaltest.Expected(t, perDevice, cfgs)
 	// Batches of 100 that each start 40 records before the previous one ended.
 	for start := 0; start < len(ev.Records); start += 60 {
 		e.deliver(t, events.KinesisEvent{Records: ev.Records[start:min(start+100, len(ev.Records))]})
@@ -443,5 +402,56 @@ func TestReplayOfOverlappingBatchesPublishesOnce(t *testing.T) {
 			t.Errorf("alert %s delivered twice", a.AlertID)
 		}
 		seen[a.AlertID] = true
+	}
+}
+
+// BenchmarkHandler: the whole handler against the emulators, 1,000-record batches of 100 devices,
+// first with a cold cache (every device uncached), then warm. Reports AWS requests per batch:
+// reads should be the uncached devices (+1 BatchGetItem per 100 cached), writes one per changed
+// device, SNS calls ceil(alerts/10). Its readings/s measures the emulators more than the handler.
+func BenchmarkHandler(b *testing.B) {
+	for _, warm := range []bool{false, true} {
+		b.Run(fmt.Sprintf("cache_warm=%v", warm), func(b *testing.B) {
+			e := newEnv(b, 0, 1, evaluator.DefaultConfig)
+			cfgs := evaltest.Configs(100)
+			if err := e.store.PutThresholds(context.Background(), cfgs); err != nil {
+				b.Fatal(err)
+			}
+			round := func(i int) { // one batch of new data: times move on each round
+				ev, _ := stream(100, 10, time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC).Add(time.Duration(i)*10*time.Minute))
+				if resp, _ := e.h.Handle(context.Background(), ev); len(resp.BatchItemFailures) != 0 {
+					b.Fatal("failures")
+				}
+			}
+			if warm {
+				round(-1)
+			}
+			e.calls.Take()
+			var reads, writes, sns, alerts, batches int
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				if !warm {
+					e.h = e.handler(evaluator.DefaultConfig)
+				}
+				b.StartTimer()
+				round(i)
+				b.StopTimer()
+				calls := e.callCounts[len(e.callCounts)-1]
+				reads += calls["DynamoDB.Query"] + calls["DynamoDB.BatchGetItem"]
+				writes += calls["DynamoDB.PutItem"]
+				sns += awsclient.Service(calls, "SNS")
+				for _, n := range e.stats[len(e.stats)-1].Alerts {
+					alerts += n
+				}
+				batches++
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(reads)/float64(batches), "ddb-reads/batch")
+			b.ReportMetric(float64(writes)/float64(batches), "ddb-writes/batch")
+			b.ReportMetric(float64(sns)/float64(batches), "sns-calls/batch")
+			b.ReportMetric(float64(alerts)/float64(batches), "alerts/batch")
+			b.ReportMetric(float64(batches*1000)/b.Elapsed().Seconds(), "readings/s")
+		})
 	}
 }

@@ -1,4 +1,4 @@
-package evaluator
+package kinesislambda
 
 import (
 	"bufio"
@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
 
 func TestConfigFromEnv(t *testing.T) {
@@ -31,7 +33,7 @@ func TestConfigFromEnv(t *testing.T) {
 			t.Errorf("ConfigFromEnv(%v) error = %v; want error %v", tc.env, err, tc.wantErr)
 			continue
 		}
-		if !tc.wantErr && (cfg.CacheTTL != tc.wantTTL || cfg.LoadConcurrency != tc.wantN || !cfg.TopicFromPartitionKey) {
+		if !tc.wantErr && (cfg.CacheTTL != tc.wantTTL || cfg.LoadConcurrency != tc.wantN) {
 			t.Errorf("ConfigFromEnv(%v) = %+v", tc.env, cfg)
 		}
 	}
@@ -41,8 +43,8 @@ func TestConfigFromEnv(t *testing.T) {
 // dimensions are present as top-level values.
 func TestWriteMetricsIsEMF(t *testing.T) {
 	var b bytes.Buffer
-	s := Stats{Records: 12, Readings: 9, Late: 1, Rejected: map[reading.Reason]int{reading.BadMetric: 2, reading.TooLarge: 1},
-		Alerts: map[string]int{"OPEN WARNING": 3, "RESOLVE WARNING": 1}, Duration: 1500 * time.Microsecond}
+	s := evaluator.Stats{Records: 12, Readings: 9, Late: 1, Rejected: map[reading.Reason]int{reading.BadMetric: 2, reading.TooLarge: 1},
+		Alerts: map[evaluator.AlertKey]int{{Kind: alert.Open, Severity: alert.Warning}: 3, {Kind: alert.Resolve, Severity: alert.Warning}: 1}, Duration: 1500 * time.Microsecond}
 	if err := WriteMetrics(&b, s, map[string]int{"DynamoDB.Query": 2, "DynamoDB.PutItem": 2, "SNS.PublishBatch": 1}, time.UnixMilli(1700000000000)); err != nil {
 		t.Fatal(err)
 	}

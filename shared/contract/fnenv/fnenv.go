@@ -1,0 +1,21 @@
+// Package fnenv is the contract between the stack (infra/) and its functions (functions/): the
+// names of the environment variables the stack sets and the functions read. Their default values
+// are the services' own (evaluator.DefaultConfig, aggregate.DefaultConfig), which infra formats.
+package fnenv
+
+// The evaluate function's environment.
+const (
+	TableName       = "TABLE_NAME"       // the DynamoDB table (thresholds, devices, alarm state); required
+	AlertsTopicARN  = "ALERTS_TOPIC_ARN" // the SNS alerts topic; required
+	LakeBucket      = "LAKE_BUCKET"      // the lake bucket, for quarantine/; required
+	CacheTTL        = "CACHE_TTL"        // how long thresholds and metadata are reused, a Go duration
+	LoadConcurrency = "LOAD_CONCURRENCY" // parallel DynamoDB calls, 1 to 256
+)
+
+// The aggregate function's environment.
+const (
+	AthenaWorkgroup = "ATHENA_WORKGROUP" // required
+	GlueDatabase    = "GLUE_DATABASE"    // required
+	LateHours       = "LATE_HOURS"       // hours before the last one each run re-aggregates, 0 to 48
+	IntervalSeconds = "INTERVAL_SECONDS" // the devices' nominal reading interval, 1 to 3600
+)

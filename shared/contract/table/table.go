@@ -1,0 +1,25 @@
+// Package table is the layout of the DynamoDB table that holds thresholds, device metadata and
+// alarm state, shared by the stack that creates it (infra/), the store that reads and writes it
+// (shared/aws/dynamostore) and the emulator tables of the tests.
+//
+// One partition per device, so that a single Query reads everything the evaluate function needs:
+//
+//	pk=<device_id>  sk=META                name, location
+//	pk=<device_id>  sk=THRESHOLD#<user_id> user_id, device_id, temp_warning, ..., sustain_seconds
+//	pk=<device_id>  sk=STATE               last, has_last, recent, rules, version
+package table
+
+// Key attribute names (both strings) and the sort keys of the items.
+const (
+	PK                = "pk" // partition key: the device id
+	SK                = "sk" // sort key: what the item is
+	SKMeta            = "META"
+	SKState           = "STATE"
+	SKThresholdPrefix = "THRESHOLD#" // followed by the user id
+)
+
+// DynamoDB's limits on batch calls.
+const (
+	MaxBatchGet   = 100 // keys in one BatchGetItem
+	MaxBatchWrite = 25  // requests in one BatchWriteItem
+)

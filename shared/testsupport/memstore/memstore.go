@@ -1,0 +1,76 @@
+// Package memstore is an evaluation Store in memory, for benchmarks and tests that measure or
+// exercise the service without I/O. It keeps the Store contract (shared/testsupport/storetest):
+// what it returns is the caller's, and its own copy changes only in SaveState.
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+)
+
+// Store keeps thresholds, devices and states in maps.
+type Store struct {
+	mu      sync.Mutex
+	configs map[string][]threshold.Config
+	devices map[string]device.Device
+	states  map[string]evaluator.State
+}
+
+var _ evaluator.Store = (*Store)(nil)
+
+// New returns a store holding configs and devices, and no alarm state.
+func New(configs []threshold.Config, devices []device.Device) *Store {
+	s := &Store{configs: map[string][]threshold.Config{}, devices: map[string]device.Device{}, states: map[string]evaluator.State{}}
+	for _, c := range configs {
+		s.configs[c.DeviceID] = append(s.configs[c.DeviceID], c)
+	}
+	for _, d := range devices {
+		s.devices[d.ID] = d
+	}
+	return s
+}
+
+func clone(st evaluator.State) evaluator.State {
+	return evaluator.State{Alarm: st.Alarm.Clone(), Version: st.Version}
+}
+
+// LoadDevice implements evaluator.Store.
+func (s *Store) LoadDevice(_ context.Context, id string) (evaluator.Device, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := evaluator.Device{Configs: slices.Clone(s.configs[id]), Info: s.devices[id], State: clone(s.states[id])}
+	if d.Info.ID == "" {
+		d.Info.ID = id
+	}
+	return d, nil
+}
+
+// LoadStates implements evaluator.Store.
+func (s *Store) LoadStates(_ context.Context, ids []string) (map[string]evaluator.State, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]evaluator.State, len(ids))
+	for _, id := range ids {
+		out[id] = clone(s.states[id])
+	}
+	return out, nil
+}
+
+// SaveState implements evaluator.Store.
+func (s *Store) SaveState(_ context.Context, id string, st evaluator.State) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.states[id]; cur.Version != st.Version {
+		return 0, fmt.Errorf("state of %s is at version %d, not %d: %w", id, cur.Version, st.Version, evaluator.ErrConflict)
+	}
+	next := clone(st)
+	next.Version++
+	s.states[id] = next
+	return next.Version, nil
+}
