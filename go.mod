@@ -28,6 +28,7 @@ require (
 	github.com/spf13/cobra v1.10.2
 	github.com/stretchr/testify v1.11.1
 	github.com/truora/minidyn v0.8.0
+	github.com/zeebo/assert v1.3.0
 	golang.org/x/sync v0.22.0
 )
 

@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/stretchr/testify/require"
+	"github.com/zeebo/assert"
 
 	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
@@ -454,4 +456,35 @@ func BenchmarkHandler(b *testing.B) {
 			b.ReportMetric(float64(batches*1000)/b.Elapsed().Seconds(), "readings/s")
 		})
 	}
+}
+
+// TestFailedPublishIsRetriedAndSentOnce: SNS is down for one batch (its state is not written,
+// its first record is reported), then the retry publishes the alert, once.
+func TestFailedPublishIsRetriedAndSentOnce(t *testing.T) {
+	e := newEnv(t, 0, 11, evaluator.DefaultConfig)
+	require.NoError(t, e.store.PutThresholds(context.Background(), []threshold.Config{
+		{UserID: "alice", DeviceID: "room-1", TempWarning: threshold.Of(24), TempViolation: threshold.Of(26)}}))
+	record := func(seq string, minute int, temp float64) events.KinesisEventRecord {
+		at := time.Date(2026, 3, 1, 8, minute, 0, 0, time.UTC)
+		return events.KinesisEventRecord{EventID: "shardId-000000000000:" + seq, Kinesis: events.KinesisRecord{
+			SequenceNumber: seq, PartitionKey: "room-1", ApproximateArrivalTimestamp: events.SecondsEpochTime{Time: at},
+			Data: fmt.Appendf(nil, `{"device_id":"room-1","event_time":%q,"temperature":%g}`, at.Format(time.RFC3339), temp)}}
+	}
+	payload := func(recs ...events.KinesisEventRecord) []byte {
+		b, err := json.Marshal(events.KinesisEvent{Records: recs})
+		require.NoError(t, err)
+		return b
+	}
+	require.Empty(t, e.invoke(t, payload(record("100", 0, 25))).BatchItemFailures)
+
+	e.snsFaults.SetRate(1) // SNS down: every attempt of the SDK fails
+	second := payload(record("101", 1, 27), record("102", 2, 27.5))
+	resp := e.invoke(t, second)
+	require.Equal(t, []events.KinesisBatchItemFailure{{ItemIdentifier: "101"}}, resp.BatchItemFailures)
+	e.snsFaults.SetRate(0)
+	require.Empty(t, e.invoke(t, second).BatchItemFailures, "the retry")
+	require.Empty(t, e.invoke(t, second).BatchItemFailures, "a replay")
+
+	assert.Equal(t, []string{"08:00 alice room-1 temperature_high OPEN WARNING", "08:01 alice room-1 temperature_high ESCALATE VIOLATION"},
+		short(e.received(t, "all")))
 }

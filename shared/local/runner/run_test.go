@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,10 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/local/runner"
 	"github.com/iotwatch/iotwatch/shared/local/stream"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/tools/backtest"
 	"github.com/iotwatch/iotwatch/shared/tools/simulate"
 )
@@ -32,16 +37,20 @@ type pipeline struct {
 	err     error
 }
 
-func start(t *testing.T, lakeDir, thresholds string) *pipeline {
+func start(t *testing.T, lakeDir, thresholds string, opts ...func(*runner.Config)) *pipeline {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &pipeline{stop: cancel, done: make(chan struct{})}
 	ready := make(chan string, 1)
+	cfg := runner.Config{Lake: lakeDir, Thresholds: thresholds, MQTT: "127.0.0.1:0",
+		Stream: stream.Config{Shards: 2, BatchSize: 200, BatchWindow: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond},
+		Ready:  func(a string) { ready <- a }}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	go func() {
 		defer close(p.done)
-		p.summary, p.err = runner.Run(ctx, runner.Config{Lake: lakeDir, Thresholds: thresholds, MQTT: "127.0.0.1:0",
-			Stream: stream.Config{Shards: 2, BatchSize: 200, BatchWindow: 20 * time.Millisecond},
-			Ready:  func(a string) { ready <- a }})
+		p.summary, p.err = runner.Run(ctx, cfg)
 	}()
 	select {
 	case p.addr = <-ready:
@@ -272,4 +281,62 @@ func TestRestartKeepsOpenEpisodes(t *testing.T) {
 	if strings.Join(kinds, " ") != "OPEN@00 RESOLVE@03" {
 		t.Errorf("alerts across a restart: %v; want one OPEN and its RESOLVE (%s)", kinds, sum)
 	}
+}
+
+// failingCall refuses every alert of its n-th call (1-based), and passes every other call on.
+type failingCall struct {
+	next  evaluator.Publisher
+	n     int
+	mu    sync.Mutex
+	calls int
+}
+
+func (f *failingCall) Publish(ctx context.Context, ns []evaluator.Notice) []error {
+	f.mu.Lock()
+	f.calls++
+	fail := f.calls == f.n
+	f.mu.Unlock()
+	if !fail {
+		return f.next.Publish(ctx, ns)
+	}
+	errs := make([]error, len(ns))
+	for i := range errs {
+		errs[i] = errors.New("publisher down")
+	}
+	return errs
+}
+
+// TestFailedPublishIsRetriedAndSentOnce is the regression test of the lost alert through the
+// whole local pipeline: the publish of an ESCALATE fails, the stream retries the batch, and
+// each alert lands in the lake once. When the file store handed out the state it kept, the
+// failed batch had already moved that state to VIOLATION and the retry raised nothing.
+func TestFailedPublishIsRetriedAndSentOnce(t *testing.T) {
+	lakeDir := t.TempDir()
+	th := filepath.Join(t.TempDir(), "t.csv")
+	require.NoError(t, os.WriteFile(th, []byte("user_id,device_id,temp_warning,temp_violation,temp_low_warning,temp_low_violation,light_no_occupancy,sustain_seconds\nalice,room-1,24,26,,,,0\n"), 0o644))
+	send := func(addr string, lines ...string) {
+		_, err := simulate.Publish(context.Background(), simulate.NewLines(strings.NewReader(strings.Join(lines, "\n"))), simulate.Options{Broker: addr})
+		require.NoError(t, err)
+	}
+	reading := func(min int, temp float64) string {
+		return fmt.Sprintf(`{"device_id":"room-1","event_time":"2026-03-01T08:%02d:00Z","temperature":%g}`, min, temp)
+	}
+	p := start(t, lakeDir, th, func(c *runner.Config) {
+		c.WrapPublisher = func(next evaluator.Publisher) evaluator.Publisher { return &failingCall{next: next, n: 2} }
+	})
+	send(p.addr, reading(0, 25)) // OPEN: published (call 1), state saved
+	time.Sleep(100 * time.Millisecond)
+	send(p.addr, reading(1, 27)) // ESCALATE: publish fails (call 2), the stream retries (call 3)
+	time.Sleep(200 * time.Millisecond)
+	send(p.addr, reading(2, 20)) // RESOLVE
+	sum := p.finish(t)
+	var kinds []string
+	for _, l := range readLake(t, lakeDir, "alerts") {
+		var a alert.Alert
+		require.NoError(t, json.Unmarshal([]byte(l), &a))
+		kinds = append(kinds, fmt.Sprintf("%s@%s", a.Kind, a.AlertTime.Format("04")))
+	}
+	sort.Strings(kinds)
+	assert.Equal(t, []string{"ESCALATE@01", "OPEN@00", "RESOLVE@02"}, kinds, "each alert once, the retried ESCALATE included")
+	assert.GreaterOrEqual(t, sum.Retries, int64(1), "the failed batch was retried (%s)", sum)
 }

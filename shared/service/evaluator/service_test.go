@@ -1,0 +1,126 @@
+package evaluator_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/testsupport/memstore"
+)
+
+// flakyPublisher refuses the next `fail` alerts, then accepts; it keeps what it accepted.
+type flakyPublisher struct {
+	mu   sync.Mutex
+	fail int
+	sent []string
+}
+
+func (p *flakyPublisher) Publish(_ context.Context, ns []evaluator.Notice) []error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	errs := make([]error, len(ns))
+	for i, n := range ns {
+		if p.fail > 0 {
+			p.fail--
+			errs[i] = errors.New("publisher down")
+			continue
+		}
+		p.sent = append(p.sent, fmt.Sprintf("%s %s", n.Alert.Kind, n.Alert.Severity))
+	}
+	return errs
+}
+
+// failingQuarantine fails every write.
+type failingQuarantine struct{}
+
+func (failingQuarantine) Put(context.Context, string, []lake.Rejected) error {
+	return errors.New("bucket unreachable")
+}
+
+var t0 = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+
+func msg(id string, minute int, temp float64) evaluator.Message {
+	return evaluator.Message{ID: id, TopicDevice: "room-1", Arrival: t0.Add(time.Hour),
+		Data: fmt.Appendf(nil, `{"device_id":"room-1","event_time":%q,"temperature":%g}`, t0.Add(time.Duration(minute)*time.Minute).Format(time.RFC3339), temp)}
+}
+
+var aliceConfig = []threshold.Config{{UserID: "alice", DeviceID: "room-1", TempWarning: threshold.Of(24), TempViolation: threshold.Of(26)}}
+
+// TestFailedPublishIsRetriedAndSentOnce is the regression test of the lost alert: an ESCALATE
+// whose publish fails is reported for retry, and the retry sends it, once. Before stores
+// returned owned copies, the in-memory (and file) store's state had already moved on, so the
+// retry raised nothing.
+func TestFailedPublishIsRetriedAndSentOnce(t *testing.T) {
+	ctx := context.Background()
+	pub := &flakyPublisher{}
+	svc := evaluator.New(memstore.New(aliceConfig, nil), pub, failingQuarantine{}, evaluator.DefaultConfig, nil, nil)
+
+	out, err := svc.Evaluate(ctx, []evaluator.Message{msg("1", 0, 25)})
+	require.NoError(t, err)
+	require.Empty(t, out.Retry)
+
+	pub.fail = 1
+	batch := []evaluator.Message{msg("2", 1, 27)}
+	out, err = svc.Evaluate(ctx, batch)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"2"}, out.Retry, "a failed publish is retried")
+	assert.Equal(t, 1, out.Stats.FailedDevices)
+
+	out, err = svc.Evaluate(ctx, batch) // the retry
+	require.NoError(t, err)
+	assert.Empty(t, out.Retry)
+	out, err = svc.Evaluate(ctx, batch) // and a replay after success raises nothing
+	require.NoError(t, err)
+	assert.Equal(t, 1, out.Stats.Late+out.Stats.Duplicates)
+	assert.Equal(t, []string{"OPEN WARNING", "ESCALATE VIOLATION"}, pub.sent)
+}
+
+func TestOutcomeNamesWhatToRetry(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name      string
+		batch     []evaluator.Message
+		failAlert int
+		want      []string
+		wantStats evaluator.Stats
+	}{
+		{"all good", []evaluator.Message{msg("1", 0, 20), msg("2", 1, 25)}, 0, nil,
+			evaluator.Stats{Records: 2, Readings: 2}},
+		{"a rejected message whose quarantine write failed", []evaluator.Message{msg("1", 0, 20), {ID: "2", Data: []byte("{")}, msg("3", 1, 20)}, 0, []string{"2"},
+			evaluator.Stats{Records: 3, Readings: 2}},
+		{"a device whose publish failed: its first message", []evaluator.Message{msg("1", 0, 20), msg("2", 1, 25), msg("3", 2, 20)}, 1, []string{"1"},
+			evaluator.Stats{Records: 3, Readings: 3, FailedDevices: 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := evaluator.New(memstore.New(aliceConfig, nil), &flakyPublisher{fail: tc.failAlert}, failingQuarantine{}, evaluator.DefaultConfig, nil, nil)
+			out, err := svc.Evaluate(ctx, tc.batch)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, out.Retry)
+			got := out.Stats
+			assert.Equal(t, []int{tc.wantStats.Records, tc.wantStats.Readings, tc.wantStats.FailedDevices, len(tc.want)},
+				[]int{got.Records, got.Readings, got.FailedDevices, got.FailedRecords}, "records, readings, failed devices, failed records")
+		})
+	}
+}
+
+func TestAlertsAreCountedByKindAndSeverity(t *testing.T) {
+	svc := evaluator.New(memstore.New(aliceConfig, nil), &flakyPublisher{}, failingQuarantine{}, evaluator.DefaultConfig, nil, nil)
+	out, err := svc.Evaluate(context.Background(), []evaluator.Message{msg("1", 0, 25), msg("2", 1, 27), msg("3", 2, 20)})
+	require.NoError(t, err)
+	assert.Equal(t, map[evaluator.AlertKey]int{
+		{Kind: alert.Open, Severity: alert.Warning}:       1,
+		{Kind: alert.Escalate, Severity: alert.Violation}: 1,
+		{Kind: alert.Resolve, Severity: alert.Violation}:  1,
+	}, out.Stats.Alerts)
+}
