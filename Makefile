@@ -1,4 +1,4 @@
-# iotwatch. `make run` backtests the bundled data; `make test` is what CI runs.
+# iotwatch. `make run` runs the whole pipeline on the bundled data; `make test` is what CI runs.
 GO        ?= go
 FUNCTIONS := evaluate aggregate
 BIN       := bin
@@ -33,24 +33,32 @@ build:
 cli:
 	$(CGO) $(GO) build -o $(BIN)/iotwatch ./cmd/iotwatch
 
-## test: vet, every test (no network, no Docker, no AWS; the stack tests need node), the function builds
+# The packages that run goroutines of their own: their tests run again under the race detector.
+RACE_PKGS := ./shared/service/evaluator ./shared/local/stream ./shared/local/runner ./shared/local/lakefiles \
+	./shared/local/filestore ./shared/local/broker ./shared/aws/kinesislambda ./shared/aws/snsalerts ./shared/testsupport/memstore
+
+## test: lint, every test (no network, no Docker, no AWS; the stack tests need node), the concurrent
+## packages again under -race, the function builds
 test: lint build
 	$(CDK_ENV) $(CGO) $(GO) test -count=1 ./...
+	$(CGO) $(GO) test -race -count=1 $(RACE_PKGS)
 
 ## bench: the benchmarks of the hot path; evaluation on one core, as its target says
 bench:
 	$(GO) test -run '^$$' -bench 'Evaluate|StdlibDecode' -benchmem -cpu 1 -count 3 ./shared/service/evaluator
-	$(GO) test -run '^$$' -bench 'Handler' -benchtime 20x ./shared/service/evaluator
+	$(GO) test -run '^$$' -bench 'Handler' -benchtime 20x ./shared/aws/kinesislambda
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./shared/domain/reading
 	$(CGO) $(GO) test -run '^$$' -bench 'AggregateHour' -benchtime 5x ./shared/local/duckdbengine
 	$(GO) test -run '^$$' -bench 'LocalPipeline' -benchtime 1x -count 3 ./shared/local/runner
 
-## lint: gofmt and go vet
+## lint: gofmt, go vet, staticcheck and errcheck (pinned as tools in go.mod); zero findings.
+## The direction of imports is a test (shared/testsupport/importrules).
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(CGO) $(GO) vet ./...
-	@if $(GO) list -deps ./functions/... | grep -q duckdb; then echo "a Lambda imports DuckDB: keep cgo out of functions/"; exit 1; fi
+	$(CGO) $(GO) tool staticcheck ./...
+	$(CGO) $(GO) tool errcheck -ignoretests -exclude .ci/errcheck-excludes.txt ./...
 
 ## fuzz: a short run of every fuzz test (FUZZTIME=5m for longer)
 FUZZTIME ?= 30s

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
@@ -13,7 +14,9 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 )
 
 // Aggregation is the cold path: the hourly aggregate function and its schedule.
@@ -40,10 +43,10 @@ func NewAggregation(scope constructs.Construct, id string, p *AggregationProps) 
 	g.OnFailure = deadLetterQueue(c, "OnFailure")
 	g.Function = goFunction(c, "Aggregate", "aggregate", p.FunctionsDir, "iotwatch: hourly aggregates through Athena", 256, 900,
 		map[string]*string{
-			"ATHENA_WORKGROUP": p.Lake.WorkGroupName,
-			"GLUE_DATABASE":    p.Lake.DatabaseName,
-			"LATE_HOURS":       jsii.String("2"),
-			"INTERVAL_SECONDS": jsii.String("60"),
+			fnenv.AthenaWorkgroup: p.Lake.WorkGroupName,
+			fnenv.GlueDatabase:    p.Lake.DatabaseName,
+			fnenv.LateHours:       jsii.String(strconv.Itoa(aggregate.DefaultConfig.LateHours)),
+			fnenv.IntervalSeconds: jsii.String(strconv.Itoa(int(aggregate.DefaultConfig.Interval.Seconds()))),
 		})
 	fn := g.Function
 	// Async invocations (the schedule): two retries, then the failure queue (alarmed).

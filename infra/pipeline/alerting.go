@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"strconv"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -14,7 +16,10 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/contract/table"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
 
 // Alerting is the hot path: the evaluate function, its table, the alerts topic, and the
@@ -45,8 +50,8 @@ func NewAlerting(scope constructs.Construct, id string, p *AlertingProps) *Alert
 	a := &Alerting{Construct: c}
 
 	a.Table = awsdynamodb.NewTable(c, jsii.String("Table"), &awsdynamodb.TableProps{
-		PartitionKey:                     &awsdynamodb.Attribute{Name: jsii.String("pk"), Type: awsdynamodb.AttributeType_STRING},
-		SortKey:                          &awsdynamodb.Attribute{Name: jsii.String("sk"), Type: awsdynamodb.AttributeType_STRING},
+		PartitionKey:                     &awsdynamodb.Attribute{Name: jsii.String(table.PK), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:                          &awsdynamodb.Attribute{Name: jsii.String(table.SK), Type: awsdynamodb.AttributeType_STRING},
 		BillingMode:                      awsdynamodb.BillingMode_PAY_PER_REQUEST,
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{PointInTimeRecoveryEnabled: jsii.Bool(true)},
 		Encryption:                       awsdynamodb.TableEncryption_AWS_MANAGED,
@@ -68,10 +73,11 @@ func NewAlerting(scope constructs.Construct, id string, p *AlertingProps) *Alert
 	a.OnFailure = deadLetterQueue(c, "EvaluateOnFailure")
 	a.Evaluate = goFunction(c, "Evaluate", "evaluate", p.FunctionsDir, "iotwatch: evaluate readings against thresholds, publish alerts", 512, 60,
 		map[string]*string{
-			"TABLE_NAME":       a.Table.TableName(),
-			"ALERTS_TOPIC_ARN": a.Topic.TopicArn(),
-			"LAKE_BUCKET":      p.Lake.Bucket.BucketName(),
-			"CACHE_TTL":        jsii.String("60s"),
+			fnenv.TableName:       a.Table.TableName(),
+			fnenv.AlertsTopicARN:  a.Topic.TopicArn(),
+			fnenv.LakeBucket:      p.Lake.Bucket.BucketName(),
+			fnenv.CacheTTL:        jsii.String(evaluator.DefaultConfig.CacheTTL.String()),
+			fnenv.LoadConcurrency: jsii.String(strconv.Itoa(evaluator.DefaultConfig.LoadConcurrency)),
 		})
 	// Least privilege: the three DynamoDB calls it makes, publish, and the quarantine prefix only.
 	allow(a.Evaluate, []string{"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem"}, *a.Table.TableArn())

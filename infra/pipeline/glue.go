@@ -9,29 +9,15 @@ import (
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
 )
 
-type col struct{ name, typ string }
-
-func columns(cols []col) *[]*awsglue.CfnTable_ColumnProperty {
+// columns are a lake table's columns in the Glue catalog (shared/contract/lake defines them once,
+// for Glue and for the local query engine).
+func columns(cols []lake.Column) *[]*awsglue.CfnTable_ColumnProperty {
 	out := make([]*awsglue.CfnTable_ColumnProperty, len(cols))
 	for i, c := range cols {
-		out[i] = &awsglue.CfnTable_ColumnProperty{Name: jsii.String(c.name), Type: jsii.String(c.typ)}
+		out[i] = &awsglue.CfnTable_ColumnProperty{Name: jsii.String(c.Name), Type: jsii.String(c.Type.Glue())}
 	}
 	return &out
 }
-
-var (
-	readingColumns = []col{{"device_id", "string"}, {"event_time", "string"}, {"temperature", "double"}, {"humidity", "double"},
-		{"light", "double"}, {"co2", "double"}, {"humidity_ratio", "double"}, {"occupancy", "double"}, {"msg_id", "string"}}
-	alertColumns = []col{{"alert_id", "string"}, {"kind", "string"}, {"alert_time", "string"}, {"user_id", "string"},
-		{"device_id", "string"}, {"rule", "string"}, {"severity", "string"}, {"metric", "string"}, {"observed_value", "double"},
-		{"threshold_value", "double"}, {"window_start_ms", "bigint"}, {"window_end_ms", "bigint"}}
-	goldColumns = []col{{"device_id", "string"}, {"hour_start", "timestamp"}, {"readings", "bigint"}, {"temperature_min", "double"},
-		{"temperature_avg", "double"}, {"temperature_max", "double"}, {"temperature_p50", "double"}, {"temperature_p95", "double"},
-		{"humidity_avg", "double"}, {"light_avg", "double"}, {"light_max", "double"}, {"co2_avg", "double"}, {"co2_max", "double"},
-		{"occupancy_ratio", "double"}, {"expected_readings", "bigint"}, {"health_pct", "double"}, {"alerts_warning", "bigint"},
-		{"alerts_violation", "bigint"}}
-	partitionKeys = []col{{"dt", "string"}, {"hour", "string"}}
-)
 
 // projected returns the table parameters of partition projection over prefix/dt=…/hour=…/: no
 // partitions to add or crawl, and queries that filter on dt (and hour) read only those folders.
@@ -58,7 +44,7 @@ func projected(l *Lake, prefix string, extra map[string]string) map[string]inter
 
 func newTables(l *Lake) {
 	stack := awscdk.Stack_Of(l.Construct)
-	table := func(id, name, prefix, desc, serde string, serdeParams map[string]interface{}, cols []col, extra map[string]string) {
+	table := func(id, name, prefix, desc, serde string, serdeParams map[string]interface{}, cols []lake.Column, extra map[string]string) {
 		t := awsglue.NewCfnTable(l.Construct, jsii.String(id), &awsglue.CfnTableProps{
 			CatalogId:    stack.Account(),
 			DatabaseName: l.DatabaseName,
@@ -66,7 +52,7 @@ func newTables(l *Lake) {
 				Name:          jsii.String(name),
 				Description:   jsii.String(desc),
 				TableType:     jsii.String("EXTERNAL_TABLE"),
-				PartitionKeys: columns(partitionKeys),
+				PartitionKeys: columns(lake.PartitionColumns),
 				Parameters:    projected(l, prefix, extra),
 				StorageDescriptor: &awsglue.CfnTable_StorageDescriptorProperty{
 					Columns:      columns(cols),
@@ -82,11 +68,11 @@ func newTables(l *Lake) {
 	}
 	jsonSerde := "org.openx.data.jsonserde.JsonSerDe"
 	table("BronzeLines", "bronze_lines", lake.Bronze, "Raw readings, one line each: the hourly aggregation validates every line as the evaluate function does",
-		"org.apache.hadoop.hive.serde2.RegexSerDe", map[string]interface{}{"input.regex": "^(.*)$"}, []col{{"line", "string"}}, nil)
-	table("BronzeReadings", "bronze_readings", lake.Bronze, "Raw readings as columns (a line that is not JSON reads as nulls); filter on dt and hour",
-		jsonSerde, map[string]interface{}{"ignore.malformed.json": "true"}, readingColumns, nil)
-	table("Alerts", "alerts", lake.Alerts, "Alerts as published (OPEN, ESCALATE, RESOLVE); filter on dt and hour",
-		jsonSerde, map[string]interface{}{"ignore.malformed.json": "true"}, alertColumns, nil)
+		"org.apache.hadoop.hive.serde2.RegexSerDe", map[string]interface{}{"input.regex": "^(.*)$"}, []lake.Column{{Name: "line", Type: lake.String}}, nil)
+	table("BronzeReadings", lake.BronzeReadingsTable.Name, lake.BronzeReadingsTable.Prefix, "Raw readings as columns (a line that is not JSON reads as nulls); filter on dt and hour",
+		jsonSerde, map[string]interface{}{"ignore.malformed.json": "true"}, lake.BronzeReadingsTable.Columns, nil)
+	table("Alerts", lake.AlertsTable.Name, lake.AlertsTable.Prefix, "Alerts as published (OPEN, ESCALATE, RESOLVE); filter on dt and hour",
+		jsonSerde, map[string]interface{}{"ignore.malformed.json": "true"}, lake.AlertsTable.Columns, nil)
 
 	// hourly_metrics: an Iceberg table, so that the aggregation can replace an hour (DELETE + INSERT).
 	gold := awsglue.NewCfnTable(l.Construct, jsii.String("HourlyMetrics"), &awsglue.CfnTableProps{
@@ -96,12 +82,12 @@ func newTables(l *Lake) {
 			IcebergInput: &awsglue.CfnTable_IcebergInputProperty{MetadataOperation: jsii.String("CREATE"), Version: jsii.String("2")},
 		},
 		TableInput: &awsglue.CfnTable_TableInputProperty{
-			Name:        jsii.String("hourly_metrics"),
+			Name:        jsii.String(lake.HourlyMetricsTable.Name),
 			Description: jsii.String("Hourly aggregates per device (DESIGN.md), written by the aggregate function"),
 			TableType:   jsii.String("EXTERNAL_TABLE"),
 			StorageDescriptor: &awsglue.CfnTable_StorageDescriptorProperty{
-				Columns:  columns(goldColumns),
-				Location: jsii.String("s3://" + *l.Bucket.BucketName() + "/" + lake.Gold + "/hourly_metrics/"),
+				Columns:  columns(lake.HourlyMetricsTable.Columns),
+				Location: jsii.String("s3://" + *l.Bucket.BucketName() + "/" + lake.HourlyMetricsTable.Prefix + "/"),
 			},
 		},
 	})

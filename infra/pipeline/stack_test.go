@@ -13,8 +13,11 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/iotwatch/iotwatch/shared/aws/kinesislambda"
+	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/contract/topic"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
 
 // One synthesis per test binary: the template and the cdk-nag findings every test reads.
@@ -48,9 +51,11 @@ func TestMain(m *testing.M) {
 		json.Unmarshal(b, &tmpl)
 		ann := assertions.Annotations_FromStack(s.Stack)
 		for _, e := range *ann.FindError(jsii.String("*"), assertions.Match_AnyValue()) {
+			//lint:ignore SA1019 the Go binding of Annotations offers no other message type
 			findings = append(findings, fmt.Sprintf("%s: %v", *e.Id, e.Entry.Data))
 		}
 		for _, e := range *ann.FindWarning(jsii.String("*"), assertions.Match_AnyValue()) {
+			//lint:ignore SA1019 the Go binding of Annotations offers no other message type
 			warnings = append(warnings, fmt.Sprintf("%s: %v", *e.Id, e.Entry.Data))
 		}
 		sort.Strings(findings)
@@ -281,4 +286,35 @@ func TestDumpTemplate(t *testing.T) {
 	}
 	b, _ := json.MarshalIndent(tmpl, "", " ")
 	os.WriteFile(os.Getenv("DUMP"), b, 0o644)
+}
+
+// TestFunctionEnvironmentIsTheServicesDefaults: the environment the stack gives the evaluate
+// function reads back, through the function's own parser, as the service's defaults; and the
+// names it sets are the contract's.
+func TestFunctionEnvironmentIsTheServicesDefaults(t *testing.T) {
+	var env map[string]any
+	for _, r := range tmpl["Resources"].(map[string]any) {
+		res := r.(map[string]any)
+		if res["Type"] != "AWS::Lambda::Function" {
+			continue
+		}
+		props, _ := res["Properties"].(map[string]any)
+		envProp, _ := props["Environment"].(map[string]any)
+		vars, _ := envProp["Variables"].(map[string]any)
+		if _, ok := vars[fnenv.TableName]; ok {
+			env = vars
+		}
+	}
+	if env == nil {
+		t.Fatalf("no function has %s in its environment", fnenv.TableName)
+	}
+	for _, name := range []string{fnenv.TableName, fnenv.AlertsTopicARN, fnenv.LakeBucket, fnenv.CacheTTL, fnenv.LoadConcurrency} {
+		if _, ok := env[name]; !ok {
+			t.Errorf("the evaluate function's environment has no %s", name)
+		}
+	}
+	cfg, err := kinesislambda.ConfigFromEnv(func(k string) string { s, _ := env[k].(string); return s })
+	if err != nil || cfg.CacheTTL != evaluator.DefaultConfig.CacheTTL || cfg.LoadConcurrency != evaluator.DefaultConfig.LoadConcurrency {
+		t.Errorf("the stack's environment reads as %+v, %v; want the service's defaults %+v", cfg, err, evaluator.DefaultConfig)
+	}
 }

@@ -91,7 +91,7 @@ func (p *Publisher) Publish(ctx context.Context, notices []evaluator.Notice) []e
 			return nil
 		})
 	}
-	g.Wait()
+	_ = g.Wait() // every chunk's errors are in errs; the funcs return nil
 	return errs
 }
 
@@ -132,12 +132,20 @@ func (p *Publisher) publishChunk(ctx context.Context, notices []evaluator.Notice
 		byID := map[string]types.PublishBatchRequestEntry{}
 		for _, e := range entries {
 			byID[*e.Id] = e
+			// Published only if SNS says so: an entry missing from both Successful and Failed
+			// is not (and is retried with its device, as a failure).
+			errs[pending[*e.Id]] = fmt.Errorf("SNS answered without entry %s of the batch", *e.Id)
 		}
 		for _, s := range out.Successful {
-			errs[pending[aws.ToString(s.Id)]] = nil
+			if i, ok := pending[aws.ToString(s.Id)]; ok {
+				errs[i] = nil
+			}
 		}
 		for _, f := range out.Failed {
 			id := aws.ToString(f.Id)
+			if _, ok := byID[id]; !ok {
+				continue // not an entry of this request
+			}
 			errs[pending[id]] = fmt.Errorf("SNS refused alert (code %s, sender fault %v): %s", aws.ToString(f.Code), f.SenderFault, aws.ToString(f.Message))
 			if !f.SenderFault && attempt+1 < p.MaxAttempts {
 				retry = append(retry, byID[id])

@@ -11,8 +11,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 	"github.com/iotwatch/iotwatch/shared/aws/snsalerts"
@@ -209,4 +212,29 @@ func TestSubscribeFiltersByUserAndSeverity(t *testing.T) {
 			t.Errorf("Subscribe(%+v) = %v; want %q", tc.s, err, tc.want)
 		}
 	}
+}
+
+// answering is a fake SNS client that answers each PublishBatch as told: a fault injector, for
+// answers the emulator never gives.
+type answering func(in *sns.PublishBatchInput) *sns.PublishBatchOutput
+
+func (f answering) PublishBatch(_ context.Context, in *sns.PublishBatchInput, _ ...func(*sns.Options)) (*sns.PublishBatchOutput, error) {
+	return f(in), nil
+}
+
+// TestEntryMissingFromTheAnswerIsNotPublished: SNS answers with an entry in neither Successful
+// nor Failed; that entry must not count as published (its device is retried).
+func TestEntryMissingFromTheAnswerIsNotPublished(t *testing.T) {
+	pub := snsalerts.New(answering(func(in *sns.PublishBatchInput) *sns.PublishBatchOutput {
+		out := &sns.PublishBatchOutput{}
+		for _, e := range in.PublishBatchRequestEntries[1:] { // the first entry is left out
+			out.Successful = append(out.Successful, snstypes.PublishBatchResultEntry{Id: e.Id, MessageId: aws.String("m-" + *e.Id)})
+		}
+		return out
+	}), "arn:aws:sns:us-east-1:000000000000:alerts")
+	errs := pub.Publish(context.Background(), []evaluator.Notice{notice(1, "alice", alert.Warning), notice(2, "alice", alert.Warning), notice(3, "bob", alert.Violation)})
+	require.Len(t, errs, 3)
+	assert.ErrorContains(t, errs[0], "without entry")
+	assert.NoError(t, errs[1])
+	assert.NoError(t, errs[2])
 }

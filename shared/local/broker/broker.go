@@ -43,8 +43,8 @@ func Start(addr string, action Action, log *slog.Logger) (*Broker, error) {
 	}
 	b := &Broker{server: mqtt.New(&mqtt.Options{InlineClient: false, Logger: log}), addr: ln.Addr().String()}
 	fail := func(what string, err error) (*Broker, error) {
-		b.server.Close() // closes the listeners it has
-		ln.Close()
+		_ = b.server.Close() // closes the listeners it has; what failed is the error returned
+		_ = ln.Close()
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := b.server.AddHook(new(auth.AllowHook), nil); err != nil {

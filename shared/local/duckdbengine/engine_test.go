@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
@@ -288,19 +291,44 @@ func TestAggregateEqualsReference(t *testing.T) {
 			t.Errorf("hour %s has no bronze but a gold file (%v)", empty, err)
 		}
 	}
-	// The views of `iotwatch query`.
-	var n int64
-	if err := e.DB().QueryRow("SELECT 1").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
+	// The views of `iotwatch query`, with the columns of the lake's tables (as Glue has them).
 	rows, err := e.Query(ctx, "SELECT count(*) FROM hourly_metrics")
-	if err != nil {
-		t.Fatal(err)
+	require.NoError(t, err)
+	require.True(t, rows.Next(), "no row from count(*)")
+	var n int64
+	require.NoError(t, rows.Scan(&n))
+	require.NoError(t, rows.Close())
+	assert.Equal(t, int64(15), n, "hourly_metrics rows: room-1..4 and room-9, three hours")
+	for _, tbl := range []lake.Table{lake.BronzeReadingsTable, lake.AlertsTable, lake.HourlyMetricsTable} {
+		want := tbl.Columns
+		if tbl.Partitioned {
+			want = append(append([]lake.Column{}, want...), lake.PartitionColumns...)
+		}
+		assert.Equal(t, want, describe(t, e.DB(), "SELECT * FROM "+tbl.Name), "columns of the view %s", tbl.Name)
 	}
-	rows.Next()
-	rows.Scan(&n)
-	rows.Close()
-	if n != 15 { // room-1..4 and room-9, three hours
-		t.Errorf("hourly_metrics holds %d rows; want 15", n)
+	// What the aggregation writes is the gold table, column for column.
+	assert.Equal(t, lake.HourlyMetricsTable.Columns, describe(t, e.DB(), fmt.Sprintf("SELECT * FROM read_parquet('%s', hive_partitioning = false)", e.GoldFile(h0))))
+}
+
+// describe returns the columns of a query's result as DuckDB types them.
+func describe(t *testing.T, db *sql.DB, query string) []lake.Column {
+	t.Helper()
+	rows, err := db.Query("DESCRIBE " + query)
+	require.NoError(t, err)
+	defer rows.Close()
+	types := map[string]lake.ColumnType{}
+	for _, ct := range []lake.ColumnType{lake.String, lake.Double, lake.BigInt, lake.Timestamp} {
+		types[ct.DuckDB()] = ct
 	}
+	var out []lake.Column
+	for rows.Next() {
+		var name, typ string
+		var null, key, def, extra sql.NullString
+		require.NoError(t, rows.Scan(&name, &typ, &null, &key, &def, &extra))
+		ct, ok := types[typ]
+		require.True(t, ok, "column %s has type %s, which no lake table uses", name, typ)
+		out = append(out, lake.Column{Name: name, Type: ct})
+	}
+	require.NoError(t, rows.Err())
+	return out
 }

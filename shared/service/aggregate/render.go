@@ -71,7 +71,6 @@ type dialect struct {
 	integers func(n int) string
 	bronze   string // file name of the bronze relation
 	alerts   string // file name of the alerts relation
-	wrappers []string
 }
 
 func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

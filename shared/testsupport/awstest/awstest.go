@@ -33,6 +33,8 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/sirupsen/logrus"
 	miniserver "github.com/truora/minidyn/server"
+
+	"github.com/iotwatch/iotwatch/shared/contract/table"
 )
 
 // Config returns an SDK configuration with dummy credentials for an emulator at url.
@@ -90,19 +92,19 @@ func DynamoDB(t testing.TB, opts ...Option) (string, *dynamodb.Client) {
 	return url, DynamoDBClient(url, opts...)
 }
 
-// CreateTable creates the store's table (pk, sk strings, on demand) on an emulator.
+// CreateTable creates the store's table (shared/contract/table: pk, sk strings, on demand) on an emulator.
 func CreateTable(t testing.TB, client *dynamodb.Client, name string) {
 	t.Helper()
 	_, err := client.CreateTable(context.Background(), &dynamodb.CreateTableInput{
 		TableName:   aws.String(name),
 		BillingMode: types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String("sk"), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(table.PK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(table.SK), AttributeType: types.ScalarAttributeTypeS},
 		},
 		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String("sk"), KeyType: types.KeyTypeRange},
+			{AttributeName: aws.String(table.PK), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(table.SK), KeyType: types.KeyTypeRange},
 		},
 	})
 	if err != nil {
@@ -146,7 +148,7 @@ func SNS(t testing.TB, opts ...Option) (*sns.Client, *sqs.Client) {
 		}
 		models.CurrentEnvironment.Host = "127.0.0.1"
 		models.CurrentEnvironment.Port = strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-		go http.Serve(l, renumberBatchMembers(router.New()))
+		go func() { _ = http.Serve(l, renumberBatchMembers(router.New())) }() // serves until the test binary exits
 		goawsURL = "http://" + l.Addr().String()
 	})
 	if goawsErr != nil {

@@ -24,7 +24,7 @@ type Options struct {
 	Rate     float64       // messages per second; 0: as fast as acknowledgements allow
 	Inflight int           // unacknowledged messages at most; default 256
 	Timeout  time.Duration // for each acknowledgement; default 30 s
-	// Sent, when set, is called with each message once the broker acknowledged it.
+	// Acked, when set, is called with each message, and when, once the broker acknowledged it.
 	Acked func(Message, time.Time)
 }
 

@@ -74,7 +74,6 @@ func (l *Lines) Next() (Message, error) {
 // device's reading of a row, then the next row.
 type Devices struct {
 	readers []*occupancy.Reader
-	next    int
 	pending []Message
 }
 

@@ -1,4 +1,5 @@
-// Package s3quarantine writes lake objects (quarantine, alerts) to an S3 bucket.
+// Package s3quarantine writes the evaluate function's rejected records to the lake's quarantine/
+// prefix in S3, one gzip JSON-lines object per batch and arrival hour.
 package s3quarantine
 
 import (

@@ -1,0 +1,64 @@
+package lake
+
+// ColumnType is a column's type, spelled per engine by Glue and DuckDB.
+type ColumnType uint8
+
+// The types the lake's tables use.
+const (
+	String ColumnType = iota
+	Double
+	BigInt
+	Timestamp
+)
+
+// Glue is the type's name in the Glue catalog (Hive DDL), as Athena reads it.
+func (t ColumnType) Glue() string {
+	return [...]string{"string", "double", "bigint", "timestamp"}[t]
+}
+
+// DuckDB is the type's name in DuckDB.
+func (t ColumnType) DuckDB() string {
+	return [...]string{"VARCHAR", "DOUBLE", "BIGINT", "TIMESTAMP"}[t]
+}
+
+// Column is one column of a lake table.
+type Column struct {
+	Name string
+	Type ColumnType
+}
+
+// Table is one table of the lake: its columns, and the hour partition columns when it is laid
+// out under Prefix/dt=…/hour=…/. The Glue catalog (infra/) and the views of the local query
+// engine (shared/local/duckdbengine) are both derived from these definitions.
+type Table struct {
+	Name        string
+	Prefix      string
+	Columns     []Column
+	Partitioned bool // dt and hour (PartitionColumns)
+}
+
+// PartitionColumns are the hour partition's columns of a partitioned table.
+var PartitionColumns = []Column{{"dt", String}, {"hour", String}}
+
+// The lake's tables.
+var (
+	// BronzeReadingsTable is the raw readings as columns (DESIGN.md, "Reading"); a line that is not
+	// a reading reads as nulls.
+	BronzeReadingsTable = Table{Name: "bronze_readings", Prefix: Bronze, Partitioned: true, Columns: []Column{
+		{"device_id", String}, {"event_time", String}, {"temperature", Double}, {"humidity", Double},
+		{"light", Double}, {"co2", Double}, {"humidity_ratio", Double}, {"occupancy", Double}, {"msg_id", String}}}
+
+	// AlertsTable is the alerts as published (DESIGN.md, "Alert").
+	AlertsTable = Table{Name: "alerts", Prefix: Alerts, Partitioned: true, Columns: []Column{
+		{"alert_id", String}, {"kind", String}, {"alert_time", String}, {"user_id", String},
+		{"device_id", String}, {"rule", String}, {"severity", String}, {"metric", String}, {"observed_value", Double},
+		{"threshold_value", Double}, {"window_start_ms", BigInt}, {"window_end_ms", BigInt}}}
+
+	// HourlyMetricsTable is gold (DESIGN.md, "Hourly aggregates"), in the order the aggregation writes it.
+	HourlyMetricsTable = Table{Name: "hourly_metrics", Prefix: Gold + "/hourly_metrics", Columns: []Column{
+		{"device_id", String}, {"hour_start", Timestamp}, {"readings", BigInt}, {"temperature_min", Double},
+		{"temperature_avg", Double}, {"temperature_max", Double}, {"temperature_p50", Double}, {"temperature_p95", Double},
+		{"humidity_avg", Double}, {"light_avg", Double}, {"light_max", Double}, {"co2_avg", Double}, {"co2_max", Double},
+		{"occupancy_ratio", Double}, {"expected_readings", BigInt}, {"health_pct", Double}, {"alerts_warning", BigInt},
+		{"alerts_violation", BigInt}}}
+)
