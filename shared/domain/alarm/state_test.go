@@ -241,3 +241,18 @@ func TestAlertIDDeterministic(t *testing.T) {
 		t.Errorf("ids %v and %v: want three distinct ids, equal across runs", a, b)
 	}
 }
+
+func TestCloneSharesNothing(t *testing.T) {
+	orig := DeviceState{Last: 5, HasLast: true, Recent: []string{"m:a", "t:5"},
+		Rules: map[string]*RuleState{"temperature_high:alice": {Flags: hasLast | hasWarnRun, LastAt: 5, WarnRun: 4, Open: Warning, OpenStart: 4}}}
+	c := orig.Clone()
+	c.Recent[0] = "m:changed"
+	c.Rules["temperature_high:alice"].Open = Violation
+	c.Rules["added"] = &RuleState{}
+	if orig.Recent[0] != "m:a" || orig.Rules["temperature_high:alice"].Open != Warning || len(orig.Rules) != 1 {
+		t.Errorf("changing a clone changed the original: %+v", orig)
+	}
+	if z := (DeviceState{}).Clone(); z.Rules != nil || z.Recent != nil {
+		t.Errorf("Clone of the zero state = %+v; want the zero state", z)
+	}
+}

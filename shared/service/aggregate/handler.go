@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/iotwatch/iotwatch/shared/contract/emf"
 )
@@ -154,21 +155,18 @@ func (h *Handler) Run(ctx context.Context, hours []time.Time) (Result, error) {
 	expected := int64(time.Hour / h.cfg.Interval)
 	results := make([]HourResult, len(hours))
 	errs := make([]error, len(hours))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, h.cfg.Concurrency)
+	var g errgroup.Group // errors stay per hour, in errs
+	g.SetLimit(max(1, h.cfg.Concurrency))
 	for i, hr := range hours {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			results[i], errs[i] = h.agg.AggregateHour(ctx, Hour{Start: hr, ExpectedReadings: expected})
 			if errs[i] != nil {
 				errs[i] = fmt.Errorf("hour %s: %w", hr.Format(HourLayout), errs[i])
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 
 	var res Result
 	var failed []error

@@ -1,0 +1,64 @@
+package runner_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotwatch/iotwatch/shared/local/runner"
+	"github.com/iotwatch/iotwatch/shared/service/aggregate"
+	"github.com/iotwatch/iotwatch/shared/tools/simulate"
+)
+
+// settled waits until the number of goroutines is back to at most n (they end asynchronously).
+func settled(n int) int {
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > n && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return runtime.NumGoroutine()
+}
+
+// TestFailedStartLeavesNothingRunning: when the broker cannot listen, Run returns the error and
+// the stream it had started is stopped (before, its consumers leaked).
+func TestFailedStartLeavesNothingRunning(t *testing.T) {
+	th, _ := thresholdsFile(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	before := runtime.NumGoroutine()
+	_, err = runner.Run(context.Background(), runner.Config{Lake: t.TempDir(), Thresholds: th, MQTT: busy.Addr().String()})
+	require.ErrorContains(t, err, "listening for MQTT")
+	assert.LessOrEqual(t, settled(before), before, "goroutines left running after a failed start")
+}
+
+// failingAggregator fails every hour.
+type failingAggregator struct{}
+
+func (failingAggregator) AggregateHour(_ context.Context, h aggregate.Hour) (aggregate.HourResult, error) {
+	return aggregate.HourResult{Hour: h.Start}, errors.New("disk full")
+}
+
+// TestFailedFinalAggregationIsAnError: a run whose last aggregation failed did not finish its
+// work, and says so (the CLI exits non-zero).
+func TestFailedFinalAggregationIsAnError(t *testing.T) {
+	th := filepath.Join(t.TempDir(), "t.csv")
+	require.NoError(t, os.WriteFile(th, []byte("user_id,device_id,temp_warning,temp_violation,temp_low_warning,temp_low_violation,light_no_occupancy,sustain_seconds\nalice,room-1,24,,,,,0\n"), 0o644))
+	p := start(t, t.TempDir(), th, func(c *runner.Config) { c.Aggregator = failingAggregator{} })
+	_, err := simulate.Publish(context.Background(), simulate.NewLines(strings.NewReader(`{"device_id":"room-1","event_time":"2026-03-01T08:00:00Z","temperature":21}`)),
+		simulate.Options{Broker: p.addr})
+	require.NoError(t, err)
+	p.stop()
+	<-p.done
+	require.Error(t, p.err)
+	assert.Contains(t, p.err.Error(), "disk full")
+}
