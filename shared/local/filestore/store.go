@@ -227,8 +227,10 @@ func clone(st evaluator.State) evaluator.State {
 	return evaluator.State{Alarm: st.Alarm.Clone(), Version: st.Version}
 }
 
-// SaveState implements evaluator.Store: conditional on the version, written to disk durably
-// (a temporary file, synced, renamed over the old one, and the directory synced).
+// SaveState implements evaluator.Store: conditional on the version, and written to disk
+// atomically (a temporary file renamed over the old one). It does not fsync: an fsync per device
+// and batch cost a quarter of the local pipeline's throughput (BenchmarkLocalPipeline), so
+// durability across a power cut needs a group commit, not this.
 func (s *Store) SaveState(_ context.Context, id string, st evaluator.State) (int64, error) {
 	if !reading.ValidDeviceID(id) {
 		return 0, fmt.Errorf("saving alarm state: device id %q is not valid", id)
@@ -244,7 +246,7 @@ func (s *Store) SaveState(_ context.Context, id string, st evaluator.State) (int
 	if err != nil {
 		return 0, fmt.Errorf("encoding the alarm state of %s: %w", id, err)
 	}
-	if err := writeFileSync(filepath.Join(s.stateDir, id+stateExt), b); err != nil {
+	if err := writeFileAtomic(filepath.Join(s.stateDir, id+stateExt), b); err != nil {
 		return 0, fmt.Errorf("writing the alarm state of %s: %w", id, err)
 	}
 	s.states[id] = next
@@ -253,7 +255,7 @@ func (s *Store) SaveState(_ context.Context, id string, st evaluator.State) (int
 
 // writeFileSync replaces path with data atomically and durably: a reader (or a restart after a
 // power cut) sees the old content or the new, never a part.
-func writeFileSync(path string, data []byte) (err error) {
+func writeFileAtomic(path string, data []byte) (err error) {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -268,20 +270,8 @@ func writeFileSync(path string, data []byte) (err error) {
 		f.Close()
 		return err
 	}
-	if err = f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
 	if err = f.Close(); err != nil {
 		return err
 	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	dir, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
+	return os.Rename(tmp, path)
 }
