@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -82,6 +83,8 @@ type number struct {
 type fields struct {
 	deviceID, eventTime, msgID field
 	metrics                    [NumMetrics]field
+	others                     []string            // the names of the other top-level fields, to find a repeat
+	seen                       map[string]struct{} // the same, once there are many
 }
 
 // Decode validates data and returns the reading, or a *Rejection naming the first failed check.
@@ -132,6 +135,10 @@ func (d *Decoder) validate(data []byte, f *fields, opts Options) (Reading, error
 		t, ok := ParseTime(raw)
 		if !ok {
 			return r, reject(BadEventTime, "event_time %q is not RFC 3339 with a zone (2006-01-02T15:04:05Z or +hh:mm)", raw)
+		}
+		if t.Before(MinEventTime) || !t.Before(MaxEventTime) {
+			return r, reject(BadEventTime, "event_time %s is outside [%s, %s): a device clock fault",
+				t.Format(time.RFC3339Nano), MinEventTime.Format(time.RFC3339), MaxEventTime.Format(time.RFC3339))
 		}
 		if !opts.Arrival.IsZero() && t.Sub(opts.Arrival) > MaxFutureSkew {
 			return r, reject(FutureEventTime, "event_time %s is %s ahead of arrival %s (limit %s)",
@@ -267,7 +274,10 @@ func (s *scanner) object(f *fields) string {
 			}
 			s.i++
 			s.ws()
-			target := f.target(key, escaped)
+			target, repeated := f.target(key, escaped)
+			if repeated {
+				return "field " + strconv.Quote(string(key)) + " appears twice"
+			}
 			if err := s.value(target); err != "" {
 				return err
 			}
@@ -293,37 +303,61 @@ func (s *scanner) object(f *fields) string {
 	return ""
 }
 
-// target returns where a top-level field's value goes, or nil for a field the contract ignores.
-func (f *fields) target(key []byte, escaped bool) *field {
+// target returns where a top-level field's value goes (nil for a field the contract ignores),
+// and whether the field was seen before in this object: a repeated name is malformed (engines
+// disagree on which copy wins).
+func (f *fields) target(key []byte, escaped bool) (*field, bool) {
 	k := unsafe.String(unsafe.SliceData(key), len(key))
 	if escaped {
 		k = unescape(key)
 	}
+	var t *field
 	switch k {
 	case "device_id":
-		return &f.deviceID
+		t = &f.deviceID
 	case "event_time":
-		return &f.eventTime
+		t = &f.eventTime
 	case "msg_id":
-		return &f.msgID
+		t = &f.msgID
 	case "temperature":
-		return &f.metrics[Temperature]
+		t = &f.metrics[Temperature]
 	case "humidity":
-		return &f.metrics[Humidity]
+		t = &f.metrics[Humidity]
 	case "light":
-		return &f.metrics[Light]
+		t = &f.metrics[Light]
 	case "co2":
-		return &f.metrics[CO2]
+		t = &f.metrics[CO2]
 	case "humidity_ratio":
-		return &f.metrics[HumidityRatio]
+		t = &f.metrics[HumidityRatio]
 	case "occupancy":
-		return &f.metrics[Occupancy]
+		t = &f.metrics[Occupancy]
+	default:
+		if f.seen != nil { // many names: a map keeps a 16 KiB message of tiny fields linear
+			if _, ok := f.seen[k]; ok {
+				return nil, true
+			}
+			f.seen[strings.Clone(k)] = struct{}{}
+			return nil, false
+		}
+		for _, o := range f.others {
+			if o == k {
+				return nil, true
+			}
+		}
+		f.others = append(f.others, strings.Clone(k))
+		if len(f.others) > 16 {
+			f.seen = make(map[string]struct{}, 64)
+			for _, o := range f.others {
+				f.seen[o] = struct{}{}
+			}
+		}
+		return nil, false
 	}
-	return nil
+	return t, t.kind != kindAbsent
 }
 
 // value scans one value; when into is not nil it records the value's kind and text there
-// (a repeated field keeps its last value, as encoding/json does).
+// (the caller refuses a repeated top-level field before it gets here).
 func (s *scanner) value(into *field) string {
 	if s.i >= len(s.b) {
 		return "expected a value"

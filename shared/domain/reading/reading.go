@@ -24,6 +24,14 @@ const MaxFutureSkew = 5 * time.Minute
 // MaxMsgIDLen is the longest msg_id accepted, in characters.
 const MaxMsgIDLen = 128
 
+// The range of event times accepted. Before MinEventTime is a device clock fault (the contract);
+// from MaxEventTime on as well (iotwatch's bound for input without an arrival time, such as a
+// backtest: times as late as 2262 no longer fit the alarm state's Unix nanoseconds).
+var (
+	MinEventTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	MaxEventTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
 // Reason is the code a rejected reading is quarantined with.
 type Reason string
 

@@ -95,6 +95,11 @@ func genLake(t testing.TB, root string) map[time.Time][]string {
 			`{"device_id":"room-1","event_time":"` + ts + `","temperature":20`,
 			`[1,2,3]`,
 			`not json at all`,
+			// a name repeated at the top level (engines disagree on which copy wins), escapes too
+			`{"device_id":"room-1","event_time":"` + ts + `","temperature":22,"temperature":50}`,
+			`{"device_id":"room-1","event_time":"` + ts + `","temperature":22,"temp\u0065rature":50}`,
+			`{"device_id":"room-1","event_time":"` + ts + `","event_time":"` + ts + `","temperature":20}`,
+			`{"device_id":"room-1","event_time":"` + ts + `","temperature":20,"fw":1,"fw":2}`,
 			// valid, but of the next hour: not this hour's row
 			`{"device_id":"room-1","event_time":"` + hour.Add(time.Hour).Format(time.RFC3339) + `","temperature":20}`,
 		} {
@@ -331,4 +336,24 @@ func describe(t *testing.T, db *sql.DB, query string) []lake.Column {
 	}
 	require.NoError(t, rows.Err())
 	return out
+}
+
+// TestHoursOfClockFaultsHaveNoRows: readings whose event time is before 2000 are device clock
+// faults the decoder rejects; their hour has no gold row (a reading of 1600 once switched a
+// device's alarms off, and the lake must not count it either).
+func TestHoursOfClockFaultsHaveNoRows(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	e, err := duckdbengine.Open(ctx, root)
+	require.NoError(t, err)
+	defer e.Close()
+	for _, hour := range []time.Time{time.Date(1999, 12, 31, 23, 0, 0, 0, time.UTC), time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		at := hour.Add(30 * time.Minute).Format(time.RFC3339)
+		writeObject(t, root, lake.Bronze, hour, "a.json.gz", []string{`{"device_id":"room-1","event_time":"` + at + `","temperature":21}`})
+		res, err := e.AggregateHour(ctx, aggregate.Hour{Start: hour, ExpectedReadings: 60})
+		require.NoError(t, err)
+		assert.Zero(t, res.Rows, "hour %s", hour)
+		_, err = os.Stat(e.GoldFile(hour))
+		assert.True(t, os.IsNotExist(err), "hour %s has a gold file", hour)
+	}
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 )
 
 //go:embed sql/*.sql
@@ -57,6 +59,8 @@ func (h Hour) params() map[string]any {
 		"start_ms":          s.UnixMilli(),
 		"end_ms":            s.Add(time.Hour).UnixMilli(),
 		"expected_readings": h.ExpectedReadings,
+		"min_event_ms":      reading.MinEventTime.UnixMilli(),
+		"max_event_ms":      reading.MaxEventTime.UnixMilli(),
 	}
 }
 

@@ -7,9 +7,12 @@
     CAST(j[6] AS VARCHAR) AS light_j,
     CAST(j[7] AS VARCHAR) AS co2_j,
     CAST(j[8] AS VARCHAR) AS humidity_ratio_j,
-    CAST(j[9] AS VARCHAR) AS occupancy_j
+    CAST(j[9] AS VARCHAR) AS occupancy_j,
+    -- json_keys lists the top-level names as written (escapes decoded), repeats included
+    coalesce(len(keys) <> len(list_distinct(keys)), false) AS repeated
   FROM (
     SELECT json_extract(json, ['$.device_id', '$.event_time', '$.msg_id', '$.temperature', '$.humidity',
-      '$.light', '$.co2', '$.humidity_ratio', '$.occupancy']) AS j
+      '$.light', '$.co2', '$.humidity_ratio', '$.occupancy']) AS j,
+      json_keys(json) AS keys
     FROM read_json_objects({{.BronzeFiles}}, format = 'newline_delimited', ignore_errors = true, maximum_object_size = 1048576)
   )

@@ -23,7 +23,7 @@ parsed AS (
     TRY_CAST(co2_j AS DOUBLE) AS co2,
     TRY_CAST(humidity_ratio_j AS DOUBLE) AS humidity_ratio,
     TRY_CAST(occupancy_j AS DOUBLE) AS occupancy,
-    temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j
+    temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j, repeated
   FROM src
 ),
 valid AS (
@@ -31,6 +31,10 @@ valid AS (
     temperature, humidity, light, co2, humidity_ratio, occupancy
   FROM parsed
   WHERE device_id IS NOT NULL AND ts IS NOT NULL AND msg_id IS NOT NULL
+    -- a field name repeated at the top level makes the line malformed (engines disagree on which
+    -- copy wins); an event time outside the range of the decoder is a device clock fault
+    AND NOT repeated
+    AND {{epoch_ms "ts"}} >= {{param "min_event_ms"}} AND {{epoch_ms "ts"}} < {{param "max_event_ms"}}
     -- a metric that is present must be a number within its range. The engines re-serialize the
     -- JSON they extract, so the text of a metric is a JSON number, a quoted string, null, true, false,
     -- an object or an array: TRY_CAST to DOUBLE succeeds for numbers only (an overflowing one

@@ -11,10 +11,13 @@ WITH src AS (
     CAST(j[6] AS VARCHAR) AS light_j,
     CAST(j[7] AS VARCHAR) AS co2_j,
     CAST(j[8] AS VARCHAR) AS humidity_ratio_j,
-    CAST(j[9] AS VARCHAR) AS occupancy_j
+    CAST(j[9] AS VARCHAR) AS occupancy_j,
+    -- json_keys lists the top-level names as written (escapes decoded), repeats included
+    coalesce(len(keys) <> len(list_distinct(keys)), false) AS repeated
   FROM (
     SELECT json_extract(json, ['$.device_id', '$.event_time', '$.msg_id', '$.temperature', '$.humidity',
-      '$.light', '$.co2', '$.humidity_ratio', '$.occupancy']) AS j
+      '$.light', '$.co2', '$.humidity_ratio', '$.occupancy']) AS j,
+      json_keys(json) AS keys
     FROM read_json_objects(['/lake/bronze/dt=2026-03-01/hour=07/a.json.gz', '/lake/bronze/dt=2026-03-01/hour=07/b''c.json.gz'], format = 'newline_delimited', ignore_errors = true, maximum_object_size = 1048576)
   )
 ),
@@ -31,7 +34,7 @@ parsed AS (
     TRY_CAST(co2_j AS DOUBLE) AS co2,
     TRY_CAST(humidity_ratio_j AS DOUBLE) AS humidity_ratio,
     TRY_CAST(occupancy_j AS DOUBLE) AS occupancy,
-    temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j
+    temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j, repeated
   FROM src
 ),
 valid AS (
@@ -39,6 +42,10 @@ valid AS (
     temperature, humidity, light, co2, humidity_ratio, occupancy
   FROM parsed
   WHERE device_id IS NOT NULL AND ts IS NOT NULL AND msg_id IS NOT NULL
+    -- a field name repeated at the top level makes the line malformed (engines disagree on which
+    -- copy wins); an event time outside the range of the decoder is a device clock fault
+    AND NOT repeated
+    AND epoch_ms(ts) >= ? AND epoch_ms(ts) < ?
     -- a metric that is present must be a number within its range. The engines re-serialize the
     -- JSON they extract, so the text of a metric is a JSON number, a quoted string, null, true, false,
     -- an object or an array: TRY_CAST to DOUBLE succeeds for numbers only (an overflowing one
@@ -115,5 +122,5 @@ LEFT JOIN alert_counts a ON a.device_id = m.device_id
 ORDER BY m.device_id
 
 ) TO '/lake/gold/hourly_metrics/dt=2026-03-01/hour=07.parquet.tmp' (FORMAT parquet, COMPRESSION zstd)
--- parameters: 1:start_ms=1772348400000 2:end_ms=1772352000000 3:start_ms=1772348400000 4:end_ms=1772352000000 5:expected_readings=60
+-- parameters: 1:min_event_ms=946684800000 2:max_event_ms=7258118400000 3:start_ms=1772348400000 4:end_ms=1772352000000 5:start_ms=1772348400000 6:end_ms=1772352000000 7:expected_readings=60
 
