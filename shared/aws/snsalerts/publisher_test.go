@@ -79,7 +79,7 @@ func drain(t *testing.T, sqsc *sqs.Client, url string) []alert.Alert {
 
 func notice(i int, user string, sev alert.Severity) evaluator.Notice {
 	a := alert.Alert{Kind: alert.Open, AlertTime: time.Date(2015, 2, 2, 14, i, 0, 0, time.UTC), UserID: user, DeviceID: "room-1",
-		Rule: "temperature_high", Severity: sev, Metric: "temperature", ObservedValue: 25, ThresholdValue: 24}
+		Rule: "temperature_high", Severity: sev, Metric: "temperature", ObservedValue: alert.Num(25), ThresholdValue: alert.Num(24)}
 	a.WindowStartMs, a.WindowEndMs = a.AlertTime.UnixMilli(), a.AlertTime.UnixMilli()
 	a.AlertID = alert.ID(&a)
 	return evaluator.Notice{Alert: a, Device: device.Device{ID: "room-1", Name: "Meeting room"}}

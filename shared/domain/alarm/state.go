@@ -2,6 +2,9 @@ package alarm
 
 import (
 	"encoding/binary"
+	"math"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
@@ -89,6 +92,10 @@ type Device struct {
 	rules   [][NumRules]*RuleState // per config; nil until first needed
 	keys    [][NumRules]string     // per config, the RuleKey of each rule
 	changed bool
+	// orphans are the keys of rule states whose config is gone (deleted): the next applied
+	// reading resolves their open episodes and drops them.
+	orphans []string
+	dropped bool // an orphan was dropped: the state must be written even if no config is left
 
 	// The identities of the last RecentIDs applied readings, as a ring (st.Recent is rebuilt from
 	// it by Finish), with a hash of each for a fast scan.
@@ -143,12 +150,20 @@ func NewDevice(st *DeviceState, configs []threshold.Config) *Device {
 	if st.Rules == nil {
 		st.Rules = map[string]*RuleState{}
 	}
+	live := make(map[string]bool, len(configs)*int(NumRules))
 	for i := range configs {
 		for r := Rule(0); r < NumRules; r++ {
 			d.keys[i][r] = RuleKey(r, configs[i].UserID)
 			d.rules[i][r] = st.Rules[d.keys[i][r]]
+			live[d.keys[i][r]] = true
 		}
 	}
+	for k := range st.Rules {
+		if !live[k] {
+			d.orphans = append(d.orphans, k)
+		}
+	}
+	sort.Strings(d.orphans) // alerts in a stable order
 	for _, s := range st.Recent {
 		if id, ok := reading.ParseIdentity(s); ok {
 			d.push(id)
@@ -157,7 +172,8 @@ func NewDevice(st *DeviceState, configs []threshold.Config) *Device {
 	return d
 }
 
-// Finish writes what the batch changed back into the state and reports whether anything did.
+// Finish writes what the batch changed back into the state and reports whether the state is
+// worth writing: it changed, and someone watches the device (or a deleted config's state went).
 func (d *Device) Finish() bool {
 	if d.changed {
 		d.st.Recent = d.st.Recent[:0]
@@ -165,7 +181,7 @@ func (d *Device) Finish() bool {
 			d.st.Recent = append(d.st.Recent, d.ring[(d.ringNext-d.ringLen+i+RecentIDs)%RecentIDs].String())
 		}
 	}
-	return d.changed
+	return d.changed && (len(d.configs) > 0 || d.dropped)
 }
 
 func (d *Device) push(id reading.Identity) { d.pushHashed(id, hash(id)) }
@@ -197,6 +213,9 @@ func (d *Device) Apply(r *reading.Reading, emit func(alert.Alert)) Outcome {
 	d.st.Last, d.st.HasLast = t, true
 	d.pushHashed(id, h)
 	d.changed = true
+	if len(d.orphans) > 0 {
+		d.dropOrphans(r, emit)
+	}
 
 	for i := range d.configs {
 		c := &d.configs[i]
@@ -224,8 +243,8 @@ func (d *Device) Apply(r *reading.Reading, emit func(alert.Alert)) Outcome {
 					Rule:           rule.Name(),
 					Severity:       sev.Severity(),
 					Metric:         rule.Metric().String(),
-					ObservedValue:  v,
-					ThresholdValue: rule.Threshold(c, sev),
+					ObservedValue:  alert.Num(v),
+					ThresholdValue: alert.Num(rule.Threshold(c, sev)),
 					WindowStartMs:  start / int64(time.Millisecond),
 					WindowEndMs:    r.EventTime.UnixMilli(),
 				}
@@ -268,7 +287,11 @@ func step(rs *RuleState, lvl Level, t int64, sustainSeconds int64) (alert.Kind, 
 		rs.ViolRun = 0
 	}
 
-	sustain := sustainSeconds * int64(time.Second)
+	// Configs are validated (at most 7 days); a larger value must still not wrap around.
+	sustain := int64(math.MaxInt64)
+	if sustainSeconds < math.MaxInt64/int64(time.Second) {
+		sustain = sustainSeconds * int64(time.Second)
+	}
 	due := OK
 	var dueStart int64
 	if rs.Flags&hasWarnRun != 0 && t-rs.WarnRun >= sustain {
@@ -293,4 +316,48 @@ func step(rs *RuleState, lvl Level, t int64, sustainSeconds int64) (alert.Kind, 
 		return alert.Escalate, Violation, dueStart, true
 	}
 	return "", OK, 0, false
+}
+
+// dropOrphans resolves the open episodes of deleted configs at reading r and drops their states
+// (DESIGN.md, "Alarm state": the device's next applied reading resolves it). A config added again
+// later starts afresh.
+func (d *Device) dropOrphans(r *reading.Reading, emit func(alert.Alert)) {
+	for _, k := range d.orphans {
+		rs := d.st.Rules[k]
+		delete(d.st.Rules, k)
+		d.dropped = true
+		name, user, _ := strings.Cut(k, ":")
+		rule, known := ruleNamed(name)
+		if rs == nil || rs.Open == OK || !known {
+			continue
+		}
+		a := alert.Alert{
+			Kind:          alert.Resolve,
+			AlertTime:     r.EventTime,
+			UserID:        user,
+			DeviceID:      r.DeviceID,
+			Rule:          rule.Name(),
+			Severity:      rs.Open.Severity(),
+			Metric:        rule.Metric().String(),
+			WindowStartMs: rs.OpenStart / int64(time.Millisecond),
+			WindowEndMs:   r.EventTime.UnixMilli(),
+			// ThresholdValue stays null: the config that set it is gone.
+		}
+		if v, ok := r.Value(rule.Metric()); ok {
+			a.ObservedValue = alert.Num(v)
+		}
+		a.AlertID = alert.ID(&a)
+		emit(a)
+	}
+	d.orphans = nil
+}
+
+// ruleNamed returns the rule whose Name is name.
+func ruleNamed(name string) (Rule, bool) {
+	for r := Rule(0); r < NumRules; r++ {
+		if string(r.Name()) == name {
+			return r, true
+		}
+	}
+	return 0, false
 }

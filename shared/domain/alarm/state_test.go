@@ -2,6 +2,7 @@ package alarm
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ func (x in) reading() reading.Reading {
 func short(a alert.Alert) string {
 	at := int(a.AlertTime.Sub(t0) / time.Second)
 	start := int((a.WindowStartMs - t0.UnixMilli()) / 1000)
-	return fmt.Sprintf("%s %s %s @%d from %d obs=%g thr=%g", a.Kind, a.Severity, a.Rule, at, start, a.ObservedValue, a.ThresholdValue)
+	return fmt.Sprintf("%s %s %s @%d from %d obs=%s thr=%s", a.Kind, a.Severity, a.Rule, at, start, a.ObservedValue, a.ThresholdValue)
 }
 
 func run(cfgs []threshold.Config, st *DeviceState, ins []in) ([]string, []Outcome) {
@@ -254,5 +255,79 @@ func TestCloneSharesNothing(t *testing.T) {
 	}
 	if z := (DeviceState{}).Clone(); z.Rules != nil || z.Recent != nil {
 		t.Errorf("Clone of the zero state = %+v; want the zero state", z)
+	}
+}
+
+// TestDeletedConfig: a config deleted while its episode is open is resolved by the device's next
+// applied reading (observed value: the reading's, null when it lacks the metric; threshold:
+// null, the config is gone) and its state is dropped, so a config added again starts afresh.
+func TestDeletedConfig(t *testing.T) {
+	bob := threshold.Config{UserID: "bob", DeviceID: "room-1", LightNoOccupancy: threshold.Of(300)}
+	tests := []struct {
+		name    string
+		before  []in // under alice's and bob's configs
+		after   []in // under bob's only: alice's was deleted
+		want    []string
+		left    int // rule states left after
+		sustain int64
+	}{
+		{"open episode resolved by the next reading", []in{tmp(0, 25)}, []in{tmp(60, 20), tmp(120, 30)},
+			[]string{"RESOLVE WARNING temperature_high @60 from 0 obs=20 thr=none"}, 0, 0},
+		{"a reading without the metric resolves it with no value", []in{tmp(0, 27)}, []in{lit(60, 100, 1)},
+			[]string{"RESOLVE VIOLATION temperature_high @60 from 0 obs=none thr=none"}, 0, 0},
+		{"a run not yet due is dropped without a word", []in{tmp(0, 23.5)}, []in{tmp(60, 30)}, nil, 0, 120},
+		{"a late reading changes nothing", []in{tmp(60, 25)}, []in{tmp(0, 20), tmp(120, 21)},
+			[]string{"RESOLVE WARNING temperature_high @120 from 60 obs=21 thr=none"}, 0, 0},
+		{"the other user's episode goes on", []in{tmp(0, 25), lit(30, 500, 0)}, []in{lit(60, 500, 0), tmp(120, 20)},
+			[]string{"RESOLVE WARNING temperature_high @60 from 0 obs=none thr=none"}, 1, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &DeviceState{}
+			if got, _ := run([]threshold.Config{high(23, 26, tc.sustain), bob}, st, tc.before); tc.sustain > 0 && len(got) > 0 {
+				t.Fatalf("the run was due before the deletion: %v", got)
+			}
+			d := NewDevice(st, []threshold.Config{bob})
+			var got []string
+			for _, x := range tc.after {
+				r := x.reading()
+				d.Apply(&r, func(a alert.Alert) { got = append(got, short(a)) })
+			}
+			if !d.Finish() {
+				t.Errorf("Finish() = false; the dropped state must be written")
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("alerts %v; want %v", got, tc.want)
+			}
+			if len(st.Rules) != tc.left {
+				t.Errorf("rule states left %v; want %d", st.Rules, tc.left)
+			}
+			// Added again: a new episode opens at its own reading, not at the old window.
+			again, _ := run([]threshold.Config{high(23, 26, 0), bob}, st, []in{tmp(6000, 25)})
+			if len(again) != 1 || !strings.HasPrefix(again[0], "OPEN WARNING temperature_high @6000 from 6000") {
+				t.Errorf("after adding the config again: %v; want a new OPEN from 6000", again)
+			}
+		})
+	}
+}
+
+// TestNoConfigNoWrite: a device nobody watches has no state worth a write.
+func TestNoConfigNoWrite(t *testing.T) {
+	d := NewDevice(&DeviceState{}, nil)
+	r := tmp(0, 25).reading()
+	if d.Apply(&r, func(alert.Alert) { t.Error("an alert without a config") }); d.Finish() {
+		t.Error("Finish() = true for a device nobody watches")
+	}
+}
+
+// TestHugeSustainNeverWraps: 9223372037 s is more than int64 nanoseconds hold; it once wrapped
+// to a negative sustain and opened on the first breaching reading. Validation refuses it; the
+// machine must not wrap even so.
+func TestHugeSustainNeverWraps(t *testing.T) {
+	for _, sustain := range []int64{9223372037, math.MaxInt64} {
+		got, _ := run([]threshold.Config{high(24, 26, sustain)}, &DeviceState{}, []in{tmp(0, 30), tmp(60, 30), tmp(120, 30)})
+		if len(got) != 0 {
+			t.Errorf("sustain %d s: %v; want nothing", sustain, got)
+		}
 	}
 }

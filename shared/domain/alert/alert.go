@@ -46,6 +46,39 @@ const (
 	LightNoOccupancy Rule = "light_no_occupancy"
 )
 
+// Number is a value an alert may lack, JSON null: the observed value when the reading that
+// resolves an episode of a deleted config does not carry the rule's metric, the threshold of a
+// config that no longer exists.
+type Number struct {
+	V     float64
+	Valid bool
+}
+
+// Num returns a Number that holds v.
+func Num(v float64) Number { return Number{V: v, Valid: true} }
+
+func (n Number) ptr() *float64 {
+	if !n.Valid {
+		return nil
+	}
+	return &n.V
+}
+
+func numberOf(p *float64) Number {
+	if p == nil {
+		return Number{}
+	}
+	return Num(*p)
+}
+
+// String is the number as people read it, "none" when it is absent.
+func (n Number) String() string {
+	if !n.Valid {
+		return "none"
+	}
+	return strconv.FormatFloat(n.V, 'f', -1, 64)
+}
+
 // Alert is one alert, in the contract's field order.
 type Alert struct {
 	AlertID        string    `json:"alert_id"`
@@ -56,8 +89,8 @@ type Alert struct {
 	Rule           Rule      `json:"rule"`
 	Severity       Severity  `json:"severity"`
 	Metric         string    `json:"metric"`
-	ObservedValue  float64   `json:"observed_value"`
-	ThresholdValue float64   `json:"threshold_value"`
+	ObservedValue  Number    `json:"observed_value"`
+	ThresholdValue Number    `json:"threshold_value"`
 	WindowStartMs  int64     `json:"window_start_ms"`
 	WindowEndMs    int64     `json:"window_end_ms"`
 }
@@ -92,8 +125,8 @@ type wire struct {
 	Rule           Rule     `json:"rule"`
 	Severity       Severity `json:"severity"`
 	Metric         string   `json:"metric"`
-	ObservedValue  float64  `json:"observed_value"`
-	ThresholdValue float64  `json:"threshold_value"`
+	ObservedValue  *float64 `json:"observed_value"`
+	ThresholdValue *float64 `json:"threshold_value"`
 	WindowStartMs  int64    `json:"window_start_ms"`
 	WindowEndMs    int64    `json:"window_end_ms"`
 }
@@ -101,7 +134,7 @@ type wire struct {
 // MarshalJSON writes the contract's JSON, alert_time as RFC 3339 in UTC.
 func (a Alert) MarshalJSON() ([]byte, error) {
 	return json.Marshal(wire{a.AlertID, a.Kind, a.AlertTime.UTC().Format(time.RFC3339Nano), a.UserID, a.DeviceID,
-		a.Rule, a.Severity, a.Metric, a.ObservedValue, a.ThresholdValue, a.WindowStartMs, a.WindowEndMs})
+		a.Rule, a.Severity, a.Metric, a.ObservedValue.ptr(), a.ThresholdValue.ptr(), a.WindowStartMs, a.WindowEndMs})
 }
 
 // UnmarshalJSON reads the contract's JSON.
@@ -114,8 +147,8 @@ func (a *Alert) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("alert_time: %w", err)
 	}
-	*a = Alert{w.AlertID, w.Kind, t, w.UserID, w.DeviceID, w.Rule, w.Severity, w.Metric, w.ObservedValue,
-		w.ThresholdValue, w.WindowStartMs, w.WindowEndMs}
+	*a = Alert{w.AlertID, w.Kind, t, w.UserID, w.DeviceID, w.Rule, w.Severity, w.Metric, numberOf(w.ObservedValue),
+		numberOf(w.ThresholdValue), w.WindowStartMs, w.WindowEndMs}
 	return nil
 }
 

@@ -13,7 +13,7 @@ import (
 func sample(kind Kind, rule Rule, metric string) Alert {
 	at := time.Date(2015, 2, 2, 14, 25, 0, 0, time.UTC)
 	a := Alert{Kind: kind, AlertTime: at, UserID: "alice", DeviceID: "room-1", Rule: rule, Severity: "WARNING", Metric: metric,
-		ObservedValue: 24.3, ThresholdValue: 24, WindowStartMs: at.Add(-6 * time.Minute).UnixMilli(), WindowEndMs: at.UnixMilli()}
+		ObservedValue: Num(24.3), ThresholdValue: Num(24), WindowStartMs: at.Add(-6 * time.Minute).UnixMilli(), WindowEndMs: at.UnixMilli()}
 	a.AlertID = ID(&a)
 	return a
 }
@@ -71,5 +71,26 @@ func TestTexts(t *testing.T) {
 				t.Errorf("subject %q: %d characters", subj, n)
 			}
 		})
+	}
+}
+
+// TestAbsentValuesAreNull: the RESOLVE of a deleted config has no threshold, and its reading
+// may lack the rule's metric: both are JSON null, and the texts say so.
+func TestAbsentValuesAreNull(t *testing.T) {
+	a := sample(Resolve, TemperatureHigh, "temperature")
+	a.ObservedValue, a.ThresholdValue = Number{}, Number{}
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"observed_value":null,"threshold_value":null`) {
+		t.Errorf("json.Marshal = %s; want null values", b)
+	}
+	var back Alert
+	if err := json.Unmarshal(b, &back); err != nil || back != a {
+		t.Errorf("round trip = %+v, %v; want %+v", back, err, a)
+	}
+	if sms := SMS(&a, device.Device{ID: "room-1"}); !strings.Contains(sms, "temperature thresholds removed") {
+		t.Errorf("SMS = %q", sms)
 	}
 }

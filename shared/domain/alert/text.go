@@ -2,7 +2,6 @@ package alert
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -41,10 +40,24 @@ func unit(metric string) string {
 	return ""
 }
 
-func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+// unitOf is u after a number, nothing after an absent one.
+func unitOf(n Number, u string) string {
+	if !n.Valid {
+		return ""
+	}
+	return u
+}
 
-// comparison says how the observed value stands to the threshold, e.g. "26.4 °C > 26 °C".
+// comparison says how the observed value stands to the threshold, e.g. "26.4 °C > 26 °C"; for
+// an episode whose config was deleted, that its thresholds were removed.
 func comparison(a *Alert) string {
+	u := unit(a.Metric)
+	if !a.ThresholdValue.Valid {
+		if a.ObservedValue.Valid {
+			return fmt.Sprintf("%s%s, thresholds removed", a.ObservedValue, u)
+		}
+		return "thresholds removed"
+	}
 	op := ">"
 	if a.Rule == TemperatureLow {
 		op = "<"
@@ -52,8 +65,7 @@ func comparison(a *Alert) string {
 	if a.Kind == Resolve {
 		op = "back within"
 	}
-	u := unit(a.Metric)
-	return fmt.Sprintf("%s%s %s %s%s", num(a.ObservedValue), u, op, num(a.ThresholdValue), u)
+	return fmt.Sprintf("%s%s %s %s%s", a.ObservedValue, unitOf(a.ObservedValue, u), op, a.ThresholdValue, u)
 }
 
 // Subject is the email subject, at most MaxSubject characters.

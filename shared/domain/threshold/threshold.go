@@ -48,6 +48,10 @@ type Config struct {
 	SustainSeconds   int64
 }
 
+// MaxDurationSeconds bounds every duration column (7 days): a longer sustain is no alarm at
+// all, and the bound keeps every time computed from it far from int64 nanoseconds' limit.
+const MaxDurationSeconds = 7 * 24 * 3600
+
 // MaxUserIDLen bounds a user id (it travels as an SNS message attribute and a DynamoDB key).
 const MaxUserIDLen = 128
 
@@ -88,6 +92,8 @@ func (c *Config) Validate() error {
 	}
 	if c.SustainSeconds < 0 {
 		add("sustain_seconds", "%d is negative", c.SustainSeconds)
+	} else if c.SustainSeconds > MaxDurationSeconds {
+		add("sustain_seconds", "%d is more than %d (7 days)", c.SustainSeconds, MaxDurationSeconds)
 	}
 	return errors.Join(errs...)
 }

@@ -79,7 +79,7 @@ func (p *Publisher) Publish(_ context.Context, notices []evaluator.Notice) []err
 			errs[i] = fmt.Errorf("landing alert %s: %w", a.AlertID, err)
 			continue
 		}
-		fmt.Fprintf(p.out, "ALERT %s %-8s %-9s %-18s %-12s user=%s %s=%g threshold=%g\n", a.AlertTime.UTC().Format(time.RFC3339),
+		fmt.Fprintf(p.out, "ALERT %s %-8s %-9s %-18s %-12s user=%s %s=%s threshold=%s\n", a.AlertTime.UTC().Format(time.RFC3339),
 			a.Kind, a.Severity, a.Rule, notices[i].Device.Label(), a.UserID, a.Metric, a.ObservedValue, a.ThresholdValue)
 	}
 	return errs

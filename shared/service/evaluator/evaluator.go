@@ -298,8 +298,8 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 		for range g.to - g.from {
 			owners = append(owners, g)
 		}
-		// A device nobody set thresholds for has no alarm state worth a write.
-		g.changed = d.Finish() && len(g.dev.Configs) > 0
+		// A device nobody set thresholds for has no alarm state worth a write (Finish says).
+		g.changed = d.Finish()
 	}
 
 	// 5. Publish. A device with any alert not accepted keeps its old state and is retried.

@@ -124,3 +124,25 @@ func TestAlertsAreCountedByKindAndSeverity(t *testing.T) {
 		{Kind: alert.Resolve, Severity: alert.Violation}:  1,
 	}, out.Stats.Alerts)
 }
+
+// TestDeletedConfigResolvesItsEpisode: thresholds deleted while an episode is open; the device's
+// next reading resolves it, once, and the state written with it keeps a replay from resolving
+// it again (before, the episode stayed open forever).
+func TestDeletedConfigResolvesItsEpisode(t *testing.T) {
+	ctx := context.Background()
+	pub := &flakyPublisher{}
+	store := memstore.New(aliceConfig, nil)
+	svc := evaluator.New(store, pub, failingQuarantine{}, evaluator.Config{}, nil, nil) // no cache: the deletion is seen at once
+	_, err := svc.Evaluate(ctx, []evaluator.Message{msg("1", 0, 25)})
+	require.NoError(t, err)
+	store.SetConfigs("room-1", nil)
+	for range 2 { // the batch, then a replay of it
+		out, err := svc.Evaluate(ctx, []evaluator.Message{msg("2", 1, 20)})
+		require.NoError(t, err)
+		require.Empty(t, out.Retry)
+	}
+	assert.Equal(t, []string{"OPEN WARNING", "RESOLVE WARNING"}, pub.sent)
+	states, err := store.LoadStates(ctx, []string{"room-1"})
+	require.NoError(t, err)
+	assert.Empty(t, states["room-1"].Alarm.Rules, "the deleted config's state is dropped")
+}

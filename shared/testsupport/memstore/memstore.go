@@ -74,3 +74,11 @@ func (s *Store) SaveState(_ context.Context, id string, st evaluator.State) (int
 	s.states[id] = next
 	return next.Version, nil
 }
+
+// SetConfigs replaces the thresholds of a device (nil deletes them), as `thresholds put` and
+// `thresholds delete` do.
+func (s *Store) SetConfigs(deviceID string, cfgs []threshold.Config) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.configs[deviceID] = slices.Clone(cfgs)
+}
