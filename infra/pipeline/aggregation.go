@@ -66,11 +66,12 @@ func NewAggregation(scope constructs.Construct, id string, p *AggregationProps) 
 		Actions: jsii.Strings("glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartitions", "glue:UpdateTable"),
 		Resources: jsii.Strings(arn("glue", "catalog"), arn("glue", "database/"+*p.Lake.DatabaseName),
 			arn("glue", "table/"+*p.Lake.DatabaseName+"/bronze_lines"), arn("glue", "table/"+*p.Lake.DatabaseName+"/alerts"),
+			arn("glue", "table/"+*p.Lake.DatabaseName+"/"+lake.RejectionsTable.Name),
 			arn("glue", "table/"+*p.Lake.DatabaseName+"/hourly_metrics")),
 	}))
 	// Reads bronze and alerts, writes gold (Iceberg data and metadata), and the query results.
 	// Athena runs the queries with the caller's permissions.
-	allow(fn, []string{"s3:GetObject"}, objects(p.Lake.Bucket, lake.Bronze), objects(p.Lake.Bucket, lake.Alerts))
+	allow(fn, []string{"s3:GetObject"}, objects(p.Lake.Bucket, lake.Bronze), objects(p.Lake.Bucket, lake.Alerts), objects(p.Lake.Bucket, lake.Rejections))
 	allow(fn, []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"},
 		objects(p.Lake.Bucket, lake.Gold), objects(p.Lake.Results, "results"))
 	allow(fn, []string{"s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"}, *p.Lake.Bucket.BucketArn(), *p.Lake.Results.BucketArn())

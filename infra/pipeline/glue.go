@@ -73,6 +73,8 @@ func newTables(l *Lake) {
 		jsonSerde, map[string]interface{}{"ignore.malformed.json": "true"}, lake.BronzeReadingsTable.Columns, nil)
 	table("Alerts", lake.AlertsTable.Name, lake.AlertsTable.Prefix, "Alerts as published (OPEN, ESCALATE, RESOLVE); filter on dt and hour",
 		jsonSerde, map[string]interface{}{"ignore.malformed.json": "true"}, lake.AlertsTable.Columns, nil)
+	table("Rejections", lake.RejectionsTable.Name, lake.RejectionsTable.Prefix, "Bronze lines the evaluate function rejected (by the MD5 of the line), by the hour bronze files them under: the aggregation leaves them out",
+		jsonSerde, map[string]interface{}{"ignore.malformed.json": "true"}, lake.RejectionsTable.Columns, nil)
 
 	// hourly_metrics: an Iceberg table, so that the aggregation can replace an hour (DELETE + INSERT).
 	gold := awsglue.NewCfnTable(l.Construct, jsii.String("HourlyMetrics"), &awsglue.CfnTableProps{

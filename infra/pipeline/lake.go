@@ -18,7 +18,7 @@ import (
 // Lake is the data lake: buckets, the bronze Firehose, the Glue catalog and the Athena workgroup.
 type Lake struct {
 	constructs.Construct
-	Bucket        awss3.Bucket // bronze/, quarantine/, alerts/, gold/, errors/
+	Bucket        awss3.Bucket // bronze/, quarantine/, rejections/, alerts/, gold/, errors/
 	Results       awss3.Bucket // Athena query results
 	Logs          awss3.Bucket // server access logs of the two above
 	Bronze        awskinesisfirehose.CfnDeliveryStream

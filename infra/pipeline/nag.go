@@ -65,13 +65,13 @@ func suppress(s *Stack) {
 	nag(s.Alerting.Evaluate,
 		why{"Serverless-LambdaDLQ", "Invoked synchronously by the Kinesis event source mapping, whose on-failure destination (an SQS queue) keeps failed batches; a function DLQ applies to asynchronous invocations only.", nil})
 	nag(s.Alerting.Evaluate.Role(),
-		why{"AwsSolutions-IAM5", "X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords) takes no resource; the log-stream wildcard is the streams of the function's own log group; the quarantine wildcard is the object keys under quarantine/, the only prefix it writes.",
-			[]string{xray, logStreams, objectsIn("Bucket", "quarantine")}})
+		why{"AwsSolutions-IAM5", "X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords) takes no resource; the log-stream wildcard is the streams of the function's own log group; the quarantine and rejections wildcards are the object keys under quarantine/ and rejections/, the only prefixes it writes.",
+			[]string{xray, logStreams, objectsIn("Bucket", "quarantine"), objectsIn("Bucket", "rejections")}})
 	nag(s.Aggregation.Function,
 		why{"Serverless-LambdaDLQ", "Its asynchronous invocations have an on-failure destination (an SQS queue, alarmed), which Lambda recommends over a DLQ.", nil})
 	nag(s.Aggregation.Function.Role(),
-		why{"AwsSolutions-IAM5", "X-Ray takes no resource; the log-stream wildcard is its own log group's streams; Athena reads and writes with the caller's permissions the object keys under bronze/ and alerts/ (read), gold/ (the Iceberg table) and the workgroup's results/ prefix.",
-			[]string{xray, logStreams, objectsIn("Bucket", "bronze"), objectsIn("Bucket", "alerts"), objectsIn("Bucket", "gold"), objectsIn("AthenaResults", "results")}})
+		why{"AwsSolutions-IAM5", "X-Ray takes no resource; the log-stream wildcard is its own log group's streams; Athena reads and writes with the caller's permissions the object keys under bronze/, alerts/ and rejections/ (read), gold/ (the Iceberg table) and the workgroup's results/ prefix.",
+			[]string{xray, logStreams, objectsIn("Bucket", "bronze"), objectsIn("Bucket", "alerts"), objectsIn("Bucket", "rejections"), objectsIn("Bucket", "gold"), objectsIn("AthenaResults", "results")}})
 	nag(s.Lake.Bronze,
 		why{"AwsSolutions-KDF1", "A delivery stream whose source is a Kinesis stream cannot have server-side encryption of its own: the stream is encrypted (KMS) and the bucket encrypts every object (SSE-S3).", nil})
 	for _, role := range []constructs.IConstruct{s.Lake.Node().FindChild(jsii.String("BronzeRole")), s.Alerting.Node().FindChild(jsii.String("AlertsDeliveryRole"))} {

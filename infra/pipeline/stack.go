@@ -65,9 +65,9 @@ func NewStack(scope constructs.Construct, id string, p *Props) *Stack {
 	out("TableName", "DynamoDB table of thresholds, devices and alarm state (iotwatch thresholds put --table)", s.Alerting.Table.TableName())
 	out("AlertsTopicArn", "SNS topic of alerts (iotwatch subscribe --topic)", s.Alerting.Topic.TopicArn())
 	out("OperatorsTopicArn", "SNS topic of the operators' alarms", s.Operations.Topic.TopicArn())
-	out("LakeBucket", "S3 bucket of the lake: bronze/, alerts/, quarantine/, gold/, errors/", s.Lake.Bucket.BucketName())
+	out("LakeBucket", "S3 bucket of the lake: bronze/, alerts/, quarantine/, rejections/, gold/, errors/", s.Lake.Bucket.BucketName())
 	out("AthenaWorkGroup", "Athena workgroup (its named queries answer common questions)", s.Lake.WorkGroupName)
-	out("GlueDatabase", "Glue database: bronze_readings, bronze_lines, alerts, hourly_metrics", s.Lake.DatabaseName)
+	out("GlueDatabase", "Glue database: bronze_readings, bronze_lines, alerts, rejections, hourly_metrics", s.Lake.DatabaseName)
 	out("Dashboard", "CloudWatch dashboard", s.Operations.Dashboard.DashboardName())
 	suppress(s)
 	return s

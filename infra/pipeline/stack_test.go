@@ -183,7 +183,7 @@ func TestLake(t *testing.T) {
 		ti := tb["TableInput"].(map[string]any)
 		tables[ti["Name"].(string)] = tb
 	}
-	for _, name := range []string{"bronze_lines", "bronze_readings", "alerts"} {
+	for _, name := range []string{"bronze_lines", "bronze_readings", "alerts", "rejections"} {
 		ti, ok := tables[name]["TableInput"].(map[string]any)
 		if !ok {
 			t.Errorf("no Glue table %s", name)
@@ -249,7 +249,7 @@ func TestOperations(t *testing.T) {
 }
 
 // TestLeastPrivilege: no action with a wildcard anywhere, and the evaluate function writes to no
-// bucket prefix but quarantine/.
+// bucket prefix but quarantine/ and rejections/.
 func TestLeastPrivilege(t *testing.T) {
 	for id, p := range resources("AWS::IAM::Policy") {
 		for _, st := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {
@@ -266,7 +266,7 @@ func TestLeastPrivilege(t *testing.T) {
 			if strings.HasPrefix(id, "AlertingEvaluateRole") {
 				res, _ := json.Marshal(st.(map[string]any)["Resource"])
 				for _, a := range list {
-					if strings.HasPrefix(a.(string), "s3:") && !strings.Contains(string(res), "/quarantine/*") {
+					if strings.HasPrefix(a.(string), "s3:") && (!strings.Contains(string(res), "/quarantine/*") || strings.Count(string(res), "/*") != 2 || !strings.Contains(string(res), "/rejections/*")) {
 						t.Errorf("evaluate may %s on %s", a, res)
 					}
 				}

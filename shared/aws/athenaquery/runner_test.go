@@ -129,7 +129,7 @@ func TestRunner(t *testing.T) {
 			for _, p := range params {
 				got = append(got, p.(string))
 			}
-			want := "'2026-03-01' '07' 1772348400000 1772352000000 '2026-03-01' '07' 1772348400000 1772352000000 60"
+			want := "'2026-03-01' '07' '2026-03-01' '07' 946684800000 7258118400000 1772348400000 1772352000000 '2026-03-01' '07' 1772348400000 1772352000000 60"
 			if strings.Join(got, " ") != want {
 				t.Errorf("ExecutionParameters = %v; want %s", got, want)
 			}

@@ -282,9 +282,16 @@ func TestSampleEventThroughLambda(t *testing.T) {
 		t.Errorf("stats = %+v", st)
 	}
 	calls := e.callCounts[0]
-	if calls["DynamoDB.Query"] != 2 || awsclient.Service(calls, "DynamoDB") != 4 || calls["SNS.PublishBatch"] != 1 || calls["S3.PutObject"] != 1 {
-		t.Errorf("calls = %v; want 2 Query (one per device), 2 PutItem, 1 PublishBatch, 1 PutObject", calls)
+	if calls["DynamoDB.Query"] != 2 || awsclient.Service(calls, "DynamoDB") != 4 || calls["SNS.PublishBatch"] != 1 || calls["S3.PutObject"] != 2 {
+		t.Errorf("calls = %v; want 2 Query (one per device), 2 PutItem, 1 PublishBatch, 2 PutObject (quarantine, rejections index)", calls)
 	}
+
+	// The rejections index of bronze's hour names the two rejected lines that have one (the
+	// malformed one lands in bronze's errors/, not in an hour).
+	idx, err := e.s3.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String("lake"), Prefix: aws.String("rejections/")})
+	require.NoError(t, err)
+	require.Len(t, idx.Contents, 1)
+	assert.True(t, strings.HasPrefix(*idx.Contents[0].Key, "rejections/dt=2015-02-02/hour=14/"), *idx.Contents[0].Key)
 
 	// Quarantine holds the three rejected records with their reasons and bytes.
 	list, err := e.s3.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String("lake"), Prefix: aws.String("quarantine/")})

@@ -6,6 +6,8 @@ package lake
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -19,6 +21,9 @@ const (
 	Alerts     = "alerts"
 	Gold       = "gold"
 	Errors     = "errors"
+	// Rejections indexes the rejected readings by the hour bronze files them under, so that the
+	// aggregation counts exactly what the evaluation accepted (RejectionsTable).
+	Rejections = "rejections"
 )
 
 // Partition returns "prefix/dt=YYYY-MM-DD/hour=HH/" for the UTC hour of t.
@@ -36,6 +41,24 @@ type Rejected struct {
 	Source      string    `json:"source,omitempty"` // e.g. the Kinesis event id: shard and sequence number
 	DataBase64  []byte    `json:"data_base64"`      // the original bytes, exactly as received
 	DataText    string    `json:"data,omitempty"`   // the same, when it is valid UTF-8 and short enough to read
+	// BronzeHour is the hour bronze files the message under (its event_time's), zero when bronze
+	// files it under errors/: the rejections index of that hour names the message.
+	BronzeHour time.Time `json:"-"`
+}
+
+// Rejection is one line of the rejections index (RejectionsTable): a bronze line the evaluation
+// rejected, by the MD5 of its text, so that the aggregation does not count it.
+type Rejection struct {
+	LineMD5 string `json:"line_md5"`
+	Reason  string `json:"reason"`
+	Source  string `json:"source,omitempty"`
+}
+
+// LineMD5 is the lowercase hex MD5 of a message as its bronze line reads it: without the line
+// ends a delimiter leaves (Firehose appends a newline; readers split lines at CR and LF).
+func LineMD5(data []byte) string {
+	sum := md5.Sum(bytes.TrimRight(data, "\r\n"))
+	return hex.EncodeToString(sum[:])
 }
 
 // GzipJSONLines encodes values as gzip-compressed JSON lines.
@@ -55,11 +78,13 @@ func GzipJSONLines[T any](values []T) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// QuarantineObjects groups a batch's rejected records by arrival hour and encodes each group as
-// one object: key (quarantine/dt=…/hour=…/<batch>.json.gz) to gzip JSON lines. The key derives
-// from the batch, so a retried batch overwrites its own objects.
+// QuarantineObjects encodes a batch's rejected records as lake objects, key to gzip JSON lines:
+// the records grouped by arrival hour (quarantine/dt=…/hour=…/<batch>.json.gz), and their
+// rejections index grouped by the hour bronze files them under (rejections/dt=…/hour=…/<batch>.json.gz).
+// The keys derive from the batch, so a retried batch overwrites its own objects.
 func QuarantineObjects(batchKey string, recs []Rejected, now time.Time) (map[string][]byte, error) {
 	byHour := map[string][]Rejected{}
+	index := map[string][]Rejection{}
 	for _, r := range recs {
 		t := r.ArrivalTime
 		if t.IsZero() {
@@ -67,12 +92,23 @@ func QuarantineObjects(batchKey string, recs []Rejected, now time.Time) (map[str
 		}
 		p := Partition(Quarantine, t)
 		byHour[p] = append(byHour[p], r)
+		if !r.BronzeHour.IsZero() {
+			p := Partition(Rejections, r.BronzeHour)
+			index[p] = append(index[p], Rejection{LineMD5: LineMD5(r.DataBase64), Reason: r.Reason, Source: r.Source})
+		}
 	}
-	out := make(map[string][]byte, len(byHour))
+	out := make(map[string][]byte, len(byHour)+len(index))
 	for p, group := range byHour {
 		body, err := GzipJSONLines(group)
 		if err != nil {
 			return nil, fmt.Errorf("encoding quarantine records: %w", err)
+		}
+		out[p+ObjectName(batchKey)] = body
+	}
+	for p, group := range index {
+		body, err := GzipJSONLines(group)
+		if err != nil {
+			return nil, fmt.Errorf("encoding the rejections index: %w", err)
 		}
 		out[p+ObjectName(batchKey)] = body
 	}

@@ -54,6 +54,12 @@ var (
 		{"device_id", String}, {"rule", String}, {"severity", String}, {"metric", String}, {"observed_value", Double},
 		{"threshold_value", Double}, {"window_start_ms", BigInt}, {"window_end_ms", BigInt}}}
 
+	// RejectionsTable indexes the bronze lines the evaluation rejected, by the hour bronze files
+	// them under: the aggregation leaves them out (a reading for another device's topic, one too
+	// large, one from the future: what the lines alone cannot show).
+	RejectionsTable = Table{Name: "rejections", Prefix: Rejections, Partitioned: true, Columns: []Column{
+		{"line_md5", String}, {"reason", String}, {"source", String}}}
+
 	// HourlyMetricsTable is gold (DESIGN.md, "Hourly aggregates"), in the order the aggregation writes it.
 	HourlyMetricsTable = Table{Name: "hourly_metrics", Prefix: Gold + "/hourly_metrics", Columns: []Column{
 		{"device_id", String}, {"hour_start", Timestamp}, {"readings", BigInt}, {"temperature_min", Double},

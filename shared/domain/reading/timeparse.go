@@ -1,6 +1,9 @@
 package reading
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // ParseTime parses the RFC 3339 spellings the contract accepts: YYYY-MM-DDTHH:MM:SS, an optional
 // fraction of 1 to 9 digits, and a zone that is Z or ±HH:MM. It returns the instant in UTC.
@@ -111,4 +114,22 @@ func daysIn(month, year int) int {
 		return 30
 	}
 	return 31
+}
+
+// PartitionHour is the UTC hour whose dt=/hour= partition the lake files a message under, read
+// from its time field (event_time for readings) as Firehose's partition expression reads it
+// (shared/contract/lake/partition.jq): the message must be a JSON object, the last copy of a
+// repeated field counts, and the field must be a time ParseTime accepts. false: the message lands
+// in the error prefix, not in a partition.
+func PartitionHour(data []byte, field string) (time.Time, bool) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(data, &m) != nil {
+		return time.Time{}, false
+	}
+	var s string
+	if json.Unmarshal(m[field], &s) != nil {
+		return time.Time{}, false
+	}
+	t, ok := ParseTime([]byte(s))
+	return t.Truncate(time.Hour), ok
 }

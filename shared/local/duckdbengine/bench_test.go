@@ -93,7 +93,7 @@ func BenchmarkAggregateHour(b *testing.B) {
 	})
 	b.Run("direct", func(b *testing.B) {
 		files, _ := filepath.Glob(filepath.Join(root, "bronze", "*", "*", "*"))
-		st, err := aggregate.DuckDBStatement(files, nil, filepath.Join(b.TempDir(), "out.parquet"), h)
+		st, err := aggregate.DuckDBStatement(aggregate.DuckDBFiles{Bronze: files}, filepath.Join(b.TempDir(), "out.parquet"), h)
 		if err != nil {
 			b.Fatal(err)
 		}

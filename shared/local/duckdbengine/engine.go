@@ -101,6 +101,10 @@ func (e *Engine) AggregateHour(ctx context.Context, h aggregate.Hour) (aggregate
 	if err != nil {
 		return res, fmt.Errorf("listing alerts: %w", err)
 	}
+	rejections, err := e.hourFiles(lake.Rejections, h.Start)
+	if err != nil {
+		return res, fmt.Errorf("listing the rejections index: %w", err)
+	}
 	for _, f := range bronze {
 		if fi, err := os.Stat(f); err == nil {
 			res.BytesScanned += fi.Size()
@@ -110,7 +114,7 @@ func (e *Engine) AggregateHour(ctx context.Context, h aggregate.Hour) (aggregate
 		return res, err
 	}
 	tmp := out + ".tmp"
-	st, err := aggregate.DuckDBStatement(bronze, alerts, tmp, h)
+	st, err := aggregate.DuckDBStatement(aggregate.DuckDBFiles{Bronze: bronze, Alerts: alerts, Rejections: rejections}, tmp, h)
 	if err != nil {
 		return res, err
 	}

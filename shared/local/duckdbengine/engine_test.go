@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/md5"
 	"database/sql"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -46,6 +49,9 @@ func writeObject(t testing.TB, root, prefix string, hour time.Time, name string,
 
 // genLake writes three hours of bronze for 4 devices with every kind of trouble, and alerts.
 // It returns the bronze lines per hour folder, for the reference computation.
+// rejected are the lines genLake put in the rejections index: the reference leaves them out.
+var rejected = map[string]bool{}
+
 func genLake(t testing.TB, root string) map[time.Time][]string {
 	rng := rand.New(rand.NewPCG(5, 6))
 	perHour := map[time.Time][]string{}
@@ -105,6 +111,18 @@ func genLake(t testing.TB, root string) map[time.Time][]string {
 		} {
 			objects[rng.IntN(3)] = append(objects[rng.IntN(3)], bad)
 		}
+		// Lines the evaluation rejected for what a line alone cannot show (a reading of room-1 on
+		// room-2's topic, one too large, one from the future): in bronze, and in the rejections
+		// index of their hour. Copies in two objects, as a retried delivery leaves them.
+		for i, reason := range []string{"device_mismatch", "too_large", "future_event_time"} {
+			line := fmt.Sprintf(`{"device_id":"room-1","event_time":"%s","temperature":35.5,"msg_id":"rejected-%d-%d"}`, hour.Add(time.Duration(10+i)*time.Minute).Format(time.RFC3339), hi, i)
+			objects[i] = append(objects[i], line)
+			objects[(i+1)%3] = append(objects[(i+1)%3], line)
+			sum := md5.Sum([]byte(line))
+			rejected[line] = true
+			rej, _ := json.Marshal(lake.Rejection{LineMD5: hex.EncodeToString(sum[:]), Reason: reason, Source: "shardId-000000000000:1"})
+			writeObject(t, root, lake.Rejections, hour, fmt.Sprintf("rejections-%d.json.gz", i), []string{string(rej)})
+		}
 		for i, lines := range objects {
 			writeObject(t, root, lake.Bronze, hour, fmt.Sprintf("iotwatch-bronze-%d.json.gz", i), lines)
 			perHour[hour] = append(perHour[hour], lines...)
@@ -143,6 +161,9 @@ func reference(lines []string, hour time.Time, alerts map[string][2]int64) []row
 	seen := map[string]bool{}
 	byDev := map[string]*acc{}
 	for _, l := range lines {
+		if rejected[l] {
+			continue
+		}
 		r, err := reading.Decode([]byte(l), reading.Options{})
 		if err != nil || r.EventTime.Before(hour) || !r.EventTime.Before(hour.Add(time.Hour)) {
 			continue

@@ -7,7 +7,6 @@ package lakefiles
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,23 +54,9 @@ func NewWriter(root, prefix, field string) *Writer {
 		parts: map[string]*buffer{}, touched: map[time.Time]bool{}}
 }
 
-// partitionOf reads the record's time field and returns its UTC hour, or false.
-func (w *Writer) partitionOf(data []byte) (time.Time, bool) {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(data, &m) != nil {
-		return time.Time{}, false
-	}
-	var s string
-	if json.Unmarshal(m[w.field], &s) != nil {
-		return time.Time{}, false
-	}
-	t, ok := reading.ParseTime([]byte(s))
-	return t.Truncate(time.Hour), ok
-}
-
 // Add buffers one record (a copy of data) and writes any buffer that is full.
 func (w *Writer) Add(data []byte) error {
-	hour, ok := w.partitionOf(data)
+	hour, ok := reading.PartitionHour(data, w.field)
 	var path string
 	if ok {
 		path = lake.Partition(w.prefix, hour)

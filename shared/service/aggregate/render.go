@@ -112,10 +112,11 @@ var duckdb = dialect{
 
 // renderData is what the templates see besides the functions.
 type renderData struct {
-	Database    string // Athena: the Glue database
-	BronzeFiles string // DuckDB: a list literal of the hour's bronze files
-	AlertFiles  string // DuckDB: the same for alerts ("" when there are none)
-	Output      string // DuckDB: the Parquet file to write, as a literal
+	Database       string // Athena: the Glue database
+	BronzeFiles    string // DuckDB: a list literal of the hour's bronze files
+	AlertFiles     string // DuckDB: the same for alerts ("" when there are none)
+	RejectionFiles string // DuckDB: the same for the rejections index ("" when there are none)
+	Output         string // DuckDB: the Parquet file to write, as a literal
 }
 
 // render executes the named statement file in a dialect, collecting parameters as it goes.
@@ -177,20 +178,28 @@ func AthenaStatements(database string, h Hour) ([]Statement, error) {
 	return out, nil
 }
 
+// DuckDBFiles are the files of one hour a DuckDB statement reads: bronze, alerts and the
+// rejections index.
+type DuckDBFiles struct {
+	Bronze, Alerts, Rejections []string
+}
+
+func (f DuckDBFiles) data() renderData {
+	return renderData{BronzeFiles: listLiteral(f.Bronze), AlertFiles: listLiteralOrEmpty(f.Alerts), RejectionFiles: listLiteralOrEmpty(f.Rejections)}
+}
+
 // DuckDBStatement renders the COPY that writes one hour's rows to a Parquet file. Files are given
 // as paths; they become SQL string literals (they name the engine's input and output, they are
 // not values of the query).
-func DuckDBStatement(bronzeFiles, alertFiles []string, output string, h Hour) (Statement, error) {
-	return render(duckdb, "duckdb_copy.sql", h, renderData{
-		BronzeFiles: listLiteral(bronzeFiles),
-		AlertFiles:  listLiteralOrEmpty(alertFiles),
-		Output:      sqlString(output),
-	})
+func DuckDBStatement(files DuckDBFiles, output string, h Hour) (Statement, error) {
+	data := files.data()
+	data.Output = sqlString(output)
+	return render(duckdb, "duckdb_copy.sql", h, data)
 }
 
 // DuckDBSelect renders the hour's SELECT alone (for benchmarks and tests).
-func DuckDBSelect(bronzeFiles, alertFiles []string, h Hour) (Statement, error) {
-	return render(duckdb, "hourly.sql", h, renderData{BronzeFiles: listLiteral(bronzeFiles), AlertFiles: listLiteralOrEmpty(alertFiles)})
+func DuckDBSelect(files DuckDBFiles, h Hour) (Statement, error) {
+	return render(duckdb, "hourly.sql", h, files.data())
 }
 
 func listLiteral(paths []string) string {

@@ -61,8 +61,8 @@ func TestAthenaSQLGolden(t *testing.T) {
 }
 
 func TestDuckDBSQLGolden(t *testing.T) {
-	st, err := DuckDBStatement([]string{"/lake/bronze/dt=2026-03-01/hour=07/a.json.gz", "/lake/bronze/dt=2026-03-01/hour=07/b'c.json.gz"},
-		nil, "/lake/gold/hourly_metrics/dt=2026-03-01/hour=07.parquet.tmp", hour7)
+	st, err := DuckDBStatement(DuckDBFiles{Bronze: []string{"/lake/bronze/dt=2026-03-01/hour=07/a.json.gz", "/lake/bronze/dt=2026-03-01/hour=07/b'c.json.gz"},
+		Rejections: []string{"/lake/rejections/dt=2026-03-01/hour=07/r.json.gz"}}, "/lake/gold/hourly_metrics/dt=2026-03-01/hour=07.parquet.tmp", hour7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestDuckDBSQLGolden(t *testing.T) {
 // TestDialectsShareTheQuery: the two renderings differ only where the dialects do.
 func TestDialectsShareTheQuery(t *testing.T) {
 	a, _ := AthenaStatements("db", hour7)
-	d, _ := DuckDBSelect([]string{"/x"}, []string{"/y"}, hour7)
+	d, _ := DuckDBSelect(DuckDBFiles{Bronze: []string{"/x"}, Alerts: []string{"/y"}}, hour7)
 	for _, shared := range []string{"GROUP BY device_id, CASE WHEN msg_id", "BETWEEN -50 AND 150", "occupancy IN (0, 1)", "kind IN ('OPEN', 'ESCALATE')", "round(avg(temperature), 6)"} {
 		if !strings.Contains(a[1].SQL, shared) || !strings.Contains(d.SQL, shared) {
 			t.Errorf("%q is not in both renderings", shared)

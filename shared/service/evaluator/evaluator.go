@@ -11,8 +11,10 @@
 // version that was read). If publishing fails, the state is not written and the device's first
 // message is reported for retry: the retry raises the same alerts (same ids) and publishes them
 // then, so no alert is lost. A duplicate (same alert_id) can reach subscribers in two cases only:
-//   - publishing succeeded but the state write failed (or the process died between the two): the
-//     retry publishes those alerts again (Stats.PublishedUncommitted counts them);
+//   - an alert was published but its device's state was not recorded: the state write failed (or
+//     the process died between the two), or another alert of the same device was refused (a
+//     device's alerts may go out in several publish calls); the retry publishes it again
+//     (Stats.PublishedUncommitted counts these);
 //   - the publisher's service accepted a publish but its answer was lost (a timeout, a reset
 //     connection): the SDK sends the same request again, and every alert in it goes out twice.
 //
@@ -184,8 +186,9 @@ type Stats struct {
 	DevicesLoaded, DevicesCached        int
 	StateWrites, StateConflicts         int
 	FailedDevices, FailedRecords        int
-	// PublishedUncommitted counts alerts published whose state could not be recorded: they will be
-	// published again on the retry (the first duplicate case of the package doc).
+	// PublishedUncommitted counts alerts published whose device's state was not recorded (its
+	// write failed, or another of its alerts was refused): the retry publishes them again (the
+	// first duplicate case of the package doc).
 	PublishedUncommitted int
 	Duration             time.Duration
 }
@@ -310,6 +313,11 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 				owners[i].err = fmt.Errorf("publishing alert %s: %w", b.notices[i].Alert.AlertID, err)
 			}
 		}
+		for i, err := range errs {
+			if err == nil && owners[i].err != nil {
+				st.PublishedUncommitted++ // went out, and its device is retried: it goes out again
+			}
+		}
 	}
 
 	// 6. Record state of the devices that changed and published everything.
@@ -355,6 +363,9 @@ func rejectedRecord(m *Message, rej *reading.Rejection) lake.Rejected {
 	}
 	if len(m.Data) <= MaxQuarantineText && utf8.Valid(m.Data) {
 		out.DataText = string(m.Data)
+	}
+	if h, ok := reading.PartitionHour(m.Data, "event_time"); ok {
+		out.BronzeHour = h
 	}
 	return out
 }

@@ -22,3 +22,7 @@
       cardinality(regexp_extract_all(line, '[{,]\s*"occupancy"\s*:')) > 1) AS repeated
   FROM {{.Database}}.bronze_lines
   WHERE dt = {{param "dt"}} AND hour = {{param "hour"}}
+    -- not the lines the evaluation rejected for what the line alone cannot show
+    AND lower(to_hex(md5(to_utf8(line)))) NOT IN (
+      SELECT line_md5 FROM {{.Database}}.rejections
+      WHERE dt = {{param "dt"}} AND hour = {{param "hour"}} AND line_md5 IS NOT NULL)

@@ -14,5 +14,9 @@
     SELECT json_extract(json, ['$.device_id', '$.event_time', '$.msg_id', '$.temperature', '$.humidity',
       '$.light', '$.co2', '$.humidity_ratio', '$.occupancy']) AS j,
       json_keys(json) AS keys
-    FROM read_json_objects({{.BronzeFiles}}, format = 'newline_delimited', ignore_errors = true, maximum_object_size = 1048576)
+    FROM read_json_objects({{.BronzeFiles}}, format = 'newline_delimited', ignore_errors = true, maximum_object_size = 1048576){{if .RejectionFiles}}
+    -- not the lines the evaluation rejected for what the line alone cannot show
+    WHERE md5(CAST(json AS VARCHAR)) NOT IN (
+      SELECT line_md5 FROM read_json({{.RejectionFiles}}, format = 'newline_delimited', ignore_errors = true, columns = {line_md5: 'VARCHAR'})
+      WHERE line_md5 IS NOT NULL){{end}}
   )

@@ -30,6 +30,10 @@ WITH src AS (
       cardinality(regexp_extract_all(line, '[{,]\s*"occupancy"\s*:')) > 1) AS repeated
   FROM iotwatch_lake.bronze_lines
   WHERE dt = ? AND hour = ?
+    -- not the lines the evaluation rejected for what the line alone cannot show
+    AND lower(to_hex(md5(to_utf8(line)))) NOT IN (
+      SELECT line_md5 FROM iotwatch_lake.rejections
+      WHERE dt = ? AND hour = ? AND line_md5 IS NOT NULL)
 ),
 parsed AS (
   SELECT
@@ -129,5 +133,5 @@ FROM metrics m
 CROSS JOIN settings s
 LEFT JOIN alert_counts a ON a.device_id = m.device_id
 ORDER BY m.device_id
--- parameters: 1:dt='2026-03-01' 2:hour='07' 3:min_event_ms=946684800000 4:max_event_ms=7258118400000 5:start_ms=1772348400000 6:end_ms=1772352000000 7:dt='2026-03-01' 8:hour='07' 9:start_ms=1772348400000 10:end_ms=1772352000000 11:expected_readings=60
+-- parameters: 1:dt='2026-03-01' 2:hour='07' 3:dt='2026-03-01' 4:hour='07' 5:min_event_ms=946684800000 6:max_event_ms=7258118400000 7:start_ms=1772348400000 8:end_ms=1772352000000 9:dt='2026-03-01' 10:hour='07' 11:start_ms=1772348400000 12:end_ms=1772352000000 13:expected_readings=60
 

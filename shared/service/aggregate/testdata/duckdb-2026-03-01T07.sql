@@ -19,6 +19,10 @@ WITH src AS (
       '$.light', '$.co2', '$.humidity_ratio', '$.occupancy']) AS j,
       json_keys(json) AS keys
     FROM read_json_objects(['/lake/bronze/dt=2026-03-01/hour=07/a.json.gz', '/lake/bronze/dt=2026-03-01/hour=07/b''c.json.gz'], format = 'newline_delimited', ignore_errors = true, maximum_object_size = 1048576)
+    -- not the lines the evaluation rejected for what the line alone cannot show
+    WHERE md5(CAST(json AS VARCHAR)) NOT IN (
+      SELECT line_md5 FROM read_json(['/lake/rejections/dt=2026-03-01/hour=07/r.json.gz'], format = 'newline_delimited', ignore_errors = true, columns = {line_md5: 'VARCHAR'})
+      WHERE line_md5 IS NOT NULL)
   )
 ),
 parsed AS (
