@@ -25,7 +25,8 @@ func newAggregate(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "aggregate --lake DIR --from YYYY-MM-DDTHH --to YYYY-MM-DDTHH",
 		Short: "Write hourly aggregates of a local lake with DuckDB (the SQL Athena runs on AWS)",
 		Long: `aggregate reads DIR/bronze and DIR/alerts and writes DIR/gold/hourly_metrics/dt=…/hour=HH.parquet
-for every hour in [--from, --to), replacing what was there: running it twice gives the same rows.`,
+for every hour in [--from, --to), at most 31 days a run, replacing what was there: running it
+twice gives the same rows.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fromT, err := aggregate.ParseHour(from)
@@ -36,8 +37,9 @@ for every hour in [--from, --to), replacing what was there: running it twice giv
 			if err != nil {
 				return fmt.Errorf("--to: %w", err)
 			}
-			if !toT.After(fromT) {
-				return fmt.Errorf("--to %s is not after --from %s", to, from)
+			hours, err := aggregate.BoundedRange(fromT, toT, aggregate.MaxCLIHours)
+			if err != nil {
+				return fmt.Errorf("--from, --to: %w", err)
 			}
 			if interval <= 0 || interval > time.Hour {
 				return fmt.Errorf("--interval %s: want a duration from 1s to 1h", interval)
@@ -51,7 +53,7 @@ for every hour in [--from, --to), replacing what was there: running it twice giv
 			cfg.Interval, cfg.LateHours, cfg.Concurrency = interval, late, 1
 			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			start := time.Now()
-			res, err := aggregate.NewHandler(e, cfg, log, nil).Run(cmd.Context(), aggregate.Range(fromT, toT))
+			res, err := aggregate.NewHandler(e, cfg, log, nil).Run(cmd.Context(), hours)
 			if err != nil {
 				return err
 			}

@@ -110,13 +110,7 @@ func (c Config) Hours(payload []byte) ([]time.Time, error) {
 		if err != nil {
 			return nil, fmt.Errorf("to: %w", err)
 		}
-		if !to.After(from) {
-			return nil, fmt.Errorf("to %s is not after from %s", p.To, p.From)
-		}
-		if n := int(to.Sub(from) / time.Hour); n > c.MaxHours {
-			return nil, fmt.Errorf("backfill of %d hours: one invocation takes at most %d; split the range", n, c.MaxHours)
-		}
-		return Range(from, to), nil
+		return BoundedRange(from, to, c.MaxHours)
 	}
 	return nil, errors.New(`unrecognized payload: want an EventBridge scheduled event or {"from":"YYYY-MM-DDTHH","to":"YYYY-MM-DDTHH"}`)
 }
@@ -128,6 +122,22 @@ func ParseHour(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%q is not an hour as YYYY-MM-DDTHH (UTC)", s)
 	}
 	return t, nil
+}
+
+// MaxCLIHours bounds one `iotwatch aggregate` run: 31 days.
+const MaxCLIHours = 31 * 24
+
+// BoundedRange lists the hours in [from, to), refusing an empty range and one of more than max
+// hours (with what to do), before it lists anything.
+func BoundedRange(from, to time.Time, max int) ([]time.Time, error) {
+	if !to.After(from) {
+		return nil, fmt.Errorf("%s is not after %s", to.Format(HourLayout), from.Format(HourLayout))
+	}
+	// Compared in hours, not as a Duration: a Duration saturates at 292 years.
+	if hours := to.Unix()/3600 - from.Unix()/3600; hours > int64(max) {
+		return nil, fmt.Errorf("%s to %s is %d hours: one run takes at most %d; split the range", from.Format(HourLayout), to.Format(HourLayout), hours, max)
+	}
+	return Range(from, to), nil
 }
 
 // Range lists the hours in [from, to).

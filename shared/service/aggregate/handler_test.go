@@ -48,7 +48,7 @@ func TestHoursOfPayloads(t *testing.T) {
 		{"scheduled at 00:00 crosses midnight", `{"detail-type":"Scheduled Event","time":"2026-03-01T00:00:00Z"}`, "2026-02-28T21 2026-02-28T22 2026-02-28T23", ""},
 		{"backfill is [from, to)", `{"from":"2026-03-01T00","to":"2026-03-01T03"}`, "2026-03-01T00 2026-03-01T01 2026-03-01T02", ""},
 		{"backfill across a month", `{"from":"2026-02-28T23","to":"2026-03-01T01"}`, "2026-02-28T23 2026-03-01T00", ""},
-		{"to before from", `{"from":"2026-03-01T05","to":"2026-03-01T03"}`, "", "is not after from"},
+		{"to before from", `{"from":"2026-03-01T05","to":"2026-03-01T03"}`, "", "2026-03-01T03 is not after 2026-03-01T05"},
 		{"bad hour", `{"from":"2026-03-01 05:00","to":"2026-03-01T06"}`, "", `from: "2026-03-01 05:00" is not an hour as YYYY-MM-DDTHH`},
 		{"missing to", `{"from":"2026-03-01T05"}`, "", "to: "},
 		{"too long", `{"from":"2026-01-01T00","to":"2026-03-01T00"}`, "", "at most 168"},
