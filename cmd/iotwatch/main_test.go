@@ -100,6 +100,17 @@ not json
 		{"missing readings file", []string{"--thresholds", good, "--readings", "/nonexistent.jsonl"}, 2, []string{"no such file"}, 0},
 		{"both sources", []string{"--thresholds", good, "--readings", readings, "--csv", "x.txt"}, 2, []string{"either --readings or --csv"}, 0},
 		{"csv without device", []string{"--thresholds", good, "--csv", "x.txt"}, 2, []string{"--csv needs --device"}, 0},
+		// A line over 1 MiB once stopped everything with "token too long": it is that line's
+		// too_large, and the lines after it count.
+		{"a line of 2 MiB is too_large, the rest goes on", []string{"--thresholds", good, "--readings", writeFile(t, "big.jsonl",
+			`{"device_id":"room-1","event_time":"2015-02-02T14:19:00Z","temperature":25,"pad":"`+strings.Repeat("x", 2<<20)+"\"}\r\n"+
+				`{"device_id":"room-1","event_time":"2015-02-02T14:21:00Z","temperature":20}`+"\n"), "--max-rejects", "1"}, 0,
+			[]string{"big.jsonl:1: too_large: message is 2097236 bytes", "2 messages, 1 readings", "1 rejected (too_large 1)"}, 0},
+		// A byte order mark (as Windows editors and spreadsheets write) before the first line.
+		{"a BOM before JSON lines", []string{"--thresholds", good, "--readings", writeFile(t, "bom.jsonl", "\ufeff"+`{"device_id":"room-1","event_time":"2015-02-02T14:19:00Z","temperature":25}`+"\n")}, 0,
+			[]string{"1 messages, 1 readings", "0 rejected"}, 1},
+		{"a BOM before the UCI CSV header", []string{"--thresholds", good, "--csv", writeFile(t, "bom.txt", "\ufeff"+`"date","Temperature","Humidity","Light","CO2","HumidityRatio","Occupancy"`+"\n"+`"1","2015-02-02 14:19:00",25,30,0,400,0.004,1`+"\n"), "--device", "room-1"}, 0,
+			[]string{"1 messages, 1 readings", "0 rejected"}, 1},
 		{"bad csv row", []string{"--thresholds", good, "--csv", writeFile(t, "o.txt", `"date","Temperature","Humidity","Light","CO2","HumidityRatio","Occupancy"`+"\n"+`"1","2015-02-02 14:19:00",x,1,1,1,0.1,1`+"\n"), "--device", "room-1"}, 2,
 			[]string{"o.txt:2: Temperature \"x\" is not a number"}, 0},
 	}

@@ -5,6 +5,7 @@ package backtest
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,9 @@ import (
 type Message struct {
 	Data []byte
 	Line int
+	// Size, when larger than len(Data), is the size of a message too large to be kept whole
+	// (Data is its start): it is rejected as too_large.
+	Size int
 }
 
 // Source yields messages in order; Next returns io.EOF at the end. A returned error other than
@@ -67,7 +71,12 @@ func Run(configs []threshold.Config, src Source, onAlert func(alert.Alert) error
 			return sum, err
 		}
 		sum.Messages++
-		r, err := dec.Decode(m.Data, reading.Options{})
+		var r reading.Reading
+		if m.Size > len(m.Data) {
+			err = &reading.Rejection{Reason: reading.TooLarge, Detail: fmt.Sprintf("message is %d bytes, the limit is %d", m.Size, reading.MaxSize)}
+		} else {
+			r, err = dec.Decode(m.Data, reading.Options{})
+		}
 		if err != nil {
 			var rej *reading.Rejection
 			if !errors.As(err, &rej) {
@@ -99,34 +108,62 @@ func Run(configs []threshold.Config, src Source, onAlert func(alert.Alert) error
 	return sum, nil
 }
 
-// Lines reads JSON lines (blank lines are skipped); name is used in errors.
+// Lines reads JSON lines (blank lines are skipped); name is used in errors. A line of any length
+// is read: one longer than reading.MaxSize keeps only its start and is rejected as too_large,
+// the rest of the file goes on. A byte order mark before the first line is dropped.
 type Lines struct {
-	sc   *bufio.Scanner
+	r    *bufio.Reader
 	name string
 	line int
+	buf  []byte
 }
 
-// NewLines reads r as JSON lines. A line may be up to 1 MiB: longer ones stop the run (anything
-// over reading.MaxSize is rejected as too_large anyway).
+// NewLines reads r as JSON lines.
 func NewLines(r io.Reader, name string) *Lines {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	return &Lines{sc: sc, name: name}
+	return &Lines{r: bufio.NewReaderSize(r, 64*1024), name: name}
 }
 
 // Next implements Source.
 func (l *Lines) Next() (Message, error) {
-	for l.sc.Scan() {
+	for {
+		l.buf = l.buf[:0]
+		size := 0
+		var last []byte
+		var err error
+		for {
+			var chunk []byte
+			chunk, err = l.r.ReadSlice('\n')
+			size += len(chunk)
+			if room := reading.MaxSize + 1 - len(l.buf); room > 0 {
+				l.buf = append(l.buf, chunk[:min(len(chunk), room)]...)
+			}
+			last = chunk
+			if err != bufio.ErrBufferFull {
+				break
+			}
+		}
+		if err != nil && err != io.EOF {
+			return Message{}, fmt.Errorf("%s:%d: %w", l.name, l.line+1, err)
+		}
+		if size == 0 {
+			return Message{}, io.EOF
+		}
 		l.line++
-		if len(l.sc.Bytes()) == 0 {
+		switch { // the line end is not part of the message
+		case bytes.HasSuffix(last, []byte("\r\n")):
+			size -= 2
+		case bytes.HasSuffix(last, []byte("\n")):
+			size--
+		}
+		data := l.buf[:min(len(l.buf), size)]
+		if l.line == 1 && bytes.HasPrefix(data, []byte("\ufeff")) {
+			data, size = data[3:], size-3
+		}
+		if size == 0 {
 			continue
 		}
-		return Message{Data: l.sc.Bytes(), Line: l.line}, nil
+		return Message{Data: data, Line: l.line, Size: size}, nil
 	}
-	if err := l.sc.Err(); err != nil {
-		return Message{}, fmt.Errorf("%s:%d: %w", l.name, l.line+1, err)
-	}
-	return Message{}, io.EOF
 }
 
 // CSV reads the occupancy format as one device's readings.

@@ -4,6 +4,7 @@
 package occupancy
 
 import (
+	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -29,7 +30,11 @@ type Reader struct {
 
 // NewReader reads rows of r (name is used in errors) as readings of device.
 func NewReader(r io.Reader, name, device string) *Reader {
-	cr := csv.NewReader(r)
+	br := bufio.NewReader(r)
+	if bom, err := br.Peek(3); err == nil && string(bom) == "\ufeff" {
+		_, _ = br.Discard(3) // a byte order mark, as spreadsheets write: before the CSV reader sees it
+	}
+	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	return &Reader{cr: cr, name: name, device: device}
