@@ -378,3 +378,26 @@ func TestHoursOfClockFaultsHaveNoRows(t *testing.T) {
 		assert.True(t, os.IsNotExist(err), "hour %s has a gold file", hour)
 	}
 }
+
+// TestViewsReadOnlyFinishedObjects: a write in progress (or one that failed) leaves a dot-file
+// ending in .tmp; the views once read it too (21,372 rows for 20,000 messages).
+func TestViewsReadOnlyFinishedObjects(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	line := `{"device_id":"room-1","event_time":"2026-03-01T06:10:00Z","temperature":21}`
+	writeObject(t, root, lake.Bronze, h0, "iotwatch-bronze-1.json.gz", []string{line})
+	writeObject(t, root, lake.Bronze, h0, ".iotwatch-bronze-2.json.gz.tmp", []string{line, line})
+	writeObject(t, root, lake.Alerts, h0, ".iotwatch-alerts-1.json.gz.tmp", []string{`{"alert_id":"a"}`})
+	e, err := duckdbengine.Open(ctx, root)
+	require.NoError(t, err)
+	defer e.Close()
+	for view, want := range map[string]int64{"bronze_readings": 1, "alerts": 0} {
+		rows, err := e.Query(ctx, "SELECT count(*) FROM "+view)
+		require.NoError(t, err)
+		require.True(t, rows.Next())
+		var n int64
+		require.NoError(t, rows.Scan(&n))
+		require.NoError(t, rows.Close())
+		assert.Equal(t, want, n, view)
+	}
+}

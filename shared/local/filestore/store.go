@@ -136,13 +136,22 @@ func (s *Store) readStates() error {
 		if !ok {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(s.stateDir, e.Name()))
+		path := filepath.Join(s.stateDir, e.Name())
+		b, err := os.ReadFile(path)
 		if err != nil {
 			return fmt.Errorf("reading the alarm state %s: %w", e.Name(), err)
 		}
 		var f stateFile
 		if err := json.Unmarshal(b, &f); err != nil {
-			return fmt.Errorf("reading the alarm state %s: %w", e.Name(), err)
+			// A power cut can leave a file empty or cut short. The device starts afresh (its open
+			// episodes are forgotten) rather than the whole pipeline refusing to start; the file
+			// is kept beside for a person to look at.
+			aside := path + ".unreadable-" + time.Now().UTC().Format("20060102T150405Z")
+			if rerr := os.Rename(path, aside); rerr != nil {
+				return fmt.Errorf("the alarm state %s is unreadable (%v) and cannot be moved aside: %w", e.Name(), err, rerr)
+			}
+			s.log.Error("UNREADABLE ALARM STATE moved aside: the device starts with no open episode", "device_id", id, "file", aside, "err", err)
+			continue
 		}
 		s.states[id] = f.state()
 	}

@@ -2,6 +2,7 @@ package filestore
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -114,4 +115,31 @@ func TestReloadKeepsGoodThresholds(t *testing.T) {
 	s.Reload()
 	d, _ = s.LoadDevice(ctx, "room-1")
 	assert.Len(t, d.Configs, 2, "after the file vanished: the thresholds in force stay")
+}
+
+// TestUnreadableStateIsMovedAside: an empty state file (a power cut) once stopped `run` from
+// starting; it is moved aside with a loud error, and the other devices keep their state.
+func TestUnreadableStateIsMovedAside(t *testing.T) {
+	dir := t.TempDir()
+	th, dv := writeFiles(t, dir, storetest.Configs, storetest.Devices)
+	stateDir := filepath.Join(dir, "state")
+	s, err := Open(th, dv, stateDir, nil)
+	require.NoError(t, err)
+	_, err = s.SaveState(context.Background(), "room-2", evaluator.State{Alarm: alarm.DeviceState{Last: 7, HasLast: true}})
+	require.NoError(t, err)
+	for name, body := range map[string]string{"room-1": "", "room-3": `{"last":`} {
+		require.NoError(t, os.WriteFile(filepath.Join(stateDir, name+stateExt), []byte(body), 0o644))
+	}
+	var logged strings.Builder
+	s, err = Open(th, dv, stateDir, slog.New(slog.NewTextHandler(&logged, nil)))
+	require.NoError(t, err, "an unreadable state file must not stop the start")
+	d, err := s.LoadDevice(context.Background(), "room-2")
+	require.NoError(t, err)
+	assert.Equal(t, int64(7), d.State.Alarm.Last, "the readable state stays")
+	aside, _ := filepath.Glob(filepath.Join(stateDir, "*.unreadable-*"))
+	assert.Len(t, aside, 2)
+	assert.Equal(t, 2, strings.Count(logged.String(), "UNREADABLE ALARM STATE"))
+	// the moved-aside files are not read again
+	_, err = Open(th, dv, stateDir, nil)
+	require.NoError(t, err)
 }

@@ -3,6 +3,7 @@ package runner_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotwatch/iotwatch/shared/local/lakelock"
 	"github.com/iotwatch/iotwatch/shared/local/runner"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 	"github.com/iotwatch/iotwatch/shared/tools/simulate"
@@ -61,4 +63,35 @@ func TestFailedFinalAggregationIsAnError(t *testing.T) {
 	<-p.done
 	require.Error(t, p.err)
 	assert.Contains(t, p.err.Error(), "disk full")
+}
+
+// TestSecondRunOnOneLakeIsRefused: two runs on one lake once overwrote each other's alarm state
+// (an open episode never resolved). The second is refused, saying why, and the first goes on.
+func TestSecondRunOnOneLakeIsRefused(t *testing.T) {
+	th, _ := thresholdsFile(t)
+	lakeDir := t.TempDir()
+	p := start(t, lakeDir, th)
+	_, err := runner.Run(context.Background(), runner.Config{Lake: lakeDir, Thresholds: th, MQTT: "127.0.0.1:0"})
+	require.ErrorIs(t, err, lakelock.ErrInUse)
+	assert.Contains(t, err.Error(), "another --lake")
+	p.finish(t)
+	// once the first has stopped, the lake is free again
+	p = start(t, lakeDir, th)
+	p.finish(t)
+}
+
+// TestQuarantineKeepsEveryRunsRecords: quarantine objects are named after the stream's sequence
+// numbers, which once restarted at 1 with the process, so a restart overwrote the earlier
+// rejects of the same hour. Both runs' records stay.
+func TestQuarantineKeepsEveryRunsRecords(t *testing.T) {
+	th, _ := thresholdsFile(t)
+	lakeDir := t.TempDir()
+	for i := range 2 {
+		p := start(t, lakeDir, th)
+		_, err := simulate.Publish(context.Background(), simulate.NewLines(strings.NewReader(fmt.Sprintf(`{"device_id":"room-1","not json %d`, i))),
+			simulate.Options{Broker: p.addr})
+		require.NoError(t, err)
+		p.finish(t)
+	}
+	assert.Len(t, readLake(t, lakeDir, "quarantine"), 2)
 }

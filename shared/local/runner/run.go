@@ -21,6 +21,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/local/broker"
 	"github.com/iotwatch/iotwatch/shared/local/filestore"
 	"github.com/iotwatch/iotwatch/shared/local/lakefiles"
+	"github.com/iotwatch/iotwatch/shared/local/lakelock"
 	"github.com/iotwatch/iotwatch/shared/local/stream"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
@@ -92,6 +93,11 @@ type pipeline struct {
 // aggregates what it touched, and returns the summary. Its error says what could not be done:
 // a write that failed, records given up, an aggregation that failed.
 func Run(ctx context.Context, cfg Config) (Summary, error) {
+	lock, err := lakelock.Acquire(cfg.Lake)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer func() { _ = lock.Release() }() // the kernel releases it anyway when the process ends
 	p, err := newPipeline(cfg)
 	if err != nil {
 		return Summary{}, err
