@@ -8,11 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/iotwatch/iotwatch/shared/contract/topic"
@@ -20,6 +21,17 @@ import (
 
 // DefaultAddr is where the broker listens unless told otherwise.
 const DefaultAddr = "127.0.0.1:1883"
+
+// The broker's limits.
+const (
+	// MaxPacketSize refuses larger MQTT packets before reading them: AWS IoT Core takes messages
+	// of 128 KB, and the topic and headers get 1 KiB more.
+	MaxPacketSize = 128*1024 + 1024
+	// MaxConnections bounds the connections held at once, connected or not yet.
+	MaxConnections = 10000
+	// ConnectTimeout is how long a new connection has to send CONNECT.
+	ConnectTimeout = 10 * time.Second
+)
 
 // Action is the topic rule's action: it takes one message of a device. An error refuses the
 // message (not acknowledged); ErrUnavailable says the pipeline is shutting down.
@@ -31,17 +43,41 @@ var ErrUnavailable = fmt.Errorf("the pipeline is stopping")
 // Broker is a running broker.
 type Broker struct {
 	server   *mqtt.Server
+	listener *listener
 	addr     string
 	accepted atomic.Int64
+	close    sync.Once
+	closeErr error
 }
 
 // Start listens on addr and serves until Close.
 func Start(addr string, action Action, log *slog.Logger) (*Broker, error) {
-	ln, err := net.Listen("tcp", addr)
+	return start(addr, action, log, limits{maxConns: MaxConnections, connectTimeout: ConnectTimeout})
+}
+
+// limits are the listener's limits (tests make them small).
+type limits struct {
+	maxConns       int
+	connectTimeout time.Duration
+	listen         func(network, addr string) (net.Listener, error)
+}
+
+func start(addr string, action Action, log *slog.Logger, lim limits) (*Broker, error) {
+	if lim.listen == nil {
+		lim.listen = net.Listen
+	}
+	ln, err := lim.listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listening for MQTT on %s: %w", addr, err)
 	}
-	b := &Broker{server: mqtt.New(&mqtt.Options{InlineClient: false, Logger: log}), addr: ln.Addr().String()}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = MaxPacketSize
+	caps.MaximumClients = MaxConnections
+	b := &Broker{server: mqtt.New(&mqtt.Options{InlineClient: false, Logger: log, Capabilities: caps}), addr: ln.Addr().String()}
+	b.listener = newListener("mqtt", ln, lim.maxConns, lim.connectTimeout)
 	fail := func(what string, err error) (*Broker, error) {
 		_ = b.server.Close() // closes the listeners it has; what failed is the error returned
 		_ = ln.Close()
@@ -53,7 +89,7 @@ func Start(addr string, action Action, log *slog.Logger) (*Broker, error) {
 	if err := b.server.AddHook(&ruleHook{action: action, accepted: &b.accepted}, nil); err != nil {
 		return fail("adding the topic rule", err)
 	}
-	if err := b.server.AddListener(listeners.NewNet("mqtt", ln)); err != nil {
+	if err := b.server.AddListener(b.listener); err != nil {
 		return fail("adding the listener", err)
 	}
 	if err := b.server.Serve(); err != nil {
@@ -68,12 +104,14 @@ func (b *Broker) Addr() string { return b.addr }
 // Accepted is the number of messages the rule took.
 func (b *Broker) Accepted() int64 { return b.accepted.Load() }
 
-// Close stops accepting and disconnects every client.
+// Close stops accepting and disconnects every client; calling it again does nothing.
 func (b *Broker) Close() error {
-	if err := b.server.Close(); err != nil {
-		return fmt.Errorf("closing the broker: %w", err)
-	}
-	return nil
+	b.close.Do(func() {
+		if err := b.server.Close(); err != nil {
+			b.closeErr = fmt.Errorf("closing the broker: %w", err)
+		}
+	})
+	return b.closeErr
 }
 
 // ruleHook is the topic rule (topic.RuleSQL): it runs in OnPublish, before the PUBACK.
