@@ -49,10 +49,10 @@ func TestSilentConnectionsDoNotBlockStop(t *testing.T) {
 	_, err = io.ReadAll(early) // the deadline closes it
 	require.NoError(t, err)
 
+	b, _ = startTest(t, limits{maxConns: 10, connectTimeout: time.Hour})
 	silent, err := net.Dial("tcp", b.Addr())
 	require.NoError(t, err)
 	defer silent.Close()
-	b.listener.connectTimeout = time.Hour
 	for b.listener.open() == 0 {
 		time.Sleep(time.Millisecond)
 	}

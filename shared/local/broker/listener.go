@@ -33,9 +33,9 @@ func newListener(id string, ln net.Listener, maxConns int, connectTimeout time.D
 }
 
 func (l *listener) Init(log *slog.Logger) error { l.log = log; return nil }
-func (l *listener) ID() string                   { return l.id }
-func (l *listener) Address() string              { return l.ln.Addr().String() }
-func (l *listener) Protocol() string             { return "tcp" }
+func (l *listener) ID() string                  { return l.id }
+func (l *listener) Address() string             { return l.ln.Addr().String() }
+func (l *listener) Protocol() string            { return "tcp" }
 
 // Serve accepts connections until Close.
 func (l *listener) Serve(establish listeners.EstablishFn) {
