@@ -85,7 +85,7 @@ func newQuery(stdout io.Writer) *cobra.Command {
 			default:
 				return fmt.Errorf("--format %q: want table, csv or jsonl", format)
 			}
-			e, err := duckdbengine.Open(cmd.Context(), lakeDir)
+			e, err := duckdbengine.OpenReadOnly(cmd.Context(), lakeDir)
 			if err != nil {
 				return err
 			}

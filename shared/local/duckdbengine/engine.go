@@ -23,8 +23,9 @@ import (
 
 // Engine is DuckDB over one lake directory.
 type Engine struct {
-	db   *sql.DB
-	root string
+	db       *sql.DB
+	root     string
+	readOnly bool // OpenReadOnly: views defined, locked to the lake, one SELECT a query
 }
 
 var _ aggregate.HourAggregator = (*Engine)(nil)

@@ -401,3 +401,61 @@ func TestViewsReadOnlyFinishedObjects(t *testing.T) {
 		assert.Equal(t, want, n, view)
 	}
 }
+
+// TestQueryReadsTheLakeAndNothingElse: `iotwatch query` over a shared lake once deleted bronze
+// with a COPY, wrote and read files anywhere, attached and created databases. Each attempt is
+// refused; SELECT and WITH work, and the lake is intact afterwards.
+func TestQueryReadsTheLakeAndNothingElse(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	root := filepath.Join(dir, "lake")
+	line := `{"device_id":"room-1","event_time":"2026-03-01T06:10:00Z","temperature":21}`
+	writeObject(t, root, lake.Bronze, h0, "iotwatch-bronze-1.json.gz", []string{line})
+	secret := filepath.Join(dir, "secret.txt")
+	require.NoError(t, os.WriteFile(secret, []byte("secret"), 0o644))
+	e, err := duckdbengine.OpenReadOnly(ctx, root)
+	require.NoError(t, err)
+	defer e.Close()
+
+	for _, q := range []string{
+		"COPY (SELECT 1 a) TO '" + root + "/bronze' (FORMAT parquet, PARTITION_BY (a), OVERWRITE)",
+		"COPY (SELECT 1 a) TO '" + filepath.Join(dir, "x.csv") + "'",
+		"SELECT * FROM read_text('/etc/passwd')",
+		"SELECT * FROM read_text('" + secret + "')",
+		"SELECT * FROM read_text('" + root + "/../secret.txt')",
+		"ATTACH '" + filepath.Join(dir, "other.duckdb") + "'",
+		"CREATE TABLE t AS SELECT 1",
+		"INSTALL httpfs",
+		"LOAD httpfs",
+		"SET enable_external_access = true",
+		"SELECT 1; COPY (SELECT 1) TO '" + root + "/x.csv'",
+		"PRAGMA version",
+		"DROP VIEW bronze_readings",
+	} {
+		rows, err := e.Query(ctx, q)
+		if err == nil {
+			for rows.Next() {
+			}
+			err = rows.Err()
+			rows.Close()
+		}
+		assert.Error(t, err, "%s was run", q)
+	}
+	for _, q := range []string{
+		"SELECT count(*) FROM bronze_readings",
+		"WITH b AS (SELECT * FROM bronze_readings) SELECT count(*) FROM b",
+		"SELECT count(*) FROM read_json_objects('" + root + "/bronze/*/*/*.json.gz')",
+	} {
+		rows, err := e.Query(ctx, q)
+		require.NoError(t, err, q)
+		require.True(t, rows.Next(), q)
+		var n int64
+		require.NoError(t, rows.Scan(&n))
+		require.NoError(t, rows.Close())
+		assert.Equal(t, int64(1), n, q)
+	}
+	_, err = os.Stat(filepath.Join(root, lake.Partition(lake.Bronze, h0), "iotwatch-bronze-1.json.gz"))
+	assert.NoError(t, err, "bronze is intact")
+	_, err = os.Stat(filepath.Join(dir, "x.csv"))
+	assert.True(t, os.IsNotExist(err), "nothing was written outside the lake")
+}

@@ -3,6 +3,8 @@ package duckdbengine
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -69,10 +71,66 @@ func (e *Engine) DefineViews(ctx context.Context) error {
 	return nil
 }
 
-// Query runs SQL against the views.
-func (e *Engine) Query(ctx context.Context, query string) (*sql.Rows, error) {
-	if err := e.DefineViews(ctx); err != nil {
+// OpenReadOnly opens DuckDB over the lake at root for people's SQL (`iotwatch query`): it defines
+// the views, then locks the engine to the lake. No file outside root can be read or written, no
+// extension is installed or loaded, the configuration cannot be changed back, and Query takes one
+// SELECT (or WITH … SELECT) statement and nothing else: a query over a shared lake reads the lake.
+func OpenReadOnly(ctx context.Context, root string) (*Engine, error) {
+	e, err := Open(ctx, root)
+	if err != nil {
 		return nil, err
+	}
+	if err := e.DefineViews(ctx); err != nil {
+		e.Close()
+		return nil, err
+	}
+	for _, set := range []string{
+		"SET allowed_directories = [" + lit(e.root+string(filepath.Separator)) + "]",
+		"SET enable_external_access = false",
+		"SET autoinstall_known_extensions = false",
+		"SET autoload_known_extensions = false",
+		"SET lock_configuration = true",
+	} {
+		if _, err := e.db.ExecContext(ctx, set); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("locking DuckDB to the lake (%s): %w", set, err)
+		}
+	}
+	e.readOnly = true
+	return e, nil
+}
+
+// ErrNotAQuery refuses anything but one SELECT statement on a read-only engine.
+var ErrNotAQuery = errors.New("only one SELECT (or WITH … SELECT) statement is accepted")
+
+// Query runs SQL against the views. On a read-only engine (OpenReadOnly) it must be exactly one
+// SELECT statement, which DuckDB's own parser decides (json_serialize_sql serializes SELECT
+// statements only).
+func (e *Engine) Query(ctx context.Context, query string) (*sql.Rows, error) {
+	if !e.readOnly {
+		if err := e.DefineViews(ctx); err != nil {
+			return nil, err
+		}
+		return e.db.QueryContext(ctx, query)
+	}
+	var parsed string
+	if err := e.db.QueryRowContext(ctx, "SELECT CAST(json_serialize_sql(?::VARCHAR) AS VARCHAR)", query).Scan(&parsed); err != nil {
+		return nil, fmt.Errorf("parsing the query: %w", err)
+	}
+	var p struct {
+		Error        bool              `json:"error"`
+		ErrorMessage string            `json:"error_message"`
+		Statements   []json.RawMessage `json:"statements"`
+	}
+	if err := json.Unmarshal([]byte(parsed), &p); err != nil {
+		return nil, fmt.Errorf("parsing the query: %w", err)
+	}
+	if p.Error || len(p.Statements) != 1 {
+		detail := p.ErrorMessage
+		if detail == "" {
+			detail = fmt.Sprintf("%d statements", len(p.Statements))
+		}
+		return nil, fmt.Errorf("%w (%s)", ErrNotAQuery, detail)
 	}
 	return e.db.QueryContext(ctx, query)
 }
