@@ -9,15 +9,18 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/local/lakelock"
 	"github.com/iotwatch/iotwatch/shared/local/runner"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/tools/simulate"
 )
 
@@ -94,4 +97,53 @@ func TestQuarantineKeepsEveryRunsRecords(t *testing.T) {
 		p.finish(t)
 	}
 	assert.Len(t, readLake(t, lakeDir, "quarantine"), 2)
+}
+
+// failingCalls refuses every alert of its first n calls.
+type failingCalls struct {
+	next evaluator.Publisher
+	mu   sync.Mutex
+	n    int
+}
+
+func (f *failingCalls) Publish(ctx context.Context, ns []evaluator.Notice) []error {
+	f.mu.Lock()
+	fail := f.n > 0
+	f.n--
+	f.mu.Unlock()
+	if !fail {
+		return f.next.Publish(ctx, ns)
+	}
+	errs := make([]error, len(ns))
+	for i := range errs {
+		errs[i] = errors.New("publisher down")
+	}
+	return errs
+}
+
+// TestSummaryCountsEachMessageOnce: while writes failed, retried batches were counted again
+// (readings 641 for 200 messages). Each message counts once, whatever the retries.
+func TestSummaryCountsEachMessageOnce(t *testing.T) {
+	th := filepath.Join(t.TempDir(), "t.csv")
+	require.NoError(t, os.WriteFile(th, []byte("user_id,device_id,temp_warning,temp_violation,temp_low_warning,temp_low_violation,light_no_occupancy,sustain_seconds\nalice,room-1,24,,,,,0\nalice,room-2,24,,,,,0\n"), 0o644))
+	p := start(t, t.TempDir(), th, func(c *runner.Config) {
+		c.WrapPublisher = func(next evaluator.Publisher) evaluator.Publisher { return &failingCalls{next: next, n: 3} }
+	})
+	var lines []string
+	for i := range 200 {
+		temp := 20.0
+		if i%2 == 0 {
+			temp = 30 // every other reading opens or resolves an episode: every batch publishes
+		}
+		lines = append(lines, fmt.Sprintf(`{"device_id":"room-%d","event_time":"2026-03-01T08:%02d:%02dZ","temperature":%g}`, 1+i%2, i/60, i%60, temp))
+	}
+	lines = append(lines, `{"device_id":"room-1"`, `{"device_id":"room-2","event_time":"1999-01-01T00:00:00Z","temperature":1}`)
+	_, err := simulate.Publish(context.Background(), simulate.NewLines(strings.NewReader(strings.Join(lines, "\n"))), simulate.Options{Broker: p.addr})
+	require.NoError(t, err)
+	sum := p.finish(t)
+	assert.GreaterOrEqual(t, sum.Retries, int64(1), "the faults were not exercised: %s", sum)
+	assert.Equal(t, int64(202), sum.Messages)
+	assert.Equal(t, 200, sum.Readings, "%s", sum)
+	assert.Equal(t, 0, sum.Late+sum.Duplicates, "%s", sum)
+	assert.Equal(t, 2, reading.Counts(sum.Rejected).Total(), "%s", sum)
 }

@@ -87,6 +87,9 @@ type pipeline struct {
 	mu   sync.Mutex // guards sum and errs
 	sum  Summary
 	errs []error
+	// counted holds, per shard, the sequence numbers of a retried batch's messages already
+	// counted: the stream delivers them again, and the summary counts each message once.
+	counted []map[string]bool
 }
 
 // Run serves until ctx is done, then stops accepting, drains the stream, flushes every buffer,
@@ -147,8 +150,13 @@ func newPipeline(cfg Config) (*pipeline, error) {
 	}
 	scfg := evaluator.DefaultConfig
 	scfg.CacheTTL = CacheTTL
+	scfg.Verdicts = true // the summary counts each message once, however often it is retried
 	p.service = evaluator.New(store, pub, lakefiles.NewQuarantine(cfg.Lake), scfg, cfg.Log, p.observe)
 	p.stream = stream.New(cfg.Stream, p.evaluate, p.giveUp)
+	p.counted = make([]map[string]bool, max(cfg.Stream.Shards, stream.DefaultShards))
+	for i := range p.counted {
+		p.counted[i] = map[string]bool{}
+	}
 	return p, nil
 }
 
@@ -176,19 +184,50 @@ func (p *pipeline) evaluate(ctx context.Context, batch []stream.Entry) ([]string
 			TopicDevice: e.PartitionKey, Arrival: e.Arrival}
 	}
 	out, err := p.service.Evaluate(ctx, msgs)
+	p.count(batch, out)
 	return out.Retry, err
+}
+
+// count adds the batch's final verdicts to the summary, each message once: a message the
+// service wants again is counted when its verdict is final, one already counted in an earlier
+// delivery of the same records is not counted again.
+func (p *pipeline) count(batch []stream.Entry, out evaluator.Outcome) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(batch) == 0 || len(out.Verdicts) != len(batch) {
+		return
+	}
+	counted := p.counted[batch[0].Shard]
+	for i, v := range out.Verdicts {
+		seq := batch[i].Seq
+		if v.Kind == evaluator.Retried || counted[seq] {
+			continue
+		}
+		switch v.Kind {
+		case evaluator.Applied:
+			p.sum.Readings++
+		case evaluator.Late:
+			p.sum.Readings++
+			p.sum.Late++
+		case evaluator.Duplicate:
+			p.sum.Readings++
+			p.sum.Duplicates++
+		case evaluator.Rejected:
+			p.sum.Rejected[v.Reason]++
+		}
+		if len(out.Retry) > 0 {
+			counted[seq] = true // this batch comes again
+		}
+	}
+	if len(out.Retry) == 0 {
+		clear(counted) // done with these records: they do not come again
+	}
 }
 
 func (p *pipeline) observe(s evaluator.Stats) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.sum.Readings += s.Readings
-	p.sum.Late += s.Late
-	p.sum.Duplicates += s.Duplicates
-	for r, n := range s.Rejected {
-		p.sum.Rejected[r] += n
-	}
-	for k, n := range s.Alerts {
+	for k, n := range s.Alerts { // readings and rejections are counted from the verdicts (count)
 		p.sum.Alerts[k] += n
 	}
 }

@@ -64,6 +64,27 @@ type Outcome struct {
 	// that failed, and the rejected messages whose quarantine write failed.
 	Retry []string
 	Stats Stats
+	// Verdicts, when Config.Verdicts asks for them, says what became of each message, in the
+	// batch's order: a transport that redelivers can count each message once.
+	Verdicts []Verdict
+}
+
+// VerdictKind is what became of one message.
+type VerdictKind uint8
+
+// The verdicts. Retried: nothing is final yet, the message must come again.
+const (
+	Retried VerdictKind = iota
+	Applied
+	Late
+	Duplicate
+	Rejected
+)
+
+// Verdict is what became of one message; Reason for a rejected one.
+type Verdict struct {
+	Kind   VerdictKind
+	Reason reading.Reason
 }
 
 // Device is everything evaluation needs of one device.
@@ -126,6 +147,8 @@ type Config struct {
 	LoadConcurrency int
 	// Now is the clock (tests set it); nil means time.Now.
 	Now func() time.Time
+	// Verdicts asks for Outcome.Verdicts.
+	Verdicts bool
 }
 
 // The defaults of Config, as the evaluate function runs.
@@ -212,6 +235,7 @@ type group struct {
 type batch struct {
 	readings []reading.Reading
 	next     []int32 // next[i]: the same device's next reading after readings[i], or -1
+	msg      []int32 // msg[i]: the index of readings[i]'s message in the batch
 	notices  []Notice
 }
 
@@ -220,7 +244,7 @@ var batches = sync.Pool{New: func() any { return new(batch) }}
 func (b *batch) reset() {
 	clear(b.readings)
 	clear(b.notices)
-	b.readings, b.next, b.notices = b.readings[:0], b.next[:0], b.notices[:0]
+	b.readings, b.next, b.msg, b.notices = b.readings[:0], b.next[:0], b.msg[:0], b.notices[:0]
 }
 
 // Evaluate processes one batch. It returns an error only when the context is done; every other
@@ -239,6 +263,11 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 	var order []*group
 	var rejected []lake.Rejected
 	var rejectedIDs []string
+	var verdicts []Verdict // all Retried until decided
+	if s.cfg.Verdicts {
+		verdicts = make([]Verdict, len(msgs))
+	}
+	var rejectedAt []int
 	for i := range msgs {
 		m := &msgs[i]
 		opts := reading.Options{Arrival: m.Arrival, TopicDevice: m.TopicDevice}
@@ -251,12 +280,17 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 			st.Rejected[rej.Reason]++
 			rejected = append(rejected, rejectedRecord(m, rej))
 			rejectedIDs = append(rejectedIDs, m.ID)
+			if verdicts != nil {
+				verdicts[i] = Verdict{Kind: Rejected, Reason: rej.Reason}
+				rejectedAt = append(rejectedAt, i)
+			}
 			continue
 		}
 		st.Readings++
 		idx := int32(len(b.readings))
 		b.readings = append(b.readings, r)
 		b.next = append(b.next, -1)
+		b.msg = append(b.msg, int32(i))
 		g := groups[r.DeviceID]
 		if g == nil {
 			g = &group{id: r.DeviceID, firstID: m.ID, first: idx}
@@ -274,6 +308,9 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 		if err := s.quarantine.Put(ctx, source(&msgs[0]), rejected); err != nil {
 			s.log.ErrorContext(ctx, "quarantine write failed", "records", len(rejected), "err", err)
 			retry = append(retry, rejectedIDs...)
+			for _, i := range rejectedAt {
+				verdicts[i] = Verdict{} // Retried: the record is not kept yet
+			}
 		}
 	}
 
@@ -290,11 +327,15 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 		g.from = len(b.notices)
 		emit := func(a alert.Alert) { b.notices = append(b.notices, Notice{Alert: a, Device: g.dev.Info}) }
 		for i := g.first; i >= 0; i = b.next[i] {
-			switch d.Apply(&b.readings[i], emit) {
+			o := d.Apply(&b.readings[i], emit)
+			switch o {
 			case alarm.Late:
 				st.Late++
 			case alarm.Duplicate:
 				st.Duplicates++
+			}
+			if verdicts != nil {
+				verdicts[b.msg[i]] = Verdict{Kind: [...]VerdictKind{alarm.Applied: Applied, alarm.Late: Late, alarm.Duplicate: Duplicate}[o]}
 			}
 		}
 		g.to = len(b.notices)
@@ -327,6 +368,9 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 		if g.err != nil {
 			st.FailedDevices++
 			retry = append(retry, g.firstID)
+			for i := g.first; verdicts != nil && i >= 0; i = b.next[i] {
+				verdicts[b.msg[i]] = Verdict{} // Retried: the device's state did not move
+			}
 			s.log.WarnContext(ctx, "device will be retried", "device_id", g.id, "readings", g.n, "err", g.err)
 			continue
 		}
@@ -339,7 +383,7 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 	if s.observe != nil {
 		s.observe(st)
 	}
-	return Outcome{Retry: retry, Stats: st}, ctx.Err()
+	return Outcome{Retry: retry, Stats: st, Verdicts: verdicts}, ctx.Err()
 }
 
 func source(m *Message) string {
