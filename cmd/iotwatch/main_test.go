@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	goldenfile "github.com/iotwatch/iotwatch/shared/testsupport/golden"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	goldenfile "github.com/iotwatch/iotwatch/shared/testsupport/golden"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -94,7 +96,7 @@ not json
 			[]string{"t.csv:3: temp_violation: 24 is below temp_warning 26"}, 0},
 		{"every bad line is named", []string{"--thresholds", writeFile(t, "t.csv", header+"alice,room 1,NaN,,,,,x\n,room-2,,,20,30,,\n"), "--readings", readings}, 2,
 			[]string{"t.csv:2: temp_warning: \"NaN\" is not a finite number", "t.csv:2: sustain_seconds", "t.csv:2: device_id: \"room 1\" does not match", "t.csv:3: user_id: is empty", "t.csv:3: temp_low_violation: 30 is above temp_low_warning 20"}, 0},
-		{"wrong header", []string{"--thresholds", writeFile(t, "t.csv", "user,device\n"), "--readings", readings}, 2, []string{"t.csv:1: header is"}, 0},
+		{"wrong header", []string{"--thresholds", writeFile(t, "t.csv", "user,device\n"), "--readings", readings}, 2, []string{"t.csv:1: user: unknown column", "t.csv:1: user_id: required column missing"}, 0},
 		{"wrong field count", []string{"--thresholds", writeFile(t, "t.csv", header+"alice,room-1,24\n"), "--readings", readings}, 2, []string{"t.csv:2: has 3 fields, want 8"}, 0},
 		{"duplicate user and device", []string{"--thresholds", writeFile(t, "t.csv", header+"alice,room-1,24,,,,,\nalice,room-1,25,,,,,\n"), "--readings", readings}, 2, []string{"t.csv:3: user_id: user \"alice\" already has thresholds"}, 0},
 		{"missing readings file", []string{"--thresholds", good, "--readings", "/nonexistent.jsonl"}, 2, []string{"no such file"}, 0},
@@ -150,7 +152,8 @@ func TestThresholdsAndDevicesOnEmulator(t *testing.T) {
 		t.Fatalf("put: exit %d, %s %s", code, out, errOut)
 	}
 	_, out, _ := runCLI(t, "", append([]string{"thresholds", "list", "--device", "room-1"}, at...)...)
-	want := header + "alice,room-1,23,23.8,,,,300\nbob,room-1,,,20,19.5,,300\ncarol,room-1,,,,,300,120\n"
+	all := strings.Join(threshold.AllColumns(), ",") + ",version\n"
+	want := all + "alice,room-1,23,23.8,,,,300,,,,,,,1\nbob,room-1,,,20,19.5,,300,,,,,,,1\ncarol,room-1,,,,,300,120,,,,,,,1\n"
 	if out != want {
 		t.Errorf("list:\n%s\nwant:\n%s", out, want)
 	}

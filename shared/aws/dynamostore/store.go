@@ -215,10 +215,29 @@ func (s *Store) SaveState(ctx context.Context, id string, st evaluator.State) (i
 	return st.Version + 1, nil
 }
 
-// PutThresholds writes configs (validated whole by the caller) with BatchWriteItem.
+// PutThresholds writes configs (validated whole by the caller) with BatchWriteItem. Each keeps
+// its stored version when nothing changed, and gets the next one when something did (1 when
+// new): it reads the devices' configs first, one Query a device.
 func (s *Store) PutThresholds(ctx context.Context, configs []threshold.Config) error {
+	stored := map[[2]string]threshold.Config{}
+	read := map[string]bool{}
+	for _, c := range configs {
+		if read[c.DeviceID] {
+			continue
+		}
+		read[c.DeviceID] = true
+		prev, err := s.ListThresholds(ctx, c.DeviceID)
+		if err != nil {
+			return fmt.Errorf("reading the versions of %s: %w", c.DeviceID, err)
+		}
+		for _, p := range prev {
+			stored[[2]string{p.UserID, p.DeviceID}] = p
+		}
+	}
 	reqs := make([]types.WriteRequest, 0, len(configs))
 	for _, c := range configs {
+		prev, ok := stored[[2]string{c.UserID, c.DeviceID}]
+		c.Version = threshold.NextVersion(c, prev, ok)
 		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: configItem(c)}})
 	}
 	return s.batchWrite(ctx, reqs)
@@ -311,44 +330,53 @@ func str(v types.AttributeValue) string {
 	return ""
 }
 
-var numberFields = []string{"temp_warning", "temp_violation", "temp_low_warning", "temp_low_violation", "light_no_occupancy"}
-
-func configValues(c *threshold.Config) []*threshold.Value {
-	return []*threshold.Value{&c.TempWarning, &c.TempViolation, &c.TempLowWarning, &c.TempLowViolation, &c.LightNoOccupancy}
-}
-
+// configItem is a THRESHOLD item: every set threshold and every duration as a number
+// attribute named as its CSV column, and the version.
 func configItem(c threshold.Config) map[string]types.AttributeValue {
 	item := key(c.DeviceID, SKThresholdPref+c.UserID)
 	item["user_id"] = &types.AttributeValueMemberS{Value: c.UserID}
 	item["device_id"] = &types.AttributeValueMemberS{Value: c.DeviceID}
-	for i, v := range configValues(&c) {
-		if v.Set {
-			item[numberFields[i]] = &types.AttributeValueMemberN{Value: strconv.FormatFloat(v.V, 'g', -1, 64)}
+	for _, f := range threshold.NumberFields() {
+		if v := c.Number(f); v.Set {
+			item[f] = &types.AttributeValueMemberN{Value: strconv.FormatFloat(v.V, 'g', -1, 64)}
 		}
 	}
-	item["sustain_seconds"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(c.SustainSeconds, 10)}
+	for _, f := range threshold.SecondsFields() {
+		if n := *c.Seconds(f); n != 0 || f == "sustain_seconds" {
+			item[f] = &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+		}
+	}
+	item["version"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(c.Version, 10)}
 	return item
 }
 
 func configFromItem(item map[string]types.AttributeValue) (threshold.Config, error) {
 	c := threshold.Config{UserID: str(item["user_id"]), DeviceID: str(item["device_id"])}
-	for i, v := range configValues(&c) {
-		n, ok := item[numberFields[i]].(*types.AttributeValueMemberN)
+	for _, f := range threshold.NumberFields() {
+		n, ok := item[f].(*types.AttributeValueMemberN)
 		if !ok {
 			continue
 		}
-		f, err := strconv.ParseFloat(n.Value, 64)
-		if err != nil || math.IsInf(f, 0) {
-			return c, fmt.Errorf("%s: %q is not a number", numberFields[i], n.Value)
+		v, err := strconv.ParseFloat(n.Value, 64)
+		if err != nil || math.IsInf(v, 0) {
+			return c, fmt.Errorf("%s: %q is not a number", f, n.Value)
 		}
-		*v = threshold.Of(f)
+		*c.Number(f) = threshold.Of(v)
 	}
-	if n, ok := item["sustain_seconds"].(*types.AttributeValueMemberN); ok {
+	for _, f := range append(threshold.SecondsFields(), "version") {
+		n, ok := item[f].(*types.AttributeValueMemberN)
+		if !ok {
+			continue
+		}
 		v, err := strconv.ParseInt(n.Value, 10, 64)
 		if err != nil {
-			return c, fmt.Errorf("sustain_seconds: %q is not a whole number", n.Value)
+			return c, fmt.Errorf("%s: %q is not a whole number", f, n.Value)
 		}
-		c.SustainSeconds = v
+		if f == "version" {
+			c.Version = v
+		} else {
+			*c.Seconds(f) = v
+		}
 	}
 	if err := c.Validate(); err != nil {
 		return c, err

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
@@ -117,5 +118,37 @@ func TestThresholdsListAndDelete(t *testing.T) {
 	got, _ = s.ListThresholds(ctx, "room-1")
 	if len(got) != 59 {
 		t.Errorf("after delete: %d configs; want 59", len(got))
+	}
+}
+
+// TestPutKeepsVersions: a put keeps the version of an unchanged config, and gives a changed one
+// the next (the version alerts carry as config_version).
+func TestPutKeepsVersions(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	alice := threshold.Config{UserID: "alice", DeviceID: "room-1", TempWarning: threshold.Of(24)}
+	bob := threshold.Config{UserID: "bob", DeviceID: "room-1", TempLowWarning: threshold.Of(18)}
+	versions := func() map[string]int64 {
+		cfgs, err := s.ListThresholds(ctx, "room-1")
+		require.NoError(t, err)
+		out := map[string]int64{}
+		for _, c := range cfgs {
+			out[c.UserID] = c.Version
+		}
+		return out
+	}
+	require.NoError(t, s.PutThresholds(ctx, []threshold.Config{alice}))
+	require.Equal(t, map[string]int64{"alice": 1}, versions())
+	alice.StuckSeconds, alice.RemindSeconds = 1800, 3600
+	require.NoError(t, s.PutThresholds(ctx, []threshold.Config{alice, bob}))
+	require.Equal(t, map[string]int64{"alice": 2, "bob": 1}, versions())
+	require.NoError(t, s.PutThresholds(ctx, []threshold.Config{alice, bob}))
+	require.Equal(t, map[string]int64{"alice": 2, "bob": 1}, versions(), "nothing changed")
+	cfgs, err := s.ListThresholds(ctx, "room-1")
+	require.NoError(t, err)
+	for _, c := range cfgs {
+		if c.UserID == "alice" {
+			assert.True(t, c.Same(alice), "the second-edition columns round-trip: %+v", c)
+		}
 	}
 }

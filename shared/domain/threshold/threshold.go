@@ -1,6 +1,8 @@
 // Package threshold holds the thresholds one user set for one device, and reads and writes them
-// as the CSV of DESIGN.md. A file is validated whole: one bad cell refuses the whole file, and the
-// error names the file, line and field.
+// as the CSV of DESIGN.md. Columns are matched by name, in any order; user_id and device_id are
+// required, every other column is optional (empty or absent: off), so a first-edition file of
+// eight columns stays valid. A file is validated whole: one bad cell refuses the whole file, and
+// the error names the file, line and field.
 package threshold
 
 import (
@@ -15,10 +17,6 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
 )
-
-// Header is the CSV header of a thresholds file, in this exact order.
-var Header = []string{"user_id", "device_id", "temp_warning", "temp_violation", "temp_low_warning",
-	"temp_low_violation", "light_no_occupancy", "sustain_seconds"}
 
 // Value is a threshold that may be unset (an empty CSV cell).
 type Value struct {
@@ -36,7 +34,8 @@ func (v Value) String() string {
 	return strconv.FormatFloat(v.V, 'f', -1, 64)
 }
 
-// Config is one user's thresholds for one device.
+// Config is one user's thresholds for one device. Durations are whole seconds; 0 is off (and
+// SustainSeconds' default).
 type Config struct {
 	UserID           string
 	DeviceID         string
@@ -46,6 +45,36 @@ type Config struct {
 	TempLowViolation Value
 	LightNoOccupancy Value
 	SustainSeconds   int64
+
+	// Second edition (DESIGN.md, "Threshold config").
+	TempHysteresis  Value // °C: temperature episodes resolve only past the threshold minus (plus) this
+	LightHysteresis Value // lux: the same for light_no_occupancy
+	SilentSeconds   int64 // rule device_silent
+	StuckSeconds    int64 // rule sensor_stuck
+	TempZScore      Value // rule temperature_anomaly
+	RemindSeconds   int64 // REMIND alerts for open, unacknowledged episodes
+
+	// Version is the stored config's version: 1, then +1 each time a put changes it (0 when it
+	// is not stored). Alerts carry it as config_version. It is not a CSV column.
+	Version int64
+}
+
+// Same reports whether two configs set the same thresholds (versions aside).
+func (c Config) Same(o Config) bool {
+	c.Version, o.Version = 0, 0
+	return c == o
+}
+
+// NextVersion is the version a put of c stores over prev (ok: prev exists): prev's when nothing
+// changed, one more when something did, 1 for a new config.
+func NextVersion(c Config, prev Config, ok bool) int64 {
+	switch {
+	case !ok:
+		return 1
+	case c.Same(prev):
+		return prev.Version
+	}
+	return prev.Version + 1
 }
 
 // MaxDurationSeconds bounds every duration column (7 days): a longer sustain is no alarm at
@@ -54,6 +83,85 @@ const MaxDurationSeconds = 7 * 24 * 3600
 
 // MaxUserIDLen bounds a user id (it travels as an SNS message attribute and a DynamoDB key).
 const MaxUserIDLen = 128
+
+// column is one column of the CSV: its name and where its value lives in a Config.
+type column struct {
+	name    string
+	text    func(*Config) *string // user_id, device_id
+	number  func(*Config) *Value  // thresholds: a finite number, or empty
+	seconds func(*Config) *int64  // durations: a whole number of seconds, or empty
+	min     int64                 // the least value of a duration that is set (0 allowed only for sustain)
+}
+
+// columns are every column, in the order files are written.
+var columns = []column{
+	{name: "user_id", text: func(c *Config) *string { return &c.UserID }},
+	{name: "device_id", text: func(c *Config) *string { return &c.DeviceID }},
+	{name: "temp_warning", number: func(c *Config) *Value { return &c.TempWarning }},
+	{name: "temp_violation", number: func(c *Config) *Value { return &c.TempViolation }},
+	{name: "temp_low_warning", number: func(c *Config) *Value { return &c.TempLowWarning }},
+	{name: "temp_low_violation", number: func(c *Config) *Value { return &c.TempLowViolation }},
+	{name: "light_no_occupancy", number: func(c *Config) *Value { return &c.LightNoOccupancy }},
+	{name: "sustain_seconds", seconds: func(c *Config) *int64 { return &c.SustainSeconds }, min: 0},
+	{name: "temp_hysteresis", number: func(c *Config) *Value { return &c.TempHysteresis }},
+	{name: "light_hysteresis", number: func(c *Config) *Value { return &c.LightHysteresis }},
+	{name: "silent_seconds", seconds: func(c *Config) *int64 { return &c.SilentSeconds }, min: 60},
+	{name: "stuck_seconds", seconds: func(c *Config) *int64 { return &c.StuckSeconds }, min: 1},
+	{name: "temp_zscore", number: func(c *Config) *Value { return &c.TempZScore }},
+	{name: "remind_seconds", seconds: func(c *Config) *int64 { return &c.RemindSeconds }, min: 300},
+}
+
+// VersionColumn is written by WriteCSV after the thresholds, and ignored when read: the store
+// decides versions (a file listed, edited and put back keeps working).
+const VersionColumn = "version"
+
+// Header is the first edition's header: eight columns, valid forever.
+var Header = []string{"user_id", "device_id", "temp_warning", "temp_violation", "temp_low_warning",
+	"temp_low_violation", "light_no_occupancy", "sustain_seconds"}
+
+// AllColumns is the header of every column, in the order WriteCSV writes them.
+func AllColumns() []string {
+	out := make([]string, len(columns))
+	for i, c := range columns {
+		out[i] = c.name
+	}
+	return out
+}
+
+// NumberFields and SecondsFields name the optional columns by kind, for stores that keep a
+// config field by field.
+func NumberFields() []string  { return namesOf(func(c column) bool { return c.number != nil }) }
+func SecondsFields() []string { return namesOf(func(c column) bool { return c.seconds != nil }) }
+
+func namesOf(keep func(column) bool) []string {
+	var out []string
+	for _, c := range columns {
+		if keep(c) {
+			out = append(out, c.name)
+		}
+	}
+	return out
+}
+
+// Number returns the threshold named field (a NumberFields name).
+func (c *Config) Number(field string) *Value {
+	for _, col := range columns {
+		if col.name == field && col.number != nil {
+			return col.number(c)
+		}
+	}
+	return nil
+}
+
+// Seconds returns the duration named field (a SecondsFields name).
+func (c *Config) Seconds(field string) *int64 {
+	for _, col := range columns {
+		if col.name == field && col.seconds != nil {
+			return col.seconds(c)
+		}
+	}
+	return nil
+}
 
 // FieldError is one invalid field of a config.
 type FieldError struct {
@@ -75,13 +183,22 @@ func (c *Config) Validate() error {
 	if !reading.ValidDeviceID(c.DeviceID) {
 		add("device_id", "%q does not match %s", c.DeviceID, reading.DeviceIDPattern)
 	}
-	for _, f := range []struct {
-		name string
-		v    Value
-	}{{"temp_warning", c.TempWarning}, {"temp_violation", c.TempViolation}, {"temp_low_warning", c.TempLowWarning},
-		{"temp_low_violation", c.TempLowViolation}, {"light_no_occupancy", c.LightNoOccupancy}} {
-		if f.v.Set && (math.IsNaN(f.v.V) || math.IsInf(f.v.V, 0)) {
-			add(f.name, "%v is not a finite number", f.v.V)
+	for _, col := range columns {
+		switch {
+		case col.number != nil:
+			v := *col.number(c)
+			if v.Set && (math.IsNaN(v.V) || math.IsInf(v.V, 0)) {
+				add(col.name, "%v is not a finite number", v.V)
+			}
+		case col.seconds != nil:
+			switch n := *col.seconds(c); {
+			case n < 0:
+				add(col.name, "%d is negative", n)
+			case n > MaxDurationSeconds:
+				add(col.name, "%d is more than %d (7 days)", n, MaxDurationSeconds)
+			case n != 0 && n < col.min:
+				add(col.name, "%d is less than %d", n, col.min)
+			}
 		}
 	}
 	if c.TempWarning.Set && c.TempViolation.Set && c.TempViolation.V < c.TempWarning.V {
@@ -90,10 +207,16 @@ func (c *Config) Validate() error {
 	if c.TempLowWarning.Set && c.TempLowViolation.Set && c.TempLowViolation.V > c.TempLowWarning.V {
 		add("temp_low_violation", "%v is above temp_low_warning %v", c.TempLowViolation.V, c.TempLowWarning.V)
 	}
-	if c.SustainSeconds < 0 {
-		add("sustain_seconds", "%d is negative", c.SustainSeconds)
-	} else if c.SustainSeconds > MaxDurationSeconds {
-		add("sustain_seconds", "%d is more than %d (7 days)", c.SustainSeconds, MaxDurationSeconds)
+	for _, h := range []struct {
+		name string
+		v    Value
+	}{{"temp_hysteresis", c.TempHysteresis}, {"light_hysteresis", c.LightHysteresis}} {
+		if h.v.Set && h.v.V < 0 {
+			add(h.name, "%v is negative", h.v.V)
+		}
+	}
+	if c.TempZScore.Set && c.TempZScore.V <= 0 {
+		add("temp_zscore", "%v is not above 0", c.TempZScore.V)
 	}
 	return errors.Join(errs...)
 }
@@ -136,7 +259,7 @@ func ParseCSV(r io.Reader, name string) ([]Config, error) {
 	cr.TrimLeadingSpace = true
 	header, err := cr.Read()
 	if err == io.EOF {
-		return nil, &LineError{File: name, Line: 1, Msg: "empty file: want the header " + strings.Join(Header, ",")}
+		return nil, &LineError{File: name, Line: 1, Msg: "empty file: want a header with user_id, device_id and the thresholds, e.g. " + strings.Join(Header, ",")}
 	}
 	if err != nil {
 		return nil, &LineError{File: name, Line: 1, Msg: err.Error()}
@@ -144,8 +267,9 @@ func ParseCSV(r io.Reader, name string) ([]Config, error) {
 	if len(header) > 0 {
 		header[0] = strings.TrimPrefix(header[0], "\ufeff")
 	}
-	if strings.Join(header, ",") != strings.Join(Header, ",") {
-		return nil, &LineError{File: name, Line: 1, Msg: fmt.Sprintf("header is %q, want %q", strings.Join(header, ","), strings.Join(Header, ","))}
+	cols, err := headerColumns(header, name)
+	if err != nil {
+		return nil, err
 	}
 	var out []Config
 	var errs []error
@@ -170,11 +294,11 @@ func ParseCSV(r io.Reader, name string) ([]Config, error) {
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue
 		}
-		if len(rec) != len(Header) {
-			errs = append(errs, &LineError{File: name, Line: line, Msg: fmt.Sprintf("has %d fields, want %d (%s)", len(rec), len(Header), strings.Join(Header, ","))})
+		if len(rec) != len(cols) {
+			errs = append(errs, &LineError{File: name, Line: line, Msg: fmt.Sprintf("has %d fields, want %d (%s)", len(rec), len(cols), strings.Join(header, ","))})
 			continue
 		}
-		c, lineErrs := parseRecord(rec)
+		c, lineErrs := parseRecord(cols, rec)
 		for _, fe := range lineErrs {
 			errs = append(errs, &LineError{File: name, Line: line, Field: fe.Field, Msg: fe.Msg})
 		}
@@ -195,35 +319,71 @@ func ParseCSV(r io.Reader, name string) ([]Config, error) {
 	return out, nil
 }
 
-func parseRecord(rec []string) (Config, []*FieldError) {
+// headerColumns matches a header's names to columns: each known once, user_id and device_id
+// required.
+func headerColumns(header []string, name string) ([]column, error) {
+	var errs []error
+	byName := map[string]column{}
+	for _, c := range columns {
+		byName[c.name] = c
+	}
+	out := make([]column, len(header))
+	seen := map[string]bool{}
+	for i, h := range header {
+		h = strings.TrimSpace(h)
+		c, ok := byName[h]
+		switch {
+		case h == VersionColumn && !seen[h]:
+			c = column{name: h} // read, and ignored
+		case !ok:
+			errs = append(errs, &LineError{File: name, Line: 1, Field: h, Msg: fmt.Sprintf("unknown column (known: %s)", strings.Join(AllColumns(), ", "))})
+		case seen[h]:
+			errs = append(errs, &LineError{File: name, Line: 1, Field: h, Msg: "column named twice"})
+		}
+		seen[h] = true
+		out[i] = c
+	}
+	for _, req := range []string{"user_id", "device_id"} {
+		if !seen[req] {
+			errs = append(errs, &LineError{File: name, Line: 1, Field: req, Msg: "required column missing from the header"})
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+func parseRecord(cols []column, rec []string) (Config, []*FieldError) {
+	var c Config
 	var errs []*FieldError
-	num := func(i int) Value {
+	for i, col := range cols {
 		s := strings.TrimSpace(rec[i])
-		if s == "" {
-			return Value{}
+		switch {
+		case col.text != nil:
+			if col.name == "user_id" {
+				s = rec[i] // a user id is checked as written: surrounding spaces are an error
+			}
+			*col.text(&c) = s
+		case col.number != nil && s != "":
+			v, err := strconv.ParseFloat(s, 64)
+			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+				errs = append(errs, &FieldError{Field: col.name, Msg: fmt.Sprintf("%q is not a finite number", s)})
+				continue
+			}
+			*col.number(&c) = Of(v)
+		case col.seconds != nil && s != "":
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				errs = append(errs, &FieldError{Field: col.name, Msg: fmt.Sprintf("%q is not a whole number of seconds", s)})
+				continue
+			}
+			if n == 0 && col.min > 0 {
+				errs = append(errs, &FieldError{Field: col.name, Msg: fmt.Sprintf("0 is less than %d (leave the cell empty to turn it off)", col.min)})
+				continue
+			}
+			*col.seconds(&c) = n
 		}
-		v, err := strconv.ParseFloat(s, 64)
-		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-			errs = append(errs, &FieldError{Field: Header[i], Msg: fmt.Sprintf("%q is not a finite number", s)})
-			return Value{}
-		}
-		return Of(v)
-	}
-	c := Config{
-		UserID:           rec[0],
-		DeviceID:         strings.TrimSpace(rec[1]),
-		TempWarning:      num(2),
-		TempViolation:    num(3),
-		TempLowWarning:   num(4),
-		TempLowViolation: num(5),
-		LightNoOccupancy: num(6),
-	}
-	if s := strings.TrimSpace(rec[7]); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			errs = append(errs, &FieldError{Field: "sustain_seconds", Msg: fmt.Sprintf("%q is not a whole number of seconds", s)})
-		}
-		c.SustainSeconds = n
 	}
 	// Validate too, so that one pass names every problem of the line; a field that did not parse
 	// is reported once, by its parse error.
@@ -249,15 +409,28 @@ func unwrap(err error) []error {
 	return []error{err}
 }
 
-// WriteCSV writes configs with the header, in the order given.
+// WriteCSV writes configs with every column's header and their versions, in the order given.
 func WriteCSV(w io.Writer, configs []Config) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write(Header); err != nil {
+	if err := cw.Write(append(AllColumns(), VersionColumn)); err != nil {
 		return err
 	}
-	for _, c := range configs {
-		rec := []string{c.UserID, c.DeviceID, c.TempWarning.String(), c.TempViolation.String(), c.TempLowWarning.String(),
-			c.TempLowViolation.String(), c.LightNoOccupancy.String(), strconv.FormatInt(c.SustainSeconds, 10)}
+	for i := range configs {
+		c := &configs[i]
+		rec := make([]string, len(columns), len(columns)+1)
+		for j, col := range columns {
+			switch {
+			case col.text != nil:
+				rec[j] = *col.text(c)
+			case col.number != nil:
+				rec[j] = col.number(c).String()
+			case col.seconds != nil:
+				if n := *col.seconds(c); n != 0 || col.name == "sustain_seconds" {
+					rec[j] = strconv.FormatInt(n, 10)
+				}
+			}
+		}
+		rec = append(rec, strconv.FormatInt(c.Version, 10))
 		if err := cw.Write(rec); err != nil {
 			return err
 		}

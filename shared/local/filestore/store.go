@@ -180,8 +180,18 @@ func (s *Store) readThresholds() error {
 	if err != nil {
 		return err
 	}
+	// Versions as `thresholds put` keeps them: an unchanged config keeps its version, a changed
+	// one gets the next, a new one 1. (They count from 1 again when the run restarts.)
+	prev := map[[2]string]threshold.Config{}
+	for _, cs := range s.configs {
+		for _, c := range cs {
+			prev[[2]string{c.UserID, c.DeviceID}] = c
+		}
+	}
 	byDevice := map[string][]threshold.Config{}
 	for _, c := range configs {
+		p, ok := prev[[2]string{c.UserID, c.DeviceID}]
+		c.Version = threshold.NextVersion(c, p, ok)
 		byDevice[c.DeviceID] = append(byDevice[c.DeviceID], c)
 	}
 	s.configs, s.modTime = byDevice, fi.ModTime()

@@ -108,6 +108,17 @@ func TestReloadKeepsGoodThresholds(t *testing.T) {
 	edit(hdr+"alice,room-1,24,26,,,,0\nbob,room-1,20,,,,,0\n", later)
 	d, _ := s.LoadDevice(ctx, "room-1")
 	assert.Len(t, d.Configs, 2, "after a good edit")
+	versions := func() map[string]int64 {
+		d, _ := s.LoadDevice(ctx, "room-1")
+		out := map[string]int64{}
+		for _, c := range d.Configs {
+			out[c.UserID] = c.Version
+		}
+		return out
+	}
+	assert.Equal(t, map[string]int64{"alice": 1, "bob": 1}, versions(), "alice unchanged keeps 1, bob new")
+	edit(hdr+"alice,room-1,24,26.5,,,,0\nbob,room-1,20,,,,,0\n", later.Add(500*time.Millisecond))
+	assert.Equal(t, map[string]int64{"alice": 2, "bob": 1}, versions(), "alice changed")
 	edit(hdr+"alice,room-1,26,24,,,,0\n", later.Add(time.Second))
 	d, _ = s.LoadDevice(ctx, "room-1")
 	assert.Len(t, d.Configs, 2, "after a bad edit: the thresholds in force stay")
