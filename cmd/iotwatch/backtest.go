@@ -16,7 +16,7 @@ import (
 )
 
 func newBacktest(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	var thresholdsFile, readingsFile, csvFile, device string
+	var thresholdsFile, readingsFile, csvFile, device, until string
 	var maxRejects int
 	cmd := &cobra.Command{
 		Use:   "backtest --thresholds FILE.csv (--readings FILE.jsonl | --csv FILE --device ID)",
@@ -24,8 +24,10 @@ func newBacktest(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		Long: `backtest runs the evaluate function's core (the same decoder and alarm state machine) over
 recorded readings and prints the alerts as JSON lines, in the order they arise. Readings come as
 JSON lines (--readings, - for standard input) or in the UCI occupancy CSV format (--csv with
---device). Rejected readings are reported on standard error as FILE:LINE: reason: detail; the exit
-status is 1 when there were more than --max-rejects of them.`,
+--device). Every rule runs, device_silent on the backtest's clock: the largest event time applied
+so far, and at the end --until (default: that largest time). Rejected readings are reported on
+standard error as FILE:LINE: reason: detail; the exit status is 1 when there were more than
+--max-rejects of them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (readingsFile == "") == (csvFile == "") {
@@ -37,6 +39,14 @@ status is 1 when there were more than --max-rejects of them.`,
 			configs, err := readThresholds(thresholdsFile)
 			if err != nil {
 				return err
+			}
+			var opts backtest.Options
+			if until != "" {
+				t, ok := reading.ParseTime([]byte(until))
+				if !ok {
+					return fmt.Errorf("--until %q: want an RFC 3339 time such as 2015-02-05T00:00:00Z", until)
+				}
+				opts.Until = t
 			}
 			var src backtest.Source
 			var name string
@@ -65,7 +75,7 @@ status is 1 when there were more than --max-rejects of them.`,
 			defer out.Flush()
 			enc := json.NewEncoder(out)
 			enc.SetEscapeHTML(false)
-			sum, err := backtest.Run(configs, src,
+			sum, err := backtest.Run(configs, src, opts,
 				func(a alert.Alert) error { return enc.Encode(a) },
 				func(r backtest.Rejected) error {
 					_, err := fmt.Fprintf(stderr, "%s:%d: %s: %s\n", name, r.Line, r.Rejection.Reason, r.Rejection.Detail)
@@ -95,6 +105,7 @@ status is 1 when there were more than --max-rejects of them.`,
 	cmd.Flags().StringVar(&csvFile, "csv", "", "readings in the UCI occupancy CSV format")
 	cmd.Flags().StringVar(&device, "device", "", "device id of the --csv readings")
 	cmd.Flags().IntVar(&maxRejects, "max-rejects", 0, "rejected readings tolerated before the exit status is 1")
+	cmd.Flags().StringVar(&until, "until", "", "where the silence clock ends (RFC 3339; default: the last event time)")
 	cmd.MarkFlagRequired("thresholds")
 	return cmd
 }

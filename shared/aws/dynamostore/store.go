@@ -41,7 +41,19 @@ type stateItem struct {
 	HasLast bool                `dynamodbav:"has_last,omitempty"`
 	Recent  []string            `dynamodbav:"recent,omitempty"`
 	Rules   map[string]ruleItem `dynamodbav:"rules,omitempty"`
+	Temp    *tempItem           `dynamodbav:"temp,omitempty"`
 	Version int64               `dynamodbav:"version"`
+}
+
+// tempItem is alarm.TempStats: the anomaly rule's mean and variance, the stuck run.
+type tempItem struct {
+	N          int64   `dynamodbav:"n,omitempty"`
+	Mean       float64 `dynamodbav:"m,omitempty"`
+	Var        float64 `dynamodbav:"v,omitempty"`
+	StuckValue float64 `dynamodbav:"sv,omitempty"`
+	StuckStart int64   `dynamodbav:"ss,omitempty"`
+	StuckLast  int64   `dynamodbav:"sl,omitempty"`
+	HasStuck   bool    `dynamodbav:"s,omitempty"`
 }
 
 type ruleItem struct {
@@ -51,14 +63,18 @@ type ruleItem struct {
 	ViolRun   int64 `dynamodbav:"v,omitempty"`
 	Open      uint8 `dynamodbav:"o,omitempty"`
 	OpenStart int64 `dynamodbav:"os,omitempty"`
+	Notice    int64 `dynamodbav:"n,omitempty"`
 }
 
 func toItem(st evaluator.State, version int64) stateItem {
 	it := stateItem{Last: st.Alarm.Last, HasLast: st.Alarm.HasLast, Recent: st.Alarm.Recent, Version: version}
+	if tp := st.Alarm.Temp; tp != (alarm.TempStats{}) {
+		it.Temp = &tempItem{tp.N, tp.Mean, tp.Var, tp.StuckValue, tp.StuckStart, tp.StuckLast, tp.HasStuck}
+	}
 	if len(st.Alarm.Rules) > 0 { // an idle device: write no empty map
 		it.Rules = make(map[string]ruleItem, len(st.Alarm.Rules))
 		for k, r := range st.Alarm.Rules {
-			it.Rules[k] = ruleItem{r.Flags, r.LastAt, r.WarnRun, r.ViolRun, uint8(r.Open), r.OpenStart}
+			it.Rules[k] = ruleItem{r.Flags, r.LastAt, r.WarnRun, r.ViolRun, uint8(r.Open), r.OpenStart, r.LastNotice}
 		}
 	}
 	return it
@@ -66,11 +82,14 @@ func toItem(st evaluator.State, version int64) stateItem {
 
 func (it stateItem) state() evaluator.State {
 	st := evaluator.State{Alarm: alarm.DeviceState{Last: it.Last, HasLast: it.HasLast, Recent: it.Recent}, Version: it.Version}
+	if tp := it.Temp; tp != nil {
+		st.Alarm.Temp = alarm.TempStats{N: tp.N, Mean: tp.Mean, Var: tp.Var, StuckValue: tp.StuckValue, StuckStart: tp.StuckStart, StuckLast: tp.StuckLast, HasStuck: tp.HasStuck}
+	}
 	if len(it.Rules) > 0 {
 		st.Alarm.Rules = make(map[string]*alarm.RuleState, len(it.Rules))
 		for k, r := range it.Rules {
 			st.Alarm.Rules[k] = &alarm.RuleState{Flags: r.Flags, LastAt: r.LastAt, WarnRun: r.WarnRun, ViolRun: r.ViolRun,
-				Open: alarm.Level(r.Open), OpenStart: r.OpenStart}
+				Open: alarm.Level(r.Open), OpenStart: r.OpenStart, LastNotice: r.Notice}
 		}
 	}
 	return st

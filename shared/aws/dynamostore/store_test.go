@@ -48,9 +48,11 @@ func TestStoredItemFormat(t *testing.T) {
 	s := dynamostore.New(client, "iotwatch")
 	st := alarm.DeviceState{Last: 1422886740000000000, HasLast: true, Recent: []string{"m:room-1-000140", "t:1422886680000000000"},
 		Rules: map[string]*alarm.RuleState{
-			"temperature_high:alice":   {Flags: 3, LastAt: 1422886740000000000, WarnRun: 1422886620000000000, Open: alarm.Warning, OpenStart: 1422886620000000000},
+			"temperature_high:alice":   {Flags: 3, LastAt: 1422886740000000000, WarnRun: 1422886620000000000, Open: alarm.Warning, OpenStart: 1422886620000000000, LastNotice: 1422886620000000000},
 			"light_no_occupancy:carol": {Flags: 1, LastAt: 1422886740000000000},
-		}}
+			"device_silent:bob":        {Open: alarm.Warning, OpenStart: 1422885840000000000, LastNotice: 1422886740000000000},
+		},
+		Temp: alarm.TempStats{N: 30, Mean: 21.25, Var: 0.0625, StuckValue: 21.5, StuckStart: 1422886140000000000, StuckLast: 1422886740000000000, HasStuck: true}}
 	_, err := s.SaveState(ctx, "room-1", evaluator.State{Alarm: st, Version: 0})
 	require.NoError(t, err)
 	out, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("iotwatch"),

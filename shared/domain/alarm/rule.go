@@ -42,21 +42,26 @@ func (l Level) Severity() alert.Severity {
 // Rule is one alarm rule.
 type Rule uint8
 
-// The rules of DESIGN.md.
+// The rules of DESIGN.md. The first NumRules are judged at each reading; DeviceSilent is judged
+// on a clock (Device.Advance), and resolved by a reading.
 const (
 	TemperatureHigh Rule = iota
 	TemperatureLow
 	LightNoOccupancy
+	TemperatureAnomaly
+	SensorStuck
 	NumRules
+	DeviceSilent = NumRules
 )
 
-var ruleNames = [NumRules]alert.Rule{alert.TemperatureHigh, alert.TemperatureLow, alert.LightNoOccupancy}
+var ruleNames = [NumRules + 1]alert.Rule{alert.TemperatureHigh, alert.TemperatureLow, alert.LightNoOccupancy,
+	alert.TemperatureAnomaly, alert.SensorStuck, alert.DeviceSilent}
 
 // Name is the rule's name in alerts.
 func (r Rule) Name() alert.Rule { return ruleNames[r] }
 
 func (r Rule) String() string {
-	if r < NumRules {
+	if r <= DeviceSilent {
 		return string(ruleNames[r])
 	}
 	return fmt.Sprintf("rule(%d)", r)
@@ -70,9 +75,24 @@ func (r Rule) Metric() reading.Metric {
 	return reading.Temperature
 }
 
-// Threshold returns the threshold of severity sev for the rule (for light, light_no_occupancy).
+// MetricName is the alert's metric: none ("", JSON null) for device_silent.
+func (r Rule) MetricName() string {
+	if r == DeviceSilent {
+		return ""
+	}
+	return r.Metric().String()
+}
+
+// Threshold returns the threshold of severity sev for the rule (for light, light_no_occupancy;
+// for the anomaly, temp_zscore; for the stuck sensor and silence, their seconds).
 func (r Rule) Threshold(c *threshold.Config, sev Level) float64 {
 	switch r {
+	case TemperatureAnomaly:
+		return c.TempZScore.V
+	case SensorStuck:
+		return float64(c.StuckSeconds)
+	case DeviceSilent:
+		return float64(c.SilentSeconds)
 	case TemperatureHigh:
 		if sev == Violation {
 			return c.TempViolation.V
@@ -136,4 +156,30 @@ func (r Rule) Level(rd *reading.Reading, c *threshold.Config) (Level, bool) {
 		return OK, true
 	}
 	return OK, false
+}
+
+// Held reports whether a reading of level OK still keeps an open episode of the rule open: it is
+// within the config's hysteresis margin of the rule's OK boundary (DESIGN.md, "Hysteresis").
+func (r Rule) Held(rd *reading.Reading, c *threshold.Config) bool {
+	switch r {
+	case TemperatureHigh:
+		b := c.TempWarning
+		if !b.Set {
+			b = c.TempViolation
+		}
+		t, ok := rd.Value(reading.Temperature)
+		return ok && b.Set && c.TempHysteresis.Set && t > b.V-c.TempHysteresis.V
+	case TemperatureLow:
+		b := c.TempLowWarning
+		if !b.Set {
+			b = c.TempLowViolation
+		}
+		t, ok := rd.Value(reading.Temperature)
+		return ok && b.Set && c.TempHysteresis.Set && t < b.V+c.TempHysteresis.V
+	case LightNoOccupancy:
+		light, ok1 := rd.Value(reading.Light)
+		occ, ok2 := rd.Value(reading.Occupancy)
+		return ok1 && ok2 && c.LightHysteresis.Set && occ == 0 && light > c.LightNoOccupancy.V-c.LightHysteresis.V
+	}
+	return false
 }

@@ -29,6 +29,9 @@ type RuleState struct {
 	ViolRun   int64 // start of the run at >= VIOLATION
 	Open      Level // OK when closed, else the episode's severity
 	OpenStart int64 // the episode's OPEN window start
+	// LastNotice is the alert time of the open episode's last OPEN, ESCALATE or REMIND: the next
+	// REMIND is due remind_seconds after it.
+	LastNotice int64
 }
 
 // Flags of RuleState.
@@ -49,11 +52,27 @@ type DeviceState struct {
 	Recent []string
 	// Rules maps RuleKey(rule, user) to the rule state of that user.
 	Rules map[string]*RuleState
+	// Temp is the device's exponentially weighted mean and variance of temperature (the anomaly
+	// rule, shared by its users), and its stuck run (the sensor_stuck rule).
+	Temp TempStats
+}
+
+// TempStats are the per-device statistics of temperature the anomaly and stuck rules need.
+type TempStats struct {
+	N    int64   // readings folded into the mean, capped at AnomalyWarmUp (only "enough" matters)
+	Mean float64 // exponentially weighted mean
+	Var  float64 // exponentially weighted variance
+	// The stuck run: consecutive applied readings with exactly this value, from StuckStart, the
+	// last at StuckLast; HasStuck says whether a run exists.
+	StuckValue float64
+	StuckStart int64
+	StuckLast  int64
+	HasStuck   bool
 }
 
 // Clone returns a deep copy: nothing the copy holds is shared with s.
 func (s DeviceState) Clone() DeviceState {
-	out := DeviceState{Last: s.Last, HasLast: s.HasLast}
+	out := DeviceState{Last: s.Last, HasLast: s.HasLast, Temp: s.Temp}
 	if s.Recent != nil {
 		out.Recent = append(make([]string, 0, len(s.Recent)), s.Recent...)
 	}
@@ -89,8 +108,8 @@ func (o Outcome) String() string {
 type Device struct {
 	st      *DeviceState
 	configs []threshold.Config
-	rules   [][NumRules]*RuleState // per config; nil until first needed
-	keys    [][NumRules]string     // per config, the RuleKey of each rule
+	rules   [][NumRules + 1]*RuleState // per config, each rule's (device_silent last); nil until needed
+	keys    [][NumRules + 1]string     // per config, the RuleKey of each rule
 	changed bool
 	// orphans are the keys of rule states whose config is gone (deleted): the next applied
 	// reading resolves their open episodes and drops them.
@@ -146,13 +165,13 @@ func (d *Device) seen(id reading.Identity, h uint64) bool {
 
 // NewDevice prepares to apply readings to st (modified in place) under the device's configs.
 func NewDevice(st *DeviceState, configs []threshold.Config) *Device {
-	d := &Device{st: st, configs: configs, rules: make([][NumRules]*RuleState, len(configs)), keys: make([][NumRules]string, len(configs))}
+	d := &Device{st: st, configs: configs, rules: make([][NumRules + 1]*RuleState, len(configs)), keys: make([][NumRules + 1]string, len(configs))}
 	if st.Rules == nil {
 		st.Rules = map[string]*RuleState{}
 	}
-	live := make(map[string]bool, len(configs)*int(NumRules))
+	live := make(map[string]bool, len(configs)*int(NumRules+1))
 	for i := range configs {
-		for r := Rule(0); r < NumRules; r++ {
+		for r := Rule(0); r <= DeviceSilent; r++ {
 			d.keys[i][r] = RuleKey(r, configs[i].UserID)
 			d.rules[i][r] = st.Rules[d.keys[i][r]]
 			live[d.keys[i][r]] = true
@@ -217,53 +236,108 @@ func (d *Device) Apply(r *reading.Reading, emit func(alert.Alert)) Outcome {
 		d.dropOrphans(r, emit)
 	}
 
+	// The device's temperature statistics: the anomaly score is judged against what came before
+	// this reading, the stuck run includes it.
+	temp, hasTemp := r.Value(reading.Temperature)
+	score, scored := d.st.Temp.score(temp)
+	if hasTemp {
+		d.st.Temp.stuck(temp, t)
+	}
+
 	for i := range d.configs {
 		c := &d.configs[i]
+		if d.rules[i][DeviceSilent] != nil {
+			d.resolveSilence(i, r, emit)
+		}
 		for rule := Rule(0); rule < NumRules; rule++ {
-			lvl, ok := rule.Level(r, c)
-			if !ok {
+			var lvl Level
+			switch rule {
+			case TemperatureAnomaly:
+				if !c.TempZScore.Set || !hasTemp {
+					continue
+				}
+				if scored && score > c.TempZScore.V {
+					lvl = Warning
+				}
+			case SensorStuck:
+				if c.StuckSeconds > 0 && hasTemp {
+					d.stuckStep(i, r, emit)
+				}
 				continue
+			default:
+				var ok bool
+				if lvl, ok = rule.Level(r, c); !ok {
+					continue
+				}
 			}
 			rs := d.rules[i][rule]
 			if rs == nil {
 				if lvl == OK {
 					continue // OK on a fresh state changes nothing but the last time
 				}
-				rs = &RuleState{}
-				d.rules[i][rule] = rs
-				d.st.Rules[d.keys[i][rule]] = rs
+				rs = d.ruleState(i, rule)
 			}
-			if kind, sev, start, fire := step(rs, lvl, t, c.SustainSeconds); fire {
+			held := lvl == OK && rs.Open != OK && rule.Held(r, c)
+			if kind, sev, start, fire := step(rs, lvl, held, t, c.SustainSeconds, c.RemindSeconds); fire {
 				v, _ := r.Value(rule.Metric())
-				a := alert.Alert{
-					Kind:           kind,
-					AlertTime:      r.EventTime,
-					UserID:         c.UserID,
-					DeviceID:       r.DeviceID,
-					Rule:           rule.Name(),
-					Severity:       sev.Severity(),
-					Metric:         rule.Metric().String(),
-					ObservedValue:  alert.Num(v),
-					ThresholdValue: alert.Num(rule.Threshold(c, sev)),
-					WindowStartMs:  start / int64(time.Millisecond),
-					WindowEndMs:    r.EventTime.UnixMilli(),
-				}
-				a.AlertID = alert.ID(&a)
-				emit(a)
+				a := d.newAlert(i, rule, kind, sev, r.EventTime, start)
+				a.ObservedValue, a.ThresholdValue = alert.Num(v), alert.Num(rule.Threshold(c, sev))
+				emit(d.finish(a))
 			}
 			if rs.Open == OK && rs.Flags&(hasWarnRun|hasViolRun) == 0 {
-				// Nothing left worth remembering: drop the entry so an idle state stays small.
-				delete(d.st.Rules, d.keys[i][rule])
-				d.rules[i][rule] = nil
+				d.dropRule(i, rule) // nothing left worth remembering: an idle state stays small
 			}
 		}
+	}
+	if hasTemp {
+		d.st.Temp.fold(temp)
 	}
 	return Applied
 }
 
-// step applies a reading of level lvl at time t (ns) to one rule state. It returns the alert to
-// emit, if any: its kind, severity and window start (ns).
-func step(rs *RuleState, lvl Level, t int64, sustainSeconds int64) (alert.Kind, Level, int64, bool) {
+// ruleState returns config i's state of rule, made when missing.
+func (d *Device) ruleState(i int, rule Rule) *RuleState {
+	rs := d.rules[i][rule]
+	if rs == nil {
+		rs = &RuleState{}
+		d.rules[i][rule] = rs
+		d.st.Rules[d.keys[i][rule]] = rs
+	}
+	return rs
+}
+
+func (d *Device) dropRule(i int, rule Rule) {
+	delete(d.st.Rules, d.keys[i][rule])
+	d.rules[i][rule] = nil
+}
+
+// newAlert is an alert of config i's rule, its values left for the caller.
+func (d *Device) newAlert(i int, rule Rule, kind alert.Kind, sev Level, at time.Time, start int64) alert.Alert {
+	c := &d.configs[i]
+	return alert.Alert{
+		Kind:          kind,
+		AlertTime:     at,
+		UserID:        c.UserID,
+		DeviceID:      c.DeviceID,
+		Rule:          rule.Name(),
+		Severity:      sev.Severity(),
+		Metric:        rule.MetricName(),
+		WindowStartMs: start / int64(time.Millisecond),
+		WindowEndMs:   at.UnixMilli(),
+		ConfigVersion: c.Version,
+	}
+}
+
+func (d *Device) finish(a alert.Alert) alert.Alert {
+	a.AlertID = alert.ID(&a)
+	d.changed = true
+	return a
+}
+
+// step applies a reading of level lvl at time t (ns) to one rule state; held says the reading is
+// OK but within the hysteresis margin of an open episode (it counts as OK for runs, and keeps the
+// episode open). It returns the alert to emit, if any: its kind, severity and window start (ns).
+func step(rs *RuleState, lvl Level, held bool, t int64, sustainSeconds, remindSeconds int64) (alert.Kind, Level, int64, bool) {
 	gap := rs.Flags&hasLast != 0 && t-rs.LastAt > int64(MaxGap)
 	rs.LastAt = t
 	rs.Flags |= hasLast
@@ -287,35 +361,216 @@ func step(rs *RuleState, lvl Level, t int64, sustainSeconds int64) (alert.Kind, 
 		rs.ViolRun = 0
 	}
 
-	// Configs are validated (at most 7 days); a larger value must still not wrap around.
-	sustain := int64(math.MaxInt64)
-	if sustainSeconds < math.MaxInt64/int64(time.Second) {
-		sustain = sustainSeconds * int64(time.Second)
-	}
 	due := OK
 	var dueStart int64
-	if rs.Flags&hasWarnRun != 0 && t-rs.WarnRun >= sustain {
+	if rs.Flags&hasWarnRun != 0 && t-rs.WarnRun >= nanos(sustainSeconds) {
 		due, dueStart = Warning, rs.WarnRun
 	}
-	if rs.Flags&hasViolRun != 0 && t-rs.ViolRun >= sustain {
+	if rs.Flags&hasViolRun != 0 && t-rs.ViolRun >= nanos(sustainSeconds) {
 		due, dueStart = Violation, rs.ViolRun
 	}
 
 	switch {
 	case rs.Open == OK:
 		if due > OK {
-			rs.Open, rs.OpenStart = due, dueStart
+			rs.Open, rs.OpenStart, rs.LastNotice = due, dueStart, t
 			return alert.Open, due, dueStart, true
 		}
-	case lvl == OK:
+	case lvl == OK && !held:
 		sev, start := rs.Open, rs.OpenStart
-		rs.Open, rs.OpenStart = OK, 0
+		rs.Open, rs.OpenStart, rs.LastNotice = OK, 0, 0
 		return alert.Resolve, sev, start, true
 	case rs.Open == Warning && due == Violation:
-		rs.Open = Violation
+		rs.Open, rs.LastNotice = Violation, t
 		return alert.Escalate, Violation, dueStart, true
+	case remindSeconds > 0 && t-rs.LastNotice >= nanos(remindSeconds):
+		rs.LastNotice = t
+		return alert.Remind, rs.Open, rs.OpenStart, true
 	}
 	return "", OK, 0, false
+}
+
+// nanos converts validated seconds (at most 7 days) to nanoseconds; a larger value must still
+// not wrap around.
+func nanos(seconds int64) int64 {
+	if seconds >= math.MaxInt64/int64(time.Second) {
+		return math.MaxInt64
+	}
+	return seconds * int64(time.Second)
+}
+
+// The anomaly rule's constants (DESIGN.md, "temperature_anomaly").
+const (
+	// AnomalyAlpha is the weight of a new reading in the mean and variance.
+	AnomalyAlpha = 2.0 / 61
+	// AnomalyWarmUp is how many readings are folded in before a score is given.
+	AnomalyWarmUp = 30
+	// AnomalyMinSigma floors the standard deviation: a flat signal is not infinitely unusual.
+	AnomalyMinSigma = 0.1
+)
+
+// score is x's distance from the mean in standard deviations, once warmed up.
+func (s *TempStats) score(x float64) (float64, bool) {
+	if s.N < AnomalyWarmUp {
+		return 0, false
+	}
+	return math.Abs(x-s.Mean) / math.Max(math.Sqrt(s.Var), AnomalyMinSigma), true
+}
+
+// fold adds x to the mean and variance.
+func (s *TempStats) fold(x float64) {
+	if s.N == 0 {
+		s.Mean, s.Var, s.N = x, 0, 1
+		return
+	}
+	d := x - s.Mean
+	s.Mean += AnomalyAlpha * d
+	s.Var = (1 - AnomalyAlpha) * (s.Var + AnomalyAlpha*d*d)
+	if s.N < AnomalyWarmUp {
+		s.N++
+	}
+}
+
+// stuck moves the stuck run on with a reading of value x at t: the same value within MaxGap goes
+// on with the run, anything else starts a new one.
+func (s *TempStats) stuck(x float64, t int64) {
+	if s.HasStuck && x == s.StuckValue && t-s.StuckLast <= int64(MaxGap) {
+		s.StuckLast = t
+		return
+	}
+	s.StuckValue, s.StuckStart, s.StuckLast, s.HasStuck = x, t, t, true
+}
+
+// stuckStep judges config i's sensor_stuck at reading r, the device's stuck run already moved on
+// (DESIGN.md, "sensor_stuck"): another value resolves an open episode; the same value keeps it
+// open (and reminds); a run that lasted stuck_seconds opens one.
+func (d *Device) stuckStep(i int, r *reading.Reading, emit func(alert.Alert)) {
+	c := &d.configs[i]
+	run := &d.st.Temp
+	t := r.EventTime.UnixNano()
+	x, _ := r.Value(reading.Temperature)
+	rs := d.rules[i][SensorStuck]
+	alertOf := func(kind alert.Kind, start int64) alert.Alert {
+		a := d.newAlert(i, SensorStuck, kind, Warning, r.EventTime, start)
+		a.ObservedValue, a.ThresholdValue = alert.Num(x), alert.Num(float64(c.StuckSeconds))
+		return a
+	}
+	switch {
+	case rs != nil && x != rs.stuckValue():
+		emit(d.finish(alertOf(alert.Resolve, rs.OpenStart)))
+		d.dropRule(i, SensorStuck) // the new run starts at this reading: not due before stuck_seconds
+	case rs != nil:
+		if c.RemindSeconds > 0 && t-rs.LastNotice >= nanos(c.RemindSeconds) {
+			rs.LastNotice = t
+			emit(d.finish(alertOf(alert.Remind, rs.OpenStart)))
+		}
+	case t-run.StuckStart >= nanos(c.StuckSeconds):
+		rs = d.ruleState(i, SensorStuck)
+		rs.Open, rs.OpenStart, rs.LastNotice = Warning, run.StuckStart, t
+		rs.LastAt = int64(math.Float64bits(x)) // the stuck value, to tell when it moves
+		emit(d.finish(alertOf(alert.Open, run.StuckStart)))
+	}
+}
+
+// stuckValue is the value an open sensor_stuck episode is stuck at (kept in LastAt, which the
+// rule does not otherwise use).
+func (rs *RuleState) stuckValue() float64 { return math.Float64frombits(uint64(rs.LastAt)) }
+
+// resolveSilence closes config i's open silence at an applied reading r (DESIGN.md,
+// "device_silent"): alert time the later of the reading's and the OPEN's, observed the seconds
+// since the last reading before it.
+func (d *Device) resolveSilence(i int, r *reading.Reading, emit func(alert.Alert)) {
+	c := &d.configs[i]
+	rs := d.rules[i][DeviceSilent]
+	d.dropRule(i, DeviceSilent)
+	if rs.Open == OK {
+		return
+	}
+	last := rs.OpenStart
+	at := r.EventTime
+	if opened := time.Unix(0, last+nanos(c.SilentSeconds)).UTC(); opened.After(at) {
+		at = opened
+	}
+	a := d.newAlert(i, DeviceSilent, alert.Resolve, rs.Open, at, last)
+	a.ObservedValue = alert.Num(float64(r.EventTime.UnixNano()-last) / float64(time.Second))
+	a.ThresholdValue = alert.Num(float64(c.SilentSeconds))
+	emit(d.finish(a))
+}
+
+// Advance moves the device's clock to now (DESIGN.md, "device_silent"): for each config whose
+// silence is due (now - the last applied reading >= silent_seconds) it opens the silence, alert
+// time last + silent_seconds; and it emits the REMIND of an open silence each time now reaches
+// its last notice + remind_seconds. A device that never sent a reading is never silent.
+func (d *Device) Advance(now time.Time, emit func(alert.Alert)) {
+	if !d.st.HasLast {
+		return
+	}
+	c0 := now.UnixNano()
+	for i := range d.configs {
+		c := &d.configs[i]
+		if c.SilentSeconds == 0 {
+			continue
+		}
+		rs := d.rules[i][DeviceSilent]
+		if rs == nil {
+			if c0-d.st.Last < nanos(c.SilentSeconds) {
+				continue
+			}
+			rs = d.ruleState(i, DeviceSilent)
+			rs.Open, rs.OpenStart, rs.LastNotice = Warning, d.st.Last, d.st.Last+nanos(c.SilentSeconds)
+			a := d.newAlert(i, DeviceSilent, alert.Open, Warning, time.Unix(0, rs.LastNotice).UTC(), d.st.Last)
+			a.ObservedValue, a.ThresholdValue = alert.Num(float64(c.SilentSeconds)), alert.Num(float64(c.SilentSeconds))
+			emit(d.finish(a))
+		}
+		if c.RemindSeconds == 0 {
+			continue
+		}
+		for remind := nanos(c.RemindSeconds); rs.LastNotice+remind <= c0; {
+			rs.LastNotice += remind
+			a := d.newAlert(i, DeviceSilent, alert.Remind, rs.Open, time.Unix(0, rs.LastNotice).UTC(), rs.OpenStart)
+			a.ObservedValue = alert.Num(float64(rs.LastNotice-rs.OpenStart) / float64(time.Second))
+			a.ThresholdValue = alert.Num(float64(c.SilentSeconds))
+			emit(d.finish(a))
+		}
+	}
+}
+
+// NextDue is the earliest time a silence or a silence reminder of the device falls due; false
+// when none can (no reading yet, or no config watches silence).
+func (d *Device) NextDue() (time.Time, bool) {
+	if !d.st.HasLast {
+		return time.Time{}, false
+	}
+	var next int64
+	found := false
+	for i := range d.configs {
+		c := &d.configs[i]
+		if c.SilentSeconds == 0 {
+			continue
+		}
+		due := d.st.Last + nanos(c.SilentSeconds)
+		if rs := d.rules[i][DeviceSilent]; rs != nil {
+			if c.RemindSeconds == 0 {
+				continue
+			}
+			due = rs.LastNotice + nanos(c.RemindSeconds)
+		}
+		if !found || due < next {
+			next, found = due, true
+		}
+	}
+	return time.Unix(0, next).UTC(), found
+}
+
+// Accepts reports whether Apply would apply r (it is neither late nor a duplicate), changing
+// nothing: a backtest moves its clock only for readings that are applied.
+func (d *Device) Accepts(r *reading.Reading) bool {
+	t := r.EventTime.UnixNano()
+	if d.st.HasLast && t <= d.st.Last {
+		return false
+	}
+	id := reading.Identity{MsgID: r.MsgID}
+	return r.MsgID == "" || !d.seen(id, hash(id))
 }
 
 // dropOrphans resolves the open episodes of deleted configs at reading r and drops their states
@@ -338,7 +593,7 @@ func (d *Device) dropOrphans(r *reading.Reading, emit func(alert.Alert)) {
 			DeviceID:      r.DeviceID,
 			Rule:          rule.Name(),
 			Severity:      rs.Open.Severity(),
-			Metric:        rule.Metric().String(),
+			Metric:        rule.MetricName(),
 			WindowStartMs: rs.OpenStart / int64(time.Millisecond),
 			WindowEndMs:   r.EventTime.UnixMilli(),
 			// ThresholdValue stays null: the config that set it is gone.
@@ -354,7 +609,7 @@ func (d *Device) dropOrphans(r *reading.Reading, emit func(alert.Alert)) {
 
 // ruleNamed returns the rule whose Name is name.
 func ruleNamed(name string) (Rule, bool) {
-	for r := Rule(0); r < NumRules; r++ {
+	for r := Rule(0); r <= DeviceSilent; r++ {
 		if string(r.Name()) == name {
 			return r, true
 		}

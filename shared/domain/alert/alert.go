@@ -18,11 +18,12 @@ type Kind string
 const (
 	Open     Kind = "OPEN"
 	Escalate Kind = "ESCALATE"
+	Remind   Kind = "REMIND"
 	Resolve  Kind = "RESOLVE"
 )
 
 // Kinds lists every kind, in the order an episode goes through them.
-var Kinds = []Kind{Open, Escalate, Resolve}
+var Kinds = []Kind{Open, Escalate, Remind, Resolve}
 
 // Severity is how bad an episode is.
 type Severity string
@@ -41,9 +42,12 @@ type Rule string
 
 // The rules of DESIGN.md.
 const (
-	TemperatureHigh  Rule = "temperature_high"
-	TemperatureLow   Rule = "temperature_low"
-	LightNoOccupancy Rule = "light_no_occupancy"
+	TemperatureHigh    Rule = "temperature_high"
+	TemperatureLow     Rule = "temperature_low"
+	LightNoOccupancy   Rule = "light_no_occupancy"
+	TemperatureAnomaly Rule = "temperature_anomaly"
+	SensorStuck        Rule = "sensor_stuck"
+	DeviceSilent       Rule = "device_silent"
 )
 
 // Number is a value an alert may lack, JSON null: the observed value when the reading that
@@ -62,6 +66,13 @@ func (n Number) ptr() *float64 {
 		return nil
 	}
 	return &n.V
+}
+
+func metricPtr(m string) *string {
+	if m == "" {
+		return nil
+	}
+	return &m
 }
 
 func numberOf(p *float64) Number {
@@ -88,11 +99,12 @@ type Alert struct {
 	DeviceID       string    `json:"device_id"`
 	Rule           Rule      `json:"rule"`
 	Severity       Severity  `json:"severity"`
-	Metric         string    `json:"metric"`
+	Metric         string    `json:"metric"` // "" (JSON null) for device_silent
 	ObservedValue  Number    `json:"observed_value"`
 	ThresholdValue Number    `json:"threshold_value"`
 	WindowStartMs  int64     `json:"window_start_ms"`
 	WindowEndMs    int64     `json:"window_end_ms"`
+	ConfigVersion  int64     `json:"config_version"` // the version of the config that raised it (0: deleted)
 }
 
 // ID computes the deterministic alert id: the same user, device, rule, kind, severity, alert time
@@ -124,17 +136,18 @@ type wire struct {
 	DeviceID       string   `json:"device_id"`
 	Rule           Rule     `json:"rule"`
 	Severity       Severity `json:"severity"`
-	Metric         string   `json:"metric"`
+	Metric         *string  `json:"metric"`
 	ObservedValue  *float64 `json:"observed_value"`
 	ThresholdValue *float64 `json:"threshold_value"`
 	WindowStartMs  int64    `json:"window_start_ms"`
 	WindowEndMs    int64    `json:"window_end_ms"`
+	ConfigVersion  int64    `json:"config_version"`
 }
 
 // MarshalJSON writes the contract's JSON, alert_time as RFC 3339 in UTC.
 func (a Alert) MarshalJSON() ([]byte, error) {
 	return json.Marshal(wire{a.AlertID, a.Kind, a.AlertTime.UTC().Format(time.RFC3339Nano), a.UserID, a.DeviceID,
-		a.Rule, a.Severity, a.Metric, a.ObservedValue.ptr(), a.ThresholdValue.ptr(), a.WindowStartMs, a.WindowEndMs})
+		a.Rule, a.Severity, metricPtr(a.Metric), a.ObservedValue.ptr(), a.ThresholdValue.ptr(), a.WindowStartMs, a.WindowEndMs, a.ConfigVersion})
 }
 
 // UnmarshalJSON reads the contract's JSON.
@@ -147,8 +160,12 @@ func (a *Alert) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("alert_time: %w", err)
 	}
-	*a = Alert{w.AlertID, w.Kind, t, w.UserID, w.DeviceID, w.Rule, w.Severity, w.Metric, numberOf(w.ObservedValue),
-		numberOf(w.ThresholdValue), w.WindowStartMs, w.WindowEndMs}
+	metric := ""
+	if w.Metric != nil {
+		metric = *w.Metric
+	}
+	*a = Alert{w.AlertID, w.Kind, t, w.UserID, w.DeviceID, w.Rule, w.Severity, metric, numberOf(w.ObservedValue),
+		numberOf(w.ThresholdValue), w.WindowStartMs, w.WindowEndMs, w.ConfigVersion}
 	return nil
 }
 

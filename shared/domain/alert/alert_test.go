@@ -20,11 +20,12 @@ func sample(kind Kind, rule Rule, metric string) Alert {
 
 func TestJSONIsTheContract(t *testing.T) {
 	a := sample(Open, "temperature_high", "temperature")
+	a.ConfigVersion = 3
 	b, err := json.Marshal(a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"alert_id":"` + a.AlertID + `","kind":"OPEN","alert_time":"2015-02-02T14:25:00Z","user_id":"alice","device_id":"room-1","rule":"temperature_high","severity":"WARNING","metric":"temperature","observed_value":24.3,"threshold_value":24,"window_start_ms":1422886740000,"window_end_ms":1422887100000}`
+	want := `{"alert_id":"` + a.AlertID + `","kind":"OPEN","alert_time":"2015-02-02T14:25:00Z","user_id":"alice","device_id":"room-1","rule":"temperature_high","severity":"WARNING","metric":"temperature","observed_value":24.3,"threshold_value":24,"window_start_ms":1422886740000,"window_end_ms":1422887100000,"config_version":3}`
 	if string(b) != want {
 		t.Errorf("json.Marshal = %s\nwant %s", b, want)
 	}
@@ -32,6 +33,11 @@ func TestJSONIsTheContract(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil || back != a {
 		t.Errorf("round trip = %+v, %v; want %+v", back, err, a)
 	}
+}
+
+func withValues(a Alert, observed, threshold float64) Alert {
+	a.ObservedValue, a.ThresholdValue = Num(observed), Num(threshold)
+	return a
 }
 
 func TestTexts(t *testing.T) {
@@ -45,10 +51,18 @@ func TestTexts(t *testing.T) {
 	}{
 		{"open high", sample(Open, "temperature_high", "temperature"), device.Device{ID: "room-1", Name: "Office 1", Location: "Floor 2"},
 			[]string{"WARNING alert opened: temperature high on Office 1 (room-1)", "Location:  Floor 2", "temperature 24.3°C > 24°C", "Since:     2015-02-02T14:19:00Z (6m0s)"},
-			[]string{"iotwatch WARNING OPEN: Office 1 temperature high temperature 24.3°C > 24°C Feb 2 14:25Z"}},
+			[]string{"iotwatch WARNING OPEN: Office 1 temperature high: 24.3°C > 24°C Feb 2 14:25Z"}},
 		{"resolve low", sample(Resolve, "temperature_low", "temperature"), device.Device{ID: "room-1"},
 			[]string{"resolved", "back within", "Episode:   2015-02-02T14:19:00Z to 2015-02-02T14:25:00Z"}, []string{"RESOLVE: room-1"}},
 		{"light", sample(Open, "light_no_occupancy", "light"), device.Device{ID: "room-1"}, []string{"lights on in an empty room", "24.3 lux > 24 lux"}, []string{"lux"}},
+		{"anomaly", sample(Open, TemperatureAnomaly, "temperature"), device.Device{ID: "room-1"},
+			[]string{"unusual temperature", "24.3°C, more than 24 standard deviations"}, []string{"unusual temperature: 24.3°C, more than 24 standard"}},
+		{"stuck", withValues(sample(Remind, SensorStuck, "temperature"), 21.5, 1800), device.Device{ID: "room-1"},
+			[]string{"still open", "stuck at 21.5°C for 30m or more"}, []string{"REMIND", "temperature sensor stuck: stuck at 21.5°C for 30m or more"}},
+		{"silent", withValues(sample(Open, DeviceSilent, ""), 900, 900), device.Device{ID: "room-1"},
+			[]string{"device silent", "Reading:   no reading for 15m"}, []string{"device silent: no reading for 15m"}},
+		{"silence over", withValues(sample(Resolve, DeviceSilent, ""), 3725, 900), device.Device{ID: "room-1"},
+			[]string{"reporting again after 1h2m5s"}, []string{"RESOLVE"}},
 		{"long unicode name is cut", sample(Escalate, "temperature_high", "temperature"), long, []string{"Haus B"}, []string{"…", "24.3°C"}},
 	}
 	for _, tc := range tests {
@@ -90,7 +104,19 @@ func TestAbsentValuesAreNull(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil || back != a {
 		t.Errorf("round trip = %+v, %v; want %+v", back, err, a)
 	}
-	if sms := SMS(&a, device.Device{ID: "room-1"}); !strings.Contains(sms, "temperature thresholds removed") {
+	if sms := SMS(&a, device.Device{ID: "room-1"}); !strings.Contains(sms, "temperature high: thresholds removed") {
 		t.Errorf("SMS = %q", sms)
+	}
+}
+
+func TestSilentMetricIsNull(t *testing.T) {
+	a := sample(Open, DeviceSilent, "")
+	b, err := json.Marshal(a)
+	if err != nil || !strings.Contains(string(b), `"metric":null`) {
+		t.Fatalf("json.Marshal = %s, %v; want a null metric", b, err)
+	}
+	var back Alert
+	if err := json.Unmarshal(b, &back); err != nil || back != a {
+		t.Errorf("round trip = %+v, %v; want %+v", back, err, a)
 	}
 }

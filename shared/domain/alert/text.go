@@ -16,9 +16,12 @@ const MaxSMS = 140
 const MaxSubject = 100
 
 var ruleWords = map[Rule]string{
-	TemperatureHigh:  "temperature high",
-	TemperatureLow:   "temperature low",
-	LightNoOccupancy: "lights on in an empty room",
+	TemperatureHigh:    "temperature high",
+	TemperatureLow:     "temperature low",
+	LightNoOccupancy:   "lights on in an empty room",
+	TemperatureAnomaly: "unusual temperature",
+	SensorStuck:        "temperature sensor stuck",
+	DeviceSilent:       "device silent",
 }
 
 func ruleWord(rule Rule) string {
@@ -28,7 +31,7 @@ func ruleWord(rule Rule) string {
 	return string(rule)
 }
 
-var kindWords = map[Kind]string{Open: "opened", Escalate: "escalated", Resolve: "resolved"}
+var kindWords = map[Kind]string{Open: "opened", Escalate: "escalated", Remind: "still open", Resolve: "resolved"}
 
 func unit(metric string) string {
 	switch metric {
@@ -58,6 +61,23 @@ func comparison(a *Alert) string {
 		}
 		return "thresholds removed"
 	}
+	switch a.Rule {
+	case TemperatureAnomaly:
+		if a.Kind == Resolve {
+			return fmt.Sprintf("%s%s, usual again", a.ObservedValue, u)
+		}
+		return fmt.Sprintf("%s%s, more than %s standard deviations from its recent mean", a.ObservedValue, u, a.ThresholdValue)
+	case SensorStuck:
+		if a.Kind == Resolve {
+			return fmt.Sprintf("%s%s, moving again", a.ObservedValue, u)
+		}
+		return fmt.Sprintf("stuck at %s%s for %s or more", a.ObservedValue, u, seconds(a.ThresholdValue))
+	case DeviceSilent:
+		if a.Kind == Resolve {
+			return fmt.Sprintf("reporting again after %s", seconds(a.ObservedValue))
+		}
+		return fmt.Sprintf("no reading for %s", seconds(a.ObservedValue))
+	}
 	op := ">"
 	if a.Rule == TemperatureLow {
 		op = "<"
@@ -66,6 +86,21 @@ func comparison(a *Alert) string {
 		op = "back within"
 	}
 	return fmt.Sprintf("%s%s %s %s%s", a.ObservedValue, unitOf(a.ObservedValue, u), op, a.ThresholdValue, u)
+}
+
+// seconds renders a number of seconds as a duration people read, "15m0s" → "15m".
+func seconds(n Number) string {
+	if !n.Valid {
+		return "an unknown time"
+	}
+	d := time.Duration(n.V * float64(time.Second)).Round(time.Second).String()
+	if strings.HasSuffix(d, "m0s") {
+		d = strings.TrimSuffix(d, "0s")
+	}
+	if strings.HasSuffix(d, "h0m") {
+		d = strings.TrimSuffix(d, "0m")
+	}
+	return d
 }
 
 // Subject is the email subject, at most MaxSubject characters.
@@ -80,7 +115,11 @@ func Email(a *Alert, d device.Device) string {
 	if d.Location != "" {
 		fmt.Fprintf(&b, "Location:  %s\n", d.Location)
 	}
-	fmt.Fprintf(&b, "Reading:   %s %s\n", a.Metric, comparison(a))
+	if a.Metric != "" {
+		fmt.Fprintf(&b, "Reading:   %s %s\n", a.Metric, comparison(a))
+	} else {
+		fmt.Fprintf(&b, "Reading:   %s\n", comparison(a))
+	}
 	fmt.Fprintf(&b, "Time:      %s\n", a.AlertTime.UTC().Format(time.RFC3339))
 	start := time.UnixMilli(a.WindowStartMs).UTC()
 	switch a.Kind {
@@ -89,7 +128,7 @@ func Email(a *Alert, d device.Device) string {
 	default:
 		fmt.Fprintf(&b, "Since:     %s (%s)\n", start.Format(time.RFC3339), a.AlertTime.Sub(start).Round(time.Second))
 	}
-	fmt.Fprintf(&b, "\nUser %s, rule %s, alert %s.\n", a.UserID, a.Rule, a.AlertID)
+	fmt.Fprintf(&b, "\nUser %s, rule %s (thresholds version %d), alert %s.\n", a.UserID, a.Rule, a.ConfigVersion, a.AlertID)
 	return b.String()
 }
 
@@ -99,7 +138,7 @@ func SMS(a *Alert, d device.Device) string {
 	if name == "" {
 		name = d.ID
 	}
-	tail := fmt.Sprintf(" %s %s %s %s", ruleWord(a.Rule), a.Metric, comparison(a), a.AlertTime.UTC().Format("Jan 2 15:04Z"))
+	tail := fmt.Sprintf(" %s: %s %s", ruleWord(a.Rule), comparison(a), a.AlertTime.UTC().Format("Jan 2 15:04Z"))
 	head := fmt.Sprintf("iotwatch %s %s: ", a.Severity, a.Kind)
 	room := MaxSMS - utf8.RuneCountInString(head) - utf8.RuneCountInString(tail)
 	if room < 8 {

@@ -50,7 +50,19 @@ type stateFile struct {
 	HasLast bool                 `json:"has_last,omitempty"`
 	Recent  []string             `json:"recent,omitempty"`
 	Rules   map[string]ruleState `json:"rules,omitempty"`
+	Temp    *tempState           `json:"temp,omitempty"`
 	Version int64                `json:"version,omitempty"`
+}
+
+// tempState is alarm.TempStats: the anomaly rule's mean and variance, the stuck run.
+type tempState struct {
+	N          int64   `json:"n,omitempty"`
+	Mean       float64 `json:"m,omitempty"`
+	Var        float64 `json:"v,omitempty"`
+	StuckValue float64 `json:"sv,omitempty"`
+	StuckStart int64   `json:"ss,omitempty"`
+	StuckLast  int64   `json:"sl,omitempty"`
+	HasStuck   bool    `json:"s,omitempty"`
 }
 
 type ruleState struct {
@@ -60,14 +72,18 @@ type ruleState struct {
 	ViolRun   int64 `json:"v,omitempty"`
 	Open      uint8 `json:"o,omitempty"`
 	OpenStart int64 `json:"os,omitempty"`
+	Notice    int64 `json:"n,omitempty"`
 }
 
 func toFile(st evaluator.State) stateFile {
 	f := stateFile{Last: st.Alarm.Last, HasLast: st.Alarm.HasLast, Recent: st.Alarm.Recent, Version: st.Version}
+	if tp := st.Alarm.Temp; tp != (alarm.TempStats{}) {
+		f.Temp = &tempState{tp.N, tp.Mean, tp.Var, tp.StuckValue, tp.StuckStart, tp.StuckLast, tp.HasStuck}
+	}
 	if len(st.Alarm.Rules) > 0 {
 		f.Rules = make(map[string]ruleState, len(st.Alarm.Rules))
 		for k, r := range st.Alarm.Rules {
-			f.Rules[k] = ruleState{r.Flags, r.LastAt, r.WarnRun, r.ViolRun, uint8(r.Open), r.OpenStart}
+			f.Rules[k] = ruleState{r.Flags, r.LastAt, r.WarnRun, r.ViolRun, uint8(r.Open), r.OpenStart, r.LastNotice}
 		}
 	}
 	return f
@@ -75,11 +91,14 @@ func toFile(st evaluator.State) stateFile {
 
 func (f stateFile) state() evaluator.State {
 	st := evaluator.State{Alarm: alarm.DeviceState{Last: f.Last, HasLast: f.HasLast, Recent: f.Recent}, Version: f.Version}
+	if tp := f.Temp; tp != nil {
+		st.Alarm.Temp = alarm.TempStats{N: tp.N, Mean: tp.Mean, Var: tp.Var, StuckValue: tp.StuckValue, StuckStart: tp.StuckStart, StuckLast: tp.StuckLast, HasStuck: tp.HasStuck}
+	}
 	if len(f.Rules) > 0 {
 		st.Alarm.Rules = make(map[string]*alarm.RuleState, len(f.Rules))
 		for k, r := range f.Rules {
 			st.Alarm.Rules[k] = &alarm.RuleState{Flags: r.Flags, LastAt: r.LastAt, WarnRun: r.WarnRun, ViolRun: r.ViolRun,
-				Open: alarm.Level(r.Open), OpenStart: r.OpenStart}
+				Open: alarm.Level(r.Open), OpenStart: r.OpenStart, LastNotice: r.Notice}
 		}
 	}
 	return st

@@ -189,7 +189,7 @@ func TestEndToEndOverMQTT(t *testing.T) {
 
 	// The alerts equal a backtest of the same messages.
 	var btIDs []string
-	_, err = backtest.Run(cfgs, &messageSource{msgs: rec.msgs}, func(a alert.Alert) error { btIDs = append(btIDs, a.AlertID); return nil },
+	_, err = backtest.Run(cfgs, &messageSource{msgs: rec.msgs}, backtest.Options{}, func(a alert.Alert) error { btIDs = append(btIDs, a.AlertID); return nil },
 		func(backtest.Rejected) error { return nil })
 	if err != nil {
 		t.Fatal(err)

@@ -55,9 +55,11 @@ func sample(last int64) alarm.DeviceState {
 		Last: last, HasLast: true,
 		Recent: []string{"m:room-1-000001", fmt.Sprintf("t:%d", last)},
 		Rules: map[string]*alarm.RuleState{
-			"temperature_high:alice": {Flags: 3, LastAt: last, WarnRun: last - 60e9, Open: alarm.Warning, OpenStart: last - 60e9},
+			"temperature_high:alice": {Flags: 3, LastAt: last, WarnRun: last - 60e9, Open: alarm.Warning, OpenStart: last - 60e9, LastNotice: last},
 			"temperature_low:bob":    {Flags: 5, LastAt: last, ViolRun: last - 1, Open: alarm.Violation, OpenStart: last - 1},
+			"device_silent:alice":    {Open: alarm.Warning, OpenStart: last - 900e9, LastNotice: last - 300e9},
 		},
+		Temp: alarm.TempStats{N: 30, Mean: 21.25, Var: 0.0625, StuckValue: 21.5, StuckStart: last - 600e9, StuckLast: last, HasStuck: true},
 	}
 }
 

@@ -6,9 +6,11 @@ package backtest
 import (
 	"bufio"
 	"bytes"
+	"container/heap"
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
@@ -45,15 +47,32 @@ type Summary struct {
 	Devices                                      int
 }
 
+// Options tune a run.
+type Options struct {
+	// Until is where the clock of the silence rule ends up after the last message (DESIGN.md,
+	// "device_silent": a backtest's clock is the largest event time applied so far); zero means
+	// that largest time.
+	Until time.Time
+}
+
 // Run applies every message of src under configs, calling alert for each alert as it arises and
 // reject for each refused message. It stops at the first error of src, alert or reject.
-func Run(configs []threshold.Config, src Source, onAlert func(alert.Alert) error, onReject func(Rejected) error) (Summary, error) {
+//
+// The clock of the silence rule is the largest event time applied so far over every device: it
+// moves before a reading is applied, so a reading after a long gap first opens its device's
+// silence and then resolves it, and the opens due at one step come before that reading's alerts.
+func Run(configs []threshold.Config, src Source, opts Options, onAlert func(alert.Alert) error, onReject func(Rejected) error) (Summary, error) {
 	byDevice := map[string][]threshold.Config{}
 	for _, c := range configs {
+		if c.Version == 0 {
+			c.Version = 1 // as a first put of the file stores it
+		}
 		byDevice[c.DeviceID] = append(byDevice[c.DeviceID], c)
 	}
 	sum := Summary{Rejected: map[reading.Reason]int{}}
 	devices := map[string]*alarm.Device{}
+	var due dueQueue
+	var clock time.Time
 	var dec reading.Decoder
 	var emitErr error
 	emit := func(a alert.Alert) {
@@ -94,18 +113,87 @@ func Run(configs []threshold.Config, src Source, onAlert func(alert.Alert) error
 			d = alarm.NewDevice(&alarm.DeviceState{}, byDevice[r.DeviceID])
 			devices[r.DeviceID] = d
 		}
+		if d.Accepts(&r) && r.EventTime.After(clock) {
+			clock = r.EventTime
+			due.advance(clock, emit)
+		}
 		switch d.Apply(&r, emit) {
 		case alarm.Late:
 			sum.Late++
 		case alarm.Duplicate:
 			sum.Duplicates++
+		default:
+			due.watch(d)
 		}
 		if emitErr != nil {
 			return sum, emitErr
 		}
 	}
+	if opts.Until.After(clock) {
+		clock = opts.Until
+	}
+	due.advance(clock, emit)
 	sum.Devices = len(devices)
-	return sum, nil
+	return sum, emitErr
+}
+
+// dueQueue orders the devices by the time their next silence or silence reminder falls due, so
+// that moving the clock costs what is due, not the number of devices. An entry is stale when its
+// device's NextDue has moved since it was pushed; stale entries are skipped.
+type dueQueue struct {
+	h     dueHeap
+	order map[*alarm.Device]int // first-seen order: ties in time come out in input order
+}
+
+type dueEntry struct {
+	at    time.Time
+	order int
+	dev   *alarm.Device
+}
+
+type dueHeap []dueEntry
+
+func (h dueHeap) Len() int { return len(h) }
+func (h dueHeap) Less(i, j int) bool {
+	if !h[i].at.Equal(h[j].at) {
+		return h[i].at.Before(h[j].at)
+	}
+	return h[i].order < h[j].order
+}
+func (h dueHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)   { *h = append(*h, x.(dueEntry)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+// watch (re)schedules d after its state changed.
+func (q *dueQueue) watch(d *alarm.Device) {
+	if q.order == nil {
+		q.order = map[*alarm.Device]int{}
+	}
+	o, ok := q.order[d]
+	if !ok {
+		o = len(q.order)
+		q.order[d] = o
+	}
+	if at, ok := d.NextDue(); ok {
+		heap.Push(&q.h, dueEntry{at: at, order: o, dev: d})
+	}
+}
+
+// advance moves every device whose silence or reminder is due by clock.
+func (q *dueQueue) advance(clock time.Time, emit func(alert.Alert)) {
+	for q.h.Len() > 0 && !q.h[0].at.After(clock) {
+		e := heap.Pop(&q.h).(dueEntry)
+		if at, ok := e.dev.NextDue(); !ok || !at.Equal(e.at) {
+			continue // stale: the device moved on since
+		}
+		e.dev.Advance(clock, emit)
+		q.watch(e.dev)
+	}
 }
 
 // Lines reads JSON lines (blank lines are skipped); name is used in errors. A line of any length
