@@ -169,26 +169,41 @@ func NewDevice(st *DeviceState, configs []threshold.Config) *Device {
 	if st.Rules == nil {
 		st.Rules = map[string]*RuleState{}
 	}
-	live := make(map[string]bool, len(configs)*int(NumRules+1))
+	found := 0 // rule states that belong to a config
 	for i := range configs {
 		for r := Rule(0); r <= DeviceSilent; r++ {
 			d.keys[i][r] = RuleKey(r, configs[i].UserID)
-			d.rules[i][r] = st.Rules[d.keys[i][r]]
-			live[d.keys[i][r]] = true
+			if d.rules[i][r] = st.Rules[d.keys[i][r]]; d.rules[i][r] != nil {
+				found++
+			}
 		}
 	}
-	for k := range st.Rules {
-		if !live[k] {
-			d.orphans = append(d.orphans, k)
+	if found < len(st.Rules) { // some belong to no config: deleted ones
+		for k := range st.Rules {
+			if !d.live(k) {
+				d.orphans = append(d.orphans, k)
+			}
 		}
+		sort.Strings(d.orphans) // alerts in a stable order
 	}
-	sort.Strings(d.orphans) // alerts in a stable order
 	for _, s := range st.Recent {
 		if id, ok := reading.ParseIdentity(s); ok {
 			d.push(id)
 		}
 	}
 	return d
+}
+
+// live reports whether a rule state key belongs to one of the configs.
+func (d *Device) live(k string) bool {
+	for i := range d.keys {
+		for _, key := range d.keys[i] {
+			if key == k {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Finish writes what the batch changed back into the state and reports whether the state is

@@ -77,3 +77,27 @@ func BenchmarkStdlibDecode(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(msgs)*b.N)/b.Elapsed().Seconds(), "readings/s")
 }
+
+// BenchmarkEvaluateAllRules is BenchmarkEvaluate with every second-edition rule on for every
+// config: hysteresis, silence, stuck sensor, anomaly and reminders.
+func BenchmarkEvaluateAllRules(b *testing.B) {
+	msgs, cfgs := benchBatch()
+	for i := range cfgs {
+		c := &cfgs[i]
+		c.TempHysteresis, c.LightHysteresis, c.TempZScore = threshold.Of(0.3), threshold.Of(20), threshold.Of(3)
+		c.SilentSeconds, c.StuckSeconds, c.RemindSeconds = 900, 1800, 600
+	}
+	ctx := context.Background()
+	pub := &memPublisher{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		svc := evaluator.New(memstore.New(cfgs, nil), pub, memQuarantine{}, evaluator.Config{LoadConcurrency: 1}, nil, nil)
+		out, _ := svc.Evaluate(ctx, msgs)
+		if len(out.Retry) != 0 {
+			b.Fatal("failures")
+		}
+	}
+	b.ReportMetric(float64(len(msgs)*b.N)/b.Elapsed().Seconds(), "readings/s")
+	b.ReportMetric(float64(pub.n)/float64(b.N), "alerts/batch")
+}
