@@ -71,6 +71,7 @@ work could not be done (a lake write or an aggregation that failed, records give
 	f.DurationVar(&cfg.Stream.BatchWindow, "batch-window", stream.DefaultBatchWindow, "longest wait to fill a batch")
 	f.DurationVar(&cfg.AggregateEvery, "aggregate-every", time.Hour, "how often to aggregate the hours that received readings (0: only at the end)")
 	f.DurationVar(&cfg.Interval, "interval", aggregate.DefaultConfig.Interval, "devices' nominal reading interval")
+	f.StringVar(&cfg.Clock, "clock", runner.ClockWall, "the silence rule's clock: wall, or watermark (the latest event time applied) to replay old data")
 	f.BoolVar(&quiet, "quiet", false, "do not print alerts (progress and the summary still go to standard error)")
 	f.StringVar(&addrFile, "addr-file", "", "write the broker's address there once it accepts connections (with --mqtt 127.0.0.1:0)")
 	cmd.MarkFlagRequired("lake")

@@ -550,6 +550,16 @@ func (d *Device) Advance(now time.Time, emit func(alert.Alert)) {
 	}
 }
 
+// WatchesSilence reports whether a config of the device turns device_silent on.
+func (d *Device) WatchesSilence() bool {
+	for i := range d.configs {
+		if d.configs[i].SilentSeconds > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // NextDue is the earliest time a silence or a silence reminder of the device falls due; false
 // when none can (no reading yet, or no config watches silence).
 func (d *Device) NextDue() (time.Time, bool) {

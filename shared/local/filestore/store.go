@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -312,4 +313,39 @@ func writeFileAtomic(path string, data []byte) (err error) {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// Due lists the devices whose silence or silence reminder is due by now (on one machine the store
+// holds every state, so it looks at each: the AWS check uses an index of due times instead).
+func (s *Store) Due(now time.Time) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for id, st := range s.states {
+		cfgs := s.configs[id]
+		if len(cfgs) == 0 || !st.Alarm.HasLast {
+			continue
+		}
+		alarmState := st.Alarm.Clone()
+		if at, ok := alarm.NewDevice(&alarmState, cfgs).NextDue(); ok && !at.After(now) {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Watermark is the latest event time applied over every device: the clock of a replay of old
+// data (`iotwatch run --clock watermark`). false while no reading was applied.
+func (s *Store) Watermark() (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var last int64
+	found := false
+	for _, st := range s.states {
+		if st.Alarm.HasLast && (!found || st.Alarm.Last > last) {
+			last, found = st.Alarm.Last, true
+		}
+	}
+	return time.Unix(0, last).UTC(), found
 }

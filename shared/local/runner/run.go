@@ -46,7 +46,16 @@ type Config struct {
 	Ready func(addr string)
 	// WrapPublisher, when set, wraps the publisher of alerts (tests inject faults with it).
 	WrapPublisher func(evaluator.Publisher) evaluator.Publisher
+	// Clock is the silence rule's clock: ClockWall (default) or ClockWatermark, the latest event
+	// time applied, for replays of old data.
+	Clock string
 }
+
+// The clocks of the silence rule.
+const (
+	ClockWall      = "wall"
+	ClockWatermark = "watermark"
+)
 
 // The run's fixed rhythms.
 const (
@@ -131,6 +140,13 @@ func newPipeline(cfg Config) (*pipeline, error) {
 	}
 	if cfg.Interval == 0 {
 		cfg.Interval = aggregate.DefaultConfig.Interval
+	}
+	switch cfg.Clock {
+	case "":
+		cfg.Clock = ClockWall
+	case ClockWall, ClockWatermark:
+	default:
+		return nil, fmt.Errorf("clock %q: want %s or %s", cfg.Clock, ClockWall, ClockWatermark)
 	}
 	store, err := filestore.Open(cfg.Thresholds, cfg.Devices, filepath.Join(cfg.Lake, "state"), cfg.Log)
 	if err != nil {
@@ -279,6 +295,7 @@ func (p *pipeline) serve(ctx context.Context) {
 			}
 		case now := <-tick.C:
 			p.store.Reload()
+			p.checkSilence(ctx)
 			for _, w := range []*lakefiles.Writer{p.bronze, p.alerts} {
 				if err := w.FlushOld(); err != nil { // the buffer is kept: written again next tick
 					p.cfg.Log.Error("writing the lake", "err", err)
@@ -297,6 +314,25 @@ func (p *pipeline) serve(ctx context.Context) {
 	}
 }
 
+// checkSilence opens the silences and silence reminders that are due on the run's clock.
+func (p *pipeline) checkSilence(ctx context.Context) {
+	now := time.Now()
+	if p.cfg.Clock == ClockWatermark {
+		var ok bool
+		if now, ok = p.store.Watermark(); !ok {
+			return
+		}
+	}
+	ids := p.store.Due(now)
+	if len(ids) == 0 {
+		return
+	}
+	// A conflict means a reading of the device was applied meanwhile: the next round looks again.
+	if _, err := p.service.CheckSilence(ctx, ids, now); err != nil && !errors.Is(err, evaluator.ErrConflict) {
+		p.cfg.Log.Error("silence check", "devices", len(ids), "err", err)
+	}
+}
+
 // stop stops accepting, drains the stream, flushes every writer, and aggregates the hours that
 // received readings: every acknowledged message ends up in the lake.
 func (p *pipeline) stop(ctx context.Context) {
@@ -305,6 +341,7 @@ func (p *pipeline) stop(ctx context.Context) {
 		p.fail(err)
 	}
 	p.stream.Close()
+	p.checkSilence(ctx) // the clock as the last readings left it
 	for _, w := range []*lakefiles.Writer{p.bronze, p.alerts, p.failed} {
 		if err := w.Flush(); err != nil {
 			p.fail(err)

@@ -145,27 +145,37 @@ func (r *Rebase) shifted(m Message) Message {
 }
 
 // Anomalies turns a fraction of the messages into trouble a real fleet produces: a temperature
-// spike, a stuck sensor (the device's previous temperature again), a dropout (the message is not
-// sent), or a malformed message (cut in half).
+// spike (one reading), a stuck sensor (its temperature repeats for the next StuckReadings
+// readings), a dropout (the device sends nothing for DropoutReadings readings), or a malformed
+// message (cut in half).
 type Anomalies struct {
 	Source
 	Fraction float64
 	rng      *rand.Rand
 	last     map[string]any
+	stuck    map[string]int // readings of the device still to repeat its stuck temperature
+	dropped  map[string]int // readings of the device still to drop
 	Counts   map[string]int
 }
 
+// How long a stuck sensor and a dropout last, in readings of the device (about half an hour and
+// twenty minutes of the bundled data, a reading a minute).
+const (
+	StuckReadings   = 30
+	DropoutReadings = 20
+)
+
 // NewAnomalies wraps src; seed makes a run repeatable.
 func NewAnomalies(src Source, fraction float64, seed uint64) *Anomalies {
-	return &Anomalies{Source: src, Fraction: fraction, rng: rand.New(rand.NewPCG(seed, seed+1)), last: map[string]any{}, Counts: map[string]int{}}
+	return &Anomalies{Source: src, Fraction: fraction, rng: rand.New(rand.NewPCG(seed, seed+1)), last: map[string]any{},
+		stuck: map[string]int{}, dropped: map[string]int{}, Counts: map[string]int{}}
 }
 
 // Next implements Source.
 func (a *Anomalies) Next() (Message, error) {
 	for {
 		m, err := a.Source.Next()
-		if err != nil || a.Fraction <= 0 || a.rng.Float64() >= a.Fraction {
-			a.remember(m)
+		if err != nil {
 			return m, err
 		}
 		var obj map[string]any
@@ -173,6 +183,22 @@ func (a *Anomalies) Next() (Message, error) {
 			return m, nil
 		}
 		dev, _ := obj["device_id"].(string)
+		switch { // an anomaly in progress goes on
+		case a.dropped[dev] > 0:
+			a.dropped[dev]--
+			continue
+		case a.stuck[dev] > 0:
+			a.stuck[dev]--
+			if prev, ok := a.last[dev]; ok {
+				obj["temperature"] = prev
+			}
+			b, _ := json.Marshal(obj)
+			return Message{Topic: m.Topic, Payload: b}, nil
+		}
+		if a.Fraction <= 0 || a.rng.Float64() >= a.Fraction {
+			a.last[dev] = obj["temperature"]
+			return m, nil
+		}
 		switch kind := []string{"spike", "stuck", "dropout", "malformed"}[a.rng.IntN(4)]; kind {
 		case "spike":
 			if t, ok := obj["temperature"].(float64); ok {
@@ -182,10 +208,12 @@ func (a *Anomalies) Next() (Message, error) {
 		case "stuck":
 			if prev, ok := a.last[dev]; ok {
 				obj["temperature"] = prev
+				a.stuck[dev] = StuckReadings - 1
 			}
 			a.Counts[kind]++
 		case "dropout":
 			a.Counts[kind]++
+			a.dropped[dev] = DropoutReadings - 1
 			continue
 		case "malformed":
 			a.Counts[kind]++
@@ -193,14 +221,5 @@ func (a *Anomalies) Next() (Message, error) {
 		}
 		b, _ := json.Marshal(obj)
 		return Message{Topic: m.Topic, Payload: b}, nil
-	}
-}
-
-func (a *Anomalies) remember(m Message) {
-	var obj map[string]any
-	if json.Unmarshal(m.Payload, &obj) == nil {
-		if dev, ok := obj["device_id"].(string); ok {
-			a.last[dev] = obj["temperature"]
-		}
 	}
 }

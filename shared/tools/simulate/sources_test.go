@@ -68,9 +68,33 @@ func TestDevicesRebaseAnomalies(t *testing.T) {
 		t.Errorf("rebased times %s, %s: want the first at %s and the spacing kept (59 s in the recording)", times(msgs[0]), times(msgs[3]), start)
 	}
 	src, _ = NewDevices(data, "datatest.txt", 1)
-	an := NewAnomalies(src, 0.2, 3)
-	n := len(all(t, an))
-	if an.Counts["dropout"] == 0 || an.Counts["malformed"] == 0 || an.Counts["spike"] == 0 || an.Counts["stuck"] == 0 || n != 2665-an.Counts["dropout"] {
-		t.Errorf("anomalies %v over %d messages", an.Counts, n)
+	an := NewAnomalies(src, 0.05, 3)
+	sent := all(t, an)
+	n := len(sent)
+	if an.Counts["dropout"] == 0 || an.Counts["malformed"] == 0 || an.Counts["spike"] == 0 || an.Counts["stuck"] == 0 {
+		t.Fatalf("anomalies %v over %d messages", an.Counts, n)
+	}
+	// A dropout lasts DropoutReadings readings (one at the end of the data may be cut short); a
+	// stuck sensor repeats its temperature for StuckReadings readings.
+	if dropped := 2665 - n; dropped > an.Counts["dropout"]*DropoutReadings || dropped <= (an.Counts["dropout"]-1)*DropoutReadings {
+		t.Errorf("%d readings dropped by %d dropouts of %d", dropped, an.Counts["dropout"], DropoutReadings)
+	}
+	longest, run, prev := 0, 0, ""
+	for _, m := range sent {
+		var r struct {
+			Temperature json.RawMessage `json:"temperature"`
+		}
+		if json.Unmarshal(m.Payload, &r) != nil {
+			continue
+		}
+		if string(r.Temperature) == prev {
+			run++
+		} else {
+			run, prev = 1, string(r.Temperature)
+		}
+		longest = max(longest, run)
+	}
+	if longest < StuckReadings {
+		t.Errorf("the longest run of one temperature is %d readings; a stuck sensor repeats %d", longest, StuckReadings)
 	}
 }

@@ -1,0 +1,71 @@
+package evaluator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/iotwatch/iotwatch/shared/domain/alarm"
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
+)
+
+// CheckSilence moves the clock of the given devices to now (the wall clock deployed, or a
+// watermark for a replay): each opens the silences that are due and emits the silence reminders
+// that are (DESIGN.md, "device_silent"). It goes through the same store, publisher and
+// conditional state writes as Evaluate, so a reading that arrives at the same moment and the
+// check cannot both win: the loser's write is refused (ErrConflict) and its work is done again
+// (the check at its next round, the reading by its retry), with the same alert ids.
+func (s *Service) CheckSilence(ctx context.Context, ids []string, now time.Time) (Stats, error) {
+	start := s.cfg.Now()
+	st := Stats{Rejected: map[reading.Reason]int{}, Alerts: map[AlertKey]int{}}
+	var errs []error
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			break
+		}
+		if err := s.checkOne(ctx, id, now, &st); err != nil {
+			st.FailedDevices++
+			if errors.Is(err, ErrConflict) {
+				st.StateConflicts++
+			}
+			errs = append(errs, err)
+		}
+	}
+	st.Duration = s.cfg.Now().Sub(start)
+	if s.observe != nil {
+		s.observe(st)
+	}
+	return st, errors.Join(errs...)
+}
+
+func (s *Service) checkOne(ctx context.Context, id string, now time.Time, st *Stats) error {
+	dev, err := s.store.LoadDevice(ctx, id)
+	if err != nil {
+		return fmt.Errorf("loading device %s: %w", id, err)
+	}
+	if dev.Info.ID == "" {
+		dev.Info.ID = id
+	}
+	d := alarm.NewDevice(&dev.State.Alarm, dev.Configs)
+	var notices []Notice
+	d.Advance(now, func(a alert.Alert) { notices = append(notices, Notice{Alert: a, Device: dev.Info}) })
+	if !d.Finish() || len(notices) == 0 {
+		return nil
+	}
+	for i, err := range s.publisher.Publish(ctx, notices) {
+		if err != nil {
+			return fmt.Errorf("publishing alert %s: %w", notices[i].Alert.AlertID, err)
+		}
+	}
+	if _, err := s.store.SaveState(ctx, id, dev.State); err != nil {
+		st.PublishedUncommitted += len(notices)
+		return fmt.Errorf("saving alarm state of %s: %w", id, err)
+	}
+	st.StateWrites++
+	for _, n := range notices {
+		st.Alerts[AlertKey{n.Alert.Kind, n.Alert.Severity}]++
+	}
+	return nil
+}

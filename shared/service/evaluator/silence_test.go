@@ -1,0 +1,122 @@
+package evaluator_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/testsupport/memstore"
+)
+
+var silentConfig = []threshold.Config{{UserID: "alice", DeviceID: "room-1", SilentSeconds: 600, RemindSeconds: 600, Version: 1}}
+
+// recording publishes into a list.
+type recording struct {
+	mu  sync.Mutex
+	ids []string
+	log []string
+}
+
+func (p *recording) Publish(_ context.Context, ns []evaluator.Notice) []error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, n := range ns {
+		p.ids = append(p.ids, n.Alert.AlertID)
+		p.log = append(p.log, n.Alert.AlertTime.Format("15:04")+" "+string(n.Alert.Kind))
+	}
+	return make([]error, len(ns))
+}
+
+func distinct(ids []string) int {
+	seen := map[string]bool{}
+	for _, id := range ids {
+		seen[id] = true
+	}
+	return len(seen)
+}
+
+func TestCheckSilence(t *testing.T) {
+	ctx := context.Background()
+	pub := &recording{}
+	store := memstore.New(silentConfig, nil)
+	svc := evaluator.New(store, pub, failingQuarantine{}, evaluator.Config{}, nil, nil)
+	_, err := svc.Evaluate(ctx, []evaluator.Message{msg("1", 0, 20)})
+	require.NoError(t, err)
+
+	_, err = svc.CheckSilence(ctx, []string{"room-1"}, t0.Add(9*time.Minute))
+	require.NoError(t, err)
+	assert.Empty(t, pub.log, "not due yet")
+	_, err = svc.CheckSilence(ctx, []string{"room-1"}, t0.Add(25*time.Minute))
+	require.NoError(t, err)
+	_, err = svc.CheckSilence(ctx, []string{"room-1"}, t0.Add(25*time.Minute))
+	require.NoError(t, err) // a second round at the same clock raises nothing
+	_, err = svc.Evaluate(ctx, []evaluator.Message{msg("2", 29, 20)})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"08:10 OPEN", "08:20 REMIND", "08:29 RESOLVE"}, pub.log)
+}
+
+// racingStore runs once a hook just before a SaveState: a reading is applied between the
+// silence check's read and its write.
+type racingStore struct {
+	*memstore.Store
+	armed atomic.Bool
+	hook  func()
+}
+
+func (s *racingStore) SaveState(ctx context.Context, id string, st evaluator.State) (int64, error) {
+	if s.armed.CompareAndSwap(true, false) {
+		s.hook() // once; its own saves go straight through
+	}
+	return s.Store.SaveState(ctx, id, st)
+}
+
+// TestSilenceAndReadingAtOnce: the check opens a silence while a reading of the device arrives;
+// conditional writes decide, and the contract's alerts (OPEN at last + silent_seconds, RESOLVE at
+// the reading) go out exactly once each by id, whichever write wins.
+func TestSilenceAndReadingAtOnce(t *testing.T) {
+	for _, readingFirst := range []bool{true, false} {
+		ctx := context.Background()
+		pub := &recording{}
+		store := &racingStore{Store: memstore.New(silentConfig, nil)}
+		svc := evaluator.New(store, pub, failingQuarantine{}, evaluator.Config{}, nil, nil)
+		_, err := svc.Evaluate(ctx, []evaluator.Message{msg("1", 0, 20)})
+		require.NoError(t, err)
+		reading := []evaluator.Message{msg("2", 11, 20)}
+		store.armed.Store(true)
+		if readingFirst {
+			// The reading's write lands between the check's read and write: the check loses.
+			store.hook = func() {
+				out, err := svc.Evaluate(ctx, reading)
+				require.NoError(t, err)
+				require.Empty(t, out.Retry)
+			}
+			_, err = svc.CheckSilence(ctx, []string{"room-1"}, t0.Add(11*time.Minute))
+			require.ErrorIs(t, err, evaluator.ErrConflict)
+		} else {
+			// The check's write lands between the reading's read and write: the reading loses,
+			// and its retry resolves the silence.
+			store.hook = func() {
+				_, err := svc.CheckSilence(ctx, []string{"room-1"}, t0.Add(11*time.Minute))
+				require.NoError(t, err)
+			}
+			out, err := svc.Evaluate(ctx, reading)
+			require.NoError(t, err)
+			require.Len(t, out.Retry, 1)
+			out, err = svc.Evaluate(ctx, reading) // the retry
+			require.NoError(t, err)
+			require.Empty(t, out.Retry)
+		}
+		_, err = svc.CheckSilence(ctx, []string{"room-1"}, t0.Add(20*time.Minute)) // a later round: nothing left to do
+		require.NoError(t, err)
+		assert.Equal(t, 2, distinct(pub.ids), "reading first %v: %v", readingFirst, pub.log)
+		assert.Contains(t, pub.log, "08:10 OPEN")
+		assert.Contains(t, pub.log, "08:11 RESOLVE")
+	}
+}
