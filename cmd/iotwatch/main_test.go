@@ -148,12 +148,12 @@ func TestThresholdsAndDevicesOnEmulator(t *testing.T) {
 		t.Errorf("after a refused file the table holds:\n%s", out)
 	}
 
-	if code, out, errOut := runCLI(t, "", append([]string{"thresholds", "put", "../../events/thresholds.csv"}, at...)...); code != 0 || !strings.Contains(out, "wrote 5 thresholds") {
+	if code, out, errOut := runCLI(t, "", append([]string{"thresholds", "put", "../../events/thresholds.csv"}, at...)...); code != 0 || !strings.Contains(out, "wrote 8 thresholds") {
 		t.Fatalf("put: exit %d, %s %s", code, out, errOut)
 	}
 	_, out, _ := runCLI(t, "", append([]string{"thresholds", "list", "--device", "room-1"}, at...)...)
 	all := strings.Join(threshold.AllColumns(), ",") + ",version\n"
-	want := all + "alice,room-1,23,23.8,,,,300,,,,,,,1\nbob,room-1,,,20,19.5,,300,,,,,,,1\ncarol,room-1,,,,,300,120,,,,,,,1\n"
+	want := all + "alice,room-1,23,23.8,,,,300,0.2,,,,,3600,1\nbob,room-1,,,20,19.5,,300,0.2,,,,,,1\ncarol,room-1,,,,,300,120,,50,,,,,1\nops,room-1,,,,,,0,,,600,1500,6,,1\n"
 	if out != want {
 		t.Errorf("list:\n%s\nwant:\n%s", out, want)
 	}
@@ -164,7 +164,7 @@ func TestThresholdsAndDevicesOnEmulator(t *testing.T) {
 		t.Errorf("second delete: exit %d, %s", code, errOut)
 	}
 	_, out, _ = runCLI(t, "", append([]string{"thresholds", "list", "--device", "room-1"}, at...)...)
-	if strings.Count(out, "\n") != 3 || strings.Contains(out, "bob") {
+	if strings.Count(out, "\n") != 4 || strings.Contains(out, "bob") { // the header and 3 users
 		t.Errorf("after delete:\n%s", out)
 	}
 	if code, out, errOut := runCLI(t, "", append([]string{"devices", "put", "../../events/devices.csv"}, at...)...); code != 0 || !strings.Contains(out, "wrote 2 devices") {

@@ -125,16 +125,21 @@ func (h *ruleHook) ID() string { return "iotwatch-rule" }
 
 func (h *ruleHook) Provides(b byte) bool { return b == mqtt.OnPublish }
 
-func (h *ruleHook) OnPublish(_ *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+func (h *ruleHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	dev, ok := topic.DeviceOf(pk.TopicName)
 	if !ok {
 		return pk, nil // not the rule's topic: the broker delivers it, the pipeline ignores it
 	}
 	if err := h.action(dev, append([]byte(nil), pk.Payload...)); err != nil {
-		if err == ErrUnavailable {
-			return pk, packets.ErrServerUnavailable
+		// Refused: no PUBACK, so the client sends it again. MQTT 5 says why (a negative PUBACK);
+		// MQTT 3.1.1 has no such thing, so the packet is dropped unacknowledged.
+		if cl != nil && cl.Properties.ProtocolVersion == 5 {
+			if err == ErrUnavailable {
+				return pk, packets.ErrServerUnavailable
+			}
+			return pk, packets.ErrImplementationSpecificError
 		}
-		return pk, packets.ErrImplementationSpecificError
+		return pk, packets.ErrRejectPacket
 	}
 	h.accepted.Add(1)
 	return pk, nil

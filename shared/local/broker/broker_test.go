@@ -122,3 +122,23 @@ func TestLargePacketsAreRefused(t *testing.T) {
 	assert.Error(t, err, "a packet over the limit is acknowledged")
 	assert.Equal(t, int64(1), got.Load())
 }
+
+// TestRefusedMessagesAreNotAcknowledged: a message the rule refuses (the pipeline stopping, a
+// write that failed) gets no PUBACK, so the client keeps it and sends it again; before, mochi
+// acknowledged it and it was lost.
+func TestRefusedMessagesAreNotAcknowledged(t *testing.T) {
+	var calls atomic.Int64
+	b, err := start("127.0.0.1:0", func(string, []byte) error {
+		if calls.Add(1) == 1 {
+			return ErrUnavailable
+		}
+		return nil
+	}, nil, limits{maxConns: 10, connectTimeout: time.Minute})
+	require.NoError(t, err)
+	defer b.Close()
+	err = publish(t, b.Addr(), []byte(`{"device_id":"room-1"}`))
+	require.Error(t, err, "a refused message was acknowledged")
+	assert.Zero(t, b.Accepted())
+	require.NoError(t, publish(t, b.Addr(), []byte(`{"device_id":"room-1"}`)), "sent again, it is taken")
+	assert.Equal(t, int64(1), b.Accepted())
+}

@@ -64,11 +64,15 @@ func NewPublisher(out io.Writer, alerts *Writer) *Publisher {
 	return &Publisher{out: out, alerts: alerts}
 }
 
-// Publish implements evaluator.Publisher.
+// Publish implements evaluator.Publisher. An alert is published once it is written to the lake
+// (not merely buffered): the evaluation records the state that raised it right after, and a
+// process killed in between must not leave a state whose alert exists nowhere. So each call ends
+// with a write of the alerts it took; one that fails takes back the alerts of the call.
 func (p *Publisher) Publish(_ context.Context, notices []evaluator.Notice) []error {
 	errs := make([]error, len(notices))
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	var taken []int
 	for i := range notices {
 		a := &notices[i].Alert
 		b, err := json.Marshal(a)
@@ -79,6 +83,19 @@ func (p *Publisher) Publish(_ context.Context, notices []evaluator.Notice) []err
 			errs[i] = fmt.Errorf("landing alert %s: %w", a.AlertID, err)
 			continue
 		}
+		taken = append(taken, i)
+	}
+	if len(taken) > 0 {
+		if err := p.alerts.Flush(); err != nil {
+			p.alerts.Discard()
+			for _, i := range taken {
+				errs[i] = fmt.Errorf("landing alert %s: %w", notices[i].Alert.AlertID, err)
+			}
+			return errs
+		}
+	}
+	for _, i := range taken {
+		a := &notices[i].Alert
 		fmt.Fprintf(p.out, "ALERT %s %-8s %-9s %-18s %-12s user=%s %s=%s threshold=%s\n", a.AlertTime.UTC().Format(time.RFC3339),
 			a.Kind, a.Severity, a.Rule, notices[i].Device.Label(), a.UserID, a.Metric, a.ObservedValue, a.ThresholdValue)
 	}

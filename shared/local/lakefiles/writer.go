@@ -7,10 +7,12 @@ package lakefiles
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,7 +63,11 @@ func (w *Writer) Add(data []byte) error {
 	if ok {
 		path = lake.Partition(w.prefix, hour)
 	} else {
-		path = lake.Errors + "/" + w.prefix + "/unpartitioned/" + lake.Partition("", time.Now())[1:]
+		errPrefix := w.prefix // the error prefix of bronze is errors/bronze; of errors/x, itself
+		if !strings.HasPrefix(errPrefix, lake.Errors+"/") {
+			errPrefix = lake.Errors + "/" + errPrefix
+		}
+		path = errPrefix + "/unpartitioned/" + lake.Partition("", time.Now())[1:]
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -70,6 +76,7 @@ func (w *Writer) Add(data []byte) error {
 		b = &buffer{since: time.Now(), hour: hour}
 		w.parts[path] = b
 	}
+	before := b.data.Len()
 	b.data.Write(bytes.TrimRight(data, "\n"))
 	b.data.WriteByte('\n')
 	b.lines++
@@ -77,7 +84,13 @@ func (w *Writer) Add(data []byte) error {
 		w.touched[hour] = true
 	}
 	if b.data.Len() >= w.MaxBytes {
-		return w.writeLocked(path, b)
+		if err := w.writeLocked(path, b); err != nil {
+			// Not accepted: the record leaves the buffer again (the caller retries it, and it
+			// must not land twice); the records before it stay, to be written later.
+			b.data.Truncate(before)
+			b.lines--
+			return err
+		}
 	}
 	return nil
 }
@@ -96,14 +109,15 @@ func (w *Writer) flush(all bool) error {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
+	var errs []error // one partition that cannot be written does not keep the others back
 	for _, p := range paths {
 		if b := w.parts[p]; all || time.Since(b.since) >= w.MaxAge {
 			if err := w.writeLocked(p, b); err != nil {
-				return err
+				errs = append(errs, err)
 			}
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // writeLocked writes one buffer as an object (a temporary file renamed into place).
@@ -133,6 +147,13 @@ func (w *Writer) writeLocked(path string, b *buffer) error {
 	w.written.Add(int64(b.lines))
 	delete(w.parts, path)
 	return nil
+}
+
+// Discard drops every buffered record (the caller reports them as not written).
+func (w *Writer) Discard() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	clear(w.parts)
 }
 
 // Written is the number of records written to objects so far.

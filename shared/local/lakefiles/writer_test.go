@@ -3,6 +3,7 @@ package lakefiles
 import (
 	"bufio"
 	"compress/gzip"
+	"context"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,6 +13,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
 
 // lines returns every line of the finished objects under dir, and the names of any other file.
@@ -77,4 +81,46 @@ func TestWriterPartitionsByHourAndKeepsAFailedBuffer(t *testing.T) {
 	assert.Empty(t, w.Touched(), "Touched forgets what it returned")
 	w.Touch(h9)
 	assert.Equal(t, []time.Time{h9}, w.Touched(), "an hour touched again (its aggregation failed)")
+}
+
+// TestAFailedAddKeepsNothing: an Add whose write fails returns the error and takes the record
+// back, so a caller's retry lands it once (before, three failed publishes landed one alert three
+// times). The records added before stay, to be written later.
+func TestAFailedAddKeepsNothing(t *testing.T) {
+	root := t.TempDir()
+	w := NewWriter(root, "alerts", "alert_time")
+	first := `{"alert_id":"a","alert_time":"2026-03-01T08:00:00Z"}`
+	require.NoError(t, w.Add([]byte(first)))
+	w.MaxBytes = 1 // the next Add writes the buffer
+	blocker := filepath.Join(root, "alerts", "dt=2026-03-01", "hour=08")
+	require.NoError(t, os.MkdirAll(filepath.Dir(blocker), 0o755))
+	require.NoError(t, os.WriteFile(blocker, nil, 0o644))
+	second := `{"alert_id":"b","alert_time":"2026-03-01T08:30:00Z"}`
+	for range 3 {
+		require.Error(t, w.Add([]byte(second)))
+	}
+	require.NoError(t, os.Remove(blocker))
+	require.NoError(t, w.Add([]byte(second))) // the retry that works
+	require.NoError(t, w.Flush())
+	got, _ := lines(t, filepath.Join(root, "alerts"))
+	assert.Equal(t, []string{"dt=2026-03-01/hour=08 " + first, "dt=2026-03-01/hour=08 " + second}, got)
+}
+
+// TestPublishIsOnDiskOrFailed: the local publisher's alerts are written when Publish returns
+// (a process killed right after loses none), and a failed write takes them all back.
+func TestPublishIsOnDiskOrFailed(t *testing.T) {
+	root := t.TempDir()
+	p := NewPublisher(nil, NewWriter(root, "alerts", "alert_time"))
+	n := evaluator.Notice{Alert: alert.Alert{AlertID: "x", Kind: alert.Open, AlertTime: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC), Rule: alert.TemperatureHigh}}
+	blocker := filepath.Join(root, "alerts", "dt=2026-03-01", "hour=08")
+	require.NoError(t, os.MkdirAll(filepath.Dir(blocker), 0o755))
+	require.NoError(t, os.WriteFile(blocker, nil, 0o644))
+	for range 2 {
+		errs := p.Publish(context.Background(), []evaluator.Notice{n})
+		require.Error(t, errs[0])
+	}
+	require.NoError(t, os.Remove(blocker))
+	require.NoError(t, p.Publish(context.Background(), []evaluator.Notice{n})[0])
+	got, _ := lines(t, filepath.Join(root, "alerts")) // no Flush: it is on disk already
+	assert.Len(t, got, 1)
 }

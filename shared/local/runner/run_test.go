@@ -42,7 +42,7 @@ func start(t *testing.T, lakeDir, thresholds string, opts ...func(*runner.Config
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &pipeline{stop: cancel, done: make(chan struct{})}
 	ready := make(chan string, 1)
-	cfg := runner.Config{Lake: lakeDir, Thresholds: thresholds, MQTT: "127.0.0.1:0",
+	cfg := runner.Config{Lake: lakeDir, Thresholds: thresholds, MQTT: "127.0.0.1:0", Clock: runner.ClockWatermark, // the data are old
 		Stream: stream.Config{Shards: 2, BatchSize: 200, BatchWindow: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond},
 		Ready:  func(a string) { ready <- a }}
 	for _, o := range opts {

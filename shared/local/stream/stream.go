@@ -96,6 +96,8 @@ type Stream struct {
 	mu        sync.RWMutex
 	closed    bool
 	queued    atomic.Int64
+	stopped   chan struct{} // closed when the consumers' context ends
+	stopOnce  sync.Once
 	batches   atomic.Int64
 	retries   atomic.Int64
 }
@@ -112,7 +114,7 @@ var ErrClosed = errors.New("stream closed")
 // New returns a stream; Start its consumers.
 func New(cfg Config, h Handler, onFailure func(Failure)) *Stream {
 	cfg.defaults()
-	s := &Stream{cfg: cfg, handler: h, onFailure: onFailure}
+	s := &Stream{cfg: cfg, handler: h, onFailure: onFailure, stopped: make(chan struct{})}
 	base := uint64(time.Now().UnixNano()) // numbers of a later run are higher: no name repeats
 	for i := 0; i < cfg.Shards; i++ {
 		s.shards = append(s.shards, &shard{id: i, in: make(chan Record, cfg.QueueLen), seq: base})
@@ -123,6 +125,10 @@ func New(cfg Config, h Handler, onFailure func(Failure)) *Stream {
 // Start runs one consumer per shard until Close has drained the shard, or ctx is done (what is
 // still queued then is left unhandled).
 func (s *Stream) Start(ctx context.Context) {
+	go func() {
+		<-ctx.Done()
+		s.stopOnce.Do(func() { close(s.stopped) })
+	}()
 	for _, sh := range s.shards {
 		s.wg.Add(1)
 		go func(sh *shard) {
@@ -142,8 +148,13 @@ func (s *Stream) Put(r Record) error {
 	h := fnv.New32a()
 	h.Write([]byte(r.PartitionKey))
 	s.queued.Add(1)
-	s.shards[int(h.Sum32())%len(s.shards)].in <- r
-	return nil
+	select {
+	case s.shards[int(h.Sum32())%len(s.shards)].in <- r:
+		return nil
+	case <-s.stopped: // the consumers are gone: a full shard would wait for ever
+		s.queued.Add(-1)
+		return ErrClosed
+	}
 }
 
 // Close stops accepting records and waits until every queued record was handled (or given up).
@@ -207,10 +218,16 @@ func (s *Stream) entry(sh *shard, r Record) Entry {
 // deliver invokes the handler until the batch is done, as the event source mapping does.
 func (s *Stream) deliver(ctx context.Context, sh *shard, batch []Entry, attempt int) {
 	for len(batch) > 0 {
+		if ctx.Err() != nil {
+			return // stopped: what is in hand is left unhandled, as documented on Start
+		}
 		s.batches.Add(1)
 		retry, err := s.handler(ctx, batch)
 		if err == nil && len(retry) == 0 {
 			return
+		}
+		if err == nil {
+			batch = fromLowest(batch, retry) // what came before it is done, whatever happens next
 		}
 		if attempt >= s.cfg.MaxRetries {
 			if err == nil {
@@ -228,32 +245,32 @@ func (s *Stream) deliver(ctx context.Context, sh *shard, batch []Entry, attempt 
 		case <-time.After(pause):
 		case <-ctx.Done():
 		}
-		if err != nil {
+		if err != nil && len(batch) > 1 {
 			// The whole invocation failed: bisect, and retry each half on its own.
-			if len(batch) > 1 {
-				half := len(batch) / 2
-				s.deliver(ctx, sh, batch[:half], attempt)
-				s.deliver(ctx, sh, batch[half:], attempt)
-				return
-			}
-			continue
+			half := len(batch) / 2
+			s.deliver(ctx, sh, batch[:half], attempt)
+			s.deliver(ctx, sh, batch[half:], attempt)
+			return
 		}
-		// Partial failure: resume from the lowest failed sequence number.
-		lowest := ""
-		for _, seq := range retry {
-			if lowest == "" || less(seq, lowest) {
-				lowest = seq
-			}
-		}
-		i := 0
-		for i < len(batch) && batch[i].Seq != lowest {
-			i++
-		}
-		if i == len(batch) {
-			i = 0 // an identifier not in the batch: retry it whole, as Lambda does
-		}
-		batch = batch[i:]
+		// A partial failure resumes from the lowest failed sequence number (batch starts there).
 	}
+}
+
+// fromLowest is the batch from the lowest sequence number of retry on; the whole batch for an
+// identifier not in it, as Lambda does.
+func fromLowest(batch []Entry, retry []string) []Entry {
+	lowest := ""
+	for _, seq := range retry {
+		if lowest == "" || less(seq, lowest) {
+			lowest = seq
+		}
+	}
+	for i := range batch {
+		if batch[i].Seq == lowest {
+			return batch[i:]
+		}
+	}
+	return batch
 }
 
 // less compares sequence numbers as numbers.

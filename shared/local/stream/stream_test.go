@@ -165,3 +165,54 @@ func TestConsumersStopWithTheirContext(t *testing.T) {
 		t.Fatal("consumers still running 5 s after their context ended")
 	}
 }
+
+// TestGivingUpKeepsOnlyWhatFailed: after a partial failure the records before the lowest failed
+// one are done; giving up hands on only the rest (before, the whole batch was copied to the
+// failed records and counted as given up).
+func TestGivingUpKeepsOnlyWhatFailed(t *testing.T) {
+	var failed []Failure
+	s := New(Config{Shards: 1, BatchSize: 5, BatchWindow: time.Second, MaxRetries: 2, RetryBackoff: time.Millisecond},
+		func(_ context.Context, b []Entry) ([]string, error) {
+			for _, e := range b {
+				if string(e.Data) == "2" {
+					return []string{e.Seq}, nil
+				}
+			}
+			return nil, nil
+		}, func(f Failure) { failed = append(failed, f) })
+	for i := range 5 {
+		require.NoError(t, s.Put(Record{Data: []byte(fmt.Sprint(i)), PartitionKey: "k"}))
+	}
+	s.Start(context.Background())
+	s.Close()
+	require.Len(t, failed, 1)
+	var given []string
+	for _, e := range failed[0].Records {
+		given = append(given, string(e.Data))
+	}
+	assert.Equal(t, []string{"2", "3", "4"}, given)
+}
+
+// TestPutAfterTheConsumersStopped: with the consumers gone, a Put on a full shard returns
+// instead of waiting for ever (and Close, waiting for Put's lock, with it).
+func TestPutAfterTheConsumersStopped(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := New(Config{Shards: 1, QueueLen: 1, BatchWindow: time.Millisecond}, func(context.Context, []Entry) ([]string, error) { return nil, nil }, nil)
+	s.Start(ctx)
+	cancel()
+	s.wg.Wait()
+	done := make(chan error, 3)
+	go func() {
+		for range 3 {
+			done <- s.Put(Record{PartitionKey: "k"})
+		}
+	}()
+	for range 3 {
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Put blocked on a full shard with no consumer")
+		}
+	}
+	s.Close()
+}
