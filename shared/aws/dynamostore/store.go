@@ -5,7 +5,9 @@
 package dynamostore
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -108,6 +110,7 @@ type Client interface {
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 }
@@ -226,12 +229,32 @@ func (s *Store) SaveState(ctx context.Context, id string, st evaluator.State) (i
 	}
 	if _, err := s.client.PutItem(ctx, in); err != nil {
 		var ccf *types.ConditionalCheckFailedException
-		if errors.As(err, &ccf) {
-			return 0, fmt.Errorf("writing alarm state of %s at version %d: %w", id, st.Version, evaluator.ErrConflict)
+		if !errors.As(err, &ccf) {
+			return 0, fmt.Errorf("writing alarm state of %s: %w", id, err)
 		}
-		return 0, fmt.Errorf("writing alarm state of %s: %w", id, err)
+		// The SDK retries a write whose answer was lost; the retry then meets the write itself.
+		// That is no conflict: the state stored is ours.
+		if ours, rerr := s.storedIs(ctx, id, toItem(st, st.Version+1)); rerr == nil && ours {
+			return st.Version + 1, nil
+		}
+		return 0, fmt.Errorf("writing alarm state of %s at version %d: %w", id, st.Version, evaluator.ErrConflict)
 	}
 	return st.Version + 1, nil
+}
+
+// storedIs reports whether the STATE item stored for id is exactly want.
+func (s *Store) storedIs(ctx context.Context, id string, want stateItem) (bool, error) {
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: key(id, SKState), ConsistentRead: aws.Bool(true)})
+	if err != nil || len(out.Item) == 0 {
+		return false, err
+	}
+	var got stateItem
+	if err := attributevalue.UnmarshalMap(out.Item, &got); err != nil {
+		return false, err
+	}
+	a, err1 := json.Marshal(got)
+	b, err2 := json.Marshal(want)
+	return err1 == nil && err2 == nil && bytes.Equal(a, b), nil
 }
 
 // PutThresholds writes configs (validated whole by the caller) with BatchWriteItem. Each keeps
