@@ -33,7 +33,8 @@ func main() {
 }
 
 // run executes the CLI and returns the exit code: 0 success, 1 the input had rejected readings
-// (backtest), 2 bad usage or bad input.
+// (backtest), 2 any other failure: bad usage, bad input, or work left undone (a run that could
+// not write the lake or aggregate).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRoot(stdin, stdout, stderr)
 	root.SetArgs(args)

@@ -292,8 +292,10 @@ func (s *Store) SaveState(_ context.Context, id string, st evaluator.State) (int
 	return next.Version, nil
 }
 
-// writeFileSync replaces path with data atomically and durably: a reader (or a restart after a
-// power cut) sees the old content or the new, never a part.
+// writeFileAtomic replaces path with data atomically: a reader, or a restart after the process
+// died, sees the old content or the new, never a part (a power cut can still leave a file cut
+// short: nothing is fsynced, and readStates moves such a file aside), and a failed write leaves
+// no temporary file behind.
 func writeFileAtomic(path string, data []byte) (err error) {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)

@@ -43,16 +43,49 @@ func writeFiles(t *testing.T, dir string, cfgs []threshold.Config, devs []device
 	return thPath, dvPath
 }
 
-// TestStoreContract runs the Store contract against the file store, and again against a store
-// reopened from the same directory (what a restart reads must be what was saved).
+// TestStoreContract runs the Store contract against the file store, and again against stores
+// reopened from the same directory for every call (what a restart reads must be what was saved).
 func TestStoreContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T, cfgs []threshold.Config, devs []device.Device) evaluator.Store {
-		dir := t.TempDir()
-		th, dv := writeFiles(t, dir, cfgs, devs)
-		s, err := Open(th, dv, filepath.Join(dir, "state"), nil)
-		require.NoError(t, err)
-		return s
+	t.Run("open", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T, cfgs []threshold.Config, devs []device.Device) evaluator.Store {
+			dir := t.TempDir()
+			th, dv := writeFiles(t, dir, cfgs, devs)
+			s, err := Open(th, dv, filepath.Join(dir, "state"), nil)
+			require.NoError(t, err)
+			return s
+		})
 	})
+	t.Run("reopened for every call", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T, cfgs []threshold.Config, devs []device.Device) evaluator.Store {
+			dir := t.TempDir()
+			th, dv := writeFiles(t, dir, cfgs, devs)
+			return &reopening{t: t, th: th, dv: dv, state: filepath.Join(dir, "state")}
+		})
+	})
+}
+
+// reopening opens the store afresh from disk for each call, as a restarted run would.
+type reopening struct {
+	t             *testing.T
+	th, dv, state string
+}
+
+func (r *reopening) open() *Store {
+	s, err := Open(r.th, r.dv, r.state, nil)
+	require.NoError(r.t, err)
+	return s
+}
+
+func (r *reopening) LoadDevice(ctx context.Context, id string) (evaluator.Device, error) {
+	return r.open().LoadDevice(ctx, id)
+}
+
+func (r *reopening) LoadStates(ctx context.Context, ids []string) (map[string]evaluator.State, error) {
+	return r.open().LoadStates(ctx, ids)
+}
+
+func (r *reopening) SaveState(ctx context.Context, id string, st evaluator.State) (int64, error) {
+	return r.open().SaveState(ctx, id, st)
 }
 
 func TestStateSurvivesReopen(t *testing.T) {

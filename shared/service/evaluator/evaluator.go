@@ -134,8 +134,11 @@ type Publisher interface {
 
 // Quarantine keeps rejected records (S3 on AWS).
 type Quarantine interface {
-	// Put stores the rejected records of one batch; key identifies the batch, so that a retry of
-	// the same batch overwrites instead of adding.
+	// Put stores the rejected records of one batch; key names the batch (its first message), so
+	// a retry of the same batch overwrites its objects. A retry that starts later in the batch
+	// (Kinesis resumes from the lowest failed record) writes the rejected records after that
+	// point again, under another name: each record carries its source, by which readers drop
+	// repeats (the rejections index is a set, so the lake's counts are not affected).
 	Put(ctx context.Context, key string, recs []lake.Rejected) error
 }
 
