@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/assert"
@@ -153,4 +155,53 @@ func TestPutKeepsVersions(t *testing.T) {
 			assert.True(t, c.Same(alice), "the second-edition columns round-trip: %+v", c)
 		}
 	}
+}
+
+// itemSize is an item's size as DynamoDB bills it: each attribute's name and value, numbers at
+// about one byte a two digits plus one, maps and lists three bytes plus one per element.
+func itemSize(v types.AttributeValue) int {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return len(v.Value)
+	case *types.AttributeValueMemberN:
+		return (len(strings.TrimLeft(v.Value, "-"))+1)/2 + 1
+	case *types.AttributeValueMemberBOOL, *types.AttributeValueMemberNULL:
+		return 1
+	case *types.AttributeValueMemberL:
+		n := 3
+		for _, e := range v.Value {
+			n += 1 + itemSize(e)
+		}
+		return n
+	case *types.AttributeValueMemberM:
+		n := 3
+		for k, e := range v.Value {
+			n += 1 + len(k) + itemSize(e)
+		}
+		return n
+	}
+	return 0
+}
+
+// TestStateItemSize: the STATE item of a device with 3 users, every rule on and every episode
+// open, and the 32 identities of its last readings, stays under 4 KB: one read unit for a
+// strongly consistent read.
+func TestStateItemSize(t *testing.T) {
+	last := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC).UnixNano()
+	st := alarm.DeviceState{Last: last, HasLast: true, Rules: map[string]*alarm.RuleState{},
+		Temp: alarm.TempStats{N: 30, Mean: 21.123456789, Var: 0.123456789, StuckValue: 21.5, StuckStart: last - 6e11, StuckLast: last, HasStuck: true}}
+	for i := range alarm.RecentIDs {
+		st.Recent = append(st.Recent, fmt.Sprintf("m:room-1-%06d", 100000+i))
+	}
+	for _, user := range []string{"alice@example.com", "bob@example.com", "carol@example.com"} {
+		for r := alarm.Rule(0); r <= alarm.DeviceSilent; r++ {
+			st.Rules[alarm.RuleKey(r, user)] = &alarm.RuleState{Flags: 7, LastAt: last, WarnRun: last - 6e11, ViolRun: last - 3e11,
+				Open: alarm.Violation, OpenStart: last - 6e11, LastNotice: last - 1e11}
+		}
+	}
+	item, err := attributevalue.MarshalMap(dynamostore.ToItemForTest(st))
+	require.NoError(t, err)
+	size := itemSize(&types.AttributeValueMemberM{Value: item})
+	t.Logf("STATE item of 3 users x 6 rules, all open, 32 recent identities: %d bytes", size)
+	assert.Less(t, size, 4096)
 }

@@ -343,15 +343,21 @@ func TestFaultsLoseNoAlertAndDuplicateOnlyInTheWindow(t *testing.T) {
 		name       string
 		fail, drop float64
 		seed       uint64
+		remind     int64
 	}{
-		{"20% failed requests", 0.2, 0, 7},
-		{"20% lost responses", 0, 0.2, 8},
-		{"10% failed, 10% lost", 0.1, 0.1, 9},
+		{"20% failed requests", 0.2, 0, 7, 0},
+		{"20% lost responses", 0, 0.2, 8, 0},
+		{"10% failed, 10% lost", 0.1, 0.1, 9, 0},
+		{"10% failed, 10% lost, reminders", 0.1, 0.1, 10, 300},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const devices, minutes = 12, 150
 			e := newEnv(t, 0, tc.seed, evaluator.Config{CacheTTL: 0, LoadConcurrency: 4})
 			cfgs := evaltest.Configs(devices)
+			for i := range cfgs {
+				cfgs[i].RemindSeconds = tc.remind
+				cfgs[i].Version = 1 // as the put stores them: the expected alerts carry it
+			}
 			require.NoError(t, e.store.PutThresholds(context.Background(), cfgs))
 			for _, f := range []*awstest.Faults{e.ddbFaults, e.snsFaults} {
 				f.SetRate(tc.fail)

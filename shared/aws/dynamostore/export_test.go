@@ -1,0 +1,9 @@
+package dynamostore
+
+import (
+	"github.com/iotwatch/iotwatch/shared/domain/alarm"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+)
+
+// ToItemForTest exposes the stored shape to the package's external tests.
+func ToItemForTest(st alarm.DeviceState) any { return toItem(evaluator.State{Alarm: st}, 1) }
