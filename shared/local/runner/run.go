@@ -318,6 +318,11 @@ func (p *pipeline) serve(ctx context.Context) {
 func (p *pipeline) checkSilence(ctx context.Context) {
 	now := time.Now()
 	if p.cfg.Clock == ClockWatermark {
+		// The watermark moves only with the stream drained: while shards lag each other, a
+		// device behind in its shard would look silent against another shard's readings.
+		if p.stream.Lag() > 0 {
+			return
+		}
 		var ok bool
 		if now, ok = p.store.Watermark(); !ok {
 			return
