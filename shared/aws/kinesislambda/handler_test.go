@@ -211,64 +211,18 @@ func (e *env) deliver(t testing.TB, ev events.KinesisEvent) int {
 	}
 }
 
-// received drains a queue and returns the alerts delivered to it, in arrival order, each SQS
-// message once. A receive whose answer was lost on the way (under load the client's kept-alive
-// connections are reset, and the SDK asks again) leaves its messages hidden: they come back after
-// a one-second visibility timeout, and the drain waits for them.
+// received drains a queue (awstest.Drain) and returns the alerts delivered to it, in order.
 func (e *env) received(t testing.TB, queue string) []alert.Alert {
 	t.Helper()
-	ctx := context.Background()
-	url := e.queues[queue]
 	var out []alert.Alert
-	seen := map[string]bool{}
-	deadline := time.Now().Add(30 * time.Second)
-	for empty := 0; empty < 2 || e.hidden(t, url); {
-		if time.Now().After(deadline) {
-			t.Fatalf("queue %s still has hidden messages after 30 s", queue)
+	for _, m := range awstest.Drain(t, e.sqs, e.queues[queue]) {
+		var a alert.Alert
+		if err := json.Unmarshal([]byte(m), &a); err != nil {
+			t.Fatalf("not an alert: %s", m)
 		}
-		res, err := e.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10, VisibilityTimeout: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(res.Messages) == 0 {
-			empty++
-			if empty >= 2 {
-				time.Sleep(200 * time.Millisecond) // hidden messages reappear after their timeout
-			}
-			continue
-		}
-		empty = 0
-		for _, m := range res.Messages {
-			if _, err := e.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &url, ReceiptHandle: m.ReceiptHandle}); err != nil {
-				t.Fatal(err)
-			}
-			if seen[*m.MessageId] {
-				continue // the same SQS message again: received before, its answer lost
-			}
-			seen[*m.MessageId] = true
-			var envl struct{ Message string }
-			var a alert.Alert
-			if err := json.Unmarshal([]byte(*m.Body), &envl); err != nil {
-				t.Fatal(err)
-			}
-			if err := json.Unmarshal([]byte(envl.Message), &a); err != nil {
-				t.Fatalf("not an alert: %s", envl.Message)
-			}
-			out = append(out, a)
-		}
+		out = append(out, a)
 	}
 	return out
-}
-
-// hidden reports whether the queue holds messages received and not deleted.
-func (e *env) hidden(t testing.TB, url string) bool {
-	t.Helper()
-	attrs, err := e.sqs.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: &url,
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return attrs.Attributes["ApproximateNumberOfMessagesNotVisible"] != "0"
 }
 
 func short(as []alert.Alert) []string {

@@ -47,32 +47,16 @@ func subscribe(t *testing.T, snsc *sns.Client, sqsc *sqs.Client, topic, name, po
 	return *q.QueueUrl
 }
 
-// drain receives every message of a queue and returns the SNS envelopes' default messages.
+// drain receives every message of a queue (awstest.Drain) and returns the alerts.
 func drain(t *testing.T, sqsc *sqs.Client, url string) []alert.Alert {
 	t.Helper()
 	var out []alert.Alert
-	for empty := 0; empty < 2; {
-		res, err := sqsc.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0})
-		if err != nil {
-			t.Fatal(err)
+	for _, m := range awstest.Drain(t, sqsc, url) {
+		var a alert.Alert
+		if err := json.Unmarshal([]byte(m), &a); err != nil {
+			t.Fatalf("default message is not an alert: %s", m)
 		}
-		if len(res.Messages) == 0 {
-			empty++
-			time.Sleep(20 * time.Millisecond)
-			continue
-		}
-		for _, m := range res.Messages {
-			var env struct{ Message string }
-			if err := json.Unmarshal([]byte(*m.Body), &env); err != nil {
-				t.Fatalf("not an SNS envelope: %s", *m.Body)
-			}
-			var a alert.Alert
-			if err := json.Unmarshal([]byte(env.Message), &a); err != nil {
-				t.Fatalf("default message is not an alert: %s", env.Message)
-			}
-			out = append(out, a)
-			sqsc.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: &url, ReceiptHandle: m.ReceiptHandle})
-		}
+		out = append(out, a)
 	}
 	return out
 }

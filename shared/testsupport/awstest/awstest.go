@@ -6,6 +6,7 @@ package awstest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -28,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
@@ -194,4 +196,56 @@ func renumberBatchMembers(next http.Handler) http.Handler {
 		r.ContentLength = int64(len(body))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// Drain receives every message of an SQS queue and returns the default message of each SNS
+// envelope, in arrival order, each SQS message once. A receive whose answer is lost on the way
+// (under load kept-alive connections get reset, and the SDK asks again) leaves its messages
+// hidden; they come back after a one-second visibility timeout, and Drain waits for them.
+func Drain(t testing.TB, client *sqs.Client, url string) []string {
+	t.Helper()
+	ctx := context.Background()
+	var out []string
+	seen := map[string]bool{}
+	hidden := func() bool {
+		attrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &url,
+			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return attrs.Attributes["ApproximateNumberOfMessagesNotVisible"] != "0"
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for empty := 0; empty < 2 || hidden(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("queue %s still has hidden messages after 30 s", url)
+		}
+		res, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10, VisibilityTimeout: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Messages) == 0 {
+			empty++
+			if empty >= 2 {
+				time.Sleep(200 * time.Millisecond) // hidden messages reappear after their timeout
+			}
+			continue
+		}
+		empty = 0
+		for _, m := range res.Messages {
+			if _, err := client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: &url, ReceiptHandle: m.ReceiptHandle}); err != nil {
+				t.Fatal(err)
+			}
+			if seen[*m.MessageId] {
+				continue // the same SQS message again: received before, its answer lost
+			}
+			seen[*m.MessageId] = true
+			var envelope struct{ Message string }
+			if err := json.Unmarshal([]byte(*m.Body), &envelope); err != nil {
+				t.Fatalf("not an SNS envelope: %s", *m.Body)
+			}
+			out = append(out, envelope.Message)
+		}
+	}
+	return out
 }
