@@ -58,6 +58,14 @@ func NewAlerting(scope constructs.Construct, id string, p *AlertingProps) *Alert
 		DeletionProtection:               jsii.Bool(true),
 		RemovalPolicy:                    awscdk.RemovalPolicy_RETAIN,
 	})
+	// The due index: the devices with a silence or a silence reminder to come, by when, so that a
+	// silence check reads what is due and never scans (keys only: it needs the device ids).
+	a.Table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+		IndexName:      jsii.String(table.DueIndex),
+		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(table.DueShardAttr), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(table.DueAtAttr), Type: awsdynamodb.AttributeType_NUMBER},
+		ProjectionType: awsdynamodb.ProjectionType_KEYS_ONLY,
+	})
 
 	// The topic is encrypted with a customer managed key: SNS must be able to use it for the
 	// Firehose subscription, which the AWS managed SNS key does not allow.

@@ -130,7 +130,9 @@ func TestAlerting(t *testing.T) {
 		"DestinationConfig": map[string]any{"OnFailure": map[string]any{"Destination": assertions.Match_AnyValue()}}})
 	has(t, "AWS::DynamoDB::Table", map[string]any{"BillingMode": "PAY_PER_REQUEST",
 		"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": true}, "SSESpecification": map[string]any{"SSEEnabled": true},
-		"KeySchema": []any{map[string]any{"AttributeName": "pk", "KeyType": "HASH"}, map[string]any{"AttributeName": "sk", "KeyType": "RANGE"}}})
+		"KeySchema": []any{map[string]any{"AttributeName": "pk", "KeyType": "HASH"}, map[string]any{"AttributeName": "sk", "KeyType": "RANGE"}},
+		"GlobalSecondaryIndexes": []any{map[string]any{"IndexName": "due", "Projection": map[string]any{"ProjectionType": "KEYS_ONLY"},
+			"KeySchema": []any{map[string]any{"AttributeName": "due_shard", "KeyType": "HASH"}, map[string]any{"AttributeName": "due_at", "KeyType": "RANGE"}}}}})
 	has(t, "AWS::SNS::Topic", map[string]any{"DisplayName": "iotwatch alerts", "KmsMasterKeyId": assertions.Match_AnyValue()})
 	has(t, "AWS::SNS::TopicPolicy", map[string]any{"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{
 		"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{"Effect": "Deny",

@@ -6,4 +6,4 @@ import (
 )
 
 // ToItemForTest exposes the stored shape to the package's external tests.
-func ToItemForTest(st alarm.DeviceState) any { return toItem(evaluator.State{Alarm: st}, 1) }
+func ToItemForTest(st alarm.DeviceState) any { return toItem("room-1", evaluator.State{Alarm: st}, 1) }

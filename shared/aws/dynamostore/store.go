@@ -8,6 +8,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"hash/fnv"
+	"sort"
 	"errors"
 	"fmt"
 	"math"
@@ -45,6 +47,9 @@ type stateItem struct {
 	Rules   map[string]ruleItem `dynamodbav:"rules,omitempty"`
 	Temp    *tempItem           `dynamodbav:"temp,omitempty"`
 	Version int64               `dynamodbav:"version"`
+	// The due index's keys (table.DueIndex): present only while something is due to come.
+	DueShard string `dynamodbav:"due_shard,omitempty"`
+	DueAt    int64  `dynamodbav:"due_at,omitempty"`
 }
 
 // tempItem is alarm.TempStats: the anomaly rule's mean and variance, the stuck run.
@@ -68,8 +73,11 @@ type ruleItem struct {
 	Notice    int64 `dynamodbav:"n,omitempty"`
 }
 
-func toItem(st evaluator.State, version int64) stateItem {
+func toItem(id string, st evaluator.State, version int64) stateItem {
 	it := stateItem{Last: st.Alarm.Last, HasLast: st.Alarm.HasLast, Recent: st.Alarm.Recent, Version: version}
+	if !st.Due.IsZero() {
+		it.DueShard, it.DueAt = DueShard(id), st.Due.UnixMilli()
+	}
 	if tp := st.Alarm.Temp; tp != (alarm.TempStats{}) {
 		it.Temp = &tempItem{tp.N, tp.Mean, tp.Var, tp.StuckValue, tp.StuckStart, tp.StuckLast, tp.HasStuck}
 	}
@@ -84,6 +92,9 @@ func toItem(st evaluator.State, version int64) stateItem {
 
 func (it stateItem) state() evaluator.State {
 	st := evaluator.State{Alarm: alarm.DeviceState{Last: it.Last, HasLast: it.HasLast, Recent: it.Recent}, Version: it.Version}
+	if it.DueShard != "" {
+		st.Due = time.UnixMilli(it.DueAt).UTC()
+	}
 	if tp := it.Temp; tp != nil {
 		st.Alarm.Temp = alarm.TempStats{N: tp.N, Mean: tp.Mean, Var: tp.Var, StuckValue: tp.StuckValue, StuckStart: tp.StuckStart, StuckLast: tp.StuckLast, HasStuck: tp.HasStuck}
 	}
@@ -211,7 +222,7 @@ func (s *Store) LoadStates(ctx context.Context, ids []string) (map[string]evalua
 
 // SaveState writes st.Alarm if the stored version is still st.Version, and returns the new version.
 func (s *Store) SaveState(ctx context.Context, id string, st evaluator.State) (int64, error) {
-	item, err := attributevalue.MarshalMap(toItem(st, st.Version+1))
+	item, err := attributevalue.MarshalMap(toItem(id, st, st.Version+1))
 	if err != nil {
 		return 0, fmt.Errorf("encoding alarm state of %s: %w", id, err)
 	}
@@ -234,12 +245,51 @@ func (s *Store) SaveState(ctx context.Context, id string, st evaluator.State) (i
 		}
 		// The SDK retries a write whose answer was lost; the retry then meets the write itself.
 		// That is no conflict: the state stored is ours.
-		if ours, rerr := s.storedIs(ctx, id, toItem(st, st.Version+1)); rerr == nil && ours {
+		if ours, rerr := s.storedIs(ctx, id, toItem(id, st, st.Version+1)); rerr == nil && ours {
 			return st.Version + 1, nil
 		}
 		return 0, fmt.Errorf("writing alarm state of %s at version %d: %w", id, st.Version, evaluator.ErrConflict)
 	}
 	return st.Version + 1, nil
+}
+
+// DueShard is the due index's partition key of a device: its id's FNV-1a hash modulo
+// table.DueShards.
+func DueShard(id string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return strconv.Itoa(int(h.Sum32() % table.DueShards))
+}
+
+// DueDevices lists the devices whose silence or silence reminder is due by now, from the due
+// index: one Query a shard (more pages only for a shard with many due devices), so the cost grows
+// with the devices that are due, not with the fleet.
+func (s *Store) DueDevices(ctx context.Context, now time.Time) ([]string, error) {
+	var out []string
+	for shard := range table.DueShards {
+		in := &dynamodb.QueryInput{
+			TableName:                 &s.table,
+			IndexName:                 aws.String(table.DueIndex),
+			KeyConditionExpression:    aws.String("#s = :s AND #d <= :now"),
+			ExpressionAttributeNames:  map[string]string{"#s": table.DueShardAttr, "#d": table.DueAtAttr},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":s": &types.AttributeValueMemberS{Value: strconv.Itoa(shard)}, ":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixMilli(), 10)}},
+		}
+		for {
+			res, err := s.client.Query(ctx, in)
+			if err != nil {
+				return nil, fmt.Errorf("querying the due index, shard %d: %w", shard, err)
+			}
+			for _, item := range res.Items {
+				out = append(out, str(item[PK]))
+			}
+			if len(res.LastEvaluatedKey) == 0 {
+				break
+			}
+			in.ExclusiveStartKey = res.LastEvaluatedKey
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // storedIs reports whether the STATE item stored for id is exactly want.

@@ -205,3 +205,32 @@ func TestStateItemSize(t *testing.T) {
 	t.Logf("STATE item of 3 users x 6 rules, all open, 32 recent identities: %d bytes", size)
 	assert.Less(t, size, 4096)
 }
+
+// TestDueIndex: the devices whose silence is due come from the due index, not from a scan; a
+// state with nothing to come leaves the index.
+func TestDueIndex(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	versions := map[string]int64{}
+	save := func(id string, due time.Time) {
+		v, err := s.SaveState(ctx, id, evaluator.State{Alarm: alarm.DeviceState{Last: t0.UnixNano(), HasLast: true}, Version: versions[id], Due: due})
+		require.NoError(t, err)
+		versions[id] = v
+	}
+	for i := range 40 { // spread over the shards
+		save(fmt.Sprintf("dev-%02d", i), t0.Add(time.Duration(i)*time.Minute))
+	}
+	save("never", time.Time{})
+	due, err := s.DueDevices(ctx, t0.Add(4*time.Minute+30*time.Second))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"dev-00", "dev-01", "dev-02", "dev-03", "dev-04"}, due)
+	save("dev-02", time.Time{})       // its silence resolved, nothing to come
+	save("dev-03", t0.Add(time.Hour)) // a reading moved it on
+	due, err = s.DueDevices(ctx, t0.Add(4*time.Minute+30*time.Second))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"dev-00", "dev-01", "dev-04"}, due)
+	d, err := s.LoadDevice(ctx, "dev-04")
+	require.NoError(t, err)
+	assert.True(t, d.State.Due.Equal(t0.Add(4*time.Minute)), "the due time reads back: %s", d.State.Due)
+}

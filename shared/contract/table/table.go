@@ -18,6 +18,17 @@ const (
 	SKThresholdPrefix = "THRESHOLD#" // followed by the user id
 )
 
+// The due index: a sparse global secondary index of the STATE items that have a silence or a
+// silence reminder to come, so that the silence check reads the devices that are due and never
+// scans the table. The partition key spreads the devices over DueShards values (the device id's
+// hash); the sort key is when the device falls due, in Unix milliseconds.
+const (
+	DueIndex     = "due"
+	DueShardAttr = "due_shard" // string "0" … DueShards-1
+	DueAtAttr    = "due_at"    // number, Unix ms
+	DueShards    = 16
+)
+
 // DynamoDB's limits on batch calls.
 const (
 	MaxBatchGet   = 100 // keys in one BatchGetItem

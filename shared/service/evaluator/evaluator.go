@@ -100,6 +100,9 @@ type State struct {
 	// Version is the store's optimistic-lock counter: 0 for a device with no stored state, then
 	// the value SaveState returned.
 	Version int64
+	// Due is when the device's next silence or silence reminder falls due (zero: none): stores
+	// index it, so that the silence check finds the devices that are due without a scan.
+	Due time.Time
 }
 
 // Store is where thresholds, device metadata and alarm state live (DynamoDB on AWS, files on one
@@ -353,6 +356,7 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 		}
 		// A device nobody set thresholds for has no alarm state worth a write (Finish says).
 		g.changed = d.Finish()
+		g.dev.State.Due, _ = d.NextDue()
 	}
 
 	// 5. Publish. A device with any alert not accepted keeps its old state and is retried.

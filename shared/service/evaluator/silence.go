@@ -54,6 +54,7 @@ func (s *Service) checkOne(ctx context.Context, id string, now time.Time, st *St
 	if !d.Finish() || len(notices) == 0 {
 		return nil
 	}
+	dev.State.Due, _ = d.NextDue()
 	for i, err := range s.publisher.Publish(ctx, notices) {
 		if err != nil {
 			return fmt.Errorf("publishing alert %s: %w", notices[i].Alert.AlertID, err)

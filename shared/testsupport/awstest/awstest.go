@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Admiral-Piett/goaws/app/gosqs"
 	"github.com/Admiral-Piett/goaws/app/models"
 	"github.com/Admiral-Piett/goaws/app/router"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -103,7 +104,17 @@ func CreateTable(t testing.TB, client *dynamodb.Client, name string) {
 		AttributeDefinitions: []types.AttributeDefinition{
 			{AttributeName: aws.String(table.PK), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String(table.SK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(table.DueShardAttr), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(table.DueAtAttr), AttributeType: types.ScalarAttributeTypeN},
 		},
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
+			IndexName: aws.String(table.DueIndex),
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String(table.DueShardAttr), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(table.DueAtAttr), KeyType: types.KeyTypeRange},
+			},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
+		}},
 		KeySchema: []types.KeySchemaElement{
 			{AttributeName: aws.String(table.PK), KeyType: types.KeyTypeHash},
 			{AttributeName: aws.String(table.SK), KeyType: types.KeyTypeRange},
@@ -151,6 +162,9 @@ func SNS(t testing.TB, opts ...Option) (*sns.Client, *sqs.Client) {
 		models.CurrentEnvironment.Host = "127.0.0.1"
 		models.CurrentEnvironment.Port = strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 		go func() { _ = http.Serve(l, renumberBatchMembers(router.New())) }() // serves until the test binary exits
+		// What goaws's own main runs: messages received and not deleted become visible again
+		// when their visibility timeout ends (Drain relies on it).
+		go gosqs.PeriodicTasks(200*time.Millisecond, make(chan bool))
 		goawsURL = "http://" + l.Addr().String()
 	})
 	if goawsErr != nil {
@@ -201,7 +215,7 @@ func renumberBatchMembers(next http.Handler) http.Handler {
 // Drain receives every message of an SQS queue and returns the default message of each SNS
 // envelope, in arrival order, each SQS message once. A receive whose answer is lost on the way
 // (under load kept-alive connections get reset, and the SDK asks again) leaves its messages
-// hidden; they come back after a one-second visibility timeout, and Drain waits for them.
+// hidden; they come back after a three-second visibility timeout, and Drain waits for them.
 func Drain(t testing.TB, client *sqs.Client, url string) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -220,7 +234,7 @@ func Drain(t testing.TB, client *sqs.Client, url string) []string {
 		if time.Now().After(deadline) {
 			t.Fatalf("queue %s still has hidden messages after 30 s", url)
 		}
-		res, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10, VisibilityTimeout: 1})
+		res, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &url, MaxNumberOfMessages: 10, VisibilityTimeout: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
