@@ -20,6 +20,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
 	"github.com/iotwatch/iotwatch/shared/aws/kinesislambda"
+	"github.com/iotwatch/iotwatch/shared/aws/lambdametrics"
 	"github.com/iotwatch/iotwatch/shared/aws/s3quarantine"
 	"github.com/iotwatch/iotwatch/shared/aws/snsalerts"
 	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
@@ -50,7 +51,7 @@ func main() {
 	pub := snsalerts.New(sns.NewFromConfig(cfg), topic)
 	quarantine := s3quarantine.NewQuarantine(s3.NewFromConfig(cfg), bucket)
 	observe := func(s evaluator.Stats) {
-		if err := kinesislambda.WriteMetrics(os.Stdout, s, calls.Take(), time.Now()); err != nil {
+		if err := lambdametrics.Write(os.Stdout, "evaluate", s, calls.Take(), time.Now()); err != nil {
 			log.Error("writing metrics", "err", err)
 		}
 	}

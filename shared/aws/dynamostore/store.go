@@ -262,10 +262,10 @@ func DueShard(id string) string {
 }
 
 // DueDevices lists the devices whose silence or silence reminder is due by now, from the due
-// index: one Query a shard (more pages only for a shard with many due devices), so the cost grows
-// with the devices that are due, not with the fleet.
-func (s *Store) DueDevices(ctx context.Context, now time.Time) ([]string, error) {
-	var out []string
+// index, with when each fell due, in device order: one Query a shard (more pages only for a shard
+// with many due devices), so the cost grows with the devices that are due, not with the fleet.
+func (s *Store) DueDevices(ctx context.Context, now time.Time) ([]evaluator.DueDevice, error) {
+	var out []evaluator.DueDevice
 	for shard := range table.DueShards {
 		in := &dynamodb.QueryInput{
 			TableName:                 &s.table,
@@ -280,7 +280,15 @@ func (s *Store) DueDevices(ctx context.Context, now time.Time) ([]string, error)
 				return nil, fmt.Errorf("querying the due index, shard %d: %w", shard, err)
 			}
 			for _, item := range res.Items {
-				out = append(out, str(item[PK]))
+				d := evaluator.DueDevice{ID: str(item[PK])}
+				if n, ok := item[table.DueAtAttr].(*types.AttributeValueMemberN); ok {
+					ms, err := strconv.ParseInt(n.Value, 10, 64)
+					if err != nil {
+						return nil, fmt.Errorf("the due index holds %s=%q for %s: %w", table.DueAtAttr, n.Value, d.ID, err)
+					}
+					d.At = time.UnixMilli(ms).UTC()
+				}
+				out = append(out, d)
 			}
 			if len(res.LastEvaluatedKey) == 0 {
 				break
@@ -288,7 +296,7 @@ func (s *Store) DueDevices(ctx context.Context, now time.Time) ([]string, error)
 			in.ExclusiveStartKey = res.LastEvaluatedKey
 		}
 	}
-	sort.Strings(out)
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
 }
 

@@ -224,13 +224,28 @@ func TestDueIndex(t *testing.T) {
 	save("never", time.Time{})
 	due, err := s.DueDevices(ctx, t0.Add(4*time.Minute+30*time.Second))
 	require.NoError(t, err)
-	assert.Equal(t, []string{"dev-00", "dev-01", "dev-02", "dev-03", "dev-04"}, due)
+	assert.Equal(t, []string{"dev-00", "dev-01", "dev-02", "dev-03", "dev-04"}, ids(due))
+	for i, d := range due {
+		assert.Equal(t, t0.Add(time.Duration(i)*time.Minute), d.At, "when %s fell due", d.ID)
+	}
 	save("dev-02", time.Time{})       // its silence resolved, nothing to come
 	save("dev-03", t0.Add(time.Hour)) // a reading moved it on
 	due, err = s.DueDevices(ctx, t0.Add(4*time.Minute+30*time.Second))
 	require.NoError(t, err)
-	assert.Equal(t, []string{"dev-00", "dev-01", "dev-04"}, due)
+	assert.Equal(t, []string{"dev-00", "dev-01", "dev-04"}, ids(due))
+	due, err = s.DueDevices(ctx, t0.Add(time.Hour))
+	require.NoError(t, err)
+	assert.Contains(t, ids(due), "dev-03", "a device whose due time moved is listed at its new time")
+	assert.NotContains(t, ids(due), "dev-02", "a device with nothing to come has left the index")
 	d, err := s.LoadDevice(ctx, "dev-04")
 	require.NoError(t, err)
 	assert.True(t, d.State.Due.Equal(t0.Add(4*time.Minute)), "the due time reads back: %s", d.State.Due)
+}
+
+func ids(due []evaluator.DueDevice) []string {
+	out := make([]string, len(due))
+	for i, d := range due {
+		out[i] = d.ID
+	}
+	return out
 }

@@ -1,21 +1,18 @@
 // Package kinesislambda is the evaluate function's edge: it turns a Kinesis batch, as the Lambda
 // event source mapping delivers it, into the evaluation service's messages, and the service's
 // retries into BatchItemFailures (ReportBatchItemFailures). It also reads the function's
-// environment and writes its metrics in CloudWatch's Embedded Metric Format. The evaluation
+// environment; its metrics are written by shared/aws/lambdametrics. The evaluation
 // itself lives in shared/service/evaluator, which knows nothing of Kinesis.
 package kinesislambda
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
-	"github.com/iotwatch/iotwatch/shared/contract/emf"
 	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
@@ -84,42 +81,4 @@ func ConfigFromEnv(getenv func(string) string) (evaluator.Config, error) {
 		cfg.LoadConcurrency = n
 	}
 	return cfg, nil
-}
-
-// Namespace is the CloudWatch namespace of the pipeline's metrics.
-const Namespace = "iotwatch"
-
-// WriteMetrics writes a batch's figures as EMF lines: totals, rejections by reason, alerts by
-// kind and severity, and the AWS calls made (calls maps "Service.Operation" to attempts).
-func WriteMetrics(w io.Writer, s evaluator.Stats, calls map[string]int, now time.Time) error {
-	l := emf.New(Namespace)
-	fn := l.With("Function", "evaluate")
-	fn.Put("Records", emf.Count, float64(s.Records)).
-		Put("Readings", emf.Count, float64(s.Readings)).
-		Put("Late", emf.Count, float64(s.Late)).
-		Put("Duplicates", emf.Count, float64(s.Duplicates)).
-		Put("FailedRecords", emf.Count, float64(s.FailedRecords)).
-		Put("FailedDevices", emf.Count, float64(s.FailedDevices)).
-		Put("StateWrites", emf.Count, float64(s.StateWrites)).
-		Put("StateConflicts", emf.Count, float64(s.StateConflicts)).
-		Put("PublishedUncommitted", emf.Count, float64(s.PublishedUncommitted)).
-		Put("DevicesLoaded", emf.Count, float64(s.DevicesLoaded)).
-		Put("DevicesCached", emf.Count, float64(s.DevicesCached)).
-		Put("DynamoDBCalls", emf.Count, float64(awsclient.Service(calls, "DynamoDB"))).
-		Put("SNSCalls", emf.Count, float64(awsclient.Service(calls, "SNS"))).
-		Put("S3Calls", emf.Count, float64(awsclient.Service(calls, "S3"))).
-		Put("BatchDuration", emf.Milliseconds, float64(s.Duration.Microseconds())/1000)
-	rejected := 0
-	for reason, n := range s.Rejected {
-		l.With("Function", "evaluate", "Reason", string(reason)).Put("Rejected", emf.Count, float64(n))
-		rejected += n
-	}
-	fn.Put("Rejected", emf.Count, float64(rejected))
-	alerts := 0
-	for k, n := range s.Alerts {
-		l.With("Function", "evaluate", "Kind", string(k.Kind), "Severity", string(k.Severity)).Put("Alerts", emf.Count, float64(n))
-		alerts += n
-	}
-	fn.Put("Alerts", emf.Count, float64(alerts))
-	return l.Write(w, now)
 }

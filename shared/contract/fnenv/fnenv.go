@@ -3,7 +3,8 @@
 // are the services' own (evaluator.DefaultConfig, aggregate.DefaultConfig), which infra formats.
 package fnenv
 
-// The evaluate function's environment.
+// The evaluate function's environment (the silence function reads TableName, AlertsTopicARN and
+// LoadConcurrency too).
 const (
 	TableName       = "TABLE_NAME"       // the DynamoDB table (thresholds, devices, alarm state); required
 	AlertsTopicARN  = "ALERTS_TOPIC_ARN" // the SNS alerts topic; required

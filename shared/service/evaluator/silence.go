@@ -4,12 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
 )
+
+// DueDevice is a device whose silence or silence reminder has fallen due, as a store's due index
+// lists it: At is when it fell due (the check's lag is the oldest of these).
+type DueDevice struct {
+	ID string
+	At time.Time
+}
 
 // CheckSilence moves the clock of the given devices to now (the wall clock deployed, or a
 // watermark for a replay): each opens the silences that are due and emits the silence reminders
@@ -20,18 +30,42 @@ import (
 func (s *Service) CheckSilence(ctx context.Context, ids []string, now time.Time) (Stats, error) {
 	start := s.cfg.Now()
 	st := Stats{Rejected: map[reading.Reason]int{}, Alerts: map[AlertKey]int{}}
-	var errs []error
+	var (
+		mu   sync.Mutex
+		errs []error
+		g    errgroup.Group
+	)
+	// Devices are independent: up to LoadConcurrency of them at once, as Evaluate loads them.
+	g.SetLimit(s.cfg.LoadConcurrency)
 	for _, id := range ids {
 		if ctx.Err() != nil {
 			break
 		}
-		if err := s.checkOne(ctx, id, now, &st); err != nil {
-			st.FailedDevices++
-			if errors.Is(err, ErrConflict) {
-				st.StateConflicts++
+		g.Go(func() error {
+			var one Stats
+			one.Alerts = map[AlertKey]int{}
+			err := s.checkOne(ctx, id, now, &one)
+			mu.Lock()
+			defer mu.Unlock()
+			st.StateWrites += one.StateWrites
+			st.PublishedUncommitted += one.PublishedUncommitted
+			st.DevicesLoaded += one.DevicesLoaded
+			for k, n := range one.Alerts {
+				st.Alerts[k] += n
 			}
-			errs = append(errs, err)
-		}
+			if err != nil {
+				st.FailedDevices++
+				if errors.Is(err, ErrConflict) {
+					st.StateConflicts++
+				}
+				errs = append(errs, err)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // every goroutine returns nil: their errors are collected in errs
+	if err := ctx.Err(); err != nil {
+		errs = append(errs, fmt.Errorf("silence check stopped: %w", err))
 	}
 	st.Duration = s.cfg.Now().Sub(start)
 	if s.observe != nil {
@@ -45,6 +79,7 @@ func (s *Service) checkOne(ctx context.Context, id string, now time.Time, st *St
 	if err != nil {
 		return fmt.Errorf("loading device %s: %w", id, err)
 	}
+	st.DevicesLoaded++
 	if dev.Info.ID == "" {
 		dev.Info.ID = id
 	}

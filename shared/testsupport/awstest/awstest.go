@@ -74,7 +74,7 @@ func WithAPIOptions(fns ...func(*middleware.Stack) error) Option {
 // DynamoDBServer starts minidyn and returns its URL.
 func DynamoDBServer(t testing.TB) string {
 	t.Helper()
-	srv := httptest.NewServer(miniserver.NewServer())
+	srv := httptest.NewServer(reindexOnPut(miniserver.NewServer()))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }

@@ -1,0 +1,293 @@
+package silencelambda_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
+	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
+	"github.com/iotwatch/iotwatch/shared/aws/silencelambda"
+	"github.com/iotwatch/iotwatch/shared/aws/snsalerts"
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
+)
+
+var t0 = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+
+// env is the silence function wired to emulators as functions/silence/main.go wires it to AWS,
+// beside the evaluation service that the evaluate function runs on the same table and topic.
+type env struct {
+	store    *dynamostore.Store
+	svc      *evaluator.Service
+	calls    *awsclient.Counter
+	snsFault *awstest.Faults
+	sqs      *sqs.Client
+	queue    string
+	clock    time.Time
+	metrics  bytes.Buffer
+	h        *silencelambda.Handler
+}
+
+var topicSeq int
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	ctx := context.Background()
+	e := &env{calls: &awsclient.Counter{}, snsFault: awstest.NewFaults(0, 1), clock: t0}
+	ddbURL := awstest.DynamoDBServer(t)
+	awstest.CreateTable(t, awstest.DynamoDBClient(ddbURL), "iotwatch")
+	e.store = dynamostore.New(awstest.DynamoDBClient(ddbURL, awstest.WithAPIOptions(e.calls.Add)), "iotwatch")
+	e.store.Backoff = time.Millisecond
+
+	snsc, sqsc := awstest.SNS(t, awstest.WithTransport(e.snsFault), awstest.WithAPIOptions(e.calls.Add))
+	topicSeq++
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(fmt.Sprintf("silence-%d", topicSeq))})
+	require.NoError(t, err)
+	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(fmt.Sprintf("silence-%d", topicSeq))})
+	require.NoError(t, err)
+	attrs, err := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	require.NoError(t, err)
+	_, err = snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(attrs.Attributes["QueueArn"])})
+	require.NoError(t, err)
+	e.sqs, e.queue = sqsc, *q.QueueUrl
+	pub := snsalerts.New(snsc, *topic.TopicArn)
+	pub.Backoff = time.Millisecond
+
+	e.svc = evaluator.New(e.store, pub, nil, evaluator.Config{LoadConcurrency: 16}, nil, nil)
+	e.h = silencelambda.NewHandler(e.store, e.svc, func() time.Time { return e.clock }, &e.metrics, e.calls.Take)
+	return e
+}
+
+// invoke runs the handler at the given clock through the Lambda runtime's JSON boundary, with
+// the sample scheduled event.
+func (e *env) invoke(t *testing.T, at time.Time) (silencelambda.Result, error) {
+	t.Helper()
+	payload, err := os.ReadFile("../../../events/scheduled-silence.json")
+	require.NoError(t, err)
+	e.clock = at
+	e.metrics.Reset()
+	_ = e.calls.Take()
+	out, err := lambda.NewHandler(e.h.Handle).Invoke(context.Background(), payload)
+	var res silencelambda.Result
+	if err == nil {
+		require.NoError(t, json.Unmarshal(out, &res))
+	}
+	return res, err
+}
+
+// reading applies one reading of dev at t through the evaluation service, as the evaluate
+// function would.
+func (e *env) reading(t *testing.T, dev string, at time.Time) {
+	t.Helper()
+	data := fmt.Sprintf(`{"device_id":%q,"event_time":%q,"temperature":21.5}`, dev, at.Format(time.RFC3339))
+	out, err := e.svc.Evaluate(context.Background(), []evaluator.Message{{ID: "1", Data: []byte(data), TopicDevice: dev, Arrival: at}})
+	require.NoError(t, err)
+	require.Empty(t, out.Retry)
+}
+
+// received lists the alerts delivered since the last call, as "15:04 device rule KIND id".
+func (e *env) received(t *testing.T) []string {
+	var out []string
+	for _, m := range awstest.Drain(t, e.sqs, e.queue) {
+		var a struct {
+			AlertID   string    `json:"alert_id"`
+			Kind      string    `json:"kind"`
+			Rule      string    `json:"rule"`
+			DeviceID  string    `json:"device_id"`
+			AlertTime time.Time `json:"alert_time"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(m), &a))
+		out = append(out, fmt.Sprintf("%s %s %s %s %s", a.AlertTime.Format("15:04"), a.DeviceID, a.Rule, a.Kind, a.AlertID))
+	}
+	return out
+}
+
+func withoutIDs(lines []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = l[:strings.LastIndexByte(l, ' ')]
+	}
+	return out
+}
+
+// TestSilenceThroughLambda: the scheduled function opens a silence when it is due, reminds on
+// the clock, raises nothing twice at the same clock, and leaves the resolution to the device's
+// next reading (in the evaluate function); a device with no silence configured is never listed.
+func TestSilenceThroughLambda(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	require.NoError(t, e.store.PutThresholds(ctx, []threshold.Config{
+		{UserID: "alice", DeviceID: "room-1", SilentSeconds: 600, RemindSeconds: 900},
+		{UserID: "alice", DeviceID: "room-2", SilentSeconds: 300},
+		{UserID: "alice", DeviceID: "room-3", TempWarning: threshold.Value{V: 30, Set: true}}, // no silence rule
+	}))
+	for _, d := range []string{"room-1", "room-2", "room-3"} {
+		e.reading(t, d, t0)
+	}
+
+	res, err := e.invoke(t, t0.Add(4*time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, silencelambda.Result{}, res, "nothing is due yet")
+	assert.Empty(t, e.received(t))
+	assertMetric(t, e.metrics.String(), "DynamoDBCalls", 16) // one Query a shard of the due index, nothing else
+
+	res, err = e.invoke(t, t0.Add(10*time.Minute+30*time.Second))
+	require.NoError(t, err)
+	assert.Equal(t, 2, res.Due)
+	assert.Equal(t, 2, res.Alerts)
+	assert.InDelta(t, 330, res.LagSeconds, 0.001, "room-2 fell due at 08:05, the clock is 08:10:30")
+	opened := e.received(t)
+	assert.ElementsMatch(t, []string{"08:05 room-2 device_silent OPEN", "08:10 room-1 device_silent OPEN"}, withoutIDs(opened))
+	assertMetric(t, e.metrics.String(), "DueDevices", 2)
+	assertMetric(t, e.metrics.String(), "Alerts", 2)
+	assertMetric(t, e.metrics.String(), "DynamoDBCalls", 16+2*2) // and per due device one Query and one PutItem
+	assertMetric(t, e.metrics.String(), "SNSCalls", 2)           // one publish a device
+
+	res, err = e.invoke(t, t0.Add(11*time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, 0, res.Due, "the same silences are not due again: room-1's reminder is at 08:25, room-2 has none")
+	assert.Empty(t, e.received(t))
+
+	res, err = e.invoke(t, t0.Add(26*time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, silencelambda.Result{Due: 1, LagSeconds: 60, Alerts: 1}, res)
+	assert.Equal(t, []string{"08:25 room-1 device_silent REMIND"}, withoutIDs(e.received(t)))
+
+	// The device reports again: the evaluate function resolves its silence, nothing is due.
+	e.reading(t, "room-1", t0.Add(30*time.Minute))
+	e.reading(t, "room-2", t0.Add(30*time.Minute))
+	assert.ElementsMatch(t, []string{"08:30 room-1 device_silent RESOLVE", "08:30 room-2 device_silent RESOLVE"}, withoutIDs(e.received(t)))
+	res, err = e.invoke(t, t0.Add(31*time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, 0, res.Due)
+}
+
+// TestFailedPublishFailsTheRunAndIsSentOnce: when SNS refuses, the run fails (so Lambda retries it
+// and the errors alarm sees it) and records nothing; the next run sends the alert with the same id,
+// once.
+func TestFailedPublishFailsTheRunAndIsSentOnce(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	require.NoError(t, e.store.PutThresholds(ctx, []threshold.Config{{UserID: "bob", DeviceID: "room-9", SilentSeconds: 300}}))
+	e.reading(t, "room-9", t0)
+
+	e.snsFault.SetRate(1)
+	_, err := e.invoke(t, t0.Add(6*time.Minute))
+	require.Error(t, err, "a publish that failed fails the run")
+	e.snsFault.SetRate(0)
+	assert.Empty(t, e.received(t))
+
+	res, err := e.invoke(t, t0.Add(7*time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Alerts)
+	got := e.received(t)
+	require.Len(t, got, 1)
+	assert.Equal(t, "08:05 room-9 device_silent OPEN", withoutIDs(got)[0])
+	res, err = e.invoke(t, t0.Add(8*time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, 0, res.Due)
+	assert.Empty(t, e.received(t))
+}
+
+// TestCheckAndReadingRace: the check and the evaluate function change one device's state at the
+// same moment; the conditional write decides. Whichever wins, the contract's alerts (the
+// silence's OPEN at last + silent_seconds, then the reading's RESOLVE) go out with the contract's
+// ids, none is lost, and no other alert is made; an alert goes out twice only as the evaluator's
+// first duplicate case says (published by the side whose state write lost, counted as
+// published-uncommitted), with the same alert_id.
+func TestCheckAndReadingRace(t *testing.T) {
+	raced := 0
+	for round := range 12 {
+		e := newEnv(t)
+		ctx := context.Background()
+		dev := fmt.Sprintf("race-%d", round)
+		require.NoError(t, e.store.PutThresholds(ctx, []threshold.Config{{UserID: "carol", DeviceID: dev, SilentSeconds: 300}}))
+		e.reading(t, dev, t0)
+
+		var wg sync.WaitGroup
+		var (
+			res          silencelambda.Result
+			runErr       error
+			uncommitted  int
+			readingTries int
+		)
+		wg.Add(2)
+		go func() { // the check
+			defer wg.Done()
+			res, runErr = e.invoke(t, t0.Add(6*time.Minute))
+		}()
+		go func() { // a reading, retried as the stream would until its state write wins
+			defer wg.Done()
+			data := fmt.Sprintf(`{"device_id":%q,"event_time":%q,"temperature":21.5}`, dev, t0.Add(6*time.Minute).Format(time.RFC3339))
+			for readingTries < 10 {
+				readingTries++
+				out, err := e.svc.Evaluate(ctx, []evaluator.Message{{ID: "1", Data: []byte(data), TopicDevice: dev}})
+				uncommitted += out.Stats.PublishedUncommitted
+				if err == nil && len(out.Retry) == 0 {
+					return
+				}
+			}
+			t.Error("the reading never committed")
+		}()
+		wg.Wait()
+		require.NoError(t, runErr, "a conflict is not a failure of the run")
+		uncommitted += res.Uncommitted
+		if res.Conflicts > 0 || readingTries > 1 {
+			raced++
+		}
+		_, err := e.invoke(t, t0.Add(7*time.Minute)) // a later round finds nothing left
+		require.NoError(t, err)
+
+		got := e.received(t)
+		ids := map[string]string{}
+		for _, l := range got {
+			i := strings.LastIndexByte(l, ' ')
+			if prev, seen := ids[l[i+1:]]; seen {
+				assert.Equal(t, prev, l[:i], "one id, one alert")
+			}
+			ids[l[i+1:]] = l[:i]
+		}
+		var distinct []string
+		for _, a := range ids {
+			distinct = append(distinct, a)
+		}
+		assert.ElementsMatch(t, []string{"08:05 " + dev + " device_silent OPEN", "08:06 " + dev + " device_silent RESOLVE"}, distinct, "round %d", round)
+		assert.Equal(t, len(ids)+uncommitted, len(got), "round %d: every repeat is a published-uncommitted alert: %v", round, got)
+	}
+	t.Logf("%d of 12 rounds raced (a state write lost)", raced)
+}
+
+func assertMetric(t *testing.T, emfLines, name string, want float64) {
+	t.Helper()
+	for _, line := range strings.Split(strings.TrimSpace(emfLines), "\n") {
+		var doc map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &doc))
+		if doc["Function"] != "silence" {
+			t.Fatalf("an EMF line without Function=silence: %s", line)
+		}
+		if _, dims := doc["Kind"]; dims {
+			continue
+		}
+		if v, ok := doc[name]; ok {
+			assert.Equal(t, want, v, "metric %s", name)
+			return
+		}
+	}
+	t.Errorf("no metric %s in %s", name, emfLines)
+}
