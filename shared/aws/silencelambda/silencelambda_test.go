@@ -163,6 +163,11 @@ func TestSilenceThroughLambda(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 0, res.Due, "the same silences are not due again: room-1's reminder is at 08:25, room-2 has none")
 	assert.Empty(t, e.received(t))
+	for id, want := range map[string]time.Time{"room-1": t0.Add(25 * time.Minute), "room-2": {}, "room-3": {}} {
+		d, err := e.store.LoadDevice(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, want, d.State.Due, "%s: the next time it falls due (zero: nothing to come)", id)
+	}
 
 	res, err = e.invoke(t, t0.Add(26*time.Minute))
 	require.NoError(t, err)

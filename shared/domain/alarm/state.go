@@ -584,7 +584,10 @@ func (d *Device) NextDue() (time.Time, bool) {
 			next, found = due, true
 		}
 	}
-	return time.Unix(0, next).UTC(), found
+	if !found {
+		return time.Time{}, false // the zero time: nothing to come (State.Due's "none")
+	}
+	return time.Unix(0, next).UTC(), true
 }
 
 // Accepts reports whether Apply would apply r (it is neither late nor a duplicate), changing
