@@ -57,6 +57,7 @@ func suppress(s *Stack) {
 	dlq(s.Alerting.OnFailure, "the evaluate function's Kinesis event source mapping")
 	dlq(s.Alerting.LakeDLQ, "the alerts topic's subscription to the lake's Firehose")
 	dlq(s.Aggregation.OnFailure, "the aggregate function's asynchronous invocations and its schedule")
+	dlq(s.Silence.OnFailure, "the silence function's asynchronous invocations and its schedule")
 	dlq(s.Ingestion.RuleErrors, "the IoT topic rule (its error action)")
 	if q := s.Operations.Node().TryFindChild(jsii.String("EmailDLQ")); q != nil {
 		dlq(q, "the operators' email subscription")
@@ -72,6 +73,10 @@ func suppress(s *Stack) {
 	nag(s.Aggregation.Function.Role(),
 		why{"AwsSolutions-IAM5", "X-Ray takes no resource; the log-stream wildcard is its own log group's streams; Athena reads and writes with the caller's permissions the object keys under bronze/, alerts/ and rejections/ (read), gold/ (the Iceberg table) and the workgroup's results/ prefix.",
 			[]string{xray, logStreams, objectsIn("Bucket", "bronze"), objectsIn("Bucket", "alerts"), objectsIn("Bucket", "rejections"), objectsIn("Bucket", "gold"), objectsIn("AthenaResults", "results")}})
+	nag(s.Silence.Function,
+		why{"Serverless-LambdaDLQ", "Its asynchronous invocations have an on-failure destination (an SQS queue, alarmed), which Lambda recommends over a DLQ.", nil})
+	nag(s.Silence.Function.Role(),
+		why{"AwsSolutions-IAM5", "X-Ray takes no resource; the log-stream wildcard is its own log group's streams.", []string{xray, logStreams}})
 	nag(s.Lake.Bronze,
 		why{"AwsSolutions-KDF1", "A delivery stream whose source is a Kinesis stream cannot have server-side encryption of its own: the stream is encrypted (KMS) and the bucket encrypts every object (SSE-S3).", nil})
 	for _, role := range []constructs.IConstruct{s.Lake.Node().FindChild(jsii.String("BronzeRole")), s.Alerting.Node().FindChild(jsii.String("AlertsDeliveryRole"))} {

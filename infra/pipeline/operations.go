@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/iotwatch/iotwatch/shared/aws/lambdametrics"
 )
 
 // Operations is what operators watch: their topic, the alarms, and a dashboard.
@@ -28,10 +30,11 @@ type OperationsProps struct {
 	Ingestion   *Ingestion
 	Alerting    *Alerting
 	Aggregation *Aggregation
+	Silence     *Silence
 	Lake        *Lake
 }
 
-const namespace = "iotwatch"
+const namespace = lambdametrics.Namespace
 
 func emfMetric(name string, dims map[string]*string, stat string) awscloudwatch.Metric {
 	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
@@ -128,6 +131,20 @@ func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *O
 	alarm("AggregationMissing", "No hourly aggregation has succeeded for 3 hours",
 		ag.Function.MetricInvocations(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Hours(jsii.Number(1))}), 1, lt, 3,
 		awscloudwatch.TreatMissingData_BREACHING)
+	sc := p.Silence
+	silenceDim := map[string]*string{"Function": jsii.String("silence")}
+	alarm("SilenceErrors", "The silence check failed in two 5-minute periods in a row (silences and reminders may be late)",
+		sc.Function.MetricErrors(fiveMin), 0, gt, 2, notBreaching)
+	alarm("SilenceDuration", "A silence check ran over 40 s of its 50 s: too many devices fall due at once",
+		sc.Function.MetricDuration(&awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: awscdk.Duration_Minutes(jsii.Number(5))}),
+		40000, gt, 2, notBreaching)
+	alarm("SilenceLag", "Devices have been due for over 3 minutes: silences and reminders are going out late",
+		emfMetric("DueLag", silenceDim, "Maximum"), 180, gt, 2, notBreaching)
+	alarm("SilenceFailureQueue", "Silence checks that failed are waiting in the failure queue",
+		sc.OnFailure.MetricApproximateNumberOfMessagesVisible(fiveMin), 0, gt, 1, notBreaching)
+	alarm("SilenceMissing", "The silence check has not run for 15 minutes",
+		sc.Function.MetricInvocations(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(15))}), 1, lt, 1,
+		awscloudwatch.TreatMissingData_BREACHING)
 	table := p.Alerting.Table
 	alarm("DynamoDBThrottles", "The table throttled requests",
 		awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
@@ -158,6 +175,13 @@ func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *O
 		graph("Freshness: bronze and alerts delivery (s)", awsMetric("AWS/Firehose", "DeliveryToS3.DataFreshness", bronze, "Maximum", 5),
 			awsMetric("AWS/Firehose", "DeliveryToS3.DataFreshness", alerts, "Maximum", 5)),
 		graph("Evaluate batches (ms) and AWS calls", emfMetric("BatchDuration", fnDim, "p99"), emfMetric("DynamoDBCalls", fnDim, "Sum"), emfMetric("SNSCalls", fnDim, "Sum")),
+	)
+	o.Dashboard.AddWidgets(
+		graph("Silence check: due devices and alerts", emfMetric("DueDevices", silenceDim, "Sum"), emfMetric("Alerts", silenceDim, "Sum"),
+			emfMetric("StateConflicts", silenceDim, "Sum")),
+		graph("Silence check: lag (s) and duration (ms)", emfMetric("DueLag", silenceDim, "Maximum"),
+			sc.Function.MetricDuration(&awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum")})),
+		graph("Silence check: errors", sc.Function.MetricErrors(nil), sc.OnFailure.MetricApproximateNumberOfMessagesVisible(nil)),
 	)
 	o.Dashboard.AddWidgets(awscloudwatch.NewAlarmStatusWidget(&awscloudwatch.AlarmStatusWidgetProps{
 		Title: jsii.String("Alarms"), Alarms: alarmsOf(o), Width: jsii.Number(24),

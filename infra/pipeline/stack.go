@@ -1,5 +1,5 @@
 // Package pipeline is iotwatch as a CDK app: one construct per concern (ingestion, lake,
-// alerting, aggregation, operations), composed by NewStack and checked by cdk-nag.
+// alerting, aggregation, silence, operations), composed by NewStack and checked by cdk-nag.
 package pipeline
 
 import (
@@ -30,6 +30,7 @@ type Stack struct {
 	Lake        *Lake
 	Alerting    *Alerting
 	Aggregation *Aggregation
+	Silence     *Silence
 	Operations  *Operations
 }
 
@@ -52,8 +53,9 @@ func NewStack(scope constructs.Construct, id string, p *Props) *Stack {
 	s.Lake = NewLake(st, "Lake", &LakeProps{Name: catalogName(id), Stream: s.Ingestion.Stream, BytesScannedCutoff: p.BytesScannedCutoff})
 	s.Alerting = NewAlerting(st, "Alerting", &AlertingProps{Stream: s.Ingestion.Stream, Lake: s.Lake, FunctionsDir: p.FunctionsDir, BatchSize: p.BatchSize})
 	s.Aggregation = NewAggregation(st, "Aggregation", &AggregationProps{Lake: s.Lake, FunctionsDir: p.FunctionsDir})
+	s.Silence = NewSilence(st, "Silence", &SilenceProps{Alerting: s.Alerting, FunctionsDir: p.FunctionsDir})
 	s.Operations = NewOperations(st, "Operations", &OperationsProps{Email: p.AlarmEmail, Ingestion: s.Ingestion, Alerting: s.Alerting,
-		Aggregation: s.Aggregation, Lake: s.Lake})
+		Aggregation: s.Aggregation, Silence: s.Silence, Lake: s.Lake})
 
 	out := func(id, desc string, v *string) {
 		awscdk.NewCfnOutput(st, jsii.String(id), &awscdk.CfnOutputProps{Value: v, Description: jsii.String(desc)})

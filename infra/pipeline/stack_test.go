@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/stretchr/testify/assert"
 
 	"github.com/iotwatch/iotwatch/shared/aws/kinesislambda"
 	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
@@ -38,7 +39,7 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 		defer os.RemoveAll(dir)
-		for _, f := range []string{"evaluate", "aggregate"} {
+		for _, f := range []string{"evaluate", "aggregate", "silence"} {
 			os.MkdirAll(filepath.Join(dir, f), 0o755)
 			os.WriteFile(filepath.Join(dir, f, "bootstrap"), []byte("placeholder for "+f), 0o755)
 		}
@@ -218,11 +219,54 @@ func TestAggregation(t *testing.T) {
 		"ATHENA_WORKGROUP": "iotwatch", "GLUE_DATABASE": "iotwatch"})}})
 }
 
+// TestSilence: the check runs every minute, with no retry of its own (the next minute is the
+// retry), its failures kept in an alarmed queue, and its permissions exactly the index Query, the
+// due devices' reads and state writes, and publishing.
+func TestSilence(t *testing.T) {
+	has(t, "AWS::Events::Rule", map[string]any{"ScheduleExpression": "rate(1 minute)",
+		"Targets": []any{assertions.Match_ObjectLike(&map[string]any{"DeadLetterConfig": assertions.Match_AnyValue(),
+			"RetryPolicy": map[string]any{"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 120}})}})
+	has(t, "AWS::Lambda::EventInvokeConfig", map[string]any{"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 120,
+		"DestinationConfig": map[string]any{"OnFailure": map[string]any{"Destination": assertions.Match_AnyValue()}}})
+	has(t, "AWS::Lambda::Function", map[string]any{"Timeout": SilenceTimeoutSeconds, "Handler": "bootstrap", "Architectures": []any{"arm64"},
+		"Environment": map[string]any{"Variables": map[string]any{
+			fnenv.TableName: assertions.Match_AnyValue(), fnenv.AlertsTopicARN: assertions.Match_AnyValue(), fnenv.LoadConcurrency: "16"}}})
+	var actions []string
+	for id, p := range resources("AWS::IAM::Policy") {
+		if !strings.HasPrefix(id, "SilenceCheckRole") {
+			continue
+		}
+		for _, st := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			res, _ := json.Marshal(st.(map[string]any)["Resource"])
+			acts := st.(map[string]any)["Action"]
+			list, ok := acts.([]any)
+			if !ok {
+				list = []any{acts}
+			}
+			for _, a := range list {
+				actions = append(actions, a.(string))
+				if strings.HasPrefix(a.(string), "dynamodb:") && !strings.Contains(string(res), "AlertingTable") {
+					t.Errorf("silence may %s on %s", a, res)
+				}
+				if a == "dynamodb:Query" && strings.Contains(string(res), "/index/") && !strings.Contains(string(res), "/index/due") {
+					t.Errorf("silence queries an index other than the due index: %s", res)
+				}
+			}
+		}
+	}
+	sort.Strings(actions)
+	assert.Equal(t, []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Query", "kms:Decrypt", "kms:GenerateDataKey",
+		"logs:CreateLogStream", "logs:PutLogEvents", "sns:Publish",
+		"sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage", // its on-failure destination
+		"xray:PutTelemetryRecords", "xray:PutTraceSegments"}, actions)
+}
+
 func TestOperations(t *testing.T) {
 	alarms := resources("AWS::CloudWatch::Alarm")
 	want := []string{"IteratorAge", "EvaluateErrors", "EvaluateThrottles", "EvaluateOnFailureDepth", "QuarantineRate", "BronzeFreshness",
 		"BronzeDeliveryFailures", "AlertsDeliveryFailures", "IoTRuleErrors", "IoTRuleErrorQueue", "AggregationErrors",
-		"AggregationFailureQueue", "AggregationMissing", "DynamoDBThrottles", "AlertsToLakeDLQ"}
+		"AggregationFailureQueue", "AggregationMissing", "DynamoDBThrottles", "AlertsToLakeDLQ",
+		"SilenceErrors", "SilenceDuration", "SilenceLag", "SilenceFailureQueue", "SilenceMissing"}
 	for _, name := range want {
 		found := false
 		for id, a := range alarms {
@@ -290,11 +334,11 @@ func TestDumpTemplate(t *testing.T) {
 	os.WriteFile(os.Getenv("DUMP"), b, 0o644)
 }
 
-// TestFunctionEnvironmentIsTheServicesDefaults: the environment the stack gives the evaluate
-// function reads back, through the function's own parser, as the service's defaults; and the
-// names it sets are the contract's.
+// TestFunctionEnvironmentIsTheServicesDefaults: the environment the stack gives the evaluate and
+// silence functions reads back, through the functions' own parser, as the service's defaults; and
+// the names it sets are the contract's.
 func TestFunctionEnvironmentIsTheServicesDefaults(t *testing.T) {
-	var env map[string]any
+	envs := map[string]map[string]any{} // "evaluate" or "silence": its variables
 	for _, r := range tmpl["Resources"].(map[string]any) {
 		res := r.(map[string]any)
 		if res["Type"] != "AWS::Lambda::Function" {
@@ -304,19 +348,31 @@ func TestFunctionEnvironmentIsTheServicesDefaults(t *testing.T) {
 		envProp, _ := props["Environment"].(map[string]any)
 		vars, _ := envProp["Variables"].(map[string]any)
 		if _, ok := vars[fnenv.TableName]; ok {
-			env = vars
+			if _, ok := vars[fnenv.LakeBucket]; ok {
+				envs["evaluate"] = vars
+			} else {
+				envs["silence"] = vars
+			}
 		}
 	}
-	if env == nil {
-		t.Fatalf("no function has %s in its environment", fnenv.TableName)
+	want := map[string][]string{
+		"evaluate": {fnenv.TableName, fnenv.AlertsTopicARN, fnenv.LakeBucket, fnenv.CacheTTL, fnenv.LoadConcurrency},
+		"silence":  {fnenv.TableName, fnenv.AlertsTopicARN, fnenv.LoadConcurrency},
 	}
-	for _, name := range []string{fnenv.TableName, fnenv.AlertsTopicARN, fnenv.LakeBucket, fnenv.CacheTTL, fnenv.LoadConcurrency} {
-		if _, ok := env[name]; !ok {
-			t.Errorf("the evaluate function's environment has no %s", name)
+	for fn, names := range want {
+		env := envs[fn]
+		if env == nil {
+			t.Errorf("no %s function with %s in its environment", fn, fnenv.TableName)
+			continue
 		}
-	}
-	cfg, err := kinesislambda.ConfigFromEnv(func(k string) string { s, _ := env[k].(string); return s })
-	if err != nil || cfg.CacheTTL != evaluator.DefaultConfig.CacheTTL || cfg.LoadConcurrency != evaluator.DefaultConfig.LoadConcurrency {
-		t.Errorf("the stack's environment reads as %+v, %v; want the service's defaults %+v", cfg, err, evaluator.DefaultConfig)
+		for _, name := range names {
+			if _, ok := env[name]; !ok {
+				t.Errorf("the %s function's environment has no %s", fn, name)
+			}
+		}
+		cfg, err := kinesislambda.ConfigFromEnv(func(k string) string { s, _ := env[k].(string); return s })
+		if err != nil || cfg.LoadConcurrency != evaluator.DefaultConfig.LoadConcurrency || (fn == "evaluate" && cfg.CacheTTL != evaluator.DefaultConfig.CacheTTL) {
+			t.Errorf("the %s function's environment reads as %+v, %v; want the service's defaults %+v", fn, cfg, err, evaluator.DefaultConfig)
+		}
 	}
 }
