@@ -33,7 +33,7 @@ type Checker interface {
 // Result is what one run did (the invocation's response, and its metrics).
 type Result struct {
 	Due        int     `json:"due"`         // devices listed by the due index
-	LagSeconds float64 `json:"lag_seconds"` // how long the longest-waiting of them has been due
+	LagSeconds float64 `json:"lag_seconds"` // how long the longest-waiting of them had been due
 	Alerts     int     `json:"alerts"`      // alerts published
 	Conflicts  int     `json:"conflicts"`   // devices a reading changed meanwhile: the next run looks again
 	Failed     int     `json:"failed"`      // devices that failed otherwise (reported as an error)
@@ -73,9 +73,6 @@ func (h *Handler) Handle(ctx context.Context, _ events.EventBridgeEvent) (Result
 	ids := make([]string, len(due))
 	for i, d := range due {
 		ids[i] = d.ID
-		if lag := now.Sub(d.At).Seconds(); lag > res.LagSeconds {
-			res.LagSeconds = lag
-		}
 	}
 	var st evaluator.Stats
 	var checkErr error
@@ -85,6 +82,7 @@ func (h *Handler) Handle(ctx context.Context, _ events.EventBridgeEvent) (Result
 	for _, n := range st.Alerts {
 		res.Alerts += n
 	}
+	res.LagSeconds = st.DueLag.Seconds()
 	res.Conflicts = st.StateConflicts
 	res.Uncommitted = st.PublishedUncommitted
 	res.Failed = st.FailedDevices - st.StateConflicts

@@ -46,11 +46,13 @@ type env struct {
 
 var topicSeq int
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvOn(t, awstest.DynamoDBServer(t)) }
+
+// newEnvOn is newEnv on the DynamoDB emulator at ddbURL.
+func newEnvOn(t testing.TB, ddbURL string) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{calls: &awsclient.Counter{}, snsFault: awstest.NewFaults(0, 1), clock: t0}
-	ddbURL := awstest.DynamoDBServer(t)
 	awstest.CreateTable(t, awstest.DynamoDBClient(ddbURL), "iotwatch")
 	e.store = dynamostore.New(awstest.DynamoDBClient(ddbURL, awstest.WithAPIOptions(e.calls.Add)), "iotwatch")
 	e.store.Backoff = time.Millisecond

@@ -100,8 +100,10 @@ type State struct {
 	// Version is the store's optimistic-lock counter: 0 for a device with no stored state, then
 	// the value SaveState returned.
 	Version int64
-	// Due is when the device's next silence or silence reminder falls due (zero: none): stores
-	// index it, so that the silence check finds the devices that are due without a scan.
+	// Due is when the device's next silence or silence reminder may fall due (zero: none),
+	// rounded down to a coarse grid (see indexedDue): stores index it, so that the silence check
+	// finds the devices that are due without a scan, and a device that keeps reporting keeps the
+	// same Due over many writes (an unchanged index key costs no index write).
 	Due time.Time
 }
 
@@ -220,6 +222,9 @@ type Stats struct {
 	// first duplicate case of the package doc).
 	PublishedUncommitted int
 	Duration             time.Duration
+	// DueLag is, for a silence check, how long the longest-waiting device had been due (by its
+	// own rules, not by the store's rounded Due) when the check loaded it.
+	DueLag time.Duration
 }
 
 // group is one device's valid readings in the batch, in arrival order.
@@ -356,7 +361,7 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 		}
 		// A device nobody set thresholds for has no alarm state worth a write (Finish says).
 		g.changed = d.Finish()
-		g.dev.State.Due, _ = d.NextDue()
+		g.dev.State.Due = indexedDue(d, g.dev.Configs)
 	}
 
 	// 5. Publish. A device with any alert not accepted keeps its old state and is retried.

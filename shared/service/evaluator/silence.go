@@ -12,6 +12,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 )
 
 // DueDevice is a device whose silence or silence reminder has fallen due, as a store's due index
@@ -50,6 +51,7 @@ func (s *Service) CheckSilence(ctx context.Context, ids []string, now time.Time)
 			st.StateWrites += one.StateWrites
 			st.PublishedUncommitted += one.PublishedUncommitted
 			st.DevicesLoaded += one.DevicesLoaded
+			st.DueLag = max(st.DueLag, one.DueLag)
 			for k, n := range one.Alerts {
 				st.Alerts[k] += n
 			}
@@ -84,12 +86,15 @@ func (s *Service) checkOne(ctx context.Context, id string, now time.Time, st *St
 		dev.Info.ID = id
 	}
 	d := alarm.NewDevice(&dev.State.Alarm, dev.Configs)
+	if at, ok := d.NextDue(); ok && !at.After(now) && now.Sub(at) > st.DueLag {
+		st.DueLag = now.Sub(at)
+	}
 	var notices []Notice
 	d.Advance(now, func(a alert.Alert) { notices = append(notices, Notice{Alert: a, Device: dev.Info}) })
 	if !d.Finish() || len(notices) == 0 {
 		return nil
 	}
-	dev.State.Due, _ = d.NextDue()
+	dev.State.Due = indexedDue(d, dev.Configs)
 	for i, err := range s.publisher.Publish(ctx, notices) {
 		if err != nil {
 			return fmt.Errorf("publishing alert %s: %w", notices[i].Alert.AlertID, err)
@@ -105,3 +110,29 @@ func (s *Service) checkOne(ctx context.Context, id string, now time.Time, st *St
 	}
 	return nil
 }
+
+// indexedDue is the Due a store indexes for d: its NextDue rounded down to a grid of half the
+// shortest silent_seconds or remind_seconds of its configs (at least a minute). Rounding down
+// never makes a silence late: the check may load a device up to one grid step early, find
+// nothing due and write nothing, and load it again at its next run. In exchange, a device that
+// reports more often than every silent_seconds/2 never looks due, and its index key changes once
+// a grid step instead of at every state write: for readings every minute and silent_seconds
+// 600, one write in five updates the index.
+func indexedDue(d *alarm.Device, configs []threshold.Config) time.Time {
+	at, ok := d.NextDue()
+	if !ok {
+		return time.Time{}
+	}
+	var step int64
+	for _, c := range configs {
+		for _, s := range []int64{c.SilentSeconds, c.RemindSeconds} {
+			if s > 0 && c.SilentSeconds > 0 && (step == 0 || s/2 < step) {
+				step = s / 2
+			}
+		}
+	}
+	step = max(step, 60)
+	return time.Unix(at.Unix()-mod(at.Unix(), step), 0).UTC()
+}
+
+func mod(a, b int64) int64 { return ((a % b) + b) % b }

@@ -2,6 +2,7 @@ package evaluator_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -119,4 +120,36 @@ func TestSilenceAndReadingAtOnce(t *testing.T) {
 		assert.Contains(t, pub.log, "08:10 OPEN")
 		assert.Contains(t, pub.log, "08:11 RESOLVE")
 	}
+}
+
+// TestIndexedDueFollowsAGrid: the Due a store indexes is rounded down to half the shortest
+// silent_seconds: a device reporting every minute keeps it over five writes and never looks due,
+// it is never later than the silence's real time, and the silence still opens at exactly
+// last + silent_seconds however early the check looks at the device.
+func TestIndexedDueFollowsAGrid(t *testing.T) {
+	ctx := context.Background()
+	pub := &recording{}
+	cfg := []threshold.Config{{UserID: "alice", DeviceID: "room-1", SilentSeconds: 600, Version: 1}}
+	store := memstore.New(cfg, nil)
+	svc := evaluator.New(store, pub, failingQuarantine{}, evaluator.Config{}, nil, nil)
+	distinct := map[time.Time]bool{}
+	for m := range 30 {
+		_, err := svc.Evaluate(ctx, []evaluator.Message{msg(fmt.Sprint(m), m, 20)})
+		require.NoError(t, err)
+		st, err := store.LoadStates(ctx, []string{"room-1"})
+		require.NoError(t, err)
+		due, at := st["room-1"].Due, t0.Add(time.Duration(m)*time.Minute)
+		assert.False(t, due.After(at.Add(600*time.Second)), "minute %d: Due %s is after the silence's real time", m, due)
+		assert.True(t, due.After(at.Add(time.Minute)), "minute %d: a device reporting every minute looks due at %s", m, due)
+		assert.Zero(t, due.Unix()%300, "minute %d: Due %s is off the 300 s grid", m, due)
+		distinct[due] = true
+	}
+	assert.LessOrEqual(t, len(distinct), 7, "30 writes, one index change every 5 of them: %v", distinct)
+
+	// The device stops at 08:29; the check looks from 08:30 on, every minute.
+	for m := 30; m <= 45; m++ {
+		_, err := svc.CheckSilence(ctx, []string{"room-1"}, t0.Add(time.Duration(m)*time.Minute))
+		require.NoError(t, err)
+	}
+	assert.Equal(t, []string{"08:39 OPEN"}, pub.log, "the silence opens once, at last + silent_seconds")
 }

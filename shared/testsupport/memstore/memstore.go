@@ -37,7 +37,7 @@ func New(configs []threshold.Config, devices []device.Device) *Store {
 }
 
 func clone(st evaluator.State) evaluator.State {
-	return evaluator.State{Alarm: st.Alarm.Clone(), Version: st.Version}
+	return evaluator.State{Alarm: st.Alarm.Clone(), Version: st.Version, Due: st.Due}
 }
 
 // LoadDevice implements evaluator.Store.
