@@ -52,6 +52,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./shared/domain/reading
 	$(CGO) $(GO) test -run '^$$' -bench 'AggregateHour' -benchtime 5x ./shared/local/duckdbengine
 	$(GO) test -run '^$$' -bench 'LocalPipeline' -benchtime 1x -count 3 ./shared/local/runner
+	$(GO) test -run '^$$' -bench 'SilenceCheck' -benchtime 3x -timeout 60m ./shared/aws/silencelambda
 
 ## lint: gofmt, go vet, staticcheck and errcheck (pinned as tools in go.mod); zero findings.
 ## The direction of imports is a test (shared/testsupport/importrules).
