@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -36,6 +37,7 @@ type env struct {
 	store    *dynamostore.Store
 	svc      *evaluator.Service
 	calls    *awsclient.Counter
+	ddbFault *awstest.Faults
 	snsFault *awstest.Faults
 	sqs      *sqs.Client
 	queue    string
@@ -52,9 +54,9 @@ func newEnv(t testing.TB) *env { return newEnvOn(t, awstest.DynamoDBServer(t)) }
 func newEnvOn(t testing.TB, ddbURL string) *env {
 	t.Helper()
 	ctx := context.Background()
-	e := &env{calls: &awsclient.Counter{}, snsFault: awstest.NewFaults(0, 1), clock: t0}
+	e := &env{calls: &awsclient.Counter{}, ddbFault: awstest.NewFaults(0, 2), snsFault: awstest.NewFaults(0, 1), clock: t0}
 	awstest.CreateTable(t, awstest.DynamoDBClient(ddbURL), "iotwatch")
-	e.store = dynamostore.New(awstest.DynamoDBClient(ddbURL, awstest.WithAPIOptions(e.calls.Add)), "iotwatch")
+	e.store = dynamostore.New(awstest.DynamoDBClient(ddbURL, awstest.WithTransport(e.ddbFault), awstest.WithAPIOptions(e.calls.Add)), "iotwatch")
 	e.store.Backoff = time.Millisecond
 
 	snsc, sqsc := awstest.SNS(t, awstest.WithTransport(e.snsFault), awstest.WithAPIOptions(e.calls.Add))
@@ -278,6 +280,71 @@ func TestCheckAndReadingRace(t *testing.T) {
 		assert.Equal(t, len(ids)+uncommitted, len(got), "round %d: every repeat is a published-uncommitted alert: %v", round, got)
 	}
 	t.Logf("%d of 12 rounds raced (a state write lost)", raced)
+}
+
+// TestSilenceUnderFaults: 40 devices fall silent and stay silent for half an hour while DynamoDB
+// and SNS fail requests and lose answers (10% each); the check runs every minute. Every OPEN and
+// REMIND the contract makes is delivered (the same ids as a run without faults), and repeats stay
+// within the evaluator's two duplicate cases: published-uncommitted alerts, and the entries of
+// PublishBatch requests whose answer was lost.
+func TestSilenceUnderFaults(t *testing.T) {
+	const devices = 40
+	scenario := func(e *env, faults float64) (ids map[string]int, uncommitted, failedRuns int) {
+		ctx := context.Background()
+		var cfgs []threshold.Config
+		for i := range devices {
+			cfgs = append(cfgs, threshold.Config{UserID: "ops", DeviceID: fmt.Sprintf("dev-%02d", i), SilentSeconds: 300, RemindSeconds: 300})
+		}
+		require.NoError(t, e.store.PutThresholds(ctx, cfgs))
+		for _, c := range cfgs {
+			e.reading(t, c.DeviceID, t0)
+		}
+		for _, f := range []*awstest.Faults{e.ddbFault, e.snsFault} {
+			f.SetRate(faults)
+			f.SetDropRate(faults)
+		}
+		for m := 1; m <= 31; m++ {
+			if m == 31 { // healed: the last run catches up
+				for _, f := range []*awstest.Faults{e.ddbFault, e.snsFault} {
+					f.SetRate(0)
+					f.SetDropRate(0)
+				}
+			}
+			e.clock = t0.Add(time.Duration(m) * time.Minute)
+			res, err := e.h.Handle(ctx, events.EventBridgeEvent{})
+			uncommitted += res.Uncommitted
+			if err != nil {
+				failedRuns++
+			}
+		}
+		ids = map[string]int{}
+		for _, l := range e.received(t) {
+			ids[l[strings.LastIndexByte(l, ' ')+1:]]++
+		}
+		return ids, uncommitted, failedRuns
+	}
+	want, _, failed := scenario(newEnv(t), 0)
+	require.Zero(t, failed)
+	require.Len(t, want, devices*6, "an OPEN at 08:05 and REMINDs at 08:10 … 08:30 for each device")
+
+	e := newEnv(t)
+	got, uncommitted, failedRuns := scenario(e, 0.1)
+	dups := 0
+	for id, n := range got {
+		assert.Contains(t, want, id, "an alert the contract does not make")
+		dups += n - 1
+	}
+	for id := range want {
+		assert.Contains(t, got, id, "lost alert")
+	}
+	_, lostEntries := e.snsFault.Dropped()
+	di, _ := e.ddbFault.Counts()
+	si, _ := e.snsFault.Counts()
+	dd, _ := e.ddbFault.Dropped()
+	t.Logf("%d alerts, %d duplicates; %d of 31 runs failed; failed requests DynamoDB %d, SNS %d; lost answers DynamoDB %d, SNS entries %d; published-uncommitted %d",
+		len(want), dups, failedRuns, di, si, dd, lostEntries, uncommitted)
+	assert.True(t, di > 0 && si > 0 && dd > 0, "the faults were exercised")
+	assert.LessOrEqual(t, dups, uncommitted+lostEntries, "duplicates beyond the two documented cases")
 }
 
 func assertMetric(t *testing.T, emfLines, name string, want float64) {
