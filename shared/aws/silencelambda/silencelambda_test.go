@@ -283,8 +283,9 @@ func TestCheckAndReadingRace(t *testing.T) {
 }
 
 // TestSilenceUnderFaults: 40 devices fall silent and stay silent for half an hour while DynamoDB
-// and SNS fail requests and lose answers (10% each); the check runs every minute. Every OPEN and
-// REMIND the contract makes is delivered (the same ids as a run without faults), and repeats stay
+// and SNS fail requests and lose answers (10% each); the check runs every minute, then each device
+// reports again through the evaluate function's service. Every OPEN, REMIND and RESOLVE the
+// contract makes is delivered (the same ids as a run without faults), and repeats stay
 // within the evaluator's two duplicate cases: published-uncommitted alerts, and the entries of
 // PublishBatch requests whose answer was lost.
 func TestSilenceUnderFaults(t *testing.T) {
@@ -303,13 +304,13 @@ func TestSilenceUnderFaults(t *testing.T) {
 			f.SetRate(faults)
 			f.SetDropRate(faults)
 		}
-		for m := 1; m <= 31; m++ {
-			if m == 31 { // healed: the last run catches up
-				for _, f := range []*awstest.Faults{e.ddbFault, e.snsFault} {
-					f.SetRate(0)
-					f.SetDropRate(0)
-				}
+		heal := func() {
+			for _, f := range []*awstest.Faults{e.ddbFault, e.snsFault} {
+				f.SetRate(0)
+				f.SetDropRate(0)
 			}
+		}
+		for m := 1; m <= 30; m++ {
 			e.clock = t0.Add(time.Duration(m) * time.Minute)
 			res, err := e.h.Handle(ctx, events.EventBridgeEvent{})
 			uncommitted += res.Uncommitted
@@ -317,6 +318,25 @@ func TestSilenceUnderFaults(t *testing.T) {
 				failedRuns++
 			}
 		}
+		// Every device reports again at 08:31, through the evaluate function's service, retried as
+		// the stream retries until it commits: it resolves the silence.
+		for i := range devices {
+			dev := fmt.Sprintf("dev-%02d", i)
+			data := fmt.Sprintf(`{"device_id":%q,"event_time":%q,"temperature":21.5}`, dev, t0.Add(31*time.Minute).Format(time.RFC3339))
+			for try := 0; ; try++ {
+				require.Less(t, try, 50, "the reading of %s never committed", dev)
+				out, err := e.svc.Evaluate(ctx, []evaluator.Message{{ID: "1", Data: []byte(data), TopicDevice: dev}})
+				uncommitted += out.Stats.PublishedUncommitted
+				if err == nil && len(out.Retry) == 0 {
+					break
+				}
+			}
+		}
+		heal()
+		e.clock = t0.Add(32 * time.Minute)
+		res, err := e.h.Handle(ctx, events.EventBridgeEvent{})
+		require.NoError(t, err)
+		require.Zero(t, res.Due, "nothing is due once every device reported")
 		ids = map[string]int{}
 		for _, l := range e.received(t) {
 			ids[l[strings.LastIndexByte(l, ' ')+1:]]++
@@ -325,7 +345,7 @@ func TestSilenceUnderFaults(t *testing.T) {
 	}
 	want, _, failed := scenario(newEnv(t), 0)
 	require.Zero(t, failed)
-	require.Len(t, want, devices*6, "an OPEN at 08:05 and REMINDs at 08:10 … 08:30 for each device")
+	require.Len(t, want, devices*7, "an OPEN at 08:05, REMINDs at 08:10 … 08:30 and a RESOLVE at 08:31 for each device")
 
 	e := newEnv(t)
 	got, uncommitted, failedRuns := scenario(e, 0.1)
@@ -341,7 +361,7 @@ func TestSilenceUnderFaults(t *testing.T) {
 	di, _ := e.ddbFault.Counts()
 	si, _ := e.snsFault.Counts()
 	dd, _ := e.ddbFault.Dropped()
-	t.Logf("%d alerts, %d duplicates; %d of 31 runs failed; failed requests DynamoDB %d, SNS %d; lost answers DynamoDB %d, SNS entries %d; published-uncommitted %d",
+	t.Logf("%d alerts, %d duplicates; %d of 30 runs failed; failed requests DynamoDB %d, SNS %d; lost answers DynamoDB %d, SNS entries %d; published-uncommitted %d",
 		len(want), dups, failedRuns, di, si, dd, lostEntries, uncommitted)
 	assert.True(t, di > 0 && si > 0 && dd > 0, "the faults were exercised")
 	assert.LessOrEqual(t, dups, uncommitted+lostEntries, "duplicates beyond the two documented cases")

@@ -64,6 +64,15 @@ func TestTexts(t *testing.T) {
 		{"silence over", withValues(sample(Resolve, DeviceSilent, ""), 3725, 900), device.Device{ID: "room-1"},
 			[]string{"reporting again after 1h2m5s"}, []string{"RESOLVE"}},
 		{"long unicode name is cut", sample(Escalate, "temperature_high", "temperature"), long, []string{"Haus B"}, []string{"…", "24.3°C"}},
+		{"stuck opened", withValues(sample(Open, SensorStuck, "temperature"), 21.5, 1800), device.Device{ID: "room-1"},
+			[]string{"alert opened", "stuck at 21.5°C for 30m or more"}, []string{"OPEN", "stuck at 21.5°C"}},
+		{"anomaly over", sample(Resolve, TemperatureAnomaly, "temperature"), device.Device{ID: "room-1"},
+			[]string{"resolved"}, []string{"RESOLVE: room-1"}},
+		{"silence reminder", withValues(sample(Remind, DeviceSilent, ""), 1800, 900), device.Device{ID: "room-1"},
+			[]string{"still open", "no reading for 30m"}, []string{"REMIND", "device silent: no reading for 30m"}},
+		{"long name, every rule", withValues(sample(Remind, DeviceSilent, ""), 86400*6, 900), long, []string{"Haus B"}, []string{"…", "REMIND"}},
+		{"long name, stuck", withValues(sample(Escalate, SensorStuck, "temperature"), -12.25, 604800), long, []string{"Haus B"}, []string{"…"}},
+		{"long name, anomaly", sample(Open, TemperatureAnomaly, "temperature"), long, []string{"Haus B"}, []string{"…"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

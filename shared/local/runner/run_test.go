@@ -189,8 +189,12 @@ func TestEndToEndOverMQTT(t *testing.T) {
 
 	// The alerts equal a backtest of the same messages.
 	var btIDs []string
-	_, err = backtest.Run(cfgs, &messageSource{msgs: rec.msgs}, backtest.Options{}, func(a alert.Alert) error { btIDs = append(btIDs, a.AlertID); return nil },
-		func(backtest.Rejected) error { return nil })
+	rules := map[alert.Rule]int{}
+	_, err = backtest.Run(cfgs, &messageSource{msgs: rec.msgs}, backtest.Options{}, func(a alert.Alert) error {
+		btIDs = append(btIDs, a.AlertID)
+		rules[a.Rule]++
+		return nil
+	}, func(backtest.Rejected) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +210,11 @@ func TestEndToEndOverMQTT(t *testing.T) {
 	if rejected == 0 || rejected != anomalies.Counts["malformed"] || len(readLake(t, lakeDir, "quarantine")) != rejected {
 		t.Errorf("rejected %d (%v), malformed sent %d", rejected, sum.Rejected, anomalies.Counts["malformed"])
 	}
-	t.Logf("%d messages, %d alerts, anomalies %v; %s", res.Acked, len(got), anomalies.Counts, sum)
+	// The simulator's spike, stuck and dropout anomalies raise the second edition's rules.
+	for _, r := range []alert.Rule{alert.TemperatureAnomaly, alert.SensorStuck, alert.DeviceSilent} {
+		assert.NotZero(t, rules[r], "no %s alert: %v", r, rules)
+	}
+	t.Logf("%d messages, %d alerts (%v), anomalies %v; %s", res.Acked, len(got), rules, anomalies.Counts, sum)
 }
 
 func TestStopDuringLoadLosesNothingAcknowledged(t *testing.T) {
