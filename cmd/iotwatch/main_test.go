@@ -39,6 +39,30 @@ func TestBacktestGolden(t *testing.T) {
 	}
 }
 
+// TestBacktestEveryRuleGolden: the second edition's rules over the same recording, with the
+// silence clock running on past its end (--until): sensor_stuck on its flat stretches,
+// temperature_anomaly at its jumps, hysteresis and reminders, and a silence after the last
+// reading (10:43, silent from 10:53) with its reminders every 30 minutes until --until (14:00).
+func TestBacktestEveryRuleGolden(t *testing.T) {
+	code, out, errOut := runCLI(t, "", "backtest", "--thresholds", "testdata/all-rules.csv",
+		"--csv", "../../events/occupancy/datatest.txt", "--device", "room-1", "--until", "2015-02-04T14:00:00Z")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	golden(t, "backtest-every-rule.jsonl", out)
+	for _, want := range []string{`"rule":"device_silent","severity":"WARNING","metric":null`, `"kind":"REMIND","alert_time":"2015-02-04T13:53:00Z"`,
+		`"rule":"temperature_anomaly"`, `"rule":"sensor_stuck"`, `"rule":"temperature_high"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the backtest has no %s", want)
+		}
+	}
+	code, _, errOut = runCLI(t, "", "backtest", "--thresholds", "testdata/all-rules.csv",
+		"--csv", "../../events/occupancy/datatest.txt", "--device", "room-1", "--until", "yesterday")
+	if code != 2 || !strings.Contains(errOut, "--until") {
+		t.Errorf("--until yesterday: exit %d, %q; want 2 and an error naming --until", code, errOut)
+	}
+}
+
 // TestBacktestJSONLinesEqualsCSV: the same readings as JSON lines on standard input give the same alerts.
 func TestBacktestJSONLinesEqualsCSV(t *testing.T) {
 	f, err := os.Open("../../events/occupancy/datatest.txt")
