@@ -4,10 +4,14 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -123,4 +127,42 @@ func TestPublishIsOnDiskOrFailed(t *testing.T) {
 	require.NoError(t, p.Publish(context.Background(), []evaluator.Notice{n})[0])
 	got, _ := lines(t, filepath.Join(root, "alerts")) // no Flush: it is on disk already
 	assert.Len(t, got, 1)
+}
+
+// TestAPartialWriteLeavesNoTemporaryFile: a write that fails half-way (the file size limit, as a
+// full disk would) leaves no temporary file, keeps the buffer, and the next flush writes it whole.
+// (The test above fails before any file exists.)
+func TestAPartialWriteLeavesNoTemporaryFile(t *testing.T) {
+	root := t.TempDir()
+	w := NewWriter(root, "bronze", "event_time")
+	rng := rand.New(rand.NewPCG(1, 2))
+	var want []string
+	for i := range 200 { // ~200 KiB of data gzip cannot shrink much
+		var noise strings.Builder
+		for range 60 {
+			fmt.Fprintf(&noise, "%016x", rng.Uint64())
+		}
+		rec := fmt.Sprintf(`{"device_id":"a","event_time":"2026-03-01T08:%02d:%02dZ","noise":%q}`, i/60, i%60, noise.String())
+		require.NoError(t, w.Add([]byte(rec)))
+		want = append(want, "dt=2026-03-01/hour=08 "+rec)
+	}
+	sort.Strings(want)
+
+	var old syscall.Rlimit
+	require.NoError(t, syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old))
+	signal.Ignore(syscall.SIGXFSZ) // a write past the limit fails with EFBIG instead of killing the process
+	defer signal.Reset(syscall.SIGXFSZ)
+	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: 8192, Max: old.Max}))
+	err := w.Flush()
+	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old))
+	require.Error(t, err, "the write must have failed part-way")
+	assert.Contains(t, err.Error(), "file too large")
+	got, others := lines(t, filepath.Join(root, "bronze"))
+	assert.Empty(t, got)
+	assert.Empty(t, others, "no partial temporary file left behind")
+
+	require.NoError(t, w.Flush())
+	got, others = lines(t, filepath.Join(root, "bronze"))
+	assert.Equal(t, want, got, "the kept buffer is written whole, once")
+	assert.Empty(t, others)
 }
