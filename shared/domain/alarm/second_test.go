@@ -99,6 +99,14 @@ func TestSecondEditionRules(t *testing.T) {
 		{"0.31 is above", []threshold.Config{anomaly}, temps(0, 60, append(flat(30), 20.31, 20)...),
 			[]string{"OPEN WARNING temperature_anomaly @1800 from 1800 obs=20.31 thr=3", "RESOLVE WARNING temperature_anomaly @1860 from 1800 obs=20 thr=3"}},
 
+		// A moving mean and variance: 30 readings alternating 20 and 22 leave m = 20.6427 and
+		// v = 0.87233 (σ = 0.93399, worked out from the contract's recurrences outside this code), so
+		// 23.5 scores 3.059 (above 3) and 22.9 scores 2.417, 18 scores 2.829 (not above).
+		{"EWMA: 23.5 after 20/22 alternating is 3.06σ", []threshold.Config{anomaly}, temps(0, 60, append(alternating(30, 20, 22), 23.5)...),
+			[]string{"OPEN WARNING temperature_anomaly @1800 from 1800 obs=23.5 thr=3"}},
+		{"EWMA: 22.9 after 20/22 alternating is 2.42σ", []threshold.Config{anomaly}, temps(0, 60, append(alternating(30, 20, 22), 22.9)...), nil},
+		{"EWMA: 18 after 20/22 alternating is 2.83σ", []threshold.Config{anomaly}, temps(0, 60, append(alternating(30, 20, 22), 18)...), nil},
+
 		// sensor_stuck.
 		{"stuck for stuck_seconds opens, another value resolves", []threshold.Config{stuck}, temps(0, 60, 21.5, 21.5, 21.5, 21.5, 21.5, 21.5, 21.5, 21.5, 21.5, 21.5, 21.5, 21.6),
 			[]string{"OPEN WARNING sensor_stuck @600 from 0 obs=21.5 thr=600", "RESOLVE WARNING sensor_stuck @660 from 0 obs=21.6 thr=600"}},
@@ -165,4 +173,16 @@ func TestThresholdEditKeepsTheEpisode(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("alerts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// alternating is n readings a, b, a, b, ...
+func alternating(n int, a, b float64) []float64 {
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = a
+		if i%2 == 1 {
+			out[i] = b
+		}
+	}
+	return out
 }
