@@ -1,0 +1,277 @@
+// Package user holds what a person who receives alerts chose for themselves: their time zone,
+// their quiet hours in it, and the lowest severity that still reaches them during quiet hours
+// (DESIGN.md, "Acknowledge and snooze"). It reads and writes the users CSV
+// (`user_id,timezone,quiet_hours,quiet_min_severity`), validated whole: one bad cell refuses the
+// file, and the error names the file, line and field.
+package user
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	_ "time/tzdata" // IANA zones everywhere, a Lambda's minimal image included
+
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+)
+
+// Header is the users CSV's header.
+var Header = []string{"user_id", "timezone", "quiet_hours", "quiet_min_severity"}
+
+// DefaultQuietMinSeverity is what reaches a user during quiet hours when they did not say.
+const DefaultQuietMinSeverity = alert.Violation
+
+// Quiet is a daily window of local wall-clock time, in minutes after midnight: From inclusive,
+// To exclusive. From > To crosses midnight (22:00-07:00); From == To is no window.
+type Quiet struct {
+	From, To int
+}
+
+// User is one person's preferences.
+type User struct {
+	ID       string
+	Zone     *time.Location // an IANA zone (UTC when the cell is empty)
+	ZoneName string         // as written, for writing it back
+	Quiet    Quiet
+	// QuietMinSeverity is the lowest severity sent during quiet hours (the rest is held for the
+	// digest).
+	QuietMinSeverity alert.Severity
+}
+
+// HasQuiet reports whether the user has quiet hours.
+func (u *User) HasQuiet() bool { return u.Quiet.From != u.Quiet.To }
+
+// InQuiet reports whether t falls in the user's quiet hours, on the wall clock of their zone on
+// that day (so that 22:00-07:00 stays 22:00-07:00 across a change of daylight saving time).
+func (u *User) InQuiet(t time.Time) bool {
+	if !u.HasQuiet() {
+		return false
+	}
+	lt := t.In(u.zone())
+	m := lt.Hour()*60 + lt.Minute()
+	if u.Quiet.From < u.Quiet.To {
+		return m >= u.Quiet.From && m < u.Quiet.To
+	}
+	return m >= u.Quiet.From || m < u.Quiet.To
+}
+
+// QuietEnd is when the quiet hours that t falls in end (the digest goes out then); t itself
+// when t is not in quiet hours. On a day whose wall clock skips the end (a spring-forward gap),
+// it is the first instant after the gap, as time.Date normalizes it.
+func (u *User) QuietEnd(t time.Time) time.Time {
+	if !u.InQuiet(t) {
+		return t
+	}
+	lt := t.In(u.zone())
+	m := lt.Hour()*60 + lt.Minute()
+	day := lt
+	if u.Quiet.From > u.Quiet.To && m >= u.Quiet.From {
+		day = lt.AddDate(0, 0, 1) // 23:30 in 22:00-07:00 ends tomorrow
+	}
+	return time.Date(day.Year(), day.Month(), day.Day(), u.Quiet.To/60, u.Quiet.To%60, 0, 0, u.zone())
+}
+
+// Holds reports whether an alert of severity sev at time t is held for the user's digest
+// instead of sent: it falls in quiet hours and is below their quiet_min_severity.
+func (u *User) Holds(sev alert.Severity, t time.Time) bool {
+	return u.InQuiet(t) && rank(sev) < rank(u.minSeverity())
+}
+
+func (u *User) minSeverity() alert.Severity {
+	if u.QuietMinSeverity == "" {
+		return DefaultQuietMinSeverity
+	}
+	return u.QuietMinSeverity
+}
+
+func (u *User) zone() *time.Location {
+	if u.Zone == nil {
+		return time.UTC
+	}
+	return u.Zone
+}
+
+func rank(s alert.Severity) int {
+	if s == alert.Violation {
+		return 2
+	}
+	return 1
+}
+
+// String writes the quiet window as HH:MM-HH:MM ("" when none).
+func (q Quiet) String() string {
+	if q.From == q.To {
+		return ""
+	}
+	return fmt.Sprintf("%02d:%02d-%02d:%02d", q.From/60, q.From%60, q.To/60, q.To%60)
+}
+
+// ParseQuiet reads HH:MM-HH:MM ("" is no window).
+func ParseQuiet(s string) (Quiet, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return Quiet{}, nil
+	}
+	from, to, ok := strings.Cut(s, "-")
+	if !ok {
+		return Quiet{}, fmt.Errorf("%q: want HH:MM-HH:MM, e.g. 22:00-07:00", s)
+	}
+	f, err1 := clock(from)
+	t, err2 := clock(to)
+	if err := errors.Join(err1, err2); err != nil {
+		return Quiet{}, fmt.Errorf("%q: %w", s, err)
+	}
+	if f == t {
+		return Quiet{}, fmt.Errorf("%q: starts and ends at the same time (leave the cell empty for none)", s)
+	}
+	return Quiet{From: f, To: t}, nil
+}
+
+func clock(s string) (int, error) {
+	t, err := time.Parse("15:04", strings.TrimSpace(s))
+	if err != nil || len(strings.TrimSpace(s)) != 5 {
+		return 0, fmt.Errorf("%q is not a time of day HH:MM (00:00 to 23:59)", s)
+	}
+	return t.Hour()*60 + t.Minute(), nil
+}
+
+// ParseCSV reads a whole users file (columns matched by name, user_id required; name is the
+// file name used in messages). Any invalid line refuses the file: the error joins one
+// *threshold.LineError per problem, and no user is returned.
+func ParseCSV(r io.Reader, name string) ([]User, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	cr.TrimLeadingSpace = true
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil, &threshold.LineError{File: name, Line: 1, Msg: "empty file: want the header " + strings.Join(Header, ",")}
+	}
+	if err != nil {
+		return nil, &threshold.LineError{File: name, Line: 1, Msg: err.Error()}
+	}
+	if len(header) > 0 {
+		header[0] = strings.TrimPrefix(header[0], "\ufeff")
+	}
+	col := map[string]int{}
+	var errs []error
+	for i, h := range header {
+		h = strings.TrimSpace(h)
+		known := false
+		for _, k := range Header {
+			known = known || k == h
+		}
+		switch _, dup := col[h]; {
+		case !known:
+			errs = append(errs, &threshold.LineError{File: name, Line: 1, Field: h, Msg: "unknown column (known: " + strings.Join(Header, ", ") + ")"})
+		case dup:
+			errs = append(errs, &threshold.LineError{File: name, Line: 1, Field: h, Msg: "column named twice"})
+		}
+		col[h] = i
+	}
+	if _, ok := col["user_id"]; !ok {
+		errs = append(errs, &threshold.LineError{File: name, Line: 1, Field: "user_id", Msg: "required column missing"})
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	var out []User
+	seen := map[string]int{}
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		line, _ := cr.FieldPos(0)
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				line = pe.Line
+			}
+			errs = append(errs, &threshold.LineError{File: name, Line: line, Msg: err.Error()})
+			if pe == nil {
+				break
+			}
+			continue
+		}
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue
+		}
+		if len(rec) != len(header) {
+			errs = append(errs, &threshold.LineError{File: name, Line: line, Msg: fmt.Sprintf("has %d fields, want %d (%s)", len(rec), len(header), strings.Join(header, ","))})
+			continue
+		}
+		cell := func(c string) string {
+			if i, ok := col[c]; ok {
+				return strings.TrimSpace(rec[i])
+			}
+			return ""
+		}
+		u, lineErrs := parseUser(cell)
+		for _, fe := range lineErrs {
+			fe.File, fe.Line = name, line
+			errs = append(errs, fe)
+		}
+		if len(lineErrs) > 0 {
+			continue
+		}
+		if prev, dup := seen[u.ID]; dup {
+			errs = append(errs, &threshold.LineError{File: name, Line: line, Field: "user_id", Msg: fmt.Sprintf("user %q is already on line %d", u.ID, prev)})
+			continue
+		}
+		seen[u.ID] = line
+		out = append(out, u)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+// parseUser checks one line's cells.
+func parseUser(cell func(string) string) (User, []*threshold.LineError) {
+	var errs []*threshold.LineError
+	u := User{ID: cell("user_id"), ZoneName: cell("timezone")}
+	if err := threshold.ValidUserID(u.ID); err != nil {
+		errs = append(errs, &threshold.LineError{Field: "user_id", Msg: err.Error()})
+	}
+	u.Zone = time.UTC
+	if u.ZoneName != "" {
+		loc, err := time.LoadLocation(u.ZoneName)
+		if err != nil || u.ZoneName == "Local" {
+			errs = append(errs, &threshold.LineError{Field: "timezone", Msg: fmt.Sprintf("%q is not an IANA time zone (such as Europe/Paris or America/New_York)", u.ZoneName)})
+		} else {
+			u.Zone = loc
+		}
+	}
+	q, err := ParseQuiet(cell("quiet_hours"))
+	if err != nil {
+		errs = append(errs, &threshold.LineError{Field: "quiet_hours", Msg: err.Error()})
+	}
+	u.Quiet = q
+	switch s := alert.Severity(strings.ToUpper(cell("quiet_min_severity"))); s {
+	case "":
+	case alert.Warning, alert.Violation:
+		u.QuietMinSeverity = s
+	default:
+		errs = append(errs, &threshold.LineError{Field: "quiet_min_severity", Msg: fmt.Sprintf("%q: want WARNING or VIOLATION (empty: VIOLATION)", cell("quiet_min_severity"))})
+	}
+	return u, errs
+}
+
+// WriteCSV writes users in the CSV's form (ParseCSV reads it back).
+func WriteCSV(w io.Writer, users []User) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(Header); err != nil {
+		return err
+	}
+	for _, u := range users {
+		if err := cw.Write([]string{u.ID, u.ZoneName, u.Quiet.String(), string(u.QuietMinSeverity)}); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
