@@ -39,7 +39,11 @@ const (
 	hasLast uint8 = 1 << iota
 	hasWarnRun
 	hasViolRun
+	acked // someone acknowledged the open episode: no REMIND until it escalates
 )
+
+// Acked reports whether the open episode was acknowledged (since it opened or last escalated).
+func (rs *RuleState) Acked() bool { return rs.Flags&acked != 0 }
 
 // DeviceState is everything the alarm machine remembers of one device between batches. Apply
 // changes it in place: whoever holds one owns it, and hands a Clone to anyone who may keep it.
@@ -55,6 +59,16 @@ type DeviceState struct {
 	// Temp is the device's exponentially weighted mean and variance of temperature (the anomaly
 	// rule, shared by its users), and its stuck run (the sensor_stuck rule).
 	Temp TempStats
+	// Snoozes are the users' snoozes of this device, each until a time (Unix ns); a snooze with
+	// no rule covers every rule.
+	Snoozes []Snooze
+}
+
+// Snooze is one user's snooze of a device, or of one rule of it, until a time (Unix ns).
+type Snooze struct {
+	User  string
+	Rule  string // "" for every rule of the device
+	Until int64
 }
 
 // TempStats are the per-device statistics of temperature the anomaly and stuck rules need.
@@ -73,6 +87,9 @@ type TempStats struct {
 // Clone returns a deep copy: nothing the copy holds is shared with s.
 func (s DeviceState) Clone() DeviceState {
 	out := DeviceState{Last: s.Last, HasLast: s.HasLast, Temp: s.Temp}
+	if s.Snoozes != nil {
+		out.Snoozes = append(make([]Snooze, 0, len(s.Snoozes)), s.Snoozes...)
+	}
 	if s.Recent != nil {
 		out.Recent = append(make([]string, 0, len(s.Recent)), s.Recent...)
 	}
@@ -389,16 +406,19 @@ func step(rs *RuleState, lvl Level, held bool, t int64, sustainSeconds, remindSe
 	case rs.Open == OK:
 		if due > OK {
 			rs.Open, rs.OpenStart, rs.LastNotice = due, dueStart, t
+			rs.Flags &^= acked
 			return alert.Open, due, dueStart, true
 		}
 	case lvl == OK && !held:
 		sev, start := rs.Open, rs.OpenStart
 		rs.Open, rs.OpenStart, rs.LastNotice = OK, 0, 0
+		rs.Flags &^= acked
 		return alert.Resolve, sev, start, true
 	case rs.Open == Warning && due == Violation:
 		rs.Open, rs.LastNotice = Violation, t
+		rs.Flags &^= acked // an escalation re-arms the reminders
 		return alert.Escalate, Violation, dueStart, true
-	case remindSeconds > 0 && t-rs.LastNotice >= nanos(remindSeconds):
+	case remindSeconds > 0 && rs.Flags&acked == 0 && t-rs.LastNotice >= nanos(remindSeconds):
 		rs.LastNotice = t
 		return alert.Remind, rs.Open, rs.OpenStart, true
 	}
@@ -475,13 +495,14 @@ func (d *Device) stuckStep(i int, r *reading.Reading, emit func(alert.Alert)) {
 		emit(d.finish(alertOf(alert.Resolve, rs.OpenStart)))
 		d.dropRule(i, SensorStuck) // the new run starts at this reading: not due before stuck_seconds
 	case rs != nil:
-		if c.RemindSeconds > 0 && t-rs.LastNotice >= nanos(c.RemindSeconds) {
+		if c.RemindSeconds > 0 && !rs.Acked() && t-rs.LastNotice >= nanos(c.RemindSeconds) {
 			rs.LastNotice = t
 			emit(d.finish(alertOf(alert.Remind, rs.OpenStart)))
 		}
 	case t-run.StuckStart >= nanos(c.StuckSeconds):
 		rs = d.ruleState(i, SensorStuck)
 		rs.Open, rs.OpenStart, rs.LastNotice = Warning, run.StuckStart, t
+		rs.Flags &^= acked
 		rs.LastAt = int64(math.Float64bits(x)) // the stuck value, to tell when it moves
 		emit(d.finish(alertOf(alert.Open, run.StuckStart)))
 	}
@@ -537,7 +558,7 @@ func (d *Device) Advance(now time.Time, emit func(alert.Alert)) {
 			a.ObservedValue, a.ThresholdValue = alert.Num(float64(c.SilentSeconds)), alert.Num(float64(c.SilentSeconds))
 			emit(d.finish(a))
 		}
-		if c.RemindSeconds == 0 {
+		if c.RemindSeconds == 0 || rs.Acked() {
 			continue
 		}
 		for remind := nanos(c.RemindSeconds); rs.LastNotice+remind <= c0; {
@@ -575,7 +596,7 @@ func (d *Device) NextDue() (time.Time, bool) {
 		}
 		due := d.st.Last + nanos(c.SilentSeconds)
 		if rs := d.rules[i][DeviceSilent]; rs != nil {
-			if c.RemindSeconds == 0 {
+			if c.RemindSeconds == 0 || rs.Acked() {
 				continue
 			}
 			due = rs.LastNotice + nanos(c.RemindSeconds)

@@ -1,0 +1,128 @@
+package alarm
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
+)
+
+// What people do to their alarms (DESIGN.md, "Acknowledge and snooze"). Acknowledging changes
+// which alerts exist (an acknowledged episode makes no REMIND until it escalates); snoozing does
+// not: a snoozed alert is still made, stored and counted, and only not sent (Snoozed says so).
+
+// ParseRule reads a rule's name as alerts spell it.
+func ParseRule(name string) (Rule, error) {
+	for r := TemperatureHigh; r <= DeviceSilent; r++ {
+		if string(r.Name()) == name {
+			return r, nil
+		}
+	}
+	names := make([]string, 0, DeviceSilent+1)
+	for r := TemperatureHigh; r <= DeviceSilent; r++ {
+		names = append(names, string(r.Name()))
+	}
+	return 0, fmt.Errorf("unknown rule %q (rules: %s)", name, strings.Join(names, ", "))
+}
+
+// Ack acknowledges the user's open episode of rule: it makes no REMIND until it escalates
+// (ESCALATE and RESOLVE still go out). It reports false when no such episode is open, or it was
+// acknowledged already.
+func (s *DeviceState) Ack(rule Rule, user string) bool {
+	rs := s.Rules[RuleKey(rule, user)]
+	if rs == nil || rs.Open == OK || rs.Acked() {
+		return false
+	}
+	rs.Flags |= acked
+	return true
+}
+
+// Snooze holds the notifications of the user's alerts of this device (of one rule, or of every
+// rule when rule is "") until until: they are made and stored as usual, with suppressed
+// "snoozed". A snooze of the same user and rule replaces the earlier one.
+func (s *DeviceState) Snooze(user string, rule alert.Rule, until time.Time) {
+	s.Unsnooze(user, rule)
+	s.Snoozes = append(s.Snoozes, Snooze{User: user, Rule: string(rule), Until: until.UnixNano()})
+	sort.Slice(s.Snoozes, func(i, j int) bool {
+		a, b := s.Snoozes[i], s.Snoozes[j]
+		return a.User < b.User || a.User == b.User && a.Rule < b.Rule
+	})
+}
+
+// Unsnooze ends the user's snooze of rule ("" : the snooze of every rule; a snooze of one rule
+// stays). It reports whether there was one.
+func (s *DeviceState) Unsnooze(user string, rule alert.Rule) bool {
+	kept := s.Snoozes[:0]
+	found := false
+	for _, z := range s.Snoozes {
+		if z.User == user && z.Rule == string(rule) {
+			found = true
+			continue
+		}
+		kept = append(kept, z)
+	}
+	s.Snoozes = kept
+	if len(s.Snoozes) == 0 {
+		s.Snoozes = nil
+	}
+	return found
+}
+
+// Snoozed reports whether an alert of the user and rule at time at falls in a snooze (of that
+// rule, or of the whole device).
+func (s *DeviceState) Snoozed(user string, rule alert.Rule, at time.Time) bool {
+	t := at.UnixNano()
+	for _, z := range s.Snoozes {
+		if z.User == user && (z.Rule == "" || z.Rule == string(rule)) && t < z.Until {
+			return true
+		}
+	}
+	return false
+}
+
+// DropExpiredSnoozes forgets the snoozes that ended by now.
+func (s *DeviceState) DropExpiredSnoozes(now time.Time) {
+	kept := s.Snoozes[:0]
+	for _, z := range s.Snoozes {
+		if z.Until > now.UnixNano() {
+			kept = append(kept, z)
+		}
+	}
+	s.Snoozes = kept
+	if len(s.Snoozes) == 0 {
+		s.Snoozes = nil
+	}
+}
+
+// Episode is one open episode of a device, as people see it.
+type Episode struct {
+	User     string
+	Rule     alert.Rule
+	Severity alert.Severity
+	Since    time.Time // the OPEN's window start
+	Acked    bool
+	// LastNotice is the time of its last OPEN, ESCALATE or REMIND.
+	LastNotice time.Time
+}
+
+// Episodes lists the device's open episodes, by user and rule.
+func (s *DeviceState) Episodes() []Episode {
+	var out []Episode
+	for k, rs := range s.Rules {
+		if rs.Open == OK {
+			continue
+		}
+		name, user, ok := strings.Cut(k, ":")
+		if !ok {
+			continue
+		}
+		out = append(out, Episode{User: user, Rule: alert.Rule(name), Severity: rs.Open.Severity(),
+			Since: time.Unix(0, rs.OpenStart).UTC(), Acked: rs.Acked(), LastNotice: time.Unix(0, rs.LastNotice).UTC()})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].User < out[j].User || out[i].User == out[j].User && out[i].Rule < out[j].Rule
+	})
+	return out
+}
