@@ -46,6 +46,7 @@ type stateItem struct {
 	Recent  []string            `dynamodbav:"recent,omitempty"`
 	Rules   map[string]ruleItem `dynamodbav:"rules,omitempty"`
 	Temp    *tempItem           `dynamodbav:"temp,omitempty"`
+	Snoozes []snoozeItem        `dynamodbav:"snz,omitempty"`
 	Version int64               `dynamodbav:"version"`
 	// The due index's keys (table.DueIndex): present only while something is due to come.
 	DueShard string `dynamodbav:"due_shard,omitempty"`
@@ -61,6 +62,13 @@ type tempItem struct {
 	StuckStart int64   `dynamodbav:"ss,omitempty"`
 	StuckLast  int64   `dynamodbav:"sl,omitempty"`
 	HasStuck   bool    `dynamodbav:"s,omitempty"`
+}
+
+// snoozeItem is alarm.Snooze.
+type snoozeItem struct {
+	User  string `dynamodbav:"u"`
+	Rule  string `dynamodbav:"r,omitempty"`
+	Until int64  `dynamodbav:"t"`
 }
 
 type ruleItem struct {
@@ -81,6 +89,9 @@ func toItem(id string, st evaluator.State, version int64) stateItem {
 	if tp := st.Alarm.Temp; tp != (alarm.TempStats{}) {
 		it.Temp = &tempItem{tp.N, tp.Mean, tp.Var, tp.StuckValue, tp.StuckStart, tp.StuckLast, tp.HasStuck}
 	}
+	for _, z := range st.Alarm.Snoozes {
+		it.Snoozes = append(it.Snoozes, snoozeItem{z.User, z.Rule, z.Until})
+	}
 	if len(st.Alarm.Rules) > 0 { // an idle device: write no empty map
 		it.Rules = make(map[string]ruleItem, len(st.Alarm.Rules))
 		for k, r := range st.Alarm.Rules {
@@ -97,6 +108,9 @@ func (it stateItem) state() evaluator.State {
 	}
 	if tp := it.Temp; tp != nil {
 		st.Alarm.Temp = alarm.TempStats{N: tp.N, Mean: tp.Mean, Var: tp.Var, StuckValue: tp.StuckValue, StuckStart: tp.StuckStart, StuckLast: tp.StuckLast, HasStuck: tp.HasStuck}
+	}
+	for _, z := range it.Snoozes {
+		st.Alarm.Snoozes = append(st.Alarm.Snoozes, alarm.Snooze{User: z.User, Rule: z.Rule, Until: z.Until})
 	}
 	if len(it.Rules) > 0 {
 		st.Alarm.Rules = make(map[string]*alarm.RuleState, len(it.Rules))

@@ -52,6 +52,7 @@ type stateFile struct {
 	Recent  []string             `json:"recent,omitempty"`
 	Rules   map[string]ruleState `json:"rules,omitempty"`
 	Temp    *tempState           `json:"temp,omitempty"`
+	Snoozes []snoozeState        `json:"snz,omitempty"`
 	Version int64                `json:"version,omitempty"`
 }
 
@@ -64,6 +65,13 @@ type tempState struct {
 	StuckStart int64   `json:"ss,omitempty"`
 	StuckLast  int64   `json:"sl,omitempty"`
 	HasStuck   bool    `json:"s,omitempty"`
+}
+
+// snoozeState is alarm.Snooze.
+type snoozeState struct {
+	User  string `json:"u"`
+	Rule  string `json:"r,omitempty"`
+	Until int64  `json:"t"`
 }
 
 type ruleState struct {
@@ -81,6 +89,9 @@ func toFile(st evaluator.State) stateFile {
 	if tp := st.Alarm.Temp; tp != (alarm.TempStats{}) {
 		f.Temp = &tempState{tp.N, tp.Mean, tp.Var, tp.StuckValue, tp.StuckStart, tp.StuckLast, tp.HasStuck}
 	}
+	for _, z := range st.Alarm.Snoozes {
+		f.Snoozes = append(f.Snoozes, snoozeState{z.User, z.Rule, z.Until})
+	}
 	if len(st.Alarm.Rules) > 0 {
 		f.Rules = make(map[string]ruleState, len(st.Alarm.Rules))
 		for k, r := range st.Alarm.Rules {
@@ -94,6 +105,9 @@ func (f stateFile) state() evaluator.State {
 	st := evaluator.State{Alarm: alarm.DeviceState{Last: f.Last, HasLast: f.HasLast, Recent: f.Recent}, Version: f.Version}
 	if tp := f.Temp; tp != nil {
 		st.Alarm.Temp = alarm.TempStats{N: tp.N, Mean: tp.Mean, Var: tp.Var, StuckValue: tp.StuckValue, StuckStart: tp.StuckStart, StuckLast: tp.StuckLast, HasStuck: tp.HasStuck}
+	}
+	for _, z := range f.Snoozes {
+		st.Alarm.Snoozes = append(st.Alarm.Snoozes, alarm.Snooze{User: z.User, Rule: z.Rule, Until: z.Until})
 	}
 	if len(f.Rules) > 0 {
 		st.Alarm.Rules = make(map[string]*alarm.RuleState, len(f.Rules))

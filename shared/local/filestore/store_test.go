@@ -119,12 +119,19 @@ func TestStoredFileFormat(t *testing.T) {
 			"light_no_occupancy:carol": {Flags: 1, LastAt: 1422886740000000000},
 			"device_silent:bob":        {Open: alarm.Warning, OpenStart: 1422885840000000000, LastNotice: 1422886740000000000},
 		},
-		Temp: alarm.TempStats{N: 30, Mean: 21.25, Var: 0.0625, StuckValue: 21.5, StuckStart: 1422886140000000000, StuckLast: 1422886740000000000, HasStuck: true}}
+		Temp:    alarm.TempStats{N: 30, Mean: 21.25, Var: 0.0625, StuckValue: 21.5, StuckStart: 1422886140000000000, StuckLast: 1422886740000000000, HasStuck: true},
+		Snoozes: []alarm.Snooze{{User: "alice", Until: 1422890340000000000}, {User: "bob", Rule: "device_silent", Until: 1422893940000000000}}}
+	st.Rules["temperature_high:alice"].Flags |= 1 << 3 // acknowledged
 	_, err = s.SaveState(context.Background(), "room-1", evaluator.State{Alarm: st})
 	require.NoError(t, err)
 	b, err := os.ReadFile(filepath.Join(dir, "state", "room-1"+stateExt))
 	require.NoError(t, err)
 	golden.Check(t, "state-file.golden", string(b)+"\n")
+	reopened, err := Open(th, "", filepath.Join(dir, "state"), nil)
+	require.NoError(t, err)
+	d, err := reopened.LoadDevice(context.Background(), "room-1")
+	require.NoError(t, err)
+	assert.Equal(t, st, d.State.Alarm, "what was stored reads back as it was written")
 }
 
 func TestReloadKeepsGoodThresholds(t *testing.T) {
