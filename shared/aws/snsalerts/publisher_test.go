@@ -222,3 +222,32 @@ func TestEntryMissingFromTheAnswerIsNotPublished(t *testing.T) {
 	assert.NoError(t, errs[1])
 	assert.NoError(t, errs[2])
 }
+
+// TestSuppressedAlertsReachTheLakeOnly: a snoozed alert is published with suppressed=snoozed; the
+// user's subscription (the filter `iotwatch subscribe` sets) does not take it, the lake's
+// (no filter) does, with its reason.
+func TestSuppressedAlertsReachTheLakeOnly(t *testing.T) {
+	ctx := context.Background()
+	snsc, sqsc := awstest.SNS(t)
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("alerts-suppressed")})
+	require.NoError(t, err)
+	policy, err := snsalerts.Subscription{UserID: "alice", Protocol: "email", Endpoint: "alice@example.com"}.FilterPolicy()
+	require.NoError(t, err)
+	alice := subscribe(t, snsc, sqsc, *topic.TopicArn, "suppressed-alice", policy)
+	lakeQ := subscribe(t, snsc, sqsc, *topic.TopicArn, "suppressed-lake", `{}`)
+	held, sent := notice(1, "alice", alert.Warning), notice(2, "alice", alert.Warning)
+	held.Alert.Suppressed = alert.Snoozed
+	for _, err := range snsalerts.New(snsc, *topic.TopicArn).Publish(ctx, []evaluator.Notice{held, sent}) {
+		require.NoError(t, err)
+	}
+	got := drain(t, sqsc, alice)
+	require.Len(t, got, 1)
+	assert.Equal(t, sent.Alert.AlertID, got[0].AlertID, "alice gets the alert that was not snoozed")
+	all := drain(t, sqsc, lakeQ)
+	require.Len(t, all, 2)
+	reasons := map[string]alert.Suppression{}
+	for _, a := range all {
+		reasons[a.AlertID] = a.Suppressed
+	}
+	assert.Equal(t, map[string]alert.Suppression{held.Alert.AlertID: alert.Snoozed, sent.Alert.AlertID: ""}, reasons)
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 )
 
@@ -28,12 +29,13 @@ type Subscription struct {
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 var email = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 
-// FilterPolicy returns the subscription's filter policy: the user's alerts, of the severities.
+// FilterPolicy returns the subscription's filter policy: the user's alerts, of the severities,
+// that are sent (not snoozed, not held for quiet hours).
 func (s Subscription) FilterPolicy() (string, error) {
 	if err := threshold.ValidUserID(s.UserID); err != nil {
 		return "", fmt.Errorf("user: %w", err)
 	}
-	p := map[string][]string{"user_id": {s.UserID}}
+	p := map[string][]string{"user_id": {s.UserID}, "suppressed": {alert.NotSuppressed}}
 	for _, sev := range s.Severities {
 		if sev != "WARNING" && sev != "VIOLATION" {
 			return "", fmt.Errorf("severity %q: want WARNING or VIOLATION", sev)

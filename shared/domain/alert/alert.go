@@ -105,7 +105,23 @@ type Alert struct {
 	WindowStartMs  int64     `json:"window_start_ms"`
 	WindowEndMs    int64     `json:"window_end_ms"`
 	ConfigVersion  int64     `json:"config_version"` // the version of the config that raised it (0: deleted)
+	// Suppressed says why the alert was not sent to its user ("" when it was): Snoozed or
+	// QuietHours. A suppressed alert is still made, stored and counted; its id is the same.
+	Suppressed Suppression `json:"suppressed,omitempty"`
 }
+
+// Suppression is why an alert was not sent.
+type Suppression string
+
+// The suppressions (DESIGN.md, "Acknowledge and snooze").
+const (
+	Snoozed    Suppression = "snoozed"
+	QuietHours Suppression = "quiet_hours"
+)
+
+// NotSuppressed is the value of the SNS attribute "suppressed" of an alert that is sent: the
+// users' subscriptions filter on it (the lake's takes every alert).
+const NotSuppressed = "no"
 
 // ID computes the deterministic alert id: the same user, device, rule, kind, severity, alert time
 // and window start always give the same id, so a replayed batch yields the same ids and consumers
@@ -129,25 +145,26 @@ func ID(a *Alert) string {
 
 // wire is the alert as it travels, in the contract's field order, with alert_time in UTC.
 type wire struct {
-	AlertID        string   `json:"alert_id"`
-	Kind           Kind     `json:"kind"`
-	AlertTime      string   `json:"alert_time"`
-	UserID         string   `json:"user_id"`
-	DeviceID       string   `json:"device_id"`
-	Rule           Rule     `json:"rule"`
-	Severity       Severity `json:"severity"`
-	Metric         *string  `json:"metric"`
-	ObservedValue  *float64 `json:"observed_value"`
-	ThresholdValue *float64 `json:"threshold_value"`
-	WindowStartMs  int64    `json:"window_start_ms"`
-	WindowEndMs    int64    `json:"window_end_ms"`
-	ConfigVersion  int64    `json:"config_version"`
+	AlertID        string      `json:"alert_id"`
+	Kind           Kind        `json:"kind"`
+	AlertTime      string      `json:"alert_time"`
+	UserID         string      `json:"user_id"`
+	DeviceID       string      `json:"device_id"`
+	Rule           Rule        `json:"rule"`
+	Severity       Severity    `json:"severity"`
+	Metric         *string     `json:"metric"`
+	ObservedValue  *float64    `json:"observed_value"`
+	ThresholdValue *float64    `json:"threshold_value"`
+	WindowStartMs  int64       `json:"window_start_ms"`
+	WindowEndMs    int64       `json:"window_end_ms"`
+	ConfigVersion  int64       `json:"config_version"`
+	Suppressed     Suppression `json:"suppressed,omitempty"`
 }
 
 // MarshalJSON writes the contract's JSON, alert_time as RFC 3339 in UTC.
 func (a Alert) MarshalJSON() ([]byte, error) {
 	return json.Marshal(wire{a.AlertID, a.Kind, a.AlertTime.UTC().Format(time.RFC3339Nano), a.UserID, a.DeviceID,
-		a.Rule, a.Severity, metricPtr(a.Metric), a.ObservedValue.ptr(), a.ThresholdValue.ptr(), a.WindowStartMs, a.WindowEndMs, a.ConfigVersion})
+		a.Rule, a.Severity, metricPtr(a.Metric), a.ObservedValue.ptr(), a.ThresholdValue.ptr(), a.WindowStartMs, a.WindowEndMs, a.ConfigVersion, a.Suppressed})
 }
 
 // UnmarshalJSON reads the contract's JSON.
@@ -165,17 +182,23 @@ func (a *Alert) UnmarshalJSON(b []byte) error {
 		metric = *w.Metric
 	}
 	*a = Alert{w.AlertID, w.Kind, t, w.UserID, w.DeviceID, w.Rule, w.Severity, metric, numberOf(w.ObservedValue),
-		numberOf(w.ThresholdValue), w.WindowStartMs, w.WindowEndMs, w.ConfigVersion}
+		numberOf(w.ThresholdValue), w.WindowStartMs, w.WindowEndMs, w.ConfigVersion, w.Suppressed}
 	return nil
 }
 
-// Attributes are the SNS message attributes subscriptions filter on.
+// Attributes are the SNS message attributes subscriptions filter on: a user's subscription
+// takes suppressed = NotSuppressed only.
 func (a *Alert) Attributes() map[string]string {
+	sup := NotSuppressed
+	if a.Suppressed != "" {
+		sup = string(a.Suppressed)
+	}
 	return map[string]string{
-		"user_id":   a.UserID,
-		"device_id": a.DeviceID,
-		"rule":      string(a.Rule),
-		"severity":  string(a.Severity),
-		"kind":      string(a.Kind),
+		"user_id":    a.UserID,
+		"device_id":  a.DeviceID,
+		"rule":       string(a.Rule),
+		"severity":   string(a.Severity),
+		"kind":       string(a.Kind),
+		"suppressed": sup,
 	}
 }

@@ -362,6 +362,7 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 		// A device nobody set thresholds for has no alarm state worth a write (Finish says).
 		g.changed = d.Finish()
 		g.dev.State.Due = indexedDue(d, g.dev.Configs)
+		suppress(b.notices[g.from:], &g.dev)
 	}
 
 	// 5. Publish. A device with any alert not accepted keeps its old state and is retried.

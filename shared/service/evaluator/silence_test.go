@@ -3,6 +3,7 @@ package evaluator_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/testsupport/memstore"
@@ -152,4 +154,51 @@ func TestIndexedDueFollowsAGrid(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.Equal(t, []string{"08:39 OPEN"}, pub.log, "the silence opens once, at last + silent_seconds")
+}
+
+// capture keeps every published notice.
+type capture struct {
+	mu sync.Mutex
+	ns []evaluator.Notice
+}
+
+func (p *capture) Publish(_ context.Context, ns []evaluator.Notice) []error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ns = append(p.ns, ns...)
+	return make([]error, len(ns))
+}
+
+// TestSnoozedAlertsArePublishedSuppressed: alice's snooze, held in the device's state, marks her
+// alerts until it ends as suppressed (they are still published, for the lake, with the same ids);
+// bob's alerts and hers after it ended go out as usual.
+func TestSnoozedAlertsArePublishedSuppressed(t *testing.T) {
+	ctx := context.Background()
+	cfgs := append(slices.Clone(aliceConfig), threshold.Config{UserID: "bob", DeviceID: "room-1", TempWarning: threshold.Of(24)})
+	run := func(snooze bool) []evaluator.Notice {
+		store := memstore.New(cfgs, nil)
+		if snooze {
+			var st alarm.DeviceState
+			st.Snooze("alice", "", t0.Add(2*time.Minute))
+			_, err := store.SaveState(ctx, "room-1", evaluator.State{Alarm: st})
+			require.NoError(t, err)
+		}
+		pub := &capture{}
+		svc := evaluator.New(store, pub, failingQuarantine{}, evaluator.Config{}, nil, nil)
+		for i, m := range []evaluator.Message{msg("1", 0, 25), msg("2", 3, 27)} {
+			out, err := svc.Evaluate(ctx, []evaluator.Message{m})
+			require.NoError(t, err)
+			require.Empty(t, out.Retry, "batch %d", i)
+		}
+		return pub.ns
+	}
+	plain, snoozed := run(false), run(true)
+	require.Len(t, snoozed, len(plain))
+	var got []string
+	for i := range snoozed {
+		assert.Equal(t, plain[i].Alert.AlertID, snoozed[i].Alert.AlertID, "a snooze changes no id")
+		assert.Empty(t, plain[i].Alert.Suppressed)
+		got = append(got, fmt.Sprintf("%s %s %s", snoozed[i].Alert.UserID, snoozed[i].Alert.Kind, snoozed[i].Alert.Suppressed))
+	}
+	assert.ElementsMatch(t, []string{"alice OPEN snoozed", "bob OPEN ", "alice ESCALATE "}, got)
 }
