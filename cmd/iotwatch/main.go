@@ -8,6 +8,7 @@
 //	thresholds put/list/delete, devices put: the table the evaluate function reads
 //	device register: a device's thing, certificate and policy in AWS IoT Core
 //	subscribe  a user's alerts to an email address or phone number (SNS)
+//	alerts ack/snooze/unsnooze/open: what people do to their open episodes (the table)
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -60,6 +62,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newBacktest(stdin, stdout, stderr), newThresholds(stdout), newDevice(stdout),
-		newAggregate(stdout, stderr), newQuery(stdout), newSubscribe(stdout), newRun(stdout, stderr), newSimulate(stdout, stderr))
+		newAggregate(stdout, stderr), newQuery(stdout), newSubscribe(stdout), newRun(stdout, stderr), newSimulate(stdout, stderr),
+		newAlerts(stdout, time.Now))
 	return root
 }

@@ -138,6 +138,7 @@ type Client interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 }
 
 // Store is the DynamoDB store.
@@ -312,6 +313,35 @@ func (s *Store) DueDevices(ctx context.Context, now time.Time) ([]evaluator.DueD
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
+}
+
+// States reads the alarm state of every device (a Scan of the STATE items, for the operators'
+// `iotwatch alerts open`; the functions never scan).
+func (s *Store) States(ctx context.Context) (map[string]evaluator.State, error) {
+	out := map[string]evaluator.State{}
+	in := &dynamodb.ScanInput{
+		TableName:                 &s.table,
+		FilterExpression:          aws.String("#sk = :state"),
+		ExpressionAttributeNames:  map[string]string{"#sk": SK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":state": &types.AttributeValueMemberS{Value: SKState}},
+	}
+	for {
+		res, err := s.client.Scan(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("scanning the alarm states: %w", err)
+		}
+		for _, item := range res.Items {
+			st, err := decodeState(item)
+			if err != nil {
+				return nil, fmt.Errorf("reading the alarm state of %s: %w", str(item[PK]), err)
+			}
+			out[str(item[PK])] = st
+		}
+		if len(res.LastEvaluatedKey) == 0 {
+			return out, nil
+		}
+		in.ExclusiveStartKey = res.LastEvaluatedKey
+	}
 }
 
 // storedIs reports whether the STATE item stored for id is exactly want.

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
+	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
+)
+
+type published struct{ kinds []string }
+
+func (p *published) Publish(_ context.Context, ns []evaluator.Notice) []error {
+	for _, n := range ns {
+		if n.Alert.UserID == "ops" { // the bundled ops row's stuck and anomaly rules, not under test here
+			continue
+		}
+		p.kinds = append(p.kinds, fmt.Sprintf("%s %s %s%s", n.Alert.UserID, n.Alert.Rule, n.Alert.Kind, map[bool]string{true: " " + string(n.Alert.Suppressed)}[n.Alert.Suppressed != ""]))
+	}
+	return make([]error, len(ns))
+}
+
+// TestAlertsOnEmulator: an acknowledgement and a snooze written by the CLI into the table are
+// honoured by the next batch of the evaluation service, which makes no more requests than without
+// them (one Query, one conditional PutItem); open episodes are listed with their state.
+func TestAlertsOnEmulator(t *testing.T) {
+	ctx := context.Background()
+	url := awstest.DynamoDBServer(t)
+	awstest.CreateTable(t, awstest.DynamoDBClient(url), "iotwatch")
+	at := []string{"--table", "iotwatch", "--endpoint", url}
+	code, _, errOut := runCLI(t, "", append([]string{"thresholds", "put", "../../events/thresholds.csv"}, at...)...)
+	require.Zero(t, code, errOut)
+
+	var calls awsclient.Counter
+	store := dynamostore.New(awstest.DynamoDBClient(url, awstest.WithAPIOptions(calls.Add)), "iotwatch")
+	pub := &published{}
+	t0 := time.Now().UTC().Truncate(time.Minute).Add(-90 * time.Minute)
+	batch := func(from, to int, temp float64) {
+		var msgs []evaluator.Message
+		for m := from; m < to; m++ {
+			data := fmt.Sprintf(`{"device_id":"room-1","event_time":%q,"temperature":%g,"light":0,"occupancy":0}`, t0.Add(time.Duration(m)*time.Minute).Format(time.RFC3339), temp)
+			msgs = append(msgs, evaluator.Message{ID: fmt.Sprint(m), Data: []byte(data), TopicDevice: "room-1", Arrival: time.Now()})
+		}
+		svc := evaluator.New(store, pub, nil, evaluator.Config{}, nil, nil) // a cold cache, as a new function instance
+		out, err := svc.Evaluate(ctx, msgs)
+		require.NoError(t, err)
+		require.Empty(t, out.Retry)
+	}
+	batch(0, 6, 23.5) // alice's temperature_high opens at minute 5 (sustain 300 s)
+	require.Equal(t, []string{"alice temperature_high OPEN"}, pub.kinds)
+
+	_, out, _ := runCLI(t, "", append([]string{"alerts", "open", "--device", "room-1"}, at...)...)
+	assert.Regexp(t, `room-1\s+alice\s+temperature_high\s+WARNING\s+\S+\s+\S+\s+no\s+-`, out)
+
+	code, out, errOut = runCLI(t, "", append([]string{"alerts", "ack", "--user", "alice", "--device", "room-1", "--rule", "temperature_high"}, at...)...)
+	require.Zero(t, code, errOut)
+	assert.Contains(t, out, "acknowledged alice's temperature_high episode on room-1")
+	code, _, errOut = runCLI(t, "", append([]string{"alerts", "snooze", "--user", "bob", "--device", "room-1", "--for", "3h"}, at...)...)
+	require.Zero(t, code, errOut)
+
+	_, out, _ = runCLI(t, "", append([]string{"alerts", "open"}, at...)...) // every device: a Scan
+	assert.Regexp(t, `room-1\s+alice\s+temperature_high\s+WARNING\s+\S+\s+\S+\s+yes\s+-`, out)
+
+	pub.kinds = nil
+	_ = calls.Take()
+	batch(6, 70, 23.5) // past 65 minutes: a REMIND, had alice not acknowledged
+	batch(70, 80, 19)  // bob's temperature_low, snoozed; alice's RESOLVE
+	assert.Equal(t, []string{"alice temperature_high RESOLVE", "bob temperature_low OPEN snoozed"}, pub.kinds, "no REMIND for alice; bob's alert made, and held")
+	c := calls.Take()
+	assert.Equal(t, 2, c["DynamoDB.Query"], "one Query a batch: %v", c)
+	assert.Equal(t, 2, c["DynamoDB.PutItem"], "one state write a batch: %v", c)
+	assert.Equal(t, 4, awsclient.Service(c, "DynamoDB"), "no other request: %v", c)
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"alerts", "ack", "--user", "alice", "--device", "room-1", "--rule", "temperature_high"}, "no open, unacknowledged temperature_high episode"},
+		{[]string{"alerts", "ack", "--user", "alice", "--device", "room-1", "--rule", "hot"}, `unknown rule "hot"`},
+		{[]string{"alerts", "snooze", "--user", "bob", "--device", "room-1"}, "give one of --for"},
+		{[]string{"alerts", "snooze", "--user", "bob", "--device", "room-1", "--until", "2020-01-01T00:00:00Z"}, "has passed"},
+		{[]string{"alerts", "unsnooze", "--user", "bob", "--device", "room-1", "--rule", "temperature_low"}, "bob has no snooze of temperature_low"},
+	} {
+		code, _, errOut := runCLI(t, "", append(tc.args, at...)...)
+		assert.Equal(t, 2, code, "%v", tc.args)
+		assert.Contains(t, errOut, tc.want, "%v", tc.args)
+	}
+	code, out, errOut = runCLI(t, "", append([]string{"alerts", "unsnooze", "--user", "bob", "--device", "room-1"}, at...)...)
+	require.Zero(t, code, errOut)
+	assert.True(t, strings.HasPrefix(out, "unsnoozed bob's every rule on room-1"), out)
+}
