@@ -39,6 +39,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	"github.com/iotwatch/iotwatch/shared/domain/user"
 )
 
 // Message is one reading as a transport delivered it.
@@ -157,6 +158,14 @@ type Config struct {
 	Now func() time.Time
 	// Verdicts asks for Outcome.Verdicts.
 	Verdicts bool
+	// Users holds people's preferences (quiet hours); nil: nobody has quiet hours.
+	Users Users
+}
+
+// Users is where people's preferences live (DynamoDB on AWS, the users CSV on one machine).
+type Users interface {
+	// LoadUsers reads the preferences of the given users; one without any is absent.
+	LoadUsers(ctx context.Context, ids []string) (map[string]user.User, error)
 }
 
 // The defaults of Config, as the evaluate function runs.
@@ -179,6 +188,13 @@ type Service struct {
 
 	mu    sync.Mutex
 	cache map[string]cached
+	users map[string]cachedUser
+}
+
+type cachedUser struct {
+	u     user.User
+	known bool // the store has preferences for this user
+	at    time.Time
 }
 
 type cached struct {
@@ -198,7 +214,8 @@ func New(store Store, pub Publisher, q Quarantine, cfg Config, log *slog.Logger,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, publisher: pub, quarantine: q, cfg: cfg, log: log, observe: observe, cache: map[string]cached{}}
+	return &Service{store: store, publisher: pub, quarantine: q, cfg: cfg, log: log, observe: observe, cache: map[string]cached{},
+		users: map[string]cachedUser{}}
 }
 
 // AlertKey is what alerts are counted by.
@@ -364,6 +381,7 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 		g.dev.State.Due = indexedDue(d, g.dev.Configs)
 		suppress(b.notices[g.from:], &g.dev)
 	}
+	s.holdForQuietHours(ctx, b.notices)
 
 	// 5. Publish. A device with any alert not accepted keeps its old state and is retried.
 	if len(b.notices) > 0 {

@@ -96,6 +96,7 @@ func (s *Service) checkOne(ctx context.Context, id string, now time.Time, st *St
 	}
 	dev.State.Due = indexedDue(d, dev.Configs)
 	suppress(notices, &dev)
+	s.holdForQuietHours(ctx, notices)
 	for i, err := range s.publisher.Publish(ctx, notices) {
 		if err != nil {
 			return fmt.Errorf("publishing alert %s: %w", notices[i].Alert.AlertID, err)

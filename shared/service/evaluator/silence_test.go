@@ -13,7 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	"github.com/iotwatch/iotwatch/shared/domain/user"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/testsupport/memstore"
 )
@@ -201,4 +203,39 @@ func TestSnoozedAlertsArePublishedSuppressed(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s %s %s", snoozed[i].Alert.UserID, snoozed[i].Alert.Kind, snoozed[i].Alert.Suppressed))
 	}
 	assert.ElementsMatch(t, []string{"alice OPEN snoozed", "bob OPEN ", "alice ESCALATE "}, got)
+}
+
+// TestQuietHoursHoldBelowTheUsersSeverity: alice's quiet hours (22:00-07:00 in Paris) hold her
+// WARNING alerts and let her VIOLATION through; bob has none. Preferences are read once, and not
+// again while fresh; a batch with no alert reads none.
+func TestQuietHoursHoldBelowTheUsersSeverity(t *testing.T) {
+	ctx := context.Background()
+	paris, err := time.LoadLocation("Europe/Paris")
+	require.NoError(t, err)
+	cfgs := append(slices.Clone(aliceConfig), threshold.Config{UserID: "bob", DeviceID: "room-1", TempWarning: threshold.Of(24)})
+	store := memstore.New(cfgs, nil)
+	pub := &capture{}
+	clock := t0
+	svc := evaluator.New(store, pub, failingQuarantine{}, evaluator.Config{CacheTTL: time.Minute, Users: store, Now: func() time.Time { return clock }}, nil, nil)
+	at := func(minute int, temp float64) evaluator.Message {
+		m := msg(fmt.Sprint(minute), minute, temp)
+		return m
+	}
+	// msg's readings are at 08:00 UTC + minute: 09:00 in Paris (winter time).
+	store.SetUsers([]user.User{{ID: "alice", Zone: paris, Quiet: user.Quiet{From: 9 * 60, To: 10 * 60}}})
+	for _, m := range []evaluator.Message{at(0, 25), at(1, 25), at(2, 27)} {
+		_, err := svc.Evaluate(ctx, []evaluator.Message{m})
+		require.NoError(t, err)
+	}
+	var got []string
+	for _, n := range pub.ns {
+		got = append(got, fmt.Sprintf("%s %s %s %s", n.Alert.UserID, n.Alert.Kind, n.Alert.Severity, n.Alert.Suppressed))
+	}
+	assert.Equal(t, []string{"alice OPEN WARNING quiet_hours", "bob OPEN WARNING ", "alice ESCALATE VIOLATION "}, got)
+	assert.Equal(t, 1, store.UserLoads, "read once, for the first batch with alerts; the batch without alerts read nothing; then cached")
+	clock = clock.Add(2 * time.Minute) // the cache has expired
+	_, err = svc.Evaluate(ctx, []evaluator.Message{at(3, 23)})
+	require.NoError(t, err)
+	assert.Equal(t, 2, store.UserLoads)
+	assert.Equal(t, alert.Suppression(""), pub.ns[len(pub.ns)-1].Alert.Suppressed, "the RESOLVE of a VIOLATION episode goes out in quiet hours")
 }

@@ -1,9 +1,12 @@
 package evaluator
 
 import (
+	"context"
+	"slices"
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/domain/user"
 )
 
 // suppress marks the notices that are not to be sent to their user: those of a snooze the
@@ -27,3 +30,67 @@ func suppress(notices []Notice, dev *Device) {
 }
 
 func timeOf(unixNano int64) time.Time { return time.Unix(0, unixNano).UTC() }
+
+// holdForQuietHours marks the notices that fall in their user's quiet hours and are below the
+// user's quiet_min_severity (alert.QuietHours; a snooze, already marked, comes first). It reads
+// the preferences of the users it has no fresh copy of in one request, and none when the batch
+// raised no alert. If they cannot be read, nothing is held: an alert sent during quiet hours is
+// better than one held that should have gone out.
+func (s *Service) holdForQuietHours(ctx context.Context, notices []Notice) {
+	if s.cfg.Users == nil || len(notices) == 0 {
+		return
+	}
+	prefs := s.usersOf(ctx, notices)
+	for i := range notices {
+		a := &notices[i].Alert
+		if a.Suppressed != "" {
+			continue
+		}
+		if u, ok := prefs[a.UserID]; ok && u.Holds(a.Severity, a.AlertTime) {
+			a.Suppressed = alert.QuietHours
+		}
+	}
+}
+
+// usersOf returns the preferences of the notices' users, from the cache while fresh (CacheTTL,
+// as thresholds), the others in one LoadUsers.
+func (s *Service) usersOf(ctx context.Context, notices []Notice) map[string]user.User {
+	now := s.cfg.Now()
+	out := map[string]user.User{}
+	var missing []string
+	s.mu.Lock()
+	for i := range notices {
+		id := notices[i].Alert.UserID
+		if _, done := out[id]; done {
+			continue
+		}
+		if c, ok := s.users[id]; ok && s.cfg.CacheTTL > 0 && now.Sub(c.at) < s.cfg.CacheTTL {
+			if c.known {
+				out[id] = c.u
+			}
+			continue
+		}
+		if !slices.Contains(missing, id) {
+			missing = append(missing, id)
+		}
+	}
+	s.mu.Unlock()
+	if len(missing) == 0 {
+		return out
+	}
+	loaded, err := s.cfg.Users.LoadUsers(ctx, missing)
+	if err != nil {
+		s.log.WarnContext(ctx, "reading users' preferences failed: no alert is held for quiet hours", "users", len(missing), "err", err)
+		return out
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range missing {
+		u, ok := loaded[id]
+		s.users[id] = cachedUser{u: u, known: ok, at: now}
+		if ok {
+			out[id] = u
+		}
+	}
+	return out
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	"github.com/iotwatch/iotwatch/shared/domain/user"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
 
@@ -20,9 +21,39 @@ type Store struct {
 	configs map[string][]threshold.Config
 	devices map[string]device.Device
 	states  map[string]evaluator.State
+	users   map[string]user.User
+	// UserLoads counts LoadUsers calls.
+	UserLoads int
 }
 
-var _ evaluator.Store = (*Store)(nil)
+var (
+	_ evaluator.Store = (*Store)(nil)
+	_ evaluator.Users = (*Store)(nil)
+)
+
+// SetUsers replaces the users' preferences.
+func (s *Store) SetUsers(users []user.User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users = map[string]user.User{}
+	for _, u := range users {
+		s.users[u.ID] = u
+	}
+}
+
+// LoadUsers implements evaluator.Users.
+func (s *Store) LoadUsers(_ context.Context, ids []string) (map[string]user.User, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.UserLoads++
+	out := map[string]user.User{}
+	for _, id := range ids {
+		if u, ok := s.users[id]; ok {
+			out[id] = u
+		}
+	}
+	return out, nil
+}
 
 // New returns a store holding configs and devices, and no alarm state.
 func New(configs []threshold.Config, devices []device.Device) *Store {
