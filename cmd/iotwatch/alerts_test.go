@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -96,4 +97,29 @@ func TestAlertsOnEmulator(t *testing.T) {
 	code, out, errOut = runCLI(t, "", append([]string{"alerts", "unsnooze", "--user", "bob", "--device", "room-1"}, at...)...)
 	require.Zero(t, code, errOut)
 	assert.True(t, strings.HasPrefix(out, "unsnoozed bob's every rule on room-1"), out)
+}
+
+func TestUsersOnEmulator(t *testing.T) {
+	url := awstest.DynamoDBServer(t)
+	awstest.CreateTable(t, awstest.DynamoDBClient(url), "iotwatch")
+	at := []string{"--table", "iotwatch", "--endpoint", url}
+	bad := writeFile(t, "users.csv", "user_id,timezone,quiet_hours\nalice,Europe/Paris,22:00-07:00\nbob,Mars/Base,\n")
+	code, _, errOut := runCLI(t, "", append([]string{"users", "put", bad}, at...)...)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "users.csv:3: timezone")
+	_, out, _ := runCLI(t, "", append([]string{"users", "list"}, at...)...)
+	assert.Equal(t, "user_id,timezone,quiet_hours,quiet_min_severity\n", out, "a bad file writes nothing")
+
+	code, out, errOut = runCLI(t, "", append([]string{"users", "put", "../../events/users.csv"}, at...)...)
+	require.Zero(t, code, errOut)
+	assert.Contains(t, out, "wrote 4 users")
+	_, out, _ = runCLI(t, "", append([]string{"users", "list"}, at...)...)
+	want, err := os.ReadFile("../../events/users.csv")
+	require.NoError(t, err)
+	assert.Equal(t, string(want), out, "listed as the file says")
+	code, _, errOut = runCLI(t, "", append([]string{"users", "delete", "--user", "bob"}, at...)...)
+	require.Zero(t, code, errOut)
+	code, _, errOut = runCLI(t, "", append([]string{"users", "delete", "--user", "bob"}, at...)...)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "bob has no preferences")
 }

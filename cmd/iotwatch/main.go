@@ -9,6 +9,7 @@
 //	device register: a device's thing, certificate and policy in AWS IoT Core
 //	subscribe  a user's alerts to an email address or phone number (SNS)
 //	alerts ack/snooze/unsnooze/open: what people do to their open episodes (the table)
+//	users put/list/delete: people's time zones and quiet hours (the table)
 package main
 
 import (
@@ -63,6 +64,6 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.AddCommand(newBacktest(stdin, stdout, stderr), newThresholds(stdout), newDevice(stdout),
 		newAggregate(stdout, stderr), newQuery(stdout), newSubscribe(stdout), newRun(stdout, stderr), newSimulate(stdout, stderr),
-		newAlerts(stdout, time.Now))
+		newAlerts(stdout, time.Now), newUsers(stdout))
 	return root
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"sort"
 
@@ -12,7 +13,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
-	"io"
+	"github.com/iotwatch/iotwatch/shared/domain/user"
 )
 
 // storeFlags are the flags every command that talks to the table takes.
@@ -148,5 +149,81 @@ func newDevices(stdout io.Writer) *cobra.Command {
 	}
 	put.add(putCmd)
 	cmd.AddCommand(putCmd)
+	return cmd
+}
+
+func newUsers(stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "users", Short: "Manage people's preferences (time zone, quiet hours) in the table"}
+
+	var put storeFlags
+	putCmd := &cobra.Command{
+		Use:   "put FILE.csv",
+		Short: "Validate a whole users file (user_id,timezone,quiet_hours,quiet_min_severity), then write it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			users, err := user.ParseCSV(f, args[0])
+			if err != nil {
+				return fmt.Errorf("invalid users, nothing written:\n%w", err)
+			}
+			s, err := put.open(cmd)
+			if err != nil {
+				return err
+			}
+			if err := s.PutUsers(cmd.Context(), users); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "wrote %d users to %s\n", len(users), put.table)
+			return nil
+		},
+	}
+	put.add(putCmd)
+
+	var list storeFlags
+	listCmd := &cobra.Command{
+		Use:   "list",
+		Short: "Print every user's preferences as CSV",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := list.open(cmd)
+			if err != nil {
+				return err
+			}
+			users, err := s.ListUsers(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return user.WriteCSV(stdout, users)
+		},
+	}
+	list.add(listCmd)
+
+	var del storeFlags
+	var delUser string
+	delCmd := &cobra.Command{
+		Use:   "delete --user U",
+		Short: "Remove a user's preferences (no more quiet hours)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := del.open(cmd)
+			if err != nil {
+				return err
+			}
+			if err := s.DeleteUser(cmd.Context(), delUser); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "deleted the preferences of %s\n", delUser)
+			return nil
+		},
+	}
+	del.add(delCmd)
+	delCmd.Flags().StringVar(&delUser, "user", "", "user id")
+	_ = delCmd.MarkFlagRequired("user")
+
+	cmd.AddCommand(putCmd, listCmd, delCmd)
 	return cmd
 }

@@ -48,6 +48,7 @@ func main() {
 	cfg.APIOptions = append(cfg.APIOptions, calls.Add)
 
 	store := dynamostore.New(dynamodb.NewFromConfig(cfg), table)
+	conf.Users = store // quiet hours: people's preferences live in the same table
 	pub := snsalerts.New(sns.NewFromConfig(cfg), topic)
 	quarantine := s3quarantine.NewQuarantine(s3.NewFromConfig(cfg), bucket)
 	observe := func(s evaluator.Stats) {

@@ -58,9 +58,10 @@ func NewSilence(scope constructs.Construct, id string, p *SilenceProps) *Silence
 		OnFailure:     awslambdadestinations.NewSqsDestination(s.OnFailure),
 	})
 	// Least privilege: the due index (Query), the due devices' items (Query, and GetItem when a
-	// write's answer was lost), their conditional state writes, and publishing.
+	// write's answer was lost), people's quiet hours (BatchGetItem), their conditional state
+	// writes, and publishing.
 	allow(fn, []string{"dynamodb:Query"}, *a.Table.TableArn()+"/index/"+table.DueIndex)
-	allow(fn, []string{"dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem"}, *a.Table.TableArn())
+	allow(fn, []string{"dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"}, *a.Table.TableArn())
 	allow(fn, []string{"sns:Publish"}, *a.Topic.TopicArn())
 	allow(fn, []string{"kms:GenerateDataKey", "kms:Decrypt"}, *a.TopicKey.KeyArn())
 

@@ -320,10 +320,11 @@ func (s *Store) DueDevices(ctx context.Context, now time.Time) ([]evaluator.DueD
 func (s *Store) States(ctx context.Context) (map[string]evaluator.State, error) {
 	out := map[string]evaluator.State{}
 	in := &dynamodb.ScanInput{
-		TableName:                 &s.table,
-		FilterExpression:          aws.String("#sk = :state"),
-		ExpressionAttributeNames:  map[string]string{"#sk": SK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":state": &types.AttributeValueMemberS{Value: SKState}},
+		TableName:                &s.table,
+		FilterExpression:         aws.String("#sk = :state AND #pk <> :users"),
+		ExpressionAttributeNames: map[string]string{"#sk": SK, "#pk": PK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":state": &types.AttributeValueMemberS{Value: SKState},
+			":users": &types.AttributeValueMemberS{Value: table.UsersPK}},
 	}
 	for {
 		res, err := s.client.Scan(ctx, in)

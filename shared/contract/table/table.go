@@ -18,6 +18,12 @@ const (
 	SKThresholdPrefix = "THRESHOLD#" // followed by the user id
 )
 
+// People's preferences (quiet hours) live in one partition of their own: a device id cannot
+// start with '#', so it never collides with a device.
+//
+//	pk=#USERS  sk=<user_id>  timezone, quiet_hours, quiet_min_severity
+const UsersPK = "#USERS"
+
 // The due index: a sparse global secondary index of the STATE items that have a silence or a
 // silence reminder to come, so that the silence check reads the devices that are due and never
 // scans the table. The partition key spreads the devices over DueShards values (the device id's
