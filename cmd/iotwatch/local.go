@@ -64,6 +64,7 @@ work could not be done (a lake write or an aggregation that failed, records give
 	f := cmd.Flags()
 	f.StringVar(&cfg.Lake, "lake", "", "lake directory")
 	f.StringVar(&cfg.Thresholds, "thresholds", "", "thresholds CSV (re-read when it changes)")
+	f.StringVar(&cfg.Users, "users", "", "users CSV: time zones and quiet hours (re-read when it changes)")
 	f.StringVar(&cfg.Devices, "devices", "", "devices CSV (device_id,name,location), for alert texts")
 	f.StringVar(&cfg.MQTT, "mqtt", broker.DefaultAddr, "MQTT listen address")
 	f.IntVar(&cfg.Stream.Shards, "shards", stream.DefaultShards, "stream shards (parallel evaluation; one device stays on one shard)")

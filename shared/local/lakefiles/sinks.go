@@ -96,8 +96,12 @@ func (p *Publisher) Publish(_ context.Context, notices []evaluator.Notice) []err
 	}
 	for _, i := range taken {
 		a := &notices[i].Alert
-		fmt.Fprintf(p.out, "ALERT %s %-8s %-9s %-18s %-12s user=%s %s=%s threshold=%s\n", a.AlertTime.UTC().Format(time.RFC3339),
-			a.Kind, a.Severity, a.Rule, notices[i].Device.Label(), a.UserID, a.Metric, a.ObservedValue, a.ThresholdValue)
+		held := ""
+		if a.Suppressed != "" {
+			held = " (held: " + string(a.Suppressed) + ")" // stored, not sent
+		}
+		fmt.Fprintf(p.out, "ALERT %s %-8s %-9s %-18s %-12s user=%s %s=%s threshold=%s%s\n", a.AlertTime.UTC().Format(time.RFC3339),
+			a.Kind, a.Severity, a.Rule, notices[i].Device.Label(), a.UserID, a.Metric, a.ObservedValue, a.ThresholdValue, held)
 	}
 	return errs
 }

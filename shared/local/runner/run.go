@@ -32,6 +32,7 @@ type Config struct {
 	Lake       string // lake directory: bronze/, alerts/, quarantine/, errors/, gold/, state/
 	Thresholds string // thresholds CSV (re-read when it changes)
 	Devices    string // optional devices CSV (names and locations in alert texts)
+	Users      string // optional users CSV (time zones, quiet hours; re-read when it changes)
 	MQTT       string // listen address, default broker.DefaultAddr
 	Stream     stream.Config
 	// Aggregator, when set, aggregates the hours that received readings every AggregateEvery
@@ -86,6 +87,7 @@ type Summary struct {
 type pipeline struct {
 	cfg     Config
 	store   *filestore.Store
+	users   *filestore.Users // nil without a users file
 	bronze  *lakefiles.Writer
 	alerts  *lakefiles.Writer
 	failed  *lakefiles.Writer
@@ -166,6 +168,12 @@ func newPipeline(cfg Config) (*pipeline, error) {
 	}
 	scfg := evaluator.DefaultConfig
 	scfg.CacheTTL = CacheTTL
+	if cfg.Users != "" {
+		if p.users, err = filestore.OpenUsers(cfg.Users, cfg.Log); err != nil {
+			return nil, err
+		}
+		scfg.Users = p.users
+	}
 	scfg.Verdicts = true // the summary counts each message once, however often it is retried
 	p.service = evaluator.New(store, pub, lakefiles.NewQuarantine(cfg.Lake), scfg, cfg.Log, p.observe)
 	p.stream = stream.New(cfg.Stream, p.evaluate, p.giveUp)
@@ -295,6 +303,9 @@ func (p *pipeline) serve(ctx context.Context) {
 			}
 		case now := <-tick.C:
 			p.store.Reload()
+			if p.users != nil {
+				p.users.Reload()
+			}
 			p.checkSilence(ctx)
 			for _, w := range []*lakefiles.Writer{p.bronze, p.alerts} {
 				if err := w.FlushOld(); err != nil { // the buffer is kept: written again next tick

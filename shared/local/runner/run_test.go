@@ -348,3 +348,44 @@ func TestFailedPublishIsRetriedAndSentOnce(t *testing.T) {
 	assert.Equal(t, []string{"ESCALATE@01", "OPEN@00", "RESOLVE@02"}, kinds, "each alert once, the retried ESCALATE included")
 	assert.GreaterOrEqual(t, sum.Retries, int64(1), "the failed batch was retried (%s)", sum)
 }
+
+// TestQuietHoursInTheLocalPipeline: with a users file, alice's WARNING alerts in her quiet hours
+// are stored in the lake marked quiet_hours, her VIOLATION alerts and everyone else's are not,
+// and the alerts (their ids) are exactly a backtest's, which knows nothing of users.
+func TestQuietHoursInTheLocalPipeline(t *testing.T) {
+	th, cfgs := thresholdsFile(t)
+	users := filepath.Join(t.TempDir(), "users.csv")
+	require.NoError(t, os.WriteFile(users, []byte("user_id,timezone,quiet_hours,quiet_min_severity\nalice,UTC,00:00-23:59,VIOLATION\nops,UTC,00:00-23:59,WARNING\n"), 0o644))
+	lakeDir := t.TempDir()
+	p := start(t, lakeDir, th, func(c *runner.Config) { c.Users = users })
+	data, err := os.ReadFile("../../../events/occupancy/datatest.txt")
+	require.NoError(t, err)
+	src, err := simulate.NewDevices(data, "datatest.txt", 1)
+	require.NoError(t, err)
+	rec := &recorder{}
+	_, err = simulate.Publish(context.Background(), src, simulate.Options{Broker: p.addr, Acked: rec.acked})
+	require.NoError(t, err)
+	p.finish(t)
+
+	var btIDs []string
+	_, err = backtest.Run(cfgs, &messageSource{msgs: rec.msgs}, backtest.Options{}, func(a alert.Alert) error { btIDs = append(btIDs, a.AlertID); return nil },
+		func(backtest.Rejected) error { return nil })
+	require.NoError(t, err)
+	sort.Strings(btIDs)
+	lines := readLake(t, lakeDir, "alerts")
+	assert.Equal(t, btIDs, alertIDs(t, lines), "the same alerts as a backtest without users")
+	held := map[string]int{}
+	for _, l := range lines {
+		var a alert.Alert
+		require.NoError(t, json.Unmarshal([]byte(l), &a))
+		quiet := a.AlertTime.UTC().Format("15:04") != "23:59"
+		want := alert.Suppression("")
+		if a.UserID == "alice" && a.Severity == alert.Warning && quiet {
+			want = alert.QuietHours
+		}
+		assert.Equal(t, want, a.Suppressed, "%s %s %s %s at %s", a.UserID, a.Rule, a.Kind, a.Severity, a.AlertTime)
+		held[a.UserID+" "+string(a.Suppressed)]++
+	}
+	assert.NotZero(t, held["alice quiet_hours"], "%v", held)
+	t.Logf("alerts by user and suppression: %v", held)
+}
