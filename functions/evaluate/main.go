@@ -48,7 +48,8 @@ func main() {
 	cfg.APIOptions = append(cfg.APIOptions, calls.Add)
 
 	store := dynamostore.New(dynamodb.NewFromConfig(cfg), table)
-	conf.Users = store // quiet hours: people's preferences live in the same table
+	conf.Users = store // quiet hours: people's preferences live in the same table,
+	conf.Held = store  // and what they hold until the user's digest
 	pub := snsalerts.New(sns.NewFromConfig(cfg), topic)
 	quarantine := s3quarantine.NewQuarantine(s3.NewFromConfig(cfg), bucket)
 	observe := func(s evaluator.Stats) {

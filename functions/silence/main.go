@@ -47,7 +47,8 @@ func main() {
 	cfg.APIOptions = append(cfg.APIOptions, calls.Add)
 
 	store := dynamostore.New(dynamodb.NewFromConfig(cfg), table)
-	conf.Users = store // quiet hours: people's preferences live in the same table
+	conf.Users = store // quiet hours: people's preferences live in the same table,
+	conf.Held = store  // and what they hold until the user's digest
 	pub := snsalerts.New(sns.NewFromConfig(cfg), topic)
 	// The check quarantines nothing: it reads no message.
 	svc := evaluator.New(store, pub, nil, conf, log, nil)

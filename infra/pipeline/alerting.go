@@ -89,7 +89,7 @@ func NewAlerting(scope constructs.Construct, id string, p *AlertingProps) *Alert
 		})
 	// Least privilege: the DynamoDB calls it makes, publish, and the quarantine prefix and
 	// the rejections index only.
-	allow(a.Evaluate, []string{"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem"}, *a.Table.TableArn())
+	allow(a.Evaluate, []string{"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"}, *a.Table.TableArn())
 	allow(a.Evaluate, []string{"sns:Publish"}, *a.Topic.TopicArn())
 	allow(a.Evaluate, []string{"kms:GenerateDataKey", "kms:Decrypt"}, *a.TopicKey.KeyArn())
 	allow(a.Evaluate, []string{"s3:PutObject"}, objects(p.Lake.Bucket, lake.Quarantine), objects(p.Lake.Bucket, lake.Rejections))

@@ -59,9 +59,9 @@ func NewSilence(scope constructs.Construct, id string, p *SilenceProps) *Silence
 	})
 	// Least privilege: the due index (Query), the due devices' items (Query, and GetItem when a
 	// write's answer was lost), people's quiet hours (BatchGetItem), their conditional state
-	// writes, and publishing.
+	// writes, the digests' held alerts (Query, BatchWriteItem, DeleteItem), and publishing.
 	allow(fn, []string{"dynamodb:Query"}, *a.Table.TableArn()+"/index/"+table.DueIndex)
-	allow(fn, []string{"dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"}, *a.Table.TableArn())
+	allow(fn, []string{"dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem"}, *a.Table.TableArn())
 	allow(fn, []string{"sns:Publish"}, *a.Topic.TopicArn())
 	allow(fn, []string{"kms:GenerateDataKey", "kms:Decrypt"}, *a.TopicKey.KeyArn())
 

@@ -255,7 +255,7 @@ func TestSilence(t *testing.T) {
 		}
 	}
 	sort.Strings(actions)
-	assert.Equal(t, []string{"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Query", "kms:Decrypt", "kms:GenerateDataKey",
+	assert.Equal(t, []string{"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Query", "kms:Decrypt", "kms:GenerateDataKey",
 		"logs:CreateLogStream", "logs:PutLogEvents", "sns:Publish",
 		"sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage", // its on-failure destination
 		"xray:PutTelemetryRecords", "xray:PutTraceSegments"}, actions)

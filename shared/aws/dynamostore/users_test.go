@@ -4,10 +4,12 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/user"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
@@ -42,4 +44,38 @@ func TestUsers(t *testing.T) {
 	listed, err = s.ListUsers(ctx)
 	require.NoError(t, err)
 	assert.Len(t, listed, 2)
+}
+
+// TestHeldForTheDigest: held alerts kept once each, the digest due at the earliest quiet end
+// (a later Hold does not push it back), moved on by a Release with a next time, gone with none.
+func TestHeldForTheDigest(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	t1 := time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC)
+	t2 := t1.Add(24 * time.Hour)
+	a := alert.Alert{AlertID: "a1", UserID: "alice", Kind: alert.Open, AlertTime: t1.Add(-8 * time.Hour), Suppressed: alert.QuietHours}
+	b := alert.Alert{AlertID: "b2", UserID: "alice", Kind: alert.Open, AlertTime: t2.Add(-8 * time.Hour), Suppressed: alert.QuietHours}
+	require.NoError(t, s.Hold(ctx, []alert.Alert{a, a}, map[string]time.Time{"alice": t1}))
+	require.NoError(t, s.Hold(ctx, []alert.Alert{b}, map[string]time.Time{"alice": t2}))
+	held, err := s.Held(ctx, "alice")
+	require.NoError(t, err)
+	assert.Len(t, held, 2)
+	due, err := s.DueDevices(ctx, t1)
+	require.NoError(t, err)
+	assert.Equal(t, []string{evaluator.HeldPrefix + "alice"}, ids(due), "due at the earliest quiet end")
+
+	require.NoError(t, s.Release(ctx, "alice", []string{"a1"}, t2))
+	due, err = s.DueDevices(ctx, t1)
+	require.NoError(t, err)
+	assert.Empty(t, due)
+	due, err = s.DueDevices(ctx, t2)
+	require.NoError(t, err)
+	assert.Equal(t, []string{evaluator.HeldPrefix + "alice"}, ids(due))
+	require.NoError(t, s.Release(ctx, "alice", []string{"b2"}, time.Time{}))
+	due, err = s.DueDevices(ctx, t2.Add(time.Hour))
+	require.NoError(t, err)
+	assert.Empty(t, due)
+	held, err = s.Held(ctx, "alice")
+	require.NoError(t, err)
+	assert.Empty(t, held)
 }

@@ -24,7 +24,9 @@ import (
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
 	"github.com/iotwatch/iotwatch/shared/aws/silencelambda"
 	"github.com/iotwatch/iotwatch/shared/aws/snsalerts"
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	"github.com/iotwatch/iotwatch/shared/domain/user"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
 )
@@ -73,7 +75,7 @@ func newEnvOn(t testing.TB, ddbURL string) *env {
 	pub := snsalerts.New(snsc, *topic.TopicArn)
 	pub.Backoff = time.Millisecond
 
-	e.svc = evaluator.New(e.store, pub, nil, evaluator.Config{LoadConcurrency: 16}, nil, nil)
+	e.svc = evaluator.New(e.store, pub, nil, evaluator.Config{LoadConcurrency: 16, Users: e.store, Held: e.store}, nil, nil)
 	e.h = silencelambda.NewHandler(e.store, e.svc, func() time.Time { return e.clock }, &e.metrics, e.calls.Take)
 	return e
 }
@@ -160,8 +162,10 @@ func TestSilenceThroughLambda(t *testing.T) {
 	assert.ElementsMatch(t, []string{"08:05 room-2 device_silent OPEN", "08:10 room-1 device_silent OPEN"}, withoutIDs(opened))
 	assertMetric(t, e.metrics.String(), "DueDevices", 2)
 	assertMetric(t, e.metrics.String(), "Alerts", 2)
-	assertMetric(t, e.metrics.String(), "DynamoDBCalls", 16+2*2) // and per due device one Query and one PutItem
-	assertMetric(t, e.metrics.String(), "SNSCalls", 2)           // one publish a device
+	// and per due device one Query and one PutItem, and one BatchGetItem of its alerts' users'
+	// quiet hours (this service caches nothing: CacheTTL 0; deployed, users are cached 60 s)
+	assertMetric(t, e.metrics.String(), "DynamoDBCalls", 16+2*3)
+	assertMetric(t, e.metrics.String(), "SNSCalls", 2) // one publish a device
 
 	res, err = e.invoke(t, t0.Add(11*time.Minute))
 	require.NoError(t, err)
@@ -365,6 +369,57 @@ func TestSilenceUnderFaults(t *testing.T) {
 		len(want), dups, failedRuns, di, si, dd, lostEntries, uncommitted)
 	assert.True(t, di > 0 && si > 0 && dd > 0, "the faults were exercised")
 	assert.LessOrEqual(t, dups, uncommitted+lostEntries, "duplicates beyond the two documented cases")
+}
+
+// TestDigestThroughLambda: alice's WARNING at 23:00 falls in her quiet hours (22:00-07:00): it is
+// published marked quiet_hours (the lake keeps it) and kept; at 07:00 the scheduled function finds
+// her digest due in the due index and sends one DIGEST listing it, then forgets it.
+func TestDigestThroughLambda(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	users, err := user.ParseCSV(strings.NewReader("user_id,timezone,quiet_hours\nalice,UTC,22:00-07:00\n"), "users.csv")
+	require.NoError(t, err)
+	require.NoError(t, e.store.PutUsers(ctx, users))
+	require.NoError(t, e.store.PutThresholds(ctx, []threshold.Config{{UserID: "alice", DeviceID: "room-1", TempWarning: threshold.Of(24)}}))
+	night := time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC)
+	for i, temp := range []float64{25, 23} { // OPEN, RESOLVE: both held
+		data := fmt.Sprintf(`{"device_id":"room-1","event_time":%q,"temperature":%g}`, night.Add(time.Duration(i)*time.Minute).Format(time.RFC3339), temp)
+		out, err := e.svc.Evaluate(ctx, []evaluator.Message{{ID: fmt.Sprint(i), Data: []byte(data), TopicDevice: "room-1"}})
+		require.NoError(t, err)
+		require.Empty(t, out.Retry)
+	}
+	var lake []alert.Alert
+	for _, m := range awstest.Drain(t, e.sqs, e.queue) {
+		var a alert.Alert
+		require.NoError(t, json.Unmarshal([]byte(m), &a))
+		lake = append(lake, a)
+	}
+	require.Len(t, lake, 2)
+	for _, a := range lake {
+		assert.Equal(t, alert.QuietHours, a.Suppressed)
+	}
+
+	res, err := e.invoke(t, time.Date(2026, 3, 2, 6, 59, 0, 0, time.UTC))
+	require.NoError(t, err)
+	assert.Equal(t, 0, res.Due, "not before 07:00")
+	res, err = e.invoke(t, time.Date(2026, 3, 2, 7, 0, 30, 0, time.UTC))
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Due)
+	msgs := awstest.Drain(t, e.sqs, e.queue)
+	require.Len(t, msgs, 1)
+	var d alert.Alert
+	require.NoError(t, json.Unmarshal([]byte(msgs[0]), &d))
+	assert.Equal(t, alert.Digest, d.Kind)
+	assert.Equal(t, "alice", d.UserID)
+	assert.Equal(t, time.Date(2026, 3, 2, 7, 0, 0, 0, time.UTC), d.AlertTime)
+	assert.Equal(t, alert.Num(2), d.ObservedValue)
+	left, err := e.store.Held(ctx, "alice")
+	require.NoError(t, err)
+	assert.Empty(t, left)
+	res, err = e.invoke(t, time.Date(2026, 3, 2, 7, 1, 0, 0, time.UTC))
+	require.NoError(t, err)
+	assert.Equal(t, 0, res.Due, "the digest left the due index")
+	assert.Empty(t, e.received(t))
 }
 
 func assertMetric(t *testing.T, emfLines, name string, want float64) {

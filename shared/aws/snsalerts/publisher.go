@@ -52,15 +52,26 @@ func Message(n *evaluator.Notice) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("encoding alert %s: %w", n.Alert.AlertID, err)
 	}
+	_, email, sms := texts(n)
 	msg, err := json.Marshal(map[string]string{
 		"default": string(body),
-		"email":   alert.Email(&n.Alert, n.Device),
-		"sms":     alert.SMS(&n.Alert, n.Device),
+		"email":   email,
+		"sms":     sms,
 	})
 	return string(msg), err
 }
 
+// texts are a notice's subject, email body and SMS: an alert's, or a digest's (which lists the
+// alerts it summarizes).
+func texts(n *evaluator.Notice) (subject, email, sms string) {
+	if n.Alert.Kind == alert.Digest {
+		return alert.DigestTexts(&n.Alert, n.Held, func(id string) string { return id })
+	}
+	return alert.Subject(&n.Alert, n.Device), alert.Email(&n.Alert, n.Device), alert.SMS(&n.Alert, n.Device)
+}
+
 func entry(id string, n *evaluator.Notice) (types.PublishBatchRequestEntry, error) {
+	subject, _, _ := texts(n)
 	msg, err := Message(n)
 	if err != nil {
 		return types.PublishBatchRequestEntry{}, err
@@ -73,7 +84,7 @@ func entry(id string, n *evaluator.Notice) (types.PublishBatchRequestEntry, erro
 		Id:                aws.String(id),
 		Message:           aws.String(msg),
 		MessageStructure:  aws.String("json"),
-		Subject:           aws.String(alert.Subject(&n.Alert, n.Device)),
+		Subject:           aws.String(subject),
 		MessageAttributes: attrs,
 	}, nil
 }

@@ -193,7 +193,7 @@ func (a *Alert) Attributes() map[string]string {
 	if a.Suppressed != "" {
 		sup = string(a.Suppressed)
 	}
-	return map[string]string{
+	out := map[string]string{
 		"user_id":    a.UserID,
 		"device_id":  a.DeviceID,
 		"rule":       string(a.Rule),
@@ -201,4 +201,10 @@ func (a *Alert) Attributes() map[string]string {
 		"kind":       string(a.Kind),
 		"suppressed": sup,
 	}
+	for k, v := range out {
+		if v == "" { // a digest has no device or rule; SNS refuses empty attribute values
+			delete(out, k)
+		}
+	}
+	return out
 }

@@ -331,7 +331,8 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	return os.Rename(tmp, path)
 }
 
-// Due lists the devices whose silence or silence reminder is due by now (on one machine the store
+// Due lists the devices whose silence or silence reminder is due by now, then the users whose
+// digest is (as evaluator.HeldPrefix + user) (on one machine the store
 // holds every state, so it looks at each: the AWS check uses an index of due times instead).
 func (s *Store) Due(now time.Time) []string {
 	s.mu.Lock()
@@ -348,7 +349,7 @@ func (s *Store) Due(now time.Time) []string {
 		}
 	}
 	sort.Strings(out)
-	return out
+	return append(out, s.digestsDue(now)...) // and the users whose digest is due
 }
 
 // Watermark is the latest event time applied over every device: the clock of a replay of old

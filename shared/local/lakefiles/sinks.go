@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
 
@@ -96,6 +97,11 @@ func (p *Publisher) Publish(_ context.Context, notices []evaluator.Notice) []err
 	}
 	for _, i := range taken {
 		a := &notices[i].Alert
+		if a.Kind == alert.Digest {
+			_, _, sms := alert.DigestTexts(a, notices[i].Held, func(id string) string { return id })
+			fmt.Fprintf(p.out, "DIGEST %s user=%s %s\n", a.AlertTime.UTC().Format(time.RFC3339), a.UserID, sms)
+			continue
+		}
 		held := ""
 		if a.Suppressed != "" {
 			held = " (held: " + string(a.Suppressed) + ")" // stored, not sent

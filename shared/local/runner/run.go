@@ -173,6 +173,7 @@ func newPipeline(cfg Config) (*pipeline, error) {
 			return nil, err
 		}
 		scfg.Users = p.users
+		scfg.Held = store // the digests at the end of quiet hours
 	}
 	scfg.Verdicts = true // the summary counts each message once, however often it is retried
 	p.service = evaluator.New(store, pub, lakefiles.NewQuarantine(cfg.Lake), scfg, cfg.Log, p.observe)

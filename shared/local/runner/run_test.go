@@ -21,6 +21,7 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	"github.com/iotwatch/iotwatch/shared/local/filestore"
 	"github.com/iotwatch/iotwatch/shared/local/runner"
 	"github.com/iotwatch/iotwatch/shared/local/stream"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
@@ -372,8 +373,25 @@ func TestQuietHoursInTheLocalPipeline(t *testing.T) {
 		func(backtest.Rejected) error { return nil })
 	require.NoError(t, err)
 	sort.Strings(btIDs)
-	lines := readLake(t, lakeDir, "alerts")
+	var lines, digests []string
+	for _, l := range readLake(t, lakeDir, "alerts") {
+		if strings.Contains(l, `"kind":"DIGEST"`) {
+			digests = append(digests, l)
+		} else {
+			lines = append(lines, l)
+		}
+	}
 	assert.Equal(t, btIDs, alertIDs(t, lines), "the same alerts as a backtest without users")
+	var digestDays []string
+	for _, l := range digests {
+		var d alert.Alert
+		require.NoError(t, json.Unmarshal([]byte(l), &d))
+		digestDays = append(digestDays, fmt.Sprintf("%s %s", d.AlertTime.Format(time.RFC3339), d.ObservedValue))
+	}
+	sort.Strings(digestDays)
+	// The recording ends on 2015-02-04 at 10:43 (the watermark): the quiet hours of the 2nd and
+	// the 3rd ended at 23:59, those of the 4th had not.
+	assert.Equal(t, []string{"2015-02-02T23:59:00Z 3", "2015-02-03T23:59:00Z 5"}, digestDays, "one digest a night, of what it held")
 	held := map[string]int{}
 	for _, l := range lines {
 		var a alert.Alert
@@ -388,4 +406,9 @@ func TestQuietHoursInTheLocalPipeline(t *testing.T) {
 	}
 	assert.NotZero(t, held["alice quiet_hours"], "%v", held)
 	t.Logf("alerts by user and suppression: %v", held)
+	kept, err := filestore.Open(th, "", filepath.Join(lakeDir, "state"), nil)
+	require.NoError(t, err)
+	left, err := kept.Held(context.Background(), "alice")
+	require.NoError(t, err)
+	assert.Len(t, left, 1, "the 4th's OPEN waits for that night's digest, across a restart")
 }

@@ -130,6 +130,8 @@ var ErrConflict = errors.New("alarm state changed since it was read")
 type Notice struct {
 	Alert  alert.Alert
 	Device device.Device
+	// Held, for a digest (kind DIGEST), lists the alerts it summarizes.
+	Held []alert.Alert
 }
 
 // Publisher sends alerts to their subscribers (SNS on AWS).
@@ -160,6 +162,8 @@ type Config struct {
 	Verdicts bool
 	// Users holds people's preferences (quiet hours); nil: nobody has quiet hours.
 	Users Users
+	// Held keeps the alerts held for quiet hours until their user's digest; nil: no digest.
+	Held Held
 }
 
 // Users is where people's preferences live (DynamoDB on AWS, the users CSV on one machine).
@@ -398,7 +402,9 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 		}
 	}
 
-	// 6. Record state of the devices that changed and published everything.
+	// 6. Keep what quiet hours held for the users' digests, then record the state of the devices
+	// that changed and published and kept everything.
+	s.hold(ctx, b.notices, owners)
 	s.save(ctx, order, &st)
 
 	for _, g := range order {

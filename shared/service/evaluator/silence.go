@@ -77,6 +77,12 @@ func (s *Service) CheckSilence(ctx context.Context, ids []string, now time.Time)
 }
 
 func (s *Service) checkOne(ctx context.Context, id string, now time.Time, st *Stats) error {
+	if user, ok := digestUser(id); ok {
+		if s.cfg.Held == nil {
+			return nil
+		}
+		return s.sendDigest(ctx, user, now, st)
+	}
 	dev, err := s.store.LoadDevice(ctx, id)
 	if err != nil {
 		return fmt.Errorf("loading device %s: %w", id, err)
@@ -101,6 +107,15 @@ func (s *Service) checkOne(ctx context.Context, id string, now time.Time, st *St
 		if err != nil {
 			return fmt.Errorf("publishing alert %s: %w", notices[i].Alert.AlertID, err)
 		}
+	}
+	owner := &group{}
+	owners := make([]*group, len(notices))
+	for i := range owners {
+		owners[i] = owner
+	}
+	if s.hold(ctx, notices, owners); owner.err != nil {
+		st.PublishedUncommitted += len(notices)
+		return owner.err
 	}
 	if _, err := s.store.SaveState(ctx, id, dev.State); err != nil {
 		st.PublishedUncommitted += len(notices)

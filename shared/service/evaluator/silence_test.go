@@ -239,3 +239,39 @@ func TestQuietHoursHoldBelowTheUsersSeverity(t *testing.T) {
 	assert.Equal(t, 2, store.UserLoads)
 	assert.Equal(t, alert.Suppression(""), pub.ns[len(pub.ns)-1].Alert.Suppressed, "the RESOLVE of a VIOLATION episode goes out in quiet hours")
 }
+
+// TestDigestAtTheEndOfQuietHours: what quiet hours held is kept, and one digest lists it when
+// they end (the silence check finds it due), then it is forgotten; a second check sends nothing.
+func TestDigestAtTheEndOfQuietHours(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.New(aliceConfig, nil)
+	store.SetUsers([]user.User{{ID: "alice", Zone: time.UTC, Quiet: user.Quiet{From: 7 * 60, To: 9 * 60}}}) // 07:00-09:00 UTC
+	pub := &capture{}
+	svc := evaluator.New(store, pub, failingQuarantine{}, evaluator.Config{Users: store, Held: store}, nil, nil)
+	for _, m := range []evaluator.Message{msg("1", 0, 25), msg("2", 10, 23), msg("3", 20, 25)} { // 08:00 OPEN, 08:10 RESOLVE, 08:20 OPEN
+		out, err := svc.Evaluate(ctx, []evaluator.Message{m})
+		require.NoError(t, err)
+		require.Empty(t, out.Retry)
+	}
+	require.Len(t, pub.ns, 3)
+	for _, n := range pub.ns {
+		assert.Equal(t, alert.QuietHours, n.Alert.Suppressed)
+	}
+	assert.Empty(t, store.DigestsDue(t0.Add(59*time.Minute)), "not before 09:00")
+	due := store.DigestsDue(t0.Add(time.Hour))
+	require.Equal(t, []string{evaluator.HeldPrefix + "alice"}, due)
+
+	_, err := svc.CheckSilence(ctx, due, t0.Add(time.Hour+30*time.Second))
+	require.NoError(t, err)
+	require.Len(t, pub.ns, 4)
+	d := pub.ns[3]
+	assert.Equal(t, alert.Digest, d.Alert.Kind)
+	assert.Equal(t, t0.Add(time.Hour), d.Alert.AlertTime, "at the end of the quiet hours")
+	assert.Empty(t, d.Alert.Suppressed, "the digest is sent")
+	assert.Len(t, d.Held, 3)
+	assert.Equal(t, alert.Num(3), d.Alert.ObservedValue)
+	assert.Empty(t, store.DigestsDue(t0.Add(2*time.Hour)), "released")
+	_, err = svc.CheckSilence(ctx, due, t0.Add(2*time.Hour))
+	require.NoError(t, err)
+	assert.Len(t, pub.ns, 4, "nothing more")
+}

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/domain/user"
@@ -24,12 +26,79 @@ type Store struct {
 	users   map[string]user.User
 	// UserLoads counts LoadUsers calls.
 	UserLoads int
+	held      map[string]map[string]alert.Alert // user -> alert id -> alert
+	heldDue   map[string]time.Time
 }
 
 var (
 	_ evaluator.Store = (*Store)(nil)
 	_ evaluator.Users = (*Store)(nil)
+	_ evaluator.Held  = (*Store)(nil)
 )
+
+// Hold implements evaluator.Held.
+func (s *Store) Hold(_ context.Context, alerts []alert.Alert, due map[string]time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held == nil {
+		s.held, s.heldDue = map[string]map[string]alert.Alert{}, map[string]time.Time{}
+	}
+	for _, a := range alerts {
+		if s.held[a.UserID] == nil {
+			s.held[a.UserID] = map[string]alert.Alert{}
+		}
+		s.held[a.UserID][a.AlertID] = a
+	}
+	for u, t := range due {
+		if cur, ok := s.heldDue[u]; !ok || t.Before(cur) {
+			s.heldDue[u] = t
+		}
+	}
+	return nil
+}
+
+// Held implements evaluator.Held.
+func (s *Store) Held(_ context.Context, user string) ([]alert.Alert, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []alert.Alert
+	for _, a := range s.held[user] {
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// Release implements evaluator.Held.
+func (s *Store) Release(_ context.Context, user string, ids []string, next time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		delete(s.held[user], id)
+	}
+	if len(s.held[user]) == 0 {
+		delete(s.held, user)
+	}
+	if next.IsZero() {
+		delete(s.heldDue, user)
+	} else {
+		s.heldDue[user] = next
+	}
+	return nil
+}
+
+// DigestsDue lists the ids (evaluator.HeldPrefix + user) of the digests due by now.
+func (s *Store) DigestsDue(now time.Time) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for u, t := range s.heldDue {
+		if !t.After(now) {
+			out = append(out, evaluator.HeldPrefix+u)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
 
 // SetUsers replaces the users' preferences.
 func (s *Store) SetUsers(users []user.User) {

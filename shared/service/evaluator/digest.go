@@ -1,0 +1,121 @@
+package evaluator
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
+)
+
+// Held keeps the alerts held for quiet hours until their user's digest (DynamoDB on AWS, files on
+// one machine). Config.Held; nil: held alerts are only in the lake.
+type Held interface {
+	// Hold keeps held alerts (of one or more users; keeping one again changes nothing) and makes
+	// each user's digest due at due[user], or keeps it due earlier if it was: the stores index it
+	// with the devices' due times, so that the silence check finds it (as HeldPrefix + user).
+	Hold(ctx context.Context, alerts []alert.Alert, due map[string]time.Time) error
+	// Held returns what is kept for a user.
+	Held(ctx context.Context, user string) ([]alert.Alert, error)
+	// Release forgets the given alerts of a user and makes the user's next digest due at next
+	// (the zero time: no digest due).
+	Release(ctx context.Context, user string, ids []string, next time.Time) error
+}
+
+// HeldPrefix starts the id under which a user's digest falls due among the devices (a device id
+// cannot start with '#').
+const HeldPrefix = "#HELD#"
+
+// hold keeps the notices held for quiet hours (owners[i] is the device group of notices[i]), their users' digests due at the end of those quiet
+// hours. The devices whose held alerts could not be kept fail (retried: the same alerts, the same
+// ids), as when a publish fails, so that no held alert is lost.
+func (s *Service) hold(ctx context.Context, notices []Notice, owners []*group) {
+	if s.cfg.Held == nil {
+		return
+	}
+	var held []alert.Alert
+	var heldOwners []*group
+	due := map[string]time.Time{}
+	for i := range notices {
+		a := notices[i].Alert
+		if a.Suppressed != alert.QuietHours || owners[i].err != nil {
+			continue
+		}
+		held = append(held, a)
+		heldOwners = append(heldOwners, owners[i])
+		if end := s.quietEnd(ctx, a); due[a.UserID].IsZero() || end.Before(due[a.UserID]) {
+			due[a.UserID] = end
+		}
+	}
+	if len(held) == 0 {
+		return
+	}
+	if err := s.cfg.Held.Hold(ctx, held, due); err != nil {
+		err = fmt.Errorf("keeping %d alerts held for quiet hours: %w", len(held), err)
+		for _, g := range heldOwners {
+			if g.err == nil {
+				g.err = err
+			}
+		}
+	}
+}
+
+// quietEnd is when the quiet hours an alert was held in end (its user's digest is due then).
+func (s *Service) quietEnd(ctx context.Context, a alert.Alert) time.Time {
+	if u, ok := s.usersOf(ctx, []Notice{{Alert: a}})[a.UserID]; ok {
+		return u.QuietEnd(a.AlertTime)
+	}
+	return a.AlertTime
+}
+
+// sendDigest publishes one user's digest of the alerts held for them until the end of the quiet
+// hours the first of them fell in, and forgets those. The digest is an alert of kind DIGEST
+// (alert.NewDigest) whose id depends on what it lists: a retry after a failed Release sends the
+// same digest, with the same id.
+func (s *Service) sendDigest(ctx context.Context, user string, now time.Time, st *Stats) error {
+	held, err := s.cfg.Held.Held(ctx, user)
+	if err != nil {
+		return fmt.Errorf("reading the alerts held for %s: %w", user, err)
+	}
+	sort.Slice(held, func(i, j int) bool { return held[i].AlertTime.Before(held[j].AlertTime) })
+	if len(held) == 0 {
+		return s.cfg.Held.Release(ctx, user, nil, time.Time{})
+	}
+	// One digest a stretch of quiet hours, each listing what was held until it was due; after a
+	// long gap (a replay, an outage) several may be due at once.
+	for len(held) > 0 {
+		at := s.quietEnd(ctx, held[0])
+		if at.After(now) {
+			return nil // the user's quiet hours have not ended yet
+		}
+		n := 0
+		for n < len(held) && !held[n].AlertTime.After(at) {
+			n++
+		}
+		included, later := held[:n], held[n:]
+		digest := alert.NewDigest(user, at, included)
+		if errs := s.publisher.Publish(ctx, []Notice{{Alert: digest, Held: included}}); errs[0] != nil {
+			return fmt.Errorf("publishing the digest of %s: %w", user, errs[0])
+		}
+		st.Alerts[AlertKey{digest.Kind, digest.Severity}]++
+		ids := make([]string, len(included))
+		for i, a := range included {
+			ids[i] = a.AlertID
+		}
+		var next time.Time
+		if len(later) > 0 {
+			next = s.quietEnd(ctx, later[0])
+		}
+		if err := s.cfg.Held.Release(ctx, user, ids, next); err != nil {
+			st.PublishedUncommitted++
+			return fmt.Errorf("forgetting the alerts held for %s: %w", user, err)
+		}
+		held = later
+	}
+	return nil
+}
+
+// digestUser returns the user whose digest an id of the due list names.
+func digestUser(id string) (string, bool) { return strings.CutPrefix(id, HeldPrefix) }
