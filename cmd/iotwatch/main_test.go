@@ -207,7 +207,7 @@ func TestSubscribeOnEmulator(t *testing.T) {
 	}
 	url := *snsc.Options().BaseEndpoint
 	code, out, errOut := runCLI(t, "", "subscribe", "--topic", *topic.TopicArn, "--user", "alice", "--email", "alice@example.com", "--severity", "VIOLATION", "--endpoint", url)
-	if code != 0 || !strings.Contains(out, `filter {"severity":["VIOLATION"],"suppressed":["no"],"user_id":["alice"]}`) {
+	if code != 0 || !strings.Contains(out, `filter {"kind":["OPEN","ESCALATE","REMIND","RESOLVE","DIGEST"],"severity":["VIOLATION"],"suppressed":["no"],"user_id":["alice"]}`) {
 		t.Errorf("subscribe: exit %d, %s %s", code, out, errOut)
 	}
 	subs, err := snsc.ListSubscriptionsByTopic(context.Background(), &sns.ListSubscriptionsByTopicInput{TopicArn: topic.TopicArn})

@@ -69,6 +69,7 @@ type snoozeItem struct {
 	User  string `dynamodbav:"u"`
 	Rule  string `dynamodbav:"r,omitempty"`
 	Until int64  `dynamodbav:"t"`
+	Token string `dynamodbav:"k,omitempty"`
 }
 
 type ruleItem struct {
@@ -90,7 +91,7 @@ func toItem(id string, st evaluator.State, version int64) stateItem {
 		it.Temp = &tempItem{tp.N, tp.Mean, tp.Var, tp.StuckValue, tp.StuckStart, tp.StuckLast, tp.HasStuck}
 	}
 	for _, z := range st.Alarm.Snoozes {
-		it.Snoozes = append(it.Snoozes, snoozeItem{z.User, z.Rule, z.Until})
+		it.Snoozes = append(it.Snoozes, snoozeItem{z.User, z.Rule, z.Until, z.Token})
 	}
 	if len(st.Alarm.Rules) > 0 { // an idle device: write no empty map
 		it.Rules = make(map[string]ruleItem, len(st.Alarm.Rules))
@@ -110,7 +111,7 @@ func (it stateItem) state() evaluator.State {
 		st.Alarm.Temp = alarm.TempStats{N: tp.N, Mean: tp.Mean, Var: tp.Var, StuckValue: tp.StuckValue, StuckStart: tp.StuckStart, StuckLast: tp.StuckLast, HasStuck: tp.HasStuck}
 	}
 	for _, z := range it.Snoozes {
-		st.Alarm.Snoozes = append(st.Alarm.Snoozes, alarm.Snooze{User: z.User, Rule: z.Rule, Until: z.Until})
+		st.Alarm.Snoozes = append(st.Alarm.Snoozes, alarm.Snooze{User: z.User, Rule: z.Rule, Until: z.Until, Token: z.Token})
 	}
 	if len(it.Rules) > 0 {
 		st.Alarm.Rules = make(map[string]*alarm.RuleState, len(it.Rules))

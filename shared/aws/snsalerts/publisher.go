@@ -67,7 +67,8 @@ func texts(n *evaluator.Notice) (subject, email, sms string) {
 	if n.Alert.Kind == alert.Digest {
 		return alert.DigestTexts(&n.Alert, n.Held, func(id string) string { return id })
 	}
-	return alert.Subject(&n.Alert, n.Device), alert.Email(&n.Alert, n.Device), alert.SMS(&n.Alert, n.Device)
+	return alert.Subject(&n.Alert, n.Device), alert.WithLinks(alert.Email(&n.Alert, n.Device), n.AckLink, n.SnoozeLink),
+		alert.SMSWithLink(alert.SMS(&n.Alert, n.Device), n.AckLink)
 }
 
 func entry(id string, n *evaluator.Notice) (types.PublishBatchRequestEntry, error) {

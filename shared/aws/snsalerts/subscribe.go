@@ -30,12 +30,16 @@ var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 var email = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 
 // FilterPolicy returns the subscription's filter policy: the user's alerts, of the severities,
-// that are sent (not snoozed, not held for quiet hours).
+// that are sent (not snoozed, not held for quiet hours), and digests; not the rows that record
+// what people did.
 func (s Subscription) FilterPolicy() (string, error) {
 	if err := threshold.ValidUserID(s.UserID); err != nil {
 		return "", fmt.Errorf("user: %w", err)
 	}
 	p := map[string][]string{"user_id": {s.UserID}, "suppressed": {alert.NotSuppressed}}
+	for _, k := range alert.Notified {
+		p["kind"] = append(p["kind"], string(k))
+	}
 	for _, sev := range s.Severities {
 		if sev != "WARNING" && sev != "VIOLATION" {
 			return "", fmt.Errorf("severity %q: want WARNING or VIOLATION", sev)

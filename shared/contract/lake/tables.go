@@ -52,7 +52,7 @@ var (
 	AlertsTable = Table{Name: "alerts", Prefix: Alerts, Partitioned: true, Columns: []Column{
 		{"alert_id", String}, {"kind", String}, {"alert_time", String}, {"user_id", String},
 		{"device_id", String}, {"rule", String}, {"severity", String}, {"metric", String}, {"observed_value", Double},
-		{"threshold_value", Double}, {"window_start_ms", BigInt}, {"window_end_ms", BigInt}, {"config_version", BigInt}, {"suppressed", String}}}
+		{"threshold_value", Double}, {"window_start_ms", BigInt}, {"window_end_ms", BigInt}, {"config_version", BigInt}, {"suppressed", String}, {"via", String}}}
 
 	// RejectionsTable indexes the bronze lines the evaluation rejected, by the hour bronze files
 	// them under: the aggregation leaves them out (a reading for another device's topic, one too

@@ -16,7 +16,7 @@ import (
 // its order (a field added to the alert and not to the table would be invisible to SQL).
 func TestAlertsTableIsTheAlert(t *testing.T) {
 	a := alert.Alert{AlertID: "x", Kind: alert.Open, AlertTime: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC), Rule: alert.TemperatureHigh,
-		Severity: alert.Warning, Metric: "temperature", ObservedValue: alert.Num(1), ThresholdValue: alert.Num(1), ConfigVersion: 1, Suppressed: alert.Snoozed}
+		Severity: alert.Warning, Metric: "temperature", ObservedValue: alert.Num(1), ThresholdValue: alert.Num(1), ConfigVersion: 1, Suppressed: alert.Snoozed, Via: "link"}
 	b, err := json.Marshal(a)
 	require.NoError(t, err)
 	dec := json.NewDecoder(bytes.NewReader(b))

@@ -43,8 +43,13 @@ func (s *DeviceState) Ack(rule Rule, user string) bool {
 // rule when rule is "") until until: they are made and stored as usual, with suppressed
 // "snoozed". A snooze of the same user and rule replaces the earlier one.
 func (s *DeviceState) Snooze(user string, rule alert.Rule, until time.Time) {
+	s.SnoozeVia(user, rule, until, "")
+}
+
+// SnoozeVia is Snooze through a one-click link's token, which SnoozedVia then recognizes.
+func (s *DeviceState) SnoozeVia(user string, rule alert.Rule, until time.Time, token string) {
 	s.Unsnooze(user, rule)
-	s.Snoozes = append(s.Snoozes, Snooze{User: user, Rule: string(rule), Until: until.UnixNano()})
+	s.Snoozes = append(s.Snoozes, Snooze{User: user, Rule: string(rule), Until: until.UnixNano(), Token: token})
 	sort.Slice(s.Snoozes, func(i, j int) bool {
 		a, b := s.Snoozes[i], s.Snoozes[j]
 		return a.User < b.User || a.User == b.User && a.Rule < b.Rule
@@ -76,6 +81,16 @@ func (s *DeviceState) Snoozed(user string, rule alert.Rule, at time.Time) bool {
 	t := at.UnixNano()
 	for _, z := range s.Snoozes {
 		if z.User == user && (z.Rule == "" || z.Rule == string(rule)) && t < z.Until {
+			return true
+		}
+	}
+	return false
+}
+
+// SnoozedVia reports whether a running snooze was made by the link token.
+func (s *DeviceState) SnoozedVia(token string) bool {
+	for _, z := range s.Snoozes {
+		if token != "" && z.Token == token {
 			return true
 		}
 	}

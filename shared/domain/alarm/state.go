@@ -69,6 +69,8 @@ type Snooze struct {
 	User  string
 	Rule  string // "" for every rule of the device
 	Until int64
+	// Token is the one-click link that made it ("" for another channel): a link works once.
+	Token string
 }
 
 // TempStats are the per-device statistics of temperature the anomaly and stuck rules need.

@@ -108,7 +108,14 @@ type Alert struct {
 	// Suppressed says why the alert was not sent to its user ("" when it was): Snoozed or
 	// QuietHours. A suppressed alert is still made, stored and counted; its id is the same.
 	Suppressed Suppression `json:"suppressed,omitempty"`
+	// Via is, for a row that records what a person did (kind ACK, SNOOZE), the channel they
+	// used ("link", "cli"); absent on alerts.
+	Via string `json:"via,omitempty"`
 }
+
+// Notified are the kinds that reach people; the other rows of the alerts table (ACK, SNOOZE:
+// what people did) are for the lake only. Users' subscriptions filter on it.
+var Notified = []Kind{Open, Escalate, Remind, Resolve, Digest}
 
 // Suppression is why an alert was not sent.
 type Suppression string
@@ -159,12 +166,13 @@ type wire struct {
 	WindowEndMs    int64       `json:"window_end_ms"`
 	ConfigVersion  int64       `json:"config_version"`
 	Suppressed     Suppression `json:"suppressed,omitempty"`
+	Via            string      `json:"via,omitempty"`
 }
 
 // MarshalJSON writes the contract's JSON, alert_time as RFC 3339 in UTC.
 func (a Alert) MarshalJSON() ([]byte, error) {
 	return json.Marshal(wire{a.AlertID, a.Kind, a.AlertTime.UTC().Format(time.RFC3339Nano), a.UserID, a.DeviceID,
-		a.Rule, a.Severity, metricPtr(a.Metric), a.ObservedValue.ptr(), a.ThresholdValue.ptr(), a.WindowStartMs, a.WindowEndMs, a.ConfigVersion, a.Suppressed})
+		a.Rule, a.Severity, metricPtr(a.Metric), a.ObservedValue.ptr(), a.ThresholdValue.ptr(), a.WindowStartMs, a.WindowEndMs, a.ConfigVersion, a.Suppressed, a.Via})
 }
 
 // UnmarshalJSON reads the contract's JSON.
@@ -182,7 +190,7 @@ func (a *Alert) UnmarshalJSON(b []byte) error {
 		metric = *w.Metric
 	}
 	*a = Alert{w.AlertID, w.Kind, t, w.UserID, w.DeviceID, w.Rule, w.Severity, metric, numberOf(w.ObservedValue),
-		numberOf(w.ThresholdValue), w.WindowStartMs, w.WindowEndMs, w.ConfigVersion, w.Suppressed}
+		numberOf(w.ThresholdValue), w.WindowStartMs, w.WindowEndMs, w.ConfigVersion, w.Suppressed, w.Via}
 	return nil
 }
 

@@ -154,3 +154,21 @@ func truncate(s string, n int) string {
 	r := []rune(s)
 	return string(r[:n-1]) + "…"
 }
+
+// WithLinks appends an alert email's one-click links (none when ack is "").
+func WithLinks(email, ack, snooze string) string {
+	if ack == "" {
+		return email
+	}
+	return email + "\nAcknowledge (no more reminders until it escalates): " + ack + "\nSnooze 1 h: " + snooze + "\n"
+}
+
+// SMSWithLink ends an SMS with its acknowledge link, shortening the text to keep within MaxSMS;
+// a link too long to leave 40 characters of text is left out.
+func SMSWithLink(sms, ack string) string {
+	n := utf8.RuneCountInString(ack)
+	if ack == "" || n > MaxSMS-41 {
+		return sms
+	}
+	return truncate(sms, MaxSMS-n-1) + " " + ack
+}

@@ -72,6 +72,7 @@ type snoozeState struct {
 	User  string `json:"u"`
 	Rule  string `json:"r,omitempty"`
 	Until int64  `json:"t"`
+	Token string `json:"k,omitempty"`
 }
 
 type ruleState struct {
@@ -90,7 +91,7 @@ func toFile(st evaluator.State) stateFile {
 		f.Temp = &tempState{tp.N, tp.Mean, tp.Var, tp.StuckValue, tp.StuckStart, tp.StuckLast, tp.HasStuck}
 	}
 	for _, z := range st.Alarm.Snoozes {
-		f.Snoozes = append(f.Snoozes, snoozeState{z.User, z.Rule, z.Until})
+		f.Snoozes = append(f.Snoozes, snoozeState{z.User, z.Rule, z.Until, z.Token})
 	}
 	if len(st.Alarm.Rules) > 0 {
 		f.Rules = make(map[string]ruleState, len(st.Alarm.Rules))
@@ -107,7 +108,7 @@ func (f stateFile) state() evaluator.State {
 		st.Alarm.Temp = alarm.TempStats{N: tp.N, Mean: tp.Mean, Var: tp.Var, StuckValue: tp.StuckValue, StuckStart: tp.StuckStart, StuckLast: tp.StuckLast, HasStuck: tp.HasStuck}
 	}
 	for _, z := range f.Snoozes {
-		st.Alarm.Snoozes = append(st.Alarm.Snoozes, alarm.Snooze{User: z.User, Rule: z.Rule, Until: z.Until})
+		st.Alarm.Snoozes = append(st.Alarm.Snoozes, alarm.Snooze{User: z.User, Rule: z.Rule, Until: z.Until, Token: z.Token})
 	}
 	if len(f.Rules) > 0 {
 		st.Alarm.Rules = make(map[string]*alarm.RuleState, len(f.Rules))

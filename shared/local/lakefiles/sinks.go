@@ -108,6 +108,9 @@ func (p *Publisher) Publish(_ context.Context, notices []evaluator.Notice) []err
 		}
 		fmt.Fprintf(p.out, "ALERT %s %-8s %-9s %-18s %-12s user=%s %s=%s threshold=%s%s\n", a.AlertTime.UTC().Format(time.RFC3339),
 			a.Kind, a.Severity, a.Rule, notices[i].Device.Label(), a.UserID, a.Metric, a.ObservedValue, a.ThresholdValue, held)
+		if l := notices[i].AckLink; l != "" && a.Suppressed == "" {
+			fmt.Fprintf(p.out, "      acknowledge: %s  snooze 1 h: %s\n", l, notices[i].SnoozeLink)
+		}
 	}
 	return errs
 }

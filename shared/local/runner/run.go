@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -25,6 +27,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/local/stream"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/service/links"
 )
 
 // Config configures a run.
@@ -50,6 +53,11 @@ type Config struct {
 	// Clock is the silence rule's clock: ClockWall (default) or ClockWatermark, the latest event
 	// time applied, for replays of old data.
 	Clock string
+	// HTTP, when set, serves the alerts' one-click links (acknowledge, snooze) on this address;
+	// LinkBase is the URL people reach it at (default http://HTTP).
+	HTTP, LinkBase string
+	// LinksReady is called with the links server's address once it listens.
+	LinksReady func(addr string)
 }
 
 // The clocks of the silence rule.
@@ -94,6 +102,7 @@ type pipeline struct {
 	service *evaluator.Service
 	stream  *stream.Stream
 	broker  *broker.Broker
+	links   *linkServer // nil without cfg.HTTP
 
 	mu   sync.Mutex // guards sum and errs
 	sum  Summary
@@ -116,6 +125,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
+	defer p.stopLinks() // and its listener, on every path
 	// The stream outlives ctx: after ctx is done, stop drains it.
 	streamCtx, cancelStream := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelStream()
@@ -125,6 +135,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return p.summary(), err
 	}
 	p.cfg.Log.Info("MQTT broker listening", "addr", p.broker.Addr())
+	if p.links != nil {
+		p.startLinks()
+		if p.cfg.LinksReady != nil {
+			p.cfg.LinksReady(p.links.ln.Addr().String())
+		}
+	}
 	if p.cfg.Ready != nil {
 		p.cfg.Ready(p.broker.Addr())
 	}
@@ -176,6 +192,29 @@ func newPipeline(cfg Config) (*pipeline, error) {
 		scfg.Held = store // the digests at the end of quiet hours
 	}
 	scfg.Verdicts = true // the summary counts each message once, however often it is retried
+	if cfg.HTTP != "" {
+		secret, err := linkSecret(cfg.Lake)
+		if err != nil {
+			return nil, err
+		}
+		ln, err := net.Listen("tcp", cfg.HTTP)
+		if err != nil {
+			return nil, fmt.Errorf("listening for links on %s: %w", cfg.HTTP, err)
+		}
+		p.links = &linkServer{ln: ln}
+		base := cfg.LinkBase
+		if base == "" {
+			base = "http://" + ln.Addr().String()
+		}
+		signer, err := links.NewSigner(secret, base)
+		if err != nil {
+			_ = ln.Close()
+			return nil, err
+		}
+		scfg.Linker = signer
+		p.links.srv = &http.Server{Handler: links.NewHandler(signer, store, recorder{pub}, time.Now, cfg.Log), ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}
+	}
 	p.service = evaluator.New(store, pub, lakefiles.NewQuarantine(cfg.Lake), scfg, cfg.Log, p.observe)
 	p.stream = stream.New(cfg.Stream, p.evaluate, p.giveUp)
 	p.counted = make([]map[string]bool, max(cfg.Stream.Shards, stream.DefaultShards))

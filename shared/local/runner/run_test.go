@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -411,4 +412,71 @@ func TestQuietHoursInTheLocalPipeline(t *testing.T) {
 	left, err := kept.Held(context.Background(), "alice")
 	require.NoError(t, err)
 	assert.Len(t, left, 1, "the 4th's OPEN waits for that night's digest, across a restart")
+}
+
+// syncBuffer is a bytes.Buffer safe for the run's writer and the test's reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestLinksInTheLocalPipeline: with --http, the printed alerts carry one-click links served by the
+// run itself; confirming one acknowledges the episode (no REMIND follows), and the lake keeps an
+// ACK row; the secret survives a restart in the lake.
+func TestLinksInTheLocalPipeline(t *testing.T) {
+	th := filepath.Join(t.TempDir(), "thresholds.csv")
+	require.NoError(t, os.WriteFile(th, []byte("user_id,device_id,temp_warning,remind_seconds\nalice,room-1,24,300\n"), 0o644))
+	lakeDir := t.TempDir()
+	out := &syncBuffer{}
+	linksAddr := make(chan string, 1)
+	p := start(t, lakeDir, th, func(c *runner.Config) {
+		c.HTTP, c.Alerts, c.LinksReady = "127.0.0.1:0", out, func(a string) { linksAddr <- a }
+	})
+	addr := <-linksAddr
+	t0 := time.Now().UTC().Truncate(time.Minute).Add(-30 * time.Minute) // links expire: the readings are recent
+	publish := func(from, to int) {
+		var lines strings.Builder
+		for m := from; m < to; m++ {
+			fmt.Fprintf(&lines, `{"device_id":"room-1","event_time":%q,"temperature":25}`+"\n", t0.Add(time.Duration(m)*time.Minute).Format(time.RFC3339))
+		}
+		_, err := simulate.Publish(context.Background(), simulate.NewLines(strings.NewReader(lines.String())), simulate.Options{Broker: p.addr})
+		require.NoError(t, err)
+	}
+	publish(0, 2)
+	var ack string
+	require.Eventually(t, func() bool {
+		for _, l := range strings.Split(out.String(), "\n") {
+			if f := strings.Fields(l); len(f) > 1 && f[0] == "acknowledge:" {
+				ack = f[1]
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 20*time.Millisecond, "no link printed: %s", out.String())
+	assert.True(t, strings.HasPrefix(ack, "http://"+addr+"/a/room-1/"), ack)
+	res, err := http.Post(ack, "application/x-www-form-urlencoded", nil)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+	assert.Contains(t, string(body), "Acknowledged")
+	publish(2, 12) // ten more minutes at 25: a REMIND at 08:05, had alice not acknowledged
+	p.finish(t)
+	var kinds []string
+	for _, l := range readLake(t, lakeDir, "alerts") {
+		var a alert.Alert
+		require.NoError(t, json.Unmarshal([]byte(l), &a))
+		kinds = append(kinds, string(a.Kind)+" "+a.Via)
+	}
+	assert.ElementsMatch(t, []string{"OPEN ", "ACK link"}, kinds)
+	secret, err := os.ReadFile(filepath.Join(lakeDir, "state", "link-secret"))
+	require.NoError(t, err)
+	assert.Len(t, secret, 32)
 }

@@ -132,6 +132,15 @@ type Notice struct {
 	Device device.Device
 	// Held, for a digest (kind DIGEST), lists the alerts it summarizes.
 	Held []alert.Alert
+	// AckLink and SnoozeLink are the alert's one-click links ("" when none: Config.Linker unset,
+	// or a kind with nothing to act on).
+	AckLink, SnoozeLink string
+}
+
+// Linker makes the one-click links of an alert of the episode that opened at episodeStartMs
+// (shared/service/links).
+type Linker interface {
+	LinksFor(a *alert.Alert, episodeStartMs int64) (ack, snooze string)
 }
 
 // Publisher sends alerts to their subscribers (SNS on AWS).
@@ -164,6 +173,8 @@ type Config struct {
 	Users Users
 	// Held keeps the alerts held for quiet hours until their user's digest; nil: no digest.
 	Held Held
+	// Linker adds one-click links to the alerts; nil: none.
+	Linker Linker
 }
 
 // Users is where people's preferences live (DynamoDB on AWS, the users CSV on one machine).
@@ -384,6 +395,7 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 		g.changed = d.Finish()
 		g.dev.State.Due = indexedDue(d, g.dev.Configs)
 		suppress(b.notices[g.from:], &g.dev)
+		s.addLinks(b.notices[g.from:], &g.dev.State.Alarm)
 	}
 	s.holdForQuietHours(ctx, b.notices)
 

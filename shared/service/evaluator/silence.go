@@ -102,6 +102,7 @@ func (s *Service) checkOne(ctx context.Context, id string, now time.Time, st *St
 	}
 	dev.State.Due = indexedDue(d, dev.Configs)
 	suppress(notices, &dev)
+	s.addLinks(notices, &dev.State.Alarm)
 	s.holdForQuietHours(ctx, notices)
 	for i, err := range s.publisher.Publish(ctx, notices) {
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/user"
 )
@@ -93,4 +94,27 @@ func (s *Service) usersOf(ctx context.Context, notices []Notice) map[string]user
 		}
 	}
 	return out
+}
+
+// addLinks gives the notices of OPEN, ESCALATE and REMIND their one-click links, signed for the
+// episode they belong to (its OPEN's window start, which the state holds).
+func (s *Service) addLinks(notices []Notice, st *alarm.DeviceState) {
+	if s.cfg.Linker == nil {
+		return
+	}
+	for i := range notices {
+		a := &notices[i].Alert
+		if a.Kind != alert.Open && a.Kind != alert.Escalate && a.Kind != alert.Remind {
+			continue
+		}
+		rule, err := alarm.ParseRule(string(a.Rule))
+		if err != nil {
+			continue
+		}
+		rs := st.Rules[alarm.RuleKey(rule, a.UserID)]
+		if rs == nil || rs.Open == alarm.OK {
+			continue // the episode closed in the same batch: nothing left to act on
+		}
+		notices[i].AckLink, notices[i].SnoozeLink = s.cfg.Linker.LinksFor(a, rs.OpenStart/int64(time.Millisecond))
+	}
 }

@@ -1,0 +1,77 @@
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/service/links"
+)
+
+// linkSecret is the lake's secret for one-click links: made once (32 random bytes, readable by
+// the owner only) and kept in the lake's state, so that links sent before a restart still work.
+func linkSecret(lakeDir string) ([]byte, error) {
+	path := filepath.Join(lakeDir, "state", "link-secret")
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) >= links.MinSecret {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("reading the links' secret: %w", err)
+	}
+	b = make([]byte, links.MinSecret)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("writing the links' secret: %w", err)
+	}
+	return b, nil
+}
+
+// linkServer serves the one-click links on cfg.HTTP (a loopback address unless the caller says
+// otherwise): the pages of shared/service/links over the run's own store.
+type linkServer struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// recorder writes what people did through links into the lake's alerts, as rows.
+type recorder struct{ pub evaluator.Publisher }
+
+func (r recorder) Record(ctx context.Context, a alert.Alert) error {
+	if errs := r.pub.Publish(ctx, []evaluator.Notice{{Alert: a}}); errs[0] != nil {
+		return errs[0]
+	}
+	return nil
+}
+
+func (p *pipeline) startLinks() {
+	go func() {
+		if err := p.links.srv.Serve(p.links.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			p.cfg.Log.Error("links server", "err", err)
+		}
+	}()
+	p.cfg.Log.Info("links served", "addr", p.links.ln.Addr().String())
+}
+
+func (p *pipeline) stopLinks() {
+	if p.links == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = p.links.srv.Shutdown(ctx)
+	_ = p.links.ln.Close() // closed already when it served; not when the run failed to start
+}

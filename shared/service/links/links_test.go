@@ -1,0 +1,192 @@
+package links_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/service/links"
+	"github.com/iotwatch/iotwatch/shared/testsupport/memstore"
+)
+
+var t0 = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+
+type capture struct{ ns []evaluator.Notice }
+
+func (p *capture) Publish(_ context.Context, ns []evaluator.Notice) []error {
+	p.ns = append(p.ns, ns...)
+	return make([]error, len(ns))
+}
+
+type recorder struct{ rows []alert.Alert }
+
+func (r *recorder) Record(_ context.Context, a alert.Alert) error {
+	r.rows = append(r.rows, a)
+	return nil
+}
+
+type noQuarantine struct{}
+
+func (noQuarantine) Put(context.Context, string, []lake.Rejected) error { return nil }
+
+// env is an evaluation with links, and the links' handler over the same store.
+type env struct {
+	store *memstore.Store
+	svc   *evaluator.Service
+	pub   *capture
+	rec   *recorder
+	srv   *httptest.Server
+	now   time.Time
+}
+
+func newEnv(t *testing.T) *env {
+	e := &env{pub: &capture{}, rec: &recorder{}, now: t0}
+	cfg := threshold.Config{UserID: "alice", DeviceID: "room-1", TempWarning: threshold.Of(24), TempViolation: threshold.Of(26), RemindSeconds: 300}
+	e.store = memstore.New([]threshold.Config{cfg}, nil)
+	mux := http.NewServeMux()
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(e.srv.Close)
+	signer, err := links.NewSigner([]byte(strings.Repeat("s", 32)), e.srv.URL)
+	require.NoError(t, err)
+	e.svc = evaluator.New(e.store, e.pub, noQuarantine{}, evaluator.Config{Linker: signer}, nil, nil)
+	mux.Handle("/", links.NewHandler(signer, e.store, e.rec, func() time.Time { return e.now }, nil))
+	return e
+}
+
+func (e *env) reading(t *testing.T, minute int, temp float64) {
+	data := fmt.Sprintf(`{"device_id":"room-1","event_time":%q,"temperature":%g}`, t0.Add(time.Duration(minute)*time.Minute).Format(time.RFC3339), temp)
+	out, err := e.svc.Evaluate(context.Background(), []evaluator.Message{{ID: fmt.Sprint(minute), Data: []byte(data), TopicDevice: "room-1"}})
+	require.NoError(t, err)
+	require.Empty(t, out.Retry)
+}
+
+func do(t *testing.T, method, url string) (int, string) {
+	req, err := http.NewRequest(method, url, nil)
+	require.NoError(t, err)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return res.StatusCode, string(b)
+}
+
+func (e *env) acked(t *testing.T) bool {
+	st, err := e.store.LoadStates(context.Background(), []string{"room-1"})
+	require.NoError(t, err)
+	alarmState := st["room-1"].Alarm
+	eps := alarmState.Episodes()
+	return len(eps) == 1 && eps[0].Acked
+}
+
+// TestAckLink: the OPEN carries links; a GET shows a confirmation and changes nothing; the POST
+// acknowledges (no REMIND follows) and records an ACK row; the same link again, an altered one, an
+// expired one and one for an episode that is over each get a page that says so, and change nothing.
+func TestAckLink(t *testing.T) {
+	e := newEnv(t)
+	e.reading(t, 0, 25)
+	require.Len(t, e.pub.ns, 1)
+	open := e.pub.ns[0]
+	require.NotEmpty(t, open.AckLink)
+	assert.True(t, strings.HasPrefix(open.AckLink, e.srv.URL+"/a/room-1/"), open.AckLink)
+	assert.True(t, strings.HasPrefix(open.SnoozeLink, e.srv.URL+"/z/room-1/"), open.SnoozeLink)
+
+	code, body := do(t, http.MethodGet, open.AckLink)
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "You are about to acknowledge alice&#39;s WARNING temperature_high episode on room-1")
+	assert.Contains(t, body, `<form method="post">`)
+	assert.False(t, e.acked(t), "a GET changes nothing")
+
+	code, body = do(t, http.MethodPost, open.AckLink)
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "Acknowledged")
+	assert.True(t, e.acked(t))
+	require.Len(t, e.rec.rows, 1)
+	assert.Equal(t, links.KindAck, e.rec.rows[0].Kind)
+	assert.Equal(t, "alice", e.rec.rows[0].UserID)
+	assert.Equal(t, "link", e.rec.rows[0].Via)
+
+	_, body = do(t, http.MethodPost, open.AckLink)
+	assert.Contains(t, body, "Already acknowledged", "a link used twice changes nothing")
+	assert.Len(t, e.rec.rows, 1)
+	e.reading(t, 6, 25)
+	assert.Len(t, e.pub.ns, 1, "no REMIND once acknowledged")
+
+	tampered := open.AckLink[:len(open.AckLink)-1] + map[bool]string{true: "b", false: "a"}[strings.HasSuffix(open.AckLink, "a")]
+	code, body = do(t, http.MethodPost, tampered)
+	assert.Equal(t, http.StatusGone, code)
+	assert.Contains(t, body, "Link not valid")
+
+	snooze := open.SnoozeLink
+	e.now = t0.Add(9 * 24 * time.Hour)
+	code, body = do(t, http.MethodPost, snooze)
+	assert.Equal(t, http.StatusGone, code)
+	assert.Contains(t, body, "Link expired")
+	e.now = t0.Add(10 * time.Minute)
+
+	e.reading(t, 10, 23) // RESOLVE: the episode is over
+	e.reading(t, 11, 25) // a new OPEN
+	code, body = do(t, http.MethodPost, snooze)
+	assert.Equal(t, http.StatusGone, code, "a link of an episode that is over")
+	assert.Contains(t, body, "Link not valid")
+
+	code, _ = do(t, http.MethodGet, e.srv.URL+"/favicon.ico")
+	assert.Equal(t, http.StatusNotFound, code)
+	code, _ = do(t, http.MethodPut, open.AckLink)
+	assert.Equal(t, http.StatusMethodNotAllowed, code)
+}
+
+// TestSnoozeLink: a snooze link snoozes the user's rule for an hour once; its alerts are then made
+// and marked snoozed; using the link again changes nothing.
+func TestSnoozeLink(t *testing.T) {
+	e := newEnv(t)
+	e.reading(t, 0, 25)
+	link := e.pub.ns[0].SnoozeLink
+	e.now = t0.Add(time.Minute)
+	code, body := do(t, http.MethodPost, link)
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, body, "until 2026-03-01T09:01:00Z")
+	_, body = do(t, http.MethodPost, link)
+	assert.Contains(t, body, "Already used")
+	require.Len(t, e.rec.rows, 1)
+	assert.Equal(t, links.KindSnooze, e.rec.rows[0].Kind)
+	assert.Equal(t, t0.Add(time.Minute+time.Hour).UnixMilli(), e.rec.rows[0].WindowEndMs, "until when")
+
+	e.reading(t, 2, 27) // ESCALATE, snoozed
+	require.Len(t, e.pub.ns, 2)
+	assert.Equal(t, alert.Escalate, e.pub.ns[1].Alert.Kind)
+	assert.Equal(t, alert.Snoozed, e.pub.ns[1].Alert.Suppressed)
+	assert.NotEmpty(t, e.pub.ns[1].AckLink, "an ESCALATE has links, signed for the episode")
+	code, _ = do(t, http.MethodGet, e.pub.ns[1].AckLink)
+	assert.Equal(t, http.StatusOK, code, "the ESCALATE's link names the open episode")
+}
+
+func TestSigner(t *testing.T) {
+	_, err := links.NewSigner([]byte("short"), "https://example.com")
+	assert.ErrorContains(t, err, "at least 32")
+	_, err = links.NewSigner([]byte(strings.Repeat("s", 32)), "example.com")
+	assert.ErrorContains(t, err, "base URL")
+	s, err := links.NewSigner([]byte(strings.Repeat("s", 32)), "https://example.com/")
+	require.NoError(t, err)
+	a := alert.Alert{Kind: alert.Resolve, AlertTime: t0, UserID: "alice", DeviceID: "room-1", Rule: alert.TemperatureHigh}
+	assert.Equal(t, links.Links{}, s.For(&a, 0), "nothing to act on after a RESOLVE")
+	a.Kind = alert.Open
+	l := s.For(&a, t0.UnixMilli())
+	assert.Equal(t, l, s.For(&a, t0.UnixMilli()), "deterministic")
+	assert.Len(t, l.Ack, len("https://example.com/a/room-1/")+16)
+	other, err := links.NewSigner([]byte(strings.Repeat("t", 32)), "https://example.com/")
+	require.NoError(t, err)
+	assert.NotEqual(t, l.Ack, other.For(&a, t0.UnixMilli()).Ack, "another secret, another code")
+}
