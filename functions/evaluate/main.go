@@ -15,12 +15,14 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
 	"github.com/iotwatch/iotwatch/shared/aws/kinesislambda"
 	"github.com/iotwatch/iotwatch/shared/aws/lambdametrics"
+	"github.com/iotwatch/iotwatch/shared/aws/linkslambda"
 	"github.com/iotwatch/iotwatch/shared/aws/s3quarantine"
 	"github.com/iotwatch/iotwatch/shared/aws/snsalerts"
 	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
@@ -50,6 +52,13 @@ func main() {
 	store := dynamostore.New(dynamodb.NewFromConfig(cfg), table)
 	conf.Users = store // quiet hours: people's preferences live in the same table,
 	conf.Held = store  // and what they hold until the user's digest
+	signer, err := linkslambda.Signer(ctx, secretsmanager.NewFromConfig(cfg), os.Getenv(fnenv.LinkSecretARN), os.Getenv(fnenv.LinkBaseURL))
+	if err != nil {
+		fail("one-click links", "err", err)
+	}
+	if signer != nil {
+		conf.Linker = signer
+	}
 	pub := snsalerts.New(sns.NewFromConfig(cfg), topic)
 	quarantine := s3quarantine.NewQuarantine(s3.NewFromConfig(cfg), bucket)
 	observe := func(s evaluator.Stats) {

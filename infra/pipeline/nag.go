@@ -77,6 +77,12 @@ func suppress(s *Stack) {
 		why{"Serverless-LambdaDLQ", "Its asynchronous invocations have an on-failure destination (an SQS queue, alarmed), which Lambda recommends over a DLQ.", nil})
 	nag(s.Silence.Function.Role(),
 		why{"AwsSolutions-IAM5", "X-Ray takes no resource; the log-stream wildcard is its own log group's streams.", []string{xray, logStreams}})
+	nag(s.Links.Function,
+		why{"Serverless-LambdaDLQ", "Invoked synchronously by its function URL (a person's browser), which gets the answer; there is no asynchronous invocation to keep.", nil})
+	nag(s.Links.Function.Role(),
+		why{"AwsSolutions-IAM5", "X-Ray takes no resource; the log-stream wildcard is its own log group's streams.", []string{xray, logStreams}})
+	nag(s.Links.Secret,
+		why{"AwsSolutions-SMG4", "Rotating the links' key would break every link sent in the 7 days before; it is 64 random characters generated at deploy, readable only by the three functions that sign or check links.", nil})
 	nag(s.Lake.Bronze,
 		why{"AwsSolutions-KDF1", "A delivery stream whose source is a Kinesis stream cannot have server-side encryption of its own: the stream is encrypted (KMS) and the bucket encrypts every object (SSE-S3).", nil})
 	for _, role := range []constructs.IConstruct{s.Lake.Node().FindChild(jsii.String("BronzeRole")), s.Alerting.Node().FindChild(jsii.String("AlertsDeliveryRole"))} {

@@ -1,5 +1,5 @@
 // Package pipeline is iotwatch as a CDK app: one construct per concern (ingestion, lake,
-// alerting, aggregation, silence, operations), composed by NewStack and checked by cdk-nag.
+// alerting, aggregation, silence, links, operations), composed by NewStack and checked by cdk-nag.
 package pipeline
 
 import (
@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
@@ -31,6 +32,7 @@ type Stack struct {
 	Alerting    *Alerting
 	Aggregation *Aggregation
 	Silence     *Silence
+	Links       *Links
 	Operations  *Operations
 }
 
@@ -54,6 +56,8 @@ func NewStack(scope constructs.Construct, id string, p *Props) *Stack {
 	s.Alerting = NewAlerting(st, "Alerting", &AlertingProps{Stream: s.Ingestion.Stream, Lake: s.Lake, FunctionsDir: p.FunctionsDir, BatchSize: p.BatchSize})
 	s.Aggregation = NewAggregation(st, "Aggregation", &AggregationProps{Lake: s.Lake, FunctionsDir: p.FunctionsDir})
 	s.Silence = NewSilence(st, "Silence", &SilenceProps{Alerting: s.Alerting, FunctionsDir: p.FunctionsDir})
+	s.Links = NewLinks(st, "Links", &LinksProps{Alerting: s.Alerting, FunctionsDir: p.FunctionsDir,
+		Signers: []awslambda.Function{s.Alerting.Evaluate, s.Silence.Function}})
 	s.Operations = NewOperations(st, "Operations", &OperationsProps{Email: p.AlarmEmail, Ingestion: s.Ingestion, Alerting: s.Alerting,
 		Aggregation: s.Aggregation, Silence: s.Silence, Lake: s.Lake})
 
@@ -71,6 +75,7 @@ func NewStack(scope constructs.Construct, id string, p *Props) *Stack {
 	out("AthenaWorkGroup", "Athena workgroup (its named queries answer common questions)", s.Lake.WorkGroupName)
 	out("GlueDatabase", "Glue database: bronze_readings, bronze_lines, alerts, rejections, hourly_metrics", s.Lake.DatabaseName)
 	out("Dashboard", "CloudWatch dashboard", s.Operations.Dashboard.DashboardName())
+	out("LinksURL", "Where the alerts' one-click acknowledge and snooze links point", s.Links.URL.Url())
 	suppress(s)
 	return s
 }

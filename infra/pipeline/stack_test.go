@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 		defer os.RemoveAll(dir)
-		for _, f := range []string{"evaluate", "aggregate", "silence"} {
+		for _, f := range []string{"evaluate", "aggregate", "silence", "links"} {
 			os.MkdirAll(filepath.Join(dir, f), 0o755)
 			os.WriteFile(filepath.Join(dir, f, "bootstrap"), []byte("placeholder for "+f), 0o755)
 		}
@@ -256,9 +256,31 @@ func TestSilence(t *testing.T) {
 	}
 	sort.Strings(actions)
 	assert.Equal(t, []string{"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Query", "kms:Decrypt", "kms:GenerateDataKey",
-		"logs:CreateLogStream", "logs:PutLogEvents", "sns:Publish",
+		"logs:CreateLogStream", "logs:PutLogEvents", "secretsmanager:GetSecretValue", "sns:Publish",
 		"sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage", // its on-failure destination
 		"xray:PutTelemetryRecords", "xray:PutTraceSegments"}, actions)
+}
+
+// TestLinks: a secret generated at deploy (not in the template), the links function behind a public
+// function URL (its code is what protects the actions), its URL and the secret given to the
+// functions that sign links, and nothing else readable by it.
+func TestLinks(t *testing.T) {
+	has(t, "AWS::SecretsManager::Secret", map[string]any{"GenerateSecretString": assertions.Match_ObjectLike(&map[string]any{"PasswordLength": 64})})
+	has(t, "AWS::Lambda::Url", map[string]any{"AuthType": "NONE"})
+	signers := 0
+	for _, fn := range resources("AWS::Lambda::Function") {
+		env, _ := fn["Environment"].(map[string]any)
+		vars, _ := env["Variables"].(map[string]any)
+		if vars[fnenv.LinkBaseURL] != nil {
+			signers++
+			assert.NotNil(t, vars[fnenv.LinkSecretARN])
+		}
+	}
+	assert.Equal(t, 2, signers, "evaluate and silence sign links")
+	b, _ := json.Marshal(tmpl)
+	assert.NotContains(t, string(b), `"SecretString":`, "the secret's value is never in the template")
+	outputs := tmpl["Outputs"].(map[string]any)
+	assert.NotNil(t, outputs["LinksURL"])
 }
 
 func TestOperations(t *testing.T) {
@@ -347,12 +369,14 @@ func TestFunctionEnvironmentIsTheServicesDefaults(t *testing.T) {
 		props, _ := res["Properties"].(map[string]any)
 		envProp, _ := props["Environment"].(map[string]any)
 		vars, _ := envProp["Variables"].(map[string]any)
-		if _, ok := vars[fnenv.TableName]; ok {
-			if _, ok := vars[fnenv.LakeBucket]; ok {
-				envs["evaluate"] = vars
-			} else {
-				envs["silence"] = vars
-			}
+		_, table := vars[fnenv.TableName]
+		_, bucket := vars[fnenv.LakeBucket]
+		_, signs := vars[fnenv.LinkBaseURL]
+		switch {
+		case table && bucket:
+			envs["evaluate"] = vars
+		case table && signs:
+			envs["silence"] = vars
 		}
 	}
 	want := map[string][]string{

@@ -20,3 +20,10 @@ const (
 	LateHours       = "LATE_HOURS"       // hours before the last one each run re-aggregates, 0 to 48
 	IntervalSeconds = "INTERVAL_SECONDS" // the devices' nominal reading interval, 1 to 3600
 )
+
+// The one-click links (the links function; evaluate and silence put links in their alerts when
+// both are set).
+const (
+	LinkSecretARN = "LINK_SECRET_ARN" // the Secrets Manager secret the links are signed with
+	LinkBaseURL   = "LINK_BASE_URL"   // the links function's URL
+)

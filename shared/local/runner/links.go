@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/iotwatch/iotwatch/shared/domain/alert"
-	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/service/links"
 )
 
@@ -45,16 +43,6 @@ func linkSecret(lakeDir string) ([]byte, error) {
 type linkServer struct {
 	srv *http.Server
 	ln  net.Listener
-}
-
-// recorder writes what people did through links into the lake's alerts, as rows.
-type recorder struct{ pub evaluator.Publisher }
-
-func (r recorder) Record(ctx context.Context, a alert.Alert) error {
-	if errs := r.pub.Publish(ctx, []evaluator.Notice{{Alert: a}}); errs[0] != nil {
-		return errs[0]
-	}
-	return nil
 }
 
 func (p *pipeline) startLinks() {

@@ -212,7 +212,7 @@ func newPipeline(cfg Config) (*pipeline, error) {
 			return nil, err
 		}
 		scfg.Linker = signer
-		p.links.srv = &http.Server{Handler: links.NewHandler(signer, store, recorder{pub}, time.Now, cfg.Log), ReadHeaderTimeout: 10 * time.Second,
+		p.links.srv = &http.Server{Handler: links.NewHandler(signer, store, links.Published{Publisher: pub}, time.Now, cfg.Log), ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}
 	}
 	p.service = evaluator.New(store, pub, lakefiles.NewQuarantine(cfg.Lake), scfg, cfg.Log, p.observe)

@@ -18,6 +18,15 @@ type Recorder interface {
 	Record(ctx context.Context, a alert.Alert) error
 }
 
+// Published records actions as rows published like alerts (the lake's subscription keeps them;
+// the users' subscriptions take only the kinds that notify).
+type Published struct{ Publisher evaluator.Publisher }
+
+// Record implements Recorder.
+func (p Published) Record(ctx context.Context, a alert.Alert) error {
+	return p.Publisher.Publish(ctx, []evaluator.Notice{{Alert: a}})[0]
+}
+
 // Handler serves the links: GET shows what the link would do and a button, POST does it.
 type Handler struct {
 	signer   *Signer

@@ -45,10 +45,14 @@ type Signer struct {
 	base   string // where the handler is served, without a trailing slash
 }
 
-// NewSigner returns a signer; base is the URL the handler is served at.
+// NewSigner returns a signer; base is the URL the handler is served at ("" for one that only
+// checks links, as the handler does: it need not know its own address).
 func NewSigner(secret []byte, base string) (*Signer, error) {
 	if len(secret) < MinSecret {
 		return nil, fmt.Errorf("the links' secret has %d bytes; want at least %d", len(secret), MinSecret)
+	}
+	if base == "" {
+		return &Signer{secret: append([]byte(nil), secret...)}, nil
 	}
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -75,7 +79,7 @@ type Links struct {
 // window start: an ESCALATE's own window is its VIOLATION run): for an OPEN, ESCALATE or REMIND
 // (the others have nothing to act on), empty otherwise. The same alert, the same links.
 func (s *Signer) For(a *alert.Alert, episodeStartMs int64) Links {
-	if s == nil || (a.Kind != alert.Open && a.Kind != alert.Escalate && a.Kind != alert.Remind) {
+	if s == nil || s.base == "" || (a.Kind != alert.Open && a.Kind != alert.Escalate && a.Kind != alert.Remind) {
 		return Links{}
 	}
 	start := episodeStartMs

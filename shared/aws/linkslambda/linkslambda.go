@@ -1,0 +1,85 @@
+// Package linkslambda is the links function's edge: a Lambda function URL's request becomes an
+// http.Request for the links' handler (shared/service/links), its answer the function URL's
+// response; and the links' secret is read from Secrets Manager once, at a cold start.
+package linkslambda
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/iotwatch/iotwatch/shared/service/links"
+)
+
+// Handler adapts an http.Handler to function URL events.
+type Handler struct{ h http.Handler }
+
+// NewHandler returns the adapter.
+func NewHandler(h http.Handler) *Handler { return &Handler{h: h} }
+
+// Handle serves one function URL request.
+func (a *Handler) Handle(ctx context.Context, ev events.LambdaFunctionURLRequest) (events.LambdaFunctionURLResponse, error) {
+	body := ev.Body
+	if ev.IsBase64Encoded {
+		b, err := base64.StdEncoding.DecodeString(ev.Body)
+		if err != nil {
+			return events.LambdaFunctionURLResponse{StatusCode: http.StatusBadRequest}, nil
+		}
+		body = string(b)
+	}
+	target := ev.RawPath
+	if ev.RawQueryString != "" {
+		target += "?" + ev.RawQueryString
+	}
+	req := httptest.NewRequestWithContext(ctx, ev.RequestContext.HTTP.Method, "https://"+ev.RequestContext.DomainName+target, strings.NewReader(body))
+	for k, v := range ev.Headers {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	a.h.ServeHTTP(rec, req)
+	out := events.LambdaFunctionURLResponse{StatusCode: rec.Code, Headers: map[string]string{}, Body: rec.Body.String()}
+	for k := range rec.Header() {
+		out.Headers[k] = rec.Header().Get(k)
+	}
+	return out, nil
+}
+
+// SecretReader is the part of Secrets Manager the functions use.
+type SecretReader interface {
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+// Secret reads the links' secret (a generated string) by its ARN.
+func Secret(ctx context.Context, c SecretReader, arn string) ([]byte, error) {
+	out, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &arn})
+	if err != nil {
+		return nil, fmt.Errorf("reading the links' secret: %w", err)
+	}
+	if out.SecretString == nil {
+		return nil, fmt.Errorf("reading the links' secret: it holds no string")
+	}
+	return []byte(*out.SecretString), nil
+}
+
+// Signer reads the links' secret and returns the signer the evaluate and silence functions add
+// links with, when getenv names both the secret (fnenv.LinkSecretARN) and the links function's
+// URL (fnenv.LinkBaseURL); nil when neither is set.
+func Signer(ctx context.Context, c SecretReader, secretARN, baseURL string) (*links.Signer, error) {
+	if secretARN == "" && baseURL == "" {
+		return nil, nil
+	}
+	if secretARN == "" || baseURL == "" {
+		return nil, fmt.Errorf("links need both the secret's ARN and the links function's URL")
+	}
+	secret, err := Secret(ctx, c, secretARN)
+	if err != nil {
+		return nil, err
+	}
+	return links.NewSigner(secret, baseURL)
+}
