@@ -83,6 +83,11 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if d, err := s.LoadDevice(cmd.Context(), snzDevice); err != nil {
+				return err
+			} else if len(d.Configs) == 0 {
+				return fmt.Errorf("device %s has no thresholds: nothing to snooze (a typing error?)", snzDevice)
+			}
 			if _, err := evaluator.Act(cmd.Context(), s, snzDevice, func(st *alarm.DeviceState) (bool, error) {
 				st.Snooze(snzUser, alert.Rule(snzRule), until)
 				return true, nil

@@ -129,5 +129,14 @@ func (s *Store) Release(ctx context.Context, user string, ids []string, next tim
 	if _, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: key(pk, skDigest)}); err != nil {
 		return fmt.Errorf("removing the digest of %s: %w", user, err)
 	}
+	// An alert held between the caller's read and this delete would wait without a marker: look
+	// again, and make what is left due at once (the next check puts the marker where it belongs).
+	left, err := s.Held(ctx, user)
+	if err != nil {
+		return err
+	}
+	if len(left) > 0 {
+		return s.markDigest(ctx, user, time.UnixMilli(0), false)
+	}
 	return nil
 }

@@ -47,6 +47,7 @@ type stateItem struct {
 	Rules   map[string]ruleItem `dynamodbav:"rules,omitempty"`
 	Temp    *tempItem           `dynamodbav:"temp,omitempty"`
 	Snoozes []snoozeItem        `dynamodbav:"snz,omitempty"`
+	Used    []usedLinkItem      `dynamodbav:"ul,omitempty"`
 	Version int64               `dynamodbav:"version"`
 	// The due index's keys (table.DueIndex): present only while something is due to come.
 	DueShard string `dynamodbav:"due_shard,omitempty"`
@@ -62,6 +63,12 @@ type tempItem struct {
 	StuckStart int64   `dynamodbav:"ss,omitempty"`
 	StuckLast  int64   `dynamodbav:"sl,omitempty"`
 	HasStuck   bool    `dynamodbav:"s,omitempty"`
+}
+
+// usedLinkItem is alarm.UsedLink.
+type usedLinkItem struct {
+	Code  string `dynamodbav:"c"`
+	Until int64  `dynamodbav:"t"`
 }
 
 // snoozeItem is alarm.Snooze.
@@ -93,6 +100,9 @@ func toItem(id string, st evaluator.State, version int64) stateItem {
 	for _, z := range st.Alarm.Snoozes {
 		it.Snoozes = append(it.Snoozes, snoozeItem{z.User, z.Rule, z.Until, z.Token})
 	}
+	for _, u := range st.Alarm.UsedLinks {
+		it.Used = append(it.Used, usedLinkItem{u.Code, u.Until})
+	}
 	if len(st.Alarm.Rules) > 0 { // an idle device: write no empty map
 		it.Rules = make(map[string]ruleItem, len(st.Alarm.Rules))
 		for k, r := range st.Alarm.Rules {
@@ -112,6 +122,9 @@ func (it stateItem) state() evaluator.State {
 	}
 	for _, z := range it.Snoozes {
 		st.Alarm.Snoozes = append(st.Alarm.Snoozes, alarm.Snooze{User: z.User, Rule: z.Rule, Until: z.Until, Token: z.Token})
+	}
+	for _, u := range it.Used {
+		st.Alarm.UsedLinks = append(st.Alarm.UsedLinks, alarm.UsedLink{Code: u.Code, Until: u.Until})
 	}
 	if len(it.Rules) > 0 {
 		st.Alarm.Rules = make(map[string]*alarm.RuleState, len(it.Rules))

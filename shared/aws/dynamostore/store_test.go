@@ -54,8 +54,9 @@ func TestStoredItemFormat(t *testing.T) {
 			"light_no_occupancy:carol": {Flags: 1, LastAt: 1422886740000000000},
 			"device_silent:bob":        {Open: alarm.Warning, OpenStart: 1422885840000000000, LastNotice: 1422886740000000000},
 		},
-		Temp:    alarm.TempStats{N: 30, Mean: 21.25, Var: 0.0625, StuckValue: 21.5, StuckStart: 1422886140000000000, StuckLast: 1422886740000000000, HasStuck: true},
-		Snoozes: []alarm.Snooze{{User: "alice", Until: 1422890340000000000}, {User: "bob", Rule: "device_silent", Until: 1422893940000000000}}}
+		Temp:      alarm.TempStats{N: 30, Mean: 21.25, Var: 0.0625, StuckValue: 21.5, StuckStart: 1422886140000000000, StuckLast: 1422886740000000000, HasStuck: true},
+		Snoozes:   []alarm.Snooze{{User: "alice", Until: 1422890340000000000}, {User: "bob", Rule: "device_silent", Until: 1422893940000000000, Token: "abcdefghijklmnop"}},
+		UsedLinks: []alarm.UsedLink{{Code: "abcdefghijklmnop", Until: 1423526400000000000}}}
 	st.Rules["temperature_high:alice"].Flags |= 1 << 3 // acknowledged
 	_, err := s.SaveState(ctx, "room-1", evaluator.State{Alarm: st, Version: 0})
 	require.NoError(t, err)

@@ -37,7 +37,10 @@ func (a *Handler) Handle(ctx context.Context, ev events.LambdaFunctionURLRequest
 	if ev.RawQueryString != "" {
 		target += "?" + ev.RawQueryString
 	}
-	req := httptest.NewRequestWithContext(ctx, ev.RequestContext.HTTP.Method, "https://"+ev.RequestContext.DomainName+target, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, ev.RequestContext.HTTP.Method, "https://"+ev.RequestContext.DomainName+target, strings.NewReader(body))
+	if err != nil { // a path no URL parser takes: anyone may send one
+		return events.LambdaFunctionURLResponse{StatusCode: http.StatusBadRequest, Body: "bad request"}, nil
+	}
 	for k, v := range ev.Headers {
 		req.Header.Set(k, v)
 	}

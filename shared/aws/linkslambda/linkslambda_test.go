@@ -72,7 +72,9 @@ func TestFunctionURLThroughLambda(t *testing.T) {
 		require.NoError(t, json.Unmarshal(out, &res))
 		return res
 	}
-	res := invoke("GET", ev0(t, sample))
+	res := invoke("GET", "/%zz")
+	assert.Equal(t, 400, res.StatusCode, "a path no URL parser takes is refused, without a panic")
+	res = invoke("GET", ev0(t, sample))
 	assert.Equal(t, 410, res.StatusCode, "the sample's code is no link of this deployment")
 	res = invoke("GET", path)
 	assert.Equal(t, 200, res.StatusCode)

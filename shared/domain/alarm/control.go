@@ -97,6 +97,28 @@ func (s *DeviceState) SnoozedVia(token string) bool {
 	return false
 }
 
+// LinkUsed reports whether a one-click link's code was used on this device.
+func (s *DeviceState) LinkUsed(code string) bool {
+	for _, u := range s.UsedLinks {
+		if u.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// UseLink records a link's code as used until it would have expired, and forgets the codes
+// whose links have expired by now.
+func (s *DeviceState) UseLink(code string, until, now time.Time) {
+	kept := s.UsedLinks[:0]
+	for _, u := range s.UsedLinks {
+		if u.Until > now.UnixNano() {
+			kept = append(kept, u)
+		}
+	}
+	s.UsedLinks = append(kept, UsedLink{Code: code, Until: until.UnixNano()})
+}
+
 // DropExpiredSnoozes forgets the snoozes that ended by now.
 func (s *DeviceState) DropExpiredSnoozes(now time.Time) {
 	kept := s.Snoozes[:0]

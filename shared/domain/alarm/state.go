@@ -62,6 +62,15 @@ type DeviceState struct {
 	// Snoozes are the users' snoozes of this device, each until a time (Unix ns); a snooze with
 	// no rule covers every rule.
 	Snoozes []Snooze
+	// UsedLinks are the one-click links used on this device, kept until they would have expired,
+	// so that a link works once.
+	UsedLinks []UsedLink
+}
+
+// UsedLink is a one-click link's code that was used, and when it would have expired (Unix ns).
+type UsedLink struct {
+	Code  string
+	Until int64
 }
 
 // Snooze is one user's snooze of a device, or of one rule of it, until a time (Unix ns).
@@ -91,6 +100,9 @@ func (s DeviceState) Clone() DeviceState {
 	out := DeviceState{Last: s.Last, HasLast: s.HasLast, Temp: s.Temp}
 	if s.Snoozes != nil {
 		out.Snoozes = append(make([]Snooze, 0, len(s.Snoozes)), s.Snoozes...)
+	}
+	if s.UsedLinks != nil {
+		out.UsedLinks = append(make([]UsedLink, 0, len(s.UsedLinks)), s.UsedLinks...)
 	}
 	if s.Recent != nil {
 		out.Recent = append(make([]string, 0, len(s.Recent)), s.Recent...)

@@ -54,7 +54,7 @@ func openAtEnd(held []Alert) map[[2]string]bool {
 	return out
 }
 
-// DigestOrder orders held alerts for a digest: the episodes still open at its end first (their
+// DigestOrder orders held alerts for a digest: the episodes they leave unresolved first (their
 // last held alert is not a RESOLVE), then the others, each group by time.
 func DigestOrder(held []Alert) []Alert {
 	open := openAtEnd(held)
@@ -79,9 +79,11 @@ func DigestTexts(d *Alert, held []Alert, label func(deviceID string) string) (su
 			stillOpen++
 		}
 	}
-	subject = truncate(fmt.Sprintf("[iotwatch] %d alerts held during your quiet hours, %d episodes still open", len(held), stillOpen), MaxSubject)
+	// Only held alerts are known here (a VIOLATION that went out is not): an episode whose held
+	// alerts end without a RESOLVE may be open still, or have resolved in an alert that was sent.
+	subject = truncate(fmt.Sprintf("[iotwatch] %d alerts held during your quiet hours", len(held)), MaxSubject)
 	var b strings.Builder
-	fmt.Fprintf(&b, "While your quiet hours lasted, %d alerts were held for you (%d episodes are still open):\n\n", len(held), stillOpen)
+	fmt.Fprintf(&b, "While your quiet hours lasted, %d alerts were held for you. The %d episodes they leave unresolved come first (they may be open still):\n\n", len(held), stillOpen)
 	for _, a := range held {
 		fmt.Fprintf(&b, "- %s %s %s %s on %s: %s\n", a.AlertTime.UTC().Format(time.RFC3339), a.Severity, a.Kind, ruleWord(a.Rule), label(a.DeviceID), comparison(&a))
 	}
@@ -92,6 +94,6 @@ func DigestTexts(d *Alert, held []Alert, label func(deviceID string) string) (su
 	for _, a := range held {
 		parts = append(parts, fmt.Sprintf("%s %s %s", a.DeviceID, ruleWord(a.Rule), a.Kind))
 	}
-	sms = truncate(fmt.Sprintf("iotwatch: %d held in quiet hours, %d still open: %s", len(held), stillOpen, strings.Join(parts, "; ")), MaxSMS)
+	sms = truncate(fmt.Sprintf("iotwatch: %d held in quiet hours, %d unresolved: %s", len(held), stillOpen, strings.Join(parts, "; ")), MaxSMS)
 	return subject, email, sms
 }

@@ -39,9 +39,10 @@ func TestDigest(t *testing.T) {
 	assert.Equal(t, []string{"room-2 OPEN", "room-3 OPEN", "room-1 OPEN", "room-1 RESOLVE"}, order, "still-open episodes first, each group by time")
 
 	subject, email, sms := DigestTexts(&d, held, func(id string) string { return "Office (" + id + ")" })
-	assert.Contains(t, subject, "4 alerts held during your quiet hours, 2 episodes still open")
+	assert.Contains(t, subject, "4 alerts held during your quiet hours")
+	assert.Contains(t, email, "The 2 episodes they leave unresolved come first")
 	assert.True(t, strings.Index(email, "room-2") < strings.Index(email, "room-1"), email)
 	assert.Contains(t, email, "temperature sensor stuck on Office (room-2)")
 	assert.LessOrEqual(t, utf8.RuneCountInString(sms), MaxSMS)
-	assert.True(t, strings.HasPrefix(sms, "iotwatch: 4 held in quiet hours, 2 still open: room-2"), sms)
+	assert.True(t, strings.HasPrefix(sms, "iotwatch: 4 held in quiet hours, 2 unresolved: room-2"), sms)
 }

@@ -59,8 +59,10 @@ func (u *User) InQuiet(t time.Time) bool {
 }
 
 // QuietEnd is when the quiet hours that t falls in end (the digest goes out then); t itself
-// when t is not in quiet hours. On a day whose wall clock skips the end (a spring-forward gap),
-// it is the first instant after the gap, as time.Date normalizes it.
+// when t is not in quiet hours. It is always after t. An end in a spring-forward gap is where
+// time.Date puts it (02:30 in Paris's gap is 03:30 CEST); an end in an autumn hour that happens
+// twice is its second instant when the first is not after t (an alert at the second 01:15 of
+// a window ending 01:30 waits for the second 01:30).
 func (u *User) QuietEnd(t time.Time) time.Time {
 	if !u.InQuiet(t) {
 		return t
@@ -71,7 +73,14 @@ func (u *User) QuietEnd(t time.Time) time.Time {
 	if u.Quiet.From > u.Quiet.To && m >= u.Quiet.From {
 		day = lt.AddDate(0, 0, 1) // 23:30 in 22:00-07:00 ends tomorrow
 	}
-	return time.Date(day.Year(), day.Month(), day.Day(), u.Quiet.To/60, u.Quiet.To%60, 0, 0, u.zone())
+	end := time.Date(day.Year(), day.Month(), day.Day(), u.Quiet.To/60, u.Quiet.To%60, 0, 0, u.zone())
+	if !end.After(t) {
+		end = end.Add(time.Hour) // the repeated hour's second instant
+	}
+	if !end.After(t) {
+		end = t.Add(time.Minute) // cannot happen with whole-hour DST changes; never before t
+	}
+	return end
 }
 
 // Holds reports whether an alert of severity sev at time t is held for the user's digest

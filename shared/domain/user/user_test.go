@@ -106,6 +106,19 @@ func TestQuietHours(t *testing.T) {
 		{day, "2026-01-15T17:30:00Z", false, ""},
 		{User{ID: "none"}, "2026-01-15T03:00:00Z", false, ""},
 	}
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	late := User{ID: "dan", Zone: ny, Quiet: Quiet{22 * 60, 90}} // 22:00-01:30; 2026-11-01 01:00-02:00 happens twice
+	tests = append(tests, []struct {
+		u       User
+		t       string
+		quiet   bool
+		quietTo string
+	}{
+		{late, "2026-11-01T05:15:00Z", true, "2026-11-01T05:30:00Z"}, // the first 01:15 (EDT): ends at the first 01:30
+		{late, "2026-11-01T06:15:00Z", true, "2026-11-01T06:30:00Z"}, // the second 01:15 (EST): ends at the second 01:30, not before it
+		{late, "2026-11-01T06:30:00Z", false, ""},
+	}...)
 	for _, tc := range tests {
 		got := tc.u.InQuiet(at(tc.t))
 		assert.Equal(t, tc.quiet, got, "%s.InQuiet(%s)", tc.u.ID, tc.t)

@@ -53,6 +53,7 @@ type stateFile struct {
 	Rules   map[string]ruleState `json:"rules,omitempty"`
 	Temp    *tempState           `json:"temp,omitempty"`
 	Snoozes []snoozeState        `json:"snz,omitempty"`
+	Used    []usedLinkState      `json:"ul,omitempty"`
 	Version int64                `json:"version,omitempty"`
 }
 
@@ -65,6 +66,12 @@ type tempState struct {
 	StuckStart int64   `json:"ss,omitempty"`
 	StuckLast  int64   `json:"sl,omitempty"`
 	HasStuck   bool    `json:"s,omitempty"`
+}
+
+// usedLinkState is alarm.UsedLink.
+type usedLinkState struct {
+	Code  string `json:"c"`
+	Until int64  `json:"t"`
 }
 
 // snoozeState is alarm.Snooze.
@@ -93,6 +100,9 @@ func toFile(st evaluator.State) stateFile {
 	for _, z := range st.Alarm.Snoozes {
 		f.Snoozes = append(f.Snoozes, snoozeState{z.User, z.Rule, z.Until, z.Token})
 	}
+	for _, u := range st.Alarm.UsedLinks {
+		f.Used = append(f.Used, usedLinkState{u.Code, u.Until})
+	}
 	if len(st.Alarm.Rules) > 0 {
 		f.Rules = make(map[string]ruleState, len(st.Alarm.Rules))
 		for k, r := range st.Alarm.Rules {
@@ -109,6 +119,9 @@ func (f stateFile) state() evaluator.State {
 	}
 	for _, z := range f.Snoozes {
 		st.Alarm.Snoozes = append(st.Alarm.Snoozes, alarm.Snooze{User: z.User, Rule: z.Rule, Until: z.Until, Token: z.Token})
+	}
+	for _, u := range f.Used {
+		st.Alarm.UsedLinks = append(st.Alarm.UsedLinks, alarm.UsedLink{Code: u.Code, Until: u.Until})
 	}
 	if len(f.Rules) > 0 {
 		st.Alarm.Rules = make(map[string]*alarm.RuleState, len(f.Rules))

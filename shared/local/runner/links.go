@@ -19,10 +19,14 @@ import (
 func linkSecret(lakeDir string) ([]byte, error) {
 	path := filepath.Join(lakeDir, "state", "link-secret")
 	b, err := os.ReadFile(path)
-	if err == nil && len(b) >= links.MinSecret {
+	if err == nil {
+		if len(b) < links.MinSecret {
+			// Replacing it would break every link sent: say so, and let a person decide.
+			return nil, fmt.Errorf("the links' secret %s has %d bytes, want %d: remove it to make a new one (links sent so far stop working)", path, len(b), links.MinSecret)
+		}
 		return b, nil
 	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("reading the links' secret: %w", err)
 	}
 	b = make([]byte, links.MinSecret)
@@ -38,8 +42,8 @@ func linkSecret(lakeDir string) ([]byte, error) {
 	return b, nil
 }
 
-// linkServer serves the one-click links on cfg.HTTP (a loopback address unless the caller says
-// otherwise): the pages of shared/service/links over the run's own store.
+// linkServer serves the one-click links on cfg.HTTP: the pages of shared/service/links over the
+// run's own store (what they do is protected by their codes, on any address).
 type linkServer struct {
 	srv *http.Server
 	ln  net.Listener

@@ -204,6 +204,10 @@ func newPipeline(cfg Config) (*pipeline, error) {
 		p.links = &linkServer{ln: ln}
 		base := cfg.LinkBase
 		if base == "" {
+			if host, _, _ := net.SplitHostPort(ln.Addr().String()); net.ParseIP(host).IsUnspecified() {
+				_ = ln.Close()
+				return nil, fmt.Errorf("--http %s listens on every address: give --link-base, the URL people reach it at", cfg.HTTP)
+			}
 			base = "http://" + ln.Addr().String()
 		}
 		signer, err := links.NewSigner(secret, base)

@@ -31,7 +31,7 @@ const HeldPrefix = "#HELD#"
 // hold keeps the notices held for quiet hours (owners[i] is the device group of notices[i]), their users' digests due at the end of those quiet
 // hours. The devices whose held alerts could not be kept fail (retried: the same alerts, the same
 // ids), as when a publish fails, so that no held alert is lost.
-func (s *Service) hold(ctx context.Context, notices []Notice, owners []*group) {
+func (s *Service) hold(ctx context.Context, notices []Notice, owners []*group, st *Stats) {
 	if s.cfg.Held == nil {
 		return
 	}
@@ -45,7 +45,11 @@ func (s *Service) hold(ctx context.Context, notices []Notice, owners []*group) {
 		}
 		held = append(held, a)
 		heldOwners = append(heldOwners, owners[i])
-		if end := s.quietEnd(ctx, a); due[a.UserID].IsZero() || end.Before(due[a.UserID]) {
+		end, ok := s.quietEnd(ctx, a) // read just now to hold it: cached
+		if !ok {
+			end = a.AlertTime
+		}
+		if due[a.UserID].IsZero() || end.Before(due[a.UserID]) {
 			due[a.UserID] = end
 		}
 	}
@@ -54,21 +58,43 @@ func (s *Service) hold(ctx context.Context, notices []Notice, owners []*group) {
 	}
 	if err := s.cfg.Held.Hold(ctx, held, due); err != nil {
 		err = fmt.Errorf("keeping %d alerts held for quiet hours: %w", len(held), err)
+		failed := map[*group]bool{}
 		for _, g := range heldOwners {
 			if g.err == nil {
 				g.err = err
+				failed[g] = true
+			}
+		}
+		// Their devices' other alerts went out already and go out again with the retry: the
+		// first duplicate case of the package doc.
+		for i, g := range owners {
+			if failed[g] && notices[i].Alert.Suppressed == "" {
+				st.PublishedUncommitted++
 			}
 		}
 	}
 }
 
-// quietEnd is when the quiet hours an alert was held in end (its user's digest is due then).
-func (s *Service) quietEnd(ctx context.Context, a alert.Alert) time.Time {
-	if u, ok := s.usersOf(ctx, []Notice{{Alert: a}})[a.UserID]; ok {
-		return u.QuietEnd(a.AlertTime)
+// quietEnd is when the quiet hours an alert was held in end (its user's digest is due then):
+// false when the user's preferences cannot be read now; at the alert's own time for a user who
+// no longer has preferences or quiet hours (what was held goes out at once).
+func (s *Service) quietEnd(ctx context.Context, a alert.Alert) (time.Time, bool) {
+	if s.cfg.Users == nil {
+		return a.AlertTime, true
 	}
-	return a.AlertTime
+	prefs, err := s.usersOf(ctx, []Notice{{Alert: a}})
+	if err != nil {
+		return time.Time{}, false
+	}
+	if u, ok := prefs[a.UserID]; ok && u.HasQuiet() {
+		return u.QuietEnd(a.AlertTime), true
+	}
+	return a.AlertTime, true
 }
+
+// MaxDigestAlerts bounds what one digest lists (SNS takes messages up to 256 KB); what is
+// left goes in the next, at once.
+const MaxDigestAlerts = 200
 
 // sendDigest publishes one user's digest of the alerts held for them until the end of the quiet
 // hours the first of them fell in, and forgets those. The digest is an alert of kind DIGEST
@@ -86,12 +112,22 @@ func (s *Service) sendDigest(ctx context.Context, user string, now time.Time, st
 	// One digest a stretch of quiet hours, each listing what was held until it was due; after a
 	// long gap (a replay, an outage) several may be due at once.
 	for len(held) > 0 {
-		at := s.quietEnd(ctx, held[0])
-		if at.After(now) {
-			return nil // the user's quiet hours have not ended yet
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		n := 0
-		for n < len(held) && !held[n].AlertTime.After(at) {
+		at, ok := s.quietEnd(ctx, held[0])
+		if !ok {
+			return fmt.Errorf("digest of %s: the user's quiet hours cannot be read now; the next check tries again", user)
+		}
+		if at.Before(held[0].AlertTime) {
+			at = held[0].AlertTime // a digest never predates what it lists
+		}
+		if at.After(now) {
+			// Not due yet (found early, or held meanwhile): the marker moves to when it is.
+			return s.cfg.Held.Release(ctx, user, nil, at)
+		}
+		n := 1 // at least the first: each round makes progress
+		for n < len(held) && n < MaxDigestAlerts && !held[n].AlertTime.After(at) {
 			n++
 		}
 		included, later := held[:n], held[n:]
@@ -106,7 +142,9 @@ func (s *Service) sendDigest(ctx context.Context, user string, now time.Time, st
 		}
 		var next time.Time
 		if len(later) > 0 {
-			next = s.quietEnd(ctx, later[0])
+			if next, ok = s.quietEnd(ctx, later[0]); !ok {
+				next = now // unknown: due at once, the next check looks again
+			}
 		}
 		if err := s.cfg.Held.Release(ctx, user, ids, next); err != nil {
 			st.PublishedUncommitted++

@@ -12,9 +12,10 @@
 // message is reported for retry: the retry raises the same alerts (same ids) and publishes them
 // then, so no alert is lost. A duplicate (same alert_id) can reach subscribers in two cases only:
 //   - an alert was published but its device's state was not recorded: the state write failed (or
-//     the process died between the two), or another alert of the same device was refused (a
-//     device's alerts may go out in several publish calls); the retry publishes it again
-//     (Stats.PublishedUncommitted counts these);
+//     the process died between the two), another alert of the same device was refused (a
+//     device's alerts may go out in several publish calls), or its alerts held for quiet hours
+//     could not be kept for the digest; the retry publishes it again (Stats.PublishedUncommitted
+//     counts these);
 //   - the publisher's service accepted a publish but its answer was lost (a timeout, a reset
 //     connection): the SDK sends the same request again, and every alert in it goes out twice.
 //
@@ -416,7 +417,7 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 
 	// 6. Keep what quiet hours held for the users' digests, then record the state of the devices
 	// that changed and published and kept everything.
-	s.hold(ctx, b.notices, owners)
+	s.hold(ctx, b.notices, owners, &st)
 	s.save(ctx, order, &st)
 
 	for _, g := range order {

@@ -114,8 +114,7 @@ func (s *Service) checkOne(ctx context.Context, id string, now time.Time, st *St
 	for i := range owners {
 		owners[i] = owner
 	}
-	if s.hold(ctx, notices, owners); owner.err != nil {
-		st.PublishedUncommitted += len(notices)
+	if s.hold(ctx, notices, owners, st); owner.err != nil {
 		return owner.err
 	}
 	if _, err := s.store.SaveState(ctx, id, dev.State); err != nil {

@@ -2,6 +2,7 @@ package evaluator_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -274,4 +275,44 @@ func TestDigestAtTheEndOfQuietHours(t *testing.T) {
 	_, err = svc.CheckSilence(ctx, due, t0.Add(2*time.Hour))
 	require.NoError(t, err)
 	assert.Len(t, pub.ns, 4, "nothing more")
+}
+
+// failingUsers fails every read of preferences.
+type failingUsers struct{}
+
+func (failingUsers) LoadUsers(context.Context, []string) (map[string]user.User, error) {
+	return nil, errors.New("throttled")
+}
+
+// TestDigestEdges: an alert held in the second of two 01:15s (New York, the autumn change) goes
+// out in one digest at the second 01:30, not in a loop of empty ones; when the preferences cannot
+// be read, no digest goes out (the next check tries again) rather than one an alert.
+func TestDigestEdges(t *testing.T) {
+	ctx := context.Background()
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	store := memstore.New(nil, nil)
+	store.SetUsers([]user.User{{ID: "dan", Zone: ny, Quiet: user.Quiet{From: 22 * 60, To: 90}}})
+	pub := &capture{}
+	held := alert.Alert{AlertID: "h1", Kind: alert.Open, UserID: "dan", DeviceID: "room-1", Rule: alert.TemperatureHigh, Severity: alert.Warning,
+		AlertTime: time.Date(2026, 11, 1, 6, 15, 0, 0, time.UTC), Suppressed: alert.QuietHours} // 01:15 EST, the second one
+	require.NoError(t, store.Hold(ctx, []alert.Alert{held, {AlertID: "h2", Kind: alert.Remind, UserID: "dan", DeviceID: "room-1",
+		Rule: alert.TemperatureHigh, Severity: alert.Warning, AlertTime: held.AlertTime.Add(5 * time.Minute), Suppressed: alert.QuietHours}},
+		map[string]time.Time{"dan": time.Date(2026, 11, 1, 5, 30, 0, 0, time.UTC)})) // a marker due too early
+	svc := evaluator.New(store, pub, failingQuarantine{}, evaluator.Config{Users: store, Held: store}, nil, nil)
+	_, err = svc.CheckSilence(ctx, []string{evaluator.HeldPrefix + "dan"}, time.Date(2026, 11, 1, 6, 20, 0, 0, time.UTC))
+	require.NoError(t, err)
+	assert.Empty(t, pub.ns, "not due before the second 01:30")
+	assert.Empty(t, store.DigestsDue(time.Date(2026, 11, 1, 6, 29, 0, 0, time.UTC)), "the early marker moved to when it is due")
+	_, err = svc.CheckSilence(ctx, store.DigestsDue(time.Date(2026, 11, 1, 6, 31, 0, 0, time.UTC)), time.Date(2026, 11, 1, 6, 31, 0, 0, time.UTC))
+	require.NoError(t, err)
+	require.Len(t, pub.ns, 1, "one digest")
+	assert.Equal(t, time.Date(2026, 11, 1, 6, 30, 0, 0, time.UTC), pub.ns[0].Alert.AlertTime)
+	assert.Len(t, pub.ns[0].Held, 2)
+
+	require.NoError(t, store.Hold(ctx, []alert.Alert{held}, map[string]time.Time{"dan": held.AlertTime}))
+	broken := evaluator.New(store, pub, failingQuarantine{}, evaluator.Config{Users: failingUsers{}, Held: store}, nil, nil)
+	_, err = broken.CheckSilence(ctx, []string{evaluator.HeldPrefix + "dan"}, time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC))
+	require.Error(t, err, "the preferences cannot be read: tried again later")
+	assert.Len(t, pub.ns, 1, "no digest of one alert at once")
 }

@@ -2,6 +2,7 @@ package evaluator
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -41,7 +42,10 @@ func (s *Service) holdForQuietHours(ctx context.Context, notices []Notice) {
 	if s.cfg.Users == nil || len(notices) == 0 {
 		return
 	}
-	prefs := s.usersOf(ctx, notices)
+	prefs, err := s.usersOf(ctx, notices)
+	if err != nil {
+		s.log.WarnContext(ctx, "reading users' preferences failed: no alert is held for quiet hours", "err", err)
+	}
 	for i := range notices {
 		a := &notices[i].Alert
 		if a.Suppressed != "" {
@@ -55,7 +59,7 @@ func (s *Service) holdForQuietHours(ctx context.Context, notices []Notice) {
 
 // usersOf returns the preferences of the notices' users, from the cache while fresh (CacheTTL,
 // as thresholds), the others in one LoadUsers.
-func (s *Service) usersOf(ctx context.Context, notices []Notice) map[string]user.User {
+func (s *Service) usersOf(ctx context.Context, notices []Notice) (map[string]user.User, error) {
 	now := s.cfg.Now()
 	out := map[string]user.User{}
 	var missing []string
@@ -77,12 +81,11 @@ func (s *Service) usersOf(ctx context.Context, notices []Notice) map[string]user
 	}
 	s.mu.Unlock()
 	if len(missing) == 0 {
-		return out
+		return out, nil
 	}
 	loaded, err := s.cfg.Users.LoadUsers(ctx, missing)
 	if err != nil {
-		s.log.WarnContext(ctx, "reading users' preferences failed: no alert is held for quiet hours", "users", len(missing), "err", err)
-		return out
+		return out, fmt.Errorf("reading the preferences of %d users: %w", len(missing), err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -93,28 +96,47 @@ func (s *Service) usersOf(ctx context.Context, notices []Notice) map[string]user
 			out[id] = u
 		}
 	}
-	return out
+	return out, nil
 }
 
 // addLinks gives the notices of OPEN, ESCALATE and REMIND their one-click links, signed for the
-// episode they belong to (its OPEN's window start, which the state holds).
+// episode each belongs to: its OPEN's window start, which OPEN and REMIND carry, and an ESCALATE
+// takes from the OPEN before it (in the batch, or the state's open episode). Only an alert whose
+// episode is still open after the batch gets links (the others would have nothing to act on).
 func (s *Service) addLinks(notices []Notice, st *alarm.DeviceState) {
 	if s.cfg.Linker == nil {
 		return
 	}
+	starts := map[string]int64{} // rule key -> the open episode's start (ms), as the notices go
 	for i := range notices {
 		a := &notices[i].Alert
-		if a.Kind != alert.Open && a.Kind != alert.Escalate && a.Kind != alert.Remind {
-			continue
-		}
 		rule, err := alarm.ParseRule(string(a.Rule))
 		if err != nil {
 			continue
 		}
-		rs := st.Rules[alarm.RuleKey(rule, a.UserID)]
-		if rs == nil || rs.Open == alarm.OK {
-			continue // the episode closed in the same batch: nothing left to act on
+		k := alarm.RuleKey(rule, a.UserID)
+		rs := st.Rules[k]
+		var start int64
+		switch a.Kind {
+		case alert.Open, alert.Remind:
+			start = a.WindowStartMs
+			starts[k] = start
+		case alert.Escalate:
+			v, ok := starts[k]
+			if !ok {
+				if rs == nil {
+					continue
+				}
+				v = rs.OpenStart / int64(time.Millisecond)
+			}
+			start = v
+		default:
+			delete(starts, k)
+			continue
 		}
-		notices[i].AckLink, notices[i].SnoozeLink = s.cfg.Linker.LinksFor(a, rs.OpenStart/int64(time.Millisecond))
+		if rs == nil || rs.Open == alarm.OK || rs.OpenStart/int64(time.Millisecond) != start {
+			continue // the episode closed in the same batch
+		}
+		notices[i].AckLink, notices[i].SnoozeLink = s.cfg.Linker.LinksFor(a, start)
 	}
 }

@@ -114,22 +114,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if label == "" {
 		label = device
 	}
-	if action == Ack && v.Episode.Acked {
-		h.render(w, http.StatusOK, view{Title: "Already acknowledged", Message: "The " + string(v.Episode.Rule) + " episode on " + label + " is acknowledged already. Nothing was changed."})
+	if dev.State.Alarm.LinkUsed(code) {
+		h.render(w, http.StatusOK, view{Title: "Already used", Message: "This link was used already; a link works once. Nothing was changed."})
 		return
 	}
-	if action == Snooze && dev.State.Alarm.SnoozedVia(code) {
-		h.render(w, http.StatusOK, view{Title: "Already used", Message: "This link snoozed the episode already. Nothing was changed."})
+	if action == Ack && v.Episode.Acked {
+		h.render(w, http.StatusOK, view{Title: "Already acknowledged", Message: "The " + string(v.Episode.Rule) + " episode on " + label + " is acknowledged already. Nothing was changed."})
 		return
 	}
 	if r.Method != http.MethodPost {
 		h.render(w, http.StatusOK, view{Title: "Confirm", Message: "You are about to " + describe(action, v.Episode, label) + ".", Confirm: map[Action]string{Ack: "Acknowledge", Snooze: "Snooze 1 h"}[action]})
 		return
 	}
-	h.act(w, r, action, device, label, code, v.Episode, now)
+	sent, _ := time.Parse(time.DateOnly, v.Day)
+	h.act(w, r, action, device, label, code, v.Episode, now, sent.Add(MaxAge+24*time.Hour))
 }
 
-func (h *Handler) act(w http.ResponseWriter, r *http.Request, action Action, device, label, code string, e alarm.Episode, now time.Time) {
+func (h *Handler) act(w http.ResponseWriter, r *http.Request, action Action, device, label, code string, e alarm.Episode, now, expires time.Time) {
 	ctx := r.Context()
 	rule, err := alarm.ParseRule(string(e.Rule))
 	if err != nil {
@@ -138,13 +139,19 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request, action Action, dev
 	}
 	until := now.Add(SnoozeFor)
 	changed, err := evaluator.Act(ctx, h.store, device, func(st *alarm.DeviceState) (bool, error) {
-		if action == Ack {
-			return st.Ack(rule, e.User), nil
-		}
-		if st.SnoozedVia(code) {
+		// Read again (also after a conflict): the link must still be unused and its episode open.
+		rs := st.Rules[alarm.RuleKey(rule, e.User)]
+		if st.LinkUsed(code) || rs == nil || rs.Open == alarm.OK || rs.OpenStart != e.Since.UnixNano() {
 			return false, nil
 		}
-		st.SnoozeVia(e.User, e.Rule, until, code)
+		if action == Ack {
+			if !st.Ack(rule, e.User) {
+				return false, nil
+			}
+		} else {
+			st.SnoozeVia(e.User, e.Rule, until, code)
+		}
+		st.UseLink(code, expires, now)
 		return true, nil
 	})
 	if err != nil {
@@ -153,7 +160,7 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request, action Action, dev
 		return
 	}
 	if !changed {
-		h.render(w, http.StatusOK, view{Title: "Nothing to do", Message: "The episode was acknowledged or closed meanwhile. Nothing was changed."})
+		h.render(w, http.StatusOK, view{Title: "Nothing to do", Message: "The link was used, or its episode acknowledged or closed, meanwhile. Nothing was changed."})
 		return
 	}
 	if h.recorder != nil {

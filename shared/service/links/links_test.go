@@ -119,10 +119,15 @@ func TestAckLink(t *testing.T) {
 	assert.Equal(t, "link", e.rec.rows[0].Via)
 
 	_, body = do(t, http.MethodPost, open.AckLink)
-	assert.Contains(t, body, "Already acknowledged", "a link used twice changes nothing")
+	assert.Contains(t, body, "Already used", "a link used twice changes nothing")
 	assert.Len(t, e.rec.rows, 1)
 	e.reading(t, 6, 25)
 	assert.Len(t, e.pub.ns, 1, "no REMIND once acknowledged")
+	e.reading(t, 7, 27) // ESCALATE: the acknowledgement is cleared, the old link still used
+	require.Len(t, e.pub.ns, 2)
+	_, body = do(t, http.MethodPost, open.AckLink)
+	assert.Contains(t, body, "Already used", "an escalation does not make a used link work again")
+	assert.False(t, e.acked(t))
 
 	tampered := open.AckLink[:len(open.AckLink)-1] + map[bool]string{true: "b", false: "a"}[strings.HasSuffix(open.AckLink, "a")]
 	code, body = do(t, http.MethodPost, tampered)
@@ -161,6 +166,11 @@ func TestSnoozeLink(t *testing.T) {
 	_, body = do(t, http.MethodPost, link)
 	assert.Contains(t, body, "Already used")
 	require.Len(t, e.rec.rows, 1)
+	e.now = t0.Add(3 * time.Hour) // the snooze has ended: the link still works no more
+	_, body = do(t, http.MethodPost, link)
+	assert.Contains(t, body, "Already used")
+	require.Len(t, e.rec.rows, 1)
+	e.now = t0.Add(time.Minute)
 	assert.Equal(t, links.KindSnooze, e.rec.rows[0].Kind)
 	assert.Equal(t, t0.Add(time.Minute+time.Hour).UnixMilli(), e.rec.rows[0].WindowEndMs, "until when")
 
@@ -171,6 +181,27 @@ func TestSnoozeLink(t *testing.T) {
 	assert.NotEmpty(t, e.pub.ns[1].AckLink, "an ESCALATE has links, signed for the episode")
 	code, _ = do(t, http.MethodGet, e.pub.ns[1].AckLink)
 	assert.Equal(t, http.StatusOK, code, "the ESCALATE's link names the open episode")
+}
+
+// TestLinksOfABatch: a batch that opens, resolves and opens again gives links to the alerts of
+// the episode still open only, each signed for its own episode.
+func TestLinksOfABatch(t *testing.T) {
+	e := newEnv(t)
+	var msgs []evaluator.Message
+	for i, temp := range []float64{25, 23, 25, 27} { // OPEN, RESOLVE, OPEN, ESCALATE
+		data := fmt.Sprintf(`{"device_id":"room-1","event_time":%q,"temperature":%g}`, t0.Add(time.Duration(i)*time.Minute).Format(time.RFC3339), temp)
+		msgs = append(msgs, evaluator.Message{ID: fmt.Sprint(i), Data: []byte(data), TopicDevice: "room-1"})
+	}
+	_, err := e.svc.Evaluate(context.Background(), msgs)
+	require.NoError(t, err)
+	require.Len(t, e.pub.ns, 4)
+	assert.Empty(t, e.pub.ns[0].AckLink, "the first OPEN's episode is over")
+	assert.Empty(t, e.pub.ns[1].AckLink, "nothing to act on after a RESOLVE")
+	require.NotEmpty(t, e.pub.ns[2].AckLink)
+	assert.Equal(t, e.pub.ns[2].AckLink, e.pub.ns[3].AckLink, "the ESCALATE's link is its episode's")
+	code, body := do(t, http.MethodPost, e.pub.ns[3].AckLink)
+	assert.Equal(t, http.StatusOK, code, body)
+	assert.True(t, e.acked(t))
 }
 
 func TestSigner(t *testing.T) {
