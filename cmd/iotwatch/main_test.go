@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	goldenfile "github.com/iotwatch/iotwatch/shared/testsupport/golden"
 
@@ -222,4 +227,33 @@ func TestSubscribeOnEmulator(t *testing.T) {
 			t.Errorf("%v: exit %d; want 2", args, code)
 		}
 	}
+}
+
+// TestBacktestWithUsersIsTheSame: with a users file, the backtest's alerts are the same (ids and
+// all), only marked as held where quiet hours hold them.
+func TestBacktestWithUsersIsTheSame(t *testing.T) {
+	args := []string{"backtest", "--thresholds", "../../events/thresholds.csv", "--csv", "../../events/occupancy/datatest.txt", "--device", "room-1"}
+	code, plain, errOut := runCLI(t, "", args...)
+	require.Zero(t, code, errOut)
+	users := writeFile(t, "users.csv", "user_id,timezone,quiet_hours,quiet_min_severity\nalice,UTC,12:00-18:00,VIOLATION\ncarol,UTC,00:00-23:59,WARNING\n")
+	code, marked, errOut := runCLI(t, "", append(args, "--users", users)...)
+	require.Zero(t, code, errOut)
+	p, m := strings.Split(strings.TrimSpace(plain), "\n"), strings.Split(strings.TrimSpace(marked), "\n")
+	require.Len(t, m, len(p))
+	held := 0
+	for i := range p {
+		var a, b alert.Alert
+		require.NoError(t, json.Unmarshal([]byte(p[i]), &a))
+		require.NoError(t, json.Unmarshal([]byte(m[i]), &b))
+		if b.Suppressed != "" {
+			held++
+			assert.Equal(t, "alice", b.UserID, "carol's quiet_min_severity WARNING holds nothing")
+		}
+		b.Suppressed = ""
+		assert.Equal(t, a, b, "line %d: the same alert", i+1)
+	}
+	assert.Positive(t, held, "some of alice's afternoon alerts are held")
+	code, _, errOut = runCLI(t, "", append(args, "--users", writeFile(t, "bad.csv", "user_id,timezone\nalice,Mars/Base\n"))...)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "bad.csv:2: timezone")
 }
