@@ -1,9 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -12,6 +18,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/service/links"
 )
 
 // newAlerts is what people do to their alarms, against the table the functions read: the next
@@ -20,7 +27,7 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 	cmd := &cobra.Command{Use: "alerts", Short: "Acknowledge, snooze and list open alert episodes (DynamoDB table)"}
 
 	var ack storeFlags
-	var ackUser, ackDevice, ackRule string
+	var ackUser, ackDevice, ackRule, ackServer string
 	ackCmd := &cobra.Command{
 		Use:   "ack --user U --device D --rule R",
 		Short: "Acknowledge an open episode: no more reminders until it escalates",
@@ -29,6 +36,11 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 			rule, err := alarm.ParseRule(ackRule)
 			if err != nil {
 				return err
+			}
+			if ackServer != "" {
+				return callRun(cmd, stdout, ackServer, "ack", links.Request{User: ackUser, Device: ackDevice, Rule: ackRule},
+					fmt.Sprintf("acknowledged %s's %s episode on %s", ackUser, ackRule, ackDevice),
+					fmt.Sprintf("%s has no open, unacknowledged %s episode on %s", ackUser, ackRule, ackDevice))
 			}
 			s, err := ack.open(cmd)
 			if err != nil {
@@ -49,9 +61,10 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 	}
 	ack.add(ackCmd)
 	userDeviceRule(ackCmd, &ackUser, &ackDevice, &ackRule, true)
+	serverFlag(ackCmd, &ackServer)
 
 	var snz storeFlags
-	var snzUser, snzDevice, snzRule, snzUntil string
+	var snzUser, snzDevice, snzRule, snzUntil, snzServer string
 	var snzFor time.Duration
 	snoozeCmd := &cobra.Command{
 		Use:   "snooze --user U --device D [--rule R] (--for 2h | --until TIME)",
@@ -79,6 +92,10 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 					return err
 				}
 			}
+			if snzServer != "" {
+				return callRun(cmd, stdout, snzServer, "snooze", links.Request{User: snzUser, Device: snzDevice, Rule: snzRule, Until: until},
+					fmt.Sprintf("snoozed %s's %s on %s until %s", snzUser, ruleOrAll(snzRule), snzDevice, until.UTC().Format(time.RFC3339)), "")
+			}
 			s, err := snz.open(cmd)
 			if err != nil {
 				return err
@@ -102,14 +119,20 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 	userDeviceRule(snoozeCmd, &snzUser, &snzDevice, &snzRule, false)
 	snoozeCmd.Flags().DurationVar(&snzFor, "for", 0, "how long, e.g. 2h")
 	snoozeCmd.Flags().StringVar(&snzUntil, "until", "", "until when (RFC 3339)")
+	serverFlag(snoozeCmd, &snzServer)
 
 	var unz storeFlags
-	var unzUser, unzDevice, unzRule string
+	var unzUser, unzDevice, unzRule, unzServer string
 	unsnoozeCmd := &cobra.Command{
 		Use:   "unsnooze --user U --device D [--rule R]",
 		Short: "End a snooze",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if unzServer != "" {
+				return callRun(cmd, stdout, unzServer, "unsnooze", links.Request{User: unzUser, Device: unzDevice, Rule: unzRule},
+					fmt.Sprintf("unsnoozed %s's %s on %s", unzUser, ruleOrAll(unzRule), unzDevice),
+					fmt.Sprintf("%s has no snooze of %s on %s", unzUser, ruleOrAll(unzRule), unzDevice))
+			}
 			s, err := unz.open(cmd)
 			if err != nil {
 				return err
@@ -129,14 +152,18 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 	}
 	unz.add(unsnoozeCmd)
 	userDeviceRule(unsnoozeCmd, &unzUser, &unzDevice, &unzRule, false)
+	serverFlag(unsnoozeCmd, &unzServer)
 
 	var open storeFlags
-	var openUser, openDevice string
+	var openUser, openDevice, openServer string
 	openCmd := &cobra.Command{
 		Use:   "open [--user U] [--device D]",
 		Short: "List open episodes with their state (acknowledged, snoozed until); every device's without --device",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if openServer != "" {
+				return openFromRun(cmd, stdout, openServer, openUser, openDevice)
+			}
 			s, err := open.open(cmd)
 			if err != nil {
 				return err
@@ -175,6 +202,7 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 	open.add(openCmd)
 	openCmd.Flags().StringVar(&openUser, "user", "", "only this user's episodes")
 	openCmd.Flags().StringVar(&openDevice, "device", "", "only this device (one Query instead of a Scan)")
+	serverFlag(openCmd, &openServer)
 
 	cmd.AddCommand(ackCmd, snoozeCmd, unsnoozeCmd, openCmd)
 	return cmd
@@ -210,4 +238,76 @@ func snoozedUntil(st *alarm.DeviceState, user string, rule alert.Rule, now time.
 		return "-"
 	}
 	return time.Unix(0, until).UTC().Format(time.RFC3339)
+}
+
+func serverFlag(cmd *cobra.Command, server *string) {
+	cmd.Flags().StringVar(server, "server", "", "a running `iotwatch run --http ADDR` (http://ADDR) instead of the table")
+}
+
+// callRun sends an action to a running `iotwatch run`'s control API.
+func callRun(cmd *cobra.Command, stdout io.Writer, server, action string, req links.Request, done, unchanged string) error {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	hreq, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, strings.TrimSuffix(server, "/")+"/api/"+action, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("--server %q: %w", server, err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		return fmt.Errorf("reaching iotwatch run at %s: %w", server, err)
+	}
+	defer res.Body.Close()
+	var out struct {
+		Changed bool   `json:"changed"`
+		Error   string `json:"error"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		return fmt.Errorf("iotwatch run at %s answered %s", server, res.Status)
+	}
+	if out.Error != "" {
+		return fmt.Errorf("iotwatch run: %s", out.Error)
+	}
+	if !out.Changed && unchanged != "" {
+		return errors.New(unchanged)
+	}
+	fmt.Fprintln(stdout, done)
+	return nil
+}
+
+// openFromRun lists a running `iotwatch run`'s open episodes.
+func openFromRun(cmd *cobra.Command, stdout io.Writer, server, user, device string) error {
+	q := url.Values{}
+	if user != "" {
+		q.Set("user", user)
+	}
+	if device != "" {
+		q.Set("device", device)
+	}
+	req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, strings.TrimSuffix(server, "/")+"/api/open?"+q.Encode(), nil)
+	if err != nil {
+		return fmt.Errorf("--server %q: %w", server, err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("reaching iotwatch run at %s: %w", server, err)
+	}
+	defer res.Body.Close()
+	var eps []links.Episode
+	if err := json.NewDecoder(res.Body).Decode(&eps); err != nil {
+		return fmt.Errorf("iotwatch run at %s answered %s", server, res.Status)
+	}
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tUSER\tRULE\tSEVERITY\tSINCE\tLAST NOTICE\tACKNOWLEDGED\tSNOOZED UNTIL")
+	for _, e := range eps {
+		until := "-"
+		if e.SnoozedUntil != nil {
+			until = e.SnoozedUntil.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Device, e.User, e.Rule, e.Severity, e.Since.Format(time.RFC3339),
+			e.LastNotice.Format(time.RFC3339), map[bool]string{true: "yes", false: "no"}[e.Acked], until)
+	}
+	return tw.Flush()
 }

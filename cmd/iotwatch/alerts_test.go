@@ -1,9 +1,13 @@
 package main
 
 import (
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +17,11 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/local/runner"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
+	"github.com/iotwatch/iotwatch/shared/tools/simulate"
 )
 
 type published struct{ kinds []string }
@@ -122,4 +129,82 @@ func TestUsersOnEmulator(t *testing.T) {
 	code, _, errOut = runCLI(t, "", append([]string{"users", "delete", "--user", "bob"}, at...)...)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "bob has no preferences")
+}
+
+// TestAlertsAgainstARunningRun: `iotwatch alerts … --server` acts on a running `iotwatch run`
+// (its control API, on loopback): open lists the episode, ack acknowledges it, snooze and
+// unsnooze work; the actions are rows of the lake's alerts (via "cli").
+func TestAlertsAgainstARunningRun(t *testing.T) {
+	th := writeFile(t, "thresholds.csv", "user_id,device_id,temp_warning,remind_seconds\nalice,room-1,24,300\n")
+	lakeDir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, linksAddr := make(chan string, 1), make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := runner.Run(ctx, runner.Config{Lake: lakeDir, Thresholds: th, MQTT: "127.0.0.1:0", HTTP: "127.0.0.1:0", Clock: runner.ClockWatermark,
+			Ready: func(a string) { ready <- a }, LinksReady: func(a string) { linksAddr <- a }})
+		done <- err
+	}()
+	broker, server := <-ready, "http://"+<-linksAddr
+	t0 := time.Now().UTC().Truncate(time.Minute).Add(-20 * time.Minute)
+	var lines strings.Builder
+	for m := 0; m < 3; m++ {
+		fmt.Fprintf(&lines, `{"device_id":"room-1","event_time":%q,"temperature":25}`+"\n", t0.Add(time.Duration(m)*time.Minute).Format(time.RFC3339))
+	}
+	_, err := simulate.Publish(ctx, simulate.NewLines(strings.NewReader(lines.String())), simulate.Options{Broker: broker})
+	require.NoError(t, err)
+	var out string
+	require.Eventually(t, func() bool {
+		_, out, _ = runCLI(t, "", "alerts", "open", "--server", server)
+		return strings.Contains(out, "temperature_high")
+	}, 10*time.Second, 50*time.Millisecond, "the episode never showed: %s", out)
+	assert.Regexp(t, `room-1\s+alice\s+temperature_high\s+WARNING\s+\S+\s+\S+\s+no\s+-`, out)
+
+	code, out, errOut := runCLI(t, "", "alerts", "ack", "--user", "alice", "--device", "room-1", "--rule", "temperature_high", "--server", server)
+	require.Zero(t, code, errOut)
+	assert.Contains(t, out, "acknowledged alice's temperature_high episode on room-1")
+	code, _, errOut = runCLI(t, "", "alerts", "ack", "--user", "alice", "--device", "room-1", "--rule", "temperature_high", "--server", server)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "no open, unacknowledged")
+	code, _, errOut = runCLI(t, "", "alerts", "snooze", "--user", "alice", "--device", "room-1", "--for", "1h", "--server", server)
+	require.Zero(t, code, errOut)
+	_, out, _ = runCLI(t, "", "alerts", "open", "--user", "alice", "--server", server)
+	assert.Regexp(t, `room-1\s+alice\s+temperature_high\s+WARNING\s+\S+\s+\S+\s+yes\s+\d{4}-`, out, "acknowledged, and snoozed until a time")
+	code, _, errOut = runCLI(t, "", "alerts", "snooze", "--user", "alice", "--device", "room-9", "--for", "1h", "--server", server)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "room-9 has no thresholds")
+	code, _, errOut = runCLI(t, "", "alerts", "unsnooze", "--user", "alice", "--device", "room-1", "--server", server)
+	require.Zero(t, code, errOut)
+
+	cancel()
+	require.NoError(t, <-done)
+	var rows []string
+	root := filepath.Join(lakeDir, "alerts")
+	require.NoError(t, filepath.Walk(root, func(path string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() || !strings.HasSuffix(path, ".json.gz") {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			return err
+		}
+		b, err := io.ReadAll(zr)
+		if err != nil {
+			return err
+		}
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var a alert.Alert
+			if err := json.Unmarshal([]byte(l), &a); err != nil {
+				return err
+			}
+			rows = append(rows, string(a.Kind)+" "+a.Via)
+		}
+		return nil
+	}))
+	assert.ElementsMatch(t, []string{"OPEN ", "ACK cli", "SNOOZE cli"}, rows)
 }

@@ -380,3 +380,16 @@ func (s *Store) Watermark() (time.Time, bool) {
 	}
 	return time.Unix(0, last).UTC(), found
 }
+
+// States returns a copy of every device's alarm state (the run's control API lists open
+// episodes from it).
+func (s *Store) States() map[string]evaluator.State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]evaluator.State, len(s.states))
+	for id, st := range s.states {
+		st.Alarm = st.Alarm.Clone()
+		out[id] = st
+	}
+	return out
+}

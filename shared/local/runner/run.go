@@ -216,7 +216,15 @@ func newPipeline(cfg Config) (*pipeline, error) {
 			return nil, err
 		}
 		scfg.Linker = signer
-		p.links.srv = &http.Server{Handler: links.NewHandler(signer, store, links.Published{Publisher: pub}, time.Now, cfg.Log), ReadHeaderTimeout: 10 * time.Second,
+		mux := http.NewServeMux()
+		mux.Handle("/", links.NewHandler(signer, store, links.Published{Publisher: pub}, time.Now, cfg.Log))
+		if host, _, _ := net.SplitHostPort(ln.Addr().String()); net.ParseIP(host).IsLoopback() {
+			// `iotwatch alerts … --server`: no authentication, so only where only this machine reaches.
+			mux.Handle("/api/", links.NewAPI(store, store, links.Published{Publisher: pub}, time.Now))
+		} else {
+			cfg.Log.Warn("the control API (iotwatch alerts --server) is served on loopback addresses only", "http", cfg.HTTP)
+		}
+		p.links.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}
 	}
 	p.service = evaluator.New(store, pub, lakefiles.NewQuarantine(cfg.Lake), scfg, cfg.Log, p.observe)

@@ -1,0 +1,170 @@
+package links
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/iotwatch/iotwatch/shared/domain/alarm"
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+)
+
+// States lists every device's alarm state (the file store of `iotwatch run`).
+type States interface {
+	States() map[string]evaluator.State
+}
+
+// Request is what the control API takes: who, which device, which rule ("" for every rule of
+// a snooze), and until when (a snooze).
+type Request struct {
+	User   string    `json:"user"`
+	Device string    `json:"device"`
+	Rule   string    `json:"rule,omitempty"`
+	Until  time.Time `json:"until,omitzero"`
+}
+
+// Episode is an open episode as the control API lists it.
+type Episode struct {
+	Device       string     `json:"device"`
+	User         string     `json:"user"`
+	Rule         alert.Rule `json:"rule"`
+	Severity     string     `json:"severity"`
+	Since        time.Time  `json:"since"`
+	LastNotice   time.Time  `json:"last_notice"`
+	Acked        bool       `json:"acknowledged"`
+	SnoozedUntil *time.Time `json:"snoozed_until,omitempty"`
+}
+
+// API is `iotwatch alerts …` against a running `iotwatch run`: POST /api/ack, /api/snooze,
+// /api/unsnooze (a JSON Request), GET /api/open[?user=U&device=D]. It has no authentication:
+// serve it on a loopback address only (the run does), where only the machine's own users reach it.
+type API struct {
+	store    evaluator.Store
+	states   States
+	recorder Recorder
+	now      func() time.Time
+}
+
+// NewAPI returns the control API over the run's store.
+func NewAPI(store evaluator.Store, states States, recorder Recorder, now func() time.Time) *API {
+	return &API{store: store, states: states, recorder: recorder, now: now}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func fail(w http.ResponseWriter, status int, format string, args ...any) {
+	writeJSON(w, status, map[string]string{"error": fmt.Sprintf(format, args...)})
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/api/open" && r.Method == http.MethodGet {
+		a.open(w, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		fail(w, http.StatusMethodNotAllowed, "POST a JSON request")
+		return
+	}
+	var req Request
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil || req.User == "" || req.Device == "" {
+		fail(w, http.StatusBadRequest, "want a JSON {\"user\":…, \"device\":…, \"rule\":…}")
+		return
+	}
+	now := a.now()
+	var rule alarm.Rule
+	if req.Rule != "" {
+		var err error
+		if rule, err = alarm.ParseRule(req.Rule); err != nil {
+			fail(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+	}
+	var action func(*alarm.DeviceState) (bool, error)
+	kind := KindAck
+	switch r.URL.Path {
+	case "/api/ack":
+		if req.Rule == "" {
+			fail(w, http.StatusBadRequest, "acknowledging needs a rule")
+			return
+		}
+		action = func(st *alarm.DeviceState) (bool, error) { return st.Ack(rule, req.User), nil }
+	case "/api/snooze":
+		if !req.Until.After(now) {
+			fail(w, http.StatusBadRequest, "the snooze would end at %s, which has passed", req.Until.UTC().Format(time.RFC3339))
+			return
+		}
+		if d, err := a.store.LoadDevice(r.Context(), req.Device); err != nil || len(d.Configs) == 0 {
+			fail(w, http.StatusNotFound, "device %s has no thresholds: nothing to snooze", req.Device)
+			return
+		}
+		kind = KindSnooze
+		action = func(st *alarm.DeviceState) (bool, error) {
+			st.Snooze(req.User, alert.Rule(req.Rule), req.Until)
+			return true, nil
+		}
+	case "/api/unsnooze":
+		kind = ""
+		action = func(st *alarm.DeviceState) (bool, error) { return st.Unsnooze(req.User, alert.Rule(req.Rule)), nil }
+	default:
+		fail(w, http.StatusNotFound, "no such action")
+		return
+	}
+	changed, err := evaluator.Act(r.Context(), a.store, req.Device, action)
+	if err != nil {
+		fail(w, http.StatusServiceUnavailable, "%v", err)
+		return
+	}
+	if changed && kind != "" && a.recorder != nil {
+		row := alert.Alert{Kind: kind, AlertTime: now.UTC(), UserID: req.User, DeviceID: req.Device, Rule: alert.Rule(req.Rule), Via: "cli",
+			WindowEndMs: now.UnixMilli()}
+		if kind == KindSnooze {
+			row.WindowEndMs = req.Until.UnixMilli()
+		}
+		row.AlertID = alert.ID(&row)
+		_ = a.recorder.Record(r.Context(), row) // the state changed: a lost record is logged by the recorder's writer
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"changed": changed})
+}
+
+func (a *API) open(w http.ResponseWriter, r *http.Request) {
+	user, device := r.URL.Query().Get("user"), r.URL.Query().Get("device")
+	now := a.now()
+	var out []Episode
+	for id, st := range a.states.States() {
+		if device != "" && id != device {
+			continue
+		}
+		for _, e := range st.Alarm.Episodes() {
+			if user != "" && e.User != user {
+				continue
+			}
+			ep := Episode{Device: id, User: e.User, Rule: e.Rule, Severity: string(e.Severity), Since: e.Since, LastNotice: e.LastNotice, Acked: e.Acked}
+			var until int64
+			for _, z := range st.Alarm.Snoozes {
+				if z.User == e.User && (z.Rule == "" || z.Rule == string(e.Rule)) && z.Until > now.UnixNano() && z.Until > until {
+					until = z.Until
+				}
+			}
+			if until > 0 {
+				t := time.Unix(0, until).UTC()
+				ep.SnoozedUntil = &t
+			}
+			out = append(out, ep)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Device != out[j].Device {
+			return out[i].Device < out[j].Device
+		}
+		return out[i].User < out[j].User || out[i].User == out[j].User && out[i].Rule < out[j].Rule
+	})
+	writeJSON(w, http.StatusOK, out)
+}
