@@ -8,13 +8,17 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/spf13/cobra"
 
+	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
+	"github.com/iotwatch/iotwatch/shared/aws/snsalerts"
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
@@ -28,6 +32,7 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 
 	var ack storeFlags
 	var ackUser, ackDevice, ackRule, ackServer string
+	var ackTopic topicFlag
 	ackCmd := &cobra.Command{
 		Use:   "ack --user U --device D --rule R",
 		Short: "Acknowledge an open episode: no more reminders until it escalates",
@@ -46,6 +51,10 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			rec, err := ackTopic.recorder(cmd)
+			if err != nil {
+				return err
+			}
 			changed, err := evaluator.Act(cmd.Context(), s, ackDevice, func(st *alarm.DeviceState) (bool, error) {
 				return st.Ack(rule, ackUser), nil
 			})
@@ -56,15 +65,17 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 				return fmt.Errorf("%s has no open, unacknowledged %s episode on %s", ackUser, ackRule, ackDevice)
 			}
 			fmt.Fprintf(stdout, "acknowledged %s's %s episode on %s\n", ackUser, ackRule, ackDevice)
-			return nil
+			return record(cmd, rec, links.Row(links.KindAck, ackUser, ackDevice, alert.Rule(ackRule), now(), time.Time{}, "cli"))
 		},
 	}
 	ack.add(ackCmd)
+	ackTopic.add(ackCmd)
 	userDeviceRule(ackCmd, &ackUser, &ackDevice, &ackRule, true)
 	serverFlag(ackCmd, &ackServer)
 
 	var snz storeFlags
 	var snzUser, snzDevice, snzRule, snzUntil, snzServer string
+	var snzTopic topicFlag
 	var snzFor time.Duration
 	snoozeCmd := &cobra.Command{
 		Use:   "snooze --user U --device D [--rule R] (--for 2h | --until TIME)",
@@ -105,6 +116,10 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 			} else if len(d.Configs) == 0 {
 				return fmt.Errorf("device %s has no thresholds: nothing to snooze (a typing error?)", snzDevice)
 			}
+			rec, err := snzTopic.recorder(cmd)
+			if err != nil {
+				return err
+			}
 			if _, err := evaluator.Act(cmd.Context(), s, snzDevice, func(st *alarm.DeviceState) (bool, error) {
 				st.Snooze(snzUser, alert.Rule(snzRule), until)
 				return true, nil
@@ -112,10 +127,11 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(stdout, "snoozed %s's %s on %s until %s\n", snzUser, ruleOrAll(snzRule), snzDevice, until.UTC().Format(time.RFC3339))
-			return nil
+			return record(cmd, rec, links.Row(links.KindSnooze, snzUser, snzDevice, alert.Rule(snzRule), now(), until, "cli"))
 		},
 	}
 	snz.add(snoozeCmd)
+	snzTopic.add(snoozeCmd)
 	userDeviceRule(snoozeCmd, &snzUser, &snzDevice, &snzRule, false)
 	snoozeCmd.Flags().DurationVar(&snzFor, "for", 0, "how long, e.g. 2h")
 	snoozeCmd.Flags().StringVar(&snzUntil, "until", "", "until when (RFC 3339)")
@@ -123,6 +139,7 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 
 	var unz storeFlags
 	var unzUser, unzDevice, unzRule, unzServer string
+	var unzTopic topicFlag
 	unsnoozeCmd := &cobra.Command{
 		Use:   "unsnooze --user U --device D [--rule R]",
 		Short: "End a snooze",
@@ -137,6 +154,10 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			rec, err := unzTopic.recorder(cmd)
+			if err != nil {
+				return err
+			}
 			changed, err := evaluator.Act(cmd.Context(), s, unzDevice, func(st *alarm.DeviceState) (bool, error) {
 				return st.Unsnooze(unzUser, alert.Rule(unzRule)), nil
 			})
@@ -147,10 +168,11 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 				return fmt.Errorf("%s has no snooze of %s on %s", unzUser, ruleOrAll(unzRule), unzDevice)
 			}
 			fmt.Fprintf(stdout, "unsnoozed %s's %s on %s\n", unzUser, ruleOrAll(unzRule), unzDevice)
-			return nil
+			return record(cmd, rec, links.Row(links.KindUnsnooze, unzUser, unzDevice, alert.Rule(unzRule), now(), time.Time{}, "cli"))
 		},
 	}
 	unz.add(unsnoozeCmd)
+	unzTopic.add(unsnoozeCmd)
 	userDeviceRule(unsnoozeCmd, &unzUser, &unzDevice, &unzRule, false)
 	serverFlag(unsnoozeCmd, &unzServer)
 
@@ -310,4 +332,32 @@ func openFromRun(cmd *cobra.Command, stdout io.Writer, server, user, device stri
 			e.LastNotice.Format(time.RFC3339), map[bool]string{true: "yes", false: "no"}[e.Acked], until)
 	}
 	return tw.Flush()
+}
+
+// topicFlag is the alerts topic an action taken on the table is recorded through (the lake's
+// subscription keeps it as a row; users' subscriptions do not take it).
+type topicFlag struct{ topic, endpoint string }
+
+func (f *topicFlag) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.topic, "topic", os.Getenv("IOTWATCH_TOPIC"), "alerts topic ARN, where the action is recorded for the lake (the stack output AlertsTopicArn; default $IOTWATCH_TOPIC)")
+	cmd.Flags().StringVar(&f.endpoint, "sns-endpoint", "", "SNS endpoint URL (an emulator)")
+}
+
+func (f *topicFlag) recorder(cmd *cobra.Command) (links.Recorder, error) {
+	if f.topic == "" {
+		return nil, fmt.Errorf("--topic is required with --table: every action is recorded in the lake (or set IOTWATCH_TOPIC)")
+	}
+	cfg, err := awsclient.Load(cmd.Context(), f.endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return links.Published{Publisher: snsalerts.New(sns.NewFromConfig(cfg), f.topic)}, nil
+}
+
+// record writes the action's row; the action itself is done, so a failure says so plainly.
+func record(cmd *cobra.Command, rec links.Recorder, row alert.Alert) error {
+	if err := rec.Record(cmd.Context(), row); err != nil {
+		return fmt.Errorf("done, but not recorded in the lake: %w", err)
+	}
+	return nil
 }

@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -68,11 +72,31 @@ func TestAlertsOnEmulator(t *testing.T) {
 	_, out, _ := runCLI(t, "", append([]string{"alerts", "open", "--device", "room-1"}, at...)...)
 	assert.Regexp(t, `room-1\s+alice\s+temperature_high\s+WARNING\s+\S+\s+\S+\s+no\s+-`, out)
 
-	code, out, errOut = runCLI(t, "", append([]string{"alerts", "ack", "--user", "alice", "--device", "room-1", "--rule", "temperature_high"}, at...)...)
+	code, _, errOut = runCLI(t, "", append([]string{"alerts", "ack", "--user", "alice", "--device", "room-1", "--rule", "temperature_high"}, at...)...)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "--topic is required", "an action on the table is recorded, or not done")
+	snsc, sqsc := awstest.SNS(t)
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("cli-actions")})
+	require.NoError(t, err)
+	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("cli-actions-lake")})
+	require.NoError(t, err)
+	qa, err := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	require.NoError(t, err)
+	_, err = snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(qa.Attributes["QueueArn"])})
+	require.NoError(t, err)
+	rec := []string{"--topic", *topic.TopicArn, "--sns-endpoint", *snsc.Options().BaseEndpoint}
+	code, out, errOut = runCLI(t, "", append(append([]string{"alerts", "ack", "--user", "alice", "--device", "room-1", "--rule", "temperature_high"}, at...), rec...)...)
 	require.Zero(t, code, errOut)
 	assert.Contains(t, out, "acknowledged alice's temperature_high episode on room-1")
-	code, _, errOut = runCLI(t, "", append([]string{"alerts", "snooze", "--user", "bob", "--device", "room-1", "--for", "3h"}, at...)...)
+	code, _, errOut = runCLI(t, "", append(append([]string{"alerts", "snooze", "--user", "bob", "--device", "room-1", "--for", "3h"}, at...), rec...)...)
 	require.Zero(t, code, errOut)
+	var rows []string
+	for _, m := range awstest.Drain(t, sqsc, *q.QueueUrl) {
+		var a alert.Alert
+		require.NoError(t, json.Unmarshal([]byte(m), &a))
+		rows = append(rows, fmt.Sprintf("%s %s %s %s", a.Kind, a.UserID, a.Rule, a.Via))
+	}
+	assert.ElementsMatch(t, []string{"ACK alice temperature_high cli", "SNOOZE bob  cli"}, rows, "each action recorded for the lake")
 
 	_, out, _ = runCLI(t, "", append([]string{"alerts", "open"}, at...)...) // every device: a Scan
 	assert.Regexp(t, `room-1\s+alice\s+temperature_high\s+WARNING\s+\S+\s+\S+\s+yes\s+-`, out)
@@ -94,14 +118,15 @@ func TestAlertsOnEmulator(t *testing.T) {
 		{[]string{"alerts", "ack", "--user", "alice", "--device", "room-1", "--rule", "temperature_high"}, "no open, unacknowledged temperature_high episode"},
 		{[]string{"alerts", "ack", "--user", "alice", "--device", "room-1", "--rule", "hot"}, `unknown rule "hot"`},
 		{[]string{"alerts", "snooze", "--user", "bob", "--device", "room-1"}, "give one of --for"},
+		{[]string{"alerts", "snooze", "--user", "bob", "--device", "room-9", "--for", "1h"}, "room-9 has no thresholds"},
 		{[]string{"alerts", "snooze", "--user", "bob", "--device", "room-1", "--until", "2020-01-01T00:00:00Z"}, "has passed"},
 		{[]string{"alerts", "unsnooze", "--user", "bob", "--device", "room-1", "--rule", "temperature_low"}, "bob has no snooze of temperature_low"},
 	} {
-		code, _, errOut := runCLI(t, "", append(tc.args, at...)...)
+		code, _, errOut := runCLI(t, "", append(append(tc.args, at...), rec...)...)
 		assert.Equal(t, 2, code, "%v", tc.args)
 		assert.Contains(t, errOut, tc.want, "%v", tc.args)
 	}
-	code, out, errOut = runCLI(t, "", append([]string{"alerts", "unsnooze", "--user", "bob", "--device", "room-1"}, at...)...)
+	code, out, errOut = runCLI(t, "", append(append([]string{"alerts", "unsnooze", "--user", "bob", "--device", "room-1"}, at...), rec...)...)
 	require.Zero(t, code, errOut)
 	assert.True(t, strings.HasPrefix(out, "unsnoozed bob's every rule on room-1"), out)
 }
@@ -206,5 +231,5 @@ func TestAlertsAgainstARunningRun(t *testing.T) {
 		}
 		return nil
 	}))
-	assert.ElementsMatch(t, []string{"OPEN ", "ACK cli", "SNOOZE cli"}, rows)
+	assert.ElementsMatch(t, []string{"OPEN ", "ACK cli", "SNOOZE cli", "UNSNOOZE cli"}, rows)
 }

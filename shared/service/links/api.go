@@ -111,7 +111,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return true, nil
 		}
 	case "/api/unsnooze":
-		kind = ""
+		kind = KindUnsnooze
 		action = func(st *alarm.DeviceState) (bool, error) { return st.Unsnooze(req.User, alert.Rule(req.Rule)), nil }
 	default:
 		fail(w, http.StatusNotFound, "no such action")
@@ -123,13 +123,8 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if changed && kind != "" && a.recorder != nil {
-		row := alert.Alert{Kind: kind, AlertTime: now.UTC(), UserID: req.User, DeviceID: req.Device, Rule: alert.Rule(req.Rule), Via: "cli",
-			WindowEndMs: now.UnixMilli()}
-		if kind == KindSnooze {
-			row.WindowEndMs = req.Until.UnixMilli()
-		}
-		row.AlertID = alert.ID(&row)
-		_ = a.recorder.Record(r.Context(), row) // the state changed: a lost record is logged by the recorder's writer
+		// The state changed: a row that cannot be written is logged by the recorder's writer.
+		_ = a.recorder.Record(r.Context(), Row(kind, req.User, req.Device, alert.Rule(req.Rule), now, req.Until, "cli"))
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"changed": changed})
 }
@@ -167,4 +162,16 @@ func (a *API) open(w http.ResponseWriter, r *http.Request) {
 		return out[i].User < out[j].User || out[i].User == out[j].User && out[i].Rule < out[j].Rule
 	})
 	writeJSON(w, http.StatusOK, out)
+}
+
+// Row is the row of the lake's alerts table that records an action taken through a channel
+// other than a link (via "cli"): who, what (kind, device, rule: "" for a snooze of every rule),
+// when, and for a snooze until when (window_end_ms).
+func Row(kind alert.Kind, user, device string, rule alert.Rule, at, until time.Time, via string) alert.Alert {
+	row := alert.Alert{Kind: kind, AlertTime: at.UTC(), UserID: user, DeviceID: device, Rule: rule, Via: via, WindowEndMs: at.UnixMilli()}
+	if kind == KindSnooze {
+		row.WindowEndMs = until.UnixMilli()
+	}
+	row.AlertID = alert.ID(&row)
+	return row
 }

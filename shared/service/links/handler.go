@@ -177,8 +177,9 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request, action Action, dev
 
 // The kinds of the rows that record what people did, in the lake's alerts table.
 const (
-	KindAck    alert.Kind = "ACK"
-	KindSnooze alert.Kind = "SNOOZE"
+	KindAck      alert.Kind = "ACK"
+	KindSnooze   alert.Kind = "SNOOZE"
+	KindUnsnooze alert.Kind = "UNSNOOZE" // a snooze ended early
 )
 
 // Record is the row of the lake's alerts table that records an action: who (user_id), what
