@@ -31,13 +31,46 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 	cmd := &cobra.Command{Use: "alerts", Short: "Acknowledge, snooze and list open alert episodes (DynamoDB table)"}
 
 	var ack storeFlags
-	var ackUser, ackDevice, ackRule, ackServer string
+	var ackUser, ackDevice, ackRule, ackServer, ackAlert string
 	var ackTopic topicFlag
 	ackCmd := &cobra.Command{
-		Use:   "ack --user U --device D --rule R",
+		Use:   "ack (--alert ID | --user U --device D --rule R)",
 		Short: "Acknowledge an open episode: no more reminders until it escalates",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (ackAlert == "") == (ackUser == "" || ackDevice == "" || ackRule == "") {
+				return fmt.Errorf("give --alert ID, or --user, --device and --rule")
+			}
+			if ackAlert != "" && ackServer != "" {
+				return callRun(cmd, stdout, ackServer, "ack", links.Request{Alert: ackAlert},
+					"acknowledged the episode of alert "+ackAlert, "the episode of alert "+ackAlert+" is acknowledged already")
+			}
+			if ackAlert != "" {
+				s, err := ack.open(cmd)
+				if err != nil {
+					return err
+				}
+				states := map[string]evaluator.State{}
+				if ackDevice != "" {
+					d, err := s.LoadDevice(cmd.Context(), ackDevice)
+					if err != nil {
+						return err
+					}
+					states[ackDevice] = d.State
+				} else if states, err = s.States(cmd.Context()); err != nil {
+					return err
+				}
+				found := false
+				for id, st := range states {
+					if r, u, ok := st.Alarm.FindAlert(ackAlert); ok {
+						ackUser, ackDevice, ackRule, found = u, id, r.String(), true
+						break
+					}
+				}
+				if !found {
+					return fmt.Errorf("no open episode has an alert %s (its OPEN, or its latest OPEN, ESCALATE or REMIND): use --user, --device and --rule", ackAlert)
+				}
+			}
 			rule, err := alarm.ParseRule(ackRule)
 			if err != nil {
 				return err
@@ -70,7 +103,10 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 	}
 	ack.add(ackCmd)
 	ackTopic.add(ackCmd)
-	userDeviceRule(ackCmd, &ackUser, &ackDevice, &ackRule, true)
+	ackCmd.Flags().StringVar(&ackAlert, "alert", "", "the id of an alert of the episode (its OPEN, or its latest alert), instead of --user --device --rule; with --device, one Query instead of a Scan")
+	ackCmd.Flags().StringVar(&ackUser, "user", "", "user id")
+	ackCmd.Flags().StringVar(&ackDevice, "device", "", "device id")
+	ackCmd.Flags().StringVar(&ackRule, "rule", "", "rule (temperature_high, temperature_low, light_no_occupancy, temperature_anomaly, sensor_stuck, device_silent)")
 	serverFlag(ackCmd, &ackServer)
 
 	var snz storeFlags

@@ -28,13 +28,17 @@ import (
 	"github.com/iotwatch/iotwatch/shared/tools/simulate"
 )
 
-type published struct{ kinds []string }
+type published struct {
+	kinds []string
+	ids   []string
+}
 
 func (p *published) Publish(_ context.Context, ns []evaluator.Notice) []error {
 	for _, n := range ns {
 		if n.Alert.UserID == "ops" { // the bundled ops row's stuck and anomaly rules, not under test here
 			continue
 		}
+		p.ids = append(p.ids, n.Alert.AlertID)
 		p.kinds = append(p.kinds, fmt.Sprintf("%s %s %s%s", n.Alert.UserID, n.Alert.Rule, n.Alert.Kind, map[bool]string{true: " " + string(n.Alert.Suppressed)}[n.Alert.Suppressed != ""]))
 	}
 	return make([]error, len(ns))
@@ -85,7 +89,10 @@ func TestAlertsOnEmulator(t *testing.T) {
 	_, err = snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(qa.Attributes["QueueArn"])})
 	require.NoError(t, err)
 	rec := []string{"--topic", *topic.TopicArn, "--sns-endpoint", *snsc.Options().BaseEndpoint}
-	code, out, errOut = runCLI(t, "", append(append([]string{"alerts", "ack", "--user", "alice", "--device", "room-1", "--rule", "temperature_high"}, at...), rec...)...)
+	code, _, errOut = runCLI(t, "", append(append([]string{"alerts", "ack", "--alert", "00000000000000000000000000000000"}, at...), rec...)...)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "no open episode has an alert")
+	code, out, errOut = runCLI(t, "", append(append([]string{"alerts", "ack", "--alert", pub.ids[0]}, at...), rec...)...) // the OPEN alice received
 	require.Zero(t, code, errOut)
 	assert.Contains(t, out, "acknowledged alice's temperature_high episode on room-1")
 	code, _, errOut = runCLI(t, "", append(append([]string{"alerts", "snooze", "--user", "bob", "--device", "room-1", "--for", "3h"}, at...), rec...)...)
@@ -185,6 +192,9 @@ func TestAlertsAgainstARunningRun(t *testing.T) {
 	}, 10*time.Second, 50*time.Millisecond, "the episode never showed: %s", out)
 	assert.Regexp(t, `room-1\s+alice\s+temperature_high\s+WARNING\s+\S+\s+\S+\s+no\s+-`, out)
 
+	code, _, errOut := runCLI(t, "", "alerts", "ack", "--alert", "00000000000000000000000000000000", "--server", server)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "no open episode has an alert")
 	code, out, errOut := runCLI(t, "", "alerts", "ack", "--user", "alice", "--device", "room-1", "--rule", "temperature_high", "--server", server)
 	require.Zero(t, code, errOut)
 	assert.Contains(t, out, "acknowledged alice's temperature_high episode on room-1")

@@ -80,13 +80,15 @@ type snoozeItem struct {
 }
 
 type ruleItem struct {
-	Flags     uint8 `dynamodbav:"f,omitempty"`
-	LastAt    int64 `dynamodbav:"l,omitempty"`
-	WarnRun   int64 `dynamodbav:"w,omitempty"`
-	ViolRun   int64 `dynamodbav:"v,omitempty"`
-	Open      uint8 `dynamodbav:"o,omitempty"`
-	OpenStart int64 `dynamodbav:"os,omitempty"`
-	Notice    int64 `dynamodbav:"n,omitempty"`
+	Flags     uint8  `dynamodbav:"f,omitempty"`
+	LastAt    int64  `dynamodbav:"l,omitempty"`
+	WarnRun   int64  `dynamodbav:"w,omitempty"`
+	ViolRun   int64  `dynamodbav:"v,omitempty"`
+	Open      uint8  `dynamodbav:"o,omitempty"`
+	OpenStart int64  `dynamodbav:"os,omitempty"`
+	Notice    int64  `dynamodbav:"n,omitempty"`
+	OpenID    string `dynamodbav:"oi,omitempty"`
+	NoticeID  string `dynamodbav:"ni,omitempty"`
 }
 
 func toItem(id string, st evaluator.State, version int64) stateItem {
@@ -106,7 +108,7 @@ func toItem(id string, st evaluator.State, version int64) stateItem {
 	if len(st.Alarm.Rules) > 0 { // an idle device: write no empty map
 		it.Rules = make(map[string]ruleItem, len(st.Alarm.Rules))
 		for k, r := range st.Alarm.Rules {
-			it.Rules[k] = ruleItem{r.Flags, r.LastAt, r.WarnRun, r.ViolRun, uint8(r.Open), r.OpenStart, r.LastNotice}
+			it.Rules[k] = ruleItem{r.Flags, r.LastAt, r.WarnRun, r.ViolRun, uint8(r.Open), r.OpenStart, r.LastNotice, r.OpenID, r.NoticeID}
 		}
 	}
 	return it
@@ -130,7 +132,7 @@ func (it stateItem) state() evaluator.State {
 		st.Alarm.Rules = make(map[string]*alarm.RuleState, len(it.Rules))
 		for k, r := range it.Rules {
 			st.Alarm.Rules[k] = &alarm.RuleState{Flags: r.Flags, LastAt: r.LastAt, WarnRun: r.WarnRun, ViolRun: r.ViolRun,
-				Open: alarm.Level(r.Open), OpenStart: r.OpenStart, LastNotice: r.Notice}
+				Open: alarm.Level(r.Open), OpenStart: r.OpenStart, LastNotice: r.Notice, OpenID: r.OpenID, NoticeID: r.NoticeID}
 		}
 	}
 	return st

@@ -50,7 +50,7 @@ func TestStoredItemFormat(t *testing.T) {
 	s := dynamostore.New(client, "iotwatch")
 	st := alarm.DeviceState{Last: 1422886740000000000, HasLast: true, Recent: []string{"m:room-1-000140", "t:1422886680000000000"},
 		Rules: map[string]*alarm.RuleState{
-			"temperature_high:alice":   {Flags: 3, LastAt: 1422886740000000000, WarnRun: 1422886620000000000, Open: alarm.Warning, OpenStart: 1422886620000000000, LastNotice: 1422886620000000000},
+			"temperature_high:alice":   {Flags: 3, LastAt: 1422886740000000000, WarnRun: 1422886620000000000, Open: alarm.Warning, OpenStart: 1422886620000000000, LastNotice: 1422886620000000000, OpenID: "1f0d8a1f8c03cb19", NoticeID: "985ddca11ccef91d"},
 			"light_no_occupancy:carol": {Flags: 1, LastAt: 1422886740000000000},
 			"device_silent:bob":        {Open: alarm.Warning, OpenStart: 1422885840000000000, LastNotice: 1422886740000000000},
 		},
@@ -199,13 +199,15 @@ func TestStateItemSize(t *testing.T) {
 	for _, user := range []string{"alice@example.com", "bob@example.com", "carol@example.com"} {
 		for r := alarm.Rule(0); r <= alarm.DeviceSilent; r++ {
 			st.Rules[alarm.RuleKey(r, user)] = &alarm.RuleState{Flags: 7, LastAt: last, WarnRun: last - 6e11, ViolRun: last - 3e11,
-				Open: alarm.Violation, OpenStart: last - 6e11, LastNotice: last - 1e11}
+				Open: alarm.Violation, OpenStart: last - 6e11, LastNotice: last - 1e11, OpenID: "0123456789abcdef", NoticeID: "fedcba9876543210"}
 		}
 	}
+	st.Snoozes = []alarm.Snooze{{User: "alice@example.com", Until: last + 36e11, Token: "abcdefghijklmnop"}}
+	st.UsedLinks = []alarm.UsedLink{{Code: "abcdefghijklmnop", Until: last + 7*24*36e11}, {Code: "qrstuvwxyzabcdef", Until: last + 7*24*36e11}}
 	item, err := attributevalue.MarshalMap(dynamostore.ToItemForTest(st))
 	require.NoError(t, err)
 	size := itemSize(&types.AttributeValueMemberM{Value: item})
-	t.Logf("STATE item of 3 users x 6 rules, all open, 32 recent identities: %d bytes", size)
+	t.Logf("STATE item of 3 users x 6 rules, all open (with the ids --alert finds them by), 32 recent identities, a snooze, 2 used links: %d bytes", size)
 	assert.Less(t, size, 4096)
 }
 

@@ -133,6 +133,26 @@ func (s *DeviceState) DropExpiredSnoozes(now time.Time) {
 	}
 }
 
+// FindAlert finds the open episode an alert id belongs to, by its OPEN or its last OPEN,
+// ESCALATE or REMIND (an older REMIND's id is not kept).
+func (s *DeviceState) FindAlert(id string) (rule Rule, user string, ok bool) {
+	if len(id) < AlertIDPrefix {
+		return 0, "", false
+	}
+	p := id[:AlertIDPrefix]
+	for k, rs := range s.Rules {
+		if rs.Open == OK || (rs.OpenID != p && rs.NoticeID != p) {
+			continue
+		}
+		name, u, found := strings.Cut(k, ":")
+		r, err := ParseRule(name)
+		if found && err == nil {
+			return r, u, true
+		}
+	}
+	return 0, "", false
+}
+
 // Episode is one open episode of a device, as people see it.
 type Episode struct {
 	User     string

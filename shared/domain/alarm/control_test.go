@@ -114,3 +114,33 @@ func TestEpisodes(t *testing.T) {
 	_, err = ParseRule("stuck")
 	assert.ErrorContains(t, err, "device_silent")
 }
+
+// TestFindAlert: an open episode is found by the id of its OPEN or of its latest alert, not by an
+// older REMIND's, and not once it is over.
+func TestFindAlert(t *testing.T) {
+	c := high(24, 26, 0)
+	c.RemindSeconds = 300
+	cfgs := []threshold.Config{c}
+	st := &DeviceState{}
+	var ids []string
+	d := NewDevice(st, cfgs)
+	for _, x := range []in{tmp(0, 25), tmp(300, 25), tmp(600, 25)} { // OPEN, REMIND, REMIND
+		r := x.reading()
+		d.Apply(&r, func(a alert.Alert) { ids = append(ids, a.AlertID) })
+	}
+	d.Finish()
+	require.Len(t, ids, 3)
+	for i, want := range []bool{true, false, true} {
+		rule, user, ok := st.FindAlert(ids[i])
+		assert.Equal(t, want, ok, "alert %d", i)
+		if ok {
+			assert.Equal(t, TemperatureHigh, rule)
+			assert.Equal(t, "alice", user)
+		}
+	}
+	_, _, ok := st.FindAlert("short")
+	assert.False(t, ok)
+	batch(cfgs, st, tmp(660, 23)) // RESOLVE
+	_, _, ok = st.FindAlert(ids[0])
+	assert.False(t, ok, "the episode is over")
+}

@@ -32,7 +32,14 @@ type RuleState struct {
 	// LastNotice is the alert time of the open episode's last OPEN, ESCALATE or REMIND: the next
 	// REMIND is due remind_seconds after it.
 	LastNotice int64
+	// OpenID and NoticeID are the first AlertIDPrefix characters of the ids of the episode's OPEN
+	// and of its last OPEN, ESCALATE or REMIND: `iotwatch alerts ack --alert ID` finds the episode
+	// by the id of an alert people received.
+	OpenID, NoticeID string
 }
+
+// AlertIDPrefix is how much of an alert id a rule state keeps (64 bits).
+const AlertIDPrefix = 16
 
 // Flags of RuleState.
 const (
@@ -377,6 +384,14 @@ func (d *Device) newAlert(i int, rule Rule, kind alert.Kind, sev Level, at time.
 func (d *Device) finish(a alert.Alert) alert.Alert {
 	a.AlertID = alert.ID(&a)
 	d.changed = true
+	if a.Kind == alert.Open || a.Kind == alert.Escalate || a.Kind == alert.Remind {
+		if rs := d.st.Rules[string(a.Rule)+":"+a.UserID]; rs != nil { // RuleKey
+			rs.NoticeID = a.AlertID[:AlertIDPrefix]
+			if a.Kind == alert.Open {
+				rs.OpenID = rs.NoticeID
+			}
+		}
+	}
 	return a
 }
 

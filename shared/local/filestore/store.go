@@ -83,13 +83,15 @@ type snoozeState struct {
 }
 
 type ruleState struct {
-	Flags     uint8 `json:"f,omitempty"`
-	LastAt    int64 `json:"l,omitempty"`
-	WarnRun   int64 `json:"w,omitempty"`
-	ViolRun   int64 `json:"v,omitempty"`
-	Open      uint8 `json:"o,omitempty"`
-	OpenStart int64 `json:"os,omitempty"`
-	Notice    int64 `json:"n,omitempty"`
+	Flags     uint8  `json:"f,omitempty"`
+	LastAt    int64  `json:"l,omitempty"`
+	WarnRun   int64  `json:"w,omitempty"`
+	ViolRun   int64  `json:"v,omitempty"`
+	Open      uint8  `json:"o,omitempty"`
+	OpenStart int64  `json:"os,omitempty"`
+	Notice    int64  `json:"n,omitempty"`
+	OpenID    string `json:"oi,omitempty"`
+	NoticeID  string `json:"ni,omitempty"`
 }
 
 func toFile(st evaluator.State) stateFile {
@@ -106,7 +108,7 @@ func toFile(st evaluator.State) stateFile {
 	if len(st.Alarm.Rules) > 0 {
 		f.Rules = make(map[string]ruleState, len(st.Alarm.Rules))
 		for k, r := range st.Alarm.Rules {
-			f.Rules[k] = ruleState{r.Flags, r.LastAt, r.WarnRun, r.ViolRun, uint8(r.Open), r.OpenStart, r.LastNotice}
+			f.Rules[k] = ruleState{r.Flags, r.LastAt, r.WarnRun, r.ViolRun, uint8(r.Open), r.OpenStart, r.LastNotice, r.OpenID, r.NoticeID}
 		}
 	}
 	return f
@@ -127,7 +129,7 @@ func (f stateFile) state() evaluator.State {
 		st.Alarm.Rules = make(map[string]*alarm.RuleState, len(f.Rules))
 		for k, r := range f.Rules {
 			st.Alarm.Rules[k] = &alarm.RuleState{Flags: r.Flags, LastAt: r.LastAt, WarnRun: r.WarnRun, ViolRun: r.ViolRun,
-				Open: alarm.Level(r.Open), OpenStart: r.OpenStart, LastNotice: r.Notice}
+				Open: alarm.Level(r.Open), OpenStart: r.OpenStart, LastNotice: r.Notice, OpenID: r.OpenID, NoticeID: r.NoticeID}
 		}
 	}
 	return st

@@ -115,7 +115,7 @@ func TestStoredFileFormat(t *testing.T) {
 	require.NoError(t, err)
 	st := alarm.DeviceState{Last: 1422886740000000000, HasLast: true, Recent: []string{"m:room-1-000140", "t:1422886680000000000"},
 		Rules: map[string]*alarm.RuleState{
-			"temperature_high:alice":   {Flags: 3, LastAt: 1422886740000000000, WarnRun: 1422886620000000000, Open: alarm.Warning, OpenStart: 1422886620000000000, LastNotice: 1422886620000000000},
+			"temperature_high:alice":   {Flags: 3, LastAt: 1422886740000000000, WarnRun: 1422886620000000000, Open: alarm.Warning, OpenStart: 1422886620000000000, LastNotice: 1422886620000000000, OpenID: "1f0d8a1f8c03cb19", NoticeID: "985ddca11ccef91d"},
 			"light_no_occupancy:carol": {Flags: 1, LastAt: 1422886740000000000},
 			"device_silent:bob":        {Open: alarm.Warning, OpenStart: 1422885840000000000, LastNotice: 1422886740000000000},
 		},

@@ -20,6 +20,9 @@ type States interface {
 // Request is what the control API takes: who, which device, which rule ("" for every rule of
 // a snooze), and until when (a snooze).
 type Request struct {
+	// Alert, for an acknowledgement, names the episode by the id of one of its alerts (its OPEN,
+	// or its latest OPEN, ESCALATE or REMIND) instead of user, device and rule.
+	Alert  string    `json:"alert,omitempty"`
 	User   string    `json:"user"`
 	Device string    `json:"device"`
 	Rule   string    `json:"rule,omitempty"`
@@ -74,7 +77,14 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req Request
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil || req.User == "" || req.Device == "" {
+	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req)
+	if err == nil && req.Alert != "" && r.URL.Path == "/api/ack" {
+		if !a.findAlert(&req) {
+			fail(w, http.StatusNotFound, "no open episode has an alert %s (its OPEN or its latest alert)", req.Alert)
+			return
+		}
+	}
+	if err != nil || req.User == "" || req.Device == "" {
 		fail(w, http.StatusBadRequest, "want a JSON {\"user\":…, \"device\":…, \"rule\":…}")
 		return
 	}
@@ -127,6 +137,17 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = a.recorder.Record(r.Context(), Row(kind, req.User, req.Device, alert.Rule(req.Rule), now, req.Until, "cli"))
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"changed": changed})
+}
+
+// findAlert fills a request's user, device and rule from the open episode its alert id names.
+func (a *API) findAlert(req *Request) bool {
+	for id, st := range a.states.States() {
+		if rule, user, ok := st.Alarm.FindAlert(req.Alert); ok {
+			req.User, req.Device, req.Rule = user, id, rule.String()
+			return true
+		}
+	}
+	return false
 }
 
 func (a *API) open(w http.ResponseWriter, r *http.Request) {
