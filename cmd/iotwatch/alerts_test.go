@@ -195,7 +195,7 @@ func TestAlertsAgainstARunningRun(t *testing.T) {
 	code, _, errOut := runCLI(t, "", "alerts", "ack", "--alert", "00000000000000000000000000000000", "--server", server)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "no open episode has an alert")
-	code, out, errOut := runCLI(t, "", "alerts", "ack", "--user", "alice", "--device", "room-1", "--rule", "temperature_high", "--server", server)
+	code, out, errOut = runCLI(t, "", "alerts", "ack", "--user", "alice", "--device", "room-1", "--rule", "temperature_high", "--server", server)
 	require.Zero(t, code, errOut)
 	assert.Contains(t, out, "acknowledged alice's temperature_high episode on room-1")
 	code, _, errOut = runCLI(t, "", "alerts", "ack", "--user", "alice", "--device", "room-1", "--rule", "temperature_high", "--server", server)
