@@ -38,11 +38,14 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 		Short: "Acknowledge an open episode: no more reminders until it escalates",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if (ackAlert == "") == (ackUser == "" || ackDevice == "" || ackRule == "") {
+			if ackAlert != "" && (ackUser != "" || ackRule != "") {
+				return fmt.Errorf("--alert names the episode: give no --user or --rule with it (--device narrows the search)")
+			}
+			if ackAlert == "" && (ackUser == "" || ackDevice == "" || ackRule == "") {
 				return fmt.Errorf("give --alert ID, or --user, --device and --rule")
 			}
 			if ackAlert != "" && ackServer != "" {
-				return callRun(cmd, stdout, ackServer, "ack", links.Request{Alert: ackAlert},
+				return callRun(cmd, stdout, ackServer, "ack", links.Request{Alert: ackAlert, Device: ackDevice},
 					"acknowledged the episode of alert "+ackAlert, "the episode of alert "+ackAlert+" is acknowledged already")
 			}
 			if ackAlert != "" {
@@ -88,7 +91,9 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var ep *alarm.Episode
 			changed, err := evaluator.Act(cmd.Context(), s, ackDevice, func(st *alarm.DeviceState) (bool, error) {
+				ep = links.EpisodeOf(st, ackUser, alert.Rule(ackRule))
 				return st.Ack(rule, ackUser), nil
 			})
 			if err != nil {
@@ -98,7 +103,7 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 				return fmt.Errorf("%s has no open, unacknowledged %s episode on %s", ackUser, ackRule, ackDevice)
 			}
 			fmt.Fprintf(stdout, "acknowledged %s's %s episode on %s\n", ackUser, ackRule, ackDevice)
-			return record(cmd, rec, links.Row(links.KindAck, ackUser, ackDevice, alert.Rule(ackRule), now(), time.Time{}, "cli"))
+			return record(cmd, rec, links.Row(links.KindAck, ackUser, ackDevice, alert.Rule(ackRule), ep, now(), time.Time{}, "cli"))
 		},
 	}
 	ack.add(ackCmd)
@@ -156,14 +161,16 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var ep *alarm.Episode
 			if _, err := evaluator.Act(cmd.Context(), s, snzDevice, func(st *alarm.DeviceState) (bool, error) {
+				ep = links.EpisodeOf(st, snzUser, alert.Rule(snzRule))
 				st.Snooze(snzUser, alert.Rule(snzRule), until)
 				return true, nil
 			}); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "snoozed %s's %s on %s until %s\n", snzUser, ruleOrAll(snzRule), snzDevice, until.UTC().Format(time.RFC3339))
-			return record(cmd, rec, links.Row(links.KindSnooze, snzUser, snzDevice, alert.Rule(snzRule), now(), until, "cli"))
+			return record(cmd, rec, links.Row(links.KindSnooze, snzUser, snzDevice, alert.Rule(snzRule), ep, now(), until, "cli"))
 		},
 	}
 	snz.add(snoozeCmd)
@@ -204,7 +211,7 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 				return fmt.Errorf("%s has no snooze of %s on %s", unzUser, ruleOrAll(unzRule), unzDevice)
 			}
 			fmt.Fprintf(stdout, "unsnoozed %s's %s on %s\n", unzUser, ruleOrAll(unzRule), unzDevice)
-			return record(cmd, rec, links.Row(links.KindUnsnooze, unzUser, unzDevice, alert.Rule(unzRule), now(), time.Time{}, "cli"))
+			return record(cmd, rec, links.Row(links.KindUnsnooze, unzUser, unzDevice, alert.Rule(unzRule), nil, now(), time.Time{}, "cli"))
 		},
 	}
 	unz.add(unsnoozeCmd)

@@ -3,8 +3,10 @@ package links
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
@@ -66,8 +68,34 @@ func fail(w http.ResponseWriter, status int, format string, args ...any) {
 	writeJSON(w, status, map[string]string{"error": fmt.Sprintf(format, args...)})
 }
 
+// local reports whether a request comes from a program on this machine, not from a web page it
+// shows: a loopback Host (a page rebinding its own name to 127.0.0.1 sends its name), no Origin
+// and no cross-site fetch metadata (browsers send them; the CLI does not), and, for a POST, a
+// JSON body (a page cannot send one without a preflight the API never answers).
+func local(r *http.Request) bool {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return false
+	}
+	if r.Header.Get("Origin") != "" || (r.Header.Get("Sec-Fetch-Site") != "" && r.Header.Get("Sec-Fetch-Site") != "none") {
+		return false
+	}
+	if r.Method == http.MethodPost {
+		ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+		return strings.TrimSpace(ct) == "application/json"
+	}
+	return true
+}
+
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !local(r) {
+		fail(w, http.StatusForbidden, "the control API answers programs on this machine only (iotwatch alerts --server)")
+		return
+	}
 	if r.URL.Path == "/api/open" && r.Method == http.MethodGet {
 		a.open(w, r)
 		return
@@ -127,14 +155,19 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "no such action")
 		return
 	}
-	changed, err := evaluator.Act(r.Context(), a.store, req.Device, action)
+	var ep *alarm.Episode
+	act := func(st *alarm.DeviceState) (bool, error) {
+		ep = EpisodeOf(st, req.User, alert.Rule(req.Rule))
+		return action(st)
+	}
+	changed, err := evaluator.Act(r.Context(), a.store, req.Device, act)
 	if err != nil {
 		fail(w, http.StatusServiceUnavailable, "%v", err)
 		return
 	}
 	if changed && kind != "" && a.recorder != nil {
 		// The state changed: a row that cannot be written is logged by the recorder's writer.
-		_ = a.recorder.Record(r.Context(), Row(kind, req.User, req.Device, alert.Rule(req.Rule), now, req.Until, "cli"))
+		_ = a.recorder.Record(r.Context(), Row(kind, req.User, req.Device, alert.Rule(req.Rule), ep, now, req.Until, "cli"))
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"changed": changed})
 }
@@ -142,6 +175,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // findAlert fills a request's user, device and rule from the open episode its alert id names.
 func (a *API) findAlert(req *Request) bool {
 	for id, st := range a.states.States() {
+		if req.Device != "" && id != req.Device {
+			continue
+		}
 		if rule, user, ok := st.Alarm.FindAlert(req.Alert); ok {
 			req.User, req.Device, req.Rule = user, id, rule.String()
 			return true
@@ -185,11 +221,25 @@ func (a *API) open(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// EpisodeOf is the user's open episode of rule on the device, if there is one.
+func EpisodeOf(st *alarm.DeviceState, user string, rule alert.Rule) *alarm.Episode {
+	for _, e := range st.Episodes() {
+		if e.User == user && e.Rule == rule {
+			return &e
+		}
+	}
+	return nil
+}
+
 // Row is the row of the lake's alerts table that records an action taken through a channel
 // other than a link (via "cli"): who, what (kind, device, rule: "" for a snooze of every rule),
-// when, and for a snooze until when (window_end_ms).
-func Row(kind alert.Kind, user, device string, rule alert.Rule, at, until time.Time, via string) alert.Alert {
+// when, the episode (its severity and OPEN window start, when one was open) and, for a snooze,
+// until when (window_end_ms).
+func Row(kind alert.Kind, user, device string, rule alert.Rule, ep *alarm.Episode, at, until time.Time, via string) alert.Alert {
 	row := alert.Alert{Kind: kind, AlertTime: at.UTC(), UserID: user, DeviceID: device, Rule: rule, Via: via, WindowEndMs: at.UnixMilli()}
+	if ep != nil {
+		row.Severity, row.WindowStartMs = ep.Severity, ep.Since.UnixMilli()
+	}
 	if kind == KindSnooze {
 		row.WindowEndMs = until.UnixMilli()
 	}
