@@ -214,41 +214,55 @@ func (s *Store) LoadDevice(ctx context.Context, id string) (evaluator.Device, er
 	}
 }
 
-// LoadStates reads the alarm states of many devices with BatchGetItem, table.MaxBatchGet keys a
-// request, retrying unprocessed keys with backoff.
+// LoadStates reads the alarm states of many devices with BatchGetItem (batchGet).
 func (s *Store) LoadStates(ctx context.Context, ids []string) (map[string]evaluator.State, error) {
 	out := make(map[string]evaluator.State, len(ids))
-	for start := 0; start < len(ids); start += table.MaxBatchGet {
-		end := min(start+table.MaxBatchGet, len(ids))
-		keys := make([]map[string]types.AttributeValue, 0, end-start)
-		for _, id := range ids[start:end] {
-			keys = append(keys, key(id, SKState))
+	keys := make([]map[string]types.AttributeValue, len(ids))
+	for i, id := range ids {
+		keys[i] = key(id, SKState)
+	}
+	err := s.batchGet(ctx, keys, true, "alarm states", func(item map[string]types.AttributeValue) error {
+		st, err := decodeState(item)
+		if err != nil {
+			return fmt.Errorf("reading alarm state of %s: %w", str(item[PK]), err)
 		}
-		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
+		out[str(item[PK])] = st
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// batchGet reads items by key with BatchGetItem, table.MaxBatchGet keys a request, retrying
+// unprocessed keys with backoff, and hands each item to each; what names them in errors.
+func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue, consistent bool, what string, each func(map[string]types.AttributeValue) error) error {
+	for start := 0; start < len(keys); start += table.MaxBatchGet {
+		end := min(start+table.MaxBatchGet, len(keys))
+		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys[start:end], ConsistentRead: aws.Bool(consistent)}}
 		for attempt := 0; len(req) > 0; attempt++ {
 			if attempt >= s.MaxAttempts {
-				return nil, fmt.Errorf("reading alarm states: %d keys still unprocessed after %d attempts", len(req[s.table].Keys), attempt)
+				return fmt.Errorf("reading %s: %d keys still unprocessed after %d attempts", what, len(req[s.table].Keys), attempt)
 			}
 			if attempt > 0 {
 				if err := sleep(ctx, s.Backoff<<(attempt-1)); err != nil {
-					return nil, err
+					return err
 				}
 			}
 			res, err := s.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
 			if err != nil {
-				return nil, fmt.Errorf("reading alarm states: %w", err)
+				return fmt.Errorf("reading %s: %w", what, err)
 			}
 			for _, item := range res.Responses[s.table] {
-				st, err := decodeState(item)
-				if err != nil {
-					return nil, fmt.Errorf("reading alarm state of %s: %w", str(item[PK]), err)
+				if err := each(item); err != nil {
+					return err
 				}
-				out[str(item[PK])] = st
 			}
 			req = res.UnprocessedKeys
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // SaveState writes st.Alarm if the stored version is still st.Version, and returns the new version.

@@ -77,39 +77,24 @@ func (s *Store) ListUsers(ctx context.Context) ([]user.User, error) {
 	}
 }
 
-// LoadUsers reads the preferences of the given users with BatchGetItem (table.MaxBatchGet keys
-// a request); a user with none is absent from the result.
+// LoadUsers reads the preferences of the given users with BatchGetItem (batchGet); a user with
+// none is absent from the result.
 func (s *Store) LoadUsers(ctx context.Context, ids []string) (map[string]user.User, error) {
 	out := make(map[string]user.User, len(ids))
-	for start := 0; start < len(ids); start += table.MaxBatchGet {
-		end := min(start+table.MaxBatchGet, len(ids))
-		keys := make([]map[string]types.AttributeValue, 0, end-start)
-		for _, id := range ids[start:end] {
-			keys = append(keys, key(table.UsersPK, id))
+	keys := make([]map[string]types.AttributeValue, len(ids))
+	for i, id := range ids {
+		keys[i] = key(table.UsersPK, id)
+	}
+	err := s.batchGet(ctx, keys, false, "users", func(item map[string]types.AttributeValue) error {
+		u, err := decodeUser(item)
+		if err != nil {
+			return err
 		}
-		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys}}
-		for attempt := 0; len(req) > 0; attempt++ {
-			if attempt >= s.MaxAttempts {
-				return nil, fmt.Errorf("reading users: %d keys still unprocessed after %d attempts", len(req[s.table].Keys), attempt)
-			}
-			if attempt > 0 {
-				if err := sleep(ctx, s.Backoff<<(attempt-1)); err != nil {
-					return nil, err
-				}
-			}
-			res, err := s.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
-			if err != nil {
-				return nil, fmt.Errorf("reading users: %w", err)
-			}
-			for _, item := range res.Responses[s.table] {
-				u, err := decodeUser(item)
-				if err != nil {
-					return nil, err
-				}
-				out[u.ID] = u
-			}
-			req = res.UnprocessedKeys
-		}
+		out[u.ID] = u
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
