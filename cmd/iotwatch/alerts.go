@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -243,25 +242,7 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 			} else if states, err = s.States(cmd.Context()); err != nil {
 				return err
 			}
-			ids := make([]string, 0, len(states))
-			for id := range states {
-				ids = append(ids, id)
-			}
-			sort.Strings(ids)
-			tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "DEVICE\tUSER\tRULE\tSEVERITY\tSINCE\tLAST NOTICE\tACKNOWLEDGED\tSNOOZED UNTIL")
-			t := now()
-			for _, id := range ids {
-				st := states[id].Alarm
-				for _, e := range st.Episodes() {
-					if openUser != "" && e.User != openUser {
-						continue
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, e.User, e.Rule, e.Severity, e.Since.Format(time.RFC3339),
-						e.LastNotice.Format(time.RFC3339), map[bool]string{true: "yes", false: "no"}[e.Acked], snoozedUntil(&st, e.User, e.Rule, t))
-				}
-			}
-			return tw.Flush()
+			return printEpisodes(stdout, links.OpenEpisodes(states, openUser, "", now()))
 		},
 	}
 	open.add(openCmd)
@@ -289,20 +270,6 @@ func ruleOrAll(rule string) string {
 		return "every rule"
 	}
 	return rule
-}
-
-// snoozedUntil is when the latest snooze covering the user's rule ends ("-" when none is running).
-func snoozedUntil(st *alarm.DeviceState, user string, rule alert.Rule, now time.Time) string {
-	var until int64
-	for _, z := range st.Snoozes {
-		if z.User == user && (z.Rule == "" || z.Rule == string(rule)) && z.Until > now.UnixNano() && z.Until > until {
-			until = z.Until
-		}
-	}
-	if until == 0 {
-		return "-"
-	}
-	return time.Unix(0, until).UTC().Format(time.RFC3339)
 }
 
 func serverFlag(cmd *cobra.Command, server *string) {
@@ -364,6 +331,11 @@ func openFromRun(cmd *cobra.Command, stdout io.Writer, server, user, device stri
 	if err := json.NewDecoder(res.Body).Decode(&eps); err != nil {
 		return fmt.Errorf("iotwatch run at %s answered %s", server, res.Status)
 	}
+	return printEpisodes(stdout, eps)
+}
+
+// printEpisodes prints open episodes as a table, from the table or from a running run.
+func printEpisodes(stdout io.Writer, eps []links.Episode) error {
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DEVICE\tUSER\tRULE\tSEVERITY\tSINCE\tLAST NOTICE\tACKNOWLEDGED\tSNOOZED UNTIL")
 	for _, e := range eps {

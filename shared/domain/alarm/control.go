@@ -87,6 +87,18 @@ func (s *DeviceState) Snoozed(user string, rule alert.Rule, at time.Time) bool {
 	return false
 }
 
+// SnoozedUntil is when the latest snooze covering the user's rule that is running at now ends;
+// false when none is.
+func (s *DeviceState) SnoozedUntil(user string, rule alert.Rule, now time.Time) (time.Time, bool) {
+	var until int64
+	for _, z := range s.Snoozes {
+		if z.User == user && (z.Rule == "" || z.Rule == string(rule)) && z.Until > now.UnixNano() && z.Until > until {
+			until = z.Until
+		}
+	}
+	return time.Unix(0, until).UTC(), until > 0
+}
+
 // SnoozedVia reports whether a running snooze was made by the link token.
 func (s *DeviceState) SnoozedVia(token string) bool {
 	for _, z := range s.Snoozes {

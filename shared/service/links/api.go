@@ -187,10 +187,14 @@ func (a *API) findAlert(req *Request) bool {
 }
 
 func (a *API) open(w http.ResponseWriter, r *http.Request) {
-	user, device := r.URL.Query().Get("user"), r.URL.Query().Get("device")
-	now := a.now()
-	var out []Episode
-	for id, st := range a.states.States() {
+	writeJSON(w, http.StatusOK, OpenEpisodes(a.states.States(), r.URL.Query().Get("user"), r.URL.Query().Get("device"), a.now()))
+}
+
+// OpenEpisodes lists the open episodes of the devices' states (of one user and one device when
+// given), by device, user and rule, with their state at now.
+func OpenEpisodes(states map[string]evaluator.State, user, device string, now time.Time) []Episode {
+	out := []Episode{}
+	for id, st := range states {
 		if device != "" && id != device {
 			continue
 		}
@@ -199,15 +203,8 @@ func (a *API) open(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			ep := Episode{Device: id, User: e.User, Rule: e.Rule, Severity: string(e.Severity), Since: e.Since, LastNotice: e.LastNotice, Acked: e.Acked}
-			var until int64
-			for _, z := range st.Alarm.Snoozes {
-				if z.User == e.User && (z.Rule == "" || z.Rule == string(e.Rule)) && z.Until > now.UnixNano() && z.Until > until {
-					until = z.Until
-				}
-			}
-			if until > 0 {
-				t := time.Unix(0, until).UTC()
-				ep.SnoozedUntil = &t
+			if until, ok := st.Alarm.SnoozedUntil(e.User, e.Rule, now); ok {
+				ep.SnoozedUntil = &until
 			}
 			out = append(out, ep)
 		}
@@ -218,7 +215,7 @@ func (a *API) open(w http.ResponseWriter, r *http.Request) {
 		}
 		return out[i].User < out[j].User || out[i].User == out[j].User && out[i].Rule < out[j].Rule
 	})
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 // EpisodeOf is the user's open episode of rule on the device, if there is one.
