@@ -51,12 +51,8 @@ func main() {
 	store := dynamostore.New(dynamodb.NewFromConfig(cfg), table)
 	conf.Users = store // quiet hours: people's preferences live in the same table,
 	conf.Held = store  // and what they hold until the user's digest
-	signer, err := linkslambda.Signer(ctx, secretsmanager.NewFromConfig(cfg), os.Getenv(fnenv.LinkSecretARN), os.Getenv(fnenv.LinkBaseURL))
-	if err != nil {
+	if conf.Linker, err = linkslambda.Linker(ctx, secretsmanager.NewFromConfig(cfg), os.Getenv(fnenv.LinkSecretARN), os.Getenv(fnenv.LinkBaseURL)); err != nil {
 		fail("one-click links", "err", err)
-	}
-	if signer != nil {
-		conf.Linker = signer
 	}
 	pub := snsalerts.New(sns.NewFromConfig(cfg), topic)
 	// The check quarantines nothing: it reads no message.

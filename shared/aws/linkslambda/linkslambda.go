@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/service/links"
 )
 
@@ -70,10 +71,10 @@ func Secret(ctx context.Context, c SecretReader, arn string) ([]byte, error) {
 	return []byte(*out.SecretString), nil
 }
 
-// Signer reads the links' secret and returns the signer the evaluate and silence functions add
-// links with, when getenv names both the secret (fnenv.LinkSecretARN) and the links function's
-// URL (fnenv.LinkBaseURL); nil when neither is set.
-func Signer(ctx context.Context, c SecretReader, secretARN, baseURL string) (*links.Signer, error) {
+// Linker reads the links' secret and returns what the evaluate and silence functions sign links
+// with (evaluator.Config.Linker), given both the secret's ARN (fnenv.LinkSecretARN) and the links
+// function's URL (fnenv.LinkBaseURL); nil, no links, when neither is set.
+func Linker(ctx context.Context, c SecretReader, secretARN, baseURL string) (evaluator.Linker, error) {
 	if secretARN == "" && baseURL == "" {
 		return nil, nil
 	}
@@ -84,5 +85,9 @@ func Signer(ctx context.Context, c SecretReader, secretARN, baseURL string) (*li
 	if err != nil {
 		return nil, err
 	}
-	return links.NewSigner(secret, baseURL)
+	signer, err := links.NewSigner(secret, baseURL)
+	if err != nil {
+		return nil, err
+	}
+	return signer, nil
 }
