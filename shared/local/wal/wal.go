@@ -1,0 +1,661 @@
+// Package wal is the one-machine pipeline's durable log: what the broker acknowledges is
+// appended here and fsynced first, and the consumers (the evaluation, the bronze writer) read it
+// from their checkpoints, so that a crash or a power cut loses nothing that was acknowledged and
+// the lag of a slow consumer lives on disk, not in memory.
+//
+// Records go to segment files (<first offset>.seg) as frames of a 4-byte length, a 4-byte
+// CRC-32C of the payload and the payload. Appends are committed in groups: every record waiting
+// when a commit starts is written with one write and one fsync. On Open the last segment is
+// checked frame by frame and a torn tail (a frame cut short or whose checksum fails, what a
+// crash mid-write leaves) is cut off. A segment is deleted once every consumer's checkpoint is
+// past it.
+package wal
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options tunes a log.
+type Options struct {
+	// SegmentBytes is the size at which the log starts a new segment; default DefaultSegmentBytes.
+	SegmentBytes int64
+	// MaxBytes caps the bytes of the log on disk: appends that would pass it fail with ErrFull
+	// until consumers' checkpoints free segments. 0: no cap (the disk is the cap).
+	MaxBytes int64
+	// Consumers name the readers whose checkpoints keep segments: a segment is deleted once every
+	// one of them is past it.
+	Consumers []string
+	// MaxRecord refuses larger payloads; default DefaultMaxRecord.
+	MaxRecord int
+	Log       *slog.Logger
+}
+
+// The defaults of Options.
+const (
+	DefaultSegmentBytes = 64 << 20
+	DefaultMaxRecord    = 1 << 20
+	// groupMax bounds the records of one commit (a commit takes what waits, up to this).
+	groupMax = 8192
+	// frameHeader is the length and checksum before each payload.
+	frameHeader = 8
+)
+
+// ErrFull is returned (wrapped) by appends refused because the log reached MaxBytes or the disk
+// is full: nothing of them was kept, and the caller should not acknowledge them.
+var ErrFull = errors.New("the log is full")
+
+// ErrClosed is returned by appends after Close, and by readers once the log is closed and read.
+var ErrClosed = errors.New("the log is closed")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Log is an open log.
+type Log struct {
+	dir string
+	opt Options
+	log *slog.Logger
+
+	reqs     chan *request
+	stopped  chan struct{} // closed when the committer has ended
+	closing  sync.Once
+	closeMu  sync.RWMutex // appends hold it shared; Close takes it to close reqs
+	isClosed bool
+
+	mu          sync.Mutex
+	segs        []segment // in order; the last is the one appended to
+	f           *os.File  // the last segment, open for appending
+	next        uint64    // the offset the next record gets; records below it are durable
+	bytes       int64     // bytes of every segment
+	checkpoints map[string]uint64
+	notify      chan struct{} // closed (and replaced) on each commit and on Close
+	done        bool          // closed and the committer ended
+	full        bool          // the last commit was refused for want of room
+
+	syncs     atomic.Int64
+	syncNanos atomic.Int64
+	appended  atomic.Int64
+	written   atomic.Int64 // bytes written, frames included
+	refused   atomic.Int64
+}
+
+type segment struct {
+	first uint64 // the offset of its first record
+	path  string
+	size  int64
+}
+
+type request struct {
+	data []byte
+	done func(off uint64, err error)
+}
+
+// Open opens (or creates) the log in dir. Offsets start at 1.
+func Open(dir string, opt Options) (*Log, error) {
+	if opt.SegmentBytes <= 0 {
+		opt.SegmentBytes = DefaultSegmentBytes
+	}
+	if opt.MaxRecord <= 0 {
+		opt.MaxRecord = DefaultMaxRecord
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating the log directory: %w", err)
+	}
+	l := &Log{dir: dir, opt: opt, log: opt.Log, reqs: make(chan *request, groupMax), stopped: make(chan struct{}),
+		checkpoints: map[string]uint64{}, notify: make(chan struct{})}
+	if err := l.load(); err != nil {
+		return nil, err
+	}
+	go l.commitLoop()
+	return l, nil
+}
+
+func (l *Log) load() error {
+	entries, err := os.ReadDir(l.dir)
+	if err != nil {
+		return fmt.Errorf("listing the log: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case strings.HasSuffix(name, ".seg"):
+			first, err := strconv.ParseUint(strings.TrimSuffix(name, ".seg"), 10, 64)
+			if err != nil {
+				continue
+			}
+			fi, err := e.Info()
+			if err != nil {
+				return fmt.Errorf("reading the log: %w", err)
+			}
+			l.segs = append(l.segs, segment{first: first, path: filepath.Join(l.dir, name), size: fi.Size()})
+		case strings.HasPrefix(name, "checkpoint.") && !strings.HasSuffix(name, ".tmp"):
+			b, err := os.ReadFile(filepath.Join(l.dir, name))
+			if err != nil {
+				return fmt.Errorf("reading the log's %s: %w", name, err)
+			}
+			off, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+			if err != nil {
+				return fmt.Errorf("the log's %s holds %q, not an offset", name, b)
+			}
+			l.checkpoints[strings.TrimPrefix(name, "checkpoint.")] = off
+		}
+	}
+	sort.Slice(l.segs, func(i, j int) bool { return l.segs[i].first < l.segs[j].first })
+	if len(l.segs) == 0 {
+		return l.startSegment(1)
+	}
+	last := &l.segs[len(l.segs)-1]
+	n, good, err := scan(last.path)
+	if err != nil {
+		return err
+	}
+	if good < last.size {
+		l.log.Warn("the log's last segment ends in a torn record (a crash mid-write): cut off", "segment", last.path,
+			"bytes", last.size-good)
+		if err := os.Truncate(last.path, good); err != nil {
+			return fmt.Errorf("cutting the torn tail of %s: %w", last.path, err)
+		}
+		last.size = good
+	}
+	l.next = last.first + n
+	for _, s := range l.segs {
+		l.bytes += s.size
+	}
+	f, err := os.OpenFile(last.path, os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("opening the log: %w", err)
+	}
+	l.f = f
+	return nil
+}
+
+// scan counts the whole frames of a segment and returns the size they take.
+func scan(path string) (n uint64, good int64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, fmt.Errorf("opening the log: %w", err)
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	var buf []byte
+	for {
+		data, err := readFrame(r, &buf)
+		if err != nil {
+			return n, good, nil // the end, or a torn or corrupt frame: what follows is cut off
+		}
+		n++
+		good += int64(frameHeader + len(data))
+	}
+}
+
+var errCorrupt = errors.New("corrupt frame")
+
+// readFrame reads one frame into *buf and returns its payload.
+func readFrame(r *bufio.Reader, buf *[]byte) ([]byte, error) {
+	var hdr [frameHeader]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	size := binary.LittleEndian.Uint32(hdr[:4])
+	if size > 64<<20 {
+		return nil, errCorrupt
+	}
+	if cap(*buf) < int(size) {
+		*buf = make([]byte, size)
+	}
+	data := (*buf)[:size]
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, err
+	}
+	if crc32.Checksum(data, castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {
+		return nil, errCorrupt
+	}
+	return data, nil
+}
+
+// startSegment creates the segment whose first record is first, and makes it the one appended to.
+func (l *Log) startSegment(first uint64) error {
+	path := filepath.Join(l.dir, fmt.Sprintf("%020d.seg", first))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("creating a log segment: %w", err)
+	}
+	if err := syncDir(l.dir); err != nil {
+		f.Close()
+		return err
+	}
+	if l.f != nil {
+		l.f.Close()
+	}
+	l.f, l.next = f, first
+	l.segs = append(l.segs, segment{first: first, path: path})
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	return nil
+}
+
+// AppendAsync appends data; done is called, from the log's committer and in the order of the
+// appends, once the record is durable (with its offset) or refused. A full queue of waiting
+// appends blocks the caller. data must not change until done is called.
+func (l *Log) AppendAsync(data []byte, done func(off uint64, err error)) {
+	if len(data) > l.opt.MaxRecord {
+		done(0, fmt.Errorf("a record of %d bytes is larger than the log takes (%d)", len(data), l.opt.MaxRecord))
+		return
+	}
+	l.closeMu.RLock()
+	if l.isClosed {
+		l.closeMu.RUnlock()
+		done(0, ErrClosed)
+		return
+	}
+	l.reqs <- &request{data: data, done: done}
+	l.closeMu.RUnlock()
+}
+
+// Append appends data and returns its offset once it is durable.
+func (l *Log) Append(data []byte) (uint64, error) {
+	type result struct {
+		off uint64
+		err error
+	}
+	ch := make(chan result, 1)
+	l.AppendAsync(data, func(off uint64, err error) { ch <- result{off, err} })
+	r := <-ch
+	return r.off, r.err
+}
+
+func (l *Log) commitLoop() {
+	defer close(l.stopped)
+	batch := make([]*request, 0, groupMax)
+	var buf []byte
+	for first := range l.reqs {
+		batch = append(batch[:0], first)
+	take:
+		for len(batch) < groupMax {
+			select {
+			case r, ok := <-l.reqs:
+				if !ok {
+					break take
+				}
+				batch = append(batch, r)
+			default:
+				break take
+			}
+		}
+		buf = l.commit(batch, buf[:0])
+	}
+}
+
+// commit writes a group with one write and one fsync, then answers each of its appends.
+func (l *Log) commit(batch []*request, buf []byte) []byte {
+	for _, r := range batch {
+		var hdr [frameHeader]byte
+		binary.LittleEndian.PutUint32(hdr[:4], uint32(len(r.data)))
+		binary.LittleEndian.PutUint32(hdr[4:], crc32.Checksum(r.data, castagnoli))
+		buf = append(append(buf, hdr[:]...), r.data...)
+	}
+	first, err := l.write(buf, len(batch))
+	if err != nil {
+		l.refused.Add(int64(len(batch)))
+		for _, r := range batch {
+			r.done(0, err)
+		}
+		return buf
+	}
+	l.appended.Add(int64(len(batch)))
+	l.written.Add(int64(len(buf)))
+	for i, r := range batch {
+		r.done(first+uint64(i), nil)
+	}
+	return buf
+}
+
+// write appends buf (n frames) to the last segment and fsyncs it; a write that fails is cut off
+// again, so the segment holds whole frames only.
+func (l *Log) write(buf []byte, n int) (uint64, error) {
+	l.mu.Lock()
+	if l.opt.MaxBytes > 0 && l.bytes+int64(len(buf)) > l.opt.MaxBytes {
+		l.setFullLocked(true, nil)
+		l.mu.Unlock()
+		return 0, fmt.Errorf("%w: %d bytes on disk, --max-log-bytes %d", ErrFull, l.bytes, l.opt.MaxBytes)
+	}
+	seg := &l.segs[len(l.segs)-1]
+	if seg.size > 0 && seg.size+int64(len(buf)) > l.opt.SegmentBytes {
+		if err := l.f.Sync(); err != nil {
+			l.mu.Unlock()
+			return 0, fmt.Errorf("syncing the log: %w", err)
+		}
+		if err := l.startSegment(l.next); err != nil {
+			l.mu.Unlock()
+			return 0, l.refuse(err)
+		}
+		seg = &l.segs[len(l.segs)-1]
+	}
+	f, size, first := l.f, seg.size, l.next
+	l.mu.Unlock()
+	// The write and the fsync run outside the lock: readers and checkpoints go on meanwhile (only
+	// the committer writes).
+	start := time.Now()
+	_, err := f.Write(buf)
+	if err == nil {
+		err = f.Sync()
+	}
+	l.syncs.Add(1)
+	l.syncNanos.Add(int64(time.Since(start)))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		if terr := f.Truncate(size); terr != nil {
+			// The segment may end in a torn frame: Open cuts it off; appending after it would
+			// not be read, so the log stops here.
+			l.log.Error("the log cannot cut off a failed write", "err", terr)
+		}
+		return 0, l.refuse(fmt.Errorf("appending to the log: %w", err))
+	}
+	seg.size += int64(len(buf))
+	l.bytes += int64(len(buf))
+	l.next += uint64(n)
+	l.setFullLocked(false, nil)
+	close(l.notify)
+	l.notify = make(chan struct{})
+	return first, nil
+}
+
+// refuse turns a write error into ErrFull (the caller is told not to acknowledge; a full disk is
+// the usual cause) and notes it; l.mu is held.
+func (l *Log) refuse(err error) error {
+	l.setFullLocked(true, err)
+	return fmt.Errorf("%w: %w", ErrFull, err)
+}
+
+func (l *Log) setFullLocked(full bool, err error) {
+	if full == l.full {
+		return
+	}
+	l.full = full
+	if full {
+		l.log.Error("LOG FULL: not acknowledging messages until there is room (publishers retry)", "bytes", l.bytes,
+			"max_bytes", l.opt.MaxBytes, "err", err)
+	} else {
+		l.log.Warn("the log has room again: acknowledging messages")
+	}
+}
+
+// Next is the offset the next record gets: every record below it is durable.
+func (l *Log) Next() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.next
+}
+
+// Checkpointed is the checkpoint of a consumer: the offset it reads from after a restart (the
+// log's first offset when it has none).
+func (l *Log) Checkpointed(name string) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if off, ok := l.checkpoints[name]; ok {
+		return off
+	}
+	return l.segs[0].first
+}
+
+// Checkpoint records, durably, that a consumer is done with every record below off, and deletes
+// the segments every consumer is past.
+func (l *Log) Checkpoint(name string, off uint64) error {
+	l.mu.Lock()
+	if cur, ok := l.checkpoints[name]; ok && cur == off {
+		l.mu.Unlock()
+		return nil
+	}
+	l.mu.Unlock()
+	path := filepath.Join(l.dir, "checkpoint."+name)
+	if err := writeFileSync(path, []byte(strconv.FormatUint(off, 10)+"\n")); err != nil {
+		return fmt.Errorf("writing the checkpoint of %s: %w", name, err)
+	}
+	l.mu.Lock()
+	l.checkpoints[name] = off
+	doomed := l.doomedLocked()
+	l.mu.Unlock()
+	for _, s := range doomed {
+		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("deleting a consumed log segment: %w", err)
+		}
+	}
+	return nil
+}
+
+// doomedLocked takes the segments every consumer is past out of the list (never the last).
+func (l *Log) doomedLocked() []segment {
+	low := uint64(0)
+	for i, c := range l.opt.Consumers {
+		off, ok := l.checkpoints[c]
+		if !ok {
+			return nil
+		}
+		if i == 0 || off < low {
+			low = off
+		}
+	}
+	if len(l.opt.Consumers) == 0 {
+		return nil
+	}
+	k := 0
+	for k+1 < len(l.segs) && l.segs[k+1].first <= low {
+		k++
+	}
+	doomed := append([]segment(nil), l.segs[:k]...)
+	for _, s := range doomed {
+		l.bytes -= s.size
+	}
+	l.segs = l.segs[k:]
+	return doomed
+}
+
+// writeFileSync replaces path with data durably: a temporary file, fsynced, renamed over it,
+// and the directory fsynced.
+func writeFileSync(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// Close stops taking appends, commits those waiting, and wakes the readers (which then read
+// what is left and end with ErrClosed).
+func (l *Log) Close() error {
+	l.closing.Do(func() {
+		l.closeMu.Lock()
+		l.isClosed = true
+		close(l.reqs)
+		l.closeMu.Unlock()
+		<-l.stopped
+		l.mu.Lock()
+		l.done = true
+		close(l.notify)
+		l.notify = make(chan struct{})
+		l.mu.Unlock()
+	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Close()
+	l.f = nil
+	return err
+}
+
+// Stats is what the log did, for metrics.
+type Stats struct {
+	Appended, Refused int64 // records
+	Written           int64 // bytes appended, frames included
+	Syncs             int64
+	SyncTime          time.Duration // the writes and fsyncs of every commit
+	Bytes             int64         // on disk now
+	Segments          int
+	Full              bool
+	Next              uint64
+	Checkpoints       map[string]uint64
+}
+
+// Stats returns the log's counters.
+func (l *Log) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cps := make(map[string]uint64, len(l.checkpoints))
+	for k, v := range l.checkpoints {
+		cps[k] = v
+	}
+	return Stats{Appended: l.appended.Load(), Refused: l.refused.Load(), Written: l.written.Load(), Syncs: l.syncs.Load(),
+		SyncTime: time.Duration(l.syncNanos.Load()), Bytes: l.bytes, Segments: len(l.segs), Full: l.full, Next: l.next,
+		Checkpoints: cps}
+}
+
+// Reader reads the log in order from an offset, waiting for records not yet appended.
+type Reader struct {
+	l   *Log
+	pos uint64 // the offset of the next record to return
+	f   *os.File
+	r   *bufio.Reader
+	cur uint64 // the first offset of the open segment
+	end uint64 // the first offset of the segment after the open one (0: it was the last)
+	buf []byte
+}
+
+// Reader returns a reader of the records from offset from on (from the log's first record when
+// from is below it).
+func (l *Log) Reader(from uint64) *Reader {
+	return &Reader{l: l, pos: from}
+}
+
+// Record is one record read.
+type Record struct {
+	Offset uint64
+	Data   []byte // valid until the next call of Next
+}
+
+// Next returns the next record, waiting while there is none; ctx ends the wait (its error), as
+// does Close once every record was read (ErrClosed).
+func (r *Reader) Next(ctx context.Context) (Record, error) {
+	for {
+		r.l.mu.Lock()
+		next, done, notify := r.l.next, r.l.done, r.l.notify
+		if r.f != nil && r.end == 0 {
+			// The open segment was the last: a roll since then bounds it.
+			for _, s := range r.l.segs {
+				if s.first > r.cur {
+					r.end = s.first
+					break
+				}
+			}
+		}
+		r.l.mu.Unlock()
+		if r.pos < next {
+			break
+		}
+		if done {
+			return Record{}, ErrClosed
+		}
+		select {
+		case <-notify:
+		case <-ctx.Done():
+			return Record{}, ctx.Err()
+		}
+	}
+	if r.f == nil || (r.end != 0 && r.pos >= r.end) {
+		if err := r.open(); err != nil {
+			return Record{}, err
+		}
+	}
+	data, err := readFrame(r.r, &r.buf)
+	if err != nil {
+		return Record{}, fmt.Errorf("reading the log at offset %d: %w", r.pos, err)
+	}
+	rec := Record{Offset: r.pos, Data: data}
+	r.pos++
+	return rec, nil
+}
+
+// open opens the segment holding r.pos and skips to it.
+func (r *Reader) open() error {
+	if r.f != nil {
+		r.f.Close()
+		r.f = nil
+	}
+	r.l.mu.Lock()
+	segs := append([]segment(nil), r.l.segs...)
+	r.l.mu.Unlock()
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].first > r.pos }) - 1
+	if i < 0 {
+		i, r.pos = 0, segs[0].first // deleted below: read from the first kept
+	}
+	f, err := os.Open(segs[i].path)
+	if err != nil {
+		return fmt.Errorf("opening a log segment: %w", err)
+	}
+	r.f, r.r, r.cur, r.end = f, bufio.NewReaderSize(f, 256<<10), segs[i].first, 0
+	if i+1 < len(segs) {
+		r.end = segs[i+1].first
+	}
+	for off := segs[i].first; off < r.pos; off++ {
+		var hdr [frameHeader]byte
+		if _, err := io.ReadFull(r.r, hdr[:]); err != nil {
+			return fmt.Errorf("skipping to offset %d in %s: %w", r.pos, segs[i].path, err)
+		}
+		if _, err := r.r.Discard(int(binary.LittleEndian.Uint32(hdr[:4]))); err != nil {
+			return fmt.Errorf("skipping to offset %d in %s: %w", r.pos, segs[i].path, err)
+		}
+	}
+	return nil
+}
+
+// Close releases the reader's file.
+func (r *Reader) Close() {
+	if r.f != nil {
+		r.f.Close()
+		r.f = nil
+	}
+}
