@@ -1,19 +1,26 @@
 // Package broker is the MQTT broker of the one-machine pipeline (mochi-mqtt) with the topic rule
 // of the stack applied inside it: every message on devices/+/readings is handed, with the
-// topic's device id, to the rule's action before the broker acknowledges it, so an acknowledged
-// message is on its way, and one the action refused is not acknowledged (the client retries).
+// topic's device id, to the rule's action, and acknowledged only once the action says it is
+// kept (durable, in the pipeline's log), so an acknowledged message is never lost, and one the
+// action refused is not acknowledged (the client retries).
+//
+// Like AWS IoT Core it can require TLS with client certificates: a device's identity is the
+// common name of its certificate, and it may publish only to devices/{that id}/readings.
+// Without TLS it listens on loopback addresses only.
 package broker
 
 import (
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/iotwatch/iotwatch/shared/contract/topic"
@@ -33,26 +40,44 @@ const (
 	ConnectTimeout = 10 * time.Second
 )
 
-// Action is the topic rule's action: it takes one message of a device. An error refuses the
-// message (not acknowledged); ErrUnavailable says the pipeline is shutting down.
-type Action func(deviceID string, payload []byte) error
+// Action is the topic rule's action: it takes one message of a device and calls done once,
+// from any goroutine, when the message is kept (nil: it is acknowledged then) or refused (not
+// acknowledged; ErrUnavailable says the pipeline is stopping, ErrFull that it has no room).
+// Calls of done for one client's messages must come in the order of the calls of Action (MQTT
+// acknowledges in order).
+type Action func(deviceID string, payload []byte, done func(error))
 
-// ErrUnavailable, returned by an Action, refuses a message because the pipeline is stopping.
-var ErrUnavailable = fmt.Errorf("the pipeline is stopping")
+// ErrUnavailable, passed to done, refuses a message because the pipeline is stopping.
+var ErrUnavailable = errors.New("the pipeline is stopping")
+
+// ErrFull, passed to done (wrapped), refuses a message because the pipeline has no room for it.
+var ErrFull = errors.New("the pipeline is full")
+
+// ErrInsecure is returned by Start for an address other than loopback without TLS.
+var ErrInsecure = errors.New("refusing to accept MQTT from the network without TLS and client certificates")
+
+// Options configures a broker.
+type Options struct {
+	Addr string // listen address, default DefaultAddr
+	// TLS, when set, is the listener's TLS configuration; it must require and verify client
+	// certificates (tls.RequireAndVerifyClientCert), whose common name is the device's id.
+	TLS *tls.Config
+	Log *slog.Logger
+}
 
 // Broker is a running broker.
 type Broker struct {
 	server   *mqtt.Server
 	listener *listener
 	addr     string
-	accepted atomic.Int64
+	rule     *ruleHook
 	close    sync.Once
 	closeErr error
 }
 
-// Start listens on addr and serves until Close.
-func Start(addr string, action Action, log *slog.Logger) (*Broker, error) {
-	return start(addr, action, log, limits{maxConns: MaxConnections, connectTimeout: ConnectTimeout})
+// Start listens and serves until Close.
+func Start(opt Options, action Action) (*Broker, error) {
+	return start(opt, action, limits{maxConns: MaxConnections, connectTimeout: ConnectTimeout})
 }
 
 // limits are the listener's limits (tests make them small).
@@ -62,31 +87,58 @@ type limits struct {
 	listen         func(network, addr string) (net.Listener, error)
 }
 
-func start(addr string, action Action, log *slog.Logger, lim limits) (*Broker, error) {
+// Loopback reports whether addr (host:port) names only this machine: a loopback address or
+// localhost.
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func start(opt Options, action Action, lim limits) (*Broker, error) {
+	if opt.Addr == "" {
+		opt.Addr = DefaultAddr
+	}
+	if opt.TLS == nil && !Loopback(opt.Addr) {
+		return nil, fmt.Errorf("--mqtt %s: %w: give --tls-cert, --tls-key and --client-ca (iotwatch ca init issues them), or listen on 127.0.0.1", opt.Addr, ErrInsecure)
+	}
+	if opt.TLS != nil && opt.TLS.ClientAuth != tls.RequireAndVerifyClientCert {
+		return nil, errors.New("the broker's TLS configuration must require and verify client certificates")
+	}
 	if lim.listen == nil {
 		lim.listen = net.Listen
 	}
-	ln, err := lim.listen("tcp", addr)
+	ln, err := lim.listen("tcp", opt.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("listening for MQTT on %s: %w", addr, err)
+		return nil, fmt.Errorf("listening for MQTT on %s: %w", opt.Addr, err)
 	}
+	log := opt.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	addr := ln.Addr().String()
+	if opt.TLS != nil {
+		ln = tls.NewListener(ln, opt.TLS)
 	}
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = MaxPacketSize
 	caps.MaximumClients = MaxConnections
-	b := &Broker{server: mqtt.New(&mqtt.Options{InlineClient: false, Logger: log, Capabilities: caps}), addr: ln.Addr().String()}
+	caps.MaximumQos = 1 // as AWS IoT Core: QoS 2 is taken as QoS 1
+	b := &Broker{server: mqtt.New(&mqtt.Options{InlineClient: false, Logger: log, Capabilities: caps}), addr: addr}
 	b.listener = newListener("mqtt", ln, lim.maxConns, lim.connectTimeout)
+	b.rule = &ruleHook{action: action, tls: opt.TLS != nil, log: log}
 	fail := func(what string, err error) (*Broker, error) {
 		_ = b.server.Close() // closes the listeners it has; what failed is the error returned
 		_ = ln.Close()
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if err := b.server.AddHook(new(auth.AllowHook), nil); err != nil {
-		return fail("adding the auth hook", err)
-	}
-	if err := b.server.AddHook(&ruleHook{action: action, accepted: &b.accepted}, nil); err != nil {
+	if err := b.server.AddHook(b.rule, nil); err != nil {
 		return fail("adding the topic rule", err)
 	}
 	if err := b.server.AddListener(b.listener); err != nil {
@@ -101,8 +153,21 @@ func start(addr string, action Action, log *slog.Logger, lim limits) (*Broker, e
 // Addr is the address the broker listens on (the port chosen when addr ended in :0).
 func (b *Broker) Addr() string { return b.addr }
 
-// Accepted is the number of messages the rule took.
-func (b *Broker) Accepted() int64 { return b.accepted.Load() }
+// Accepted is the number of messages the rule took and acknowledged.
+func (b *Broker) Accepted() int64 { return b.rule.accepted.Load() }
+
+// Refused counts what the broker refused: messages the action refused (not acknowledged) and
+// connections or topics a certificate does not allow.
+type Refused struct {
+	Messages   int64 // refused by the action: not acknowledged
+	Connect    int64 // connections without a usable certificate identity
+	NotAllowed int64 // publishes or subscriptions to a topic the device's certificate does not allow
+}
+
+// Refused returns the broker's refusals so far.
+func (b *Broker) Refused() Refused {
+	return Refused{Messages: b.rule.refused.Load(), Connect: b.rule.refusedConnect.Load(), NotAllowed: b.rule.notAllowed.Load()}
+}
 
 // Close stops accepting and disconnects every client; calling it again does nothing.
 func (b *Broker) Close() error {
@@ -114,33 +179,154 @@ func (b *Broker) Close() error {
 	return b.closeErr
 }
 
-// ruleHook is the topic rule (topic.RuleSQL): it runs in OnPublish, before the PUBACK.
+// ruleHook is the topic rule (topic.RuleSQL) and the certificates' policy: the rule runs in
+// OnPublish, and the acknowledgement is sent when the action's done says so.
 type ruleHook struct {
 	mqtt.HookBase
-	action   Action
-	accepted *atomic.Int64
+	action Action
+	tls    bool
+	log    *slog.Logger
+
+	accepted, refused, refusedConnect, notAllowed atomic.Int64
+	ackers                                        sync.Map // *mqtt.Client -> *acker
 }
 
 func (h *ruleHook) ID() string { return "iotwatch-rule" }
 
-func (h *ruleHook) Provides(b byte) bool { return b == mqtt.OnPublish }
+func (h *ruleHook) Provides(b byte) bool {
+	switch b {
+	case mqtt.OnPublish, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnDisconnect:
+		return true
+	}
+	return false
+}
+
+// identity is the device id of a client's certificate ("" without TLS).
+func identity(cl *mqtt.Client) (string, bool) {
+	tc, ok := cl.Net.Conn.(*tls.Conn)
+	if !ok {
+		return "", false
+	}
+	st := tc.ConnectionState()
+	if len(st.PeerCertificates) == 0 || st.PeerCertificates[0].Subject.CommonName == "" {
+		return "", false
+	}
+	return st.PeerCertificates[0].Subject.CommonName, true
+}
+
+func (h *ruleHook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
+	if !h.tls {
+		return true // loopback only: as before, for development
+	}
+	if _, ok := identity(cl); !ok {
+		h.refusedConnect.Add(1)
+		return false
+	}
+	return true
+}
+
+// OnACLCheck lets a device publish to its own readings topic and subscribe under its own
+// devices/{id}/ only, as the policy of an AWS IoT thing does.
+func (h *ruleHook) OnACLCheck(cl *mqtt.Client, t string, write bool) bool {
+	if !h.tls {
+		return true
+	}
+	id, ok := identity(cl)
+	allowed := ok && (t == topic.Readings(id) || (!write && strings.HasPrefix(t, "devices/"+id+"/")))
+	if !allowed {
+		h.notAllowed.Add(1)
+		h.log.Warn("MQTT: topic not allowed for this certificate", "device", id, "topic", t, "publish", write)
+	}
+	return allowed
+}
+
+func (h *ruleHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	if a, ok := h.ackers.LoadAndDelete(cl); ok {
+		close(a.(*acker).stop)
+	}
+}
 
 func (h *ruleHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	dev, ok := topic.DeviceOf(pk.TopicName)
 	if !ok {
 		return pk, nil // not the rule's topic: the broker delivers it, the pipeline ignores it
 	}
-	if err := h.action(dev, append([]byte(nil), pk.Payload...)); err != nil {
-		// Refused: no PUBACK, so the client sends it again. MQTT 5 says why (a negative PUBACK);
-		// MQTT 3.1.1 has no such thing, so the packet is dropped unacknowledged.
-		if cl != nil && cl.Properties.ProtocolVersion == 5 {
-			if err == ErrUnavailable {
-				return pk, packets.ErrServerUnavailable
+	payload := append([]byte(nil), pk.Payload...)
+	if pk.FixedHeader.Qos == 0 || cl == nil || cl.Net.Inline {
+		h.action(dev, payload, func(err error) {
+			if err == nil {
+				h.accepted.Add(1)
+			} else {
+				h.refused.Add(1)
 			}
-			return pk, packets.ErrImplementationSpecificError
-		}
-		return pk, packets.ErrRejectPacket
+		})
+		return pk, packets.ErrRejectPacket // taken by the rule: nothing to send to subscribers
 	}
-	h.accepted.Add(1)
-	return pk, nil
+	a := h.ackerOf(cl)
+	id, v5 := pk.PacketID, cl.Properties.ProtocolVersion == 5
+	h.action(dev, payload, func(err error) {
+		if err == nil {
+			h.accepted.Add(1)
+			a.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: id})
+			return
+		}
+		h.refused.Add(1)
+		// Refused: no PUBACK, so the client sends it again. MQTT 5 says why (a negative PUBACK);
+		// MQTT 3.1.1 has no such thing, so the packet stays unacknowledged.
+		if v5 {
+			code := packets.ErrImplementationSpecificError
+			if errors.Is(err, ErrFull) {
+				code = packets.ErrQuotaExceeded
+			}
+			a.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: id, ReasonCode: code.Code,
+				Properties: packets.Properties{ReasonString: code.Reason}})
+		}
+	})
+	// mochi sends nothing for a packet it is told to drop: the acknowledgement is the acker's.
+	return pk, packets.ErrRejectPacket
+}
+
+// acker sends one client's acknowledgements from its own goroutine, so that a client slow to
+// read them holds up nobody else (the log's committer answers every client).
+type acker struct {
+	cl   *mqtt.Client
+	ch   chan packets.Packet
+	stop chan struct{}
+}
+
+// ackQueue bounds the acknowledgements waiting for one client; past it they are dropped (the
+// client sends the message again: a duplicate, never a loss).
+const ackQueue = 4096
+
+func (h *ruleHook) ackerOf(cl *mqtt.Client) *acker {
+	if a, ok := h.ackers.Load(cl); ok {
+		return a.(*acker)
+	}
+	a := &acker{cl: cl, ch: make(chan packets.Packet, ackQueue), stop: make(chan struct{})}
+	if prev, loaded := h.ackers.LoadOrStore(cl, a); loaded {
+		return prev.(*acker)
+	}
+	go a.run()
+	return a
+}
+
+func (a *acker) run() {
+	for {
+		select {
+		case pk := <-a.ch:
+			if err := a.cl.WritePacket(pk); err != nil {
+				return // the connection is gone: its client sends again what it did not see acknowledged
+			}
+		case <-a.stop:
+			return
+		}
+	}
+}
+
+func (a *acker) send(pk packets.Packet) {
+	select {
+	case a.ch <- pk:
+	case <-a.stop:
+	default:
+	}
 }

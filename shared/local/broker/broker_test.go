@@ -19,7 +19,7 @@ import (
 func startTest(t *testing.T, lim limits) (*Broker, *atomic.Int64) {
 	t.Helper()
 	var got atomic.Int64
-	b, err := start("127.0.0.1:0", func(string, []byte) error { got.Add(1); return nil }, nil, lim)
+	b, err := start(Options{Addr: "127.0.0.1:0"}, func(_ string, _ []byte, done func(error)) { got.Add(1); done(nil) }, lim)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = b.Close() })
 	return b, &got
@@ -128,12 +128,13 @@ func TestLargePacketsAreRefused(t *testing.T) {
 // acknowledged it and it was lost.
 func TestRefusedMessagesAreNotAcknowledged(t *testing.T) {
 	var calls atomic.Int64
-	b, err := start("127.0.0.1:0", func(string, []byte) error {
+	b, err := start(Options{Addr: "127.0.0.1:0"}, func(_ string, _ []byte, done func(error)) {
 		if calls.Add(1) == 1 {
-			return ErrUnavailable
+			done(ErrUnavailable)
+			return
 		}
-		return nil
-	}, nil, limits{maxConns: 10, connectTimeout: time.Minute})
+		done(nil)
+	}, limits{maxConns: 10, connectTimeout: time.Minute})
 	require.NoError(t, err)
 	defer b.Close()
 	err = publish(t, b.Addr(), []byte(`{"device_id":"room-1"}`))

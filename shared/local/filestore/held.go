@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/local/durable"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
 
@@ -57,7 +58,7 @@ func (s *Store) writeHeld(user string, f heldFile) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.heldPath(user), b)
+	return durable.WriteFile(s.heldPath(user), b, 0o644)
 }
 
 // Hold implements evaluator.Held.

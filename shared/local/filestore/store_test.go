@@ -2,6 +2,7 @@ package filestore
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	"github.com/iotwatch/iotwatch/shared/local/wal"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/testsupport/golden"
 	"github.com/iotwatch/iotwatch/shared/testsupport/storetest"
@@ -125,9 +127,13 @@ func TestStoredFileFormat(t *testing.T) {
 	st.Rules["temperature_high:alice"].Flags |= 1 << 3 // acknowledged
 	_, err = s.SaveState(context.Background(), "room-1", evaluator.State{Alarm: st})
 	require.NoError(t, err)
-	b, err := os.ReadFile(filepath.Join(dir, "state", "room-1"+stateExt))
+	require.NoError(t, s.Close())
+	j, err := wal.Open(filepath.Join(dir, "state", journalDir), wal.Options{})
 	require.NoError(t, err)
-	golden.Check(t, "state-file.golden", string(b)+"\n")
+	rec, err := j.Reader(1).Next(context.Background())
+	require.NoError(t, err)
+	golden.Check(t, "state-file.golden", string(rec.Data)+"\n")
+	require.NoError(t, j.Close())
 	reopened, err := Open(th, "", filepath.Join(dir, "state"), nil)
 	require.NoError(t, err)
 	d, err := reopened.LoadDevice(context.Background(), "room-1")
@@ -196,4 +202,50 @@ func TestUnreadableStateIsMovedAside(t *testing.T) {
 	// the moved-aside files are not read again
 	_, err = Open(th, dv, stateDir, nil)
 	require.NoError(t, err)
+}
+
+// TestABatchIsOneWriteAndSurvivesCompaction: the states of a batch take one fsync, and the
+// journal, compacted into a snapshot as it grows, reads back the same after a restart.
+func TestABatchIsOneWriteAndSurvivesCompaction(t *testing.T) {
+	dir := t.TempDir()
+	th, _ := writeFiles(t, dir, storetest.Configs, nil)
+	stateDir := filepath.Join(dir, "state")
+	s := &Store{thresholdsPath: th, stateDir: stateDir, log: slog.New(slog.DiscardHandler),
+		devices: map[string]device.Device{}, states: map[string]evaluator.State{}, compactAt: 20 << 10}
+	require.NoError(t, s.readThresholds())
+	require.NoError(t, s.openJournal())
+	ctx := context.Background()
+	want := map[string]int64{}
+	for round := range 30 {
+		var writes []evaluator.StateWrite
+		for d := range 100 {
+			id := fmt.Sprintf("dev-%03d", d)
+			writes = append(writes, evaluator.StateWrite{ID: id, State: evaluator.State{
+				Alarm: alarm.DeviceState{Last: int64(round), HasLast: true}, Version: int64(round)}})
+			want[id] = int64(round)
+		}
+		syncs := s.journal.Stats().Syncs
+		versions, errs := s.SaveStates(ctx, writes)
+		for i := range writes {
+			require.NoError(t, errs[i])
+			require.Equal(t, int64(round+1), versions[i])
+		}
+		assert.Equal(t, syncs+1, s.journal.Stats().Syncs, "one fsync for a batch of 100 states")
+	}
+	st := s.journal.Stats()
+	assert.Less(t, st.Bytes, int64(60<<10), "compaction keeps the journal small (%d bytes of %d written)", st.Bytes, st.Written)
+	assert.FileExists(t, filepath.Join(stateDir, snapshotFile))
+	_, errs := s.SaveStates(ctx, []evaluator.StateWrite{{ID: "dev-000", State: evaluator.State{Version: 3}}})
+	assert.ErrorIs(t, errs[0], evaluator.ErrConflict, "versions are checked per write")
+	require.NoError(t, s.Close())
+
+	again, err := Open(th, "", stateDir, nil)
+	require.NoError(t, err)
+	defer again.Close()
+	states := again.States()
+	require.Len(t, states, 100)
+	for id, last := range want {
+		assert.Equal(t, last, states[id].Alarm.Last, id)
+		assert.Equal(t, last+1, states[id].Version, id)
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/local/durable"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
 
@@ -35,13 +36,8 @@ func (q *Quarantine) Put(_ context.Context, batchKey string, recs []lake.Rejecte
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(path+".tmp", body, 0o644); err != nil {
-			os.Remove(path + ".tmp")
-			return fmt.Errorf("writing %s: %w", path, err)
-		}
-		if err := os.Rename(path+".tmp", path); err != nil {
-			os.Remove(path + ".tmp")
-			return fmt.Errorf("writing %s: %w", path, err)
+		if err := durable.WriteFile(path, body, 0o644); err != nil {
+			return err
 		}
 	}
 	return nil

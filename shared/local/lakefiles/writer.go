@@ -19,6 +19,7 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/local/durable"
 )
 
 // Writer buffers records per hour partition of one of their time fields and writes each buffer
@@ -120,7 +121,7 @@ func (w *Writer) flush(all bool) error {
 	return errors.Join(errs...)
 }
 
-// writeLocked writes one buffer as an object (a temporary file renamed into place).
+// writeLocked writes one buffer as an object (a temporary file, fsynced, renamed into place).
 func (w *Writer) writeLocked(path string, b *buffer) error {
 	dir := filepath.Join(w.root, filepath.FromSlash(path))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -135,14 +136,9 @@ func (w *Writer) writeLocked(path string, b *buffer) error {
 		return err
 	}
 	name := fmt.Sprintf("iotwatch-%s-%d-%06d.json.gz", filepath.Base(w.prefix), time.Now().UnixNano(), w.seq.Add(1))
-	tmp := filepath.Join(dir, "."+name+".tmp")
-	if err := os.WriteFile(tmp, z.Bytes(), 0o644); err != nil {
-		os.Remove(tmp) // a partial file must not stay behind; the buffer is kept and written again
-		return fmt.Errorf("writing %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", filepath.Join(dir, name), err)
+	// Durably: the pipeline's log lets go of these records once they are written.
+	if err := durable.WriteHidden(filepath.Join(dir, name), z.Bytes(), 0o644); err != nil {
+		return err // no partial file stays behind; the buffer is kept and written again
 	}
 	w.written.Add(int64(b.lines))
 	delete(w.parts, path)
@@ -166,6 +162,18 @@ func (w *Writer) Touch(hours ...time.Time) {
 	for _, h := range hours {
 		w.touched[h] = true
 	}
+}
+
+// Pending returns the hours that received records since the last Touched, and keeps them.
+func (w *Writer) Pending() []time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]time.Time, 0, len(w.touched))
+	for h := range w.touched {
+		out = append(out, h)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
+	return out
 }
 
 // Touched returns the hours that received records since the last call.

@@ -1,11 +1,14 @@
 // Package runner is the whole pipeline in one process (DESIGN.md, "The same on one machine"):
-// the embedded MQTT broker with the topic rule, feeding an in-process stream (Kinesis and its
-// event source mapping) that hands batches to the evaluation service on local stand-ins (file
-// store, lake files), a Firehose-like writer of bronze, and the hourly aggregation.
+// the embedded MQTT broker with the topic rule, which appends each message to a durable log
+// (package wal) before acknowledging it; the log's two consumers, an in-process stream (Kinesis
+// and its event source mapping) that hands batches to the evaluation service on local stand-ins
+// (file store, lake files) and a Firehose-like writer of bronze, each resuming from its
+// checkpoint after a restart or a crash; and the hourly aggregation.
 package runner
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
@@ -25,6 +29,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/local/lakefiles"
 	"github.com/iotwatch/iotwatch/shared/local/lakelock"
 	"github.com/iotwatch/iotwatch/shared/local/stream"
+	"github.com/iotwatch/iotwatch/shared/local/wal"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/service/links"
@@ -58,6 +63,15 @@ type Config struct {
 	HTTP, LinkBase string
 	// LinksReady is called with the links server's address once it listens.
 	LinksReady func(addr string)
+	// MaxLogBytes caps the log on disk (0: the disk is the cap); at the cap the broker stops
+	// acknowledging until the consumers catch up.
+	MaxLogBytes int64
+	// TLS is the broker's TLS (client certificates required): needed to listen on anything but
+	// loopback. HTTPTLS is the HTTP listener's, needed likewise.
+	TLS, HTTPTLS *tls.Config
+	// Abort, closed while the run drains after ctx is done, stops the drain at once: what is not
+	// done stays in the log for the next start.
+	Abort <-chan struct{}
 }
 
 // The clocks of the silence rule.
@@ -79,6 +93,7 @@ const (
 // Summary is what a run did.
 type Summary struct {
 	Messages   int64 // accepted by the broker on the readings topics
+	Resumed    int64 // read from the log that earlier runs acknowledged and did not evaluate
 	Readings   int
 	Rejected   map[reading.Reason]int
 	Late       int
@@ -103,6 +118,15 @@ type pipeline struct {
 	stream  *stream.Stream
 	broker  *broker.Broker
 	links   *linkServer // nil without cfg.HTTP
+	log     *wal.Log
+	tracker *tracker
+	feeders sync.WaitGroup
+	// bronzeNext is the offset after the last record the bronze writer took; bronzeFlushed when
+	// its buffers were last written.
+	bronzeNext    atomic.Uint64
+	bronzeFlushed time.Time
+	aborted       bool
+	started       time.Time
 
 	mu   sync.Mutex // guards sum and errs
 	sum  Summary
@@ -126,11 +150,18 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return Summary{}, err
 	}
 	defer p.stopLinks() // and its listener, on every path
-	// The stream outlives ctx: after ctx is done, stop drains it.
+	defer p.store.Close()
+	// The stream and the log's readers outlive ctx: after ctx is done, stop drains them.
 	streamCtx, cancelStream := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelStream()
 	p.stream.Start(streamCtx)
-	if p.broker, err = broker.Start(p.cfg.MQTT, p.rule, p.cfg.Log); err != nil {
+	p.feeders.Add(2)
+	go func() { defer p.feeders.Done(); p.feedEvaluation(streamCtx) }()
+	go func() { defer p.feeders.Done(); p.feedBronze(streamCtx) }()
+	if p.broker, err = broker.Start(broker.Options{Addr: p.cfg.MQTT, TLS: p.cfg.TLS, Log: p.cfg.Log}, p.rule); err != nil {
+		_ = p.log.Close()
+		cancelStream()
+		p.feeders.Wait()
 		p.stream.Close()
 		return p.summary(), err
 	}
@@ -145,7 +176,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		p.cfg.Ready(p.broker.Addr())
 	}
 	p.serve(ctx)
-	p.stop(context.WithoutCancel(ctx))
+	p.stop(context.WithoutCancel(ctx), cancelStream)
 	return p.summary(), p.err()
 }
 
@@ -166,17 +197,29 @@ func newPipeline(cfg Config) (*pipeline, error) {
 	default:
 		return nil, fmt.Errorf("clock %q: want %s or %s", cfg.Clock, ClockWall, ClockWatermark)
 	}
+	if cfg.HTTP != "" && cfg.HTTPTLS == nil && !broker.Loopback(cfg.HTTP) {
+		return nil, fmt.Errorf("--http %s: %w: give --tls-cert and --tls-key, or listen on 127.0.0.1", cfg.HTTP, ErrInsecureHTTP)
+	}
 	store, err := filestore.Open(cfg.Thresholds, cfg.Devices, filepath.Join(cfg.Lake, "state"), cfg.Log)
 	if err != nil {
 		return nil, err
 	}
+	log, err := wal.Open(filepath.Join(cfg.Lake, LogDir), wal.Options{MaxBytes: cfg.MaxLogBytes,
+		Consumers: []string{consumerEvaluate, consumerBronze}, Log: cfg.Log})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	p := &pipeline{
-		cfg:    cfg,
-		store:  store,
-		bronze: lakefiles.NewWriter(cfg.Lake, lake.Bronze, "event_time"),
-		alerts: lakefiles.NewWriter(cfg.Lake, lake.Alerts, "alert_time"),
-		failed: lakefiles.NewWriter(cfg.Lake, lake.Errors+"/failed-batches", "event_time"),
-		sum:    Summary{Rejected: map[reading.Reason]int{}, Alerts: map[evaluator.AlertKey]int{}},
+		cfg:     cfg,
+		store:   store,
+		log:     log,
+		tracker: newTracker(log.Checkpointed(consumerEvaluate)),
+		started: time.Now(),
+		bronze:  lakefiles.NewWriter(cfg.Lake, lake.Bronze, "event_time"),
+		alerts:  lakefiles.NewWriter(cfg.Lake, lake.Alerts, "alert_time"),
+		failed:  lakefiles.NewWriter(cfg.Lake, lake.Errors+"/failed-batches", "event_time"),
+		sum:     Summary{Rejected: map[reading.Reason]int{}, Alerts: map[evaluator.AlertKey]int{}},
 	}
 	var pub evaluator.Publisher = lakefiles.NewPublisher(cfg.Alerts, p.alerts)
 	if cfg.WrapPublisher != nil {
@@ -201,6 +244,9 @@ func newPipeline(cfg Config) (*pipeline, error) {
 		if err != nil {
 			return nil, fmt.Errorf("listening for links on %s: %w", cfg.HTTP, err)
 		}
+		if cfg.HTTPTLS != nil {
+			ln = tls.NewListener(ln, cfg.HTTPTLS)
+		}
 		p.links = &linkServer{ln: ln}
 		base := cfg.LinkBase
 		if base == "" {
@@ -209,6 +255,9 @@ func newPipeline(cfg Config) (*pipeline, error) {
 				return nil, fmt.Errorf("--http %s listens on every address: give --link-base, the URL people reach it at", cfg.HTTP)
 			}
 			base = "http://" + ln.Addr().String()
+			if cfg.HTTPTLS != nil {
+				base = "https://" + ln.Addr().String()
+			}
 		}
 		signer, err := links.NewSigner(secret, base)
 		if err != nil {
@@ -217,6 +266,8 @@ func newPipeline(cfg Config) (*pipeline, error) {
 		}
 		scfg.Linker = signer
 		mux := http.NewServeMux()
+		mux.HandleFunc("/healthz", p.healthz)
+		mux.HandleFunc("/metrics", p.metrics)
 		mux.Handle("/", links.NewHandler(signer, store, links.Published{Publisher: pub}, time.Now, cfg.Log))
 		if host, _, _ := net.SplitHostPort(ln.Addr().String()); net.ParseIP(host).IsLoopback() {
 			// `iotwatch alerts … --server`: no authentication, so only where only this machine reaches.
@@ -228,27 +279,22 @@ func newPipeline(cfg Config) (*pipeline, error) {
 			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}
 	}
 	p.service = evaluator.New(store, pub, lakefiles.NewQuarantine(cfg.Lake), scfg, cfg.Log, p.observe)
-	p.stream = stream.New(cfg.Stream, p.evaluate, p.giveUp)
+	scf := cfg.Stream
+	if scf.QueueLen == 0 {
+		// Small: the lag waits in the log, on disk, not in memory.
+		scf.QueueLen = 2 * max(scf.BatchSize, stream.DefaultBatchSize)
+	}
+	scf.Delivered = p.tracker.markDone
+	p.stream = stream.New(scf, p.evaluate, p.giveUp)
+	p.sum.Resumed = int64(log.Next() - log.Checkpointed(consumerEvaluate))
+	if err := p.loadPendingHours(); err != nil {
+		return nil, err
+	}
 	p.counted = make([]map[string]bool, max(cfg.Stream.Shards, stream.DefaultShards))
 	for i := range p.counted {
 		p.counted[i] = map[string]bool{}
 	}
 	return p, nil
-}
-
-// rule is the topic rule's action: the message goes onto the stream, keyed by the topic's
-// device id, and to the bronze writer (as Firehose reads the stream on AWS).
-func (p *pipeline) rule(dev string, data []byte) error {
-	if err := p.stream.Put(stream.Record{Data: data, PartitionKey: dev, Arrival: time.Now()}); err != nil {
-		return broker.ErrUnavailable
-	}
-	if err := p.bronze.Add(data); err != nil {
-		// The buffer is kept and written again; the message is not acknowledged (its client
-		// sends it again, and the stream's copy is then a duplicate that counts once).
-		p.cfg.Log.Error("writing bronze", "err", err)
-		return err
-	}
-	return nil
 }
 
 // evaluate hands a stream batch to the service: the stream's sequence numbers are the messages'
@@ -320,6 +366,10 @@ func (p *pipeline) giveUp(f stream.Failure) {
 			p.fail(fmt.Errorf("keeping a given-up record: %w", err))
 		}
 	}
+	// Written now: the log lets go of these records once their batch is done with.
+	if err := p.failed.Flush(); err != nil {
+		p.fail(fmt.Errorf("keeping given-up records: %w", err))
+	}
 }
 
 func (p *pipeline) fail(err error) {
@@ -359,18 +409,14 @@ func (p *pipeline) serve(ctx context.Context) {
 				p.users.Reload()
 			}
 			p.checkSilence(ctx)
-			for _, w := range []*lakefiles.Writer{p.bronze, p.alerts} {
-				if err := w.FlushOld(); err != nil { // the buffer is kept: written again next tick
-					p.cfg.Log.Error("writing the lake", "err", err)
-				}
-			}
+			p.checkpoint(false)
 			msgs := p.broker.Accepted()
-			if p.cfg.Progress != nil && (msgs != lastMsgs || p.stream.Lag() > 0) {
+			if p.cfg.Progress != nil && (msgs != lastMsgs || p.lag() > 0) {
 				p.mu.Lock()
 				alerts := total(p.sum.Alerts)
 				p.mu.Unlock()
 				fmt.Fprintf(p.cfg.Progress, "%s  %8.0f readings/s  %d messages  %d alerts  lag %d\n", now.Format("15:04:05"),
-					float64(msgs-lastMsgs)/now.Sub(lastTime).Seconds(), msgs, alerts, p.stream.Lag())
+					float64(msgs-lastMsgs)/now.Sub(lastTime).Seconds(), msgs, alerts, p.lag())
 			}
 			lastMsgs, lastTime = msgs, now
 		}
@@ -383,7 +429,7 @@ func (p *pipeline) checkSilence(ctx context.Context) {
 	if p.cfg.Clock == ClockWatermark {
 		// The watermark moves only with the stream drained: while shards lag each other, a
 		// device behind in its shard would look silent against another shard's readings.
-		if p.stream.Lag() > 0 {
+		if p.lag() > 0 {
 			return
 		}
 		var ok bool
@@ -401,19 +447,66 @@ func (p *pipeline) checkSilence(ctx context.Context) {
 	}
 }
 
-// stop stops accepting, drains the stream, flushes every writer, and aggregates the hours that
-// received readings: every acknowledged message ends up in the lake.
-func (p *pipeline) stop(ctx context.Context) {
-	p.cfg.Log.Info("stopping: draining the stream and flushing the lake")
+// lag is the number of acknowledged messages the evaluation has not done.
+func (p *pipeline) lag() int64 { return int64(p.log.Next() - p.tracker.low()) }
+
+// stop stops accepting, drains the log through the stream and bronze (printing progress; Abort
+// stops the drain, leaving the rest in the log), flushes every writer, checkpoints, and
+// aggregates the hours that received readings: every acknowledged message ends up in the lake.
+func (p *pipeline) stop(ctx context.Context, cancelStream func()) {
+	p.cfg.Log.Info("stopping: draining the log and flushing the lake")
 	if err := p.broker.Close(); err != nil {
 		p.fail(err)
 	}
-	p.stream.Close()
-	p.checkSilence(ctx) // the clock as the last readings left it
-	for _, w := range []*lakefiles.Writer{p.bronze, p.alerts, p.failed} {
+	_ = p.log.Close() // no more appends: its readers read to its end
+	drained := make(chan struct{})
+	go func() {
+		p.feeders.Wait()
+		p.stream.Close()
+		close(drained)
+	}()
+	tick := time.NewTicker(Tick)
+	defer tick.Stop()
+	last, lastAt := p.lag(), time.Now()
+wait:
+	for {
+		select {
+		case <-drained:
+			break wait
+		case <-p.cfg.Abort:
+			p.aborted = true
+			cancelStream() // the consumers stop where they are
+			<-drained
+			break wait
+		case now := <-tick.C:
+			p.checkpoint(false)
+			left := p.lag()
+			if p.cfg.Progress != nil {
+				rate := float64(last-left) / now.Sub(lastAt).Seconds()
+				eta := "?"
+				if rate > 0 {
+					eta = time.Duration(float64(left) / rate * float64(time.Second)).Round(time.Second).String()
+				}
+				fmt.Fprintf(p.cfg.Progress, "%s  draining: %d messages left, %.0f/s, about %s (Ctrl-C again stops now; the rest waits in the log)\n",
+					now.Format("15:04:05"), left, rate, eta)
+			}
+			last, lastAt = left, now
+		}
+	}
+	if !p.aborted {
+		p.checkSilence(ctx) // the clock as the last readings left it
+	}
+	for _, w := range []*lakefiles.Writer{p.alerts, p.failed} {
 		if err := w.Flush(); err != nil {
 			p.fail(err)
 		}
+	}
+	p.checkpoint(true)
+	if left := p.lag(); left > 0 && p.cfg.Progress != nil {
+		fmt.Fprintf(p.cfg.Progress, "stopped with %d messages not evaluated: they are in the log, and the next start takes them\n", left)
+	}
+	if p.aborted {
+		return // the hours wait in the pending list for the next start
 	}
 	if err := p.aggregateTouched(ctx); err != nil {
 		p.fail(err)
@@ -445,7 +538,7 @@ func (p *pipeline) aggregateTouched(ctx context.Context) error {
 		p.bronze.Touch(hours...) // not lost: tried again
 		return fmt.Errorf("aggregating %d hours: %w", len(hours), err)
 	}
-	return nil
+	return p.savePendingHours()
 }
 
 func (p *pipeline) summary() Summary {
@@ -472,7 +565,11 @@ func total[K comparable](m map[K]int) int {
 func (s Summary) String() string {
 	var b strings.Builder
 	rejected := reading.Counts(s.Rejected)
-	fmt.Fprintf(&b, "messages %d, readings %d, rejected %d", s.Messages, s.Readings, rejected.Total())
+	fmt.Fprintf(&b, "messages %d", s.Messages)
+	if s.Resumed > 0 {
+		fmt.Fprintf(&b, " (and %d resumed from the log)", s.Resumed)
+	}
+	fmt.Fprintf(&b, ", readings %d, rejected %d", s.Readings, rejected.Total())
 	if rejected.Total() > 0 {
 		fmt.Fprintf(&b, " (%s)", rejected)
 	}

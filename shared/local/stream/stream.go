@@ -29,6 +29,9 @@ type Config struct {
 	MaxRetries   int           // retries of a failing batch before it is given up; default DefaultMaxRetries
 	RetryBackoff time.Duration // first pause between retries, doubled each time; default DefaultRetryBackoff
 	QueueLen     int           // records a shard holds before Put blocks (back pressure); default DefaultQueueLen
+	// Delivered, when set, is called with each batch once it is done with: handled, or given up
+	// (not for records left unhandled because the consumers' context ended).
+	Delivered func(batch []Entry)
 }
 
 // The defaults of Config. The batch window is short: on one machine a batch costs little, and
@@ -68,6 +71,9 @@ type Record struct {
 	Data         []byte
 	PartitionKey string
 	Arrival      time.Time
+	// Offset, when not 0, is the record's sequence number (its offset in a durable log, so
+	// that it keeps its name across restarts); otherwise the stream numbers it.
+	Offset uint64
 }
 
 // Entry is a record as the stream delivers it: with its shard and sequence number.
@@ -205,26 +211,32 @@ func (s *Stream) consume(ctx context.Context, sh *shard) {
 			}
 		}
 		timer.Stop()
-		s.deliver(ctx, sh, batch, 0)
+		if s.deliver(ctx, sh, batch, 0) && s.cfg.Delivered != nil {
+			s.cfg.Delivered(batch)
+		}
 		s.queued.Add(-int64(len(batch)))
 	}
 }
 
 func (s *Stream) entry(sh *shard, r Record) Entry {
+	if r.Offset != 0 {
+		return Entry{Record: r, Shard: sh.id, Seq: fmt.Sprintf("%020d", r.Offset)}
+	}
 	sh.seq++
 	return Entry{Record: r, Shard: sh.id, Seq: fmt.Sprintf("%020d", sh.seq)}
 }
 
-// deliver invokes the handler until the batch is done, as the event source mapping does.
-func (s *Stream) deliver(ctx context.Context, sh *shard, batch []Entry, attempt int) {
+// deliver invokes the handler until the batch is done, as the event source mapping does; false
+// when the context ended first.
+func (s *Stream) deliver(ctx context.Context, sh *shard, batch []Entry, attempt int) bool {
 	for len(batch) > 0 {
 		if ctx.Err() != nil {
-			return // stopped: what is in hand is left unhandled, as documented on Start
+			return false // stopped: what is in hand is left unhandled, as documented on Start
 		}
 		s.batches.Add(1)
 		retry, err := s.handler(ctx, batch)
 		if err == nil && len(retry) == 0 {
-			return
+			return true
 		}
 		if err == nil {
 			batch = fromLowest(batch, retry) // what came before it is done, whatever happens next
@@ -236,7 +248,7 @@ func (s *Stream) deliver(ctx context.Context, sh *shard, batch []Entry, attempt 
 			if s.onFailure != nil {
 				s.onFailure(Failure{Shard: sh.id, Records: batch, Err: err})
 			}
-			return
+			return true
 		}
 		attempt++
 		s.retries.Add(1)
@@ -248,12 +260,11 @@ func (s *Stream) deliver(ctx context.Context, sh *shard, batch []Entry, attempt 
 		if err != nil && len(batch) > 1 {
 			// The whole invocation failed: bisect, and retry each half on its own.
 			half := len(batch) / 2
-			s.deliver(ctx, sh, batch[:half], attempt)
-			s.deliver(ctx, sh, batch[half:], attempt)
-			return
+			return s.deliver(ctx, sh, batch[:half], attempt) && s.deliver(ctx, sh, batch[half:], attempt)
 		}
 		// A partial failure resumes from the lowest failed sequence number (batch starts there).
 	}
+	return true
 }
 
 // fromLowest is the batch from the lowest sequence number of retry on; the whole batch for an

@@ -28,6 +28,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/iotwatch/iotwatch/shared/local/durable"
 )
 
 // Options tunes a log.
@@ -100,8 +102,8 @@ type segment struct {
 }
 
 type request struct {
-	data []byte
-	done func(off uint64, err error)
+	recs [][]byte
+	done func(first uint64, err error) // the offset of the first of recs
 }
 
 // Open opens (or creates) the log in dir. Offsets start at 1.
@@ -237,7 +239,7 @@ func (l *Log) startSegment(first uint64) error {
 	if err != nil {
 		return fmt.Errorf("creating a log segment: %w", err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := durable.SyncDir(l.dir); err != nil {
 		f.Close()
 		return err
 	}
@@ -249,25 +251,19 @@ func (l *Log) startSegment(first uint64) error {
 	return nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
-	return nil
-}
-
 // AppendAsync appends data; done is called, from the log's committer and in the order of the
 // appends, once the record is durable (with its offset) or refused. A full queue of waiting
 // appends blocks the caller. data must not change until done is called.
 func (l *Log) AppendAsync(data []byte, done func(off uint64, err error)) {
-	if len(data) > l.opt.MaxRecord {
-		done(0, fmt.Errorf("a record of %d bytes is larger than the log takes (%d)", len(data), l.opt.MaxRecord))
-		return
+	l.appendAsync([][]byte{data}, done)
+}
+
+func (l *Log) appendAsync(recs [][]byte, done func(first uint64, err error)) {
+	for _, data := range recs {
+		if len(data) > l.opt.MaxRecord {
+			done(0, fmt.Errorf("a record of %d bytes is larger than the log takes (%d)", len(data), l.opt.MaxRecord))
+			return
+		}
 	}
 	l.closeMu.RLock()
 	if l.isClosed {
@@ -275,8 +271,21 @@ func (l *Log) AppendAsync(data []byte, done func(off uint64, err error)) {
 		done(0, ErrClosed)
 		return
 	}
-	l.reqs <- &request{data: data, done: done}
+	l.reqs <- &request{recs: recs, done: done}
 	l.closeMu.RUnlock()
+}
+
+// AppendBatch appends records together (one write, one fsync: all or none) and returns the
+// offset of the first once they are durable.
+func (l *Log) AppendBatch(recs [][]byte) (uint64, error) {
+	type result struct {
+		off uint64
+		err error
+	}
+	ch := make(chan result, 1)
+	l.appendAsync(recs, func(off uint64, err error) { ch <- result{off, err} })
+	r := <-ch
+	return r.off, r.err
 }
 
 // Append appends data and returns its offset once it is durable.
@@ -315,24 +324,30 @@ func (l *Log) commitLoop() {
 
 // commit writes a group with one write and one fsync, then answers each of its appends.
 func (l *Log) commit(batch []*request, buf []byte) []byte {
+	n := 0
 	for _, r := range batch {
-		var hdr [frameHeader]byte
-		binary.LittleEndian.PutUint32(hdr[:4], uint32(len(r.data)))
-		binary.LittleEndian.PutUint32(hdr[4:], crc32.Checksum(r.data, castagnoli))
-		buf = append(append(buf, hdr[:]...), r.data...)
+		for _, data := range r.recs {
+			var hdr [frameHeader]byte
+			binary.LittleEndian.PutUint32(hdr[:4], uint32(len(data)))
+			binary.LittleEndian.PutUint32(hdr[4:], crc32.Checksum(data, castagnoli))
+			buf = append(append(buf, hdr[:]...), data...)
+			n++
+		}
 	}
-	first, err := l.write(buf, len(batch))
+	first, err := l.write(buf, n)
 	if err != nil {
-		l.refused.Add(int64(len(batch)))
+		l.refused.Add(int64(n))
 		for _, r := range batch {
 			r.done(0, err)
 		}
 		return buf
 	}
-	l.appended.Add(int64(len(batch)))
+	l.appended.Add(int64(n))
 	l.written.Add(int64(len(buf)))
-	for i, r := range batch {
-		r.done(first+uint64(i), nil)
+	off := first
+	for _, r := range batch {
+		r.done(off, nil)
+		off += uint64(len(r.recs))
 	}
 	return buf
 }
@@ -436,7 +451,7 @@ func (l *Log) Checkpoint(name string, off uint64) error {
 	}
 	l.mu.Unlock()
 	path := filepath.Join(l.dir, "checkpoint."+name)
-	if err := writeFileSync(path, []byte(strconv.FormatUint(off, 10)+"\n")); err != nil {
+	if err := durable.WriteFile(path, []byte(strconv.FormatUint(off, 10)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("writing the checkpoint of %s: %w", name, err)
 	}
 	l.mu.Lock()
@@ -476,31 +491,6 @@ func (l *Log) doomedLocked() []segment {
 	}
 	l.segs = l.segs[k:]
 	return doomed
-}
-
-// writeFileSync replaces path with data durably: a temporary file, fsynced, renamed over it,
-// and the directory fsynced.
-func writeFileSync(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(path))
 }
 
 // Close stops taking appends, commits those waiting, and wakes the readers (which then read

@@ -124,6 +124,19 @@ type Store interface {
 	SaveState(ctx context.Context, id string, st State) (int64, error)
 }
 
+// StatesSaver is a Store that writes the states of many devices at once (the file store: one
+// write and one fsync for a batch). Each write is SaveState's, its version checked on its own;
+// the answers have one entry per write.
+type StatesSaver interface {
+	SaveStates(ctx context.Context, writes []StateWrite) (versions []int64, errs []error)
+}
+
+// StateWrite is one device's state to save.
+type StateWrite struct {
+	ID    string
+	State State
+}
+
 // ErrConflict is returned (wrapped) by a Store when a conditional state write lost a race.
 var ErrConflict = errors.New("alarm state changed since it was read")
 
@@ -525,32 +538,54 @@ func (s *Service) load(ctx context.Context, order []*group, st *Stats) {
 	_ = loads.Wait() // every Go func returns nil: errors are per device
 }
 
-// save writes the state of every changed device that has no error, in parallel.
+// save writes the state of every changed device that has no error: in one call to a
+// StatesSaver, else in parallel.
 func (s *Service) save(ctx context.Context, order []*group, st *Stats) {
+	var mu sync.Mutex
+	saved := func(g *group, v int64, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			g.err = fmt.Errorf("saving alarm state of %s: %w", g.id, err)
+			st.PublishedUncommitted += g.to - g.from
+			if errors.Is(err, ErrConflict) {
+				st.StateConflicts++
+				s.mu.Lock()
+				delete(s.cache, g.id) // a conflict may mean the thresholds moved too
+				s.mu.Unlock()
+			}
+			return
+		}
+		g.dev.State.Version = v
+		st.StateWrites++
+	}
+	if ss, ok := s.store.(StatesSaver); ok {
+		var groups []*group
+		var writes []StateWrite
+		for _, g := range order {
+			if g.err == nil && g.changed {
+				groups = append(groups, g)
+				writes = append(writes, StateWrite{ID: g.id, State: g.dev.State})
+			}
+		}
+		if len(writes) == 0 {
+			return
+		}
+		versions, errs := ss.SaveStates(ctx, writes)
+		for i, g := range groups {
+			saved(g, versions[i], errs[i])
+		}
+		return
+	}
 	var saves errgroup.Group // errors stay per device, in g.err
 	saves.SetLimit(s.cfg.LoadConcurrency)
-	var mu sync.Mutex
 	for _, g := range order {
 		if g.err != nil || !g.changed {
 			continue
 		}
 		saves.Go(func() error {
 			v, err := s.store.SaveState(ctx, g.id, g.dev.State)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				g.err = fmt.Errorf("saving alarm state of %s: %w", g.id, err)
-				st.PublishedUncommitted += g.to - g.from
-				if errors.Is(err, ErrConflict) {
-					st.StateConflicts++
-					s.mu.Lock()
-					delete(s.cache, g.id) // a conflict may mean the thresholds moved too
-					s.mu.Unlock()
-				}
-				return nil
-			}
-			g.dev.State.Version = v
-			st.StateWrites++
+			saved(g, v, err)
 			return nil
 		})
 	}

@@ -1,0 +1,107 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
+)
+
+// ErrInsecureHTTP is returned for an HTTP address other than loopback without TLS.
+var ErrInsecureHTTP = errors.New("refusing to serve HTTP to the network without TLS")
+
+// healthz answers 200 while the run takes messages, 503 when its log is full (the broker is not
+// acknowledging) or it is stopping.
+func (p *pipeline) healthz(w http.ResponseWriter, _ *http.Request) {
+	st := p.log.Stats()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	switch {
+	case st.Full:
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "log full: messages are not acknowledged")
+	case p.broker == nil:
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "not accepting messages")
+	default:
+		fmt.Fprintf(w, "ok: lag %d\n", p.lag())
+	}
+}
+
+// metrics serves the run's counters in the Prometheus text format.
+func (p *pipeline) metrics(w http.ResponseWriter, _ *http.Request) {
+	sum := p.summary()
+	st := p.log.Stats()
+	var refused struct{ messages, connect, notAllowed int64 }
+	if p.broker != nil {
+		r := p.broker.Refused()
+		refused.messages, refused.connect, refused.notAllowed = r.Messages, r.Connect, r.NotAllowed
+	}
+	var b strings.Builder
+	metric := func(name, typ, help string, samples ...sample) {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+		for _, s := range samples {
+			fmt.Fprintf(&b, "%s%s %v\n", name, s.labels, s.value)
+		}
+	}
+	one := func(v any) sample { return sample{"", v} }
+	metric("iotwatch_messages_total", "counter", "MQTT messages on the readings topics acknowledged (durable in the log).", one(sum.Messages))
+	metric("iotwatch_readings_total", "counter", "Readings the evaluation accepted (late and duplicates included).", one(sum.Readings))
+	var rejected []sample
+	for _, r := range sortedKeys(sum.Rejected) {
+		rejected = append(rejected, sample{fmt.Sprintf("{reason=%q}", r), sum.Rejected[r]})
+	}
+	metric("iotwatch_rejected_total", "counter", "Messages quarantined, by reason.", rejected...)
+	var alerts []sample
+	for k, n := range sum.Alerts {
+		alerts = append(alerts, sample{fmt.Sprintf("{kind=%q,severity=%q}", k.Kind, k.Severity), n})
+	}
+	sort.Slice(alerts, func(i, j int) bool { return alerts[i].labels < alerts[j].labels })
+	metric("iotwatch_alerts_total", "counter", "Alerts raised, by kind and severity.", alerts...)
+	metric("iotwatch_lag_messages", "gauge", "Acknowledged messages the evaluation has not done (they wait in the log).", one(p.lag()))
+	metric("iotwatch_bronze_lag_messages", "gauge", "Acknowledged messages not yet written to bronze.", one(int64(st.Next-p.bronzeDone())))
+	metric("iotwatch_bronze_records_total", "counter", "Records written to bronze.", one(sum.Bronze))
+	metric("iotwatch_given_up_total", "counter", "Records the stream gave up on (errors/failed-batches).", one(sum.GivenUp))
+	metric("iotwatch_log_bytes", "gauge", "Bytes of the log on disk.", one(st.Bytes))
+	metric("iotwatch_log_segments", "gauge", "Segment files of the log.", one(st.Segments))
+	full := 0
+	if st.Full {
+		full = 1
+	}
+	metric("iotwatch_log_full", "gauge", "1 while the log refuses messages (cap or disk full): the broker is not acknowledging.", one(full))
+	metric("iotwatch_log_appended_total", "counter", "Records appended to the log.", one(st.Appended))
+	metric("iotwatch_log_written_bytes_total", "counter", "Bytes appended to the log, frames included.", one(st.Written))
+	metric("iotwatch_log_fsyncs_total", "counter", "Group commits of the log (one write and one fsync each).", one(st.Syncs))
+	metric("iotwatch_log_fsync_seconds_total", "counter", "Time spent in the log's writes and fsyncs.", one(st.SyncTime.Seconds()))
+	metric("iotwatch_mqtt_refused_total", "counter", "What the broker refused, by reason.",
+		sample{`{reason="not_kept"}`, refused.messages}, sample{`{reason="no_identity"}`, refused.connect},
+		sample{`{reason="topic_not_allowed"}`, refused.notAllowed})
+	metric("iotwatch_uptime_seconds", "gauge", "Seconds since the run started.", one(time.Since(p.started).Seconds()))
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	_, _ = w.Write([]byte(b.String()))
+}
+
+type sample struct {
+	labels string
+	value  any
+}
+
+// bronzeDone is the offset below which bronze's writer has every record.
+func (p *pipeline) bronzeDone() uint64 {
+	if n := p.bronzeNext.Load(); n > 0 {
+		return n
+	}
+	return p.log.Checkpointed(consumerBronze)
+}
+
+func sortedKeys(m map[reading.Reason]int) []reading.Reason {
+	out := make([]reading.Reason, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
