@@ -174,7 +174,7 @@ func (p *pipeline) feedBronze(ctx context.Context) {
 // checkpoint records what the consumers are done with. The evaluation's batches are done once
 // their states are in the store's journal and their alerts and rejections in the lake (each
 // fsynced by its writer), so its checkpoint is the tracker's low mark. Bronze buffers records:
-// its checkpoint moves when its buffers are written, every bronze.MaxAge (or when forced).
+// its checkpoint moves when its buffers are written, every BronzeEvery (or when forced).
 func (p *pipeline) checkpoint(force bool) {
 	if err := p.log.Checkpoint(consumerEvaluate, p.tracker.low()); err != nil {
 		p.cfg.Log.Error("checkpoint of the evaluation", "err", err)

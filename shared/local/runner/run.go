@@ -69,6 +69,10 @@ type Config struct {
 	// TLS is the broker's TLS (client certificates required): needed to listen on anything but
 	// loopback. HTTPTLS is the HTTP listener's, needed likewise.
 	TLS, HTTPTLS *tls.Config
+	// CheckpointEvery is how often the evaluation's checkpoint is written (default Tick), and
+	// BronzeEvery how often bronze's buffers are written and its checkpoint moves (default
+	// lakefiles.DefaultMaxAge): after a crash, at most that much is read again.
+	CheckpointEvery, BronzeEvery time.Duration
 	// Abort, closed while the run drains after ctx is done, stops the drain at once: what is not
 	// done stays in the log for the next start.
 	Abort <-chan struct{}
@@ -190,6 +194,9 @@ func newPipeline(cfg Config) (*pipeline, error) {
 	if cfg.Interval == 0 {
 		cfg.Interval = aggregate.DefaultConfig.Interval
 	}
+	if cfg.CheckpointEvery <= 0 {
+		cfg.CheckpointEvery = Tick
+	}
 	switch cfg.Clock {
 	case "":
 		cfg.Clock = ClockWall
@@ -220,6 +227,9 @@ func newPipeline(cfg Config) (*pipeline, error) {
 		alerts:  lakefiles.NewWriter(cfg.Lake, lake.Alerts, "alert_time"),
 		failed:  lakefiles.NewWriter(cfg.Lake, lake.Errors+"/failed-batches", "event_time"),
 		sum:     Summary{Rejected: map[reading.Reason]int{}, Alerts: map[evaluator.AlertKey]int{}},
+	}
+	if cfg.BronzeEvery > 0 {
+		p.bronze.MaxAge = cfg.BronzeEvery
 	}
 	var pub evaluator.Publisher = lakefiles.NewPublisher(cfg.Alerts, p.alerts)
 	if cfg.WrapPublisher != nil {
@@ -394,11 +404,15 @@ func (p *pipeline) serve(ctx context.Context) {
 		defer t.Stop()
 		aggTick = t.C
 	}
+	cpTick := time.NewTicker(p.cfg.CheckpointEvery)
+	defer cpTick.Stop()
 	lastMsgs, lastTime := int64(0), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-cpTick.C:
+			p.checkpoint(false)
 		case <-aggTick:
 			if err := p.aggregateTouched(ctx); err != nil {
 				p.cfg.Log.Error("aggregation failed; it is tried again at the next round and when the run stops", "err", err)
@@ -409,7 +423,6 @@ func (p *pipeline) serve(ctx context.Context) {
 				p.users.Reload()
 			}
 			p.checkSilence(ctx)
-			p.checkpoint(false)
 			msgs := p.broker.Accepted()
 			if p.cfg.Progress != nil && (msgs != lastMsgs || p.lag() > 0) {
 				p.mu.Lock()
