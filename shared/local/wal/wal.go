@@ -111,6 +111,10 @@ func Open(dir string, opt Options) (*Log, error) {
 	if opt.SegmentBytes <= 0 {
 		opt.SegmentBytes = DefaultSegmentBytes
 	}
+	if opt.MaxBytes > 0 && opt.SegmentBytes > opt.MaxBytes/8 {
+		// Room is freed a segment at a time: a cap needs several.
+		opt.SegmentBytes = max(opt.MaxBytes/8, 64)
+	}
 	if opt.MaxRecord <= 0 {
 		opt.MaxRecord = DefaultMaxRecord
 	}
