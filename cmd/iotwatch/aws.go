@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/iot"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -12,20 +13,35 @@ import (
 	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 	"github.com/iotwatch/iotwatch/shared/aws/iotdevice"
 	"github.com/iotwatch/iotwatch/shared/aws/snsalerts"
+	"github.com/iotwatch/iotwatch/shared/local/pki"
 )
 
 func newDevice(stdout io.Writer) *cobra.Command {
 	cmd := newDevices(stdout)
-	var policy, dir, endpoint string
+	var policy, dir, endpoint, caDir string
+	var local bool
+	var days int
 	register := &cobra.Command{
-		Use:   "register NAME --policy POLICY [--dir DIR]",
+		Use:   "register NAME (--policy POLICY [--dir DIR] | --local --ca DIR)",
 		Short: "Create an IoT thing and certificate for a device and write its credentials",
 		Long: `register creates the thing NAME (the device id), an active certificate, attaches the stack's
 device policy (stack output DevicePolicyName) and the certificate to the thing, and writes
 DIR/NAME.cert.pem and DIR/NAME.private.key. The device then connects to the stack's IoT endpoint
-with client id NAME and publishes on devices/NAME/readings.`,
+with client id NAME and publishes on devices/NAME/readings.
+
+With --local it issues instead a client certificate for iotwatch run from the local CA
+(iotwatch ca init): CA/devices/NAME.pem and NAME-key.pem, common name NAME.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if local {
+				if caDir == "" {
+					return fmt.Errorf("--local needs --ca DIR (iotwatch ca init --dir DIR creates one)")
+				}
+				return registerLocal(stdout, caDir, args[0], time.Duration(days)*24*time.Hour)
+			}
+			if policy == "" {
+				return fmt.Errorf("--policy is required (stack output DevicePolicyName), or --local --ca DIR")
+			}
 			cfg, err := awsclient.Load(cmd.Context(), endpoint)
 			if err != nil {
 				return err
@@ -47,7 +63,9 @@ with client id NAME and publishes on devices/NAME/readings.`,
 	register.Flags().StringVar(&policy, "policy", "", "IoT policy to attach (stack output DevicePolicyName)")
 	register.Flags().StringVar(&dir, "dir", ".", "where to write NAME.cert.pem and NAME.private.key")
 	register.Flags().StringVar(&endpoint, "endpoint", "", "IoT API endpoint URL (an emulator); default: the standard AWS configuration")
-	register.MarkFlagRequired("policy")
+	register.Flags().BoolVar(&local, "local", false, "issue a certificate from the local CA for iotwatch run, not AWS IoT Core")
+	register.Flags().StringVar(&caDir, "ca", "", "with --local: the CA directory (iotwatch ca init)")
+	register.Flags().IntVar(&days, "days", int(pki.DeviceLifetime/(24*time.Hour)), "with --local: days the certificate is valid")
 	cmd.AddCommand(register)
 	cmd.Use, cmd.Aliases = "device", []string{"devices"}
 	cmd.Short = "Register devices with IoT Core, and manage device metadata"

@@ -14,6 +14,7 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/local/broker"
 	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
+	"github.com/iotwatch/iotwatch/shared/local/pki"
 	"github.com/iotwatch/iotwatch/shared/local/runner"
 	"github.com/iotwatch/iotwatch/shared/local/stream"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
@@ -23,20 +24,66 @@ import (
 func newRun(stdout, stderr io.Writer) *cobra.Command {
 	var cfg runner.Config
 	var quiet bool
-	var addrFile string
+	var addrFile, configFile, tlsCert, tlsKey, clientCA string
 	cmd := &cobra.Command{
 		Use:   "run --lake DIR --thresholds FILE.csv [--mqtt 127.0.0.1:1883]",
 		Short: "Run the whole pipeline on this machine: MQTT broker, evaluation, lake, hourly aggregation",
 		Long: `run starts an MQTT broker, applies the topic rule (devices/+/readings), feeds an in-process
 stream to the evaluate function's handler, writes the lake under DIR (bronze/, alerts/,
 quarantine/, errors/, state/, gold/) and aggregates the hours that received readings every
---aggregate-every and when it stops. SIGINT or SIGTERM stops it: it stops accepting, drains the
-stream, flushes every buffer, aggregates, prints a summary and exits 0, or 2 when some of that
-work could not be done (a lake write or an aggregation that failed, records given up).`,
+--aggregate-every and when it stops.
+
+Every message is in the log (DIR/log, fsynced) before the broker acknowledges it: after a crash
+or a power cut the next start evaluates and lands what the last one had not. At --max-log-bytes,
+or with the disk full, the broker stops acknowledging (publishers send again) and says so.
+
+--mqtt and --http listen on loopback only, unless TLS is set up: --tls-cert and --tls-key (the
+server's), and --client-ca, the CA of the devices' certificates (iotwatch ca init, iotwatch device
+register NAME --local). A device's certificate names it: it may publish to its own topic only.
+
+SIGINT or SIGTERM stops it: it stops accepting, drains the log (printing progress; a second
+Ctrl-C stops at once, leaving the rest in the log for the next start), flushes every buffer,
+aggregates, prints a summary and exits 0, or 2 when some of that work could not be done (a lake
+write or an aggregation that failed, records given up).
+
+--config FILE.toml sets any flag (its name without the dashes); the command line wins.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configFile != "" {
+				if err := applyConfig(configFile, cmd.Flags()); err != nil {
+					return err
+				}
+			}
+			if cfg.Lake == "" || cfg.Thresholds == "" {
+				return fmt.Errorf("--lake and --thresholds are required (on the command line or in --config)")
+			}
+			if tlsCert != "" || tlsKey != "" || clientCA != "" {
+				if tlsCert == "" || tlsKey == "" || clientCA == "" {
+					return fmt.Errorf("TLS needs --tls-cert, --tls-key and --client-ca together")
+				}
+				var err error
+				if cfg.TLS, err = pki.BrokerTLS(tlsCert, tlsKey, clientCA); err != nil {
+					return err
+				}
+				if cfg.HTTPTLS, err = pki.ServerTLS(tlsCert, tlsKey); err != nil {
+					return err
+				}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			abort := make(chan struct{})
+			cfg.Abort = abort
+			go func() { // a second Ctrl-C while draining stops at once
+				<-ctx.Done()
+				again := make(chan os.Signal, 1)
+				signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+				defer signal.Stop(again)
+				select {
+				case <-again:
+					close(abort)
+				case <-cmd.Context().Done():
+				}
+			}()
 			engine, err := duckdbengine.Open(ctx, cfg.Lake)
 			if err != nil {
 				return err
@@ -77,8 +124,11 @@ work could not be done (a lake write or an aggregation that failed, records give
 	f.StringVar(&cfg.Clock, "clock", runner.ClockWall, "the silence rule's clock: wall, or watermark (the latest event time applied) to replay old data")
 	f.BoolVar(&quiet, "quiet", false, "do not print alerts (progress and the summary still go to standard error)")
 	f.StringVar(&addrFile, "addr-file", "", "write the broker's address there once it accepts connections (with --mqtt 127.0.0.1:0)")
-	cmd.MarkFlagRequired("lake")
-	cmd.MarkFlagRequired("thresholds")
+	f.StringVar(&configFile, "config", "", "TOML file setting any of these flags (name without dashes); the command line wins")
+	f.Int64Var(&cfg.MaxLogBytes, "max-log-bytes", 0, "cap of the log on disk in bytes (0: the disk); at the cap the broker stops acknowledging")
+	f.StringVar(&tlsCert, "tls-cert", "", "server certificate (PEM) for MQTT over TLS and HTTPS (iotwatch ca init writes server.pem)")
+	f.StringVar(&tlsKey, "tls-key", "", "its private key (PEM)")
+	f.StringVar(&clientCA, "client-ca", "", "CA of the devices' client certificates (PEM): required with TLS")
 	return cmd
 }
 

@@ -6,7 +6,9 @@
 //	aggregate  hourly aggregates of a local lake (DuckDB)
 //	query      SQL over a local lake
 //	thresholds put/list/delete, devices put: the table the evaluate function reads
-//	device register: a device's thing, certificate and policy in AWS IoT Core
+//	device register: a device's thing, certificate and policy in AWS IoT Core (or, --local, a
+//	           certificate from the local CA)
+//	ca init    the local CA and the broker's certificate, for run with TLS
 //	subscribe  a user's alerts to an email address or phone number (SNS)
 //	alerts ack/snooze/unsnooze/open: what people do to their open episodes (the table)
 //	users put/list/delete: people's time zones and quiet hours (the table)
@@ -64,6 +66,6 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.AddCommand(newBacktest(stdin, stdout, stderr), newThresholds(stdout), newDevice(stdout),
 		newAggregate(stdout, stderr), newQuery(stdout), newSubscribe(stdout), newRun(stdout, stderr), newSimulate(stdout, stderr),
-		newAlerts(stdout, time.Now), newUsers(stdout))
+		newAlerts(stdout, time.Now), newUsers(stdout), newCA(stdout))
 	return root
 }

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iotwatch/iotwatch/shared/local/pki"
+)
+
+func newCA(stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "ca", Short: "The local certificate authority of a one-machine site (iotwatch run with TLS)"}
+	var dir string
+	var hosts []string
+	initCmd := &cobra.Command{
+		Use:   "init --dir DIR [--host NAME]...",
+		Short: "Create a CA and the broker's server certificate",
+		Long: `init writes DIR/ca.pem and ca-key.pem (the CA, ECDSA P-256, 10 years) and DIR/server.pem and
+server-key.pem (the broker's, 825 days, for localhost, 127.0.0.1 and every --host). Keys are
+readable by their owner only; an existing CA is never overwritten. Then:
+
+  iotwatch device register room-1 --local --ca DIR
+  iotwatch run ... --mqtt 0.0.0.0:8883 --tls-cert DIR/server.pem --tls-key DIR/server-key.pem --client-ca DIR/ca.pem`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := pki.InitCA(dir, hosts, time.Now()); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "CA %s, server certificate %s (hosts: localhost, 127.0.0.1 %v)\n",
+				filepath.Join(dir, pki.CACert), filepath.Join(dir, pki.ServerCert), hosts)
+			return nil
+		},
+	}
+	initCmd.Flags().StringVar(&dir, "dir", "", "directory of the CA")
+	initCmd.Flags().StringSliceVar(&hosts, "host", nil, "a name or address devices reach the broker at (repeatable)")
+	initCmd.MarkFlagRequired("dir")
+	cmd.AddCommand(initCmd)
+	return cmd
+}
+
+// registerLocal issues a device's certificate from the local CA.
+func registerLocal(stdout io.Writer, caDir, name string, lifetime time.Duration) error {
+	cert, key, err := pki.IssueDevice(caDir, name, time.Now().Add(-time.Minute), lifetime)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "certificate %s, key %s (common name %s, valid %s)\n", cert, key, name, lifetime)
+	fmt.Fprintf(stdout, "Connect with: iotwatch simulate --broker HOST:8883 --tls --cert %s --key %s --ca %s ...\n",
+		cert, key, filepath.Join(caDir, pki.CACert))
+	return nil
+}
