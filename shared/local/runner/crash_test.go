@@ -19,8 +19,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
 	"github.com/iotwatch/iotwatch/shared/local/runner"
 	"github.com/iotwatch/iotwatch/shared/local/stream"
+	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 	"github.com/iotwatch/iotwatch/shared/tools/backtest"
 	"github.com/iotwatch/iotwatch/shared/tools/simulate"
 )
@@ -218,6 +221,32 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 		}
 	}
 	assert.Zero(t, lost, "acknowledged messages missing from bronze")
+
+	// The hourly aggregates count a message bronze holds twice once.
+	engine, err := duckdbengine.Open(context.Background(), lakeDir)
+	require.NoError(t, err)
+	defer engine.Close()
+	hourSet := map[time.Time]bool{}
+	for _, m := range p.all {
+		h, ok := reading.PartitionHour(m.Payload, "event_time")
+		require.True(t, ok)
+		hourSet[h] = true
+	}
+	var hours []time.Time
+	for h := range hourSet {
+		hours = append(hours, h)
+	}
+	acfg := aggregate.DefaultConfig
+	acfg.Concurrency = 1
+	_, err = aggregate.NewHandler(engine, acfg, nil, nil).Run(context.Background(), hours)
+	require.NoError(t, err)
+	rows, err := engine.Query(context.Background(), `SELECT sum(readings) FROM hourly_metrics`)
+	require.NoError(t, err)
+	var aggregated int64
+	require.True(t, rows.Next())
+	require.NoError(t, rows.Scan(&aggregated))
+	rows.Close()
+	assert.Equal(t, int64(len(p.all)), aggregated, "the aggregates count each message once")
 
 	// Alerts: the same as a backtest of the messages in the order they were published (the log
 	// keeps that order: what it holds of a round is a prefix of what was sent).
