@@ -264,6 +264,9 @@ func (s *Store) compactLocked() error {
 	return s.journal.Checkpoint(snapshotReader, snap.Offset)
 }
 
+// JournalStats are the counters of the state journal (its fsyncs, its bytes).
+func (s *Store) JournalStats() wal.Stats { return s.journal.Stats() }
+
 // Close closes the journal.
 func (s *Store) Close() error {
 	s.mu.Lock()

@@ -74,7 +74,7 @@ func (p *Publisher) Publish(_ context.Context, notices []evaluator.Notice) []err
 		a := &notices[i].Alert
 		b, err := json.Marshal(a)
 		if err == nil {
-			err = p.alerts.Add(b)
+			err = p.alerts.AddAt(b, a.AlertTime.UTC().Truncate(time.Hour))
 		}
 		if err != nil {
 			errs[i] = fmt.Errorf("landing alert %s: %w", a.AlertID, err)

@@ -60,6 +60,14 @@ func NewWriter(root, prefix, field string) *Writer {
 // Add buffers one record (a copy of data) and writes any buffer that is full.
 func (w *Writer) Add(data []byte) error {
 	hour, ok := reading.PartitionHour(data, w.field)
+	return w.add(data, hour, ok)
+}
+
+// AddAt is Add for a record whose partition hour the caller knows (the time of its field,
+// truncated to the hour, in UTC): it is not read again from data.
+func (w *Writer) AddAt(data []byte, hour time.Time) error { return w.add(data, hour, true) }
+
+func (w *Writer) add(data []byte, hour time.Time, ok bool) error {
 	var path string
 	if ok {
 		path = lake.Partition(w.prefix, hour)

@@ -108,6 +108,9 @@ type Summary struct {
 	Retries    int64    // of which retries
 	GivenUp    int      // records the stream gave up on (errors/failed-batches)
 	Hours      []string // hours aggregated
+	// Log and StateLog are the counters of the message log and of the alarm states' journal
+	// (appends, bytes, fsyncs).
+	Log, StateLog wal.Stats
 }
 
 // pipeline is a run's parts.
@@ -563,6 +566,7 @@ func (p *pipeline) summary() Summary {
 	}
 	s.Bronze = p.bronze.Written()
 	s.Batches, s.Retries = p.stream.Stats()
+	s.Log, s.StateLog = p.log.Stats(), p.store.JournalStats()
 	return s
 }
 
