@@ -37,7 +37,7 @@ cli:
 # (The Lambda handler's tests drive three emulators; under -race they are too slow for goaws, and
 # the concurrency they reach is the evaluator's and the SNS publisher's, which run here.)
 RACE_PKGS := ./shared/service/evaluator ./shared/service/links ./shared/local/stream ./shared/local/runner ./shared/local/lakefiles \
-	./shared/local/filestore ./shared/local/broker ./shared/aws/snsalerts ./shared/testsupport/memstore
+	./shared/local/filestore ./shared/local/broker ./shared/local/wal ./shared/aws/snsalerts ./shared/testsupport/memstore
 
 ## test: lint, every test (no network, no Docker, no AWS; the stack tests need node), the concurrent
 ## packages again under -race, the function builds
@@ -51,7 +51,9 @@ bench:
 	$(GO) test -run '^$$' -bench 'Handler' -benchtime 20x ./shared/aws/kinesislambda
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./shared/domain/reading
 	$(CGO) $(GO) test -run '^$$' -bench 'AggregateHour' -benchtime 5x ./shared/local/duckdbengine
-	$(GO) test -run '^$$' -bench 'LocalPipeline' -benchtime 1x -count 3 ./shared/local/runner
+	$(GO) test -run '^$$' -bench 'BrokerOnly|LocalPipeline' -benchtime 1x -count 3 ./shared/local/runner
+	$(GO) test -run '^$$' -bench 'Append' ./shared/local/wal
+	$(GO) test -run '^$$' -bench 'Reopen' -benchtime 3x ./shared/local/wal
 	$(GO) test -run '^$$' -bench 'SilenceCheck' -benchtime 3x -timeout 60m ./shared/aws/silencelambda
 
 ## lint: gofmt, go vet, staticcheck and errcheck (pinned as tools in go.mod); zero findings.
@@ -69,6 +71,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./shared/domain/reading
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTime$$' -fuzztime $(FUZZTIME) ./shared/domain/reading
 	$(GO) test -run '^$$' -fuzz '^FuzzParseNumber$$' -fuzztime $(FUZZTIME) ./shared/domain/reading
+	$(GO) test -run '^$$' -fuzz '^FuzzPartitionHour$$' -fuzztime $(FUZZTIME) ./shared/domain/reading
 
 ## run: the whole pipeline on this machine, on the bundled data: `iotwatch run` on a temporary lake,
 ## two weeks of the occupancy recordings replayed as 3 devices through MQTT, then a summary

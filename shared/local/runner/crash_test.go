@@ -145,7 +145,7 @@ func (p *pending) acknowledged() int {
 // kill came between its landing and its state's), and the last run's summary accounts for
 // every message it took or resumed.
 func TestCrashLosesNothingAcknowledged(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		t.Skip("starts and kills six processes")
 	}
 	th, cfgs := thresholdsFile(t)

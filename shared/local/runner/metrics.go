@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/local/wal"
 )
 
 // ErrInsecureHTTP is returned for an HTTP address other than loopback without TLS.
@@ -75,7 +77,15 @@ func (p *pipeline) metrics(w http.ResponseWriter, _ *http.Request) {
 	metric("iotwatch_log_appended_total", "counter", "Records appended to the log.", one(st.Appended))
 	metric("iotwatch_log_written_bytes_total", "counter", "Bytes appended to the log, frames included.", one(st.Written))
 	metric("iotwatch_log_fsyncs_total", "counter", "Group commits of the log (one write and one fsync each).", one(st.Syncs))
-	metric("iotwatch_log_fsync_seconds_total", "counter", "Time spent in the log's writes and fsyncs.", one(st.SyncTime.Seconds()))
+	var buckets []sample
+	cum := int64(0)
+	for i, bound := range wal.SyncBounds {
+		cum += st.SyncHist[i]
+		buckets = append(buckets, sample{fmt.Sprintf("_bucket{le=%q}", strconv.FormatFloat(bound.Seconds(), 'g', -1, 64)), cum})
+	}
+	buckets = append(buckets, sample{`_bucket{le="+Inf"}`, st.Syncs}, sample{"_sum", st.SyncTime.Seconds()}, sample{"_count", st.Syncs})
+	metric("iotwatch_log_commit_seconds", "histogram", "Latency of the log's group commits (one write and one fsync each).", buckets...)
+	metric("iotwatch_readings_per_second", "gauge", "Messages acknowledged per second, over the last second.", one(p.rate()))
 	metric("iotwatch_mqtt_refused_total", "counter", "What the broker refused, by reason.",
 		sample{`{reason="not_kept"}`, refused.messages}, sample{`{reason="no_identity"}`, refused.connect},
 		sample{`{reason="topic_not_allowed"}`, refused.notAllowed})

@@ -50,7 +50,7 @@ func rssBytes(t *testing.T) int64 {
 // held in memory). Then a second Ctrl-C stops the drain at once, and the next start evaluates
 // what was left: every reading once, nothing lost.
 func TestOverloadWaitsOnDiskNotInMemory(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		t.Skip("a burst of 150,000 readings")
 	}
 	if _, err := os.Stat("/proc/self/status"); err != nil {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -134,6 +135,7 @@ type pipeline struct {
 	bronzeFlushed time.Time
 	aborted       bool
 	started       time.Time
+	rateBits      atomic.Uint64 // messages acknowledged per second over the last Tick (float64 bits)
 
 	mu   sync.Mutex // guards sum and errs
 	sum  Summary
@@ -288,7 +290,7 @@ func newPipeline(cfg Config) (*pipeline, error) {
 		} else {
 			cfg.Log.Warn("the control API (iotwatch alerts --server) is served on loopback addresses only", "http", cfg.HTTP)
 		}
-		p.links.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		p.links.srv = &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug), ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}
 	}
 	p.service = evaluator.New(store, pub, lakefiles.NewQuarantine(cfg.Lake), scfg, cfg.Log, p.observe)
@@ -427,6 +429,7 @@ func (p *pipeline) serve(ctx context.Context) {
 			}
 			p.checkSilence(ctx)
 			msgs := p.broker.Accepted()
+			p.rateBits.Store(math.Float64bits(float64(msgs-lastMsgs) / now.Sub(lastTime).Seconds()))
 			if p.cfg.Progress != nil && (msgs != lastMsgs || p.lag() > 0) {
 				p.mu.Lock()
 				alerts := total(p.sum.Alerts)
@@ -462,6 +465,9 @@ func (p *pipeline) checkSilence(ctx context.Context) {
 		p.cfg.Log.Error("silence check", "devices", len(ids), "err", err)
 	}
 }
+
+// rate is the messages acknowledged per second over the last Tick.
+func (p *pipeline) rate() float64 { return math.Float64frombits(p.rateBits.Load()) }
 
 // lag is the number of acknowledged messages the evaluation has not done.
 func (p *pipeline) lag() int64 { return int64(p.log.Next() - p.tracker.low()) }

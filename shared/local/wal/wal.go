@@ -90,6 +90,7 @@ type Log struct {
 
 	syncs     atomic.Int64
 	syncNanos atomic.Int64
+	syncHist  [len(SyncBounds) + 1]atomic.Int64 // commits by duration: ≤ SyncBounds[i], then the rest
 	appended  atomic.Int64
 	written   atomic.Int64 // bytes written, frames included
 	refused   atomic.Int64
@@ -386,8 +387,11 @@ func (l *Log) write(buf []byte, n int) (uint64, error) {
 	if err == nil {
 		err = f.Sync()
 	}
+	took := time.Since(start)
 	l.syncs.Add(1)
-	l.syncNanos.Add(int64(time.Since(start)))
+	l.syncNanos.Add(int64(took))
+	i := sort.Search(len(SyncBounds), func(i int) bool { return took <= SyncBounds[i] })
+	l.syncHist[i].Add(1)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err != nil {
@@ -522,12 +526,18 @@ func (l *Log) Close() error {
 	return err
 }
 
+// SyncBounds are the upper bounds of the commit-latency histogram (Stats.SyncHist).
+var SyncBounds = [...]time.Duration{250 * time.Microsecond, 500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond,
+	5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond,
+	250 * time.Millisecond, time.Second}
+
 // Stats is what the log did, for metrics.
 type Stats struct {
 	Appended, Refused int64 // records
 	Written           int64 // bytes appended, frames included
 	Syncs             int64
 	SyncTime          time.Duration // the writes and fsyncs of every commit
+	SyncHist          []int64       // commits by duration: SyncHist[i] took at most SyncBounds[i] (and more than the bound before); the last, longer
 	Bytes             int64         // on disk now
 	Segments          int
 	Full              bool
@@ -543,7 +553,11 @@ func (l *Log) Stats() Stats {
 	for k, v := range l.checkpoints {
 		cps[k] = v
 	}
-	return Stats{Appended: l.appended.Load(), Refused: l.refused.Load(), Written: l.written.Load(), Syncs: l.syncs.Load(),
+	hist := make([]int64, len(l.syncHist))
+	for i := range l.syncHist {
+		hist[i] = l.syncHist[i].Load()
+	}
+	return Stats{SyncHist: hist, Appended: l.appended.Load(), Refused: l.refused.Load(), Written: l.written.Load(), Syncs: l.syncs.Load(),
 		SyncTime: time.Duration(l.syncNanos.Load()), Bytes: l.bytes, Segments: len(l.segs), Full: l.full, Next: l.next,
 		Checkpoints: cps}
 }
