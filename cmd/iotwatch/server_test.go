@@ -107,13 +107,13 @@ func TestRunRefusesWhatIsUnsafeOrWrong(t *testing.T) {
 func TestTheShippedConfigIsValid(t *testing.T) {
 	cmd := newRun(&bytes.Buffer{}, &bytes.Buffer{})
 	require.NoError(t, applyConfig("../../deploy/iotwatch.toml", cmd.Flags()))
-	for _, k := range []string{"lake", "mqtt", "tls-cert", "client-ca", "http", "max-log-bytes"} {
+	for _, k := range []string{"lake", "mqtt", "http", "link-base", "max-log-bytes"} {
 		assert.True(t, cmd.Flags().Lookup(k).Changed, k)
 	}
 	unit, err := os.ReadFile("../../deploy/iotwatch.service")
 	require.NoError(t, err)
 	for _, d := range []string{"DynamicUser=yes", "ProtectSystem=strict", "StateDirectory=iotwatch", "NoNewPrivileges=yes",
-		"ExecStart=/usr/local/bin/iotwatch run --config /etc/iotwatch/iotwatch.toml"} {
+		"ExecStart=/usr/local/bin/iotwatch run --config /etc/iotwatch/iotwatch.toml", "LoadCredential=server-key.pem:"} {
 		assert.Contains(t, string(unit), "\n"+d, d)
 	}
 }
