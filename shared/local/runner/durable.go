@@ -145,7 +145,7 @@ func (p *pipeline) feedEvaluation(ctx context.Context) {
 func (p *pipeline) feedBronze(ctx context.Context) {
 	r := p.log.Reader(p.log.Checkpointed(consumerBronze))
 	defer r.Close()
-	for {
+	for ctx.Err() == nil { // stopped (an abort): the rest stays in the log
 		rec, err := r.Next(ctx)
 		if err != nil {
 			if !errors.Is(err, wal.ErrClosed) && ctx.Err() == nil {
