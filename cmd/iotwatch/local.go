@@ -69,19 +69,28 @@ write or an aggregation that failed, records given up).
 					return err
 				}
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			abort := make(chan struct{})
+			// The first SIGINT or SIGTERM drains; a second stops at once (both caught from the
+			// start, so that none is lost between the two).
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			sigs := make(chan os.Signal, 2)
+			signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(sigs)
+			abort, finished := make(chan struct{}), make(chan struct{})
+			defer close(finished)
 			cfg.Abort = abort
-			go func() { // a second Ctrl-C while draining stops at once
-				<-ctx.Done()
-				again := make(chan os.Signal, 1)
-				signal.Notify(again, os.Interrupt, syscall.SIGTERM)
-				defer signal.Stop(again)
+			go func() {
 				select {
-				case <-again:
+				case <-sigs:
+					cancel()
+				case <-ctx.Done():
+				case <-finished:
+					return
+				}
+				select {
+				case <-sigs:
 					close(abort)
-				case <-cmd.Context().Done():
+				case <-finished:
 				}
 			}()
 			engine, err := duckdbengine.Open(ctx, cfg.Lake)
@@ -211,7 +220,7 @@ with --cert, --key, --ca, the IoTDataEndpoint:8883 as --broker and the thing nam
 	f.StringVar(&o.Cert, "cert", "", "client certificate (PEM)")
 	f.StringVar(&o.Key, "key", "", "client private key (PEM)")
 	f.StringVar(&o.CA, "ca", "", "CA certificate of the broker (PEM), e.g. AmazonRootCA1.pem")
-	f.StringVar(&o.ClientID, "client-id", "", "MQTT client id (AWS IoT Core: the thing name)")
+	f.StringVar(&o.ClientID, "client-id", "", "MQTT client id (AWS IoT Core: the thing name; default with --tls: the certificate's common name, as iotwatch run requires)")
 	f.IntVar(&o.Inflight, "inflight", 256, "unacknowledged messages at most")
 	return cmd
 }

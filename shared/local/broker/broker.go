@@ -24,6 +24,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/iotwatch/iotwatch/shared/contract/topic"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 )
 
 // DefaultAddr is where the broker listens unless told otherwise.
@@ -201,43 +202,63 @@ func (h *ruleHook) Provides(b byte) bool {
 	return false
 }
 
-// identity is the device id of a client's certificate ("" without TLS).
+// identity is the device id of a client's certificate: its common name, which must be a valid
+// device id (no '/', '+' or '#': a name of another CA's making cannot widen the topics below).
 func identity(cl *mqtt.Client) (string, bool) {
 	tc, ok := cl.Net.Conn.(*tls.Conn)
 	if !ok {
 		return "", false
 	}
 	st := tc.ConnectionState()
-	if len(st.PeerCertificates) == 0 || st.PeerCertificates[0].Subject.CommonName == "" {
+	if len(st.PeerCertificates) == 0 || !reading.ValidDeviceID(st.PeerCertificates[0].Subject.CommonName) {
 		return "", false
 	}
 	return st.PeerCertificates[0].Subject.CommonName, true
 }
 
-func (h *ruleHook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
+// OnConnectAuthenticate, with TLS, takes a client whose certificate names a device, whose client
+// id is that name (so that one device cannot take over another's session, as the usual AWS IoT
+// policy has it), and whose will, if any, is on a topic it may publish to.
+func (h *ruleHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	if !h.tls {
 		return true // loopback only: as before, for development
 	}
-	if _, ok := identity(cl); !ok {
-		h.refusedConnect.Add(1)
-		return false
+	id, ok := identity(cl)
+	switch {
+	case !ok:
+		h.log.Warn("MQTT: refused a connection whose certificate names no valid device id")
+	case pk.Connect.ClientIdentifier != id:
+		h.log.Warn("MQTT: refused a connection whose client id is not its certificate's device id", "device", id,
+			"client_id", pk.Connect.ClientIdentifier)
+		ok = false
+	case pk.Connect.WillFlag && !allowed(id, pk.Connect.WillTopic, true):
+		h.log.Warn("MQTT: refused a connection whose will is on a topic not its own", "device", id, "topic", pk.Connect.WillTopic)
+		ok = false
 	}
-	return true
+	if !ok {
+		h.refusedConnect.Add(1)
+	}
+	return ok
 }
 
-// OnACLCheck lets a device publish to its own readings topic and subscribe under its own
+// allowed: a device publishes to its own readings topic and subscribes under its own
 // devices/{id}/ only, as the policy of an AWS IoT thing does.
+func allowed(id, t string, write bool) bool {
+	return t == topic.Readings(id) || (!write && strings.HasPrefix(t, "devices/"+id+"/"))
+}
+
+// OnACLCheck applies allowed to every publish and subscription.
 func (h *ruleHook) OnACLCheck(cl *mqtt.Client, t string, write bool) bool {
 	if !h.tls {
 		return true
 	}
 	id, ok := identity(cl)
-	allowed := ok && (t == topic.Readings(id) || (!write && strings.HasPrefix(t, "devices/"+id+"/")))
-	if !allowed {
+	ok = ok && allowed(id, t, write)
+	if !ok {
 		h.notAllowed.Add(1)
 		h.log.Warn("MQTT: topic not allowed for this certificate", "device", id, "topic", t, "publish", write)
 	}
-	return allowed
+	return ok
 }
 
 func (h *ruleHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
@@ -271,8 +292,9 @@ func (h *ruleHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 			return
 		}
 		h.refused.Add(1)
-		// Refused: no PUBACK, so the client sends it again. MQTT 5 says why (a negative PUBACK);
-		// MQTT 3.1.1 has no such thing, so the packet stays unacknowledged.
+		// Refused. MQTT 3.1.1 has no negative acknowledgement: the packet stays unacknowledged,
+		// and the client sends it again when it reconnects. MQTT 5 says why (a PUBACK with a
+		// reason code); the message is then the client's to send again, or not.
 		if v5 {
 			code := packets.ErrImplementationSpecificError
 			if errors.Is(err, ErrFull) {

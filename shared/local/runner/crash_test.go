@@ -3,6 +3,7 @@ package runner_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -24,6 +25,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/local/runner"
 	"github.com/iotwatch/iotwatch/shared/local/stream"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/tools/backtest"
 	"github.com/iotwatch/iotwatch/shared/tools/simulate"
 )
@@ -41,24 +43,40 @@ func TestMain(m *testing.M) {
 
 func runChild(spec string) int {
 	parts := strings.Split(spec, "|")
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	sum, err := runner.Run(ctx, runner.Config{Lake: parts[0], Thresholds: parts[1], MQTT: "127.0.0.1:0", Clock: runner.ClockWatermark,
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	abort := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() { // as the CLI: the first signal drains, the second stops at once
+		<-sigs
+		cancel()
+		<-sigs
+		close(abort)
+	}()
+	cfg := runner.Config{Lake: parts[0], Thresholds: parts[1], MQTT: "127.0.0.1:0", Clock: runner.ClockWatermark,
 		Stream:          stream.Config{Shards: 2, BatchSize: 200, BatchWindow: 20 * time.Millisecond, RetryBackoff: 10 * time.Millisecond},
 		CheckpointEvery: 100 * time.Millisecond, BronzeEvery: 300 * time.Millisecond, // kills land between checkpoints too
+		Abort: abort, Progress: os.Stderr,
 		Ready: func(addr string) {
 			if err := os.WriteFile(parts[2]+".tmp", []byte(addr), 0o644); err == nil {
 				os.Rename(parts[2]+".tmp", parts[2])
 			}
-		}})
-	if err := os.WriteFile(parts[3], []byte(fmt.Sprintf("%d %d %d %d %d", sum.Messages, sum.Resumed, sum.Readings,
+		}}
+	if len(parts) > 4 && parts[4] == "slow" { // the overload test: an evaluation that keeps up with little
+		cfg.Clock, cfg.CheckpointEvery, cfg.BronzeEvery = runner.ClockWall, 0, 0
+		cfg.Stream = stream.Config{Shards: 2, BatchSize: 500, BatchWindow: 20 * time.Millisecond}
+		cfg.WrapPublisher = func(pub evaluator.Publisher) evaluator.Publisher { return slowPublisher{pub, 300 * time.Millisecond} }
+	}
+	sum, err := runner.Run(ctx, cfg)
+	if err := os.WriteFile(parts[3], []byte(fmt.Sprintf("%d %d %d %d %d %d %d", sum.Messages, sum.Resumed, sum.Readings,
 		func() int {
 			n := 0
 			for _, v := range sum.Rejected {
 				n += v
 			}
 			return n
-		}(), sum.GivenUp)), 0o644); err != nil {
+		}(), sum.GivenUp, sum.Duplicates, sum.Late)), 0o644); err != nil {
 		return 3
 	}
 	if err != nil {
@@ -74,13 +92,13 @@ type child struct {
 	addr string
 }
 
-func startChild(t *testing.T, lakeDir, thresholds string, n int) *child {
+func startChild(t *testing.T, lakeDir, thresholds string, n int, mode string, stderr io.Writer) *child {
 	t.Helper()
 	addrFile := filepath.Join(t.TempDir(), fmt.Sprintf("addr-%d", n))
 	sumFile := filepath.Join(lakeDir, "..", fmt.Sprintf("summary-%d", n))
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashChild+"="+strings.Join([]string{lakeDir, thresholds, addrFile, sumFile}, "|"))
-	cmd.Stderr = os.Stderr
+	cmd.Env = append(os.Environ(), crashChild+"="+strings.Join([]string{lakeDir, thresholds, addrFile, sumFile, mode}, "|"))
+	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -173,7 +191,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 5))
 	const kills = 5
 	for round := 0; round <= kills; round++ {
-		c := startChild(t, lakeDir, th, round)
+		c := startChild(t, lakeDir, th, round, "", io.Discard)
 		p.mu.Lock()
 		p.next = 0
 		p.mu.Unlock()
@@ -277,8 +295,8 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	// evaluated.
 	b, err := os.ReadFile(filepath.Join(lakeDir, "..", fmt.Sprintf("summary-%d", kills)))
 	require.NoError(t, err)
-	var msgs, resumed, readings, rejected, givenUp int
-	_, err = fmt.Sscan(string(b), &msgs, &resumed, &readings, &rejected, &givenUp)
+	var msgs, resumed, readings, rejected, givenUp, dups, late int
+	_, err = fmt.Sscan(string(b), &msgs, &resumed, &readings, &rejected, &givenUp, &dups, &late)
 	require.NoError(t, err)
 	assert.Equal(t, msgs+resumed, readings+rejected+givenUp, "summary %s", b)
 	t.Logf("%d messages, %d kills; bronze %d lines (%d twice); %d alerts (%d repeated); last run: %s",

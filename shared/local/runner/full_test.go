@@ -64,6 +64,22 @@ func TestAFullLogStopsAcknowledgingAndLosesNothing(t *testing.T) {
 	}
 	q.acked = make([]bool, len(q.all))
 	sawFull := false
+	scraping := make(chan struct{})
+	scraped := make(chan struct{})
+	go func() { // scrapes while the run works: the metrics read what the run writes
+		defer close(scraped)
+		for {
+			select {
+			case <-scraping:
+				return
+			case <-time.After(5 * time.Millisecond):
+				if resp, err := http.Get(base + "/metrics"); err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		}
+	}()
 	for round := 0; q.acknowledged() < len(q.all); round++ {
 		require.Less(t, round, 50, "not everything acknowledged after 50 rounds")
 		q.mu.Lock()
@@ -75,6 +91,8 @@ func TestAFullLogStopsAcknowledgingAndLosesNothing(t *testing.T) {
 			sawFull = true
 		}
 	}
+	close(scraping)
+	<-scraped
 	_, metrics := get("/metrics")
 	refused := metricValue(t, metrics, `iotwatch_mqtt_refused_total{reason="not_kept"}`)
 	assert.Greater(t, refused, 0.0, "the burst filled the log")

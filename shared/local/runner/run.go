@@ -13,10 +13,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -134,12 +136,14 @@ type pipeline struct {
 	bronzeNext    atomic.Uint64
 	bronzeFlushed time.Time
 	aborted       bool
+	stopping      atomic.Bool
 	started       time.Time
 	rateBits      atomic.Uint64 // messages acknowledged per second over the last Tick (float64 bits)
 
-	mu   sync.Mutex // guards sum and errs
-	sum  Summary
-	errs []error
+	giving sync.Mutex // one batch given up is written at a time
+	mu     sync.Mutex // guards sum and errs
+	sum    Summary
+	errs   []error
 	// counted holds, per shard, the sequence numbers of a retried batch's messages already
 	// counted: the stream delivers them again, and the summary counts each message once.
 	counted []map[string]bool
@@ -158,8 +162,8 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	defer p.stopLinks() // and its listener, on every path
 	defer p.store.Close()
+	defer p.stopLinks() // and its listener, on every path (before the store it uses)
 	// The stream and the log's readers outlive ctx: after ctx is done, stop drains them.
 	streamCtx, cancelStream := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelStream()
@@ -222,6 +226,13 @@ func newPipeline(cfg Config) (*pipeline, error) {
 		store.Close()
 		return nil, err
 	}
+	started := false
+	defer func() { // what a failed start opened, closed
+		if !started {
+			_ = log.Close()
+			_ = store.Close()
+		}
+	}()
 	p := &pipeline{
 		cfg:     cfg,
 		store:   store,
@@ -303,12 +314,16 @@ func newPipeline(cfg Config) (*pipeline, error) {
 	p.stream = stream.New(scf, p.evaluate, p.giveUp)
 	p.sum.Resumed = int64(log.Next() - log.Checkpointed(consumerEvaluate))
 	if err := p.loadPendingHours(); err != nil {
+		if p.links != nil {
+			_ = p.links.ln.Close()
+		}
 		return nil, err
 	}
 	p.counted = make([]map[string]bool, max(cfg.Stream.Shards, stream.DefaultShards))
 	for i := range p.counted {
 		p.counted[i] = map[string]bool{}
 	}
+	started = true
 	return p, nil
 }
 
@@ -369,22 +384,42 @@ func (p *pipeline) observe(s evaluator.Stats) {
 	}
 }
 
-// giveUp is the stream's on-failure destination: the records go to errors/failed-batches/.
-func (p *pipeline) giveUp(f stream.Failure) {
+// giveUp is the stream's on-failure destination: the records go to errors/failed-batches/,
+// written before the stream lets go of them (the log keeps them until then); a write that fails
+// is tried again until it works or the run stops (then they stay in the log for the next start).
+func (p *pipeline) giveUp(ctx context.Context, f stream.Failure) error {
 	p.cfg.Log.Error("records given up after retries", "shard", f.Shard, "records", len(f.Records), "err", f.Err)
 	p.fail(fmt.Errorf("%d records given up after retries: %w", len(f.Records), f.Err))
+	p.giving.Lock()
+	defer p.giving.Unlock()
+	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 5*time.Second) {
+		err := p.keepGivenUp(f.Records)
+		if err == nil {
+			break
+		}
+		p.cfg.Log.Error("keeping given-up records; trying again", "records", len(f.Records), "err", err, "pause", pause)
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return fmt.Errorf("keeping %d given-up records: %w", len(f.Records), err)
+		}
+	}
 	p.mu.Lock()
 	p.sum.GivenUp += len(f.Records)
 	p.mu.Unlock()
-	for _, r := range f.Records {
+	return nil
+}
+
+// keepGivenUp writes records to errors/failed-batches/ (all of them, or none: p.giving is held).
+func (p *pipeline) keepGivenUp(recs []stream.Entry) error {
+	p.failed.Discard()
+	for _, r := range recs {
 		if err := p.failed.Add(r.Data); err != nil {
-			p.fail(fmt.Errorf("keeping a given-up record: %w", err))
+			p.failed.Discard()
+			return err
 		}
 	}
-	// Written now: the log lets go of these records once their batch is done with.
-	if err := p.failed.Flush(); err != nil {
-		p.fail(fmt.Errorf("keeping given-up records: %w", err))
-	}
+	return p.failed.Flush()
 }
 
 func (p *pipeline) fail(err error) {
@@ -477,6 +512,7 @@ func (p *pipeline) lag() int64 { return int64(p.log.Next() - p.tracker.low()) }
 // aggregates the hours that received readings: every acknowledged message ends up in the lake.
 func (p *pipeline) stop(ctx context.Context, cancelStream func()) {
 	p.cfg.Log.Info("stopping: draining the log and flushing the lake")
+	p.stopping.Store(true)
 	if err := p.broker.Close(); err != nil {
 		p.fail(err)
 	}
@@ -541,12 +577,15 @@ func (p *pipeline) aggregateTouched(ctx context.Context) error {
 	if p.cfg.Aggregator == nil {
 		return nil
 	}
+	// The hours first, then the flush: a record added between the two is in the lake and its hour
+	// touched again, for the next round.
+	hours := p.bronze.Touched()
 	for _, w := range []*lakefiles.Writer{p.bronze, p.alerts} {
 		if err := w.Flush(); err != nil {
+			p.bronze.Touch(hours...)
 			return err
 		}
 	}
-	hours := p.bronze.Touched()
 	if len(hours) == 0 {
 		return nil
 	}
@@ -567,6 +606,8 @@ func (p *pipeline) summary() Summary {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.sum
+	s.Rejected, s.Alerts = maps.Clone(p.sum.Rejected), maps.Clone(p.sum.Alerts) // the caller reads them unlocked
+	s.Hours = slices.Clone(p.sum.Hours)
 	if p.broker != nil {
 		s.Messages = p.broker.Accepted()
 	}

@@ -85,7 +85,9 @@ type Entry struct {
 	Seq string
 }
 
-// Failure is what the on-failure destination receives: records given up, and why.
+// Failure is what the on-failure destination receives: records given up, and why. The
+// destination returns an error when it could not keep them: the batch is then not delivered
+// (Delivered is not called for it).
 type Failure struct {
 	Shard   int
 	Records []Entry
@@ -96,7 +98,7 @@ type Failure struct {
 type Stream struct {
 	cfg       Config
 	handler   Handler
-	onFailure func(Failure)
+	onFailure func(context.Context, Failure) error
 	shards    []*shard
 	wg        sync.WaitGroup
 	mu        sync.RWMutex
@@ -118,7 +120,7 @@ type shard struct {
 var ErrClosed = errors.New("stream closed")
 
 // New returns a stream; Start its consumers.
-func New(cfg Config, h Handler, onFailure func(Failure)) *Stream {
+func New(cfg Config, h Handler, onFailure func(context.Context, Failure) error) *Stream {
 	cfg.defaults()
 	s := &Stream{cfg: cfg, handler: h, onFailure: onFailure, stopped: make(chan struct{})}
 	base := uint64(time.Now().UnixNano()) // numbers of a later run are higher: no name repeats
@@ -246,7 +248,9 @@ func (s *Stream) deliver(ctx context.Context, sh *shard, batch []Entry, attempt 
 				err = fmt.Errorf("%d records still failing after %d retries", len(batch), attempt)
 			}
 			if s.onFailure != nil {
-				s.onFailure(Failure{Shard: sh.id, Records: batch, Err: err})
+				if ferr := s.onFailure(ctx, Failure{Shard: sh.id, Records: batch, Err: err}); ferr != nil {
+					return false // not kept: not done with
+				}
 			}
 			return true
 		}

@@ -58,7 +58,7 @@ func TestOrderRetriesAndDrain(t *testing.T) {
 			}
 			var failures []Failure
 			s := New(Config{Shards: 2, BatchSize: 16, BatchWindow: 5 * time.Millisecond, RetryBackoff: time.Millisecond}, r.handle,
-				func(f Failure) { failures = append(failures, f) })
+				func(_ context.Context, f Failure) error { failures = append(failures, f); return nil })
 			s.Start(context.Background())
 			for i := 0; i < 100; i++ {
 				for d := 1; d <= 3; d++ {
@@ -100,7 +100,12 @@ func TestGivesUpAfterRetries(t *testing.T) {
 	s := New(Config{Shards: 1, BatchSize: 10, BatchWindow: time.Millisecond, MaxRetries: 2, RetryBackoff: time.Millisecond},
 		func(context.Context, []Entry) ([]string, error) {
 			return nil, errors.New("always")
-		}, func(f Failure) { mu.Lock(); failed = append(failed, f); mu.Unlock() })
+		}, func(_ context.Context, f Failure) error {
+			mu.Lock()
+			failed = append(failed, f)
+			mu.Unlock()
+			return nil
+		})
 	s.Start(context.Background())
 	for i := 0; i < 4; i++ {
 		s.Put(Record{Data: []byte{byte(i)}, PartitionKey: "k"})
@@ -179,7 +184,7 @@ func TestGivingUpKeepsOnlyWhatFailed(t *testing.T) {
 				}
 			}
 			return nil, nil
-		}, func(f Failure) { failed = append(failed, f) })
+		}, func(_ context.Context, f Failure) error { failed = append(failed, f); return nil })
 	for i := range 5 {
 		require.NoError(t, s.Put(Record{Data: []byte(fmt.Sprint(i)), PartitionKey: "k"}))
 	}
@@ -215,4 +220,38 @@ func TestPutAfterTheConsumersStopped(t *testing.T) {
 		}
 	}
 	s.Close()
+}
+
+// TestDeliveredOnlyWhatIsDoneWith: Delivered names each batch handled or given up and kept, and
+// never one whose records the on-failure destination could not keep, nor one left when the
+// consumers' context ended.
+func TestDeliveredOnlyWhatIsDoneWith(t *testing.T) {
+	var mu sync.Mutex
+	delivered := map[uint64]bool{}
+	s := New(Config{Shards: 1, BatchSize: 1, BatchWindow: time.Millisecond, MaxRetries: 1, RetryBackoff: time.Millisecond,
+		Delivered: func(batch []Entry) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, e := range batch {
+				delivered[e.Offset] = true
+			}
+		}},
+		func(_ context.Context, batch []Entry) ([]string, error) {
+			if string(batch[0].Data) == "poison" {
+				return nil, errors.New("always fails")
+			}
+			return nil, nil
+		},
+		func(_ context.Context, f Failure) error {
+			if string(f.Records[0].Data) == "poison" && f.Records[0].Offset == 2 {
+				return errors.New("disk full") // not kept
+			}
+			return nil
+		})
+	s.Start(context.Background())
+	for off, data := range map[uint64]string{1: "ok", 2: "poison", 3: "ok", 4: "poison"} {
+		require.NoError(t, s.Put(Record{Data: []byte(data), PartitionKey: "d", Offset: off}))
+	}
+	s.Close()
+	assert.Equal(t, map[uint64]bool{1: true, 3: true, 4: true}, delivered, "offset 2 was not kept: not delivered")
 }

@@ -4,7 +4,8 @@
 // the lag of a slow consumer lives on disk, not in memory.
 //
 // Records go to segment files (<first offset>.seg) as frames of a 4-byte length, a 4-byte
-// CRC-32C of the payload and the payload. Appends are committed in groups: every record waiting
+// CRC-32C of the length and the payload, and the payload (never empty: a zero-filled tail, which
+// some file systems leave after a power cut, is not a record). Appends are committed in groups: every record waiting
 // when a commit starts is written with one write and one fsync. On Open the last segment is
 // checked frame by frame and a torn tail (a frame cut short or whose checksum fails, what a
 // crash mid-write leaves) is cut off. A segment is deleted once every consumer's checkpoint is
@@ -29,6 +30,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/iotwatch/iotwatch/shared/local/durable"
 )
 
@@ -45,6 +48,8 @@ type Options struct {
 	// MaxRecord refuses larger payloads; default DefaultMaxRecord.
 	MaxRecord int
 	Log       *slog.Logger
+	// sync makes a commit durable (tests inject failures); default (*os.File).Sync.
+	sync func(*os.File) error
 }
 
 // The defaults of Options.
@@ -73,7 +78,8 @@ type Log struct {
 	log *slog.Logger
 
 	reqs     chan *request
-	stopped  chan struct{} // closed when the committer has ended
+	pending  *semaphore.Weighted // bytes of the appends in reqs and in the commit
+	stopped  chan struct{}       // closed when the committer has ended
 	closing  sync.Once
 	closeMu  sync.RWMutex // appends hold it shared; Close takes it to close reqs
 	isClosed bool
@@ -87,6 +93,7 @@ type Log struct {
 	notify      chan struct{} // closed (and replaced) on each commit and on Close
 	done        bool          // closed and the committer ended
 	full        bool          // the last commit was refused for want of room
+	broken      error         // set when a failed write could not be cut off: nothing more is taken
 
 	syncs     atomic.Int64
 	syncNanos atomic.Int64
@@ -105,7 +112,11 @@ type segment struct {
 type request struct {
 	recs [][]byte
 	done func(first uint64, err error) // the offset of the first of recs
+	size int64                         // taken from Log.pending
 }
+
+// pendingBytes bounds the bytes of the appends waiting for a commit.
+const pendingBytes = 32 << 20
 
 // Open opens (or creates) the log in dir. Offsets start at 1.
 func Open(dir string, opt Options) (*Log, error) {
@@ -122,10 +133,14 @@ func Open(dir string, opt Options) (*Log, error) {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
+	if opt.sync == nil {
+		opt.sync = (*os.File).Sync
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the log directory: %w", err)
 	}
 	l := &Log{dir: dir, opt: opt, log: opt.Log, reqs: make(chan *request, groupMax), stopped: make(chan struct{}),
+		pending:     semaphore.NewWeighted(pendingBytes),
 		checkpoints: map[string]uint64{}, notify: make(chan struct{})}
 	if err := l.load(); err != nil {
 		return nil, err
@@ -221,7 +236,7 @@ func readFrame(r *bufio.Reader, buf *[]byte) ([]byte, error) {
 		return nil, err
 	}
 	size := binary.LittleEndian.Uint32(hdr[:4])
-	if size > 64<<20 {
+	if size == 0 || size > 64<<20 {
 		return nil, errCorrupt
 	}
 	if cap(*buf) < int(size) {
@@ -231,10 +246,15 @@ func readFrame(r *bufio.Reader, buf *[]byte) ([]byte, error) {
 	if _, err := io.ReadFull(r, data); err != nil {
 		return nil, err
 	}
-	if crc32.Checksum(data, castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {
+	if frameCRC(hdr[:4], data) != binary.LittleEndian.Uint32(hdr[4:]) {
 		return nil, errCorrupt
 	}
 	return data, nil
+}
+
+// frameCRC is the checksum of a frame: of its length bytes, then its payload.
+func frameCRC(length, data []byte) uint32 {
+	return crc32.Update(crc32.Checksum(length, castagnoli), castagnoli, data)
 }
 
 // startSegment creates the segment whose first record is first, and makes it the one appended to.
@@ -264,19 +284,26 @@ func (l *Log) AppendAsync(data []byte, done func(off uint64, err error)) {
 }
 
 func (l *Log) appendAsync(recs [][]byte, done func(first uint64, err error)) {
+	size := int64(0)
 	for _, data := range recs {
-		if len(data) > l.opt.MaxRecord {
-			done(0, fmt.Errorf("a record of %d bytes is larger than the log takes (%d)", len(data), l.opt.MaxRecord))
+		if len(data) == 0 || len(data) > l.opt.MaxRecord {
+			done(0, fmt.Errorf("a record of %d bytes: the log takes 1 to %d", len(data), l.opt.MaxRecord))
 			return
 		}
+		size += int64(len(data)) + frameHeader
 	}
+	// Memory: what waits for a commit is bounded in bytes too (a queue of large messages would
+	// otherwise hold gigabytes); the caller waits, which holds its publisher back.
+	size = min(size, pendingBytes)
+	_ = l.pending.Acquire(context.Background(), size)
 	l.closeMu.RLock()
 	if l.isClosed {
 		l.closeMu.RUnlock()
+		l.pending.Release(size)
 		done(0, ErrClosed)
 		return
 	}
-	l.reqs <- &request{recs: recs, done: done}
+	l.reqs <- &request{recs: recs, done: done, size: size}
 	l.closeMu.RUnlock()
 }
 
@@ -324,6 +351,12 @@ func (l *Log) commitLoop() {
 			}
 		}
 		buf = l.commit(batch, buf[:0])
+		for _, r := range batch {
+			l.pending.Release(r.size)
+		}
+		if cap(buf) > 4<<20 {
+			buf = nil // a burst of large messages does not keep its buffer
+		}
 	}
 }
 
@@ -334,7 +367,7 @@ func (l *Log) commit(batch []*request, buf []byte) []byte {
 		for _, data := range r.recs {
 			var hdr [frameHeader]byte
 			binary.LittleEndian.PutUint32(hdr[:4], uint32(len(data)))
-			binary.LittleEndian.PutUint32(hdr[4:], crc32.Checksum(data, castagnoli))
+			binary.LittleEndian.PutUint32(hdr[4:], frameCRC(hdr[:4], data))
 			buf = append(append(buf, hdr[:]...), data...)
 			n++
 		}
@@ -361,10 +394,16 @@ func (l *Log) commit(batch []*request, buf []byte) []byte {
 // again, so the segment holds whole frames only.
 func (l *Log) write(buf []byte, n int) (uint64, error) {
 	l.mu.Lock()
+	if l.broken != nil {
+		err := l.broken
+		l.mu.Unlock()
+		return 0, err
+	}
 	if l.opt.MaxBytes > 0 && l.bytes+int64(len(buf)) > l.opt.MaxBytes {
 		l.setFullLocked(true, nil)
+		onDisk := l.bytes
 		l.mu.Unlock()
-		return 0, fmt.Errorf("%w: %d bytes on disk, --max-log-bytes %d", ErrFull, l.bytes, l.opt.MaxBytes)
+		return 0, fmt.Errorf("%w: %d bytes on disk, --max-log-bytes %d", ErrFull, onDisk, l.opt.MaxBytes)
 	}
 	seg := &l.segs[len(l.segs)-1]
 	if seg.size > 0 && seg.size+int64(len(buf)) > l.opt.SegmentBytes {
@@ -385,7 +424,7 @@ func (l *Log) write(buf []byte, n int) (uint64, error) {
 	start := time.Now()
 	_, err := f.Write(buf)
 	if err == nil {
-		err = f.Sync()
+		err = l.opt.sync(f)
 	}
 	took := time.Since(start)
 	l.syncs.Add(1)
@@ -396,9 +435,10 @@ func (l *Log) write(buf []byte, n int) (uint64, error) {
 	defer l.mu.Unlock()
 	if err != nil {
 		if terr := f.Truncate(size); terr != nil {
-			// The segment may end in a torn frame: Open cuts it off; appending after it would
-			// not be read, so the log stops here.
-			l.log.Error("the log cannot cut off a failed write", "err", terr)
+			// The segment may end in a torn frame: Open cuts it off, and would cut off whatever
+			// came after it too, so the log takes nothing more until it is opened again.
+			l.broken = fmt.Errorf("%w: a failed write could not be cut off (%v): restart to recover", ErrFull, terr)
+			l.log.Error("LOG STOPPED: a failed write could not be cut off; restart iotwatch to recover", "err", terr)
 		}
 		return 0, l.refuse(fmt.Errorf("appending to the log: %w", err))
 	}
@@ -568,6 +608,7 @@ type Reader struct {
 	pos uint64 // the offset of the next record to return
 	f   *os.File
 	r   *bufio.Reader
+	sr  *segmentReader
 	cur uint64 // the first offset of the open segment
 	end uint64 // the first offset of the segment after the open one (0: it was the last)
 	buf []byte
@@ -644,7 +685,8 @@ func (r *Reader) open() error {
 	if err != nil {
 		return fmt.Errorf("opening a log segment: %w", err)
 	}
-	r.f, r.r, r.cur, r.end = f, bufio.NewReaderSize(f, 256<<10), segs[i].first, 0
+	r.sr = &segmentReader{l: r.l, f: f, first: segs[i].first}
+	r.f, r.r, r.cur, r.end = f, bufio.NewReaderSize(r.sr, 256<<10), segs[i].first, 0
 	if i+1 < len(segs) {
 		r.end = segs[i+1].first
 	}
@@ -658,6 +700,43 @@ func (r *Reader) open() error {
 		}
 	}
 	return nil
+}
+
+// segmentReader reads a segment up to its committed size only: bytes the committer has written
+// and not yet fsynced may be cut off again (a failed fsync, a full disk), and other records then
+// take their offsets.
+type segmentReader struct {
+	l          *Log
+	f          *os.File
+	first      uint64
+	off, limit int64
+}
+
+func (s *segmentReader) Read(p []byte) (int, error) {
+	if s.off >= s.limit {
+		s.limit = s.l.committedSize(s.first)
+		if s.off >= s.limit {
+			return 0, io.EOF
+		}
+	}
+	n, err := s.f.ReadAt(p[:min(int64(len(p)), s.limit-s.off)], s.off)
+	s.off += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// committedSize is the size of the segment starting at first that holds committed records only.
+func (l *Log) committedSize(first uint64) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.segs {
+		if s.first == first {
+			return s.size
+		}
+	}
+	return 1 << 62 // deleted: sealed long ago, read to its end
 }
 
 // Close releases the reader's file.

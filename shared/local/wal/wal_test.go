@@ -346,3 +346,53 @@ func BenchmarkReopen(b *testing.B) {
 		l.Close()
 	}
 }
+
+// TestAReaderNeverSeesAFailedCommit: bytes written and not yet fsynced may be cut off again (the
+// fsync failed); a reader filling its buffer meanwhile must not keep them, or it would hand them
+// out under the offsets of the records acknowledged after.
+func TestAReaderNeverSeesAFailedCommit(t *testing.T) {
+	var r *Reader
+	fail := false
+	opt := Options{sync: func(f *os.File) error {
+		if !fail {
+			return f.Sync()
+		}
+		// The refused bytes are in the file: the reader reads record 1 now.
+		rec, err := r.Next(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, "acked-1", string(rec.Data))
+		return errors.New("injected fsync failure")
+	}}
+	l := open(t, t.TempDir(), opt)
+	r = l.Reader(1)
+	defer r.Close()
+	_, err := l.Append([]byte("acked-1"))
+	require.NoError(t, err)
+	fail = true
+	_, err = l.Append([]byte("REFUSED"))
+	require.ErrorIs(t, err, ErrFull)
+	fail = false
+	off, err := l.Append([]byte("acked-2"))
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), off)
+	rec, err := r.Next(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, "acked-2", string(rec.Data), "the reader handed out a refused record")
+}
+
+func TestAZeroFilledTailIsNotRecords(t *testing.T) {
+	dir := t.TempDir()
+	l := open(t, dir, Options{})
+	_, err := l.Append([]byte("one"))
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("%020d.seg", 1)), os.O_WRONLY|os.O_APPEND, 0)
+	require.NoError(t, err)
+	_, err = f.Write(make([]byte, 4096)) // what a power cut can leave at the end of a file
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	l = open(t, dir, Options{})
+	assert.Equal(t, uint64(2), l.Next(), "zeros are not records")
+	_, err = l.Append(nil)
+	assert.Error(t, err, "an empty record")
+}

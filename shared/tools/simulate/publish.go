@@ -43,17 +43,27 @@ func Publish(ctx context.Context, src Source, o Options) (Result, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
+	var tlsCfg *tls.Config
+	if o.TLS {
+		var err error
+		if tlsCfg, err = tlsConfig(o); err != nil {
+			return res, err
+		}
+		if o.ClientID == "" && len(tlsCfg.Certificates) > 0 {
+			// iotwatch run takes a device's connection under its certificate's name only (AWS IoT
+			// Core: give the thing name with --client-id).
+			if leaf, err := x509.ParseCertificate(tlsCfg.Certificates[0].Certificate[0]); err == nil {
+				o.ClientID = leaf.Subject.CommonName
+			}
+		}
+	}
 	if o.ClientID == "" {
 		o.ClientID = fmt.Sprintf("iotwatch-simulate-%d", os.Getpid())
 	}
 	opts := paho.NewClientOptions().SetClientID(o.ClientID).SetCleanSession(true).SetAutoReconnect(false).
 		SetConnectTimeout(10 * time.Second).SetOrderMatters(true).SetWriteTimeout(o.Timeout)
 	if o.TLS {
-		cfg, err := tlsConfig(o)
-		if err != nil {
-			return res, err
-		}
-		opts.AddBroker("ssl://" + o.Broker).SetTLSConfig(cfg)
+		opts.AddBroker("ssl://" + o.Broker).SetTLSConfig(tlsCfg)
 	} else {
 		opts.AddBroker("tcp://" + o.Broker)
 	}
