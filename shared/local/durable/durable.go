@@ -61,3 +61,25 @@ func SyncDir(dir string) error {
 	}
 	return nil
 }
+
+// MkdirAll creates dir and its missing parents, fsyncing the parent of each it creates, so that
+// the new names survive a power cut (a file fsynced in a directory whose own name was lost is
+// lost with it).
+func MkdirAll(dir string, perm os.FileMode) error {
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := MkdirAll(parent, perm); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, perm); err != nil {
+		if fi, serr := os.Stat(dir); serr == nil && fi.IsDir() {
+			return nil // made meanwhile
+		}
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	return SyncDir(parent)
+}

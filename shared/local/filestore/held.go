@@ -51,7 +51,7 @@ func (s *Store) writeHeld(user string, f heldFile) error {
 		}
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Join(s.stateDir, heldDir), 0o755); err != nil {
+	if err := durable.MkdirAll(filepath.Join(s.stateDir, heldDir), 0o755); err != nil {
 		return err
 	}
 	b, err := json.Marshal(f)

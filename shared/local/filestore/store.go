@@ -191,12 +191,12 @@ func Open(thresholdsPath, devicesPath, stateDir string, log *slog.Logger) (*Stor
 	}
 	if len(legacy) > 0 { // into the snapshot, then gone: the journal has them from now on
 		if err := s.compactLocked(); err != nil {
-			s.journal.Close()
+			_ = s.journal.Close()
 			return nil, err
 		}
 		for _, path := range legacy {
 			if err := os.Remove(path); err != nil {
-				s.journal.Close()
+				_ = s.journal.Close()
 				return nil, fmt.Errorf("removing the state file %s, now in the snapshot: %w", path, err)
 			}
 		}
@@ -232,12 +232,12 @@ func (s *Store) openJournal() error {
 	for off := from; off < j.Next(); off++ {
 		rec, err := r.Next(context.Background())
 		if err != nil {
-			j.Close()
+			_ = j.Close()
 			return fmt.Errorf("replaying the alarm state journal: %w", err)
 		}
 		var jr journalRecord
 		if err := json.Unmarshal(rec.Data, &jr); err != nil {
-			j.Close()
+			_ = j.Close()
 			return fmt.Errorf("replaying the alarm state journal at %d: %w", rec.Offset, err)
 		}
 		s.states[jr.ID] = jr.State.state()
@@ -293,7 +293,7 @@ func (s *Store) readDevices() error {
 // readStates reads the state files of a store written before the journal, and returns their
 // paths.
 func (s *Store) readStates() ([]string, error) {
-	if err := os.MkdirAll(s.stateDir, 0o755); err != nil {
+	if err := durable.MkdirAll(s.stateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the state directory: %w", err)
 	}
 	entries, err := os.ReadDir(s.stateDir)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -33,7 +32,7 @@ func (q *Quarantine) Put(_ context.Context, batchKey string, recs []lake.Rejecte
 	}
 	for key, body := range objects {
 		path := filepath.Join(q.root, filepath.FromSlash(key))
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		if err := durable.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return err
 		}
 		if err := durable.WriteFile(path, body, 0o644); err != nil {

@@ -9,7 +9,6 @@ import (
 	"compress/gzip"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -132,7 +131,7 @@ func (w *Writer) flush(all bool) error {
 // writeLocked writes one buffer as an object (a temporary file, fsynced, renamed into place).
 func (w *Writer) writeLocked(path string, b *buffer) error {
 	dir := filepath.Join(w.root, filepath.FromSlash(path))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := durable.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	var z bytes.Buffer

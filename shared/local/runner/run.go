@@ -162,7 +162,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	defer p.store.Close()
+	defer func() { _ = p.store.Close() }()
 	defer p.stopLinks() // and its listener, on every path (before the store it uses)
 	// The stream and the log's readers outlive ctx: after ctx is done, stop drains them.
 	streamCtx, cancelStream := context.WithCancel(context.WithoutCancel(ctx))
@@ -223,7 +223,7 @@ func newPipeline(cfg Config) (*pipeline, error) {
 	log, err := wal.Open(filepath.Join(cfg.Lake, LogDir), wal.Options{MaxBytes: cfg.MaxLogBytes,
 		Consumers: []string{consumerEvaluate, consumerBronze}, Log: cfg.Log})
 	if err != nil {
-		store.Close()
+		_ = store.Close()
 		return nil, err
 	}
 	started := false

@@ -136,7 +136,7 @@ func Open(dir string, opt Options) (*Log, error) {
 	if opt.sync == nil {
 		opt.sync = (*os.File).Sync
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := durable.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the log directory: %w", err)
 	}
 	l := &Log{dir: dir, opt: opt, log: opt.Log, reqs: make(chan *request, groupMax), stopped: make(chan struct{}),
