@@ -10,6 +10,7 @@
 package broker
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -332,14 +333,52 @@ func (h *ruleHook) ackerOf(cl *mqtt.Client) *acker {
 	return a
 }
 
+// run sends the acknowledgements as they come; those waiting together go in one write (a
+// PUBACK is 4 bytes: one write each took a tenth of the pipeline's time at full speed).
+// Negative ones, with their reason, go through mochi one by one, in their place.
 func (a *acker) run() {
+	var buf bytes.Buffer
+	flush := func() error {
+		if buf.Len() == 0 {
+			return nil
+		}
+		a.cl.Lock() // mochi's own writes to the connection hold it too
+		_, err := a.cl.Net.Conn.Write(buf.Bytes())
+		a.cl.Unlock()
+		buf.Reset()
+		return err
+	}
 	for {
+		var pk packets.Packet
 		select {
-		case pk := <-a.ch:
-			if err := a.cl.WritePacket(pk); err != nil {
+		case pk = <-a.ch:
+		case <-a.stop:
+			return
+		}
+		for n := 0; ; n++ {
+			var err error
+			if pk.ReasonCode == 0 {
+				pk.ProtocolVersion = a.cl.Properties.ProtocolVersion
+				err = pk.PubackEncode(&buf)
+			} else if err = flush(); err == nil {
+				err = a.cl.WritePacket(pk)
+			}
+			if err != nil {
 				return // the connection is gone: its client sends again what it did not see acknowledged
 			}
-		case <-a.stop:
+			if n == 255 {
+				break
+			}
+			more := false
+			select {
+			case pk, more = <-a.ch:
+			default:
+			}
+			if !more {
+				break
+			}
+		}
+		if err := flush(); err != nil {
 			return
 		}
 	}

@@ -2,7 +2,6 @@ package lakefiles
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -71,7 +70,7 @@ func (p *Publisher) Publish(_ context.Context, notices []evaluator.Notice) []err
 	var taken []int
 	for i := range notices {
 		a := &notices[i].Alert
-		b, err := json.Marshal(a)
+		b, err := a.MarshalJSON() // directly: json.Marshal would check and compact it again
 		if err == nil {
 			err = p.alerts.AddAt(b, a.AlertTime.UTC().Truncate(time.Hour))
 		}
