@@ -446,7 +446,7 @@ func (s *Store) SaveStates(_ context.Context, writes []evaluator.StateWrite) ([]
 		}
 		next[i] = clone(w.State)
 		next[i].Version++
-		b, err := json.Marshal(journalRecord{ID: w.ID, State: toFile(next[i])})
+		b, err := appendRecord(nil, &journalRecord{ID: w.ID, State: toFile(next[i])})
 		if err != nil {
 			errs[i] = fmt.Errorf("encoding the alarm state of %s: %w", w.ID, err)
 			continue

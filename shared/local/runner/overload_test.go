@@ -72,7 +72,7 @@ func TestOverloadWaitsOnDiskNotInMemory(t *testing.T) {
 	c := startChild(t, lakeDir, th, 0, "slow", &progress)
 	const n = 150000
 	msgs := readingsOf(n, benchDevices, 1, benchStart) // every reading alerts: every batch publishes
-	res, err := simulate.Publish(context.Background(), &sliceSource{msgs: msgs}, simulate.Options{Broker: c.addr, Inflight: 512})
+	res, err := simulate.Publish(context.Background(), newSliceSource(msgs), simulate.Options{Broker: c.addr, Inflight: 512})
 	require.NoError(t, err)
 	require.Equal(t, n, res.Acked)
 	peak := peakRSS(t, c.cmd.Process.Pid)
