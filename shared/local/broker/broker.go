@@ -42,7 +42,8 @@ const (
 	ConnectTimeout = 10 * time.Second
 )
 
-// Action is the topic rule's action: it takes one message of a device and calls done once,
+// Action is the topic rule's action: it takes one message of a device (payload is the broker's:
+// valid during the call only, to be copied if kept) and calls done once,
 // from any goroutine, when the message is kept (nil: it is acknowledged then) or refused (not
 // acknowledged; ErrUnavailable says the pipeline is stopping, ErrFull that it has no room).
 // Calls of done for one client's messages must come in the order of the calls of Action (MQTT
@@ -273,7 +274,7 @@ func (h *ruleHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 	if !ok {
 		return pk, nil // not the rule's topic: the broker delivers it, the pipeline ignores it
 	}
-	payload := append([]byte(nil), pk.Payload...)
+	payload := pk.Payload // the action copies what it keeps
 	if pk.FixedHeader.Qos == 0 || cl == nil || cl.Net.Inline {
 		h.action(dev, payload, func(err error) {
 			if err == nil {

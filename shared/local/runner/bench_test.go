@@ -164,8 +164,8 @@ func BenchmarkBrokerOnly(b *testing.B) {
 // reports the share of it reached, the log's fsyncs per second and its bytes per reading.
 func BenchmarkLocalPipeline(b *testing.B) {
 	type result struct {
-		rps, fsyncs, bytesPerReading, stateFsyncs float64
-		lat                                       []time.Duration
+		rps, fsyncs, bytesPerReading, stateFsyncs, commitMs float64
+		lat                                                 []time.Duration
 	}
 	run := func(b *testing.B, msgs [][]byte, rate float64) result {
 		n := len(msgs)
@@ -196,7 +196,8 @@ func BenchmarkLocalPipeline(b *testing.B) {
 			b.Fatalf("%d readings evaluated, %d in bronze; want %d", sum.Readings, sum.Bronze, n)
 		}
 		r := result{rps: float64(n) / elapsed.Seconds(), fsyncs: float64(sum.Log.Syncs) / elapsed.Seconds(),
-			bytesPerReading: float64(sum.Log.Written) / float64(n), stateFsyncs: float64(sum.StateLog.Syncs) / elapsed.Seconds()}
+			bytesPerReading: float64(sum.Log.Written) / float64(n), stateFsyncs: float64(sum.StateLog.Syncs) / elapsed.Seconds(),
+			commitMs: float64(sum.Log.SyncTime.Microseconds()) / 1000 / float64(max(sum.Log.Syncs, 1))}
 		printed := at.at()
 		for i, m := range src.msgs {
 			var rd struct {
@@ -223,6 +224,7 @@ func BenchmarkLocalPipeline(b *testing.B) {
 		b.ReportMetric(r.fsyncs, "log-fsyncs/s")
 		b.ReportMetric(r.stateFsyncs, "state-fsyncs/s")
 		b.ReportMetric(r.bytesPerReading, "log-B/reading")
+		b.ReportMetric(r.commitMs, "commit-ms")
 		if len(r.lat) > 0 {
 			b.ReportMetric(pct(r.lat, 0.5), "p50-ms")
 			b.ReportMetric(pct(r.lat, 0.99), "p99-ms")
