@@ -176,7 +176,7 @@ func BenchmarkLocalPipeline(b *testing.B) {
 		done := make(chan runner.Summary, 1)
 		go func() {
 			sum, err := runner.Run(ctx, runner.Config{Lake: lakeDir, Thresholds: benchThresholds(b, benchDevices), MQTT: "127.0.0.1:0",
-				Stream: stream.Config{Shards: 2, BatchSize: 500, BatchWindow: 20 * time.Millisecond},
+				Stream: stream.Config{Shards: 2}, // the defaults of iotwatch run
 				Alerts: at, Ready: func(a string) { ready <- a }})
 			if err != nil {
 				b.Error(err)
