@@ -335,20 +335,12 @@ func (h *ruleHook) ackerOf(cl *mqtt.Client) *acker {
 }
 
 // run sends the acknowledgements as they come; those waiting together go in one write (a
-// PUBACK is 4 bytes: one write each took a tenth of the pipeline's time at full speed).
-// Negative ones, with their reason, go through mochi one by one, in their place.
+// PUBACK is 4 bytes: one write each took a tenth of the pipeline's time at full speed). Every
+// acknowledgement, negative ones too, goes this one way, so that they keep their order (mochi's
+// WritePacket may hold a packet in its buffer while a client has messages queued to it).
 func (a *acker) run() {
 	var buf bytes.Buffer
-	flush := func() error {
-		if buf.Len() == 0 {
-			return nil
-		}
-		a.cl.Lock() // mochi's own writes to the connection hold it too
-		_, err := a.cl.Net.Conn.Write(buf.Bytes())
-		a.cl.Unlock()
-		buf.Reset()
-		return err
-	}
+	props := a.cl.Properties.Props
 	for {
 		var pk packets.Packet
 		select {
@@ -357,15 +349,12 @@ func (a *acker) run() {
 			return
 		}
 		for n := 0; ; n++ {
-			var err error
-			if pk.ReasonCode == 0 {
-				pk.ProtocolVersion = a.cl.Properties.ProtocolVersion
-				err = pk.PubackEncode(&buf)
-			} else if err = flush(); err == nil {
-				err = a.cl.WritePacket(pk)
+			pk.ProtocolVersion = a.cl.Properties.ProtocolVersion
+			if props.RequestProblemInfoFlag && props.RequestProblemInfo == 0 {
+				pk.Mods.DisallowProblemInfo = true // [MQTT-3.1.2-29]: no reason string then
 			}
-			if err != nil {
-				return // the connection is gone: its client sends again what it did not see acknowledged
+			if err := pk.PubackEncode(&buf); err != nil {
+				return
 			}
 			if n == 255 {
 				break
@@ -379,8 +368,12 @@ func (a *acker) run() {
 				break
 			}
 		}
-		if err := flush(); err != nil {
-			return
+		a.cl.Lock() // mochi's own writes to the connection hold it too
+		_, err := a.cl.Net.Conn.Write(buf.Bytes())
+		a.cl.Unlock()
+		buf.Reset()
+		if err != nil {
+			return // the connection is gone: its client sends again what it did not see acknowledged
 		}
 	}
 }

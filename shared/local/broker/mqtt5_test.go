@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,4 +105,118 @@ func TestMQTT5ClientsAreToldWhy(t *testing.T) {
 	}
 	assert.Equal(t, int64(2), b.Accepted())
 	assert.Equal(t, int64(2), b.Refused().Messages)
+}
+
+// TestPUBACKsKeepTheirOrderWhileTheClientReceives: an MQTT 5 client that also receives
+// messages (so mochi buffers what it writes to it) gets its acknowledgements, negative ones too,
+// in the order of its publishes [MQTT-4.6.0-2]; a negative one once overtook 27 of 3,000.
+func TestPUBACKsKeepTheirOrderWhileTheClientReceives(t *testing.T) {
+	b, err := start(Options{Addr: "127.0.0.1:0"}, func(_ string, payload []byte, done func(error)) {
+		if string(payload) == "full" {
+			done(fmt.Errorf("%w: x", ErrFull))
+			return
+		}
+		done(nil)
+	}, limits{maxConns: 10, connectTimeout: time.Minute})
+	require.NoError(t, err)
+	defer b.Close()
+	c := dial5(t, b.Addr())
+	defer c.conn.Close()
+	sub := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, ProtocolVersion: 5, PacketID: 9000,
+		Filters: packets.Subscriptions{{Filter: "devices/room-1/cmd", Qos: 0}}}
+	c.send(t, sub.SubscribeEncode)
+	// Other clients flood a topic the client subscribes to.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for k := 0; k < 4; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			conn, err := net.Dial("tcp", b.Addr())
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			var buf bytes.Buffer
+			cp := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 4,
+				Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 30, ClientIdentifier: fmt.Sprint("flood", k)}}
+			_ = cp.ConnectEncode(&buf)
+			conn.Write(buf.Bytes())
+			go io.Copy(io.Discard, conn)
+			pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, ProtocolVersion: 4, TopicName: "devices/room-1/cmd", Payload: bytes.Repeat([]byte("x"), 100)}
+			buf.Reset()
+			_ = pk.PublishEncode(&buf)
+			one := buf.Bytes()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				conn.Write(one)
+			}
+		}(k)
+	}
+	var acks []packets.Packet
+	done := make(chan struct{})
+	const N = 3000
+	go func() {
+		defer close(done)
+		r := bufio.NewReader(c.conn)
+		for len(acks) < N {
+			c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			bt, err := r.ReadByte()
+			if err != nil {
+				t.Logf("reader: %v after %d acks", err, len(acks))
+				return
+			}
+			var fh packets.FixedHeader
+			fh.Decode(bt)
+			n, mul := 0, 1
+			for {
+				d, _ := r.ReadByte()
+				n += int(d&127) * mul
+				if d&128 == 0 {
+					break
+				}
+				mul *= 128
+			}
+			body := make([]byte, n)
+			io.ReadFull(r, body)
+			if fh.Type == packets.Puback {
+				pk := packets.Packet{ProtocolVersion: 5, FixedHeader: fh}
+				pk.PubackDecode(body)
+				if pk.PacketID < 9000 {
+					acks = append(acks, pk)
+				}
+			}
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	for i := 1; i <= N; i++ {
+		p := "ok"
+		if i%3 == 0 {
+			p = "full"
+		}
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, ProtocolVersion: 5,
+			TopicName: "devices/room-1/readings", PacketID: uint16(i%60000 + 1), Payload: []byte(p)}
+		c.send(t, pk.PublishEncode)
+		if i%50 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	<-done
+	close(stop)
+	wg.Wait()
+	bad := 0
+	for i := 1; i < len(acks); i++ {
+		if acks[i].PacketID < acks[i-1].PacketID {
+			bad++
+			if bad < 5 {
+				t.Logf("out of order: %d (rc %x) after %d (rc %x)", acks[i].PacketID, acks[i].ReasonCode, acks[i-1].PacketID, acks[i-1].ReasonCode)
+			}
+		}
+	}
+	require.Len(t, acks, N)
+	require.Zero(t, bad, "acknowledgements out of order")
 }

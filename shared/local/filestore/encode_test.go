@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -65,6 +66,13 @@ func randomState(rng *rand.Rand) stateFile {
 
 // TestRecordEncodingIsEncodingJSONs: the journal's encoder writes what encoding/json writes.
 func TestRecordEncodingIsEncodingJSONs(t *testing.T) {
+	// A field added to these must be added to the encoder (and to randomState) too.
+	for _, c := range []struct {
+		v any
+		n int
+	}{{stateFile{}, 8}, {ruleState{}, 9}, {tempState{}, 7}, {snoozeState{}, 4}, {usedLinkState{}, 2}, {journalRecord{}, 2}} {
+		require.Equal(t, c.n, reflect.TypeOf(c.v).NumField(), "%T has a field the encoder does not know", c.v)
+	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := range 20000 {
 		r := journalRecord{ID: "dev-" + string(rune('a'+i%26)), State: randomState(rng)}

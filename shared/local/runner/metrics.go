@@ -22,6 +22,12 @@ func (p *pipeline) healthz(w http.ResponseWriter, _ *http.Request) {
 	st := p.log.Stats()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	switch {
+	case st.Broken:
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "log stopped: a failed write could not be cut off; restart iotwatch")
+	case p.stalled.Load():
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "evaluation stalled: records given up cannot be written to errors/failed-batches")
 	case st.Full:
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "log full: messages are not acknowledged")

@@ -137,6 +137,7 @@ type pipeline struct {
 	bronzeFlushed time.Time
 	aborted       bool
 	stopping      atomic.Bool
+	stalled       atomic.Bool // given-up records cannot be written: the shard waits
 	started       time.Time
 	rateBits      atomic.Uint64 // messages acknowledged per second over the last Tick (float64 bits)
 
@@ -308,7 +309,11 @@ func newPipeline(cfg Config) (*pipeline, error) {
 	scf := cfg.Stream
 	if scf.QueueLen == 0 {
 		// Small: the lag waits in the log, on disk, not in memory.
-		scf.QueueLen = 2 * max(scf.BatchSize, stream.DefaultBatchSize)
+		batch := scf.BatchSize
+		if batch <= 0 {
+			batch = stream.DefaultBatchSize
+		}
+		scf.QueueLen = 2 * batch
 	}
 	scf.Delivered = p.tracker.markDone
 	p.stream = stream.New(scf, p.evaluate, p.giveUp)
@@ -392,34 +397,36 @@ func (p *pipeline) giveUp(ctx context.Context, f stream.Failure) error {
 	p.fail(fmt.Errorf("%d records given up after retries: %w", len(f.Records), f.Err))
 	p.giving.Lock()
 	defer p.giving.Unlock()
-	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 5*time.Second) {
-		err := p.keepGivenUp(f.Records)
-		if err == nil {
-			break
+	// Each record once (a failed Add takes its record back out), then the flush until it works
+	// (a failed flush keeps what it could not write, and only that).
+	retry := func(what string, write func() error) error {
+		for pause := 100 * time.Millisecond; ; pause = min(2*pause, 5*time.Second) {
+			err := write()
+			if err == nil {
+				p.stalled.Store(false)
+				return nil
+			}
+			p.stalled.Store(true)
+			p.cfg.Log.Error("keeping given-up records; trying again", "what", what, "err", err, "pause", pause)
+			select {
+			case <-time.After(pause):
+			case <-ctx.Done():
+				return fmt.Errorf("keeping %d given-up records: %w", len(f.Records), err)
+			}
 		}
-		p.cfg.Log.Error("keeping given-up records; trying again", "records", len(f.Records), "err", err, "pause", pause)
-		select {
-		case <-time.After(pause):
-		case <-ctx.Done():
-			return fmt.Errorf("keeping %d given-up records: %w", len(f.Records), err)
+	}
+	for _, r := range f.Records {
+		if err := retry("buffering", func() error { return p.failed.Add(r.Data) }); err != nil {
+			return err
 		}
+	}
+	if err := retry("writing", p.failed.Flush); err != nil {
+		return err
 	}
 	p.mu.Lock()
 	p.sum.GivenUp += len(f.Records)
 	p.mu.Unlock()
 	return nil
-}
-
-// keepGivenUp writes records to errors/failed-batches/ (all of them, or none: p.giving is held).
-func (p *pipeline) keepGivenUp(recs []stream.Entry) error {
-	p.failed.Discard()
-	for _, r := range recs {
-		if err := p.failed.Add(r.Data); err != nil {
-			p.failed.Discard()
-			return err
-		}
-	}
-	return p.failed.Flush()
 }
 
 func (p *pipeline) fail(err error) {

@@ -581,6 +581,7 @@ type Stats struct {
 	Bytes             int64         // on disk now
 	Segments          int
 	Full              bool
+	Broken            bool // a failed write could not be cut off: nothing is taken until a restart
 	Next              uint64
 	Checkpoints       map[string]uint64
 }
@@ -598,7 +599,7 @@ func (l *Log) Stats() Stats {
 		hist[i] = l.syncHist[i].Load()
 	}
 	return Stats{SyncHist: hist, Appended: l.appended.Load(), Refused: l.refused.Load(), Written: l.written.Load(), Syncs: l.syncs.Load(),
-		SyncTime: time.Duration(l.syncNanos.Load()), Bytes: l.bytes, Segments: len(l.segs), Full: l.full, Next: l.next,
+		SyncTime: time.Duration(l.syncNanos.Load()), Bytes: l.bytes, Segments: len(l.segs), Full: l.full, Broken: l.broken != nil, Next: l.next,
 		Checkpoints: cps}
 }
 
