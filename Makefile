@@ -52,8 +52,10 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./shared/domain/reading
 	$(CGO) $(GO) test -run '^$$' -bench 'AggregateHour' -benchtime 5x ./shared/local/duckdbengine
 	$(GO) test -run '^$$' -bench 'BrokerOnly|LocalPipeline' -benchtime 1x -count 3 ./shared/local/runner
+	$(GO) test -run '^$$' -bench 'RestartWith1GBLog' -benchtime 1x ./shared/local/runner
 	$(GO) test -run '^$$' -bench 'Append' ./shared/local/wal
 	$(GO) test -run '^$$' -bench 'Reopen' -benchtime 3x ./shared/local/wal
+	$(GO) test -run '^$$' -bench 'RecordEncoding' ./shared/local/filestore
 	$(GO) test -run '^$$' -bench 'SilenceCheck' -benchtime 3x -timeout 60m ./shared/aws/silencelambda
 
 ## lint: gofmt, go vet, staticcheck and errcheck (pinned as tools in go.mod); zero findings.
