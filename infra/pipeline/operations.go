@@ -183,6 +183,22 @@ func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *O
 			sc.Function.MetricDuration(&awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum")})),
 		graph("Silence check: errors", sc.Function.MetricErrors(nil), sc.OnFailure.MetricApproximateNumberOfMessagesVisible(nil)),
 	)
+	// The business view, from the dimensions the functions already emit (lambdametrics): one line
+	// per kind and severity, per rejection reason, and the silences opened (SEARCH finds every
+	// value of the dimensions; the labels name each line by them).
+	search := func(label, query string) awscloudwatch.MathExpression {
+		return awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+			Expression: jsii.String(query), Label: jsii.String(label), Period: awscdk.Duration_Minutes(jsii.Number(5)),
+		})
+	}
+	o.Dashboard.AddWidgets(
+		graph("Alerts by kind and severity (5 min)", search("${PROP('Dim.Kind')} ${PROP('Dim.Severity')}",
+			"SEARCH('{"+lambdametrics.Namespace+",Function,Kind,Severity} MetricName=\"Alerts\"', 'Sum', 300)")),
+		graph("Rejected readings by reason (5 min)", search("${PROP('Dim.Reason')}",
+			"SEARCH('{"+lambdametrics.Namespace+",Function,Reason} MetricName=\"Rejected\" Function=\"evaluate\"', 'Sum', 300)")),
+		graph("Devices going silent (OPEN by the silence check, 5 min)", search("${PROP('Dim.Severity')}",
+			"SEARCH('{"+lambdametrics.Namespace+",Function,Kind,Severity} MetricName=\"Alerts\" Function=\"silence\" Kind=\"OPEN\"', 'Sum', 300)")),
+	)
 	o.Dashboard.AddWidgets(awscloudwatch.NewAlarmStatusWidget(&awscloudwatch.AlarmStatusWidgetProps{
 		Title: jsii.String("Alarms"), Alarms: alarmsOf(o), Width: jsii.Number(24),
 	}))

@@ -303,8 +303,18 @@ func TestOperations(t *testing.T) {
 			t.Errorf("no alarm %s", name)
 		}
 	}
-	if len(resources("AWS::CloudWatch::Dashboard")) != 1 {
+	dashboards := resources("AWS::CloudWatch::Dashboard")
+	if len(dashboards) != 1 {
 		t.Errorf("no dashboard")
+	}
+	for _, d := range dashboards {
+		body, _ := json.Marshal(d["DashboardBody"])
+		for _, want := range []string{"SEARCH('{iotwatch,Function,Kind,Severity} MetricName=", "SEARCH('{iotwatch,Function,Reason} MetricName=",
+			"Kind=", "Alerts by kind and severity", "Rejected readings by reason", "Devices going silent"} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("the dashboard has no %s: %s", want, body)
+			}
+		}
 	}
 	has(t, "AWS::SNS::Subscription", map[string]any{"Protocol": "email", "Endpoint": "ops@example.com"})
 	outputs := tmpl["Outputs"].(map[string]any)
