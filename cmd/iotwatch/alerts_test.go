@@ -80,9 +80,11 @@ func TestAlertsOnEmulator(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "--topic is required", "an action on the table is recorded, or not done")
 	snsc, sqsc := awstest.SNS(t)
-	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("cli-actions")})
+	// Names of this run only: the emulator is shared by the process (go test -count 3).
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("cli-actions-" + suffix)})
 	require.NoError(t, err)
-	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("cli-actions-lake")})
+	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("cli-actions-lake-" + suffix)})
 	require.NoError(t, err)
 	qa, err := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
 	require.NoError(t, err)
