@@ -17,153 +17,135 @@ func appendRecord(b []byte, r *journalRecord) ([]byte, error) {
 	return appendState(b, &r.State)
 }
 
-func appendState(b []byte, f *stateFile) ([]byte, error) {
+// object writes a JSON object's members, a comma before each but the first.
+type object struct {
+	b []byte
+	n int // len(b) after the '{'
+}
+
+func openObject(b []byte) object {
 	b = append(b, '{')
-	n := len(b)
-	sep := func() {
-		if len(b) > n {
-			b = append(b, ',')
-		}
+	return object{b: b, n: len(b)}
+}
+
+// key starts a member (a field's name, or a map's key: quoted as encoding/json quotes it).
+func (o *object) key(name string) {
+	if len(o.b) > o.n {
+		o.b = append(o.b, ',')
 	}
-	if f.Last != 0 {
-		sep()
-		b = strconv.AppendInt(append(b, `"last":`...), f.Last, 10)
+	o.b = append(appendString(o.b, name), ':')
+}
+
+func (o *object) int(name string, v int64) {
+	if v != 0 {
+		o.key(name)
+		o.b = strconv.AppendInt(o.b, v, 10)
 	}
+}
+
+func (o *object) str(name, v string) {
+	if v != "" {
+		o.key(name)
+		o.b = appendString(o.b, v)
+	}
+}
+
+func (o *object) close() []byte { return append(o.b, '}') }
+
+func appendState(b []byte, f *stateFile) ([]byte, error) {
+	o := openObject(b)
+	o.int("last", f.Last)
 	if f.HasLast {
-		sep()
-		b = append(b, `"has_last":true`...)
+		o.key("has_last")
+		o.b = append(o.b, "true"...)
 	}
 	if len(f.Recent) > 0 {
-		sep()
-		b = append(b, `"recent":[`...)
+		o.key("recent")
+		o.b = append(o.b, '[')
 		for i, s := range f.Recent {
 			if i > 0 {
-				b = append(b, ',')
+				o.b = append(o.b, ',')
 			}
-			b = appendString(b, s)
+			o.b = appendString(o.b, s)
 		}
-		b = append(b, ']')
+		o.b = append(o.b, ']')
 	}
 	if len(f.Rules) > 0 {
-		sep()
-		b = append(b, `"rules":{`...)
+		o.key("rules")
 		keys := make([]string, 0, len(f.Rules))
 		for k := range f.Rules {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(appendString(b, k), ':')
-			b = appendRule(b, f.Rules[k])
+		rules := openObject(o.b)
+		for _, k := range keys {
+			rules.key(k)
+			rules.b = appendRule(rules.b, f.Rules[k])
 		}
-		b = append(b, '}')
+		o.b = rules.close()
 	}
 	if t := f.Temp; t != nil {
-		sep()
+		o.key("temp")
 		var err error
-		if b, err = appendTemp(append(b, `"temp":`...), t); err != nil {
+		if o.b, err = appendTemp(o.b, t); err != nil {
 			return nil, err
 		}
 	}
 	if len(f.Snoozes) > 0 {
-		sep()
-		b = append(b, `"snz":[`...)
+		o.key("snz")
+		o.b = append(o.b, '[')
 		for i, z := range f.Snoozes {
 			if i > 0 {
-				b = append(b, ',')
+				o.b = append(o.b, ',')
 			}
-			b = appendString(append(b, `{"u":`...), z.User)
-			if z.Rule != "" {
-				b = appendString(append(b, `,"r":`...), z.Rule)
-			}
-			b = strconv.AppendInt(append(b, `,"t":`...), z.Until, 10)
-			if z.Token != "" {
-				b = appendString(append(b, `,"k":`...), z.Token)
-			}
-			b = append(b, '}')
+			m := openObject(o.b)
+			m.key("u")
+			m.b = appendString(m.b, z.User)
+			m.str("r", z.Rule)
+			m.key("t")
+			m.b = strconv.AppendInt(m.b, z.Until, 10)
+			m.str("k", z.Token)
+			o.b = m.close()
 		}
-		b = append(b, ']')
+		o.b = append(o.b, ']')
 	}
 	if len(f.Used) > 0 {
-		sep()
-		b = append(b, `"ul":[`...)
+		o.key("ul")
+		o.b = append(o.b, '[')
 		for i, u := range f.Used {
 			if i > 0 {
-				b = append(b, ',')
+				o.b = append(o.b, ',')
 			}
-			b = appendString(append(b, `{"c":`...), u.Code)
-			b = append(strconv.AppendInt(append(b, `,"t":`...), u.Until, 10), '}')
+			m := openObject(o.b)
+			m.key("c")
+			m.b = appendString(m.b, u.Code)
+			m.key("t")
+			m.b = strconv.AppendInt(m.b, u.Until, 10)
+			o.b = m.close()
 		}
-		b = append(b, ']')
+		o.b = append(o.b, ']')
 	}
-	if f.Version != 0 {
-		sep()
-		b = strconv.AppendInt(append(b, `"version":`...), f.Version, 10)
-	}
-	return append(b, '}', '}'), nil // the state's, the record's
+	o.int("version", f.Version)
+	return append(o.close(), '}'), nil // the state's, the record's
 }
 
 func appendRule(b []byte, r ruleState) []byte {
-	b = append(b, '{')
-	n := len(b)
-	field := func(name string) {
-		if len(b) > n {
-			b = append(b, ',')
-		}
-		b = append(append(append(b, '"'), name...), '"', ':')
-	}
-	if r.Flags != 0 {
-		field("f")
-		b = strconv.AppendUint(b, uint64(r.Flags), 10)
-	}
-	for _, x := range [...]struct {
-		name string
-		v    int64
-	}{{"l", r.LastAt}, {"w", r.WarnRun}, {"v", r.ViolRun}} {
-		if x.v != 0 {
-			field(x.name)
-			b = strconv.AppendInt(b, x.v, 10)
-		}
-	}
-	if r.Open != 0 {
-		field("o")
-		b = strconv.AppendUint(b, uint64(r.Open), 10)
-	}
-	if r.OpenStart != 0 {
-		field("os")
-		b = strconv.AppendInt(b, r.OpenStart, 10)
-	}
-	if r.Notice != 0 {
-		field("n")
-		b = strconv.AppendInt(b, r.Notice, 10)
-	}
-	if r.OpenID != "" {
-		field("oi")
-		b = appendString(b, r.OpenID)
-	}
-	if r.NoticeID != "" {
-		field("ni")
-		b = appendString(b, r.NoticeID)
-	}
-	return append(b, '}')
+	o := openObject(b)
+	o.int("f", int64(r.Flags))
+	o.int("l", r.LastAt)
+	o.int("w", r.WarnRun)
+	o.int("v", r.ViolRun)
+	o.int("o", int64(r.Open))
+	o.int("os", r.OpenStart)
+	o.int("n", r.Notice)
+	o.str("oi", r.OpenID)
+	o.str("ni", r.NoticeID)
+	return o.close()
 }
 
 func appendTemp(b []byte, t *tempState) ([]byte, error) {
-	b = append(b, '{')
-	n := len(b)
-	field := func(name string) {
-		if len(b) > n {
-			b = append(b, ',')
-		}
-		b = append(append(append(b, '"'), name...), '"', ':')
-	}
-	if t.N != 0 {
-		field("n")
-		b = strconv.AppendInt(b, t.N, 10)
-	}
+	o := openObject(b)
+	o.int("n", t.N)
 	for _, x := range [...]struct {
 		name string
 		v    float64
@@ -173,23 +155,17 @@ func appendTemp(b []byte, t *tempState) ([]byte, error) {
 				_, err := json.Marshal(x.v) // encoding/json's error
 				return nil, err
 			}
-			field(x.name)
-			b = appendFloat(b, x.v)
+			o.key(x.name)
+			o.b = appendFloat(o.b, x.v)
 		}
 	}
-	if t.StuckStart != 0 {
-		field("ss")
-		b = strconv.AppendInt(b, t.StuckStart, 10)
-	}
-	if t.StuckLast != 0 {
-		field("sl")
-		b = strconv.AppendInt(b, t.StuckLast, 10)
-	}
+	o.int("ss", t.StuckStart)
+	o.int("sl", t.StuckLast)
 	if t.HasStuck {
-		field("s")
-		b = append(b, "true"...)
+		o.key("s")
+		o.b = append(o.b, "true"...)
 	}
-	return append(b, '}'), nil
+	return o.close(), nil
 }
 
 // appendFloat is encoding/json's float64 format.

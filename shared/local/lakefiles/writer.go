@@ -185,13 +185,11 @@ func (w *Writer) Pending() []time.Time {
 
 // Touched returns the hours that received records since the last call.
 func (w *Writer) Touched() []time.Time {
+	out := w.Pending()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var out []time.Time
-	for h := range w.touched {
-		out = append(out, h)
+	for _, h := range out { // only those returned: one touched meanwhile stays for the next call
+		delete(w.touched, h)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
-	w.touched = map[time.Time]bool{}
 	return out
 }

@@ -153,21 +153,30 @@ func (p *pipeline) feedBronze(ctx context.Context) {
 			}
 			return
 		}
-		_, _, data, err := decodeRecord(rec.Data)
-		if err == nil {
-			for pause := 100 * time.Millisecond; ; pause = min(2*pause, 5*time.Second) {
-				if err = p.bronze.Add(data); err == nil {
-					break
-				}
-				p.cfg.Log.Error("writing bronze; trying again", "err", err, "pause", pause)
-				select {
-				case <-time.After(pause):
-				case <-ctx.Done():
-					return
-				}
+		if _, _, data, err := decodeRecord(rec.Data); err == nil {
+			if err := p.retry(ctx, "writing bronze", func() error { return p.bronze.Add(data) }); err != nil {
+				return
 			}
 		}
 		p.bronzeNext.Store(rec.Offset + 1)
+	}
+}
+
+// retry calls write until it succeeds, pausing 100 ms, then twice as long each time up to 5 s,
+// and saying each failure; it returns the last error when ctx ends first. A lake write that
+// fails (a full disk) is waited for, never skipped.
+func (p *pipeline) retry(ctx context.Context, what string, write func() error) error {
+	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 5*time.Second) {
+		err := write()
+		if err == nil {
+			return nil
+		}
+		p.cfg.Log.Error(what+"; trying again", "err", err, "pause", pause)
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return err
+		}
 	}
 }
 

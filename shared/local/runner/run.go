@@ -400,20 +400,15 @@ func (p *pipeline) giveUp(ctx context.Context, f stream.Failure) error {
 	// Each record once (a failed Add takes its record back out), then the flush until it works
 	// (a failed flush keeps what it could not write, and only that).
 	retry := func(what string, write func() error) error {
-		for pause := 100 * time.Millisecond; ; pause = min(2*pause, 5*time.Second) {
+		err := p.retry(ctx, what+" given-up records", func() error {
 			err := write()
-			if err == nil {
-				p.stalled.Store(false)
-				return nil
-			}
-			p.stalled.Store(true)
-			p.cfg.Log.Error("keeping given-up records; trying again", "what", what, "err", err, "pause", pause)
-			select {
-			case <-time.After(pause):
-			case <-ctx.Done():
-				return fmt.Errorf("keeping %d given-up records: %w", len(f.Records), err)
-			}
+			p.stalled.Store(err != nil) // /healthz says the evaluation waits
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("keeping %d given-up records: %w", len(f.Records), err)
 		}
+		return nil
 	}
 	for _, r := range f.Records {
 		if err := retry("buffering", func() error { return p.failed.Add(r.Data) }); err != nil {

@@ -321,16 +321,7 @@ func (l *Log) AppendBatch(recs [][]byte) (uint64, error) {
 }
 
 // Append appends data and returns its offset once it is durable.
-func (l *Log) Append(data []byte) (uint64, error) {
-	type result struct {
-		off uint64
-		err error
-	}
-	ch := make(chan result, 1)
-	l.AppendAsync(data, func(off uint64, err error) { ch <- result{off, err} })
-	r := <-ch
-	return r.off, r.err
-}
+func (l *Log) Append(data []byte) (uint64, error) { return l.AppendBatch([][]byte{data}) }
 
 func (l *Log) commitLoop() {
 	defer close(l.stopped)
