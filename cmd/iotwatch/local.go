@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -65,9 +66,9 @@ write or an aggregation that failed, records given up).
 				if cfg.TLS, err = pki.BrokerTLS(tlsCert, tlsKey, clientCA); err != nil {
 					return err
 				}
-				if cfg.HTTPTLS, err = pki.ServerTLS(tlsCert, tlsKey); err != nil {
-					return err
-				}
+				// HTTPS with the same certificate; browsers bring no client certificate.
+				cfg.HTTPTLS = cfg.TLS.Clone()
+				cfg.HTTPTLS.ClientAuth, cfg.HTTPTLS.ClientCAs = tls.NoClientCert, nil
 			}
 			// The first SIGINT or SIGTERM drains; a second stops at once (both caught from the
 			// start, so that none is lost between the two).

@@ -86,6 +86,20 @@ func runChild(spec string) int {
 	return 0
 }
 
+// childSummary is what runChild writes of its run's summary.
+type childSummary struct{ msgs, resumed, readings, rejected, givenUp, dups, late int }
+
+// readSummary reads the summary of the run started as child n.
+func readSummary(t *testing.T, lakeDir string, n int) childSummary {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(lakeDir, "..", fmt.Sprintf("summary-%d", n)))
+	require.NoError(t, err)
+	var s childSummary
+	_, err = fmt.Sscan(string(b), &s.msgs, &s.resumed, &s.readings, &s.rejected, &s.givenUp, &s.dups, &s.late)
+	require.NoError(t, err)
+	return s
+}
+
 // child is a run in its own process.
 type child struct {
 	cmd  *exec.Cmd
@@ -293,12 +307,8 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 
 	// The last run's summary: what it acknowledged plus what it resumed from the log is what it
 	// evaluated.
-	b, err := os.ReadFile(filepath.Join(lakeDir, "..", fmt.Sprintf("summary-%d", kills)))
-	require.NoError(t, err)
-	var msgs, resumed, readings, rejected, givenUp, dups, late int
-	_, err = fmt.Sscan(string(b), &msgs, &resumed, &readings, &rejected, &givenUp, &dups, &late)
-	require.NoError(t, err)
-	assert.Equal(t, msgs+resumed, readings+rejected+givenUp, "summary %s", b)
+	last := readSummary(t, lakeDir, kills)
+	assert.Equal(t, last.msgs+last.resumed, last.readings+last.rejected+last.givenUp, "summary %+v", last)
 	t.Logf("%d messages, %d kills; bronze %d lines (%d twice); %d alerts (%d repeated); last run: %s",
-		len(p.all), kills, len(bronze)+twice, twice, len(got), repeats, b)
+		len(p.all), kills, len(bronze)+twice, twice, len(got), repeats, fmt.Sprintf("%+v", last))
 }

@@ -43,15 +43,6 @@ func peakRSS(t *testing.T, pid int) int64 {
 	return 0
 }
 
-func readSummary(t *testing.T, lakeDir string, n int) (msgs, resumed, readings, dups, late int) {
-	b, err := os.ReadFile(filepath.Join(lakeDir, "..", fmt.Sprintf("summary-%d", n)))
-	require.NoError(t, err)
-	var rejected, givenUp int
-	_, err = fmt.Sscan(string(b), &msgs, &resumed, &readings, &rejected, &givenUp, &dups, &late)
-	require.NoError(t, err)
-	return
-}
-
 // TestOverloadWaitsOnDiskNotInMemory: a run in its own process takes a burst of 150,000
 // readings of 1,000 devices while its evaluation keeps up with a small part of that (each batch
 // pauses 300 ms): the backlog is held in the log, on disk, and the process's resident memory
@@ -84,7 +75,7 @@ func TestOverloadWaitsOnDiskNotInMemory(t *testing.T) {
 	}
 	require.NoError(t, c.cmd.Process.Signal(os.Interrupt)) // …and stop now
 	require.NoError(t, c.cmd.Wait())
-	_, _, first, _, _ := readSummary(t, lakeDir, 0)
+	first := readSummary(t, lakeDir, 0).readings
 	assert.Less(t, first, n/2, "the evaluation was far behind: over 75,000 messages waited in the log")
 	assert.Contains(t, progress.String(), "draining: ", "the drain says how much is left")
 	assert.Contains(t, progress.String(), "messages not evaluated: they are in the log")
@@ -94,7 +85,8 @@ func TestOverloadWaitsOnDiskNotInMemory(t *testing.T) {
 	c = startChild(t, lakeDir, th, 1, "", os.Stderr)
 	require.NoError(t, c.cmd.Process.Signal(os.Interrupt))
 	require.NoError(t, c.cmd.Wait())
-	_, resumed, second, dups, late := readSummary(t, lakeDir, 1)
+	s := readSummary(t, lakeDir, 1)
+	resumed, second, dups, late := s.resumed, s.readings, s.dups, s.late
 	// What the first left, and the batches it had in hand when it stopped (their states may be
 	// saved: read again, they count as duplicates).
 	assert.GreaterOrEqual(t, resumed, n-first, "resumed what the first run left")

@@ -296,7 +296,7 @@ func newPipeline(cfg Config) (*pipeline, error) {
 		mux.HandleFunc("/healthz", p.healthz)
 		mux.HandleFunc("/metrics", p.metrics)
 		mux.Handle("/", links.NewHandler(signer, store, links.Published{Publisher: pub}, time.Now, cfg.Log))
-		if host, _, _ := net.SplitHostPort(ln.Addr().String()); net.ParseIP(host).IsLoopback() {
+		if broker.Loopback(ln.Addr().String()) {
 			// `iotwatch alerts … --server`: no authentication, so only where only this machine reaches.
 			mux.Handle("/api/", links.NewAPI(store, store, links.Published{Publisher: pub}, time.Now))
 		} else {
