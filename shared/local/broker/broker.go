@@ -192,13 +192,14 @@ type ruleHook struct {
 
 	accepted, refused, refusedConnect, notAllowed atomic.Int64
 	ackers                                        sync.Map // *mqtt.Client -> *acker
+	ids                                           sync.Map // *mqtt.Client -> its certificate's device id, once connected
 }
 
 func (h *ruleHook) ID() string { return "iotwatch-rule" }
 
 func (h *ruleHook) Provides(b byte) bool {
 	switch b {
-	case mqtt.OnPublish, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnDisconnect:
+	case mqtt.OnPublish, mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablished, mqtt.OnACLCheck, mqtt.OnDisconnect:
 		return true
 	}
 	return false
@@ -249,12 +250,21 @@ func allowed(id, t string, write bool) bool {
 	return t == topic.Readings(id) || (!write && strings.HasPrefix(t, "devices/"+id+"/"))
 }
 
+// OnSessionEstablished keeps the client's device id for its ACL checks (read once, not from the
+// TLS state at every publish). mochi calls OnDisconnect for every session established.
+func (h *ruleHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	if id, ok := identity(cl); h.tls && ok {
+		h.ids.Store(cl, id)
+	}
+}
+
 // OnACLCheck applies allowed to every publish and subscription.
 func (h *ruleHook) OnACLCheck(cl *mqtt.Client, t string, write bool) bool {
 	if !h.tls {
 		return true
 	}
-	id, ok := identity(cl)
+	v, ok := h.ids.Load(cl)
+	id, _ := v.(string)
 	ok = ok && allowed(id, t, write)
 	if !ok {
 		h.notAllowed.Add(1)
@@ -264,6 +274,7 @@ func (h *ruleHook) OnACLCheck(cl *mqtt.Client, t string, write bool) bool {
 }
 
 func (h *ruleHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	h.ids.Delete(cl)
 	if a, ok := h.ackers.LoadAndDelete(cl); ok {
 		close(a.(*acker).stop)
 	}
