@@ -22,12 +22,13 @@ import (
 )
 
 // Writer buffers records per hour partition of one of their time fields and writes each buffer
-// as one gzip JSON-lines object when it reaches MaxBytes or MaxAge, and on Flush. Records whose
-// time field cannot be read go to errors/<prefix>/, as Firehose's error output does.
+// as one gzip JSON-lines object when it reaches MaxBytes, and on Flush. Records whose time field
+// cannot be read go to errors/<prefix>/, as Firehose's error output does.
 type Writer struct {
 	root, prefix, field string
 	MaxBytes            int
-	MaxAge              time.Duration
+	// MaxAge is how often its owner flushes it (iotwatch run: bronze's buffers and checkpoint).
+	MaxAge time.Duration
 
 	mu      sync.Mutex
 	parts   map[string]*buffer // partition path -> buffer
@@ -39,7 +40,6 @@ type Writer struct {
 type buffer struct {
 	data  bytes.Buffer
 	lines int
-	since time.Time
 	hour  time.Time
 }
 
@@ -81,7 +81,7 @@ func (w *Writer) add(data []byte, hour time.Time, ok bool) error {
 	defer w.mu.Unlock()
 	b := w.parts[path]
 	if b == nil {
-		b = &buffer{since: time.Now(), hour: hour}
+		b = &buffer{hour: hour}
 		w.parts[path] = b
 	}
 	before := b.data.Len()
@@ -103,13 +103,9 @@ func (w *Writer) add(data []byte, hour time.Time, ok bool) error {
 	return nil
 }
 
-// FlushOld writes the buffers older than MaxAge (call it on a ticker).
-func (w *Writer) FlushOld() error { return w.flush(false) }
-
-// Flush writes every buffer.
-func (w *Writer) Flush() error { return w.flush(true) }
-
-func (w *Writer) flush(all bool) error {
+// Flush writes every buffer (its caller decides when: iotwatch run every MaxAge, and before it
+// lets the log go of what was added).
+func (w *Writer) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	paths := make([]string, 0, len(w.parts))
@@ -119,10 +115,8 @@ func (w *Writer) flush(all bool) error {
 	sort.Strings(paths)
 	var errs []error // one partition that cannot be written does not keep the others back
 	for _, p := range paths {
-		if b := w.parts[p]; all || time.Since(b.since) >= w.MaxAge {
-			if err := w.writeLocked(p, b); err != nil {
-				errs = append(errs, err)
-			}
+		if err := w.writeLocked(p, w.parts[p]); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
