@@ -40,7 +40,6 @@ type Writer struct {
 type buffer struct {
 	data  bytes.Buffer
 	lines int
-	hour  time.Time
 }
 
 // The defaults of a Writer's buffers: small objects, written soon, as a local lake wants (Firehose
@@ -81,7 +80,7 @@ func (w *Writer) add(data []byte, hour time.Time, ok bool) error {
 	defer w.mu.Unlock()
 	b := w.parts[path]
 	if b == nil {
-		b = &buffer{hour: hour}
+		b = &buffer{}
 		w.parts[path] = b
 	}
 	before := b.data.Len()
