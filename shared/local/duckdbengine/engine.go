@@ -155,3 +155,6 @@ func (e *Engine) Exec(ctx context.Context, st aggregate.Statement) error {
 
 // DB exposes the connection (for tests and the query command).
 func (e *Engine) DB() *sql.DB { return e.db }
+
+// Root is the lake's directory, absolute.
+func (e *Engine) Root() string { return e.root }

@@ -1,7 +1,9 @@
 package links
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -105,71 +107,78 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req Request
-	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req)
-	if err == nil && req.Alert != "" && r.URL.Path == "/api/ack" {
-		if !a.findAlert(&req) {
-			fail(w, http.StatusNotFound, "no open episode has an alert %s (its OPEN or its latest alert)", req.Alert)
-			return
-		}
-	}
-	if err != nil || req.User == "" || req.Device == "" {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
 		fail(w, http.StatusBadRequest, "want a JSON {\"user\":…, \"device\":…, \"rule\":…}")
 		return
+	}
+	changed, status, err := a.Do(r.Context(), strings.TrimPrefix(r.URL.Path, "/api/"), req, "cli")
+	if err != nil {
+		fail(w, status, "%v", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"changed": changed})
+}
+
+// Do carries out one action ("ack", "snooze", "unsnooze") of a person reached through via (the
+// channel the lake's row records: "cli", "dashboard"), and says whether the state changed. Its
+// error comes with the HTTP status that fits it.
+func (a *API) Do(ctx context.Context, action string, req Request, via string) (bool, int, error) {
+	if req.Alert != "" && action == "ack" {
+		if !a.findAlert(&req) {
+			return false, http.StatusNotFound, fmt.Errorf("no open episode has an alert %s (its OPEN or its latest alert)", req.Alert)
+		}
+	}
+	if req.User == "" || req.Device == "" {
+		return false, http.StatusBadRequest, errors.New("want a JSON {\"user\":…, \"device\":…, \"rule\":…}")
 	}
 	now := a.now()
 	var rule alarm.Rule
 	if req.Rule != "" {
 		var err error
 		if rule, err = alarm.ParseRule(req.Rule); err != nil {
-			fail(w, http.StatusBadRequest, "%v", err)
-			return
+			return false, http.StatusBadRequest, err
 		}
 	}
-	var action func(*alarm.DeviceState) (bool, error)
+	var do func(*alarm.DeviceState) (bool, error)
 	kind := KindAck
-	switch r.URL.Path {
-	case "/api/ack":
+	switch action {
+	case "ack":
 		if req.Rule == "" {
-			fail(w, http.StatusBadRequest, "acknowledging needs a rule")
-			return
+			return false, http.StatusBadRequest, errors.New("acknowledging needs a rule")
 		}
-		action = func(st *alarm.DeviceState) (bool, error) { return st.Ack(rule, req.User), nil }
-	case "/api/snooze":
+		do = func(st *alarm.DeviceState) (bool, error) { return st.Ack(rule, req.User), nil }
+	case "snooze":
 		if !req.Until.After(now) {
-			fail(w, http.StatusBadRequest, "the snooze would end at %s, which has passed", req.Until.UTC().Format(time.RFC3339))
-			return
+			return false, http.StatusBadRequest, fmt.Errorf("the snooze would end at %s, which has passed", req.Until.UTC().Format(time.RFC3339))
 		}
-		if d, err := a.store.LoadDevice(r.Context(), req.Device); err != nil || len(d.Configs) == 0 {
-			fail(w, http.StatusNotFound, "device %s has no thresholds: nothing to snooze", req.Device)
-			return
+		if d, err := a.store.LoadDevice(ctx, req.Device); err != nil || len(d.Configs) == 0 {
+			return false, http.StatusNotFound, fmt.Errorf("device %s has no thresholds: nothing to snooze", req.Device)
 		}
 		kind = KindSnooze
-		action = func(st *alarm.DeviceState) (bool, error) {
+		do = func(st *alarm.DeviceState) (bool, error) {
 			st.Snooze(req.User, alert.Rule(req.Rule), req.Until)
 			return true, nil
 		}
-	case "/api/unsnooze":
+	case "unsnooze":
 		kind = KindUnsnooze
-		action = func(st *alarm.DeviceState) (bool, error) { return st.Unsnooze(req.User, alert.Rule(req.Rule)), nil }
+		do = func(st *alarm.DeviceState) (bool, error) { return st.Unsnooze(req.User, alert.Rule(req.Rule)), nil }
 	default:
-		fail(w, http.StatusNotFound, "no such action")
-		return
+		return false, http.StatusNotFound, errors.New("no such action")
 	}
 	var ep *alarm.Episode
 	act := func(st *alarm.DeviceState) (bool, error) {
 		ep = EpisodeOf(st, req.User, alert.Rule(req.Rule))
-		return action(st)
+		return do(st)
 	}
-	changed, err := evaluator.Act(r.Context(), a.store, req.Device, act)
+	changed, err := evaluator.Act(ctx, a.store, req.Device, act)
 	if err != nil {
-		fail(w, http.StatusServiceUnavailable, "%v", err)
-		return
+		return false, http.StatusServiceUnavailable, err
 	}
 	if changed && kind != "" && a.recorder != nil {
 		// The state changed: a row that cannot be written is logged by the recorder's writer.
-		_ = a.recorder.Record(r.Context(), Row(kind, req.User, req.Device, alert.Rule(req.Rule), ep, now, req.Until, "cli"))
+		_ = a.recorder.Record(ctx, Row(kind, req.User, req.Device, alert.Rule(req.Rule), ep, now, req.Until, via))
 	}
-	writeJSON(w, http.StatusOK, map[string]bool{"changed": changed})
+	return changed, http.StatusOK, nil
 }
 
 // findAlert fills a request's user, device and rule from the open episode its alert id names.

@@ -1,0 +1,202 @@
+package dashboard
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/iotwatch/iotwatch/shared/service/links"
+)
+
+// episodes are the episodes that overlap from..to (those open at `to` included, however old),
+// from the alerts table; with a running pipeline, its states say which are open now, and which
+// are acknowledged or snoozed (an action or an alert still in the lake writer's buffer).
+func (s *Server) episodes(ctx context.Context, from, to time.Time, device string) ([]Episode, error) {
+	rows, err := s.alertRows(ctx, from.Add(-30*24*time.Hour), to.Add(time.Hour), device)
+	if err != nil {
+		return nil, err
+	}
+	all := Episodes(rows)
+	if s.cfg.Live != nil {
+		type key struct{ device, user, rule string }
+		live := map[key]links.Episode{}
+		for _, e := range links.OpenEpisodes(s.cfg.Live.States(), "", device, to) {
+			live[key{e.Device, e.User, string(e.Rule)}] = e
+		}
+		for i := range all {
+			e := &all[i]
+			if !e.Open() {
+				continue
+			}
+			k := key{e.Device, e.User, e.Rule}
+			le, ok := live[k]
+			if !ok {
+				continue // resolved since (its RESOLVE still buffered), or the states were reset
+			}
+			delete(live, k)
+			if le.Acked {
+				e.AckedBy = e.User
+			} else {
+				e.AckedBy = ""
+			}
+			e.SnoozedUntil = time.Time{}
+			if le.SnoozedUntil != nil {
+				e.SnoozedUntil = le.SnoozedUntil.UTC()
+			}
+		}
+		for _, le := range live { // opened, its OPEN not yet in the lake
+			e := Episode{User: le.User, Device: le.Device, Rule: string(le.Rule), Severity: le.Severity, Start: le.Since.UTC()}
+			if le.Acked {
+				e.AckedBy = le.User
+			}
+			if le.SnoozedUntil != nil {
+				e.SnoozedUntil = le.SnoozedUntil.UTC()
+			}
+			all = append(all, e)
+		}
+	}
+	out := all[:0]
+	for _, e := range all {
+		if e.Start.Before(to) && (e.Open() || e.End.After(from)) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// Filters are the alerts page's choices.
+type Filters struct {
+	User, Device, Rule, Severity string
+	OpenOnly                     bool
+	Range                        string
+}
+
+// EpisodeRow is one episode on the alerts page, with its bar on the timeline (percentages of the
+// range's width).
+type EpisodeRow struct {
+	Episode
+	Label       string
+	Left, Width float64
+	Snoozed     bool
+}
+
+// AlertsPage is the alerts page's data.
+type AlertsPage struct {
+	Filters                       Filters
+	From, To                      time.Time
+	Rows                          []EpisodeRow
+	Total                         int
+	Users, Devices, Rules, Ranges []string
+	Severities                    []string
+	Back                          string // this page's URL, where an action returns to
+	Ticks                         []Tick
+}
+
+// Tick is a label on the timeline's axis.
+type Tick struct {
+	Left  float64
+	Label string
+}
+
+// ranges are the choices of a page's time range.
+var ranges = map[string]time.Duration{"6h": 6 * time.Hour, "24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour, "30d": 30 * 24 * time.Hour}
+
+var rangeNames = []string{"6h", "24h", "7d", "30d"}
+
+// rangeOf reads a page's range parameter (def when absent or unknown).
+func rangeOf(q url.Values, def string) (string, time.Duration) {
+	name := q.Get("range")
+	if d, ok := ranges[name]; ok {
+		return name, d
+	}
+	return def, ranges[def]
+}
+
+func (s *Server) alerts(r *http.Request, now time.Time) (string, any, error) {
+	q := r.URL.Query()
+	f := Filters{User: q.Get("user"), Device: q.Get("device"), Rule: q.Get("rule"), Severity: q.Get("severity"), OpenOnly: q.Get("open") == "1"}
+	var span time.Duration
+	f.Range, span = rangeOf(q, "7d")
+	from := now.Add(-span)
+	eps, err := s.episodes(r.Context(), from, now, "")
+	if err != nil {
+		return "", nil, err
+	}
+	p := AlertsPage{Filters: f, From: from, To: now, Ranges: rangeNames, Severities: []string{"WARNING", "VIOLATION"}, Back: r.URL.RequestURI()}
+	seen := map[string]map[string]bool{"u": {}, "d": {}, "r": {}}
+	for _, e := range eps {
+		seen["u"][e.User], seen["d"][e.Device], seen["r"][e.Rule] = true, true, true
+		if f.User != "" && e.User != f.User || f.Device != "" && e.Device != f.Device || f.Rule != "" && e.Rule != f.Rule ||
+			f.Severity != "" && e.Severity != f.Severity || f.OpenOnly && !e.Open() {
+			continue
+		}
+		p.Total++
+		if len(p.Rows) >= 500 {
+			continue // the newest 500 on the page; the count says how many match
+		}
+		start, end := e.Start, e.End
+		if start.Before(from) {
+			start = from
+		}
+		if e.Open() || end.After(now) {
+			end = now
+		}
+		row := EpisodeRow{Episode: e, Label: s.label(e.Device), Snoozed: e.SnoozedUntil.After(now)}
+		row.Left = 100 * float64(start.Sub(from)) / float64(span)
+		row.Width = max(0.4, 100*float64(end.Sub(start))/float64(span))
+		p.Rows = append(p.Rows, row)
+	}
+	for id := range s.devices {
+		seen["d"][id] = true
+	}
+	for _, c := range s.cfg.Thresholds {
+		seen["u"][c.UserID] = true
+	}
+	keys := func(m map[string]bool) []string {
+		out := make([]string, 0, len(m))
+		for k := range m {
+			if k != "" {
+				out = append(out, k)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	p.Users, p.Devices, p.Rules = keys(seen["u"]), keys(seen["d"]), keys(seen["r"])
+	for i := 0; i <= 4; i++ {
+		t := from.Add(time.Duration(i) * span / 4)
+		p.Ticks = append(p.Ticks, Tick{Left: float64(i) * 25, Label: t.Format("Jan 2 15:04")})
+	}
+	return "Alerts", p, nil
+}
+
+// act carries out a button of the alerts page (acknowledge, snooze for an hour, unsnooze) as the
+// episode's user, then returns to the page it came from.
+func (s *Server) act(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "a form was expected", http.StatusBadRequest)
+		return
+	}
+	action := r.PathValue("action")
+	req := links.Request{User: r.PostForm.Get("user"), Device: r.PostForm.Get("device"), Rule: r.PostForm.Get("rule")}
+	if action == "snooze" {
+		d, err := time.ParseDuration(r.PostForm.Get("for"))
+		if err != nil || d <= 0 || d > 7*24*time.Hour {
+			http.Error(w, "snooze for a duration up to 7 days (1h, 30m)", http.StatusBadRequest)
+			return
+		}
+		req.Until = s.cfg.Now().Add(d)
+	}
+	if _, status, err := s.cfg.Live.Do(r.Context(), action, req, "dashboard"); err != nil {
+		http.Error(w, err.Error(), status)
+		return
+	}
+	back := r.PostForm.Get("back")
+	if u, err := url.Parse(back); err != nil || u.IsAbs() || u.Host != "" || !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") {
+		back = "/alerts"
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}

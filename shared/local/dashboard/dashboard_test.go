@@ -1,0 +1,170 @@
+package dashboard
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// smallLake is three devices, two days of readings, gold aggregated from them.
+func smallLake(t testing.TB) testLake {
+	return makeLake(t, lakeOpts{Devices: 3, RawDays: 2, RealGold: true})
+}
+
+func newServer(t testing.TB, l testLake, live Live) *Server {
+	t.Helper()
+	s, err := New(context.Background(), Config{Lake: l.Root, Devices: l.Devices, Thresholds: l.Thresholds, Live: live, Actions: live != nil,
+		Now: func() time.Time { return l.End }})
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func get(t testing.TB, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	body, _ := io.ReadAll(rec.Result().Body)
+	return rec.Code, string(body)
+}
+
+var chartJSON = regexp.MustCompile(`(?s)<script type="application/json">(.*?)</script>`)
+
+// charts reads the charts a page holds, by id.
+func charts(t testing.TB, body string) map[string]Chart {
+	t.Helper()
+	out := map[string]Chart{}
+	for _, m := range chartJSON.FindAllStringSubmatch(body, -1) {
+		var c Chart
+		require.NoError(t, json.Unmarshal([]byte(m[1]), &c), m[1][:min(200, len(m[1]))])
+		out[c.ID] = c
+	}
+	return out
+}
+
+func TestPages(t *testing.T) {
+	l := smallLake(t)
+	s := newServer(t, l, nil)
+	rows := regexp.MustCompile(`<tr data-episode="([^"]+)" data-open="(true|false)"`)
+	tests := []struct {
+		name, path string
+		status     int
+		want       []string
+		check      func(t *testing.T, body string)
+	}{
+		{name: "overview", path: "/", status: 200, want: []string{"Room 0 (room-000)", "Building A floor 2", `<span class="badge bad">1 violation</span>`},
+			check: func(t *testing.T, body string) {
+				// The silent device comes first and stands out; the others reported 30 s ago.
+				i := strings.Index(body, `data-device="room-002"`)
+				require.Positive(t, i)
+				assert.Less(t, i, strings.Index(body, `data-device="room-000"`))
+				assert.Contains(t, body, `<tr class="standout" data-device="room-002">`)
+				assert.Contains(t, body, `<tr class="" data-device="room-001">`)
+				assert.Contains(t, body, `<td data-last-seen="room-001" title="2026-03-10 11:59">1 min ago</td>`)
+				assert.Contains(t, body, `<td class="n">60</td>`) // readings in the last hour
+				assert.Regexp(t, `<span class="big">2</span> reporting`, body)
+				assert.Equal(t, 3, strings.Count(body, `<svg class="spark"`))
+			}},
+		{name: "device, raw readings", path: "/device/room-001?range=24h", status: 200, want: []string{"every reading", "alice high warning"},
+			check: func(t *testing.T, body string) {
+				c := charts(t, body)
+				require.Len(t, c, 4)
+				assert.Equal(t, 1440, c["temperature"].Points) // one a minute
+				assert.Len(t, c["temperature"].Series[0].Values, 1440)
+				assert.Len(t, c["temperature"].Thresholds, 2)
+				assert.Len(t, c["temperature"].Bands, 1) // today's 10:05–11:05 (yesterday's was before 12:00)
+				assert.Equal(t, 20, strings.Count(body[strings.Index(body, `id="latest"`):], "<tr><td>2026-03-10 11:"))
+			}},
+		{name: "device, hourly", path: "/device/room-001?range=7d", status: 200, want: []string{"hourly minimum, average and maximum"},
+			check: func(t *testing.T, body string) {
+				c := charts(t, body)
+				assert.Equal(t, 48, c["temperature"].Points) // two days aggregated
+				assert.Len(t, c["temperature"].Series, 3)
+				assert.Len(t, c["co2"].Series, 2)
+			}},
+		{name: "device, silent since two hours", path: "/device/room-002", status: 200,
+			check: func(t *testing.T, body string) {
+				c := charts(t, body)
+				assert.Equal(t, 1440-120, c["humidity"].Points)
+				assert.Len(t, c["humidity"].Bands, 1, "device_silent is shaded on every chart")
+			}},
+		{name: "device, not an id", path: "/device/no%20such", status: 404},
+		{name: "alerts, all", path: "/alerts", status: 200, want: []string{"10 episodes,"},
+			check: func(t *testing.T, body string) {
+				assert.Len(t, rows.FindAllString(body, -1), 10) // 3 devices × 3 days (10:05 of the first one is in), and the silence
+				assert.NotContains(t, body, "/actions/", "no buttons without a running pipeline")
+			}},
+		{name: "alerts, one device", path: "/alerts?device=room-000", status: 200,
+			check: func(t *testing.T, body string) {
+				for _, m := range rows.FindAllStringSubmatch(body, -1) {
+					assert.True(t, strings.HasPrefix(m[1], "room-000/"), m[1])
+				}
+				assert.Len(t, rows.FindAllString(body, -1), 3)
+			}},
+		{name: "alerts, open only", path: "/alerts?open=1", status: 200,
+			check: func(t *testing.T, body string) {
+				got := rows.FindAllStringSubmatch(body, -1)
+				require.Len(t, got, 2)
+				assert.Equal(t, "room-002/alice/device_silent", got[0][1]) // newest first
+				assert.Equal(t, "room-000/alice/temperature_high", got[1][1])
+			}},
+		{name: "alerts, violations of a rule", path: "/alerts?rule=device_silent&severity=VIOLATION", status: 200, want: []string{"No episode matches."}},
+		{name: "heatmap", path: "/heatmap", status: 200, want: []string{"Building A floor 1", "Building A floor 3", "average temperature, °C"},
+			check: func(t *testing.T, body string) {
+				assert.Equal(t, 3, strings.Count(body, `<tr><th scope="row">`))
+			}},
+		{name: "heatmap by health", path: "/heatmap?by=health&range=7d", status: 200, want: []string{"health, % of the expected readings", ">100</td>"}},
+		{name: "pipeline", path: "/pipeline", status: 200, want: []string{"malformed_json", "out_of_range", "{not json"},
+			check: func(t *testing.T, body string) {
+				assert.Regexp(t, `malformed_json<div class="muted">invalid character</div></td><td class="n">2</td>`, body)
+				assert.Equal(t, 24, strings.Count(body[strings.Index(body, `id="runs"`):], "<tr><td>2026-03-"))
+				assert.Equal(t, 24, charts(t, body)["throughput"].Points)
+				assert.NotContains(t, body, `data-live="rate"`)
+			}},
+		{name: "asset", path: "/assets/uPlot.iife.min.js", status: 200, want: []string{"uPlot"}},
+		{name: "no live events", path: "/events", status: 404},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := get(t, s, tc.path)
+			require.Equal(t, tc.status, code, body[:min(len(body), 300)])
+			for _, w := range tc.want {
+				assert.Contains(t, body, w)
+			}
+			if tc.check != nil {
+				tc.check(t, body)
+			}
+		})
+	}
+}
+
+func TestAHistoricalLakeShowsItsLastDay(t *testing.T) {
+	l := smallLake(t)
+	s, err := New(context.Background(), Config{Lake: l.Root, Devices: l.Devices, Now: func() time.Time { return l.End.Add(400 * 24 * time.Hour) }})
+	require.NoError(t, err)
+	defer s.Close()
+	_, body := get(t, s, "/device/room-001")
+	assert.Contains(t, body, "This lake's readings end at 2026-03-10 12:00 UTC")
+	assert.Equal(t, 1440, charts(t, body)["temperature"].Points)
+}
+
+func TestAnEmptyLake(t *testing.T) {
+	s, err := New(context.Background(), Config{Lake: t.TempDir()})
+	require.NoError(t, err)
+	defer s.Close()
+	for _, p := range []string{"/", "/alerts", "/heatmap", "/pipeline", "/device/room-1"} {
+		code, body := get(t, s, p)
+		assert.Equal(t, 200, code, p+": "+body)
+	}
+	_, body := get(t, s, "/")
+	assert.Contains(t, body, "No device has reported to this lake yet.")
+}

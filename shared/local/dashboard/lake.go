@@ -1,0 +1,124 @@
+package dashboard
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
+)
+
+// files lists the finished objects (not the hidden or .tmp files of a write in progress) of the
+// hour partitions of prefix from `from` up to `to`, oldest hour first. Pages read only the hours
+// they show: a lake of months costs what a day of it costs.
+func (s *Server) files(prefix string, from, to time.Time, suffix string) []string {
+	var out []string
+	for h := from.UTC().Truncate(time.Hour); h.Before(to); h = h.Add(time.Hour) {
+		dir := filepath.Join(s.root, filepath.FromSlash(lake.Partition(prefix, h)))
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if n := e.Name(); e.Type().IsRegular() && !strings.HasPrefix(n, ".") && strings.HasSuffix(n, suffix) {
+				out = append(out, filepath.Join(dir, n))
+			}
+		}
+	}
+	return out
+}
+
+// goldFiles lists the hourly_metrics files of the hours from `from` up to `to`.
+func (s *Server) goldFiles(from, to time.Time) []string {
+	var out []string
+	for h := from.UTC().Truncate(time.Hour); h.Before(to); h = h.Add(time.Hour) {
+		f := filepath.Join(s.root, lake.Gold, "hourly_metrics", "dt="+h.Format("2006-01-02"), "hour="+h.Format("15")+".parquet")
+		if _, err := os.Stat(f); err == nil {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// latestHour is the newest hour partition under prefix (false: none), read from the directory
+// names only.
+func (s *Server) latestHour(prefix string) (time.Time, bool) {
+	days, _ := filepath.Glob(filepath.Join(s.root, prefix, "dt=*"))
+	sort.Sort(sort.Reverse(sort.StringSlice(days)))
+	for _, d := range days {
+		hours, _ := filepath.Glob(filepath.Join(d, "hour=*"))
+		sort.Sort(sort.Reverse(sort.StringSlice(hours)))
+		for _, h := range hours {
+			t, err := time.Parse("2006-01-02T15", strings.TrimPrefix(filepath.Base(d), "dt=")+"T"+strings.TrimPrefix(filepath.Base(h), "hour="))
+			if err == nil {
+				return t, true
+			}
+		}
+	}
+	return time.Time{}, false
+}
+
+// listLit is a DuckDB list literal of file names.
+func listLit(files []string) string {
+	q := make([]string, len(files))
+	for i, f := range files {
+		q[i] = "'" + strings.ReplaceAll(f, "'", "''") + "'"
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// bronzeSQL reads the readings of the files as typed rows: ts (a timestamp; lines whose
+// event_time is not one are left out) and the metrics.
+func bronzeSQL(files []string) string {
+	return fmt.Sprintf(`SELECT device_id, TRY_CAST(event_time AS TIMESTAMPTZ) AS ts, temperature, humidity, light, co2, occupancy
+		FROM read_json(%s, format = 'newline_delimited', ignore_errors = true, columns = {device_id: 'VARCHAR', event_time: 'VARCHAR',
+		temperature: 'DOUBLE', humidity: 'DOUBLE', light: 'DOUBLE', co2: 'DOUBLE', occupancy: 'DOUBLE'})`, listLit(files))
+}
+
+// goldSQL reads hourly_metrics rows of the files.
+func goldSQL(files []string) string {
+	return "SELECT * FROM read_parquet(" + listLit(files) + ")"
+}
+
+// alertsSQL reads the alerts table's rows of the files.
+func alertsSQL(files []string) string {
+	return fmt.Sprintf(`SELECT alert_id, kind, TRY_CAST(alert_time AS TIMESTAMPTZ) AS alert_at, user_id, device_id, rule, severity,
+		metric, observed_value, threshold_value, window_start_ms, window_end_ms
+		FROM read_json(%s, format = 'newline_delimited', ignore_errors = true, columns = {alert_id: 'VARCHAR', kind: 'VARCHAR',
+		alert_time: 'VARCHAR', user_id: 'VARCHAR', device_id: 'VARCHAR', rule: 'VARCHAR', severity: 'VARCHAR', metric: 'VARCHAR',
+		observed_value: 'DOUBLE', threshold_value: 'DOUBLE', window_start_ms: 'BIGINT', window_end_ms: 'BIGINT'})`, listLit(files))
+}
+
+// query runs one of the pages' own statements (never people's SQL: that is `iotwatch query`).
+func (s *Server) query(ctx context.Context, what, q string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return fmt.Errorf("reading %s: %w", what, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading %s: %w", what, err)
+	}
+	return nil
+}
+
+// null turns a nullable double into a chart value (nil: a gap).
+func null(v sql.NullFloat64) *float64 {
+	if !v.Valid {
+		return nil
+	}
+	return &v.Float64
+}
+
+var errNotFound = errors.New("not found")

@@ -1,0 +1,214 @@
+package dashboard
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
+)
+
+// PipelinePage is the pipeline page's data.
+type PipelinePage struct {
+	Counters                     *Counters // nil without a running pipeline
+	Throughput                   Chart     // readings per hour over the last 24 hours (gold), expected beside them
+	Rejected                     []Rejected
+	Runs                         []Run
+	QuarantineFrom, QuarantineTo time.Time
+}
+
+// Rejected is one reason of the quarantine, with a sample of what it refused.
+type Rejected struct {
+	Reason, Detail, Sample string
+	Count                  int64
+	Last                   time.Time
+}
+
+// Run is one aggregated hour: when its gold file was written, and its rows.
+type Run struct {
+	Hour    time.Time
+	Written time.Time
+	Devices int64
+	Rows    int64
+}
+
+func (s *Server) pipeline(r *http.Request, now time.Time) (string, any, error) {
+	p, err := s.pipelineData(r.Context(), now)
+	return "Pipeline", p, err
+}
+
+func (s *Server) pipelineData(ctx context.Context, now time.Time) (PipelinePage, error) {
+	var p PipelinePage
+	if s.cfg.Live != nil {
+		c := s.cfg.Live.Counters()
+		p.Counters = &c
+	}
+	end := now.Truncate(time.Hour).Add(time.Hour)
+	start := end.Add(-24 * time.Hour)
+	p.Throughput = Chart{ID: "throughput", Title: "Readings per hour", Unit: "readings", Bars: true,
+		Series: []Series{{Label: "received", Color: "#1f5fa8", Width: 2}, {Label: "expected", Color: "#5f6368", Width: 1}}}
+	byHour := map[int64][2]float64{}
+	if files := s.goldFiles(start, end); len(files) > 0 {
+		err := s.query(ctx, "hourly metrics", "SELECT epoch(hour_start)::BIGINT, sum(readings), sum(expected_readings) FROM ("+goldSQL(files)+") GROUP BY hour_start", nil,
+			func(rs *sql.Rows) error {
+				var t int64
+				var n, e float64
+				if err := rs.Scan(&t, &n, &e); err != nil {
+					return err
+				}
+				byHour[t] = [2]float64{n, e}
+				return nil
+			})
+		if err != nil {
+			return p, err
+		}
+	}
+	for h := start; h.Before(end); h = h.Add(time.Hour) {
+		v, ok := byHour[h.Unix()]
+		p.Throughput.X = append(p.Throughput.X, h.Unix())
+		if ok {
+			n, e := v[0], v[1]
+			p.Throughput.Series[0].Values = append(p.Throughput.Series[0].Values, &n)
+			p.Throughput.Series[1].Values = append(p.Throughput.Series[1].Values, &e)
+		} else {
+			p.Throughput.Series[0].Values = append(p.Throughput.Series[0].Values, nil)
+			p.Throughput.Series[1].Values = append(p.Throughput.Series[1].Values, nil)
+		}
+	}
+	p.Throughput.Points = len(p.Throughput.X)
+	// The quarantine is filed by arrival (the clock of the run), not by event time: its own last week.
+	if last, ok := s.latestHour(lake.Quarantine); ok {
+		p.QuarantineTo, p.QuarantineFrom = last.Add(time.Hour), last.Add(-7*24*time.Hour+time.Hour)
+		if files := s.files(lake.Quarantine, p.QuarantineFrom, p.QuarantineTo, ".json.gz"); len(files) > 0 {
+			q := `SELECT reason, count(*), any_value(detail), any_value(coalesce(data, '(' || octet_length(from_base64(data_base64)) || ' bytes, not text)')), max(TRY_CAST(arrival_time AS TIMESTAMPTZ))
+				FROM read_json(` + listLit(files) + `, format = 'newline_delimited', ignore_errors = true,
+				columns = {reason: 'VARCHAR', detail: 'VARCHAR', arrival_time: 'VARCHAR', data: 'VARCHAR', data_base64: 'VARCHAR'})
+				GROUP BY reason ORDER BY count(*) DESC, reason`
+			err := s.query(ctx, "the quarantine", q, nil, func(rs *sql.Rows) error {
+				var r Rejected
+				var detail, sample sql.NullString
+				var last sql.NullTime
+				if err := rs.Scan(&r.Reason, &r.Count, &detail, &sample, &last); err != nil {
+					return err
+				}
+				r.Detail, r.Sample, r.Last = detail.String, sample.String, last.Time.UTC()
+				if len(r.Sample) > 300 {
+					r.Sample = r.Sample[:300] + "…"
+				}
+				p.Rejected = append(p.Rejected, r)
+				return nil
+			})
+			if err != nil {
+				return p, err
+			}
+		}
+	}
+	runs, err := s.runs(ctx, 24)
+	p.Runs = runs
+	return p, err
+}
+
+// runs are the last n hours aggregated, by when their gold file was written (newest first).
+func (s *Server) runs(ctx context.Context, n int) ([]Run, error) {
+	files, _ := filepath.Glob(filepath.Join(s.root, lake.Gold, "hourly_metrics", "dt=*", "hour=*.parquet"))
+	var out []Run
+	paths := map[time.Time]string{}
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			continue
+		}
+		day := strings.TrimPrefix(filepath.Base(filepath.Dir(f)), "dt=")
+		hour := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "hour="), ".parquet")
+		h, err := time.Parse("2006-01-02T15", day+"T"+hour)
+		if err != nil {
+			continue
+		}
+		out = append(out, Run{Hour: h, Written: fi.ModTime().UTC()})
+		paths[h] = f
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Written.Equal(out[j].Written) {
+			return out[i].Written.After(out[j].Written)
+		}
+		return out[i].Hour.After(out[j].Hour)
+	})
+	if len(out) > n {
+		out = out[:n]
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	sel := make([]string, len(out))
+	for i, r := range out {
+		sel[i] = paths[r.Hour]
+	}
+	counts := map[int64][2]int64{}
+	err := s.query(ctx, "the aggregated hours", "SELECT epoch(hour_start)::BIGINT, count(DISTINCT device_id), sum(readings) FROM ("+goldSQL(sel)+") GROUP BY hour_start", nil,
+		func(rs *sql.Rows) error {
+			var t, d, n int64
+			if err := rs.Scan(&t, &d, &n); err != nil {
+				return err
+			}
+			counts[t] = [2]int64{d, n}
+			return nil
+		})
+	for i := range out {
+		c := counts[out[i].Hour.Unix()]
+		out[i].Devices, out[i].Rows = c[0], c[1]
+	}
+	return out, err
+}
+
+// events streams a running pipeline's counters and its devices' last readings, once a second
+// (Server-Sent Events): the overview and pipeline pages update from it.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming is not supported", http.StatusInternalServerError)
+		return
+	}
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var prev int64 = -1
+	prevAt := time.Now()
+	for {
+		c := s.cfg.Live.Counters()
+		ev := struct {
+			Counters
+			Rate     float64           `json:"rate"`
+			LastSeen map[string]string `json:"last_seen"`
+		}{Counters: c, LastSeen: map[string]string{}}
+		if prev >= 0 {
+			if d := time.Since(prevAt).Seconds(); d > 0 {
+				ev.Rate = float64(c.Readings-prev) / d
+			}
+		}
+		prev, prevAt = c.Readings, time.Now()
+		for id, st := range s.cfg.Live.States() {
+			if st.Alarm.HasLast {
+				ev.LastSeen[id] = time.Unix(0, st.Alarm.Last).UTC().Format(time.RFC3339)
+			}
+		}
+		b, _ := json.Marshal(ev)
+		_ = rc.SetWriteDeadline(time.Now().Add(10 * time.Second)) // beyond the server's WriteTimeout, for this stream only
+		if _, err := w.Write([]byte("data: " + string(b) + "\n\n")); err != nil {
+			return
+		}
+		fl.Flush()
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,208 @@
+// Package dashboard serves the pages people look at over a local lake (`iotwatch serve`, and
+// `iotwatch run --http`): the fleet's overview, a device's charts with its thresholds and episodes,
+// the alerts' timeline, a heatmap of locations by hour, and the pipeline's health; and writes the
+// same charts into one self-contained HTML report (`iotwatch report`). Pages are rendered on the
+// server (html/template); the charts are uPlot, embedded in the binary, so nothing is fetched from
+// the network. Queries go through DuckDB, over the hour partitions a page shows only.
+package dashboard
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/service/links"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// Assets are the files the pages load from /assets/: uPlot (from npm, see assets/README.md), the
+// style sheet and the pages' script.
+//
+//go:embed assets/*
+var assetFS embed.FS
+
+// Live is what a running pipeline adds to the pages: the alarm states as they are now (open
+// episodes, acknowledgements, when each device last reported), its counters, and the people's
+// actions (acknowledge, snooze). `iotwatch serve` has none: it reads the lake only.
+type Live interface {
+	States() map[string]evaluator.State
+	Counters() Counters
+	// Do is links.API.Do: "ack", "snooze", "unsnooze".
+	Do(ctx context.Context, action string, req links.Request, via string) (bool, int, error)
+}
+
+// Counters are a running pipeline's totals and lags, as its /metrics serves them.
+type Counters struct {
+	Messages  int64            `json:"messages"`
+	Readings  int64            `json:"readings"`
+	Rejected  map[string]int64 `json:"rejected"`
+	Alerts    int64            `json:"alerts"`
+	Lag       int64            `json:"lag"`
+	BronzeLag int64            `json:"bronze_lag"`
+	LogBytes  int64            `json:"log_bytes"`
+	LogFull   bool             `json:"log_full"`
+}
+
+// Config is what a Server shows.
+type Config struct {
+	// Lake is the lake's directory.
+	Lake string
+	// Devices (names, locations) and Thresholds (drawn on the charts) are the run's files; either
+	// may be empty.
+	Devices    []device.Device
+	Thresholds []threshold.Config
+	// Live is the running pipeline (nil: the lake only). Actions says whether its acknowledge and
+	// snooze buttons are shown: only where only this machine reaches the pages (no login).
+	Live    Live
+	Actions bool
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// Server is the pages over one lake.
+type Server struct {
+	cfg     Config
+	root    string
+	eng     *duckdbengine.Engine
+	db      *sql.DB
+	devices map[string]device.Device
+	tmpl    *template.Template
+	mux     *http.ServeMux
+	mu      sync.Mutex // one page's queries at a time: DuckDB's session is one connection
+}
+
+// New opens DuckDB over the lake, locked to it (duckdbengine.OpenReadOnly), and returns the pages.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	eng, err := duckdbengine.OpenReadOnly(ctx, cfg.Lake)
+	if err != nil {
+		return nil, fmt.Errorf("opening the lake: %w", err)
+	}
+	s := &Server{cfg: cfg, root: eng.Root(), eng: eng, db: eng.DB(), devices: map[string]device.Device{}}
+	for _, d := range cfg.Devices {
+		s.devices[d.ID] = d
+	}
+	s.tmpl, err = template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		eng.Close()
+		return nil, fmt.Errorf("parsing the page templates: %w", err)
+	}
+	assets, _ := fs.Sub(assetFS, "assets")
+	m := http.NewServeMux()
+	m.Handle("GET /assets/", http.StripPrefix("/assets/", cacheFor(http.FileServerFS(assets))))
+	m.HandleFunc("GET /{$}", s.page("overview", s.overview))
+	m.HandleFunc("GET /device/{id}", s.page("device", s.device))
+	m.HandleFunc("GET /alerts", s.page("alerts", s.alerts))
+	m.HandleFunc("GET /heatmap", s.page("heatmap", s.heatmap))
+	m.HandleFunc("GET /pipeline", s.page("pipeline", s.pipeline))
+	if cfg.Live != nil {
+		m.HandleFunc("GET /events", s.events)
+		if cfg.Actions {
+			// A form posted from another site is refused (Sec-Fetch-Site, Origin): the buttons
+			// act for whoever views the pages, so only the pages themselves may press them.
+			m.Handle("POST /actions/{action}", http.NewCrossOriginProtection().Handler(http.HandlerFunc(s.act)))
+		}
+	}
+	s.mux = m
+	return s, nil
+}
+
+// Close releases DuckDB.
+func (s *Server) Close() error { return s.eng.Close() }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	s.mux.ServeHTTP(w, r)
+}
+
+// Paths are the pages a Server answers, for a mux that shares the address with other handlers.
+var Paths = []string{"/{$}", "/device/", "/alerts", "/heatmap", "/pipeline", "/events", "/actions/", "/assets/"}
+
+func cacheFor(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// view is what every page's template gets: the page's own data and the frame's.
+type view struct {
+	Page       string
+	Title      string
+	Now        time.Time
+	Historical bool // the lake's readings end before the clock: times are relative to their end
+	Live       bool
+	Actions    bool
+	Data       any
+}
+
+// page renders one page: build reads the lake (under the one-query-at-a-time lock).
+func (s *Server) page(name string, build func(*http.Request, time.Time) (string, any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		now, historical := s.clock()
+		title, data, err := build(r, now)
+		s.mu.Unlock()
+		if err == errNotFound {
+			http.Error(w, "no such page", http.StatusNotFound)
+			return
+		}
+		if err != nil {
+			s.cfg.Log.ErrorContext(r.Context(), "dashboard: building a page", "page", name, "err", err)
+			http.Error(w, "the lake could not be read: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		var b strings.Builder
+		v := view{Page: name, Title: title, Now: now, Historical: historical, Live: s.cfg.Live != nil, Actions: s.cfg.Live != nil && s.cfg.Actions, Data: data}
+		if err := s.tmpl.ExecuteTemplate(&b, name+".html", v); err != nil {
+			s.cfg.Log.ErrorContext(r.Context(), "dashboard: rendering a page", "page", name, "err", err)
+			http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(b.String()))
+	}
+}
+
+// clock is the time the pages end at: now, or, when the lake's newest readings are hours older
+// (a lake of recordings, a pipeline stopped), the end of the lake's newest hour, so that the
+// pages show its last day rather than an empty one.
+func (s *Server) clock() (time.Time, bool) {
+	now := s.cfg.Now().UTC()
+	latest, ok := s.latestHour("bronze")
+	if !ok || now.Sub(latest) < 3*time.Hour {
+		return now, false
+	}
+	return latest.Add(time.Hour), true
+}
+
+// label names a device as the registry does.
+func (s *Server) label(id string) string {
+	if d, ok := s.devices[id]; ok {
+		return d.Label()
+	}
+	return id
+}
