@@ -5,6 +5,8 @@
 //	backtest   what thresholds would have raised on recorded readings
 //	aggregate  hourly aggregates of a local lake (DuckDB)
 //	query      SQL over a local lake
+//	serve      the dashboard of a local lake in a browser (overview, devices, alerts, heatmap, pipeline)
+//	report     one self-contained HTML file of a lake's week: charts, episodes, health, alerts
 //	thresholds put/list/delete, devices put: the table the evaluate function reads
 //	device register: a device's thing, certificate and policy in AWS IoT Core (or, --local, a
 //	           certificate from the local CA)
@@ -66,6 +68,6 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.AddCommand(newBacktest(stdin, stdout, stderr), newThresholds(stdout), newDevice(stdout),
 		newAggregate(stdout, stderr), newQuery(stdout), newSubscribe(stdout), newRun(stdout, stderr), newSimulate(stdout, stderr),
-		newAlerts(stdout, time.Now), newUsers(stdout), newCA(stdout))
+		newAlerts(stdout, time.Now), newUsers(stdout), newCA(stdout), newServe(stderr), newReport(stdout))
 	return root
 }

@@ -166,9 +166,13 @@ func (s *Server) alerts(r *http.Request, now time.Time) (string, any, error) {
 		return out
 	}
 	p.Users, p.Devices, p.Rules = keys(seen["u"]), keys(seen["d"]), keys(seen["r"])
-	for i := 0; i <= 4; i++ {
-		t := from.Add(time.Duration(i) * span / 4)
-		p.Ticks = append(p.Ticks, Tick{Left: float64(i) * 25, Label: t.Format("Jan 2 15:04")})
+	layout := "Jan 2"
+	if span <= 24*time.Hour {
+		layout = "15:04"
+	}
+	for i := 0; i <= 2; i++ {
+		t := from.Add(time.Duration(i) * span / 2)
+		p.Ticks = append(p.Ticks, Tick{Left: float64(i) * 50, Label: t.Format(layout)})
 	}
 	return "Alerts", p, nil
 }

@@ -108,7 +108,7 @@ func (s *Server) deviceData(ctx context.Context, id string, from, to time.Time) 
 		if files := s.files("bronze", from, to, ".json.gz"); len(files) > 0 {
 			err := s.query(ctx, "readings", "SELECT epoch(ts)::BIGINT AS t, any_value(temperature), any_value(humidity), any_value(co2), any_value(light) FROM ("+
 				bronzeSQL(files)+") WHERE device_id = ? AND ts >= ? AND ts < ? GROUP BY t ORDER BY t", []any{id, from, to},
-				func(rs *sql.Rows) error {
+				func(rs scanner) error {
 					var t int64
 					v := make([]sql.NullFloat64, 4)
 					if err := rs.Scan(&t, &v[0], &v[1], &v[2], &v[3]); err != nil {
@@ -142,7 +142,7 @@ func (s *Server) deviceData(ctx context.Context, id string, from, to time.Time) 
 		if files := s.goldFiles(from, to); len(files) > 0 {
 			err := s.query(ctx, "hourly metrics", "SELECT epoch(hour_start)::BIGINT, temperature_min, temperature_avg, temperature_max, humidity_avg, co2_avg, co2_max, light_avg, light_max FROM ("+
 				goldSQL(files)+") WHERE device_id = ? ORDER BY hour_start", []any{id},
-				func(rs *sql.Rows) error {
+				func(rs scanner) error {
 					var t int64
 					v := make([]sql.NullFloat64, len(cols))
 					dest := []any{&t}
@@ -233,7 +233,7 @@ func (s *Server) latest(ctx context.Context, id string, to time.Time) ([]LatestR
 		}
 		err := s.query(ctx, "the latest readings", "SELECT ts, temperature, humidity, co2, light, occupancy FROM ("+bronzeSQL(files)+
 			") WHERE device_id = ? AND ts <= ? ORDER BY ts DESC LIMIT 20", []any{id, to},
-			func(rs *sql.Rows) error {
+			func(rs scanner) error {
 				var l LatestReading
 				v := make([]sql.NullFloat64, 5)
 				if err := rs.Scan(&l.At, &v[0], &v[1], &v[2], &v[3], &v[4]); err != nil {

@@ -139,7 +139,7 @@ func (s *Server) alertRows(ctx context.Context, from, to time.Time, device strin
 		args = append(args, device)
 	}
 	var out []Row
-	err := s.query(ctx, "the alerts", q, args, func(rs *sql.Rows) error {
+	err := s.query(ctx, "the alerts", q, args, func(rs scanner) error {
 		var r Row
 		var id, metric, user, dev, rule, sev sql.NullString
 		var obs, thr sql.NullFloat64

@@ -74,7 +74,7 @@ func (s *Server) heatmapData(ctx context.Context, now time.Time, by, rng string)
 	devs := map[string]map[string]bool{}
 	if files := s.goldFiles(start, end); len(files) > 0 {
 		err := s.query(ctx, "hourly metrics", "SELECT device_id, hour_start, readings, expected_readings, temperature_avg FROM ("+goldSQL(files)+")", nil,
-			func(rs *sql.Rows) error {
+			func(rs scanner) error {
 				var id string
 				var hour time.Time
 				var readings, expected int64

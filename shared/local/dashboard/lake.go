@@ -96,7 +96,7 @@ func alertsSQL(files []string) string {
 }
 
 // query runs one of the pages' own statements (never people's SQL: that is `iotwatch query`).
-func (s *Server) query(ctx context.Context, what, q string, args []any, scan func(*sql.Rows) error) error {
+func (s *Server) query(ctx context.Context, what, q string, args []any, scan func(scanner) error) error {
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", what, err)
@@ -112,6 +112,9 @@ func (s *Server) query(ctx context.Context, what, q string, args []any, scan fun
 	}
 	return nil
 }
+
+// scanner is a row being read.
+type scanner interface{ Scan(dest ...any) error }
 
 // null turns a nullable double into a chart value (nil: a gap).
 func null(v sql.NullFloat64) *float64 {

@@ -55,7 +55,7 @@ func (s *Server) overviewData(ctx context.Context, now time.Time) (Overview, err
 		type acc struct{ readings, expected int64 }
 		sums := map[string]*acc{}
 		err := s.query(ctx, "hourly metrics", "SELECT device_id, hour_start, readings, expected_readings, temperature_avg FROM ("+goldSQL(files)+")", nil,
-			func(rs *sql.Rows) error {
+			func(rs scanner) error {
 				var id string
 				var hour time.Time
 				var readings, expected int64
@@ -92,7 +92,7 @@ func (s *Server) overviewData(ctx context.Context, now time.Time) (Overview, err
 	if files := s.files("bronze", now.Add(-2*time.Hour), now.Add(time.Hour), ".json.gz"); len(files) > 0 {
 		err := s.query(ctx, "recent readings", "SELECT device_id, max(ts), count(*) FILTER (WHERE ts >= ?) FROM ("+bronzeSQL(files)+
 			") WHERE ts IS NOT NULL AND ts <= ? AND device_id IS NOT NULL GROUP BY device_id", []any{now.Add(-time.Hour), now.Add(time.Minute)},
-			func(rs *sql.Rows) error {
+			func(rs scanner) error {
 				var id string
 				var last time.Time
 				var n int64

@@ -56,7 +56,7 @@ func (s *Server) pipelineData(ctx context.Context, now time.Time) (PipelinePage,
 	byHour := map[int64][2]float64{}
 	if files := s.goldFiles(start, end); len(files) > 0 {
 		err := s.query(ctx, "hourly metrics", "SELECT epoch(hour_start)::BIGINT, sum(readings), sum(expected_readings) FROM ("+goldSQL(files)+") GROUP BY hour_start", nil,
-			func(rs *sql.Rows) error {
+			func(rs scanner) error {
 				var t int64
 				var n, e float64
 				if err := rs.Scan(&t, &n, &e); err != nil {
@@ -90,7 +90,7 @@ func (s *Server) pipelineData(ctx context.Context, now time.Time) (PipelinePage,
 				FROM read_json(` + listLit(files) + `, format = 'newline_delimited', ignore_errors = true,
 				columns = {reason: 'VARCHAR', detail: 'VARCHAR', arrival_time: 'VARCHAR', data: 'VARCHAR', data_base64: 'VARCHAR'})
 				GROUP BY reason ORDER BY count(*) DESC, reason`
-			err := s.query(ctx, "the quarantine", q, nil, func(rs *sql.Rows) error {
+			err := s.query(ctx, "the quarantine", q, nil, func(rs scanner) error {
 				var r Rejected
 				var detail, sample sql.NullString
 				var last sql.NullTime
@@ -151,7 +151,7 @@ func (s *Server) runs(ctx context.Context, n int) ([]Run, error) {
 	}
 	counts := map[int64][2]int64{}
 	err := s.query(ctx, "the aggregated hours", "SELECT epoch(hour_start)::BIGINT, count(DISTINCT device_id), sum(readings) FROM ("+goldSQL(sel)+") GROUP BY hour_start", nil,
-		func(rs *sql.Rows) error {
+		func(rs scanner) error {
 			var t, d, n int64
 			if err := rs.Scan(&t, &d, &n); err != nil {
 				return err

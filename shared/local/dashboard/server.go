@@ -187,6 +187,9 @@ func (s *Server) page(name string, build func(*http.Request, time.Time) (string,
 	}
 }
 
+// Clock is the time the pages end at, and whether it is the lake's end rather than now (see clock).
+func (s *Server) Clock() (time.Time, bool) { return s.clock() }
+
 // clock is the time the pages end at: now, or, when the lake's newest readings are hours older
 // (a lake of recordings, a pipeline stopped), the end of the lake's newest hour, so that the
 // pages show its last day rather than an empty one.

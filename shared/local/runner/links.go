@@ -11,6 +11,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	"github.com/iotwatch/iotwatch/shared/local/dashboard"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/service/links"
 )
 
@@ -45,8 +49,10 @@ func linkSecret(lakeDir string) ([]byte, error) {
 // linkServer serves the one-click links on cfg.HTTP: the pages of shared/service/links over the
 // run's own store (what they do is protected by their codes, on any address).
 type linkServer struct {
-	srv *http.Server
-	ln  net.Listener
+	srv    *http.Server
+	ln     net.Listener
+	dash   *dashboard.Server
+	cancel context.CancelFunc
 }
 
 func (p *pipeline) startLinks() {
@@ -64,6 +70,64 @@ func (p *pipeline) stopLinks() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = p.links.srv.Shutdown(ctx)
+	if p.links.cancel != nil {
+		p.links.cancel()
+	}
+	if p.links.srv != nil {
+		_ = p.links.srv.Shutdown(ctx)
+	}
 	_ = p.links.ln.Close() // closed already when it served; not when the run failed to start
+	if p.links.dash != nil {
+		_ = p.links.dash.Close()
+	}
+}
+
+// dashboard is the pages over the run's lake, with the run's states, counters and actions.
+func (p *pipeline) dashboard(cfg Config, api *links.API, actions bool) (*dashboard.Server, error) {
+	dc := dashboard.Config{Lake: cfg.Lake, Live: live{p: p, api: api}, Actions: actions, Log: cfg.Log}
+	if cfg.Devices != "" {
+		f, err := os.Open(cfg.Devices)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if dc.Devices, err = device.ParseCSV(f, cfg.Devices); err != nil {
+			return nil, err
+		}
+	}
+	f, err := os.Open(cfg.Thresholds)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if dc.Thresholds, err = threshold.ParseCSV(f, cfg.Thresholds); err != nil {
+		return nil, err
+	}
+	return dashboard.New(context.Background(), dc)
+}
+
+// live is what the run shows the pages (dashboard.Live).
+type live struct {
+	p   *pipeline
+	api *links.API
+}
+
+func (l live) States() map[string]evaluator.State { return l.p.store.States() }
+
+func (l live) Do(ctx context.Context, action string, req links.Request, via string) (bool, int, error) {
+	return l.api.Do(ctx, action, req, via)
+}
+
+func (l live) Counters() dashboard.Counters {
+	sum := l.p.summary()
+	st := sum.Log
+	c := dashboard.Counters{Messages: sum.Messages, Readings: int64(sum.Readings), Rejected: map[string]int64{}, Lag: l.p.lag(),
+		BronzeLag: int64(st.Next - l.p.bronzeDone()), LogBytes: st.Bytes, LogFull: st.Full}
+	for r, n := range sum.Rejected {
+		c.Rejected[string(r)] = int64(n)
+	}
+	for _, n := range sum.Alerts {
+		c.Alerts += int64(n)
+	}
+	return c
 }

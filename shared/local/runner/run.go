@@ -295,15 +295,29 @@ func newPipeline(cfg Config) (*pipeline, error) {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/healthz", p.healthz)
 		mux.HandleFunc("/metrics", p.metrics)
-		mux.Handle("/", links.NewHandler(signer, store, links.Published{Publisher: pub}, time.Now, cfg.Log))
-		if broker.Loopback(ln.Addr().String()) {
+		linkPages := links.NewHandler(signer, store, links.Published{Publisher: pub}, time.Now, cfg.Log)
+		mux.Handle("/"+string(links.Ack)+"/", linkPages)
+		mux.Handle("/"+string(links.Snooze)+"/", linkPages)
+		api := links.NewAPI(store, store, links.Published{Publisher: pub}, time.Now)
+		loopback := broker.Loopback(ln.Addr().String())
+		if loopback {
 			// `iotwatch alerts … --server`: no authentication, so only where only this machine reaches.
-			mux.Handle("/api/", links.NewAPI(store, store, links.Published{Publisher: pub}, time.Now))
+			mux.Handle("/api/", api)
 		} else {
-			cfg.Log.Warn("the control API (iotwatch alerts --server) is served on loopback addresses only", "http", cfg.HTTP)
+			cfg.Log.Warn("the control API (iotwatch alerts --server) and the dashboard's buttons are served on loopback addresses only", "http", cfg.HTTP)
 		}
+		dash, err := p.dashboard(cfg, api, loopback)
+		if err != nil {
+			_ = ln.Close()
+			return nil, err
+		}
+		p.links.dash = dash
+		mux.Handle("/", dash) // the pages people look at (shared/local/dashboard)
+		var reqCtx context.Context
+		reqCtx, p.links.cancel = context.WithCancel(context.Background()) // ends the pages' live streams at Shutdown
 		p.links.srv = &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug), ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}
+			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10,
+			BaseContext: func(net.Listener) context.Context { return reqCtx }}
 	}
 	p.service = evaluator.New(store, pub, lakefiles.NewQuarantine(cfg.Lake), scfg, cfg.Log, p.observe)
 	scf := cfg.Stream

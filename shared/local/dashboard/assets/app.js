@@ -46,6 +46,8 @@
           ctx.setLineDash([6, 4]);
           ctx.lineWidth = 1.5 * devicePixelRatio;
           ctx.font = (11 * devicePixelRatio) + "px system-ui, sans-serif";
+          ctx.textAlign = "left";
+          ctx.textBaseline = "bottom";
           for (const t of thresholds) {
             const y = u.valToPos(t.value, "y", true);
             ctx.strokeStyle = lineColor[t.severity] || "#444";
