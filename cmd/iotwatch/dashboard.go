@@ -90,6 +90,9 @@ hours ago (recordings, a stopped run) is shown up to its last reading.`,
 				return err
 			}
 			defer srv.Close()
+			if err := srv.Warm(ctx); err != nil {
+				return err
+			}
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return fmt.Errorf("listening on %s: %w", addr, err)

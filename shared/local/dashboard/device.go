@@ -139,9 +139,13 @@ func (s *Server) deviceData(ctx context.Context, id string, from, to time.Time) 
 			}
 			series[i] = add(&charts[c.chart], metrics[c.chart].title+" "+c.label, color, c.width)
 		}
-		if files := s.goldFiles(from, to); len(files) > 0 {
-			err := s.query(ctx, "hourly metrics", "SELECT epoch(hour_start)::BIGINT, temperature_min, temperature_avg, temperature_max, humidity_avg, co2_avg, co2_max, light_avg, light_max FROM ("+
-				goldSQL(files)+") WHERE device_id = ? ORDER BY hour_start", []any{id},
+		rel, err := s.rows(ctx, s.gold, from, to)
+		if err != nil {
+			return p, err
+		}
+		if rel != "" {
+			err := s.query(ctx, "hourly metrics", "SELECT epoch(hour_start)::BIGINT, temperature_min, temperature_avg, temperature_max, humidity_avg, co2_avg, co2_max, light_avg, light_max FROM "+
+				rel+" WHERE device_id = ? ORDER BY hour_start", []any{id},
 				func(rs scanner) error {
 					var t int64
 					v := make([]sql.NullFloat64, len(cols))

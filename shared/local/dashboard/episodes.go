@@ -128,18 +128,18 @@ func further(v, w float64, rule string) bool {
 
 // alertRows reads the alerts table's rows from `from` up to `to`, of one device when given.
 func (s *Server) alertRows(ctx context.Context, from, to time.Time, device string) ([]Row, error) {
-	files := s.files("alerts", from, to, ".json.gz")
-	if len(files) == 0 {
-		return nil, nil
+	rel, err := s.rows(ctx, s.alertC, from, to)
+	if rel == "" || err != nil {
+		return nil, err
 	}
-	q := "SELECT * FROM (" + alertsSQL(files) + ") WHERE alert_at IS NOT NULL"
+	q := "SELECT alert_id, kind, alert_at, user_id, device_id, rule, severity, metric, observed_value, threshold_value, window_start_ms, window_end_ms FROM " + rel + " WHERE alert_at IS NOT NULL"
 	var args []any
 	if device != "" {
 		q += " AND device_id = ?"
 		args = append(args, device)
 	}
 	var out []Row
-	err := s.query(ctx, "the alerts", q, args, func(rs scanner) error {
+	err = s.query(ctx, "the alerts", q, args, func(rs scanner) error {
 		var r Row
 		var id, metric, user, dev, rule, sev sql.NullString
 		var obs, thr sql.NullFloat64

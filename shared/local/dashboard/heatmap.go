@@ -72,8 +72,12 @@ func (s *Server) heatmapData(ctx context.Context, now time.Time, by, rng string)
 	}
 	cells := map[string][]heatAcc{}
 	devs := map[string]map[string]bool{}
-	if files := s.goldFiles(start, end); len(files) > 0 {
-		err := s.query(ctx, "hourly metrics", "SELECT device_id, hour_start, readings, expected_readings, temperature_avg FROM ("+goldSQL(files)+")", nil,
+	rel, err := s.rows(ctx, s.gold, start, end)
+	if err != nil {
+		return h, err
+	}
+	if rel != "" {
+		err := s.query(ctx, "hourly metrics", "SELECT device_id, hour_start, readings, expected_readings, temperature_avg FROM "+rel, nil,
 			func(rs scanner) error {
 				var id string
 				var hour time.Time

@@ -87,12 +87,16 @@ func goldSQL(files []string) string {
 }
 
 // alertsSQL reads the alerts table's rows of the files.
-func alertsSQL(files []string) string {
+func alertsSQL(files []string, withFile bool) string {
+	file, opt := "", ""
+	if withFile {
+		file, opt = ", filename AS file", ", filename = true"
+	}
 	return fmt.Sprintf(`SELECT alert_id, kind, TRY_CAST(alert_time AS TIMESTAMPTZ) AS alert_at, user_id, device_id, rule, severity,
-		metric, observed_value, threshold_value, window_start_ms, window_end_ms
-		FROM read_json(%s, format = 'newline_delimited', ignore_errors = true, columns = {alert_id: 'VARCHAR', kind: 'VARCHAR',
+		metric, observed_value, threshold_value, window_start_ms, window_end_ms%s
+		FROM read_json(%s, format = 'newline_delimited', ignore_errors = true%s, columns = {alert_id: 'VARCHAR', kind: 'VARCHAR',
 		alert_time: 'VARCHAR', user_id: 'VARCHAR', device_id: 'VARCHAR', rule: 'VARCHAR', severity: 'VARCHAR', metric: 'VARCHAR',
-		observed_value: 'DOUBLE', threshold_value: 'DOUBLE', window_start_ms: 'BIGINT', window_end_ms: 'BIGINT'})`, listLit(files))
+		observed_value: 'DOUBLE', threshold_value: 'DOUBLE', window_start_ms: 'BIGINT', window_end_ms: 'BIGINT'})`, file, listLit(files), opt)
 }
 
 // query runs one of the pages' own statements (never people's SQL: that is `iotwatch query`).

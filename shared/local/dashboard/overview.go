@@ -51,10 +51,14 @@ func (s *Server) overviewData(ctx context.Context, now time.Time) (Overview, err
 		get(id)
 	}
 	dayStart := now.Truncate(time.Hour).Add(-23 * time.Hour)
-	if files := s.goldFiles(dayStart, now); len(files) > 0 {
+	rel, err := s.rows(ctx, s.gold, dayStart, now)
+	if err != nil {
+		return Overview{}, err
+	}
+	if rel != "" {
 		type acc struct{ readings, expected int64 }
 		sums := map[string]*acc{}
-		err := s.query(ctx, "hourly metrics", "SELECT device_id, hour_start, readings, expected_readings, temperature_avg FROM ("+goldSQL(files)+")", nil,
+		err := s.query(ctx, "hourly metrics", "SELECT device_id, hour_start, readings, expected_readings, temperature_avg FROM "+rel, nil,
 			func(rs scanner) error {
 				var id string
 				var hour time.Time

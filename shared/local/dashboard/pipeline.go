@@ -54,8 +54,12 @@ func (s *Server) pipelineData(ctx context.Context, now time.Time) (PipelinePage,
 	p.Throughput = Chart{ID: "throughput", Title: "Readings per hour", Unit: "readings", Bars: true,
 		Series: []Series{{Label: "received", Color: "#1f5fa8", Width: 2}, {Label: "expected", Color: "#5f6368", Width: 1}}}
 	byHour := map[int64][2]float64{}
-	if files := s.goldFiles(start, end); len(files) > 0 {
-		err := s.query(ctx, "hourly metrics", "SELECT epoch(hour_start)::BIGINT, sum(readings), sum(expected_readings) FROM ("+goldSQL(files)+") GROUP BY hour_start", nil,
+	rel, err := s.rows(ctx, s.gold, start, end)
+	if err != nil {
+		return p, err
+	}
+	if rel != "" {
+		err := s.query(ctx, "hourly metrics", "SELECT epoch(hour_start)::BIGINT, sum(readings), sum(expected_readings) FROM "+rel+" GROUP BY hour_start", nil,
 			func(rs scanner) error {
 				var t int64
 				var n, e float64

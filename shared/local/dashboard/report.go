@@ -77,8 +77,12 @@ func (s *Server) Report(ctx context.Context, w io.Writer, from, to time.Time) er
 		}
 		return r
 	}
-	if files := s.goldFiles(from, to); len(files) > 0 {
-		err := s.query(ctx, "hourly metrics", "SELECT device_id, sum(readings), sum(expected_readings) FROM ("+goldSQL(files)+") GROUP BY device_id", nil,
+	rel, err := s.rows(ctx, s.gold, from, to)
+	if err != nil {
+		return err
+	}
+	if rel != "" {
+		err := s.query(ctx, "hourly metrics", "SELECT device_id, sum(readings), sum(expected_readings) FROM "+rel+" GROUP BY device_id", nil,
 			func(rs scanner) error {
 				var id string
 				var n, e int64

@@ -84,6 +84,8 @@ type Server struct {
 	tmpl    *template.Template
 	mux     *http.ServeMux
 	mu      sync.Mutex // one page's queries at a time: DuckDB's session is one connection
+	gold    *cache     // the last month's hourly metrics
+	alertC  *cache     // the last two months' alerts
 }
 
 // New opens DuckDB over the lake, locked to it (duckdbengine.OpenReadOnly), and returns the pages.
@@ -99,6 +101,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("opening the lake: %w", err)
 	}
 	s := &Server{cfg: cfg, root: eng.Root(), eng: eng, db: eng.DB(), devices: map[string]device.Device{}}
+	s.gold, s.alertC = newCaches()
 	for _, d := range cfg.Devices {
 		s.devices[d.ID] = d
 	}

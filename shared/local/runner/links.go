@@ -61,6 +61,11 @@ func (p *pipeline) startLinks() {
 			p.cfg.Log.Error("links server", "err", err)
 		}
 	}()
+	go func() {
+		if err := p.links.dash.Warm(context.Background()); err != nil {
+			p.cfg.Log.Warn("dashboard: reading the lake", "err", err)
+		}
+	}()
 	p.cfg.Log.Info("links served", "addr", p.links.ln.Addr().String())
 }
 
