@@ -34,6 +34,7 @@ type Stack struct {
 	Silence     *Silence
 	Links       *Links
 	Operations  *Operations
+	Grafana     *Grafana
 }
 
 var nonName = regexp.MustCompile(`[^a-z0-9_]+`)
@@ -60,6 +61,7 @@ func NewStack(scope constructs.Construct, id string, p *Props) *Stack {
 		Signers: []awslambda.Function{s.Alerting.Evaluate, s.Silence.Function}})
 	s.Operations = NewOperations(st, "Operations", &OperationsProps{Email: p.AlarmEmail, Ingestion: s.Ingestion, Alerting: s.Alerting,
 		Aggregation: s.Aggregation, Silence: s.Silence, Lake: s.Lake})
+	s.Grafana = NewGrafana(st, "Grafana", &GrafanaProps{Lake: s.Lake})
 
 	out := func(id, desc string, v *string) {
 		awscdk.NewCfnOutput(st, jsii.String(id), &awscdk.CfnOutputProps{Value: v, Description: jsii.String(desc)})
@@ -75,6 +77,10 @@ func NewStack(scope constructs.Construct, id string, p *Props) *Stack {
 	out("AthenaWorkGroup", "Athena workgroup (its named queries answer common questions)", s.Lake.WorkGroupName)
 	out("GlueDatabase", "Glue database: bronze_readings, bronze_lines, alerts, rejections, hourly_metrics", s.Lake.DatabaseName)
 	out("Dashboard", "CloudWatch dashboard", s.Operations.Dashboard.DashboardName())
+	out("GrafanaPolicyArn", "Read-only managed policy for Grafana's Athena and CloudWatch data sources (infra/grafana/README.md)", s.Grafana.Policy.ManagedPolicyArn())
+	out("AthenaResultsLocation", "Where the workgroup writes query results (Grafana's Athena data source: Output Location)",
+		jsii.String("s3://"+*s.Lake.Results.BucketName()+"/results/"))
+	out("Region", "The stack's region (Grafana's data sources: Default Region)", st.Region())
 	out("LinksURL", "Where the alerts' one-click acknowledge and snooze links point", s.Links.URL.Url())
 	suppress(s)
 	return s

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/iotwatch/iotwatch/shared/aws/kinesislambda"
 	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
@@ -408,5 +410,40 @@ func TestFunctionEnvironmentIsTheServicesDefaults(t *testing.T) {
 		if err != nil || cfg.LoadConcurrency != evaluator.DefaultConfig.LoadConcurrency || (fn == "evaluate" && cfg.CacheTTL != evaluator.DefaultConfig.CacheTTL) {
 			t.Errorf("the %s function's environment reads as %+v, %v; want the service's defaults %+v", fn, cfg, err, evaluator.DefaultConfig)
 		}
+	}
+}
+
+// TestGrafanaPolicyIsReadOnly: the policy for Grafana reads the lake, queries in the stack's
+// workgroup, and writes only the query results Athena makes for it.
+func TestGrafanaPolicyIsReadOnly(t *testing.T) {
+	pols := resources("AWS::IAM::ManagedPolicy")
+	require.Len(t, pols, 1)
+	readOnly := regexp.MustCompile(`^(athena:(Get|List)[A-Za-z]+|athena:(Start|Stop)QueryExecution|glue:(Get|BatchGet)[A-Za-z]+|s3:(GetObject|GetBucketLocation|ListBucket|ListBucketMultipartUploads|ListMultipartUploadParts)|cloudwatch:(Get|List|Describe)[A-Za-z]+)$`)
+	for id, p := range pols {
+		for _, st := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			s := st.(map[string]any)
+			assert.Equal(t, "Allow", s["Effect"])
+			res, _ := json.Marshal(s["Resource"])
+			actions, ok := s["Action"].([]any)
+			if !ok {
+				actions = []any{s["Action"]}
+			}
+			for _, a := range actions {
+				a := a.(string)
+				if a == "s3:PutObject" || a == "s3:AbortMultipartUpload" {
+					assert.Contains(t, string(res), "LakeAthenaResults", "%s may write only the query results", id)
+					assert.Contains(t, string(res), "/results/*")
+					continue
+				}
+				assert.Regexp(t, readOnly, a, "%s allows %s", id, a)
+				if strings.HasPrefix(a, "athena:StartQueryExecution") {
+					assert.Contains(t, string(res), "workgroup/iotwatch", "queries in the stack's workgroup only")
+				}
+			}
+		}
+	}
+	outputs := tmpl["Outputs"].(map[string]any)
+	for _, o := range []string{"GrafanaPolicyArn", "AthenaWorkGroup", "GlueDatabase", "AthenaResultsLocation", "Region"} {
+		assert.Contains(t, outputs, o)
 	}
 }
