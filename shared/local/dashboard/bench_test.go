@@ -4,11 +4,13 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+
+	"github.com/iotwatch/iotwatch/shared/testsupport/lakegen"
 )
 
 var (
 	benchOnce sync.Once
-	benchL    testLake
+	benchL    lakegen.Lake
 )
 
 // BenchmarkPages times each page over the lake: 100 devices, 30 days of hourly metrics
@@ -16,7 +18,7 @@ var (
 // target is under 300 ms a page; ms/page is reported per page, and for the first page after
 // the server starts (it fills the cache).
 func BenchmarkPages(b *testing.B) {
-	benchOnce.Do(func() { benchL = makeLake(b, lakeOpts{Devices: 100, RawDays: 7, GoldDays: 30}) })
+	benchOnce.Do(func() { benchL = lakegen.Make(b, lakegen.Options{Devices: 100, RawDays: 7, GoldDays: 30}) })
 	// A page's first load after the pages start reads a month of hourly metrics and two of
 	// alerts into the cache: a fresh server each time.
 	b.Run("first-page-after-start", func(b *testing.B) {

@@ -13,14 +13,16 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/iotwatch/iotwatch/shared/testsupport/lakegen"
 )
 
 // smallLake is three devices, two days of readings, gold aggregated from them.
-func smallLake(t testing.TB) testLake {
-	return makeLake(t, lakeOpts{Devices: 3, RawDays: 2, RealGold: true})
+func smallLake(t testing.TB) lakegen.Lake {
+	return lakegen.Make(t, lakegen.Options{Devices: 3, RawDays: 2, RealGold: true})
 }
 
-func newServer(t testing.TB, l testLake, live Live) *Server {
+func newServer(t testing.TB, l lakegen.Lake, live Live) *Server {
 	t.Helper()
 	s, err := New(context.Background(), Config{Lake: l.Root, Devices: l.Devices, Thresholds: l.Thresholds, Live: live, Actions: live != nil,
 		Now: func() time.Time { return l.End }})

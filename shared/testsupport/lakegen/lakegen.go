@@ -1,4 +1,7 @@
-package dashboard
+// Package lakegen writes generated lakes for tests and benchmarks: devices reporting once a
+// minute (bronze), hourly metrics (aggregated from them by the real aggregation, or written
+// directly for long ranges), a known set of alert episodes, and quarantined records.
+package lakegen
 
 import (
 	"bytes"
@@ -21,9 +24,9 @@ import (
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 )
 
-// testLake is a generated lake: devices reporting once a minute for RawDays (bronze), hourly
+// Lake is a generated lake: devices reporting once a minute for RawDays (bronze), hourly
 // metrics for GoldDays, and a known set of episodes and rejections.
-type testLake struct {
+type Lake struct {
 	Root       string
 	End        time.Time // the end of the last hour with readings
 	Devices    []device.Device
@@ -33,7 +36,7 @@ type testLake struct {
 	Silent, Hot string
 }
 
-type lakeOpts struct {
+type Options struct {
 	Devices, RawDays, GoldDays int
 	// RealGold aggregates gold from bronze with the real aggregation (DuckDB); otherwise gold
 	// is written directly, for the days without bronze too (the benchmark's 30 days).
@@ -41,10 +44,11 @@ type lakeOpts struct {
 	End      time.Time
 }
 
-func deviceID(i int) string { return fmt.Sprintf("room-%03d", i) }
+// DeviceID is the id of the i-th device: room-000, room-001, …
+func DeviceID(i int) string { return fmt.Sprintf("room-%03d", i) }
 
-// temp is device i's temperature at t: a daily wave, warmer from 10:00 to 11:00 (the episodes).
-func temp(i int, t time.Time) float64 {
+// Temp is device i's temperature at t: a daily wave, warmer from 10:00 to 11:00 (the episodes).
+func Temp(i int, t time.Time) float64 {
 	h := float64(t.Hour()) + float64(t.Minute())/60
 	v := 21 + 1.5*math.Sin((h-9)/24*2*math.Pi) + float64(i%4)*0.3
 	if t.Hour() == 10 {
@@ -53,15 +57,16 @@ func temp(i int, t time.Time) float64 {
 	return math.Round(v*100) / 100
 }
 
-func makeLake(tb testing.TB, o lakeOpts) testLake {
+// Make writes a lake under a temporary directory of tb.
+func Make(tb testing.TB, o Options) Lake {
 	tb.Helper()
 	root := tb.TempDir()
 	if o.End.IsZero() {
 		o.End = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 	}
-	l := testLake{Root: root, End: o.End, Silent: deviceID(o.Devices - 1), Hot: deviceID(0)}
+	l := Lake{Root: root, End: o.End, Silent: DeviceID(o.Devices - 1), Hot: DeviceID(0)}
 	for i := range o.Devices {
-		id := deviceID(i)
+		id := DeviceID(i)
 		l.Devices = append(l.Devices, device.Device{ID: id, Name: fmt.Sprintf("Room %d", i), Location: fmt.Sprintf("Building A floor %d", i%5+1)})
 		l.Thresholds = append(l.Thresholds, threshold.Config{UserID: "alice", DeviceID: id, TempWarning: threshold.Of(23), TempViolation: threshold.Of(23.8), SustainSeconds: 300})
 	}
@@ -72,11 +77,11 @@ func makeLake(tb testing.TB, o lakeOpts) testLake {
 		for m := range 60 {
 			t := h.Add(time.Duration(m) * time.Minute)
 			for i := range o.Devices {
-				if deviceID(i) == l.Silent && !t.Before(o.End.Add(-2*time.Hour)) {
+				if DeviceID(i) == l.Silent && !t.Before(o.End.Add(-2*time.Hour)) {
 					continue
 				}
 				fmt.Fprintf(&b, `{"device_id":"%s","event_time":"%s","temperature":%g,"humidity":%g,"light":%g,"co2":%g,"occupancy":%d,"msg_id":"m%d"}`+"\n",
-					deviceID(i), t.Format(time.RFC3339), temp(i, t), 30+float64(m%10), float64(400*(t.Hour()/8%2)), 450+float64(m*3), t.Hour()/8%2, t.Unix())
+					DeviceID(i), t.Format(time.RFC3339), Temp(i, t), 30+float64(m%10), float64(400*(t.Hour()/8%2)), 450+float64(m*3), t.Hour()/8%2, t.Unix())
 			}
 		}
 		writeGz(tb, filepath.Join(root, filepath.FromSlash(lake.Partition(lake.Bronze, h)), "part-0.json.gz"), b.String())
@@ -90,7 +95,7 @@ func makeLake(tb testing.TB, o lakeOpts) testLake {
 			if !open.Before(o.End) {
 				continue
 			}
-			id := deviceID(i)
+			id := DeviceID(i)
 			mk := func(k alert.Kind, at time.Time, sev alert.Severity, v float64) {
 				a := alert.Alert{Kind: k, AlertTime: at, UserID: "alice", DeviceID: id, Rule: alert.TemperatureHigh, Severity: sev, Metric: "temperature",
 					ObservedValue: alert.Num(v), ThresholdValue: alert.Num(23), WindowStartMs: open.UnixMilli(), WindowEndMs: at.UnixMilli(), ConfigVersion: 1}
