@@ -8,7 +8,7 @@ MAX_BOOTSTRAP := 15728640
 # The Lambdas build without cgo; the CLI and the tests need it (DuckDB, for the local lake).
 CGO := CGO_ENABLED=1
 
-.PHONY: all build cli test bench lint fuzz run backtest clean synth diff deploy destroy
+.PHONY: all build cli test bench lint fuzz run serve screenshots assets backtest clean synth diff deploy destroy
 
 # The CDK: the CLI pinned in package.json, quiet and self-contained (caches under .cache/).
 CDK_ENV := CI=true CDK_DISABLE_CLI_TELEMETRY=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
@@ -36,7 +36,7 @@ cli:
 # The packages that run goroutines of their own: their tests run again under the race detector.
 # (The Lambda handler's tests drive three emulators; under -race they are too slow for goaws, and
 # the concurrency they reach is the evaluator's and the SNS publisher's, which run here.)
-RACE_PKGS := ./shared/service/evaluator ./shared/service/links ./shared/local/stream ./shared/local/runner ./shared/local/lakefiles \
+RACE_PKGS := ./shared/local/dashboard ./shared/service/evaluator ./shared/service/links ./shared/local/stream ./shared/local/runner ./shared/local/lakefiles \
 	./shared/local/filestore ./shared/local/broker ./shared/local/wal ./shared/aws/snsalerts ./shared/testsupport/memstore
 
 ## test: lint, every test (no network, no Docker, no AWS; the stack tests need node), the concurrent
@@ -57,6 +57,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Reopen' -benchtime 3x ./shared/local/wal
 	$(GO) test -run '^$$' -bench 'RecordEncoding' ./shared/local/filestore
 	$(GO) test -run '^$$' -bench 'SilenceCheck' -benchtime 3x -timeout 60m ./shared/aws/silencelambda
+	$(CGO) $(GO) test -run '^$$' -bench 'Pages' -benchtime 5x ./shared/local/dashboard
 
 ## lint: gofmt, go vet, staticcheck and errcheck (pinned as tools in go.mod); zero findings.
 ## The direction of imports is a test (shared/testsupport/importrules).
@@ -97,7 +98,25 @@ run: cli
 	$(BIN)/iotwatch query --lake $$lake "SELECT json_extract_string(json, '$$.reason') AS reason, count(*) AS records FROM read_json_objects('$$lake/quarantine/*/*/*.json.gz') GROUP BY reason ORDER BY reason"; \
 	echo "== hourly metrics of room-1 (Office 1), 2015-02-03"; \
 	$(BIN)/iotwatch query --lake $$lake "SELECT hour_start, readings, round(temperature_avg, 2) AS temp_avg, round(temperature_p95, 2) AS temp_p95, round(co2_avg) AS co2_avg, round(occupancy_ratio, 2) AS occupied, round(health_pct) AS health, alerts_warning AS warn, alerts_violation AS viol FROM hourly_metrics WHERE device_id = 'room-1' AND hour_start >= TIMESTAMP '2015-02-03 06:00:00' AND hour_start < TIMESTAMP '2015-02-03 20:00:00' ORDER BY hour_start"; \
-	echo "== the lake stays in $$lake (iotwatch query --lake $$lake \"SQL\")"
+	echo "$$lake" > $(BIN)/last-lake; \
+	echo "== the lake stays in $$lake (iotwatch query --lake $$lake \"SQL\")"; \
+	echo "== its dashboard: make serve   (that is: $(BIN)/iotwatch serve --lake $$lake --devices events/devices.csv --thresholds events/thresholds.csv, then open http://127.0.0.1:8080/)"
+
+## serve: the dashboard of the lake the last `make run` made (or LAKE=DIR) on http://127.0.0.1:8080/
+LAKE ?= $(shell cat $(BIN)/last-lake 2>/dev/null)
+serve: cli
+	@[ -n "$(LAKE)" ] && [ -d "$(LAKE)" ] || { echo "no lake: run make run first, or give LAKE=DIR"; exit 2; }
+	$(BIN)/iotwatch serve --lake $(LAKE) --devices events/devices.csv --thresholds events/thresholds.csv --http 127.0.0.1:8080
+
+## screenshots: the README's pictures of the pages (docs/screenshots/), from the browser tests (needs chromium)
+screenshots:
+	IOTWATCH_BROWSER=required IOTWATCH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(CGO) $(GO) test -count=1 -run 'TestPagesInABrowser|TestReportInABrowser' ./shared/local/dashboard
+	IOTWATCH_BROWSER=required IOTWATCH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(CGO) $(GO) test -count=1 -run 'TestDashboardInABrowser' ./shared/local/runner
+
+## assets: the chart library the pages embed, copied from the npm package package.json pins
+assets: node_modules/.bin/cdk
+	cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css shared/local/dashboard/assets/
+	cp node_modules/uplot/LICENSE shared/local/dashboard/assets/uPlot.LICENSE
 
 ## backtest: the bundled recordings through the alarm core only, alerts as JSON lines
 backtest: cli

@@ -1,8 +1,10 @@
 package dashboard
 
 import (
+	"context"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -105,4 +107,39 @@ func TestFiltersInABrowser(t *testing.T) {
 	p.Run(chromedp.Text("#episodes tbody", &text, chromedp.ByQuery))
 	assert.True(t, strings.Contains(text, "No episode matches."), text)
 	p.NoErrors("alerts")
+}
+
+// TestReportInABrowser opens the report as a file: it requests nothing but itself, draws every
+// device's charts with the lake's hourly points, and shows the fleet's health and the alerts by rule.
+func TestReportInABrowser(t *testing.T) {
+	b := browser.Start(t)
+	l := smallLake(t)
+	s := newServer(t, l, nil)
+	path := filepath.Join(t.TempDir(), "report.html")
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	require.NoError(t, s.Report(context.Background(), f, l.End.Add(-48*time.Hour), l.End))
+	require.NoError(t, f.Close())
+	p := b.Open(t, "file://"+path, browser.Viewports[0])
+	p.WaitFor(`window.iotwatch && window.iotwatch.charts.length === 12`, 10*time.Second) // 3 devices × 4 charts
+	var points map[string]int
+	p.Eval(`Object.fromEntries(window.iotwatch.charts.map(c => [c.id, c.u.data[0].length]))`, &points)
+	for id, n := range points {
+		want := 48 // hourly points over two days
+		if strings.HasPrefix(id, l.Silent) {
+			want = 46 // silent for the last two hours
+		}
+		assert.Equal(t, want, n, id)
+	}
+	for _, u := range p.Requests() {
+		assert.True(t, strings.HasPrefix(u, "file://") || strings.HasPrefix(u, "data:"), "the report requested %s", u)
+	}
+	var fleet, rules string
+	p.Run(chromedp.Text("#fleet tbody", &fleet, chromedp.ByQuery), chromedp.Text("#by-rule tbody", &rules, chromedp.ByQuery))
+	assert.Contains(t, fleet, "Room 2 (room-002)")
+	assert.Contains(t, rules, "temperature_high")
+	p.NoErrors("report")
+	if d := os.Getenv("IOTWATCH_SCREENSHOTS"); d != "" {
+		p.Screenshot(d, "report")
+	}
 }

@@ -62,6 +62,10 @@ func TestDashboardInABrowser(t *testing.T) {
 	var buttons []string
 	page.Eval(`[...document.querySelectorAll('`+row+` button')].map(b => b.textContent)`, &buttons)
 	assert.Equal(t, []string{"Snooze 1 h"}, buttons, "acknowledged: no Acknowledge button any more")
+	if d := os.Getenv("IOTWATCH_SCREENSHOTS"); d != "" { // make screenshots
+		page.Run(chromedp.Navigate(base + "/alerts"))
+		page.Screenshot(d, "alerts-live")
+	}
 	page.Accessibility()
 	page.NoErrors("alerts")
 

@@ -74,10 +74,11 @@ func Start(t testing.TB) *Browser {
 
 // Page is one tab.
 type Page struct {
-	t      testing.TB
-	Ctx    context.Context
-	mu     sync.Mutex
-	errors []string
+	t        testing.TB
+	Ctx      context.Context
+	mu       sync.Mutex
+	errors   []string
+	requests []string
 }
 
 // Open opens url in a new tab at the viewport, and collects the tab's console errors, uncaught
@@ -107,6 +108,8 @@ func (b *Browser) Open(t testing.TB, url string, vp Viewport) *Page {
 			if e.Entry.Level == log.LevelError {
 				p.errors = append(p.errors, "log: "+e.Entry.Text+" "+e.Entry.URL)
 			}
+		case *network.EventRequestWillBeSent:
+			p.requests = append(p.requests, e.Request.URL)
 		case *network.EventLoadingFailed:
 			if !e.Canceled {
 				p.errors = append(p.errors, "request failed: "+e.ErrorText)
@@ -128,6 +131,13 @@ func (p *Page) Errors() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.errors...)
+}
+
+// Requests are the URLs the page requested so far (itself, its assets, its streams).
+func (p *Page) Requests() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.requests...)
 }
 
 // Run runs chromedp actions in the tab, failing the test on an error.

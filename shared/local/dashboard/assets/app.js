@@ -22,6 +22,7 @@
     const yRange = (u, lo, hi) => {
       for (const t of thresholds) { lo = Math.min(lo, t.value); hi = Math.max(hi, t.value); }
       if (lo == null || !isFinite(lo)) return [0, 1];
+      if (spec.bars) return [0, hi * 1.08 || 1];
       const pad = (hi - lo) * 0.08 || 1;
       return [lo - pad, hi + pad];
     };

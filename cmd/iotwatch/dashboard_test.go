@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestReport(t *testing.T) {
+	root := occupancyLake(t)
+	out := filepath.Join(t.TempDir(), "week.html")
+	code, stdout, stderr := runCLI(t, "", "report", "--lake", root, "--devices", "../../events/devices.csv", "--thresholds", "../../events/thresholds.csv",
+		"--from", "2015-02-02", "--to", "2015-02-05", "--out", out)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "report of 2015-02-02T00:00:00Z to 2015-02-05T00:00:00Z written to "+out)
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	html := string(b)
+	assert.Contains(t, html, "Office 1 (room-1)")
+	assert.Contains(t, html, "uPlot") // the chart code is inside: it opens with no network
+	assert.NotContains(t, html, `src="/assets`)
+	assert.Contains(t, html, "temperature_high")
+
+	code, _, stderr = runCLI(t, "", "report", "--lake", root, "--from", "yesterday", "--out", out)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, `--from "yesterday": want a day`)
+}
+
+func TestServe(t *testing.T) {
+	root := occupancyLake(t)
+	addrFile := filepath.Join(t.TempDir(), "addr")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var errb bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"serve", "--lake", root, "--devices", "../../events/devices.csv", "--http", "127.0.0.1:0", "--addr-file", addrFile},
+			strings.NewReader(""), io.Discard, &errb)
+	}()
+	var addr string
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(addrFile)
+		addr = strings.TrimSpace(string(b))
+		return err == nil && addr != ""
+	}, 20*time.Second, 20*time.Millisecond)
+	for _, p := range []string{"/", "/device/room-1", "/alerts", "/heatmap", "/pipeline"} {
+		res, err := http.Get("http://" + addr + p)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		assert.Equal(t, http.StatusOK, res.StatusCode, p)
+		assert.Contains(t, string(body), "This lake's readings end at", p) // a 2015 recording: its last day is shown
+	}
+	cancel()
+	select {
+	case code := <-done:
+		assert.Equal(t, 0, code, errb.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	code, _, stderr := runCLI(t, "", "serve", "--lake", root, "--http", "0.0.0.0:0")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "refusing to serve the network without TLS")
+}
