@@ -89,7 +89,7 @@ hours ago (recordings, a stopped run) is shown up to its last reading.`,
 			if err != nil {
 				return err
 			}
-			defer srv.Close()
+			defer func() { _ = srv.Close() }()
 			if err := srv.Warm(ctx); err != nil {
 				return err
 			}
@@ -169,7 +169,7 @@ minimum, average and maximum; every reading for a day or less), its thresholds a
 			if err != nil {
 				return err
 			}
-			defer srv.Close()
+			defer func() { _ = srv.Close() }()
 			end, _ := srv.Clock()
 			end = end.Truncate(time.Hour)
 			start := end.Add(-7 * 24 * time.Hour)
