@@ -71,6 +71,11 @@ func (s *Server) heatmapData(ctx context.Context, now time.Time, by, rng string)
 		}
 	}
 	cells := map[string][]heatAcc{}
+	var perHour int64                          // expected readings of a device in an hour
+	colHours := make([]map[time.Time]bool, 24) // the hours aggregated in each column, of any device
+	for i := range colHours {
+		colHours[i] = map[time.Time]bool{}
+	}
 	devs := map[string]map[string]bool{}
 	rel, err := s.rows(ctx, s.gold, start, end)
 	if err != nil {
@@ -99,6 +104,7 @@ func (s *Server) heatmapData(ctx context.Context, now time.Time, by, rng string)
 				if i < 0 || i >= 24 {
 					return nil
 				}
+				colHours[i][hour.UTC()] = true
 				a := &cells[loc][i]
 				if temp.Valid {
 					// weighted by readings: the location's average, not an average of averages
@@ -106,11 +112,19 @@ func (s *Server) heatmapData(ctx context.Context, now time.Time, by, rng string)
 					a.tempN += readings
 				}
 				a.readings += readings
-				a.expect += expected
+				perHour = max(perHour, expected)
 				return nil
 			})
 		if err != nil {
 			return h, err
+		}
+	}
+	// A cell's health counts every device of the location seen in the range, in each of the
+	// cell's hours the lake aggregated: an hour a device sent nothing has no row of its own, and
+	// counts as none received.
+	for loc, accs := range cells {
+		for i := range accs {
+			accs[i].expect = int64(len(devs[loc])) * perHour * int64(len(colHours[i]))
 		}
 	}
 	value := func(a heatAcc) (float64, bool) {

@@ -50,14 +50,16 @@ func (s *Server) overviewData(ctx context.Context, now time.Time) (Overview, err
 	for id := range s.devices {
 		get(id)
 	}
-	dayStart := now.Truncate(time.Hour).Add(-23 * time.Hour)
-	rel, err := s.rows(ctx, s.gold, dayStart, now)
+	// The 24 hours before the current one (which is not aggregated before it is over).
+	dayStart := now.Truncate(time.Hour).Add(-24 * time.Hour)
+	rel, err := s.rows(ctx, s.gold, dayStart, dayStart.Add(24*time.Hour))
 	if err != nil {
 		return Overview{}, err
 	}
 	if rel != "" {
 		type acc struct{ readings, expected int64 }
 		sums := map[string]*acc{}
+		hours := map[time.Time]bool{} // the hours aggregated, of any device
 		err := s.query(ctx, "hourly metrics", "SELECT device_id, hour_start, readings, expected_readings, temperature_avg FROM "+rel, nil,
 			func(rs scanner) error {
 				var id string
@@ -68,6 +70,7 @@ func (s *Server) overviewData(ctx context.Context, now time.Time) (Overview, err
 					return err
 				}
 				r := get(id)
+				hours[hour.UTC()] = true
 				if i := int(hour.UTC().Sub(dayStart) / time.Hour); i >= 0 && i < 24 {
 					r.Temps[i] = null(temp)
 				}
@@ -80,7 +83,7 @@ func (s *Server) overviewData(ctx context.Context, now time.Time) (Overview, err
 					sums[id] = a
 				}
 				a.readings += readings
-				a.expected += expected
+				a.expected = max(a.expected, expected) // an hour's; an hour with no reading has no row
 				return nil
 			})
 		if err != nil {
@@ -88,7 +91,9 @@ func (s *Server) overviewData(ctx context.Context, now time.Time) (Overview, err
 		}
 		for id, a := range sums {
 			if a.expected > 0 {
-				h := math.Min(100, 100*float64(a.readings)/float64(a.expected))
+				// Every hour the lake aggregated counts: one in which the device sent nothing has no
+				// row of its own, and counts as none received.
+				h := math.Min(100, 100*float64(a.readings)/float64(int64(len(hours))*a.expected))
 				get(id).Health = &h
 			}
 		}

@@ -82,7 +82,11 @@ func (s *Server) Report(ctx context.Context, w io.Writer, from, to time.Time) er
 		return err
 	}
 	if rel != "" {
-		err := s.query(ctx, "hourly metrics", "SELECT device_id, sum(readings), sum(expected_readings) FROM "+rel+" GROUP BY device_id", nil,
+		var hours int64 // the hours aggregated, of any device: one a device sent nothing in counts as none received
+		if err := s.db.QueryRowContext(ctx, "SELECT count(DISTINCT hour_start) FROM "+rel).Scan(&hours); err != nil {
+			return fmt.Errorf("reading hourly metrics: %w", err)
+		}
+		err := s.query(ctx, "hourly metrics", "SELECT device_id, sum(readings), max(expected_readings) FROM "+rel+" GROUP BY device_id", nil,
 			func(rs scanner) error {
 				var id string
 				var n, e int64
@@ -90,6 +94,7 @@ func (s *Server) Report(ctx context.Context, w io.Writer, from, to time.Time) er
 					return err
 				}
 				r := row(id)
+				e *= hours
 				r.Readings, r.Expected = n, e
 				if e > 0 {
 					h := math.Min(100, 100*float64(n)/float64(e))
