@@ -85,7 +85,7 @@ hours ago (recordings, a stopped run) is shown up to its last reading.`,
 			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			srv, err := dashboard.New(ctx, dashboard.Config{Lake: lakeDir, Devices: devs, Thresholds: ths, Log: log})
+			srv, err := dashboard.New(ctx, dashboard.Config{Lake: lakeDir, Devices: devs, Thresholds: ths, Log: log, Loopback: tlsCfg == nil})
 			if err != nil {
 				return err
 			}
@@ -172,14 +172,14 @@ minimum, average and maximum; every reading for a day or less), its thresholds a
 			defer func() { _ = srv.Close() }()
 			end, _ := srv.Clock()
 			end = end.Truncate(time.Hour)
-			start := end.Add(-7 * 24 * time.Hour)
-			if from != "" {
-				if start, err = parseWhen("from", from); err != nil {
+			if to != "" {
+				if end, err = parseWhen("to", to); err != nil {
 					return err
 				}
 			}
-			if to != "" {
-				if end, err = parseWhen("to", to); err != nil {
+			start := end.Add(-7 * 24 * time.Hour) // the 7 days before --to
+			if from != "" {
+				if start, err = parseWhen("from", from); err != nil {
 					return err
 				}
 			}

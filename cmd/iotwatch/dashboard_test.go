@@ -30,6 +30,10 @@ func TestReport(t *testing.T) {
 	assert.NotContains(t, html, `src="/assets`)
 	assert.Contains(t, html, "temperature_high")
 
+	code, stdout, stderr = runCLI(t, "", "report", "--lake", root, "--to", "2015-02-05", "--out", out)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "report of 2015-01-29T00:00:00Z to 2015-02-05T00:00:00Z", "--to alone: the 7 days before it")
+
 	code, _, stderr = runCLI(t, "", "report", "--lake", root, "--from", "yesterday", "--out", out)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, `--from "yesterday": want a day`)

@@ -123,6 +123,7 @@ write or an aggregation that failed, records given up).
 	f.StringVar(&cfg.Thresholds, "thresholds", "", "thresholds CSV (re-read when it changes)")
 	f.StringVar(&cfg.Users, "users", "", "users CSV: time zones and quiet hours (re-read when it changes)")
 	f.StringVar(&cfg.HTTP, "http", "", "serve the alerts' one-click links (acknowledge, snooze) on this address, e.g. 127.0.0.1:8080")
+	f.BoolVar(&cfg.PagesOnNetwork, "pages-on-network", false, "serve the dashboard's pages (read-only) on a network --http address too: they have no login")
 	f.StringVar(&cfg.LinkBase, "link-base", "", "the URL people reach --http at, for the links in alerts (default http://ADDR)")
 	f.StringVar(&cfg.Devices, "devices", "", "devices CSV (device_id,name,location), for alert texts")
 	f.StringVar(&cfg.MQTT, "mqtt", broker.DefaultAddr, "MQTT listen address")

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/service/links"
 )
 
@@ -34,9 +35,15 @@ func (s *Server) episodes(ctx context.Context, from, to time.Time, device string
 			k := key{e.Device, e.User, e.Rule}
 			le, ok := live[k]
 			if !ok {
-				continue // resolved since (its RESOLVE still buffered), or the states were reset
+				// Not open in the run's states: resolved since (its RESOLVE still in the lake
+				// writer's buffer). It ended by now at the latest.
+				e.End = to
+				continue
 			}
 			delete(live, k)
+			if le.Severity == string(alert.Violation) {
+				e.Severity = le.Severity // escalated since
+			}
 			if le.Acked {
 				e.AckedBy = e.User
 			} else {
@@ -199,8 +206,16 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	back := r.PostForm.Get("back")
-	if u, err := url.Parse(back); err != nil || u.IsAbs() || u.Host != "" || !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") {
+	if !localPath(back) {
 		back = "/alerts"
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// localPath says whether back is a path of this site a redirect may go to: one slash, then no
+// slash or backslash (browsers read "/\\host" and "//host" as another site), no scheme or host.
+func localPath(back string) bool {
+	u, err := url.Parse(back)
+	return err == nil && !u.IsAbs() && u.Host == "" && strings.HasPrefix(back, "/") && !strings.HasPrefix(back, "//") &&
+		!strings.ContainsAny(back, "\\\r\n") && strings.HasPrefix(u.Path, "/")
 }

@@ -90,8 +90,23 @@ func TestPages(t *testing.T) {
 			check: func(t *testing.T, body string) {
 				c := charts(t, body)
 				assert.Equal(t, 48, c["temperature"].Points) // two days aggregated
-				assert.Len(t, c["temperature"].Series, 3)
+				require.Len(t, c["temperature"].Series, 3)
 				assert.Len(t, c["co2"].Series, 2)
+				for id, ch := range c { // every series of every chart has a value for every hour
+					for _, se := range ch.Series {
+						require.Len(t, se.Values, 48, "%s %s", id, se.Label)
+						for i, v := range se.Values {
+							require.NotNil(t, v, "%s %s hour %d", id, se.Label, i)
+						}
+					}
+				}
+				// min ≤ avg ≤ max, and 10:00's episode hour is the warm one (+2.5 °C)
+				temps := c["temperature"].Series
+				for i := range temps[0].Values {
+					assert.LessOrEqual(t, *temps[0].Values[i], *temps[1].Values[i])
+					assert.LessOrEqual(t, *temps[1].Values[i], *temps[2].Values[i])
+				}
+				assert.Contains(t, temps[1].Label, "avg")
 			}},
 		{name: "device, silent since two hours", path: "/device/room-002", status: 200,
 			check: func(t *testing.T, body string) {
@@ -129,7 +144,13 @@ func TestPages(t *testing.T) {
 			check: func(t *testing.T, body string) {
 				assert.Regexp(t, `malformed_json<div class="muted">invalid character</div></td><td class="n">2</td>`, body)
 				assert.Equal(t, 24, strings.Count(body[strings.Index(body, `id="runs"`):], "<tr><td>2026-03-"))
-				assert.Equal(t, 24, charts(t, body)["throughput"].Points)
+				tp := charts(t, body)["throughput"]
+				require.Equal(t, 24, tp.Points)
+				received := tp.Series[0].Values
+				require.NotNil(t, received[23])
+				assert.Equal(t, 120.0, *received[23], "11:00: room-002 silent since 10:00")
+				assert.Equal(t, 180.0, *received[21], "09:00: three devices × 60")
+				assert.Equal(t, time.Date(2026, 3, 10, 11, 0, 0, 0, time.UTC).Unix(), tp.X[23], "the last hour that is over")
 				assert.NotContains(t, body, `data-live="rate"`)
 			}},
 		{name: "asset", path: "/assets/uPlot.iife.min.js", status: 200, want: []string{"uPlot"}},
@@ -169,4 +190,41 @@ func TestAnEmptyLake(t *testing.T) {
 	}
 	_, body := get(t, s, "/")
 	assert.Contains(t, body, "No device has reported to this lake yet.")
+}
+
+// TestTheHoursShownAreTheOnesThatAreOver: half an hour into an hour, the heatmap and the
+// throughput end with the hour before it (aggregated once over), full, not with an empty column.
+func TestTheHoursShownAreTheOnesThatAreOver(t *testing.T) {
+	l := smallLake(t)
+	s, err := New(context.Background(), Config{Lake: l.Root, Devices: l.Devices, Now: func() time.Time { return l.End.Add(30 * time.Minute) }})
+	require.NoError(t, err)
+	defer s.Close()
+	_, body := get(t, s, "/heatmap")
+	assert.Contains(t, body, `<th scope="col">11</th></tr></thead>`, "the last column is 11:00")
+	assert.Equal(t, 2, strings.Count(body, ":00: no data"), "floor 3 (room-002, silent) at 10:00 and 11:00, every other hour full")
+	_, body = get(t, s, "/pipeline")
+	tp := charts(t, body)["throughput"]
+	require.NotNil(t, tp.Series[0].Values[23])
+	_, body = get(t, s, "/")
+	assert.Regexp(t, `<td class="n">91.7 %</td>|<td class="n">92 %</td>`, body, "room-002: 22 of the 24 hours")
+}
+
+func TestLoopbackPagesRefuseAnotherHost(t *testing.T) {
+	s, err := New(context.Background(), Config{Lake: t.TempDir(), Loopback: true})
+	require.NoError(t, err)
+	defer s.Close()
+	for host, want := range map[string]int{"127.0.0.1:8080": 200, "localhost:8080": 200, "[::1]:8080": 200, "evil.example:8080": 403, "evil.example": 403} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Host = host
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		assert.Equal(t, want, rec.Code, host)
+	}
+}
+
+func TestLocalPath(t *testing.T) {
+	for back, ok := range map[string]bool{"/alerts?open=1": true, "/": true, "/device/room-1": true,
+		"//evil.example": false, "/\\evil.example": false, "https://evil.example/": false, "alerts": false, "": false, "/a\r\nLocation: x": false} {
+		assert.Equal(t, ok, localPath(back), "%q", back)
+	}
 }

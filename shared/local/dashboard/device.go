@@ -95,15 +95,22 @@ func (s *Server) deviceData(ctx context.Context, id string, from, to time.Time) 
 	for i, m := range metrics {
 		charts[i] = Chart{ID: m.id, Title: m.title, Unit: m.unit}
 	}
-	add := func(c *Chart, label, color string, width float64) *Series {
-		c.Series = append(c.Series, Series{Label: label, Color: color, Width: width})
-		return &c.Series[len(c.Series)-1]
+	// A series is named by its chart and place: a pointer into a chart's Series would go stale
+	// when the next series is appended to the same chart.
+	type ref struct{ chart, series int }
+	add := func(chart int, label, color string, width float64) ref {
+		charts[chart].Series = append(charts[chart].Series, Series{Label: label, Color: color, Width: width})
+		return ref{chart, len(charts[chart].Series) - 1}
+	}
+	push := func(r ref, v *float64) {
+		s := &charts[r.chart].Series[r.series]
+		s.Values = append(s.Values, v)
 	}
 	var x []int64
 	if p.Raw {
-		vals := make([]*Series, len(metrics))
+		vals := make([]ref, len(metrics))
 		for i, m := range metrics {
-			vals[i] = add(&charts[i], m.title, m.color, 1.5)
+			vals[i] = add(i, m.title, m.color, 1.5)
 		}
 		if files := s.files("bronze", from, to, ".json.gz"); len(files) > 0 {
 			err := s.query(ctx, "readings", "SELECT epoch(ts)::BIGINT AS t, any_value(temperature), any_value(humidity), any_value(co2), any_value(light) FROM ("+
@@ -115,8 +122,8 @@ func (s *Server) deviceData(ctx context.Context, id string, from, to time.Time) 
 						return err
 					}
 					x = append(x, t)
-					for i := range vals {
-						vals[i].Values = append(vals[i].Values, null(v[i]))
+					for i, r := range vals {
+						push(r, null(v[i]))
 					}
 					return nil
 				})
@@ -131,13 +138,13 @@ func (s *Server) deviceData(ctx context.Context, id string, from, to time.Time) 
 			width float64
 		}
 		cols := []col{{0, "min", 1}, {0, "avg", 2}, {0, "max", 1}, {1, "avg", 2}, {2, "avg", 2}, {2, "max", 1}, {3, "avg", 2}, {3, "max", 1}}
-		series := make([]*Series, len(cols))
+		series := make([]ref, len(cols))
 		for i, c := range cols {
 			color := metrics[c.chart].color
 			if c.width < 2 {
 				color += "99" // the min and max fainter than the average
 			}
-			series[i] = add(&charts[c.chart], metrics[c.chart].title+" "+c.label, color, c.width)
+			series[i] = add(c.chart, metrics[c.chart].title+" "+c.label, color, c.width)
 		}
 		rel, err := s.rows(ctx, s.gold, from, to)
 		if err != nil {
@@ -157,8 +164,8 @@ func (s *Server) deviceData(ctx context.Context, id string, from, to time.Time) 
 						return err
 					}
 					x = append(x, t)
-					for i := range series {
-						series[i].Values = append(series[i].Values, null(v[i]))
+					for i, r := range series {
+						push(r, null(v[i]))
 					}
 					return nil
 				})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/service/links"
 )
 
 // Row is one row of the alerts table, as the pages read it.
@@ -35,10 +36,11 @@ type Episode struct {
 func (e *Episode) Open() bool { return e.End.IsZero() }
 
 // Episodes rebuilds the episodes from alert rows: per user, device and rule, an OPEN starts one,
-// ESCALATE raises its severity, RESOLVE ends it, ACK marks it acknowledged, SNOOZE snoozes every
-// episode of the user on the device (of the rule, or of every rule when the row has none). Rows
-// before an episode's OPEN (the lake read from a later hour) open it at their time. The result is
-// by start time, newest first.
+// ESCALATE raises its severity, RESOLVE ends it, ACK marks it acknowledged; SNOOZE and UNSNOOZE
+// set and end a user's snooze of a rule on the device (of every rule when the row has none), and
+// an open episode is snoozed until the later of its rule's and its device's. Rows before an
+// episode's OPEN (the lake read from a later hour) open it at their time. The result is by start
+// time, newest first.
 func Episodes(rows []Row) []Episode {
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].At.Before(rows[j].At) })
 	type key struct{ user, device, rule string }
@@ -53,11 +55,6 @@ func Episodes(rows []Row) []Episode {
 			if e == nil {
 				e = &Episode{User: r.User, Device: r.Device, Rule: r.Rule, Metric: r.Metric, Severity: r.Severity, Start: r.At, AlertID: r.ID}
 				open[k] = e
-				if until, ok := snoozes[k]; ok && until.After(r.At) {
-					e.SnoozedUntil = until
-				} else if until, ok := snoozes[key{r.User, r.Device, ""}]; ok && until.After(r.At) {
-					e.SnoozedUntil = until
-				}
 			}
 			e.Notices++
 			if r.Severity == string(alert.Violation) {
@@ -75,26 +72,23 @@ func Episodes(rows []Row) []Episode {
 				done = append(done, e)
 				delete(open, k)
 			}
-		case "ACK":
+		case links.KindAck:
 			if e := open[k]; e != nil {
 				e.AckedBy = r.User
 			}
-		case "SNOOZE":
-			until := time.UnixMilli(r.WindowEndMs).UTC()
-			snoozes[k] = until
-			for ek, e := range open {
-				if ek.user == r.User && ek.device == r.Device && (r.Rule == "" || ek.rule == r.Rule) {
-					e.SnoozedUntil = until
-				}
-			}
-		case "UNSNOOZE":
+		case links.KindSnooze: // replaces the user's earlier snooze of the same rule, as the alarm state does
+			snoozes[k] = time.UnixMilli(r.WindowEndMs).UTC()
+		case links.KindUnsnooze: // ends that snooze only: one of every rule, or of one rule, stays
 			delete(snoozes, k)
-			for ek, e := range open {
-				if ek.user == r.User && ek.device == r.Device && (r.Rule == "" || ek.rule == r.Rule) {
-					e.SnoozedUntil = time.Time{}
-				}
-			}
 		}
+	}
+	// What is snoozed is as the last rows left it: the later of the rule's snooze and the device's.
+	for k, e := range open {
+		until := snoozes[k]
+		if all := snoozes[key{k.user, k.device, ""}]; all.After(until) {
+			until = all
+		}
+		e.SnoozedUntil = until
 	}
 	out := make([]Episode, 0, len(done)+len(open))
 	for _, e := range done {
@@ -132,7 +126,7 @@ func (s *Server) alertRows(ctx context.Context, from, to time.Time, device strin
 	if rel == "" || err != nil {
 		return nil, err
 	}
-	q := "SELECT alert_id, kind, alert_at, user_id, device_id, rule, severity, metric, observed_value, threshold_value, window_start_ms, window_end_ms FROM " + rel + " WHERE alert_at IS NOT NULL"
+	q := "SELECT alert_id, kind, alert_at, user_id, device_id, rule, severity, metric, observed_value, threshold_value, window_start_ms, window_end_ms FROM " + rel + " WHERE alert_at IS NOT NULL AND kind IS NOT NULL"
 	var args []any
 	if device != "" {
 		q += " AND device_id = ?"

@@ -52,7 +52,7 @@ func (s *Server) heatmap(r *http.Request, now time.Time) (string, any, error) {
 
 func (s *Server) heatmapData(ctx context.Context, now time.Time, by, rng string) (Heatmap, error) {
 	h := Heatmap{By: by, Range: rng}
-	end := now.Truncate(time.Hour).Add(time.Hour)
+	end := now.Truncate(time.Hour) // the hours that are over: the current one is aggregated once it is
 	start := end.Add(-24 * time.Hour)
 	if rng == "7d" {
 		start = end.Add(-7 * 24 * time.Hour)

@@ -49,7 +49,7 @@ func (s *Server) pipelineData(ctx context.Context, now time.Time) (PipelinePage,
 		c := s.cfg.Live.Counters()
 		p.Counters = &c
 	}
-	end := now.Truncate(time.Hour).Add(time.Hour)
+	end := now.Truncate(time.Hour) // the hours that are over: the current one is aggregated once it is
 	start := end.Add(-24 * time.Hour)
 	p.Throughput = Chart{ID: "throughput", Title: "Readings per hour", Unit: "readings", Bars: true,
 		Series: []Series{{Label: "received", Color: "#1f5fa8", Width: 2}, {Label: "expected", Color: "#5f6368", Width: 1}}}
@@ -93,7 +93,7 @@ func (s *Server) pipelineData(ctx context.Context, now time.Time) (PipelinePage,
 			q := `SELECT reason, count(*), any_value(detail), any_value(coalesce(data, '(' || octet_length(from_base64(data_base64)) || ' bytes, not text)')), max(TRY_CAST(arrival_time AS TIMESTAMPTZ))
 				FROM read_json(` + listLit(files) + `, format = 'newline_delimited', ignore_errors = true,
 				columns = {reason: 'VARCHAR', detail: 'VARCHAR', arrival_time: 'VARCHAR', data: 'VARCHAR', data_base64: 'VARCHAR'})
-				GROUP BY reason ORDER BY count(*) DESC, reason`
+				WHERE reason IS NOT NULL GROUP BY reason ORDER BY count(*) DESC, reason`
 			err := s.query(ctx, "the quarantine", q, nil, func(rs scanner) error {
 				var r Rejected
 				var detail, sample sql.NullString
@@ -113,14 +113,15 @@ func (s *Server) pipelineData(ctx context.Context, now time.Time) (PipelinePage,
 			}
 		}
 	}
-	runs, err := s.runs(ctx, 24)
+	runs, err := s.runs(ctx, now, 24)
 	p.Runs = runs
 	return p, err
 }
 
-// runs are the last n hours aggregated, by when their gold file was written (newest first).
-func (s *Server) runs(ctx context.Context, n int) ([]Run, error) {
-	files, _ := filepath.Glob(filepath.Join(s.root, lake.Gold, "hourly_metrics", "dt=*", "hour=*.parquet"))
+// runs are the last n hours aggregated of the month before now, by when their gold file was
+// written (newest first).
+func (s *Server) runs(ctx context.Context, now time.Time, n int) ([]Run, error) {
+	files := s.goldFiles(now.Add(-goldWindow), now.Add(time.Hour))
 	var out []Run
 	paths := map[time.Time]string{}
 	for _, f := range files {
@@ -176,6 +177,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		http.Error(w, "streaming is not supported", http.StatusInternalServerError)
+		return
+	}
+	select {
+	case s.streams <- struct{}{}:
+		defer func() { <-s.streams }()
+	default:
+		http.Error(w, "too many live pages open", http.StatusServiceUnavailable)
 		return
 	}
 	rc := http.NewResponseController(w)

@@ -69,6 +69,9 @@ type Config struct {
 	// snooze buttons are shown: only where only this machine reaches the pages (no login).
 	Live    Live
 	Actions bool
+	// Loopback says the pages are served on a loopback address: a request whose Host is not
+	// this machine's (a page of another site that rebinds its name to 127.0.0.1) is refused.
+	Loopback bool
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	Log *slog.Logger
@@ -83,9 +86,10 @@ type Server struct {
 	devices map[string]device.Device
 	tmpl    *template.Template
 	mux     *http.ServeMux
-	mu      sync.Mutex // one page's queries at a time: DuckDB's session is one connection
-	gold    *cache     // the last month's hourly metrics
-	alertC  *cache     // the last two months' alerts
+	mu      sync.Mutex    // one page's queries at a time: DuckDB's session is one connection
+	streams chan struct{} // the live streams open: a bounded number
+	gold    *cache        // the last month's hourly metrics
+	alertC  *cache        // the last two months' alerts
 }
 
 // New opens DuckDB over the lake, locked to it (duckdbengine.OpenReadOnly), and returns the pages.
@@ -102,6 +106,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, root: eng.Root(), eng: eng, db: eng.DB(), devices: map[string]device.Device{}}
 	s.gold, s.alertC = newCaches()
+	s.streams = make(chan struct{}, maxStreams)
 	for _, d := range cfg.Devices {
 		s.devices[d.ID] = d
 	}
@@ -130,11 +135,22 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Close releases DuckDB.
-func (s *Server) Close() error { return s.eng.Close() }
+// maxStreams bounds the live streams (each reads the run's states once a second).
+const maxStreams = 16
+
+// Close releases DuckDB, once the page or Warm in progress is done.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.eng.Close()
+}
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Loopback && !links.LoopbackHost(r.Host) {
+		http.Error(w, "these pages answer on this machine's own addresses only", http.StatusForbidden)
+		return
+	}
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "no-referrer")
@@ -175,7 +191,7 @@ func (s *Server) page(name string, build func(*http.Request, time.Time) (string,
 		}
 		if err != nil {
 			s.cfg.Log.ErrorContext(r.Context(), "dashboard: building a page", "page", name, "err", err)
-			http.Error(w, "the lake could not be read: "+err.Error(), http.StatusInternalServerError)
+			http.Error(w, "the lake could not be read (the log says why)", http.StatusInternalServerError)
 			return
 		}
 		var b strings.Builder

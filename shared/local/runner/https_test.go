@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -65,4 +66,51 @@ func TestHealthAndMetricsOverHTTPS(t *testing.T) {
 		resp.Body.Close()
 	}
 	p.finish(t)
+}
+
+// TestPagesOnANetworkAddress: on an address other than loopback the dashboard's pages are served
+// only with PagesOnNetwork, then read-only (no buttons, no action endpoint); the links and
+// /healthz are served either way.
+func TestPagesOnANetworkAddress(t *testing.T) {
+	ca := t.TempDir()
+	require.NoError(t, pki.InitCA(ca, nil, time.Now()))
+	srv, err := pki.ServerTLS(filepath.Join(ca, pki.ServerCert), filepath.Join(ca, pki.ServerKey))
+	require.NoError(t, err)
+	pem, err := os.ReadFile(filepath.Join(ca, pki.CACert))
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(pem))
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	th, _ := thresholdsFile(t)
+	for _, pages := range []bool{false, true} {
+		httpAddr := make(chan string, 1)
+		p := start(t, t.TempDir(), th, func(c *runner.Config) {
+			c.HTTP, c.HTTPTLS, c.LinkBase, c.PagesOnNetwork = "0.0.0.0:0", srv, "https://iotwatch.example", pages
+			c.LinksReady = func(a string) { httpAddr <- a }
+		})
+		_, port, _ := net.SplitHostPort(<-httpAddr)
+		do := func(method, path string) (int, string) {
+			req, _ := http.NewRequest(method, "https://127.0.0.1:"+port+path, nil)
+			resp, err := client.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		code, body := do(http.MethodGet, "/")
+		if pages {
+			assert.Equal(t, http.StatusOK, code)
+			assert.Contains(t, body, "<h1>Overview</h1>")
+			_, body = do(http.MethodGet, "/alerts")
+			assert.NotContains(t, body, "/actions/")
+			code, _ = do(http.MethodPost, "/actions/ack")
+			assert.Equal(t, http.StatusNotFound, code, "no action endpoint on a network address") // the mux has no such route
+		} else {
+			assert.Equal(t, http.StatusNotFound, code)
+			assert.Contains(t, body, "Not a link")
+		}
+		code, _ = do(http.MethodGet, "/healthz")
+		assert.Equal(t, http.StatusOK, code)
+		p.finish(t)
+	}
 }

@@ -51,7 +51,8 @@ func linkSecret(lakeDir string) ([]byte, error) {
 type linkServer struct {
 	srv    *http.Server
 	ln     net.Listener
-	dash   *dashboard.Server
+	dash   *dashboard.Server // nil when the pages are not served
+	ctx    context.Context   // the requests'; cancelled at stop
 	cancel context.CancelFunc
 }
 
@@ -61,11 +62,13 @@ func (p *pipeline) startLinks() {
 			p.cfg.Log.Error("links server", "err", err)
 		}
 	}()
-	go func() {
-		if err := p.links.dash.Warm(context.Background()); err != nil {
-			p.cfg.Log.Warn("dashboard: reading the lake", "err", err)
-		}
-	}()
+	if p.links.dash != nil {
+		go func() { // Close waits for it; the stop's cancel interrupts it
+			if err := p.links.dash.Warm(p.links.ctx); err != nil && p.links.ctx.Err() == nil {
+				p.cfg.Log.Warn("dashboard: reading the lake", "err", err)
+			}
+		}()
+	}
 	p.cfg.Log.Info("links served", "addr", p.links.ln.Addr().String())
 }
 
@@ -89,7 +92,7 @@ func (p *pipeline) stopLinks() {
 
 // dashboard is the pages over the run's lake, with the run's states, counters and actions.
 func (p *pipeline) dashboard(cfg Config, api *links.API, actions bool) (*dashboard.Server, error) {
-	dc := dashboard.Config{Lake: cfg.Lake, Live: live{p: p, api: api}, Actions: actions, Log: cfg.Log}
+	dc := dashboard.Config{Lake: cfg.Lake, Live: live{p: p, api: api}, Actions: actions, Loopback: actions, Log: cfg.Log}
 	if cfg.Devices != "" {
 		f, err := os.Open(cfg.Devices)
 		if err != nil {
@@ -126,8 +129,11 @@ func (l live) Do(ctx context.Context, action string, req links.Request, via stri
 func (l live) Counters() dashboard.Counters {
 	sum := l.p.summary()
 	st := sum.Log
-	c := dashboard.Counters{Messages: sum.Messages, Readings: int64(sum.Readings), Rejected: map[string]int64{}, Lag: l.p.lag(),
-		BronzeLag: int64(st.Next - l.p.bronzeDone()), LogBytes: st.Bytes, LogFull: st.Full}
+	c := dashboard.Counters{Messages: sum.Messages, Readings: int64(sum.Readings), Rejected: map[string]int64{}, Lag: max(0, l.p.lag()),
+		LogBytes: st.Bytes, LogFull: st.Full}
+	if done := l.p.bronzeDone(); st.Next > done { // read at different moments: never below 0
+		c.BronzeLag = int64(st.Next - done)
+	}
 	for r, n := range sum.Rejected {
 		c.Rejected[string(r)] = int64(n)
 	}

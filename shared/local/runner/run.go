@@ -64,6 +64,10 @@ type Config struct {
 	// HTTP, when set, serves the alerts' one-click links (acknowledge, snooze) on this address;
 	// LinkBase is the URL people reach it at (default http://HTTP).
 	HTTP, LinkBase string
+	// PagesOnNetwork serves the dashboard's pages (read-only: no buttons) on an HTTP address
+	// other than loopback too. They have no login: whoever reaches the address sees the devices,
+	// the users, their thresholds and episodes, and the quarantine's samples.
+	PagesOnNetwork bool
 	// LinksReady is called with the links server's address once it listens.
 	LinksReady func(addr string)
 	// MaxLogBytes caps the log on disk (0: the disk is the cap); at the cap the broker stops
@@ -306,18 +310,22 @@ func newPipeline(cfg Config) (*pipeline, error) {
 		} else {
 			cfg.Log.Warn("the control API (iotwatch alerts --server) and the dashboard's buttons are served on loopback addresses only", "http", cfg.HTTP)
 		}
-		dash, err := p.dashboard(cfg, api, loopback)
-		if err != nil {
-			_ = ln.Close()
-			return nil, err
+		if loopback || cfg.PagesOnNetwork {
+			dash, err := p.dashboard(cfg, api, loopback)
+			if err != nil {
+				_ = ln.Close()
+				return nil, err
+			}
+			p.links.dash = dash
+			mux.Handle("/", dash) // the pages people look at (shared/local/dashboard)
+		} else {
+			mux.Handle("/", linkPages) // "not a link" for anything else
+			cfg.Log.Warn("the dashboard's pages are served on loopback addresses only, unless --pages-on-network", "http", cfg.HTTP)
 		}
-		p.links.dash = dash
-		mux.Handle("/", dash) // the pages people look at (shared/local/dashboard)
-		var reqCtx context.Context
-		reqCtx, p.links.cancel = context.WithCancel(context.Background()) // ends the pages' live streams at Shutdown
+		p.links.ctx, p.links.cancel = context.WithCancel(context.Background()) // ends the pages' live streams at Shutdown
 		p.links.srv = &http.Server{Handler: mux, ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug), ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10,
-			BaseContext: func(net.Listener) context.Context { return reqCtx }}
+			BaseContext: func(net.Listener) context.Context { return p.links.ctx }}
 	}
 	p.service = evaluator.New(store, pub, lakefiles.NewQuarantine(cfg.Lake), scfg, cfg.Log, p.observe)
 	scf := cfg.Stream
@@ -335,6 +343,9 @@ func newPipeline(cfg Config) (*pipeline, error) {
 	if err := p.loadPendingHours(); err != nil {
 		if p.links != nil {
 			_ = p.links.ln.Close()
+			if p.links.dash != nil {
+				_ = p.links.dash.Close()
+			}
 		}
 		return nil, err
 	}

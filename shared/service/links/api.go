@@ -75,11 +75,7 @@ func fail(w http.ResponseWriter, status int, format string, args ...any) {
 // and no cross-site fetch metadata (browsers send them; the CLI does not), and, for a POST, a
 // JSON body (a page cannot send one without a preflight the API never answers).
 func local(r *http.Request) bool {
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !LoopbackHost(r.Host) {
 		return false
 	}
 	if r.Header.Get("Origin") != "" || (r.Header.Get("Sec-Fetch-Site") != "" && r.Header.Get("Sec-Fetch-Site") != "none") {
@@ -90,6 +86,16 @@ func local(r *http.Request) bool {
 		return strings.TrimSpace(ct) == "application/json"
 	}
 	return true
+}
+
+// LoopbackHost says whether a request's Host names this machine (localhost or a loopback
+// address): a page of another site that rebinds its own name to 127.0.0.1 still sends its name.
+func LoopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // ServeHTTP implements http.Handler.

@@ -84,7 +84,7 @@ func Make(tb testing.TB, o Options) Lake {
 					DeviceID(i), t.Format(time.RFC3339), Temp(i, t), 30+float64(m%10), float64(400*(t.Hour()/8%2)), 450+float64(m*3), t.Hour()/8%2, t.Unix())
 			}
 		}
-		writeGz(tb, filepath.Join(root, filepath.FromSlash(lake.Partition(lake.Bronze, h)), "part-0.json.gz"), b.String())
+		WriteGz(tb, filepath.Join(root, filepath.FromSlash(lake.Partition(lake.Bronze, h)), "part-0.json.gz"), b.String())
 	}
 	// Alerts: every device, every day, alice's temperature_high from 10:05 to 11:05 (WARNING,
 	// then VIOLATION at 10:20); the hot device's last one still open at End.
@@ -174,7 +174,8 @@ func Make(tb testing.TB, o Options) Lake {
 	return l
 }
 
-func writeGz(tb testing.TB, path, text string) {
+// WriteGz writes text gzip-compressed to path, creating its directory.
+func WriteGz(tb testing.TB, path, text string) {
 	tb.Helper()
 	var b bytes.Buffer
 	zw := gzip.NewWriter(&b)
