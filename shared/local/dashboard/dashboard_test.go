@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/testsupport/lakegen"
 )
 
@@ -151,6 +152,7 @@ func TestPages(t *testing.T) {
 				assert.Equal(t, 120.0, *received[23], "11:00: room-002 silent since 10:00")
 				assert.Equal(t, 180.0, *received[21], "09:00: three devices × 60")
 				assert.Equal(t, time.Date(2026, 3, 10, 11, 0, 0, 0, time.UTC).Unix(), tp.X[23], "the last hour that is over")
+				assert.Equal(t, 180.0, *tp.Series[1].Values[23], "expected: the silent device too")
 				assert.NotContains(t, body, `data-live="rate"`)
 			}},
 		{name: "asset", path: "/assets/uPlot.iife.min.js", status: 200, want: []string{"uPlot"}},
@@ -227,4 +229,21 @@ func TestLocalPath(t *testing.T) {
 		"//evil.example": false, "/\\evil.example": false, "https://evil.example/": false, "alerts": false, "": false, "/a\r\nLocation: x": false} {
 		assert.Equal(t, ok, localPath(back), "%q", back)
 	}
+}
+
+// TestARegisteredDeviceThatNeverReported is 0 % healthy, on the overview and in its location.
+func TestARegisteredDeviceThatNeverReported(t *testing.T) {
+	l := smallLake(t)
+	devs := append(l.Devices, device.Device{ID: "room-099", Name: "Store room", Location: "Basement"})
+	s, err := New(context.Background(), Config{Lake: l.Root, Devices: devs, Now: func() time.Time { return l.End }})
+	require.NoError(t, err)
+	defer s.Close()
+	_, body := get(t, s, "/")
+	row := body[strings.Index(body, `data-device="room-099"`):]
+	row = row[:strings.Index(row, "</tr>")]
+	assert.Contains(t, row, `<td class="n">0 %</td>`)
+	assert.Contains(t, row, "silent")
+	_, body = get(t, s, "/heatmap?by=health")
+	assert.Contains(t, body, "Basement")
+	assert.Contains(t, body, `title="Basement, 11:00: 0 %">0</td>`)
 }

@@ -71,12 +71,25 @@ func (s *Server) heatmapData(ctx context.Context, now time.Time, by, rng string)
 		}
 	}
 	cells := map[string][]heatAcc{}
+	devs := map[string]map[string]bool{}
+	locOf := func(id string) string {
+		if loc := s.devices[id].Location; loc != "" {
+			return loc
+		}
+		return "(no location)"
+	}
+	for id := range s.devices { // registered devices count where they are, reporting or not
+		loc := locOf(id)
+		if cells[loc] == nil {
+			cells[loc], devs[loc] = make([]heatAcc, 24), map[string]bool{}
+		}
+		devs[loc][id] = true
+	}
 	var perHour int64                          // expected readings of a device in an hour
 	colHours := make([]map[time.Time]bool, 24) // the hours aggregated in each column, of any device
 	for i := range colHours {
 		colHours[i] = map[time.Time]bool{}
 	}
-	devs := map[string]map[string]bool{}
 	rel, err := s.rows(ctx, s.gold, start, end)
 	if err != nil {
 		return h, err
@@ -91,10 +104,7 @@ func (s *Server) heatmapData(ctx context.Context, now time.Time, by, rng string)
 				if err := rs.Scan(&id, &hour, &readings, &expected, &temp); err != nil {
 					return err
 				}
-				loc := s.devices[id].Location
-				if loc == "" {
-					loc = "(no location)"
-				}
+				loc := locOf(id)
 				if cells[loc] == nil {
 					cells[loc] = make([]heatAcc, 24)
 					devs[loc] = map[string]bool{}

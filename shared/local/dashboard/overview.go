@@ -89,10 +89,21 @@ func (s *Server) overviewData(ctx context.Context, now time.Time) (Overview, err
 		if err != nil {
 			return Overview{}, err
 		}
-		for id, a := range sums {
+		var fleetPerHour int64
+		for _, a := range sums {
+			fleetPerHour = max(fleetPerHour, a.expected)
+		}
+		// Every hour the lake aggregated counts: one in which the device sent nothing has no row
+		// of its own, and counts as none received; a registered device silent all day has 0 %.
+		for id := range rows {
+			a := sums[id]
+			if a == nil {
+				if _, registered := s.devices[id]; !registered {
+					continue
+				}
+				a = &acc{expected: fleetPerHour}
+			}
 			if a.expected > 0 {
-				// Every hour the lake aggregated counts: one in which the device sent nothing has no
-				// row of its own, and counts as none received.
 				h := math.Min(100, 100*float64(a.readings)/float64(int64(len(hours))*a.expected))
 				get(id).Health = &h
 			}

@@ -59,7 +59,30 @@ func (s *Server) pipelineData(ctx context.Context, now time.Time) (PipelinePage,
 		return p, err
 	}
 	if rel != "" {
-		err := s.query(ctx, "hourly metrics", "SELECT epoch(hour_start)::BIGINT, sum(readings), sum(expected_readings) FROM "+rel+" GROUP BY hour_start", nil,
+		// Expected: every device, registered or seen in the day, each hour (one that sent nothing
+		// has no row of its own).
+		var seen []string
+		var perHour float64
+		err := s.query(ctx, "hourly metrics", "SELECT DISTINCT device_id, max(expected_readings) OVER () FROM "+rel, nil, func(rs scanner) error {
+			var id string
+			if err := rs.Scan(&id, &perHour); err != nil {
+				return err
+			}
+			seen = append(seen, id)
+			return nil
+		})
+		if err != nil {
+			return p, err
+		}
+		devices := map[string]bool{}
+		for id := range s.devices {
+			devices[id] = true
+		}
+		for _, id := range seen {
+			devices[id] = true
+		}
+		expected := perHour * float64(len(devices))
+		err = s.query(ctx, "hourly metrics", "SELECT epoch(hour_start)::BIGINT, sum(readings), ? FROM "+rel+" GROUP BY hour_start", []any{expected},
 			func(rs scanner) error {
 				var t int64
 				var n, e float64

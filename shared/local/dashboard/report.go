@@ -106,6 +106,19 @@ func (s *Server) Report(ctx context.Context, w io.Writer, from, to time.Time) er
 		if err != nil {
 			return err
 		}
+		var fleetPerHour int64
+		for _, r := range fleet {
+			if r.Readings > 0 || r.Expected > 0 {
+				fleetPerHour = max(fleetPerHour, r.Expected/max(hours, 1))
+			}
+		}
+		for id := range s.devices { // a registered device silent all along: 0 %
+			if r := row(id); r.Expected == 0 && fleetPerHour > 0 {
+				r.Expected = fleetPerHour * hours
+				zero := 0.0
+				r.Health = &zero
+			}
+		}
 	}
 	eps, err := s.episodes(ctx, from, to, "")
 	if err != nil {

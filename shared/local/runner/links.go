@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/device"
@@ -54,6 +55,7 @@ type linkServer struct {
 	dash   *dashboard.Server // nil when the pages are not served
 	ctx    context.Context   // the requests'; cancelled at stop
 	cancel context.CancelFunc
+	warm   sync.WaitGroup // the pages' first read of the lake
 }
 
 func (p *pipeline) startLinks() {
@@ -63,11 +65,11 @@ func (p *pipeline) startLinks() {
 		}
 	}()
 	if p.links.dash != nil {
-		go func() { // Close waits for it; the stop's cancel interrupts it
+		p.links.warm.Go(func() { // the stop cancels it and waits for it
 			if err := p.links.dash.Warm(p.links.ctx); err != nil && p.links.ctx.Err() == nil {
 				p.cfg.Log.Warn("dashboard: reading the lake", "err", err)
 			}
-		}()
+		})
 	}
 	p.cfg.Log.Info("links served", "addr", p.links.ln.Addr().String())
 }
@@ -85,6 +87,7 @@ func (p *pipeline) stopLinks() {
 		_ = p.links.srv.Shutdown(ctx)
 	}
 	_ = p.links.ln.Close() // closed already when it served; not when the run failed to start
+	p.links.warm.Wait()
 	if p.links.dash != nil {
 		_ = p.links.dash.Close()
 	}
@@ -129,11 +132,8 @@ func (l live) Do(ctx context.Context, action string, req links.Request, via stri
 func (l live) Counters() dashboard.Counters {
 	sum := l.p.summary()
 	st := sum.Log
-	c := dashboard.Counters{Messages: sum.Messages, Readings: int64(sum.Readings), Rejected: map[string]int64{}, Lag: max(0, l.p.lag()),
-		LogBytes: st.Bytes, LogFull: st.Full}
-	if done := l.p.bronzeDone(); st.Next > done { // read at different moments: never below 0
-		c.BronzeLag = int64(st.Next - done)
-	}
+	c := dashboard.Counters{Messages: sum.Messages, Readings: int64(sum.Readings), Rejected: map[string]int64{}, Lag: l.p.lag(),
+		BronzeLag: l.p.bronzeLag(), LogBytes: st.Bytes, LogFull: st.Full}
 	for r, n := range sum.Rejected {
 		c.Rejected[string(r)] = int64(n)
 	}

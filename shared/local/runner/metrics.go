@@ -70,7 +70,7 @@ func (p *pipeline) metrics(w http.ResponseWriter, _ *http.Request) {
 	sort.Slice(alerts, func(i, j int) bool { return alerts[i].labels < alerts[j].labels })
 	metric("iotwatch_alerts_total", "counter", "Alerts raised, by kind and severity.", alerts...)
 	metric("iotwatch_lag_messages", "gauge", "Acknowledged messages the evaluation has not done (they wait in the log).", one(p.lag()))
-	metric("iotwatch_bronze_lag_messages", "gauge", "Acknowledged messages not yet written to bronze.", one(int64(st.Next-p.bronzeDone())))
+	metric("iotwatch_bronze_lag_messages", "gauge", "Acknowledged messages not yet written to bronze.", one(p.bronzeLag()))
 	metric("iotwatch_bronze_records_total", "counter", "Records written to bronze.", one(sum.Bronze))
 	metric("iotwatch_given_up_total", "counter", "Records the stream gave up on (errors/failed-batches).", one(sum.GivenUp))
 	metric("iotwatch_log_bytes", "gauge", "Bytes of the log on disk.", one(st.Bytes))

@@ -532,7 +532,18 @@ func (p *pipeline) checkSilence(ctx context.Context) {
 func (p *pipeline) rate() float64 { return math.Float64frombits(p.rateBits.Load()) }
 
 // lag is the number of acknowledged messages the evaluation has not done.
-func (p *pipeline) lag() int64 { return int64(p.log.Next() - p.tracker.low()) }
+func (p *pipeline) lag() int64 {
+	low := p.tracker.low() // read before Next: Next only grows, so never below low
+	return int64(p.log.Next() - min(low, p.log.Next()))
+}
+
+// bronzeLag is the acknowledged messages not yet written to bronze (never below 0: the two are
+// read at different moments).
+func (p *pipeline) bronzeLag() int64 {
+	done := p.bronzeDone()
+	next := p.log.Next()
+	return int64(next - min(done, next))
+}
 
 // stop stops accepting, drains the log through the stream and bronze (printing progress; Abort
 // stops the drain, leaving the rest in the log), flushes every writer, checkpoints, and
