@@ -96,7 +96,7 @@ func (s *Server) refresh(ctx context.Context, c *cache, now time.Time) error {
 // rows is a relation of the table's rows with timeOf in [from, to): the cache when the range is
 // inside its window, the files otherwise; "" when there is none.
 func (s *Server) rows(ctx context.Context, c *cache, from, to time.Time) (string, error) {
-	now, _ := s.clock()
+	now := s.now
 	if !from.Before(now.Truncate(time.Hour).Add(-c.window)) && !to.After(now.Add(time.Hour)) {
 		if err := s.refresh(ctx, c, now); err != nil {
 			return "", err
@@ -123,6 +123,7 @@ func (s *Server) Warm(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now, _ := s.clock()
+	s.now = now
 	if err := s.refresh(ctx, s.gold, now); err != nil {
 		return err
 	}

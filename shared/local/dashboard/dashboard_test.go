@@ -178,7 +178,9 @@ func TestAHistoricalLakeShowsItsLastDay(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	_, body := get(t, s, "/device/room-001")
-	assert.Contains(t, body, "This lake's readings end at 2026-03-10 12:00 UTC")
+	assert.Contains(t, body, "This lake's readings end at 2026-03-10 11:59 UTC") // its last reading
+	_, over := get(t, s, "/")
+	assert.Contains(t, over, `<td data-last-seen="room-001" title="2026-03-10 11:59">0 s ago</td>`, "not silent: the lake's time is its last reading's")
 	assert.Equal(t, 1440, charts(t, body)["temperature"].Points)
 }
 

@@ -47,6 +47,7 @@ func (s *Server) Report(ctx context.Context, w io.Writer, from, to time.Time) er
 	if !to.After(from) {
 		return fmt.Errorf("the report's range is empty: %s to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
 	}
+	s.now, _ = s.clock() // the cache's window
 	p := ReportPage{From: from.UTC(), To: to.UTC(), Generated: s.cfg.Now().UTC(), Lake: s.root}
 	var css, js []byte
 	for _, f := range []string{"uPlot.min.css", "app.css"} {

@@ -88,6 +88,7 @@ type Server struct {
 	mux     *http.ServeMux
 	mu      sync.Mutex    // one page's queries at a time: DuckDB's session is one connection
 	streams chan struct{} // the live streams open: a bounded number
+	now     time.Time     // the clock of the page being built (under mu)
 	gold    *cache        // the last month's hourly metrics
 	alertC  *cache        // the last two months' alerts
 }
@@ -183,6 +184,7 @@ func (s *Server) page(name string, build func(*http.Request, time.Time) (string,
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		now, historical := s.clock()
+		s.now = now
 		title, data, err := build(r, now)
 		s.mu.Unlock()
 		if err == errNotFound {
@@ -207,18 +209,30 @@ func (s *Server) page(name string, build func(*http.Request, time.Time) (string,
 }
 
 // Clock is the time the pages end at, and whether it is the lake's end rather than now (see clock).
-func (s *Server) Clock() (time.Time, bool) { return s.clock() }
+func (s *Server) Clock() (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.clock()
+}
 
 // clock is the time the pages end at: now, or, when the lake's newest readings are hours older
-// (a lake of recordings, a pipeline stopped), the end of the lake's newest hour, so that the
-// pages show its last day rather than an empty one.
+// (a lake of recordings, a pipeline stopped), the newest reading's time, so that the pages show
+// the lake's last day rather than an empty one. The caller holds s.mu.
 func (s *Server) clock() (time.Time, bool) {
 	now := s.cfg.Now().UTC()
 	latest, ok := s.latestHour("bronze")
 	if !ok || now.Sub(latest) < 3*time.Hour {
 		return now, false
 	}
-	return latest.Add(time.Hour), true
+	end := latest.Add(time.Hour)
+	if files := s.files("bronze", latest, end, ".json.gz"); len(files) > 0 {
+		var last sql.NullTime
+		q := "SELECT max(ts) FROM (" + bronzeSQL(files) + ") WHERE ts < ?"
+		if err := s.db.QueryRow(q, end).Scan(&last); err == nil && last.Valid {
+			return last.Time.UTC().Add(time.Microsecond), true // just after it: ranges end before their end
+		}
+	}
+	return end, true
 }
 
 // label names a device as the registry does.
