@@ -6,6 +6,7 @@
 //	aggregate  hourly aggregates of a local lake (DuckDB)
 //	query      SQL over a local lake
 //	serve      the dashboard of a local lake in a browser (overview, devices, alerts, heatmap, pipeline)
+//	quarantine list/show/replay: what was quarantined, and sending it again (mended by jq)
 //	report     one self-contained HTML file of a lake's week: charts, episodes, health, alerts
 //	thresholds put/list/delete, devices put: the table the evaluate function reads
 //	device register: a device's thing, certificate and policy in AWS IoT Core (or, --local, a
@@ -68,6 +69,6 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.AddCommand(newBacktest(stdin, stdout, stderr), newThresholds(stdout), newDevice(stdout),
 		newAggregate(stdout, stderr), newQuery(stdout), newSubscribe(stdout), newRun(stdout, stderr), newSimulate(stdout, stderr),
-		newAlerts(stdout, time.Now), newUsers(stdout), newCA(stdout), newServe(stderr), newReport(stdout))
+		newAlerts(stdout, time.Now), newUsers(stdout), newCA(stdout), newServe(stderr), newReport(stdout), newQuarantine(stdout))
 	return root
 }

@@ -2,10 +2,15 @@ package s3quarantine_test
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"io"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +84,40 @@ func TestQuarantineWritesByArrivalHourAndOverwritesOnRetry(t *testing.T) {
 	}
 	if r := got[want[0]]; len(r) != 1 || r[0].DataText != `{"temperature":"hot"}` {
 		t.Errorf("hour 09 holds %+v", r)
+	}
+}
+
+// TestReaderListsTheHoursAsked: the reader lists the objects of the hours asked (across days,
+// one listing a day) and reads them back as written.
+func TestReaderListsTheHoursAsked(t *testing.T) {
+	ctx := context.Background()
+	_, client := awstest.S3(t, "lake")
+	q := s3quarantine.NewQuarantine(client, "lake")
+	for i, at := range []time.Time{time.Date(2026, 3, 1, 22, 30, 0, 0, time.UTC), time.Date(2026, 3, 1, 23, 10, 0, 0, time.UTC), time.Date(2026, 3, 2, 0, 5, 0, 0, time.UTC), time.Date(2026, 3, 2, 3, 0, 0, 0, time.UTC)} {
+		rec := lake.Rejected{Reason: "bad_metric", ArrivalTime: at, DataBase64: []byte(fmt.Sprintf(`{"n":%d}`, i))}
+		if err := q.Put(ctx, fmt.Sprintf("batch-%d", i), []lake.Rejected{rec}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := s3quarantine.NewReader(client, "lake")
+	keys, err := r.Objects(ctx, time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC), time.Date(2026, 3, 2, 1, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"quarantine/dt=2026-03-01/hour=23/batch-1.json.gz", "quarantine/dt=2026-03-02/hour=00/batch-2.json.gz"}
+	if fmt.Sprint(keys) != fmt.Sprint(want) {
+		t.Fatalf("objects = %v; want %v", keys, want)
+	}
+	body, err := r.Read(ctx, keys[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := io.ReadAll(zr)
+	if !strings.Contains(string(text), `"reason":"bad_metric"`) || !strings.Contains(string(text), base64.StdEncoding.EncodeToString([]byte(`{"n":2}`))) {
+		t.Errorf("read %s", text)
 	}
 }

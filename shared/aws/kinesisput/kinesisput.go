@@ -1,0 +1,111 @@
+// Package kinesisput puts records on a Kinesis stream with PutRecords, resending the entries a
+// call refused (throttled, internal failure) until every one is in or the attempts run out.
+package kinesisput
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+)
+
+// Client is the part of the Kinesis API the putter uses.
+type Client interface {
+	PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, opts ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error)
+}
+
+// Entry is one record: its partition key (the device id, as the IoT rule keys it) and data.
+type Entry struct {
+	PartitionKey string
+	Data         []byte
+}
+
+// Putter puts entries on one stream.
+type Putter struct {
+	client   Client
+	stream   string
+	Attempts int           // per entry; default 8
+	Backoff  time.Duration // the first wait before a retry, doubled each time; default 100 ms
+}
+
+// New puts on stream.
+func New(client Client, stream string) *Putter {
+	return &Putter{client: client, stream: stream, Attempts: 8, Backoff: 100 * time.Millisecond}
+}
+
+// PutRecords takes at most 500 records and 5 MiB a call (Kinesis' limits).
+const (
+	maxRecords = 500
+	maxBytes   = 5 << 20
+)
+
+// Put puts every entry, in calls of up to 500 records and 5 MiB, resending only the entries a
+// call refused. It returns how many are in the stream; an error says why the rest are not. An
+// entry is never sent again once Kinesis accepted it (no duplicate from a retry of a partial
+// failure); a call whose answer is lost is the SDK's to retry, and may duplicate, as any
+// producer's.
+func (p *Putter) Put(ctx context.Context, entries []Entry) (int, error) {
+	put := 0
+	for len(entries) > 0 {
+		n, size := 0, 0
+		for n < len(entries) && n < maxRecords && size+len(entries[n].Data)+len(entries[n].PartitionKey) <= maxBytes {
+			size += len(entries[n].Data) + len(entries[n].PartitionKey)
+			n++
+		}
+		if n == 0 {
+			return put, fmt.Errorf("a record of %d bytes is over Kinesis' limit", len(entries[0].Data))
+		}
+		ok, err := p.putBatch(ctx, entries[:n])
+		put += ok
+		if err != nil {
+			return put, err
+		}
+		entries = entries[n:]
+	}
+	return put, nil
+}
+
+func (p *Putter) putBatch(ctx context.Context, batch []Entry) (int, error) {
+	pending := batch
+	put := 0
+	wait := p.Backoff
+	for attempt := 1; ; attempt++ {
+		recs := make([]types.PutRecordsRequestEntry, len(pending))
+		for i, e := range pending {
+			recs[i] = types.PutRecordsRequestEntry{Data: e.Data, PartitionKey: aws.String(e.PartitionKey)}
+		}
+		out, err := p.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(p.stream), Records: recs})
+		if err != nil {
+			return put, fmt.Errorf("putting %d records on %s: %w", len(pending), p.stream, err)
+		}
+		if len(out.Records) != len(pending) {
+			return put, fmt.Errorf("putting records on %s: %d results for %d records", p.stream, len(out.Records), len(pending))
+		}
+		var refused []Entry
+		var last string
+		for i, r := range out.Records {
+			if r.ErrorCode != nil {
+				refused = append(refused, pending[i])
+				last = aws.ToString(r.ErrorCode) + ": " + aws.ToString(r.ErrorMessage)
+				continue
+			}
+			put++
+		}
+		if len(refused) == 0 {
+			return put, nil
+		}
+		if attempt >= p.Attempts {
+			return put, fmt.Errorf("%d records refused by %s after %d attempts (%s)", len(refused), p.stream, attempt, last)
+		}
+		pending = refused
+		select {
+		case <-ctx.Done():
+			return put, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
