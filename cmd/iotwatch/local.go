@@ -222,6 +222,7 @@ with --cert, --key, --ca, the IoTDataEndpoint:8883 as --broker and the thing nam
 	f.StringVar(&o.Cert, "cert", "", "client certificate (PEM)")
 	f.StringVar(&o.Key, "key", "", "client private key (PEM)")
 	f.StringVar(&o.CA, "ca", "", "CA certificate of the broker (PEM), e.g. AmazonRootCA1.pem")
+	f.StringVar(&o.BasicIngest, "basic-ingest", "", "publish straight to this topic rule (AWS IoT Core's Basic Ingest, $aws/rules/RULE/devices/{id}/readings: no messaging charge; stack output BasicIngestRule)")
 	f.StringVar(&o.ClientID, "client-id", "", "MQTT client id (AWS IoT Core: the thing name; default with --tls: the certificate's common name, as iotwatch run requires)")
 	f.IntVar(&o.Inflight, "inflight", 256, "unacknowledged messages at most")
 	return cmd

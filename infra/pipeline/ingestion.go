@@ -72,7 +72,9 @@ func NewIngestion(scope constructs.Construct, id string, p *IngestionProps) *Ing
 		},
 	})
 
-	// A device connects only as its own thing and publishes only its own readings topic.
+	// A device connects only as its own thing and publishes only its own readings topic: the
+	// classic one through the message broker, or its Basic Ingest topic straight to the rule
+	// ($aws/rules/RULE/devices/{thing}/readings: no messaging charge; the rule sees the same topic).
 	arn := func(resource string) string {
 		return "arn:" + *stack.Partition() + ":iot:" + *stack.Region() + ":" + *stack.Account() + ":" + resource
 	}
@@ -84,7 +86,8 @@ func NewIngestion(scope constructs.Construct, id string, p *IngestionProps) *Ing
 					"Resource":  arn("client/${iot:Connection.Thing.ThingName}"),
 					"Condition": map[string]interface{}{"Bool": map[string]interface{}{"iot:Connection.Thing.IsAttached": "true"}}},
 				map[string]interface{}{"Effect": "Allow", "Action": "iot:Publish",
-					"Resource": arn("topic/" + topic.Readings("${iot:Connection.Thing.ThingName}"))},
+					"Resource": []interface{}{arn("topic/" + topic.Readings("${iot:Connection.Thing.ThingName}")),
+						arn("topic/" + topic.BasicIngest(*in.Rule.Ref(), "${iot:Connection.Thing.ThingName}"))}},
 			},
 		},
 	})

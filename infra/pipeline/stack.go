@@ -68,6 +68,7 @@ func NewStack(scope constructs.Construct, id string, p *Props) *Stack {
 	}
 	out("IoTDataEndpoint", "Where devices connect (MQTT over TLS, port 8883)", s.Ingestion.DataEndpoint)
 	out("ReadingsTopic", "Devices publish readings on this topic (their thing name as device id)", jsii.String("devices/{device_id}/readings"))
+	out("BasicIngestRule", "The topic rule devices publish to directly (Basic Ingest: $aws/rules/RULE/devices/{device_id}/readings, no messaging charge; iotwatch simulate --basic-ingest RULE)", s.Ingestion.Rule.Ref())
 	out("DevicePolicyName", "IoT policy to attach to device certificates (iotwatch device register does)", s.Ingestion.DevicePolicy.Ref())
 	out("StreamName", "Kinesis stream of readings", s.Ingestion.Stream.StreamName())
 	out("TableName", "DynamoDB table of thresholds, devices and alarm state (iotwatch thresholds put --table)", s.Alerting.Table.TableName())

@@ -111,7 +111,8 @@ func TestIngestion(t *testing.T) {
 	for _, p := range policies {
 		doc, _ := json.Marshal(p["PolicyDocument"])
 		for _, want := range []string{`"Action":"iot:Connect"`, `client/${iot:Connection.Thing.ThingName}`, `"Action":"iot:Publish"`,
-			`topic/devices/${iot:Connection.Thing.ThingName}/readings`, `iot:Connection.Thing.IsAttached`} {
+			`topic/devices/${iot:Connection.Thing.ThingName}/readings`, `iot:Connection.Thing.IsAttached`,
+			`:topic/$aws/rules/",{"Ref":"IngestionRule`, `"},"/devices/${iot:Connection.Thing.ThingName}/readings"`} {
 			if !strings.Contains(string(doc), want) {
 				t.Errorf("device policy lacks %s: %s", want, doc)
 			}

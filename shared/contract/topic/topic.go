@@ -20,9 +20,30 @@ const PartitionKey = "${topic(2)}"
 // Readings returns the topic a device publishes its readings on.
 func Readings(deviceID string) string { return "devices/" + deviceID + "/readings" }
 
-// DeviceOf returns the device id of a readings topic (topic(2)), and whether the topic is one.
+// BasicIngestPrefix starts a topic published straight to a rule (AWS IoT Core's Basic Ingest:
+// $aws/rules/<rule name>/<topic>): no message broker, so no messaging charge, and the rule sees
+// the topic after the prefix, so topic(2) is the device id either way.
+const BasicIngestPrefix = "$aws/rules/"
+
+// BasicIngest returns the Basic Ingest topic of a device's readings for the named rule.
+func BasicIngest(rule, deviceID string) string {
+	return BasicIngestPrefix + rule + "/" + Readings(deviceID)
+}
+
+// RuleTopic is the topic a rule sees: t without a Basic Ingest prefix.
+func RuleTopic(t string) string {
+	if rest, ok := strings.CutPrefix(t, BasicIngestPrefix); ok {
+		if _, after, ok := strings.Cut(rest, "/"); ok {
+			return after
+		}
+	}
+	return t
+}
+
+// DeviceOf returns the device id of a readings topic (topic(2)), and whether the topic is one;
+// the Basic Ingest topic of a device's readings is one.
 func DeviceOf(t string) (string, bool) {
-	parts := strings.Split(t, "/")
+	parts := strings.Split(RuleTopic(t), "/")
 	if len(parts) != 3 || parts[0] != "devices" || parts[2] != "readings" || parts[1] == "" {
 		return "", false
 	}

@@ -13,6 +13,11 @@ func TestDeviceOf(t *testing.T) {
 		{"devices/room-1/status", "", false},
 		{"devices/room/1/readings", "", false},
 		{"other/room-1/readings", "", false},
+		{"$aws/rules/iotwatch_Rule/devices/room-1/readings", "room-1", true}, // Basic Ingest: the rule sees devices/room-1/readings
+		{BasicIngest("r", "room-2"), "room-2", true},
+		{"$aws/rules/iotwatch_Rule", "", false},
+		{"$aws/rules/r/devices/room-1/status", "", false},
+		{"$aws/things/room-1/shadow/update", "", false},
 	} {
 		dev, ok := DeviceOf(tc.topic)
 		if dev != tc.dev || ok != tc.ok {

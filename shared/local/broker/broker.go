@@ -244,10 +244,12 @@ func (h *ruleHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	return ok
 }
 
-// allowed: a device publishes to its own readings topic and subscribes under its own
+// allowed: a device publishes to its own readings topic (directly, or through Basic Ingest to
+// the rule: the one-machine pipeline has one rule, under any name) and subscribes under its own
 // devices/{id}/ only, as the policy of an AWS IoT thing does.
 func allowed(id, t string, write bool) bool {
-	return t == topic.Readings(id) || (!write && strings.HasPrefix(t, "devices/"+id+"/"))
+	return t == topic.Readings(id) || write && strings.HasPrefix(t, topic.BasicIngestPrefix) && topic.RuleTopic(t) == topic.Readings(id) ||
+		(!write && strings.HasPrefix(t, "devices/"+id+"/"))
 }
 
 // OnSessionEstablished keeps the client's device id for its ACL checks (read once, not from the

@@ -84,6 +84,13 @@ func TestTLSDevicesPublishOnlyAsThemselves(t *testing.T) {
 	assert.Equal(t, []string{"room-1"}, got(), "and reached the rule")
 	assert.Equal(t, int64(1), b.Refused().NotAllowed, "counted")
 
+	// Basic Ingest: its own readings straight to the rule, and not another device's.
+	require.NoError(t, tlsPublish(t, b.Addr(), dir, cert, key, "$aws/rules/iotwatch_Rule/devices/room-1/readings"), "its own Basic Ingest topic")
+	assert.Equal(t, []string{"room-1", "room-1"}, got())
+	assert.Error(t, tlsPublish(t, b.Addr(), dir, cert, key, "$aws/rules/iotwatch_Rule/devices/room-2/readings"), "room-2's through Basic Ingest")
+	assert.Error(t, tlsPublish(t, b.Addr(), dir, cert, key, "$aws/rules/iotwatch_Rule/devices/room-1/status"), "not a readings topic")
+	assert.Equal(t, int64(3), b.Refused().NotAllowed, "counted")
+
 	assert.Error(t, tlsPublish(t, b.Addr(), dir, "", "", "devices/room-1/readings"), "no certificate")
 
 	old, oldKey, err := pki.IssueDevice(dir, "room-3", time.Now().Add(-48*time.Hour), 24*time.Hour)
@@ -95,14 +102,14 @@ func TestTLSDevicesPublishOnlyAsThemselves(t *testing.T) {
 	forged, forgedKey, err := pki.IssueDevice(other, "room-1", time.Now().Add(-time.Minute), pki.DeviceLifetime)
 	require.NoError(t, err)
 	assert.Error(t, tlsPublish(t, b.Addr(), dir, forged, forgedKey, "devices/room-1/readings"), "a certificate of another CA")
-	assert.Equal(t, []string{"room-1"}, got(), "nothing refused reached the rule")
+	assert.Equal(t, []string{"room-1", "room-1"}, got(), "nothing refused reached the rule")
 
 	assert.Error(t, tlsPublish(t, b.Addr(), dir, cert, key, "devices/room-1/readings",
 		func(o *paho.ClientOptions) { o.SetClientID("room-2") }), "room-1 taking room-2's session")
 	assert.Error(t, tlsPublish(t, b.Addr(), dir, cert, key, "devices/room-1/readings",
 		func(o *paho.ClientOptions) { o.SetWill("devices/room-2/readings", `{"device_id":"room-2"}`, 1, false) }),
 		"a will on room-2's topic")
-	assert.Equal(t, Refused{Connect: 2, NotAllowed: 1}, b.Refused(),
+	assert.Equal(t, Refused{Connect: 2, NotAllowed: 3}, b.Refused(),
 		"each refusal after the handshake counted (no certificate, expired, another CA: the handshake fails)")
 }
 

@@ -480,3 +480,22 @@ func TestLinksInTheLocalPipeline(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, secret, 32)
 }
+
+// TestBasicIngestTopic: readings published to the rule's Basic Ingest topic
+// ($aws/rules/RULE/devices/{id}/readings) are the same readings as on the classic topic.
+func TestBasicIngestTopic(t *testing.T) {
+	th, _ := thresholdsFile(t)
+	lakeDir := t.TempDir()
+	p := start(t, lakeDir, th)
+	var lines strings.Builder
+	for m := range 5 {
+		fmt.Fprintf(&lines, `{"device_id":"room-1","event_time":"2026-03-01T08:0%d:00Z","temperature":21}`+"\n", m)
+	}
+	res, err := simulate.Publish(context.Background(), simulate.NewLines(strings.NewReader(lines.String())), simulate.Options{Broker: p.addr, BasicIngest: "iotwatch_Rule"})
+	require.NoError(t, err)
+	assert.Equal(t, 5, res.Acked)
+	sum := p.finish(t)
+	assert.Equal(t, int64(5), sum.Messages)
+	assert.Equal(t, 5, sum.Readings)
+	assert.Len(t, readLake(t, lakeDir, "bronze"), 5)
+}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/iotwatch/iotwatch/shared/contract/topic"
 )
 
 // Options say where and how to publish.
@@ -24,6 +26,9 @@ type Options struct {
 	Rate     float64       // messages per second; 0: as fast as acknowledgements allow
 	Inflight int           // unacknowledged messages at most; default 256
 	Timeout  time.Duration // for each acknowledgement; default 30 s
+	// BasicIngest, when set, names the topic rule the readings are published to directly
+	// (AWS IoT Core's Basic Ingest: $aws/rules/RULE/devices/{id}/readings, no messaging charge).
+	BasicIngest string
 	// Acked, when set, is called with each message, and when, once the broker acknowledged it.
 	Acked func(Message, time.Time)
 }
@@ -120,7 +125,11 @@ func Publish(ctx context.Context, src Source, o Options) (Result, error) {
 			}
 			window = window[1:]
 		}
-		window = append(window, pending{client.Publish(m.Topic, 1, false, m.Payload), m})
+		t := m.Topic
+		if dev, ok := topic.DeviceOf(t); ok && o.BasicIngest != "" {
+			t = topic.BasicIngest(o.BasicIngest, dev)
+		}
+		window = append(window, pending{client.Publish(t, 1, false, m.Payload), m})
 		res.Published++
 	}
 	for _, p := range window {
