@@ -431,16 +431,25 @@ func TestReplayOfOverlappingBatchesPublishesOnce(t *testing.T) {
 // first with a cold cache (every device uncached), then warm. Reports AWS requests per batch:
 // reads should be the uncached devices (+1 BatchGetItem per 100 cached), writes one per changed
 // device, SNS calls ceil(alerts/10). Its readings/s measures the emulators more than the handler.
+// BenchmarkHandler: batches of 100 devices, each with 10 readings (a backlog) or with one (a
+// fleet reporting once a minute, each batch a minute of it: the case the cost per reading is
+// figured for), with the thresholds cache cold and warm. It reports the AWS calls a batch makes
+// and the DynamoDB writes per reading.
 func BenchmarkHandler(b *testing.B) {
-	for _, warm := range []bool{false, true} {
-		b.Run(fmt.Sprintf("cache_warm=%v", warm), func(b *testing.B) {
+	for _, c := range []struct {
+		name      string
+		warm      bool
+		perDevice int
+	}{{"cache_warm=false", false, 10}, {"cache_warm=true", true, 10}, {"one_a_minute", true, 1}} {
+		b.Run(c.name, func(b *testing.B) {
+			warm := c.warm
 			e := newEnv(b, 0, 1, evaluator.DefaultConfig)
 			cfgs := evaltest.Configs(100)
 			if err := e.store.PutThresholds(context.Background(), cfgs); err != nil {
 				b.Fatal(err)
 			}
 			round := func(i int) { // one batch of new data: times move on each round
-				ev, _ := stream(100, 10, time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC).Add(time.Duration(i)*10*time.Minute))
+				ev, _ := stream(100, c.perDevice, time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC).Add(time.Duration(i)*time.Duration(c.perDevice)*time.Minute))
 				if resp, _ := e.h.Handle(context.Background(), ev); len(resp.BatchItemFailures) != 0 {
 					b.Fatal("failures")
 				}
@@ -473,7 +482,8 @@ func BenchmarkHandler(b *testing.B) {
 			b.ReportMetric(float64(writes)/float64(batches), "ddb-writes/batch")
 			b.ReportMetric(float64(sns)/float64(batches), "sns-calls/batch")
 			b.ReportMetric(float64(alerts)/float64(batches), "alerts/batch")
-			b.ReportMetric(float64(batches*1000)/b.Elapsed().Seconds(), "readings/s")
+			b.ReportMetric(float64(writes)/float64(batches*100*c.perDevice), "ddb-writes/reading")
+			b.ReportMetric(float64(batches*100*c.perDevice)/b.Elapsed().Seconds(), "readings/s")
 		})
 	}
 }
