@@ -34,7 +34,7 @@ func (q *quarantineFlags) add(cmd *cobra.Command) {
 	f.StringVar(&q.from, "from", "", "arrival from (a day, an hour or RFC 3339; default 7 days before --to)")
 	f.StringVar(&q.to, "to", "", "arrival before (default: the next hour)")
 	f.StringVar(&q.filter.Reason, "reason", "", "only this reason (malformed_json, bad_metric, …)")
-	f.StringVar(&q.filter.Device, "device", "", "only this device (the topic's, or the message's device_id)")
+	f.StringVar(&q.filter.Device, "device", "", "only this device (the topic's, or the message's device_id, as quarantined)")
 }
 
 // read reads the chosen records.
@@ -180,7 +180,7 @@ what still fails is quarantined again, with its reason then. The records stay in
 	rf := rep.Flags()
 	rf.StringVar(&fix, "fix", "", "a jq program applied to each message before it is sent")
 	rf.BoolVar(&dryRun, "dry-run", false, "print what would be sent; send nothing")
-	rf.StringVar(&mqtt.Broker, "broker", "", "a local run's MQTT address (or AWS IoT Core's with --tls)")
+	rf.StringVar(&mqtt.Broker, "broker", "", "a local run's MQTT address (with --tls, one device's records with its own certificate: --device)")
 	rf.BoolVar(&mqtt.TLS, "tls", false, "MQTT over TLS (--cert, --key, --ca)")
 	rf.StringVar(&mqtt.Cert, "cert", "", "client certificate (PEM)")
 	rf.StringVar(&mqtt.Key, "key", "", "its private key (PEM)")

@@ -40,6 +40,7 @@ func New(client Client, stream string) *Putter {
 const (
 	maxRecords = 500
 	maxBytes   = 5 << 20
+	maxRecord  = 1 << 20 // one record, data and partition key
 )
 
 // Put puts every entry, in calls of up to 500 records and 5 MiB, resending only the entries a
@@ -48,6 +49,11 @@ const (
 // failure); a call whose answer is lost is the SDK's to retry, and may duplicate, as any
 // producer's.
 func (p *Putter) Put(ctx context.Context, entries []Entry) (int, error) {
+	for i, e := range entries {
+		if size := len(e.Data) + len(e.PartitionKey); size > maxRecord {
+			return 0, fmt.Errorf("record %d (%s) is %d bytes with its key, over Kinesis' 1 MiB: nothing sent", i+1, e.PartitionKey, size)
+		}
+	}
 	put := 0
 	for len(entries) > 0 {
 		n, size := 0, 0

@@ -109,3 +109,15 @@ func TestAttemptsRunOut(t *testing.T) {
 	assert.Equal(t, 9, n)
 	assert.Len(t, f.accepted, 9)
 }
+
+func TestARecordOverOneMiBSendsNothing(t *testing.T) {
+	f := &fakeKinesis{accepted: map[string]int{}, refuse: func(int, int) bool { return false }}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	es := entries(3)
+	es[1].Data = make([]byte, 1<<20)
+	n, err := New(client(srv.URL), "readings").Put(context.Background(), es)
+	assert.ErrorContains(t, err, "record 2 (room-1) is 1048582 bytes with its key, over Kinesis' 1 MiB: nothing sent")
+	assert.Zero(t, n)
+	assert.Empty(t, f.calls)
+}

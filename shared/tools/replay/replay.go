@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/itchyny/gojq"
@@ -84,12 +86,14 @@ func Read(ctx context.Context, src Source, f Filter) ([]Record, error) {
 }
 
 // Fix is a jq program that turns a quarantined message into the one to send: its input is the
-// message parsed as JSON, or, when it is not JSON, the message as a JSON string (so that
-// `sub(";"; ",") | fromjson` can mend it); its output is sent as JSON. `empty` leaves the
-// record in quarantine; more than one output is an error.
+// message parsed as JSON (numbers kept digit for digit), or, when it is not JSON, the message as
+// a JSON string (so that `sub(";"; ",") | fromjson` can mend it). Its output is sent: a string as
+// its text, anything else as JSON. `empty` leaves the record in quarantine; null, or more than
+// one output, is an error. A program gets FixTimeout a message.
 type Fix struct {
-	code *gojq.Code
-	text string
+	code    *gojq.Code
+	text    string
+	Timeout time.Duration // a message's; FixTimeout unless set
 }
 
 // CompileFix compiles a jq program.
@@ -102,18 +106,25 @@ func CompileFix(program string) (*Fix, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--fix %q: %w", program, err)
 	}
-	return &Fix{code: code, text: program}, nil
+	return &Fix{code: code, text: program, Timeout: FixTimeout}, nil
 }
 
-// maxFixSteps bounds what a program may emit, so a runaway program ends.
+// maxFixSteps is how many outputs Apply reads: two tell "more than one".
 const maxFixSteps = 2
+
+// FixTimeout bounds one message's program (a runaway one, `def f: f; f`, is stopped).
+const FixTimeout = 5 * time.Second
 
 // Apply runs the program on one message: its output, or keep=false for `empty`.
 func (f *Fix) Apply(ctx context.Context, data []byte) (out []byte, keep bool, err error) {
 	var in any
-	if json.Unmarshal(data, &in) != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // 12345678901234567890 stays itself, not a float64
+	if dec.Decode(&in) != nil || dec.More() {
 		in = string(data)
 	}
+	ctx, cancel := context.WithTimeout(ctx, f.Timeout)
+	defer cancel()
 	iter := f.code.RunWithContext(ctx, in)
 	var outs []any
 	for len(outs) < maxFixSteps {
@@ -134,6 +145,12 @@ func (f *Fix) Apply(ctx context.Context, data []byte) (out []byte, keep bool, er
 	case 0:
 		return nil, false, nil
 	case 1:
+		switch v := outs[0].(type) {
+		case nil:
+			return nil, false, errors.New("the fix gave null: give the message, or empty to leave it")
+		case string:
+			return []byte(v), true, nil
+		}
 		b, err := gojq.Marshal(outs[0])
 		return b, err == nil, err
 	}
@@ -208,23 +225,35 @@ type Sink interface {
 	Send(ctx context.Context, msgs []Message) (sent int, err error)
 }
 
-// Text is a message as people read it: the text when it is UTF-8, its size otherwise.
+// Text is a message as people read it on a terminal: the text when it is UTF-8 (control
+// characters escaped, so that a device's bytes cannot move the cursor or end the line), at
+// most max characters; its size otherwise.
 func Text(data []byte, max int) string {
 	if !utf8.Valid(data) {
 		return fmt.Sprintf("(%d bytes, not text)", len(data))
 	}
-	s := string(data)
-	if len(s) > max {
-		s = s[:max] + "…"
+	var b strings.Builder
+	n := 0
+	for _, r := range string(data) {
+		if n == max {
+			b.WriteString("…")
+			break
+		}
+		if unicode.IsControl(r) {
+			fmt.Fprintf(&b, "\\u%04x", r)
+		} else {
+			b.WriteRune(r)
+		}
+		n++
 	}
-	return s
+	return b.String()
 }
 
 // Listing writes one line per record: arrival, reason, device, size, detail, text.
 func Listing(w io.Writer, recs []Record) error {
 	for _, r := range recs {
 		if _, err := fmt.Fprintf(w, "%s  %-20s %-16s %6d B  %s  %s\n", r.ArrivalTime.UTC().Format(time.RFC3339), r.Reason,
-			orDash(deviceOf(r.TopicDevice, r.DataBase64)), len(r.DataBase64), r.Detail, Text(r.DataBase64, 80)); err != nil {
+			orDash(deviceOf(r.TopicDevice, r.DataBase64)), len(r.DataBase64), Text([]byte(r.Detail), 120), Text(r.DataBase64, 80)); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -24,6 +25,9 @@ func TestFix(t *testing.T) {
 		{"more than one output", `.a, .b`, `{"a":1,"b":2}`, "", "more than one output"},
 		{"a runtime error", `.temperature | tonumber`, `{"temperature":"hot"}`, "", "the fix failed"},
 		{"identity", `.`, `{"device_id":"room-1","event_time":"2026-03-01T08:00:00Z"}`, `{"device_id":"room-1","event_time":"2026-03-01T08:00:00Z"}`, ""},
+		{"a big number keeps its digits", `.msg_id |= tostring`, `{"msg_id":12345678901234567890}`, `{"msg_id":"12345678901234567890"}`, ""},
+		{"null is not a message", `null`, `{"a":1}`, "", "the fix gave null"},
+		{"not JSON, passed through as it is", `.`, `temperature=21`, "temperature=21", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -37,13 +41,20 @@ func TestFix(t *testing.T) {
 			}
 			require.NoError(t, err)
 			assert.Equal(t, tc.out != "", keep)
-			if tc.out != "" {
+			if tc.out != "" && json.Valid([]byte(tc.out)) {
 				assert.JSONEq(t, tc.out, string(out))
+			} else if tc.out != "" {
+				assert.Equal(t, tc.out, string(out))
 			}
 		})
 	}
 	_, err := CompileFix(`.temperature |=`)
 	assert.ErrorContains(t, err, `--fix ".temperature |="`)
+	runaway, err := CompileFix(`def f: f; f`)
+	require.NoError(t, err)
+	runaway.Timeout = 50 * time.Millisecond
+	_, _, err = runaway.Apply(context.Background(), []byte(`{}`))
+	assert.ErrorContains(t, err, "the fix failed", "a runaway program is stopped")
 }
 
 // TestReadAndPrepare: the records of the hours and reason asked, the fix applied, the device
@@ -74,5 +85,14 @@ func TestReadAndPrepare(t *testing.T) {
 	assert.Contains(t, p.Skip[0].Why, "no valid device id")
 	all, err := Read(context.Background(), Dir{root}, Filter{From: at.Add(-time.Hour), To: at.Add(3 * time.Hour), Device: "room-1"})
 	require.NoError(t, err)
-	assert.Len(t, all, 3, "room-1's: by topic or message")
+	assert.Len(t, all, 3, "room-1's, by their topic")
+	all, err = Read(context.Background(), Dir{root}, Filter{From: at.Add(-time.Hour), To: at.Add(3 * time.Hour), Device: "room-2"})
+	require.NoError(t, err)
+	assert.Len(t, all, 1, "room-2's, by its message (no topic device)")
+}
+
+func TestTextEscapesControlCharacters(t *testing.T) {
+	assert.Equal(t, `{"a":"x\u001b[2J\u000ay"}`, Text([]byte("{\"a\":\"x\x1b[2J\ny\"}"), 80))
+	assert.Equal(t, "éé…", Text([]byte("ééé"), 2), "cut on a character, not a byte")
+	assert.Equal(t, "(2 bytes, not text)", Text([]byte{0xff, 0xfe}, 80))
 }
