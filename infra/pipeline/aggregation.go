@@ -22,9 +22,11 @@ import (
 // Aggregation is the cold path: the hourly aggregate function and its schedule.
 type Aggregation struct {
 	constructs.Construct
-	Function  awslambda.Function
-	Schedule  awsevents.Rule
-	OnFailure awssqs.Queue
+	Function awslambda.Function
+	Schedule awsevents.Rule
+	// Maintenance is the daily run that compacts the Iceberg tables.
+	Maintenance awsevents.Rule
+	OnFailure   awssqs.Queue
 }
 
 // AggregationProps wires aggregation to the lake.
@@ -82,6 +84,16 @@ func NewAggregation(scope constructs.Construct, id string, p *AggregationProps) 
 	})
 	g.Schedule.AddTarget(awseventstargets.NewLambdaFunction(fn, &awseventstargets.LambdaFunctionProps{
 		RetryAttempts: jsii.Number(2), DeadLetterQueue: g.OnFailure,
+	}))
+	// Daily, away from the hour's run: the Iceberg tables compacted and their expired snapshots
+	// removed (aggregate.MaintainPayload; OPTIMIZE and VACUUM through the same workgroup).
+	g.Maintenance = awsevents.NewRule(c, jsii.String("DailyMaintenance"), &awsevents.RuleProps{
+		Description: jsii.String("Compact the Iceberg tables (OPTIMIZE … BIN_PACK) and remove their expired snapshots (VACUUM)"),
+		Schedule:    awsevents.Schedule_Cron(&awsevents.CronOptions{Minute: jsii.String("35"), Hour: jsii.String("3")}),
+	})
+	g.Maintenance.AddTarget(awseventstargets.NewLambdaFunction(fn, &awseventstargets.LambdaFunctionProps{
+		RetryAttempts: jsii.Number(2), DeadLetterQueue: g.OnFailure,
+		Event: awsevents.RuleTargetInput_FromObject(map[string]any{"maintain": true}), // aggregate.MaintainPayload
 	}))
 	return g
 }

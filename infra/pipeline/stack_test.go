@@ -20,6 +20,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/contract/topic"
+	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
 
@@ -215,6 +216,9 @@ func TestLake(t *testing.T) {
 func TestAggregation(t *testing.T) {
 	has(t, "AWS::Events::Rule", map[string]any{"ScheduleExpression": "cron(5 * * * ? *)",
 		"Targets": []any{assertions.Match_ObjectLike(&map[string]any{"DeadLetterConfig": assertions.Match_AnyValue(),
+			"RetryPolicy": map[string]any{"MaximumRetryAttempts": 2}})}})
+	has(t, "AWS::Events::Rule", map[string]any{"ScheduleExpression": "cron(35 3 * * ? *)", // the daily Iceberg maintenance
+		"Targets": []any{assertions.Match_ObjectLike(&map[string]any{"Input": aggregate.MaintainPayload, "DeadLetterConfig": assertions.Match_AnyValue(),
 			"RetryPolicy": map[string]any{"MaximumRetryAttempts": 2}})}})
 	has(t, "AWS::Lambda::EventInvokeConfig", map[string]any{"MaximumRetryAttempts": 2,
 		"DestinationConfig": map[string]any{"OnFailure": map[string]any{"Destination": assertions.Match_AnyValue()}}})

@@ -69,6 +69,8 @@ func NewHandler(agg HourAggregator, cfg Config, log *slog.Logger, out io.Writer)
 type Result struct {
 	Hours []string `json:"hours"`
 	Rows  int64    `json:"rows"`
+	// Maintained lists the maintenance statements run ({"maintain": true}).
+	Maintained []string `json:"maintained,omitempty"`
 }
 
 // HourLayout is how backfill payloads and the CLI name an hour.
@@ -152,6 +154,9 @@ func Range(from, to time.Time) []time.Time {
 // Handle aggregates the payload's hours. Any failed hour makes it return an error naming every
 // failed hour, so the invocation fails loudly (async failure destination, alarm).
 func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (Result, error) {
+	if maintenance(payload) { // the daily schedule: compact the Iceberg tables
+		return h.maintain(ctx)
+	}
 	hours, err := h.cfg.Hours(payload)
 	if err != nil {
 		return Result{}, err

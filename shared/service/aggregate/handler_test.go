@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -117,4 +119,45 @@ func TestFailedHourFailsTheInvocation(t *testing.T) {
 		t.Errorf("metrics %s", metrics.String())
 	}
 
+}
+
+// queries records the statements an Athena aggregator runs, failing the one named.
+type queries struct {
+	ran  []string
+	fail string
+}
+
+func (q *queries) Run(_ context.Context, st aggregate.Statement) (aggregate.QueryStats, error) {
+	q.ran = append(q.ran, st.SQL)
+	if st.Name == q.fail {
+		return aggregate.QueryStats{}, errors.New("query FAILED: boom")
+	}
+	return aggregate.QueryStats{BytesScanned: 10 << 20}, nil
+}
+
+// TestDailyMaintenance: {"maintain": true} compacts then vacuums each Iceberg table, and only
+// that; a failure stops it and fails the invocation; an engine without Iceberg refuses it.
+func TestDailyMaintenance(t *testing.T) {
+	q := &queries{}
+	h := aggregate.NewHandler(aggregate.NewAthena(q, "iotwatch"), aggregate.DefaultConfig, nil, io.Discard)
+	res, err := h.Handle(context.Background(), []byte(aggregate.MaintainPayload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"OPTIMIZE iotwatch.hourly_metrics REWRITE DATA USING BIN_PACK", "VACUUM iotwatch.hourly_metrics"}
+	if fmt.Sprint(q.ran) != fmt.Sprint(want) || fmt.Sprint(res.Maintained) != fmt.Sprint(want) || len(res.Hours) != 0 {
+		t.Errorf("ran %q, result %+v; want %q and no hour", q.ran, res, want)
+	}
+	q = &queries{fail: "optimize hourly_metrics"}
+	h = aggregate.NewHandler(aggregate.NewAthena(q, "iotwatch"), aggregate.DefaultConfig, nil, io.Discard)
+	if _, err := h.Handle(context.Background(), []byte(aggregate.MaintainPayload)); err == nil || !strings.Contains(err.Error(), "optimize hourly_metrics: query FAILED") || len(q.ran) != 1 {
+		t.Errorf("err %v after %q", err, q.ran)
+	}
+	h = aggregate.NewHandler(&recorder{}, aggregate.DefaultConfig, nil, io.Discard)
+	if _, err := h.Handle(context.Background(), []byte(aggregate.MaintainPayload)); err == nil {
+		t.Error("an aggregator without Iceberg tables maintained them")
+	}
+	if _, err := h.Handle(context.Background(), []byte(`{"maintain":false}`)); err == nil || !strings.Contains(err.Error(), "unrecognized payload") {
+		t.Errorf("maintain false: %v", err)
+	}
 }
