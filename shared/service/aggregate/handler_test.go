@@ -140,8 +140,16 @@ func (q *queries) Run(_ context.Context, st aggregate.Statement) (aggregate.Quer
 func TestDailyMaintenance(t *testing.T) {
 	q := &queries{}
 	h := aggregate.NewHandler(aggregate.NewAthena(q, "iotwatch"), aggregate.DefaultConfig, nil, io.Discard)
-	res, err := h.Handle(context.Background(), []byte(aggregate.MaintainPayload))
+	payload, err := os.ReadFile("../../../events/scheduled-maintenance.json") // the schedule's input, as Lambda hands it over
 	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := lambda.NewHandler(h.Handle).Invoke(context.Background(), payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res aggregate.Result
+	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"OPTIMIZE iotwatch.hourly_metrics REWRITE DATA USING BIN_PACK", "VACUUM iotwatch.hourly_metrics"}
