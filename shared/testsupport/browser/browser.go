@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -120,7 +121,9 @@ func (b *Browser) Open(t testing.TB, url string, vp Viewport) *Page {
 	if vp.Mobile {
 		emulate = chromedp.EmulateViewport(vp.W, vp.H, chromedp.EmulateScale(1), chromedp.EmulateMobile, chromedp.EmulateTouch)
 	}
-	if err := chromedp.Run(ctx, log.Enable(), network.Enable(), emulate, chromedp.Navigate(url), chromedp.WaitReady("body")); err != nil {
+	// In front: a tab opened while the last one is still closing may otherwise be a background
+	// tab, which Chromium does not render (a screenshot then waits for a frame that never comes).
+	if err := chromedp.Run(ctx, page.BringToFront(), log.Enable(), network.Enable(), emulate, chromedp.Navigate(url), chromedp.WaitReady("body")); err != nil {
 		t.Fatalf("opening %s: %v", url, err)
 	}
 	return p
@@ -174,7 +177,7 @@ func (p *Page) WaitFor(js string, d time.Duration) {
 func (p *Page) Screenshot(dir, name string) string {
 	p.t.Helper()
 	var png []byte
-	p.Run(chromedp.CaptureScreenshot(&png))
+	p.Run(page.BringToFront(), chromedp.CaptureScreenshot(&png))
 	path := filepath.Join(dir, name+".png")
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		p.t.Fatal(err)

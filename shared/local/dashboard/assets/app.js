@@ -66,7 +66,21 @@
     }
     const u = new uPlot(opts, data, el);
     charts.push({ id: spec.id, u: u, points: data[0].length, thresholds: thresholds.length, bands: bands.length });
-    new ResizeObserver(() => u.setSize({ width: Math.max(280, el.clientWidth), height: 240 })).observe(el);
+    // Follow the container's width (a phone turned, a window resized), once a frame at most and
+    // only when it changed: a resize that itself changes the layout must not loop.
+    let width = opts.width, pending = false;
+    new ResizeObserver(() => {
+      if (pending) return;
+      pending = true;
+      requestAnimationFrame(() => {
+        pending = false;
+        const w = Math.max(280, el.clientWidth);
+        if (Math.abs(w - width) >= 2) {
+          width = w;
+          u.setSize({ width: w, height: 240 });
+        }
+      });
+    }).observe(el);
   }
 
   function live() {
