@@ -50,6 +50,11 @@ func awsMetric(ns, name string, dims map[string]*string, stat string, minutes fl
 	})
 }
 
+// awsMetricOf is m over periods of the given minutes.
+func awsMetricOf(m awscloudwatch.Metric, minutes float64) awscloudwatch.Metric {
+	return m.With(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(minutes))})
+}
+
 // NewOperations builds the alarms and the dashboard.
 func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *Operations {
 	c := constructs.NewConstruct(scope, jsii.String(id))
@@ -105,6 +110,19 @@ func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *O
 		Period: awscdk.Duration_Minutes(jsii.Number(5)),
 	})
 	alarm("QuarantineRate", "Over 5% of records quarantined: a device or firmware sends bad readings", quarantineRate, 5, gt, 3, notBreaching)
+	// The fleet's data-quality pass rate of an hour (DESIGN.md, dq_hourly): valid records over
+	// valid and rejected ones; an hour with no record passes.
+	passRate := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression: jsii.String("IF(records > 0, 100 * (records - rejected) / records, 100)"),
+		UsingMetrics: &map[string]awscloudwatch.IMetric{
+			"rejected": awsMetricOf(emfMetric("Rejected", fnDim, "Sum"), 60),
+			"records":  awsMetricOf(emfMetric("Records", fnDim, "Sum"), 60),
+		},
+		Label:  jsii.String("Pass rate %"),
+		Period: awscdk.Duration_Hours(jsii.Number(1)),
+	})
+	alarm("DataQualityPassRate", "Under 99% of the fleet's records passed validation in an hour (see the quarantine: iotwatch quarantine list --bucket)",
+		passRate, 99, awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD, 1, notBreaching)
 	alarm("AlertsToLakeDLQ", "Alerts SNS could not deliver to the lake's Firehose are waiting in a queue",
 		p.Alerting.LakeDLQ.MetricApproximateNumberOfMessagesVisible(fiveMin), 0, gt, 1, notBreaching)
 	alarm("PublishedUncommitted", "Alerts were published but their state was not recorded: repeats possible", emfMetric("PublishedUncommitted", fnDim, "Sum"), 0, gt, 1, notBreaching)

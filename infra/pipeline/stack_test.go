@@ -295,7 +295,7 @@ func TestOperations(t *testing.T) {
 	want := []string{"IteratorAge", "EvaluateErrors", "EvaluateThrottles", "EvaluateOnFailureDepth", "QuarantineRate", "BronzeFreshness",
 		"BronzeDeliveryFailures", "AlertsDeliveryFailures", "IoTRuleErrors", "IoTRuleErrorQueue", "AggregationErrors",
 		"AggregationFailureQueue", "AggregationMissing", "DynamoDBThrottles", "AlertsToLakeDLQ",
-		"SilenceErrors", "SilenceDuration", "SilenceLag", "SilenceFailureQueue", "SilenceMissing"}
+		"SilenceErrors", "SilenceDuration", "SilenceLag", "SilenceFailureQueue", "SilenceMissing", "DataQualityPassRate"}
 	for _, name := range want {
 		found := false
 		for id, a := range alarms {
@@ -310,6 +310,13 @@ func TestOperations(t *testing.T) {
 			t.Errorf("no alarm %s", name)
 		}
 	}
+	// The pass rate: an hour's valid records over all of them, under 99 % for one hour.
+	has(t, "AWS::CloudWatch::Alarm", map[string]any{"ComparisonOperator": "LessThanThreshold", "Threshold": 99, "EvaluationPeriods": 1,
+		"TreatMissingData": "notBreaching", "Metrics": assertions.Match_ArrayWith(&[]any{
+			assertions.Match_ObjectLike(&map[string]any{"Expression": "IF(records > 0, 100 * (records - rejected) / records, 100)"}),
+			assertions.Match_ObjectLike(&map[string]any{"Id": "records", "MetricStat": assertions.Match_ObjectLike(&map[string]any{
+				"Period": 3600, "Stat": "Sum", "Metric": assertions.Match_ObjectLike(&map[string]any{"MetricName": "Records", "Namespace": "iotwatch"})})}),
+		})})
 	dashboards := resources("AWS::CloudWatch::Dashboard")
 	if len(dashboards) != 1 {
 		t.Errorf("no dashboard")
