@@ -55,6 +55,9 @@ type Counters struct {
 	BronzeLag int64            `json:"bronze_lag"`
 	LogBytes  int64            `json:"log_bytes"`
 	LogFull   bool             `json:"log_full"`
+	// PassRatePct is the share of the messages that passed validation since the run started
+	// (100 with none): the data-quality pass rate of DESIGN.md.
+	PassRatePct float64 `json:"pass_rate_pct"`
 }
 
 // Config is what a Server shows.

@@ -83,6 +83,9 @@ func TestDashboardInABrowser(t *testing.T) {
 	pipe.WaitFor(`document.querySelector('.tiles [data-live="readings"]').textContent === "2"`, 10*time.Second)
 	publish(6, 25.5)
 	pipe.WaitFor(`document.querySelector('.tiles [data-live="readings"]').textContent === "3"`, 10*time.Second)
+	var pass string
+	pipe.Run(chromedp.Text(`.tiles [data-live="pass_rate_pct"]`, &pass, chromedp.ByQuery))
+	assert.Equal(t, "100.00", pass, "every message passed")
 	pipe.NoErrors("pipeline")
 
 	// A form posted from another site is refused (cross-origin protection).

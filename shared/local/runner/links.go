@@ -134,8 +134,14 @@ func (l live) Counters() dashboard.Counters {
 	st := sum.Log
 	c := dashboard.Counters{Messages: sum.Messages, Readings: int64(sum.Readings), Rejected: map[string]int64{}, Lag: l.p.lag(),
 		BronzeLag: l.p.bronzeLag(), LogBytes: st.Bytes, LogFull: st.Full}
+	var rejected int64
 	for r, n := range sum.Rejected {
 		c.Rejected[string(r)] = int64(n)
+		rejected += int64(n)
+	}
+	c.PassRatePct = 100
+	if total := int64(sum.Readings) + rejected; total > 0 {
+		c.PassRatePct = 100 * float64(sum.Readings) / float64(total)
 	}
 	for _, n := range sum.Alerts {
 		c.Alerts += int64(n)

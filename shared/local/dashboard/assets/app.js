@@ -92,7 +92,8 @@
       for (const el of document.querySelectorAll("[data-live]")) {
         const k = el.dataset.live;
         if (!(k in d)) continue;
-        el.textContent = k === "rate" ? d.rate.toFixed(1) + (el.closest(".tiles li") && !el.classList.contains("big") ? "/s" : "") : String(d[k]);
+        el.textContent = k === "rate" ? d.rate.toFixed(1) + (el.closest(".tiles li") && !el.classList.contains("big") ? "/s" : "")
+          : k === "pass_rate_pct" ? d[k].toFixed(2) : String(d[k]);
       }
       for (const [id, t] of Object.entries(d.last_seen || {})) {
         const cell = document.querySelector('[data-last-seen="' + CSS.escape(id) + '"]');
