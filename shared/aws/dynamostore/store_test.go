@@ -17,7 +17,9 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
@@ -253,4 +255,25 @@ func ids(due []evaluator.DueDevice) []string {
 		out[i] = d.ID
 	}
 	return out
+}
+
+// TestATypicalStateIsOneWriteUnit: a device of one user with two rules (high and low
+// temperature), after 40 readings whose msg_ids are UUIDs, is under 1 KB: one write unit a
+// conditional PutItem, not two (its 32 recent identities are kept as digests).
+func TestATypicalStateIsOneWriteUnit(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	cfg := []threshold.Config{{UserID: "alice@example.com", DeviceID: "room-1", TempWarning: threshold.Of(26), TempLowWarning: threshold.Of(18), SustainSeconds: 300}}
+	var st alarm.DeviceState
+	d := alarm.NewDevice(&st, cfg)
+	for i := range 40 {
+		r := reading.Reading{DeviceID: "room-1", EventTime: t0.Add(time.Duration(i) * time.Minute), MsgID: fmt.Sprintf("%08x-9a4d-4f6b-8e2a-1c5d7e9f0a3b", i)}
+		r.Set(reading.Temperature, 21)
+		d.Apply(&r, func(alert.Alert) {})
+	}
+	require.True(t, d.Finish())
+	item, err := attributevalue.MarshalMap(dynamostore.ToItemForTest(st))
+	require.NoError(t, err)
+	size := itemSize(&types.AttributeValueMemberM{Value: item})
+	t.Logf("a typical STATE item: %d bytes", size)
+	assert.Less(t, size, 1024, "one write unit")
 }

@@ -1,9 +1,11 @@
 package alarm
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -154,47 +156,66 @@ type Device struct {
 	orphans []string
 	dropped bool // an orphan was dropped: the state must be written even if no config is left
 
-	// The identities of the last RecentIDs applied readings, as a ring (st.Recent is rebuilt from
-	// it by Finish), with a hash of each for a fast scan.
-	ring     [RecentIDs]reading.Identity
-	hashes   [RecentIDs]uint64
+	// The digests of the identities of the last RecentIDs applied readings, as a ring
+	// (st.Recent is rebuilt from it by Finish).
+	ring     [RecentIDs]uint64
 	ringLen  int
 	ringNext int
 }
 
-// hash is a cheap pre-filter for the ring scan (a match is always confirmed by comparing the
-// identities): the length and the first and last eight bytes of a msg_id, or the time, mixed.
-func hash(id reading.Identity) uint64 {
-	s := id.MsgID
-	if s == "" {
-		return mix(uint64(id.UnixNano) ^ 0x9e3779b97f4a7c15)
-	}
-	h := uint64(len(s))
-	if len(s) >= 8 {
-		h ^= mix(binary.LittleEndian.Uint64([]byte(s[:8])))
-		h ^= mix(binary.LittleEndian.Uint64([]byte(s[len(s)-8:])) + 0x9e3779b97f4a7c15)
-	} else {
-		for i := 0; i < len(s); i++ {
-			h = h<<8 | uint64(s[i])
+// digest is a reading identity's 64-bit FNV-1a hash, over its String form ("m:<msg_id>" or
+// "t:<unix nanos>") without building it. The state keeps digests, not identities: 13 bytes each
+// instead of a msg_id's length (a UUID's 38), which keeps a device's state item under DynamoDB's
+// 1 KB write unit. Two identities of one device's last RecentIDs readings share a digest with a
+// probability of about RecentIDs / 2^64 a reading: a reading taken for a duplicate once in ~10^17.
+func digest(id reading.Identity) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	add := func(b byte) { h = (h ^ uint64(b)) * prime }
+	if id.MsgID != "" {
+		add('m')
+		add(':')
+		for i := 0; i < len(id.MsgID); i++ {
+			add(id.MsgID[i])
 		}
-		h = mix(h)
+		return h
+	}
+	var buf [24]byte
+	add('t')
+	add(':')
+	for _, b := range strconv.AppendInt(buf[:0], id.UnixNano, 10) {
+		add(b)
 	}
 	return h
 }
 
-// mix is the finalizer of SplitMix64.
-func mix(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	return x ^ x>>31
+// digestPrefix marks a stored digest in DeviceState.Recent: "d:" and 11 base64url characters.
+// Entries of the identities themselves ("m:…", "t:…", as states before digests kept them) are
+// read too, and written back as digests.
+const digestPrefix = "d:"
+
+func encodeDigest(h uint64) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], h)
+	return digestPrefix + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// seen reports whether id is among the recent identities.
-func (d *Device) seen(id reading.Identity, h uint64) bool {
+func decodeDigest(s string) (uint64, bool) {
+	rest, ok := strings.CutPrefix(s, digestPrefix)
+	if !ok {
+		return 0, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(rest)
+	if err != nil || len(b) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(b), true
+}
+
+// seen reports whether the identity of digest h is among the recent ones.
+func (d *Device) seen(h uint64) bool {
 	for i := 0; i < d.ringLen; i++ {
-		if d.hashes[i] == h && d.ring[i] == id {
+		if d.ring[i] == h {
 			return true
 		}
 	}
@@ -225,8 +246,10 @@ func NewDevice(st *DeviceState, configs []threshold.Config) *Device {
 		sort.Strings(d.orphans) // alerts in a stable order
 	}
 	for _, s := range st.Recent {
-		if id, ok := reading.ParseIdentity(s); ok {
-			d.push(id)
+		if h, ok := decodeDigest(s); ok {
+			d.push(h)
+		} else if id, ok := reading.ParseIdentity(s); ok {
+			d.push(digest(id))
 		}
 	}
 	return d
@@ -250,19 +273,17 @@ func (d *Device) Finish() bool {
 	if d.changed {
 		d.st.Recent = d.st.Recent[:0]
 		for i := 0; i < d.ringLen; i++ {
-			d.st.Recent = append(d.st.Recent, d.ring[(d.ringNext-d.ringLen+i+RecentIDs)%RecentIDs].String())
+			d.st.Recent = append(d.st.Recent, encodeDigest(d.ring[(d.ringNext-d.ringLen+i+RecentIDs)%RecentIDs]))
 		}
 	}
 	return d.changed && (len(d.configs) > 0 || d.dropped)
 }
 
-func (d *Device) push(id reading.Identity) { d.pushHashed(id, hash(id)) }
-
-func (d *Device) pushHashed(id reading.Identity, h uint64) {
+func (d *Device) push(h uint64) {
 	if d.ringLen < RecentIDs {
 		d.ringLen++
 	}
-	d.ring[d.ringNext], d.hashes[d.ringNext] = id, h
+	d.ring[d.ringNext] = h
 	d.ringNext = (d.ringNext + 1) % RecentIDs
 }
 
@@ -274,16 +295,16 @@ func (d *Device) Apply(r *reading.Reading, emit func(alert.Alert)) Outcome {
 	if id.MsgID == "" {
 		id.UnixNano = t
 	}
-	h := hash(id)
+	h := digest(id)
 	// A reading without msg_id that is not late cannot equal an applied one: skip the scan.
-	if (r.MsgID != "" || d.st.HasLast && t <= d.st.Last) && d.seen(id, h) {
+	if (r.MsgID != "" || d.st.HasLast && t <= d.st.Last) && d.seen(h) {
 		return Duplicate
 	}
 	if d.st.HasLast && t <= d.st.Last {
 		return Late
 	}
 	d.st.Last, d.st.HasLast = t, true
-	d.pushHashed(id, h)
+	d.push(h)
 	d.changed = true
 	if len(d.orphans) > 0 {
 		d.dropOrphans(r, emit)
@@ -648,7 +669,7 @@ func (d *Device) Accepts(r *reading.Reading) bool {
 		return false
 	}
 	id := reading.Identity{MsgID: r.MsgID}
-	return r.MsgID == "" || !d.seen(id, hash(id))
+	return r.MsgID == "" || !d.seen(digest(id))
 }
 
 // dropOrphans resolves the open episodes of deleted configs at reading r and drops their states

@@ -2,6 +2,7 @@ package alarm
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math"
 	"strings"
 	"testing"
@@ -328,6 +329,43 @@ func TestHugeSustainNeverWraps(t *testing.T) {
 		got, _ := run([]threshold.Config{high(24, 26, sustain)}, &DeviceState{}, []in{tmp(0, 30), tmp(60, 30), tmp(120, 30)})
 		if len(got) != 0 {
 			t.Errorf("sustain %d s: %v; want nothing", sustain, got)
+		}
+	}
+}
+
+// TestRecentIdentitiesAreDigests: the state keeps digests of the recent identities ("d:" and 11
+// characters, whatever the msg_id's length); a state of the identities themselves (as states
+// were written before) still finds their duplicates, and is written back as digests; the digest of
+// an identity does not change from one version to the next (or a deploy would forget them).
+func TestRecentIdentitiesAreDigests(t *testing.T) {
+	cfg := []threshold.Config{high(24, 26, 0)}
+	long := "3f2b8c1e-9a4d-4f6b-8e2a-1c5d7e9f0a3b-with-a-long-tail"
+	at60 := t0.Add(60 * time.Second).UnixNano()
+	st := &DeviceState{Last: at60, HasLast: true, Recent: []string{"m:" + long, fmt.Sprintf("t:%d", at60)}} // written before digests
+	_, outs := run(cfg, st, []in{{at: 120, temp: 20, light: -1, occ: -1, msg: long}, tmp(60, 20), {at: 180, temp: 20, light: -1, occ: -1, msg: "b"}})
+	if fmt.Sprint(outs) != fmt.Sprint([]Outcome{Duplicate, Duplicate, Applied}) {
+		t.Fatalf("outcomes %v: the identities of an older state are not recognized", outs)
+	}
+	for _, r := range st.Recent {
+		if !strings.HasPrefix(r, "d:") || len(r) != 13 {
+			t.Errorf("recent entry %q is not a digest", r)
+		}
+	}
+	if len(st.Recent) != 3 {
+		t.Errorf("recent %v; want the 2 read and the one applied", st.Recent)
+	}
+	_, outs = run(cfg, st, []in{{at: 240, temp: 20, light: -1, occ: -1, msg: long}, {at: 240, temp: 20, light: -1, occ: -1, msg: "b"}})
+	if fmt.Sprint(outs) != fmt.Sprint([]Outcome{Duplicate, Duplicate}) {
+		t.Errorf("outcomes %v after the digests were written", outs)
+	}
+	for id, want := range map[reading.Identity]string{{MsgID: "room-1-000140"}: "d:jnojAaZF2EE", {UnixNano: 1422886680000000000}: "d:jrJVmu-fE2I"} {
+		if got := encodeDigest(digest(id)); got != want {
+			t.Errorf("digest of %v = %s; want %s (a changed digest forgets every device's recent readings)", id, got, want)
+		}
+		f := fnv.New64a() // the same as the standard library's FNV-1a of the identity's text
+		f.Write([]byte(id.String()))
+		if f.Sum64() != digest(id) {
+			t.Errorf("digest of %v is not FNV-1a 64 of %q", id, id.String())
 		}
 	}
 }
