@@ -149,7 +149,8 @@ what still fails is quarantined again, with its reason then. The records stay in
 				if err != nil {
 					return err
 				}
-				sink = kinesisSink{kinesisput.New(kinesis.NewFromConfig(cfg), stream)}
+				kc := kinesis.NewFromConfig(cfg, func(o *kinesis.Options) { o.HTTPClient = kinesisput.Buffered(o.HTTPClient) })
+				sink = kinesisSink{kinesisput.New(kc, stream)}
 			default:
 				return fmt.Errorf("give --broker ADDR (a local run) or --stream NAME (Kinesis), or --dry-run")
 			}

@@ -3,8 +3,11 @@
 package kinesisput
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -114,4 +117,33 @@ func (p *Putter) putBatch(ctx context.Context, batch []Entry) (int, error) {
 		}
 		wait *= 2
 	}
+}
+
+// HTTPClient is what the SDK calls to send a request.
+type HTTPClient interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
+// Buffered wraps the SDK's HTTP client so that each answer is read whole before the SDK
+// deserializes it. With kinesis v1.56.11 the answer of a PutRecords was now and then read after
+// its connection was closed ("deserialization failed … use of closed network connection", about 1
+// call in 60 against a local fake, keep-alives or not), and a retried call duplicates its
+// entries; answers are small (a result per record), so holding one in memory costs nothing.
+func Buffered(c HTTPClient) HTTPClient { return buffered{c} }
+
+type buffered struct{ c HTTPClient }
+
+func (b buffered) Do(r *http.Request) (*http.Response, error) {
+	resp, err := b.c.Do(r)
+	if err != nil {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer: %w", err)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	return resp, nil
 }
