@@ -16,38 +16,20 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/iotwatch/iotwatch/shared/domain/device"
-	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/local/broker"
 	"github.com/iotwatch/iotwatch/shared/local/dashboard"
 )
 
-// catalog reads the optional devices and thresholds files the pages name devices and draw
-// thresholds from.
-func catalog(devicesPath, thresholdsPath string) ([]device.Device, []threshold.Config, error) {
-	var devs []device.Device
-	var ths []threshold.Config
-	if devicesPath != "" {
-		f, err := os.Open(devicesPath)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer f.Close()
-		if devs, err = device.ParseCSV(f, devicesPath); err != nil {
-			return nil, nil, err
-		}
+// openPages opens the pages of an existing lake (cfg.Lake), with the devices and thresholds files.
+func openPages(ctx context.Context, cfg dashboard.Config, devicesPath, thresholdsPath string) (*dashboard.Server, error) {
+	if _, err := os.Stat(cfg.Lake); err != nil {
+		return nil, fmt.Errorf("the lake: %w", err)
 	}
-	if thresholdsPath != "" {
-		f, err := os.Open(thresholdsPath)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer f.Close()
-		if ths, err = threshold.ParseCSV(f, thresholdsPath); err != nil {
-			return nil, nil, err
-		}
+	var err error
+	if cfg.Devices, cfg.Thresholds, err = dashboard.ReadCatalog(devicesPath, thresholdsPath); err != nil {
+		return nil, err
 	}
-	return devs, ths, nil
+	return dashboard.New(ctx, cfg)
 }
 
 func newServe(stderr io.Writer) *cobra.Command {
@@ -75,17 +57,10 @@ hours ago (recordings, a stopped run) is shown up to its last reading.`,
 			} else if !broker.Loopback(addr) {
 				return fmt.Errorf("--http %s: refusing to serve the network without TLS: give --tls-cert and --tls-key, or listen on 127.0.0.1", addr)
 			}
-			if _, err := os.Stat(lakeDir); err != nil {
-				return fmt.Errorf("the lake: %w", err)
-			}
-			devs, ths, err := catalog(devicesPath, thresholdsPath)
-			if err != nil {
-				return err
-			}
 			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			srv, err := dashboard.New(ctx, dashboard.Config{Lake: lakeDir, Devices: devs, Thresholds: ths, Log: log, Loopback: tlsCfg == nil})
+			srv, err := openPages(ctx, dashboard.Config{Lake: lakeDir, Log: log, Loopback: tlsCfg == nil}, devicesPath, thresholdsPath)
 			if err != nil {
 				return err
 			}
@@ -158,14 +133,7 @@ minimum, average and maximum; every reading for a day or less), its thresholds a
 --from and --to default to the 7 days that end with the lake's last hour of readings.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := os.Stat(lakeDir); err != nil {
-				return fmt.Errorf("the lake: %w", err)
-			}
-			devs, ths, err := catalog(devicesPath, thresholdsPath)
-			if err != nil {
-				return err
-			}
-			srv, err := dashboard.New(cmd.Context(), dashboard.Config{Lake: lakeDir, Devices: devs, Thresholds: ths})
+			srv, err := openPages(cmd.Context(), dashboard.Config{Lake: lakeDir}, devicesPath, thresholdsPath)
 			if err != nil {
 				return err
 			}

@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math"
 	"net/http"
@@ -90,44 +89,29 @@ func (s *Server) heatmapData(ctx context.Context, now time.Time, by, rng string)
 	for i := range colHours {
 		colHours[i] = map[time.Time]bool{}
 	}
-	rel, err := s.rows(ctx, s.gold, start, end)
+	_, err := s.goldHours(ctx, start, end, func(g goldRow) {
+		loc := locOf(g.device)
+		if cells[loc] == nil {
+			cells[loc] = make([]heatAcc, 24)
+			devs[loc] = map[string]bool{}
+		}
+		devs[loc][g.device] = true
+		i := col(g.hour)
+		if i < 0 || i >= 24 {
+			return
+		}
+		colHours[i][g.hour] = true
+		a := &cells[loc][i]
+		if g.temp.Valid {
+			// weighted by readings: the location's average, not an average of averages
+			a.tempSum += g.temp.Float64 * float64(g.readings)
+			a.tempN += g.readings
+		}
+		a.readings += g.readings
+		perHour = max(perHour, g.expected)
+	})
 	if err != nil {
 		return h, err
-	}
-	if rel != "" {
-		err := s.query(ctx, "hourly metrics", "SELECT device_id, hour_start, readings, expected_readings, temperature_avg FROM "+rel, nil,
-			func(rs scanner) error {
-				var id string
-				var hour time.Time
-				var readings, expected int64
-				var temp sql.NullFloat64
-				if err := rs.Scan(&id, &hour, &readings, &expected, &temp); err != nil {
-					return err
-				}
-				loc := locOf(id)
-				if cells[loc] == nil {
-					cells[loc] = make([]heatAcc, 24)
-					devs[loc] = map[string]bool{}
-				}
-				devs[loc][id] = true
-				i := col(hour)
-				if i < 0 || i >= 24 {
-					return nil
-				}
-				colHours[i][hour.UTC()] = true
-				a := &cells[loc][i]
-				if temp.Valid {
-					// weighted by readings: the location's average, not an average of averages
-					a.tempSum += temp.Float64 * float64(readings)
-					a.tempN += readings
-				}
-				a.readings += readings
-				perHour = max(perHour, expected)
-				return nil
-			})
-		if err != nil {
-			return h, err
-		}
 	}
 	// A cell's health counts every device of the location seen in the range, in each of the
 	// cell's hours the lake aggregated: an hour a device sent nothing has no row of its own, and

@@ -117,6 +117,33 @@ func (s *Server) query(ctx context.Context, what, q string, args []any, scan fun
 	return nil
 }
 
+// goldRow is one device-hour of the hourly metrics, as the overview and the heatmap read it.
+type goldRow struct {
+	device             string
+	hour               time.Time // UTC
+	readings, expected int64
+	temp               sql.NullFloat64 // temperature_avg
+}
+
+// goldHours calls each for every device-hour of the hourly metrics from `from` up to `to`, and
+// says whether there were any hourly metrics to read.
+func (s *Server) goldHours(ctx context.Context, from, to time.Time, each func(goldRow)) (bool, error) {
+	rel, err := s.rows(ctx, s.gold, from, to)
+	if rel == "" || err != nil {
+		return false, err
+	}
+	return true, s.query(ctx, "hourly metrics", "SELECT device_id, hour_start, readings, expected_readings, temperature_avg FROM "+rel, nil,
+		func(rs scanner) error {
+			var g goldRow
+			if err := rs.Scan(&g.device, &g.hour, &g.readings, &g.expected, &g.temp); err != nil {
+				return err
+			}
+			g.hour = g.hour.UTC()
+			each(g)
+			return nil
+		})
+}
+
 // scanner is a row being read.
 type scanner interface{ Scan(dest ...any) error }
 

@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"context"
-	"database/sql"
 	"math"
 	"net/http"
 	"sort"
@@ -52,43 +51,30 @@ func (s *Server) overviewData(ctx context.Context, now time.Time) (Overview, err
 	}
 	// The 24 hours before the current one (which is not aggregated before it is over).
 	dayStart := now.Truncate(time.Hour).Add(-24 * time.Hour)
-	rel, err := s.rows(ctx, s.gold, dayStart, dayStart.Add(24*time.Hour))
+	type acc struct{ readings, expected int64 }
+	sums := map[string]*acc{}
+	hours := map[time.Time]bool{} // the hours aggregated, of any device
+	found, err := s.goldHours(ctx, dayStart, dayStart.Add(24*time.Hour), func(g goldRow) {
+		r := get(g.device)
+		hours[g.hour] = true
+		if i := int(g.hour.Sub(dayStart) / time.Hour); i >= 0 && i < 24 {
+			r.Temps[i] = null(g.temp)
+		}
+		if g.hour.After(r.LastSeen) {
+			r.LastSeen, r.Approx = g.hour, true // some time in that hour
+		}
+		a := sums[g.device]
+		if a == nil {
+			a = &acc{}
+			sums[g.device] = a
+		}
+		a.readings += g.readings
+		a.expected = max(a.expected, g.expected) // an hour's; an hour with no reading has no row
+	})
 	if err != nil {
 		return Overview{}, err
 	}
-	if rel != "" {
-		type acc struct{ readings, expected int64 }
-		sums := map[string]*acc{}
-		hours := map[time.Time]bool{} // the hours aggregated, of any device
-		err := s.query(ctx, "hourly metrics", "SELECT device_id, hour_start, readings, expected_readings, temperature_avg FROM "+rel, nil,
-			func(rs scanner) error {
-				var id string
-				var hour time.Time
-				var readings, expected int64
-				var temp sql.NullFloat64
-				if err := rs.Scan(&id, &hour, &readings, &expected, &temp); err != nil {
-					return err
-				}
-				r := get(id)
-				hours[hour.UTC()] = true
-				if i := int(hour.UTC().Sub(dayStart) / time.Hour); i >= 0 && i < 24 {
-					r.Temps[i] = null(temp)
-				}
-				if hour = hour.UTC(); hour.After(r.LastSeen) {
-					r.LastSeen, r.Approx = hour, true // some time in that hour
-				}
-				a := sums[id]
-				if a == nil {
-					a = &acc{}
-					sums[id] = a
-				}
-				a.readings += readings
-				a.expected = max(a.expected, expected) // an hour's; an hour with no reading has no row
-				return nil
-			})
-		if err != nil {
-			return Overview{}, err
-		}
+	if found {
 		var fleetPerHour int64
 		for _, a := range sums {
 			fleetPerHour = max(fleetPerHour, a.expected)

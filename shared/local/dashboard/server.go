@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -244,4 +245,27 @@ func (s *Server) label(id string) string {
 		return d.Label()
 	}
 	return id
+}
+
+// ReadCatalog reads the devices file and the thresholds file the pages name devices and draw
+// thresholds from; an empty path is none.
+func ReadCatalog(devicesPath, thresholdsPath string) ([]device.Device, []threshold.Config, error) {
+	var devs []device.Device
+	var ths []threshold.Config
+	read := func(path string, parse func(f *os.File) error) error {
+		if path == "" {
+			return nil
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return parse(f)
+	}
+	err := read(devicesPath, func(f *os.File) (err error) { devs, err = device.ParseCSV(f, devicesPath); return })
+	if err == nil {
+		err = read(thresholdsPath, func(f *os.File) (err error) { ths, err = threshold.ParseCSV(f, thresholdsPath); return })
+	}
+	return devs, ths, err
 }

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/iotwatch/iotwatch/shared/domain/device"
-	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/local/dashboard"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/service/links"
@@ -96,22 +94,8 @@ func (p *pipeline) stopLinks() {
 // dashboard is the pages over the run's lake, with the run's states, counters and actions.
 func (p *pipeline) dashboard(cfg Config, api *links.API, actions bool) (*dashboard.Server, error) {
 	dc := dashboard.Config{Lake: cfg.Lake, Live: live{p: p, api: api}, Actions: actions, Loopback: actions, Log: cfg.Log}
-	if cfg.Devices != "" {
-		f, err := os.Open(cfg.Devices)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		if dc.Devices, err = device.ParseCSV(f, cfg.Devices); err != nil {
-			return nil, err
-		}
-	}
-	f, err := os.Open(cfg.Thresholds)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if dc.Thresholds, err = threshold.ParseCSV(f, cfg.Thresholds); err != nil {
+	var err error
+	if dc.Devices, dc.Thresholds, err = dashboard.ReadCatalog(cfg.Devices, cfg.Thresholds); err != nil {
 		return nil, err
 	}
 	return dashboard.New(context.Background(), dc)
