@@ -1,8 +1,8 @@
-// Command aggregate is the Lambda that writes hourly aggregates through Athena, on an hourly
+// Command aggregate is the Lambda that writes silver, the hourly and daily aggregates and data quality through Athena, on an hourly
 // EventBridge schedule or a backfill payload {"from":"2026-03-01T00","to":"2026-03-01T06"}. It wires
 // the Athena runner to the aggregate handler; the SQL and the logic live in shared/service/aggregate.
 //
-// Environment (shared/contract/fnenv): ATHENA_WORKGROUP, GLUE_DATABASE (required); LATE_HOURS,
+// Environment (shared/contract/fnenv): ATHENA_WORKGROUP, GLUE_DATABASE, LAKE_BUCKET (required); LATE_HOURS,
 // INTERVAL_SECONDS (default: aggregate.DefaultConfig).
 package main
 
@@ -27,9 +27,9 @@ func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	fail := func(msg string, args ...any) { log.Error(msg, args...); os.Exit(1) }
 
-	workgroup, database := os.Getenv(fnenv.AthenaWorkgroup), os.Getenv(fnenv.GlueDatabase)
-	if workgroup == "" || database == "" {
-		fail(fnenv.AthenaWorkgroup + " and " + fnenv.GlueDatabase + " must be set")
+	workgroup, database, bucket := os.Getenv(fnenv.AthenaWorkgroup), os.Getenv(fnenv.GlueDatabase), os.Getenv(fnenv.LakeBucket)
+	if workgroup == "" || database == "" || bucket == "" {
+		fail(fnenv.AthenaWorkgroup + ", " + fnenv.GlueDatabase + " and " + fnenv.LakeBucket + " must be set")
 	}
 	conf := aggregate.DefaultConfig
 	if v := os.Getenv(fnenv.LateHours); v != "" {
@@ -51,6 +51,6 @@ func main() {
 		fail("AWS configuration", "err", err)
 	}
 	runner := athenaquery.New(athena.NewFromConfig(cfg), workgroup, database)
-	h := aggregate.NewHandler(aggregate.NewAthena(runner, database), conf, log, os.Stdout)
+	h := aggregate.NewHandler(aggregate.NewAthena(runner, database, bucket), conf, log, os.Stdout)
 	lambda.Start(h.Handle)
 }

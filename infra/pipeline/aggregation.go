@@ -47,6 +47,7 @@ func NewAggregation(scope constructs.Construct, id string, p *AggregationProps) 
 		map[string]*string{
 			fnenv.AthenaWorkgroup: p.Lake.WorkGroupName,
 			fnenv.GlueDatabase:    p.Lake.DatabaseName,
+			fnenv.LakeBucket:      p.Lake.Bucket.BucketName(),
 			fnenv.LateHours:       jsii.String(strconv.Itoa(aggregate.DefaultConfig.LateHours)),
 			fnenv.IntervalSeconds: jsii.String(strconv.Itoa(int(aggregate.DefaultConfig.Interval.Seconds()))),
 		})
@@ -64,18 +65,31 @@ func NewAggregation(scope constructs.Construct, id string, p *AggregationProps) 
 		Actions:   jsii.Strings("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:StopQueryExecution"),
 		Resources: jsii.Strings(arn("athena", "workgroup/"+*p.Lake.WorkGroupName)),
 	}))
+	table := func(name string) string { return arn("glue", "table/"+*p.Lake.DatabaseName+"/"+name) }
 	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions: jsii.Strings("glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartitions", "glue:UpdateTable"),
+		Actions: jsii.Strings("glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartitions"),
 		Resources: jsii.Strings(arn("glue", "catalog"), arn("glue", "database/"+*p.Lake.DatabaseName),
-			arn("glue", "table/"+*p.Lake.DatabaseName+"/bronze_lines"), arn("glue", "table/"+*p.Lake.DatabaseName+"/alerts"),
-			arn("glue", "table/"+*p.Lake.DatabaseName+"/"+lake.RejectionsTable.Name),
-			arn("glue", "table/"+*p.Lake.DatabaseName+"/hourly_metrics")),
+			table("bronze_lines"), table(lake.AlertsTable.Name), table(lake.RejectionsTable.Name), table(lake.DevicesTable.Name)),
 	}))
-	// Reads bronze and alerts, writes gold (Iceberg data and metadata), and the query results.
-	// Athena runs the queries with the caller's permissions.
-	allow(fn, []string{"s3:GetObject"}, objects(p.Lake.Bucket, lake.Bronze), objects(p.Lake.Bucket, lake.Alerts), objects(p.Lake.Bucket, lake.Rejections))
+	// The Iceberg tables it creates (aggregate.TableStatements) and commits to.
+	var iceberg []*string
+	for _, t := range aggregate.IcebergTables {
+		iceberg = append(iceberg, jsii.String(table(t)))
+	}
+	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartitions", "glue:CreateTable", "glue:UpdateTable"),
+		Resources: &iceberg,
+	}))
+	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("glue:CreateTable"),
+		Resources: jsii.Strings(arn("glue", "catalog"), arn("glue", "database/"+*p.Lake.DatabaseName)),
+	}))
+	// Reads bronze, alerts, the rejections index and devices; writes silver and gold (Iceberg data
+	// and metadata), and the query results. Athena runs the queries with the caller's permissions.
+	allow(fn, []string{"s3:GetObject"}, objects(p.Lake.Bucket, lake.Bronze), objects(p.Lake.Bucket, lake.Alerts), objects(p.Lake.Bucket, lake.Rejections),
+		objects(p.Lake.Bucket, lake.DevicesTable.Prefix))
 	allow(fn, []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"},
-		objects(p.Lake.Bucket, lake.Gold), objects(p.Lake.Results, "results"))
+		objects(p.Lake.Bucket, lake.Silver), objects(p.Lake.Bucket, lake.Gold), objects(p.Lake.Results, "results"))
 	allow(fn, []string{"s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"}, *p.Lake.Bucket.BucketArn(), *p.Lake.Results.BucketArn())
 
 	g.Schedule = awsevents.NewRule(c, jsii.String("Hourly"), &awsevents.RuleProps{

@@ -76,24 +76,30 @@ func newTables(l *Lake) {
 	table("Rejections", lake.RejectionsTable.Name, lake.RejectionsTable.Prefix, "Bronze lines the evaluate function rejected (by the MD5 of the line), by the hour bronze files them under: the aggregation leaves them out",
 		jsonSerde, map[string]interface{}{"ignore.malformed.json": "true"}, lake.RejectionsTable.Columns, nil)
 
-	// hourly_metrics: an Iceberg table, so that the aggregation can replace an hour (DELETE + INSERT).
-	gold := awsglue.NewCfnTable(l.Construct, jsii.String("HourlyMetrics"), &awsglue.CfnTableProps{
+	// devices: the metadata snapshot `iotwatch devices put --bucket` writes, for location_hourly.
+	dev := awsglue.NewCfnTable(l.Construct, jsii.String("Devices"), &awsglue.CfnTableProps{
 		CatalogId:    stack.Account(),
 		DatabaseName: l.DatabaseName,
-		OpenTableFormatInput: &awsglue.CfnTable_OpenTableFormatInputProperty{
-			IcebergInput: &awsglue.CfnTable_IcebergInputProperty{MetadataOperation: jsii.String("CREATE"), Version: jsii.String("2")},
-		},
 		TableInput: &awsglue.CfnTable_TableInputProperty{
-			Name:        jsii.String(lake.HourlyMetricsTable.Name),
-			Description: jsii.String("Hourly aggregates per device (DESIGN.md), written by the aggregate function"),
+			Name:        jsii.String(lake.DevicesTable.Name),
+			Description: jsii.String("Device metadata (device_id, name, location), replaced whole by iotwatch devices put --bucket"),
 			TableType:   jsii.String("EXTERNAL_TABLE"),
+			Parameters:  map[string]interface{}{"classification": "json", "compressionType": "gzip"},
 			StorageDescriptor: &awsglue.CfnTable_StorageDescriptorProperty{
-				Columns:  columns(lake.HourlyMetricsTable.Columns),
-				Location: jsii.String("s3://" + *l.Bucket.BucketName() + "/" + lake.HourlyMetricsTable.Prefix + "/"),
+				Columns:      columns(lake.DevicesTable.Columns),
+				Location:     jsii.String("s3://" + *l.Bucket.BucketName() + "/" + lake.DevicesTable.Prefix + "/"),
+				InputFormat:  jsii.String("org.apache.hadoop.mapred.TextInputFormat"),
+				OutputFormat: jsii.String("org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"),
+				Compressed:   jsii.Bool(true),
+				SerdeInfo: &awsglue.CfnTable_SerdeInfoProperty{SerializationLibrary: jsii.String(jsonSerde),
+					Parameters: map[string]interface{}{"ignore.malformed.json": "true"}},
 			},
 		},
 	})
-	gold.Node().AddDependency(l.Database)
+	dev.Node().AddDependency(l.Database)
+	// The Iceberg tables (silver_readings, hourly_metrics, daily_metrics, dq_hourly,
+	// location_hourly) are not here: the aggregate function creates them with Athena DDL
+	// (aggregate.TableStatements), so that no stack update can rewrite them.
 }
 
 // namedQueries are the questions users ask, saved in the workgroup.

@@ -50,7 +50,7 @@ func NewGrafana(scope constructs.Construct, id string, p *GrafanaProps) *Grafana
 			st([]string{"glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition"},
 				arn("glue", "catalog"), arn("glue", "database/"+db), arn("glue", "table/"+db+"/*")),
 			st([]string{"s3:GetObject"}, objects(p.Lake.Bucket, lake.Bronze), objects(p.Lake.Bucket, lake.Alerts), objects(p.Lake.Bucket, lake.Gold),
-				objects(p.Lake.Bucket, lake.Rejections)),
+				objects(p.Lake.Bucket, lake.Silver), objects(p.Lake.Bucket, lake.Rejections), objects(p.Lake.Bucket, lake.DevicesTable.Prefix)),
 			st([]string{"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}, objects(p.Lake.Results, "results")),
 			st([]string{"s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"}, *p.Lake.Bucket.BucketArn(), *p.Lake.Results.BucketArn()),
 			st([]string{"cloudwatch:GetMetricData", "cloudwatch:ListMetrics", "cloudwatch:GetMetricStatistics", "cloudwatch:DescribeAlarms",

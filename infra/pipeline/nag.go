@@ -71,12 +71,13 @@ func suppress(s *Stack) {
 	nag(s.Aggregation.Function,
 		why{"Serverless-LambdaDLQ", "Its asynchronous invocations have an on-failure destination (an SQS queue, alarmed), which Lambda recommends over a DLQ.", nil})
 	nag(s.Aggregation.Function.Role(),
-		why{"AwsSolutions-IAM5", "X-Ray takes no resource; the log-stream wildcard is its own log group's streams; Athena reads and writes with the caller's permissions the object keys under bronze/, alerts/ and rejections/ (read), gold/ (the Iceberg table) and the workgroup's results/ prefix.",
-			[]string{xray, logStreams, objectsIn("Bucket", "bronze"), objectsIn("Bucket", "alerts"), objectsIn("Bucket", "rejections"), objectsIn("Bucket", "gold"), objectsIn("AthenaResults", "results")}})
+		why{"AwsSolutions-IAM5", "X-Ray takes no resource; the log-stream wildcard is its own log group's streams; Athena reads and writes with the caller's permissions the object keys under bronze/, alerts/, rejections/ and devices/ (read), silver/ and gold/ (the Iceberg tables) and the workgroup's results/ prefix.",
+			[]string{xray, logStreams, objectsIn("Bucket", "bronze"), objectsIn("Bucket", "alerts"), objectsIn("Bucket", "rejections"), objectsIn("Bucket", "devices"),
+				objectsIn("Bucket", "silver"), objectsIn("Bucket", "gold"), objectsIn("AthenaResults", "results")}})
 	nag(s.Grafana.Policy,
-		why{"AwsSolutions-IAM5", "CloudWatch's GetMetricData, ListMetrics, GetMetricStatistics and DescribeAlarm* take no resource; the table wildcard is the tables of the stack's own Glue database; the object wildcards are the keys under the lake's bronze/, alerts/, gold/ and rejections/ (read only) and the workgroup's results/ prefix (Athena writes a query's results with the caller's permissions).",
+		why{"AwsSolutions-IAM5", "CloudWatch's GetMetricData, ListMetrics, GetMetricStatistics and DescribeAlarm* take no resource; the table wildcard is the tables of the stack's own Glue database; the object wildcards are the keys under the lake's bronze/, alerts/, silver/, gold/, rejections/ and devices/ (read only) and the workgroup's results/ prefix (Athena writes a query's results with the caller's permissions).",
 			[]string{xray, `Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/[a-z0-9_]+/\*`, objectsIn("Bucket", "bronze"), objectsIn("Bucket", "alerts"),
-				objectsIn("Bucket", "gold"), objectsIn("Bucket", "rejections"), objectsIn("AthenaResults", "results")}})
+				objectsIn("Bucket", "gold"), objectsIn("Bucket", "silver"), objectsIn("Bucket", "rejections"), objectsIn("Bucket", "devices"), objectsIn("AthenaResults", "results")}})
 	nag(s.Silence.Function,
 		why{"Serverless-LambdaDLQ", "Its asynchronous invocations have an on-failure destination (an SQS queue, alarmed), which Lambda recommends over a DLQ.", nil})
 	nag(s.Silence.Function.Role(),

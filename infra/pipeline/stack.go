@@ -76,7 +76,7 @@ func NewStack(scope constructs.Construct, id string, p *Props) *Stack {
 	out("OperatorsTopicArn", "SNS topic of the operators' alarms", s.Operations.Topic.TopicArn())
 	out("LakeBucket", "S3 bucket of the lake: bronze/, alerts/, quarantine/, rejections/, gold/, errors/", s.Lake.Bucket.BucketName())
 	out("AthenaWorkGroup", "Athena workgroup (its named queries answer common questions)", s.Lake.WorkGroupName)
-	out("GlueDatabase", "Glue database: bronze_readings, bronze_lines, alerts, rejections, hourly_metrics", s.Lake.DatabaseName)
+	out("GlueDatabase", "Glue database: bronze_readings, bronze_lines, alerts, rejections, devices; silver_readings, hourly_metrics, daily_metrics, dq_hourly, location_hourly (Iceberg, made by the aggregate function)", s.Lake.DatabaseName)
 	out("Dashboard", "CloudWatch dashboard", s.Operations.Dashboard.DashboardName())
 	out("GrafanaPolicyArn", "Read-only managed policy for Grafana's Athena and CloudWatch data sources (infra/grafana/README.md)", s.Grafana.Policy.ManagedPolicyArn())
 	out("AthenaResultsLocation", "Where the workgroup writes query results (Grafana's Athena data source: Output Location)",

@@ -201,8 +201,18 @@ func TestLake(t *testing.T) {
 			t.Errorf("%s: partition projection = %v", name, params)
 		}
 	}
-	if tables["hourly_metrics"]["OpenTableFormatInput"] == nil {
-		t.Errorf("hourly_metrics is not an Iceberg table: %v", tables["hourly_metrics"])
+	// No Iceberg table in the template: a stack update would rewrite it and lose its
+	// metadata_location (the aggregate function creates them with DDL: aggregate.TableStatements).
+	for name, tb := range tables {
+		if tb["OpenTableFormatInput"] != nil || strings.Contains(fmt.Sprint(tb), "ICEBERG") {
+			t.Errorf("Glue table %s is an Iceberg table in the template", name)
+		}
+		if _, iceberg := map[string]bool{"silver_readings": true, "hourly_metrics": true, "daily_metrics": true, "dq_hourly": true, "location_hourly": true}[name]; iceberg {
+			t.Errorf("Glue table %s is in the template", name)
+		}
+	}
+	if tables["devices"] == nil {
+		t.Errorf("no Glue table devices")
 	}
 	has(t, "AWS::Athena::WorkGroup", map[string]any{"WorkGroupConfiguration": assertions.Match_ObjectLike(&map[string]any{
 		"EnforceWorkGroupConfiguration": true, "BytesScannedCutoffPerQuery": 10e9,
@@ -223,7 +233,7 @@ func TestAggregation(t *testing.T) {
 	has(t, "AWS::Lambda::EventInvokeConfig", map[string]any{"MaximumRetryAttempts": 2,
 		"DestinationConfig": map[string]any{"OnFailure": map[string]any{"Destination": assertions.Match_AnyValue()}}})
 	has(t, "AWS::Lambda::Function", map[string]any{"Timeout": 900, "Environment": map[string]any{"Variables": assertions.Match_ObjectLike(&map[string]any{
-		"ATHENA_WORKGROUP": "iotwatch", "GLUE_DATABASE": "iotwatch"})}})
+		"ATHENA_WORKGROUP": "iotwatch", "GLUE_DATABASE": "iotwatch", "LAKE_BUCKET": assertions.Match_AnyValue()})}})
 }
 
 // TestSilence: the check runs every minute, with no retry of its own (the next minute is the
@@ -457,5 +467,38 @@ func TestGrafanaPolicyIsReadOnly(t *testing.T) {
 	outputs := tmpl["Outputs"].(map[string]any)
 	for _, o := range []string{"GrafanaPolicyArn", "AthenaWorkGroup", "GlueDatabase", "AthenaResultsLocation", "Region"} {
 		assert.Contains(t, outputs, o)
+	}
+}
+
+// TestIcebergTablesSurviveAColumnChange: a column added to a lake table changes nothing that
+// CloudFormation would apply to an existing Iceberg table: the template's Glue tables are the
+// same, and the column reaches the table through the aggregate function's DDL.
+func TestIcebergTablesSurviveAColumnChange(t *testing.T) {
+	glueTables := func(cols []lake.Column) (string, string) {
+		saved := lake.HourlyMetricsTable.Columns
+		lake.HourlyMetricsTable.Columns = cols
+		defer func() { lake.HourlyMetricsTable.Columns = saved }()
+		dir := t.TempDir()
+		for _, f := range []string{"evaluate", "aggregate", "silence", "links"} {
+			os.MkdirAll(filepath.Join(dir, f), 0o755)
+			os.WriteFile(filepath.Join(dir, f, "bootstrap"), []byte("placeholder for "+f), 0o755)
+		}
+		app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(filepath.Join(dir, "cdk.out"))})
+		s := NewStack(app, "iotwatch", &Props{FunctionsDir: dir, Shards: 2, BatchSize: 500, BytesScannedCutoff: 10e9, AlarmEmail: "ops@example.com"})
+		tables := assertions.Template_FromStack(s.Stack, nil).FindResources(jsii.String("AWS::Glue::Table"), nil)
+		b, _ := json.Marshal(tables)
+		var ddl strings.Builder
+		for _, st := range aggregate.TableStatements("db", "bucket") {
+			ddl.WriteString(st.SQL)
+		}
+		return string(b), ddl.String()
+	}
+	before, ddlBefore := glueTables(lake.HourlyMetricsTable.Columns)
+	after, ddlAfter := glueTables(append(append([]lake.Column{}, lake.HourlyMetricsTable.Columns...), lake.Column{Name: "pressure_avg", Type: lake.Double}))
+	if before != after {
+		t.Errorf("a new hourly_metrics column changed the template's Glue tables:\n%s\n%s", before, after)
+	}
+	if ddlBefore == ddlAfter || !strings.Contains(ddlAfter, "pressure_avg double") {
+		t.Errorf("the new column is not in the aggregate function's DDL")
 	}
 }

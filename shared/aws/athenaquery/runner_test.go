@@ -99,7 +99,7 @@ func TestRunner(t *testing.T) {
 		{"succeeds", &fakeAthena{polls: 0, final: "SUCCEEDED"}, 0, "", false},
 		{"slow query is polled with backoff", &fakeAthena{polls: 6, final: "SUCCEEDED"}, 0, "", false},
 		{"throttled start is retried", &fakeAthena{polls: 1, final: "SUCCEEDED", throttle: 2}, 0, "", false},
-		{"failed says why", &fakeAthena{polls: 1, final: "FAILED", reason: "COLUMN_NOT_FOUND: line 3:5: Column 'lin' cannot be resolved"}, 0, "athena_insert (query q-1) failed: COLUMN_NOT_FOUND", false},
+		{"failed says why", &fakeAthena{polls: 1, final: "FAILED", reason: "COLUMN_NOT_FOUND: line 3:5: Column 'lin' cannot be resolved"}, 0, "silver insert (query q-1) failed: COLUMN_NOT_FOUND", false},
 		{"cancelled", &fakeAthena{polls: 0, final: "CANCELLED", reason: "cancelled by user"}, 0, "was cancelled: cancelled by user", false},
 		{"time-out stops the query", &fakeAthena{polls: 1 << 30, final: "SUCCEEDED"}, 30 * time.Millisecond, "still running after 30ms: stopped", true},
 	}
@@ -129,7 +129,7 @@ func TestRunner(t *testing.T) {
 			for _, p := range params {
 				got = append(got, p.(string))
 			}
-			want := "'2026-03-01' '07' '2026-03-01' '07' 946684800000 7258118400000 1772348400000 1772352000000 '2026-03-01' '07' 1772348400000 1772352000000 60"
+			want := "'2026-03-01' '07' '2026-03-01' '07' 1772348400000 1772352000000 '2026-03-01' '07'"
 			if strings.Join(got, " ") != want {
 				t.Errorf("ExecutionParameters = %v; want %s", got, want)
 			}
@@ -152,21 +152,40 @@ func TestRunner(t *testing.T) {
 	}
 }
 
+// TestAthenaAggregatorRunsDeleteThenInsert: the first run creates the Iceberg tables (once per
+// process), then each layer of the hour is a DELETE without parameters and an INSERT, silver first.
 func TestAthenaAggregatorRunsDeleteThenInsert(t *testing.T) {
 	f := &fakeAthena{final: "SUCCEEDED"}
-	a := aggregate.NewAthena(newRunner(t, f), "iotwatch_lake")
-	res, err := a.AggregateHour(context.Background(), hour7)
-	if err != nil {
-		t.Fatal(err)
+	a := aggregate.NewAthena(newRunner(t, f), "iotwatch_lake", "lake-bucket")
+	for run := 0; run < 2; run++ {
+		res, err := a.AggregateHour(context.Background(), hour7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.BytesScanned != 8*123456 {
+			t.Errorf("bytes scanned = %d", res.BytesScanned)
+		}
 	}
-	if _, hasParams := f.started[0]["ExecutionParameters"]; hasParams {
-		t.Errorf("DELETE was sent with ExecutionParameters, which Athena refuses")
+	var got []string
+	for _, in := range f.started {
+		q := in["QueryString"].(string)
+		words := strings.Fields(q)
+		switch words[0] {
+		case "CREATE":
+			got = append(got, "create "+words[5])
+		case "DELETE":
+			if _, hasParams := in["ExecutionParameters"]; hasParams {
+				t.Errorf("DELETE was sent with ExecutionParameters, which Athena refuses")
+			}
+			got = append(got, "delete "+words[2])
+		case "INSERT":
+			got = append(got, "insert "+words[2])
+		}
 	}
-	if len(f.started) != 2 || !strings.HasPrefix(f.started[0]["QueryString"].(string), "DELETE FROM iotwatch_lake.hourly_metrics") ||
-		!strings.HasPrefix(f.started[1]["QueryString"].(string), "INSERT INTO iotwatch_lake.hourly_metrics") {
-		t.Errorf("statements run: %v", f.started)
-	}
-	if res.BytesScanned != 2*123456 {
-		t.Errorf("bytes scanned = %d", res.BytesScanned)
+	hour := "delete iotwatch_lake.silver_readings insert iotwatch_lake.silver_readings delete iotwatch_lake.hourly_metrics insert iotwatch_lake.hourly_metrics " +
+		"delete iotwatch_lake.dq_hourly insert iotwatch_lake.dq_hourly delete iotwatch_lake.location_hourly insert iotwatch_lake.location_hourly"
+	want := "create iotwatch_lake.silver_readings create iotwatch_lake.hourly_metrics create iotwatch_lake.daily_metrics create iotwatch_lake.dq_hourly create iotwatch_lake.location_hourly " + hour + " " + hour
+	if strings.Join(got, " ") != want {
+		t.Errorf("statements run:\n%s\nwant\n%s", strings.Join(got, " "), want)
 	}
 }

@@ -68,3 +68,41 @@ var (
 		{"occupancy_ratio", Double}, {"expected_readings", BigInt}, {"health_pct", Double}, {"alerts_warning", BigInt},
 		{"alerts_violation", BigInt}}}
 )
+
+// The second edition's layers (DESIGN.md, "Silver and daily gold", "dq_hourly").
+const Silver = "silver"
+
+var (
+	// SilverReadingsTable is the cleaned readings: one row per reading identity the decoder
+	// accepts, typed, with stateless flags and lineage. Iceberg on AWS (partitioned by day of
+	// event_time), Parquet per hour locally.
+	SilverReadingsTable = Table{Name: "silver_readings", Prefix: Silver + "/readings", Columns: []Column{
+		{"device_id", String}, {"event_time", Timestamp}, {"msg_id", String},
+		{"temperature", Double}, {"humidity", Double}, {"light", Double}, {"co2", Double}, {"humidity_ratio", Double}, {"occupancy", Double},
+		{"out_of_range", String}, {"alert_rules", String}, {"copies", BigInt},
+		{"source_object", String}, {"ingested_at", Timestamp}, {"processed_at", Timestamp}, {"pipeline_version", String}}}
+
+	// DailyMetricsTable is the daily gold: hourly_metrics' columns per device and UTC day, computed
+	// from the day's silver rows.
+	DailyMetricsTable = Table{Name: "daily_metrics", Prefix: Gold + "/daily_metrics", Columns: append([]Column{
+		{"device_id", String}, {"day_start", Timestamp}}, HourlyMetricsTable.Columns[2:]...)}
+
+	// LocationHourlyTable is the hourly rollup per device location.
+	LocationHourlyTable = Table{Name: "location_hourly", Prefix: Gold + "/location_hourly", Columns: []Column{
+		{"location", String}, {"hour_start", Timestamp}, {"devices_known", BigInt}, {"devices_reporting", BigInt},
+		{"readings", BigInt}, {"temperature_avg", Double}, {"co2_avg", Double}, {"expected_readings", BigInt}, {"health_pct", Double}}}
+
+	// DQHourlyTable is the data quality of each hour, per device.
+	DQHourlyTable = Table{Name: "dq_hourly", Prefix: Gold + "/dq_hourly", Columns: []Column{
+		{"hour_start", Timestamp}, {"device_id", String}, {"bronze_records", BigInt}, {"valid_records", BigInt},
+		{"valid_readings", BigInt}, {"duplicates", BigInt}, {"rejected", BigInt}, {"rejected_by_reason", String},
+		{"temperature_null_pct", Double}, {"humidity_null_pct", Double}, {"light_null_pct", Double}, {"co2_null_pct", Double},
+		{"humidity_ratio_null_pct", Double}, {"occupancy_null_pct", Double}, {"late_arrivals", BigInt},
+		{"expected_readings", BigInt}, {"pass_rate_pct", Double}, {"fleet_pass_rate_pct", Double}}}
+
+	// DevicesTable is device metadata as the lake holds it for the location rollup: on AWS a JSON
+	// lines snapshot under devices/ that `iotwatch devices put` replaces; locally the run's devices
+	// file.
+	DevicesTable = Table{Name: "devices", Prefix: "devices", Columns: []Column{
+		{"device_id", String}, {"name", String}, {"location", String}}}
+)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,8 +69,12 @@ func benchLake(b *testing.B) (string, time.Time) {
 	return root, hour
 }
 
-// BenchmarkAggregateHour: one hour of 600,000 readings through the local engine (list, COPY to a
-// temporary Parquet file, count, rename), and the same COPY run directly in DuckDB.
+// BenchmarkAggregateHour: one hour of 600,000 readings.
+//   - bronze_json: the first edition's statement (testdata/bronze-path-8b02cb5.sql), hourly_metrics
+//     straight from the bronze JSON: the baseline;
+//   - silver_write: the silver COPY (bronze lines to silver_readings);
+//   - gold_from_silver: hourly_metrics from that silver file, to set beside bronze_json;
+//   - engine: all of AggregateHour (silver, then hourly_metrics, dq_hourly and location_hourly).
 func BenchmarkAggregateHour(b *testing.B) {
 	root, hour := benchLake(b)
 	ctx := context.Background()
@@ -79,21 +84,28 @@ func BenchmarkAggregateHour(b *testing.B) {
 	}
 	defer e.Close()
 	h := aggregate.Hour{Start: hour, ExpectedReadings: 60}
-	b.Run("engine", func(b *testing.B) {
+	files, _ := filepath.Glob(filepath.Join(root, "bronze", "*", "*", "*"))
+	readings := func(b *testing.B) {
+		b.ReportMetric(float64(benchDevices*60*b.N)/b.Elapsed().Seconds(), "readings/s")
+	}
+	b.Run("bronze_json", func(b *testing.B) {
+		text, err := os.ReadFile("testdata/bronze-path-8b02cb5.sql")
+		if err != nil {
+			b.Fatal(err)
+		}
+		q := strings.NewReplacer("{{BRONZE}}", sqlList(files), "{{OUTPUT}}", "'"+filepath.Join(b.TempDir(), "out.parquet")+"'").Replace(string(text))
+		st := aggregate.Statement{SQL: q, Params: []aggregate.Param{{Value: int64(946684800000)}, {Value: int64(7258118400000)},
+			{Value: hour.UnixMilli()}, {Value: hour.Add(time.Hour).UnixMilli()}, {Value: hour.UnixMilli()}, {Value: hour.Add(time.Hour).UnixMilli()}, {Value: int64(60)}}}
 		for i := 0; i < b.N; i++ {
-			res, err := e.AggregateHour(ctx, h)
-			if err != nil {
+			if err := e.Exec(ctx, st); err != nil {
 				b.Fatal(err)
 			}
-			if res.Rows != benchDevices {
-				b.Fatalf("%d rows; want %d", res.Rows, benchDevices)
-			}
 		}
-		b.ReportMetric(float64(benchDevices*60*b.N)/b.Elapsed().Seconds(), "readings/s")
+		readings(b)
 	})
-	b.Run("direct", func(b *testing.B) {
-		files, _ := filepath.Glob(filepath.Join(root, "bronze", "*", "*", "*"))
-		st, err := aggregate.DuckDBStatement(aggregate.DuckDBFiles{Bronze: files}, filepath.Join(b.TempDir(), "out.parquet"), h)
+	silver := filepath.Join(b.TempDir(), "silver.parquet")
+	b.Run("silver_write", func(b *testing.B) {
+		st, err := aggregate.DuckDBStatement(aggregate.SilverLayer, aggregate.DuckDBFiles{Bronze: files}, silver, h)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -102,6 +114,38 @@ func BenchmarkAggregateHour(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(float64(benchDevices*60*b.N)/b.Elapsed().Seconds(), "readings/s")
+		readings(b)
 	})
+	b.Run("gold_from_silver", func(b *testing.B) {
+		st, err := aggregate.DuckDBStatement(aggregate.HourlyLayer, aggregate.DuckDBFiles{Silver: []string{silver}}, filepath.Join(b.TempDir(), "out.parquet"), h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := 0; i < b.N; i++ {
+			if err := e.Exec(ctx, st); err != nil {
+				b.Fatal(err)
+			}
+		}
+		readings(b)
+	})
+	b.Run("engine", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			res, err := e.AggregateHour(ctx, h)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res.Rows != benchDevices || res.SilverRows != benchDevices*60 {
+				b.Fatalf("%d rows, %d silver rows; want %d and %d", res.Rows, res.SilverRows, benchDevices, benchDevices*60)
+			}
+		}
+		readings(b)
+	})
+}
+
+func sqlList(paths []string) string {
+	q := make([]string, len(paths))
+	for i, p := range paths {
+		q[i] = "'" + strings.ReplaceAll(p, "'", "''") + "'"
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }

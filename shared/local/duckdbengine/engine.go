@@ -1,7 +1,9 @@
-// Package duckdbengine runs the hourly aggregation and ad-hoc SQL over a local lake directory with
-// DuckDB: the same statements Athena runs on AWS (rendered by shared/service/aggregate for DuckDB), over
-// DIR/bronze and DIR/alerts (gzip JSON lines in dt=/hour= folders), writing
-// DIR/gold/hourly_metrics/dt=YYYY-MM-DD/hour=HH.parquet. It needs cgo; no Lambda imports it.
+// Package duckdbengine runs the aggregation and ad-hoc SQL over a local lake directory with DuckDB:
+// the same statements Athena runs on AWS (rendered by shared/service/aggregate for DuckDB), over
+// DIR/bronze, DIR/alerts and DIR/rejections (gzip JSON lines in dt=/hour= folders), writing
+// DIR/silver/readings/dt=YYYY-MM-DD/hour=HH.parquet, then from it DIR/gold/hourly_metrics,
+// gold/dq_hourly and gold/location_hourly (the same layout) and gold/daily_metrics/dt=…/day.parquet.
+// It needs cgo; no Lambda imports it.
 package duckdbengine
 
 import (
@@ -18,6 +20,7 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2" // the database/sql driver "duckdb"
 
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 )
 
@@ -44,11 +47,34 @@ func Open(ctx context.Context, root string) (*Engine, error) {
 		return nil, fmt.Errorf("starting DuckDB: %w", err)
 	}
 	db.SetMaxOpenConns(1) // one connection: the session settings below hold for every statement
-	if _, err := db.ExecContext(ctx, "SET TimeZone = 'UTC'"); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("setting DuckDB's time zone: %w", err)
+	for _, st := range []string{"SET TimeZone = 'UTC'",
+		// the devices' locations, for location_hourly (SetDevices)
+		"CREATE TEMP TABLE iotwatch_devices (device_id VARCHAR PRIMARY KEY, location VARCHAR)"} {
+		if _, err := db.ExecContext(ctx, st); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("preparing DuckDB (%s): %w", st, err)
+		}
 	}
 	return &Engine{db: db, root: abs}, nil
+}
+
+// SetDevices gives the engine the devices' metadata: location_hourly groups readings by their
+// device's location ('unknown' for a device without one).
+func (e *Engine) SetDevices(ctx context.Context, devs []device.Device) error {
+	tx, err := e.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "DELETE FROM iotwatch_devices"); err != nil {
+		return fmt.Errorf("setting the devices: %w", err)
+	}
+	for _, d := range devs {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO iotwatch_devices VALUES (?, ?)", d.ID, d.Location); err != nil {
+			return fmt.Errorf("setting device %s: %w", d.ID, err)
+		}
+	}
+	return tx.Commit()
 }
 
 // Close releases DuckDB.
@@ -74,15 +100,34 @@ func (e *Engine) hourFiles(prefix string, hour time.Time) ([]string, error) {
 	return out, nil
 }
 
-// GoldFile is where one hour's rows are written.
-func (e *Engine) GoldFile(hour time.Time) string {
+// GoldFile is where one hour's hourly_metrics rows are written.
+func (e *Engine) GoldFile(hour time.Time) string { return e.HourFile(lake.HourlyMetricsTable, hour) }
+
+// HourFile is where one hour's rows of a table written per hour are: PREFIX/dt=…/hour=HH.parquet.
+func (e *Engine) HourFile(t lake.Table, hour time.Time) string {
 	h := hour.UTC()
-	return filepath.Join(e.root, lake.Gold, "hourly_metrics", "dt="+h.Format("2006-01-02"), "hour="+h.Format("15")+".parquet")
+	return filepath.Join(e.root, filepath.FromSlash(t.Prefix), "dt="+h.Format("2006-01-02"), "hour="+h.Format("15")+".parquet")
 }
 
-// AggregateHour replaces the hour's Parquet file: written beside it, then renamed over it, so a
-// reader sees the old rows or the new ones, never a mix, and a re-run gives the same rows. An hour
-// with no bronze data has no file.
+// DayFile is where one UTC day's daily_metrics rows are: PREFIX/dt=…/day.parquet.
+func (e *Engine) DayFile(day time.Time) string {
+	return filepath.Join(e.root, filepath.FromSlash(lake.DailyMetricsTable.Prefix), "dt="+day.UTC().Format("2006-01-02"), "day.parquet")
+}
+
+// The hour's layers after silver, and the table each writes.
+var hourLayers = []struct {
+	name  string
+	table lake.Table
+}{
+	{aggregate.HourlyLayer, lake.HourlyMetricsTable},
+	{aggregate.DQLayer, lake.DQHourlyTable},
+	{aggregate.LocationLayer, lake.LocationHourlyTable},
+}
+
+// AggregateHour writes the hour's silver_readings from bronze, then its hourly_metrics, dq_hourly
+// and location_hourly from that silver. Each file is written beside its place, then renamed over
+// it, so a reader sees the old rows or the new ones, never a mix, and a re-run gives the same
+// rows. An hour with no bronze data has no files; a table with no rows for the hour has no file.
 func (e *Engine) AggregateHour(ctx context.Context, h aggregate.Hour) (aggregate.HourResult, error) {
 	start := time.Now()
 	res := aggregate.HourResult{Hour: h.Start}
@@ -90,10 +135,12 @@ func (e *Engine) AggregateHour(ctx context.Context, h aggregate.Hour) (aggregate
 	if err != nil {
 		return res, fmt.Errorf("listing bronze: %w", err)
 	}
-	out := e.GoldFile(h.Start)
+	silver := e.HourFile(lake.SilverReadingsTable, h.Start)
 	if len(bronze) == 0 {
-		if err := os.Remove(out); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return res, err
+		for _, f := range []string{silver, e.HourFile(lake.HourlyMetricsTable, h.Start), e.HourFile(lake.DQHourlyTable, h.Start), e.HourFile(lake.LocationHourlyTable, h.Start)} {
+			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return res, err
+			}
 		}
 		res.Duration = time.Since(start)
 		return res, nil
@@ -111,32 +158,102 @@ func (e *Engine) AggregateHour(ctx context.Context, h aggregate.Hour) (aggregate
 			res.BytesScanned += fi.Size()
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return res, err
-	}
-	tmp := out + ".tmp"
-	st, err := aggregate.DuckDBStatement(aggregate.DuckDBFiles{Bronze: bronze, Alerts: alerts, Rejections: rejections}, tmp, h)
+	files := aggregate.DuckDBFiles{Bronze: bronze, Alerts: alerts, Rejections: rejections}
+	n, err := e.write(ctx, silver, func(tmp string) (aggregate.Statement, error) {
+		return aggregate.DuckDBStatement(aggregate.SilverLayer, files, tmp, h)
+	})
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("writing silver of %s: %w", h.Start.Format(aggregate.HourLayout), err)
 	}
-	if _, err := e.db.ExecContext(ctx, st.SQL, args(st)...); err != nil {
-		os.Remove(tmp)
-		return res, fmt.Errorf("aggregating %s: %w", h.Start.Format(aggregate.HourLayout), err)
-	}
-	if err := e.db.QueryRowContext(ctx, "SELECT count(*) FROM read_parquet(?)", tmp).Scan(&res.Rows); err != nil {
-		os.Remove(tmp)
-		return res, fmt.Errorf("reading back %s: %w", tmp, err)
-	}
-	if res.Rows == 0 {
-		os.Remove(tmp) // no valid reading: the hour has no rows
-		if err := os.Remove(out); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return res, err
+	res.SilverRows = n
+	if n > 0 {
+		files.Silver = []string{silver}
+		if fi, err := os.Stat(silver); err == nil {
+			res.BytesScanned += fi.Size()
 		}
-	} else if err := os.Rename(tmp, out); err != nil {
-		return res, err
+	}
+	for _, l := range hourLayers {
+		n, err := e.write(ctx, e.HourFile(l.table, h.Start), func(tmp string) (aggregate.Statement, error) {
+			return aggregate.DuckDBStatement(l.name, files, tmp, h)
+		})
+		if err != nil {
+			return res, fmt.Errorf("writing %s of %s: %w", l.table.Name, h.Start.Format(aggregate.HourLayout), err)
+		}
+		if l.table.Name == lake.HourlyMetricsTable.Name {
+			res.Rows = n
+		}
 	}
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// AggregateDay writes a UTC day's daily_metrics from its silver files (none: no file).
+func (e *Engine) AggregateDay(ctx context.Context, d aggregate.Day) (aggregate.HourResult, error) {
+	start := time.Now()
+	res := aggregate.HourResult{Hour: d.Start}
+	dir := filepath.Dir(e.HourFile(lake.SilverReadingsTable, d.Start))
+	silver, err := filepath.Glob(filepath.Join(dir, "hour=[0-2][0-9].parquet"))
+	if err != nil {
+		return res, err
+	}
+	out := e.DayFile(d.Start)
+	if len(silver) == 0 {
+		if err := os.Remove(out); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return res, err
+		}
+		return res, nil
+	}
+	var alerts []string
+	for h := 0; h < 24; h++ {
+		f, err := e.hourFiles(lake.Alerts, d.Start.Add(time.Duration(h)*time.Hour))
+		if err != nil {
+			return res, fmt.Errorf("listing alerts: %w", err)
+		}
+		alerts = append(alerts, f...)
+	}
+	for _, f := range silver {
+		if fi, err := os.Stat(f); err == nil {
+			res.BytesScanned += fi.Size()
+		}
+	}
+	res.Rows, err = e.write(ctx, out, func(tmp string) (aggregate.Statement, error) {
+		return aggregate.DuckDBDayStatement(aggregate.DuckDBFiles{Silver: silver, Alerts: alerts}, tmp, d)
+	})
+	if err != nil {
+		return res, fmt.Errorf("writing daily_metrics of %s: %w", d.Start.Format("2006-01-02"), err)
+	}
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+// write runs the COPY statement made for a temporary file beside out, counts its rows, and
+// renames it over out; with no rows, out is removed instead.
+func (e *Engine) write(ctx context.Context, out string, statement func(tmp string) (aggregate.Statement, error)) (int64, error) {
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return 0, err
+	}
+	tmp := out + ".tmp"
+	st, err := statement(tmp)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := e.db.ExecContext(ctx, st.SQL, args(st)...); err != nil {
+		os.Remove(tmp)
+		return 0, err
+	}
+	var rows int64
+	if err := e.db.QueryRowContext(ctx, "SELECT count(*) FROM read_parquet(?)", tmp).Scan(&rows); err != nil {
+		os.Remove(tmp)
+		return 0, fmt.Errorf("reading back %s: %w", tmp, err)
+	}
+	if rows == 0 {
+		os.Remove(tmp)
+		if err := os.Remove(out); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return 0, err
+		}
+		return 0, nil
+	}
+	return rows, os.Rename(tmp, out)
 }
 
 func args(st aggregate.Statement) []any {

@@ -109,7 +109,8 @@ func genLake(t testing.TB, root string) map[time.Time][]string {
 			// valid, but of the next hour: not this hour's row
 			`{"device_id":"room-1","event_time":"` + hour.Add(time.Hour).Format(time.RFC3339) + `","temperature":20}`,
 		} {
-			objects[rng.IntN(3)] = append(objects[rng.IntN(3)], bad)
+			o := rng.IntN(3)
+			objects[o] = append(objects[o], bad)
 		}
 		// Lines the evaluation rejected for what a line alone cannot show (a reading of room-1 on
 		// room-2's topic, one too large, one from the future): in bronze, and in the rejections
@@ -154,6 +155,11 @@ type row struct {
 
 // reference computes the hour's rows in Go, with the evaluate function's decoder deciding validity.
 func reference(lines []string, hour time.Time, alerts map[string][2]int64) []row {
+	return referenceSpan(lines, hour, time.Hour, alerts)
+}
+
+// referenceSpan computes the rows of a period (an hour, a day) in Go.
+func referenceSpan(lines []string, hour time.Time, span time.Duration, alerts map[string][2]int64) []row {
 	type acc struct {
 		vals [reading.NumMetrics][]float64
 		n    int64
@@ -165,7 +171,7 @@ func reference(lines []string, hour time.Time, alerts map[string][2]int64) []row
 			continue
 		}
 		r, err := reading.Decode([]byte(l), reading.Options{})
-		if err != nil || r.EventTime.Before(hour) || !r.EventTime.Before(hour.Add(time.Hour)) {
+		if err != nil || r.EventTime.Before(hour) || !r.EventTime.Before(hour.Add(span)) {
 			continue
 		}
 		id := r.DeviceID + "|" + r.Identity().String()
@@ -220,6 +226,9 @@ func reference(lines []string, hour time.Time, alerts map[string][2]int64) []row
 			hAvg: agg(a.vals[reading.Humidity], "avg"), lAvg: agg(a.vals[reading.Light], "avg"), lMax: agg(a.vals[reading.Light], "max"),
 			cAvg: agg(a.vals[reading.CO2], "avg"), cMax: agg(a.vals[reading.CO2], "max"), occ: agg(a.vals[reading.Occupancy], "avg"),
 			expected: 60, health: math.Min(100, 100*float64(a.n)/60), warn: alerts[dev][0], viol: alerts[dev][1]})
+		if span != time.Hour {
+			out[len(out)-1].expected, out[len(out)-1].health = 60*int64(span/time.Hour), 100*float64(a.n)/float64(60*int64(span/time.Hour))
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].device < out[j].device })
 	return out

@@ -14,15 +14,22 @@ import (
 	"github.com/iotwatch/iotwatch/shared/contract/emf"
 )
 
-// HourAggregator replaces one hour's rows of hourly_metrics.
+// HourAggregator replaces one hour's rows of silver_readings, then of the tables computed from
+// them (hourly_metrics, dq_hourly, location_hourly).
 type HourAggregator interface {
 	AggregateHour(ctx context.Context, h Hour) (HourResult, error)
 }
 
-// HourResult is what aggregating one hour cost.
+// DayAggregator replaces one UTC day's rows of daily_metrics, from the day's silver rows.
+type DayAggregator interface {
+	AggregateDay(ctx context.Context, d Day) (HourResult, error)
+}
+
+// HourResult is what aggregating one hour (or day) cost.
 type HourResult struct {
 	Hour         time.Time
-	Rows         int64 // rows written, where the engine knows (-1 when it does not)
+	Rows         int64 // hourly_metrics (daily_metrics) rows written, where the engine knows (-1 when it does not)
+	SilverRows   int64 // silver_readings rows written, where the engine knows
 	BytesScanned int64
 	Duration     time.Duration
 }
@@ -38,6 +45,8 @@ type Config struct {
 	MaxHours int
 	// Concurrency bounds hours aggregated at once.
 	Concurrency int
+	// Now is the clock that decides which days are over (time.Now when nil).
+	Now func() time.Time
 }
 
 // DefaultConfig: a 2-hour late window, readings every 60 s, backfills of at most a week.
@@ -59,6 +68,9 @@ func NewHandler(agg HourAggregator, cfg Config, log *slog.Logger, out io.Writer)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if out == nil {
 		out = io.Discard
 	}
@@ -69,6 +81,9 @@ func NewHandler(agg HourAggregator, cfg Config, log *slog.Logger, out io.Writer)
 type Result struct {
 	Hours []string `json:"hours"`
 	Rows  int64    `json:"rows"`
+	// Days lists the UTC days whose daily_metrics were written: those of the hours whose last
+	// late window has passed.
+	Days []string `json:"days,omitempty"`
 	// Maintained lists the maintenance statements run ({"maintain": true}).
 	Maintained []string `json:"maintained,omitempty"`
 }
@@ -203,15 +218,70 @@ func (h *Handler) Run(ctx context.Context, hours []time.Time) (Result, error) {
 		h.log.InfoContext(ctx, "hour aggregated", "hour", hr.Format(HourLayout), "rows", r.Rows,
 			"bytes_scanned", r.BytesScanned, "duration_ms", r.Duration.Milliseconds())
 	}
+	failedHours := len(failed)
+	days, dayErrs := h.days(ctx, hours, errs)
+	res.Days = days
 	fn.Put("HoursAggregated", emf.Count, float64(len(res.Hours))).
-		Put("HoursFailed", emf.Count, float64(len(failed))).
+		Put("HoursFailed", emf.Count, float64(failedHours)).
+		Put("DaysAggregated", emf.Count, float64(len(days))).
+		Put("DaysFailed", emf.Count, float64(len(dayErrs))).
 		Put("BytesScanned", emf.Bytes, float64(scanned)).
 		Put("Duration", emf.Milliseconds, float64(time.Since(start).Milliseconds()))
 	if err := l.Write(h.out, time.Now()); err != nil {
 		h.log.ErrorContext(ctx, "writing metrics", "err", err)
 	}
-	if len(failed) > 0 {
-		return res, fmt.Errorf("%d of %d hours failed: %w", len(failed), len(hours), errors.Join(failed...))
+	if len(failed) > 0 || len(dayErrs) > 0 {
+		msg := fmt.Sprintf("%d of %d hours failed", failedHours, len(hours))
+		if len(dayErrs) > 0 {
+			msg += fmt.Sprintf(", %d of %d days failed", len(dayErrs), len(days)+len(dayErrs))
+		}
+		return res, fmt.Errorf("%s: %w", msg, errors.Join(append(failed, dayErrs...)...))
 	}
 	return res, nil
+}
+
+// DayFormat names a day in results and logs.
+const DayFormat = "2006-01-02"
+
+// days writes daily_metrics for each UTC day of the aggregated hours that is over with its late
+// window (its end plus LateHours is not after now). A scheduled run does so once per day: only
+// the run LateHours after midnight still holds one of the day's hours, and the day is over for it;
+// a backfill rewrites every finished day it touched. A day with a failed hour is not written (the next run or backfill of it does).
+func (h *Handler) days(ctx context.Context, hours []time.Time, hourErrs []error) ([]string, []error) {
+	agg, ok := h.agg.(DayAggregator)
+	if !ok {
+		return nil, nil
+	}
+	now := h.cfg.Now()
+	late := time.Duration(h.cfg.LateHours) * time.Hour
+	broken := map[time.Time]bool{}
+	var days []time.Time
+	for i, hr := range hours {
+		d := hr.UTC().Truncate(24 * time.Hour)
+		if hourErrs[i] != nil {
+			broken[d] = true
+		}
+		if len(days) == 0 || !days[len(days)-1].Equal(d) {
+			days = append(days, d)
+		}
+	}
+	var done []string
+	var errs []error
+	expected := int64(time.Hour / h.cfg.Interval)
+	for _, d := range days {
+		end := d.Add(24 * time.Hour)
+		if broken[d] || end.Add(late).After(now) {
+			continue
+		}
+		r, err := agg.AggregateDay(ctx, Day{Start: d, ExpectedReadings: expected})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("day %s: %w", d.Format(DayFormat), err))
+			h.log.ErrorContext(ctx, "day failed", "day", d.Format(DayFormat), "err", err)
+			continue
+		}
+		done = append(done, d.Format(DayFormat))
+		h.log.InfoContext(ctx, "day aggregated", "day", d.Format(DayFormat), "rows", r.Rows, "bytes_scanned", r.BytesScanned,
+			"duration_ms", r.Duration.Milliseconds())
+	}
+	return done, errs
 }

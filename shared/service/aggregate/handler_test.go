@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -139,7 +140,7 @@ func (q *queries) Run(_ context.Context, st aggregate.Statement) (aggregate.Quer
 // that; a failure stops it and fails the invocation; an engine without Iceberg refuses it.
 func TestDailyMaintenance(t *testing.T) {
 	q := &queries{}
-	h := aggregate.NewHandler(aggregate.NewAthena(q, "iotwatch"), aggregate.DefaultConfig, nil, io.Discard)
+	h := aggregate.NewHandler(aggregate.NewAthena(q, "iotwatch", "lake-bucket"), aggregate.DefaultConfig, nil, io.Discard)
 	payload, err := os.ReadFile("../../../events/scheduled-maintenance.json") // the schedule's input, as Lambda hands it over
 	if err != nil {
 		t.Fatal(err)
@@ -152,13 +153,19 @@ func TestDailyMaintenance(t *testing.T) {
 	if err := json.Unmarshal(out, &res); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"OPTIMIZE iotwatch.hourly_metrics REWRITE DATA USING BIN_PACK", "VACUUM iotwatch.hourly_metrics"}
-	if fmt.Sprint(q.ran) != fmt.Sprint(want) || fmt.Sprint(res.Maintained) != fmt.Sprint(want) || len(res.Hours) != 0 {
+	var want, creates []string
+	for _, st := range aggregate.TableStatements("iotwatch", "lake-bucket") {
+		creates = append(creates, st.SQL) // the tables are made first, if the hourly runs have not yet
+	}
+	for _, tbl := range []string{"silver_readings", "hourly_metrics", "daily_metrics", "dq_hourly", "location_hourly"} {
+		want = append(want, "OPTIMIZE iotwatch."+tbl+" REWRITE DATA USING BIN_PACK", "VACUUM iotwatch."+tbl)
+	}
+	if fmt.Sprint(q.ran) != fmt.Sprint(append(creates, want...)) || fmt.Sprint(res.Maintained) != fmt.Sprint(want) || len(res.Hours) != 0 {
 		t.Errorf("ran %q, result %+v; want %q and no hour", q.ran, res, want)
 	}
 	q = &queries{fail: "optimize hourly_metrics"}
-	h = aggregate.NewHandler(aggregate.NewAthena(q, "iotwatch"), aggregate.DefaultConfig, nil, io.Discard)
-	if _, err := h.Handle(context.Background(), []byte(aggregate.MaintainPayload)); err == nil || !strings.Contains(err.Error(), "optimize hourly_metrics: query FAILED") || len(q.ran) != 1 {
+	h = aggregate.NewHandler(aggregate.NewAthena(q, "iotwatch", "lake-bucket"), aggregate.DefaultConfig, nil, io.Discard)
+	if _, err := h.Handle(context.Background(), []byte(aggregate.MaintainPayload)); err == nil || !strings.Contains(err.Error(), "optimize hourly_metrics: query FAILED") || len(q.ran) != 5+3 {
 		t.Errorf("err %v after %q", err, q.ran)
 	}
 	h = aggregate.NewHandler(&recorder{}, aggregate.DefaultConfig, nil, io.Discard)
@@ -167,5 +174,71 @@ func TestDailyMaintenance(t *testing.T) {
 	}
 	if _, err := h.Handle(context.Background(), []byte(`{"maintain":false}`)); err == nil || !strings.Contains(err.Error(), "unrecognized payload") {
 		t.Errorf("maintain false: %v", err)
+	}
+}
+
+// dayRecorder also aggregates days.
+type dayRecorder struct {
+	recorder
+	days []string
+}
+
+func (r *dayRecorder) AggregateDay(_ context.Context, d aggregate.Day) (aggregate.HourResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.days = append(r.days, d.Start.Format(aggregate.DayFormat))
+	if d.ExpectedReadings != 60 {
+		return aggregate.HourResult{}, errors.New("expected readings not 60")
+	}
+	return aggregate.HourResult{Hour: d.Start}, nil
+}
+
+// TestDaysAreWrittenOnceTheirLateWindowHasPassed: the scheduled runs write a day's daily_metrics
+// once, in the first run for which the day and its late window are over; a backfill rewrites the
+// finished days it touched; a day with a failed hour waits.
+func TestDaysAreWrittenOnceTheirLateWindowHasPassed(t *testing.T) {
+	day := func(now string, payload string, fail ...string) ([]string, error) {
+		rec := &dayRecorder{recorder: recorder{fail: map[string]bool{}}}
+		for _, f := range fail {
+			rec.fail[f] = true
+		}
+		cfg := aggregate.DefaultConfig
+		at, _ := time.Parse(time.RFC3339, now)
+		cfg.Now = func() time.Time { return at }
+		res, err := aggregate.NewHandler(rec, cfg, nil, nil).Handle(context.Background(), []byte(payload))
+		if fmt.Sprint(res.Days) != fmt.Sprint(rec.days) && len(rec.days) > 0 {
+			t.Errorf("result days %v, aggregated %v", res.Days, rec.days)
+		}
+		return rec.days, err
+	}
+	sched := func(at string) string { return `{"detail-type":"Scheduled Event","time":"` + at + `"}` }
+	written := map[string]int{}
+	for h := 0; h < 48; h++ { // two days of scheduled runs, five past each hour
+		at := time.Date(2026, 3, 1, 0, 5, 0, 0, time.UTC).Add(time.Duration(h) * time.Hour).Format(time.RFC3339)
+		days, err := day(at, sched(at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range days {
+			written[d]++
+			if d == "2026-03-01" && at != "2026-03-02T02:05:00Z" {
+				t.Errorf("day %s written by the run at %s; want the run at 02:05 the next day", d, at)
+			}
+		}
+	}
+	if written["2026-02-28"] != 1 || written["2026-03-01"] != 1 || len(written) != 2 {
+		t.Errorf("days written %v; want 2026-02-28 and 2026-03-01 once each", written)
+	}
+	days, err := day("2026-03-10T00:00:00Z", `{"from":"2026-03-01T20","to":"2026-03-03T01"}`)
+	if err != nil || fmt.Sprint(days) != "[2026-03-01 2026-03-02 2026-03-03]" {
+		t.Errorf("backfill days %v, %v", days, err)
+	}
+	days, err = day("2026-03-03T01:00:00Z", `{"from":"2026-03-01T20","to":"2026-03-03T01"}`)
+	if err != nil || fmt.Sprint(days) != "[2026-03-01]" {
+		t.Errorf("backfill of a day not over: days %v, %v", days, err)
+	}
+	days, err = day("2026-03-10T00:00:00Z", `{"from":"2026-03-01T20","to":"2026-03-03T01"}`, "2026-03-02T07")
+	if err == nil || fmt.Sprint(days) != "[2026-03-01 2026-03-03]" {
+		t.Errorf("a day with a failed hour: days %v, %v", days, err)
 	}
 }

@@ -13,7 +13,13 @@ import (
 // INSERT leaves small data files and delete files behind, which the daily maintenance compacts
 // (OPTIMIZE … REWRITE DATA USING BIN_PACK) and whose expired snapshots and orphan files it removes
 // (VACUUM, by the table's vacuum_max_snapshot_age_seconds: 5 days unless set).
-var IcebergTables = []string{"hourly_metrics"}
+var IcebergTables = func() []string {
+	out := make([]string, len(icebergTables))
+	for i, t := range icebergTables {
+		out[i] = t.table.Name
+	}
+	return out
+}()
 
 // Maintainer is an aggregator whose tables need upkeep (Iceberg on Athena). The local engine's
 // Parquet files need none: an hour is one file, replaced whole.
@@ -42,6 +48,9 @@ func MaintenanceStatements(database string) []Statement {
 // (the next day's run does it again: both statements are idempotent).
 func (a *Athena) Maintain(ctx context.Context) (MaintainResult, error) {
 	var res MaintainResult
+	if err := a.tables.ensure(ctx, a.runner.Run, TableStatements(a.database, a.bucket)); err != nil {
+		return res, err
+	}
 	for _, st := range MaintenanceStatements(a.database) {
 		qs, err := a.runner.Run(ctx, st)
 		if err != nil {

@@ -1,7 +1,8 @@
-// Package aggregate computes the hourly aggregates of DESIGN.md ("Hourly aggregates"). The SQL lives
-// once, in sql/*.sql (embedded), and is rendered for two engines: Athena on AWS and DuckDB on one
-// machine. Only the dialect functions differ (how bronze and alerts are read, regexp, timestamp
-// parsing, percentiles); every value goes in as a positional parameter.
+// Package aggregate builds the lake's silver and gold layers (DESIGN.md, "Hourly aggregates",
+// "Silver and daily gold", "dq_hourly"). The SQL lives once, in sql/*.sql (embedded), and is
+// rendered for two engines: Athena on AWS and DuckDB on one machine. Only the dialect functions
+// differ (how bronze, alerts, silver and devices are read, regexp, timestamp parsing,
+// percentiles); every value of a query goes in as a positional parameter.
 package aggregate
 
 import (
@@ -13,11 +14,16 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
 )
 
 //go:embed sql/*.sql
 var sqlFiles embed.FS
+
+// PipelineVersion is written into every silver row (pipeline_version): the version of the SQL
+// that cleaned it. Change it when silver.sql or lines.sql changes what a row holds.
+const PipelineVersion = "iotwatch-silver-1"
 
 // Param is one positional parameter of a rendered statement.
 type Param struct {
@@ -50,34 +56,74 @@ type Hour struct {
 	ExpectedReadings int64     // 3600 / the nominal interval
 }
 
+// Day holds the values of one UTC day's statements (daily_metrics).
+type Day struct {
+	Start            time.Time // midnight UTC
+	ExpectedReadings int64     // per hour, as for Hour: the day expects 24 times as many
+}
+
+// period is an hour or a day.
+type period struct {
+	start    time.Time
+	span     time.Duration
+	expected int64 // per hour
+}
+
+func (h Hour) period() period {
+	return period{h.Start.UTC().Truncate(time.Hour), time.Hour, h.ExpectedReadings}
+}
+
+func (d Day) period() period {
+	s := d.Start.UTC()
+	return period{time.Date(s.Year(), s.Month(), s.Day(), 0, 0, 0, 0, time.UTC), 24 * time.Hour, d.ExpectedReadings}
+}
+
 // params returns the named values statements may use.
-func (h Hour) params() map[string]any {
-	s := h.Start.UTC().Truncate(time.Hour)
+func (p period) params() map[string]any {
+	const ts = "2006-01-02 15:04:05"
+	end := p.start.Add(p.span)
 	return map[string]any{
-		"dt":                s.Format("2006-01-02"),
-		"hour":              s.Format("15"),
-		"start_ms":          s.UnixMilli(),
-		"end_ms":            s.Add(time.Hour).UnixMilli(),
-		"expected_readings": h.ExpectedReadings,
-		"min_event_ms":      reading.MinEventTime.UnixMilli(),
-		"max_event_ms":      reading.MaxEventTime.UnixMilli(),
+		"dt":                p.start.Format("2006-01-02"),
+		"hour":              p.start.Format("15"),
+		"start_ms":          p.start.UnixMilli(),
+		"end_ms":            end.UnixMilli(),
+		"start_ts":          p.start.Format(ts),
+		"end_ts":            end.Format(ts),
+		"late_after_ms":     end.Add(time.Hour).UnixMilli(),
+		"expected_readings": p.expected,
 	}
+}
+
+// literal is the period's start as a typed literal, formatted from a time.Time (never from input):
+// for Athena's DELETE, which takes no parameters, and for the constant columns of a result.
+func timestampLiteral(t time.Time) string {
+	return "TIMESTAMP '" + t.UTC().Format("2006-01-02 15:04:05") + "'"
 }
 
 // dialect is what differs between engines.
 type dialect struct {
-	name     string
-	re       func(expr, pattern string) string
-	ts       func(expr string) string
-	epochMs  func(expr string) string
-	pct      func(expr, q string) string
-	tsFromMs func(expr string) string
-	integers func(n int) string
-	bronze   string // file name of the bronze relation
-	alerts   string // file name of the alerts relation
+	name        string
+	re          func(expr, pattern string) string
+	ts          func(expr string) string
+	epochMs     func(expr string) string
+	pct         func(expr, q string) string
+	tsFromMs    func(expr string) string
+	integers    func(n int) string
+	joinSorted  func(expr string) string        // the distinct values, sorted, joined by commas
+	joinOrdered func(expr, order string) string // the values in order, joined by commas
+	objectTime  func(expr string) string        // a bronze object's time, from its name
+	now         string
+	prefix      string // of the files of the bronze, alerts, silver and devices relations
 }
 
 func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// The object names bronze writers give: Firehose's (stream-version-YYYY-MM-DD-HH-MM-SS-uuid, then
+// any extension) and the local pipeline's (iotwatch-bronze-<Unix ns>-<sequence>.json.gz).
+const (
+	firehoseObjectTime = `-([0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2})-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}[^/]*$`
+	localObjectTime    = `iotwatch-bronze-([0-9]{1,19})-[0-9]+\.json\.gz$`
+)
 
 // Athena is Trino's SQL as Athena engine 3 speaks it.
 var athena = dialect{
@@ -91,8 +137,18 @@ var athena = dialect{
 		return "CAST(from_unixtime(CAST(" + expr + " AS DOUBLE) / 1000) AS TIMESTAMP)"
 	},
 	integers: func(n int) string { return fmt.Sprintf("UNNEST(sequence(1, %d)) AS t(n)", n) },
-	bronze:   "athena_bronze.sql",
-	alerts:   "athena_alerts.sql",
+	joinSorted: func(expr string) string {
+		return "array_join(array_sort(array_distinct(array_agg(" + expr + "))), ',')"
+	},
+	joinOrdered: func(expr, order string) string {
+		return "array_join(array_agg(" + expr + " ORDER BY " + order + "), ',')"
+	},
+	objectTime: func(expr string) string {
+		return "coalesce(try(date_parse(regexp_extract(" + expr + ", " + sqlString(firehoseObjectTime) + ", 1), '%Y-%m-%d-%H-%i-%s')), " +
+			"CAST(from_unixtime(TRY_CAST(regexp_extract(" + expr + ", " + sqlString(localObjectTime) + ", 1) AS BIGINT) / 1e9) AS TIMESTAMP))"
+	},
+	now:    "CAST(current_timestamp AS TIMESTAMP)",
+	prefix: "athena_",
 }
 
 // DuckDB is DuckDB 1.5's SQL.
@@ -101,13 +157,19 @@ var duckdb = dialect{
 	re: func(expr, p string) string {
 		return "coalesce(regexp_matches(" + expr + ", " + sqlString(p) + "), false)"
 	},
-	ts:       func(expr string) string { return "TRY_CAST(" + expr + " AS TIMESTAMPTZ)" },
-	epochMs:  func(expr string) string { return "epoch_ms(" + expr + ")" },
-	pct:      func(expr, q string) string { return "quantile_cont(" + expr + ", " + q + ")" },
-	tsFromMs: func(expr string) string { return "make_timestamp(" + expr + " * 1000)" },
-	integers: func(n int) string { return fmt.Sprintf("range(1, %d) AS t(n)", n+1) },
-	bronze:   "duckdb_bronze.sql",
-	alerts:   "duckdb_alerts.sql",
+	ts:          func(expr string) string { return "TRY_CAST(" + expr + " AS TIMESTAMPTZ)" },
+	epochMs:     func(expr string) string { return "epoch_ms(" + expr + ")" },
+	pct:         func(expr, q string) string { return "quantile_cont(" + expr + ", " + q + ")" },
+	tsFromMs:    func(expr string) string { return "make_timestamp(" + expr + " * 1000)" },
+	integers:    func(n int) string { return fmt.Sprintf("range(1, %d) AS t(n)", n+1) },
+	joinSorted:  func(expr string) string { return "string_agg(DISTINCT " + expr + ", ',' ORDER BY " + expr + ")" },
+	joinOrdered: func(expr, order string) string { return "string_agg(" + expr + ", ',' ORDER BY " + order + ")" },
+	objectTime: func(expr string) string {
+		return "coalesce(try_strptime(nullif(regexp_extract(" + expr + ", " + sqlString(firehoseObjectTime) + ", 1), ''), '%Y-%m-%d-%H-%M-%S'), " +
+			"make_timestamp(TRY_CAST(nullif(regexp_extract(" + expr + ", " + sqlString(localObjectTime) + ", 1), '') AS BIGINT) // 1000))"
+	},
+	now:    "CAST(current_timestamp AS TIMESTAMP)",
+	prefix: "duckdb_",
 }
 
 // renderData is what the templates see besides the functions.
@@ -116,24 +178,63 @@ type renderData struct {
 	BronzeFiles    string // DuckDB: a list literal of the hour's bronze files
 	AlertFiles     string // DuckDB: the same for alerts ("" when there are none)
 	RejectionFiles string // DuckDB: the same for the rejections index ("" when there are none)
+	SilverFiles    string // DuckDB: the same for the period's silver files ("" when there are none)
 	Output         string // DuckDB: the Parquet file to write, as a literal
+	Table, Where   string // athena_replace.sql: the table and the DELETE's condition
+	body           string // the statement file a COPY or an INSERT wraps
+
+	Day         bool   // a day's statement (the alerts of the day)
+	PeriodMs    int64  // the period's length in ms
+	PeriodHours int64  // and in hours
+	StartColumn string // hour_start or day_start
 }
 
+type usualRange struct{ Metric, Low, High string }
+
 // render executes the named statement file in a dialect, collecting parameters as it goes.
-func render(d dialect, file string, h Hour, data renderData) (Statement, error) {
-	values := h.params()
+func render(d dialect, file string, p period, data renderData) (Statement, error) {
+	values := p.params()
+	data.PeriodMs, data.PeriodHours = p.span.Milliseconds(), int64(p.span/time.Hour)
+	data.Day = p.span > time.Hour
+	if data.StartColumn == "" {
+		data.StartColumn = "hour_start"
+	}
 	var params []Param
 	var tmpl *template.Template
+	include := func(name string) (string, error) {
+		var b bytes.Buffer
+		if err := tmpl.ExecuteTemplate(&b, name, data); err != nil {
+			return "", err
+		}
+		return strings.TrimRight(b.String(), "\n"), nil
+	}
 	funcs := template.FuncMap{
-		"re":         d.re,
-		"ts":         d.ts,
-		"epoch_ms":   d.epochMs,
-		"pct":        d.pct,
-		"ts_from_ms": d.tsFromMs,
-		"integers":   d.integers,
-		"hour_literal": func() string {
-			return "TIMESTAMP '" + h.Start.UTC().Truncate(time.Hour).Format("2006-01-02 15:04:05") + "'"
+		"re":           d.re,
+		"ts":           d.ts,
+		"epoch_ms":     d.epochMs,
+		"pct":          d.pct,
+		"ts_from_ms":   d.tsFromMs,
+		"integers":     d.integers,
+		"join_sorted":  d.joinSorted,
+		"join_ordered": d.joinOrdered,
+		"object_time":  d.objectTime,
+		"now":          func() string { return d.now },
+		"hour_start":   func() string { return timestampLiteral(p.start) },
+		"max_bytes":    func() int { return reading.MaxSize },
+		"max_double":   func() string { return "1.7976931348623157e308" },
+		"min_event_ms": func() int64 { return reading.MinEventTime.UnixMilli() },
+		"max_event_ms": func() int64 { return reading.MaxEventTime.UnixMilli() },
+		"pipeline_version": func() string {
+			return sqlString(PipelineVersion)
 		},
+		"usual_ranges": func() []usualRange {
+			out := make([]usualRange, len(reading.UsualRanges))
+			for i, u := range reading.UsualRanges {
+				out[i] = usualRange{u.Metric.String(), strconv.FormatFloat(u.Low, 'f', -1, 64), strconv.FormatFloat(u.High, 'f', -1, 64)}
+			}
+			return out
+		},
+		"empty_silver": func() string { return emptySelect(lake.SilverReadingsTable.Columns, d) },
 		"param": func(name string) (string, error) {
 			v, ok := values[name]
 			if !ok {
@@ -142,8 +243,11 @@ func render(d dialect, file string, h Hour, data renderData) (Statement, error) 
 			params = append(params, Param{Name: name, Value: v})
 			return "?", nil
 		},
-		"bronze": func() (string, error) { return include(tmpl, d.bronze, data) },
-		"alerts": func() (string, error) { return include(tmpl, d.alerts, data) },
+		"bronze":  func() (string, error) { return include(d.prefix + "bronze.sql") },
+		"alerts":  func() (string, error) { return include(d.prefix + "alerts.sql") },
+		"silver":  func() (string, error) { return include(d.prefix + "silver.sql") },
+		"devices": func() (string, error) { return include(d.prefix + "devices.sql") },
+		"body":    func() (string, error) { return include(data.body) },
 	}
 	tmpl, err := template.New("").Funcs(funcs).Option("missingkey=error").ParseFS(sqlFiles, "sql/*.sql")
 	if err != nil {
@@ -156,50 +260,156 @@ func render(d dialect, file string, h Hour, data renderData) (Statement, error) 
 	return Statement{Name: strings.TrimSuffix(file, ".sql"), SQL: strings.TrimSpace(b.String()) + "\n", Params: params}, nil
 }
 
-func include(t *template.Template, name string, data renderData) (string, error) {
-	var b bytes.Buffer
-	if err := t.ExecuteTemplate(&b, name, data); err != nil {
-		return "", err
+// emptySelect is a relation with a table's columns and no row.
+func emptySelect(cols []lake.Column, d dialect) string {
+	parts := make([]string, len(cols))
+	for i, c := range cols {
+		typ := c.Type.DuckDB()
+		if d.name == "athena" {
+			typ = strings.ToUpper(c.Type.Glue())
+		}
+		parts[i] = "CAST(NULL AS " + typ + ") AS " + c.Name
 	}
-	return strings.TrimRight(b.String(), "\n"), nil
+	return "SELECT " + strings.Join(parts, ", ") + " WHERE false"
 }
 
-// AthenaStatements renders the statements that replace one hour in the Athena (Iceberg) table:
-// DELETE the hour's rows, then INSERT them anew.
+// A layer is one statement file and the table it writes.
+type layer struct {
+	file  string
+	table lake.Table
+}
+
+// The hour's layers, in the order they are written: silver first, the others read it.
+var (
+	silverLayer   = layer{"silver.sql", lake.SilverReadingsTable}
+	hourlyLayer   = layer{"hourly.sql", lake.HourlyMetricsTable}
+	dqLayer       = layer{"dq_hourly.sql", lake.DQHourlyTable}
+	locationLayer = layer{"location_hourly.sql", lake.LocationHourlyTable}
+	dailyLayer    = layer{"hourly.sql", lake.DailyMetricsTable}
+)
+
+// athenaReplace renders the DELETE and the INSERT that replace a period of an Iceberg table.
+func athenaReplace(database string, l layer, p period, where string) ([]Statement, error) {
+	data := renderData{Database: database, Table: l.table.Name, Where: where, body: l.file}
+	if l.table.Name == lake.DailyMetricsTable.Name {
+		data.StartColumn = "day_start"
+	}
+	st, err := render(athena, "athena_replace.sql", p, data)
+	if err != nil {
+		return nil, err
+	}
+	del, ins, ok := strings.Cut(st.SQL, "\n-- then\n")
+	if !ok {
+		return nil, fmt.Errorf("athena_replace.sql: no -- then line")
+	}
+	name := strings.TrimSuffix(l.file, ".sql")
+	if l.table.Name == lake.DailyMetricsTable.Name {
+		name = "daily"
+	}
+	return []Statement{
+		{Name: name + " delete", SQL: del + "\n"}, // the DELETE takes no parameters: every one is the INSERT's
+		{Name: name + " insert", SQL: ins, Params: st.Params},
+	}, nil
+}
+
+// AthenaStatements renders the statements that replace one hour in the Athena (Iceberg) tables:
+// silver_readings from bronze, then hourly_metrics, dq_hourly and location_hourly from silver, each
+// by a DELETE of the hour's rows and an INSERT of them anew.
 func AthenaStatements(database string, h Hour) ([]Statement, error) {
+	p := h.period()
+	hourIs := "hour_start = " + timestampLiteral(p.start)
 	var out []Statement
-	for _, f := range []string{"athena_delete.sql", "athena_insert.sql"} {
-		s, err := render(athena, f, h, renderData{Database: database})
+	for _, s := range []struct {
+		l     layer
+		where string
+	}{
+		{silverLayer, "event_time >= " + timestampLiteral(p.start) + " AND event_time < " + timestampLiteral(p.start.Add(time.Hour))},
+		{hourlyLayer, hourIs},
+		{dqLayer, hourIs},
+		{locationLayer, hourIs},
+	} {
+		sts, err := athenaReplace(database, s.l, p, s.where)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, s)
+		out = append(out, sts...)
 	}
 	return out, nil
 }
 
-// DuckDBFiles are the files of one hour a DuckDB statement reads: bronze, alerts and the
-// rejections index.
+// AthenaDayStatements renders the statements that replace one day of daily_metrics, from silver.
+func AthenaDayStatements(database string, d Day) ([]Statement, error) {
+	p := d.period()
+	return athenaReplace(database, dailyLayer, p, "day_start = "+timestampLiteral(p.start))
+}
+
+// DuckDBFiles are the files a DuckDB statement reads: bronze, alerts and the rejections index of
+// the hour, and silver of the period.
 type DuckDBFiles struct {
-	Bronze, Alerts, Rejections []string
+	Bronze, Alerts, Rejections, Silver []string
 }
 
 func (f DuckDBFiles) data() renderData {
-	return renderData{BronzeFiles: listLiteral(f.Bronze), AlertFiles: listLiteralOrEmpty(f.Alerts), RejectionFiles: listLiteralOrEmpty(f.Rejections)}
+	return renderData{BronzeFiles: listLiteralOrEmpty(f.Bronze), AlertFiles: listLiteralOrEmpty(f.Alerts),
+		RejectionFiles: listLiteralOrEmpty(f.Rejections), SilverFiles: listLiteralOrEmpty(f.Silver)}
 }
 
-// DuckDBStatement renders the COPY that writes one hour's rows to a Parquet file. Files are given
-// as paths; they become SQL string literals (they name the engine's input and output, they are
-// not values of the query).
-func DuckDBStatement(files DuckDBFiles, output string, h Hour) (Statement, error) {
+// The tables the local engine writes, by their statement.
+const (
+	SilverLayer   = "silver"
+	HourlyLayer   = "hourly"
+	DQLayer       = "dq_hourly"
+	LocationLayer = "location_hourly"
+	DailyLayer    = "daily"
+)
+
+func duckLayer(name string) (layer, error) {
+	for _, l := range []struct {
+		n string
+		l layer
+	}{{SilverLayer, silverLayer}, {HourlyLayer, hourlyLayer}, {DQLayer, dqLayer}, {LocationLayer, locationLayer}, {DailyLayer, dailyLayer}} {
+		if l.n == name {
+			return l.l, nil
+		}
+	}
+	return layer{}, fmt.Errorf("no layer %q", name)
+}
+
+// DuckDBStatement renders the COPY that writes one hour's rows of a layer (SilverLayer,
+// HourlyLayer, DQLayer, LocationLayer) to a Parquet file. Files are given as paths; they become SQL
+// string literals (they name the engine's input and output, they are not values of the query).
+func DuckDBStatement(layerName string, files DuckDBFiles, output string, h Hour) (Statement, error) {
+	return duckCopy(layerName, files, output, h.period())
+}
+
+// DuckDBDayStatement renders the COPY that writes one day of daily_metrics from its silver files.
+func DuckDBDayStatement(files DuckDBFiles, output string, d Day) (Statement, error) {
+	return duckCopy(DailyLayer, files, output, d.period())
+}
+
+func duckCopy(layerName string, files DuckDBFiles, output string, p period) (Statement, error) {
+	l, err := duckLayer(layerName)
+	if err != nil {
+		return Statement{}, err
+	}
 	data := files.data()
 	data.Output = sqlString(output)
-	return render(duckdb, "duckdb_copy.sql", h, data)
+	data.body = l.file
+	if layerName == DailyLayer {
+		data.StartColumn = "day_start"
+	}
+	st, err := render(duckdb, "duckdb_copy.sql", p, data)
+	st.Name = layerName
+	return st, err
 }
 
-// DuckDBSelect renders the hour's SELECT alone (for benchmarks and tests).
-func DuckDBSelect(files DuckDBFiles, h Hour) (Statement, error) {
-	return render(duckdb, "hourly.sql", h, files.data())
+// DuckDBSelect renders a layer's SELECT alone (for benchmarks and tests).
+func DuckDBSelect(layerName string, files DuckDBFiles, h Hour) (Statement, error) {
+	l, err := duckLayer(layerName)
+	if err != nil {
+		return Statement{}, err
+	}
+	return render(duckdb, l.file, h.period(), files.data())
 }
 
 func listLiteral(paths []string) string {

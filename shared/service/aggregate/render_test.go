@@ -43,14 +43,23 @@ func TestAthenaSQLGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	day, err := AthenaDayStatements("iotwatch_lake", Day{Start: hour7.Start, ExpectedReadings: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
 	golden(t, "athena-2026-03-01T07.sql", render4golden(sts...))
-	for _, st := range sts {
-		if st.Name == "athena_delete" {
+	golden(t, "athena-2026-03-01.sql", render4golden(day...))
+	golden(t, "athena-tables.sql", render4golden(TableStatements("iotwatch_lake", "iotwatch-lake-123456789012")...))
+	for _, st := range append(sts, day...) {
+		if strings.HasSuffix(st.Name, " delete") {
 			continue // Athena takes no parameters in DELETE: see TestAthenaParametersOnlyInWhere
 		}
-		// every value is a parameter: none of them appears in the text
+		// every value of the query is a parameter: none appears in the text but the period's start,
+		// as a typed literal formatted from a time.Time (the constant hour_start of dq_hourly and
+		// location_hourly)
+		text := strings.ReplaceAll(st.SQL, "TIMESTAMP '2026-03-01 07:00:00'", "")
 		for _, v := range []string{"2026-03-01", "1772348400000", "07:00:00"} {
-			if strings.Contains(st.SQL, v) {
+			if strings.Contains(text, v) {
 				t.Errorf("%s has %q in its text; values must be parameters", st.Name, v)
 			}
 		}
@@ -61,13 +70,24 @@ func TestAthenaSQLGolden(t *testing.T) {
 }
 
 func TestDuckDBSQLGolden(t *testing.T) {
-	st, err := DuckDBStatement(DuckDBFiles{Bronze: []string{"/lake/bronze/dt=2026-03-01/hour=07/a.json.gz", "/lake/bronze/dt=2026-03-01/hour=07/b'c.json.gz"},
-		Rejections: []string{"/lake/rejections/dt=2026-03-01/hour=07/r.json.gz"}}, "/lake/gold/hourly_metrics/dt=2026-03-01/hour=07.parquet.tmp", hour7)
+	files := DuckDBFiles{Bronze: []string{"/lake/bronze/dt=2026-03-01/hour=07/a.json.gz", "/lake/bronze/dt=2026-03-01/hour=07/b'c.json.gz"},
+		Rejections: []string{"/lake/rejections/dt=2026-03-01/hour=07/r.json.gz"},
+		Alerts:     []string{"/lake/alerts/dt=2026-03-01/hour=07/a.json.gz"},
+		Silver:     []string{"/lake/silver/readings/dt=2026-03-01/hour=07.parquet"}}
+	var sts []Statement
+	for _, l := range []string{SilverLayer, HourlyLayer, DQLayer, LocationLayer} {
+		st, err := DuckDBStatement(l, files, "/lake/"+l+".parquet.tmp", hour7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sts = append(sts, st)
+	}
+	day, err := DuckDBDayStatement(DuckDBFiles{Silver: files.Silver, Alerts: files.Alerts}, "/lake/day.parquet.tmp", Day{Start: hour7.Start, ExpectedReadings: 60})
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "duckdb-2026-03-01T07.sql", render4golden(st))
-	if !strings.Contains(st.SQL, `'/lake/bronze/dt=2026-03-01/hour=07/b''c.json.gz'`) {
+	golden(t, "duckdb-2026-03-01T07.sql", render4golden(append(sts, day)...))
+	if !strings.Contains(sts[0].SQL, `'/lake/bronze/dt=2026-03-01/hour=07/b''c.json.gz'`) {
 		t.Errorf("a quote in a path is not escaped")
 	}
 }
@@ -75,10 +95,21 @@ func TestDuckDBSQLGolden(t *testing.T) {
 // TestDialectsShareTheQuery: the two renderings differ only where the dialects do.
 func TestDialectsShareTheQuery(t *testing.T) {
 	a, _ := AthenaStatements("db", hour7)
-	d, _ := DuckDBSelect(DuckDBFiles{Bronze: []string{"/x"}, Alerts: []string{"/y"}}, hour7)
-	for _, shared := range []string{"GROUP BY device_id, CASE WHEN msg_id", "BETWEEN -50 AND 150", "occupancy IN (0, 1)", "kind IN ('OPEN', 'ESCALATE')", "round(avg(temperature), 6)"} {
-		if !strings.Contains(a[1].SQL, shared) || !strings.Contains(d.SQL, shared) {
-			t.Errorf("%q is not in both renderings", shared)
+	files := DuckDBFiles{Bronze: []string{"/x"}, Alerts: []string{"/y"}, Silver: []string{"/z"}}
+	s, _ := DuckDBSelect(SilverLayer, files, hour7)
+	g, _ := DuckDBSelect(HourlyLayer, files, hour7)
+	for _, c := range []struct {
+		athena int
+		duck   Statement
+		shared []string
+	}{
+		{1, s, []string{"GROUP BY device_id, CASE WHEN msg_id", "BETWEEN -50 AND 150", "occupancy IN (0, 1)", "WHEN line_bytes > 16384 THEN 'too_large'", "r.temperature < 16 OR r.temperature > 28"}},
+		{3, g, []string{"kind IN ('OPEN', 'ESCALATE')", "round(avg(temperature), 6)"}},
+	} {
+		for _, shared := range c.shared {
+			if !strings.Contains(a[c.athena].SQL, shared) || !strings.Contains(c.duck.SQL, shared) {
+				t.Errorf("%q is not in both renderings", shared)
+			}
 		}
 	}
 }
@@ -103,7 +134,7 @@ func TestAthenaParametersOnlyInWhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, st := range sts {
-		if strings.HasPrefix(st.SQL, "DELETE") && len(st.Params) > 0 {
+		if strings.HasPrefix(st.SQL, "DELETE") && len(st.Params) > 0 || strings.HasPrefix(st.SQL, "DELETE") && strings.Contains(st.SQL, "?") {
 			t.Errorf("DELETE has parameters; Athena refuses them")
 		}
 		clause := ""

@@ -1,1 +1,1 @@
-SELECT alert_id, kind, severity, device_id, alert_time FROM {{.Database}}.alerts WHERE dt = {{param "dt"}} AND hour = {{param "hour"}}
+SELECT alert_id, kind, severity, device_id, rule, alert_time FROM {{.Database}}.alerts WHERE dt = {{param "dt"}}{{if not .Day}} AND hour = {{param "hour"}}{{end}}

@@ -1,4 +1,5 @@
-  SELECT
+  SELECT source_object, ingested_at, line_bytes, index_reason,
+    coalesce(regexp_like(line, '^\s*\{') AND try(json_parse(line)) IS NOT NULL, false) AS is_object,
     json_format(json_extract(line, '$.device_id')) AS device_id_j,
     json_format(json_extract(line, '$.event_time')) AS event_time_j,
     json_format(json_extract(line, '$.msg_id')) AS msg_id_j,
@@ -20,9 +21,18 @@
       cardinality(regexp_extract_all(line, '[{,]\s*"co2"\s*:')) > 1 OR
       cardinality(regexp_extract_all(line, '[{,]\s*"humidity_ratio"\s*:')) > 1 OR
       cardinality(regexp_extract_all(line, '[{,]\s*"occupancy"\s*:')) > 1) AS repeated
-  FROM {{.Database}}.bronze_lines
-  WHERE dt = {{param "dt"}} AND hour = {{param "hour"}}
-    -- not the lines the evaluation rejected for what the line alone cannot show
-    AND lower(to_hex(md5(to_utf8(line)))) NOT IN (
-      SELECT line_md5 FROM {{.Database}}.rejections
-      WHERE dt = {{param "dt"}} AND hour = {{param "hour"}} AND line_md5 IS NOT NULL)
+  FROM (
+    -- bronze_lines reads each line as written, so its length is that of the message
+    SELECT b.line, length(to_utf8(b.line)) AS line_bytes,
+      regexp_extract(b."$path", '(bronze/dt=[^/]+/hour=[^/]+/[^/]+)$', 1) AS source_object,
+      {{object_time "b.\"$path\""}} AS ingested_at,
+      r.reason AS index_reason
+    FROM {{.Database}}.bronze_lines b
+    -- the lines the evaluation rejected for what the line alone cannot show, by the rejections index
+    LEFT JOIN (
+      SELECT line_md5, min(reason) AS reason
+      FROM {{.Database}}.rejections
+      WHERE dt = {{param "dt"}} AND hour = {{param "hour"}} AND line_md5 IS NOT NULL
+      GROUP BY line_md5) r ON r.line_md5 = lower(to_hex(md5(to_utf8(b.line))))
+    WHERE b.dt = {{param "dt"}} AND b.hour = {{param "hour"}}
+  ) l

@@ -1,4 +1,4 @@
-  SELECT
+  SELECT source_object, ingested_at, line_bytes, index_reason, is_object,
     CAST(j[1] AS VARCHAR) AS device_id_j,
     CAST(j[2] AS VARCHAR) AS event_time_j,
     CAST(j[3] AS VARCHAR) AS msg_id_j,
@@ -11,12 +11,23 @@
     -- json_keys lists the top-level names as written (escapes decoded), repeats included
     coalesce(len(keys) <> len(list_distinct(keys)), false) AS repeated
   FROM (
-    SELECT json_extract(json, ['$.device_id', '$.event_time', '$.msg_id', '$.temperature', '$.humidity',
-      '$.light', '$.co2', '$.humidity_ratio', '$.occupancy']) AS j,
-      json_keys(json) AS keys
-    FROM read_json_objects({{.BronzeFiles}}, format = 'newline_delimited', ignore_errors = true, maximum_object_size = 1048576){{if .RejectionFiles}}
-    -- not the lines the evaluation rejected for what the line alone cannot show
-    WHERE md5(CAST(json AS VARCHAR)) NOT IN (
-      SELECT line_md5 FROM read_json({{.RejectionFiles}}, format = 'newline_delimited', ignore_errors = true, columns = {line_md5: 'VARCHAR'})
-      WHERE line_md5 IS NOT NULL){{end}}
+    -- each line as written (CSV reading with no delimiter, quote or escape that JSON text can hold
+    -- unescaped), so that its length is that of the message
+    SELECT strlen(b.line) AS line_bytes,
+      regexp_extract(b.filename, '(bronze/dt=[^/]+/hour=[^/]+/[^/]+)$', 1) AS source_object,
+      {{object_time "b.filename"}} AS ingested_at,
+      CASE WHEN json_valid(b.line) THEN json_type(b.line) = 'OBJECT' ELSE false END AS is_object,
+      CASE WHEN json_valid(b.line) THEN json_extract(b.line, ['$.device_id', '$.event_time', '$.msg_id', '$.temperature', '$.humidity',
+        '$.light', '$.co2', '$.humidity_ratio', '$.occupancy']) END AS j,
+      CASE WHEN json_valid(b.line) THEN CASE WHEN json_type(b.line) = 'OBJECT' THEN json_keys(b.line) END END AS keys,
+      {{if .RejectionFiles}}r.reason{{else}}CAST(NULL AS VARCHAR){{end}} AS index_reason
+    FROM read_csv({{.BronzeFiles}}, columns = {'line': 'VARCHAR'}, header = false, delim = '\x01', quote = '', escape = '',
+      auto_detect = false, compression = 'gzip', max_line_size = 2097152, strict_mode = false, ignore_errors = true, filename = true) b{{if .RejectionFiles}}
+    -- the lines the evaluation rejected for what the line alone cannot show, by the rejections index
+    LEFT JOIN (
+      SELECT line_md5, min(reason) AS reason
+      FROM read_json({{.RejectionFiles}}, format = 'newline_delimited', ignore_errors = true, columns = {line_md5: 'VARCHAR', reason: 'VARCHAR'})
+      WHERE line_md5 IS NOT NULL
+      GROUP BY line_md5) r ON r.line_md5 = md5(b.line){{end}}
+    WHERE b.line IS NOT NULL
   )

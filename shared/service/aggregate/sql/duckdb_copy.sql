@@ -1,3 +1,3 @@
 COPY (
-{{template "hourly.sql" .}}
+{{body}}
 ) TO {{.Output}} (FORMAT parquet, COMPRESSION zstd)

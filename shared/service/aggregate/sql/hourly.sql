@@ -1,70 +1,21 @@
 {{/*
-  Hourly aggregates of one UTC hour (DESIGN.md, "Hourly aggregates"), the same text for Athena
-  (Trino) and DuckDB. The dialect supplies: bronze (the hour's raw readings, one JSON text column
-  per field: NULL when absent, 'null' for a JSON null, the JSON text otherwise), alerts (the hour's
-  alerts), re (regexp test), ts (parse RFC 3339), epoch_ms, ts_from_ms, pct (percentile),
-  integers (the table 1..n); param emits a positional parameter. Athena takes parameters only in
-  WHERE clauses: every param below stands in one. A row counts only if the evaluate function's
-  decoder would accept it.
+  Hourly aggregates of one UTC hour and daily aggregates (DESIGN.md, "Hourly aggregates", "Silver and
+  daily gold"), the same text for Athena (Trino) and DuckDB, computed from the period's
+  silver_readings (a day's values from its readings, not from its hours). The dialect supplies: silver (the
+  hour's silver rows), alerts (the hour's alerts), ts (parse RFC 3339), epoch_ms, ts_from_ms, pct
+  (percentile), integers (the table 1..n); param emits a positional parameter. Athena takes
+  parameters only in WHERE clauses: every param below stands in one.
 */}}
-WITH src AS (
-{{bronze}}
-),
-parsed AS (
-  SELECT
-    CASE WHEN {{re "device_id_j" `^"[A-Za-z0-9:_-]{1,128}"$`}} THEN substr(device_id_j, 2, length(device_id_j) - 2) END AS device_id,
-    CASE WHEN {{re "event_time_j" `^"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"$`}}
-      THEN {{ts "substr(event_time_j, 2, length(event_time_j) - 2)"}} END AS ts,
-    CASE WHEN msg_id_j IS NULL OR msg_id_j = 'null' THEN ''
-      WHEN msg_id_j LIKE '"%' AND length(msg_id_j) <= 130 THEN substr(msg_id_j, 2, length(msg_id_j) - 2) END AS msg_id,
-    TRY_CAST(temperature_j AS DOUBLE) AS temperature,
-    TRY_CAST(humidity_j AS DOUBLE) AS humidity,
-    TRY_CAST(light_j AS DOUBLE) AS light,
-    TRY_CAST(co2_j AS DOUBLE) AS co2,
-    TRY_CAST(humidity_ratio_j AS DOUBLE) AS humidity_ratio,
-    TRY_CAST(occupancy_j AS DOUBLE) AS occupancy,
-    temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j, repeated
-  FROM src
-),
-valid AS (
-  SELECT device_id, msg_id, {{epoch_ms "ts"}} AS event_ms,
+WITH readings AS (
+  SELECT device_id, {{epoch_ms "event_time"}} AS event_ms,
     temperature, humidity, light, co2, humidity_ratio, occupancy
-  FROM parsed
-  WHERE device_id IS NOT NULL AND ts IS NOT NULL AND msg_id IS NOT NULL
-    -- a field name repeated at the top level makes the line malformed (engines disagree on which
-    -- copy wins); an event time outside the range of the decoder is a device clock fault
-    AND NOT repeated
-    AND {{epoch_ms "ts"}} >= {{param "min_event_ms"}} AND {{epoch_ms "ts"}} < {{param "max_event_ms"}}
-    -- a metric that is present must be a number within its range. The engines re-serialize the
-    -- JSON they extract, so the text of a metric is a JSON number, a quoted string, null, true, false,
-    -- an object or an array: TRY_CAST to DOUBLE succeeds for numbers only (an overflowing one
-    -- becomes infinite, and out of range).
-    AND (temperature_j IS NULL OR temperature BETWEEN -50 AND 150)
-    AND (humidity_j IS NULL OR humidity BETWEEN 0 AND 100)
-    AND (light_j IS NULL OR light BETWEEN 0 AND 200000)
-    AND (co2_j IS NULL OR co2 BETWEEN 0 AND 100000)
-    AND (humidity_ratio_j IS NULL OR humidity_ratio BETWEEN 0 AND 1)
-    AND (occupancy_j IS NULL OR occupancy IN (0, 1))
-    -- and at least one is present
-    AND (temperature_j IS NOT NULL OR humidity_j IS NOT NULL OR light_j IS NOT NULL
-      OR co2_j IS NOT NULL OR humidity_ratio_j IS NOT NULL OR occupancy_j IS NOT NULL)
-),
-readings AS (
-  -- one row per reading identity: (device_id, msg_id), or (device_id, event_time) without msg_id.
-  -- Copies of a reading are normally identical; where they are not, min() keeps the result
-  -- deterministic.
-  SELECT device_id, min(event_ms) AS event_ms,
-    min(temperature) AS temperature, min(humidity) AS humidity, min(light) AS light,
-    min(co2) AS co2, min(humidity_ratio) AS humidity_ratio, min(occupancy) AS occupancy
-  FROM valid
-  WHERE event_ms >= {{param "start_ms"}} AND event_ms < {{param "end_ms"}}
-  GROUP BY device_id, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END
+  FROM ({{silver}}) s
 ),
 metrics AS (
   -- averages are rounded to 6 decimals: parallel sums differ in their last bits from run to run,
   -- and a re-run must give the same rows
   SELECT device_id,
-    min(event_ms) - min(event_ms) % 3600000 AS hour_ms,
+    min(event_ms) - min(event_ms) % {{.PeriodMs}} AS hour_ms,
     count(*) AS readings,
     min(temperature) AS temperature_min,
     round(avg(temperature), 6) AS temperature_avg,
@@ -81,7 +32,7 @@ metrics AS (
   GROUP BY device_id
 ),
 alert_counts AS (
-  -- OPEN and ESCALATE alerts of the device in the hour, all users; a repeat of an alert_id counts once
+  -- OPEN and ESCALATE alerts of the device in the period, all users; a repeat of an alert_id counts once
   SELECT device_id,
     count(DISTINCT CASE WHEN severity = 'WARNING' THEN alert_id END) AS alerts_warning,
     count(DISTINCT CASE WHEN severity = 'VIOLATION' THEN alert_id END) AS alerts_violation
@@ -91,12 +42,13 @@ alert_counts AS (
   GROUP BY device_id
 ),
 settings AS (
-  -- the configured readings per hour (3600 / the nominal interval), as a one-row relation
-  SELECT n AS expected_readings FROM {{integers 3600}} WHERE n = {{param "expected_readings"}}
+  -- the configured readings per hour (3600 / the nominal interval) times the hours of the period,
+  -- as a one-row relation
+  SELECT n * {{.PeriodHours}} AS expected_readings FROM {{integers 3600}} WHERE n = {{param "expected_readings"}}
 )
 SELECT
   m.device_id,
-  {{ts_from_ms "m.hour_ms"}} AS hour_start,
+  {{ts_from_ms "m.hour_ms"}} AS {{.StartColumn}},
   m.readings,
   m.temperature_min, m.temperature_avg, m.temperature_max, m.temperature_p50, m.temperature_p95,
   m.humidity_avg, m.light_avg, m.light_max, m.co2_avg, m.co2_max, m.occupancy_ratio,

@@ -1,0 +1,72 @@
+package aggregate
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
+)
+
+// An icebergTable is a lake table the aggregation writes as Iceberg on AWS, and how it is
+// partitioned.
+type icebergTable struct {
+	table     *lake.Table // the definition, as it is when the statements are made
+	partition string      // an Iceberg partition transform
+}
+
+// The Iceberg tables, in the order they are created. Silver is partitioned by day (a day's
+// queries read one partition) and written sorted by device and time (the INSERT's ORDER BY: Athena
+// has no sort order in its DDL); the gold tables by day too, daily_metrics by month.
+var icebergTables = []icebergTable{
+	{&lake.SilverReadingsTable, "day(event_time)"},
+	{&lake.HourlyMetricsTable, "day(hour_start)"},
+	{&lake.DailyMetricsTable, "month(day_start)"},
+	{&lake.DQHourlyTable, "day(hour_start)"},
+	{&lake.LocationHourlyTable, "day(hour_start)"},
+}
+
+// TableStatements are the DDL that create the Iceberg tables if they do not exist, at
+// s3://BUCKET/<the table's prefix>/, with the columns of the one lake-table definition.
+//
+// The tables are created here, by the aggregate function on its first run, and not by
+// CloudFormation: a Glue table of Iceberg type that a stack update rewrites loses its table_type
+// and metadata_location (Glue's UpdateTable; cloudformation-coverage-roadmap#1919, #2495), and
+// every Athena commit moves metadata_location away from what a template holds. IF NOT EXISTS
+// makes a re-run change nothing: a column added to a definition later needs an ALTER TABLE … ADD
+// COLUMNS here, never a stack update.
+func TableStatements(database, bucket string) []Statement {
+	out := make([]Statement, 0, len(icebergTables))
+	for _, t := range icebergTables {
+		cols := make([]string, len(t.table.Columns))
+		for i, c := range t.table.Columns {
+			cols[i] = "  " + c.Name + " " + c.Type.Glue()
+		}
+		sql := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s (\n%s)\nPARTITIONED BY (%s)\nLOCATION 's3://%s/%s/'\nTBLPROPERTIES ('table_type' = 'ICEBERG', 'format' = 'parquet', 'write_compression' = 'zstd')\n",
+			database, t.table.Name, strings.Join(cols, ",\n"), t.partition, bucket, t.table.Prefix)
+		out = append(out, Statement{Name: "create " + t.table.Name, SQL: sql})
+	}
+	return out
+}
+
+// tables creates the Iceberg tables once per process (again after a failure).
+type tables struct {
+	mu   sync.Mutex
+	done bool
+}
+
+func (t *tables) ensure(ctx context.Context, run func(context.Context, Statement) (QueryStats, error), sts []Statement) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done {
+		return nil
+	}
+	for _, st := range sts {
+		if _, err := run(ctx, st); err != nil {
+			return fmt.Errorf("creating the lake's Iceberg tables: %s: %w", st.Name, err)
+		}
+	}
+	t.done = true
+	return nil
+}

@@ -1,0 +1,1 @@
+SELECT device_id, location FROM {{.Database}}.devices

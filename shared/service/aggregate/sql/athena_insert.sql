@@ -1,2 +1,0 @@
-INSERT INTO {{.Database}}.hourly_metrics
-{{template "hourly.sql" .}}

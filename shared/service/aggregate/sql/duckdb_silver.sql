@@ -1,0 +1,1 @@
+{{if .SilverFiles}}SELECT * FROM read_parquet({{.SilverFiles}}){{else}}{{empty_silver}}{{end}}
