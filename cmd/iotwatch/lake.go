@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"database/sql"
 	"encoding/csv"
 	"encoding/json"
@@ -13,12 +14,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/iotwatch/iotwatch/shared/local/dashboard"
 	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 )
 
 func newAggregate(stdout, stderr io.Writer) *cobra.Command {
-	var lakeDir, from, to string
+	var lakeDir, from, to, devicesPath string
 	var late int
 	var interval time.Duration
 	cmd := &cobra.Command{
@@ -49,6 +51,9 @@ twice gives the same rows.`,
 				return err
 			}
 			defer e.Close()
+			if err := setDevices(cmd.Context(), e, devicesPath); err != nil {
+				return err
+			}
 			cfg := aggregate.DefaultConfig
 			cfg.Interval, cfg.LateHours, cfg.Concurrency = interval, late, 1
 			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -58,10 +63,14 @@ twice gives the same rows.`,
 				return err
 			}
 			fmt.Fprintf(stdout, "aggregated %d hours (%s to %s): %d rows in %s\n", len(res.Hours), from, to, res.Rows, time.Since(start).Round(time.Millisecond))
+			if len(res.Days) > 0 {
+				fmt.Fprintf(stdout, "daily_metrics: %d days (%s to %s)\n", len(res.Days), res.Days[0], res.Days[len(res.Days)-1])
+			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&lakeDir, "lake", "", "lake directory (bronze/, alerts/, gold/)")
+	cmd.Flags().StringVar(&lakeDir, "lake", "", "lake directory (bronze/, alerts/, silver/, gold/)")
+	cmd.Flags().StringVar(&devicesPath, "devices", "", "devices CSV (device_id,name,location): the locations of location_hourly")
 	cmd.Flags().StringVar(&from, "from", "", "first hour, YYYY-MM-DDTHH (UTC)")
 	cmd.Flags().StringVar(&to, "to", "", "hour after the last, YYYY-MM-DDTHH (UTC)")
 	cmd.Flags().IntVar(&late, "late-hours", aggregate.DefaultConfig.LateHours, "unused here: the late window of scheduled runs")
@@ -77,7 +86,7 @@ func newQuery(stdout io.Writer) *cobra.Command {
 	var lakeDir, format string
 	cmd := &cobra.Command{
 		Use:   `query --lake DIR [--format table|csv|jsonl] "SQL"`,
-		Short: "Run SQL on a local lake: bronze_readings, alerts and hourly_metrics, as on Athena",
+		Short: "Run SQL on a local lake: bronze_readings, alerts, silver_readings, hourly_metrics, daily_metrics, dq_hourly, location_hourly, as on Athena",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch format {
@@ -185,4 +194,13 @@ func printRows(w io.Writer, rows *sql.Rows, format string) error {
 		return cw.Error()
 	}
 	return nil
+}
+
+// setDevices gives the engine the devices file's locations (none without a file).
+func setDevices(ctx context.Context, e *duckdbengine.Engine, path string) error {
+	devs, _, err := dashboard.ReadCatalog(path, "")
+	if err != nil {
+		return fmt.Errorf("--devices: %w", err)
+	}
+	return e.SetDevices(ctx, devs)
 }

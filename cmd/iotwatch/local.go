@@ -99,6 +99,9 @@ write or an aggregation that failed, records given up).
 				return err
 			}
 			defer engine.Close()
+			if err := setDevices(ctx, engine, cfg.Devices); err != nil {
+				return err
+			}
 			cfg.Aggregator = engine
 			cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			cfg.Progress = stderr

@@ -98,10 +98,10 @@ func TestFiltersInABrowser(t *testing.T) {
 	}
 	assert.Equal(t, 10, count())
 	p.Run(chromedp.SetValue("#f-device", "room-001", chromedp.ByID), chromedp.Click(`button[type=submit]`, chromedp.ByQuery), chromedp.WaitReady("#count", chromedp.ByID))
-	p.WaitFor(`location.search.includes("device=room-001")`, 5*time.Second)
+	p.WaitFor(`location.search.includes("device=room-001") && document.readyState === "complete"`, 5*time.Second)
 	assert.Equal(t, 3, count())
 	p.Run(chromedp.Click("#f-open", chromedp.ByID), chromedp.Click(`button[type=submit]`, chromedp.ByQuery))
-	p.WaitFor(`location.search.includes("open=1")`, 5*time.Second)
+	p.WaitFor(`location.search.includes("open=1") && document.readyState === "complete"`, 5*time.Second)
 	assert.Equal(t, 0, count(), "room-001 has no open episode")
 	var text string
 	p.Run(chromedp.Text("#episodes tbody", &text, chromedp.ByQuery))

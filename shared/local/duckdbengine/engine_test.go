@@ -334,15 +334,23 @@ func TestAggregateEqualsReference(t *testing.T) {
 	require.NoError(t, rows.Scan(&n))
 	require.NoError(t, rows.Close())
 	assert.Equal(t, int64(15), n, "hourly_metrics rows: room-1..4 and room-9, three hours")
-	for _, tbl := range []lake.Table{lake.BronzeReadingsTable, lake.AlertsTable, lake.HourlyMetricsTable} {
+	for _, tbl := range []lake.Table{lake.BronzeReadingsTable, lake.AlertsTable, lake.SilverReadingsTable, lake.HourlyMetricsTable,
+		lake.DailyMetricsTable, lake.DQHourlyTable, lake.LocationHourlyTable} {
 		want := tbl.Columns
 		if tbl.Partitioned {
 			want = append(append([]lake.Column{}, want...), lake.PartitionColumns...)
 		}
 		assert.Equal(t, want, describe(t, e.DB(), "SELECT * FROM "+tbl.Name), "columns of the view %s", tbl.Name)
 	}
-	// What the aggregation writes is the gold table, column for column.
-	assert.Equal(t, lake.HourlyMetricsTable.Columns, describe(t, e.DB(), fmt.Sprintf("SELECT * FROM read_parquet('%s', hive_partitioning = false)", e.GoldFile(h0))))
+	// What the aggregation writes is each table, column for column.
+	for _, c := range []struct {
+		t    lake.Table
+		file string
+	}{{lake.HourlyMetricsTable, e.GoldFile(h0)}, {lake.SilverReadingsTable, e.HourFile(lake.SilverReadingsTable, h0)},
+		{lake.DQHourlyTable, e.HourFile(lake.DQHourlyTable, h0)}, {lake.LocationHourlyTable, e.HourFile(lake.LocationHourlyTable, h0)},
+		{lake.DailyMetricsTable, e.DayFile(h0)}} {
+		assert.Equal(t, c.t.Columns, describe(t, e.DB(), fmt.Sprintf("SELECT * FROM read_parquet('%s', hive_partitioning = false)", c.file)), "columns of %s", c.t.Name)
+	}
 }
 
 // describe returns the columns of a query's result as DuckDB types them.

@@ -38,7 +38,8 @@ func (e *Engine) has(pattern string) bool {
 func lit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // DefineViews creates the views of the lake's tables (lake.BronzeReadingsTable, AlertsTable,
-// HourlyMetricsTable) over the lake as it is now (an empty view where the lake has no file yet).
+// SilverReadingsTable, HourlyMetricsTable, DailyMetricsTable, DQHourlyTable, LocationHourlyTable)
+// over the lake as it is now (an empty view where the lake has no file yet).
 func (e *Engine) DefineViews(ctx context.Context) error {
 	glob := func(p string) string { return lit(filepath.Join(e.root, filepath.FromSlash(p))) }
 	jsonView := func(t lake.Table) string {
@@ -62,7 +63,11 @@ func (e *Engine) DefineViews(ctx context.Context) error {
 	}{
 		{lake.BronzeReadingsTable, jsonView(lake.BronzeReadingsTable)},
 		{lake.AlertsTable, jsonView(lake.AlertsTable)},
+		{lake.SilverReadingsTable, goldView(lake.SilverReadingsTable)},
 		{lake.HourlyMetricsTable, goldView(lake.HourlyMetricsTable)},
+		{lake.DailyMetricsTable, goldView(lake.DailyMetricsTable)},
+		{lake.DQHourlyTable, goldView(lake.DQHourlyTable)},
+		{lake.LocationHourlyTable, goldView(lake.LocationHourlyTable)},
 	} {
 		if _, err := e.db.ExecContext(ctx, "CREATE OR REPLACE VIEW "+v.t.Name+" AS "+v.sql); err != nil {
 			return fmt.Errorf("defining view %s: %w", v.t.Name, err)

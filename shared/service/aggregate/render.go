@@ -180,6 +180,7 @@ type renderData struct {
 	RejectionFiles string // DuckDB: the same for the rejections index ("" when there are none)
 	SilverFiles    string // DuckDB: the same for the period's silver files ("" when there are none)
 	Output         string // DuckDB: the Parquet file to write, as a literal
+	RowGroupSize   int    // DuckDB: the Parquet row groups' rows (0: DuckDB's default)
 	Table, Where   string // athena_replace.sql: the table and the DELETE's condition
 	body           string // the statement file a COPY or an INSERT wraps
 
@@ -397,6 +398,11 @@ func duckCopy(layerName string, files DuckDBFiles, output string, p period) (Sta
 	data.body = l.file
 	if layerName == DailyLayer {
 		data.StartColumn = "day_start"
+	}
+	if layerName == SilverLayer {
+		// silver is sorted by device and time: row groups of 16,384 rows let a query of a few
+		// devices skip the others' by their device_id statistics (DuckDB's default is 122,880)
+		data.RowGroupSize = 16384
 	}
 	st, err := render(duckdb, "duckdb_copy.sql", p, data)
 	st.Name = layerName

@@ -1,3 +1,3 @@
 COPY (
 {{body}}
-) TO {{.Output}} (FORMAT parquet, COMPRESSION zstd)
+) TO {{.Output}} (FORMAT parquet, COMPRESSION zstd{{if .RowGroupSize}}, ROW_GROUP_SIZE {{.RowGroupSize}}{{end}})

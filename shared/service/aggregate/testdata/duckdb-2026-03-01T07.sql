@@ -120,7 +120,7 @@ SELECT r.device_id, make_timestamp(r.event_ms * 1000) AS event_time, r.msg_id,
 FROM readings r
 LEFT JOIN raised x ON x.device_id = r.device_id AND x.event_ms = r.event_ms
 ORDER BY r.device_id, r.event_ms
-) TO '/lake/silver.parquet.tmp' (FORMAT parquet, COMPRESSION zstd)
+) TO '/lake/silver.parquet.tmp' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 16384)
 -- parameters: 1:start_ms=1772348400000 2:end_ms=1772352000000
 
 -- hourly
