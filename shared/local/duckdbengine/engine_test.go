@@ -93,6 +93,11 @@ func genLake(t testing.TB, root string) map[time.Time][]string {
 			`{"device_id":"room-1","event_time":"` + ts + `","temperature":1e400}`,
 			`{"device_id":"room-1","event_time":"` + ts + `","occupancy":0.5}`,
 			`{"device_id":"room 1","event_time":"` + ts + `","temperature":20}`,
+			`{"device_id":null,"event_time":"` + ts + `","temperature":20}`,
+			`{"device_id":"room-1","event_time":null,"temperature":20}`,
+			`{"device_id":"room-1","event_time":"` + ts + `","temperature":20,"msg_id":"` + strings.Repeat("\\\"", 100) + hour.Format("15") + `"}`,
+			// escapes in strings: the values as the decoder reads them
+			`{"device_id":"room\u002d1","event_time":"` + strings.Replace(ts, "T", "\u0054", 1) + `","temperature":20.25,"msg_id":"esc\"aped-` + hour.Format("15") + `"}`,
 			`{"device_id":12,"event_time":"` + ts + `","temperature":20}`,
 			`{"device_id":"room-1","event_time":"` + hour.Format("2006-01-02T15") + `:05:00","temperature":20}`,
 			`{"device_id":"room-1","event_time":"2026-02-30T06:05:00Z","temperature":20}`,

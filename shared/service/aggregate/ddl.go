@@ -17,8 +17,9 @@ type icebergTable struct {
 }
 
 // The Iceberg tables, in the order they are created. Silver is partitioned by day (a day's
-// queries read one partition) and written sorted by device and time (the INSERT's ORDER BY: Athena
-// has no sort order in its DDL); the gold tables by day too, daily_metrics by month.
+// queries read one partition), the gold tables by day too, daily_metrics by month. (Athena's DDL
+// has no sort order, and Trino ignores an INSERT's ORDER BY: silver's files on AWS are not sorted
+// by device; the local Parquet files are.)
 var icebergTables = []icebergTable{
 	{&lake.SilverReadingsTable, "day(event_time)"},
 	{&lake.HourlyMetricsTable, "day(hour_start)"},

@@ -182,6 +182,10 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (Result, 
 // Run aggregates the given hours, oldest first, a few at once.
 func (h *Handler) Run(ctx context.Context, hours []time.Time) (Result, error) {
 	start := time.Now()
+	if h.cfg.Interval < time.Second || h.cfg.Interval > time.Hour {
+		// the SQL takes 1 to 3600 readings an hour; any other count would write empty hours
+		return Result{}, fmt.Errorf("the reading interval %s is outside 1s to 1h", h.cfg.Interval)
+	}
 	expected := int64(time.Hour / h.cfg.Interval)
 	results := make([]HourResult, len(hours))
 	errs := make([]error, len(hours))

@@ -223,6 +223,7 @@ func render(d dialect, file string, p period, data renderData) (Statement, error
 		"hour_start":   func() string { return timestampLiteral(p.start) },
 		"max_bytes":    func() int { return reading.MaxSize },
 		"max_double":   func() string { return "1.7976931348623157e308" },
+		"max_msg_id":   func() int { return reading.MaxMsgIDLen },
 		"min_event_ms": func() int64 { return reading.MinEventTime.UnixMilli() },
 		"max_event_ms": func() int64 { return reading.MaxEventTime.UnixMilli() },
 		"pipeline_version": func() string {

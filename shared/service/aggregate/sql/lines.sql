@@ -5,7 +5,8 @@
   ingested_at (the object's time, where its name tells it), index_reason (the reason of the
   rejections index, for what the line alone cannot show: a reading published on another device's
   topic, from the future) and one JSON text column per field (NULL when absent, 'null' for a JSON
-  null, the JSON text otherwise), is_object and repeated. reason is NULL for a line the decoder
+  null, the JSON text otherwise), the string value of device_id, event_time and msg_id
+  (device_id_s, …: NULL when the field is not a string), is_object and repeated. reason is NULL for a line the decoder
   accepts, else the first rule it breaks, in the decoder's order.
 */}}src AS (
 {{bronze}}
@@ -13,11 +14,13 @@
 parsed AS (
   SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated,
     device_id_j, event_time_j, msg_id_j,
-    CASE WHEN {{re "device_id_j" `^"[A-Za-z0-9:_-]{1,128}"$`}} THEN substr(device_id_j, 2, length(device_id_j) - 2) END AS device_id,
-    CASE WHEN {{re "event_time_j" `^"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"$`}}
-      THEN {{ts "substr(event_time_j, 2, length(event_time_j) - 2)"}} END AS ts,
+    -- a string field is tested on its JSON text (a string starts with a quote) and taken from its
+    -- value (escapes decoded)
+    CASE WHEN device_id_j LIKE '"%' AND {{re "device_id_s" `^[A-Za-z0-9:_-]{1,128}$`}} THEN device_id_s END AS device_id,
+    CASE WHEN event_time_j LIKE '"%' AND {{re "event_time_s" `^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`}}
+      THEN {{ts "event_time_s"}} END AS ts,
     CASE WHEN msg_id_j IS NULL OR msg_id_j = 'null' THEN ''
-      WHEN msg_id_j LIKE '"%' AND length(msg_id_j) <= 130 THEN substr(msg_id_j, 2, length(msg_id_j) - 2) END AS msg_id,
+      WHEN msg_id_j LIKE '"%' AND length(msg_id_s) <= {{max_msg_id}} THEN msg_id_s END AS msg_id,
     TRY_CAST(temperature_j AS DOUBLE) AS temperature,
     TRY_CAST(humidity_j AS DOUBLE) AS humidity,
     TRY_CAST(light_j AS DOUBLE) AS light,
@@ -39,9 +42,9 @@ checked AS (
       -- a field name repeated at the top level makes the line malformed (engines disagree on which
       -- copy wins)
       WHEN NOT is_object OR repeated THEN 'malformed_json'
-      WHEN device_id_j IS NULL THEN 'missing_device_id'
+      WHEN device_id_j IS NULL OR device_id_j = 'null' THEN 'missing_device_id'
       WHEN device_id IS NULL THEN 'bad_device_id'
-      WHEN event_time_j IS NULL THEN 'missing_event_time'
+      WHEN event_time_j IS NULL OR event_time_j = 'null' THEN 'missing_event_time'
       -- an event time outside the range of the decoder is a device clock fault
       WHEN ts IS NULL OR event_ms < {{min_event_ms}} OR event_ms >= {{max_event_ms}} THEN 'bad_event_time'
       WHEN msg_id IS NULL THEN 'bad_msg_id'

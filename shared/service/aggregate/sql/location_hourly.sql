@@ -5,8 +5,10 @@
   have sent (a reporting device that is not known counts as known).
 */}}
 WITH devices AS (
-  SELECT device_id, CASE WHEN location IS NULL OR trim(location) = '' THEN 'unknown' ELSE location END AS location
+  -- one row a device (a snapshot listing one twice counts it once)
+  SELECT device_id, CASE WHEN max(location) IS NULL OR trim(max(location)) = '' THEN 'unknown' ELSE max(location) END AS location
   FROM ({{devices}}) d
+  GROUP BY device_id
 ),
 located AS (
   SELECT coalesce(d.location, 'unknown') AS location, s.device_id, s.temperature, s.co2

@@ -17,6 +17,9 @@ WITH src AS (
     json_format(json_extract(line, '$.co2')) AS co2_j,
     json_format(json_extract(line, '$.humidity_ratio')) AS humidity_ratio_j,
     json_format(json_extract(line, '$.occupancy')) AS occupancy_j,
+    json_extract_scalar(line, '$.device_id') AS device_id_s,
+    json_extract_scalar(line, '$.event_time') AS event_time_s,
+    json_extract_scalar(line, '$.msg_id') AS msg_id_s,
     -- The JSON functions of Trino drop repeated names without a word, so the line is searched for a
     -- field of the contract named twice at the start of a member ({ or , before it: inside a
     -- string a quote is escaped). A nested object reusing such a name counts too: a known gap.
@@ -48,11 +51,13 @@ WITH src AS (
 parsed AS (
   SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated,
     device_id_j, event_time_j, msg_id_j,
-    CASE WHEN regexp_like(device_id_j, '^"[A-Za-z0-9:_-]{1,128}"$') THEN substr(device_id_j, 2, length(device_id_j) - 2) END AS device_id,
-    CASE WHEN regexp_like(event_time_j, '^"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"$')
-      THEN try(from_iso8601_timestamp(substr(event_time_j, 2, length(event_time_j) - 2))) END AS ts,
+    -- a string field is tested on its JSON text (a string starts with a quote) and taken from its
+    -- value (escapes decoded)
+    CASE WHEN device_id_j LIKE '"%' AND regexp_like(device_id_s, '^[A-Za-z0-9:_-]{1,128}$') THEN device_id_s END AS device_id,
+    CASE WHEN event_time_j LIKE '"%' AND regexp_like(event_time_s, '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$')
+      THEN try(from_iso8601_timestamp(event_time_s)) END AS ts,
     CASE WHEN msg_id_j IS NULL OR msg_id_j = 'null' THEN ''
-      WHEN msg_id_j LIKE '"%' AND length(msg_id_j) <= 130 THEN substr(msg_id_j, 2, length(msg_id_j) - 2) END AS msg_id,
+      WHEN msg_id_j LIKE '"%' AND length(msg_id_s) <= 128 THEN msg_id_s END AS msg_id,
     TRY_CAST(temperature_j AS DOUBLE) AS temperature,
     TRY_CAST(humidity_j AS DOUBLE) AS humidity,
     TRY_CAST(light_j AS DOUBLE) AS light,
@@ -74,9 +79,9 @@ checked AS (
       -- a field name repeated at the top level makes the line malformed (engines disagree on which
       -- copy wins)
       WHEN NOT is_object OR repeated THEN 'malformed_json'
-      WHEN device_id_j IS NULL THEN 'missing_device_id'
+      WHEN device_id_j IS NULL OR device_id_j = 'null' THEN 'missing_device_id'
       WHEN device_id IS NULL THEN 'bad_device_id'
-      WHEN event_time_j IS NULL THEN 'missing_event_time'
+      WHEN event_time_j IS NULL OR event_time_j = 'null' THEN 'missing_event_time'
       -- an event time outside the range of the decoder is a device clock fault
       WHEN ts IS NULL OR event_ms < 946684800000 OR event_ms >= 7258118400000 THEN 'bad_event_time'
       WHEN msg_id IS NULL THEN 'bad_msg_id'
@@ -211,6 +216,9 @@ WITH src AS (
     json_format(json_extract(line, '$.co2')) AS co2_j,
     json_format(json_extract(line, '$.humidity_ratio')) AS humidity_ratio_j,
     json_format(json_extract(line, '$.occupancy')) AS occupancy_j,
+    json_extract_scalar(line, '$.device_id') AS device_id_s,
+    json_extract_scalar(line, '$.event_time') AS event_time_s,
+    json_extract_scalar(line, '$.msg_id') AS msg_id_s,
     -- The JSON functions of Trino drop repeated names without a word, so the line is searched for a
     -- field of the contract named twice at the start of a member ({ or , before it: inside a
     -- string a quote is escaped). A nested object reusing such a name counts too: a known gap.
@@ -242,11 +250,13 @@ WITH src AS (
 parsed AS (
   SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated,
     device_id_j, event_time_j, msg_id_j,
-    CASE WHEN regexp_like(device_id_j, '^"[A-Za-z0-9:_-]{1,128}"$') THEN substr(device_id_j, 2, length(device_id_j) - 2) END AS device_id,
-    CASE WHEN regexp_like(event_time_j, '^"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"$')
-      THEN try(from_iso8601_timestamp(substr(event_time_j, 2, length(event_time_j) - 2))) END AS ts,
+    -- a string field is tested on its JSON text (a string starts with a quote) and taken from its
+    -- value (escapes decoded)
+    CASE WHEN device_id_j LIKE '"%' AND regexp_like(device_id_s, '^[A-Za-z0-9:_-]{1,128}$') THEN device_id_s END AS device_id,
+    CASE WHEN event_time_j LIKE '"%' AND regexp_like(event_time_s, '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$')
+      THEN try(from_iso8601_timestamp(event_time_s)) END AS ts,
     CASE WHEN msg_id_j IS NULL OR msg_id_j = 'null' THEN ''
-      WHEN msg_id_j LIKE '"%' AND length(msg_id_j) <= 130 THEN substr(msg_id_j, 2, length(msg_id_j) - 2) END AS msg_id,
+      WHEN msg_id_j LIKE '"%' AND length(msg_id_s) <= 128 THEN msg_id_s END AS msg_id,
     TRY_CAST(temperature_j AS DOUBLE) AS temperature,
     TRY_CAST(humidity_j AS DOUBLE) AS humidity,
     TRY_CAST(light_j AS DOUBLE) AS light,
@@ -268,9 +278,9 @@ checked AS (
       -- a field name repeated at the top level makes the line malformed (engines disagree on which
       -- copy wins)
       WHEN NOT is_object OR repeated THEN 'malformed_json'
-      WHEN device_id_j IS NULL THEN 'missing_device_id'
+      WHEN device_id_j IS NULL OR device_id_j = 'null' THEN 'missing_device_id'
       WHEN device_id IS NULL THEN 'bad_device_id'
-      WHEN event_time_j IS NULL THEN 'missing_event_time'
+      WHEN event_time_j IS NULL OR event_time_j = 'null' THEN 'missing_event_time'
       -- an event time outside the range of the decoder is a device clock fault
       WHEN ts IS NULL OR event_ms < 946684800000 OR event_ms >= 7258118400000 THEN 'bad_event_time'
       WHEN msg_id IS NULL THEN 'bad_msg_id'
@@ -375,8 +385,10 @@ DELETE FROM iotwatch_lake.location_hourly WHERE hour_start = TIMESTAMP '2026-03-
 INSERT INTO iotwatch_lake.location_hourly
 
 WITH devices AS (
-  SELECT device_id, CASE WHEN location IS NULL OR trim(location) = '' THEN 'unknown' ELSE location END AS location
+  -- one row a device (a snapshot listing one twice counts it once)
+  SELECT device_id, CASE WHEN max(location) IS NULL OR trim(max(location)) = '' THEN 'unknown' ELSE max(location) END AS location
   FROM (SELECT device_id, location FROM iotwatch_lake.devices) d
+  GROUP BY device_id
 ),
 located AS (
   SELECT coalesce(d.location, 'unknown') AS location, s.device_id, s.temperature, s.co2

@@ -12,6 +12,7 @@ WITH src AS (
     CAST(j[7] AS VARCHAR) AS co2_j,
     CAST(j[8] AS VARCHAR) AS humidity_ratio_j,
     CAST(j[9] AS VARCHAR) AS occupancy_j,
+    s[1] AS device_id_s, s[2] AS event_time_s, s[3] AS msg_id_s,
     -- json_keys lists the top-level names as written (escapes decoded), repeats included
     coalesce(len(keys) <> len(list_distinct(keys)), false) AS repeated
   FROM (
@@ -24,6 +25,7 @@ WITH src AS (
       CASE WHEN json_valid(b.line) THEN json_extract(b.line, ['$.device_id', '$.event_time', '$.msg_id', '$.temperature', '$.humidity',
         '$.light', '$.co2', '$.humidity_ratio', '$.occupancy']) END AS j,
       CASE WHEN json_valid(b.line) THEN CASE WHEN json_type(b.line) = 'OBJECT' THEN json_keys(b.line) END END AS keys,
+      CASE WHEN json_valid(b.line) THEN json_extract_string(b.line, ['$.device_id', '$.event_time', '$.msg_id']) END AS s,
       r.reason AS index_reason
     FROM read_csv(['/lake/bronze/dt=2026-03-01/hour=07/a.json.gz', '/lake/bronze/dt=2026-03-01/hour=07/b''c.json.gz'], columns = {'line': 'VARCHAR'}, header = false, delim = '\x01', quote = '', escape = '',
       auto_detect = false, compression = 'gzip', max_line_size = 2097152, strict_mode = false, ignore_errors = true, filename = true) b
@@ -39,11 +41,13 @@ WITH src AS (
 parsed AS (
   SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated,
     device_id_j, event_time_j, msg_id_j,
-    CASE WHEN coalesce(regexp_matches(device_id_j, '^"[A-Za-z0-9:_-]{1,128}"$'), false) THEN substr(device_id_j, 2, length(device_id_j) - 2) END AS device_id,
-    CASE WHEN coalesce(regexp_matches(event_time_j, '^"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"$'), false)
-      THEN TRY_CAST(substr(event_time_j, 2, length(event_time_j) - 2) AS TIMESTAMPTZ) END AS ts,
+    -- a string field is tested on its JSON text (a string starts with a quote) and taken from its
+    -- value (escapes decoded)
+    CASE WHEN device_id_j LIKE '"%' AND coalesce(regexp_matches(device_id_s, '^[A-Za-z0-9:_-]{1,128}$'), false) THEN device_id_s END AS device_id,
+    CASE WHEN event_time_j LIKE '"%' AND coalesce(regexp_matches(event_time_s, '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$'), false)
+      THEN TRY_CAST(event_time_s AS TIMESTAMPTZ) END AS ts,
     CASE WHEN msg_id_j IS NULL OR msg_id_j = 'null' THEN ''
-      WHEN msg_id_j LIKE '"%' AND length(msg_id_j) <= 130 THEN substr(msg_id_j, 2, length(msg_id_j) - 2) END AS msg_id,
+      WHEN msg_id_j LIKE '"%' AND length(msg_id_s) <= 128 THEN msg_id_s END AS msg_id,
     TRY_CAST(temperature_j AS DOUBLE) AS temperature,
     TRY_CAST(humidity_j AS DOUBLE) AS humidity,
     TRY_CAST(light_j AS DOUBLE) AS light,
@@ -65,9 +69,9 @@ checked AS (
       -- a field name repeated at the top level makes the line malformed (engines disagree on which
       -- copy wins)
       WHEN NOT is_object OR repeated THEN 'malformed_json'
-      WHEN device_id_j IS NULL THEN 'missing_device_id'
+      WHEN device_id_j IS NULL OR device_id_j = 'null' THEN 'missing_device_id'
       WHEN device_id IS NULL THEN 'bad_device_id'
-      WHEN event_time_j IS NULL THEN 'missing_event_time'
+      WHEN event_time_j IS NULL OR event_time_j = 'null' THEN 'missing_event_time'
       -- an event time outside the range of the decoder is a device clock fault
       WHEN ts IS NULL OR event_ms < 946684800000 OR event_ms >= 7258118400000 THEN 'bad_event_time'
       WHEN msg_id IS NULL THEN 'bad_msg_id'
@@ -199,6 +203,7 @@ WITH src AS (
     CAST(j[7] AS VARCHAR) AS co2_j,
     CAST(j[8] AS VARCHAR) AS humidity_ratio_j,
     CAST(j[9] AS VARCHAR) AS occupancy_j,
+    s[1] AS device_id_s, s[2] AS event_time_s, s[3] AS msg_id_s,
     -- json_keys lists the top-level names as written (escapes decoded), repeats included
     coalesce(len(keys) <> len(list_distinct(keys)), false) AS repeated
   FROM (
@@ -211,6 +216,7 @@ WITH src AS (
       CASE WHEN json_valid(b.line) THEN json_extract(b.line, ['$.device_id', '$.event_time', '$.msg_id', '$.temperature', '$.humidity',
         '$.light', '$.co2', '$.humidity_ratio', '$.occupancy']) END AS j,
       CASE WHEN json_valid(b.line) THEN CASE WHEN json_type(b.line) = 'OBJECT' THEN json_keys(b.line) END END AS keys,
+      CASE WHEN json_valid(b.line) THEN json_extract_string(b.line, ['$.device_id', '$.event_time', '$.msg_id']) END AS s,
       r.reason AS index_reason
     FROM read_csv(['/lake/bronze/dt=2026-03-01/hour=07/a.json.gz', '/lake/bronze/dt=2026-03-01/hour=07/b''c.json.gz'], columns = {'line': 'VARCHAR'}, header = false, delim = '\x01', quote = '', escape = '',
       auto_detect = false, compression = 'gzip', max_line_size = 2097152, strict_mode = false, ignore_errors = true, filename = true) b
@@ -226,11 +232,13 @@ WITH src AS (
 parsed AS (
   SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated,
     device_id_j, event_time_j, msg_id_j,
-    CASE WHEN coalesce(regexp_matches(device_id_j, '^"[A-Za-z0-9:_-]{1,128}"$'), false) THEN substr(device_id_j, 2, length(device_id_j) - 2) END AS device_id,
-    CASE WHEN coalesce(regexp_matches(event_time_j, '^"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"$'), false)
-      THEN TRY_CAST(substr(event_time_j, 2, length(event_time_j) - 2) AS TIMESTAMPTZ) END AS ts,
+    -- a string field is tested on its JSON text (a string starts with a quote) and taken from its
+    -- value (escapes decoded)
+    CASE WHEN device_id_j LIKE '"%' AND coalesce(regexp_matches(device_id_s, '^[A-Za-z0-9:_-]{1,128}$'), false) THEN device_id_s END AS device_id,
+    CASE WHEN event_time_j LIKE '"%' AND coalesce(regexp_matches(event_time_s, '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$'), false)
+      THEN TRY_CAST(event_time_s AS TIMESTAMPTZ) END AS ts,
     CASE WHEN msg_id_j IS NULL OR msg_id_j = 'null' THEN ''
-      WHEN msg_id_j LIKE '"%' AND length(msg_id_j) <= 130 THEN substr(msg_id_j, 2, length(msg_id_j) - 2) END AS msg_id,
+      WHEN msg_id_j LIKE '"%' AND length(msg_id_s) <= 128 THEN msg_id_s END AS msg_id,
     TRY_CAST(temperature_j AS DOUBLE) AS temperature,
     TRY_CAST(humidity_j AS DOUBLE) AS humidity,
     TRY_CAST(light_j AS DOUBLE) AS light,
@@ -252,9 +260,9 @@ checked AS (
       -- a field name repeated at the top level makes the line malformed (engines disagree on which
       -- copy wins)
       WHEN NOT is_object OR repeated THEN 'malformed_json'
-      WHEN device_id_j IS NULL THEN 'missing_device_id'
+      WHEN device_id_j IS NULL OR device_id_j = 'null' THEN 'missing_device_id'
       WHEN device_id IS NULL THEN 'bad_device_id'
-      WHEN event_time_j IS NULL THEN 'missing_event_time'
+      WHEN event_time_j IS NULL OR event_time_j = 'null' THEN 'missing_event_time'
       -- an event time outside the range of the decoder is a device clock fault
       WHEN ts IS NULL OR event_ms < 946684800000 OR event_ms >= 7258118400000 THEN 'bad_event_time'
       WHEN msg_id IS NULL THEN 'bad_msg_id'
@@ -356,8 +364,10 @@ ORDER BY r.device_id NULLS LAST
 COPY (
 
 WITH devices AS (
-  SELECT device_id, CASE WHEN location IS NULL OR trim(location) = '' THEN 'unknown' ELSE location END AS location
+  -- one row a device (a snapshot listing one twice counts it once)
+  SELECT device_id, CASE WHEN max(location) IS NULL OR trim(max(location)) = '' THEN 'unknown' ELSE max(location) END AS location
   FROM (SELECT device_id, location FROM iotwatch_devices) d
+  GROUP BY device_id
 ),
 located AS (
   SELECT coalesce(d.location, 'unknown') AS location, s.device_id, s.temperature, s.co2
