@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,11 +14,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	goldenfile "github.com/iotwatch/iotwatch/shared/testsupport/golden"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
@@ -198,6 +202,23 @@ func TestThresholdsAndDevicesOnEmulator(t *testing.T) {
 	}
 	if code, out, errOut := runCLI(t, "", append([]string{"devices", "put", "../../events/devices.csv"}, at...)...); code != 0 || !strings.Contains(out, "wrote 2 devices") {
 		t.Errorf("devices put: exit %d, %s %s", code, out, errOut)
+	}
+	// with --bucket, the lake's snapshot too (the Glue table devices, for location_hourly)
+	s3URL, s3c := awstest.S3(t, "lake")
+	if code, out, errOut := runCLI(t, "", append([]string{"devices", "put", "../../events/devices.csv", "--bucket", "lake", "--s3-endpoint", s3URL}, at...)...); code != 0 || !strings.Contains(out, "s3://lake/devices/devices.json.gz") {
+		t.Errorf("devices put --bucket: exit %d, %s %s", code, out, errOut)
+	}
+	obj, err := s3c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("lake"), Key: aws.String(lake.DevicesObject)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(obj.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snapshot, _ := io.ReadAll(zr)
+	if n := strings.Count(string(snapshot), `"device_id":`); n != 2 || !strings.Contains(string(snapshot), `"location":`) {
+		t.Errorf("snapshot:\n%s", snapshot)
 	}
 	if code, _, errOut := runCLI(t, "", "thresholds", "list", "--device", "room-1"); code != 2 || !strings.Contains(errOut, "--table is required") {
 		t.Errorf("no table: exit %d, %s", code, errOut)

@@ -1,16 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"sort"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
 
 	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/domain/user"
@@ -122,9 +126,10 @@ func newThresholds(stdout io.Writer) *cobra.Command {
 func newDevices(stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "devices", Short: "Manage device metadata (name, location) used in alert texts"}
 	var put storeFlags
+	var bucket, s3Endpoint string
 	putCmd := &cobra.Command{
-		Use:   "put FILE.csv",
-		Short: "Validate a whole devices file (device_id,name,location), then write it",
+		Use:   "put FILE.csv [--bucket LAKE]",
+		Short: "Validate a whole devices file (device_id,name,location), then write it (and, with --bucket, the lake's snapshot for location_hourly)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := os.Open(args[0])
@@ -144,10 +149,32 @@ func newDevices(stdout io.Writer) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(stdout, "wrote %d devices to %s\n", len(devs), put.table)
+			if bucket == "" {
+				return nil
+			}
+			lines := make([]lake.DevicesLine, len(devs))
+			for i, d := range devs {
+				lines[i] = lake.DevicesLine{DeviceID: d.ID, Name: d.Name, Location: d.Location}
+			}
+			body, err := lake.GzipJSONLines(lines)
+			if err != nil {
+				return err
+			}
+			cfg, err := awsclient.Load(cmd.Context(), s3Endpoint)
+			if err != nil {
+				return err
+			}
+			client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = s3Endpoint != "" })
+			if _, err := client.PutObject(cmd.Context(), &s3.PutObjectInput{Bucket: &bucket, Key: aws.String(lake.DevicesObject), Body: bytes.NewReader(body)}); err != nil {
+				return fmt.Errorf("writing s3://%s/%s: %w", bucket, lake.DevicesObject, err)
+			}
+			fmt.Fprintf(stdout, "wrote %d devices to s3://%s/%s\n", len(devs), bucket, lake.DevicesObject)
 			return nil
 		},
 	}
 	put.add(putCmd)
+	putCmd.Flags().StringVar(&bucket, "bucket", "", "the lake bucket (stack output LakeBucket): also replace its devices snapshot, which location_hourly reads")
+	putCmd.Flags().StringVar(&s3Endpoint, "s3-endpoint", "", "S3 endpoint URL (an emulator); default: the standard AWS configuration")
 	cmd.AddCommand(putCmd)
 	return cmd
 }

@@ -106,3 +106,13 @@ var (
 	DevicesTable = Table{Name: "devices", Prefix: "devices", Columns: []Column{
 		{"device_id", String}, {"name", String}, {"location", String}}}
 )
+
+// DevicesObject is the key of the device metadata snapshot (DevicesTable) on AWS, replaced whole.
+const DevicesObject = "devices/devices.json.gz"
+
+// DevicesLine is one line of the snapshot.
+type DevicesLine struct {
+	DeviceID string `json:"device_id"`
+	Name     string `json:"name,omitempty"`
+	Location string `json:"location,omitempty"`
+}
