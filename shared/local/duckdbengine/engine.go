@@ -65,7 +65,7 @@ func (e *Engine) SetDevices(ctx context.Context, devs []device.Device) error {
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
+	defer func() { _ = tx.Rollback() }() // after Commit, a no-op
 	if _, err := tx.ExecContext(ctx, "DELETE FROM iotwatch_devices"); err != nil {
 		return fmt.Errorf("setting the devices: %w", err)
 	}
