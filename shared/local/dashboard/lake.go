@@ -36,9 +36,15 @@ func (s *Server) files(prefix string, from, to time.Time, suffix string) []strin
 
 // goldFiles lists the hourly_metrics files of the hours from `from` up to `to`.
 func (s *Server) goldFiles(from, to time.Time) []string {
+	return s.hourFiles(lake.HourlyMetricsTable, from, to)
+}
+
+// hourFiles lists the files of a table written per hour (PREFIX/dt=…/hour=HH.parquet) of the
+// hours from `from` up to `to`.
+func (s *Server) hourFiles(t lake.Table, from, to time.Time) []string {
 	var out []string
 	for h := from.UTC().Truncate(time.Hour); h.Before(to); h = h.Add(time.Hour) {
-		f := filepath.Join(s.root, lake.Gold, "hourly_metrics", "dt="+h.Format("2006-01-02"), "hour="+h.Format("15")+".parquet")
+		f := filepath.Join(s.root, filepath.FromSlash(t.Prefix), "dt="+h.Format("2006-01-02"), "hour="+h.Format("15")+".parquet")
 		if _, err := os.Stat(f); err == nil {
 			out = append(out, f)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,6 +22,16 @@ type PipelinePage struct {
 	Rejected                     []Rejected
 	Runs                         []Run
 	QuarantineFrom, QuarantineTo time.Time
+	// Quality is dq_hourly of the same 24 hours, newest first.
+	Quality []Quality
+}
+
+// Quality is one hour of dq_hourly, over every device.
+type Quality struct {
+	Hour                                          time.Time
+	Records, Readings, Duplicates, Rejected, Late int64
+	PassRatePct                                   float64
+	Reasons                                       string // "bad_metric 2, too_large 1"
 }
 
 // Rejected is one reason of the quarantine, with a sample of what it refused.
@@ -136,9 +147,69 @@ func (s *Server) pipelineData(ctx context.Context, now time.Time) (PipelinePage,
 			}
 		}
 	}
+	if p.Quality, err = s.quality(ctx, start, end); err != nil {
+		return p, err
+	}
 	runs, err := s.runs(ctx, now, 24)
 	p.Runs = runs
 	return p, err
+}
+
+// quality reads dq_hourly of the hours from `from` up to `to`, summed over devices, newest first.
+func (s *Server) quality(ctx context.Context, from, to time.Time) ([]Quality, error) {
+	files := s.hourFiles(lake.DQHourlyTable, from, to)
+	if len(files) == 0 {
+		return nil, nil
+	}
+	var out []Quality
+	q := `SELECT epoch(hour_start)::BIGINT, sum(bronze_records)::BIGINT, sum(valid_readings)::BIGINT, sum(duplicates)::BIGINT,
+		sum(rejected)::BIGINT, sum(late_arrivals)::BIGINT, min(fleet_pass_rate_pct),
+		'[' || string_agg(rejected_by_reason, ',') FILTER (WHERE rejected > 0) || ']'
+		FROM read_parquet(` + listLit(files) + `) GROUP BY hour_start ORDER BY hour_start DESC`
+	err := s.query(ctx, "data quality", q, nil, func(rs scanner) error {
+		var t int64
+		var r Quality
+		var pass sql.NullFloat64
+		var reasons sql.NullString
+		if err := rs.Scan(&t, &r.Records, &r.Readings, &r.Duplicates, &r.Rejected, &r.Late, &pass, &reasons); err != nil {
+			return err
+		}
+		r.Hour, r.PassRatePct = time.Unix(t, 0).UTC(), pass.Float64
+		r.Reasons = sumReasons(reasons.String)
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// sumReasons adds up the rejected_by_reason objects of an hour's rows (a JSON array of them)
+// into "reason n, …", the most frequent first.
+func sumReasons(array string) string {
+	var rows []map[string]int64
+	if array == "" || json.Unmarshal([]byte(array), &rows) != nil {
+		return ""
+	}
+	total := map[string]int64{}
+	for _, m := range rows {
+		for k, v := range m {
+			total[k] += v
+		}
+	}
+	keys := make([]string, 0, len(total))
+	for k := range total {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if total[keys[i]] != total[keys[j]] {
+			return total[keys[i]] > total[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, total[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 // runs are the last n hours aggregated of the month before now, by when their gold file was
