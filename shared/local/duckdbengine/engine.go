@@ -158,7 +158,18 @@ func (e *Engine) AggregateHour(ctx context.Context, h aggregate.Hour) (aggregate
 			res.BytesScanned += fi.Size()
 		}
 	}
-	files := aggregate.DuckDBFiles{Bronze: bronze, Alerts: alerts, Rejections: rejections}
+	// The hour's lines are read and checked once, for silver and dq_hourly (a table of the hour's
+	// own: hours are aggregated concurrently).
+	files := aggregate.DuckDBFiles{Bronze: bronze, Alerts: alerts, Rejections: rejections,
+		Checked: "iotwatch_checked_" + strings.NewReplacer("-", "_", "T", "_").Replace(h.Start.UTC().Format(aggregate.HourLayout))}
+	checked, err := aggregate.DuckDBCheckedStatement(files, h)
+	if err != nil {
+		return res, err
+	}
+	if _, err := e.db.ExecContext(ctx, checked.SQL, args(checked)...); err != nil {
+		return res, fmt.Errorf("reading bronze of %s: %w", h.Start.Format(aggregate.HourLayout), err)
+	}
+	defer e.db.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+files.Checked) //nolint:errcheck // a leftover is replaced by the next hour's
 	n, err := e.write(ctx, silver, func(tmp string) (aggregate.Statement, error) {
 		return aggregate.DuckDBStatement(aggregate.SilverLayer, files, tmp, h)
 	})

@@ -181,6 +181,7 @@ type renderData struct {
 	SilverFiles    string // DuckDB: the same for the period's silver files ("" when there are none)
 	Output         string // DuckDB: the Parquet file to write, as a literal
 	RowGroupSize   int    // DuckDB: the Parquet row groups' rows (0: DuckDB's default)
+	CheckedTable   string // DuckDB: the temporary table of the hour's checked lines ("": read bronze)
 	Table, Where   string // athena_replace.sql: the table and the DELETE's condition
 	body           string // the statement file a COPY or an INSERT wraps
 
@@ -346,14 +347,27 @@ func AthenaDayStatements(database string, d Day) ([]Statement, error) {
 }
 
 // DuckDBFiles are the files a DuckDB statement reads: bronze, alerts and the rejections index of
-// the hour, and silver of the period.
+// the hour, and silver of the period. Checked, when set, names the temporary table that
+// DuckDBCheckedStatement filled with the hour's checked lines: silver and dq_hourly read it
+// instead of bronze.
 type DuckDBFiles struct {
 	Bronze, Alerts, Rejections, Silver []string
+	Checked                            string
 }
 
 func (f DuckDBFiles) data() renderData {
 	return renderData{BronzeFiles: listLiteralOrEmpty(f.Bronze), AlertFiles: listLiteralOrEmpty(f.Alerts),
-		RejectionFiles: listLiteralOrEmpty(f.Rejections), SilverFiles: listLiteralOrEmpty(f.Silver)}
+		RejectionFiles: listLiteralOrEmpty(f.Rejections), SilverFiles: listLiteralOrEmpty(f.Silver), CheckedTable: f.Checked}
+}
+
+// DuckDBCheckedStatement renders the statement that reads and checks the hour's bronze lines once,
+// into the temporary table files.Checked.
+func DuckDBCheckedStatement(files DuckDBFiles, h Hour) (Statement, error) {
+	if files.Checked == "" || strings.ContainsFunc(files.Checked, func(r rune) bool { return !(r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') }) {
+		return Statement{}, fmt.Errorf("the checked lines' table %q is not a plain name", files.Checked)
+	}
+	data := files.data()
+	return render(duckdb, "duckdb_checked.sql", h.period(), data)
 }
 
 // The tables the local engine writes, by their statement.

@@ -4,7 +4,7 @@
   one row with device_id NULL for the lines no device can be told for. Athena takes parameters only
   in WHERE clauses.
 */}}
-WITH {{template "lines.sql" .}},
+WITH {{if .CheckedTable}}checked AS (SELECT * FROM {{.CheckedTable}}){{else}}{{template "lines.sql" .}}{{end}},
 per_line AS (
   SELECT coalesce(device_id, '') AS k,
     count(*) AS bronze_records,

@@ -8,7 +8,8 @@
     CAST(j[7] AS VARCHAR) AS co2_j,
     CAST(j[8] AS VARCHAR) AS humidity_ratio_j,
     CAST(j[9] AS VARCHAR) AS occupancy_j,
-    s[1] AS device_id_s, s[2] AS event_time_s, s[3] AS msg_id_s,
+    -- the string values, from the extracted fragments (a small parse each, not of the line)
+    json_extract_string(j[1], '$') AS device_id_s, json_extract_string(j[2], '$') AS event_time_s, json_extract_string(j[3], '$') AS msg_id_s,
     -- json_keys lists the top-level names as written (escapes decoded), repeats included
     coalesce(len(keys) <> len(list_distinct(keys)), false) AS repeated
   FROM (
@@ -17,11 +18,11 @@
     SELECT strlen(b.line) AS line_bytes,
       regexp_extract(b.filename, '(bronze/dt=[^/]+/hour=[^/]+/[^/]+)$', 1) AS source_object,
       {{object_time "b.filename"}} AS ingested_at,
-      CASE WHEN json_valid(b.line) THEN json_type(b.line) = 'OBJECT' ELSE false END AS is_object,
+      -- valid JSON that starts with a brace is an object
+      coalesce(json_valid(b.line) AND ltrim(b.line, E' \t\n\r')[1] = '{', false) AS is_object,
       CASE WHEN json_valid(b.line) THEN json_extract(b.line, ['$.device_id', '$.event_time', '$.msg_id', '$.temperature', '$.humidity',
         '$.light', '$.co2', '$.humidity_ratio', '$.occupancy']) END AS j,
-      CASE WHEN json_valid(b.line) THEN CASE WHEN json_type(b.line) = 'OBJECT' THEN json_keys(b.line) END END AS keys,
-      CASE WHEN json_valid(b.line) THEN json_extract_string(b.line, ['$.device_id', '$.event_time', '$.msg_id']) END AS s,
+      CASE WHEN json_valid(b.line) THEN json_keys(b.line) END AS keys,
       {{if .RejectionFiles}}r.reason{{else}}CAST(NULL AS VARCHAR){{end}} AS index_reason
     FROM read_csv({{.BronzeFiles}}, columns = {'line': 'VARCHAR'}, header = false, delim = '\x01', quote = '', escape = '',
       auto_detect = false, compression = 'gzip', max_line_size = 2097152, strict_mode = false, ignore_errors = true, filename = true) b{{if .RejectionFiles}}

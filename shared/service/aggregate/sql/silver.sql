@@ -5,7 +5,7 @@
   where they are not, min() keeps the result deterministic. param emits a positional parameter:
   Athena takes them only in WHERE clauses.
 */}}
-WITH {{template "lines.sql" .}},
+WITH {{if .CheckedTable}}checked AS (SELECT * FROM {{.CheckedTable}}){{else}}{{template "lines.sql" .}}{{end}},
 readings AS (
   SELECT device_id, min(event_ms) AS event_ms, CASE WHEN min(msg_id) <> '' THEN min(msg_id) END AS msg_id,
     min(temperature) AS temperature, min(humidity) AS humidity, min(light) AS light,
