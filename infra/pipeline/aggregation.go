@@ -52,6 +52,11 @@ func NewAggregation(scope constructs.Construct, id string, p *AggregationProps) 
 			fnenv.IntervalSeconds: jsii.String(strconv.Itoa(int(aggregate.DefaultConfig.Interval.Seconds()))),
 		})
 	fn := g.Function
+	// One aggregation at a time: a backfill and the schedule, or a retry and the run it retries,
+	// never replace the same hour at once (a throttled asynchronous invocation waits and is
+	// retried by Lambda for up to 6 hours). What an earlier invocation left running in Athena,
+	// the next one stops first (aggregate.Athena.Prepare).
+	fn.Node().DefaultChild().(awslambda.CfnFunction).SetReservedConcurrentExecutions(jsii.Number(1))
 	// Async invocations (the schedule): two retries, then the failure queue (alarmed).
 	fn.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
 		RetryAttempts: jsii.Number(2),
@@ -62,7 +67,8 @@ func NewAggregation(scope constructs.Construct, id string, p *AggregationProps) 
 		return fmt.Sprintf("arn:%s:%s:%s:%s:%s", *stack.Partition(), service, *stack.Region(), *stack.Account(), resource)
 	}
 	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:StopQueryExecution"),
+		Actions: jsii.Strings("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:StopQueryExecution",
+			"athena:ListQueryExecutions", "athena:BatchGetQueryExecution"), // the last two: an earlier invocation's writes still running
 		Resources: jsii.Strings(arn("athena", "workgroup/"+*p.Lake.WorkGroupName)),
 	}))
 	table := func(name string) string { return arn("glue", "table/"+*p.Lake.DatabaseName+"/"+name) }

@@ -67,7 +67,10 @@ func NewIngestion(scope constructs.Construct, id string, p *IngestionProps) *Ing
 				},
 			}},
 			ErrorAction: &awsiot.CfnTopicRule_ActionProperty{
-				Sqs: &awsiot.CfnTopicRule_SqsActionProperty{QueueUrl: in.RuleErrors.QueueUrl(), RoleArn: role.RoleArn(), UseBase64: jsii.Bool(true)},
+				Sqs: &awsiot.CfnTopicRule_SqsActionProperty{QueueUrl: in.RuleErrors.QueueUrl(), RoleArn: role.RoleArn(),
+					// the error action's message is JSON that carries the payload in base64 already
+					// (base64OriginalPayload): not encoded again, so the queue reads as it is
+					UseBase64: jsii.Bool(false)},
 			},
 		},
 	})

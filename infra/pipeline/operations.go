@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
@@ -35,6 +36,9 @@ type OperationsProps struct {
 }
 
 const namespace = lambdametrics.Namespace
+
+// BronzeErrorsMetric is the metric filter's count of the records Firehose sent to errors/bronze/.
+const BronzeErrorsMetric = "BronzeErrorRecords"
 
 func emfMetric(name string, dims map[string]*string, stat string) awscloudwatch.Metric {
 	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
@@ -66,6 +70,20 @@ func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *O
 		DisplayName: jsii.String("iotwatch operators"), MasterKey: key, EnforceSSL: jsii.Bool(true),
 	})
 	key.GrantEncryptDecrypt(awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil))
+	// EnforceSSL gives the topic a policy of its own (the TLS Deny), which replaces SNS's default
+	// policy: CloudWatch alarms publish as a service principal, so they need this Allow, held to
+	// this account's alarms.
+	stack := awscdk.Stack_Of(c)
+	o.Topic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchAlarmsPublish"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("sns:Publish"),
+		Resources:  jsii.Strings(*o.Topic.TopicArn()),
+		Conditions: &map[string]interface{}{
+			"ArnLike":      map[string]interface{}{"aws:SourceArn": "arn:" + *stack.Partition() + ":cloudwatch:" + *stack.Region() + ":" + *stack.Account() + ":alarm:*"},
+			"StringEquals": map[string]interface{}{"aws:SourceAccount": *stack.Account()},
+		},
+	}))
 	if p.Email != "" {
 		dlq := deadLetterQueue(c, "EmailDLQ")
 		o.Topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(p.Email), &awssnssubscriptions.EmailSubscriptionProps{DeadLetterQueue: dlq}))
@@ -137,18 +155,45 @@ func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *O
 		awsMetric("AWS/Firehose", "PartitionCountExceeded", bronze, "Maximum", 5), 1, ge, 1, notBreaching)
 	alarm("AlertsDeliveryFailures", "Alerts delivery to the lake is failing",
 		awsMetric("AWS/Firehose", "DeliveryToS3.Success", alerts, "Average", 5), 1, lt, 3, notBreaching)
+	// IoT publishes the rule's metrics with RuleName, and its actions' with RuleName and ActionType
+	// (the IoT developer guide, "Rule metrics" and "Rule action metrics").
 	rule := map[string]*string{"RuleName": p.Ingestion.Rule.Ref()}
-	alarm("IoTRuleErrors", "The IoT rule failed to put readings on the stream",
-		awsMetric("AWS/IoT", "Failure", rule, "Sum", 5), 0, gt, 1, notBreaching)
+	ruleAction := map[string]*string{"RuleName": p.Ingestion.Rule.Ref(), "ActionType": jsii.String("Kinesis")}
+	alarm("IoTRuleErrors", "The IoT rule failed to put readings on the stream (they go to its error queue)",
+		awsMetric("AWS/IoT", "Failure", ruleAction, "Sum", 5), 0, gt, 1, notBreaching)
+	alarm("IoTRuleThrottled", "IoT throttled messages of the rule: readings were dropped before the stream",
+		awsMetric("AWS/IoT", "RuleMessageThrottled", rule, "Sum", 5), 0, gt, 1, notBreaching)
+	alarm("IoTRuleParseErrors", "Messages on the readings topic were not JSON, so the rule could not run on them",
+		awsMetric("AWS/IoT", "ParseError", rule, "Sum", 5), 0, gt, 1, notBreaching)
 	alarm("IoTRuleErrorQueue", "Readings the IoT rule could not deliver are waiting in its error queue",
 		p.Ingestion.RuleErrors.MetricApproximateNumberOfMessagesVisible(fiveMin), 0, gt, 1, notBreaching)
+	// Records Firehose cannot partition go to errors/bronze/ while delivery stays green: its error
+	// log says so (errorCode DynamicPartitioning.…), counted by a metric filter.
+	partitionErrors := awslogs.NewMetricFilter(c, jsii.String("BronzePartitioningErrors"), &awslogs.MetricFilterProps{
+		LogGroup:        p.Lake.FirehoseLogs,
+		FilterPattern:   awslogs.FilterPattern_StringValue(jsii.String("$.errorCode"), jsii.String("="), jsii.String("DynamicPartitioning.*")),
+		MetricNamespace: jsii.String(namespace),
+		MetricName:      jsii.String(BronzeErrorsMetric),
+		MetricValue:     jsii.String("1"),
+		DefaultValue:    jsii.Number(0),
+	})
+	alarm("BronzeErrorsPrefix", "Firehose could not partition records: they are under errors/bronze/ (no event_time it can read), not in bronze",
+		partitionErrors.Metric(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(5))}), 0, gt, 1, notBreaching)
+	alarm("BronzeReadLag", "Firehose reads the stream late: bronze is over 15 minutes behind",
+		awsMetric("AWS/Firehose", "DataReadFromKinesisStream.MillisBehindLatest", bronze, "Maximum", 5), 900000, gt, 3, notBreaching)
 	ag := p.Aggregation
 	alarm("AggregationErrors", "The hourly aggregation failed", ag.Function.MetricErrors(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Hours(jsii.Number(1))}), 0, gt, 1, notBreaching)
 	alarm("AggregationFailureQueue", "Hourly aggregations that failed after retries",
 		ag.OnFailure.MetricApproximateNumberOfMessagesVisible(fiveMin), 0, gt, 1, notBreaching)
-	alarm("AggregationMissing", "No hourly aggregation has succeeded for 3 hours",
-		ag.Function.MetricInvocations(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Hours(jsii.Number(1))}), 1, lt, 3,
-		awscloudwatch.TreatMissingData_BREACHING)
+	// On success, not on invocations: a run whose hours all failed aggregated none. No data (the
+	// schedule stopped, or a fresh deploy before its first run) is INSUFFICIENT_DATA, not ALARM:
+	// operators hear of it through the insufficient-data action (a fresh deploy starts there, and
+	// its first state is not a change).
+	aggregated := emfMetric("HoursAggregated", map[string]*string{"Function": jsii.String("aggregate")}, "Sum").
+		With(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Hours(jsii.Number(1))})
+	alarm("AggregationMissing", "No hourly aggregation has succeeded for 3 hours (INSUFFICIENT_DATA: the function has not run at all)",
+		aggregated, 1, lt, 3, awscloudwatch.TreatMissingData_MISSING)
+	o.Alarms["AggregationMissing"].AddInsufficientDataAction(action)
 	sc := p.Silence
 	silenceDim := map[string]*string{"Function": jsii.String("silence")}
 	alarm("SilenceErrors", "The silence check failed in two 5-minute periods in a row (silences and reminders may be late)",

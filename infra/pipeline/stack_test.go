@@ -101,7 +101,7 @@ func TestIngestion(t *testing.T) {
 	has(t, "AWS::IoT::TopicRule", map[string]any{"TopicRulePayload": map[string]any{
 		"Sql": topic.RuleSQL, "AwsIotSqlVersion": "2016-03-23", "RuleDisabled": false,
 		"Actions":     []any{map[string]any{"Kinesis": assertions.Match_ObjectLike(&map[string]any{"PartitionKey": "${topic(2)}"})}},
-		"ErrorAction": map[string]any{"Sqs": assertions.Match_ObjectLike(&map[string]any{"UseBase64": true})},
+		"ErrorAction": map[string]any{"Sqs": assertions.Match_ObjectLike(&map[string]any{"UseBase64": false})},
 	}})
 	has(t, "AWS::Kinesis::Stream", map[string]any{"ShardCount": 2, "StreamEncryption": map[string]any{"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"},
 		"StreamModeDetails": map[string]any{"StreamMode": "PROVISIONED"}, "RetentionPeriodHours": 24})
@@ -232,7 +232,8 @@ func TestAggregation(t *testing.T) {
 			"RetryPolicy": map[string]any{"MaximumRetryAttempts": 2}})}})
 	has(t, "AWS::Lambda::EventInvokeConfig", map[string]any{"MaximumRetryAttempts": 2,
 		"DestinationConfig": map[string]any{"OnFailure": map[string]any{"Destination": assertions.Match_AnyValue()}}})
-	has(t, "AWS::Lambda::Function", map[string]any{"Timeout": 900, "Environment": map[string]any{"Variables": assertions.Match_ObjectLike(&map[string]any{
+	// one aggregation at a time (issue: a backfill overlapping the schedule doubled an hour)
+	has(t, "AWS::Lambda::Function", map[string]any{"Timeout": 900, "ReservedConcurrentExecutions": 1, "Environment": map[string]any{"Variables": assertions.Match_ObjectLike(&map[string]any{
 		"ATHENA_WORKGROUP": "iotwatch", "GLUE_DATABASE": "iotwatch", "LAKE_BUCKET": assertions.Match_AnyValue()})}})
 }
 
@@ -304,7 +305,8 @@ func TestOperations(t *testing.T) {
 	alarms := resources("AWS::CloudWatch::Alarm")
 	want := []string{"IteratorAge", "EvaluateErrors", "EvaluateThrottles", "EvaluateOnFailureDepth", "QuarantineRate", "BronzeFreshness",
 		"BronzeDeliveryFailures", "AlertsDeliveryFailures", "IoTRuleErrors", "IoTRuleErrorQueue", "AggregationErrors",
-		"AggregationFailureQueue", "AggregationMissing", "DynamoDBThrottles", "AlertsToLakeDLQ",
+		"AggregationFailureQueue", "AggregationMissing", "DynamoDBThrottles", "AlertsToLakeDLQ", "IoTRuleThrottled", "IoTRuleParseErrors",
+		"BronzeErrorsPrefix", "BronzeReadLag",
 		"SilenceErrors", "SilenceDuration", "SilenceLag", "SilenceFailureQueue", "SilenceMissing", "DataQualityPassRate"}
 	for _, name := range want {
 		found := false
@@ -341,6 +343,26 @@ func TestOperations(t *testing.T) {
 		}
 	}
 	has(t, "AWS::SNS::Subscription", map[string]any{"Protocol": "email", "Endpoint": "ops@example.com"})
+	// The operators' topic: its policy keeps the TLS Deny and lets this account's alarms publish.
+	has(t, "AWS::SNS::TopicPolicy", map[string]any{"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{
+		"Statement": assertions.Match_ArrayWith(&[]any{
+			assertions.Match_ObjectLike(&map[string]any{"Effect": "Deny", "Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}}}),
+			assertions.Match_ObjectLike(&map[string]any{"Sid": "CloudWatchAlarmsPublish", "Effect": "Allow", "Action": "sns:Publish",
+				"Principal": map[string]any{"Service": "cloudwatch.amazonaws.com"},
+				"Condition": map[string]any{
+					"ArnLike":      map[string]any{"aws:SourceArn": assertions.Match_AnyValue()},
+					"StringEquals": map[string]any{"aws:SourceAccount": map[string]any{"Ref": "AWS::AccountId"}},
+				}}),
+		})})})
+	// AggregationMissing watches successes; no data is INSUFFICIENT_DATA, with its own notification.
+	has(t, "AWS::CloudWatch::Alarm", map[string]any{"MetricName": "HoursAggregated", "Namespace": "iotwatch", "TreatMissingData": "missing",
+		"EvaluationPeriods": 3, "InsufficientDataActions": assertions.Match_AnyValue()})
+	// IoT's action failures carry RuleName and ActionType.
+	has(t, "AWS::CloudWatch::Alarm", map[string]any{"MetricName": "Failure", "Namespace": "AWS/IoT",
+		"Dimensions": assertions.Match_ArrayWith(&[]any{map[string]any{"Name": "ActionType", "Value": "Kinesis"}})})
+	// the error queue holds the error action's JSON as it is
+	has(t, "AWS::IoT::TopicRule", map[string]any{"TopicRulePayload": assertions.Match_ObjectLike(&map[string]any{
+		"ErrorAction": map[string]any{"Sqs": assertions.Match_ObjectLike(&map[string]any{"UseBase64": false})}})})
 	outputs := tmpl["Outputs"].(map[string]any)
 	for _, o := range []string{"IoTDataEndpoint", "ReadingsTopic", "DevicePolicyName", "StreamName", "TableName", "AlertsTopicArn",
 		"OperatorsTopicArn", "LakeBucket", "AthenaWorkGroup", "GlueDatabase", "Dashboard"} {

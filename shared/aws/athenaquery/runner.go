@@ -6,6 +6,7 @@ package athenaquery
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,6 +21,8 @@ type Client interface {
 	StartQueryExecution(ctx context.Context, in *athena.StartQueryExecutionInput, opts ...func(*athena.Options)) (*athena.StartQueryExecutionOutput, error)
 	GetQueryExecution(ctx context.Context, in *athena.GetQueryExecutionInput, opts ...func(*athena.Options)) (*athena.GetQueryExecutionOutput, error)
 	StopQueryExecution(ctx context.Context, in *athena.StopQueryExecutionInput, opts ...func(*athena.Options)) (*athena.StopQueryExecutionOutput, error)
+	ListQueryExecutions(ctx context.Context, in *athena.ListQueryExecutionsInput, opts ...func(*athena.Options)) (*athena.ListQueryExecutionsOutput, error)
+	BatchGetQueryExecution(ctx context.Context, in *athena.BatchGetQueryExecutionInput, opts ...func(*athena.Options)) (*athena.BatchGetQueryExecutionOutput, error)
 }
 
 // Runner runs statements in one workgroup and database.
@@ -33,7 +36,10 @@ type Runner struct {
 	Timeout time.Duration
 }
 
-var _ aggregate.QueryRunner = (*Runner)(nil)
+var (
+	_ aggregate.QueryRunner  = (*Runner)(nil)
+	_ aggregate.WriteStopper = (*Runner)(nil)
+)
 
 // New returns a runner. The workgroup's enforced settings (result location, encryption,
 // bytes-scanned cutoff) apply to every query.
@@ -111,4 +117,75 @@ func (r *Runner) stop(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, _ = r.client.StopQueryExecution(ctx, &athena.StopQueryExecutionInput{QueryExecutionId: aws.String(id)})
+}
+
+// StopWrites stops the workgroup's queued or running queries whose text starts with one of the
+// prefixes (an earlier invocation's DELETE or INSERT that outlived it: a Lambda time-out, a stop
+// that did not arrive) and waits until none runs, so that a retry never writes an hour twice. It
+// looks at the workgroup's newest queries (100: those of the last invocations), reading their
+// states 50 at a time.
+func (r *Runner) StopWrites(ctx context.Context, prefixes []string) (int, error) {
+	list, err := r.client.ListQueryExecutions(ctx, &athena.ListQueryExecutionsInput{WorkGroup: aws.String(r.workgroup), MaxResults: aws.Int32(50)})
+	if err != nil {
+		return 0, fmt.Errorf("listing the workgroup's queries: %w", err)
+	}
+	ids := list.QueryExecutionIds
+	if list.NextToken != nil {
+		more, err := r.client.ListQueryExecutions(ctx, &athena.ListQueryExecutionsInput{WorkGroup: aws.String(r.workgroup), MaxResults: aws.Int32(50), NextToken: list.NextToken})
+		if err != nil {
+			return 0, fmt.Errorf("listing the workgroup's queries: %w", err)
+		}
+		ids = append(ids, more.QueryExecutionIds...)
+	}
+	running := func(ids []string) ([]string, error) {
+		var out []string
+		for start := 0; start < len(ids); start += 50 {
+			got, err := r.client.BatchGetQueryExecution(ctx, &athena.BatchGetQueryExecutionInput{QueryExecutionIds: ids[start:min(start+50, len(ids))]})
+			if err != nil {
+				return nil, fmt.Errorf("reading the states of the workgroup's queries: %w", err)
+			}
+			for _, qe := range got.QueryExecutions {
+				if qe.Status == nil || (qe.Status.State != types.QueryExecutionStateQueued && qe.Status.State != types.QueryExecutionStateRunning) {
+					continue
+				}
+				for _, p := range prefixes {
+					if strings.HasPrefix(aws.ToString(qe.Query), p) {
+						out = append(out, aws.ToString(qe.QueryExecutionId))
+						break
+					}
+				}
+			}
+		}
+		return out, nil
+	}
+	left, err := running(ids)
+	if err != nil || len(left) == 0 {
+		return 0, err
+	}
+	stopped := len(left)
+	wait := r.FirstPoll
+	deadline := time.Now().Add(r.Timeout)
+	for round := 0; len(left) > 0; round++ {
+		for _, id := range left {
+			if round%8 != 0 {
+				break // asked again every 8 polls, in case a request was lost
+			}
+			if _, err := r.client.StopQueryExecution(ctx, &athena.StopQueryExecutionInput{QueryExecutionId: aws.String(id)}); err != nil {
+				return stopped, fmt.Errorf("stopping query %s: %w", id, err)
+			}
+		}
+		if time.Now().After(deadline) {
+			return stopped, fmt.Errorf("queries %v still run after being stopped for %s", left, r.Timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return stopped, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, r.MaxPoll)
+		if left, err = running(left); err != nil {
+			return stopped, err
+		}
+	}
+	return stopped, nil
 }

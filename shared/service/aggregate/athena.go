@@ -19,6 +19,12 @@ type QueryRunner interface {
 	Run(ctx context.Context, st Statement) (QueryStats, error)
 }
 
+// WriteStopper stops the queued or running queries whose text starts with one of the prefixes,
+// and waits until none runs (an earlier invocation's writes that outlived it).
+type WriteStopper interface {
+	StopWrites(ctx context.Context, prefixes []string) (int, error)
+}
+
 // Athena replaces an hour in the Iceberg tables (silver_readings, then hourly_metrics, dq_hourly
 // and location_hourly from it) with DELETE then INSERT each. A failure between the two leaves the
 // hour empty until the next run (or a backfill) writes it again: the scheduled runs revisit every
@@ -33,12 +39,35 @@ type Athena struct {
 var (
 	_ HourAggregator = (*Athena)(nil)
 	_ DayAggregator  = (*Athena)(nil)
+	_ Preparer       = (*Athena)(nil)
 )
 
 // NewAthena returns an aggregator over the Glue database, whose Iceberg tables live in the lake
 // bucket (created on the first run: TableStatements).
 func NewAthena(runner QueryRunner, database, bucket string) *Athena {
 	return &Athena{runner: runner, database: database, bucket: bucket}
+}
+
+// Prepare implements Preparer: the Iceberg tables exist, and no DELETE or INSERT of an earlier
+// invocation still runs on them (a Lambda time-out leaves Athena's query running; the retry would
+// then replace an hour while the old INSERT adds it again). With the function's reserved
+// concurrency of 1, nothing else writes them meanwhile.
+func (a *Athena) Prepare(ctx context.Context) error {
+	if err := a.tables.ensure(ctx, a.runner.Run, TableStatements(a.database, a.bucket)); err != nil {
+		return err
+	}
+	ws, ok := a.runner.(WriteStopper)
+	if !ok {
+		return nil
+	}
+	var prefixes []string
+	for _, t := range IcebergTables {
+		prefixes = append(prefixes, "DELETE FROM "+a.database+"."+t+" ", "INSERT INTO "+a.database+"."+t+"\n")
+	}
+	if _, err := ws.StopWrites(ctx, prefixes); err != nil {
+		return fmt.Errorf("stopping an earlier invocation's writes: %w", err)
+	}
+	return nil
 }
 
 // AggregateHour implements HourAggregator.

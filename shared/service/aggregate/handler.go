@@ -20,6 +20,16 @@ type HourAggregator interface {
 	AggregateHour(ctx context.Context, h Hour) (HourResult, error)
 }
 
+// Preparer is an aggregator with work to do before an invocation's hours (Athena: its tables, and
+// no earlier write still running).
+type Preparer interface {
+	Prepare(ctx context.Context) error
+}
+
+// StopMargin is how long before the invocation's deadline the handler stops waiting for queries
+// and stops them: a Lambda frozen at its time-out could not.
+const StopMargin = 30 * time.Second
+
 // DayAggregator replaces one UTC day's rows of daily_metrics, from the day's silver rows.
 type DayAggregator interface {
 	AggregateDay(ctx context.Context, d Day) (HourResult, error)
@@ -49,8 +59,10 @@ type Config struct {
 	Now func() time.Time
 }
 
-// DefaultConfig: a 2-hour late window, readings every 60 s, backfills of at most a week.
-var DefaultConfig = Config{LateHours: 2, Interval: 60 * time.Second, MaxHours: 168, Concurrency: 3}
+// DefaultConfig: a 2-hour late window, readings every 60 s, backfills of at most a day per
+// invocation (an hour is 8 Athena statements: 24 hours, 3 at a time, take a few minutes of the
+// function's 15).
+var DefaultConfig = Config{LateHours: 2, Interval: 60 * time.Second, MaxHours: 24, Concurrency: 3}
 
 // Handler is the aggregate function's logic.
 type Handler struct {
@@ -169,6 +181,11 @@ func Range(from, to time.Time) []time.Time {
 // Handle aggregates the payload's hours. Any failed hour makes it return an error naming every
 // failed hour, so the invocation fails loudly (async failure destination, alarm).
 func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (Result, error) {
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-StopMargin))
+		defer cancel()
+	}
 	if maintenance(payload) { // the daily schedule: compact the Iceberg tables
 		return h.maintain(ctx)
 	}
@@ -182,6 +199,11 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (Result, 
 // Run aggregates the given hours, oldest first, a few at once.
 func (h *Handler) Run(ctx context.Context, hours []time.Time) (Result, error) {
 	start := time.Now()
+	if p, ok := h.agg.(Preparer); ok {
+		if err := p.Prepare(ctx); err != nil {
+			return Result{}, err
+		}
+	}
 	if h.cfg.Interval < time.Second || h.cfg.Interval > time.Hour {
 		// the SQL takes 1 to 3600 readings an hour; any other count would write empty hours
 		return Result{}, fmt.Errorf("the reading interval %s is outside 1s to 1h", h.cfg.Interval)

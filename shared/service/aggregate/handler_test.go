@@ -54,7 +54,7 @@ func TestHoursOfPayloads(t *testing.T) {
 		{"to before from", `{"from":"2026-03-01T05","to":"2026-03-01T03"}`, "", "2026-03-01T03 is not after 2026-03-01T05"},
 		{"bad hour", `{"from":"2026-03-01 05:00","to":"2026-03-01T06"}`, "", `from: "2026-03-01 05:00" is not an hour as YYYY-MM-DDTHH`},
 		{"missing to", `{"from":"2026-03-01T05"}`, "", "to: "},
-		{"too long", `{"from":"2026-01-01T00","to":"2026-03-01T00"}`, "", "at most 168"},
+		{"too long", `{"from":"2026-01-01T00","to":"2026-03-01T00"}`, "", "at most 24"},
 		{"unknown", `{"hello":"world"}`, "", "unrecognized payload"},
 		{"not json", `[1,2]`, "", "not a JSON object"},
 		{"bad scheduled time", `{"detail-type":"Scheduled Event","time":"yesterday"}`, "", "scheduled event time"},
@@ -203,6 +203,7 @@ func TestDaysAreWrittenOnceTheirLateWindowHasPassed(t *testing.T) {
 			rec.fail[f] = true
 		}
 		cfg := aggregate.DefaultConfig
+		cfg.MaxHours = 168 // the backfills below cross days
 		at, _ := time.Parse(time.RFC3339, now)
 		cfg.Now = func() time.Time { return at }
 		res, err := aggregate.NewHandler(rec, cfg, nil, nil).Handle(context.Background(), []byte(payload))
