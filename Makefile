@@ -138,7 +138,7 @@ diff: build node_modules/.bin/cdk
 	$(CDK) diff --no-notices $(CDK_ARGS)
 
 deploy: build node_modules/.bin/cdk
-	$(CDK) deploy --no-notices --require-approval broadening $(CDK_ARGS)
+	IOTWATCH_DEPLOY=1 $(CDK) deploy --no-notices --require-approval broadening $(CDK_ARGS)
 
 destroy: node_modules/.bin/cdk
 	$(CDK) destroy --no-notices $(CDK_ARGS)

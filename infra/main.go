@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
@@ -54,7 +55,7 @@ func number(app awscdk.App, key string, def float64) (float64, error) {
 func propsFrom(app awscdk.App) (*pipeline.Props, error) {
 	p := &pipeline.Props{
 		FunctionsDir: context(app, "functionsDir", "bin"),
-		AlarmEmail:   context(app, "alarmEmail", ""),
+		AlarmEmail:   "",
 		StackProps: awscdk.StackProps{
 			Description: jsii.String("iotwatch: room sensors on AWS IoT Core, alerts, a data lake and hourly aggregates"),
 			Env: &awscdk.Environment{
@@ -63,6 +64,14 @@ func propsFrom(app awscdk.App) (*pipeline.Props, error) {
 			},
 		},
 	}
+	email, warning, err := alarmEmail(context(app, "alarmEmail", ""), os.Getenv(DeployEnv) != "")
+	if err != nil {
+		return nil, err
+	}
+	if warning != "" {
+		fmt.Fprintln(os.Stderr, "infra: warning:", warning)
+	}
+	p.AlarmEmail = email
 	if *p.Env.Account == "" {
 		p.Env = nil // environment-agnostic synth (offline, no credentials)
 	}
@@ -73,7 +82,6 @@ func propsFrom(app awscdk.App) (*pipeline.Props, error) {
 	default:
 		return nil, fmt.Errorf("context streamMode=%q: want provisioned or on-demand", mode)
 	}
-	var err error
 	if p.Shards, err = number(app, "shards", 1); err != nil {
 		return nil, err
 	}
@@ -87,4 +95,25 @@ func propsFrom(app awscdk.App) (*pipeline.Props, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// DeployEnv is set by `make deploy`: the app then refuses a stack whose alarms reach nobody.
+const DeployEnv = "IOTWATCH_DEPLOY"
+
+// alarmEmail reads the context key alarmEmail: an address subscribes to the operators' topic;
+// "none" says on purpose that nobody does. Empty is refused for a deploy (the alarms would reach
+// nobody) and only warned about otherwise (make synth, offline, in CI).
+func alarmEmail(v string, deploying bool) (email, warning string, err error) {
+	switch {
+	case v == "none":
+		return "", "", nil
+	case v == "" && deploying:
+		return "", "", fmt.Errorf("context alarmEmail is empty: the stack's alarms would notify nobody. " +
+			"Give an address (make deploy CDK_ARGS='-c alarmEmail=ops@example.com'), or -c alarmEmail=none to deploy without one on purpose")
+	case v == "":
+		return "", "context alarmEmail is empty: no one is subscribed to the alarms (make deploy refuses this; -c alarmEmail=ADDRESS or none)", nil
+	case !strings.Contains(v, "@") || strings.ContainsAny(v, " ,;"):
+		return "", "", fmt.Errorf("context alarmEmail=%q is not one email address", v)
+	}
+	return v, "", nil
 }
