@@ -8,7 +8,7 @@ MAX_BOOTSTRAP := 15728640
 # The Lambdas build without cgo; the CLI and the tests need it (DuckDB, for the local lake).
 CGO := CGO_ENABLED=1
 
-.PHONY: all build cli test bench lint fuzz run serve screenshots assets backtest clean synth diff deploy destroy
+.PHONY: all build cli test alarms-check bench lint fuzz run serve screenshots assets backtest clean synth diff deploy destroy
 
 # The CDK: the CLI pinned in package.json, quiet and self-contained (caches under .cache/).
 CDK_ENV := CI=true CDK_DISABLE_CLI_TELEMETRY=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
@@ -44,6 +44,11 @@ RACE_PKGS := ./shared/local/dashboard ./shared/service/evaluator ./shared/servic
 test: lint build
 	$(CDK_ENV) $(CGO) $(GO) test -count=1 ./...
 	$(CGO) $(GO) test -race -count=1 $(RACE_PKGS)
+
+## alarms-check: every alarm's metric against what AWS documents and the project's code emits (no AWS needed)
+alarms-check:
+	@mkdir -p $(BIN); $(CDK_ENV) $(GO) test -count=1 -run 'TestAlarmsWatchPublishedMetrics' -v ./infra/pipeline > $(BIN)/alarms-check.txt 2>&1; rc=$$?; \
+	grep -v '^\(=== RUN\|--- PASS\|PASS\|ok \|!!\|Runtime process\)' $(BIN)/alarms-check.txt | sed 's/^    //'; exit $$rc
 
 ## bench: the benchmarks of the hot path; evaluation on one core, as its target says
 bench:
