@@ -18,6 +18,7 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/aws/athenaquery"
 	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
+	"github.com/iotwatch/iotwatch/shared/aws/lambdainit"
 	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 )
@@ -25,7 +26,7 @@ import (
 func main() {
 	ctx := context.Background()
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	fail := func(msg string, args ...any) { log.Error(msg, args...); os.Exit(1) }
+	fail := func(msg string, args ...any) { lambdainit.Fail(log, msg, args...) }
 
 	workgroup, database, bucket := os.Getenv(fnenv.AthenaWorkgroup), os.Getenv(fnenv.GlueDatabase), os.Getenv(fnenv.LakeBucket)
 	if workgroup == "" || database == "" || bucket == "" {

@@ -21,6 +21,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
 	"github.com/iotwatch/iotwatch/shared/aws/kinesislambda"
+	"github.com/iotwatch/iotwatch/shared/aws/lambdainit"
 	"github.com/iotwatch/iotwatch/shared/aws/lambdametrics"
 	"github.com/iotwatch/iotwatch/shared/aws/linkslambda"
 	"github.com/iotwatch/iotwatch/shared/aws/s3quarantine"
@@ -32,7 +33,7 @@ import (
 func main() {
 	ctx := context.Background()
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	fail := func(msg string, args ...any) { log.Error(msg, args...); os.Exit(1) }
+	fail := func(msg string, args ...any) { lambdainit.Fail(log, msg, args...) }
 
 	table, topic, bucket := os.Getenv(fnenv.TableName), os.Getenv(fnenv.AlertsTopicARN), os.Getenv(fnenv.LakeBucket)
 	if table == "" || topic == "" || bucket == "" {

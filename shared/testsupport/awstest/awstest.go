@@ -177,6 +177,14 @@ func SNS(t testing.TB, opts ...Option) (*sns.Client, *sqs.Client) {
 	return sns.NewFromConfig(cfg), sqs.NewFromConfig(Config(goawsURL))
 }
 
+// SNSURL is the address of goaws (for a process started with AWS_ENDPOINT_URL_SNS), once SNS has
+// started it.
+func SNSURL(t testing.TB) string {
+	t.Helper()
+	SNS(t)
+	return goawsURL
+}
+
 // renumberBatchMembers works around goaws v0.5.4 counting PublishBatch entries before it drops the
 // empty slot its 1-based form decoding leaves at index 0, so that it refuses a batch of exactly 10
 // entries, which SNS accepts. It renumbers PublishBatchRequestEntries.member.N to N-1.
