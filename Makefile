@@ -8,7 +8,7 @@ MAX_BOOTSTRAP := 15728640
 # The Lambdas build without cgo; the CLI and the tests need it (DuckDB, for the local lake).
 CGO := CGO_ENABLED=1
 
-.PHONY: all build cli test alarms-check bench lint fuzz run serve screenshots assets backtest clean synth diff deploy destroy
+.PHONY: all build cli test alarms-check smoke bench lint fuzz run serve screenshots assets backtest clean synth diff deploy destroy
 
 # The CDK: the CLI pinned in package.json, quiet and self-contained (caches under .cache/).
 CDK_ENV := CI=true CDK_DISABLE_CLI_TELEMETRY=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
@@ -45,6 +45,11 @@ test: lint build
 	$(CDK_ENV) $(CGO) $(GO) test -count=1 ./...
 	$(CGO) $(GO) test -race -count=1 $(RACE_PKGS)
 
+## smoke: against a deployed stack (STACK=iotwatch): a device's readings to an alert, the aggregation
+## through Athena, an alarm's notification; it removes what it made (infra/smoke.sh says what it checks)
+smoke: cli
+	bash infra/smoke.sh
+
 ## alarms-check: every alarm's metric against what AWS documents and the project's code emits (no AWS needed)
 alarms-check:
 	@mkdir -p $(BIN); $(CDK_ENV) $(GO) test -count=1 -run 'TestAlarmsWatchPublishedMetrics' -v ./infra/pipeline > $(BIN)/alarms-check.txt 2>&1; rc=$$?; \
@@ -72,6 +77,7 @@ lint:
 	$(CGO) $(GO) vet ./...
 	$(CGO) $(GO) tool staticcheck ./...
 	$(CGO) $(GO) tool errcheck -ignoretests -exclude .ci/errcheck-excludes.txt ./...
+	@if command -v shellcheck >/dev/null; then shellcheck -s bash infra/smoke.sh .ci/run; else echo "lint: shellcheck is not installed: the shell scripts are not checked"; fi
 
 ## fuzz: a short run of every fuzz test (FUZZTIME=5m for longer)
 FUZZTIME ?= 30s

@@ -83,6 +83,8 @@ func NewStack(scope constructs.Construct, id string, p *Props) *Stack {
 		jsii.String("s3://"+*s.Lake.Results.BucketName()+"/results/"))
 	out("Region", "The stack's region (Grafana's data sources: Default Region)", st.Region())
 	out("LinksURL", "Where the alerts' one-click acknowledge and snooze links point", s.Links.URL.Url())
+	out("AggregateFunction", "The aggregate function (a backfill: aws lambda invoke --payload '{\"from\":\"YYYY-MM-DDTHH\",\"to\":\"YYYY-MM-DDTHH\"}')", s.Aggregation.Function.FunctionName())
+	out("SmokeAlarm", "The alarm make smoke forces to ALARM to see a notification delivered (EvaluateThrottles)", s.Operations.Alarms["EvaluateThrottles"].AlarmName())
 	suppress(s)
 	return s
 }
