@@ -15,10 +15,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/athena"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/iotwatch/iotwatch/shared/aws/athenaquery"
 	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 	"github.com/iotwatch/iotwatch/shared/aws/lambdainit"
+	"github.com/iotwatch/iotwatch/shared/aws/s3lake"
 	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 )
@@ -52,6 +54,7 @@ func main() {
 		fail("AWS configuration", "err", err)
 	}
 	runner := athenaquery.New(athena.NewFromConfig(cfg), workgroup, database)
-	h := aggregate.NewHandler(aggregate.NewAthena(runner, database, bucket), conf, log, os.Stdout)
+	agg := aggregate.NewAthena(runner, database, bucket).SkipEmptyHours(s3lake.New(s3.NewFromConfig(cfg), bucket))
+	h := aggregate.NewHandler(agg, conf, log, os.Stdout)
 	lambda.Start(h.Handle)
 }

@@ -294,13 +294,17 @@ func TestFunctionsStartAsLambdaStartsThem(t *testing.T) {
 		assert.Contains(t, res, "published_uncommitted")
 	})
 	t.Run("aggregate", func(t *testing.T) {
+		// bronze has the hour 05 only: the hours 04 and 06 run no query
+		_, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("iotwatch-lake"), Key: aws.String("bronze/dt=2026-03-01/hour=05/iotwatch-bronze-1-2026-03-01-05-10-00-0f8fad5b-d9cb-469f-a165-70867728950e.gz"),
+			Body: strings.NewReader("")})
+		require.NoError(t, err)
 		api, out := invoke(t, filepath.Join(bin, "aggregate", "bootstrap"), envOf(t, "iotwatch: hourly aggregates"), event("scheduled-hourly.json"))
 		require.Equal(t, "response", api.kind, "%s\n%s", api.body, out)
 		// the sample's hours are long over: their day is written too
 		assert.JSONEq(t, `{"hours":["2026-03-01T04","2026-03-01T05","2026-03-01T06"],"rows":0,"days":["2026-03-01"]}`, string(api.body))
 		fake.mu.Lock()
 		defer fake.mu.Unlock()
-		require.Len(t, fake.queries, 5+3*8+2, "the tables made, 8 statements an hour, 2 for the day")
+		require.Len(t, fake.queries, 5+8+2, "the tables made, 8 statements for the hour with bronze, 2 for the day")
 		assert.Contains(t, fake.queries[0], "LOCATION 's3://iotwatch-lake/silver/readings/'", "the Iceberg tables live in the lake bucket of the stack")
 	})
 	t.Run("links", func(t *testing.T) {

@@ -243,3 +243,36 @@ func TestDaysAreWrittenOnceTheirLateWindowHasPassed(t *testing.T) {
 		t.Errorf("a day with a failed hour: days %v, %v", days, err)
 	}
 }
+
+// prefixes is an ObjectLister over a set of keys' prefixes.
+type prefixes map[string]bool
+
+func (p prefixes) Any(_ context.Context, prefix string) (bool, error) { return p[prefix], nil }
+
+// TestEmptyHoursRunNoQuery: with SkipEmptyHours, an hour without a bronze object runs no Athena
+// statement; one with objects runs its eight.
+func TestEmptyHoursRunNoQuery(t *testing.T) {
+	q := &queries{}
+	a := aggregate.NewAthena(q, "iotwatch", "lake").SkipEmptyHours(prefixes{"bronze/dt=2026-03-01/hour=05/": true})
+	cfg := aggregate.DefaultConfig
+	cfg.Now = func() time.Time { return time.Date(2026, 3, 1, 7, 5, 0, 0, time.UTC) }
+	res, err := aggregate.NewHandler(a, cfg, nil, io.Discard).Handle(context.Background(), []byte(`{"detail-type":"Scheduled Event","time":"2026-03-01T07:05:00Z"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Hours) != 3 {
+		t.Errorf("hours %v; want the three, the empty ones done", res.Hours)
+	}
+	var writes int
+	for _, sql := range q.ran {
+		if strings.HasPrefix(sql, "DELETE") || strings.HasPrefix(sql, "INSERT") {
+			writes++
+			if !strings.Contains(sql, "CREATE") && strings.HasPrefix(sql, "DELETE") && !strings.Contains(sql, "2026-03-01 05:00:00") {
+				t.Errorf("a statement of an empty hour: %s", sql)
+			}
+		}
+	}
+	if writes != 8 {
+		t.Errorf("%d DELETE and INSERT statements; want the 8 of hour 05", writes)
+	}
+}
