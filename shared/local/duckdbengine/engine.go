@@ -169,7 +169,9 @@ func (e *Engine) AggregateHour(ctx context.Context, h aggregate.Hour) (aggregate
 	if _, err := e.db.ExecContext(ctx, checked.SQL, args(checked)...); err != nil {
 		return res, fmt.Errorf("reading bronze of %s: %w", h.Start.Format(aggregate.HourLayout), err)
 	}
-	defer e.db.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+files.Checked) //nolint:errcheck // a leftover is replaced by the next hour's
+	defer func() { // a leftover would be replaced by the next run of the hour
+		_, _ = e.db.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+files.Checked)
+	}()
 	n, err := e.write(ctx, silver, func(tmp string) (aggregate.Statement, error) {
 		return aggregate.DuckDBStatement(aggregate.SilverLayer, files, tmp, h)
 	})
