@@ -63,10 +63,15 @@ cleanup() {
 		aws iot detach-policy --policy-name "$POLICY" --target "$CERT_ARN"
 		aws iot detach-thing-principal --thing-name "$DEVICE" --principal "$CERT_ARN"
 		aws iot update-certificate --certificate-id "${CERT_ARN##*/}" --new-status INACTIVE
-		aws iot delete-certificate --certificate-id "${CERT_ARN##*/}"
+		for _ in 1 2 3 4 5 6; do # detaching is asynchronous: the delete is refused until it is done
+			aws iot delete-certificate --certificate-id "${CERT_ARN##*/}" 2>/dev/null && break
+			sleep 5
+		done
 	fi
 	aws iot delete-thing --thing-name "$DEVICE" 2>/dev/null
 	"$IOTWATCH" thresholds delete --table "$TABLE" --user "$USER_ID" --device "$DEVICE" 2>/dev/null
+	# the device's alarm state and due-index entry
+	aws dynamodb delete-item --table-name "$TABLE" --key "$(jq -nc --arg d "$DEVICE" '{pk:{S:$d},sk:{S:"STATE"}}')" 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -89,7 +94,13 @@ SUB_ARN=$(aws sns subscribe --topic-arn "$TOPIC" --protocol sqs --notification-e
 
 step "3. the device $DEVICE"
 "$IOTWATCH" device register "$DEVICE" --policy "$POLICY" --dir "$TMP"
-CERT_ARN=$(aws iot list-thing-principals --thing-name "$DEVICE" --query 'principals[0]' --output text)
+for _ in 1 2 3 4 5 6; do # the principal is listed a moment after it is attached
+	CERT_ARN=$(aws iot list-thing-principals --thing-name "$DEVICE" --query 'principals[0]' --output text)
+	[ -n "$CERT_ARN" ] && [ "$CERT_ARN" != None ] && break
+	CERT_ARN=
+	sleep 5
+done
+[ -n "$CERT_ARN" ] || fail "no certificate attached to $DEVICE"
 curl -fsS -o "$TMP/AmazonRootCA1.pem" https://www.amazontrust.com/repository/AmazonRootCA1.pem
 sleep 10 # IoT's new certificate and policy attachment take a few seconds to apply
 
@@ -129,8 +140,10 @@ for _ in $(seq 1 30); do
 	sleep 10
 done
 [ "$n" != "0" ] || fail "nothing under s3://$BUCKET/$prefix after 5 minutes (the BronzeFreshness and BronzeDeliveryFailures alarms)"
-next=$(date -u -d "${HOUR%T*} ${HOUR#*T}:00 +1 hour" +%Y-%m-%dT%H)
-aws lambda invoke --function-name "$AGGREGATE" --cli-binary-format raw-in-base64-out \
+next=$(date -u -d "@$((base / 3600 * 3600 + 3600))" +%Y-%m-%dT%H)
+# one call, waited for: the CLI's 60 s read timeout would give up and call again (a second run,
+# throttled by the reserved concurrency of 1)
+AWS_MAX_ATTEMPTS=1 aws lambda invoke --cli-read-timeout 900 --function-name "$AGGREGATE" --cli-binary-format raw-in-base64-out \
 	--payload "{\"from\":\"$HOUR\",\"to\":\"$next\"}" "$TMP/aggregate.json" >/dev/null
 jq -e --arg h "$HOUR" '.hours | index($h)' "$TMP/aggregate.json" >/dev/null || fail "the aggregation answered $(cat "$TMP/aggregate.json")"
 athena() {
@@ -154,7 +167,7 @@ silver=$(athena "SELECT count(*) FROM silver_readings WHERE device_id = '$DEVICE
 echo "hourly_metrics and silver_readings: 3 readings"
 
 step "7. an alarm's notification reaches the operators' topic ($ALARM)"
-since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+since=$(date -u -d '-1 minute' +%Y-%m-%dT%H:%M:%SZ) # a minute early: this clock and AWS's may differ
 aws cloudwatch set-alarm-state --alarm-name "$ALARM" --state-value ALARM --state-reason "iotwatch make smoke $RUN"
 ok=
 for _ in $(seq 1 30); do
@@ -168,8 +181,15 @@ done
 [ -n "$ok" ] || fail "no successful SNS action in $ALARM's history: $(aws cloudwatch describe-alarm-history --alarm-name "$ALARM" --history-item-type Action --start-date "$since" --query 'AlarmHistoryItems[].HistorySummary' --output text)"
 echo "the notification was delivered to the operators' topic (the alarm returns to its state at its next evaluation)"
 
-step "8. the dimensions IoT publishes its rule action metrics with"
-aws cloudwatch list-metrics --namespace AWS/IoT --metric-name Success --query 'Metrics[].Dimensions' --output json |
-	jq -c --arg r "$RULE" '.[] | select(any(.[]; .Name == "RuleName" and .Value == $r))'
+step "8. the dimensions IoT publishes its rule action metrics with (the IoTRuleErrors alarm assumes ActionType=Kinesis)"
+for _ in $(seq 1 20); do # a new metric takes up to 15 minutes to be listed
+	dims=$(aws cloudwatch list-metrics --namespace AWS/IoT --metric-name Success --query 'Metrics[].Dimensions' --output json |
+		jq -c --arg r "$RULE" '[.[] | select(any(.[]; .Name == "RuleName" and .Value == $r))]')
+	[ "$dims" != "[]" ] && break
+	sleep 45
+done
+echo "$dims"
+echo "$dims" | jq -e '.[] | select(any(.[]; .Name == "ActionType" and .Value == "Kinesis"))' >/dev/null ||
+	fail "IoT publishes no ActionType=Kinesis for the rule (the IoTRuleErrors alarm would never fire): $dims"
 
 step "smoke: everything checked"

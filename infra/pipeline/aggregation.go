@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/iotwatch/iotwatch/shared/aws/dynamolock"
 	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
@@ -32,6 +34,7 @@ type Aggregation struct {
 // AggregationProps wires aggregation to the lake.
 type AggregationProps struct {
 	Lake         *Lake
+	Table        awsdynamodb.ITable // the lease (dynamolock.PK items only)
 	FunctionsDir string
 }
 
@@ -48,15 +51,21 @@ func NewAggregation(scope constructs.Construct, id string, p *AggregationProps) 
 			fnenv.AthenaWorkgroup: p.Lake.WorkGroupName,
 			fnenv.GlueDatabase:    p.Lake.DatabaseName,
 			fnenv.LakeBucket:      p.Lake.Bucket.BucketName(),
+			fnenv.TableName:       p.Table.TableName(),
 			fnenv.LateHours:       jsii.String(strconv.Itoa(aggregate.DefaultConfig.LateHours)),
 			fnenv.IntervalSeconds: jsii.String(strconv.Itoa(int(aggregate.DefaultConfig.Interval.Seconds()))),
 		})
 	fn := g.Function
 	// One aggregation at a time: a backfill and the schedule, or a retry and the run it retries,
-	// never replace the same hour at once (a throttled asynchronous invocation waits and is
-	// retried by Lambda for up to 6 hours). What an earlier invocation left running in Athena,
-	// the next one stops first (aggregate.Athena.Prepare).
-	fn.Node().DefaultChild().(awslambda.CfnFunction).SetReservedConcurrentExecutions(jsii.Number(1))
+	// never replace the same hour at once. A lease in the table (shared/aws/dynamolock), not a
+	// reserved concurrency of 1: a new account's concurrency quota of 10 refuses any reservation,
+	// and the first deploy would fail. What an earlier invocation left running in Athena, the next
+	// one stops first (aggregate.Athena.Prepare).
+	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:    jsii.Strings("dynamodb:PutItem", "dynamodb:DeleteItem"),
+		Resources:  jsii.Strings(*p.Table.TableArn()),
+		Conditions: &map[string]interface{}{"ForAllValues:StringEquals": map[string]interface{}{"dynamodb:LeadingKeys": []string{dynamolock.PK}}},
+	}))
 	// Async invocations (the schedule): two retries, then the failure queue (alarmed).
 	fn.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
 		RetryAttempts: jsii.Number(2),

@@ -170,8 +170,12 @@ func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *O
 	// Records Firehose cannot partition go to errors/bronze/ while delivery stays green: its error
 	// log says so (errorCode DynamicPartitioning.…), counted by a metric filter.
 	partitionErrors := awslogs.NewMetricFilter(c, jsii.String("BronzePartitioningErrors"), &awslogs.MetricFilterProps{
-		LogGroup:        p.Lake.FirehoseLogs,
-		FilterPattern:   awslogs.FilterPattern_StringValue(jsii.String("$.errorCode"), jsii.String("="), jsii.String("DynamicPartitioning.*")),
+		LogGroup: p.Lake.FirehoseLogs,
+		// the log group is shared with the alerts stream: only the bronze stream's errors count
+		FilterPattern: awslogs.FilterPattern_All(
+			awslogs.FilterPattern_StringValue(jsii.String("$.errorCode"), jsii.String("="), jsii.String("DynamicPartitioning.*")),
+			awslogs.FilterPattern_StringValue(jsii.String("$.deliveryStreamARN"), jsii.String("="),
+				jsii.String("arn:"+*stack.Partition()+":firehose:"+*stack.Region()+":"+*stack.Account()+":deliverystream/"+*p.Lake.BronzeName))),
 		MetricNamespace: jsii.String(namespace),
 		MetricName:      jsii.String(BronzeErrorsMetric),
 		MetricValue:     jsii.String("1"),
@@ -180,7 +184,7 @@ func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *O
 	alarm("BronzeErrorsPrefix", "Firehose could not partition records: they are under errors/bronze/ (no event_time it can read), not in bronze",
 		partitionErrors.Metric(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(5))}), 0, gt, 1, notBreaching)
 	alarm("BronzeReadLag", "Firehose reads the stream late: bronze is over 15 minutes behind",
-		awsMetric("AWS/Firehose", "DataReadFromKinesisStream.MillisBehindLatest", bronze, "Maximum", 5), 900000, gt, 3, notBreaching)
+		awsMetric("AWS/Firehose", "KinesisMillisBehindLatest", bronze, "Maximum", 5), 900000, gt, 3, notBreaching)
 	ag := p.Aggregation
 	alarm("AggregationErrors", "The hourly aggregation failed", ag.Function.MetricErrors(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Hours(jsii.Number(1))}), 0, gt, 1, notBreaching)
 	alarm("AggregationFailureQueue", "Hourly aggregations that failed after retries",

@@ -55,7 +55,7 @@ func NewStack(scope constructs.Construct, id string, p *Props) *Stack {
 	s.Ingestion = NewIngestion(st, "Ingestion", &IngestionProps{Shards: p.Shards, OnDemand: p.OnDemand})
 	s.Lake = NewLake(st, "Lake", &LakeProps{Name: catalogName(id), Stream: s.Ingestion.Stream, BytesScannedCutoff: p.BytesScannedCutoff})
 	s.Alerting = NewAlerting(st, "Alerting", &AlertingProps{Stream: s.Ingestion.Stream, Lake: s.Lake, FunctionsDir: p.FunctionsDir, BatchSize: p.BatchSize})
-	s.Aggregation = NewAggregation(st, "Aggregation", &AggregationProps{Lake: s.Lake, FunctionsDir: p.FunctionsDir})
+	s.Aggregation = NewAggregation(st, "Aggregation", &AggregationProps{Lake: s.Lake, Table: s.Alerting.Table, FunctionsDir: p.FunctionsDir})
 	s.Silence = NewSilence(st, "Silence", &SilenceProps{Alerting: s.Alerting, FunctionsDir: p.FunctionsDir})
 	s.Links = NewLinks(st, "Links", &LinksProps{Alerting: s.Alerting, FunctionsDir: p.FunctionsDir,
 		Signers: []awslambda.Function{s.Alerting.Evaluate, s.Silence.Function}})

@@ -232,8 +232,18 @@ func TestAggregation(t *testing.T) {
 			"RetryPolicy": map[string]any{"MaximumRetryAttempts": 2}})}})
 	has(t, "AWS::Lambda::EventInvokeConfig", map[string]any{"MaximumRetryAttempts": 2,
 		"DestinationConfig": map[string]any{"OnFailure": map[string]any{"Destination": assertions.Match_AnyValue()}}})
-	// one aggregation at a time (issue: a backfill overlapping the schedule doubled an hour)
-	has(t, "AWS::Lambda::Function", map[string]any{"Timeout": 900, "ReservedConcurrentExecutions": 1, "Environment": map[string]any{"Variables": assertions.Match_ObjectLike(&map[string]any{
+	// one aggregation at a time (a backfill overlapping the schedule doubled an hour): a lease in
+	// the table, on its own key only; no reserved concurrency (a new account's quota refuses it)
+	has(t, "AWS::IAM::Policy", map[string]any{"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{
+		assertions.Match_ObjectLike(&map[string]any{"Action": []any{"dynamodb:PutItem", "dynamodb:DeleteItem"},
+			"Condition": map[string]any{"ForAllValues:StringEquals": map[string]any{"dynamodb:LeadingKeys": []any{"#LOCK"}}}})})})})
+	for id, fn := range resources("AWS::Lambda::Function") {
+		if fn["ReservedConcurrentExecutions"] != nil {
+			t.Errorf("function %s reserves concurrency: a new account's quota of 10 refuses it", id)
+		}
+	}
+	has(t, "AWS::Lambda::Function", map[string]any{"Timeout": 900, "Environment": map[string]any{"Variables": assertions.Match_ObjectLike(&map[string]any{
+		"TABLE_NAME":       assertions.Match_AnyValue(),
 		"ATHENA_WORKGROUP": "iotwatch", "GLUE_DATABASE": "iotwatch", "LAKE_BUCKET": assertions.Match_AnyValue()})}})
 }
 
@@ -357,6 +367,15 @@ func TestOperations(t *testing.T) {
 	// AggregationMissing watches successes; no data is INSUFFICIENT_DATA, with its own notification.
 	has(t, "AWS::CloudWatch::Alarm", map[string]any{"MetricName": "HoursAggregated", "Namespace": "iotwatch", "TreatMissingData": "missing",
 		"EvaluationPeriods": 3, "InsufficientDataActions": assertions.Match_AnyValue()})
+	// The records Firehose could not partition, counted from its error log: the bronze stream's only.
+	filters := resources("AWS::Logs::MetricFilter")
+	require.Len(t, filters, 1)
+	for _, f := range filters {
+		b, _ := json.Marshal(f["FilterPattern"])
+		assert.Contains(t, string(b), `{ ($.errorCode = \"DynamicPartitioning.*\") \u0026\u0026 ($.deliveryStreamARN = \"arn:`)
+		assert.Regexp(t, `:deliverystream/\",\{\"Ref\":\"LakeBronze[0-9A-F]{8}\"\},\"\\\"\) \}\"`, string(b), "the ARN ends with the bronze stream's name")
+		assert.Equal(t, BronzeErrorsMetric, f["MetricTransformations"].([]any)[0].(map[string]any)["MetricName"])
+	}
 	// IoT's action failures carry RuleName and ActionType.
 	has(t, "AWS::CloudWatch::Alarm", map[string]any{"MetricName": "Failure", "Namespace": "AWS/IoT",
 		"Dimensions": assertions.Match_ArrayWith(&[]any{map[string]any{"Name": "ActionType", "Value": "Kinesis"}})})

@@ -82,6 +82,9 @@ func (r *Runner) Run(ctx context.Context, st aggregate.Statement) (aggregate.Que
 		}
 		got, err := r.client.GetQueryExecution(ctx, &athena.GetQueryExecutionInput{QueryExecutionId: aws.String(id)})
 		if err != nil {
+			if ctx.Err() != nil { // the deadline came during the call: the query must not outlive it
+				r.stop(id)
+			}
 			return stats, fmt.Errorf("reading the state of %s (query %s): %w", st.Name, id, err)
 		}
 		qe := got.QueryExecution
@@ -143,6 +146,10 @@ func (r *Runner) StopWrites(ctx context.Context, prefixes []string) (int, error)
 			got, err := r.client.BatchGetQueryExecution(ctx, &athena.BatchGetQueryExecutionInput{QueryExecutionIds: ids[start:min(start+50, len(ids))]})
 			if err != nil {
 				return nil, fmt.Errorf("reading the states of the workgroup's queries: %w", err)
+			}
+			// one whose state Athena did not give is taken for running: asked again
+			for _, u := range got.UnprocessedQueryExecutionIds {
+				out = append(out, aws.ToString(u.QueryExecutionId))
 			}
 			for _, qe := range got.QueryExecutions {
 				if qe.Status == nil || (qe.Status.State != types.QueryExecutionStateQueued && qe.Status.State != types.QueryExecutionStateRunning) {

@@ -1,6 +1,7 @@
 package reading
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"math"
@@ -91,6 +92,12 @@ type fields struct {
 func (d *Decoder) Decode(data []byte, opts Options) (Reading, error) {
 	if len(data) > MaxSize {
 		return Reading{}, reject(TooLarge, "message is %d bytes, the limit is %d", len(data), MaxSize)
+	}
+	// The lake keeps one message a line (bronze is JSON lines, read line by line by Athena and
+	// DuckDB): a line break inside a message, even as JSON whitespace, would split it there. Line
+	// ends after it are a delimiter's, not the message's (lake.LineMD5 leaves them out too).
+	if i := bytes.IndexAny(bytes.TrimRight(data, "\r\n"), "\r\n"); i >= 0 {
+		return Reading{}, reject(MalformedJSON, "a line break inside the message at byte %d: the lake keeps one message a line (send compact JSON)", i)
 	}
 	var f fields
 	s := scanner{b: data}

@@ -9,23 +9,27 @@ package duckdbengine
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
-	_ "github.com/duckdb/duckdb-go/v2" // the database/sql driver "duckdb"
+	"github.com/duckdb/duckdb-go/v2"
 
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/local/durable"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 )
 
 // Engine is DuckDB over one lake directory.
 type Engine struct {
+	seq      atomic.Int64 // temporary file names
 	db       *sql.DB
 	root     string
 	readOnly bool // OpenReadOnly: views defined, locked to the lake, one SELECT a query
@@ -42,18 +46,22 @@ func Open(ctx context.Context, root string) (*Engine, error) {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the lake directory: %w", err)
 	}
-	db, err := sql.Open("duckdb", "")
+	// Every connection starts in UTC (the pool keeps one, but replaces it if it breaks); what the
+	// engine keeps (the devices, an hour's checked lines) is in tables of the in-memory database,
+	// which every connection of the connector shares.
+	conn, err := duckdb.NewConnector("", func(ex driver.ExecerContext) error {
+		_, err := ex.ExecContext(ctx, "SET TimeZone = 'UTC'", nil)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("starting DuckDB: %w", err)
 	}
+	db := sql.OpenDB(conn)
 	db.SetMaxOpenConns(1) // one connection: the session settings below hold for every statement
-	for _, st := range []string{"SET TimeZone = 'UTC'",
-		// the devices' locations, for location_hourly (SetDevices)
-		"CREATE TEMP TABLE iotwatch_devices (device_id VARCHAR PRIMARY KEY, location VARCHAR)"} {
-		if _, err := db.ExecContext(ctx, st); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("preparing DuckDB (%s): %w", st, err)
-		}
+	// the devices' locations, for location_hourly (SetDevices)
+	if _, err := db.ExecContext(ctx, "CREATE TABLE iotwatch_devices (device_id VARCHAR PRIMARY KEY, location VARCHAR)"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("preparing DuckDB: %w", err)
 	}
 	return &Engine{db: db, root: abs}, nil
 }
@@ -242,10 +250,12 @@ func (e *Engine) AggregateDay(ctx context.Context, d aggregate.Day) (aggregate.H
 // write runs the COPY statement made for a temporary file beside out, counts its rows, and
 // renames it over out; with no rows, out is removed instead.
 func (e *Engine) write(ctx context.Context, out string, statement func(tmp string) (aggregate.Statement, error)) (int64, error) {
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+	if err := durable.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return 0, err
 	}
-	tmp := out + ".tmp"
+	// a name of its own: another process on the lake (iotwatch aggregate beside iotwatch run)
+	// never writes the same temporary file; the views read *.parquet only
+	tmp := fmt.Sprintf("%s.tmp-%d-%d", out, os.Getpid(), e.seq.Add(1))
 	st, err := statement(tmp)
 	if err != nil {
 		return 0, err
@@ -266,7 +276,28 @@ func (e *Engine) write(ctx context.Context, out string, statement func(tmp strin
 		}
 		return 0, nil
 	}
-	return rows, os.Rename(tmp, out)
+	// durable before it is visible: the file, then its name in the directory
+	if err := syncFile(tmp); err != nil {
+		os.Remove(tmp)
+		return 0, err
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		os.Remove(tmp)
+		return 0, err
+	}
+	return rows, durable.SyncDir(filepath.Dir(out))
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("syncing %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 func args(st aggregate.Statement) []any {

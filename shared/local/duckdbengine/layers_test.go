@@ -378,3 +378,26 @@ func readDaily(t *testing.T, db *sql.DB, file string) []row {
 	require.NoError(t, err)
 	return readGold(t, db, tmp)
 }
+
+// TestCopiesComeWhole: two copies of a reading that differ (a device resending it changed) give
+// one silver row whose columns all come from one copy, the first by object: not the smallest
+// value of each column.
+func TestCopiesComeWhole(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	hour := time.Date(2026, 3, 1, 7, 0, 0, 0, time.UTC)
+	at := hour.Add(5 * time.Minute).Format(time.RFC3339)
+	writeObject(t, root, lake.Bronze, hour, "a.json.gz", []string{`{"device_id":"room-1","event_time":"` + at + `","temperature":25,"humidity":40,"msg_id":"m"}`})
+	writeObject(t, root, lake.Bronze, hour, "b.json.gz", []string{`{"device_id":"room-1","event_time":"` + at + `","temperature":20,"humidity":50,"msg_id":"m"}`})
+	e, err := duckdbengine.Open(ctx, root)
+	require.NoError(t, err)
+	defer e.Close()
+	_, err = e.AggregateHour(ctx, aggregate.Hour{Start: hour, ExpectedReadings: 60})
+	require.NoError(t, err)
+	silver := readSilver(t, e.DB(), e.HourFile(lake.SilverReadingsTable, hour))
+	require.Len(t, silver, 1)
+	r := silver["room-1|m:m"]
+	assert.Equal(t, []float64{25, 40}, []float64{r.vals[reading.Temperature], r.vals[reading.Humidity]}, "both from a.json.gz")
+	assert.Equal(t, int64(2), r.copies)
+	assert.Regexp(t, `/a\.json\.gz$`, r.source)
+}

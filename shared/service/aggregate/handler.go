@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -18,6 +20,19 @@ import (
 // them (hourly_metrics, dq_hourly, location_hourly).
 type HourAggregator interface {
 	AggregateHour(ctx context.Context, h Hour) (HourResult, error)
+}
+
+// Locker holds a lease while an invocation writes, so that two never write at once (a DynamoDB
+// lease on AWS: shared/aws/dynamolock).
+type Locker interface {
+	Acquire(ctx context.Context, owner string) (release func(context.Context) error, err error)
+}
+
+// WithLock makes every invocation hold l's lease while it writes, as the owner that ownerOf
+// names (the Lambda request id in the function; nil: the process and the time).
+func (h *Handler) WithLock(l Locker, ownerOf func(context.Context) string) *Handler {
+	h.lock, h.ownerOf = l, ownerOf
+	return h
 }
 
 // Preparer is an aggregator with work to do before an invocation's hours (Athena: its tables, and
@@ -57,19 +72,25 @@ type Config struct {
 	Concurrency int
 	// Now is the clock that decides which days are over (time.Now when nil).
 	Now func() time.Time
+	// Yesterday makes every run also rewrite the previous UTC day's daily_metrics once its late
+	// window has passed, whatever hours it aggregates: a day is then written even when no later
+	// run touches one of its hours (the scheduled runs set it; iotwatch run sets it too).
+	Yesterday bool
 }
 
-// DefaultConfig: a 2-hour late window, readings every 60 s, backfills of at most a day per
-// invocation (an hour is 8 Athena statements: 24 hours, 3 at a time, take a few minutes of the
-// function's 15).
-var DefaultConfig = Config{LateHours: 2, Interval: 60 * time.Second, MaxHours: 24, Concurrency: 3}
+// DefaultConfig: a 2-hour late window, readings every 60 s, backfills of at most 12 hours per
+// invocation (an hour is 8 Athena statements, one hour at a time on AWS: 96 statements must end
+// inside the function's 15 minutes, ~9 s each; not measured on AWS yet).
+var DefaultConfig = Config{LateHours: 2, Interval: 60 * time.Second, MaxHours: 12, Concurrency: 3}
 
 // Handler is the aggregate function's logic.
 type Handler struct {
-	agg HourAggregator
-	cfg Config
-	log *slog.Logger
-	out io.Writer // EMF metrics
+	lock    Locker // nil: none
+	ownerOf func(context.Context) string
+	agg     HourAggregator
+	cfg     Config
+	log     *slog.Logger
+	out     io.Writer // EMF metrics
 }
 
 // NewHandler returns a handler; metrics go to out (standard output in Lambda).
@@ -186,6 +207,21 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (Result, 
 		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-StopMargin))
 		defer cancel()
 	}
+	if h.lock != nil {
+		owner := fmt.Sprintf("pid-%d-%d", os.Getpid(), time.Now().UnixNano())
+		if h.ownerOf != nil {
+			owner = h.ownerOf(ctx)
+		}
+		release, err := h.lock.Acquire(ctx, owner)
+		if err != nil {
+			return Result{}, fmt.Errorf("waiting for the aggregation that runs: %w", err)
+		}
+		defer func() {
+			if err := release(context.WithoutCancel(ctx)); err != nil {
+				h.log.ErrorContext(ctx, "giving back the lease", "err", err)
+			}
+		}()
+	}
 	if maintenance(payload) { // the daily schedule: compact the Iceberg tables
 		return h.maintain(ctx)
 	}
@@ -193,11 +229,26 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
-	return h.Run(ctx, hours)
+	if scheduled(payload) {
+		return h.run(ctx, hours, true)
+	}
+	return h.run(ctx, hours, h.cfg.Yesterday)
 }
 
 // Run aggregates the given hours, oldest first, a few at once.
 func (h *Handler) Run(ctx context.Context, hours []time.Time) (Result, error) {
+	return h.run(ctx, hours, h.cfg.Yesterday)
+}
+
+// scheduled reports whether a payload is EventBridge's scheduled event.
+func scheduled(payload []byte) bool {
+	var p struct {
+		DetailType string `json:"detail-type"`
+	}
+	return json.Unmarshal(payload, &p) == nil && p.DetailType == "Scheduled Event"
+}
+
+func (h *Handler) run(ctx context.Context, hours []time.Time, yesterday bool) (Result, error) {
 	start := time.Now()
 	if p, ok := h.agg.(Preparer); ok {
 		if err := p.Prepare(ctx); err != nil {
@@ -245,7 +296,7 @@ func (h *Handler) Run(ctx context.Context, hours []time.Time) (Result, error) {
 			"bytes_scanned", r.BytesScanned, "duration_ms", r.Duration.Milliseconds())
 	}
 	failedHours := len(failed)
-	days, dayErrs := h.days(ctx, hours, errs)
+	days, dayErrs := h.days(ctx, hours, errs, yesterday)
 	res.Days = days
 	fn.Put("HoursAggregated", emf.Count, float64(len(res.Hours))).
 		Put("HoursFailed", emf.Count, float64(failedHours)).
@@ -270,10 +321,12 @@ func (h *Handler) Run(ctx context.Context, hours []time.Time) (Result, error) {
 const DayFormat = "2006-01-02"
 
 // days writes daily_metrics for each UTC day of the aggregated hours that is over with its late
-// window (its end plus LateHours is not after now). A scheduled run does so once per day: only
-// the run LateHours after midnight still holds one of the day's hours, and the day is over for it;
-// a backfill rewrites every finished day it touched. A day with a failed hour is not written (the next run or backfill of it does).
-func (h *Handler) days(ctx context.Context, hours []time.Time, hourErrs []error) ([]string, []error) {
+// window (its end plus LateHours is not after now), and with yesterday the previous day too: the
+// scheduled runs rewrite yesterday from LateHours after midnight on (idempotent: 22 cheap
+// rewrites a day, so that a day is written even when its last hour was aggregated by another
+// run); a backfill rewrites every finished day it touched. A day with an hour that failed in this
+// run waits for a run without (a failed hour is alarmed; its backfill rewrites the day). A day with a failed hour is not written (the next run or backfill of it does).
+func (h *Handler) days(ctx context.Context, hours []time.Time, hourErrs []error, yesterday bool) ([]string, []error) {
 	agg, ok := h.agg.(DayAggregator)
 	if !ok {
 		return nil, nil
@@ -289,6 +342,12 @@ func (h *Handler) days(ctx context.Context, hours []time.Time, hourErrs []error)
 		}
 		if len(days) == 0 || !days[len(days)-1].Equal(d) {
 			days = append(days, d)
+		}
+	}
+	if yesterday {
+		y := now.UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
+		if !y.Add(24*time.Hour+late).After(now) && !slices.ContainsFunc(days, y.Equal) {
+			days = append([]time.Time{y}, days...) // oldest first
 		}
 	}
 	var done []string

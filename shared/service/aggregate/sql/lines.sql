@@ -15,9 +15,10 @@ parsed AS (
   SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated,
     device_id_j, event_time_j, msg_id_j,
     -- a string field is tested on its JSON text (a string starts with a quote) and taken from its
-    -- value (escapes decoded)
-    CASE WHEN device_id_j LIKE '"%' AND {{re "device_id_s" `^[A-Za-z0-9:_-]{1,128}$`}} THEN device_id_s END AS device_id,
-    CASE WHEN event_time_j LIKE '"%' AND {{re "event_time_s" `^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`}}
+    -- value (escapes decoded); \z, not $: in the regexps of Java (Athena) $ also matches before a final
+    -- line break
+    CASE WHEN device_id_j LIKE '"%' AND {{re "device_id_s" `^[A-Za-z0-9:_-]{1,128}\z`}} THEN device_id_s END AS device_id,
+    CASE WHEN event_time_j LIKE '"%' AND {{re "event_time_s" `^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])\z`}}
       THEN {{ts "event_time_s"}} END AS ts,
     CASE WHEN msg_id_j IS NULL OR msg_id_j = 'null' THEN ''
       WHEN msg_id_j LIKE '"%' AND length(msg_id_s) <= {{max_msg_id}} THEN msg_id_s END AS msg_id,
@@ -36,6 +37,10 @@ timed AS (
 checked AS (
   SELECT source_object, ingested_at, device_id, msg_id, event_ms,
     temperature, humidity, light, co2, humidity_ratio, occupancy,
+    -- orders the copies of a reading: silver takes every column from the first (min_by)
+    coalesce(source_object, '') || '|' || coalesce(CAST(temperature AS VARCHAR), '') || '|' || coalesce(CAST(humidity AS VARCHAR), '')
+      || '|' || coalesce(CAST(light AS VARCHAR), '') || '|' || coalesce(CAST(co2 AS VARCHAR), '') || '|' || coalesce(CAST(humidity_ratio AS VARCHAR), '')
+      || '|' || coalesce(CAST(occupancy AS VARCHAR), '') || '|' || CAST(event_ms AS VARCHAR) AS copy_key,
     CASE
       WHEN index_reason IS NOT NULL THEN index_reason
       WHEN line_bytes > {{max_bytes}} THEN 'too_large'

@@ -1,16 +1,17 @@
 {{/*
   silver_readings of one UTC hour (DESIGN.md, "Silver and daily gold"), the same text for Athena
-  and DuckDB: one row per reading identity the decoder accepts, (device_id, msg_id), or
-  (device_id, event_time) without msg_id, with lineage. Copies of a reading are normally identical;
-  where they are not, min() keeps the result deterministic. param emits a positional parameter:
+  and DuckDB: one row per reading identity of the hour that the decoder accepts, (device_id,
+  msg_id), or (device_id, event_time to the millisecond) without msg_id, with lineage. Copies of a
+  reading are normally identical; where they are not, every column comes from one copy, the first
+  by (source object, values): the result does not depend on the order of the lines. param emits a positional parameter:
   Athena takes them only in WHERE clauses.
 */}}
 WITH {{if .CheckedTable}}checked AS (SELECT * FROM {{.CheckedTable}}){{else}}{{template "lines.sql" .}}{{end}},
 readings AS (
-  SELECT device_id, min(event_ms) AS event_ms, CASE WHEN min(msg_id) <> '' THEN min(msg_id) END AS msg_id,
-    min(temperature) AS temperature, min(humidity) AS humidity, min(light) AS light,
-    min(co2) AS co2, min(humidity_ratio) AS humidity_ratio, min(occupancy) AS occupancy,
-    count(*) AS copies, min(source_object) AS source_object, min(ingested_at) AS ingested_at
+  SELECT device_id, min_by(event_ms, copy_key) AS event_ms, CASE WHEN min(msg_id) <> '' THEN min(msg_id) END AS msg_id,
+    min_by(temperature, copy_key) AS temperature, min_by(humidity, copy_key) AS humidity, min_by(light, copy_key) AS light,
+    min_by(co2, copy_key) AS co2, min_by(humidity_ratio, copy_key) AS humidity_ratio, min_by(occupancy, copy_key) AS occupancy,
+    count(*) AS copies, min_by(source_object, copy_key) AS source_object, min(ingested_at) AS ingested_at
   FROM checked
   WHERE reason IS NULL AND event_ms >= {{param "start_ms"}} AND event_ms < {{param "end_ms"}}
   GROUP BY device_id, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END

@@ -43,9 +43,10 @@ parsed AS (
   SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated,
     device_id_j, event_time_j, msg_id_j,
     -- a string field is tested on its JSON text (a string starts with a quote) and taken from its
-    -- value (escapes decoded)
-    CASE WHEN device_id_j LIKE '"%' AND coalesce(regexp_matches(device_id_s, '^[A-Za-z0-9:_-]{1,128}$'), false) THEN device_id_s END AS device_id,
-    CASE WHEN event_time_j LIKE '"%' AND coalesce(regexp_matches(event_time_s, '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$'), false)
+    -- value (escapes decoded); \z, not $: in the regexps of Java (Athena) $ also matches before a final
+    -- line break
+    CASE WHEN device_id_j LIKE '"%' AND coalesce(regexp_matches(device_id_s, '^[A-Za-z0-9:_-]{1,128}\z'), false) THEN device_id_s END AS device_id,
+    CASE WHEN event_time_j LIKE '"%' AND coalesce(regexp_matches(event_time_s, '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])\z'), false)
       THEN TRY_CAST(event_time_s AS TIMESTAMPTZ) END AS ts,
     CASE WHEN msg_id_j IS NULL OR msg_id_j = 'null' THEN ''
       WHEN msg_id_j LIKE '"%' AND length(msg_id_s) <= 128 THEN msg_id_s END AS msg_id,
@@ -64,6 +65,10 @@ timed AS (
 checked AS (
   SELECT source_object, ingested_at, device_id, msg_id, event_ms,
     temperature, humidity, light, co2, humidity_ratio, occupancy,
+    -- orders the copies of a reading: silver takes every column from the first (min_by)
+    coalesce(source_object, '') || '|' || coalesce(CAST(temperature AS VARCHAR), '') || '|' || coalesce(CAST(humidity AS VARCHAR), '')
+      || '|' || coalesce(CAST(light AS VARCHAR), '') || '|' || coalesce(CAST(co2 AS VARCHAR), '') || '|' || coalesce(CAST(humidity_ratio AS VARCHAR), '')
+      || '|' || coalesce(CAST(occupancy AS VARCHAR), '') || '|' || CAST(event_ms AS VARCHAR) AS copy_key,
     CASE
       WHEN index_reason IS NOT NULL THEN index_reason
       WHEN line_bytes > 16384 THEN 'too_large'
@@ -95,10 +100,10 @@ checked AS (
 )
 ,
 readings AS (
-  SELECT device_id, min(event_ms) AS event_ms, CASE WHEN min(msg_id) <> '' THEN min(msg_id) END AS msg_id,
-    min(temperature) AS temperature, min(humidity) AS humidity, min(light) AS light,
-    min(co2) AS co2, min(humidity_ratio) AS humidity_ratio, min(occupancy) AS occupancy,
-    count(*) AS copies, min(source_object) AS source_object, min(ingested_at) AS ingested_at
+  SELECT device_id, min_by(event_ms, copy_key) AS event_ms, CASE WHEN min(msg_id) <> '' THEN min(msg_id) END AS msg_id,
+    min_by(temperature, copy_key) AS temperature, min_by(humidity, copy_key) AS humidity, min_by(light, copy_key) AS light,
+    min_by(co2, copy_key) AS co2, min_by(humidity_ratio, copy_key) AS humidity_ratio, min_by(occupancy, copy_key) AS occupancy,
+    count(*) AS copies, min_by(source_object, copy_key) AS source_object, min(ingested_at) AS ingested_at
   FROM checked
   WHERE reason IS NULL AND event_ms >= ? AND event_ms < ?
   GROUP BY device_id, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END
@@ -235,9 +240,10 @@ parsed AS (
   SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated,
     device_id_j, event_time_j, msg_id_j,
     -- a string field is tested on its JSON text (a string starts with a quote) and taken from its
-    -- value (escapes decoded)
-    CASE WHEN device_id_j LIKE '"%' AND coalesce(regexp_matches(device_id_s, '^[A-Za-z0-9:_-]{1,128}$'), false) THEN device_id_s END AS device_id,
-    CASE WHEN event_time_j LIKE '"%' AND coalesce(regexp_matches(event_time_s, '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$'), false)
+    -- value (escapes decoded); \z, not $: in the regexps of Java (Athena) $ also matches before a final
+    -- line break
+    CASE WHEN device_id_j LIKE '"%' AND coalesce(regexp_matches(device_id_s, '^[A-Za-z0-9:_-]{1,128}\z'), false) THEN device_id_s END AS device_id,
+    CASE WHEN event_time_j LIKE '"%' AND coalesce(regexp_matches(event_time_s, '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])\z'), false)
       THEN TRY_CAST(event_time_s AS TIMESTAMPTZ) END AS ts,
     CASE WHEN msg_id_j IS NULL OR msg_id_j = 'null' THEN ''
       WHEN msg_id_j LIKE '"%' AND length(msg_id_s) <= 128 THEN msg_id_s END AS msg_id,
@@ -256,6 +262,10 @@ timed AS (
 checked AS (
   SELECT source_object, ingested_at, device_id, msg_id, event_ms,
     temperature, humidity, light, co2, humidity_ratio, occupancy,
+    -- orders the copies of a reading: silver takes every column from the first (min_by)
+    coalesce(source_object, '') || '|' || coalesce(CAST(temperature AS VARCHAR), '') || '|' || coalesce(CAST(humidity AS VARCHAR), '')
+      || '|' || coalesce(CAST(light AS VARCHAR), '') || '|' || coalesce(CAST(co2 AS VARCHAR), '') || '|' || coalesce(CAST(humidity_ratio AS VARCHAR), '')
+      || '|' || coalesce(CAST(occupancy AS VARCHAR), '') || '|' || CAST(event_ms AS VARCHAR) AS copy_key,
     CASE
       WHEN index_reason IS NOT NULL THEN index_reason
       WHEN line_bytes > 16384 THEN 'too_large'
