@@ -447,8 +447,9 @@ func TestFunctionEnvironmentIsTheServicesDefaults(t *testing.T) {
 		_, table := vars[fnenv.TableName]
 		_, bucket := vars[fnenv.LakeBucket]
 		_, signs := vars[fnenv.LinkBaseURL]
+		_, athena := vars[fnenv.AthenaWorkgroup] // the aggregate function has the table (its lease) and the bucket too
 		switch {
-		case table && bucket:
+		case table && bucket && !athena:
 			envs["evaluate"] = vars
 		case table && signs:
 			envs["silence"] = vars
