@@ -537,15 +537,25 @@ func (s *scanner) str() (raw []byte, escaped bool, err string) {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				s.i++
 			case 'u':
-				if len(s.b)-s.i < 5 {
+				v, ok := hex4(s.b[s.i+1:])
+				if !ok {
 					return nil, false, "bad \\u escape"
 				}
-				for _, h := range s.b[s.i+1 : s.i+5] {
-					if !(h >= '0' && h <= '9' || h >= 'a' && h <= 'f' || h >= 'A' && h <= 'F') {
-						return nil, false, "bad \\u escape"
-					}
-				}
 				s.i += 5
+				// A UTF-16 surrogate must come as a pair (high, then low): alone it is no
+				// character, and the lake's engines (DuckDB, Athena) refuse the line.
+				switch {
+				case v >= 0xDC00 && v <= 0xDFFF:
+					return nil, false, "unpaired surrogate in a \\u escape"
+				case v >= 0xD800 && v <= 0xDBFF:
+					if len(s.b)-s.i < 6 || s.b[s.i] != '\\' || s.b[s.i+1] != 'u' {
+						return nil, false, "unpaired surrogate in a \\u escape"
+					}
+					if low, ok := hex4(s.b[s.i+2:]); !ok || low < 0xDC00 || low > 0xDFFF {
+						return nil, false, "unpaired surrogate in a \\u escape"
+					}
+					s.i += 6
+				}
 			default:
 				return nil, false, "bad escape in string"
 			}
@@ -562,6 +572,27 @@ func (s *scanner) str() (raw []byte, escaped bool, err string) {
 		}
 	}
 	return nil, false, "unterminated string"
+}
+
+// hex4 reads the four hex digits of a \u escape.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var v rune
+	for _, h := range b[:4] {
+		switch {
+		case h >= '0' && h <= '9':
+			v = v<<4 | rune(h-'0')
+		case h >= 'a' && h <= 'f':
+			v = v<<4 | rune(h-'a'+10)
+		case h >= 'A' && h <= 'F':
+			v = v<<4 | rune(h-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return v, true
 }
 
 // number scans -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)? and gathers its digits.

@@ -48,6 +48,7 @@ func TestDecodeAccepts(t *testing.T) {
 		{"exponent numbers", `{"device_id":"d","event_time":"2015-02-02T14:19:00Z","light":5.852e2,"humidity_ratio":4.7E-3}`, func(r Reading) bool { v, _ := r.Value(Light); return v == 585.2 }},
 		{"range bounds are inclusive", `{"device_id":"d","event_time":"2015-02-02T14:19:00Z","temperature":-50,"humidity":100,"light":200000,"co2":0,"humidity_ratio":1,"occupancy":0}`, func(r Reading) bool { return r.Has(Occupancy) }},
 		{"occupancy 1.0", `{"device_id":"d","event_time":"2015-02-02T14:19:00Z","occupancy":1.0}`, func(r Reading) bool { v, _ := r.Value(Occupancy); return v == 1 }},
+		{"a surrogate pair in an escape", `{"device_id":"d","event_time":"2015-02-02T14:19:00Z","light":1,"note":"\ud83d\ude00"}`, func(r Reading) bool { return r.Has(Light) }},
 		{"whitespace around, line ends after", " \t{ \"device_id\" : \"d\" , \"event_time\":\"2015-02-02T14:19:00Z\", \"light\" : 1 }\r\n", func(r Reading) bool { return r.Has(Light) }},
 		{"a name repeated in a nested object is not repeated at the top", `{"device_id":"d","event_time":"2015-02-02T14:19:00Z","light":1,"meta":{"light":2,"light":3}}`, func(r Reading) bool { v, _ := r.Value(Light); return v == 1 }},
 		{"the earliest event time", `{"device_id":"d","event_time":"2000-01-01T00:00:00Z","light":1}`, func(r Reading) bool { return r.EventTime.Year() == 2000 }},
@@ -99,6 +100,9 @@ func TestDecodeRejects(t *testing.T) {
 		// the lake keeps one message a line: a line break inside one would split it in bronze
 		{"a line break between members", "{\"device_id\":\"room-1\",\n\"event_time\":\"2015-02-02T14:19:00Z\",\"temperature\":21}", "", MalformedJSON},
 		{"a carriage return between members", "{\"device_id\":\"room-1\",\r\"event_time\":\"2015-02-02T14:19:00Z\",\"temperature\":21}", "", MalformedJSON},
+		{"an unpaired high surrogate", `{"device_id":"room-1","event_time":"2015-02-02T14:19:00Z","temperature":21,"note":"\ud800"}`, "", MalformedJSON},
+		{"an unpaired low surrogate", `{"device_id":"room-1","event_time":"2015-02-02T14:19:00Z","temperature":21,"note":"\udc00x"}`, "", MalformedJSON},
+		{"a high surrogate then no low one", `{"device_id":"room-1","event_time":"2015-02-02T14:19:00Z","temperature":21,"note":"\ud800\u0041"}`, "", MalformedJSON},
 		{"a line break before the object", "\n{\"device_id\":\"room-1\",\"event_time\":\"2015-02-02T14:19:00Z\",\"temperature\":21}", "", MalformedJSON},
 		{"trailing garbage", base(`,"light":1`) + `x`, "", MalformedJSON},
 		{"two objects", base(`,"light":1`) + base(`,"light":1`), "", MalformedJSON},
@@ -250,7 +254,9 @@ func FuzzDecode(f *testing.F) {
 			if !errors.As(err, &rej) || !known[rej.Reason] {
 				t.Fatalf("Decode(%q) = %v: not a known rejection", data, err)
 			}
-			inner := bytes.ContainsAny(bytes.TrimRight(data, "\r\n"), "\r\n") // a line break inside: refused on purpose
+			// refused on purpose, though encoding/json reads them: a line break inside, an
+			// unpaired surrogate (encoding/json makes it U+FFFD)
+			inner := bytes.ContainsAny(bytes.TrimRight(data, "\r\n"), "\r\n") || strings.Contains(rej.Detail, "unpaired surrogate")
 			if rej.Reason == MalformedJSON && json.Valid(data) && utf8.Valid(data) && len(data) > 0 && !inner {
 				var v any
 				if json.Unmarshal(data, &v) == nil {
