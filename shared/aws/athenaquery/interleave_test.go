@@ -76,7 +76,20 @@ func (w *workgroup) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		for i := range w.order { // newest first, as Athena lists them
 			ids[i] = w.order[len(w.order)-1-i]
 		}
-		reply(map[string]any{"QueryExecutionIds": ids})
+		// pages of MaxResults, the token the index of the next
+		from := 0
+		if tok, ok := in["NextToken"].(string); ok {
+			fmt.Sscan(tok, &from)
+		}
+		size := 50
+		if m, ok := in["MaxResults"].(float64); ok {
+			size = int(m)
+		}
+		out := map[string]any{"QueryExecutionIds": ids[min(from, len(ids)):min(from+size, len(ids))]}
+		if from+size < len(ids) {
+			out["NextToken"] = fmt.Sprint(from + size)
+		}
+		reply(out)
 	case "AmazonAthena.BatchGetQueryExecution":
 		var out []any
 		for _, id := range in["QueryExecutionIds"].([]any) {
@@ -175,4 +188,30 @@ func TestARetryNeverOverlapsAnEarlierWrite(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStopWritesLooksPastTheFirstPage: an orphaned INSERT behind 60 newer queries (people's, in
+// the same workgroup) is on the second page of the listing, and still found and stopped; a
+// running query of someone else is left alone.
+func TestStopWritesLooksPastTheFirstPage(t *testing.T) {
+	w := &workgroup{qs: map[string]*fakeQuery{}}
+	add := func(sql, state string) {
+		id := fmt.Sprintf("q-%d", len(w.order)+1)
+		w.qs[id] = &fakeQuery{sql: sql, state: state, until: time.Now().Add(time.Hour)}
+		w.order = append(w.order, id)
+	}
+	add("INSERT INTO iotwatch_lake.silver_readings\nSELECT 1", "RUNNING")
+	for i := 0; i < 60; i++ {
+		add("SELECT count(*) FROM iotwatch_lake.hourly_metrics", "SUCCEEDED")
+	}
+	add("SELECT * FROM iotwatch_lake.silver_readings -- a long Grafana query", "RUNNING")
+	srv := httptest.NewServer(w)
+	defer srv.Close()
+	r := athenaquery.New(athena.NewFromConfig(awstest.Config(srv.URL)), "iotwatch", "iotwatch_lake")
+	r.FirstPoll, r.MaxPoll, r.Timeout = time.Millisecond, 5*time.Millisecond, 2*time.Second
+	n, err := r.StopWrites(context.Background(), []string{"INSERT INTO iotwatch_lake.silver_readings\n", "DELETE FROM iotwatch_lake.silver_readings "})
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.Equal(t, "CANCELLED", w.qs["q-1"].state, "the orphaned INSERT")
+	assert.Equal(t, "RUNNING", w.qs["q-62"].state, "someone else's query")
 }
