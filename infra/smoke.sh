@@ -142,7 +142,7 @@ done
 [ "$n" != "0" ] || fail "nothing under s3://$BUCKET/$prefix after 5 minutes (the BronzeFreshness and BronzeDeliveryFailures alarms)"
 next=$(date -u -d "@$((base / 3600 * 3600 + 3600))" +%Y-%m-%dT%H)
 # one call, waited for: the CLI's 60 s read timeout would give up and call again (a second run,
-# throttled by the reserved concurrency of 1)
+# waiting for the first one's lease)
 AWS_MAX_ATTEMPTS=1 aws lambda invoke --cli-read-timeout 900 --function-name "$AGGREGATE" --cli-binary-format raw-in-base64-out \
 	--payload "{\"from\":\"$HOUR\",\"to\":\"$next\"}" "$TMP/aggregate.json" >/dev/null
 jq -e --arg h "$HOUR" '.hours | index($h)' "$TMP/aggregate.json" >/dev/null || fail "the aggregation answered $(cat "$TMP/aggregate.json")"

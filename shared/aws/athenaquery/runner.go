@@ -36,6 +36,10 @@ type Runner struct {
 	Timeout time.Duration
 }
 
+// WriteHorizon is how old the newest query of an earlier invocation can be: the function's 15
+// minutes and a query's time limit (Timeout's default) after them.
+const WriteHorizon = 30 * time.Minute
+
 var (
 	_ aggregate.QueryRunner  = (*Runner)(nil)
 	_ aggregate.WriteStopper = (*Runner)(nil)
@@ -125,33 +129,37 @@ func (r *Runner) stop(id string) {
 // StopWrites stops the workgroup's queued or running queries whose text starts with one of the
 // prefixes (an earlier invocation's DELETE or INSERT that outlived it: a Lambda time-out, a stop
 // that did not arrive) and waits until none runs, so that a retry never writes an hour twice. It
-// looks at the workgroup's newest queries (100: those of the last invocations), reading their
-// states 50 at a time.
+// pages through the workgroup's queries, newest first, until they were submitted before
+// WriteHorizon (no invocation's query is older), reading their states 50 at a time; a query whose
+// state Athena does not give is asked again, and never stopped unseen: the workgroup is shared
+// with people's and Grafana's queries.
 func (r *Runner) StopWrites(ctx context.Context, prefixes []string) (int, error) {
-	list, err := r.client.ListQueryExecutions(ctx, &athena.ListQueryExecutionsInput{WorkGroup: aws.String(r.workgroup), MaxResults: aws.Int32(50)})
-	if err != nil {
-		return 0, fmt.Errorf("listing the workgroup's queries: %w", err)
-	}
-	ids := list.QueryExecutionIds
-	if list.NextToken != nil {
-		more, err := r.client.ListQueryExecutions(ctx, &athena.ListQueryExecutionsInput{WorkGroup: aws.String(r.workgroup), MaxResults: aws.Int32(50), NextToken: list.NextToken})
-		if err != nil {
-			return 0, fmt.Errorf("listing the workgroup's queries: %w", err)
-		}
-		ids = append(ids, more.QueryExecutionIds...)
-	}
-	running := func(ids []string) ([]string, error) {
-		var out []string
+	cutoff := time.Now().Add(-WriteHorizon)
+	// running reads the states of ids and returns those of ours that run, and whether every one
+	// of them was submitted after the cutoff.
+	running := func(ids []string) (out []string, recent bool, err error) {
+		recent = true
 		for start := 0; start < len(ids); start += 50 {
-			got, err := r.client.BatchGetQueryExecution(ctx, &athena.BatchGetQueryExecutionInput{QueryExecutionIds: ids[start:min(start+50, len(ids))]})
-			if err != nil {
-				return nil, fmt.Errorf("reading the states of the workgroup's queries: %w", err)
+			batch := ids[start:min(start+50, len(ids))]
+			var got []types.QueryExecution
+			for try := 0; len(batch) > 0; try++ {
+				res, err := r.client.BatchGetQueryExecution(ctx, &athena.BatchGetQueryExecutionInput{QueryExecutionIds: batch})
+				if err != nil {
+					return nil, false, fmt.Errorf("reading the states of the workgroup's queries: %w", err)
+				}
+				got = append(got, res.QueryExecutions...)
+				batch = batch[:0]
+				for _, u := range res.UnprocessedQueryExecutionIds {
+					batch = append(batch, aws.ToString(u.QueryExecutionId))
+				}
+				if try == 4 && len(batch) > 0 {
+					return nil, false, fmt.Errorf("no state of queries %v from Athena", batch)
+				}
 			}
-			// one whose state Athena did not give is taken for running: asked again
-			for _, u := range got.UnprocessedQueryExecutionIds {
-				out = append(out, aws.ToString(u.QueryExecutionId))
-			}
-			for _, qe := range got.QueryExecutions {
+			for _, qe := range got {
+				if qe.Status != nil && qe.Status.SubmissionDateTime != nil && qe.Status.SubmissionDateTime.Before(cutoff) {
+					recent = false
+				}
 				if qe.Status == nil || (qe.Status.State != types.QueryExecutionStateQueued && qe.Status.State != types.QueryExecutionStateRunning) {
 					continue
 				}
@@ -163,12 +171,29 @@ func (r *Runner) StopWrites(ctx context.Context, prefixes []string) (int, error)
 				}
 			}
 		}
-		return out, nil
+		return out, recent, nil
 	}
-	left, err := running(ids)
-	if err != nil || len(left) == 0 {
-		return 0, err
+	var left []string
+	in := &athena.ListQueryExecutionsInput{WorkGroup: aws.String(r.workgroup), MaxResults: aws.Int32(50)}
+	for page := 0; page < 40; page++ { // 2,000 queries at most
+		list, err := r.client.ListQueryExecutions(ctx, in)
+		if err != nil {
+			return 0, fmt.Errorf("listing the workgroup's queries: %w", err)
+		}
+		ours, recent, err := running(list.QueryExecutionIds)
+		if err != nil {
+			return 0, err
+		}
+		left = append(left, ours...)
+		if !recent || list.NextToken == nil {
+			break
+		}
+		in.NextToken = list.NextToken
 	}
+	if len(left) == 0 {
+		return 0, nil
+	}
+	var err error
 	stopped := len(left)
 	wait := r.FirstPoll
 	deadline := time.Now().Add(r.Timeout)
@@ -190,7 +215,7 @@ func (r *Runner) StopWrites(ctx context.Context, prefixes []string) (int, error)
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, r.MaxPoll)
-		if left, err = running(left); err != nil {
+		if left, _, err = running(left); err != nil {
 			return stopped, err
 		}
 	}

@@ -8,6 +8,8 @@ package dynamolock
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -51,9 +53,15 @@ func New(client Client, tableName, name string, lease time.Duration) *Lock {
 var ErrHeld = errors.New("another holder keeps the lease")
 
 // Acquire waits until the lease is free (or its holder's lease has ended), takes it for owner,
-// and returns the function that gives it back.
+// and returns the function that gives it back. The holder is owner and a random suffix: a
+// Lambda retry keeps its request id, and must not pass for the invocation it retries.
 func (l *Lock) Acquire(ctx context.Context, owner string) (release func(context.Context) error, err error) {
 	key := map[string]types.AttributeValue{table.PK: &types.AttributeValueMemberS{Value: PK}, table.SK: &types.AttributeValueMemberS{Value: l.name}}
+	var nonce [8]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return nil, err
+	}
+	owner += "/" + hex.EncodeToString(nonce[:])
 	for {
 		now := l.Now()
 		item := map[string]types.AttributeValue{
@@ -62,17 +70,22 @@ func (l *Lock) Acquire(ctx context.Context, owner string) (release func(context.
 			"until": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Add(l.Lease).Unix(), 10)},
 		}
 		_, err := l.client.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName:                 &l.table,
-			Item:                      item,
-			ConditionExpression:       aws.String("attribute_not_exists(#pk) OR #until < :now"),
-			ExpressionAttributeNames:  map[string]string{"#pk": table.PK, "#until": "until"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)}},
+			TableName: &l.table,
+			Item:      item,
+			// or already ours: the SDK retries a PutItem whose answer was lost, and the first try
+			// may have taken it
+			ConditionExpression:      aws.String("attribute_not_exists(#pk) OR #until < :now OR #owner = :me"),
+			ExpressionAttributeNames: map[string]string{"#pk": table.PK, "#until": "until", "#owner": "owner"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)},
+				":me": &types.AttributeValueMemberS{Value: owner}},
 		})
 		if err == nil {
 			return func(ctx context.Context) error { return l.release(ctx, key, owner) }, nil
 		}
 		var held *types.ConditionalCheckFailedException
 		if ctx.Err() != nil {
+			// the try may have taken it before the context ended: give it back, if so
+			_ = l.release(context.WithoutCancel(ctx), key, owner)
 			return nil, fmt.Errorf("lease %s: %w (%w)", l.name, ErrHeld, ctx.Err())
 		}
 		if !errors.As(err, &held) {

@@ -3,6 +3,8 @@ package dynamolock_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -62,4 +64,43 @@ func TestOneHolderAtATime(t *testing.T) {
 	require.NoError(t, err, "after the lease ended")
 	// the dead holder, coming back, gives back nothing of the new holder's
 	require.NoError(t, release(ctx))
+}
+
+// loseFirst sends every request, and loses the answer of the first PutItem (the lease taken,
+// the taker not told).
+type loseFirst struct {
+	mu   sync.Mutex
+	lost bool
+}
+
+func (l *loseFirst) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err == nil && !l.lost && strings.HasSuffix(req.Header.Get("X-Amz-Target"), ".PutItem") {
+		l.lost = true
+		resp.Body.Close()
+		return nil, errors.New("connection reset by peer (the answer lost on purpose)")
+	}
+	return resp, err
+}
+
+// TestALostAnswerDoesNotLockItsOwnerOut: PutItem takes the lease but its answer is lost; the SDK
+// tries again, and the second try must find the lease its own, not another holder's.
+func TestALostAnswerDoesNotLockItsOwnerOut(t *testing.T) {
+	url := awstest.DynamoDBServer(t)
+	awstest.CreateTable(t, awstest.DynamoDBClient(url), "iotwatch")
+	lose := &loseFirst{}
+	l := dynamolock.New(awstest.DynamoDBClient(url, awstest.WithTransport(lose)), "iotwatch", "aggregate", time.Minute)
+	l.Poll = time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	release, err := l.Acquire(ctx, "req-1")
+	require.NoError(t, err, "the lease its first try took")
+	assert.True(t, lose.lost, "an answer was lost")
+	require.NoError(t, release(context.Background()))
+	// free again: another holder takes it at once
+	release, err = dynamolock.New(awstest.DynamoDBClient(url), "iotwatch", "aggregate", time.Minute).Acquire(ctx, "req-2")
+	require.NoError(t, err)
+	require.NoError(t, release(context.Background()))
 }

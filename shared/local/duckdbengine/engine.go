@@ -50,7 +50,8 @@ func Open(ctx context.Context, root string) (*Engine, error) {
 	// engine keeps (the devices, an hour's checked lines) is in tables of the in-memory database,
 	// which every connection of the connector shares.
 	conn, err := duckdb.NewConnector("", func(ex driver.ExecerContext) error {
-		_, err := ex.ExecContext(ctx, "SET TimeZone = 'UTC'", nil)
+		// not Open's context: a connection may be made again long after it ended
+		_, err := ex.ExecContext(context.Background(), "SET TimeZone = 'UTC'", nil)
 		return err
 	})
 	if err != nil {
@@ -271,10 +272,13 @@ func (e *Engine) write(ctx context.Context, out string, statement func(tmp strin
 	}
 	if rows == 0 {
 		os.Remove(tmp)
-		if err := os.Remove(out); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := os.Remove(out); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return 0, nil
+			}
 			return 0, err
 		}
-		return 0, nil
+		return 0, durable.SyncDir(filepath.Dir(out))
 	}
 	// durable before it is visible: the file, then its name in the directory
 	if err := syncFile(tmp); err != nil {

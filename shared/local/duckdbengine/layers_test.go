@@ -401,3 +401,22 @@ func TestCopiesComeWhole(t *testing.T) {
 	assert.Equal(t, int64(2), r.copies)
 	assert.Regexp(t, `/a\.json\.gz$`, r.source)
 }
+
+// TestCopiesMissingDifferentMetrics: copies that each lack a metric the other has give the first
+// copy as it is (its missing metric stays missing), not a mix of both.
+func TestCopiesMissingDifferentMetrics(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	hour := time.Date(2026, 3, 1, 7, 0, 0, 0, time.UTC)
+	at := hour.Add(5 * time.Minute).Format(time.RFC3339)
+	writeObject(t, root, lake.Bronze, hour, "a.json.gz", []string{`{"device_id":"room-1","event_time":"` + at + `","temperature":25,"msg_id":"m"}`})
+	writeObject(t, root, lake.Bronze, hour, "b.json.gz", []string{`{"device_id":"room-1","event_time":"` + at + `","humidity":40,"msg_id":"m"}`})
+	e, err := duckdbengine.Open(ctx, root)
+	require.NoError(t, err)
+	defer e.Close()
+	_, err = e.AggregateHour(ctx, aggregate.Hour{Start: hour, ExpectedReadings: 60})
+	require.NoError(t, err)
+	r := readSilver(t, e.DB(), e.HourFile(lake.SilverReadingsTable, hour))["room-1|m:m"]
+	assert.Equal(t, 25.0, r.vals[reading.Temperature])
+	assert.True(t, math.IsNaN(r.vals[reading.Humidity]), "humidity is not taken from the other copy: %v", r.vals[reading.Humidity])
+}

@@ -66,8 +66,8 @@ func NewAthena(runner QueryRunner, database, bucket string) *Athena {
 
 // Prepare implements Preparer: the Iceberg tables exist, and no DELETE or INSERT of an earlier
 // invocation still runs on them (a Lambda time-out leaves Athena's query running; the retry would
-// then replace an hour while the old INSERT adds it again). With the function's reserved
-// concurrency of 1, nothing else writes them meanwhile.
+// then replace an hour while the old INSERT adds it again). With the handler's lease, nothing else
+// writes them meanwhile.
 func (a *Athena) Prepare(ctx context.Context) error {
 	if err := a.tables.ensure(ctx, a.runner.Run, TableStatements(a.database, a.bucket)); err != nil {
 		return err
@@ -78,7 +78,8 @@ func (a *Athena) Prepare(ctx context.Context) error {
 	}
 	var prefixes []string
 	for _, t := range IcebergTables {
-		prefixes = append(prefixes, "DELETE FROM "+a.database+"."+t+" ", "INSERT INTO "+a.database+"."+t+"\n")
+		q := a.database + "." + t
+		prefixes = append(prefixes, "DELETE FROM "+q+" ", "INSERT INTO "+q+"\n", "OPTIMIZE "+q+" ", "VACUUM "+q)
 	}
 	if _, err := ws.StopWrites(ctx, prefixes); err != nil {
 		return fmt.Errorf("stopping an earlier invocation's writes: %w", err)

@@ -41,6 +41,10 @@ type Preparer interface {
 	Prepare(ctx context.Context) error
 }
 
+// LeaseWorkBudget is the time an invocation keeps for its work when it waits for the lease: it
+// gives up the wait that long before its deadline (Lambda retries it later).
+const LeaseWorkBudget = 5 * time.Minute
+
 // StopMargin is how long before the invocation's deadline the handler stops waiting for queries
 // and stops them: a Lambda frozen at its time-out could not.
 const StopMargin = 30 * time.Second
@@ -114,8 +118,8 @@ func NewHandler(agg HourAggregator, cfg Config, log *slog.Logger, out io.Writer)
 type Result struct {
 	Hours []string `json:"hours"`
 	Rows  int64    `json:"rows"`
-	// Days lists the UTC days whose daily_metrics were written: those of the hours whose last
-	// late window has passed.
+	// Days lists the UTC days whose daily_metrics were written, oldest first: those of the hours
+	// whose last late window has passed, and for a scheduled run yesterday's.
 	Days []string `json:"days,omitempty"`
 	// Maintained lists the maintenance statements run ({"maintain": true}).
 	Maintained []string `json:"maintained,omitempty"`
@@ -212,7 +216,14 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (Result, 
 		if h.ownerOf != nil {
 			owner = h.ownerOf(ctx)
 		}
-		release, err := h.lock.Acquire(ctx, owner)
+		// waiting for the lease stops with time left for the work (and its own stop margin)
+		wait := ctx
+		if deadline, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			wait, cancel = context.WithDeadline(ctx, deadline.Add(-LeaseWorkBudget))
+			defer cancel()
+		}
+		release, err := h.lock.Acquire(wait, owner)
 		if err != nil {
 			return Result{}, fmt.Errorf("waiting for the aggregation that runs: %w", err)
 		}
@@ -345,11 +356,13 @@ func (h *Handler) days(ctx context.Context, hours []time.Time, hourErrs []error,
 		}
 	}
 	if yesterday {
-		y := now.UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
-		if !y.Add(24*time.Hour+late).After(now) && !slices.ContainsFunc(days, y.Equal) {
-			days = append([]time.Time{y}, days...) // oldest first
+		// the latest day whose late window is over
+		y := now.UTC().Add(-late - 24*time.Hour).Truncate(24 * time.Hour)
+		if !slices.ContainsFunc(days, y.Equal) {
+			days = append(days, y)
 		}
 	}
+	slices.SortFunc(days, func(a, b time.Time) int { return a.Compare(b) })
 	var done []string
 	var errs []error
 	expected := int64(time.Hour / h.cfg.Interval)

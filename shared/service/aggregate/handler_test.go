@@ -225,13 +225,28 @@ func TestDaysAreWrittenOnceTheirLateWindowHasPassed(t *testing.T) {
 		}
 	}
 	// a day is first written at 02:05 the next day (its last hour's last late window), then
-	// rewritten by every later run of that day: never before, never after
-	var want []string
+	// rewritten by every run while it is the latest day over: until 01:05 the day after
+	var next []string
 	for h := 2; h < 24; h++ {
-		want = append(want, fmt.Sprintf("%02d:05", h))
+		next = append(next, fmt.Sprintf("%02d:05", h))
 	}
-	if fmt.Sprint(written["2026-03-01"]) != fmt.Sprint(want) || fmt.Sprint(written["2026-02-28"]) != fmt.Sprint(want) || len(written) != 2 {
-		t.Errorf("days written %v; want 2026-02-28 and 2026-03-01 by the runs %v of the next day", written, want)
+	whole := append(append([]string{}, next...), "00:05", "01:05")
+	if fmt.Sprint(written["2026-02-28"]) != fmt.Sprint(whole) || fmt.Sprint(written["2026-03-01"]) != fmt.Sprint(next) ||
+		fmt.Sprint(written["2026-02-27"]) != "[00:05 01:05]" || len(written) != 3 {
+		t.Errorf("days written %v; want 2026-02-28 by the runs %v, 2026-03-01 by %v", written, whole, next)
+	}
+	// a late window longer than a day: yesterday is the latest day over, not the calendar's
+	{
+		rec := &dayRecorder{recorder: recorder{fail: map[string]bool{}}}
+		cfg := aggregate.DefaultConfig
+		cfg.LateHours = 30
+		cfg.Now = func() time.Time { return time.Date(2026, 3, 3, 7, 5, 0, 0, time.UTC) }
+		if _, err := aggregate.NewHandler(rec, cfg, nil, nil).Handle(context.Background(), []byte(sched("2026-03-03T07:05:00Z"))); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(rec.days) != "[2026-03-01]" {
+			t.Errorf("late window of 30 h: days %v; want 2026-03-01 (over at 03-03 06:00)", rec.days)
+		}
 	}
 	days, err := day("2026-03-10T00:00:00Z", `{"from":"2026-03-01T20","to":"2026-03-03T01"}`)
 	if err != nil || fmt.Sprint(days) != "[2026-03-01 2026-03-02 2026-03-03]" {

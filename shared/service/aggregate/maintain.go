@@ -48,7 +48,7 @@ func MaintenanceStatements(database string) []Statement {
 // (the next day's run does it again: both statements are idempotent).
 func (a *Athena) Maintain(ctx context.Context) (MaintainResult, error) {
 	var res MaintainResult
-	if err := a.tables.ensure(ctx, a.runner.Run, TableStatements(a.database, a.bucket)); err != nil {
+	if err := a.Prepare(ctx); err != nil { // the tables, and no earlier write or compaction still running
 		return res, err
 	}
 	for _, st := range MaintenanceStatements(a.database) {

@@ -37,10 +37,6 @@ timed AS (
 checked AS (
   SELECT source_object, ingested_at, device_id, msg_id, event_ms,
     temperature, humidity, light, co2, humidity_ratio, occupancy,
-    -- orders the copies of a reading: silver takes every column from the first (min_by)
-    coalesce(source_object, '') || '|' || coalesce(CAST(temperature AS VARCHAR), '') || '|' || coalesce(CAST(humidity AS VARCHAR), '')
-      || '|' || coalesce(CAST(light AS VARCHAR), '') || '|' || coalesce(CAST(co2 AS VARCHAR), '') || '|' || coalesce(CAST(humidity_ratio AS VARCHAR), '')
-      || '|' || coalesce(CAST(occupancy AS VARCHAR), '') || '|' || CAST(event_ms AS VARCHAR) AS copy_key,
     CASE
       WHEN index_reason IS NOT NULL THEN index_reason
       WHEN line_bytes > {{max_bytes}} THEN 'too_large'

@@ -3,18 +3,28 @@
   and DuckDB: one row per reading identity of the hour that the decoder accepts, (device_id,
   msg_id), or (device_id, event_time to the millisecond) without msg_id, with lineage. Copies of a
   reading are normally identical; where they are not, every column comes from one copy, the first
-  by (source object, values): the result does not depend on the order of the lines. param emits a positional parameter:
+  by (source object, then values): the result does not depend on the order of the lines. param emits a positional parameter:
   Athena takes them only in WHERE clauses.
 */}}
 WITH {{if .CheckedTable}}checked AS (SELECT * FROM {{.CheckedTable}}){{else}}{{template "lines.sql" .}}{{end}},
-readings AS (
-  SELECT device_id, min_by(event_ms, copy_key) AS event_ms, CASE WHEN min(msg_id) <> '' THEN min(msg_id) END AS msg_id,
-    min_by(temperature, copy_key) AS temperature, min_by(humidity, copy_key) AS humidity, min_by(light, copy_key) AS light,
-    min_by(co2, copy_key) AS co2, min_by(humidity_ratio, copy_key) AS humidity_ratio, min_by(occupancy, copy_key) AS occupancy,
-    count(*) AS copies, min_by(source_object, copy_key) AS source_object, min(ingested_at) AS ingested_at
+copies AS (
+  -- the copies of each identity, numbered in a fixed order (source object, then values: NULLs last)
+  SELECT checked.*,
+    row_number() OVER (PARTITION BY device_id, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END
+      ORDER BY source_object NULLS LAST, temperature NULLS LAST, humidity NULLS LAST, light NULLS LAST, co2 NULLS LAST,
+        humidity_ratio NULLS LAST, occupancy NULLS LAST, event_ms) AS copy_no,
+    count(*) OVER (PARTITION BY device_id, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END) AS copies,
+    min(ingested_at) OVER (PARTITION BY device_id, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END) AS first_ingested_at
   FROM checked
   WHERE reason IS NULL AND event_ms >= {{param "start_ms"}} AND event_ms < {{param "end_ms"}}
-  GROUP BY device_id, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END
+),
+readings AS (
+  -- every column from the first copy; ingested_at is the earliest arrival of any copy
+  SELECT device_id, event_ms, CASE WHEN msg_id <> '' THEN msg_id END AS msg_id,
+    temperature, humidity, light, co2, humidity_ratio, occupancy,
+    copies, source_object, first_ingested_at AS ingested_at
+  FROM copies
+  WHERE copy_no = 1
 ),
 raised AS (
   -- the rules of the alerts a reading raised: the alert_time of an alert is the event_time of its reading

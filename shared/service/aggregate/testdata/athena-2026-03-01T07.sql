@@ -74,10 +74,6 @@ timed AS (
 checked AS (
   SELECT source_object, ingested_at, device_id, msg_id, event_ms,
     temperature, humidity, light, co2, humidity_ratio, occupancy,
-    -- orders the copies of a reading: silver takes every column from the first (min_by)
-    coalesce(source_object, '') || '|' || coalesce(CAST(temperature AS VARCHAR), '') || '|' || coalesce(CAST(humidity AS VARCHAR), '')
-      || '|' || coalesce(CAST(light AS VARCHAR), '') || '|' || coalesce(CAST(co2 AS VARCHAR), '') || '|' || coalesce(CAST(humidity_ratio AS VARCHAR), '')
-      || '|' || coalesce(CAST(occupancy AS VARCHAR), '') || '|' || CAST(event_ms AS VARCHAR) AS copy_key,
     CASE
       WHEN index_reason IS NOT NULL THEN index_reason
       WHEN line_bytes > 16384 THEN 'too_large'
@@ -108,14 +104,24 @@ checked AS (
   FROM timed
 )
 ,
-readings AS (
-  SELECT device_id, min_by(event_ms, copy_key) AS event_ms, CASE WHEN min(msg_id) <> '' THEN min(msg_id) END AS msg_id,
-    min_by(temperature, copy_key) AS temperature, min_by(humidity, copy_key) AS humidity, min_by(light, copy_key) AS light,
-    min_by(co2, copy_key) AS co2, min_by(humidity_ratio, copy_key) AS humidity_ratio, min_by(occupancy, copy_key) AS occupancy,
-    count(*) AS copies, min_by(source_object, copy_key) AS source_object, min(ingested_at) AS ingested_at
+copies AS (
+  -- the copies of each identity, numbered in a fixed order (source object, then values: NULLs last)
+  SELECT checked.*,
+    row_number() OVER (PARTITION BY device_id, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END
+      ORDER BY source_object NULLS LAST, temperature NULLS LAST, humidity NULLS LAST, light NULLS LAST, co2 NULLS LAST,
+        humidity_ratio NULLS LAST, occupancy NULLS LAST, event_ms) AS copy_no,
+    count(*) OVER (PARTITION BY device_id, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END) AS copies,
+    min(ingested_at) OVER (PARTITION BY device_id, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END) AS first_ingested_at
   FROM checked
   WHERE reason IS NULL AND event_ms >= ? AND event_ms < ?
-  GROUP BY device_id, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END
+),
+readings AS (
+  -- every column from the first copy; ingested_at is the earliest arrival of any copy
+  SELECT device_id, event_ms, CASE WHEN msg_id <> '' THEN msg_id END AS msg_id,
+    temperature, humidity, light, co2, humidity_ratio, occupancy,
+    copies, source_object, first_ingested_at AS ingested_at
+  FROM copies
+  WHERE copy_no = 1
 ),
 raised AS (
   -- the rules of the alerts a reading raised: the alert_time of an alert is the event_time of its reading
@@ -278,10 +284,6 @@ timed AS (
 checked AS (
   SELECT source_object, ingested_at, device_id, msg_id, event_ms,
     temperature, humidity, light, co2, humidity_ratio, occupancy,
-    -- orders the copies of a reading: silver takes every column from the first (min_by)
-    coalesce(source_object, '') || '|' || coalesce(CAST(temperature AS VARCHAR), '') || '|' || coalesce(CAST(humidity AS VARCHAR), '')
-      || '|' || coalesce(CAST(light AS VARCHAR), '') || '|' || coalesce(CAST(co2 AS VARCHAR), '') || '|' || coalesce(CAST(humidity_ratio AS VARCHAR), '')
-      || '|' || coalesce(CAST(occupancy AS VARCHAR), '') || '|' || CAST(event_ms AS VARCHAR) AS copy_key,
     CASE
       WHEN index_reason IS NOT NULL THEN index_reason
       WHEN line_bytes > 16384 THEN 'too_large'
