@@ -1,5 +1,10 @@
 package lake
 
+import (
+	"strings"
+	"time"
+)
+
 // ColumnType is a column's type, spelled per engine by Glue and DuckDB.
 type ColumnType uint8
 
@@ -35,6 +40,28 @@ type Table struct {
 	Prefix      string
 	Columns     []Column
 	Partitioned bool // dt and hour (PartitionColumns)
+}
+
+// EmptySelect is a DuckDB relation with the columns and no row (a table with no file yet).
+func EmptySelect(cols []Column) string {
+	parts := make([]string, len(cols))
+	for i, c := range cols {
+		parts[i] = "CAST(NULL AS " + c.Type.DuckDB() + ") AS " + c.Name
+	}
+	return "SELECT " + strings.Join(parts, ", ") + " WHERE false"
+}
+
+// HourFile is where one hour's rows of a table written per hour lie in a local lake:
+// PREFIX/dt=YYYY-MM-DD/hour=HH.parquet, slash-separated, for the UTC hour of t.
+func HourFile(prefix string, t time.Time) string {
+	t = t.UTC()
+	return prefix + "/dt=" + t.Format("2006-01-02") + "/hour=" + t.Format("15") + ".parquet"
+}
+
+// DayFile is where one UTC day's rows of daily_metrics lie in a local lake:
+// PREFIX/dt=YYYY-MM-DD/day.parquet.
+func DayFile(prefix string, t time.Time) string {
+	return prefix + "/dt=" + t.UTC().Format("2006-01-02") + "/day.parquet"
 }
 
 // PartitionColumns are the hour partition's columns of a partitioned table.

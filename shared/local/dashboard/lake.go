@@ -44,7 +44,7 @@ func (s *Server) goldFiles(from, to time.Time) []string {
 func (s *Server) hourFiles(t lake.Table, from, to time.Time) []string {
 	var out []string
 	for h := from.UTC().Truncate(time.Hour); h.Before(to); h = h.Add(time.Hour) {
-		f := filepath.Join(s.root, filepath.FromSlash(t.Prefix), "dt="+h.Format("2006-01-02"), "hour="+h.Format("15")+".parquet")
+		f := filepath.Join(s.root, filepath.FromSlash(lake.HourFile(t.Prefix, h)))
 		if _, err := os.Stat(f); err == nil {
 			out = append(out, f)
 		}

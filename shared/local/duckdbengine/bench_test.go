@@ -88,45 +88,25 @@ func BenchmarkAggregateHour(b *testing.B) {
 	readings := func(b *testing.B) {
 		b.ReportMetric(float64(benchDevices*60*b.N)/b.Elapsed().Seconds(), "readings/s")
 	}
+	// exec(b)(statement) runs the statement b.N times and reports the rate
+	exec := func(b *testing.B) func(aggregate.Statement, error) {
+		return func(st aggregate.Statement, err error) { execN(b, e, st, err); readings(b) }
+	}
 	b.Run("bronze_json", func(b *testing.B) {
 		text, err := os.ReadFile("testdata/bronze-path-8b02cb5.sql")
 		if err != nil {
 			b.Fatal(err)
 		}
 		q := strings.NewReplacer("{{BRONZE}}", sqlList(files), "{{OUTPUT}}", "'"+filepath.Join(b.TempDir(), "out.parquet")+"'").Replace(string(text))
-		st := aggregate.Statement{SQL: q, Params: []aggregate.Param{{Value: int64(946684800000)}, {Value: int64(7258118400000)},
-			{Value: hour.UnixMilli()}, {Value: hour.Add(time.Hour).UnixMilli()}, {Value: hour.UnixMilli()}, {Value: hour.Add(time.Hour).UnixMilli()}, {Value: int64(60)}}}
-		for i := 0; i < b.N; i++ {
-			if err := e.Exec(ctx, st); err != nil {
-				b.Fatal(err)
-			}
-		}
-		readings(b)
+		exec(b)(aggregate.Statement{SQL: q, Params: []aggregate.Param{{Value: int64(946684800000)}, {Value: int64(7258118400000)},
+			{Value: hour.UnixMilli()}, {Value: hour.Add(time.Hour).UnixMilli()}, {Value: hour.UnixMilli()}, {Value: hour.Add(time.Hour).UnixMilli()}, {Value: int64(60)}}}, nil)
 	})
 	silver := filepath.Join(b.TempDir(), "silver.parquet")
 	b.Run("silver_write", func(b *testing.B) {
-		st, err := aggregate.DuckDBStatement(aggregate.SilverLayer, aggregate.DuckDBFiles{Bronze: files}, silver, h)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for i := 0; i < b.N; i++ {
-			if err := e.Exec(ctx, st); err != nil {
-				b.Fatal(err)
-			}
-		}
-		readings(b)
+		exec(b)(aggregate.DuckDBStatement(aggregate.SilverLayer, aggregate.DuckDBFiles{Bronze: files}, silver, h))
 	})
 	b.Run("gold_from_silver", func(b *testing.B) {
-		st, err := aggregate.DuckDBStatement(aggregate.HourlyLayer, aggregate.DuckDBFiles{Silver: []string{silver}}, filepath.Join(b.TempDir(), "out.parquet"), h)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for i := 0; i < b.N; i++ {
-			if err := e.Exec(ctx, st); err != nil {
-				b.Fatal(err)
-			}
-		}
-		readings(b)
+		exec(b)(aggregate.DuckDBStatement(aggregate.HourlyLayer, aggregate.DuckDBFiles{Silver: []string{silver}}, filepath.Join(b.TempDir(), "out.parquet"), h))
 	})
 	b.Run("engine", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
@@ -148,4 +128,16 @@ func sqlList(paths []string) string {
 		q[i] = "'" + strings.ReplaceAll(p, "'", "''") + "'"
 	}
 	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// execN runs a statement b.N times.
+func execN(b *testing.B, e *duckdbengine.Engine, st aggregate.Statement, err error) {
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		if err := e.Exec(context.Background(), st); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -114,13 +114,12 @@ func (e *Engine) GoldFile(hour time.Time) string { return e.HourFile(lake.Hourly
 
 // HourFile is where one hour's rows of a table written per hour are: PREFIX/dt=…/hour=HH.parquet.
 func (e *Engine) HourFile(t lake.Table, hour time.Time) string {
-	h := hour.UTC()
-	return filepath.Join(e.root, filepath.FromSlash(t.Prefix), "dt="+h.Format("2006-01-02"), "hour="+h.Format("15")+".parquet")
+	return filepath.Join(e.root, filepath.FromSlash(lake.HourFile(t.Prefix, hour)))
 }
 
 // DayFile is where one UTC day's daily_metrics rows are: PREFIX/dt=…/day.parquet.
 func (e *Engine) DayFile(day time.Time) string {
-	return filepath.Join(e.root, filepath.FromSlash(lake.DailyMetricsTable.Prefix), "dt="+day.UTC().Format("2006-01-02"), "day.parquet")
+	return filepath.Join(e.root, filepath.FromSlash(lake.DayFile(lake.DailyMetricsTable.Prefix, day)))
 }
 
 // The hour's layers after silver, and the table each writes.
@@ -131,6 +130,15 @@ var hourLayers = []struct {
 	{aggregate.HourlyLayer, lake.HourlyMetricsTable},
 	{aggregate.DQLayer, lake.DQHourlyTable},
 	{aggregate.LocationLayer, lake.LocationHourlyTable},
+}
+
+// layerFiles are the files of the hour's layers after silver.
+func (e *Engine) layerFiles(hour time.Time) []string {
+	out := make([]string, len(hourLayers))
+	for i, l := range hourLayers {
+		out[i] = e.HourFile(l.table, hour)
+	}
+	return out
 }
 
 // AggregateHour writes the hour's silver_readings from bronze, then its hourly_metrics, dq_hourly
@@ -146,7 +154,7 @@ func (e *Engine) AggregateHour(ctx context.Context, h aggregate.Hour) (aggregate
 	}
 	silver := e.HourFile(lake.SilverReadingsTable, h.Start)
 	if len(bronze) == 0 {
-		for _, f := range []string{silver, e.HourFile(lake.HourlyMetricsTable, h.Start), e.HourFile(lake.DQHourlyTable, h.Start), e.HourFile(lake.LocationHourlyTable, h.Start)} {
+		for _, f := range append([]string{silver}, e.layerFiles(h.Start)...) {
 			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return res, err
 			}

@@ -21,15 +21,6 @@ func structLiteral(cols []lake.Column) string {
 	return "{" + strings.Join(parts, ", ") + "}"
 }
 
-// emptySelect is a relation with the columns and no row, for a table with no file yet.
-func emptySelect(cols []lake.Column) string {
-	parts := make([]string, len(cols))
-	for i, c := range cols {
-		parts[i] = "CAST(NULL AS " + c.Type.DuckDB() + ") AS " + c.Name
-	}
-	return "SELECT " + strings.Join(parts, ", ") + " WHERE false"
-}
-
 func (e *Engine) has(pattern string) bool {
 	m, _ := filepath.Glob(filepath.Join(e.root, filepath.FromSlash(pattern)))
 	return len(m) > 0
@@ -45,7 +36,7 @@ func (e *Engine) DefineViews(ctx context.Context) error {
 	jsonView := func(t lake.Table) string {
 		pattern := t.Prefix + "/dt=*/hour=*/*.json.gz" // finished objects only, not the .tmp of a write in progress
 		if !e.has(pattern) {
-			return emptySelect(append(append([]lake.Column{}, t.Columns...), lake.PartitionColumns...))
+			return lake.EmptySelect(append(append([]lake.Column{}, t.Columns...), lake.PartitionColumns...))
 		}
 		return fmt.Sprintf("SELECT * FROM read_json(%s, format = 'newline_delimited', ignore_errors = true, columns = %s, hive_partitioning = true, hive_types = {'dt': 'VARCHAR', 'hour': 'VARCHAR'})",
 			glob(pattern), structLiteral(t.Columns))
@@ -53,7 +44,7 @@ func (e *Engine) DefineViews(ctx context.Context) error {
 	goldView := func(t lake.Table) string {
 		pattern := t.Prefix + "/dt=*/*.parquet" // not the .parquet.tmp of a write in progress
 		if !e.has(pattern) {
-			return emptySelect(t.Columns)
+			return lake.EmptySelect(t.Columns)
 		}
 		return fmt.Sprintf("SELECT * EXCLUDE (dt) FROM read_parquet(%s, hive_partitioning = true)", glob(pattern))
 	}

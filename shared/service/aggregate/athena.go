@@ -64,12 +64,14 @@ func NewAthena(runner QueryRunner, database, bucket string) *Athena {
 	return &Athena{runner: runner, database: database, bucket: bucket}
 }
 
+func (a *Athena) tableStatements() []Statement { return TableStatements(a.database, a.bucket) }
+
 // Prepare implements Preparer: the Iceberg tables exist, and no DELETE or INSERT of an earlier
 // invocation still runs on them (a Lambda time-out leaves Athena's query running; the retry would
 // then replace an hour while the old INSERT adds it again). With the handler's lease, nothing else
 // writes them meanwhile.
 func (a *Athena) Prepare(ctx context.Context) error {
-	if err := a.tables.ensure(ctx, a.runner.Run, TableStatements(a.database, a.bucket)); err != nil {
+	if err := a.tables.ensure(ctx, a.runner.Run, a.tableStatements); err != nil {
 		return err
 	}
 	ws, ok := a.runner.(WriteStopper)
@@ -117,7 +119,7 @@ func (a *Athena) AggregateDay(ctx context.Context, d Day) (HourResult, error) {
 }
 
 func (a *Athena) run(ctx context.Context, res HourResult, sts []Statement) (HourResult, error) {
-	if err := a.tables.ensure(ctx, a.runner.Run, TableStatements(a.database, a.bucket)); err != nil {
+	if err := a.tables.ensure(ctx, a.runner.Run, a.tableStatements); err != nil {
 		return res, err
 	}
 	for _, st := range sts {

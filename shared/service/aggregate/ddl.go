@@ -57,13 +57,13 @@ type tables struct {
 	done bool
 }
 
-func (t *tables) ensure(ctx context.Context, run func(context.Context, Statement) (QueryStats, error), sts []Statement) error {
+func (t *tables) ensure(ctx context.Context, run func(context.Context, Statement) (QueryStats, error), statements func() []Statement) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.done {
 		return nil
 	}
-	for _, st := range sts {
+	for _, st := range statements() {
 		if _, err := run(ctx, st); err != nil {
 			return fmt.Errorf("creating the lake's Iceberg tables: %s: %w", st.Name, err)
 		}

@@ -137,6 +137,12 @@ type Backfill struct {
 // Hours parses a payload: an EventBridge scheduled event (the hour that just ended and the late
 // window before it) or a backfill {"from":"2026-03-01T00","to":"2026-03-01T06"} (To exclusive).
 func (c Config) Hours(payload []byte) ([]time.Time, error) {
+	hours, _, err := c.hours(payload)
+	return hours, err
+}
+
+// hours is Hours, and whether the payload is the schedule's.
+func (c Config) hours(payload []byte) ([]time.Time, bool, error) {
 	var p struct {
 		DetailType string `json:"detail-type"`
 		Source     string `json:"source"`
@@ -145,28 +151,29 @@ func (c Config) Hours(payload []byte) ([]time.Time, error) {
 		To         string `json:"to"`
 	}
 	if err := json.Unmarshal(payload, &p); err != nil {
-		return nil, fmt.Errorf("payload is not a JSON object: %w", err)
+		return nil, false, fmt.Errorf("payload is not a JSON object: %w", err)
 	}
 	switch {
 	case p.DetailType == "Scheduled Event":
 		t, err := time.Parse(time.RFC3339, p.Time)
 		if err != nil {
-			return nil, fmt.Errorf("scheduled event time %q: %w", p.Time, err)
+			return nil, true, fmt.Errorf("scheduled event time %q: %w", p.Time, err)
 		}
 		end := t.UTC().Truncate(time.Hour)
-		return Range(end.Add(-time.Duration(c.LateHours+1)*time.Hour), end), nil
+		return Range(end.Add(-time.Duration(c.LateHours+1)*time.Hour), end), true, nil
 	case p.From != "" || p.To != "":
 		from, err := ParseHour(p.From)
 		if err != nil {
-			return nil, fmt.Errorf("from: %w", err)
+			return nil, false, fmt.Errorf("from: %w", err)
 		}
 		to, err := ParseHour(p.To)
 		if err != nil {
-			return nil, fmt.Errorf("to: %w", err)
+			return nil, false, fmt.Errorf("to: %w", err)
 		}
-		return BoundedRange(from, to, c.MaxHours)
+		hours, err := BoundedRange(from, to, c.MaxHours)
+		return hours, false, err
 	}
-	return nil, errors.New(`unrecognized payload: want an EventBridge scheduled event or {"from":"YYYY-MM-DDTHH","to":"YYYY-MM-DDTHH"}`)
+	return nil, false, errors.New(`unrecognized payload: want an EventBridge scheduled event or {"from":"YYYY-MM-DDTHH","to":"YYYY-MM-DDTHH"}`)
 }
 
 // ParseHour parses "YYYY-MM-DDTHH" as a UTC hour.
@@ -236,27 +243,16 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (Result, 
 	if maintenance(payload) { // the daily schedule: compact the Iceberg tables
 		return h.maintain(ctx)
 	}
-	hours, err := h.cfg.Hours(payload)
+	hours, scheduled, err := h.cfg.hours(payload)
 	if err != nil {
 		return Result{}, err
 	}
-	if scheduled(payload) {
-		return h.run(ctx, hours, true)
-	}
-	return h.run(ctx, hours, h.cfg.Yesterday)
+	return h.run(ctx, hours, scheduled || h.cfg.Yesterday)
 }
 
 // Run aggregates the given hours, oldest first, a few at once.
 func (h *Handler) Run(ctx context.Context, hours []time.Time) (Result, error) {
 	return h.run(ctx, hours, h.cfg.Yesterday)
-}
-
-// scheduled reports whether a payload is EventBridge's scheduled event.
-func scheduled(payload []byte) bool {
-	var p struct {
-		DetailType string `json:"detail-type"`
-	}
-	return json.Unmarshal(payload, &p) == nil && p.DetailType == "Scheduled Event"
 }
 
 func (h *Handler) run(ctx context.Context, hours []time.Time, yesterday bool) (Result, error) {

@@ -237,7 +237,7 @@ func render(d dialect, file string, p period, data renderData) (Statement, error
 			}
 			return out
 		},
-		"empty_silver": func() string { return emptySelect(lake.SilverReadingsTable.Columns, d) },
+		"empty_silver": func() string { return lake.EmptySelect(lake.SilverReadingsTable.Columns) }, // DuckDB's only
 		"param": func(name string) (string, error) {
 			v, ok := values[name]
 			if !ok {
@@ -263,40 +263,39 @@ func render(d dialect, file string, p period, data renderData) (Statement, error
 	return Statement{Name: strings.TrimSuffix(file, ".sql"), SQL: strings.TrimSpace(b.String()) + "\n", Params: params}, nil
 }
 
-// emptySelect is a relation with a table's columns and no row.
-func emptySelect(cols []lake.Column, d dialect) string {
-	parts := make([]string, len(cols))
-	for i, c := range cols {
-		typ := c.Type.DuckDB()
-		if d.name == "athena" {
-			typ = strings.ToUpper(c.Type.Glue())
-		}
-		parts[i] = "CAST(NULL AS " + typ + ") AS " + c.Name
-	}
-	return "SELECT " + strings.Join(parts, ", ") + " WHERE false"
-}
-
 // A layer is one statement file and the table it writes.
 type layer struct {
-	file  string
-	table lake.Table
+	name         string // SilverLayer, …: the statements' names
+	file         string
+	table        lake.Table
+	startColumn  string // the period's start column: hour_start ("") or day_start
+	rowGroupSize int    // DuckDB's Parquet row groups (0: DuckDB's default)
 }
 
-// The hour's layers, in the order they are written: silver first, the others read it.
+// The tables the local engine writes, by their statement.
+const (
+	SilverLayer   = "silver"
+	HourlyLayer   = "hourly"
+	DQLayer       = "dq_hourly"
+	LocationLayer = "location_hourly"
+	DailyLayer    = "daily"
+)
+
+// The hour's layers, in the order they are written: silver first, the others read it; then the day's.
 var (
-	silverLayer   = layer{"silver.sql", lake.SilverReadingsTable}
-	hourlyLayer   = layer{"hourly.sql", lake.HourlyMetricsTable}
-	dqLayer       = layer{"dq_hourly.sql", lake.DQHourlyTable}
-	locationLayer = layer{"location_hourly.sql", lake.LocationHourlyTable}
-	dailyLayer    = layer{"hourly.sql", lake.DailyMetricsTable}
+	// silver is sorted by device and time: row groups of 16,384 rows let a query of a few devices
+	// skip the others' by their device_id statistics (DuckDB's default is 122,880)
+	silverLayer   = layer{name: SilverLayer, file: "silver.sql", table: lake.SilverReadingsTable, rowGroupSize: 16384}
+	hourlyLayer   = layer{name: HourlyLayer, file: "hourly.sql", table: lake.HourlyMetricsTable}
+	dqLayer       = layer{name: DQLayer, file: "dq_hourly.sql", table: lake.DQHourlyTable}
+	locationLayer = layer{name: LocationLayer, file: "location_hourly.sql", table: lake.LocationHourlyTable}
+	dailyLayer    = layer{name: DailyLayer, file: "hourly.sql", table: lake.DailyMetricsTable, startColumn: "day_start"}
+	layers        = []layer{silverLayer, hourlyLayer, dqLayer, locationLayer, dailyLayer}
 )
 
 // athenaReplace renders the DELETE and the INSERT that replace a period of an Iceberg table.
 func athenaReplace(database string, l layer, p period, where string) ([]Statement, error) {
-	data := renderData{Database: database, Table: l.table.Name, Where: where, body: l.file}
-	if l.table.Name == lake.DailyMetricsTable.Name {
-		data.StartColumn = "day_start"
-	}
+	data := renderData{Database: database, Table: l.table.Name, Where: where, body: l.file, StartColumn: l.startColumn}
 	st, err := render(athena, "athena_replace.sql", p, data)
 	if err != nil {
 		return nil, err
@@ -305,13 +304,9 @@ func athenaReplace(database string, l layer, p period, where string) ([]Statemen
 	if !ok {
 		return nil, fmt.Errorf("athena_replace.sql: no -- then line")
 	}
-	name := strings.TrimSuffix(l.file, ".sql")
-	if l.table.Name == lake.DailyMetricsTable.Name {
-		name = "daily"
-	}
 	return []Statement{
-		{Name: name + " delete", SQL: del + "\n"}, // the DELETE takes no parameters: every one is the INSERT's
-		{Name: name + " insert", SQL: ins, Params: st.Params},
+		{Name: l.name + " delete", SQL: del + "\n"}, // the DELETE takes no parameters: every one is the INSERT's
+		{Name: l.name + " insert", SQL: ins, Params: st.Params},
 	}, nil
 }
 
@@ -370,22 +365,10 @@ func DuckDBCheckedStatement(files DuckDBFiles, h Hour) (Statement, error) {
 	return render(duckdb, "duckdb_checked.sql", h.period(), data)
 }
 
-// The tables the local engine writes, by their statement.
-const (
-	SilverLayer   = "silver"
-	HourlyLayer   = "hourly"
-	DQLayer       = "dq_hourly"
-	LocationLayer = "location_hourly"
-	DailyLayer    = "daily"
-)
-
 func duckLayer(name string) (layer, error) {
-	for _, l := range []struct {
-		n string
-		l layer
-	}{{SilverLayer, silverLayer}, {HourlyLayer, hourlyLayer}, {DQLayer, dqLayer}, {LocationLayer, locationLayer}, {DailyLayer, dailyLayer}} {
-		if l.n == name {
-			return l.l, nil
+	for _, l := range layers {
+		if l.name == name {
+			return l, nil
 		}
 	}
 	return layer{}, fmt.Errorf("no layer %q", name)
@@ -410,15 +393,7 @@ func duckCopy(layerName string, files DuckDBFiles, output string, p period) (Sta
 	}
 	data := files.data()
 	data.Output = sqlString(output)
-	data.body = l.file
-	if layerName == DailyLayer {
-		data.StartColumn = "day_start"
-	}
-	if layerName == SilverLayer {
-		// silver is sorted by device and time: row groups of 16,384 rows let a query of a few
-		// devices skip the others' by their device_id statistics (DuckDB's default is 122,880)
-		data.RowGroupSize = 16384
-	}
+	data.body, data.StartColumn, data.RowGroupSize = l.file, l.startColumn, l.rowGroupSize
 	st, err := render(duckdb, "duckdb_copy.sql", p, data)
 	st.Name = layerName
 	return st, err

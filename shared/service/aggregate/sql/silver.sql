@@ -3,20 +3,24 @@
   and DuckDB: one row per reading identity of the hour that the decoder accepts, (device_id,
   msg_id), or (device_id, event_time to the millisecond) without msg_id, with lineage. Copies of a
   reading are normally identical; where they are not, every column comes from one copy, the first
-  by (source object, then values): the result does not depend on the order of the lines. param emits a positional parameter:
-  Athena takes them only in WHERE clauses.
+  by (source object, then values): the result does not depend on the order of the lines. param
+  emits a positional parameter: Athena takes them only in WHERE clauses.
 */}}
 WITH {{if .CheckedTable}}checked AS (SELECT * FROM {{.CheckedTable}}){{else}}{{template "lines.sql" .}}{{end}},
-copies AS (
-  -- the copies of each identity, numbered in a fixed order (source object, then values: NULLs last)
-  SELECT checked.*,
-    row_number() OVER (PARTITION BY device_id, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END
-      ORDER BY source_object NULLS LAST, temperature NULLS LAST, humidity NULLS LAST, light NULLS LAST, co2 NULLS LAST,
-        humidity_ratio NULLS LAST, occupancy NULLS LAST, event_ms) AS copy_no,
-    count(*) OVER (PARTITION BY device_id, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END) AS copies,
-    min(ingested_at) OVER (PARTITION BY device_id, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END) AS first_ingested_at
+identified AS (
+  SELECT checked.*, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END AS identity
   FROM checked
   WHERE reason IS NULL AND event_ms >= {{param "start_ms"}} AND event_ms < {{param "end_ms"}}
+),
+copies AS (
+  -- the copies of each identity, numbered in a fixed order (source object, then values: NULLs last)
+  SELECT identified.*,
+    row_number() OVER (PARTITION BY device_id, identity
+      ORDER BY source_object NULLS LAST, temperature NULLS LAST, humidity NULLS LAST, light NULLS LAST, co2 NULLS LAST,
+        humidity_ratio NULLS LAST, occupancy NULLS LAST, event_ms) AS copy_no,
+    count(*) OVER (PARTITION BY device_id, identity) AS copies,
+    min(ingested_at) OVER (PARTITION BY device_id, identity) AS first_ingested_at
+  FROM identified
 ),
 readings AS (
   -- every column from the first copy; ingested_at is the earliest arrival of any copy

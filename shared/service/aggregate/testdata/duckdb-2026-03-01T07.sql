@@ -95,16 +95,20 @@ checked AS (
   FROM timed
 )
 ,
-copies AS (
-  -- the copies of each identity, numbered in a fixed order (source object, then values: NULLs last)
-  SELECT checked.*,
-    row_number() OVER (PARTITION BY device_id, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END
-      ORDER BY source_object NULLS LAST, temperature NULLS LAST, humidity NULLS LAST, light NULLS LAST, co2 NULLS LAST,
-        humidity_ratio NULLS LAST, occupancy NULLS LAST, event_ms) AS copy_no,
-    count(*) OVER (PARTITION BY device_id, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END) AS copies,
-    min(ingested_at) OVER (PARTITION BY device_id, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END) AS first_ingested_at
+identified AS (
+  SELECT checked.*, CASE WHEN msg_id <> '' THEN 'm:' || msg_id ELSE 't:' || CAST(event_ms AS VARCHAR) END AS identity
   FROM checked
   WHERE reason IS NULL AND event_ms >= ? AND event_ms < ?
+),
+copies AS (
+  -- the copies of each identity, numbered in a fixed order (source object, then values: NULLs last)
+  SELECT identified.*,
+    row_number() OVER (PARTITION BY device_id, identity
+      ORDER BY source_object NULLS LAST, temperature NULLS LAST, humidity NULLS LAST, light NULLS LAST, co2 NULLS LAST,
+        humidity_ratio NULLS LAST, occupancy NULLS LAST, event_ms) AS copy_no,
+    count(*) OVER (PARTITION BY device_id, identity) AS copies,
+    min(ingested_at) OVER (PARTITION BY device_id, identity) AS first_ingested_at
+  FROM identified
 ),
 readings AS (
   -- every column from the first copy; ingested_at is the earliest arrival of any copy
