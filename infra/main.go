@@ -94,7 +94,37 @@ func propsFrom(app awscdk.App) (*pipeline.Props, error) {
 	if p.BytesScannedCutoff, err = number(app, "athenaBytesCutoff", 10e9); err != nil {
 		return nil, err
 	}
+	if p.TableCapacity, err = tableCapacity(context(app, "tableCapacity", "on-demand"),
+		context(app, "tableReads", "1-1000"), context(app, "tableWrites", "1-1000")); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// tableCapacity reads the context keys tableCapacity (on-demand or provisioned) and, for
+// provisioned, tableReads and tableWrites: the units a second auto scaling stays within, MIN-MAX.
+func tableCapacity(mode, reads, writes string) (*pipeline.TableCapacity, error) {
+	switch mode {
+	case "on-demand":
+		return nil, nil
+	case "provisioned":
+	default:
+		return nil, fmt.Errorf("context tableCapacity=%q: want on-demand or provisioned", mode)
+	}
+	var c pipeline.TableCapacity
+	for _, r := range []struct {
+		key, v   string
+		min, max *float64
+	}{{"tableReads", reads, &c.MinReads, &c.MaxReads}, {"tableWrites", writes, &c.MinWrites, &c.MaxWrites}} {
+		lo, hi, ok := strings.Cut(r.v, "-")
+		a, errA := strconv.ParseUint(lo, 10, 32)
+		b, errB := strconv.ParseUint(hi, 10, 32)
+		if !ok || errA != nil || errB != nil || a < 1 || b < a || b > 40000 {
+			return nil, fmt.Errorf("context %s=%q: want MIN-MAX, whole units a second, 1 <= MIN <= MAX <= 40000 (for example 200-1000)", r.key, r.v)
+		}
+		*r.min, *r.max = float64(a), float64(b)
+	}
+	return &c, nil
 }
 
 // DeployEnv is set by `make deploy`: the app then refuses a stack whose alarms reach nobody.

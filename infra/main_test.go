@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/iotwatch/iotwatch/infra/pipeline"
 )
 
 func TestAlarmEmail(t *testing.T) {
@@ -23,6 +25,34 @@ func TestAlarmEmail(t *testing.T) {
 		if email != tc.email || !strings.Contains(warn, tc.warn) || (tc.warn == "") != (warn == "") ||
 			(tc.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("alarmEmail(%q, %v) = %q, %q, %v", tc.v, tc.deploying, email, warn, err)
+		}
+	}
+}
+
+func TestTableCapacity(t *testing.T) {
+	for _, tc := range []struct {
+		mode, reads, writes string
+		want                *pipeline.TableCapacity
+		err                 string
+	}{
+		{"on-demand", "1-1000", "1-1000", nil, ""},
+		{"on-demand", "junk", "junk", nil, ""}, // the ranges matter only when provisioned
+		{"provisioned", "1-1000", "200-2000", &pipeline.TableCapacity{MinReads: 1, MaxReads: 1000, MinWrites: 200, MaxWrites: 2000}, ""},
+		{"provisioned", "5-5", "1-40000", &pipeline.TableCapacity{MinReads: 5, MaxReads: 5, MinWrites: 1, MaxWrites: 40000}, ""},
+		{"provisioned", "0-10", "1-10", nil, "tableReads=\"0-10\""},
+		{"provisioned", "1-10", "10-1", nil, "tableWrites=\"10-1\""},
+		{"provisioned", "1-10", "100", nil, "tableWrites=\"100\""},
+		{"provisioned", "1-10", "1-40001", nil, "tableWrites"},
+		{"provisioned", "1.5-10", "1-10", nil, "tableReads"},
+		{"Provisioned", "1-10", "1-10", nil, "want on-demand or provisioned"},
+	} {
+		got, err := tableCapacity(tc.mode, tc.reads, tc.writes)
+		if (tc.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("tableCapacity(%q, %q, %q) error %v, want %q", tc.mode, tc.reads, tc.writes, err, tc.err)
+			continue
+		}
+		if (got == nil) != (tc.want == nil) || got != nil && *got != *tc.want {
+			t.Errorf("tableCapacity(%q, %q, %q) = %+v, want %+v", tc.mode, tc.reads, tc.writes, got, tc.want)
 		}
 	}
 }

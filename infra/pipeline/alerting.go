@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"math"
 	"strconv"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -42,6 +43,25 @@ type AlertingProps struct {
 	Lake         *Lake
 	FunctionsDir string
 	BatchSize    float64
+	// Capacity, when set, makes the table provisioned with auto scaling instead of on demand.
+	Capacity *TableCapacity
+}
+
+// TableCapacity is the range auto scaling keeps the table's (and its due index's) capacity in,
+// in units a second. Reads and writes scale apart, each to keep 70% of what is provisioned in
+// use (Application Auto Scaling's target tracking).
+type TableCapacity struct {
+	MinReads, MaxReads, MinWrites, MaxWrites float64
+}
+
+// TargetUtilization is the share of provisioned capacity auto scaling keeps in use (percent):
+// DynamoDB's default, room for a minute's rise before a scale-out (README, What it costs).
+const TargetUtilization = 70
+
+// IndexMinWrites is the due index's least write capacity: 0.4 units for each table write (a
+// device that reports every minute moves its due time one write in five, 2 units each), at least 1.
+func (c TableCapacity) IndexMinWrites() float64 {
+	return math.Max(1, math.Ceil(c.MinWrites*2/5))
 }
 
 // NewAlerting builds the evaluate function and what it reads and writes.
@@ -49,7 +69,7 @@ func NewAlerting(scope constructs.Construct, id string, p *AlertingProps) *Alert
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	a := &Alerting{Construct: c}
 
-	a.Table = awsdynamodb.NewTable(c, jsii.String("Table"), &awsdynamodb.TableProps{
+	tp := &awsdynamodb.TableProps{
 		PartitionKey:                     &awsdynamodb.Attribute{Name: jsii.String(table.PK), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:                          &awsdynamodb.Attribute{Name: jsii.String(table.SK), Type: awsdynamodb.AttributeType_STRING},
 		BillingMode:                      awsdynamodb.BillingMode_PAY_PER_REQUEST,
@@ -57,15 +77,37 @@ func NewAlerting(scope constructs.Construct, id string, p *AlertingProps) *Alert
 		Encryption:                       awsdynamodb.TableEncryption_AWS_MANAGED,
 		DeletionProtection:               jsii.Bool(true),
 		RemovalPolicy:                    awscdk.RemovalPolicy_RETAIN,
-	})
+	}
 	// The due index: the devices with a silence or a silence reminder to come, by when, so that a
 	// silence check reads what is due and never scans (keys only: it needs the device ids).
-	a.Table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+	gsi := &awsdynamodb.GlobalSecondaryIndexProps{
 		IndexName:      jsii.String(table.DueIndex),
 		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(table.DueShardAttr), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(table.DueAtAttr), Type: awsdynamodb.AttributeType_NUMBER},
 		ProjectionType: awsdynamodb.ProjectionType_KEYS_ONLY,
-	})
+	}
+	if cp := p.Capacity; cp != nil {
+		tp.BillingMode = awsdynamodb.BillingMode_PROVISIONED
+		tp.ReadCapacity, tp.WriteCapacity = jsii.Number(cp.MinReads), jsii.Number(cp.MinWrites)
+		gsi.ReadCapacity, gsi.WriteCapacity = jsii.Number(1), jsii.Number(cp.IndexMinWrites())
+	}
+	a.Table = awsdynamodb.NewTable(c, jsii.String("Table"), tp)
+	a.Table.AddGlobalSecondaryIndex(gsi)
+	if cp := p.Capacity; cp != nil {
+		// The index takes 2 writes for each state write that moves a device's due time (one in
+		// five, README: 0.4 a reading) and the silence check's 16 Queries a minute.
+		scale := func(attr awsdynamodb.IScalableTableAttribute) {
+			attr.ScaleOnUtilization(&awsdynamodb.UtilizationScalingProps{TargetUtilizationPercent: jsii.Number(TargetUtilization)})
+		}
+		reads := &awsdynamodb.EnableScalingProps{MinCapacity: jsii.Number(cp.MinReads), MaxCapacity: jsii.Number(cp.MaxReads)}
+		writes := &awsdynamodb.EnableScalingProps{MinCapacity: jsii.Number(cp.MinWrites), MaxCapacity: jsii.Number(cp.MaxWrites)}
+		scale(a.Table.AutoScaleReadCapacity(reads))
+		scale(a.Table.AutoScaleWriteCapacity(writes))
+		scale(a.Table.AutoScaleGlobalSecondaryIndexReadCapacity(jsii.String(table.DueIndex),
+			&awsdynamodb.EnableScalingProps{MinCapacity: jsii.Number(1), MaxCapacity: jsii.Number(cp.MaxReads)}))
+		scale(a.Table.AutoScaleGlobalSecondaryIndexWriteCapacity(jsii.String(table.DueIndex),
+			&awsdynamodb.EnableScalingProps{MinCapacity: jsii.Number(cp.IndexMinWrites()), MaxCapacity: jsii.Number(cp.MaxWrites)}))
+	}
 
 	// The topic is encrypted with a customer managed key: SNS must be able to use it for the
 	// Firehose subscription, which the AWS managed SNS key does not allow.

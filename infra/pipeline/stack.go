@@ -20,6 +20,9 @@ type Props struct {
 	OnDemand     bool    // on-demand stream instead (context streamMode=on-demand)
 	AlarmEmail   string  // operators' email (context alarmEmail)
 	BatchSize    float64 // Kinesis batch size of evaluate (context batchSize, default 500)
+	// TableCapacity makes the table provisioned with auto scaling (context tableCapacity=provisioned,
+	// tableReads and tableWrites); nil: on demand.
+	TableCapacity *TableCapacity
 	// BytesScannedCutoff bounds one Athena query, in bytes (context athenaBytesCutoff, default 10 GB)
 	BytesScannedCutoff float64
 }
@@ -54,7 +57,8 @@ func NewStack(scope constructs.Construct, id string, p *Props) *Stack {
 	s := &Stack{Stack: st}
 	s.Ingestion = NewIngestion(st, "Ingestion", &IngestionProps{Shards: p.Shards, OnDemand: p.OnDemand})
 	s.Lake = NewLake(st, "Lake", &LakeProps{Name: catalogName(id), Stream: s.Ingestion.Stream, BytesScannedCutoff: p.BytesScannedCutoff})
-	s.Alerting = NewAlerting(st, "Alerting", &AlertingProps{Stream: s.Ingestion.Stream, Lake: s.Lake, FunctionsDir: p.FunctionsDir, BatchSize: p.BatchSize})
+	s.Alerting = NewAlerting(st, "Alerting", &AlertingProps{Stream: s.Ingestion.Stream, Lake: s.Lake, FunctionsDir: p.FunctionsDir, BatchSize: p.BatchSize,
+		Capacity: p.TableCapacity})
 	s.Aggregation = NewAggregation(st, "Aggregation", &AggregationProps{Lake: s.Lake, Table: s.Alerting.Table, FunctionsDir: p.FunctionsDir})
 	s.Silence = NewSilence(st, "Silence", &SilenceProps{Alerting: s.Alerting, FunctionsDir: p.FunctionsDir})
 	s.Links = NewLinks(st, "Links", &LinksProps{Alerting: s.Alerting, FunctionsDir: p.FunctionsDir,

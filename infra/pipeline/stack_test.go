@@ -520,14 +520,7 @@ func TestIcebergTablesSurviveAColumnChange(t *testing.T) {
 		saved := lake.HourlyMetricsTable.Columns
 		lake.HourlyMetricsTable.Columns = cols
 		defer func() { lake.HourlyMetricsTable.Columns = saved }()
-		dir := t.TempDir()
-		for _, f := range []string{"evaluate", "aggregate", "silence", "links"} {
-			os.MkdirAll(filepath.Join(dir, f), 0o755)
-			os.WriteFile(filepath.Join(dir, f, "bootstrap"), []byte("placeholder for "+f), 0o755)
-		}
-		app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(filepath.Join(dir, "cdk.out"))})
-		s := NewStack(app, "iotwatch", &Props{FunctionsDir: dir, Shards: 2, BatchSize: 500, BytesScannedCutoff: 10e9, AlarmEmail: "ops@example.com"})
-		tables := assertions.Template_FromStack(s.Stack, nil).FindResources(jsii.String("AWS::Glue::Table"), nil)
+		tables := synthAnother(t, nil).FindResources(jsii.String("AWS::Glue::Table"), nil)
 		b, _ := json.Marshal(tables)
 		var ddl strings.Builder
 		for _, st := range aggregate.TableStatements("db", "bucket") {
@@ -543,4 +536,74 @@ func TestIcebergTablesSurviveAColumnChange(t *testing.T) {
 	if ddlBefore == ddlAfter || !strings.Contains(ddlAfter, "pressure_avg double") {
 		t.Errorf("the new column is not in the aggregate function's DDL")
 	}
+}
+
+// synthAnother synthesizes a stack of its own, as TestMain's but with changes to its props, checked
+// by cdk-nag: its template, and its unsuppressed cdk-nag errors reported as test errors.
+func synthAnother(t *testing.T, change func(*Props)) assertions.Template {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range []string{"evaluate", "aggregate", "silence", "links"} {
+		os.MkdirAll(filepath.Join(dir, f), 0o755)
+		os.WriteFile(filepath.Join(dir, f, "bootstrap"), []byte("placeholder for "+f), 0o755)
+	}
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(filepath.Join(dir, "cdk.out"))})
+	p := &Props{FunctionsDir: dir, Shards: 2, BatchSize: 500, BytesScannedCutoff: 10e9, AlarmEmail: "ops@example.com"}
+	if change != nil {
+		change(p)
+	}
+	s := NewStack(app, "iotwatch", p)
+	Checks(app)
+	app.Synth(nil)
+	for _, e := range *assertions.Annotations_FromStack(s.Stack).FindError(jsii.String("*"), assertions.Match_AnyValue()) {
+		//lint:ignore SA1019 the Go binding of Annotations offers no other message type
+		t.Errorf("cdk-nag: %s: %v", *e.Id, e.Entry.Data)
+	}
+	return assertions.Template_FromStack(s.Stack, nil)
+}
+
+// A provisioned table: the table and its due index get capacity and auto scaling, reads and
+// writes apart, each within its range, all tracking the same utilization.
+func TestProvisionedTableScales(t *testing.T) {
+	tp := synthAnother(t, func(p *Props) {
+		p.TableCapacity = &TableCapacity{MinReads: 2, MaxReads: 300, MinWrites: 200, MaxWrites: 2000}
+	})
+	tp.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), map[string]any{
+		"BillingMode":           assertions.Match_Absent(),
+		"ProvisionedThroughput": map[string]any{"ReadCapacityUnits": 2, "WriteCapacityUnits": 200},
+		"GlobalSecondaryIndexes": []any{assertions.Match_ObjectLike(&map[string]any{"IndexName": "due",
+			"ProvisionedThroughput": map[string]any{"ReadCapacityUnits": 1, "WriteCapacityUnits": 80}})},
+	})
+	b, _ := json.Marshal(tp.ToJSON())
+	var doc struct {
+		Resources map[string]struct {
+			Type       string
+			Properties map[string]any
+		}
+	}
+	require.NoError(t, json.Unmarshal(b, &doc))
+	targets := map[string]string{} // dimension -> min-max
+	policies := 0
+	for _, r := range doc.Resources {
+		switch r.Type {
+		case "AWS::ApplicationAutoScaling::ScalableTarget":
+			dim := r.Properties["ScalableDimension"].(string)
+			rid, _ := json.Marshal(r.Properties["ResourceId"])
+			if strings.Contains(string(rid), "/index/due") {
+				dim = "index:" + dim
+			}
+			targets[dim] = fmt.Sprintf("%v-%v", r.Properties["MinCapacity"], r.Properties["MaxCapacity"])
+		case "AWS::ApplicationAutoScaling::ScalingPolicy":
+			policies++
+			cfg := r.Properties["TargetTrackingScalingPolicyConfiguration"].(map[string]any)
+			assert.EqualValues(t, TargetUtilization, cfg["TargetValue"])
+		}
+	}
+	assert.Equal(t, map[string]string{
+		"dynamodb:table:ReadCapacityUnits":        "2-300",
+		"dynamodb:table:WriteCapacityUnits":       "200-2000",
+		"index:dynamodb:index:ReadCapacityUnits":  "1-300",
+		"index:dynamodb:index:WriteCapacityUnits": "80-2000",
+	}, targets)
+	assert.Equal(t, 4, policies)
 }
