@@ -1,0 +1,210 @@
+// Package firehosebronze is the bronze function: it forwards the readings stream's records to the
+// bronze Firehose stream, unchanged, many to a Firehose record (joined by newlines; the stream's
+// RecordDeAggregation processor splits them again before it partitions each by hour).
+//
+// Why: Firehose bills ingestion in 5 KB steps per record. Reading the Kinesis stream itself, it
+// billed 5 KB for every reading of ~250 bytes, $0.15 a million readings; records of 500 readings
+// are billed by their bytes, ~$0.007 (README, What it costs).
+//
+// What bronze keeps is what it kept before: one message a line, its bytes as received, without
+// the line ends a device put after it (lake.LineMD5 and the decoder leave those out too). A
+// message that cannot be one line (a line break inside it, or nothing but line ends) is not
+// forwarded: the evaluate function's decoder quarantines it whole (malformed_json), and split
+// at its line breaks it would have put lines in bronze the decoder never accepted. It is counted
+// (Stats.Unframed) and logged.
+package firehosebronze
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
+	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
+)
+
+// Firehose's limits (Amazon Data Firehose quotas; "Apply dynamic partitioning to aggregated data").
+const (
+	// MaxLines is how many sub-records Firehose splits one record into, at most.
+	MaxLines = 500
+	// MaxRecordBytes is the largest Firehose record, before base64.
+	MaxRecordBytes = 1000 * 1024
+	// MaxBatchRecords and MaxBatchBytes bound one PutRecordBatch.
+	MaxBatchRecords = 500
+	MaxBatchBytes   = 4 * 1024 * 1024
+)
+
+// Delimiter separates the messages of a Firehose record; the stream's RecordDeAggregation
+// processor splits on it (its Delimiter parameter is this, base64).
+const Delimiter = "\n"
+
+// Putter is the part of the Firehose client the forwarder calls.
+type Putter interface {
+	PutRecordBatch(ctx context.Context, in *firehose.PutRecordBatchInput, opts ...func(*firehose.Options)) (*firehose.PutRecordBatchOutput, error)
+}
+
+// Stats is what became of one batch.
+type Stats struct {
+	Records   int // Kinesis records in the batch
+	Forwarded int // messages Firehose accepted (a retry's again)
+	Unframed  int // messages bronze cannot keep as one line (see the package doc)
+	Sent      int // Firehose records accepted
+	Calls     int // PutRecordBatch calls
+	Failed    int // Firehose records still refused after every try (their batch is retried)
+}
+
+// Forwarder sends batches to one Firehose stream.
+type Forwarder struct {
+	client Putter
+	stream string
+	log    *slog.Logger
+	// Attempts is how many times a refused record is put (the SDK's own retries of a failed call
+	// come on top); Backoff the first wait between attempts, doubled after each.
+	Attempts int
+	Backoff  time.Duration
+	// StopMargin is how long before the invocation's deadline no new attempt starts.
+	StopMargin time.Duration
+	// Observe, when set, gets each batch's Stats.
+	Observe func(Stats)
+}
+
+// New returns a forwarder to the named stream.
+func New(client Putter, stream string, log *slog.Logger) *Forwarder {
+	return &Forwarder{client: client, stream: stream, log: log, Attempts: 5, Backoff: 200 * time.Millisecond, StopMargin: 5 * time.Second}
+}
+
+// record is one Firehose record: messages joined by Delimiter, and the index in the batch of
+// the first Kinesis record it holds.
+type record struct {
+	data  []byte
+	first int
+}
+
+// Frame returns a message as bronze keeps it (the line ends after it removed), and whether it can
+// be one line at all.
+func Frame(data []byte) ([]byte, bool) {
+	line := bytes.TrimRight(data, "\r\n")
+	return line, len(line) > 0 && len(line) <= MaxRecordBytes && bytes.IndexAny(line, "\r\n") < 0
+}
+
+// records packs the batch's messages, in order, into Firehose records of at most MaxLines
+// messages and MaxRecordBytes bytes.
+func (f *Forwarder) records(ev events.KinesisEvent, st *Stats) []record {
+	var out []record
+	var cur *record
+	lines := 0
+	for i := range ev.Records {
+		line, ok := Frame(ev.Records[i].Kinesis.Data)
+		if !ok {
+			st.Unframed++
+			f.log.Warn("not forwarded to bronze: the message cannot be one line (the evaluate function quarantines it)",
+				"event_id", ev.Records[i].EventID, "bytes", len(ev.Records[i].Kinesis.Data))
+			continue
+		}
+		if cur == nil || lines == MaxLines || len(cur.data)+len(Delimiter)+len(line) > MaxRecordBytes {
+			out = append(out, record{first: i, data: make([]byte, 0, min(MaxRecordBytes, 64*1024))})
+			cur, lines = &out[len(out)-1], 0
+		} else {
+			cur.data = append(cur.data, Delimiter...)
+		}
+		cur.data = append(cur.data, line...)
+		lines++
+	}
+	return out
+}
+
+// Handle forwards one batch. Records Firehose still refuses after every attempt are reported as
+// the batch item failure of the first Kinesis record they hold: Kinesis delivers the batch again
+// from there, and what follows it is forwarded again (silver keeps one row per reading identity).
+func (f *Forwarder) Handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
+	st := Stats{Records: len(ev.Records)}
+	recs := f.records(ev, &st)
+	pending := make([]int, len(recs)) // indexes into recs, in order
+	for i := range pending {
+		pending[i] = i
+	}
+	lines := func(r record) int { return bytes.Count(r.data, []byte(Delimiter)) + 1 }
+	var lastErr error
+	wait := f.Backoff
+	for attempt := 1; len(pending) > 0 && attempt <= f.Attempts; attempt++ {
+		if attempt > 1 {
+			if !f.before(ctx, wait) {
+				break
+			}
+			if err := sleep(ctx, wait); err != nil {
+				break
+			}
+			wait *= 2
+		}
+		var refused []int
+		for start := 0; start < len(pending); {
+			end, size := start, 0
+			for end < len(pending) && end-start < MaxBatchRecords && size+len(recs[pending[end]].data) <= MaxBatchBytes {
+				size += len(recs[pending[end]].data)
+				end++
+			}
+			chunk := pending[start:end]
+			start = end
+			in := &firehose.PutRecordBatchInput{DeliveryStreamName: aws.String(f.stream), Records: make([]types.Record, len(chunk))}
+			for j, k := range chunk {
+				in.Records[j] = types.Record{Data: recs[k].data}
+			}
+			st.Calls++
+			out, err := f.client.PutRecordBatch(ctx, in)
+			if err != nil {
+				lastErr = fmt.Errorf("putting %d records on Firehose stream %s: %w", len(chunk), f.stream, err)
+				refused = append(refused, chunk...)
+				continue
+			}
+			if len(out.RequestResponses) != len(chunk) {
+				lastErr = fmt.Errorf("Firehose answered %d entries for %d records", len(out.RequestResponses), len(chunk))
+				refused = append(refused, chunk...)
+				continue
+			}
+			for j, rr := range out.RequestResponses {
+				if rr.ErrorCode != nil {
+					lastErr = fmt.Errorf("Firehose refused a record: %s: %s", aws.ToString(rr.ErrorCode), aws.ToString(rr.ErrorMessage))
+					refused = append(refused, chunk[j])
+					continue
+				}
+				st.Sent++
+				st.Forwarded += lines(recs[chunk[j]])
+			}
+		}
+		pending = refused
+	}
+	resp := events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{}}
+	if len(pending) > 0 {
+		st.Failed = len(pending)
+		first := recs[pending[0]].first // pending stays in batch order
+		resp.BatchItemFailures = append(resp.BatchItemFailures,
+			events.KinesisBatchItemFailure{ItemIdentifier: ev.Records[first].Kinesis.SequenceNumber})
+		f.log.Error("bronze records not forwarded: the batch is retried from the first of them",
+			"records", len(pending), "from_sequence", ev.Records[first].Kinesis.SequenceNumber, "err", lastErr)
+	}
+	if f.Observe != nil {
+		f.Observe(st)
+	}
+	return resp, nil
+}
+
+// before says whether a wait of d still ends StopMargin before the context's deadline.
+func (f *Forwarder) before(ctx context.Context, d time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return !ok || time.Until(dl) > d+f.StopMargin
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
