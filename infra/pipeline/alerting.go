@@ -161,7 +161,7 @@ func NewAlerting(scope constructs.Construct, id string, p *AlertingProps) *Alert
 		DeliveryStreamEncryptionConfigurationInput: &awskinesisfirehose.CfnDeliveryStream_DeliveryStreamEncryptionConfigurationInputProperty{
 			KeyType: jsii.String("AWS_OWNED_CMK"),
 		},
-		ExtendedS3DestinationConfiguration: partitionedS3(p.Lake, fhRole, lake.Alerts, "alert_time", logStream.LogStreamName()),
+		ExtendedS3DestinationConfiguration: partitionedS3(p.Lake, fhRole, lake.Alerts, "alert_time", logStream.LogStreamName(), false),
 	})
 	a.Alerts.Node().AddDependency(fhRole)
 	a.AlertsName = a.Alerts.Ref()

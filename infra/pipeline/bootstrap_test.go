@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -26,7 +27,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
+	"github.com/iotwatch/iotwatch/shared/aws/firehosebronze"
 	"github.com/iotwatch/iotwatch/shared/aws/lambdainit"
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
@@ -208,11 +211,11 @@ func invoke(t *testing.T, bootstrap string, env map[string]string, event []byte)
 // to the init-error endpoint.
 func TestFunctionsStartAsLambdaStartsThem(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the four functions")
+		t.Skip("builds the five functions")
 	}
 	ctx := context.Background()
 	bin := t.TempDir()
-	for _, fn := range []string{"evaluate", "aggregate", "silence", "links"} {
+	for _, fn := range []string{"evaluate", "bronze", "aggregate", "silence", "links"} {
 		build := exec.Command("go", "build", "-o", filepath.Join(bin, fn, "bootstrap"), "./functions/"+fn)
 		build.Dir = "../.."
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -251,7 +254,10 @@ func TestFunctionsStartAsLambdaStartsThem(t *testing.T) {
 	fakeSrv := httptest.NewServer(fake)
 	defer fakeSrv.Close()
 
+	bronze := awstest.FirehoseStream(t, s3c, "iotwatch-lake", "iotwatch-bronze", lake.Bronze, firehosebronze.Delimiter, lake.PartitionQuery("event_time"))
+
 	refs := map[string]string{
+		"LakeBronze":                        "iotwatch-bronze",
 		"AlertingTable":                     "iotwatch-table",
 		"AlertingAlerts":                    *topic.TopicArn,
 		"LakeBucket":                        "iotwatch-lake",
@@ -259,7 +265,7 @@ func TestFunctionsStartAsLambdaStartsThem(t *testing.T) {
 		"LinksPagesFunctionUrl#FunctionUrl": "https://links.example.com/",
 	}
 	endpoints := map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": ddbURL, "AWS_ENDPOINT_URL_SNS": awstest.SNSURL(t), "AWS_ENDPOINT_URL_S3": s3URL,
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER": fakeSrv.URL, "AWS_ENDPOINT_URL_ATHENA": fakeSrv.URL}
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": fakeSrv.URL, "AWS_ENDPOINT_URL_ATHENA": fakeSrv.URL, "AWS_ENDPOINT_URL_FIREHOSE": bronze.URL}
 	envOf := func(t *testing.T, description string) map[string]string {
 		env := functionEnv(t, description, refs)
 		for k, v := range endpoints {
@@ -285,6 +291,20 @@ func TestFunctionsStartAsLambdaStartsThem(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, st.State.Alarm.HasLast, "room-1's alarm state was written")
 		assert.Contains(t, out, `"_aws"`, "EMF metrics on standard output")
+	})
+	t.Run("bronze", func(t *testing.T) {
+		api, out := invoke(t, filepath.Join(bin, "bronze", "bootstrap"), envOf(t, "iotwatch: forward the readings stream"), event("kinesis-readings.json"))
+		require.Equal(t, "response", api.kind, "%s\n%s", api.body, out)
+		assert.JSONEq(t, `{"batchItemFailures":[]}`, string(api.body))
+		var ev events.KinesisEvent
+		require.NoError(t, json.Unmarshal(event("kinesis-readings.json"), &ev))
+		c := bronze.Counts()
+		assert.Equal(t, 1, c.Records, "the sample's records in one Firehose record")
+		assert.Equal(t, len(ev.Records), c.Lines, "every record of the sample a line")
+		list, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("iotwatch-lake"), Prefix: aws.String("bronze/dt=2015-02-02/hour=14/")})
+		require.NoError(t, err)
+		assert.Len(t, list.Contents, 1, "bronze holds the sample's hour")
+		assert.Contains(t, out, `"Forwarded"`, "EMF metrics on standard output")
 	})
 	t.Run("silence", func(t *testing.T) {
 		api, out := invoke(t, filepath.Join(bin, "silence", "bootstrap"), envOf(t, "iotwatch: raise the silences"), event("scheduled-silence.json"))

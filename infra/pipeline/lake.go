@@ -1,17 +1,24 @@
 package pipeline
 
 import (
+	"encoding/base64"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsathena"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsglue"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisfirehose"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/iotwatch/iotwatch/shared/aws/firehosebronze"
+	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
 )
 
@@ -28,6 +35,10 @@ type Lake struct {
 	WorkGroup     awsathena.CfnWorkGroup
 	WorkGroupName *string
 	FirehoseLogs  awslogs.LogGroup
+	// Forwarder is the bronze function: it reads the stream and puts its records on Bronze, 500
+	// to a Firehose record (firehosebronze); BronzeOnFailure keeps the batches it gave up on.
+	Forwarder       awslambda.Function
+	BronzeOnFailure awssqs.Queue
 }
 
 // LakeProps configures the lake.
@@ -37,9 +48,11 @@ type LakeProps struct {
 	Stream awskinesis.IStream
 	// BytesScannedCutoff bounds one Athena query (bytes).
 	BytesScannedCutoff float64
+	FunctionsDir       string
 }
 
-// NewLake builds the lake and the bronze delivery stream reading the readings stream.
+// NewLake builds the lake, the bronze delivery stream and the function that feeds it from the
+// readings stream.
 func NewLake(scope constructs.Construct, id string, p *LakeProps) *Lake {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	l := &Lake{Construct: c}
@@ -81,29 +94,47 @@ func NewLake(scope constructs.Construct, id string, p *LakeProps) *Lake {
 		AutoDeleteObjects:      jsii.Bool(false),
 	})
 
-	// Bronze: Firehose reads the stream and writes every record, unchanged, gzip JSON lines,
-	// partitioned by the UTC hour of event_time; records it cannot partition go to errors/.
+	// Bronze: the bronze function reads the stream and puts its records on Firehose, many to a
+	// Firehose record (Firehose bills 5 KB a record: read by Firehose, each reading was one);
+	// Firehose splits them again and writes each, unchanged, gzip JSON lines, partitioned by the
+	// UTC hour of event_time; records it cannot partition go to errors/.
 	l.FirehoseLogs = awslogs.NewLogGroup(c, jsii.String("FirehoseLogs"), &awslogs.LogGroupProps{
 		Retention: awslogs.RetentionDays_ONE_MONTH, RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
 	bronzeLog := l.FirehoseLogs.AddStream(jsii.String("bronze"), nil)
 	role := awsiam.NewRole(c, jsii.String("BronzeRole"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("firehose.amazonaws.com"), nil),
-		Description: jsii.String("Firehose: read the readings stream, write the lake's bronze and errors prefixes"),
+		Description: jsii.String("Firehose: write the lake's bronze and errors prefixes"),
 	})
-	p.Stream.GrantRead(role)
 	writeObjects(role, l.Bucket, lake.Bronze, lake.Errors)
 	firehoseBucketAccess(role, l.Bucket)
 	allow(role, []string{"logs:PutLogEvents"}, *l.FirehoseLogs.LogGroupArn()+":log-stream:*")
 	l.Bronze = awskinesisfirehose.NewCfnDeliveryStream(c, jsii.String("Bronze"), &awskinesisfirehose.CfnDeliveryStreamProps{
-		DeliveryStreamType: jsii.String("KinesisStreamAsSource"),
-		KinesisStreamSourceConfiguration: &awskinesisfirehose.CfnDeliveryStream_KinesisStreamSourceConfigurationProperty{
-			KinesisStreamArn: p.Stream.StreamArn(), RoleArn: role.RoleArn(),
-		},
-		ExtendedS3DestinationConfiguration: partitionedS3(l, role, lake.Bronze, "event_time", bronzeLog.LogStreamName()),
+		DeliveryStreamType:                 jsii.String("DirectPut"),
+		ExtendedS3DestinationConfiguration: partitionedS3(l, role, lake.Bronze, "event_time", bronzeLog.LogStreamName(), true),
 	})
 	l.Bronze.Node().AddDependency(role)
 	l.BronzeName = l.Bronze.Ref()
+
+	l.BronzeOnFailure = deadLetterQueue(c, "BronzeOnFailure")
+	l.Forwarder = goFunction(c, "Forwarder", "bronze", p.FunctionsDir, "iotwatch: forward the readings stream to the bronze Firehose stream", 256, 120,
+		map[string]*string{fnenv.BronzeStream: l.BronzeName})
+	allow(l.Forwarder, []string{"firehose:PutRecordBatch"}, *l.Bronze.AttrArn())
+	// Bronze has no latency target (the hourly job reads it; Firehose buffers 60 s more): large
+	// batches fill Firehose records. It starts at the oldest record kept, so that a stack that
+	// had Firehose read the stream loses nothing when it changes over (the day it repeats, silver
+	// keeps once). A batch is retried until its records leave the stream (24 h), then its place
+	// goes to the on-failure queue.
+	l.Forwarder.AddEventSource(awslambdaeventsources.NewKinesisEventSource(p.Stream, &awslambdaeventsources.KinesisEventSourceProps{
+		StartingPosition:        awslambda.StartingPosition_TRIM_HORIZON,
+		BatchSize:               jsii.Number(10000),
+		MaxBatchingWindow:       awscdk.Duration_Seconds(jsii.Number(60)),
+		ReportBatchItemFailures: jsii.Bool(true),
+		RetryAttempts:           jsii.Number(10000),
+		MaxRecordAge:            awscdk.Duration_Hours(jsii.Number(24)),
+		ParallelizationFactor:   jsii.Number(1),
+		OnFailure:               awslambdaeventsources.NewSqsDlq(l.BronzeOnFailure),
+	}))
 
 	// Catalog: bronze as raw lines (the aggregation validates each line itself) and as typed
 	// columns (for people), alerts, and the Iceberg table of hourly aggregates.
@@ -136,7 +167,27 @@ func NewLake(scope constructs.Construct, id string, p *LakeProps) *Lake {
 
 // partitionedS3 is the Firehose destination shared by bronze and alerts: dynamic partitioning on
 // the UTC hour of a time field (the JQ of shared/contract/lake), a newline after each record, gzip.
-func partitionedS3(l *Lake, role awsiam.IRole, prefix, field string, logStream *string) *awskinesisfirehose.CfnDeliveryStream_ExtendedS3DestinationConfigurationProperty {
+// deaggregate first splits each record at firehosebronze.Delimiter (the bronze function's records).
+func partitionedS3(l *Lake, role awsiam.IRole, prefix, field string, logStream *string, deaggregate bool) *awskinesisfirehose.CfnDeliveryStream_ExtendedS3DestinationConfigurationProperty {
+	param := func(name, value string) *awskinesisfirehose.CfnDeliveryStream_ProcessorParameterProperty {
+		return &awskinesisfirehose.CfnDeliveryStream_ProcessorParameterProperty{ParameterName: jsii.String(name), ParameterValue: jsii.String(value)}
+	}
+	var processors []*awskinesisfirehose.CfnDeliveryStream_ProcessorProperty
+	if deaggregate {
+		processors = append(processors, &awskinesisfirehose.CfnDeliveryStream_ProcessorProperty{Type: jsii.String("RecordDeAggregation"),
+			Parameters: &[]*awskinesisfirehose.CfnDeliveryStream_ProcessorParameterProperty{
+				param("SubRecordType", "DELIMITED"),
+				param("Delimiter", base64.StdEncoding.EncodeToString([]byte(firehosebronze.Delimiter))),
+			}})
+	}
+	processors = append(processors,
+		&awskinesisfirehose.CfnDeliveryStream_ProcessorProperty{Type: jsii.String("MetadataExtraction"),
+			Parameters: &[]*awskinesisfirehose.CfnDeliveryStream_ProcessorParameterProperty{
+				param("MetadataExtractionQuery", lake.PartitionQuery(field)),
+				param("JsonParsingEngine", "JQ-1.6"),
+			}},
+		&awskinesisfirehose.CfnDeliveryStream_ProcessorProperty{Type: jsii.String("AppendDelimiterToRecord"),
+			Parameters: &[]*awskinesisfirehose.CfnDeliveryStream_ProcessorParameterProperty{param("Delimiter", "\\n")}})
 	return &awskinesisfirehose.CfnDeliveryStream_ExtendedS3DestinationConfigurationProperty{
 		BucketArn:         l.Bucket.BucketArn(),
 		RoleArn:           role.RoleArn(),
@@ -150,16 +201,7 @@ func partitionedS3(l *Lake, role awsiam.IRole, prefix, field string, logStream *
 			Enabled: jsii.Bool(true),
 		},
 		ProcessingConfiguration: &awskinesisfirehose.CfnDeliveryStream_ProcessingConfigurationProperty{
-			Enabled: jsii.Bool(true),
-			Processors: &[]*awskinesisfirehose.CfnDeliveryStream_ProcessorProperty{
-				{Type: jsii.String("MetadataExtraction"), Parameters: &[]*awskinesisfirehose.CfnDeliveryStream_ProcessorParameterProperty{
-					{ParameterName: jsii.String("MetadataExtractionQuery"), ParameterValue: jsii.String(lake.PartitionQuery(field))},
-					{ParameterName: jsii.String("JsonParsingEngine"), ParameterValue: jsii.String("JQ-1.6")},
-				}},
-				{Type: jsii.String("AppendDelimiterToRecord"), Parameters: &[]*awskinesisfirehose.CfnDeliveryStream_ProcessorParameterProperty{
-					{ParameterName: jsii.String("Delimiter"), ParameterValue: jsii.String("\\n")},
-				}},
-			},
+			Enabled: jsii.Bool(true), Processors: &processors,
 		},
 		CloudWatchLoggingOptions: &awskinesisfirehose.CfnDeliveryStream_CloudWatchLoggingOptionsProperty{
 			Enabled: jsii.Bool(true), LogGroupName: l.FirehoseLogs.LogGroupName(), LogStreamName: logStream,

@@ -55,6 +55,7 @@ func suppress(s *Stack) {
 			why{"Serverless-SQSRedrivePolicy", "This queue is itself the dead-letter destination of " + of + "; nothing consumes it automatically.", nil})
 	}
 	dlq(s.Alerting.OnFailure, "the evaluate function's Kinesis event source mapping")
+	dlq(s.Lake.BronzeOnFailure, "the bronze function's Kinesis event source mapping")
 	dlq(s.Alerting.LakeDLQ, "the alerts topic's subscription to the lake's Firehose")
 	dlq(s.Aggregation.OnFailure, "the aggregate function's asynchronous invocations and its schedule")
 	dlq(s.Silence.OnFailure, "the silence function's asynchronous invocations and its schedule")
@@ -68,6 +69,10 @@ func suppress(s *Stack) {
 	nag(s.Alerting.Evaluate.Role(),
 		why{"AwsSolutions-IAM5", "X-Ray tracing (xray:PutTraceSegments, xray:PutTelemetryRecords) takes no resource; the log-stream wildcard is the streams of the function's own log group; the quarantine and rejections wildcards are the object keys under quarantine/ and rejections/, the only prefixes it writes.",
 			[]string{xray, logStreams, objectsIn("Bucket", "quarantine"), objectsIn("Bucket", "rejections")}})
+	nag(s.Lake.Forwarder,
+		why{"Serverless-LambdaDLQ", "Invoked synchronously by the Kinesis event source mapping, whose on-failure destination (an SQS queue) keeps failed batches; a function DLQ applies to asynchronous invocations only.", nil})
+	nag(s.Lake.Forwarder.Role(),
+		why{"AwsSolutions-IAM5", "X-Ray tracing takes no resource; the log-stream wildcard is the streams of the function's own log group.", []string{xray, logStreams}})
 	nag(s.Aggregation.Function,
 		why{"Serverless-LambdaDLQ", "Its asynchronous invocations have an on-failure destination (an SQS queue, alarmed), which Lambda recommends over a DLQ.", nil})
 	nag(s.Aggregation.Function.Role(),

@@ -183,8 +183,13 @@ func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *O
 	})
 	alarm("BronzeErrorsPrefix", "Firehose could not partition records: they are under errors/bronze/ (no event_time it can read), not in bronze",
 		partitionErrors.Metric(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(5))}), 0, gt, 1, notBreaching)
-	alarm("BronzeReadLag", "Firehose reads the stream late: bronze is over 15 minutes behind",
-		awsMetric("AWS/Firehose", "KinesisMillisBehindLatest", bronze, "Maximum", 5), 900000, gt, 3, notBreaching)
+	fw := p.Lake.Forwarder
+	alarm("BronzeReadLag", "The bronze function reads the stream late: bronze is over 15 minutes behind (Firehose refusing its records, or the function failing)",
+		fw.Metric(jsii.String("IteratorAge"), &awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: awscdk.Duration_Minutes(jsii.Number(5))}),
+		900000, gt, 3, notBreaching)
+	alarm("BronzeForwardErrors", "Bronze function invocations failed (their batches are retried)", fw.MetricErrors(fiveMin), 0, gt, 2, notBreaching)
+	alarm("BronzeOnFailureDepth", "Batches of readings that never reached bronze (24 h of retries) are in the on-failure queue (their shard and sequence numbers): those readings are not in the lake",
+		p.Lake.BronzeOnFailure.MetricApproximateNumberOfMessagesVisible(fiveMin), 0, gt, 1, notBreaching)
 	ag := p.Aggregation
 	alarm("AggregationErrors", "The hourly aggregation failed", ag.Function.MetricErrors(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Hours(jsii.Number(1))}), 0, gt, 1, notBreaching)
 	alarm("AggregationFailureQueue", "Hourly aggregations that failed after retries",

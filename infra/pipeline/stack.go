@@ -56,7 +56,8 @@ func NewStack(scope constructs.Construct, id string, p *Props) *Stack {
 	st := awscdk.NewStack(scope, jsii.String(id), &p.StackProps)
 	s := &Stack{Stack: st}
 	s.Ingestion = NewIngestion(st, "Ingestion", &IngestionProps{Shards: p.Shards, OnDemand: p.OnDemand})
-	s.Lake = NewLake(st, "Lake", &LakeProps{Name: catalogName(id), Stream: s.Ingestion.Stream, BytesScannedCutoff: p.BytesScannedCutoff})
+	s.Lake = NewLake(st, "Lake", &LakeProps{Name: catalogName(id), Stream: s.Ingestion.Stream, BytesScannedCutoff: p.BytesScannedCutoff,
+		FunctionsDir: p.FunctionsDir})
 	s.Alerting = NewAlerting(st, "Alerting", &AlertingProps{Stream: s.Ingestion.Stream, Lake: s.Lake, FunctionsDir: p.FunctionsDir, BatchSize: p.BatchSize,
 		Capacity: p.TableCapacity})
 	s.Aggregation = NewAggregation(st, "Aggregation", &AggregationProps{Lake: s.Lake, Table: s.Alerting.Table, FunctionsDir: p.FunctionsDir})

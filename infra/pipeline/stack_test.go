@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 		defer os.RemoveAll(dir)
-		for _, f := range []string{"evaluate", "aggregate", "silence", "links"} {
+		for _, f := range []string{"evaluate", "bronze", "aggregate", "silence", "links"} {
 			os.MkdirAll(filepath.Join(dir, f), 0o755)
 			os.WriteFile(filepath.Join(dir, f, "bootstrap"), []byte("placeholder for "+f), 0o755)
 		}
@@ -174,17 +174,42 @@ func TestLake(t *testing.T) {
 	if tlsOnly != 3 {
 		t.Errorf("%d buckets deny plain HTTP; want 3", tlsOnly)
 	}
-	has(t, "AWS::KinesisFirehose::DeliveryStream", map[string]any{"DeliveryStreamType": "KinesisStreamAsSource",
+	// Bronze: Direct PUT by the bronze function, whose records Firehose splits at the newline
+	// first (RecordDeAggregation), then partitions each by hour, then ends with a newline again.
+	has(t, "AWS::KinesisFirehose::DeliveryStream", map[string]any{"DeliveryStreamType": "DirectPut",
 		"ExtendedS3DestinationConfiguration": assertions.Match_ObjectLike(&map[string]any{
 			"Prefix":                           "bronze/dt=!{partitionKeyFromQuery:dt}/hour=!{partitionKeyFromQuery:hour}/",
 			"ErrorOutputPrefix":                "errors/bronze/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/",
 			"CompressionFormat":                "GZIP",
 			"DynamicPartitioningConfiguration": map[string]any{"Enabled": true},
-			"ProcessingConfiguration": map[string]any{"Enabled": true, "Processors": assertions.Match_ArrayWith(&[]any{map[string]any{
-				"Type": "MetadataExtraction", "Parameters": []any{
+			"ProcessingConfiguration": map[string]any{"Enabled": true, "Processors": []any{
+				map[string]any{"Type": "RecordDeAggregation", "Parameters": []any{
+					map[string]any{"ParameterName": "SubRecordType", "ParameterValue": "DELIMITED"},
+					map[string]any{"ParameterName": "Delimiter", "ParameterValue": "Cg=="}}}, // base64 of "\n"
+				map[string]any{"Type": "MetadataExtraction", "Parameters": []any{
 					map[string]any{"ParameterName": "MetadataExtractionQuery", "ParameterValue": lake.PartitionQuery("event_time")},
-					map[string]any{"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"}}}})},
+					map[string]any{"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"}}},
+				map[string]any{"Type": "AppendDelimiterToRecord", "Parameters": []any{
+					map[string]any{"ParameterName": "Delimiter", "ParameterValue": "\\n"}}},
+			}},
 		})})
+	// The alerts stream is fed by SNS, one alert a record: nothing to split.
+	has(t, "AWS::KinesisFirehose::DeliveryStream", map[string]any{"DeliveryStreamType": "DirectPut",
+		"ExtendedS3DestinationConfiguration": assertions.Match_ObjectLike(&map[string]any{
+			"Prefix": "alerts/dt=!{partitionKeyFromQuery:dt}/hour=!{partitionKeyFromQuery:hour}/",
+			"ProcessingConfiguration": map[string]any{"Enabled": true, "Processors": []any{
+				assertions.Match_ObjectLike(&map[string]any{"Type": "MetadataExtraction"}),
+				assertions.Match_ObjectLike(&map[string]any{"Type": "AppendDelimiterToRecord"})}},
+		})})
+	// The bronze function: every record of the stream, from the oldest kept, retried until it
+	// leaves the stream, then its place in the on-failure queue; allowed to put on bronze only.
+	has(t, "AWS::Lambda::EventSourceMapping", map[string]any{
+		"FunctionResponseTypes": []any{"ReportBatchItemFailures"}, "BatchSize": 10000, "MaximumBatchingWindowInSeconds": 60,
+		"StartingPosition": "TRIM_HORIZON", "MaximumRetryAttempts": 10000, "MaximumRecordAgeInSeconds": 86400,
+		"DestinationConfig": map[string]any{"OnFailure": map[string]any{"Destination": assertions.Match_AnyValue()}}})
+	has(t, "AWS::IAM::Policy", map[string]any{"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{
+		"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
+			"Action": "firehose:PutRecordBatch", "Resource": map[string]any{"Fn::GetAtt": []any{assertions.Match_StringLikeRegexp(jsii.String("^LakeBronze")), "Arn"}}})})})})
 	tables := map[string]map[string]any{}
 	for _, tb := range resources("AWS::Glue::Table") {
 		ti := tb["TableInput"].(map[string]any)
@@ -543,7 +568,7 @@ func TestIcebergTablesSurviveAColumnChange(t *testing.T) {
 func synthAnother(t *testing.T, change func(*Props)) assertions.Template {
 	t.Helper()
 	dir := t.TempDir()
-	for _, f := range []string{"evaluate", "aggregate", "silence", "links"} {
+	for _, f := range []string{"evaluate", "bronze", "aggregate", "silence", "links"} {
 		os.MkdirAll(filepath.Join(dir, f), 0o755)
 		os.WriteFile(filepath.Join(dir, f, "bootstrap"), []byte("placeholder for "+f), 0o755)
 	}

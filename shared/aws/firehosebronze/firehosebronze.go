@@ -18,6 +18,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -25,6 +26,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
+
+	"github.com/iotwatch/iotwatch/shared/aws/lambdametrics"
+	"github.com/iotwatch/iotwatch/shared/contract/emf"
 )
 
 // Firehose's limits (Amazon Data Firehose quotas; "Apply dynamic partitioning to aggregated data").
@@ -207,4 +211,18 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// WriteMetrics writes a batch's Stats as EMF lines of the pipeline's namespace, dimension
+// Function=bronze.
+func WriteMetrics(w io.Writer, s Stats, now time.Time) error {
+	l := emf.New(lambdametrics.Namespace)
+	l.With("Function", "bronze").
+		Put("Records", emf.Count, float64(s.Records)).
+		Put("Forwarded", emf.Count, float64(s.Forwarded)).
+		Put("Unframed", emf.Count, float64(s.Unframed)).
+		Put("FirehoseRecords", emf.Count, float64(s.Sent)).
+		Put("FirehoseCalls", emf.Count, float64(s.Calls)).
+		Put("FailedFirehoseRecords", emf.Count, float64(s.Failed))
+	return l.Write(w, now)
 }

@@ -27,3 +27,8 @@ const (
 	LinkSecretARN = "LINK_SECRET_ARN" // the Secrets Manager secret the links are signed with
 	LinkBaseURL   = "LINK_BASE_URL"   // the links function's URL
 )
+
+// The bronze function's environment.
+const (
+	BronzeStream = "BRONZE_STREAM" // the bronze Firehose stream (Direct PUT); required
+)
