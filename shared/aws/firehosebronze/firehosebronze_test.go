@@ -218,3 +218,27 @@ func TestBilledBytes(t *testing.T) {
 	assert.Less(t, c.Billed, raw*11/10, "billed within 10%% of the bytes")
 	assert.Greater(t, perReading, 15*c.Billed)
 }
+
+// BenchmarkForward is one full batch of the bronze mapping (10,000 readings of ~250 bytes) put on
+// a Firehose fake that accepts without delivering: the function's own time, SDK included.
+func BenchmarkForward(b *testing.B) {
+	_, s3c := awstest.S3(b, "lake")
+	fh := awstest.FirehoseStream(b, s3c, "lake", stream, lake.Bronze, firehosebronze.Delimiter, lake.PartitionQuery("event_time"))
+	fh.Discard = true
+	fw := firehosebronze.New(fh.Client(), stream, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	base := time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC)
+	var msgs [][]byte
+	for i := 0; i < 10000; i++ {
+		msgs = append(msgs, readingAt(i, base.Add(time.Duration(i)*time.Second), 140))
+	}
+	ev := kinesisEvent(msgs, 0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		resp, err := fw.Handle(context.Background(), ev)
+		if err != nil || len(resp.BatchItemFailures) > 0 {
+			b.Fatal(err, resp)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/batch")
+}

@@ -45,6 +45,9 @@ type Firehose struct {
 	delimiter string
 	query     *gojq.Code
 
+	// Discard accepts records without splitting or delivering them (benchmarks of a sender).
+	Discard bool
+
 	mu         sync.Mutex
 	rng        *mrand.Rand
 	RefuseRate float64
@@ -156,6 +159,13 @@ func (f *Firehose) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if f.rng.Float64() < f.RefuseRate {
 			out.FailedPutCount++
 			out.RequestResponses[i] = entry{ErrorCode: "ServiceUnavailableException", ErrorMessage: "Slow down."}
+			continue
+		}
+		if f.Discard {
+			f.records++
+			f.bytesIn += int64(len(rec.Data))
+			f.billed += int64(math.Ceil(float64(len(rec.Data))/5000)) * 5000
+			out.RequestResponses[i] = entry{RecordId: fmt.Sprintf("r-%d", f.records)}
 			continue
 		}
 		subs := bytes.Split(rec.Data, []byte(f.delimiter))
