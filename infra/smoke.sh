@@ -8,7 +8,7 @@
 #   3. the device registered (thing, certificate, the stack's policy);
 #   4. three readings published with iotwatch simulate --tls on the Basic Ingest topic;
 #   5. waits for the OPEN alert on the queue (2 minutes at most);
-#   6. waits for bronze (Firehose buffers up to 60 s), invokes the aggregate function for that
+#   6. waits for bronze (the bronze function batches up to 60 s, Firehose buffers 60 s more), invokes the aggregate function for that
 #      hour and queries hourly_metrics and silver_readings with Athena: 3 readings;
 #   7. forces the SmokeAlarm to ALARM (set-alarm-state) and waits until its history shows the
 #      SNS action succeeded: the operators' topic accepts CloudWatch's publish;
@@ -139,7 +139,7 @@ for _ in $(seq 1 30); do
 	[ "$n" != "0" ] && break
 	sleep 10
 done
-[ "$n" != "0" ] || fail "nothing under s3://$BUCKET/$prefix after 5 minutes (the BronzeFreshness and BronzeDeliveryFailures alarms)"
+[ "$n" != "0" ] || fail "nothing under s3://$BUCKET/$prefix after 5 minutes (the BronzeReadLag, BronzeForwardErrors, BronzeFreshness and BronzeDeliveryFailures alarms)"
 next=$(date -u -d "@$((base / 3600 * 3600 + 3600))" +%Y-%m-%dT%H)
 # one call, waited for: the CLI's 60 s read timeout would give up and call again (a second run,
 # waiting for the first one's lease)
