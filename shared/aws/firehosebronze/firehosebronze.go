@@ -92,7 +92,7 @@ type record struct {
 // be one line at all.
 func Frame(data []byte) ([]byte, bool) {
 	line := bytes.TrimRight(data, "\r\n")
-	return line, len(line) > 0 && len(line) <= MaxRecordBytes && bytes.IndexAny(line, "\r\n") < 0
+	return line, len(line) > 0 && len(line) <= MaxRecordBytes && !bytes.ContainsAny(line, "\r\n")
 }
 
 // records packs the batch's messages, in order, into Firehose records of at most MaxLines
@@ -165,13 +165,13 @@ func (f *Forwarder) Handle(ctx context.Context, ev events.KinesisEvent) (events.
 				continue
 			}
 			if len(out.RequestResponses) != len(chunk) {
-				lastErr = fmt.Errorf("Firehose answered %d entries for %d records", len(out.RequestResponses), len(chunk))
+				lastErr = fmt.Errorf("the Firehose stream answered %d entries for %d records", len(out.RequestResponses), len(chunk))
 				refused = append(refused, chunk...)
 				continue
 			}
 			for j, rr := range out.RequestResponses {
 				if rr.ErrorCode != nil {
-					lastErr = fmt.Errorf("Firehose refused a record: %s: %s", aws.ToString(rr.ErrorCode), aws.ToString(rr.ErrorMessage))
+					lastErr = fmt.Errorf("the Firehose stream refused a record: %s: %s", aws.ToString(rr.ErrorCode), aws.ToString(rr.ErrorMessage))
 					refused = append(refused, chunk[j])
 					continue
 				}

@@ -111,7 +111,7 @@ func (f *Firehose) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	fail := func(code int, typ, msg string) {
 		w.WriteHeader(code)
-		json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg})
+		_ = json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg}) // the client sees a cut answer
 	}
 	if r.Header.Get("X-Amz-Target") != "Firehose_20150804.PutRecordBatch" {
 		fail(400, "InvalidArgumentException", "the fake serves PutRecordBatch only, not "+r.Header.Get("X-Amz-Target"))
@@ -189,8 +189,9 @@ func (f *Firehose) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for p, body := range objects {
 		var gz bytes.Buffer
 		zw := gzip.NewWriter(&gz)
-		zw.Write(body.Bytes())
-		zw.Close()
+		if _, err := zw.Write(body.Bytes()); err != nil || zw.Close() != nil {
+			f.t.Errorf("the fake Firehose could not compress %s: %v", p, err)
+		}
 		uuid := make([]byte, 16)
 		rand.Read(uuid)
 		key := fmt.Sprintf("%s%s-1-%s-%x-%x-%x-%x-%x.json.gz", p, f.stream, now.Format("2006-01-02-15-04-05"), uuid[0:4], uuid[4:6], uuid[6:8], uuid[8:10], uuid[10:16])
@@ -199,7 +200,7 @@ func (f *Firehose) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		f.objects++
 	}
-	json.NewEncoder(w).Encode(out)
+	_ = json.NewEncoder(w).Encode(out) // a write error is the client's cut answer
 }
 
 // partition is the prefix a sub-record goes under: Prefix/dt=…/hour=…/ from the query, or the
