@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotwatch/iotwatch/shared/aws/firehosebronze"
 	"github.com/iotwatch/iotwatch/shared/aws/lambdametrics"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
@@ -31,7 +32,8 @@ type published struct{ namespace, name, dims string }
 //     DeliveryToS3.Success, PartitionCountExceeded, KinesisMillisBehindLatest; DeliveryStreamName);
 //   - IoT: "AWS IoT metrics and dimensions" (rule metrics RuleMessageThrottled, ParseError with
 //     RuleName; rule action metrics Success, Failure with RuleName and ActionType);
-//   - DynamoDB: "DynamoDB metrics and dimensions" (ReadThrottleEvents, WriteThrottleEvents; TableName).
+//   - DynamoDB: "DynamoDB metrics and dimensions" (ReadThrottleEvents, WriteThrottleEvents; TableName,
+//     and TableName with GlobalSecondaryIndexName for an index's).
 var awsPublished = []published{
 	{"AWS/Lambda", "Errors", "FunctionName"}, {"AWS/Lambda", "Throttles", "FunctionName"},
 	{"AWS/Lambda", "Duration", "FunctionName"}, {"AWS/Lambda", "Invocations", "FunctionName"},
@@ -45,6 +47,7 @@ var awsPublished = []published{
 	// deploy has checked yet: `make smoke` lists the metrics IoT published)
 	{"AWS/IoT", "Success", "ActionType=Kinesis,RuleName"}, {"AWS/IoT", "Failure", "ActionType=Kinesis,RuleName"},
 	{"AWS/DynamoDB", "ReadThrottleEvents", "TableName"}, {"AWS/DynamoDB", "WriteThrottleEvents", "TableName"},
+	{"AWS/DynamoDB", "WriteThrottleEvents", "GlobalSecondaryIndexName=due,TableName"}, // the due index (table.DueIndex)
 }
 
 // emfPublished runs the project's metric writers (the evaluate and silence functions' and the
@@ -60,6 +63,9 @@ func emfPublished(t *testing.T) []published {
 		t.Fatal(err)
 	}
 	if err := lambdametrics.Write(&out, "silence", st, nil, now, lambdametrics.Metric{Name: "DueDevices"}, lambdametrics.Metric{Name: "DueLag"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := firehosebronze.WriteMetrics(&out, firehosebronze.Stats{}, now); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := aggregate.NewHandler(noHours{}, aggregate.DefaultConfig, nil, &out).Run(context.Background(), nil); err != nil {

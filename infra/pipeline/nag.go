@@ -93,8 +93,6 @@ func suppress(s *Stack) {
 		why{"AwsSolutions-IAM5", "X-Ray takes no resource; the log-stream wildcard is its own log group's streams.", []string{xray, logStreams}})
 	nag(s.Links.Secret,
 		why{"AwsSolutions-SMG4", "Rotating the links' key would break every link sent in the 7 days before; it is 64 random characters generated at deploy, readable only by the three functions that sign or check links.", nil})
-	nag(s.Lake.Bronze,
-		why{"AwsSolutions-KDF1", "A delivery stream whose source is a Kinesis stream cannot have server-side encryption of its own: the stream is encrypted (KMS) and the bucket encrypts every object (SSE-S3).", nil})
 	for _, role := range []constructs.IConstruct{s.Lake.Node().FindChild(jsii.String("BronzeRole")), s.Alerting.Node().FindChild(jsii.String("AlertsDeliveryRole"))} {
 		nag(role, why{"AwsSolutions-IAM5", "Firehose writes object keys it names itself (dynamic partitions) under its own prefix and errors/, and its log streams in its log group.",
 			[]string{objectsIn("Bucket", "bronze"), objectsIn("Bucket", "alerts"), objectsIn("Bucket", "errors"), firehoseLogStreams}})

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/iotwatch/iotwatch/shared/aws/lambdametrics"
+	tablecontract "github.com/iotwatch/iotwatch/shared/contract/table"
 )
 
 // Operations is what operators watch: their topic, the alarms, and a dashboard.
@@ -187,7 +188,9 @@ func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *O
 	alarm("BronzeReadLag", "The bronze function reads the stream late: bronze is over 15 minutes behind (Firehose refusing its records, or the function failing)",
 		fw.Metric(jsii.String("IteratorAge"), &awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: awscdk.Duration_Minutes(jsii.Number(5))}),
 		900000, gt, 3, notBreaching)
-	alarm("BronzeForwardErrors", "Bronze function invocations failed (their batches are retried)", fw.MetricErrors(fiveMin), 0, gt, 2, notBreaching)
+	alarm("BronzeForwardErrors", "Bronze function invocations failed: timed out or crashed (their batches are retried)", fw.MetricErrors(fiveMin), 0, gt, 2, notBreaching)
+	alarm("BronzeRefused", "Firehose refused bronze records after every try: their batches are retried, bronze falls behind",
+		emfMetric("FailedFirehoseRecords", map[string]*string{"Function": jsii.String("bronze")}, "Sum"), 0, gt, 2, notBreaching)
 	alarm("BronzeOnFailureDepth", "Batches of readings that never reached bronze (24 h of retries) are in the on-failure queue (their shard and sequence numbers): those readings are not in the lake",
 		p.Lake.BronzeOnFailure.MetricApproximateNumberOfMessagesVisible(fiveMin), 0, gt, 1, notBreaching)
 	ag := p.Aggregation
@@ -220,10 +223,15 @@ func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *O
 	table := p.Alerting.Table
 	alarm("DynamoDBThrottles", "The table throttled requests",
 		awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
-			Expression: jsii.String("r + w"),
+			// a throttle metric has data only where there were throttles: a sum with a missing
+			// term is missing, so each counts 0 where it has none
+			Expression: jsii.String("FILL(r, 0) + FILL(w, 0) + FILL(iw, 0)"),
 			UsingMetrics: &map[string]awscloudwatch.IMetric{
 				"r": awsMetric("AWS/DynamoDB", "ReadThrottleEvents", map[string]*string{"TableName": table.TableName()}, "Sum", 5),
 				"w": awsMetric("AWS/DynamoDB", "WriteThrottleEvents", map[string]*string{"TableName": table.TableName()}, "Sum", 5),
+				// a provisioned due index that throttles slows the table's writes
+				"iw": awsMetric("AWS/DynamoDB", "WriteThrottleEvents",
+					map[string]*string{"TableName": table.TableName(), "GlobalSecondaryIndexName": jsii.String(tablecontract.DueIndex)}, "Sum", 5),
 			},
 			Period: awscdk.Duration_Minutes(jsii.Number(5)),
 		}), 0, gt, 2, notBreaching)

@@ -177,6 +177,7 @@ func TestLake(t *testing.T) {
 	// Bronze: Direct PUT by the bronze function, whose records Firehose splits at the newline
 	// first (RecordDeAggregation), then partitions each by hour, then ends with a newline again.
 	has(t, "AWS::KinesisFirehose::DeliveryStream", map[string]any{"DeliveryStreamType": "DirectPut",
+		"DeliveryStreamEncryptionConfigurationInput": map[string]any{"KeyType": "AWS_OWNED_CMK"},
 		"ExtendedS3DestinationConfiguration": assertions.Match_ObjectLike(&map[string]any{
 			"Prefix":                           "bronze/dt=!{partitionKeyFromQuery:dt}/hour=!{partitionKeyFromQuery:hour}/",
 			"ErrorOutputPrefix":                "errors/bronze/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/",
@@ -205,7 +206,7 @@ func TestLake(t *testing.T) {
 	// leaves the stream, then its place in the on-failure queue; allowed to put on bronze only.
 	has(t, "AWS::Lambda::EventSourceMapping", map[string]any{
 		"FunctionResponseTypes": []any{"ReportBatchItemFailures"}, "BatchSize": 10000, "MaximumBatchingWindowInSeconds": 60,
-		"StartingPosition": "TRIM_HORIZON", "MaximumRetryAttempts": 10000, "MaximumRecordAgeInSeconds": 86400,
+		"StartingPosition": "LATEST", "MaximumRetryAttempts": assertions.Match_Absent(), "MaximumRecordAgeInSeconds": 86400,
 		"DestinationConfig": map[string]any{"OnFailure": map[string]any{"Destination": assertions.Match_AnyValue()}}})
 	has(t, "AWS::IAM::Policy", map[string]any{"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{
 		"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{

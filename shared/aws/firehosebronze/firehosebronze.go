@@ -29,6 +29,7 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/aws/lambdametrics"
 	"github.com/iotwatch/iotwatch/shared/contract/emf"
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
 )
 
 // Firehose's limits (Amazon Data Firehose quotas; "Apply dynamic partitioning to aggregated data").
@@ -88,11 +89,11 @@ type record struct {
 	first int
 }
 
-// Frame returns a message as bronze keeps it (the line ends after it removed), and whether it can
-// be one line at all.
+// Frame returns a message as bronze keeps it (lake.BronzeLine), and whether it can be forwarded:
+// one line, and no larger than a Firehose record.
 func Frame(data []byte) ([]byte, bool) {
-	line := bytes.TrimRight(data, "\r\n")
-	return line, len(line) > 0 && len(line) <= MaxRecordBytes && !bytes.ContainsAny(line, "\r\n")
+	line, ok := lake.BronzeLine(data)
+	return line, ok && len(line) <= MaxRecordBytes
 }
 
 // records packs the batch's messages, in order, into Firehose records of at most MaxLines

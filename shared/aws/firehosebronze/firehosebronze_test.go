@@ -93,6 +93,62 @@ func bronzeLines(t *testing.T, client *s3.Client, bucket, prefix string) map[str
 	return lines
 }
 
+// deliver hands msgs to the forwarder as the event source mapping does: batches of up to size from
+// a position; a batch item failure delivers again from its record. before runs before each
+// delivery (numbered from 1). It returns the number of deliveries.
+func deliver(t *testing.T, fw *firehosebronze.Forwarder, msgs [][]byte, size int, before func(n int)) int {
+	t.Helper()
+	pos, deliveries := 0, 0
+	for pos < len(msgs) {
+		deliveries++
+		require.Less(t, deliveries, 500, "the batches never got through")
+		if before != nil {
+			before(deliveries)
+		}
+		ev := kinesisEvent(msgs[:min(len(msgs), pos+size)], pos)
+		resp, err := fw.Handle(context.Background(), ev)
+		require.NoError(t, err)
+		if len(resp.BatchItemFailures) == 0 {
+			pos += len(ev.Records)
+			continue
+		}
+		require.Len(t, resp.BatchItemFailures, 1)
+		var next int
+		fmt.Sscanf(resp.BatchItemFailures[0].ItemIdentifier, "%d", &next)
+		require.GreaterOrEqual(t, next, pos)
+		pos = next
+	}
+	return deliveries
+}
+
+// Large messages: a batch takes several Firehose records (1,000 KiB each at most) and several
+// PutRecordBatch calls (4 MiB each at most); records refused in a later call are sent again
+// and none is lost.
+func TestLargeMessagesTakeSeveralCalls(t *testing.T) {
+	const bucket = "lake"
+	_, s3c := awstest.S3(t, bucket)
+	fh := awstest.FirehoseStream(t, s3c, bucket, stream, lake.Bronze, firehosebronze.Delimiter, lake.PartitionQuery("event_time"))
+	fh.SetRefuseRate(0.4)
+	fw := firehosebronze.New(fh.Client(), stream, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	fw.Backoff, fw.Attempts = time.Millisecond, 1
+	var calls, failed int
+	fw.Observe = func(s firehosebronze.Stats) { calls, failed = calls+s.Calls, failed+s.Failed }
+	base := time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC)
+	var msgs [][]byte
+	for i := 0; i < 40; i++ {
+		msgs = append(msgs, readingAt(i, base.Add(time.Duration(i)*time.Second), 120*1024))
+	}
+	deliveries := deliver(t, fw, msgs, len(msgs), nil)
+	got := bronzeLines(t, s3c, bucket, lake.Bronze+"/")
+	for i, m := range msgs {
+		assert.Positive(t, got[string(m)], "message %d lost", i)
+	}
+	assert.Len(t, got, len(msgs))
+	t.Logf("%d deliveries, %d calls, %d Firehose records refused to the end", deliveries, calls, failed)
+	assert.Greater(t, calls, deliveries, "a delivery took several calls")
+	assert.Positive(t, failed, "refusals made deliveries come again")
+}
+
 // Under Firehose refusing records, failing calls and losing answers, every message that can be a
 // line reaches bronze, in its hour's partition, with its bytes as sent; nothing else does; a
 // repeat comes only from a retry.
@@ -127,31 +183,14 @@ func TestEveryMessageReachesBronze(t *testing.T) {
 	notJSON := []byte("garbage from a broken device")
 	msgs = append(msgs, notJSON)
 
-	// Kinesis as the event source mapping delivers: batches from a position; a batch item
-	// failure delivers again from its record.
-	pos, deliveries := 0, 0
-	for pos < len(msgs) {
-		deliveries++
-		require.Less(t, deliveries, 500, "the batches never got through")
-		switch deliveries { // an outage: Firehose refuses everything for two deliveries
+	deliveries := deliver(t, fw, msgs, 600, func(n int) { // 2 Firehose records a batch
+		switch n { // an outage: Firehose refuses everything for two deliveries
 		case 4:
 			fh.SetRefuseRate(1)
 		case 6:
 			fh.SetRefuseRate(0.3)
 		}
-		ev := kinesisEvent(msgs[:min(len(msgs), pos+600)], pos) // 2 Firehose records a batch
-		resp, err := fw.Handle(context.Background(), ev)
-		require.NoError(t, err)
-		if len(resp.BatchItemFailures) == 0 {
-			pos += len(ev.Records)
-			continue
-		}
-		require.Len(t, resp.BatchItemFailures, 1)
-		var next int
-		fmt.Sscanf(resp.BatchItemFailures[0].ItemIdentifier, "%d", &next)
-		require.GreaterOrEqual(t, next, pos)
-		pos = next
-	}
+	})
 
 	got := bronzeLines(t, s3c, bucket, lake.Bronze+"/")
 	repeats := 0
@@ -204,8 +243,8 @@ func TestBilledBytes(t *testing.T) {
 		msgs = append(msgs, readingAt(i, base.Add(time.Duration(i)*time.Second), 140))
 		raw += int64(len(msgs[i]))
 	}
-	for pos := 0; pos < len(msgs); pos += 10000 { // the bronze mapping's batch size
-		resp, err := fw.Handle(context.Background(), kinesisEvent(msgs[:min(len(msgs), pos+10000)], pos))
+	for pos := 0; pos < len(msgs); pos += 6500 { // what Lambda's 6 MB event holds of these
+		resp, err := fw.Handle(context.Background(), kinesisEvent(msgs[:min(len(msgs), pos+6500)], pos))
 		require.NoError(t, err)
 		require.Empty(t, resp.BatchItemFailures)
 	}
@@ -219,8 +258,9 @@ func TestBilledBytes(t *testing.T) {
 	assert.Greater(t, perReading, 15*c.Billed)
 }
 
-// BenchmarkForward is one full batch of the bronze mapping (10,000 readings of ~250 bytes) put on
-// a Firehose fake that accepts without delivering: the function's own time, SDK included.
+// BenchmarkForward is 10,000 readings of ~250 bytes (the mapping's batch size; Lambda's 6 MB
+// event holds ~6,500 of them) put on a Firehose fake that accepts without delivering: the
+// function's own time, SDK included.
 func BenchmarkForward(b *testing.B) {
 	_, s3c := awstest.S3(b, "lake")
 	fh := awstest.FirehoseStream(b, s3c, "lake", stream, lake.Bronze, firehosebronze.Delimiter, lake.PartitionQuery("event_time"))

@@ -120,3 +120,12 @@ func ObjectName(batchKey string) string {
 	r := strings.NewReplacer(":", "-", "/", "-", " ", "-")
 	return r.Replace(batchKey) + ".json.gz"
 }
+
+// BronzeLine is a message as bronze keeps it, one line: without the line ends after it (a
+// delimiter's, as LineMD5 and the decoder take them), and whether it can be one line at all. A
+// message with a line break inside it, or nothing but line ends, cannot: split, it would make lines
+// the decoder never accepted. Bronze leaves it out; the evaluation quarantines it whole.
+func BronzeLine(data []byte) ([]byte, bool) {
+	line := bytes.TrimRight(data, "\r\n")
+	return line, len(line) > 0 && !bytes.ContainsAny(line, "\r\n")
+}

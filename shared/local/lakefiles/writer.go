@@ -30,11 +30,12 @@ type Writer struct {
 	// MaxAge is how often its owner flushes it (iotwatch run: bronze's buffers and checkpoint).
 	MaxAge time.Duration
 
-	mu      sync.Mutex
-	parts   map[string]*buffer // partition path -> buffer
-	seq     atomic.Int64
-	touched map[time.Time]bool // hours written since the last Touched
-	written atomic.Int64
+	mu       sync.Mutex
+	parts    map[string]*buffer // partition path -> buffer
+	seq      atomic.Int64
+	touched  map[time.Time]bool // hours written since the last Touched
+	written  atomic.Int64
+	unframed atomic.Int64
 }
 
 type buffer struct {
@@ -66,6 +67,11 @@ func (w *Writer) Add(data []byte) error {
 func (w *Writer) AddAt(data []byte, hour time.Time) error { return w.add(data, hour, true) }
 
 func (w *Writer) add(data []byte, hour time.Time, ok bool) error {
+	line, one := lake.BronzeLine(data)
+	if !one { // as on AWS (the bronze function): the evaluation quarantines it whole
+		w.unframed.Add(1)
+		return nil
+	}
 	var path string
 	if ok {
 		path = lake.Partition(w.prefix, hour)
@@ -84,7 +90,7 @@ func (w *Writer) add(data []byte, hour time.Time, ok bool) error {
 		w.parts[path] = b
 	}
 	before := b.data.Len()
-	b.data.Write(bytes.TrimRight(data, "\n"))
+	b.data.Write(line)
 	b.data.WriteByte('\n')
 	b.lines++
 	if ok {
@@ -154,6 +160,9 @@ func (w *Writer) Discard() {
 
 // Written is the number of records written to objects so far.
 func (w *Writer) Written() int64 { return w.written.Load() }
+
+// Unframed is how many records were left out because they cannot be one line (lake.BronzeLine).
+func (w *Writer) Unframed() int64 { return w.unframed.Load() }
 
 // Touch marks hours as touched again (their aggregation failed and is to be tried again).
 func (w *Writer) Touch(hours ...time.Time) {

@@ -166,3 +166,23 @@ func TestAPartialWriteLeavesNoTemporaryFile(t *testing.T) {
 	assert.Equal(t, want, got, "the kept buffer is written whole, once")
 	assert.Empty(t, others)
 }
+
+// A message is one bronze line as on AWS (lake.BronzeLine): line ends after it dropped, and one
+// that cannot be a line (a line break inside, nothing but line ends) left out and counted.
+func TestWriterKeepsOneMessageALine(t *testing.T) {
+	root := t.TempDir()
+	w := NewWriter(root, "bronze", "event_time")
+	for _, rec := range []string{
+		"{\"device_id\":\"a\",\"event_time\":\"2026-03-01T08:00:00Z\"}\r\n",
+		"{\"device_id\":\"a\",\n\"event_time\":\"2026-03-01T08:01:00Z\"}",
+		"\r\n",
+		"",
+	} {
+		require.NoError(t, w.Add([]byte(rec)))
+	}
+	require.NoError(t, w.Flush())
+	got, _ := lines(t, filepath.Join(root, "bronze"))
+	assert.Equal(t, []string{`dt=2026-03-01/hour=08 {"device_id":"a","event_time":"2026-03-01T08:00:00Z"}`}, got)
+	assert.Equal(t, int64(3), w.Unframed())
+	assert.Equal(t, int64(1), w.Written())
+}
