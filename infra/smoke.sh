@@ -6,7 +6,8 @@
 #   1. a smoke user's thresholds for a new device (temperature over 25 °C, no sustain);
 #   2. an SQS queue subscribed to the alerts topic for that user only;
 #   3. the device registered (thing, certificate, the stack's policy);
-#   4. three readings published with iotwatch simulate --tls on the Basic Ingest topic;
+#   4. three readings published with iotwatch simulate --tls on the Basic Ingest topic, and one
+#      without event_time (Firehose must send it alone to errors/, not the record it shares);
 #   5. waits for the OPEN alert on the queue (2 minutes at most);
 #   6. waits for bronze (the bronze function batches up to 60 s, Firehose buffers 60 s more), invokes the aggregate function for that
 #      hour and queries hourly_metrics and silver_readings with Athena: 3 readings;
@@ -104,7 +105,7 @@ done
 curl -fsS -o "$TMP/AmazonRootCA1.pem" https://www.amazontrust.com/repository/AmazonRootCA1.pem
 sleep 10 # IoT's new certificate and policy attachment take a few seconds to apply
 
-step "4. three readings on the Basic Ingest topic"
+step "4. three readings on the Basic Ingest topic, and one without a time"
 NOW=$(date -u +%s)
 base=$((NOW - 30))
 if [ $(((base + 20) / 3600)) != $((base / 3600)) ]; then
@@ -115,6 +116,9 @@ for i in 0 1 2; do
 	temp=$([ "$i" = 0 ] && echo 22.0 || echo 27.5)
 	printf '{"device_id":"%s","event_time":"%s","temperature":%s,"msg_id":"%s-%d"}\n' "$DEVICE" "$t" "$temp" "$DEVICE" "$i"
 done >"$TMP/readings.jsonl"
+# and one Firehose cannot partition (no event_time), in the same Firehose record as the three: it
+# must go to errors/bronze/ alone, the three to bronze (step 6 counts them in silver)
+printf '{"device_id":"%s","temperature":21.0,"msg_id":"%s-no-time"}\n' "$DEVICE" "$DEVICE" >>"$TMP/readings.jsonl"
 "$IOTWATCH" simulate --tls --cert "$TMP/$DEVICE.cert.pem" --key "$TMP/$DEVICE.private.key" --ca "$TMP/AmazonRootCA1.pem" \
 	--client-id "$DEVICE" --broker "$ENDPOINT:8883" --basic-ingest "$RULE" --readings "$TMP/readings.jsonl"
 HOUR=$(date -u -d "@$base" +%Y-%m-%dT%H)
