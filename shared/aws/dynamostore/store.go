@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 	"github.com/iotwatch/iotwatch/shared/contract/table"
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
@@ -246,7 +247,7 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 				return fmt.Errorf("reading %s: %d keys still unprocessed after %d attempts", what, len(req[s.table].Keys), attempt)
 			}
 			if attempt > 0 {
-				if err := sleep(ctx, s.Backoff<<(attempt-1)); err != nil {
+				if err := awsclient.Sleep(ctx, s.Backoff<<(attempt-1)); err != nil {
 					return err
 				}
 			}
@@ -469,7 +470,7 @@ func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) error
 				return fmt.Errorf("writing items %d-%d: %d still unprocessed after %d attempts", start+1, end, len(pending[s.table]), attempt)
 			}
 			if attempt > 0 {
-				if err := sleep(ctx, s.Backoff<<(attempt-1)); err != nil {
+				if err := awsclient.Sleep(ctx, s.Backoff<<(attempt-1)); err != nil {
 					return err
 				}
 			}
@@ -481,17 +482,6 @@ func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) error
 		}
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func key(pk, sk string) map[string]types.AttributeValue {

@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/firehose/types"
 
+	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 	"github.com/iotwatch/iotwatch/shared/aws/lambdametrics"
 	"github.com/iotwatch/iotwatch/shared/contract/emf"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
@@ -140,7 +141,7 @@ func (f *Forwarder) Handle(ctx context.Context, ev events.KinesisEvent) (events.
 			if !f.before(ctx, wait) {
 				break
 			}
-			if err := sleep(ctx, wait); err != nil {
+			if err := awsclient.Sleep(ctx, wait); err != nil {
 				break
 			}
 			wait *= 2
@@ -201,17 +202,6 @@ func (f *Forwarder) Handle(ctx context.Context, ev events.KinesisEvent) (events.
 func (f *Forwarder) before(ctx context.Context, d time.Duration) bool {
 	dl, ok := ctx.Deadline()
 	return !ok || time.Until(dl) > d+f.StopMargin
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // WriteMetrics writes a batch's Stats as EMF lines of the pipeline's namespace, dimension
