@@ -477,8 +477,12 @@ func rejectedRecord(m *Message, rej *reading.Rejection) lake.Rejected {
 	if len(m.Data) <= MaxQuarantineText && utf8.Valid(m.Data) {
 		out.DataText = string(m.Data)
 	}
-	if h, ok := reading.PartitionHour(m.Data, "event_time"); ok {
-		out.BronzeHour = h
+	// The hour bronze files it under, for the rejections index: none when bronze leaves it out
+	// (it cannot be one line) or sends it to errors/ (no event_time Firehose can read).
+	if _, one := lake.BronzeLine(m.Data); one {
+		if h, ok := reading.PartitionHour(m.Data, "event_time"); ok {
+			out.BronzeHour = h
+		}
 	}
 	return out
 }

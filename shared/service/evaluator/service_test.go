@@ -146,3 +146,43 @@ func TestDeletedConfigResolvesItsEpisode(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, states["room-1"].Alarm.Rules, "the deleted config's state is dropped")
 }
+
+// keptQuarantine keeps what it is given.
+type keptQuarantine struct {
+	mu   sync.Mutex
+	recs []lake.Rejected
+}
+
+func (q *keptQuarantine) Put(_ context.Context, _ string, recs []lake.Rejected) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.recs = append(q.recs, recs...)
+	return nil
+}
+
+// A rejected message names the hour bronze files it under, for the rejections index, only when
+// bronze has it there: not when it cannot be one line (bronze leaves it out) and not without an
+// event_time bronze can read (errors/).
+func TestRejectedMessagesNameBronzesHour(t *testing.T) {
+	hour := t0
+	for _, tc := range []struct {
+		name string
+		data string
+		want time.Time
+	}{
+		{"out of range", `{"device_id":"room-1","event_time":"2026-03-01T08:10:00Z","temperature":151}`, hour},
+		{"a device's newline after it", "{\"device_id\":\"room-1\",\"event_time\":\"2026-03-01T08:10:00Z\",\"temperature\":151}\r\n", hour},
+		{"pretty-printed: not a line", "{\"device_id\":\"room-1\",\n\"event_time\":\"2026-03-01T08:10:00Z\",\"temperature\":21}", time.Time{}},
+		{"no time", `{"device_id":"room-1","temperature":21}`, time.Time{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := &keptQuarantine{}
+			svc := evaluator.New(memstore.New(aliceConfig, nil), &flakyPublisher{}, q, evaluator.DefaultConfig, nil, nil)
+			out, err := svc.Evaluate(context.Background(), []evaluator.Message{{ID: "1", TopicDevice: "room-1", Arrival: t0.Add(time.Hour), Data: []byte(tc.data)}})
+			require.NoError(t, err)
+			require.Empty(t, out.Retry)
+			require.Len(t, q.recs, 1)
+			assert.Equal(t, tc.want, q.recs[0].BronzeHour)
+		})
+	}
+}
