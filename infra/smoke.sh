@@ -144,6 +144,19 @@ for _ in $(seq 1 30); do
 	sleep 10
 done
 [ "$n" != "0" ] || fail "nothing under s3://$BUCKET/$prefix after 5 minutes (the BronzeReadLag, BronzeForwardErrors, BronzeFreshness and BronzeDeliveryFailures alarms)"
+# the reading with no event_time went to errors/ alone (Firehose writes it base64 in rawData)
+found=
+for _ in $(seq 1 30); do
+	for key in $(aws s3api list-objects-v2 --bucket "$BUCKET" --prefix errors/bronze/ --query 'Contents[].Key' --output text); do
+		[ "$key" = None ] && continue
+		if aws s3 cp "s3://$BUCKET/$key" - | gunzip -c 2>/dev/null | jq -r '.rawData // empty | @base64d' | grep -q "$DEVICE-no-time"; then
+			found=1
+			break 2
+		fi
+	done
+	sleep 10
+done
+[ -n "$found" ] || fail "the reading with no event_time is not under s3://$BUCKET/errors/bronze/ after 5 minutes"
 next=$(date -u -d "@$((base / 3600 * 3600 + 3600))" +%Y-%m-%dT%H)
 # one call, waited for: the CLI's 60 s read timeout would give up and call again (a second run,
 # waiting for the first one's lease)

@@ -48,6 +48,7 @@ var awsPublished = []published{
 	{"AWS/IoT", "Success", "ActionType=Kinesis,RuleName"}, {"AWS/IoT", "Failure", "ActionType=Kinesis,RuleName"},
 	{"AWS/DynamoDB", "ReadThrottleEvents", "TableName"}, {"AWS/DynamoDB", "WriteThrottleEvents", "TableName"},
 	{"AWS/DynamoDB", "WriteThrottleEvents", "GlobalSecondaryIndexName=due,TableName"}, // the due index (table.DueIndex)
+	{"AWS/DynamoDB", "ReadThrottleEvents", "GlobalSecondaryIndexName=due,TableName"},
 }
 
 // emfPublished runs the project's metric writers (the evaluate and silence functions' and the

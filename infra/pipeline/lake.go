@@ -125,14 +125,15 @@ func NewLake(scope constructs.Construct, id string, p *LakeProps) *Lake {
 	allow(l.Forwarder, []string{"firehose:PutRecordBatch"}, *l.Bronze.AttrArn())
 	// Bronze has no latency target (the hourly job reads it; Firehose buffers 60 s more): large
 	// batches fill Firehose records (Lambda's 6 MB event holds ~6,500 readings). It starts at the
-	// latest record, as evaluate does: a stack updated from the first edition (Firehose reading
-	// the stream) loses nothing at the change, as CloudFormation creates this mapping before it
-	// deletes the old delivery stream, which reads on until then (the minutes between come twice;
-	// silver keeps once), and re-reading the stream's day would take the shard's reads from
-	// evaluate. A batch is retried until its records leave the stream (no retry limit; 24 h),
-	// then its place goes to the on-failure queue.
+	// oldest record the stream keeps: on a stack updated from the first edition, where Firehose
+	// read the stream, the old delivery stream loses its read grant when the update begins,
+	// minutes before this mapping exists, and what it buffered is not promised at its deletion;
+	// from the oldest record, nothing of that is lost (the day comes twice in bronze, silver keeps
+	// each reading once; evaluate shares the shard's reads while it catches up). A batch is
+	// retried until its records leave the stream (no retry limit; 24 h), then its place goes to
+	// the on-failure queue.
 	l.Forwarder.AddEventSource(awslambdaeventsources.NewKinesisEventSource(p.Stream, &awslambdaeventsources.KinesisEventSourceProps{
-		StartingPosition:        awslambda.StartingPosition_LATEST,
+		StartingPosition:        awslambda.StartingPosition_TRIM_HORIZON,
 		BatchSize:               jsii.Number(10000),
 		MaxBatchingWindow:       awscdk.Duration_Seconds(jsii.Number(60)),
 		ReportBatchItemFailures: jsii.Bool(true),

@@ -225,12 +225,15 @@ func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *O
 		awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
 			// a throttle metric has data only where there were throttles: a sum with a missing
 			// term is missing, so each counts 0 where it has none
-			Expression: jsii.String("FILL(r, 0) + FILL(w, 0) + FILL(iw, 0)"),
+			Expression: jsii.String("FILL(r, 0) + FILL(w, 0) + FILL(iw, 0) + FILL(ir, 0)"),
 			UsingMetrics: &map[string]awscloudwatch.IMetric{
 				"r": awsMetric("AWS/DynamoDB", "ReadThrottleEvents", map[string]*string{"TableName": table.TableName()}, "Sum", 5),
 				"w": awsMetric("AWS/DynamoDB", "WriteThrottleEvents", map[string]*string{"TableName": table.TableName()}, "Sum", 5),
-				// a provisioned due index that throttles slows the table's writes
+				// a provisioned due index that throttles slows the table's writes, and the silence
+				// check's reads
 				"iw": awsMetric("AWS/DynamoDB", "WriteThrottleEvents",
+					map[string]*string{"TableName": table.TableName(), "GlobalSecondaryIndexName": jsii.String(tablecontract.DueIndex)}, "Sum", 5),
+				"ir": awsMetric("AWS/DynamoDB", "ReadThrottleEvents",
 					map[string]*string{"TableName": table.TableName(), "GlobalSecondaryIndexName": jsii.String(tablecontract.DueIndex)}, "Sum", 5),
 			},
 			Period: awscdk.Duration_Minutes(jsii.Number(5)),

@@ -206,7 +206,7 @@ func TestLake(t *testing.T) {
 	// leaves the stream, then its place in the on-failure queue; allowed to put on bronze only.
 	has(t, "AWS::Lambda::EventSourceMapping", map[string]any{
 		"FunctionResponseTypes": []any{"ReportBatchItemFailures"}, "BatchSize": 10000, "MaximumBatchingWindowInSeconds": 60,
-		"StartingPosition": "LATEST", "MaximumRetryAttempts": assertions.Match_Absent(), "MaximumRecordAgeInSeconds": 86400,
+		"StartingPosition": "TRIM_HORIZON", "MaximumRetryAttempts": assertions.Match_Absent(), "MaximumRecordAgeInSeconds": 86400,
 		"DestinationConfig": map[string]any{"OnFailure": map[string]any{"Destination": assertions.Match_AnyValue()}}})
 	has(t, "AWS::IAM::Policy", map[string]any{"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{
 		"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{

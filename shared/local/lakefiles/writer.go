@@ -30,10 +30,15 @@ type Writer struct {
 	// MaxAge is how often its owner flushes it (iotwatch run: bronze's buffers and checkpoint).
 	MaxAge time.Duration
 
-	mu       sync.Mutex
-	parts    map[string]*buffer // partition path -> buffer
-	seq      atomic.Int64
-	touched  map[time.Time]bool // hours written since the last Touched
+	mu      sync.Mutex
+	parts   map[string]*buffer // partition path -> buffer
+	seq     atomic.Int64
+	touched map[time.Time]bool // hours written since the last Touched
+	// OneLine keeps records as bronze does (lake.BronzeLine): the line ends after one dropped,
+	// one that cannot be a line left out and counted (Unframed), as the bronze function does on
+	// AWS. Unset, a record is written whole (what gave up on must be kept, whatever it is).
+	OneLine bool
+
 	written  atomic.Int64
 	unframed atomic.Int64
 }
@@ -51,6 +56,7 @@ const (
 )
 
 // NewWriter writes records under root/prefix/, partitioned by field (event_time, alert_time).
+// Set OneLine for bronze.
 func NewWriter(root, prefix, field string) *Writer {
 	return &Writer{root: root, prefix: prefix, field: field, MaxBytes: DefaultMaxBytes, MaxAge: DefaultMaxAge,
 		parts: map[string]*buffer{}, touched: map[time.Time]bool{}}
@@ -67,10 +73,13 @@ func (w *Writer) Add(data []byte) error {
 func (w *Writer) AddAt(data []byte, hour time.Time) error { return w.add(data, hour, true) }
 
 func (w *Writer) add(data []byte, hour time.Time, ok bool) error {
-	line, one := lake.BronzeLine(data)
-	if !one { // as on AWS (the bronze function): the evaluation quarantines it whole
-		w.unframed.Add(1)
-		return nil
+	line := bytes.TrimRight(data, "\n")
+	if w.OneLine {
+		var one bool
+		if line, one = lake.BronzeLine(data); !one { // as on AWS: the evaluation quarantines it whole
+			w.unframed.Add(1)
+			return nil
+		}
 	}
 	var path string
 	if ok {

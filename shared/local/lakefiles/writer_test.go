@@ -172,6 +172,7 @@ func TestAPartialWriteLeavesNoTemporaryFile(t *testing.T) {
 func TestWriterKeepsOneMessageALine(t *testing.T) {
 	root := t.TempDir()
 	w := NewWriter(root, "bronze", "event_time")
+	w.OneLine = true
 	for _, rec := range []string{
 		"{\"device_id\":\"a\",\"event_time\":\"2026-03-01T08:00:00Z\"}\r\n",
 		"{\"device_id\":\"a\",\n\"event_time\":\"2026-03-01T08:01:00Z\"}",
@@ -185,4 +186,14 @@ func TestWriterKeepsOneMessageALine(t *testing.T) {
 	assert.Equal(t, []string{`dt=2026-03-01/hour=08 {"device_id":"a","event_time":"2026-03-01T08:00:00Z"}`}, got)
 	assert.Equal(t, int64(3), w.Unframed())
 	assert.Equal(t, int64(1), w.Written())
+}
+
+// Without OneLine (the failed batches, the alerts) a record is kept whole, whatever it holds.
+func TestWriterKeepsWhatItIsGiven(t *testing.T) {
+	root := t.TempDir()
+	w := NewWriter(root, "errors/failed-batches", "event_time")
+	require.NoError(t, w.Add([]byte("{\"device_id\":\"a\",\n\"event_time\":\"2026-03-01T08:01:00Z\"}")))
+	require.NoError(t, w.Flush())
+	assert.Equal(t, int64(1), w.Written())
+	assert.Zero(t, w.Unframed())
 }

@@ -72,6 +72,7 @@ func (p *pipeline) metrics(w http.ResponseWriter, _ *http.Request) {
 	metric("iotwatch_lag_messages", "gauge", "Acknowledged messages the evaluation has not done (they wait in the log).", one(p.lag()))
 	metric("iotwatch_bronze_lag_messages", "gauge", "Acknowledged messages not yet written to bronze.", one(p.bronzeLag()))
 	metric("iotwatch_bronze_records_total", "counter", "Records written to bronze.", one(sum.Bronze))
+	metric("iotwatch_bronze_unframed_total", "counter", "Messages bronze left out: not one line (quarantined by the evaluation).", one(sum.Unframed))
 	metric("iotwatch_given_up_total", "counter", "Records the stream gave up on (errors/failed-batches).", one(sum.GivenUp))
 	metric("iotwatch_log_bytes", "gauge", "Bytes of the log on disk.", one(st.Bytes))
 	metric("iotwatch_log_segments", "gauge", "Segment files of the log.", one(st.Segments))

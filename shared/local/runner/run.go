@@ -111,6 +111,7 @@ type Summary struct {
 	Duplicates int
 	Alerts     map[evaluator.AlertKey]int
 	Bronze     int64    // records written to bronze
+	Unframed   int64    // messages bronze left out: not one line (the evaluation quarantined them)
 	Batches    int64    // batches the stream handed to the service
 	Retries    int64    // of which retries
 	GivenUp    int      // records the stream gave up on (errors/failed-batches)
@@ -118,6 +119,13 @@ type Summary struct {
 	// Log and StateLog are the counters of the message log and of the alarm states' journal
 	// (appends, bytes, fsyncs).
 	Log, StateLog wal.Stats
+}
+
+// bronzeWriter is the lake's bronze: one message a line, as on AWS.
+func bronzeWriter(root string) *lakefiles.Writer {
+	w := lakefiles.NewWriter(root, lake.Bronze, "event_time")
+	w.OneLine = true
+	return w
 }
 
 // pipeline is a run's parts.
@@ -244,7 +252,7 @@ func newPipeline(cfg Config) (*pipeline, error) {
 		log:     log,
 		tracker: newTracker(log.Checkpointed(consumerEvaluate)),
 		started: time.Now(),
-		bronze:  lakefiles.NewWriter(cfg.Lake, lake.Bronze, "event_time"),
+		bronze:  bronzeWriter(cfg.Lake),
 		alerts:  lakefiles.NewWriter(cfg.Lake, lake.Alerts, "alert_time"),
 		failed:  lakefiles.NewWriter(cfg.Lake, lake.Errors+"/failed-batches", "event_time"),
 		sum:     Summary{Rejected: map[reading.Reason]int{}, Alerts: map[evaluator.AlertKey]int{}},
@@ -650,7 +658,7 @@ func (p *pipeline) summary() Summary {
 	if p.broker != nil {
 		s.Messages = p.broker.Accepted()
 	}
-	s.Bronze = p.bronze.Written()
+	s.Bronze, s.Unframed = p.bronze.Written(), p.bronze.Unframed()
 	s.Batches, s.Retries = p.stream.Stats()
 	s.Log, s.StateLog = p.log.Stats(), p.store.JournalStats()
 	return s
@@ -683,7 +691,11 @@ func (s Summary) String() string {
 	}
 	sort.Strings(kinds)
 	fmt.Fprintf(&b, "alerts %d: %s\n", total(s.Alerts), strings.Join(kinds, ", "))
-	fmt.Fprintf(&b, "bronze %d records; stream %d batches, %d retries; given up %d; hours aggregated %d\n",
-		s.Bronze, s.Batches, s.Retries, s.GivenUp, len(s.Hours))
+	fmt.Fprintf(&b, "bronze %d records", s.Bronze)
+	if s.Unframed > 0 {
+		fmt.Fprintf(&b, " (%d left out: not one line, quarantined)", s.Unframed)
+	}
+	fmt.Fprintf(&b, "; stream %d batches, %d retries; given up %d; hours aggregated %d\n",
+		s.Batches, s.Retries, s.GivenUp, len(s.Hours))
 	return b.String()
 }
