@@ -7,7 +7,7 @@
 #   2. an SQS queue subscribed to the alerts topic for that user only;
 #   3. the device registered (thing, certificate, the stack's policy);
 #   4. three readings published with iotwatch simulate --tls on the Basic Ingest topic, and one
-#      without event_time (Firehose must send it alone to errors/, not the record it shares);
+#      without event_time (it must reach errors/bronze/, the three bronze);
 #   5. waits for the OPEN alert on the queue (2 minutes at most);
 #   6. waits for bronze (the bronze function batches up to 60 s, Firehose buffers 60 s more), invokes the aggregate function for that
 #      hour and queries hourly_metrics and silver_readings with Athena: 3 readings;
@@ -116,8 +116,8 @@ for i in 0 1 2; do
 	temp=$([ "$i" = 0 ] && echo 22.0 || echo 27.5)
 	printf '{"device_id":"%s","event_time":"%s","temperature":%s,"msg_id":"%s-%d"}\n' "$DEVICE" "$t" "$temp" "$DEVICE" "$i"
 done >"$TMP/readings.jsonl"
-# and one Firehose cannot partition (no event_time), in the same Firehose record as the three: it
-# must go to errors/bronze/ alone, the three to bronze (step 6 counts them in silver)
+# and one Firehose cannot partition (no event_time): the bronze function sends it in a Firehose
+# record of its own; it must be under errors/bronze/, the three in bronze (step 6)
 printf '{"device_id":"%s","temperature":21.0,"msg_id":"%s-no-time"}\n' "$DEVICE" "$DEVICE" >>"$TMP/readings.jsonl"
 "$IOTWATCH" simulate --tls --cert "$TMP/$DEVICE.cert.pem" --key "$TMP/$DEVICE.private.key" --ca "$TMP/AmazonRootCA1.pem" \
 	--client-id "$DEVICE" --broker "$ENDPOINT:8883" --basic-ingest "$RULE" --readings "$TMP/readings.jsonl"

@@ -31,6 +31,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/aws/lambdametrics"
 	"github.com/iotwatch/iotwatch/shared/contract/emf"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 )
 
 // Firehose's limits (Amazon Data Firehose quotas; "Apply dynamic partitioning to aggregated data").
@@ -58,6 +59,7 @@ type Stats struct {
 	Records   int // Kinesis records in the batch
 	Forwarded int // messages Firehose accepted (a retry's again)
 	Unframed  int // messages bronze cannot keep as one line (see the package doc)
+	Alone     int // messages Firehose cannot partition, each sent in a record of its own
 	Sent      int // Firehose records accepted
 	Calls     int // PutRecordBatch calls
 	Failed    int // Firehose records still refused after every try (their batch is retried)
@@ -98,7 +100,9 @@ func Frame(data []byte) ([]byte, bool) {
 }
 
 // records packs the batch's messages, in order, into Firehose records of at most MaxLines
-// messages and MaxRecordBytes bytes.
+// messages and MaxRecordBytes bytes. A message Firehose cannot partition (no event_time its JQ
+// reads: reading.PartitionHour answers as it does) goes in a record of its own, so that however
+// Firehose sends it to errors/ (that sub-record, or the whole record), no reading goes with it.
 func (f *Forwarder) records(ev events.KinesisEvent, st *Stats) []record {
 	var out []record
 	var cur *record
@@ -109,6 +113,12 @@ func (f *Forwarder) records(ev events.KinesisEvent, st *Stats) []record {
 			st.Unframed++
 			f.log.Warn("not forwarded to bronze: the message cannot be one line (the evaluate function quarantines it)",
 				"event_id", ev.Records[i].EventID, "bytes", len(ev.Records[i].Kinesis.Data))
+			continue
+		}
+		if _, partitioned := reading.PartitionHour(line, "event_time"); !partitioned {
+			st.Alone++
+			out = append(out, record{first: i, data: append([]byte(nil), line...)})
+			cur = nil
 			continue
 		}
 		if cur == nil || lines == MaxLines || len(cur.data)+len(Delimiter)+len(line) > MaxRecordBytes {
@@ -212,6 +222,7 @@ func WriteMetrics(w io.Writer, s Stats, now time.Time) error {
 		Put("Records", emf.Count, float64(s.Records)).
 		Put("Forwarded", emf.Count, float64(s.Forwarded)).
 		Put("Unframed", emf.Count, float64(s.Unframed)).
+		Put("Unpartitioned", emf.Count, float64(s.Alone)).
 		Put("FirehoseRecords", emf.Count, float64(s.Sent)).
 		Put("FirehoseCalls", emf.Count, float64(s.Calls)).
 		Put("FailedFirehoseRecords", emf.Count, float64(s.Failed))

@@ -282,3 +282,32 @@ func BenchmarkForward(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/batch")
 }
+
+// A message Firehose cannot partition (no event_time) travels in a record of its own: even if
+// Firehose sent a whole record to errors/ for one bad message in it, no reading goes with it.
+func TestAnUnpartitionableMessageTravelsAlone(t *testing.T) {
+	const bucket = "lake"
+	_, s3c := awstest.S3(t, bucket)
+	fh := awstest.FirehoseStream(t, s3c, bucket, stream, lake.Bronze, firehosebronze.Delimiter, lake.PartitionQuery("event_time"))
+	fh.WholeRecordErrors = true
+	fw := firehosebronze.New(fh.Client(), stream, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var st firehosebronze.Stats
+	fw.Observe = func(s firehosebronze.Stats) { st = s }
+	base := time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC)
+	var msgs [][]byte
+	bad := []string{`{"device_id":"room-1","temperature":21}`, `{"device_id":"room-2","event_time":"yesterday"}`, `not json`}
+	for i := 0; i < 1200; i++ {
+		msgs = append(msgs, readingAt(i, base.Add(time.Duration(i)*time.Second), 0))
+		if i%400 == 7 {
+			msgs = append(msgs, []byte(bad[i/400]))
+		}
+	}
+	deliver(t, fw, msgs, len(msgs), nil)
+	got := bronzeLines(t, s3c, bucket, lake.Bronze+"/")
+	assert.Len(t, got, 1200, "every reading in bronze")
+	errs := bronzeLines(t, s3c, bucket, "errors/")
+	assert.Len(t, errs, len(bad), "errors/ holds the three and nothing else: %v", errs)
+	assert.Equal(t, len(bad), st.Alone)
+	// the readings in 4 records (a bad message ends the record before it), one for each bad message
+	assert.Equal(t, 4+len(bad), fh.Counts().Records)
+}

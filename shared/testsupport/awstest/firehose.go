@@ -11,6 +11,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,6 +48,10 @@ type Firehose struct {
 
 	// Discard accepts records without splitting or delivering them (benchmarks of a sender).
 	Discard bool
+	// WholeRecordErrors sends a record whose sub-records the query cannot all partition to errors/
+	// whole, every sub-record of it (the worst Firehose may do; by default only the failing
+	// sub-record goes there).
+	WholeRecordErrors bool
 
 	mu         sync.Mutex
 	rng        *mrand.Rand
@@ -172,8 +177,19 @@ func (f *Firehose) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if len(subs) > 500 {
 			f.t.Errorf("a record of %d sub-records: Firehose deaggregates at most 500", len(subs))
 		}
+		whole := ""
+		if f.WholeRecordErrors {
+			for _, sub := range subs {
+				if p := f.partition(sub, now); strings.HasPrefix(p, "errors/") {
+					whole = p
+				}
+			}
+		}
 		for _, sub := range subs {
 			p := f.partition(sub, now)
+			if whole != "" {
+				p = whole
+			}
 			if objects[p] == nil {
 				objects[p] = &bytes.Buffer{}
 			}
