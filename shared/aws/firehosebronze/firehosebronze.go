@@ -15,7 +15,6 @@
 package firehosebronze
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -85,10 +84,11 @@ func New(client Putter, stream string, log *slog.Logger) *Forwarder {
 	return &Forwarder{client: client, stream: stream, log: log, Attempts: 5, Backoff: 200 * time.Millisecond, StopMargin: 5 * time.Second}
 }
 
-// record is one Firehose record: messages joined by Delimiter, and the index in the batch of
-// the first Kinesis record it holds.
+// record is one Firehose record: messages joined by Delimiter, how many, and the index in the
+// batch of the first Kinesis record it holds.
 type record struct {
 	data  []byte
+	lines int
 	first int
 }
 
@@ -106,7 +106,6 @@ func Frame(data []byte) ([]byte, bool) {
 func (f *Forwarder) records(ev events.KinesisEvent, st *Stats) []record {
 	var out []record
 	var cur *record
-	lines := 0
 	for i := range ev.Records {
 		line, ok := Frame(ev.Records[i].Kinesis.Data)
 		if !ok {
@@ -117,18 +116,18 @@ func (f *Forwarder) records(ev events.KinesisEvent, st *Stats) []record {
 		}
 		if _, partitioned := reading.PartitionHour(line, "event_time"); !partitioned {
 			st.Alone++
-			out = append(out, record{first: i, data: append([]byte(nil), line...)})
+			out = append(out, record{first: i, lines: 1, data: append([]byte(nil), line...)})
 			cur = nil
 			continue
 		}
-		if cur == nil || lines == MaxLines || len(cur.data)+len(Delimiter)+len(line) > MaxRecordBytes {
+		if cur == nil || cur.lines == MaxLines || len(cur.data)+len(Delimiter)+len(line) > MaxRecordBytes {
 			out = append(out, record{first: i, data: make([]byte, 0, min(MaxRecordBytes, 64*1024))})
-			cur, lines = &out[len(out)-1], 0
+			cur = &out[len(out)-1]
 		} else {
 			cur.data = append(cur.data, Delimiter...)
 		}
 		cur.data = append(cur.data, line...)
-		lines++
+		cur.lines++
 	}
 	return out
 }
@@ -143,7 +142,6 @@ func (f *Forwarder) Handle(ctx context.Context, ev events.KinesisEvent) (events.
 	for i := range pending {
 		pending[i] = i
 	}
-	lines := func(r record) int { return bytes.Count(r.data, []byte(Delimiter)) + 1 }
 	var lastErr error
 	wait := f.Backoff
 	for attempt := 1; len(pending) > 0 && attempt <= f.Attempts; attempt++ {
@@ -188,7 +186,7 @@ func (f *Forwarder) Handle(ctx context.Context, ev events.KinesisEvent) (events.
 					continue
 				}
 				st.Sent++
-				st.Forwarded += lines(recs[chunk[j]])
+				st.Forwarded += recs[chunk[j]].lines
 			}
 		}
 		pending = refused

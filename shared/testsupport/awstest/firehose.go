@@ -177,16 +177,15 @@ func (f *Firehose) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if len(subs) > 500 {
 			f.t.Errorf("a record of %d sub-records: Firehose deaggregates at most 500", len(subs))
 		}
+		parts := make([]string, len(subs))
 		whole := ""
-		if f.WholeRecordErrors {
-			for _, sub := range subs {
-				if p := f.partition(sub, now); strings.HasPrefix(p, "errors/") {
-					whole = p
-				}
+		for j, sub := range subs {
+			if parts[j] = f.partition(sub, now); f.WholeRecordErrors && strings.HasPrefix(parts[j], "errors/") {
+				whole = parts[j]
 			}
 		}
-		for _, sub := range subs {
-			p := f.partition(sub, now)
+		for j, sub := range subs {
+			p := parts[j]
 			if whole != "" {
 				p = whole
 			}
