@@ -1,7 +1,7 @@
 // Package dynamostore keeps thresholds, device metadata and alarm state in one DynamoDB table,
 // laid out as shared/contract/table describes. State writes are conditional on the version that
-// was read (optimistic locking). The stored shape of the alarm state is this package's (stateItem,
-// pinned by a golden test): the domain's types carry no storage tags.
+// was read (optimistic locking). The stored alarm state is alarm.Record; this package adds the
+// item's keys and the due index's attributes (stateItem, pinned by a golden test).
 package dynamostore
 
 import (
@@ -39,102 +39,28 @@ const (
 	SKThresholdPref = table.SKThresholdPrefix
 )
 
-// stateItem is the STATE item's shape (without its keys). Changing it changes what is stored:
-// testdata/state-item.golden pins it.
+// stateItem is the STATE item (without its keys): the stored alarm state (alarm.Record) and the
+// due index's keys. Changing it changes what is stored: testdata/state-item.golden pins it, and
+// testdata/formats/ holds every earlier format, which must still decode.
 type stateItem struct {
-	Last    int64               `dynamodbav:"last,omitempty"`
-	HasLast bool                `dynamodbav:"has_last,omitempty"`
-	Recent  []string            `dynamodbav:"recent,omitempty"`
-	Rules   map[string]ruleItem `dynamodbav:"rules,omitempty"`
-	Temp    *tempItem           `dynamodbav:"temp,omitempty"`
-	Snoozes []snoozeItem        `dynamodbav:"snz,omitempty"`
-	Used    []usedLinkItem      `dynamodbav:"ul,omitempty"`
-	Version int64               `dynamodbav:"version"`
+	alarm.Record
 	// The due index's keys (table.DueIndex): present only while something is due to come.
 	DueShard string `dynamodbav:"due_shard,omitempty"`
 	DueAt    int64  `dynamodbav:"due_at,omitempty"`
 }
 
-// tempItem is alarm.TempStats: the anomaly rule's mean and variance, the stuck run.
-type tempItem struct {
-	N          int64   `dynamodbav:"n,omitempty"`
-	Mean       float64 `dynamodbav:"m,omitempty"`
-	Var        float64 `dynamodbav:"v,omitempty"`
-	StuckValue float64 `dynamodbav:"sv,omitempty"`
-	StuckStart int64   `dynamodbav:"ss,omitempty"`
-	StuckLast  int64   `dynamodbav:"sl,omitempty"`
-	HasStuck   bool    `dynamodbav:"s,omitempty"`
-}
-
-// usedLinkItem is alarm.UsedLink.
-type usedLinkItem struct {
-	Code  string `dynamodbav:"c"`
-	Until int64  `dynamodbav:"t"`
-}
-
-// snoozeItem is alarm.Snooze.
-type snoozeItem struct {
-	User  string `dynamodbav:"u"`
-	Rule  string `dynamodbav:"r,omitempty"`
-	Until int64  `dynamodbav:"t"`
-	Token string `dynamodbav:"k,omitempty"`
-}
-
-type ruleItem struct {
-	Flags     uint8  `dynamodbav:"f,omitempty"`
-	LastAt    int64  `dynamodbav:"l,omitempty"`
-	WarnRun   int64  `dynamodbav:"w,omitempty"`
-	ViolRun   int64  `dynamodbav:"v,omitempty"`
-	Open      uint8  `dynamodbav:"o,omitempty"`
-	OpenStart int64  `dynamodbav:"os,omitempty"`
-	Notice    int64  `dynamodbav:"n,omitempty"`
-	OpenID    string `dynamodbav:"oi,omitempty"`
-	NoticeID  string `dynamodbav:"ni,omitempty"`
-}
-
 func toItem(id string, st evaluator.State, version int64) stateItem {
-	it := stateItem{Last: st.Alarm.Last, HasLast: st.Alarm.HasLast, Recent: st.Alarm.Recent, Version: version}
+	it := stateItem{Record: alarm.ToRecord(st.Alarm, version)}
 	if !st.Due.IsZero() {
 		it.DueShard, it.DueAt = DueShard(id), st.Due.UnixMilli()
-	}
-	if tp := st.Alarm.Temp; tp != (alarm.TempStats{}) {
-		it.Temp = &tempItem{tp.N, tp.Mean, tp.Var, tp.StuckValue, tp.StuckStart, tp.StuckLast, tp.HasStuck}
-	}
-	for _, z := range st.Alarm.Snoozes {
-		it.Snoozes = append(it.Snoozes, snoozeItem{z.User, z.Rule, z.Until, z.Token})
-	}
-	for _, u := range st.Alarm.UsedLinks {
-		it.Used = append(it.Used, usedLinkItem{u.Code, u.Until})
-	}
-	if len(st.Alarm.Rules) > 0 { // an idle device: write no empty map
-		it.Rules = make(map[string]ruleItem, len(st.Alarm.Rules))
-		for k, r := range st.Alarm.Rules {
-			it.Rules[k] = ruleItem{r.Flags, r.LastAt, r.WarnRun, r.ViolRun, uint8(r.Open), r.OpenStart, r.LastNotice, r.OpenID, r.NoticeID}
-		}
 	}
 	return it
 }
 
 func (it stateItem) state() evaluator.State {
-	st := evaluator.State{Alarm: alarm.DeviceState{Last: it.Last, HasLast: it.HasLast, Recent: it.Recent}, Version: it.Version}
+	st := evaluator.State{Alarm: alarm.FromRecord(it.Record), Version: it.Version}
 	if it.DueShard != "" {
 		st.Due = time.UnixMilli(it.DueAt).UTC()
-	}
-	if tp := it.Temp; tp != nil {
-		st.Alarm.Temp = alarm.TempStats{N: tp.N, Mean: tp.Mean, Var: tp.Var, StuckValue: tp.StuckValue, StuckStart: tp.StuckStart, StuckLast: tp.StuckLast, HasStuck: tp.HasStuck}
-	}
-	for _, z := range it.Snoozes {
-		st.Alarm.Snoozes = append(st.Alarm.Snoozes, alarm.Snooze{User: z.User, Rule: z.Rule, Until: z.Until, Token: z.Token})
-	}
-	for _, u := range it.Used {
-		st.Alarm.UsedLinks = append(st.Alarm.UsedLinks, alarm.UsedLink{Code: u.Code, Until: u.Until})
-	}
-	if len(it.Rules) > 0 {
-		st.Alarm.Rules = make(map[string]*alarm.RuleState, len(it.Rules))
-		for k, r := range it.Rules {
-			st.Alarm.Rules[k] = &alarm.RuleState{Flags: r.Flags, LastAt: r.LastAt, WarnRun: r.WarnRun, ViolRun: r.ViolRun,
-				Open: alarm.Level(r.Open), OpenStart: r.OpenStart, LastNotice: r.Notice, OpenID: r.OpenID, NoticeID: r.NoticeID}
-		}
 	}
 	return st
 }
@@ -142,7 +68,7 @@ func (it stateItem) state() evaluator.State {
 func decodeState(item map[string]types.AttributeValue) (evaluator.State, error) {
 	var it stateItem
 	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-		return evaluator.State{}, err
+		return evaluator.State{}, fmt.Errorf("decoding a STATE item: %w", err)
 	}
 	return it.state(), nil
 }

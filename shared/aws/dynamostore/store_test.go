@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -44,22 +46,14 @@ func TestStoreContract(t *testing.T) {
 }
 
 // TestStoredItemFormat pins the STATE item as DynamoDB holds it: a change of format must be
-// deliberate (go test -update), since items written by the running version must stay readable.
+// deliberate (IOTWATCH_UPDATE=1 go test), since items written by the running version must stay
+// readable. The checked-in item is read back too.
 func TestStoredItemFormat(t *testing.T) {
 	ctx := context.Background()
 	_, client := awstest.DynamoDB(t)
 	awstest.CreateTable(t, client, "iotwatch")
 	s := dynamostore.New(client, "iotwatch")
-	st := alarm.DeviceState{Last: 1422886740000000000, HasLast: true, Recent: []string{"m:room-1-000140", "t:1422886680000000000"},
-		Rules: map[string]*alarm.RuleState{
-			"temperature_high:alice":   {Flags: 3, LastAt: 1422886740000000000, WarnRun: 1422886620000000000, Open: alarm.Warning, OpenStart: 1422886620000000000, LastNotice: 1422886620000000000, OpenID: "1f0d8a1f8c03cb19", NoticeID: "985ddca11ccef91d"},
-			"light_no_occupancy:carol": {Flags: 1, LastAt: 1422886740000000000},
-			"device_silent:bob":        {Open: alarm.Warning, OpenStart: 1422885840000000000, LastNotice: 1422886740000000000},
-		},
-		Temp:      alarm.TempStats{N: 30, Mean: 21.25, Var: 0.0625, StuckValue: 21.5, StuckStart: 1422886140000000000, StuckLast: 1422886740000000000, HasStuck: true},
-		Snoozes:   []alarm.Snooze{{User: "alice", Until: 1422890340000000000}, {User: "bob", Rule: "device_silent", Until: 1422893940000000000, Token: "abcdefghijklmnop"}},
-		UsedLinks: []alarm.UsedLink{{Code: "abcdefghijklmnop", Until: 1423526400000000000}}}
-	st.Rules["temperature_high:alice"].Flags |= 1 << 3 // acknowledged
+	st := storetest.FullState()
 	_, err := s.SaveState(ctx, "room-1", evaluator.State{Alarm: st, Version: 0})
 	require.NoError(t, err)
 	out, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("iotwatch"),
@@ -69,10 +63,67 @@ func TestStoredItemFormat(t *testing.T) {
 	require.NoError(t, err)
 	golden.Check(t, "state-item.golden", string(b)+"\n")
 
-	// And what was stored reads back as it was written.
-	d, err := s.LoadDevice(ctx, "room-1")
+	// And the checked-in item reads back as the state it holds.
+	assert.Equal(t, evaluator.State{Alarm: st, Version: 1}, loadStored(t, filepath.Join("testdata", "state-item.golden")))
+}
+
+// TestEarlierFormatsDecode: an item every released version wrote (testdata/formats/, copies of
+// the golden items of their day, never regenerated) reads back as the state it held.
+func TestEarlierFormatsDecode(t *testing.T) {
+	for _, f := range storetest.Formats() {
+		t.Run(f.Name, func(t *testing.T) {
+			assert.Equal(t, evaluator.State{Alarm: f.State, Version: 1}, loadStored(t, filepath.Join("testdata", "formats", f.Name+".json")))
+		})
+	}
+}
+
+// loadStored puts the item at path (DynamoDB's JSON notation) in a new table as it is, and
+// returns the state the store reads from it.
+func loadStored(t *testing.T, path string) evaluator.State {
+	t.Helper()
+	ctx := context.Background()
+	b, err := os.ReadFile(path)
 	require.NoError(t, err)
-	require.Equal(t, evaluator.State{Alarm: st, Version: 1}, d.State)
+	var v map[string]any
+	require.NoError(t, json.Unmarshal(b, &v))
+	item, ok := fromPlain(t, v).(*types.AttributeValueMemberM)
+	require.True(t, ok, "%s holds an item (an M)", path)
+	_, client := awstest.DynamoDB(t)
+	awstest.CreateTable(t, client, "iotwatch")
+	_, err = client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("iotwatch"), Item: item.Value})
+	require.NoError(t, err)
+	d, err := dynamostore.New(client, "iotwatch").LoadDevice(ctx, "room-1")
+	require.NoError(t, err)
+	return d.State
+}
+
+// fromPlain is plain's inverse.
+func fromPlain(t *testing.T, v map[string]any) types.AttributeValue {
+	require.Len(t, v, 1, "an attribute value has one type: %v", v)
+	for typ, x := range v {
+		switch typ {
+		case "S":
+			return &types.AttributeValueMemberS{Value: x.(string)}
+		case "N":
+			return &types.AttributeValueMemberN{Value: x.(string)}
+		case "BOOL":
+			return &types.AttributeValueMemberBOOL{Value: x.(bool)}
+		case "L":
+			var l []types.AttributeValue
+			for _, e := range x.([]any) {
+				l = append(l, fromPlain(t, e.(map[string]any)))
+			}
+			return &types.AttributeValueMemberL{Value: l}
+		case "M":
+			m := map[string]types.AttributeValue{}
+			for k, e := range x.(map[string]any) {
+				m[k] = fromPlain(t, e.(map[string]any))
+			}
+			return &types.AttributeValueMemberM{Value: m}
+		}
+		t.Fatalf("attribute type %s is not one the STATE item uses", typ)
+	}
+	return nil
 }
 
 // plain renders an attribute value in DynamoDB's JSON notation ({"S": …}, {"N": …}, {"M": …}).

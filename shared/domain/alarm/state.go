@@ -22,8 +22,7 @@ const MaxGap = 300 * time.Second
 const RecentIDs = 32
 
 // RuleState is the alarm state of one (user, device, rule). Times are Unix nanoseconds; the Has*
-// flags say which of them hold a value. How it is stored is each store's business (and pinned by
-// its golden test); this package knows nothing of storage.
+// flags say which of them hold a value. How it is stored is Record's (record.go).
 type RuleState struct {
 	Flags     uint8
 	LastAt    int64 // last level-bearing applied reading

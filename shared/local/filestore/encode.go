@@ -5,6 +5,8 @@ import (
 	"math"
 	"sort"
 	"strconv"
+
+	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 )
 
 // appendRecord appends the JSON of a journal record, byte for byte what encoding/json writes
@@ -60,7 +62,7 @@ func (o *object) str(name, v string) {
 
 func (o *object) close() []byte { return append(o.b, '}') }
 
-func appendState(b []byte, f *stateFile) ([]byte, error) {
+func appendState(b []byte, f *alarm.Record) ([]byte, error) {
 	o := openObject(b)
 	o.int("last", f.Last)
 	if f.HasLast {
@@ -137,7 +139,7 @@ func appendState(b []byte, f *stateFile) ([]byte, error) {
 	return append(o.close(), '}'), nil // the state's, the record's
 }
 
-func appendRule(b []byte, r ruleState) []byte {
+func appendRule(b []byte, r alarm.RuleRecord) []byte {
 	o := openObject(b)
 	o.int("f", int64(r.Flags))
 	o.int("l", r.LastAt)
@@ -151,7 +153,7 @@ func appendRule(b []byte, r ruleState) []byte {
 	return o.close()
 }
 
-func appendTemp(b []byte, t *tempState) ([]byte, error) {
+func appendTemp(b []byte, t *alarm.TempRecord) ([]byte, error) {
 	o := openObject(b)
 	o.int("n", t.N)
 	for _, x := range [...]struct {

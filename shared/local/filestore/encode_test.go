@@ -8,9 +8,11 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 )
 
-func randomState(rng *rand.Rand) stateFile {
+func randomState(rng *rand.Rand) alarm.Record {
 	str := func() string {
 		const chars = "abcxyz-019:_<>&\"\\é\u2028\x01"
 		n := rng.IntN(6)
@@ -42,24 +44,24 @@ func randomState(rng *rand.Rand) stateFile {
 		}
 		return math.Round(rng.Float64()*1000) / 8
 	}
-	f := stateFile{Last: i64(), HasLast: rng.IntN(2) == 0, Version: i64()}
+	f := alarm.Record{Last: i64(), HasLast: rng.IntN(2) == 0, Version: i64()}
 	for range rng.IntN(3) {
 		f.Recent = append(f.Recent, str())
 	}
 	if rng.IntN(2) == 0 {
-		f.Rules = map[string]ruleState{}
+		f.Rules = map[string]alarm.RuleRecord{}
 		for range rng.IntN(4) {
-			f.Rules[str()] = ruleState{uint8(rng.IntN(3)), i64(), i64(), i64(), uint8(rng.IntN(3)), i64(), i64(), str(), str()}
+			f.Rules[str()] = alarm.RuleRecord{Flags: uint8(rng.IntN(3)), LastAt: i64(), WarnRun: i64(), ViolRun: i64(), Open: uint8(rng.IntN(3)), OpenStart: i64(), Notice: i64(), OpenID: str(), NoticeID: str()}
 		}
 	}
 	if rng.IntN(2) == 0 {
-		f.Temp = &tempState{i64(), f64(), f64(), f64(), i64(), i64(), rng.IntN(2) == 0}
+		f.Temp = &alarm.TempRecord{N: i64(), Mean: f64(), Var: f64(), StuckValue: f64(), StuckStart: i64(), StuckLast: i64(), HasStuck: rng.IntN(2) == 0}
 	}
 	for range rng.IntN(3) {
-		f.Snoozes = append(f.Snoozes, snoozeState{str(), str(), i64(), str()})
+		f.Snoozes = append(f.Snoozes, alarm.SnoozeRecord{User: str(), Rule: str(), Until: i64(), Token: str()})
 	}
 	for range rng.IntN(3) {
-		f.Used = append(f.Used, usedLinkState{str(), i64()})
+		f.Used = append(f.Used, alarm.UsedLinkRecord{Code: str(), Until: i64()})
 	}
 	return f
 }
@@ -70,7 +72,7 @@ func TestRecordEncodingIsEncodingJSONs(t *testing.T) {
 	for _, c := range []struct {
 		v any
 		n int
-	}{{stateFile{}, 8}, {ruleState{}, 9}, {tempState{}, 7}, {snoozeState{}, 4}, {usedLinkState{}, 2}, {journalRecord{}, 2}} {
+	}{{alarm.Record{}, 8}, {alarm.RuleRecord{}, 9}, {alarm.TempRecord{}, 7}, {alarm.SnoozeRecord{}, 4}, {alarm.UsedLinkRecord{}, 2}, {journalRecord{}, 2}} {
 		require.Equal(t, c.n, reflect.TypeOf(c.v).NumField(), "%T has a field the encoder does not know", c.v)
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -82,18 +84,18 @@ func TestRecordEncodingIsEncodingJSONs(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, string(want), string(got), "state %d", i)
 	}
-	_, err := appendRecord(nil, &journalRecord{ID: "x", State: stateFile{Temp: &tempState{Mean: math.NaN()}}})
+	_, err := appendRecord(nil, &journalRecord{ID: "x", State: alarm.Record{Temp: &alarm.TempRecord{Mean: math.NaN()}}})
 	require.Error(t, err, "NaN is refused, as encoding/json refuses it")
 }
 
 func BenchmarkRecordEncoding(b *testing.B) {
 	// A device's state as the benchmarks of the pipeline make it: one rule, the duplicate ring,
 	// the anomaly statistics.
-	states := []journalRecord{{ID: "dev-17", State: stateFile{Last: 1772323200000000000, HasLast: true,
+	states := []journalRecord{{ID: "dev-17", State: alarm.Record{Last: 1772323200000000000, HasLast: true,
 		Recent: []string{"m:171", "m:172", "m:173", "m:174"}, Version: 173,
-		Rules: map[string]ruleState{"temperature_high:alice": {Flags: 3, LastAt: 1772323200000000000, Open: 1,
+		Rules: map[string]alarm.RuleRecord{"temperature_high:alice": {Flags: 3, LastAt: 1772323200000000000, Open: 1,
 			OpenStart: 1772323100000000000, Notice: 1772323100000000000, OpenID: "1f0d8a1f8c03cb19"}},
-		Temp: &tempState{N: 173, Mean: 21.25, Var: 0.0625}}}}
+		Temp: &alarm.TempRecord{N: 173, Mean: 21.25, Var: 0.0625}}}}
 	b.Run("appendRecord", func(b *testing.B) {
 		var buf []byte
 		for i := range b.N {

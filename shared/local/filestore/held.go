@@ -63,8 +63,8 @@ func (s *Store) writeHeld(user string, f heldFile) error {
 
 // Hold implements evaluator.Held.
 func (s *Store) Hold(_ context.Context, alerts []alert.Alert, due map[string]time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
 	byUser := map[string][]alert.Alert{}
 	for _, a := range alerts {
 		byUser[a.UserID] = append(byUser[a.UserID], a)
@@ -96,16 +96,16 @@ func (s *Store) Hold(_ context.Context, alerts []alert.Alert, due map[string]tim
 
 // Held implements evaluator.Held.
 func (s *Store) Held(_ context.Context, user string) ([]alert.Alert, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
 	f, err := s.readHeld(user)
 	return f.Alerts, err
 }
 
 // Release implements evaluator.Held.
 func (s *Store) Release(_ context.Context, user string, ids []string, next time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
 	f, err := s.readHeld(user)
 	if err != nil {
 		return err

@@ -18,9 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
@@ -37,11 +35,8 @@ type Store struct {
 	thresholdsPath, devicesPath, stateDir string
 	log                                   *slog.Logger
 
-	mu        sync.Mutex
-	configs   map[string][]threshold.Config
-	devices   map[string]device.Device
+	mem       evaluator.Tables // under mem.Mu, as is everything below
 	modTime   time.Time
-	states    map[string]evaluator.State
 	reloaded  int
 	journal   *wal.Log
 	snapBytes int64 // the size of the last snapshot
@@ -57,114 +52,24 @@ const (
 	compactMinBytes = 32 << 20   // the journal is compacted past this, or twice the last snapshot
 )
 
-// journalRecord is one device's state in the journal. Changing it changes what is stored:
-// testdata/state-file.golden pins it.
+// journalRecord is one device's state in the journal: the stored alarm state (alarm.Record)
+// under the device's id. Changing it changes what is stored: testdata/state-file.golden pins it,
+// and testdata/formats/ holds every earlier format, which must still decode.
 type journalRecord struct {
-	ID    string    `json:"id"`
-	State stateFile `json:"state"`
+	ID    string       `json:"id"`
+	State alarm.Record `json:"state"`
 }
 
 // snapshot is every device's state as of a journal offset.
 type snapshot struct {
-	Offset uint64               `json:"offset"`
-	States map[string]stateFile `json:"states"`
+	Offset uint64                  `json:"offset"`
+	States map[string]alarm.Record `json:"states"`
 }
 
 var _ evaluator.Store = (*Store)(nil)
 
 // stateExt ends the name of a state file: <device_id>.state.json.
 const stateExt = ".state.json"
-
-// stateFile is the shape of a state file. Changing it changes what is stored:
-// testdata/state-file.golden pins it.
-type stateFile struct {
-	Last    int64                `json:"last,omitempty"`
-	HasLast bool                 `json:"has_last,omitempty"`
-	Recent  []string             `json:"recent,omitempty"`
-	Rules   map[string]ruleState `json:"rules,omitempty"`
-	Temp    *tempState           `json:"temp,omitempty"`
-	Snoozes []snoozeState        `json:"snz,omitempty"`
-	Used    []usedLinkState      `json:"ul,omitempty"`
-	Version int64                `json:"version,omitempty"`
-}
-
-// tempState is alarm.TempStats: the anomaly rule's mean and variance, the stuck run.
-type tempState struct {
-	N          int64   `json:"n,omitempty"`
-	Mean       float64 `json:"m,omitempty"`
-	Var        float64 `json:"v,omitempty"`
-	StuckValue float64 `json:"sv,omitempty"`
-	StuckStart int64   `json:"ss,omitempty"`
-	StuckLast  int64   `json:"sl,omitempty"`
-	HasStuck   bool    `json:"s,omitempty"`
-}
-
-// usedLinkState is alarm.UsedLink.
-type usedLinkState struct {
-	Code  string `json:"c"`
-	Until int64  `json:"t"`
-}
-
-// snoozeState is alarm.Snooze.
-type snoozeState struct {
-	User  string `json:"u"`
-	Rule  string `json:"r,omitempty"`
-	Until int64  `json:"t"`
-	Token string `json:"k,omitempty"`
-}
-
-type ruleState struct {
-	Flags     uint8  `json:"f,omitempty"`
-	LastAt    int64  `json:"l,omitempty"`
-	WarnRun   int64  `json:"w,omitempty"`
-	ViolRun   int64  `json:"v,omitempty"`
-	Open      uint8  `json:"o,omitempty"`
-	OpenStart int64  `json:"os,omitempty"`
-	Notice    int64  `json:"n,omitempty"`
-	OpenID    string `json:"oi,omitempty"`
-	NoticeID  string `json:"ni,omitempty"`
-}
-
-func toFile(st evaluator.State) stateFile {
-	f := stateFile{Last: st.Alarm.Last, HasLast: st.Alarm.HasLast, Recent: st.Alarm.Recent, Version: st.Version}
-	if tp := st.Alarm.Temp; tp != (alarm.TempStats{}) {
-		f.Temp = &tempState{tp.N, tp.Mean, tp.Var, tp.StuckValue, tp.StuckStart, tp.StuckLast, tp.HasStuck}
-	}
-	for _, z := range st.Alarm.Snoozes {
-		f.Snoozes = append(f.Snoozes, snoozeState{z.User, z.Rule, z.Until, z.Token})
-	}
-	for _, u := range st.Alarm.UsedLinks {
-		f.Used = append(f.Used, usedLinkState{u.Code, u.Until})
-	}
-	if len(st.Alarm.Rules) > 0 {
-		f.Rules = make(map[string]ruleState, len(st.Alarm.Rules))
-		for k, r := range st.Alarm.Rules {
-			f.Rules[k] = ruleState{r.Flags, r.LastAt, r.WarnRun, r.ViolRun, uint8(r.Open), r.OpenStart, r.LastNotice, r.OpenID, r.NoticeID}
-		}
-	}
-	return f
-}
-
-func (f stateFile) state() evaluator.State {
-	st := evaluator.State{Alarm: alarm.DeviceState{Last: f.Last, HasLast: f.HasLast, Recent: f.Recent}, Version: f.Version}
-	if tp := f.Temp; tp != nil {
-		st.Alarm.Temp = alarm.TempStats{N: tp.N, Mean: tp.Mean, Var: tp.Var, StuckValue: tp.StuckValue, StuckStart: tp.StuckStart, StuckLast: tp.StuckLast, HasStuck: tp.HasStuck}
-	}
-	for _, z := range f.Snoozes {
-		st.Alarm.Snoozes = append(st.Alarm.Snoozes, alarm.Snooze{User: z.User, Rule: z.Rule, Until: z.Until, Token: z.Token})
-	}
-	for _, u := range f.Used {
-		st.Alarm.UsedLinks = append(st.Alarm.UsedLinks, alarm.UsedLink{Code: u.Code, Until: u.Until})
-	}
-	if len(f.Rules) > 0 {
-		st.Alarm.Rules = make(map[string]*alarm.RuleState, len(f.Rules))
-		for k, r := range f.Rules {
-			st.Alarm.Rules[k] = &alarm.RuleState{Flags: r.Flags, LastAt: r.LastAt, WarnRun: r.WarnRun, ViolRun: r.ViolRun,
-				Open: alarm.Level(r.Open), OpenStart: r.OpenStart, LastNotice: r.Notice, OpenID: r.OpenID, NoticeID: r.NoticeID}
-		}
-	}
-	return st
-}
 
 // Open reads the thresholds (a bad file is an error), the devices file when given, and every
 // saved state under stateDir.
@@ -173,7 +78,7 @@ func Open(thresholdsPath, devicesPath, stateDir string, log *slog.Logger) (*Stor
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{thresholdsPath: thresholdsPath, devicesPath: devicesPath, stateDir: stateDir, log: log,
-		devices: map[string]device.Device{}, states: map[string]evaluator.State{}, compactAt: compactMinBytes}
+		mem: evaluator.NewTables(), compactAt: compactMinBytes}
 	if err := s.readThresholds(); err != nil {
 		return nil, err
 	}
@@ -219,7 +124,7 @@ func (s *Store) openJournal() error {
 		return fmt.Errorf("reading the alarm state snapshot: %w", err)
 	}
 	for id, f := range snap.States {
-		s.states[id] = f.state()
+		s.mem.States[id] = fromRecord(f)
 	}
 	j, err := wal.Open(filepath.Join(s.stateDir, journalDir), wal.Options{SegmentBytes: s.compactAt / 4, // segments the snapshot frees
 		Consumers: []string{snapshotReader}, MaxRecord: 16 << 20, Log: s.log})
@@ -240,7 +145,7 @@ func (s *Store) openJournal() error {
 			_ = j.Close()
 			return fmt.Errorf("replaying the alarm state journal at %d: %w", rec.Offset, err)
 		}
-		s.states[jr.ID] = jr.State.state()
+		s.mem.States[jr.ID] = fromRecord(jr.State)
 	}
 	s.journal = j
 	return nil
@@ -249,9 +154,9 @@ func (s *Store) openJournal() error {
 // compactLocked writes every state as the snapshot (durably) and lets the journal drop what it
 // covers; s.mu is held, or the store not yet shared.
 func (s *Store) compactLocked() error {
-	snap := snapshot{Offset: s.journal.Next(), States: make(map[string]stateFile, len(s.states))}
-	for id, st := range s.states {
-		snap.States[id] = toFile(st)
+	snap := snapshot{Offset: s.journal.Next(), States: make(map[string]alarm.Record, len(s.mem.States))}
+	for id, st := range s.mem.States {
+		snap.States[id] = alarm.ToRecord(st.Alarm, st.Version)
 	}
 	b, err := json.Marshal(snap)
 	if err != nil {
@@ -269,8 +174,8 @@ func (s *Store) JournalStats() wal.Stats { return s.journal.Stats() }
 
 // Close closes the journal.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
 	return s.journal.Close()
 }
 
@@ -285,7 +190,7 @@ func (s *Store) readDevices() error {
 		return err
 	}
 	for _, d := range devs {
-		s.devices[d.ID] = d
+		s.mem.Devices[d.ID] = d
 	}
 	return nil
 }
@@ -311,7 +216,7 @@ func (s *Store) readStates() ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading the alarm state %s: %w", e.Name(), err)
 		}
-		var f stateFile
+		var f alarm.Record
 		if err := json.Unmarshal(b, &f); err != nil {
 			// A power cut can leave a file empty or cut short. The device starts afresh (its open
 			// episodes are forgotten) rather than the whole pipeline refusing to start; the file
@@ -323,7 +228,7 @@ func (s *Store) readStates() ([]string, error) {
 			s.log.Error("UNREADABLE ALARM STATE moved aside: the device starts with no open episode", "device_id", id, "file", aside, "err", err)
 			continue
 		}
-		s.states[id] = f.state()
+		s.mem.States[id] = fromRecord(f)
 		legacy = append(legacy, path)
 	}
 	return legacy, nil
@@ -354,7 +259,7 @@ func (s *Store) readThresholds() error {
 	// Versions as `thresholds put` keeps them: an unchanged config keeps its version, a changed
 	// one gets the next, a new one 1. (They count from 1 again when the run restarts.)
 	prev := map[[2]string]threshold.Config{}
-	for _, cs := range s.configs {
+	for _, cs := range s.mem.Configs {
 		for _, c := range cs {
 			prev[[2]string{c.UserID, c.DeviceID}] = c
 		}
@@ -365,7 +270,7 @@ func (s *Store) readThresholds() error {
 		c.Version = threshold.NextVersion(c, p, ok)
 		byDevice[c.DeviceID] = append(byDevice[c.DeviceID], c)
 	}
-	s.configs, s.modTime = byDevice, fi.ModTime()
+	s.mem.Configs, s.modTime = byDevice, fi.ModTime()
 	return nil
 }
 
@@ -377,8 +282,8 @@ func (s *Store) Reload() {
 		s.log.Error("thresholds file unreadable: keeping the thresholds in force", "err", err)
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
 	if fi.ModTime().Equal(s.modTime) {
 		return
 	}
@@ -392,29 +297,13 @@ func (s *Store) Reload() {
 }
 
 // LoadDevice implements evaluator.Store.
-func (s *Store) LoadDevice(_ context.Context, id string) (evaluator.Device, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d := evaluator.Device{Configs: slices.Clone(s.configs[id]), Info: s.devices[id], State: clone(s.states[id])}
-	if d.Info.ID == "" {
-		d.Info.ID = id
-	}
-	return d, nil
+func (s *Store) LoadDevice(ctx context.Context, id string) (evaluator.Device, error) {
+	return s.mem.LoadDevice(ctx, id)
 }
 
 // LoadStates implements evaluator.Store.
-func (s *Store) LoadStates(_ context.Context, ids []string) (map[string]evaluator.State, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]evaluator.State, len(ids))
-	for _, id := range ids {
-		out[id] = clone(s.states[id])
-	}
-	return out, nil
-}
-
-func clone(st evaluator.State) evaluator.State {
-	return evaluator.State{Alarm: st.Alarm.Clone(), Version: st.Version}
+func (s *Store) LoadStates(ctx context.Context, ids []string) (map[string]evaluator.State, error) {
+	return s.mem.LoadStates(ctx, ids)
 }
 
 // SaveState implements evaluator.Store: SaveStates of one.
@@ -430,8 +319,8 @@ var _ evaluator.StatesSaver = (*Store)(nil)
 // force.
 func (s *Store) SaveStates(_ context.Context, writes []evaluator.StateWrite) ([]int64, []error) {
 	versions, errs := make([]int64, len(writes)), make([]error, len(writes))
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
 	var recs [][]byte
 	var took []int
 	next := make([]evaluator.State, len(writes))
@@ -440,13 +329,14 @@ func (s *Store) SaveStates(_ context.Context, writes []evaluator.StateWrite) ([]
 			errs[i] = fmt.Errorf("saving alarm state: device id %q is not valid", w.ID)
 			continue
 		}
-		if cur := s.states[w.ID]; cur.Version != w.State.Version {
+		if cur := s.mem.States[w.ID]; cur.Version != w.State.Version {
 			errs[i] = fmt.Errorf("state of %s is at version %d, not %d: %w", w.ID, cur.Version, w.State.Version, evaluator.ErrConflict)
 			continue
 		}
-		next[i] = clone(w.State)
+		next[i] = w.State.Clone()
+		next[i].Due = time.Time{} // one machine has no due index: the journal keeps none
 		next[i].Version++
-		b, err := appendRecord(nil, &journalRecord{ID: w.ID, State: toFile(next[i])})
+		b, err := appendRecord(nil, &journalRecord{ID: w.ID, State: alarm.ToRecord(next[i].Alarm, next[i].Version)})
 		if err != nil {
 			errs[i] = fmt.Errorf("encoding the alarm state of %s: %w", w.ID, err)
 			continue
@@ -463,7 +353,7 @@ func (s *Store) SaveStates(_ context.Context, writes []evaluator.StateWrite) ([]
 		return versions, errs
 	}
 	for k, i := range took {
-		s.states[writes[i].ID] = next[i]
+		s.mem.States[writes[i].ID] = next[i]
 		versions[i] = next[i].Version
 		s.sinceSnap += int64(len(recs[k]))
 	}
@@ -480,11 +370,11 @@ func (s *Store) SaveStates(_ context.Context, writes []evaluator.StateWrite) ([]
 // digest is (as evaluator.HeldPrefix + user) (on one machine the store
 // holds every state, so it looks at each: the AWS check uses an index of due times instead).
 func (s *Store) Due(now time.Time) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
 	var out []string
-	for id, st := range s.states {
-		cfgs := s.configs[id]
+	for id, st := range s.mem.States {
+		cfgs := s.mem.Configs[id]
 		if len(cfgs) == 0 || !st.Alarm.HasLast {
 			continue
 		}
@@ -500,11 +390,11 @@ func (s *Store) Due(now time.Time) []string {
 // Watermark is the latest event time applied over every device: the clock of a replay of old
 // data (`iotwatch run --clock watermark`). false while no reading was applied.
 func (s *Store) Watermark() (time.Time, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
 	var last int64
 	found := false
-	for _, st := range s.states {
+	for _, st := range s.mem.States {
 		if st.Alarm.HasLast && (!found || st.Alarm.Last > last) {
 			last, found = st.Alarm.Last, true
 		}
@@ -515,12 +405,17 @@ func (s *Store) Watermark() (time.Time, bool) {
 // States returns a copy of every device's alarm state (the run's control API lists open
 // episodes from it).
 func (s *Store) States() map[string]evaluator.State {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]evaluator.State, len(s.states))
-	for id, st := range s.states {
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
+	out := make(map[string]evaluator.State, len(s.mem.States))
+	for id, st := range s.mem.States {
 		st.Alarm = st.Alarm.Clone()
 		out[id] = st
 	}
 	return out
+}
+
+// fromRecord is the state a stored record holds.
+func fromRecord(r alarm.Record) evaluator.State {
+	return evaluator.State{Alarm: alarm.FromRecord(r), Version: r.Version}
 }

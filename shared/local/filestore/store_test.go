@@ -1,6 +1,7 @@
 package filestore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -108,23 +109,15 @@ func TestStateSurvivesReopen(t *testing.T) {
 	assert.Equal(t, "Office 1", d.Info.Name)
 }
 
-// TestStoredFileFormat pins the state file: a change of format must be deliberate (go test
-// -update), since files written by the running version must stay readable after an upgrade.
+// TestStoredFileFormat pins the journal's record of a state: a change of format must be
+// deliberate (IOTWATCH_UPDATE=1 go test), since files written by the running version must stay
+// readable after an upgrade. The checked-in record is read back too.
 func TestStoredFileFormat(t *testing.T) {
 	dir := t.TempDir()
 	th, _ := writeFiles(t, dir, storetest.Configs, nil)
 	s, err := Open(th, "", filepath.Join(dir, "state"), nil)
 	require.NoError(t, err)
-	st := alarm.DeviceState{Last: 1422886740000000000, HasLast: true, Recent: []string{"m:room-1-000140", "t:1422886680000000000"},
-		Rules: map[string]*alarm.RuleState{
-			"temperature_high:alice":   {Flags: 3, LastAt: 1422886740000000000, WarnRun: 1422886620000000000, Open: alarm.Warning, OpenStart: 1422886620000000000, LastNotice: 1422886620000000000, OpenID: "1f0d8a1f8c03cb19", NoticeID: "985ddca11ccef91d"},
-			"light_no_occupancy:carol": {Flags: 1, LastAt: 1422886740000000000},
-			"device_silent:bob":        {Open: alarm.Warning, OpenStart: 1422885840000000000, LastNotice: 1422886740000000000},
-		},
-		Temp:      alarm.TempStats{N: 30, Mean: 21.25, Var: 0.0625, StuckValue: 21.5, StuckStart: 1422886140000000000, StuckLast: 1422886740000000000, HasStuck: true},
-		Snoozes:   []alarm.Snooze{{User: "alice", Until: 1422890340000000000}, {User: "bob", Rule: "device_silent", Until: 1422893940000000000, Token: "abcdefghijklmnop"}},
-		UsedLinks: []alarm.UsedLink{{Code: "abcdefghijklmnop", Until: 1423526400000000000}}}
-	st.Rules["temperature_high:alice"].Flags |= 1 << 3 // acknowledged
+	st := storetest.FullState()
 	_, err = s.SaveState(context.Background(), "room-1", evaluator.State{Alarm: st})
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
@@ -134,11 +127,56 @@ func TestStoredFileFormat(t *testing.T) {
 	require.NoError(t, err)
 	golden.Check(t, "state-file.golden", string(rec.Data)+"\n")
 	require.NoError(t, j.Close())
-	reopened, err := Open(th, "", filepath.Join(dir, "state"), nil)
+
+	golden, err := os.ReadFile(filepath.Join("testdata", "state-file.golden"))
 	require.NoError(t, err)
-	d, err := reopened.LoadDevice(context.Background(), "room-1")
+	assert.Equal(t, evaluator.State{Alarm: st, Version: 1}, loadJournalled(t, golden), "the checked-in record reads back as the state it holds")
+}
+
+// TestEarlierFormatsDecode: what every released version wrote (testdata/formats/, copies of the
+// golden files of their day, never regenerated) reads back as the state it held: the state file
+// of a device (before the journal) and the journal's record.
+func TestEarlierFormatsDecode(t *testing.T) {
+	for _, f := range storetest.Formats() {
+		t.Run(f.Name, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("testdata", "formats", f.Name+stateExt))
+			require.NoError(t, err)
+			dir := t.TempDir()
+			th, _ := writeFiles(t, dir, storetest.Configs, nil)
+			require.NoError(t, os.MkdirAll(filepath.Join(dir, "state"), 0o755))
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "state", "room-1"+stateExt), b, 0o644))
+			s, err := Open(th, "", filepath.Join(dir, "state"), nil)
+			require.NoError(t, err)
+			d, err := s.LoadDevice(context.Background(), "room-1")
+			require.NoError(t, err)
+			assert.Equal(t, evaluator.State{Alarm: f.State, Version: 1}, d.State)
+			require.NoError(t, s.Close())
+		})
+	}
+	t.Run("v6-journal-record", func(t *testing.T) {
+		b, err := os.ReadFile(filepath.Join("testdata", "formats", "v6-journal-record.json"))
+		require.NoError(t, err)
+		assert.Equal(t, evaluator.State{Alarm: storetest.FullState(), Version: 1}, loadJournalled(t, b))
+	})
+}
+
+// loadJournalled appends the record b to a new store's journal as it is, and returns the state
+// of room-1 the store reads back when it opens.
+func loadJournalled(t *testing.T, b []byte) evaluator.State {
+	t.Helper()
+	dir := t.TempDir()
+	th, _ := writeFiles(t, dir, storetest.Configs, nil)
+	j, err := wal.Open(filepath.Join(dir, "state", journalDir), wal.Options{})
 	require.NoError(t, err)
-	assert.Equal(t, st, d.State.Alarm, "what was stored reads back as it was written")
+	_, err = j.Append(bytes.TrimSuffix(b, []byte("\n")))
+	require.NoError(t, err)
+	require.NoError(t, j.Close())
+	s, err := Open(th, "", filepath.Join(dir, "state"), nil)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, s.Close()) }()
+	d, err := s.LoadDevice(context.Background(), "room-1")
+	require.NoError(t, err)
+	return d.State
 }
 
 func TestReloadKeepsGoodThresholds(t *testing.T) {
@@ -211,7 +249,7 @@ func TestABatchIsOneWriteAndSurvivesCompaction(t *testing.T) {
 	th, _ := writeFiles(t, dir, storetest.Configs, nil)
 	stateDir := filepath.Join(dir, "state")
 	s := &Store{thresholdsPath: th, stateDir: stateDir, log: slog.New(slog.DiscardHandler),
-		devices: map[string]device.Device{}, states: map[string]evaluator.State{}, compactAt: 20 << 10}
+		mem: evaluator.NewTables(), compactAt: 20 << 10}
 	require.NoError(t, s.readThresholds())
 	require.NoError(t, s.openJournal())
 	ctx := context.Background()

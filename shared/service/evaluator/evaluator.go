@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -107,6 +108,46 @@ type State struct {
 	// finds the devices that are due without a scan, and a device that keeps reporting keeps the
 	// same Due over many writes (an unchanged index key costs no index write).
 	Due time.Time
+}
+
+// Clone returns a deep copy of s.
+func (s State) Clone() State { return State{Alarm: s.Alarm.Clone(), Version: s.Version, Due: s.Due} }
+
+// Tables is what a store that keeps everything in memory (the file store, the memory store)
+// looks devices up in, under its lock; it answers LoadDevice and LoadStates with copies the
+// caller owns. The store changes the tables itself, holding Mu.
+type Tables struct {
+	Mu      sync.Mutex
+	Configs map[string][]threshold.Config // by device id
+	Devices map[string]device.Device
+	States  map[string]State
+}
+
+// NewTables returns empty tables.
+func NewTables() Tables {
+	return Tables{Configs: map[string][]threshold.Config{}, Devices: map[string]device.Device{}, States: map[string]State{}}
+}
+
+// LoadDevice is Store.LoadDevice.
+func (t *Tables) LoadDevice(_ context.Context, id string) (Device, error) {
+	t.Mu.Lock()
+	defer t.Mu.Unlock()
+	d := Device{Configs: slices.Clone(t.Configs[id]), Info: t.Devices[id], State: t.States[id].Clone()}
+	if d.Info.ID == "" {
+		d.Info.ID = id
+	}
+	return d, nil
+}
+
+// LoadStates is Store.LoadStates.
+func (t *Tables) LoadStates(_ context.Context, ids []string) (map[string]State, error) {
+	t.Mu.Lock()
+	defer t.Mu.Unlock()
+	out := make(map[string]State, len(ids))
+	for _, id := range ids {
+		out[id] = t.States[id].Clone()
+	}
+	return out, nil
 }
 
 // Store is where thresholds, device metadata and alarm state live (DynamoDB on AWS, files on one

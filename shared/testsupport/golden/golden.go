@@ -1,5 +1,6 @@
-// Package golden compares test output with files under testdata/; `go test -update` rewrites
-// them. Test code only.
+// Package golden compares test output with files under testdata/. `IOTWATCH_UPDATE=1 go test
+// ./...` (make golden) rewrites them from the root, in every package at once; `go test -update`
+// does it in a package that uses golden. Test code only.
 package golden
 
 import (
@@ -11,13 +12,17 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+var update = flag.Bool("update", false, "rewrite golden files under testdata/ (or set IOTWATCH_UPDATE=1)")
 
-// Check compares got with testdata/name (rewriting it first under -update).
+// Updating reports whether golden files are to be rewritten: -update, or IOTWATCH_UPDATE=1. The
+// variable is read at each call, during the test, so that go test's cache knows of it.
+func Updating() bool { return *update || os.Getenv("IOTWATCH_UPDATE") == "1" }
+
+// Check compares got with testdata/name (rewriting it first when Updating).
 func Check(t testing.TB, name, got string) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
-	if *update {
+	if Updating() {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -27,7 +32,7 @@ func Check(t testing.TB, name, got string) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (go test -update creates it)", err)
+		t.Fatalf("%v (make golden creates it)", err)
 	}
-	assert.Equal(t, string(want), got, "%s differs (go test -update rewrites it)", path)
+	assert.Equal(t, string(want), got, "%s differs (make golden rewrites it, deliberately)", path)
 }

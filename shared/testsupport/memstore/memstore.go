@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
@@ -19,11 +18,8 @@ import (
 
 // Store keeps thresholds, devices and states in maps.
 type Store struct {
-	mu      sync.Mutex
-	configs map[string][]threshold.Config
-	devices map[string]device.Device
-	states  map[string]evaluator.State
-	users   map[string]user.User
+	mem   evaluator.Tables // under mem.Mu, as is everything below
+	users map[string]user.User
 	// UserLoads counts LoadUsers calls.
 	UserLoads int
 	held      map[string]map[string]alert.Alert // user -> alert id -> alert
@@ -38,8 +34,8 @@ var (
 
 // Hold implements evaluator.Held.
 func (s *Store) Hold(_ context.Context, alerts []alert.Alert, due map[string]time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
 	if s.held == nil {
 		s.held, s.heldDue = map[string]map[string]alert.Alert{}, map[string]time.Time{}
 	}
@@ -59,8 +55,8 @@ func (s *Store) Hold(_ context.Context, alerts []alert.Alert, due map[string]tim
 
 // Held implements evaluator.Held.
 func (s *Store) Held(_ context.Context, user string) ([]alert.Alert, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
 	var out []alert.Alert
 	for _, a := range s.held[user] {
 		out = append(out, a)
@@ -70,8 +66,8 @@ func (s *Store) Held(_ context.Context, user string) ([]alert.Alert, error) {
 
 // Release implements evaluator.Held.
 func (s *Store) Release(_ context.Context, user string, ids []string, next time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
 	for _, id := range ids {
 		delete(s.held[user], id)
 	}
@@ -88,8 +84,8 @@ func (s *Store) Release(_ context.Context, user string, ids []string, next time.
 
 // DigestsDue lists the ids (evaluator.HeldPrefix + user) of the digests due by now.
 func (s *Store) DigestsDue(now time.Time) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
 	var out []string
 	for u, t := range s.heldDue {
 		if !t.After(now) {
@@ -102,8 +98,8 @@ func (s *Store) DigestsDue(now time.Time) []string {
 
 // SetUsers replaces the users' preferences.
 func (s *Store) SetUsers(users []user.User) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
 	s.users = map[string]user.User{}
 	for _, u := range users {
 		s.users[u.ID] = u
@@ -112,8 +108,8 @@ func (s *Store) SetUsers(users []user.User) {
 
 // LoadUsers implements evaluator.Users.
 func (s *Store) LoadUsers(_ context.Context, ids []string) (map[string]user.User, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
 	s.UserLoads++
 	out := map[string]user.User{}
 	for _, id := range ids {
@@ -126,59 +122,43 @@ func (s *Store) LoadUsers(_ context.Context, ids []string) (map[string]user.User
 
 // New returns a store holding configs and devices, and no alarm state.
 func New(configs []threshold.Config, devices []device.Device) *Store {
-	s := &Store{configs: map[string][]threshold.Config{}, devices: map[string]device.Device{}, states: map[string]evaluator.State{}}
+	s := &Store{mem: evaluator.NewTables()}
 	for _, c := range configs {
-		s.configs[c.DeviceID] = append(s.configs[c.DeviceID], c)
+		s.mem.Configs[c.DeviceID] = append(s.mem.Configs[c.DeviceID], c)
 	}
 	for _, d := range devices {
-		s.devices[d.ID] = d
+		s.mem.Devices[d.ID] = d
 	}
 	return s
 }
 
-func clone(st evaluator.State) evaluator.State {
-	return evaluator.State{Alarm: st.Alarm.Clone(), Version: st.Version, Due: st.Due}
-}
-
 // LoadDevice implements evaluator.Store.
-func (s *Store) LoadDevice(_ context.Context, id string) (evaluator.Device, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d := evaluator.Device{Configs: slices.Clone(s.configs[id]), Info: s.devices[id], State: clone(s.states[id])}
-	if d.Info.ID == "" {
-		d.Info.ID = id
-	}
-	return d, nil
+func (s *Store) LoadDevice(ctx context.Context, id string) (evaluator.Device, error) {
+	return s.mem.LoadDevice(ctx, id)
 }
 
 // LoadStates implements evaluator.Store.
-func (s *Store) LoadStates(_ context.Context, ids []string) (map[string]evaluator.State, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]evaluator.State, len(ids))
-	for _, id := range ids {
-		out[id] = clone(s.states[id])
-	}
-	return out, nil
+func (s *Store) LoadStates(ctx context.Context, ids []string) (map[string]evaluator.State, error) {
+	return s.mem.LoadStates(ctx, ids)
 }
 
 // SaveState implements evaluator.Store.
 func (s *Store) SaveState(_ context.Context, id string, st evaluator.State) (int64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if cur := s.states[id]; cur.Version != st.Version {
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
+	if cur := s.mem.States[id]; cur.Version != st.Version {
 		return 0, fmt.Errorf("state of %s is at version %d, not %d: %w", id, cur.Version, st.Version, evaluator.ErrConflict)
 	}
-	next := clone(st)
+	next := st.Clone()
 	next.Version++
-	s.states[id] = next
+	s.mem.States[id] = next
 	return next.Version, nil
 }
 
 // SetConfigs replaces the thresholds of a device (nil deletes them), as `thresholds put` and
 // `thresholds delete` do.
 func (s *Store) SetConfigs(deviceID string, cfgs []threshold.Config) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.configs[deviceID] = slices.Clone(cfgs)
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
+	s.mem.Configs[deviceID] = slices.Clone(cfgs)
 }
