@@ -121,8 +121,8 @@ serve: cli
 
 ## screenshots: the README's pictures of the pages (docs/screenshots/), from the browser tests (needs chromium)
 screenshots:
-	IOTWATCH_BROWSER=required IOTWATCH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(CGO) $(GO) test -count=1 -run 'TestPagesInABrowser|TestReportInABrowser' ./shared/local/dashboard
-	IOTWATCH_BROWSER=required IOTWATCH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(CGO) $(GO) test -count=1 -run 'TestDashboardInABrowser' ./shared/local/runner
+	IOTWATCH_REQUIRE=chromium IOTWATCH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(CGO) $(GO) test -count=1 -run 'TestPagesInABrowser|TestReportInABrowser' ./shared/local/dashboard
+	IOTWATCH_REQUIRE=chromium IOTWATCH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(CGO) $(GO) test -count=1 -run 'TestDashboardInABrowser' ./shared/local/runner
 
 ## assets: the chart library the pages embed, copied from the npm package package.json pins
 assets: node_modules/.bin/cdk

@@ -18,6 +18,7 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/local/broker"
 	"github.com/iotwatch/iotwatch/shared/local/dashboard"
+	"github.com/iotwatch/iotwatch/shared/local/durable"
 )
 
 // openPages opens the pages of an existing lake (cfg.Lake), with the devices and thresholds files.
@@ -79,7 +80,7 @@ hours ago (recordings, a stopped run) is shown up to its last reading.`,
 			url := scheme + "://" + ln.Addr().String() + "/"
 			fmt.Fprintf(stderr, "iotwatch serve: %s (lake %s; Ctrl-C stops)\n", url, lakeDir)
 			if addrFile != "" {
-				if err := os.WriteFile(addrFile, []byte(ln.Addr().String()+"\n"), 0o644); err != nil {
+				if err := durable.WriteFile(addrFile, []byte(ln.Addr().String()+"\n"), 0o644); err != nil { // whole or not at all: tests poll it
 					return err
 				}
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/testsupport/wait"
 	"github.com/iotwatch/iotwatch/shared/tools/occupancy"
 )
 
@@ -189,16 +190,8 @@ func TestRunAndSimulateCommands(t *testing.T) {
 		done <- run(ctx, []string{"run", "--lake", lakeDir, "--thresholds", "../../events/thresholds.csv", "--devices", "../../events/devices.csv",
 			"--mqtt", "127.0.0.1:0", "--addr-file", addrFile, "--aggregate-every", "0"}, strings.NewReader(""), &out, &errOut)
 	}()
-	var addr []byte
-	for i := 0; i < 100 && len(addr) == 0; i++ {
-		time.Sleep(50 * time.Millisecond)
-		addr, _ = os.ReadFile(addrFile)
-	}
-	if len(addr) == 0 {
-		cancel()
-		t.Fatalf("run did not start: %s", errOut.String())
-	}
-	code, simOut, simErr := runCLI(t, "", "simulate", "--broker", strings.TrimSpace(string(addr)), "--csv", "../../events/occupancy/datatest.txt", "--devices", "2")
+	addr := wait.File(t, addrFile, 10*time.Second, errOut.String)
+	code, simOut, simErr := runCLI(t, "", "simulate", "--broker", addr, "--csv", "../../events/occupancy/datatest.txt", "--devices", "2")
 	if code != 0 || !strings.Contains(simOut, "5330 published, 5330 acknowledged") {
 		t.Errorf("simulate: exit %d, %s %s", code, simOut, simErr)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/local/broker"
 	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
+	"github.com/iotwatch/iotwatch/shared/local/durable"
 	"github.com/iotwatch/iotwatch/shared/local/pki"
 	"github.com/iotwatch/iotwatch/shared/local/runner"
 	"github.com/iotwatch/iotwatch/shared/local/stream"
@@ -111,7 +112,7 @@ write or an aggregation that failed, records given up).
 			cfg.Ready = func(addr string) {
 				fmt.Fprintf(stderr, "iotwatch run: MQTT on %s, lake %s (Ctrl-C stops)\n", addr, cfg.Lake)
 				if addrFile != "" {
-					if err := os.WriteFile(addrFile, []byte(addr+"\n"), 0o644); err != nil {
+					if err := durable.WriteFile(addrFile, []byte(addr+"\n"), 0o644); err != nil { // whole or not at all: tests poll it
 						fmt.Fprintln(stderr, "iotwatch run:", err)
 					}
 				}

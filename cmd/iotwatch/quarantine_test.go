@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotwatch/iotwatch/shared/testsupport/wait"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -26,13 +27,7 @@ func TestQuarantineReplayThroughARun(t *testing.T) {
 		done <- run(ctx, []string{"run", "--lake", lakeDir, "--thresholds", "../../events/thresholds.csv", "--mqtt", "127.0.0.1:0",
 			"--addr-file", addrFile, "--aggregate-every", "0s", "--quiet", "--clock", "watermark"}, strings.NewReader(""), &runOut, &runErr)
 	}()
-	var addr []byte
-	for i := 0; i < 200 && len(addr) == 0; i++ {
-		time.Sleep(50 * time.Millisecond)
-		addr, _ = os.ReadFile(addrFile)
-	}
-	require.NotEmpty(t, addr, "run did not start: %s", runErr.String())
-	broker := strings.TrimSpace(string(addr))
+	broker := wait.File(t, addrFile, 10*time.Second, runErr.String)
 	bad := filepath.Join(dir, "bad.jsonl")
 	require.NoError(t, os.WriteFile(bad, []byte(
 		`{"device_id":"room-1","event_time":"2026-03-01T08:00:00Z","temperature":"21,5","msg_id":"a"}`+"\n"+

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iotwatch/iotwatch/shared/testsupport/wait"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -51,13 +52,7 @@ client-ca = "`+filepath.Join(ca, "ca.pem")+`"
 	go func() {
 		done <- run(ctx, []string{"run", "--config", cfg, "--quiet"}, strings.NewReader(""), &runOut, &runErr)
 	}()
-	var addr []byte
-	for i := 0; i < 200 && len(addr) == 0; i++ {
-		time.Sleep(50 * time.Millisecond)
-		addr, _ = os.ReadFile(addrFile)
-	}
-	require.NotEmpty(t, addr, "run did not start: %s", runErr.String())
-	broker := strings.TrimSpace(string(addr))
+	broker := wait.File(t, addrFile, 10*time.Second, runErr.String)
 	code, out, errOut = runCLI(t, "", "simulate", "--broker", broker, "--readings", readings, "--tls",
 		"--cert", filepath.Join(ca, "devices", "room-1.pem"), "--key", filepath.Join(ca, "devices", "room-1-key.pem"),
 		"--ca", filepath.Join(ca, "ca.pem"))

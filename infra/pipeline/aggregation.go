@@ -15,9 +15,9 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/iotwatch/iotwatch/shared/aws/dynamolock"
 	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	tablecontract "github.com/iotwatch/iotwatch/shared/contract/table"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 )
 
@@ -34,7 +34,7 @@ type Aggregation struct {
 // AggregationProps wires aggregation to the lake.
 type AggregationProps struct {
 	Lake         *Lake
-	Table        awsdynamodb.ITable // the lease (dynamolock.PK items only)
+	Table        awsdynamodb.ITable // the lease (tablecontract.LockPK items only)
 	FunctionsDir string
 }
 
@@ -64,7 +64,7 @@ func NewAggregation(scope constructs.Construct, id string, p *AggregationProps) 
 	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:    jsii.Strings("dynamodb:PutItem", "dynamodb:DeleteItem"),
 		Resources:  jsii.Strings(*p.Table.TableArn()),
-		Conditions: &map[string]interface{}{"ForAllValues:StringEquals": map[string]interface{}{"dynamodb:LeadingKeys": []string{dynamolock.PK}}},
+		Conditions: &map[string]interface{}{"ForAllValues:StringEquals": map[string]interface{}{"dynamodb:LeadingKeys": []string{tablecontract.LockPK}}},
 	}))
 	// Async invocations (the schedule): two retries, then the failure queue (alarmed).
 	fn.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{

@@ -189,10 +189,9 @@ func invoke(t *testing.T, bootstrap string, env map[string]string, event []byte)
 	select {
 	case <-api.done:
 	case err := <-exited:
-		<-time.After(100 * time.Millisecond) // an init error is posted before the exit
-		select {
+		select { // an init error is posted before the exit: its handler may still be finishing
 		case <-api.done:
-		default:
+		case <-time.After(5 * time.Second):
 			t.Fatalf("%s exited (%v) without answering:\n%s", filepath.Base(filepath.Dir(bootstrap)), err, out.String())
 		}
 	case <-ctx.Done():

@@ -17,7 +17,6 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/iotwatch/iotwatch/shared/aws/firehosebronze"
 	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
 )
@@ -173,7 +172,7 @@ func NewLake(scope constructs.Construct, id string, p *LakeProps) *Lake {
 
 // partitionedS3 is the Firehose destination shared by bronze and alerts: dynamic partitioning on
 // the UTC hour of a time field (the JQ of shared/contract/lake), a newline after each record, gzip.
-// deaggregate first splits each record at firehosebronze.Delimiter (the bronze function's records).
+// deaggregate first splits each record at lake.RecordDelimiter (the bronze function's records).
 func partitionedS3(l *Lake, role awsiam.IRole, prefix, field string, logStream *string, deaggregate bool) *awskinesisfirehose.CfnDeliveryStream_ExtendedS3DestinationConfigurationProperty {
 	param := func(name, value string) *awskinesisfirehose.CfnDeliveryStream_ProcessorParameterProperty {
 		return &awskinesisfirehose.CfnDeliveryStream_ProcessorParameterProperty{ParameterName: jsii.String(name), ParameterValue: jsii.String(value)}
@@ -183,7 +182,7 @@ func partitionedS3(l *Lake, role awsiam.IRole, prefix, field string, logStream *
 		processors = append(processors, &awskinesisfirehose.CfnDeliveryStream_ProcessorProperty{Type: jsii.String("RecordDeAggregation"),
 			Parameters: &[]*awskinesisfirehose.CfnDeliveryStream_ProcessorParameterProperty{
 				param("SubRecordType", "DELIMITED"),
-				param("Delimiter", base64.StdEncoding.EncodeToString([]byte(firehosebronze.Delimiter))),
+				param("Delimiter", base64.StdEncoding.EncodeToString([]byte(lake.RecordDelimiter))),
 			}})
 	}
 	processors = append(processors,

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/iotwatch/iotwatch/shared/aws/lambdametrics"
+	"github.com/iotwatch/iotwatch/shared/contract/emf"
 	tablecontract "github.com/iotwatch/iotwatch/shared/contract/table"
 )
 
@@ -36,7 +36,7 @@ type OperationsProps struct {
 	Lake        *Lake
 }
 
-const namespace = lambdametrics.Namespace
+const namespace = emf.Namespace
 
 // BronzeErrorsMetric is the metric filter's count of the records Firehose sent to errors/bronze/.
 const BronzeErrorsMetric = "BronzeErrorRecords"
@@ -276,11 +276,11 @@ func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *O
 	}
 	o.Dashboard.AddWidgets(
 		graph("Alerts by kind and severity (5 min)", search("${PROP('Dim.Kind')} ${PROP('Dim.Severity')}",
-			"SEARCH('{"+lambdametrics.Namespace+",Function,Kind,Severity} MetricName=\"Alerts\"', 'Sum', 300)")),
+			"SEARCH('{"+emf.Namespace+",Function,Kind,Severity} MetricName=\"Alerts\"', 'Sum', 300)")),
 		graph("Rejected readings by reason (5 min)", search("${PROP('Dim.Reason')}",
-			"SEARCH('{"+lambdametrics.Namespace+",Function,Reason} MetricName=\"Rejected\" Function=\"evaluate\"', 'Sum', 300)")),
+			"SEARCH('{"+emf.Namespace+",Function,Reason} MetricName=\"Rejected\" Function=\"evaluate\"', 'Sum', 300)")),
 		graph("Devices going silent (OPEN by the silence check, 5 min)", search("${PROP('Dim.Severity')}",
-			"SEARCH('{"+lambdametrics.Namespace+",Function,Kind,Severity} MetricName=\"Alerts\" Function=\"silence\" Kind=\"OPEN\"', 'Sum', 300)")),
+			"SEARCH('{"+emf.Namespace+",Function,Kind,Severity} MetricName=\"Alerts\" Function=\"silence\" Kind=\"OPEN\"', 'Sum', 300)")),
 	)
 	o.Dashboard.AddWidgets(awscloudwatch.NewAlarmStatusWidget(&awscloudwatch.AlarmStatusWidgetProps{
 		Title: jsii.String("Alarms"), Alarms: alarmsOf(o), Width: jsii.Number(24),

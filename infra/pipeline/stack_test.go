@@ -449,14 +449,6 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 }
 
-func TestDumpTemplate(t *testing.T) {
-	if os.Getenv("DUMP") == "" {
-		t.Skip()
-	}
-	b, _ := json.MarshalIndent(tmpl, "", " ")
-	os.WriteFile(os.Getenv("DUMP"), b, 0o644)
-}
-
 // TestFunctionEnvironmentIsTheServicesDefaults: the environment the stack gives the evaluate and
 // silence functions reads back, through the functions' own parser, as the service's defaults; and
 // the names it sets are the contract's.

@@ -29,7 +29,7 @@ type Client interface {
 }
 
 // PK is the partition key of the leases (the IAM policy of a holder allows this key only).
-const PK = "#LOCK"
+const PK = table.LockPK
 
 // Lock is one named lease.
 type Lock struct {

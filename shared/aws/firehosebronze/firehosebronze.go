@@ -46,7 +46,7 @@ const (
 
 // Delimiter separates the messages of a Firehose record; the stream's RecordDeAggregation
 // processor splits on it (its Delimiter parameter is this, base64).
-const Delimiter = "\n"
+const Delimiter = lake.RecordDelimiter
 
 // Putter is the part of the Firehose client the forwarder calls.
 type Putter interface {

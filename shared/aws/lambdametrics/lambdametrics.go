@@ -14,7 +14,7 @@ import (
 )
 
 // Namespace is the CloudWatch namespace of the pipeline's metrics.
-const Namespace = "iotwatch"
+const Namespace = emf.Namespace
 
 // Metric is one more figure of a function beside its Stats (the silence check's due devices).
 type Metric struct {

@@ -4,11 +4,11 @@
 package linkslambda
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -45,13 +45,41 @@ func (a *Handler) Handle(ctx context.Context, ev events.LambdaFunctionURLRequest
 	for k, v := range ev.Headers {
 		req.Header.Set(k, v)
 	}
-	rec := httptest.NewRecorder()
+	rec := &response{header: http.Header{}}
 	a.h.ServeHTTP(rec, req)
-	out := events.LambdaFunctionURLResponse{StatusCode: rec.Code, Headers: map[string]string{}, Body: rec.Body.String()}
-	for k := range rec.Header() {
-		out.Headers[k] = rec.Header().Get(k)
+	out := events.LambdaFunctionURLResponse{StatusCode: rec.status(), Headers: map[string]string{}, Body: rec.body.String()}
+	for k := range rec.header {
+		out.Headers[k] = rec.header.Get(k)
 	}
 	return out, nil
+}
+
+// response keeps what a handler writes, for the function URL's answer.
+type response struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (r *response) Header() http.Header { return r.header }
+
+func (r *response) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+}
+
+func (r *response) Write(b []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return r.body.Write(b)
+}
+
+// status is the code written, 200 when the handler wrote none (as net/http answers).
+func (r *response) status() int {
+	if r.code == 0 {
+		return http.StatusOK
+	}
+	return r.code
 }
 
 // SecretReader is the part of Secrets Manager the functions use.

@@ -11,6 +11,9 @@ import (
 	"time"
 )
 
+// Namespace is the CloudWatch namespace of the pipeline's metrics.
+const Namespace = "iotwatch"
+
 // Unit is a CloudWatch unit.
 type Unit string
 

@@ -15,6 +15,10 @@ import (
 )
 
 // The lake's top-level prefixes.
+// RecordDelimiter separates the messages of a Firehose record of the bronze function
+// (shared/aws/firehosebronze); the bronze stream's RecordDeAggregation processor splits on it.
+const RecordDelimiter = "\n"
+
 const (
 	Bronze     = "bronze"
 	Quarantine = "quarantine"

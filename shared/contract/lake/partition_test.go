@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/testsupport/need"
 )
 
 // TestPartitionQueryWithJQ16 runs the Firehose expression with jq 1.6 (Debian's, the version
@@ -15,7 +16,7 @@ import (
 func TestPartitionQueryWithJQ16(t *testing.T) {
 	jq, err := exec.LookPath("jq")
 	if err != nil {
-		t.Skip("jq is not installed (apt-get install jq; .ci/run does)")
+		need.Missing(t, need.JQ, "jq is not installed (apt-get install jq; .ci/run does)")
 	}
 	if out, _ := exec.Command(jq, "--version").Output(); strings.TrimSpace(string(out)) != "jq-1.6" {
 		t.Logf("jq is %s, not Firehose's 1.6", strings.TrimSpace(string(out)))

@@ -24,6 +24,10 @@ const (
 //	pk=#USERS  sk=<user_id>  timezone, quiet_hours, quiet_min_severity
 const UsersPK = "#USERS"
 
+// LockPK is the partition of the aggregation's lease (shared/aws/dynamolock): the aggregate
+// function may write only there.
+const LockPK = "#LOCK"
+
 // The due index: a sparse global secondary index of the STATE items that have a silence or a
 // silence reminder to come, so that the silence check reads the devices that are due and never
 // scans the table. The partition key spreads the devices over DueShards values (the device id's

@@ -8,9 +8,11 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/iotwatch/iotwatch/shared/testsupport/wait"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -128,6 +130,7 @@ func TestPUBACKsKeepTheirOrderWhileTheClientReceives(t *testing.T) {
 	// Other clients flood a topic the client subscribes to.
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	var flooded, subscribed atomic.Int64
 	for k := 0; k < 4; k++ {
 		wg.Add(1)
 		go func(k int) {
@@ -154,6 +157,7 @@ func TestPUBACKsKeepTheirOrderWhileTheClientReceives(t *testing.T) {
 				default:
 				}
 				conn.Write(one)
+				flooded.Add(1)
 			}
 		}(k)
 	}
@@ -183,6 +187,9 @@ func TestPUBACKsKeepTheirOrderWhileTheClientReceives(t *testing.T) {
 			}
 			body := make([]byte, n)
 			io.ReadFull(r, body)
+			if fh.Type == packets.Suback {
+				subscribed.Store(1)
+			}
 			if fh.Type == packets.Puback {
 				pk := packets.Packet{ProtocolVersion: 5, FixedHeader: fh}
 				pk.PubackDecode(body)
@@ -192,7 +199,11 @@ func TestPUBACKsKeepTheirOrderWhileTheClientReceives(t *testing.T) {
 			}
 		}
 	}()
-	time.Sleep(200 * time.Millisecond)
+	// The subscription is in place and the flood is under way before the publishes start.
+	wait.Until(t, 10*time.Second, "the SUBACK and 1,000 flooding publishes", func() ([2]int64, bool) {
+		s, f := subscribed.Load(), flooded.Load()
+		return [2]int64{s, f}, s == 1 && f >= 1000
+	})
 	for i := 1; i <= N; i++ {
 		p := "ok"
 		if i%3 == 0 {

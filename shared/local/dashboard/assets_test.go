@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/iotwatch/iotwatch/shared/testsupport/need"
 )
 
 // TestEmbeddedChartLibraryIsThePinnedPackage: the uPlot files embedded in the binary are the bytes
@@ -22,7 +24,7 @@ func TestEmbeddedChartLibraryIsThePinnedPackage(t *testing.T) {
 	assert.Equal(t, "1.6.32", pkg.DevDependencies["uplot"], "pin an exact version (assets/README.md names it)")
 	installed, err := os.ReadFile("../../../node_modules/uplot/package.json")
 	if os.IsNotExist(err) {
-		t.Skip("node_modules is not installed (npm ci; .ci/run does)")
+		need.Missing(t, need.NodeModules, "node_modules is not installed (npm ci; .ci/run does)")
 	}
 	require.NoError(t, err)
 	var ver struct{ Version string }

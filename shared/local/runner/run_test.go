@@ -26,6 +26,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/local/runner"
 	"github.com/iotwatch/iotwatch/shared/local/stream"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/testsupport/wait"
 	"github.com/iotwatch/iotwatch/shared/tools/backtest"
 	"github.com/iotwatch/iotwatch/shared/tools/simulate"
 )
@@ -301,6 +302,16 @@ type failingCall struct {
 	calls int
 }
 
+// waitCalls waits until Publish was called n times.
+func (f *failingCall) waitCalls(t *testing.T, n int) {
+	t.Helper()
+	wait.Until(t, 10*time.Second, fmt.Sprintf("%d calls of the publisher", n), func() (int, bool) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.calls, f.calls >= n
+	})
+}
+
 func (f *failingCall) Publish(ctx context.Context, ns []evaluator.Notice) []error {
 	f.mu.Lock()
 	f.calls++
@@ -331,13 +342,14 @@ func TestFailedPublishIsRetriedAndSentOnce(t *testing.T) {
 	reading := func(min int, temp float64) string {
 		return fmt.Sprintf(`{"device_id":"room-1","event_time":"2026-03-01T08:%02d:00Z","temperature":%g}`, min, temp)
 	}
+	fc := &failingCall{n: 2}
 	p := start(t, lakeDir, th, func(c *runner.Config) {
-		c.WrapPublisher = func(next evaluator.Publisher) evaluator.Publisher { return &failingCall{next: next, n: 2} }
+		c.WrapPublisher = func(next evaluator.Publisher) evaluator.Publisher { fc.next = next; return fc }
 	})
 	send(p.addr, reading(0, 25)) // OPEN: published (call 1), state saved
-	time.Sleep(100 * time.Millisecond)
+	fc.waitCalls(t, 1)
 	send(p.addr, reading(1, 27)) // ESCALATE: publish fails (call 2), the stream retries (call 3)
-	time.Sleep(200 * time.Millisecond)
+	fc.waitCalls(t, 3)
 	send(p.addr, reading(2, 20)) // RESOLVE
 	sum := p.finish(t)
 	var kinds []string

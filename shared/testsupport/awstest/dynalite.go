@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/iotwatch/iotwatch/shared/testsupport/need"
 )
 
 // Dynalite starts dynalite (npm, pinned in package.json; installed by `npm ci`) on a free
@@ -20,7 +22,7 @@ func Dynalite(t testing.TB) string {
 	t.Helper()
 	bin, err := moduleFile("node_modules/.bin/dynalite")
 	if err != nil {
-		t.Skipf("dynalite is not installed (npm ci installs it): %v", err)
+		need.Missing(t, need.NodeModules, fmt.Sprintf("dynalite is not installed (npm ci installs it): %v", err))
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -2,7 +2,7 @@
 // chromedp for the pages' tests: a page's console errors and failed requests, an accessibility
 // check (labels, text contrast, keyboard focus, no sideways scrolling), screenshots.
 //
-// Without Chromium the tests skip, unless IOTWATCH_BROWSER=required (CI) makes that a failure.
+// Without Chromium the tests skip, unless IOTWATCH_REQUIRE (CI: all) makes that a failure.
 package browser
 
 import (
@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/iotwatch/iotwatch/shared/testsupport/need"
 )
 
 // Viewports are the sizes every page is checked at: a laptop's and a phone's.
@@ -49,15 +50,12 @@ func chromium() string {
 	return ""
 }
 
-// Start starts Chromium, or skips the test when there is none (fails with IOTWATCH_BROWSER=required).
+// Start starts Chromium, or skips the test when there is none (fails where need.Required).
 func Start(t testing.TB) *Browser {
 	t.Helper()
 	path := chromium()
 	if path == "" {
-		if os.Getenv("IOTWATCH_BROWSER") == "required" {
-			t.Fatal("Chromium is not installed (apt-get install chromium) and IOTWATCH_BROWSER=required")
-		}
-		t.Skip("Chromium is not installed (apt-get install chromium; .ci/run does)")
+		need.Missing(t, need.Chromium, "Chromium is not installed (apt-get install chromium; .ci/run does)")
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
 		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("lang", "en-US"))

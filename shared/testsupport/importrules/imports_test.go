@@ -26,6 +26,9 @@ var (
 	cgo   = []string{"github.com/duckdb/"}
 	mqtt  = []string{"github.com/mochi-mqtt/", "github.com/eclipse/paho.mqtt.golang"}
 	local = []string{module + "shared/local/"}
+	// The CDK app's own dependencies.
+	cdk = []string{"github.com/aws/aws-cdk-go/", "github.com/aws/constructs-go/", "github.com/aws/jsii-runtime-go",
+		"github.com/cdklabs/", "github.com/Masterminds/semver/"}
 )
 
 func concat(lists ...[]string) []string {
@@ -49,8 +52,16 @@ var rules = []rule{
 		why: "the one-machine pipeline runs with no cloud: it links no AWS SDK"},
 	{from: "shared/aws/", never: concat(local, cgo, mqtt),
 		why: "the AWS adapters know nothing of the local stand-ins"},
-	{from: "", never: []string{module + "shared/testsupport/"},
-		why: "only tests import test support"},
+	{from: "shared/tools/", never: concat(local, sdk, cgo, []string{module + "shared/aws/"}),
+		why: "the tools (backtest, replay, simulate) take their sources as interfaces: no AWS or local adapter"},
+	// The stack knows the contracts (names, keys, formats) and, as named exceptions, the services'
+	// defaults it passes to the functions (aggregate.DefaultConfig, aggregate.IcebergTables,
+	// evaluator.DefaultConfig) with what those need: never an adapter, the SDK or an engine.
+	{from: "infra", only: concat(cdk, []string{module + "infra", module + "shared/contract/", module + "shared/domain/",
+		module + "shared/service/aggregate", module + "shared/service/evaluator", "golang.org/x/sync/"}),
+		why: "the stack knows the contracts; named exceptions: the services' defaults"},
+	{from: "", never: []string{module + "shared/testsupport/", "net/http/httptest"},
+		why: "only tests import test support and httptest"},
 }
 
 func TestImportDirection(t *testing.T) {
@@ -75,11 +86,11 @@ func TestImportDirection(t *testing.T) {
 			}
 			checked[r.from]++
 			for _, d := range strings.Fields(deps) {
-				if standard(d) {
-					continue
-				}
 				if hasPrefix(d, r.never) {
 					t.Errorf("%s depends on %s: %s", rel, d, r.why)
+				}
+				if standard(d) {
+					continue
 				}
 				if r.only != nil && !hasPrefix(d, r.only) {
 					t.Errorf("%s depends on %s: %s", rel, d, r.why)
