@@ -25,6 +25,22 @@ type Bucket struct {
 // New returns the bucket name read through client.
 func New(client Client, name string) *Bucket { return &Bucket{client: client, name: name} }
 
+// List implements lake.Lister: every key under prefix, page after page.
+func (b *Bucket) List(ctx context.Context, prefix string) ([]string, error) {
+	var out []string
+	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.name, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing s3://%s/%s: %w", b.name, prefix, err)
+		}
+		for _, o := range page.Contents {
+			out = append(out, aws.ToString(o.Key))
+		}
+	}
+	return out, nil
+}
+
 // Any reports whether an object's key starts with prefix (one ListObjectsV2 of one key).
 func (b *Bucket) Any(ctx context.Context, prefix string) (bool, error) {
 	out, err := b.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &b.name, Prefix: &prefix, MaxKeys: aws.Int32(1)})

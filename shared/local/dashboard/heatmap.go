@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sort"
 	"time"
+
+	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 )
 
 // Heatmap is the heatmap page's data: one row per location, one cell per hour.
@@ -123,7 +125,7 @@ func (s *Server) heatmapData(ctx context.Context, now time.Time, by, rng string)
 	}
 	value := func(a heatAcc) (float64, bool) {
 		if by == "health" {
-			return math.Min(100, 100*float64(a.readings)/float64(a.expect)), a.expect > 0
+			return aggregate.Health(a.readings, a.expect)
 		}
 		return a.tempSum / float64(a.tempN), a.tempN > 0
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -15,23 +14,15 @@ import (
 )
 
 // files lists the finished objects (not the hidden or .tmp files of a write in progress) of the
-// hour partitions of prefix from `from` up to `to`, oldest hour first. Pages read only the hours
-// they show: a lake of months costs what a day of it costs.
+// hour partitions of prefix from `from` up to `to`, oldest hour first, as paths. Pages read only
+// the hours they show: a lake of months costs what a day of it costs. A lake that cannot be read
+// shows what could be.
 func (s *Server) files(prefix string, from, to time.Time, suffix string) []string {
-	var out []string
-	for h := from.UTC().Truncate(time.Hour); h.Before(to); h = h.Add(time.Hour) {
-		dir := filepath.Join(s.root, filepath.FromSlash(lake.Partition(prefix, h)))
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			continue
-		}
-		for _, e := range entries {
-			if n := e.Name(); e.Type().IsRegular() && !strings.HasPrefix(n, ".") && strings.HasSuffix(n, suffix) {
-				out = append(out, filepath.Join(dir, n))
-			}
-		}
+	keys, _ := lake.HourObjects(context.Background(), lake.Dir(s.root), prefix, from, to, suffix)
+	for i, k := range keys {
+		keys[i] = lake.Dir(s.root).Path(k)
 	}
-	return out
+	return keys
 }
 
 // goldFiles lists the hourly_metrics files of the hours from `from` up to `to`.
@@ -55,19 +46,7 @@ func (s *Server) hourFiles(t lake.Table, from, to time.Time) []string {
 // latestHour is the newest hour partition under prefix (false: none), read from the directory
 // names only.
 func (s *Server) latestHour(prefix string) (time.Time, bool) {
-	days, _ := filepath.Glob(filepath.Join(s.root, prefix, "dt=*"))
-	sort.Sort(sort.Reverse(sort.StringSlice(days)))
-	for _, d := range days {
-		hours, _ := filepath.Glob(filepath.Join(d, "hour=*"))
-		sort.Sort(sort.Reverse(sort.StringSlice(hours)))
-		for _, h := range hours {
-			t, err := time.Parse("2006-01-02T15", strings.TrimPrefix(filepath.Base(d), "dt=")+"T"+strings.TrimPrefix(filepath.Base(h), "hour="))
-			if err == nil {
-				return t, true
-			}
-		}
-	}
-	return time.Time{}, false
+	return lake.LatestHour(lake.Dir(s.root), prefix)
 }
 
 // listLit is a DuckDB list literal of file names.

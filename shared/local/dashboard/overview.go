@@ -2,12 +2,12 @@ package dashboard
 
 import (
 	"context"
-	"math"
 	"net/http"
 	"sort"
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 )
 
 // silentAfter is how long without a reading makes a device stand out on the overview when its
@@ -89,8 +89,7 @@ func (s *Server) overviewData(ctx context.Context, now time.Time) (Overview, err
 				}
 				a = &acc{expected: fleetPerHour}
 			}
-			if a.expected > 0 {
-				h := math.Min(100, 100*float64(a.readings)/float64(int64(len(hours))*a.expected))
+			if h, ok := aggregate.Health(a.readings, int64(len(hours))*a.expected); ok {
 				get(id).Health = &h
 			}
 		}

@@ -223,10 +223,8 @@ func (s *Server) runs(ctx context.Context, now time.Time, n int) ([]Run, error) 
 		if err != nil {
 			continue
 		}
-		day := strings.TrimPrefix(filepath.Base(filepath.Dir(f)), "dt=")
-		hour := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "hour="), ".parquet")
-		h, err := time.Parse("2006-01-02T15", day+"T"+hour)
-		if err != nil {
+		h, ok := lake.ParseHour(filepath.ToSlash(f))
+		if !ok {
 			continue
 		}
 		out = append(out, Run{Hour: h, Written: fi.ModTime().UTC()})

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"math"
 	"slices"
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 )
 
 // ReportPage is the report's data.
@@ -97,8 +97,7 @@ func (s *Server) Report(ctx context.Context, w io.Writer, from, to time.Time) er
 				r := row(id)
 				e *= hours
 				r.Readings, r.Expected = n, e
-				if e > 0 {
-					h := math.Min(100, 100*float64(n)/float64(e))
+				if h, ok := aggregate.Health(n, e); ok {
 					r.Health = &h
 				}
 				ids[id] = true
@@ -116,8 +115,8 @@ func (s *Server) Report(ctx context.Context, w io.Writer, from, to time.Time) er
 		for id := range s.devices { // a registered device silent all along: 0 %
 			if r := row(id); r.Expected == 0 && fleetPerHour > 0 {
 				r.Expected = fleetPerHour * hours
-				zero := 0.0
-				r.Health = &zero
+				h, _ := aggregate.Health(0, r.Expected)
+				r.Health = &h
 			}
 		}
 	}

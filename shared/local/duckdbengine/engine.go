@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -89,24 +88,13 @@ func (e *Engine) SetDevices(ctx context.Context, devs []device.Device) error {
 // Close releases DuckDB.
 func (e *Engine) Close() error { return e.db.Close() }
 
-// hourFiles lists the files of one hour partition under prefix, sorted.
-func (e *Engine) hourFiles(prefix string, hour time.Time) ([]string, error) {
-	dir := filepath.Join(e.root, filepath.FromSlash(lake.Partition(prefix, hour)))
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+// hourFiles lists the files of one hour partition under prefix, sorted, as paths.
+func (e *Engine) hourFiles(ctx context.Context, prefix string, hour time.Time) ([]string, error) {
+	keys, err := lake.HourObjects(ctx, lake.Dir(e.root), prefix, hour, hour.Add(time.Hour), "")
+	for i, k := range keys {
+		keys[i] = lake.Dir(e.root).Path(k)
 	}
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, en := range entries {
-		if en.Type().IsRegular() && !strings.HasPrefix(en.Name(), ".") {
-			out = append(out, filepath.Join(dir, en.Name()))
-		}
-	}
-	sort.Strings(out)
-	return out, nil
+	return keys, err
 }
 
 // GoldFile is where one hour's hourly_metrics rows are written.
@@ -148,7 +136,7 @@ func (e *Engine) layerFiles(hour time.Time) []string {
 func (e *Engine) AggregateHour(ctx context.Context, h aggregate.Hour) (aggregate.HourResult, error) {
 	start := time.Now()
 	res := aggregate.HourResult{Hour: h.Start}
-	bronze, err := e.hourFiles(lake.Bronze, h.Start)
+	bronze, err := e.hourFiles(ctx, lake.Bronze, h.Start)
 	if err != nil {
 		return res, fmt.Errorf("listing bronze: %w", err)
 	}
@@ -162,11 +150,11 @@ func (e *Engine) AggregateHour(ctx context.Context, h aggregate.Hour) (aggregate
 		res.Duration = time.Since(start)
 		return res, nil
 	}
-	alerts, err := e.hourFiles(lake.Alerts, h.Start)
+	alerts, err := e.hourFiles(ctx, lake.Alerts, h.Start)
 	if err != nil {
 		return res, fmt.Errorf("listing alerts: %w", err)
 	}
-	rejections, err := e.hourFiles(lake.Rejections, h.Start)
+	rejections, err := e.hourFiles(ctx, lake.Rejections, h.Start)
 	if err != nil {
 		return res, fmt.Errorf("listing the rejections index: %w", err)
 	}
@@ -221,10 +209,11 @@ func (e *Engine) AggregateHour(ctx context.Context, h aggregate.Hour) (aggregate
 func (e *Engine) AggregateDay(ctx context.Context, d aggregate.Day) (aggregate.HourResult, error) {
 	start := time.Now()
 	res := aggregate.HourResult{Hour: d.Start}
-	dir := filepath.Dir(e.HourFile(lake.SilverReadingsTable, d.Start))
-	silver, err := filepath.Glob(filepath.Join(dir, "hour=[0-2][0-9].parquet"))
-	if err != nil {
-		return res, err
+	var silver []string
+	for _, h := range lake.Hours(d.Start, d.Start.Add(24*time.Hour)) {
+		if f := e.HourFile(lake.SilverReadingsTable, h); exists(f) {
+			silver = append(silver, f)
+		}
 	}
 	out := e.DayFile(d.Start)
 	if len(silver) == 0 {
@@ -235,7 +224,7 @@ func (e *Engine) AggregateDay(ctx context.Context, d aggregate.Day) (aggregate.H
 	}
 	var alerts []string
 	for h := 0; h < 24; h++ {
-		f, err := e.hourFiles(lake.Alerts, d.Start.Add(time.Duration(h)*time.Hour))
+		f, err := e.hourFiles(ctx, lake.Alerts, d.Start.Add(time.Duration(h)*time.Hour))
 		if err != nil {
 			return res, fmt.Errorf("listing alerts: %w", err)
 		}
@@ -246,6 +235,7 @@ func (e *Engine) AggregateDay(ctx context.Context, d aggregate.Day) (aggregate.H
 			res.BytesScanned += fi.Size()
 		}
 	}
+	var err error
 	res.Rows, err = e.write(ctx, out, func(tmp string) (aggregate.Statement, error) {
 		return aggregate.DuckDBDayStatement(aggregate.DuckDBFiles{Silver: silver, Alerts: alerts}, tmp, d)
 	})
@@ -331,3 +321,9 @@ func (e *Engine) DB() *sql.DB { return e.db }
 
 // Root is the lake's directory, absolute.
 func (e *Engine) Root() string { return e.root }
+
+// exists reports whether a file is there.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

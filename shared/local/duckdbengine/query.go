@@ -34,7 +34,7 @@ func lit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" 
 func (e *Engine) DefineViews(ctx context.Context) error {
 	glob := func(p string) string { return lit(filepath.Join(e.root, filepath.FromSlash(p))) }
 	jsonView := func(t lake.Table) string {
-		pattern := t.Prefix + "/dt=*/hour=*/*.json.gz" // finished objects only, not the .tmp of a write in progress
+		pattern := lake.PartitionGlob(t.Prefix) + "*.json.gz" // finished objects only, not the .tmp of a write in progress
 		if !e.has(pattern) {
 			return lake.EmptySelect(append(append([]lake.Column{}, t.Columns...), lake.PartitionColumns...))
 		}
@@ -42,7 +42,7 @@ func (e *Engine) DefineViews(ctx context.Context) error {
 			glob(pattern), structLiteral(t.Columns))
 	}
 	goldView := func(t lake.Table) string {
-		pattern := t.Prefix + "/dt=*/*.parquet" // not the .parquet.tmp of a write in progress
+		pattern := lake.DayGlob(t.Prefix) + "*.parquet" // not the .parquet.tmp of a write in progress
 		if !e.has(pattern) {
 			return lake.EmptySelect(t.Columns)
 		}

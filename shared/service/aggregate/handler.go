@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/iotwatch/iotwatch/shared/contract/emf"
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
 )
 
 // HourAggregator replaces one hour's rows of silver_readings, then of the tables computed from
@@ -160,7 +161,7 @@ func (c Config) hours(payload []byte) ([]time.Time, bool, error) {
 			return nil, true, fmt.Errorf("scheduled event time %q: %w", p.Time, err)
 		}
 		end := t.UTC().Truncate(time.Hour)
-		return Range(end.Add(-time.Duration(c.LateHours+1)*time.Hour), end), true, nil
+		return lake.Hours(end.Add(-time.Duration(c.LateHours+1)*time.Hour), end), true, nil
 	case p.From != "" || p.To != "":
 		from, err := ParseHour(p.From)
 		if err != nil {
@@ -198,16 +199,7 @@ func BoundedRange(from, to time.Time, max int) ([]time.Time, error) {
 	if hours := to.Unix()/3600 - from.Unix()/3600; hours > int64(max) {
 		return nil, fmt.Errorf("%s to %s is %d hours: one run takes at most %d; split the range", from.Format(HourLayout), to.Format(HourLayout), hours, max)
 	}
-	return Range(from, to), nil
-}
-
-// Range lists the hours in [from, to).
-func Range(from, to time.Time) []time.Time {
-	var out []time.Time
-	for h := from.UTC().Truncate(time.Hour); h.Before(to); h = h.Add(time.Hour) {
-		out = append(out, h)
-	}
-	return out
+	return lake.Hours(from, to), nil
 }
 
 // Handle aggregates the payload's hours. Any failed hour makes it return an error naming every

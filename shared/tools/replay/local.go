@@ -2,13 +2,10 @@ package replay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
@@ -19,27 +16,8 @@ import (
 type Dir struct{ Root string }
 
 // Objects implements Source.
-func (d Dir) Objects(_ context.Context, from, to time.Time) ([]string, error) {
-	var out []string
-	for h := from.UTC().Truncate(time.Hour); h.Before(to); h = h.Add(time.Hour) {
-		part := lake.Partition(lake.Quarantine, h)
-		entries, err := os.ReadDir(filepath.Join(d.Root, filepath.FromSlash(part)))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		var names []string
-		for _, e := range entries {
-			if n := e.Name(); e.Type().IsRegular() && strings.HasSuffix(n, ".json.gz") && !strings.HasPrefix(n, ".") {
-				names = append(names, part+n)
-			}
-		}
-		sort.Strings(names)
-		out = append(out, names...)
-	}
-	return out, nil
+func (d Dir) Objects(ctx context.Context, from, to time.Time) ([]string, error) {
+	return lake.HourObjects(ctx, lake.Dir(d.Root), lake.Quarantine, from, to, ".json.gz")
 }
 
 // Read implements Source.

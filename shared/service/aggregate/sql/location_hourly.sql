@@ -33,6 +33,7 @@ SELECT p.location, {{hour_start}} AS hour_start,
   CAST(p.readings AS BIGINT) AS readings,
   p.temperature_avg, p.co2_avg,
   CAST(s.expected_readings AS BIGINT) AS expected_readings,
+  -- health: aggregate.Health (health.go), rounded
   round(least(CAST(100 AS DOUBLE), CAST(100 AS DOUBLE) * p.readings / (s.expected_readings * greatest(coalesce(k.devices_known, 0), p.devices_reporting))), 6) AS health_pct
 FROM per_location p
 CROSS JOIN settings s
