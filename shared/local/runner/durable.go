@@ -53,6 +53,11 @@ func decodeRecord(b []byte) (dev string, arrival time.Time, data []byte, err err
 // durable there. The log's consumers take it to the stream (the evaluation) and to bronze (as
 // Firehose reads the stream on AWS).
 func (p *pipeline) rule(dev string, data []byte, done func(error)) {
+	if f := p.unreadable.Load(); f != nil {
+		// A reader cannot go on: what is taken now could not be landed.
+		done(fmt.Errorf("%w: %w", broker.ErrFull, f.err))
+		return
+	}
 	p.log.AppendAsync(encodeRecord(dev, time.Now(), data), func(_ uint64, err error) {
 		switch {
 		case err == nil:
@@ -122,7 +127,7 @@ func (p *pipeline) feedEvaluation(ctx context.Context) {
 		rec, err := r.Next(ctx)
 		if err != nil {
 			if !errors.Is(err, wal.ErrClosed) && ctx.Err() == nil {
-				p.fail(fmt.Errorf("reading the log for the evaluation: %w", err))
+				p.readerFailed(consumerEvaluate, fmt.Errorf("reading the log for the evaluation: %w", err))
 			}
 			return
 		}
@@ -149,7 +154,7 @@ func (p *pipeline) feedBronze(ctx context.Context) {
 		rec, err := r.Next(ctx)
 		if err != nil {
 			if !errors.Is(err, wal.ErrClosed) && ctx.Err() == nil {
-				p.fail(fmt.Errorf("reading the log for bronze: %w", err))
+				p.readerFailed(consumerBronze, fmt.Errorf("reading the log for bronze: %w", err))
 			}
 			return
 		}
@@ -235,4 +240,20 @@ func (p *pipeline) loadPendingHours() error {
 	}
 	p.bronze.Touch(hours...)
 	return nil
+}
+
+// readerFault is a reader of the log that cannot go on.
+type readerFault struct {
+	consumer string
+	err      error
+}
+
+// readerFailed says at once that a reader of the log stopped: /healthz fails, /metrics counts
+// it, and the broker stops acknowledging (nothing taken now could be landed).
+func (p *pipeline) readerFailed(consumer string, err error) {
+	p.fail(err)
+	p.readErrors[consumer].Add(1)
+	p.unreadable.CompareAndSwap(nil, &readerFault{consumer, err})
+	p.cfg.Log.Error("LOG UNREADABLE: a reader of the log stopped; not acknowledging messages (restart after repairing the log)",
+		"consumer", consumer, "err", err)
 }

@@ -25,6 +25,10 @@ func (p *pipeline) healthz(w http.ResponseWriter, _ *http.Request) {
 	case st.Broken:
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "log stopped: a failed write could not be cut off; restart iotwatch")
+	case p.unreadable.Load() != nil:
+		f := p.unreadable.Load()
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "log unreadable: the %s reader stopped (%v); messages are not acknowledged\n", f.consumer, f.err)
 	case p.stalled.Load():
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "evaluation stalled: records given up cannot be written to errors/failed-batches")
@@ -81,6 +85,8 @@ func (p *pipeline) metrics(w http.ResponseWriter, _ *http.Request) {
 		full = 1
 	}
 	metric("iotwatch_log_full", "gauge", "1 while the log refuses messages (cap or disk full): the broker is not acknowledging.", one(full))
+	metric("iotwatch_log_read_errors_total", "counter", "Readers of the log stopped by what they could not read, by consumer.",
+		sample{`{consumer="bronze"}`, p.readErrors[consumerBronze].Load()}, sample{`{consumer="evaluate"}`, p.readErrors[consumerEvaluate].Load()})
 	metric("iotwatch_log_appended_total", "counter", "Records appended to the log.", one(st.Appended))
 	metric("iotwatch_log_written_bytes_total", "counter", "Bytes appended to the log, frames included.", one(st.Written))
 	metric("iotwatch_log_fsyncs_total", "counter", "Group commits of the log (one write and one fsync each).", one(st.Syncs))

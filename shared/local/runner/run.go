@@ -73,6 +73,8 @@ type Config struct {
 	// MaxLogBytes caps the log on disk (0: the disk is the cap); at the cap the broker stops
 	// acknowledging until the consumers catch up.
 	MaxLogBytes int64
+	// RepairLog opens a damaged log (wal.Options.Repair), loudly, instead of refusing to start.
+	RepairLog bool
 	// TLS is the broker's TLS (client certificates required): needed to listen on anything but
 	// loopback. HTTPTLS is the HTTP listener's, needed likewise.
 	TLS, HTTPTLS *tls.Config
@@ -149,7 +151,9 @@ type pipeline struct {
 	bronzeFlushed time.Time
 	aborted       bool
 	stopping      atomic.Bool
-	stalled       atomic.Bool // given-up records cannot be written: the shard waits
+	stalled       atomic.Bool                 // given-up records cannot be written: the shard waits
+	unreadable    atomic.Pointer[readerFault] // the first reader of the log that could not go on
+	readErrors    map[string]*atomic.Int64    // per consumer
 	started       time.Time
 	rateBits      atomic.Uint64 // messages acknowledged per second over the last Tick (float64 bits)
 
@@ -234,7 +238,7 @@ func newPipeline(cfg Config) (*pipeline, error) {
 		return nil, err
 	}
 	log, err := wal.Open(filepath.Join(cfg.Lake, LogDir), wal.Options{MaxBytes: cfg.MaxLogBytes,
-		Consumers: []string{consumerEvaluate, consumerBronze}, Log: cfg.Log})
+		Consumers: []string{consumerEvaluate, consumerBronze}, Log: cfg.Log, Repair: cfg.RepairLog})
 	if err != nil {
 		_ = store.Close()
 		return nil, err
@@ -247,15 +251,16 @@ func newPipeline(cfg Config) (*pipeline, error) {
 		}
 	}()
 	p := &pipeline{
-		cfg:     cfg,
-		store:   store,
-		log:     log,
-		tracker: newTracker(log.Checkpointed(consumerEvaluate)),
-		started: time.Now(),
-		bronze:  bronzeWriter(cfg.Lake),
-		alerts:  lakefiles.NewWriter(cfg.Lake, lake.Alerts, "alert_time"),
-		failed:  lakefiles.NewWriter(cfg.Lake, lake.Errors+"/failed-batches", "event_time"),
-		sum:     Summary{Rejected: map[reading.Reason]int{}, Alerts: map[evaluator.AlertKey]int{}},
+		cfg:        cfg,
+		store:      store,
+		log:        log,
+		tracker:    newTracker(log.Checkpointed(consumerEvaluate)),
+		readErrors: map[string]*atomic.Int64{consumerEvaluate: new(atomic.Int64), consumerBronze: new(atomic.Int64)},
+		started:    time.Now(),
+		bronze:     bronzeWriter(cfg.Lake),
+		alerts:     lakefiles.NewWriter(cfg.Lake, lake.Alerts, "alert_time"),
+		failed:     lakefiles.NewWriter(cfg.Lake, lake.Errors+"/failed-batches", "event_time"),
+		sum:        Summary{Rejected: map[reading.Reason]int{}, Alerts: map[evaluator.AlertKey]int{}},
 	}
 	if cfg.BronzeEvery > 0 {
 		p.bronze.MaxAge = cfg.BronzeEvery

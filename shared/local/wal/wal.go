@@ -48,6 +48,11 @@ type Options struct {
 	// MaxRecord refuses larger payloads; default DefaultMaxRecord.
 	MaxRecord int
 	Log       *slog.Logger
+	// Repair opens a log that Open would refuse (ErrCorrupt, ErrBehind), loudly: a damaged last
+	// segment is copied aside (<segment>.damaged-<time>) and cut at its first bad record, and a
+	// checkpoint outside the log is moved to the log's nearest end; each is logged as an error
+	// that says what was lost. Without it, such a log is refused and nothing is changed.
+	Repair bool
 	// sync makes a commit durable (tests inject failures); default (*os.File).Sync.
 	sync func(*os.File) error
 }
@@ -68,6 +73,17 @@ var ErrFull = errors.New("the log is full")
 
 // ErrClosed is returned by appends after Close, and by readers once the log is closed and read.
 var ErrClosed = errors.New("the log is closed")
+
+// ErrCorrupt is returned (wrapped) by Open for a damaged last segment: a bad record with valid
+// ones after it, which is damage, not the torn tail a crash leaves (that is cut off).
+var ErrCorrupt = errors.New("the log is damaged")
+
+// ErrBehind is returned (wrapped) by Open when a consumer's checkpoint is outside the log: the
+// records between them are gone, and records appended now would take offsets it skips.
+var ErrBehind = errors.New("the log is behind its checkpoints")
+
+// repairHint ends the errors of a log Open refuses.
+const repairHint = "; start with --repair-log to keep the damaged file aside and go on from what is readable (what is lost is logged)"
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -181,22 +197,42 @@ func (l *Log) load() error {
 	}
 	sort.Slice(l.segs, func(i, j int) bool { return l.segs[i].first < l.segs[j].first })
 	if len(l.segs) == 0 {
-		return l.startSegment(1)
+		if err := l.startSegment(1); err != nil {
+			return err
+		}
+		return l.checkCheckpoints()
 	}
 	last := &l.segs[len(l.segs)-1]
-	n, good, err := scan(last.path)
+	n, good, dmg, err := scan(last.path, l.opt.MaxRecord)
 	if err != nil {
 		return err
 	}
-	if good < last.size {
+	if dmg != nil {
+		what := fmt.Sprintf("%s: the record at offset %d (byte %d) is unreadable and %d valid records follow it (from byte %d): "+
+			"damage, not a torn tail; checkpoints %v", last.path, last.first+n, good, dmg.frames, dmg.at, l.checkpoints)
+		if !l.opt.Repair {
+			return fmt.Errorf("%w: %s; nothing was cut off%s", ErrCorrupt, what, repairHint)
+		}
+		aside := last.path + ".damaged-" + time.Now().UTC().Format("20060102T150405Z")
+		if err := copyFile(last.path, aside); err != nil {
+			return fmt.Errorf("keeping the damaged segment aside: %w", err)
+		}
+		l.log.Error("LOG REPAIRED: the damaged segment is cut at its first bad record; the records after it are lost",
+			"damage", what, "lost_records", dmg.frames, "kept_aside", aside)
+	} else if good < last.size {
 		l.log.Warn("the log's last segment ends in a torn record (a crash mid-write): cut off", "segment", last.path,
 			"bytes", last.size-good)
+	}
+	if good < last.size {
 		if err := os.Truncate(last.path, good); err != nil {
 			return fmt.Errorf("cutting the torn tail of %s: %w", last.path, err)
 		}
 		last.size = good
 	}
 	l.next = last.first + n
+	if err := l.checkCheckpoints(); err != nil {
+		return err
+	}
 	for _, s := range l.segs {
 		l.bytes += s.size
 	}
@@ -208,23 +244,97 @@ func (l *Log) load() error {
 	return nil
 }
 
-// scan counts the whole frames of a segment and returns the size they take.
-func scan(path string) (n uint64, good int64, err error) {
+// damage is a bad frame with valid frames after it.
+type damage struct {
+	at     int64  // the byte of the first valid frame after the bad one
+	frames uint64 // valid frames from there on
+}
+
+// checkCheckpoints refuses checkpoints outside the log: the records between them and its end were
+// acknowledged and are gone, and records appended now would take offsets below them, unread.
+// (Segments go only once every consumer is past them, and the last stays: a sound log holds
+// every checkpoint.) Under Repair, such a checkpoint moves to the log's nearest end, loudly.
+func (l *Log) checkCheckpoints() error {
+	first := l.segs[0].first
+	for _, c := range l.opt.Consumers {
+		cp, ok := l.checkpoints[c]
+		if !ok || cp >= first && cp <= l.next {
+			continue
+		}
+		what := fmt.Sprintf("the checkpoint of %s is %d, and the log holds offsets %d to %d (%d segments in %s)",
+			c, cp, first, l.next, len(l.segs), l.dir)
+		if !l.opt.Repair {
+			return fmt.Errorf("%w: %s: acknowledged records are missing (a segment deleted or damaged); records taken now would be skipped%s",
+				ErrBehind, what, repairHint)
+		}
+		to, lost := l.next, "the records from the log's end up to the checkpoint, already read; any after it that were in the missing segments"
+		if cp < first {
+			to, lost = first, fmt.Sprintf("%d records below the log's first, never read", first-cp)
+		}
+		if err := durable.WriteFile(filepath.Join(l.dir, "checkpoint."+c), []byte(strconv.FormatUint(to, 10)+"\n"), 0o644); err != nil {
+			return fmt.Errorf("moving the checkpoint of %s: %w", c, err)
+		}
+		l.checkpoints[c] = to
+		l.log.Error("LOG REPAIRED: a checkpoint outside the log moved to its end", "checkpoint", what, "now", to, "lost", lost)
+	}
+	return nil
+}
+
+// copyFile copies src to dst (a new file), durably.
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return durable.WriteFile(dst, b, 0o644)
+}
+
+// scan counts the whole frames of a segment and returns the size they take; dmg is set when
+// the first bad frame is followed by a valid one (corruption, not a torn tail).
+func scan(path string, maxRecord int) (n uint64, good int64, dmg *damage, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, 0, fmt.Errorf("opening the log: %w", err)
+		return 0, 0, nil, fmt.Errorf("opening the log: %w", err)
 	}
 	defer f.Close()
 	r := bufio.NewReaderSize(f, 1<<20)
 	var buf []byte
 	for {
 		data, err := readFrame(r, &buf)
+		if err == io.EOF {
+			return n, good, nil, nil
+		}
 		if err != nil {
-			return n, good, nil // the end, or a torn or corrupt frame: what follows is cut off
+			break
 		}
 		n++
 		good += int64(frameHeader + len(data))
 	}
+	rest, err := io.ReadAll(io.NewSectionReader(f, good, 1<<62))
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("reading the log: %w", err)
+	}
+	for q := 1; q+frameHeader <= len(rest); q++ {
+		if k := validFrames(rest[q:], maxRecord); k > 0 {
+			return n, good, &damage{at: good + int64(q), frames: k}, nil
+		}
+	}
+	return n, good, nil, nil
+}
+
+// validFrames counts the valid frames at the start of b.
+func validFrames(b []byte, maxRecord int) uint64 {
+	k := uint64(0)
+	for len(b) >= frameHeader {
+		size := int(binary.LittleEndian.Uint32(b[:4]))
+		if size == 0 || size > maxRecord || frameHeader+size > len(b) ||
+			frameCRC(b[:4], b[frameHeader:frameHeader+size]) != binary.LittleEndian.Uint32(b[4:frameHeader]) {
+			break
+		}
+		k++
+		b = b[frameHeader+size:]
+	}
+	return k
 }
 
 var errCorrupt = errors.New("corrupt frame")
