@@ -13,7 +13,9 @@ import (
 )
 
 // segPath is the path of the segment whose first offset is first.
-func segPath(dir string, first uint64) string { return filepath.Join(dir, fmt.Sprintf("%020d.seg", first)) }
+func segPath(dir string, first uint64) string {
+	return filepath.Join(dir, fmt.Sprintf("%020d.seg", first))
+}
 
 // flip flips the bits of mask in the byte at off of path.
 func flip(t *testing.T, path string, off int64, mask byte) {
