@@ -8,7 +8,7 @@ MAX_BOOTSTRAP := 15728640
 # The Lambdas build without cgo; the CLI and the tests need it (DuckDB, for the local lake).
 CGO := CGO_ENABLED=1
 
-.PHONY: all build cli test alarms-check smoke bench lint fuzz run serve screenshots assets backtest clean synth diff deploy destroy
+.PHONY: all build cli test golden alarms-check smoke bench lint fuzz run serve screenshots assets backtest clean synth diff bootstrap deploy destroy
 
 # The CDK: the CLI pinned in package.json, quiet and self-contained (caches under .cache/).
 CDK_ENV := CI=true CDK_DISABLE_CLI_TELEMETRY=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
@@ -44,6 +44,12 @@ RACE_PKGS := ./shared/local/dashboard ./shared/service/evaluator ./shared/servic
 test: lint build
 	$(CDK_ENV) $(CGO) $(GO) test -count=1 ./...
 	$(CGO) $(GO) test -race -count=1 $(RACE_PKGS)
+
+## golden: rewrite every golden file under testdata/ from what the code writes now, in every
+## package at once (deliberately: review the diff). The fixtures of earlier stored formats
+## (testdata/formats/) are never rewritten.
+golden:
+	IOTWATCH_UPDATE=1 $(CDK_ENV) $(CGO) $(GO) test -count=1 ./...
 
 ## smoke: against a deployed stack (STACK=iotwatch): a device's readings to an alert, the aggregation
 ## through Athena, an alarm's notification; it removes what it made (infra/smoke.sh says what it checks)
@@ -144,7 +150,12 @@ synth: build node_modules/.bin/cdk
 	$(CDK) synth --quiet --no-notices $(CDK_ARGS)
 	@ls cdk.out/*NagReport.csv | sed 's/^/cdk-nag report: /'
 
-## diff, deploy, destroy: against the account of your AWS credentials (see README, "Deploying to AWS")
+## bootstrap: once per account and region, the CDK's own stack (its asset bucket and deploy roles),
+## with the CLI package.json pins; the account and region are your AWS credentials' (AWS_REGION)
+bootstrap: node_modules/.bin/cdk
+	$(CDK) bootstrap --no-notices $(CDK_ARGS)
+
+## diff, deploy, destroy: against the account of your AWS credentials (docs/deploying.md)
 diff: build node_modules/.bin/cdk
 	$(CDK) diff --no-notices $(CDK_ARGS)
 
