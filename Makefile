@@ -125,7 +125,7 @@ serve: cli
 	@[ -n "$(LAKE)" ] && [ -d "$(LAKE)" ] || { echo "no lake: run make run first, or give LAKE=DIR"; exit 2; }
 	$(BIN)/iotwatch serve --lake $(LAKE) --devices events/devices.csv --thresholds events/thresholds.csv --http 127.0.0.1:8080
 
-## screenshots: the README's pictures of the pages (docs/screenshots/), from the browser tests (needs chromium)
+## screenshots: the pictures of the pages in docs/dashboard.md (docs/screenshots/), from the browser tests (needs chromium)
 screenshots:
 	IOTWATCH_REQUIRE=chromium IOTWATCH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(CGO) $(GO) test -count=1 -run 'TestPagesInABrowser|TestReportInABrowser' ./shared/local/dashboard
 	IOTWATCH_REQUIRE=chromium IOTWATCH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(CGO) $(GO) test -count=1 -run 'TestDashboardInABrowser' ./shared/local/runner

@@ -110,16 +110,16 @@ func TestAggregateAndQueryALocalLake(t *testing.T) {
 	}
 }
 
-// readmeQueries are the example queries of the README (its "Example queries" SQL block, read
+// readmeQueries are the example queries of docs/queries.md (its "Example queries" SQL block, read
 // from the file so that they cannot drift): they must run locally as they do on Athena.
 func readmeQueries(t *testing.T) []string {
-	b, err := os.ReadFile("../../README.md")
+	b, err := os.ReadFile("../../docs/queries.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, ok := strings.Cut(string(b), "### Example queries")
+	_, rest, ok := strings.Cut(string(b), "## Example queries")
 	if !ok {
-		t.Fatal("README has no Example queries section")
+		t.Fatal("docs/queries.md has no Example queries section")
 	}
 	_, rest, _ = strings.Cut(rest, "```sql\n")
 	block, _, _ := strings.Cut(rest, "```")
@@ -136,7 +136,7 @@ func readmeQueries(t *testing.T) []string {
 		}
 	}
 	if len(out) < 6 {
-		t.Fatalf("read %d queries from the README", len(out))
+		t.Fatalf("read %d queries from docs/queries.md", len(out))
 	}
 	return out
 }

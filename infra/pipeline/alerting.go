@@ -55,7 +55,7 @@ type TableCapacity struct {
 }
 
 // TargetUtilization is the share of provisioned capacity auto scaling keeps in use (percent):
-// DynamoDB's default, room for a minute's rise before a scale-out (README, What it costs).
+// DynamoDB's default, room for a minute's rise before a scale-out (docs/cost.md).
 const TargetUtilization = 70
 
 // IndexMinWrites is the due index's least write capacity: 0.4 units for each table write (a
@@ -95,7 +95,7 @@ func NewAlerting(scope constructs.Construct, id string, p *AlertingProps) *Alert
 	a.Table.AddGlobalSecondaryIndex(gsi)
 	if cp := p.Capacity; cp != nil {
 		// The index takes 2 writes for each state write that moves a device's due time (one in
-		// five, README: 0.4 a reading) and the silence check's 16 Queries a minute.
+		// five, docs/cost.md: 0.4 a reading) and the silence check's 16 Queries a minute.
 		scale := func(attr awsdynamodb.IScalableTableAttribute) {
 			attr.ScaleOnUtilization(&awsdynamodb.UtilizationScalingProps{TargetUtilizationPercent: jsii.Number(TargetUtilization)})
 		}

@@ -4,7 +4,7 @@
 //
 // Why: Firehose bills ingestion in 5 KB steps per record. Reading the Kinesis stream itself, it
 // billed 5 KB for every reading of ~250 bytes, $0.15 a million readings; records of 500 readings
-// are billed by their bytes, ~$0.007 (README, What it costs).
+// are billed by their bytes, ~$0.007 (docs/cost.md).
 //
 // What bronze keeps is what it kept before: one message a line, its bytes as received, without
 // the line ends a device put after it (lake.LineMD5 and the decoder leave those out too). A
