@@ -1,0 +1,444 @@
+// Package rule is the third edition's rules (docs/DESIGN.md, "Third edition: rules on any
+// metric, for devices, locations or the whole fleet"): one row is one user's rule of one kind on
+// one metric, for a device, a location or the whole fleet; for a device, the most specific row
+// wins per (user, metric, rule). The wide thresholds file of the earlier editions is read as the
+// device rows it implies (FromConfig).
+package rule
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+)
+
+// Kind is a rule's kind: how a reading's value of the rule's metric is judged.
+type Kind uint8
+
+// The kinds, in the order a device's rules are judged.
+const (
+	High Kind = iota
+	Low
+	NoOccupancy
+	Anomaly
+	Stuck
+	Silent
+	numKinds
+)
+
+var kindNames = [numKinds]string{"high", "low", "no_occupancy", "anomaly", "stuck", "silent"}
+
+func (k Kind) String() string {
+	if k < numKinds {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// ParseKind reads a kind's name.
+func ParseKind(s string) (Kind, bool) {
+	for k, n := range kindNames {
+		if n == s {
+			return Kind(k), true
+		}
+	}
+	return 0, false
+}
+
+// ScopeKind says which devices a row is for.
+type ScopeKind uint8
+
+// The scopes, least specific first.
+const (
+	Fleet ScopeKind = iota
+	Location
+	Device
+)
+
+// Scope is a row's scope: `device:<id>`, `location:<name>` or `fleet`.
+type Scope struct {
+	Kind ScopeKind
+	Name string // the device id or the location; "" for the fleet
+}
+
+func (s Scope) String() string {
+	switch s.Kind {
+	case Device:
+		return "device:" + s.Name
+	case Location:
+		return "location:" + s.Name
+	}
+	return "fleet"
+}
+
+// MaxLocationLen bounds a location's name (it is a DynamoDB key on AWS).
+const MaxLocationLen = 256
+
+// ParseScope reads a scope.
+func ParseScope(s string) (Scope, error) {
+	switch {
+	case s == "fleet":
+		return Scope{Kind: Fleet}, nil
+	case strings.HasPrefix(s, "device:"):
+		id := strings.TrimPrefix(s, "device:")
+		if !reading.ValidDeviceID(id) {
+			return Scope{}, fmt.Errorf("device %q does not match %s", id, reading.DeviceIDPattern)
+		}
+		return Scope{Kind: Device, Name: id}, nil
+	case strings.HasPrefix(s, "location:"):
+		loc := strings.TrimPrefix(s, "location:")
+		switch {
+		case strings.TrimSpace(loc) == "":
+			return Scope{}, errors.New("the location is empty")
+		case strings.TrimSpace(loc) != loc:
+			return Scope{}, fmt.Errorf("location %q has surrounding spaces", loc)
+		case len(loc) > MaxLocationLen:
+			return Scope{}, fmt.Errorf("the location is longer than %d bytes", MaxLocationLen)
+		}
+		return Scope{Kind: Location, Name: loc}, nil
+	}
+	return Scope{}, fmt.Errorf("%q is not device:<id>, location:<name> or fleet", s)
+}
+
+// Row is one user's rule: of one kind, on one metric ("" for silent), for one scope. An unset
+// Value is an empty cell. Durations are whole seconds; 0 is off (and sustain's default).
+type Row struct {
+	UserID         string
+	Scope          Scope
+	Metric         string
+	Kind           Kind
+	Warning        threshold.Value // high, low: a threshold; no_occupancy: the metric's; anomaly: a z-score; stuck, silent: seconds
+	Violation      threshold.Value // high and low only
+	SustainSeconds int64           // high, low, no_occupancy, anomaly
+	Hysteresis     threshold.Value // high, low, no_occupancy
+	RemindSeconds  int64
+	Floor          threshold.Value // anomaly: the standard deviation's floor (unset: DefaultFloor)
+	// Version is the stored row's version (0 when not stored); alerts carry the winning row's as
+	// config_version.
+	Version int64
+}
+
+// Key is what makes a row unique: (user, scope, metric, kind).
+type Key struct {
+	UserID string
+	Scope  Scope
+	Metric string
+	Kind   Kind
+}
+
+// Key returns the row's key.
+func (r Row) Key() Key { return Key{r.UserID, r.Scope, r.Metric, r.Kind} }
+
+// Name is the rule's name in alerts: {metric}_{kind}, but sensor_stuck for temperature's stuck
+// rule and device_silent for silent (the names the earlier editions gave them).
+func (r Row) Name() alert.Rule {
+	switch {
+	case r.Kind == Silent:
+		return alert.DeviceSilent
+	case r.Kind == Stuck && r.Metric == reading.Temperature.String():
+		return alert.SensorStuck
+	}
+	return alert.Rule(r.Metric + "_" + r.Kind.String())
+}
+
+// Metrics says which metric names a rule may name: the built-ins, and once a catalog is
+// loaded, the metrics it declares.
+type Metrics interface {
+	Known(name string) bool
+}
+
+// BuiltIn knows the six built-in metrics only.
+type BuiltIn struct{}
+
+// Known implements Metrics.
+func (BuiltIn) Known(name string) bool {
+	for m := reading.Metric(0); m < reading.NumMetrics; m++ {
+		if m.String() == name {
+			return true
+		}
+	}
+	return false
+}
+
+// DefaultFloor is the anomaly rule's floor of the standard deviation on a metric when its row
+// sets none (DESIGN.md): temperature and humidity 0.1, light and CO2 1, humidity_ratio 0.0001,
+// occupancy 0.01, any other metric 0.1 (a declared metric's catalog floor replaces it).
+func DefaultFloor(metric string) float64 {
+	switch metric {
+	case "light", "co2":
+		return 1
+	case "humidity_ratio":
+		return 0.0001
+	case "occupancy":
+		return 0.01
+	}
+	return 0.1
+}
+
+// FieldError is one invalid field of a row.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// MinSilentSeconds and MinRemindSeconds are the least values of those durations.
+const (
+	MinSilentSeconds = 60
+	MinRemindSeconds = 300
+)
+
+// Validate checks a row against the contract; it returns every problem, each a *FieldError.
+func (r *Row) Validate(metrics Metrics) error {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	if err := threshold.ValidUserID(r.UserID); err != nil {
+		add("user_id", "%v", err)
+	}
+	switch {
+	case r.Kind == Silent && r.Metric != "":
+		add("metric", "silent is about the device, not a metric: leave it empty")
+	case r.Kind != Silent && r.Metric == "":
+		add("metric", "is empty: %s needs a metric", r.Kind)
+	case r.Kind != Silent && !metrics.Known(r.Metric):
+		add("metric", "%q is neither a built-in metric nor a declared one", r.Metric)
+	}
+	for _, v := range []struct {
+		name string
+		v    threshold.Value
+	}{{"warning", r.Warning}, {"violation", r.Violation}, {"hysteresis", r.Hysteresis}, {"floor", r.Floor}} {
+		if v.v.Set && (math.IsNaN(v.v.V) || math.IsInf(v.v.V, 0)) {
+			add(v.name, "%v is not a finite number", v.v.V)
+		}
+	}
+	notFor := func(field string, set bool, kinds ...Kind) {
+		for _, k := range kinds {
+			if set && r.Kind == k {
+				add(field, "does not apply to %s: leave it empty", k)
+			}
+		}
+	}
+	notFor("violation", r.Violation.Set, NoOccupancy, Anomaly, Stuck, Silent)
+	notFor("sustain_seconds", r.SustainSeconds != 0, Stuck, Silent)
+	notFor("hysteresis", r.Hysteresis.Set, Anomaly, Stuck, Silent)
+	notFor("floor", r.Floor.Set, High, Low, NoOccupancy, Stuck, Silent)
+	switch r.Kind {
+	case High, Low:
+		switch {
+		case !r.Warning.Set && !r.Violation.Set:
+			add("warning", "is empty, as is violation: set one or both")
+		case r.Kind == High && r.Warning.Set && r.Violation.Set && r.Violation.V < r.Warning.V:
+			add("violation", "%v is below warning %v (high: violation ≥ warning)", r.Violation.V, r.Warning.V)
+		case r.Kind == Low && r.Warning.Set && r.Violation.Set && r.Violation.V > r.Warning.V:
+			add("violation", "%v is above warning %v (low: violation ≤ warning)", r.Violation.V, r.Warning.V)
+		}
+	case NoOccupancy:
+		if !r.Warning.Set {
+			add("warning", "is empty: no_occupancy needs the metric's threshold")
+		}
+	case Anomaly:
+		if !r.Warning.Set || r.Warning.V <= 0 {
+			add("warning", "must be a z-score above 0")
+		}
+	case Stuck, Silent:
+		least := int64(1)
+		if r.Kind == Silent {
+			least = MinSilentSeconds
+		}
+		if v := r.Warning; !v.Set || v.V != math.Trunc(v.V) || v.V < float64(least) || v.V > threshold.MaxDurationSeconds {
+			add("warning", "must be whole seconds from %d to %d (%s)", least, threshold.MaxDurationSeconds, r.Kind)
+		}
+	}
+	if r.Hysteresis.Set && r.Hysteresis.V < 0 {
+		add("hysteresis", "%v is negative", r.Hysteresis.V)
+	}
+	if r.Floor.Set && r.Floor.V <= 0 {
+		add("floor", "%v is not above 0", r.Floor.V)
+	}
+	for _, d := range []struct {
+		name  string
+		v     int64
+		least int64
+	}{{"sustain_seconds", r.SustainSeconds, 0}, {"remind_seconds", r.RemindSeconds, MinRemindSeconds}} {
+		switch {
+		case d.v < 0:
+			add(d.name, "%d is negative", d.v)
+		case d.v > threshold.MaxDurationSeconds:
+			add(d.name, "%d is more than %d (7 days)", d.v, threshold.MaxDurationSeconds)
+		case d.v != 0 && d.v < d.least:
+			add(d.name, "%d is less than %d", d.v, d.least)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// The limits on a set of rows (a file, or what a table holds), so that a device's rules in force
+// and its alarm state stay small: a state item under DynamoDB's 400 KB, its writes a few units.
+const (
+	MaxRowsPerUser  = 500  // every scope of one user
+	MaxRowsPerScope = 2000 // every user of one scope (a location's or the fleet's item set, read at once)
+)
+
+// FromConfig returns the device rows a wide thresholds config means (DESIGN.md): its
+// temperature high and low, light no_occupancy, temperature anomaly and stuck, and silent rules,
+// each carrying the config's sustain (where it applies), hysteresis, reminders and version.
+func FromConfig(c threshold.Config) []Row {
+	base := Row{UserID: c.UserID, Scope: Scope{Kind: Device, Name: c.DeviceID}, RemindSeconds: c.RemindSeconds, Version: c.Version}
+	temp, light := reading.Temperature.String(), reading.Light.String()
+	var out []Row
+	add := func(r Row) { out = append(out, r) }
+	if c.TempWarning.Set || c.TempViolation.Set {
+		r := base
+		r.Metric, r.Kind, r.Warning, r.Violation, r.SustainSeconds, r.Hysteresis = temp, High, c.TempWarning, c.TempViolation, c.SustainSeconds, c.TempHysteresis
+		add(r)
+	}
+	if c.TempLowWarning.Set || c.TempLowViolation.Set {
+		r := base
+		r.Metric, r.Kind, r.Warning, r.Violation, r.SustainSeconds, r.Hysteresis = temp, Low, c.TempLowWarning, c.TempLowViolation, c.SustainSeconds, c.TempHysteresis
+		add(r)
+	}
+	if c.LightNoOccupancy.Set {
+		r := base
+		r.Metric, r.Kind, r.Warning, r.SustainSeconds, r.Hysteresis = light, NoOccupancy, c.LightNoOccupancy, c.SustainSeconds, c.LightHysteresis
+		add(r)
+	}
+	if c.TempZScore.Set {
+		r := base
+		r.Metric, r.Kind, r.Warning, r.SustainSeconds = temp, Anomaly, c.TempZScore, c.SustainSeconds
+		add(r)
+	}
+	if c.StuckSeconds > 0 {
+		r := base
+		r.Metric, r.Kind, r.Warning = temp, Stuck, threshold.Of(float64(c.StuckSeconds))
+		add(r)
+	}
+	if c.SilentSeconds > 0 {
+		r := base
+		r.Kind, r.Warning = Silent, threshold.Of(float64(c.SilentSeconds))
+		add(r)
+	}
+	return out
+}
+
+// FromConfigs is FromConfig of each config, in order.
+func FromConfigs(cs []threshold.Config) []Row {
+	var out []Row
+	for _, c := range cs {
+		out = append(out, FromConfig(c)...)
+	}
+	return out
+}
+
+// Check refuses a set of rows that breaks the set's rules: a (user, scope, metric, rule) twice,
+// more than MaxRowsPerUser rows of a user or MaxRowsPerScope of a scope. line(i) names row i in
+// errors (its file line, say).
+func Check(rows []Row, line func(i int) string) error {
+	var errs []error
+	first := map[Key]int{}
+	perUser, perScope := map[string]int{}, map[Scope]int{}
+	for i, r := range rows {
+		if j, dup := first[r.Key()]; dup {
+			errs = append(errs, fmt.Errorf("%s: user_id: %s already has a %s rule on %q for %s on %s", line(i), r.UserID, r.Kind, r.Metric, r.Scope, line(j)))
+			continue
+		}
+		first[r.Key()] = i
+		if perUser[r.UserID]++; perUser[r.UserID] == MaxRowsPerUser+1 {
+			errs = append(errs, fmt.Errorf("%s: user_id: %s has more than %d rules", line(i), r.UserID, MaxRowsPerUser))
+		}
+		if perScope[r.Scope]++; perScope[r.Scope] == MaxRowsPerScope+1 {
+			errs = append(errs, fmt.Errorf("%s: scope: %s has more than %d rules", line(i), r.Scope, MaxRowsPerScope))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// InForce is a rule in force for a device: the winning row, and the rows it won over.
+type InForce struct {
+	Row
+	Over []Row // less specific rows of the same (user, metric, rule), most specific first
+}
+
+// Resolve returns the rules in force for device d among rows: for each (user, metric, kind),
+// the row of d's device scope, else of its location's, else the fleet's. They come ordered by
+// user, then metric, then kind: the order a device's rules are judged (and its alerts emitted).
+func Resolve(rows []Row, d device.Device) []InForce {
+	type slot struct {
+		user, metric string
+		kind         Kind
+	}
+	best := map[slot]*InForce{}
+	var order []slot
+	for _, r := range rows {
+		if !applies(r.Scope, d) {
+			continue
+		}
+		s := slot{r.UserID, r.Metric, r.Kind}
+		cur := best[s]
+		switch {
+		case cur == nil:
+			best[s] = &InForce{Row: r}
+			order = append(order, s)
+		case r.Scope.Kind > cur.Scope.Kind:
+			cur.Over = append([]Row{cur.Row}, cur.Over...)
+			cur.Row = r
+		default:
+			cur.Over = append(cur.Over, r)
+		}
+	}
+	out := make([]InForce, 0, len(order))
+	for _, s := range order {
+		f := best[s]
+		sortBySpecificity(f.Over)
+		out = append(out, *f)
+	}
+	sortInForce(out)
+	return out
+}
+
+// applies reports whether a row of scope s is for device d.
+func applies(s Scope, d device.Device) bool {
+	switch s.Kind {
+	case Device:
+		return s.Name == d.ID
+	case Location:
+		return d.Location != "" && s.Name == d.Location
+	}
+	return true
+}
+
+// sortBySpecificity orders rows most specific scope first.
+func sortBySpecificity(rows []Row) {
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Scope.Kind > rows[j].Scope.Kind })
+}
+
+// sortInForce orders rules by user (in the order users first appear), then kind, then metric:
+// the order the earlier editions judged a config's rules in (temperature high, low, light
+// no_occupancy, anomaly, stuck), so that a wide file and its rows emit the same alerts in the
+// same order.
+func sortInForce(rules []InForce) {
+	users := map[string]int{}
+	for _, r := range rules {
+		if _, ok := users[r.UserID]; !ok {
+			users[r.UserID] = len(users)
+		}
+	}
+	sort.SliceStable(rules, func(i, j int) bool {
+		a, b := rules[i], rules[j]
+		if users[a.UserID] != users[b.UserID] {
+			return users[a.UserID] < users[b.UserID]
+		}
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		return a.Metric < b.Metric
+	})
+}
