@@ -203,6 +203,7 @@ SELECT
   m.temperature_min, m.temperature_avg, m.temperature_max, m.temperature_p50, m.temperature_p95,
   m.humidity_avg, m.light_avg, m.light_max, m.co2_avg, m.co2_max, m.occupancy_ratio,
   CAST(s.expected_readings AS BIGINT) AS expected_readings,
+  -- health: aggregate.Health (health.go) is the same figure in Go, for the pages
   least(CAST(100 AS DOUBLE), CAST(m.readings AS DOUBLE) * 100 / s.expected_readings) AS health_pct,
   coalesce(a.alerts_warning, 0) AS alerts_warning,
   coalesce(a.alerts_violation, 0) AS alerts_violation
@@ -429,6 +430,7 @@ SELECT p.location, TIMESTAMP '2026-03-01 07:00:00' AS hour_start,
   CAST(p.readings AS BIGINT) AS readings,
   p.temperature_avg, p.co2_avg,
   CAST(s.expected_readings AS BIGINT) AS expected_readings,
+  -- health: aggregate.Health (health.go), rounded
   round(least(CAST(100 AS DOUBLE), CAST(100 AS DOUBLE) * p.readings / (s.expected_readings * greatest(coalesce(k.devices_known, 0), p.devices_reporting))), 6) AS health_pct
 FROM per_location p
 CROSS JOIN settings s
