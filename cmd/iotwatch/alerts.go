@@ -258,10 +258,9 @@ func userDeviceRule(cmd *cobra.Command, user, device, rule *string, ruleRequired
 	cmd.Flags().StringVar(user, "user", "", "user id")
 	cmd.Flags().StringVar(device, "device", "", "device id")
 	cmd.Flags().StringVar(rule, "rule", "", "rule (temperature_high, temperature_low, light_no_occupancy, temperature_anomaly, sensor_stuck, device_silent)")
-	_ = cmd.MarkFlagRequired("user")
-	_ = cmd.MarkFlagRequired("device")
+	requireFlags(cmd, "user", "device")
 	if ruleRequired {
-		_ = cmd.MarkFlagRequired("rule")
+		requireFlags(cmd, "rule")
 	}
 }
 

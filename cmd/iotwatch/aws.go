@@ -111,7 +111,6 @@ An email subscription must be confirmed from the message AWS sends.`,
 	cmd.Flags().StringVar(&phone, "sms", "", "phone number in E.164 form, e.g. +33612345678")
 	cmd.Flags().StringSliceVar(&severities, "severity", nil, "only these severities (WARNING, VIOLATION); default both")
 	cmd.Flags().StringVar(&endpoint, "endpoint", "", "SNS endpoint URL (an emulator); default: the standard AWS configuration")
-	cmd.MarkFlagRequired("topic")
-	cmd.MarkFlagRequired("user")
+	requireFlags(cmd, "topic", "user")
 	return cmd
 }

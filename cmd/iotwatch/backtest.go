@@ -130,20 +130,11 @@ standard error as FILE:LINE: reason: detail; the exit status is 1 when there wer
 	cmd.Flags().StringVar(&device, "device", "", "device id of the --csv readings")
 	cmd.Flags().IntVar(&maxRejects, "max-rejects", 0, "rejected readings tolerated before the exit status is 1")
 	cmd.Flags().StringVar(&until, "until", "", "where the silence clock ends (RFC 3339; default: the last event time)")
-	cmd.MarkFlagRequired("thresholds")
+	requireFlags(cmd, "thresholds")
 	return cmd
 }
 
 // readThresholds reads and validates a whole thresholds file.
 func readThresholds(path string) ([]threshold.Config, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	configs, err := threshold.ParseCSV(f, path)
-	if err != nil {
-		return nil, fmt.Errorf("invalid thresholds, nothing used:\n%w", err)
-	}
-	return configs, nil
+	return readCSV(path, "thresholds", "nothing used", threshold.ParseCSV)
 }

@@ -109,7 +109,7 @@ hours ago (recordings, a stopped run) is shown up to its last reading.`,
 	f.StringVar(&tlsCert, "tls-cert", "", "certificate (PEM) for HTTPS; without it, loopback only")
 	f.StringVar(&tlsKey, "tls-key", "", "its private key (PEM)")
 	f.StringVar(&addrFile, "addr-file", "", "write the address there once it listens (with --http 127.0.0.1:0)")
-	cmd.MarkFlagRequired("lake")
+	requireFlags(cmd, "lake")
 	return cmd
 }
 
@@ -174,6 +174,6 @@ minimum, average and maximum; every reading for a day or less), its thresholds a
 	f.StringVar(&out, "out", "report.html", "the HTML file to write")
 	f.StringVar(&devicesPath, "devices", "", "devices CSV: names and locations")
 	f.StringVar(&thresholdsPath, "thresholds", "", "thresholds CSV: drawn on the charts")
-	cmd.MarkFlagRequired("lake")
+	requireFlags(cmd, "lake")
 	return cmd
 }

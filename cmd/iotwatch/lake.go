@@ -76,9 +76,7 @@ twice gives the same rows.`,
 	cmd.Flags().IntVar(&late, "late-hours", aggregate.DefaultConfig.LateHours, "unused here: the late window of scheduled runs")
 	cmd.Flags().DurationVar(&interval, "interval", aggregate.DefaultConfig.Interval, "devices' nominal reading interval (expected_readings = 1h / interval)")
 	cmd.Flags().MarkHidden("late-hours")
-	for _, f := range []string{"lake", "from", "to"} {
-		cmd.MarkFlagRequired(f)
-	}
+	requireFlags(cmd, "lake", "from", "to")
 	return cmd
 }
 
@@ -109,7 +107,7 @@ func newQuery(stdout io.Writer) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&lakeDir, "lake", "", "lake directory")
 	cmd.Flags().StringVar(&format, "format", "table", "output: table, csv or jsonl")
-	cmd.MarkFlagRequired("lake")
+	requireFlags(cmd, "lake")
 	return cmd
 }
 

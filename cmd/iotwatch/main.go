@@ -72,3 +72,13 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newAlerts(stdout, time.Now), newUsers(stdout), newCA(stdout), newServe(stderr), newReport(stdout), newQuarantine(stdout))
 	return root
 }
+
+// requireFlags marks flags of cmd required. It fails only on a flag cmd does not have: a
+// mistake of the code, which every test that builds the CLI then shows.
+func requireFlags(cmd *cobra.Command, names ...string) {
+	for _, name := range names {
+		if err := cmd.MarkFlagRequired(name); err != nil {
+			panic(fmt.Sprintf("%s: %v", cmd.CommandPath(), err))
+		}
+	}
+}

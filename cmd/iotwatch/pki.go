@@ -36,7 +36,7 @@ readable by their owner only; an existing CA is never overwritten. Then:
 	}
 	initCmd.Flags().StringVar(&dir, "dir", "", "directory of the CA")
 	initCmd.Flags().StringSliceVar(&hosts, "host", nil, "a name or address devices reach the broker at (repeatable)")
-	initCmd.MarkFlagRequired("dir")
+	requireFlags(initCmd, "dir")
 	cmd.AddCommand(initCmd)
 	return cmd
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -46,44 +47,106 @@ func (f *storeFlags) open(cmd *cobra.Command) (*dynamostore.Store, error) {
 	return dynamostore.New(client, f.table), nil
 }
 
-func newThresholds(stdout io.Writer) *cobra.Command {
-	cmd := &cobra.Command{Use: "thresholds", Short: "Manage the thresholds the evaluate function reads"}
+// table is an opened table: its store, and its name for messages.
+type table struct {
+	*dynamostore.Store
+	name string
+}
 
-	var put storeFlags
-	putCmd := &cobra.Command{
-		Use:   "put FILE.csv",
-		Short: "Validate a whole thresholds file, then write it (nothing is written if any line is wrong)",
-		Args:  cobra.ExactArgs(1),
+// tableCmd is a command on the table: the store flags and its own, In read from the arguments
+// before the table is opened (a bad file opens nothing), then Run.
+type tableCmd[In any] struct {
+	Use, Short string
+	Args       cobra.PositionalArgs                   // nil: no arguments
+	Flags      func(*cobra.Command)                   // the command's own flags
+	Required   []string                               // of its own flags, those that must be given
+	Read       func(args []string) (In, error)        // nil: the zero In
+	Run        func(context.Context, table, In) error // what it does on the table
+}
+
+func (c tableCmd[In]) command() *cobra.Command {
+	var store storeFlags
+	args := c.Args
+	if args == nil {
+		args = cobra.NoArgs
+	}
+	cmd := &cobra.Command{
+		Use:   c.Use,
+		Short: c.Short,
+		Args:  args,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			configs, err := readThresholds(args[0])
+			var in In
+			if c.Read != nil {
+				var err error
+				if in, err = c.Read(args); err != nil {
+					return err
+				}
+			}
+			s, err := store.open(cmd)
 			if err != nil {
 				return err
 			}
-			s, err := put.open(cmd)
-			if err != nil {
+			return c.Run(cmd.Context(), table{s, store.table}, in)
+		},
+	}
+	store.add(cmd)
+	if c.Flags != nil {
+		c.Flags(cmd)
+	}
+	requireFlags(cmd, c.Required...)
+	return cmd
+}
+
+// none is the input of a command that reads no file.
+type none struct{}
+
+// putCSV is `put FILE.csv`: the whole file read and validated first (nothing is written if any
+// line is wrong), then written with put.
+func putCSV[T any](stdout io.Writer, noun, short string, parse func(io.Reader, string) ([]T, error),
+	put func(*dynamostore.Store, context.Context, []T) error) tableCmd[[]T] {
+	return tableCmd[[]T]{
+		Use:   "put FILE.csv",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		Read:  func(args []string) ([]T, error) { return readCSV(args[0], noun, "nothing written", parse) },
+		Run: func(ctx context.Context, t table, rows []T) error {
+			if err := put(t.Store, ctx, rows); err != nil {
 				return err
 			}
-			if err := s.PutThresholds(cmd.Context(), configs); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "wrote %d thresholds to %s\n", len(configs), put.table)
+			fmt.Fprintf(stdout, "wrote %d %s to %s\n", len(rows), noun, t.name)
 			return nil
 		},
 	}
-	put.add(putCmd)
+}
 
-	var list storeFlags
+// readCSV reads and validates a whole file with parse; an invalid one is refused whole, and the
+// error says what of it was done (outcome: "nothing written", "nothing used").
+func readCSV[T any](path, noun, outcome string, parse func(io.Reader, string) ([]T, error)) ([]T, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rows, err := parse(f, path)
+	if err != nil {
+		return nil, fmt.Errorf("invalid %s, %s:\n%w", noun, outcome, err)
+	}
+	return rows, nil
+}
+
+func newThresholds(stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "thresholds", Short: "Manage the thresholds the evaluate function reads"}
+	put := putCSV(stdout, "thresholds", "Validate a whole thresholds file, then write it (nothing is written if any line is wrong)",
+		threshold.ParseCSV, (*dynamostore.Store).PutThresholds)
+
 	var listDevice string
-	listCmd := &cobra.Command{
-		Use:   "list --device ID",
-		Short: "Print every user's thresholds for a device as CSV",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := list.open(cmd)
-			if err != nil {
-				return err
-			}
-			configs, err := s.ListThresholds(cmd.Context(), listDevice)
+	list := tableCmd[none]{
+		Use:      "list --device ID",
+		Short:    "Print every user's thresholds for a device as CSV",
+		Flags:    func(cmd *cobra.Command) { cmd.Flags().StringVar(&listDevice, "device", "", "device id") },
+		Required: []string{"device"},
+		Run: func(ctx context.Context, t table, _ none) error {
+			configs, err := t.ListThresholds(ctx, listDevice)
 			if err != nil {
 				return err
 			}
@@ -91,166 +154,104 @@ func newThresholds(stdout io.Writer) *cobra.Command {
 			return threshold.WriteCSV(stdout, configs)
 		},
 	}
-	list.add(listCmd)
-	listCmd.Flags().StringVar(&listDevice, "device", "", "device id")
-	listCmd.MarkFlagRequired("device")
 
-	var del storeFlags
 	var delUser, delDevice string
-	delCmd := &cobra.Command{
+	del := tableCmd[none]{
 		Use:   "delete --user U --device ID",
 		Short: "Remove one user's thresholds for a device",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := del.open(cmd)
-			if err != nil {
-				return err
-			}
-			if err := s.DeleteThresholds(cmd.Context(), delUser, delDevice); err != nil {
+		Flags: func(cmd *cobra.Command) {
+			cmd.Flags().StringVar(&delUser, "user", "", "user id")
+			cmd.Flags().StringVar(&delDevice, "device", "", "device id")
+		},
+		Required: []string{"user", "device"},
+		Run: func(ctx context.Context, t table, _ none) error {
+			if err := t.DeleteThresholds(ctx, delUser, delDevice); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "deleted the thresholds of %s for %s\n", delUser, delDevice)
 			return nil
 		},
 	}
-	del.add(delCmd)
-	delCmd.Flags().StringVar(&delUser, "user", "", "user id")
-	delCmd.Flags().StringVar(&delDevice, "device", "", "device id")
-	delCmd.MarkFlagRequired("user")
-	delCmd.MarkFlagRequired("device")
 
-	cmd.AddCommand(putCmd, listCmd, delCmd)
+	cmd.AddCommand(put.command(), list.command(), del.command())
 	return cmd
 }
 
 func newDevices(stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "devices", Short: "Manage device metadata (name, location) used in alert texts"}
-	var put storeFlags
+	put := putCSV(stdout, "devices", "Validate a whole devices file (device_id,name,location), then write it (and, with --bucket, the lake's snapshot for location_hourly)",
+		device.ParseCSV, (*dynamostore.Store).PutDevices)
 	var bucket, s3Endpoint string
-	putCmd := &cobra.Command{
-		Use:   "put FILE.csv [--bucket LAKE]",
-		Short: "Validate a whole devices file (device_id,name,location), then write it (and, with --bucket, the lake's snapshot for location_hourly)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := os.Open(args[0])
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			devs, err := device.ParseCSV(f, args[0])
-			if err != nil {
-				return fmt.Errorf("invalid devices, nothing written:\n%w", err)
-			}
-			s, err := put.open(cmd)
-			if err != nil {
-				return err
-			}
-			if err := s.PutDevices(cmd.Context(), devs); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "wrote %d devices to %s\n", len(devs), put.table)
-			if bucket == "" {
-				return nil
-			}
-			lines := make([]lake.DevicesLine, len(devs))
-			for i, d := range devs {
-				lines[i] = lake.DevicesLine{DeviceID: d.ID, Name: d.Name, Location: d.Location}
-			}
-			body, err := lake.GzipJSONLines(lines)
-			if err != nil {
-				return err
-			}
-			cfg, err := awsclient.Load(cmd.Context(), s3Endpoint)
-			if err != nil {
-				return err
-			}
-			client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = s3Endpoint != "" })
-			if _, err := client.PutObject(cmd.Context(), &s3.PutObjectInput{Bucket: &bucket, Key: aws.String(lake.DevicesObject), Body: bytes.NewReader(body)}); err != nil {
-				return fmt.Errorf("writing s3://%s/%s: %w", bucket, lake.DevicesObject, err)
-			}
-			fmt.Fprintf(stdout, "wrote %d devices to s3://%s/%s\n", len(devs), bucket, lake.DevicesObject)
-			return nil
-		},
+	put.Use = "put FILE.csv [--bucket LAKE]"
+	put.Flags = func(cmd *cobra.Command) {
+		cmd.Flags().StringVar(&bucket, "bucket", "", "the lake bucket (stack output LakeBucket): also replace its devices snapshot, which location_hourly reads")
+		cmd.Flags().StringVar(&s3Endpoint, "s3-endpoint", "", "S3 endpoint URL (an emulator); default: the standard AWS configuration")
 	}
-	put.add(putCmd)
-	putCmd.Flags().StringVar(&bucket, "bucket", "", "the lake bucket (stack output LakeBucket): also replace its devices snapshot, which location_hourly reads")
-	putCmd.Flags().StringVar(&s3Endpoint, "s3-endpoint", "", "S3 endpoint URL (an emulator); default: the standard AWS configuration")
-	cmd.AddCommand(putCmd)
+	write := put.Run
+	put.Run = func(ctx context.Context, t table, devs []device.Device) error {
+		if err := write(ctx, t, devs); err != nil || bucket == "" {
+			return err
+		}
+		return putDevicesSnapshot(ctx, stdout, bucket, s3Endpoint, devs)
+	}
+	cmd.AddCommand(put.command())
 	return cmd
+}
+
+// putDevicesSnapshot replaces the lake's devices snapshot, which location_hourly reads.
+func putDevicesSnapshot(ctx context.Context, stdout io.Writer, bucket, endpoint string, devs []device.Device) error {
+	lines := make([]lake.DevicesLine, len(devs))
+	for i, d := range devs {
+		lines[i] = lake.DevicesLine{DeviceID: d.ID, Name: d.Name, Location: d.Location}
+	}
+	body, err := lake.GzipJSONLines(lines)
+	if err != nil {
+		return err
+	}
+	cfg, err := awsclient.Load(ctx, endpoint)
+	if err != nil {
+		return err
+	}
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = endpoint != "" })
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String(lake.DevicesObject), Body: bytes.NewReader(body)}); err != nil {
+		return fmt.Errorf("writing s3://%s/%s: %w", bucket, lake.DevicesObject, err)
+	}
+	fmt.Fprintf(stdout, "wrote %d devices to s3://%s/%s\n", len(devs), bucket, lake.DevicesObject)
+	return nil
 }
 
 func newUsers(stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "users", Short: "Manage people's preferences (time zone, quiet hours) in the table"}
+	put := putCSV(stdout, "users", "Validate a whole users file (user_id,timezone,quiet_hours,quiet_min_severity), then write it",
+		user.ParseCSV, (*dynamostore.Store).PutUsers)
 
-	var put storeFlags
-	putCmd := &cobra.Command{
-		Use:   "put FILE.csv",
-		Short: "Validate a whole users file (user_id,timezone,quiet_hours,quiet_min_severity), then write it",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := os.Open(args[0])
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			users, err := user.ParseCSV(f, args[0])
-			if err != nil {
-				return fmt.Errorf("invalid users, nothing written:\n%w", err)
-			}
-			s, err := put.open(cmd)
-			if err != nil {
-				return err
-			}
-			if err := s.PutUsers(cmd.Context(), users); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "wrote %d users to %s\n", len(users), put.table)
-			return nil
-		},
-	}
-	put.add(putCmd)
-
-	var list storeFlags
-	listCmd := &cobra.Command{
+	list := tableCmd[none]{
 		Use:   "list",
 		Short: "Print every user's preferences as CSV",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := list.open(cmd)
-			if err != nil {
-				return err
-			}
-			users, err := s.ListUsers(cmd.Context())
+		Run: func(ctx context.Context, t table, _ none) error {
+			users, err := t.ListUsers(ctx)
 			if err != nil {
 				return err
 			}
 			return user.WriteCSV(stdout, users)
 		},
 	}
-	list.add(listCmd)
 
-	var del storeFlags
 	var delUser string
-	delCmd := &cobra.Command{
-		Use:   "delete --user U",
-		Short: "Remove a user's preferences (no more quiet hours)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := del.open(cmd)
-			if err != nil {
-				return err
-			}
-			if err := s.DeleteUser(cmd.Context(), delUser); err != nil {
+	del := tableCmd[none]{
+		Use:      "delete --user U",
+		Short:    "Remove a user's preferences (no more quiet hours)",
+		Flags:    func(cmd *cobra.Command) { cmd.Flags().StringVar(&delUser, "user", "", "user id") },
+		Required: []string{"user"},
+		Run: func(ctx context.Context, t table, _ none) error {
+			if err := t.DeleteUser(ctx, delUser); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "deleted the preferences of %s\n", delUser)
 			return nil
 		},
 	}
-	del.add(delCmd)
-	delCmd.Flags().StringVar(&delUser, "user", "", "user id")
-	_ = delCmd.MarkFlagRequired("user")
 
-	cmd.AddCommand(putCmd, listCmd, delCmd)
+	cmd.AddCommand(put.command(), list.command(), del.command())
 	return cmd
 }

@@ -16,7 +16,8 @@ func TestParseCSV(t *testing.T) {
 		{"bad id", "device_id,name,location\nroom 1,x,y\n", "d.csv:2: device_id", 0},
 		{"duplicate", "device_id,name,location\nroom-1,a,b\nroom-1,c,d\n", "d.csv:3: device_id: \"room-1\" is already on line 2", 0},
 		{"field count", "device_id,name,location\nroom-1,a\n", "d.csv:2: has 2 fields", 0},
-		{"header", "id,name\n", "d.csv:1: header", 0},
+		{"header", "id,name\n", "d.csv:1: id: unknown column", 0},
+		{"columns by name", "location,device_id\nFloor 2,room-1\n", "", 1},
 		{"long name", "device_id,name,location\nroom-1," + strings.Repeat("n", 257) + ",b\n", "d.csv:2: name: longer than 256", 0},
 	}
 	for _, tc := range tests {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/iotwatch/iotwatch/shared/domain/csvfile"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
 )
 
@@ -236,150 +237,62 @@ func ValidUserID(id string) error {
 	return nil
 }
 
-// LineError is an invalid line of a file.
-type LineError struct {
-	File  string
-	Line  int
-	Field string // "" when the whole line is wrong
-	Msg   string
-}
+// LineError is an invalid line of a file (the readers of every CSV share it).
+type LineError = csvfile.LineError
 
-func (e *LineError) Error() string {
-	if e.Field == "" {
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-	}
-	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Field, e.Msg)
-}
+// csvColumns are the columns a thresholds file may name.
+var csvColumns = csvfile.Columns{Known: AllColumns(), Required: []string{"user_id", "device_id"}, Ignored: []string{VersionColumn}}
 
 // ParseCSV reads a whole thresholds file. Any invalid line refuses the file: the returned error
 // joins one *LineError per problem (name is the file name used in messages), and no config is returned.
 func ParseCSV(r io.Reader, name string) ([]Config, error) {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = -1
-	cr.TrimLeadingSpace = true
-	header, err := cr.Read()
-	if err == io.EOF {
-		return nil, &LineError{File: name, Line: 1, Msg: "empty file: want a header with user_id, device_id and the thresholds, e.g. " + strings.Join(Header, ",")}
-	}
-	if err != nil {
-		return nil, &LineError{File: name, Line: 1, Msg: err.Error()}
-	}
-	if len(header) > 0 {
-		header[0] = strings.TrimPrefix(header[0], "\ufeff")
-	}
-	cols, err := headerColumns(header, name)
-	if err != nil {
-		return nil, err
-	}
-	var out []Config
-	var errs []error
 	seen := map[[2]string]int{}
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		line, _ := cr.FieldPos(0)
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				line = pe.Line
-			}
-			errs = append(errs, &LineError{File: name, Line: line, Msg: err.Error()})
-			if pe == nil {
-				break
-			}
-			continue
-		}
-		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
-			continue
-		}
-		if len(rec) != len(cols) {
-			errs = append(errs, &LineError{File: name, Line: line, Msg: fmt.Sprintf("has %d fields, want %d (%s)", len(rec), len(cols), strings.Join(header, ","))})
-			continue
-		}
-		c, lineErrs := parseRecord(cols, rec)
-		for _, fe := range lineErrs {
-			errs = append(errs, &LineError{File: name, Line: line, Field: fe.Field, Msg: fe.Msg})
-		}
-		if len(lineErrs) > 0 {
-			continue
+	return csvfile.Read(r, name, csvColumns, func(row *csvfile.Row) Config {
+		c := parseRow(row)
+		if !row.OK() {
+			return c
 		}
 		key := [2]string{c.UserID, c.DeviceID}
 		if prev, dup := seen[key]; dup {
-			errs = append(errs, &LineError{File: name, Line: line, Field: "user_id", Msg: fmt.Sprintf("user %q already has thresholds for device %q on line %d", c.UserID, c.DeviceID, prev)})
-			continue
+			row.Errorf("user_id", "user %q already has thresholds for device %q on line %d", c.UserID, c.DeviceID, prev)
+		} else {
+			seen[key] = row.Line()
 		}
-		seen[key] = line
-		out = append(out, c)
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return out, nil
+		return c
+	})
 }
 
-// headerColumns matches a header's names to columns: each known once, user_id and device_id
-// required.
-func headerColumns(header []string, name string) ([]column, error) {
-	var errs []error
-	byName := map[string]column{}
-	for _, c := range columns {
-		byName[c.name] = c
-	}
-	out := make([]column, len(header))
-	seen := map[string]bool{}
-	for i, h := range header {
-		h = strings.TrimSpace(h)
-		c, ok := byName[h]
-		switch {
-		case h == VersionColumn && !seen[h]:
-			c = column{name: h} // read, and ignored
-		case !ok:
-			errs = append(errs, &LineError{File: name, Line: 1, Field: h, Msg: fmt.Sprintf("unknown column (known: %s)", strings.Join(AllColumns(), ", "))})
-		case seen[h]:
-			errs = append(errs, &LineError{File: name, Line: 1, Field: h, Msg: "column named twice"})
-		}
-		seen[h] = true
-		out[i] = c
-	}
-	for _, req := range []string{"user_id", "device_id"} {
-		if !seen[req] {
-			errs = append(errs, &LineError{File: name, Line: 1, Field: req, Msg: "required column missing from the header"})
-		}
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return out, nil
-}
-
-func parseRecord(cols []column, rec []string) (Config, []*FieldError) {
+// parseRow reads one line's cells and validates the config, recording every problem on row.
+func parseRow(row *csvfile.Row) Config {
 	var c Config
-	var errs []*FieldError
-	for i, col := range cols {
-		s := strings.TrimSpace(rec[i])
+	failed := map[string]bool{}
+	fail := func(field, format string, args ...any) {
+		failed[field] = true
+		row.Errorf(field, format, args...)
+	}
+	for _, col := range columns {
+		s := row.Get(col.name)
 		switch {
 		case col.text != nil:
 			if col.name == "user_id" {
-				s = rec[i] // a user id is checked as written: surrounding spaces are an error
+				s = row.Raw(col.name) // a user id is checked as written: surrounding spaces are an error
 			}
 			*col.text(&c) = s
 		case col.number != nil && s != "":
 			v, err := strconv.ParseFloat(s, 64)
 			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-				errs = append(errs, &FieldError{Field: col.name, Msg: fmt.Sprintf("%q is not a finite number", s)})
+				fail(col.name, "%q is not a finite number", s)
 				continue
 			}
 			*col.number(&c) = Of(v)
 		case col.seconds != nil && s != "":
 			n, err := strconv.ParseInt(s, 10, 64)
 			if err != nil {
-				errs = append(errs, &FieldError{Field: col.name, Msg: fmt.Sprintf("%q is not a whole number of seconds", s)})
+				fail(col.name, "%q is not a whole number of seconds", s)
 				continue
 			}
 			if n == 0 && col.min > 0 {
-				errs = append(errs, &FieldError{Field: col.name, Msg: fmt.Sprintf("0 is less than %d (leave the cell empty to turn it off)", col.min)})
+				fail(col.name, "0 is less than %d (leave the cell empty to turn it off)", col.min)
 				continue
 			}
 			*col.seconds(&c) = n
@@ -387,19 +300,15 @@ func parseRecord(cols []column, rec []string) (Config, []*FieldError) {
 	}
 	// Validate too, so that one pass names every problem of the line; a field that did not parse
 	// is reported once, by its parse error.
-	failed := map[string]bool{}
-	for _, e := range errs {
-		failed[e.Field] = true
-	}
 	if err := c.Validate(); err != nil {
 		for _, e := range unwrap(err) {
 			var fe *FieldError
 			if errors.As(e, &fe) && !failed[fe.Field] {
-				errs = append(errs, fe)
+				row.Errorf(fe.Field, "%s", fe.Msg)
 			}
 		}
 	}
-	return c, errs
+	return c
 }
 
 func unwrap(err error) []error {

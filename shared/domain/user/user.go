@@ -15,6 +15,7 @@ import (
 	_ "time/tzdata" // IANA zones everywhere, a Lambda's minimal image included
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/domain/csvfile"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 )
 
@@ -149,125 +150,50 @@ func clock(s string) (int, error) {
 
 // ParseCSV reads a whole users file (columns matched by name, user_id required; name is the
 // file name used in messages). Any invalid line refuses the file: the error joins one
-// *threshold.LineError per problem, and no user is returned.
+// *csvfile.LineError per problem, and no user is returned.
 func ParseCSV(r io.Reader, name string) ([]User, error) {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = -1
-	cr.TrimLeadingSpace = true
-	header, err := cr.Read()
-	if err == io.EOF {
-		return nil, &threshold.LineError{File: name, Line: 1, Msg: "empty file: want the header " + strings.Join(Header, ",")}
-	}
-	if err != nil {
-		return nil, &threshold.LineError{File: name, Line: 1, Msg: err.Error()}
-	}
-	if len(header) > 0 {
-		header[0] = strings.TrimPrefix(header[0], "\ufeff")
-	}
-	col := map[string]int{}
-	var errs []error
-	for i, h := range header {
-		h = strings.TrimSpace(h)
-		known := false
-		for _, k := range Header {
-			known = known || k == h
-		}
-		switch _, dup := col[h]; {
-		case !known:
-			errs = append(errs, &threshold.LineError{File: name, Line: 1, Field: h, Msg: "unknown column (known: " + strings.Join(Header, ", ") + ")"})
-		case dup:
-			errs = append(errs, &threshold.LineError{File: name, Line: 1, Field: h, Msg: "column named twice"})
-		}
-		col[h] = i
-	}
-	if _, ok := col["user_id"]; !ok {
-		errs = append(errs, &threshold.LineError{File: name, Line: 1, Field: "user_id", Msg: "required column missing"})
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	var out []User
 	seen := map[string]int{}
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		line, _ := cr.FieldPos(0)
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				line = pe.Line
-			}
-			errs = append(errs, &threshold.LineError{File: name, Line: line, Msg: err.Error()})
-			if pe == nil {
-				break
-			}
-			continue
-		}
-		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
-			continue
-		}
-		if len(rec) != len(header) {
-			errs = append(errs, &threshold.LineError{File: name, Line: line, Msg: fmt.Sprintf("has %d fields, want %d (%s)", len(rec), len(header), strings.Join(header, ","))})
-			continue
-		}
-		cell := func(c string) string {
-			if i, ok := col[c]; ok {
-				return strings.TrimSpace(rec[i])
-			}
-			return ""
-		}
-		u, lineErrs := parseUser(cell)
-		for _, fe := range lineErrs {
-			fe.File, fe.Line = name, line
-			errs = append(errs, fe)
-		}
-		if len(lineErrs) > 0 {
-			continue
+	return csvfile.Read(r, name, csvfile.Columns{Known: Header, Required: []string{"user_id"}}, func(row *csvfile.Row) User {
+		u := parseUser(row)
+		if !row.OK() {
+			return u
 		}
 		if prev, dup := seen[u.ID]; dup {
-			errs = append(errs, &threshold.LineError{File: name, Line: line, Field: "user_id", Msg: fmt.Sprintf("user %q is already on line %d", u.ID, prev)})
-			continue
+			row.Errorf("user_id", "user %q is already on line %d", u.ID, prev)
+		} else {
+			seen[u.ID] = row.Line()
 		}
-		seen[u.ID] = line
-		out = append(out, u)
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return out, nil
+		return u
+	})
 }
 
-// parseUser checks one line's cells.
-func parseUser(cell func(string) string) (User, []*threshold.LineError) {
-	var errs []*threshold.LineError
-	u := User{ID: cell("user_id"), ZoneName: cell("timezone")}
+// parseUser checks one line's cells, recording every problem on row.
+func parseUser(row *csvfile.Row) User {
+	u := User{ID: row.Get("user_id"), ZoneName: row.Get("timezone"), Zone: time.UTC}
 	if err := threshold.ValidUserID(u.ID); err != nil {
-		errs = append(errs, &threshold.LineError{Field: "user_id", Msg: err.Error()})
+		row.Errorf("user_id", "%v", err)
 	}
-	u.Zone = time.UTC
 	if u.ZoneName != "" {
 		loc, err := time.LoadLocation(u.ZoneName)
 		if err != nil || u.ZoneName == "Local" {
-			errs = append(errs, &threshold.LineError{Field: "timezone", Msg: fmt.Sprintf("%q is not an IANA time zone (such as Europe/Paris or America/New_York)", u.ZoneName)})
+			row.Errorf("timezone", "%q is not an IANA time zone (such as Europe/Paris or America/New_York)", u.ZoneName)
 		} else {
 			u.Zone = loc
 		}
 	}
-	q, err := ParseQuiet(cell("quiet_hours"))
+	q, err := ParseQuiet(row.Get("quiet_hours"))
 	if err != nil {
-		errs = append(errs, &threshold.LineError{Field: "quiet_hours", Msg: err.Error()})
+		row.Errorf("quiet_hours", "%v", err)
 	}
 	u.Quiet = q
-	switch s := alert.Severity(strings.ToUpper(cell("quiet_min_severity"))); s {
+	switch s := alert.Severity(strings.ToUpper(row.Get("quiet_min_severity"))); s {
 	case "":
 	case alert.Warning, alert.Violation:
 		u.QuietMinSeverity = s
 	default:
-		errs = append(errs, &threshold.LineError{Field: "quiet_min_severity", Msg: fmt.Sprintf("%q: want WARNING or VIOLATION (empty: VIOLATION)", cell("quiet_min_severity"))})
+		row.Errorf("quiet_min_severity", "%q: want WARNING or VIOLATION (empty: VIOLATION)", row.Get("quiet_min_severity"))
 	}
-	return u, errs
+	return u
 }
 
 // WriteCSV writes users in the CSV's form (ParseCSV reads it back).
