@@ -36,7 +36,7 @@ cli:
 # The packages that run goroutines of their own: their tests run again under the race detector.
 # (The Lambda handler's tests drive three emulators; under -race they are too slow for goaws, and
 # the concurrency they reach is the evaluator's and the SNS publisher's, which run here.)
-RACE_PKGS := ./shared/local/dashboard ./shared/service/evaluator ./shared/service/links ./shared/local/stream ./shared/local/runner ./shared/local/lakefiles \
+RACE_PKGS := ./shared/local/dashboard ./shared/local/lakeview ./shared/service/evaluator ./shared/service/links ./shared/local/stream ./shared/local/runner ./shared/local/lakefiles \
 	./shared/local/filestore ./shared/local/broker ./shared/local/wal ./shared/aws/snsalerts ./shared/testsupport/memstore
 
 ## test: lint, every test (no network, no Docker, no AWS; the stack tests need node), the concurrent

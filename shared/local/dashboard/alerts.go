@@ -1,78 +1,15 @@
 package dashboard
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/local/lakeview"
 	"github.com/iotwatch/iotwatch/shared/service/links"
 )
-
-// episodes are the episodes that overlap from..to (those open at `to` included, however old),
-// from the alerts table; with a running pipeline, its states say which are open now, and which
-// are acknowledged or snoozed (an action or an alert still in the lake writer's buffer).
-func (s *Server) episodes(ctx context.Context, from, to time.Time, device string) ([]Episode, error) {
-	rows, err := s.alertRows(ctx, from.Add(-30*24*time.Hour), to.Add(time.Hour), device)
-	if err != nil {
-		return nil, err
-	}
-	all := Episodes(rows)
-	if s.cfg.Live != nil {
-		type key struct{ device, user, rule string }
-		live := map[key]links.Episode{}
-		for _, e := range links.OpenEpisodes(s.cfg.Live.States(), "", device, to) {
-			live[key{e.Device, e.User, string(e.Rule)}] = e
-		}
-		for i := range all {
-			e := &all[i]
-			if !e.Open() {
-				continue
-			}
-			k := key{e.Device, e.User, e.Rule}
-			le, ok := live[k]
-			if !ok {
-				// Not open in the run's states: resolved since (its RESOLVE still in the lake
-				// writer's buffer). It ended by now at the latest.
-				e.End = to
-				continue
-			}
-			delete(live, k)
-			if le.Severity == string(alert.Violation) {
-				e.Severity = le.Severity // escalated since
-			}
-			if le.Acked {
-				e.AckedBy = e.User
-			} else {
-				e.AckedBy = ""
-			}
-			e.SnoozedUntil = time.Time{}
-			if le.SnoozedUntil != nil {
-				e.SnoozedUntil = le.SnoozedUntil.UTC()
-			}
-		}
-		for _, le := range live { // opened, its OPEN not yet in the lake
-			e := Episode{User: le.User, Device: le.Device, Rule: string(le.Rule), Severity: le.Severity, Start: le.Since.UTC()}
-			if le.Acked {
-				e.AckedBy = le.User
-			}
-			if le.SnoozedUntil != nil {
-				e.SnoozedUntil = le.SnoozedUntil.UTC()
-			}
-			all = append(all, e)
-		}
-	}
-	out := all[:0]
-	for _, e := range all {
-		if e.Start.Before(to) && (e.Open() || e.End.After(from)) {
-			out = append(out, e)
-		}
-	}
-	return out, nil
-}
 
 // Filters are the alerts page's choices.
 type Filters struct {
@@ -84,7 +21,7 @@ type Filters struct {
 // EpisodeRow is one episode on the alerts page, with its bar on the timeline (percentages of the
 // range's width).
 type EpisodeRow struct {
-	Episode
+	lakeview.Episode
 	Label       string
 	Left, Width float64
 	Snoozed     bool
@@ -128,7 +65,7 @@ func (s *Server) alerts(r *http.Request, now time.Time) (string, any, error) {
 	var span time.Duration
 	f.Range, span = rangeOf(q, "7d")
 	from := now.Add(-span)
-	eps, err := s.episodes(r.Context(), from, now, "")
+	eps, err := s.lake.EpisodesSince(r.Context(), now, from)
 	if err != nil {
 		return "", nil, err
 	}
@@ -151,13 +88,13 @@ func (s *Server) alerts(r *http.Request, now time.Time) (string, any, error) {
 		if e.Open() || end.After(now) {
 			end = now
 		}
-		row := EpisodeRow{Episode: e, Label: s.label(e.Device), Snoozed: e.SnoozedUntil.After(now)}
+		row := EpisodeRow{Episode: e, Label: s.lake.Label(e.Device), Snoozed: e.SnoozedUntil.After(now)}
 		row.Left = 100 * float64(start.Sub(from)) / float64(span)
 		row.Width = max(0.4, 100*float64(end.Sub(start))/float64(span))
 		p.Rows = append(p.Rows, row)
 	}
-	for id := range s.devices {
-		seen["d"][id] = true
+	for _, d := range s.cfg.Devices {
+		seen["d"][d.ID] = true
 	}
 	for _, c := range s.cfg.Thresholds {
 		seen["u"][c.UserID] = true

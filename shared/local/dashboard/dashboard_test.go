@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/local/lakeview"
 	"github.com/iotwatch/iotwatch/shared/testsupport/lakegen"
 )
 
@@ -43,11 +44,11 @@ func get(t testing.TB, h http.Handler, path string) (int, string) {
 var chartJSON = regexp.MustCompile(`(?s)<script type="application/json">(.*?)</script>`)
 
 // charts reads the charts a page holds, by id.
-func charts(t testing.TB, body string) map[string]Chart {
+func charts(t testing.TB, body string) map[string]lakeview.Chart {
 	t.Helper()
-	out := map[string]Chart{}
+	out := map[string]lakeview.Chart{}
 	for _, m := range chartJSON.FindAllStringSubmatch(body, -1) {
-		var c Chart
+		var c lakeview.Chart
 		require.NoError(t, json.Unmarshal([]byte(m[1]), &c), m[1][:min(200, len(m[1]))])
 		out[c.ID] = c
 	}

@@ -3,13 +3,14 @@
 // the alerts' timeline, a heatmap of locations by hour, and the pipeline's health; and writes the
 // same charts into one self-contained HTML report (`iotwatch report`). Pages are rendered on the
 // server (html/template); the charts are uPlot, embedded in the binary, so nothing is fetched from
-// the network. Queries go through DuckDB, over the hour partitions a page shows only.
+// the network. The lake is read by shared/local/lakeview: it holds DuckDB and runs a page's
+// queries one at a time; the pages here parse the requests and render what it returns.
 package dashboard
 
 import (
 	"context"
-	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -17,12 +18,11 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
-	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
+	"github.com/iotwatch/iotwatch/shared/local/lakeview"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/service/links"
 )
@@ -84,20 +84,14 @@ type Config struct {
 // Server is the pages over one lake.
 type Server struct {
 	cfg     Config
-	root    string
-	eng     *duckdbengine.Engine
-	db      *sql.DB
-	devices map[string]device.Device
+	lake    *lakeview.Reader // holds the one-query-at-a-time lock: the pages take none
 	tmpl    *template.Template
 	mux     *http.ServeMux
-	mu      sync.Mutex    // one page's queries at a time: DuckDB's session is one connection
 	streams chan struct{} // the live streams open: a bounded number
-	now     time.Time     // the clock of the page being built (under mu)
-	gold    *cache        // the last month's hourly metrics
-	alertC  *cache        // the last two months' alerts
 }
 
-// New opens DuckDB over the lake, locked to it (duckdbengine.OpenReadOnly), and returns the pages.
+// New opens the lake (lakeview.Open: DuckDB, locked to it by duckdbengine.OpenReadOnly) and
+// returns the pages.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -105,19 +99,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	eng, err := duckdbengine.OpenReadOnly(ctx, cfg.Lake)
+	lake, err := lakeview.Open(ctx, lakeview.Config{Lake: cfg.Lake, Devices: cfg.Devices, Thresholds: cfg.Thresholds, States: cfg.Live, Now: cfg.Now})
 	if err != nil {
-		return nil, fmt.Errorf("opening the lake: %w", err)
+		return nil, err
 	}
-	s := &Server{cfg: cfg, root: eng.Root(), eng: eng, db: eng.DB(), devices: map[string]device.Device{}}
-	s.gold, s.alertC = newCaches()
-	s.streams = make(chan struct{}, maxStreams)
-	for _, d := range cfg.Devices {
-		s.devices[d.ID] = d
-	}
+	s := &Server{cfg: cfg, lake: lake, streams: make(chan struct{}, maxStreams)}
 	s.tmpl, err = template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
-		eng.Close()
+		_ = lake.Close()
 		return nil, fmt.Errorf("parsing the page templates: %w", err)
 	}
 	assets, _ := fs.Sub(assetFS, "assets")
@@ -145,9 +134,13 @@ const maxStreams = 16
 
 // Close releases DuckDB, once the page or Warm in progress is done.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.eng.Close()
+	return s.lake.Close()
+}
+
+// Warm fills the lake's caches (lakeview.Reader.Warm), so that the first page after a start
+// answers as fast as the next ones.
+func (s *Server) Warm(ctx context.Context) error {
+	return s.lake.Warm(ctx)
 }
 
 // ServeHTTP implements http.Handler.
@@ -183,14 +176,12 @@ type view struct {
 	Data       any
 }
 
-// page renders one page: build reads the lake (under the one-query-at-a-time lock).
+// page renders one page: build reads the lake at the pages' clock (each of the lake's reads takes
+// its one-query-at-a-time lock).
 func (s *Server) page(name string, build func(*http.Request, time.Time) (string, any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		now, historical := s.clock()
-		s.now = now
+		now, historical := s.lake.Clock()
 		title, data, err := build(r, now)
-		s.mu.Unlock()
 		if err == errNotFound {
 			http.Error(w, "no such page", http.StatusNotFound)
 			return
@@ -212,40 +203,13 @@ func (s *Server) page(name string, build func(*http.Request, time.Time) (string,
 	}
 }
 
-// Clock is the time the pages end at, and whether it is the lake's end rather than now (see clock).
+// Clock is the time the pages end at, and whether it is the lake's end rather than now
+// (lakeview.Reader.Clock).
 func (s *Server) Clock() (time.Time, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.clock()
+	return s.lake.Clock()
 }
 
-// clock is the time the pages end at: now, or, when the lake's newest readings are hours older
-// (a lake of recordings, a pipeline stopped), the newest reading's time, so that the pages show
-// the lake's last day rather than an empty one. The caller holds s.mu.
-func (s *Server) clock() (time.Time, bool) {
-	now := s.cfg.Now().UTC()
-	latest, ok := s.latestHour("bronze")
-	if !ok || now.Sub(latest) < 3*time.Hour {
-		return now, false
-	}
-	end := latest.Add(time.Hour)
-	if files := s.files("bronze", latest, end, ".json.gz"); len(files) > 0 {
-		var last sql.NullTime
-		q := "SELECT max(ts) FROM (" + bronzeSQL(files) + ") WHERE ts < ?"
-		if err := s.db.QueryRow(q, end).Scan(&last); err == nil && last.Valid {
-			return last.Time.UTC().Add(time.Microsecond), true // just after it: ranges end before their end
-		}
-	}
-	return end, true
-}
-
-// label names a device as the registry does.
-func (s *Server) label(id string) string {
-	if d, ok := s.devices[id]; ok {
-		return d.Label()
-	}
-	return id
-}
+var errNotFound = errors.New("not found")
 
 // ReadCatalog reads the devices file and the thresholds file the pages name devices and draw
 // thresholds from; an empty path is none.

@@ -1,4 +1,4 @@
-package dashboard
+package lakeview
 
 import (
 	"context"
@@ -121,8 +121,8 @@ func further(v, w float64, rule string) bool {
 }
 
 // alertRows reads the alerts table's rows from `from` up to `to`, of one device when given.
-func (s *Server) alertRows(ctx context.Context, from, to time.Time, device string) ([]Row, error) {
-	rel, err := s.rows(ctx, s.alertC, from, to)
+func (r *Reader) alertRows(ctx context.Context, from, to time.Time, device string) ([]Row, error) {
+	rel, err := r.rows(ctx, r.alertC, from, to)
 	if rel == "" || err != nil {
 		return nil, err
 	}
@@ -133,19 +133,89 @@ func (s *Server) alertRows(ctx context.Context, from, to time.Time, device strin
 		args = append(args, device)
 	}
 	var out []Row
-	err = s.query(ctx, "the alerts", q, args, func(rs scanner) error {
-		var r Row
+	err = r.query(ctx, "the alerts", q, args, func(rs scanner) error {
+		var a Row
 		var id, metric, user, dev, rule, sev sql.NullString
 		var obs, thr sql.NullFloat64
 		var ws, we sql.NullInt64
-		if err := rs.Scan(&id, &r.Kind, &r.At, &user, &dev, &rule, &sev, &metric, &obs, &thr, &ws, &we); err != nil {
+		if err := rs.Scan(&id, &a.Kind, &a.At, &user, &dev, &rule, &sev, &metric, &obs, &thr, &ws, &we); err != nil {
 			return err
 		}
-		r.ID, r.User, r.Device, r.Rule, r.Severity, r.Metric = id.String, user.String, dev.String, rule.String, sev.String, metric.String
-		r.Observed, r.Threshold, r.WindowStartMs, r.WindowEndMs = null(obs), null(thr), ws.Int64, we.Int64
-		r.At = r.At.UTC()
-		out = append(out, r)
+		a.ID, a.User, a.Device, a.Rule, a.Severity, a.Metric = id.String, user.String, dev.String, rule.String, sev.String, metric.String
+		a.Observed, a.Threshold, a.WindowStartMs, a.WindowEndMs = null(obs), null(thr), ws.Int64, we.Int64
+		a.At = a.At.UTC()
+		out = append(out, a)
 		return nil
 	})
 	return out, err
+}
+
+// episodes are the episodes that overlap from..to (those open at `to` included, however old),
+// from the alerts table; with a running pipeline, its states say which are open now, and which
+// are acknowledged or snoozed (an action or an alert still in the lake writer's buffer).
+func (r *Reader) episodes(ctx context.Context, from, to time.Time, device string) ([]Episode, error) {
+	rows, err := r.alertRows(ctx, from.Add(-30*24*time.Hour), to.Add(time.Hour), device)
+	if err != nil {
+		return nil, err
+	}
+	all := Episodes(rows)
+	if r.cfg.States != nil {
+		all = withLive(all, links.OpenEpisodes(r.cfg.States.States(), "", device, to), to)
+	}
+	out := all[:0]
+	for _, e := range all {
+		if e.Start.Before(to) && (e.Open() || e.End.After(from)) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// withLive corrects the episodes the lake tells by those the run's states hold open at `to`:
+// one open in the lake but not in the states has resolved since, the states' severity,
+// acknowledgement and snooze are the latest, and one open only in the states is added.
+func withLive(all []Episode, open []links.Episode, to time.Time) []Episode {
+	type key struct{ device, user, rule string }
+	live := map[key]links.Episode{}
+	for _, e := range open {
+		live[key{e.Device, e.User, string(e.Rule)}] = e
+	}
+	for i := range all {
+		e := &all[i]
+		if !e.Open() {
+			continue
+		}
+		k := key{e.Device, e.User, e.Rule}
+		le, ok := live[k]
+		if !ok {
+			// Not open in the run's states: resolved since (its RESOLVE still in the lake
+			// writer's buffer). It ended by now at the latest.
+			e.End = to
+			continue
+		}
+		delete(live, k)
+		if le.Severity == string(alert.Violation) {
+			e.Severity = le.Severity // escalated since
+		}
+		if le.Acked {
+			e.AckedBy = e.User
+		} else {
+			e.AckedBy = ""
+		}
+		e.SnoozedUntil = time.Time{}
+		if le.SnoozedUntil != nil {
+			e.SnoozedUntil = le.SnoozedUntil.UTC()
+		}
+	}
+	for _, le := range live { // opened, its OPEN not yet in the lake
+		e := Episode{User: le.User, Device: le.Device, Rule: string(le.Rule), Severity: le.Severity, Start: le.Since.UTC()}
+		if le.Acked {
+			e.AckedBy = le.User
+		}
+		if le.SnoozedUntil != nil {
+			e.SnoozedUntil = le.SnoozedUntil.UTC()
+		}
+		all = append(all, e)
+	}
+	return all
 }

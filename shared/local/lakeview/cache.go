@@ -1,4 +1,4 @@
-package dashboard
+package lakeview
 
 import (
 	"context"
@@ -27,7 +27,7 @@ type stamp struct {
 type cache struct {
 	table  string
 	window time.Duration
-	list   func(s *Server, from, to time.Time) []string
+	list   func(r *Reader, from, to time.Time) []string
 	sel    func(files []string) string // the rows of the files, with a column file
 	timeOf string                      // the column the window is kept by
 	files  map[string]stamp
@@ -35,21 +35,21 @@ type cache struct {
 }
 
 func newCaches() (gold, alerts *cache) {
-	gold = &cache{table: "dash_gold", window: goldWindow, list: (*Server).goldFiles, timeOf: "hour_start", files: map[string]stamp{},
+	gold = &cache{table: "dash_gold", window: goldWindow, list: (*Reader).goldFiles, timeOf: "hour_start", files: map[string]stamp{},
 		sel: func(files []string) string {
 			return "SELECT * EXCLUDE (filename), filename AS file FROM read_parquet(" + listLit(files) + ", filename = true)"
 		}}
 	alerts = &cache{table: "dash_alerts", window: alertsWindow, timeOf: "alert_at", files: map[string]stamp{},
-		list: func(s *Server, from, to time.Time) []string { return s.files("alerts", from, to, ".json.gz") },
+		list: func(r *Reader, from, to time.Time) []string { return r.files("alerts", from, to, ".json.gz") },
 		sel:  func(files []string) string { return alertsSQL(files, true) }}
 	return gold, alerts
 }
 
 // refresh brings the cache up to the files of its window ending at now.
-func (s *Server) refresh(ctx context.Context, c *cache, now time.Time) error {
+func (r *Reader) refresh(ctx context.Context, c *cache, now time.Time) error {
 	from := now.Truncate(time.Hour).Add(-c.window)
 	current := map[string]stamp{}
-	for _, f := range c.list(s, from, now.Add(time.Hour)) {
+	for _, f := range c.list(r, from, now.Add(time.Hour)) {
 		if fi, err := os.Stat(f); err == nil {
 			current[f] = stamp{fi.ModTime(), fi.Size()}
 		}
@@ -67,14 +67,14 @@ func (s *Server) refresh(ctx context.Context, c *cache, now time.Time) error {
 	}
 	if c.files == nil || len(c.files) == 0 && len(added) > 0 {
 		// The first load defines the table from the files' own columns.
-		if _, err := s.db.ExecContext(ctx, "CREATE OR REPLACE TABLE "+c.table+" AS "+c.sel(added)); err != nil {
+		if _, err := r.db.ExecContext(ctx, "CREATE OR REPLACE TABLE "+c.table+" AS "+c.sel(added)); err != nil {
 			return fmt.Errorf("caching %s: %w", c.table, err)
 		}
 		c.files, c.from = current, from
 		return nil
 	}
 	if len(gone) > 0 {
-		if _, err := s.db.ExecContext(ctx, "DELETE FROM "+c.table+" WHERE file IN (SELECT unnest("+listLit(gone)+"))"); err != nil {
+		if _, err := r.db.ExecContext(ctx, "DELETE FROM "+c.table+" WHERE file IN (SELECT unnest("+listLit(gone)+"))"); err != nil {
 			return fmt.Errorf("refreshing %s: %w", c.table, err)
 		}
 		for _, f := range gone {
@@ -82,7 +82,7 @@ func (s *Server) refresh(ctx context.Context, c *cache, now time.Time) error {
 		}
 	}
 	if len(added) > 0 {
-		if _, err := s.db.ExecContext(ctx, "INSERT INTO "+c.table+" BY NAME "+c.sel(added)); err != nil {
+		if _, err := r.db.ExecContext(ctx, "INSERT INTO "+c.table+" BY NAME "+c.sel(added)); err != nil {
 			return fmt.Errorf("refreshing %s: %w", c.table, err)
 		}
 		for _, f := range added {
@@ -95,10 +95,10 @@ func (s *Server) refresh(ctx context.Context, c *cache, now time.Time) error {
 
 // rows is a relation of the table's rows with timeOf in [from, to): the cache when the range is
 // inside its window, the files otherwise; "" when there is none.
-func (s *Server) rows(ctx context.Context, c *cache, from, to time.Time) (string, error) {
-	now := s.now
+func (r *Reader) rows(ctx context.Context, c *cache, from, to time.Time) (string, error) {
+	now := r.now
 	if !from.Before(now.Truncate(time.Hour).Add(-c.window)) && !to.After(now.Add(time.Hour)) {
-		if err := s.refresh(ctx, c, now); err != nil {
+		if err := r.refresh(ctx, c, now); err != nil {
 			return "", err
 		}
 		if len(c.files) == 0 {
@@ -106,7 +106,7 @@ func (s *Server) rows(ctx context.Context, c *cache, from, to time.Time) (string
 		}
 		return fmt.Sprintf("(SELECT * FROM %s WHERE %s >= %s AND %s < %s)", c.table, c.timeOf, tsLit(from), c.timeOf, tsLit(to)), nil
 	}
-	files := c.list(s, from, to)
+	files := c.list(r, from, to)
 	if len(files) == 0 {
 		return "", nil
 	}
@@ -115,17 +115,4 @@ func (s *Server) rows(ctx context.Context, c *cache, from, to time.Time) (string
 
 func tsLit(t time.Time) string {
 	return "TIMESTAMPTZ '" + t.UTC().Format("2006-01-02 15:04:05.999999999") + "+00'"
-}
-
-// Warm fills the caches (a second or so for a month of a hundred devices), so that the first
-// page after a start answers as fast as the next ones.
-func (s *Server) Warm(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now, _ := s.clock()
-	s.now = now
-	if err := s.refresh(ctx, s.gold, now); err != nil {
-		return err
-	}
-	return s.refresh(ctx, s.alertC, now)
 }

@@ -1,9 +1,8 @@
-package dashboard
+package lakeview
 
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,25 +16,25 @@ import (
 // hour partitions of prefix from `from` up to `to`, oldest hour first, as paths. Pages read only
 // the hours they show: a lake of months costs what a day of it costs. A lake that cannot be read
 // shows what could be.
-func (s *Server) files(prefix string, from, to time.Time, suffix string) []string {
-	keys, _ := lake.HourObjects(context.Background(), lake.Dir(s.root), prefix, from, to, suffix)
+func (r *Reader) files(prefix string, from, to time.Time, suffix string) []string {
+	keys, _ := lake.HourObjects(context.Background(), lake.Dir(r.root), prefix, from, to, suffix)
 	for i, k := range keys {
-		keys[i] = lake.Dir(s.root).Path(k)
+		keys[i] = lake.Dir(r.root).Path(k)
 	}
 	return keys
 }
 
 // goldFiles lists the hourly_metrics files of the hours from `from` up to `to`.
-func (s *Server) goldFiles(from, to time.Time) []string {
-	return s.hourFiles(lake.HourlyMetricsTable, from, to)
+func (r *Reader) goldFiles(from, to time.Time) []string {
+	return r.hourFiles(lake.HourlyMetricsTable, from, to)
 }
 
 // hourFiles lists the files of a table written per hour (PREFIX/dt=…/hour=HH.parquet) of the
 // hours from `from` up to `to`.
-func (s *Server) hourFiles(t lake.Table, from, to time.Time) []string {
+func (r *Reader) hourFiles(t lake.Table, from, to time.Time) []string {
 	var out []string
 	for h := from.UTC().Truncate(time.Hour); h.Before(to); h = h.Add(time.Hour) {
-		f := filepath.Join(s.root, filepath.FromSlash(lake.HourFile(t.Prefix, h)))
+		f := filepath.Join(r.root, filepath.FromSlash(lake.HourFile(t.Prefix, h)))
 		if _, err := os.Stat(f); err == nil {
 			out = append(out, f)
 		}
@@ -45,8 +44,8 @@ func (s *Server) hourFiles(t lake.Table, from, to time.Time) []string {
 
 // latestHour is the newest hour partition under prefix (false: none), read from the directory
 // names only.
-func (s *Server) latestHour(prefix string) (time.Time, bool) {
-	return lake.LatestHour(lake.Dir(s.root), prefix)
+func (r *Reader) latestHour(prefix string) (time.Time, bool) {
+	return lake.LatestHour(lake.Dir(r.root), prefix)
 }
 
 // listLit is a DuckDB list literal of file names.
@@ -85,8 +84,8 @@ func alertsSQL(files []string, withFile bool) string {
 }
 
 // query runs one of the pages' own statements (never people's SQL: that is `iotwatch query`).
-func (s *Server) query(ctx context.Context, what, q string, args []any, scan func(scanner) error) error {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+func (r *Reader) query(ctx context.Context, what, q string, args []any, scan func(scanner) error) error {
+	rows, err := r.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", what, err)
 	}
@@ -112,12 +111,12 @@ type goldRow struct {
 
 // goldHours calls each for every device-hour of the hourly metrics from `from` up to `to`, and
 // says whether there were any hourly metrics to read.
-func (s *Server) goldHours(ctx context.Context, from, to time.Time, each func(goldRow)) (bool, error) {
-	rel, err := s.rows(ctx, s.gold, from, to)
+func (r *Reader) goldHours(ctx context.Context, from, to time.Time, each func(goldRow)) (bool, error) {
+	rel, err := r.rows(ctx, r.gold, from, to)
 	if rel == "" || err != nil {
 		return false, err
 	}
-	return true, s.query(ctx, "hourly metrics", "SELECT device_id, hour_start, readings, expected_readings, temperature_avg FROM "+rel, nil,
+	return true, r.query(ctx, "hourly metrics", "SELECT device_id, hour_start, readings, expected_readings, temperature_avg FROM "+rel, nil,
 		func(rs scanner) error {
 			var g goldRow
 			if err := rs.Scan(&g.device, &g.hour, &g.readings, &g.expected, &g.temp); err != nil {
@@ -139,5 +138,3 @@ func null(v sql.NullFloat64) *float64 {
 	}
 	return &v.Float64
 }
-
-var errNotFound = errors.New("not found")
