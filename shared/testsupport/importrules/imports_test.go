@@ -50,6 +50,8 @@ var rules = []rule{
 		why: "a Lambda links no local stand-in, no DuckDB (cgo), no MQTT, no test support"},
 	{from: "shared/local/", never: concat(sdk, []string{module + "shared/aws/"}),
 		why: "the one-machine pipeline runs with no cloud: it links no AWS SDK"},
+	{from: "shared/local/lakeview", never: []string{module + "shared/local/dashboard"},
+		why: "the lake reader serves no pages: the pages depend on it, not the other way round"},
 	{from: "shared/aws/", never: concat(local, cgo, mqtt),
 		why: "the AWS adapters know nothing of the local stand-ins"},
 	{from: "shared/tools/", never: concat(local, sdk, cgo, []string{module + "shared/aws/"}),
