@@ -127,7 +127,9 @@ func TestFromConfig(t *testing.T) {
 		with(func(r *Row) {
 			r.Metric, r.Kind, r.Warning, r.SustainSeconds, r.Hysteresis = "light", NoOccupancy, threshold.Of(300), 300, threshold.Of(20)
 		}),
-		with(func(r *Row) { r.Metric, r.Kind, r.Warning, r.SustainSeconds = "temperature", Anomaly, threshold.Of(4), 300 }),
+		with(func(r *Row) {
+			r.Metric, r.Kind, r.Warning, r.SustainSeconds = "temperature", Anomaly, threshold.Of(4), 300
+		}),
 		with(func(r *Row) { r.Metric, r.Kind, r.Warning = "temperature", Stuck, threshold.Of(1800) }),
 		with(func(r *Row) { r.Kind, r.Warning = Silent, threshold.Of(900) }),
 	}
