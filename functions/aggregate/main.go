@@ -8,20 +8,14 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/athena"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/iotwatch/iotwatch/shared/aws/athenaquery"
-	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 	"github.com/iotwatch/iotwatch/shared/aws/dynamolock"
 	"github.com/iotwatch/iotwatch/shared/aws/lambdainit"
 	"github.com/iotwatch/iotwatch/shared/aws/s3lake"
@@ -30,46 +24,17 @@ import (
 )
 
 func main() {
-	ctx := context.Background()
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	fail := func(msg string, args ...any) { lambdainit.Fail(log, msg, args...) }
-
-	workgroup, database, bucket, tableName := os.Getenv(fnenv.AthenaWorkgroup), os.Getenv(fnenv.GlueDatabase), os.Getenv(fnenv.LakeBucket), os.Getenv(fnenv.TableName)
-	if workgroup == "" || database == "" || bucket == "" || tableName == "" {
-		fail(fnenv.AthenaWorkgroup + ", " + fnenv.GlueDatabase + ", " + fnenv.LakeBucket + " and " + fnenv.TableName + " must be set")
-	}
-	conf := aggregate.DefaultConfig
+	b := lambdainit.Start(fnenv.AthenaWorkgroup, fnenv.GlueDatabase, fnenv.LakeBucket, fnenv.TableName)
+	conf, err := aggregate.ConfigFromEnv(b.Getenv)
+	b.Check(err, "bad configuration")
 	// One hour at a time: Iceberg commits of several hours to one table at once can conflict
 	// (ICEBERG_COMMIT_ERROR), and there is no retry of a conflict.
 	conf.Concurrency = 1
-	if v := os.Getenv(fnenv.LateHours); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > 48 {
-			fail(fnenv.LateHours+" must be a whole number from 0 to 48", "value", v)
-		}
-		conf.LateHours = n
-	}
-	if v := os.Getenv(fnenv.IntervalSeconds); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 3600 {
-			fail(fnenv.IntervalSeconds+" must be a whole number from 1 to 3600", "value", v)
-		}
-		conf.Interval = time.Duration(n) * time.Second
-	}
-	cfg, err := awsclient.Load(ctx, "")
-	if err != nil {
-		fail("AWS configuration", "err", err)
-	}
-	runner := athenaquery.New(athena.NewFromConfig(cfg), workgroup, database)
-	agg := aggregate.NewAthena(runner, database, bucket).SkipEmptyHours(s3lake.New(s3.NewFromConfig(cfg), bucket))
+	database, bucket := b.Getenv(fnenv.GlueDatabase), b.Getenv(fnenv.LakeBucket)
+	runner := athenaquery.New(athena.NewFromConfig(b.AWS), b.Getenv(fnenv.AthenaWorkgroup), database)
+	agg := aggregate.NewAthena(runner, database, bucket).SkipEmptyHours(s3lake.New(s3.NewFromConfig(b.AWS), bucket))
 	// one invocation writes at a time: a lease in the table, longer than the function's 15 minutes
-	lease := dynamolock.New(dynamodb.NewFromConfig(cfg), tableName, "aggregate", 16*time.Minute)
-	requestID := func(ctx context.Context) string {
-		if lc, ok := lambdacontext.FromContext(ctx); ok {
-			return lc.AwsRequestID
-		}
-		return "unknown"
-	}
-	h := aggregate.NewHandler(agg, conf, log, os.Stdout).WithLock(lease, requestID)
+	lease := dynamolock.New(dynamodb.NewFromConfig(b.AWS), b.Getenv(fnenv.TableName), "aggregate", 16*time.Minute)
+	h := aggregate.NewHandler(agg, conf, b.Log, b.Out).WithLock(lease, lambdainit.RequestID)
 	lambda.Start(h.Handle)
 }

@@ -7,38 +7,22 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
+	"io"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/firehose"
 
-	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 	"github.com/iotwatch/iotwatch/shared/aws/firehosebronze"
 	"github.com/iotwatch/iotwatch/shared/aws/lambdainit"
 	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
 )
 
 func main() {
-	ctx := context.Background()
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	fail := func(msg string, args ...any) { lambdainit.Fail(log, msg, args...) }
-
-	stream := os.Getenv(fnenv.BronzeStream)
-	if stream == "" {
-		fail(fnenv.BronzeStream + " must be set")
-	}
-	cfg, err := awsclient.Load(ctx, "")
-	if err != nil {
-		fail("AWS configuration", "err", err)
-	}
-	fw := firehosebronze.New(firehose.NewFromConfig(cfg), stream, log)
+	b := lambdainit.Start(fnenv.BronzeStream)
+	fw := firehosebronze.New(firehose.NewFromConfig(b.AWS), b.Getenv(fnenv.BronzeStream), b.Log)
 	fw.Observe = func(s firehosebronze.Stats) {
-		if err := firehosebronze.WriteMetrics(os.Stdout, s, time.Now()); err != nil {
-			log.Error("writing metrics", "err", err)
-		}
+		b.Metrics(func(w io.Writer, now time.Time) error { return firehosebronze.WriteMetrics(w, s, now) })
 	}
 	lambda.Start(fw.Handle)
 }

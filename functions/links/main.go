@@ -7,9 +7,6 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -17,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
-	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
 	"github.com/iotwatch/iotwatch/shared/aws/lambdainit"
 	"github.com/iotwatch/iotwatch/shared/aws/linkslambda"
@@ -27,28 +23,13 @@ import (
 )
 
 func main() {
-	ctx := context.Background()
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	fail := func(msg string, args ...any) { lambdainit.Fail(log, msg, args...) }
-
-	table, topic, secretARN := os.Getenv(fnenv.TableName), os.Getenv(fnenv.AlertsTopicARN), os.Getenv(fnenv.LinkSecretARN)
-	if table == "" || topic == "" || secretARN == "" {
-		fail(fnenv.TableName + ", " + fnenv.AlertsTopicARN + " and " + fnenv.LinkSecretARN + " must be set")
-	}
-	cfg, err := awsclient.Load(ctx, "")
-	if err != nil {
-		fail("AWS configuration", "err", err)
-	}
-	secret, err := linkslambda.Secret(ctx, secretsmanager.NewFromConfig(cfg), secretARN)
-	if err != nil {
-		fail("links secret", "err", err)
-	}
+	b := lambdainit.Start(fnenv.TableName, fnenv.AlertsTopicARN, fnenv.LinkSecretARN)
+	secret, err := linkslambda.Secret(b.Ctx, secretsmanager.NewFromConfig(b.AWS), b.Getenv(fnenv.LinkSecretARN))
+	b.Check(err, "links secret")
 	signer, err := links.NewSigner(secret, "") // it checks links; it need not know its own URL
-	if err != nil {
-		fail("links secret", "err", err)
-	}
-	store := dynamostore.New(dynamodb.NewFromConfig(cfg), table)
-	recorder := links.Published{Publisher: snsalerts.New(sns.NewFromConfig(cfg), topic)}
-	h := links.NewHandler(signer, store, recorder, time.Now, log)
+	b.Check(err, "links secret")
+	store := dynamostore.New(dynamodb.NewFromConfig(b.AWS), b.Getenv(fnenv.TableName))
+	recorder := links.Published{Publisher: snsalerts.New(sns.NewFromConfig(b.AWS), b.Getenv(fnenv.AlertsTopicARN))}
+	h := links.NewHandler(signer, store, recorder, time.Now, b.Log)
 	lambda.Start(linkslambda.NewHandler(h).Handle)
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/iotwatch/iotwatch/shared/aws/kinesislambda"
 	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/contract/topic"
@@ -488,7 +487,7 @@ func TestFunctionEnvironmentIsTheServicesDefaults(t *testing.T) {
 				t.Errorf("the %s function's environment has no %s", fn, name)
 			}
 		}
-		cfg, err := kinesislambda.ConfigFromEnv(func(k string) string { s, _ := env[k].(string); return s })
+		cfg, err := evaluator.ConfigFromEnv(func(k string) string { s, _ := env[k].(string); return s })
 		if err != nil || cfg.LoadConcurrency != evaluator.DefaultConfig.LoadConcurrency || (fn == "evaluate" && cfg.CacheTTL != evaluator.DefaultConfig.CacheTTL) {
 			t.Errorf("the %s function's environment reads as %+v, %v; want the service's defaults %+v", fn, cfg, err, evaluator.DefaultConfig)
 		}

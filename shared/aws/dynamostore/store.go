@@ -88,17 +88,16 @@ type Client interface {
 type Store struct {
 	client Client
 	table  string
-	// MaxAttempts bounds the rounds spent on unprocessed items of batch calls.
-	MaxAttempts int
-	// Backoff is the first pause between such rounds (doubled each round).
-	Backoff time.Duration
+	// Retry is how the unprocessed items of batch calls are sent again: 8 attempts, the first
+	// wait 50 ms.
+	awsclient.Retry
 }
 
 var _ evaluator.Store = (*Store)(nil)
 
 // New returns a store over table.
 func New(client Client, table string) *Store {
-	return &Store{client: client, table: table, MaxAttempts: 8, Backoff: 50 * time.Millisecond}
+	return &Store{client: client, table: table, Retry: awsclient.Retry{Attempts: 8, Backoff: 50 * time.Millisecond}}
 }
 
 // LoadDevice reads a device's metadata, every user's thresholds and its alarm state with one
@@ -163,30 +162,25 @@ func (s *Store) LoadStates(ctx context.Context, ids []string) (map[string]evalua
 }
 
 // batchGet reads items by key with BatchGetItem, table.MaxBatchGet keys a request, retrying
-// unprocessed keys with backoff, and hands each item to each; what names them in errors.
+// unprocessed keys (s.Retry), and hands each item to each; what names them in errors.
 func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue, consistent bool, what string, each func(map[string]types.AttributeValue) error) error {
 	for start := 0; start < len(keys); start += table.MaxBatchGet {
 		end := min(start+table.MaxBatchGet, len(keys))
-		req := map[string]types.KeysAndAttributes{s.table: {Keys: keys[start:end], ConsistentRead: aws.Bool(consistent)}}
-		for attempt := 0; len(req) > 0; attempt++ {
-			if attempt >= s.MaxAttempts {
-				return fmt.Errorf("reading %s: %d keys still unprocessed after %d attempts", what, len(req[s.table].Keys), attempt)
-			}
-			if attempt > 0 {
-				if err := awsclient.Sleep(ctx, s.Backoff<<(attempt-1)); err != nil {
-					return err
-				}
-			}
+		_, err := awsclient.RetryRefused(ctx, s.Retry, "DynamoDB", s.table, keys[start:end], func(ctx context.Context, pending []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, string, error) {
+			req := map[string]types.KeysAndAttributes{s.table: {Keys: pending, ConsistentRead: aws.Bool(consistent)}}
 			res, err := s.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
 			if err != nil {
-				return fmt.Errorf("reading %s: %w", what, err)
+				return nil, "", err
 			}
 			for _, item := range res.Responses[s.table] {
 				if err := each(item); err != nil {
-					return err
+					return nil, "", err
 				}
 			}
-			req = res.UnprocessedKeys
+			return res.UnprocessedKeys[s.table].Keys, "", nil
+		})
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", what, err)
 		}
 	}
 	return nil
@@ -390,21 +384,15 @@ func (s *Store) DeleteThresholds(ctx context.Context, userID, deviceID string) e
 func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) error {
 	for start := 0; start < len(reqs); start += table.MaxBatchWrite {
 		end := min(start+table.MaxBatchWrite, len(reqs))
-		pending := map[string][]types.WriteRequest{s.table: reqs[start:end]}
-		for attempt := 0; len(pending) > 0; attempt++ {
-			if attempt >= s.MaxAttempts {
-				return fmt.Errorf("writing items %d-%d: %d still unprocessed after %d attempts", start+1, end, len(pending[s.table]), attempt)
-			}
-			if attempt > 0 {
-				if err := awsclient.Sleep(ctx, s.Backoff<<(attempt-1)); err != nil {
-					return err
-				}
-			}
-			out, err := s.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
+		_, err := awsclient.RetryRefused(ctx, s.Retry, "DynamoDB", s.table, reqs[start:end], func(ctx context.Context, pending []types.WriteRequest) ([]types.WriteRequest, string, error) {
+			out, err := s.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{s.table: pending}})
 			if err != nil {
-				return fmt.Errorf("writing items %d-%d: %w", start+1, end, err)
+				return nil, "", err
 			}
-			pending = out.UnprocessedItems
+			return out.UnprocessedItems[s.table], "", nil
+		})
+		if err != nil {
+			return fmt.Errorf("writing items %d-%d: %w", start+1, end, err)
 		}
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
@@ -327,4 +328,73 @@ func TestATypicalStateIsOneWriteUnit(t *testing.T) {
 	size := itemSize(&types.AttributeValueMemberM{Value: item})
 	t.Logf("a typical STATE item: %d bytes", size)
 	assert.Less(t, size, 1024, "one write unit")
+}
+
+// stingy processes the first half (rounded up) of each batch call's items and answers the rest
+// as unprocessed, as DynamoDB does when a call runs over its throughput.
+type stingy struct {
+	dynamostore.Client
+	writes, gets []int // items per call
+}
+
+func (c *stingy) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	reqs := in.RequestItems["iotwatch"]
+	c.writes = append(c.writes, len(reqs))
+	n := len(reqs) - len(reqs)/2
+	out, err := c.Client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{"iotwatch": reqs[:n]}}, opts...)
+	if err == nil && n < len(reqs) {
+		out.UnprocessedItems = map[string][]types.WriteRequest{"iotwatch": reqs[n:]}
+	}
+	return out, err
+}
+
+func (c *stingy) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	ka := in.RequestItems["iotwatch"]
+	c.gets = append(c.gets, len(ka.Keys))
+	n := len(ka.Keys) - len(ka.Keys)/2
+	first := ka
+	first.Keys = ka.Keys[:n]
+	out, err := c.Client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{"iotwatch": first}}, opts...)
+	if err == nil && n < len(ka.Keys) {
+		rest := ka
+		rest.Keys = ka.Keys[n:]
+		out.UnprocessedKeys = map[string]types.KeysAndAttributes{"iotwatch": rest}
+	}
+	return out, err
+}
+
+// TestUnprocessedItemsAreSentAgain: the items a batch call left unprocessed, and only they, are
+// sent again until none is left; when the attempts run out, the error says how many are left.
+func TestUnprocessedItemsAreSentAgain(t *testing.T) {
+	ctx := context.Background()
+	_, client := awstest.DynamoDB(t)
+	awstest.CreateTable(t, client, "iotwatch")
+	c := &stingy{Client: client}
+	s := dynamostore.New(c, "iotwatch")
+	s.Backoff = time.Millisecond
+	var devs []device.Device
+	var ids []string
+	for i := range 30 {
+		devs = append(devs, device.Device{ID: fmt.Sprintf("room-%02d", i), Name: "Room"})
+		ids = append(ids, devs[i].ID)
+	}
+	require.NoError(t, s.PutDevices(ctx, devs))
+	assert.Equal(t, []int{25, 12, 6, 3, 1, 5, 2, 1}, c.writes, "25 a call; then what is left of them")
+	for _, id := range ids {
+		_, err := s.SaveState(ctx, id, evaluator.State{})
+		require.NoError(t, err)
+	}
+	states, err := s.LoadStates(ctx, ids)
+	require.NoError(t, err)
+	assert.Len(t, states, 30)
+	assert.Equal(t, []int{30, 15, 7, 3, 1}, c.gets)
+
+	s.Attempts = 2
+	c.writes = nil
+	err = s.PutDevices(ctx, devs[:7])
+	var refused *awsclient.RefusedError
+	require.ErrorAs(t, err, &refused)
+	assert.Equal(t, awsclient.RefusedError{Service: "DynamoDB", Target: "iotwatch", Count: 1, Attempts: 2}, *refused)
+	assert.ErrorContains(t, err, "writing items 1-7: DynamoDB: 1 records refused by iotwatch after 2 attempts")
+	assert.Equal(t, []int{7, 3}, c.writes)
 }

@@ -69,19 +69,18 @@ type Forwarder struct {
 	client Putter
 	stream string
 	log    *slog.Logger
-	// Attempts is how many times a refused record is put (the SDK's own retries of a failed call
-	// come on top); Backoff the first wait between attempts, doubled after each.
-	Attempts int
-	Backoff  time.Duration
-	// StopMargin is how long before the invocation's deadline no new attempt starts.
-	StopMargin time.Duration
+	// Retry is how a refused record is put again (the SDK's own retries of a failed call come on
+	// top; a call that still failed refuses all its records): 5 attempts, the first wait 200 ms,
+	// none that would end within 5 s of the invocation's deadline.
+	awsclient.Retry
 	// Observe, when set, gets each batch's Stats.
 	Observe func(Stats)
 }
 
 // New returns a forwarder to the named stream.
 func New(client Putter, stream string, log *slog.Logger) *Forwarder {
-	return &Forwarder{client: client, stream: stream, log: log, Attempts: 5, Backoff: 200 * time.Millisecond, StopMargin: 5 * time.Second}
+	return &Forwarder{client: client, stream: stream, log: log,
+		Retry: awsclient.Retry{Attempts: 5, Backoff: 200 * time.Millisecond, StopMargin: 5 * time.Second}}
 }
 
 // record is one Firehose record: messages joined by Delimiter, how many, and the index in the
@@ -138,59 +137,13 @@ func (f *Forwarder) records(ev events.KinesisEvent, st *Stats) []record {
 func (f *Forwarder) Handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
 	st := Stats{Records: len(ev.Records)}
 	recs := f.records(ev, &st)
-	pending := make([]int, len(recs)) // indexes into recs, in order
-	for i := range pending {
-		pending[i] = i
+	all := make([]int, len(recs)) // indexes into recs, in order
+	for i := range all {
+		all[i] = i
 	}
-	var lastErr error
-	wait := f.Backoff
-	for attempt := 1; len(pending) > 0 && attempt <= f.Attempts; attempt++ {
-		if attempt > 1 {
-			if !f.before(ctx, wait) {
-				break
-			}
-			if err := awsclient.Sleep(ctx, wait); err != nil {
-				break
-			}
-			wait *= 2
-		}
-		var refused []int
-		for start := 0; start < len(pending); {
-			end, size := start, 0
-			for end < len(pending) && end-start < MaxBatchRecords && size+len(recs[pending[end]].data) <= MaxBatchBytes {
-				size += len(recs[pending[end]].data)
-				end++
-			}
-			chunk := pending[start:end]
-			start = end
-			in := &firehose.PutRecordBatchInput{DeliveryStreamName: aws.String(f.stream), Records: make([]types.Record, len(chunk))}
-			for j, k := range chunk {
-				in.Records[j] = types.Record{Data: recs[k].data}
-			}
-			st.Calls++
-			out, err := f.client.PutRecordBatch(ctx, in)
-			if err != nil {
-				lastErr = fmt.Errorf("putting %d records on Firehose stream %s: %w", len(chunk), f.stream, err)
-				refused = append(refused, chunk...)
-				continue
-			}
-			if len(out.RequestResponses) != len(chunk) {
-				lastErr = fmt.Errorf("the Firehose stream answered %d entries for %d records", len(out.RequestResponses), len(chunk))
-				refused = append(refused, chunk...)
-				continue
-			}
-			for j, rr := range out.RequestResponses {
-				if rr.ErrorCode != nil {
-					lastErr = fmt.Errorf("the Firehose stream refused a record: %s: %s", aws.ToString(rr.ErrorCode), aws.ToString(rr.ErrorMessage))
-					refused = append(refused, chunk[j])
-					continue
-				}
-				st.Sent++
-				st.Forwarded += recs[chunk[j]].lines
-			}
-		}
-		pending = refused
-	}
+	pending, err := awsclient.RetryRefused(ctx, f.Retry, "Firehose", f.stream, all, func(ctx context.Context, pending []int) ([]int, string, error) {
+		return f.put(ctx, recs, pending, &st)
+	})
 	resp := events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{}}
 	if len(pending) > 0 {
 		st.Failed = len(pending)
@@ -198,7 +151,7 @@ func (f *Forwarder) Handle(ctx context.Context, ev events.KinesisEvent) (events.
 		resp.BatchItemFailures = append(resp.BatchItemFailures,
 			events.KinesisBatchItemFailure{ItemIdentifier: ev.Records[first].Kinesis.SequenceNumber})
 		f.log.Error("bronze records not forwarded: the batch is retried from the first of them",
-			"records", len(pending), "from_sequence", ev.Records[first].Kinesis.SequenceNumber, "err", lastErr)
+			"records", len(pending), "from_sequence", ev.Records[first].Kinesis.SequenceNumber, "err", err)
 	}
 	if f.Observe != nil {
 		f.Observe(st)
@@ -206,10 +159,45 @@ func (f *Forwarder) Handle(ctx context.Context, ev events.KinesisEvent) (events.
 	return resp, nil
 }
 
-// before says whether a wait of d still ends StopMargin before the context's deadline.
-func (f *Forwarder) before(ctx context.Context, d time.Duration) bool {
-	dl, ok := ctx.Deadline()
-	return !ok || time.Until(dl) > d+f.StopMargin
+// put sends the pending records in calls of at most MaxBatchRecords and MaxBatchBytes, and
+// returns the ones Firehose refused, in order: a call that failed, or answered for another
+// number of records, refuses all of its own (they are put again).
+func (f *Forwarder) put(ctx context.Context, recs []record, pending []int, st *Stats) (refused []int, last string, _ error) {
+	for start := 0; start < len(pending); {
+		end, size := start, 0
+		for end < len(pending) && end-start < MaxBatchRecords && size+len(recs[pending[end]].data) <= MaxBatchBytes {
+			size += len(recs[pending[end]].data)
+			end++
+		}
+		chunk := pending[start:end]
+		start = end
+		in := &firehose.PutRecordBatchInput{DeliveryStreamName: aws.String(f.stream), Records: make([]types.Record, len(chunk))}
+		for j, k := range chunk {
+			in.Records[j] = types.Record{Data: recs[k].data}
+		}
+		st.Calls++
+		out, err := f.client.PutRecordBatch(ctx, in)
+		if err != nil {
+			last = fmt.Sprintf("putting %d records: %v", len(chunk), err)
+			refused = append(refused, chunk...)
+			continue
+		}
+		if len(out.RequestResponses) != len(chunk) {
+			last = fmt.Sprintf("%d entries answered for %d records", len(out.RequestResponses), len(chunk))
+			refused = append(refused, chunk...)
+			continue
+		}
+		for j, rr := range out.RequestResponses {
+			if rr.ErrorCode != nil {
+				last = aws.ToString(rr.ErrorCode) + ": " + aws.ToString(rr.ErrorMessage)
+				refused = append(refused, chunk[j])
+				continue
+			}
+			st.Sent++
+			st.Forwarded += recs[chunk[j]].lines
+		}
+	}
+	return refused, last, nil
 }
 
 // WriteMetrics writes a batch's Stats as EMF lines of the pipeline's namespace, dimension

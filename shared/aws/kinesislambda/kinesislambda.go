@@ -1,19 +1,15 @@
 // Package kinesislambda is the evaluate function's edge: it turns a Kinesis batch, as the Lambda
 // event source mapping delivers it, into the evaluation service's messages, and the service's
-// retries into BatchItemFailures (ReportBatchItemFailures). It also reads the function's
-// environment; its metrics are written by shared/aws/lambdametrics. The evaluation
+// retries into BatchItemFailures (ReportBatchItemFailures). Its metrics are written by
+// shared/aws/lambdametrics; its settings are read by evaluator.ConfigFromEnv. The evaluation
 // itself lives in shared/service/evaluator, which knows nothing of Kinesis.
 package kinesislambda
 
 import (
 	"context"
-	"fmt"
-	"strconv"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
 
@@ -59,26 +55,4 @@ func (h *Handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		resp.BatchItemFailures = append(resp.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: id})
 	}
 	return resp, err
-}
-
-// ConfigFromEnv reads the service's settings from the function's environment (getenv is
-// os.Getenv): fnenv.CacheTTL (a Go duration, 0 disables) and fnenv.LoadConcurrency, each
-// defaulting to evaluator.DefaultConfig.
-func ConfigFromEnv(getenv func(string) string) (evaluator.Config, error) {
-	cfg := evaluator.DefaultConfig
-	if v := getenv(fnenv.CacheTTL); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			return cfg, fmt.Errorf("%s=%q: want a duration such as 60s", fnenv.CacheTTL, v)
-		}
-		cfg.CacheTTL = d
-	}
-	if v := getenv(fnenv.LoadConcurrency); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 256 {
-			return cfg, fmt.Errorf("%s=%q: want a whole number from 1 to 256", fnenv.LoadConcurrency, v)
-		}
-		cfg.LoadConcurrency = n
-	}
-	return cfg, nil
 }

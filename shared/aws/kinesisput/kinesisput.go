@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 )
 
 // Client is the part of the Kinesis API the putter uses.
@@ -28,15 +30,16 @@ type Entry struct {
 
 // Putter puts entries on one stream.
 type Putter struct {
-	client   Client
-	stream   string
-	Attempts int           // per entry; default 8
-	Backoff  time.Duration // the first wait before a retry, doubled each time; default 100 ms
+	client Client
+	stream string
+	// Retry is how refused entries are put again: 8 attempts an entry, the first wait 100 ms. A
+	// give-up is an *awsclient.RefusedError.
+	awsclient.Retry
 }
 
 // New puts on stream.
 func New(client Client, stream string) *Putter {
-	return &Putter{client: client, stream: stream, Attempts: 8, Backoff: 100 * time.Millisecond}
+	return &Putter{client: client, stream: stream, Retry: awsclient.Retry{Attempts: 8, Backoff: 100 * time.Millisecond}}
 }
 
 // PutRecords takes at most 500 records and 5 MiB a call (Kinesis' limits).
@@ -77,21 +80,20 @@ func (p *Putter) Put(ctx context.Context, entries []Entry) (int, error) {
 	return put, nil
 }
 
+// putBatch puts one call's worth of entries, and again the ones Kinesis refused (p.Retry).
 func (p *Putter) putBatch(ctx context.Context, batch []Entry) (int, error) {
-	pending := batch
 	put := 0
-	wait := p.Backoff
-	for attempt := 1; ; attempt++ {
+	_, err := awsclient.RetryRefused(ctx, p.Retry, "Kinesis", p.stream, batch, func(ctx context.Context, pending []Entry) ([]Entry, string, error) {
 		recs := make([]types.PutRecordsRequestEntry, len(pending))
 		for i, e := range pending {
 			recs[i] = types.PutRecordsRequestEntry{Data: e.Data, PartitionKey: aws.String(e.PartitionKey)}
 		}
 		out, err := p.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(p.stream), Records: recs})
 		if err != nil {
-			return put, fmt.Errorf("putting %d records on %s: %w", len(pending), p.stream, err)
+			return nil, "", fmt.Errorf("putting %d records on %s: %w", len(pending), p.stream, err)
 		}
 		if len(out.Records) != len(pending) {
-			return put, fmt.Errorf("putting records on %s: %d results for %d records", p.stream, len(out.Records), len(pending))
+			return nil, "", fmt.Errorf("putting records on %s: %d results for %d records", p.stream, len(out.Records), len(pending))
 		}
 		var refused []Entry
 		var last string
@@ -103,20 +105,9 @@ func (p *Putter) putBatch(ctx context.Context, batch []Entry) (int, error) {
 			}
 			put++
 		}
-		if len(refused) == 0 {
-			return put, nil
-		}
-		if attempt >= p.Attempts {
-			return put, fmt.Errorf("%d records refused by %s after %d attempts (%s)", len(refused), p.stream, attempt, last)
-		}
-		pending = refused
-		select {
-		case <-ctx.Done():
-			return put, ctx.Err()
-		case <-time.After(wait):
-		}
-		wait *= 2
-	}
+		return refused, last, nil
+	})
+	return put, err
 }
 
 // HTTPClient is what the SDK calls to send a request.

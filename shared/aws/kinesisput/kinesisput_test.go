@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 )
 
 // fakeKinesis answers PutRecords as Kinesis does (JSON 1.1): it refuses the entries refuse
@@ -112,6 +114,10 @@ func TestAttemptsRunOut(t *testing.T) {
 	n, err := p.Put(context.Background(), entries(10))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "1 records refused by readings after 3 attempts (ProvisionedThroughputExceededException")
+	var refused *awsclient.RefusedError
+	require.ErrorAs(t, err, &refused)
+	assert.Equal(t, awsclient.RefusedError{Service: "Kinesis", Target: "readings", Count: 1, Attempts: 3,
+		LastCode: "ProvisionedThroughputExceededException: Rate exceeded for shard"}, *refused)
 	assert.Equal(t, 9, n)
 	assert.Len(t, f.accepted, 9)
 }

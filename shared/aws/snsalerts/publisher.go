@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
@@ -32,9 +33,9 @@ type Client interface {
 type Publisher struct {
 	client   Client
 	topicARN string
-	// MaxAttempts bounds the rounds for entries SNS failed without blaming the sender.
-	MaxAttempts int
-	Backoff     time.Duration
+	// Retry is how entries SNS failed without blaming the sender are published again: 3
+	// attempts an entry, the first wait 50 ms.
+	awsclient.Retry
 	// Concurrency bounds parallel PublishBatch calls.
 	Concurrency int
 }
@@ -43,7 +44,7 @@ var _ evaluator.Publisher = (*Publisher)(nil)
 
 // New returns a publisher to topicARN.
 func New(client Client, topicARN string) *Publisher {
-	return &Publisher{client: client, topicARN: topicARN, MaxAttempts: 3, Backoff: 50 * time.Millisecond, Concurrency: 4}
+	return &Publisher{client: client, topicARN: topicARN, Retry: awsclient.Retry{Attempts: 3, Backoff: 50 * time.Millisecond}, Concurrency: 4}
 }
 
 // Message renders the JSON message structure of a notice: default (the alert JSON), email, sms.
@@ -107,8 +108,11 @@ func (p *Publisher) Publish(ctx context.Context, notices []evaluator.Notice) []e
 	return errs
 }
 
+// publishChunk publishes up to ten notices, setting each one's error. An entry SNS failed
+// without blaming the sender is published again (p.Retry); one it blamed the sender for, or left
+// out of its answer, is not. A failed call is not either: the SDK already retried it.
 func (p *Publisher) publishChunk(ctx context.Context, notices []evaluator.Notice, errs []error) {
-	pending := map[string]int{} // entry id -> index
+	index := map[string]int{} // entry id -> notice
 	var entries []types.PublishBatchRequestEntry
 	for i := range notices {
 		id := strconv.Itoa(i)
@@ -117,52 +121,42 @@ func (p *Publisher) publishChunk(ctx context.Context, notices []evaluator.Notice
 			errs[i] = err
 			continue
 		}
-		pending[id] = i
+		index[id] = i
 		entries = append(entries, e)
 	}
-	for attempt := 0; len(entries) > 0; attempt++ {
-		if attempt > 0 {
-			t := time.NewTimer(p.Backoff << (attempt - 1))
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				for _, e := range entries {
-					errs[pending[*e.Id]] = ctx.Err()
-				}
-				return
-			case <-t.C:
-			}
-		}
-		out, err := p.client.PublishBatch(ctx, &sns.PublishBatchInput{TopicArn: &p.topicARN, PublishBatchRequestEntries: entries})
+	left, err := awsclient.RetryRefused(ctx, p.Retry, "SNS", p.topicARN, entries, func(ctx context.Context, pending []types.PublishBatchRequestEntry) ([]types.PublishBatchRequestEntry, string, error) {
+		out, err := p.client.PublishBatch(ctx, &sns.PublishBatchInput{TopicArn: &p.topicARN, PublishBatchRequestEntries: pending})
 		if err != nil {
-			for _, e := range entries {
-				errs[pending[*e.Id]] = fmt.Errorf("publishing to %s: %w", p.topicARN, err)
-			}
-			return // the SDK already retried the call itself
+			return nil, "", fmt.Errorf("publishing to %s: %w", p.topicARN, err)
 		}
-		retry := entries[:0:0]
 		byID := map[string]types.PublishBatchRequestEntry{}
-		for _, e := range entries {
+		for _, e := range pending {
 			byID[*e.Id] = e
 			// Published only if SNS says so: an entry missing from both Successful and Failed
 			// is not (and is retried with its device, as a failure).
-			errs[pending[*e.Id]] = fmt.Errorf("SNS answered without entry %s of the batch", *e.Id)
+			errs[index[*e.Id]] = fmt.Errorf("SNS answered without entry %s of the batch", *e.Id)
 		}
 		for _, s := range out.Successful {
-			if i, ok := pending[aws.ToString(s.Id)]; ok {
-				errs[i] = nil
+			if _, ok := byID[aws.ToString(s.Id)]; ok {
+				errs[index[aws.ToString(s.Id)]] = nil
 			}
 		}
+		var refused []types.PublishBatchRequestEntry
+		var last string
 		for _, f := range out.Failed {
 			id := aws.ToString(f.Id)
 			if _, ok := byID[id]; !ok {
 				continue // not an entry of this request
 			}
-			errs[pending[id]] = fmt.Errorf("SNS refused alert (code %s, sender fault %v): %s", aws.ToString(f.Code), f.SenderFault, aws.ToString(f.Message))
-			if !f.SenderFault && attempt+1 < p.MaxAttempts {
-				retry = append(retry, byID[id])
+			errs[index[id]] = fmt.Errorf("SNS refused alert (code %s, sender fault %v): %s", aws.ToString(f.Code), f.SenderFault, aws.ToString(f.Message))
+			if !f.SenderFault {
+				refused = append(refused, byID[id])
+				last = aws.ToString(f.Code) + ": " + aws.ToString(f.Message)
 			}
 		}
-		entries = retry
+		return refused, last, nil
+	})
+	for _, e := range left { // still refused (a *awsclient.RefusedError), the call failed, or ctx ended
+		errs[index[*e.Id]] = err
 	}
 }

@@ -223,6 +223,44 @@ func TestEntryMissingFromTheAnswerIsNotPublished(t *testing.T) {
 	assert.NoError(t, errs[2])
 }
 
+// TestOnlyWhatSNSFailedIsPublishedAgain: an entry SNS failed without blaming the sender is
+// published again, up to Attempts, and then says so (*awsclient.RefusedError); one it blamed the
+// sender for is not.
+func TestOnlyWhatSNSFailedIsPublishedAgain(t *testing.T) {
+	var calls [][]string
+	pub := snsalerts.New(answering(func(in *sns.PublishBatchInput) *sns.PublishBatchOutput {
+		out := &sns.PublishBatchOutput{}
+		var ids []string
+		for _, e := range in.PublishBatchRequestEntries {
+			ids = append(ids, *e.Id)
+			switch {
+			case *e.Id == "0": // throttled every time
+				out.Failed = append(out.Failed, snstypes.BatchResultErrorEntry{Id: e.Id, Code: aws.String("Throttling"), Message: aws.String("Rate exceeded")})
+			case *e.Id == "1": // the sender's fault: never again
+				out.Failed = append(out.Failed, snstypes.BatchResultErrorEntry{Id: e.Id, Code: aws.String("InvalidParameter"), SenderFault: true})
+			case *e.Id == "2" && len(calls) == 0: // failed once
+				out.Failed = append(out.Failed, snstypes.BatchResultErrorEntry{Id: e.Id, Code: aws.String("InternalError")})
+			default:
+				out.Successful = append(out.Successful, snstypes.PublishBatchResultEntry{Id: e.Id, MessageId: aws.String("m-" + *e.Id)})
+			}
+		}
+		calls = append(calls, ids)
+		return out
+	}), "arn:aws:sns:us-east-1:000000000000:alerts")
+	pub.Backoff = time.Millisecond
+	errs := pub.Publish(context.Background(), []evaluator.Notice{notice(1, "alice", alert.Warning), notice(2, "alice", alert.Warning),
+		notice(3, "bob", alert.Violation), notice(4, "bob", alert.Violation)})
+	assert.Equal(t, [][]string{{"0", "1", "2", "3"}, {"0", "2"}, {"0"}}, calls)
+	require.Len(t, errs, 4)
+	var refused *awsclient.RefusedError
+	require.ErrorAs(t, errs[0], &refused)
+	assert.Equal(t, awsclient.RefusedError{Service: "SNS", Target: "arn:aws:sns:us-east-1:000000000000:alerts", Count: 1, Attempts: 3,
+		LastCode: "Throttling: Rate exceeded"}, *refused)
+	assert.ErrorContains(t, errs[1], "sender fault true")
+	assert.NoError(t, errs[2])
+	assert.NoError(t, errs[3])
+}
+
 // TestSuppressedAlertsReachTheLakeOnly: a snoozed alert is published with suppressed=snoozed; the
 // user's subscription (the filter `iotwatch subscribe` sets) does not take it, the lake's
 // (no filter) does, with its reason.

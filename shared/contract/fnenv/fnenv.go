@@ -1,6 +1,8 @@
 // Package fnenv is the contract between the stack (infra/) and its functions (functions/): the
-// names of the environment variables the stack sets and the functions read. Their default values
-// are the services' own (evaluator.DefaultConfig, aggregate.DefaultConfig), which infra formats.
+// names of the environment variables the stack sets and the functions read, and how a number or
+// a duration of them is read (Int, Duration). Their default values are the services' own
+// (evaluator.DefaultConfig, aggregate.DefaultConfig), which infra formats and the services'
+// ConfigFromEnv read back.
 package fnenv
 
 // The evaluate function's environment (the silence function reads TableName, AlertsTopicARN and

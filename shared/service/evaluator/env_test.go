@@ -1,8 +1,10 @@
-package kinesislambda
+package evaluator_test
 
 import (
 	"testing"
 	"time"
+
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
 
 func TestConfigFromEnv(t *testing.T) {
@@ -21,7 +23,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{map[string]string{"LOAD_CONCURRENCY": "many"}, 0, 0, true},
 	}
 	for _, tc := range tests {
-		cfg, err := ConfigFromEnv(func(k string) string { return tc.env[k] })
+		cfg, err := evaluator.ConfigFromEnv(func(k string) string { return tc.env[k] })
 		if (err != nil) != tc.wantErr {
 			t.Errorf("ConfigFromEnv(%v) error = %v; want error %v", tc.env, err, tc.wantErr)
 			continue
