@@ -292,10 +292,15 @@ const (
 // temperature high and low, light no_occupancy, temperature anomaly and stuck, and silent rules,
 // each carrying the config's sustain (where it applies), hysteresis, reminders and version.
 func FromConfig(c threshold.Config) []Row {
+	var out []Row
+	EachRow(c, func(r Row) { out = append(out, r) })
+	return out
+}
+
+// EachRow calls add with each of FromConfig's rows, in order, making no slice.
+func EachRow(c threshold.Config, add func(Row)) {
 	base := Row{UserID: c.UserID, Scope: Scope{Kind: Device, Name: c.DeviceID}, RemindSeconds: c.RemindSeconds, Version: c.Version}
 	temp, light := reading.Temperature.String(), reading.Light.String()
-	var out []Row
-	add := func(r Row) { out = append(out, r) }
 	if c.TempWarning.Set || c.TempViolation.Set {
 		r := base
 		r.Metric, r.Kind, r.Warning, r.Violation, r.SustainSeconds, r.Hysteresis = temp, High, c.TempWarning, c.TempViolation, c.SustainSeconds, c.TempHysteresis
@@ -326,7 +331,6 @@ func FromConfig(c threshold.Config) []Row {
 		r.Kind, r.Warning = Silent, threshold.Of(float64(c.SilentSeconds))
 		add(r)
 	}
-	return out
 }
 
 // FromConfigs is FromConfig of each config, in order.
@@ -441,4 +445,42 @@ func sortInForce(rules []InForce) {
 		}
 		return a.Metric < b.Metric
 	})
+}
+
+// MetricNamePattern is what a metric's name looks like (a built-in's, or a declared one's).
+const MetricNamePattern = `^[a-z][a-z0-9_]{0,31}$`
+
+// ValidMetricName reports whether name matches MetricNamePattern.
+func ValidMetricName(name string) bool {
+	if name == "" || len(name) > 32 || name[0] < 'a' || name[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(name); i++ {
+		if c := name[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseName reads a rule's name in alerts back into its metric and kind: device_silent,
+// sensor_stuck (temperature's stuck), or {metric}_{kind} for any well-formed metric name.
+func ParseName(name alert.Rule) (metric string, kind Kind, ok bool) {
+	switch name {
+	case alert.DeviceSilent:
+		return "", Silent, true
+	case alert.SensorStuck:
+		return reading.Temperature.String(), Stuck, true
+	}
+	for k := High; k < Silent; k++ {
+		m, found := strings.CutSuffix(string(name), "_"+k.String())
+		if !found || !ValidMetricName(m) {
+			continue
+		}
+		if k == Stuck && m == reading.Temperature.String() {
+			return "", 0, false // temperature's is sensor_stuck
+		}
+		return m, k, true
+	}
+	return "", 0, false
 }

@@ -127,7 +127,9 @@ func TestFromConfig(t *testing.T) {
 		with(func(r *Row) {
 			r.Metric, r.Kind, r.Warning, r.SustainSeconds, r.Hysteresis = "light", NoOccupancy, threshold.Of(300), 300, threshold.Of(20)
 		}),
-		with(func(r *Row) { r.Metric, r.Kind, r.Warning, r.SustainSeconds = "temperature", Anomaly, threshold.Of(4), 300 }),
+		with(func(r *Row) {
+			r.Metric, r.Kind, r.Warning, r.SustainSeconds = "temperature", Anomaly, threshold.Of(4), 300
+		}),
 		with(func(r *Row) { r.Metric, r.Kind, r.Warning = "temperature", Stuck, threshold.Of(1800) }),
 		with(func(r *Row) { r.Kind, r.Warning = Silent, threshold.Of(900) }),
 	}
@@ -202,4 +204,18 @@ func TestCheck(t *testing.T) {
 	err = Check(many, func(i int) string { return "line" })
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "has more than 500 rules")
+}
+
+func TestParseName(t *testing.T) {
+	for _, r := range []Row{{Metric: "temperature", Kind: High}, {Metric: "light", Kind: NoOccupancy}, {Metric: "temperature", Kind: Stuck},
+		{Kind: Silent}, {Metric: "co2", Kind: Anomaly}, {Metric: "humidity_ratio", Kind: Low}, {Metric: "pm25", Kind: Stuck}} {
+		m, k, ok := ParseName(r.Name())
+		require.True(t, ok, r.Name())
+		assert.Equal(t, r.Metric, m)
+		assert.Equal(t, r.Kind, k)
+	}
+	for _, bad := range []alert.Rule{"", "temperature_stuck", "co2", "co2_silent", "Co2_high", "_high", "co2-high", "co2_hot"} {
+		_, _, ok := ParseName(bad)
+		assert.False(t, ok, bad)
+	}
 }
