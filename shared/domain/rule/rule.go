@@ -132,6 +132,12 @@ type Key struct {
 	Kind   Kind
 }
 
+// Same reports whether two rows set the same rule (versions aside).
+func (r Row) Same(o Row) bool {
+	r.Version, o.Version = 0, 0
+	return r == o
+}
+
 // Key returns the row's key.
 func (r Row) Key() Key { return Key{r.UserID, r.Scope, r.Metric, r.Kind} }
 

@@ -37,6 +37,7 @@ type Store struct {
 
 	mem       evaluator.Tables // under mem.Mu, as is everything below
 	modTime   time.Time
+	rules     *rulesFile // the long rules file, when one is followed
 	reloaded  int
 	journal   *wal.Log
 	snapBytes int64 // the size of the last snapshot
@@ -243,6 +244,9 @@ func deviceOf(name string) (string, bool) {
 }
 
 func (s *Store) readThresholds() error {
+	if s.thresholdsPath == "" { // rules only (UseRules)
+		return nil
+	}
 	f, err := os.Open(s.thresholdsPath)
 	if err != nil {
 		return err
@@ -277,13 +281,17 @@ func (s *Store) readThresholds() error {
 // Reload reads the thresholds file again if it changed. A file that no longer validates, or
 // that cannot be read, is refused whole (logged), and the thresholds in force stay.
 func (s *Store) Reload() {
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
+	s.reloadRules()
+	if s.thresholdsPath == "" {
+		return
+	}
 	fi, err := os.Stat(s.thresholdsPath)
 	if err != nil {
 		s.log.Error("thresholds file unreadable: keeping the thresholds in force", "err", err)
 		return
 	}
-	s.mem.Mu.Lock()
-	defer s.mem.Mu.Unlock()
 	if fi.ModTime().Equal(s.modTime) {
 		return
 	}
