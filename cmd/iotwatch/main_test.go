@@ -16,6 +16,7 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/domain/rule"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	goldenfile "github.com/iotwatch/iotwatch/shared/testsupport/golden"
 
@@ -277,4 +278,37 @@ func TestBacktestWithUsersIsTheSame(t *testing.T) {
 	code, _, errOut = runCLI(t, "", append(args, "--users", writeFile(t, "bad.csv", "user_id,timezone\nalice,Mars/Base\n"))...)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "bad.csv:2: timezone")
+}
+
+// TestBacktestRulesFileEqualsTheWideFile: the every-rule thresholds file written in the long
+// form (its device rows) gives the same alerts, ids included, as the wide file: the golden file.
+// The same rows for the device's location, and for the fleet, give them too (but for
+// config_version, and so the ids, when a row's version differs: here all are 1).
+func TestBacktestRulesFileEqualsTheWideFile(t *testing.T) {
+	f, err := os.Open("testdata/all-rules.csv")
+	require.NoError(t, err)
+	cfgs, err := threshold.ParseCSV(f, "all-rules.csv")
+	f.Close()
+	require.NoError(t, err)
+	want, err := os.ReadFile("testdata/backtest-every-rule.jsonl")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	devices := filepath.Join(dir, "devices.csv")
+	require.NoError(t, os.WriteFile(devices, []byte("device_id,name,location\nroom-1,Office 1,Building A\n"), 0o644))
+	for _, scope := range []rule.Scope{{Kind: rule.Device, Name: "room-1"}, {Kind: rule.Location, Name: "Building A"}, {Kind: rule.Fleet}} {
+		t.Run(scope.String(), func(t *testing.T) {
+			rows := rule.FromConfigs(cfgs)
+			for i := range rows {
+				rows[i].Scope = scope
+			}
+			var b strings.Builder
+			require.NoError(t, rule.WriteCSV(&b, rows))
+			path := filepath.Join(dir, "rules.csv")
+			require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+			code, out, errOut := runCLI(t, "", "backtest", "--rules", path, "--devices", devices,
+				"--csv", "../../events/occupancy/datatest.txt", "--device", "room-1", "--until", "2015-02-04T14:00:00Z")
+			require.Equal(t, 0, code, errOut)
+			assert.Equal(t, string(want), out)
+		})
+	}
 }

@@ -1,9 +1,11 @@
 package rule
 
 import (
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/iotwatch/iotwatch/shared/domain/csvfile"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
@@ -88,4 +90,26 @@ func parseRow(c *csvfile.Row, metrics Metrics) Row {
 		}
 	}
 	return r
+}
+
+// WriteCSV writes rows as the long rules file, header first, in the order given.
+func WriteCSV(w io.Writer, rows []Row) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(Columns); err != nil {
+		return err
+	}
+	secs := func(n int64) string {
+		if n == 0 {
+			return ""
+		}
+		return strconv.FormatInt(n, 10)
+	}
+	for _, r := range rows {
+		if err := cw.Write([]string{r.UserID, r.Scope.String(), r.Metric, r.Kind.String(), r.Warning.String(), r.Violation.String(),
+			secs(r.SustainSeconds), r.Hysteresis.String(), secs(r.RemindSeconds), r.Floor.String()}); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
 }

@@ -64,3 +64,16 @@ func TestABadFileIsRefusedWhole(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "rules.csv:1: scope: required column missing from the header")
 }
+
+// TestWriteReadsBack: a file written reads back as the rows written (the wide file's rows too).
+func TestWriteReadsBack(t *testing.T) {
+	rows, err := ParseCSV(strings.NewReader(example), "rules.csv", BuiltIn{})
+	require.NoError(t, err)
+	rows = append(rows, FromConfig(threshold.Config{UserID: "bob", DeviceID: "room-2", TempWarning: threshold.Of(24.5), TempLowViolation: threshold.Of(16),
+		LightNoOccupancy: threshold.Of(300), LightHysteresis: threshold.Of(25), SustainSeconds: 120, StuckSeconds: 1800, SilentSeconds: 900, TempZScore: threshold.Of(3.5), RemindSeconds: 600})...)
+	var b strings.Builder
+	require.NoError(t, WriteCSV(&b, rows))
+	again, err := ParseCSV(strings.NewReader(b.String()), "written.csv", BuiltIn{})
+	require.NoError(t, err, b.String())
+	assert.Equal(t, rows, again)
+}
