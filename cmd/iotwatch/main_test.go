@@ -312,3 +312,16 @@ func TestBacktestRulesFileEqualsTheWideFile(t *testing.T) {
 		})
 	}
 }
+
+// TestReadmeBuildingRule: the README's rule for a whole floor of a building, as its quick start
+// gives it, raises the co2_high alerts it says.
+func TestReadmeBuildingRule(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rules.csv")
+	require.NoError(t, os.WriteFile(path, []byte("user_id,scope,metric,rule,warning,violation,sustain_seconds\nops,location:Building A floor 2,co2,high,1000,1500,600\n"), 0o644))
+	code, out, errOut := runCLI(t, "", "backtest", "--rules", path, "--devices", "../../events/devices.csv",
+		"--csv", "../../events/occupancy/datatraining.txt", "--device", "room-1")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "8143 readings of 1 device(s)")
+	assert.Contains(t, errOut, ", 9 alerts")
+	assert.Equal(t, 9, strings.Count(out, `"rule":"co2_high"`), "every alert is the building's CO2 rule")
+}
