@@ -138,6 +138,29 @@ func (r Row) Same(o Row) bool {
 	return r == o
 }
 
+// Versioned gives rows the versions a store keeps over prev, what it held before: a row keeps
+// its version while unchanged, takes the next when changed, 1 when new.
+func Versioned(prev, rows []Row) []Row {
+	held := make(map[Key]Row, len(prev))
+	for _, r := range prev {
+		held[r.Key()] = r
+	}
+	out := make([]Row, len(rows))
+	for i, r := range rows {
+		p, ok := held[r.Key()]
+		switch {
+		case !ok:
+			r.Version = 1
+		case r.Same(p):
+			r.Version = p.Version
+		default:
+			r.Version = p.Version + 1
+		}
+		out[i] = r
+	}
+	return out
+}
+
 // Key returns the row's key.
 func (r Row) Key() Key { return Key{r.UserID, r.Scope, r.Metric, r.Kind} }
 

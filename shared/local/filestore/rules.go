@@ -40,24 +40,11 @@ func (s *Store) readRules() error {
 	if err != nil {
 		return err
 	}
-	prev := map[rule.Key]rule.Row{}
-	for _, r := range s.mem.Rows {
-		prev[r.Key()] = r
-	}
 	users := map[string]bool{}
-	for i := range rows {
-		p, ok := prev[rows[i].Key()]
-		switch {
-		case !ok:
-			rows[i].Version = 1
-		case rows[i].Same(p):
-			rows[i].Version = p.Version
-		default:
-			rows[i].Version = p.Version + 1
-		}
-		users[rows[i].UserID] = true
+	for _, r := range rows {
+		users[r.UserID] = true
 	}
-	s.mem.Rows, s.rules.modTime = rows, fi.ModTime()
+	s.mem.Rows, s.rules.modTime = rule.Versioned(s.mem.Rows, rows), fi.ModTime()
 	s.log.Info(fmt.Sprintf("rules reloaded: %d rows, %d users", len(rows), len(users)), "file", s.rules.path)
 	return nil
 }

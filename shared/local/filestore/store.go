@@ -37,6 +37,7 @@ type Store struct {
 
 	mem       evaluator.Tables // under mem.Mu, as is everything below
 	modTime   time.Time
+	devMod    time.Time  // the devices file's, as last read
 	rules     *rulesFile // the long rules file, when one is followed
 	reloaded  int
 	journal   *wal.Log
@@ -186,14 +187,39 @@ func (s *Store) readDevices() error {
 		return err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
 	devs, err := device.ParseCSV(f, s.devicesPath)
 	if err != nil {
 		return err
 	}
+	byID := make(map[string]device.Device, len(devs))
 	for _, d := range devs {
-		s.mem.Devices[d.ID] = d
+		byID[d.ID] = d
 	}
+	s.mem.Devices, s.devMod = byID, fi.ModTime()
 	return nil
+}
+
+// reloadDevices reads the devices file again if it changed (s.mem.Mu held): a device that moved
+// takes its new location's rules at its next batch. A bad edit is refused (logged), and the
+// devices in force stay.
+func (s *Store) reloadDevices() {
+	if s.devicesPath == "" {
+		return
+	}
+	fi, err := os.Stat(s.devicesPath)
+	if err != nil || fi.ModTime().Equal(s.devMod) {
+		return
+	}
+	if err := s.readDevices(); err != nil {
+		s.devMod = fi.ModTime()
+		s.log.Error("devices file changed but is invalid: keeping the devices in force", "err", err)
+		return
+	}
+	s.log.Info("devices reloaded", "file", s.devicesPath)
 }
 
 // readStates reads the state files of a store written before the journal, and returns their
@@ -284,6 +310,7 @@ func (s *Store) Reload() {
 	s.mem.Mu.Lock()
 	defer s.mem.Mu.Unlock()
 	s.reloadRules()
+	s.reloadDevices()
 	if s.thresholdsPath == "" {
 		return
 	}
