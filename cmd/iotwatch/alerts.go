@@ -65,7 +65,7 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 				found := false
 				for id, st := range states {
 					if r, u, ok := st.Alarm.FindAlert(ackAlert); ok {
-						ackUser, ackDevice, ackRule, found = u, id, r.String(), true
+						ackUser, ackDevice, ackRule, found = u, id, string(r), true
 						break
 					}
 				}

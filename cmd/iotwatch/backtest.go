@@ -10,17 +10,19 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	devicepkg "github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/domain/rule"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/domain/user"
 	"github.com/iotwatch/iotwatch/shared/tools/backtest"
 )
 
 func newBacktest(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	var thresholdsFile, readingsFile, csvFile, device, until, usersFile string
+	var thresholdsFile, rulesFile, devicesFile, readingsFile, csvFile, device, until, usersFile string
 	var maxRejects int
 	cmd := &cobra.Command{
-		Use:   "backtest --thresholds FILE.csv (--readings FILE.jsonl | --csv FILE --device ID)",
+		Use:   "backtest (--thresholds FILE.csv | --rules FILE.csv [--devices FILE.csv]) (--readings FILE.jsonl | --csv FILE --device ID)",
 		Short: "What would these thresholds have raised? Prints the alerts as JSON lines",
 		Long: `backtest runs the evaluate function's core (the same decoder and alarm state machine) over
 recorded readings and prints the alerts as JSON lines, in the order they arise. Readings come as
@@ -37,9 +39,32 @@ standard error as FILE:LINE: reason: detail; the exit status is 1 when there wer
 			if csvFile != "" && device == "" {
 				return fmt.Errorf("--csv needs --device ID")
 			}
-			configs, err := readThresholds(thresholdsFile)
-			if err != nil {
-				return err
+			if thresholdsFile == "" && rulesFile == "" {
+				return fmt.Errorf("give --thresholds, --rules, or both")
+			}
+			var configs []threshold.Config
+			var opts backtest.Options
+			var err error
+			if thresholdsFile != "" {
+				if configs, err = readThresholds(thresholdsFile); err != nil {
+					return err
+				}
+			}
+			if rulesFile != "" {
+				parse := func(r io.Reader, name string) ([]rule.Row, error) { return rule.ParseCSV(r, name, rule.BuiltIn{}) }
+				if opts.Rules, err = readCSV(rulesFile, "rules", "nothing used", parse); err != nil {
+					return err
+				}
+			}
+			if devicesFile != "" {
+				devs, err := readCSV(devicesFile, "devices", "nothing used", devicepkg.ParseCSV)
+				if err != nil {
+					return err
+				}
+				opts.Devices = map[string]devicepkg.Device{}
+				for _, d := range devs {
+					opts.Devices[d.ID] = d
+				}
 			}
 			prefs := map[string]user.User{}
 			if usersFile != "" {
@@ -56,7 +81,6 @@ standard error as FILE:LINE: reason: detail; the exit status is 1 when there wer
 					prefs[u.ID] = u
 				}
 			}
-			var opts backtest.Options
 			if until != "" {
 				t, ok := reading.ParseTime([]byte(until))
 				if !ok {
@@ -123,14 +147,15 @@ standard error as FILE:LINE: reason: detail; the exit status is 1 when there wer
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&thresholdsFile, "thresholds", "", "thresholds CSV (user_id,device_id,temp_warning,...)")
+	cmd.Flags().StringVar(&thresholdsFile, "thresholds", "", "thresholds CSV, the wide form (user_id,device_id,temp_warning,...)")
+	cmd.Flags().StringVar(&rulesFile, "rules", "", "rules CSV, the long form (user_id,scope,metric,rule,...): rules on any metric for a device, a location or the fleet")
+	cmd.Flags().StringVar(&devicesFile, "devices", "", "devices CSV (device_id,name,location): the locations --rules' location rows apply to")
 	cmd.Flags().StringVar(&usersFile, "users", "", "users CSV: mark the alerts people's quiet hours would hold (the alerts are the same)")
 	cmd.Flags().StringVar(&readingsFile, "readings", "", "readings as JSON lines, - for standard input")
 	cmd.Flags().StringVar(&csvFile, "csv", "", "readings in the UCI occupancy CSV format")
 	cmd.Flags().StringVar(&device, "device", "", "device id of the --csv readings")
 	cmd.Flags().IntVar(&maxRejects, "max-rejects", 0, "rejected readings tolerated before the exit status is 1")
 	cmd.Flags().StringVar(&until, "until", "", "where the silence clock ends (RFC 3339; default: the last event time)")
-	requireFlags(cmd, "thresholds")
 	return cmd
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/domain/rule"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	goldenfile "github.com/iotwatch/iotwatch/shared/testsupport/golden"
 
@@ -277,4 +278,50 @@ func TestBacktestWithUsersIsTheSame(t *testing.T) {
 	code, _, errOut = runCLI(t, "", append(args, "--users", writeFile(t, "bad.csv", "user_id,timezone\nalice,Mars/Base\n"))...)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "bad.csv:2: timezone")
+}
+
+// TestBacktestRulesFileEqualsTheWideFile: the every-rule thresholds file written in the long
+// form (its device rows) gives the same alerts, ids included, as the wide file: the golden file.
+// The same rows for the device's location, and for the fleet, give them too (but for
+// config_version, and so the ids, when a row's version differs: here all are 1).
+func TestBacktestRulesFileEqualsTheWideFile(t *testing.T) {
+	f, err := os.Open("testdata/all-rules.csv")
+	require.NoError(t, err)
+	cfgs, err := threshold.ParseCSV(f, "all-rules.csv")
+	f.Close()
+	require.NoError(t, err)
+	want, err := os.ReadFile("testdata/backtest-every-rule.jsonl")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	devices := filepath.Join(dir, "devices.csv")
+	require.NoError(t, os.WriteFile(devices, []byte("device_id,name,location\nroom-1,Office 1,Building A\n"), 0o644))
+	for _, scope := range []rule.Scope{{Kind: rule.Device, Name: "room-1"}, {Kind: rule.Location, Name: "Building A"}, {Kind: rule.Fleet}} {
+		t.Run(scope.String(), func(t *testing.T) {
+			rows := rule.FromConfigs(cfgs)
+			for i := range rows {
+				rows[i].Scope = scope
+			}
+			var b strings.Builder
+			require.NoError(t, rule.WriteCSV(&b, rows))
+			path := filepath.Join(dir, "rules.csv")
+			require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+			code, out, errOut := runCLI(t, "", "backtest", "--rules", path, "--devices", devices,
+				"--csv", "../../events/occupancy/datatest.txt", "--device", "room-1", "--until", "2015-02-04T14:00:00Z")
+			require.Equal(t, 0, code, errOut)
+			assert.Equal(t, string(want), out)
+		})
+	}
+}
+
+// TestReadmeBuildingRule: the README's rule for a whole floor of a building, as its quick start
+// gives it, raises the co2_high alerts it says.
+func TestReadmeBuildingRule(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rules.csv")
+	require.NoError(t, os.WriteFile(path, []byte("user_id,scope,metric,rule,warning,violation,sustain_seconds\nops,location:Building A floor 2,co2,high,1000,1500,600\n"), 0o644))
+	code, out, errOut := runCLI(t, "", "backtest", "--rules", path, "--devices", "../../events/devices.csv",
+		"--csv", "../../events/occupancy/datatraining.txt", "--device", "room-1")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "8143 readings of 1 device(s)")
+	assert.Contains(t, errOut, ", 9 alerts")
+	assert.Equal(t, 9, strings.Count(out, `"rule":"co2_high"`), "every alert is the building's CO2 rule")
 }

@@ -251,7 +251,7 @@ func TestStateItemSize(t *testing.T) {
 		st.Recent = append(st.Recent, fmt.Sprintf("m:room-1-%06d", 100000+i))
 	}
 	for _, user := range []string{"alice@example.com", "bob@example.com", "carol@example.com"} {
-		for r := alarm.Rule(0); r <= alarm.DeviceSilent; r++ {
+		for _, r := range alarm.BuiltInRules {
 			st.Rules[alarm.RuleKey(r, user)] = &alarm.RuleState{Flags: 7, LastAt: last, WarnRun: last - 6e11, ViolRun: last - 3e11,
 				Open: alarm.Violation, OpenStart: last - 6e11, LastNotice: last - 1e11, OpenID: "0123456789abcdef", NoticeID: "fedcba9876543210"}
 		}

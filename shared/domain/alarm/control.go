@@ -1,7 +1,6 @@
 package alarm
 
 import (
-	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -12,20 +11,6 @@ import (
 // What people do to their alarms (DESIGN.md, "Acknowledge and snooze"). Acknowledging changes
 // which alerts exist (an acknowledged episode makes no REMIND until it escalates); snoozing does
 // not: a snoozed alert is still made, stored and counted, and only not sent (Snoozed says so).
-
-// ParseRule reads a rule's name as alerts spell it.
-func ParseRule(name string) (Rule, error) {
-	for r := TemperatureHigh; r <= DeviceSilent; r++ {
-		if string(r.Name()) == name {
-			return r, nil
-		}
-	}
-	names := make([]string, 0, DeviceSilent+1)
-	for r := TemperatureHigh; r <= DeviceSilent; r++ {
-		names = append(names, string(r.Name()))
-	}
-	return 0, fmt.Errorf("unknown rule %q (rules: %s)", name, strings.Join(names, ", "))
-}
 
 // Ack acknowledges the user's open episode of rule: it makes no REMIND until it escalates
 // (ESCALATE and RESOLVE still go out). It reports false when no such episode is open, or it was
@@ -149,7 +134,7 @@ func (s *DeviceState) DropExpiredSnoozes(now time.Time) {
 // ESCALATE or REMIND (an older REMIND's id is not kept).
 func (s *DeviceState) FindAlert(id string) (rule Rule, user string, ok bool) {
 	if len(id) < AlertIDPrefix {
-		return 0, "", false
+		return "", "", false
 	}
 	p := id[:AlertIDPrefix]
 	for k, rs := range s.Rules {
@@ -162,7 +147,7 @@ func (s *DeviceState) FindAlert(id string) (rule Rule, user string, ok bool) {
 			return r, u, true
 		}
 	}
-	return 0, "", false
+	return "", "", false
 }
 
 // Episode is one open episode of a device, as people see it.

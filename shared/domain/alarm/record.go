@@ -15,6 +15,8 @@ type Record struct {
 	Recent  []string              `json:"recent,omitempty" dynamodbav:"recent,omitempty"`
 	Rules   map[string]RuleRecord `json:"rules,omitempty" dynamodbav:"rules,omitempty"`
 	Temp    *TempRecord           `json:"temp,omitempty" dynamodbav:"temp,omitempty"`
+	// Stats are the other metrics' statistics (third edition), by metric name.
+	Stats   map[string]TempRecord `json:"ms,omitempty" dynamodbav:"ms,omitempty"`
 	Snoozes []SnoozeRecord        `json:"snz,omitempty" dynamodbav:"snz,omitempty"`
 	Used    []UsedLinkRecord      `json:"ul,omitempty" dynamodbav:"ul,omitempty"`
 	// Version is the store's optimistic-locking version (the file store leaves a zero out, the
@@ -66,6 +68,12 @@ func ToRecord(s DeviceState, version int64) Record {
 	if tp := s.Temp; tp != (TempStats{}) {
 		r.Temp = &TempRecord{tp.N, tp.Mean, tp.Var, tp.StuckValue, tp.StuckStart, tp.StuckLast, tp.HasStuck}
 	}
+	if len(s.Stats) > 0 {
+		r.Stats = make(map[string]TempRecord, len(s.Stats))
+		for m, tp := range s.Stats {
+			r.Stats[m] = TempRecord(*tp)
+		}
+	}
 	for _, z := range s.Snoozes {
 		r.Snoozes = append(r.Snoozes, SnoozeRecord(z))
 	}
@@ -87,6 +95,13 @@ func FromRecord(r Record) DeviceState {
 	s := DeviceState{Last: r.Last, HasLast: r.HasLast, Recent: r.Recent}
 	if tp := r.Temp; tp != nil {
 		s.Temp = TempStats{N: tp.N, Mean: tp.Mean, Var: tp.Var, StuckValue: tp.StuckValue, StuckStart: tp.StuckStart, StuckLast: tp.StuckLast, HasStuck: tp.HasStuck}
+	}
+	if len(r.Stats) > 0 {
+		s.Stats = make(map[string]*TempStats, len(r.Stats))
+		for m, tp := range r.Stats {
+			st := TempStats(tp)
+			s.Stats[m] = &st
+		}
 	}
 	for _, z := range r.Snoozes {
 		s.Snoozes = append(s.Snoozes, Snooze(z))

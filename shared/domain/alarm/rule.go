@@ -1,13 +1,17 @@
 // Package alarm is the alarm state machine of DESIGN.md ("Rules and levels", "Alarm state"): it
-// applies a device's readings in arrival order to the state of every (user, rule) of that device
-// and emits OPEN, ESCALATE and RESOLVE alerts. It knows nothing of AWS or of storage.
+// applies a device's readings in arrival order to the state of every (user, rule) in force for
+// that device and emits OPEN, ESCALATE, REMIND and RESOLVE alerts. The rules are the third
+// edition's rows (shared/domain/rule), of any kind on any built-in metric; a wide thresholds
+// config is judged as the device rows it means. It knows nothing of AWS or of storage.
 package alarm
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/domain/rule"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 )
 
@@ -39,147 +43,125 @@ func (l Level) Severity() alert.Severity {
 	return alert.Warning
 }
 
-// Rule is one alarm rule.
-type Rule uint8
+// Rule is a rule's name as alerts spell it: {metric}_{kind}, sensor_stuck or device_silent.
+type Rule = alert.Rule
 
-// The rules of DESIGN.md. The first NumRules are judged at each reading; DeviceSilent is judged
-// on a clock (Device.Advance), and resolved by a reading.
+// The rules of the earlier editions, by their names.
 const (
-	TemperatureHigh Rule = iota
-	TemperatureLow
-	LightNoOccupancy
-	TemperatureAnomaly
-	SensorStuck
-	NumRules
-	DeviceSilent = NumRules
+	TemperatureHigh    = alert.TemperatureHigh
+	TemperatureLow     = alert.TemperatureLow
+	LightNoOccupancy   = alert.LightNoOccupancy
+	TemperatureAnomaly = alert.TemperatureAnomaly
+	SensorStuck        = alert.SensorStuck
+	DeviceSilent       = alert.DeviceSilent
 )
 
-var ruleNames = [NumRules + 1]alert.Rule{alert.TemperatureHigh, alert.TemperatureLow, alert.LightNoOccupancy,
-	alert.TemperatureAnomaly, alert.SensorStuck, alert.DeviceSilent}
+// BuiltInRules are the earlier editions' rules, in the order a config's rules were judged.
+var BuiltInRules = []Rule{TemperatureHigh, TemperatureLow, LightNoOccupancy, TemperatureAnomaly, SensorStuck, DeviceSilent}
 
-// Name is the rule's name in alerts.
-func (r Rule) Name() alert.Rule { return ruleNames[r] }
-
-func (r Rule) String() string {
-	if r <= DeviceSilent {
-		return string(ruleNames[r])
+// ParseRule reads a rule's name as alerts spell it (rule.ParseName: any kind on any well-formed
+// metric name).
+func ParseRule(name string) (Rule, error) {
+	if _, _, ok := rule.ParseName(Rule(name)); ok {
+		return Rule(name), nil
 	}
-	return fmt.Sprintf("rule(%d)", r)
+	names := make([]string, len(BuiltInRules))
+	for i, r := range BuiltInRules {
+		names[i] = string(r)
+	}
+	return "", fmt.Errorf("unknown rule %q (rules: %s, or {metric}_{high|low|no_occupancy|anomaly|stuck})", name, strings.Join(names, ", "))
 }
 
-// Metric is the reading metric an alert of the rule reports as its observed value.
-func (r Rule) Metric() reading.Metric {
-	if r == LightNoOccupancy {
-		return reading.Light
-	}
-	return reading.Temperature
-}
-
-// MetricName is the alert's metric: none ("", JSON null) for device_silent.
-func (r Rule) MetricName() string {
-	if r == DeviceSilent {
-		return ""
-	}
-	return r.Metric().String()
-}
-
-// Threshold returns the threshold of severity sev for the rule (for light, light_no_occupancy;
-// for the anomaly, temp_zscore; for the stuck sensor and silence, their seconds).
-func (r Rule) Threshold(c *threshold.Config, sev Level) float64 {
-	switch r {
-	case TemperatureAnomaly:
-		return c.TempZScore.V
-	case SensorStuck:
-		return float64(c.StuckSeconds)
-	case DeviceSilent:
-		return float64(c.SilentSeconds)
-	case TemperatureHigh:
-		if sev == Violation {
-			return c.TempViolation.V
+// metricOf is the reading metric a rule of metric name judges (false: none, or not a built-in).
+func metricOf(name string) (reading.Metric, bool) {
+	for m := reading.Metric(0); m < reading.NumMetrics; m++ {
+		if m.String() == name {
+			return m, true
 		}
-		return c.TempWarning.V
-	case TemperatureLow:
-		if sev == Violation {
-			return c.TempLowViolation.V
-		}
-		return c.TempLowWarning.V
 	}
-	return c.LightNoOccupancy.V
+	return 0, false
 }
 
-// Level returns the reading's level for the rule under config c; false when the rule has no level
-// for this reading (its thresholds are not set, or the reading lacks its metrics).
-func (r Rule) Level(rd *reading.Reading, c *threshold.Config) (Level, bool) {
-	switch r {
-	case TemperatureHigh:
-		if !c.TempWarning.Set && !c.TempViolation.Set {
-			return OK, false
+// level returns a reading's level for a high, low or no_occupancy rule of value x; false when
+// the rule has no level for this reading (it lacks the occupancy no_occupancy needs).
+func level(r *rule.Row, x float64, rd *reading.Reading) (Level, bool) {
+	switch r.Kind {
+	case rule.High:
+		switch {
+		case r.Violation.Set && x > r.Violation.V:
+			return Violation, true
+		case r.Warning.Set && x > r.Warning.V:
+			return Warning, true
 		}
-		t, ok := rd.Value(reading.Temperature)
+	case rule.Low:
+		switch {
+		case r.Violation.Set && x < r.Violation.V:
+			return Violation, true
+		case r.Warning.Set && x < r.Warning.V:
+			return Warning, true
+		}
+	case rule.NoOccupancy:
+		occ, ok := rd.Value(reading.Occupancy)
 		if !ok {
 			return OK, false
 		}
-		if c.TempViolation.Set && t > c.TempViolation.V {
-			return Violation, true
-		}
-		if c.TempWarning.Set && t > c.TempWarning.V {
+		if occ == 0 && x > r.Warning.V {
 			return Warning, true
 		}
-		return OK, true
-	case TemperatureLow:
-		if !c.TempLowWarning.Set && !c.TempLowViolation.Set {
-			return OK, false
-		}
-		t, ok := rd.Value(reading.Temperature)
-		if !ok {
-			return OK, false
-		}
-		if c.TempLowViolation.Set && t < c.TempLowViolation.V {
-			return Violation, true
-		}
-		if c.TempLowWarning.Set && t < c.TempLowWarning.V {
-			return Warning, true
-		}
-		return OK, true
-	case LightNoOccupancy:
-		if !c.LightNoOccupancy.Set {
-			return OK, false
-		}
-		light, ok1 := rd.Value(reading.Light)
-		occ, ok2 := rd.Value(reading.Occupancy)
-		if !ok1 || !ok2 {
-			return OK, false
-		}
-		if occ == 0 && light > c.LightNoOccupancy.V {
-			return Warning, true
-		}
-		return OK, true
 	}
-	return OK, false
+	return OK, true
 }
 
-// Held reports whether a reading of level OK still keeps an open episode of the rule open: it is
-// within the config's hysteresis margin of the rule's OK boundary (DESIGN.md, "Hysteresis").
-func (r Rule) Held(rd *reading.Reading, c *threshold.Config) bool {
-	switch r {
-	case TemperatureHigh:
-		b := c.TempWarning
-		if !b.Set {
-			b = c.TempViolation
-		}
-		t, ok := rd.Value(reading.Temperature)
-		return ok && b.Set && c.TempHysteresis.Set && t > b.V-c.TempHysteresis.V
-	case TemperatureLow:
-		b := c.TempLowWarning
-		if !b.Set {
-			b = c.TempLowViolation
-		}
-		t, ok := rd.Value(reading.Temperature)
-		return ok && b.Set && c.TempHysteresis.Set && t < b.V+c.TempHysteresis.V
-	case LightNoOccupancy:
-		light, ok1 := rd.Value(reading.Light)
-		occ, ok2 := rd.Value(reading.Occupancy)
-		return ok1 && ok2 && c.LightHysteresis.Set && occ == 0 && light > c.LightNoOccupancy.V-c.LightHysteresis.V
+// held reports whether a reading of level OK still keeps an open episode of the rule open: x is
+// within the rule's hysteresis of its OK boundary (DESIGN.md, "Hysteresis").
+func held(r *rule.Row, x float64, rd *reading.Reading) bool {
+	if !r.Hysteresis.Set {
+		return false
+	}
+	b := r.Warning
+	if !b.Set {
+		b = r.Violation
+	}
+	switch r.Kind {
+	case rule.High:
+		return b.Set && x > b.V-r.Hysteresis.V
+	case rule.Low:
+		return b.Set && x < b.V+r.Hysteresis.V
+	case rule.NoOccupancy:
+		occ, ok := rd.Value(reading.Occupancy)
+		return ok && occ == 0 && x > r.Warning.V-r.Hysteresis.V
 	}
 	return false
 }
+
+// thresholdOf is an alert's threshold_value for severity sev: the rule's threshold of that
+// severity, its z-score, or its seconds.
+func thresholdOf(r *rule.Row, sev Level) float64 {
+	if sev == Violation && (r.Kind == rule.High || r.Kind == rule.Low) {
+		return r.Violation.V
+	}
+	return r.Warning.V
+}
+
+// seconds is a stuck or silent rule's duration.
+func seconds(r *rule.Row) int64 { return int64(r.Warning.V) }
+
+// floor is an anomaly rule's floor of the standard deviation.
+func floor(r *rule.Row) float64 {
+	if r.Floor.Set {
+		return r.Floor.V
+	}
+	return rule.DefaultFloor(r.Metric)
+}
+
+// InForce makes the rules in force of a device with only wide configs: their device rows.
+func InForce(configs []threshold.Config) []rule.InForce {
+	out := make([]rule.InForce, 0, 6*len(configs)) // at most six rows a config
+	for _, c := range configs {
+		rule.EachRow(c, func(r rule.Row) { out = append(out, rule.InForce{Row: r}) })
+	}
+	return out
+}
+
+// judgedOnReadings reports whether a kind is judged at each reading (silent is on a clock).
+func judgedOnReadings(k rule.Kind) bool { return k != rule.Silent }

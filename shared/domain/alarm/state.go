@@ -11,6 +11,7 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/domain/rule"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 )
 
@@ -67,6 +68,9 @@ type DeviceState struct {
 	// Temp is the device's exponentially weighted mean and variance of temperature (the anomaly
 	// rule, shared by its users), and its stuck run (the sensor_stuck rule).
 	Temp TempStats
+	// Stats are the same of the other metrics an anomaly or stuck rule in force watches, by
+	// metric name (temperature's are Temp, kept always, as the earlier editions did).
+	Stats map[string]*TempStats
 	// Snoozes are the users' snoozes of this device, each until a time (Unix ns); a snooze with
 	// no rule covers every rule.
 	Snoozes []Snooze
@@ -122,11 +126,18 @@ func (s DeviceState) Clone() DeviceState {
 			out.Rules[k] = &c
 		}
 	}
+	if s.Stats != nil {
+		out.Stats = make(map[string]*TempStats, len(s.Stats))
+		for k, st := range s.Stats {
+			c := *st
+			out.Stats[k] = &c
+		}
+	}
 	return out
 }
 
 // RuleKey is the key of a user's rule state in DeviceState.Rules.
-func RuleKey(rule Rule, user string) string { return rule.String() + ":" + user }
+func RuleKey(rule Rule, user string) string { return string(rule) + ":" + user }
 
 // Outcome says what became of one reading.
 type Outcome uint8
@@ -143,17 +154,22 @@ func (o Outcome) String() string {
 }
 
 // Device applies readings of one device to its state. Make one per device and batch with
-// NewDevice, apply the batch's readings in order, then call Finish; it is not safe for concurrent use.
+// NewDevice (or NewRules), apply the batch's readings in order, then call Finish; it is not safe
+// for concurrent use.
 type Device struct {
-	st      *DeviceState
-	configs []threshold.Config
-	rules   [][NumRules + 1]*RuleState // per config, each rule's (device_silent last); nil until needed
-	keys    [][NumRules + 1]string     // per config, the RuleKey of each rule
-	changed bool
-	// orphans are the keys of rule states whose config is gone (deleted): the next applied
-	// reading resolves their open episodes and drops them.
+	st       *DeviceState
+	deviceID string
+	rules    []rule.InForce // judged in this order (rule.Resolve's: a user's rules together)
+	slots    []slot         // per rule
+	// watched are the metrics whose statistics are kept: temperature, then those an anomaly or
+	// stuck rule watches (the first nWatched).
+	watched  [reading.NumMetrics]reading.Metric
+	nWatched int
+	changed  bool
+	// orphans are the keys of rule states whose rule is gone (deleted, or no longer in force):
+	// the next applied reading resolves their open episodes and drops them.
 	orphans []string
-	dropped bool // an orphan was dropped: the state must be written even if no config is left
+	dropped bool // an orphan was dropped: the state must be written even if no rule is left
 
 	// The digests of the identities of the last RecentIDs applied readings, as a ring
 	// (st.Recent is rebuilt from it by Finish).
@@ -221,22 +237,50 @@ func (d *Device) seen(h uint64) bool {
 	return false
 }
 
-// NewDevice prepares to apply readings to st (modified in place) under the device's configs.
+// slot is what a Device keeps of one rule in force.
+type slot struct {
+	state  *RuleState // nil until needed
+	key    string     // its RuleKey
+	metric reading.Metric
+	known  bool // the rule's metric is one a reading carries (a built-in)
+}
+
+// NewDevice prepares to apply readings to st (modified in place) under the device's wide
+// configs: their device rows (InForce).
 func NewDevice(st *DeviceState, configs []threshold.Config) *Device {
-	d := &Device{st: st, configs: configs, rules: make([][NumRules + 1]*RuleState, len(configs)), keys: make([][NumRules + 1]string, len(configs))}
+	id := ""
+	if len(configs) > 0 {
+		id = configs[0].DeviceID
+	}
+	return NewRules(st, id, InForce(configs))
+}
+
+// NewRules prepares to apply readings of device id to st (modified in place) under the rules in
+// force for it, in the order rule.Resolve gives.
+func NewRules(st *DeviceState, id string, rules []rule.InForce) *Device {
+	n := len(rules)
+	d := &Device{st: st, deviceID: id, rules: rules, slots: make([]slot, n)}
 	if st.Rules == nil {
 		st.Rules = map[string]*RuleState{}
 	}
-	found := 0 // rule states that belong to a config
-	for i := range configs {
-		for r := Rule(0); r <= DeviceSilent; r++ {
-			d.keys[i][r] = RuleKey(r, configs[i].UserID)
-			if d.rules[i][r] = st.Rules[d.keys[i][r]]; d.rules[i][r] != nil {
-				found++
-			}
+	found := 0                                        // rule states that belong to a rule in force
+	d.watched[0], d.nWatched = reading.Temperature, 1 // kept always, as the earlier editions did
+	var watched uint32 = 1 << reading.Temperature
+	for i := range rules {
+		r := &rules[i].Row
+		sl := &d.slots[i]
+		sl.key = RuleKey(r.Name(), r.UserID)
+		if sl.state = st.Rules[sl.key]; sl.state != nil {
+			found++
+		}
+		sl.metric, sl.known = metricOf(r.Metric)
+		if sl.known && (r.Kind == rule.Anomaly || r.Kind == rule.Stuck) && watched&(1<<sl.metric) == 0 {
+			watched |= 1 << sl.metric
+			d.watched[d.nWatched] = sl.metric
+			d.nWatched++
 		}
 	}
-	if found < len(st.Rules) { // some belong to no config: deleted ones
+	if found < len(st.Rules) { // some belong to no rule in force: deleted ones
 		for k := range st.Rules {
 			if !d.live(k) {
 				d.orphans = append(d.orphans, k)
@@ -254,16 +298,30 @@ func NewDevice(st *DeviceState, configs []threshold.Config) *Device {
 	return d
 }
 
-// live reports whether a rule state key belongs to one of the configs.
+// live reports whether a rule state key belongs to a rule in force.
 func (d *Device) live(k string) bool {
-	for i := range d.keys {
-		for _, key := range d.keys[i] {
-			if key == k {
-				return true
-			}
+	for i := range d.slots {
+		if d.slots[i].key == k {
+			return true
 		}
 	}
 	return false
+}
+
+// stats are the device's statistics of metric m (made when missing).
+func (d *Device) stats(m reading.Metric) *TempStats {
+	if m == reading.Temperature {
+		return &d.st.Temp
+	}
+	if d.st.Stats == nil {
+		d.st.Stats = map[string]*TempStats{}
+	}
+	s := d.st.Stats[m.String()]
+	if s == nil {
+		s = &TempStats{}
+		d.st.Stats[m.String()] = s
+	}
+	return s
 }
 
 // Finish writes what the batch changed back into the state and reports whether the state is
@@ -275,7 +333,7 @@ func (d *Device) Finish() bool {
 			d.st.Recent = append(d.st.Recent, encodeDigest(d.ring[(d.ringNext-d.ringLen+i+RecentIDs)%RecentIDs]))
 		}
 	}
-	return d.changed && (len(d.configs) > 0 || d.dropped)
+	return d.changed && (len(d.rules) > 0 || d.dropped)
 }
 
 func (d *Device) push(h uint64) {
@@ -286,8 +344,8 @@ func (d *Device) push(h uint64) {
 	d.ringNext = (d.ringNext + 1) % RecentIDs
 }
 
-// Apply applies one valid reading of the device and calls emit for each alert it raises, in
-// config order then rule order.
+// Apply applies one valid reading of the device and calls emit for each alert it raises: by
+// user, each user's open silence resolved first, then the rules in order.
 func (d *Device) Apply(r *reading.Reading, emit func(alert.Alert)) Outcome {
 	t := r.EventTime.UnixNano()
 	id := reading.Identity{MsgID: r.MsgID}
@@ -309,95 +367,113 @@ func (d *Device) Apply(r *reading.Reading, emit func(alert.Alert)) Outcome {
 		d.dropOrphans(r, emit)
 	}
 
-	// The device's temperature statistics: the anomaly score is judged against what came before
-	// this reading, the stuck run includes it.
-	temp, hasTemp := r.Value(reading.Temperature)
-	score, scored := d.st.Temp.score(temp)
-	if hasTemp {
-		d.st.Temp.stuck(temp, t)
+	// The device's statistics of each watched metric (temperature always): an anomaly score is
+	// judged against what came before this reading, the stuck run includes it.
+	var scored [reading.NumMetrics]bool
+	for _, m := range d.watched[:d.nWatched] {
+		if x, ok := r.Value(m); ok {
+			st := d.stats(m)
+			scored[m] = st.N >= AnomalyWarmUp
+			st.stuck(x, t)
+		}
 	}
 
-	for i := range d.configs {
-		c := &d.configs[i]
-		if d.rules[i][DeviceSilent] != nil {
-			d.resolveSilence(i, r, emit)
+	for from := 0; from < len(d.rules); {
+		to := from + 1 // a user's rules: [from, to)
+		for to < len(d.rules) && d.rules[to].UserID == d.rules[from].UserID {
+			to++
 		}
-		for rule := Rule(0); rule < NumRules; rule++ {
-			var lvl Level
-			switch rule {
-			case TemperatureAnomaly:
-				if !c.TempZScore.Set || !hasTemp {
-					continue
-				}
-				if scored && score > c.TempZScore.V {
-					lvl = Warning
-				}
-			case SensorStuck:
-				if c.StuckSeconds > 0 && hasTemp {
-					d.stuckStep(i, r, emit)
-				}
-				continue
-			default:
-				var ok bool
-				if lvl, ok = rule.Level(r, c); !ok {
-					continue
-				}
-			}
-			rs := d.rules[i][rule]
-			if rs == nil {
-				if lvl == OK {
-					continue // OK on a fresh state changes nothing but the last time
-				}
-				rs = d.ruleState(i, rule)
-			}
-			held := lvl == OK && rs.Open != OK && rule.Held(r, c)
-			if kind, sev, start, fire := step(rs, lvl, held, t, c.SustainSeconds, c.RemindSeconds); fire {
-				v, _ := r.Value(rule.Metric())
-				a := d.newAlert(i, rule, kind, sev, r.EventTime, start)
-				a.ObservedValue, a.ThresholdValue = alert.Num(v), alert.Num(rule.Threshold(c, sev))
-				emit(d.finish(a))
-			}
-			if rs.Open == OK && rs.Flags&(hasWarnRun|hasViolRun) == 0 {
-				d.dropRule(i, rule) // nothing left worth remembering: an idle state stays small
+		for i := from; i < to; i++ {
+			if d.rules[i].Kind == rule.Silent && d.slots[i].state != nil {
+				d.resolveSilence(i, r, emit)
 			}
 		}
+		for i := from; i < to; i++ {
+			d.judge(i, r, t, scored[d.slots[i].metric], emit)
+		}
+		from = to
 	}
-	if hasTemp {
-		d.st.Temp.fold(temp)
+	for _, m := range d.watched[:d.nWatched] {
+		if x, ok := r.Value(m); ok {
+			d.stats(m).fold(x)
+		}
 	}
 	return Applied
 }
 
-// ruleState returns config i's state of rule, made when missing.
-func (d *Device) ruleState(i int, rule Rule) *RuleState {
-	rs := d.rules[i][rule]
+// judge applies reading r (at t) to rule i; scored says its metric's statistics are warmed up.
+func (d *Device) judge(i int, r *reading.Reading, t int64, scored bool, emit func(alert.Alert)) {
+	row := &d.rules[i].Row
+	if row.Kind == rule.Silent || !d.slots[i].known {
+		return
+	}
+	x, has := r.Value(d.slots[i].metric)
+	if !has {
+		return
+	}
+	var lvl Level
+	switch row.Kind {
+	case rule.Anomaly:
+		if st := d.stats(d.slots[i].metric); scored && st.zscore(x, floor(row)) > row.Warning.V {
+			lvl = Warning
+		}
+	case rule.Stuck:
+		d.stuckStep(i, r, x, emit)
+		return
+	default:
+		var ok bool
+		if lvl, ok = level(row, x, r); !ok {
+			return
+		}
+	}
+	rs := d.slots[i].state
+	if rs == nil {
+		if lvl == OK {
+			return // OK on a fresh state changes nothing but the last time
+		}
+		rs = d.ruleState(i)
+	}
+	isHeld := lvl == OK && rs.Open != OK && held(row, x, r)
+	if kind, sev, start, fire := step(rs, lvl, isHeld, t, row.SustainSeconds, row.RemindSeconds); fire {
+		a := d.newAlert(i, kind, sev, r.EventTime, start)
+		a.ObservedValue, a.ThresholdValue = alert.Num(x), alert.Num(thresholdOf(row, sev))
+		emit(d.finish(a))
+	}
+	if rs.Open == OK && rs.Flags&(hasWarnRun|hasViolRun) == 0 {
+		d.dropRule(i) // nothing left worth remembering: an idle state stays small
+	}
+}
+
+// ruleState returns rule i's state, made when missing.
+func (d *Device) ruleState(i int) *RuleState {
+	rs := d.slots[i].state
 	if rs == nil {
 		rs = &RuleState{}
-		d.rules[i][rule] = rs
-		d.st.Rules[d.keys[i][rule]] = rs
+		d.slots[i].state = rs
+		d.st.Rules[d.slots[i].key] = rs
 	}
 	return rs
 }
 
-func (d *Device) dropRule(i int, rule Rule) {
-	delete(d.st.Rules, d.keys[i][rule])
-	d.rules[i][rule] = nil
+func (d *Device) dropRule(i int) {
+	delete(d.st.Rules, d.slots[i].key)
+	d.slots[i].state = nil
 }
 
-// newAlert is an alert of config i's rule, its values left for the caller.
-func (d *Device) newAlert(i int, rule Rule, kind alert.Kind, sev Level, at time.Time, start int64) alert.Alert {
-	c := &d.configs[i]
+// newAlert is an alert of rule i, its values left for the caller.
+func (d *Device) newAlert(i int, kind alert.Kind, sev Level, at time.Time, start int64) alert.Alert {
+	row := &d.rules[i].Row
 	return alert.Alert{
 		Kind:          kind,
 		AlertTime:     at,
-		UserID:        c.UserID,
-		DeviceID:      c.DeviceID,
-		Rule:          rule.Name(),
+		UserID:        row.UserID,
+		DeviceID:      d.deviceID,
+		Rule:          row.Name(),
 		Severity:      sev.Severity(),
-		Metric:        rule.MetricName(),
+		Metric:        row.Metric,
 		WindowStartMs: start / int64(time.Millisecond),
 		WindowEndMs:   at.UnixMilli(),
-		ConfigVersion: c.Version,
+		ConfigVersion: row.Version,
 	}
 }
 
@@ -405,7 +481,7 @@ func (d *Device) finish(a alert.Alert) alert.Alert {
 	a.AlertID = alert.ID(&a)
 	d.changed = true
 	if a.Kind == alert.Open || a.Kind == alert.Escalate || a.Kind == alert.Remind {
-		if rs := d.st.Rules[string(a.Rule)+":"+a.UserID]; rs != nil { // RuleKey
+		if rs := d.st.Rules[RuleKey(a.Rule, a.UserID)]; rs != nil {
 			rs.NoticeID = a.AlertID[:AlertIDPrefix]
 			if a.Kind == alert.Open {
 				rs.OpenID = rs.NoticeID
@@ -489,16 +565,14 @@ const (
 	AnomalyAlpha = 2.0 / 61
 	// AnomalyWarmUp is how many readings are folded in before a score is given.
 	AnomalyWarmUp = 30
-	// AnomalyMinSigma floors the standard deviation: a flat signal is not infinitely unusual.
+	// AnomalyMinSigma floors temperature's standard deviation (rule.DefaultFloor's for it).
 	AnomalyMinSigma = 0.1
 )
 
-// score is x's distance from the mean in standard deviations, once warmed up.
-func (s *TempStats) score(x float64) (float64, bool) {
-	if s.N < AnomalyWarmUp {
-		return 0, false
-	}
-	return math.Abs(x-s.Mean) / math.Max(math.Sqrt(s.Var), AnomalyMinSigma), true
+// zscore is x's distance from the mean in standard deviations, the deviation floored at floor
+// (a flat signal is not infinitely unusual).
+func (s *TempStats) zscore(x, floor float64) float64 {
+	return math.Abs(x-s.Mean) / math.Max(math.Sqrt(s.Var), floor)
 }
 
 // fold adds x to the mean and variance.
@@ -525,31 +599,30 @@ func (s *TempStats) stuck(x float64, t int64) {
 	s.StuckValue, s.StuckStart, s.StuckLast, s.HasStuck = x, t, t, true
 }
 
-// stuckStep judges config i's sensor_stuck at reading r, the device's stuck run already moved on
+// stuckStep judges stuck rule i at reading r of value x, the metric's stuck run already moved on
 // (DESIGN.md, "sensor_stuck"): another value resolves an open episode; the same value keeps it
-// open (and reminds); a run that lasted stuck_seconds opens one.
-func (d *Device) stuckStep(i int, r *reading.Reading, emit func(alert.Alert)) {
-	c := &d.configs[i]
-	run := &d.st.Temp
+// open (and reminds); a run that lasted the rule's seconds opens one.
+func (d *Device) stuckStep(i int, r *reading.Reading, x float64, emit func(alert.Alert)) {
+	row := &d.rules[i].Row
+	run := d.stats(d.slots[i].metric)
 	t := r.EventTime.UnixNano()
-	x, _ := r.Value(reading.Temperature)
-	rs := d.rules[i][SensorStuck]
+	rs := d.slots[i].state
 	alertOf := func(kind alert.Kind, start int64) alert.Alert {
-		a := d.newAlert(i, SensorStuck, kind, Warning, r.EventTime, start)
-		a.ObservedValue, a.ThresholdValue = alert.Num(x), alert.Num(float64(c.StuckSeconds))
+		a := d.newAlert(i, kind, Warning, r.EventTime, start)
+		a.ObservedValue, a.ThresholdValue = alert.Num(x), alert.Num(float64(seconds(row)))
 		return a
 	}
 	switch {
 	case rs != nil && x != rs.stuckValue():
 		emit(d.finish(alertOf(alert.Resolve, rs.OpenStart)))
-		d.dropRule(i, SensorStuck) // the new run starts at this reading: not due before stuck_seconds
+		d.dropRule(i) // the new run starts at this reading: not due before the rule's seconds
 	case rs != nil:
-		if c.RemindSeconds > 0 && !rs.Acked() && t-rs.LastNotice >= nanos(c.RemindSeconds) {
+		if row.RemindSeconds > 0 && !rs.Acked() && t-rs.LastNotice >= nanos(row.RemindSeconds) {
 			rs.LastNotice = t
 			emit(d.finish(alertOf(alert.Remind, rs.OpenStart)))
 		}
-	case t-run.StuckStart >= nanos(c.StuckSeconds):
-		rs = d.ruleState(i, SensorStuck)
+	case t-run.StuckStart >= nanos(seconds(row)):
+		rs = d.ruleState(i)
 		rs.Open, rs.OpenStart, rs.LastNotice = Warning, run.StuckStart, t
 		rs.Flags &^= acked
 		rs.LastAt = int64(math.Float64bits(x)) // the stuck value, to tell when it moves
@@ -557,73 +630,74 @@ func (d *Device) stuckStep(i int, r *reading.Reading, emit func(alert.Alert)) {
 	}
 }
 
-// stuckValue is the value an open sensor_stuck episode is stuck at (kept in LastAt, which the
-// rule does not otherwise use).
+// stuckValue is the value an open stuck episode is stuck at (kept in LastAt, which the rule does
+// not otherwise use).
 func (rs *RuleState) stuckValue() float64 { return math.Float64frombits(uint64(rs.LastAt)) }
 
-// resolveSilence closes config i's open silence at an applied reading r (DESIGN.md,
+// resolveSilence closes silent rule i's open silence at an applied reading r (DESIGN.md,
 // "device_silent"): alert time the later of the reading's and the OPEN's, observed the seconds
 // since the last reading before it.
 func (d *Device) resolveSilence(i int, r *reading.Reading, emit func(alert.Alert)) {
-	c := &d.configs[i]
-	rs := d.rules[i][DeviceSilent]
-	d.dropRule(i, DeviceSilent)
+	row := &d.rules[i].Row
+	rs := d.slots[i].state
+	d.dropRule(i)
 	if rs.Open == OK {
 		return
 	}
 	last := rs.OpenStart
 	at := r.EventTime
-	if opened := time.Unix(0, last+nanos(c.SilentSeconds)).UTC(); opened.After(at) {
+	if opened := time.Unix(0, last+nanos(seconds(row))).UTC(); opened.After(at) {
 		at = opened
 	}
-	a := d.newAlert(i, DeviceSilent, alert.Resolve, rs.Open, at, last)
+	a := d.newAlert(i, alert.Resolve, rs.Open, at, last)
 	a.ObservedValue = alert.Num(float64(r.EventTime.UnixNano()-last) / float64(time.Second))
-	a.ThresholdValue = alert.Num(float64(c.SilentSeconds))
+	a.ThresholdValue = alert.Num(float64(seconds(row)))
 	emit(d.finish(a))
 }
 
-// Advance moves the device's clock to now (DESIGN.md, "device_silent"): for each config whose
-// silence is due (now - the last applied reading >= silent_seconds) it opens the silence, alert
-// time last + silent_seconds; and it emits the REMIND of an open silence each time now reaches
-// its last notice + remind_seconds. A device that never sent a reading is never silent.
+// Advance moves the device's clock to now (DESIGN.md, "device_silent"): for each silent rule
+// that is due (now - the last applied reading >= its seconds) it opens the silence, alert time
+// last + its seconds; and it emits the REMIND of an open silence each time now reaches its last
+// notice + remind_seconds. A device that never sent a reading is never silent.
 func (d *Device) Advance(now time.Time, emit func(alert.Alert)) {
 	if !d.st.HasLast {
 		return
 	}
 	c0 := now.UnixNano()
-	for i := range d.configs {
-		c := &d.configs[i]
-		if c.SilentSeconds == 0 {
+	for i := range d.rules {
+		row := &d.rules[i].Row
+		if row.Kind != rule.Silent {
 			continue
 		}
-		rs := d.rules[i][DeviceSilent]
+		secs := seconds(row)
+		rs := d.slots[i].state
 		if rs == nil {
-			if c0-d.st.Last < nanos(c.SilentSeconds) {
+			if c0-d.st.Last < nanos(secs) {
 				continue
 			}
-			rs = d.ruleState(i, DeviceSilent)
-			rs.Open, rs.OpenStart, rs.LastNotice = Warning, d.st.Last, d.st.Last+nanos(c.SilentSeconds)
-			a := d.newAlert(i, DeviceSilent, alert.Open, Warning, time.Unix(0, rs.LastNotice).UTC(), d.st.Last)
-			a.ObservedValue, a.ThresholdValue = alert.Num(float64(c.SilentSeconds)), alert.Num(float64(c.SilentSeconds))
+			rs = d.ruleState(i)
+			rs.Open, rs.OpenStart, rs.LastNotice = Warning, d.st.Last, d.st.Last+nanos(secs)
+			a := d.newAlert(i, alert.Open, Warning, time.Unix(0, rs.LastNotice).UTC(), d.st.Last)
+			a.ObservedValue, a.ThresholdValue = alert.Num(float64(secs)), alert.Num(float64(secs))
 			emit(d.finish(a))
 		}
-		if c.RemindSeconds == 0 || rs.Acked() {
+		if row.RemindSeconds == 0 || rs.Acked() {
 			continue
 		}
-		for remind := nanos(c.RemindSeconds); rs.LastNotice+remind <= c0; {
+		for remind := nanos(row.RemindSeconds); rs.LastNotice+remind <= c0; {
 			rs.LastNotice += remind
-			a := d.newAlert(i, DeviceSilent, alert.Remind, rs.Open, time.Unix(0, rs.LastNotice).UTC(), rs.OpenStart)
+			a := d.newAlert(i, alert.Remind, rs.Open, time.Unix(0, rs.LastNotice).UTC(), rs.OpenStart)
 			a.ObservedValue = alert.Num(float64(rs.LastNotice-rs.OpenStart) / float64(time.Second))
-			a.ThresholdValue = alert.Num(float64(c.SilentSeconds))
+			a.ThresholdValue = alert.Num(float64(secs))
 			emit(d.finish(a))
 		}
 	}
 }
 
-// WatchesSilence reports whether a config of the device turns device_silent on.
+// WatchesSilence reports whether a silent rule is in force for the device.
 func (d *Device) WatchesSilence() bool {
-	for i := range d.configs {
-		if d.configs[i].SilentSeconds > 0 {
+	for i := range d.rules {
+		if d.rules[i].Kind == rule.Silent {
 			return true
 		}
 	}
@@ -631,24 +705,24 @@ func (d *Device) WatchesSilence() bool {
 }
 
 // NextDue is the earliest time a silence or a silence reminder of the device falls due; false
-// when none can (no reading yet, or no config watches silence).
+// when none can (no reading yet, or no silent rule).
 func (d *Device) NextDue() (time.Time, bool) {
 	if !d.st.HasLast {
 		return time.Time{}, false
 	}
 	var next int64
 	found := false
-	for i := range d.configs {
-		c := &d.configs[i]
-		if c.SilentSeconds == 0 {
+	for i := range d.rules {
+		row := &d.rules[i].Row
+		if row.Kind != rule.Silent {
 			continue
 		}
-		due := d.st.Last + nanos(c.SilentSeconds)
-		if rs := d.rules[i][DeviceSilent]; rs != nil {
-			if c.RemindSeconds == 0 || rs.Acked() {
+		due := d.st.Last + nanos(seconds(row))
+		if rs := d.slots[i].state; rs != nil {
+			if row.RemindSeconds == 0 || rs.Acked() {
 				continue
 			}
-			due = rs.LastNotice + nanos(c.RemindSeconds)
+			due = rs.LastNotice + nanos(row.RemindSeconds)
 		}
 		if !found || due < next {
 			next, found = due, true
@@ -671,16 +745,16 @@ func (d *Device) Accepts(r *reading.Reading) bool {
 	return r.MsgID == "" || !d.seen(digest(id))
 }
 
-// dropOrphans resolves the open episodes of deleted configs at reading r and drops their states
-// (DESIGN.md, "Alarm state": the device's next applied reading resolves it). A config added again
-// later starts afresh.
+// dropOrphans resolves the open episodes of rules no longer in force at reading r and drops
+// their states (DESIGN.md, "Alarm state": the device's next applied reading resolves it). A rule
+// in force again later starts afresh.
 func (d *Device) dropOrphans(r *reading.Reading, emit func(alert.Alert)) {
 	for _, k := range d.orphans {
 		rs := d.st.Rules[k]
 		delete(d.st.Rules, k)
 		d.dropped = true
 		name, user, _ := strings.Cut(k, ":")
-		rule, known := ruleNamed(name)
+		metric, _, known := rule.ParseName(Rule(name))
 		if rs == nil || rs.Open == OK || !known {
 			continue
 		}
@@ -689,28 +763,20 @@ func (d *Device) dropOrphans(r *reading.Reading, emit func(alert.Alert)) {
 			AlertTime:     r.EventTime,
 			UserID:        user,
 			DeviceID:      r.DeviceID,
-			Rule:          rule.Name(),
+			Rule:          Rule(name),
 			Severity:      rs.Open.Severity(),
-			Metric:        rule.MetricName(),
+			Metric:        metric,
 			WindowStartMs: rs.OpenStart / int64(time.Millisecond),
 			WindowEndMs:   r.EventTime.UnixMilli(),
-			// ThresholdValue stays null: the config that set it is gone.
+			// ThresholdValue stays null: the rule that set it is gone.
 		}
-		if v, ok := r.Value(rule.Metric()); ok {
-			a.ObservedValue = alert.Num(v)
+		if m, ok := metricOf(metric); ok {
+			if v, ok := r.Value(m); ok {
+				a.ObservedValue = alert.Num(v)
+			}
 		}
 		a.AlertID = alert.ID(&a)
 		emit(a)
 	}
 	d.orphans = nil
-}
-
-// ruleNamed returns the rule whose Name is name.
-func ruleNamed(name string) (Rule, bool) {
-	for r := Rule(0); r <= DeviceSilent; r++ {
-		if string(r.Name()) == name {
-			return r, true
-		}
-	}
-	return 0, false
 }

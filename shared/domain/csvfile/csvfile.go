@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -160,4 +162,34 @@ func (c Columns) index(header []string, name string) (map[string]int, error) {
 		return nil, errors.Join(errs...)
 	}
 	return index, nil
+}
+
+// Float is the number in column col: set is false for an empty cell; ok is false (and the
+// problem recorded) when the cell is not a finite number.
+func (r *Row) Float(col string) (v float64, set, ok bool) {
+	s := r.Get(col)
+	if s == "" {
+		return 0, false, true
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		r.Errorf(col, "%q is not a finite number", s)
+		return 0, false, false
+	}
+	return v, true, true
+}
+
+// Int is the whole number in column col (0 for an empty cell); ok is false (and the problem
+// recorded) when the cell is not one.
+func (r *Row) Int(col string) (v int64, ok bool) {
+	s := r.Get(col)
+	if s == "" {
+		return 0, true
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		r.Errorf(col, "%q is not a whole number", s)
+		return 0, false
+	}
+	return v, true
 }

@@ -132,6 +132,35 @@ type Key struct {
 	Kind   Kind
 }
 
+// Same reports whether two rows set the same rule (versions aside).
+func (r Row) Same(o Row) bool {
+	r.Version, o.Version = 0, 0
+	return r == o
+}
+
+// Versioned gives rows the versions a store keeps over prev, what it held before: a row keeps
+// its version while unchanged, takes the next when changed, 1 when new.
+func Versioned(prev, rows []Row) []Row {
+	held := make(map[Key]Row, len(prev))
+	for _, r := range prev {
+		held[r.Key()] = r
+	}
+	out := make([]Row, len(rows))
+	for i, r := range rows {
+		p, ok := held[r.Key()]
+		switch {
+		case !ok:
+			r.Version = 1
+		case r.Same(p):
+			r.Version = p.Version
+		default:
+			r.Version = p.Version + 1
+		}
+		out[i] = r
+	}
+	return out
+}
+
 // Key returns the row's key.
 func (r Row) Key() Key { return Key{r.UserID, r.Scope, r.Metric, r.Kind} }
 
@@ -292,10 +321,15 @@ const (
 // temperature high and low, light no_occupancy, temperature anomaly and stuck, and silent rules,
 // each carrying the config's sustain (where it applies), hysteresis, reminders and version.
 func FromConfig(c threshold.Config) []Row {
+	var out []Row
+	EachRow(c, func(r Row) { out = append(out, r) })
+	return out
+}
+
+// EachRow calls add with each of FromConfig's rows, in order, making no slice.
+func EachRow(c threshold.Config, add func(Row)) {
 	base := Row{UserID: c.UserID, Scope: Scope{Kind: Device, Name: c.DeviceID}, RemindSeconds: c.RemindSeconds, Version: c.Version}
 	temp, light := reading.Temperature.String(), reading.Light.String()
-	var out []Row
-	add := func(r Row) { out = append(out, r) }
 	if c.TempWarning.Set || c.TempViolation.Set {
 		r := base
 		r.Metric, r.Kind, r.Warning, r.Violation, r.SustainSeconds, r.Hysteresis = temp, High, c.TempWarning, c.TempViolation, c.SustainSeconds, c.TempHysteresis
@@ -326,7 +360,6 @@ func FromConfig(c threshold.Config) []Row {
 		r.Kind, r.Warning = Silent, threshold.Of(float64(c.SilentSeconds))
 		add(r)
 	}
-	return out
 }
 
 // FromConfigs is FromConfig of each config, in order.
@@ -441,4 +474,42 @@ func sortInForce(rules []InForce) {
 		}
 		return a.Metric < b.Metric
 	})
+}
+
+// MetricNamePattern is what a metric's name looks like (a built-in's, or a declared one's).
+const MetricNamePattern = `^[a-z][a-z0-9_]{0,31}$`
+
+// ValidMetricName reports whether name matches MetricNamePattern.
+func ValidMetricName(name string) bool {
+	if name == "" || len(name) > 32 || name[0] < 'a' || name[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(name); i++ {
+		if c := name[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseName reads a rule's name in alerts back into its metric and kind: device_silent,
+// sensor_stuck (temperature's stuck), or {metric}_{kind} for any well-formed metric name.
+func ParseName(name alert.Rule) (metric string, kind Kind, ok bool) {
+	switch name {
+	case alert.DeviceSilent:
+		return "", Silent, true
+	case alert.SensorStuck:
+		return reading.Temperature.String(), Stuck, true
+	}
+	for k := High; k < Silent; k++ {
+		m, found := strings.CutSuffix(string(name), "_"+k.String())
+		if !found || !ValidMetricName(m) {
+			continue
+		}
+		if k == Stuck && m == reading.Temperature.String() {
+			return "", 0, false // temperature's is sensor_stuck
+		}
+		return m, k, true
+	}
+	return "", 0, false
 }

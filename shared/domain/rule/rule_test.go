@@ -205,3 +205,17 @@ func TestCheck(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "has more than 500 rules")
 }
+
+func TestParseName(t *testing.T) {
+	for _, r := range []Row{{Metric: "temperature", Kind: High}, {Metric: "light", Kind: NoOccupancy}, {Metric: "temperature", Kind: Stuck},
+		{Kind: Silent}, {Metric: "co2", Kind: Anomaly}, {Metric: "humidity_ratio", Kind: Low}, {Metric: "pm25", Kind: Stuck}} {
+		m, k, ok := ParseName(r.Name())
+		require.True(t, ok, r.Name())
+		assert.Equal(t, r.Metric, m)
+		assert.Equal(t, r.Kind, k)
+	}
+	for _, bad := range []alert.Rule{"", "temperature_stuck", "co2", "co2_silent", "Co2_high", "_high", "co2-high", "co2_hot"} {
+		_, _, ok := ParseName(bad)
+		assert.False(t, ok, bad)
+	}
+}

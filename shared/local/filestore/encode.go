@@ -101,6 +101,24 @@ func appendState(b []byte, f *alarm.Record) ([]byte, error) {
 			return nil, err
 		}
 	}
+	if len(f.Stats) > 0 {
+		o.key("ms")
+		keys := make([]string, 0, len(f.Stats))
+		for k := range f.Stats {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		stats := openObject(o.b)
+		for _, k := range keys {
+			stats.mapKey(k)
+			t := f.Stats[k]
+			var err error
+			if stats.b, err = appendTemp(stats.b, &t); err != nil {
+				return nil, err
+			}
+		}
+		o.b = stats.close()
+	}
 	if len(f.Snoozes) > 0 {
 		o.key("snz")
 		o.b = append(o.b, '[')

@@ -57,6 +57,12 @@ func randomState(rng *rand.Rand) alarm.Record {
 	if rng.IntN(2) == 0 {
 		f.Temp = &alarm.TempRecord{N: i64(), Mean: f64(), Var: f64(), StuckValue: f64(), StuckStart: i64(), StuckLast: i64(), HasStuck: rng.IntN(2) == 0}
 	}
+	if rng.IntN(3) == 0 {
+		f.Stats = map[string]alarm.TempRecord{}
+		for range rng.IntN(3) {
+			f.Stats[str()] = alarm.TempRecord{N: i64(), Mean: f64(), Var: f64(), StuckValue: f64(), StuckStart: i64(), StuckLast: i64(), HasStuck: rng.IntN(2) == 0}
+		}
+	}
 	for range rng.IntN(3) {
 		f.Snoozes = append(f.Snoozes, alarm.SnoozeRecord{User: str(), Rule: str(), Until: i64(), Token: str()})
 	}
@@ -72,7 +78,7 @@ func TestRecordEncodingIsEncodingJSONs(t *testing.T) {
 	for _, c := range []struct {
 		v any
 		n int
-	}{{alarm.Record{}, 8}, {alarm.RuleRecord{}, 9}, {alarm.TempRecord{}, 7}, {alarm.SnoozeRecord{}, 4}, {alarm.UsedLinkRecord{}, 2}, {journalRecord{}, 2}} {
+	}{{alarm.Record{}, 9}, {alarm.RuleRecord{}, 9}, {alarm.TempRecord{}, 7}, {alarm.SnoozeRecord{}, 4}, {alarm.UsedLinkRecord{}, 2}, {journalRecord{}, 2}} {
 		require.Equal(t, c.n, reflect.TypeOf(c.v).NumField(), "%T has a field the encoder does not know", c.v)
 	}
 	rng := rand.New(rand.NewPCG(3, 4))

@@ -37,6 +37,8 @@ type Store struct {
 
 	mem       evaluator.Tables // under mem.Mu, as is everything below
 	modTime   time.Time
+	devMod    time.Time  // the devices file's, as last read
+	rules     *rulesFile // the long rules file, when one is followed
 	reloaded  int
 	journal   *wal.Log
 	snapBytes int64 // the size of the last snapshot
@@ -185,14 +187,39 @@ func (s *Store) readDevices() error {
 		return err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
 	devs, err := device.ParseCSV(f, s.devicesPath)
 	if err != nil {
 		return err
 	}
+	byID := make(map[string]device.Device, len(devs))
 	for _, d := range devs {
-		s.mem.Devices[d.ID] = d
+		byID[d.ID] = d
 	}
+	s.mem.Devices, s.devMod = byID, fi.ModTime()
 	return nil
+}
+
+// reloadDevices reads the devices file again if it changed (s.mem.Mu held): a device that moved
+// takes its new location's rules at its next batch. A bad edit is refused (logged), and the
+// devices in force stay.
+func (s *Store) reloadDevices() {
+	if s.devicesPath == "" {
+		return
+	}
+	fi, err := os.Stat(s.devicesPath)
+	if err != nil || fi.ModTime().Equal(s.devMod) {
+		return
+	}
+	if err := s.readDevices(); err != nil {
+		s.devMod = fi.ModTime()
+		s.log.Error("devices file changed but is invalid: keeping the devices in force", "err", err)
+		return
+	}
+	s.log.Info("devices reloaded", "file", s.devicesPath)
 }
 
 // readStates reads the state files of a store written before the journal, and returns their
@@ -243,6 +270,9 @@ func deviceOf(name string) (string, bool) {
 }
 
 func (s *Store) readThresholds() error {
+	if s.thresholdsPath == "" { // rules only (UseRules)
+		return nil
+	}
 	f, err := os.Open(s.thresholdsPath)
 	if err != nil {
 		return err
@@ -277,13 +307,18 @@ func (s *Store) readThresholds() error {
 // Reload reads the thresholds file again if it changed. A file that no longer validates, or
 // that cannot be read, is refused whole (logged), and the thresholds in force stay.
 func (s *Store) Reload() {
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
+	s.reloadRules()
+	s.reloadDevices()
+	if s.thresholdsPath == "" {
+		return
+	}
 	fi, err := os.Stat(s.thresholdsPath)
 	if err != nil {
 		s.log.Error("thresholds file unreadable: keeping the thresholds in force", "err", err)
 		return
 	}
-	s.mem.Mu.Lock()
-	defer s.mem.Mu.Unlock()
 	if fi.ModTime().Equal(s.modTime) {
 		return
 	}

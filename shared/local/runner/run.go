@@ -42,6 +42,7 @@ import (
 type Config struct {
 	Lake       string // lake directory: bronze/, alerts/, quarantine/, errors/, gold/, state/
 	Thresholds string // thresholds CSV (re-read when it changes)
+	Rules      string // the long rules file (re-read when it changes); "": none
 	Devices    string // optional devices CSV (names and locations in alert texts)
 	Users      string // optional users CSV (time zones, quiet hours; re-read when it changes)
 	MQTT       string // listen address, default broker.DefaultAddr
@@ -236,6 +237,12 @@ func newPipeline(cfg Config) (*pipeline, error) {
 	store, err := filestore.Open(cfg.Thresholds, cfg.Devices, filepath.Join(cfg.Lake, "state"), cfg.Log)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Rules != "" {
+		if err := store.UseRules(cfg.Rules); err != nil {
+			_ = store.Close()
+			return nil, err
+		}
 	}
 	log, err := wal.Open(filepath.Join(cfg.Lake, LogDir), wal.Options{MaxBytes: cfg.MaxLogBytes,
 		Consumers: []string{consumerEvaluate, consumerBronze}, Log: cfg.Log, Repair: cfg.RepairLog})

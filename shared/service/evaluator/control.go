@@ -28,7 +28,8 @@ func Act(ctx context.Context, store Store, id string, action func(*alarm.DeviceS
 		if err != nil || !changed {
 			return false, err
 		}
-		dev.State.Due = indexedDue(alarm.NewDevice(&dev.State.Alarm, dev.Configs), dev.Configs)
+		rules := dev.InForce()
+		dev.State.Due = indexedDue(alarm.NewRules(&dev.State.Alarm, id, rules), rules)
 		_, err = store.SaveState(ctx, id, dev.State)
 		if err == nil {
 			return true, nil

@@ -40,6 +40,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/domain/rule"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/domain/user"
 )
@@ -92,10 +93,25 @@ type Verdict struct {
 
 // Device is everything evaluation needs of one device.
 type Device struct {
-	Configs []threshold.Config // every user's thresholds for the device
-	Info    device.Device      // name and location, for alert texts
-	State   State              // alarm state, read fresh
+	Configs []threshold.Config // every user's thresholds for the device (the wide file's)
+	// Rows are the rules of the long form that may apply to the device: its own, its location's
+	// and the fleet's; the most specific wins (InForce).
+	Rows  []rule.Row
+	Info  device.Device // name and location, for alert texts and the rows' location
+	State State         // alarm state, read fresh
 }
+
+// InForce are the device's rules in force: its wide configs' device rows and its long rows,
+// the most specific row winning per (user, metric, rule).
+func (d *Device) InForce() []rule.InForce {
+	if len(d.Rows) == 0 {
+		return alarm.InForce(d.Configs)
+	}
+	return rule.Resolve(append(rule.FromConfigs(d.Configs), d.Rows...), d.Info)
+}
+
+// Watched reports whether any rule is set for the device.
+func (d *Device) Watched() bool { return len(d.Configs) > 0 || len(d.Rows) > 0 }
 
 // State is a device's alarm state as a store holds it.
 type State struct {
@@ -119,6 +135,7 @@ func (s State) Clone() State { return State{Alarm: s.Alarm.Clone(), Version: s.V
 type Tables struct {
 	Mu      sync.Mutex
 	Configs map[string][]threshold.Config // by device id
+	Rows    []rule.Row                    // the long form's rows, every scope
 	Devices map[string]device.Device
 	States  map[string]State
 }
@@ -135,6 +152,12 @@ func (t *Tables) LoadDevice(_ context.Context, id string) (Device, error) {
 	d := Device{Configs: slices.Clone(t.Configs[id]), Info: t.Devices[id], State: t.States[id].Clone()}
 	if d.Info.ID == "" {
 		d.Info.ID = id
+	}
+	for _, r := range t.Rows {
+		if r.Scope.Kind == rule.Fleet || r.Scope.Kind == rule.Device && r.Scope.Name == id ||
+			r.Scope.Kind == rule.Location && d.Info.Location != "" && r.Scope.Name == d.Info.Location {
+			d.Rows = append(d.Rows, r)
+		}
 	}
 	return d, nil
 }
@@ -269,6 +292,7 @@ type cachedUser struct {
 
 type cached struct {
 	configs []threshold.Config
+	rows    []rule.Row
 	info    device.Device
 	at      time.Time
 }
@@ -421,7 +445,8 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 		if g.err != nil {
 			continue
 		}
-		d := alarm.NewDevice(&g.dev.State.Alarm, g.dev.Configs)
+		rules := g.dev.InForce()
+		d := alarm.NewRules(&g.dev.State.Alarm, g.id, rules)
 		g.from = len(b.notices)
 		emit := func(a alert.Alert) { b.notices = append(b.notices, Notice{Alert: a, Device: g.dev.Info}) }
 		silence := d.WatchesSilence()
@@ -448,7 +473,7 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 		}
 		// A device nobody set thresholds for has no alarm state worth a write (Finish says).
 		g.changed = d.Finish()
-		g.dev.State.Due = indexedDue(d, g.dev.Configs)
+		g.dev.State.Due = indexedDue(d, rules)
 		suppress(b.notices[g.from:], &g.dev)
 		s.addLinks(b.notices[g.from:], &g.dev.State.Alarm)
 	}
@@ -536,7 +561,7 @@ func (s *Service) load(ctx context.Context, order []*group, st *Stats) {
 	s.mu.Lock()
 	for _, g := range order {
 		if c, ok := s.cache[g.id]; ok && s.cfg.CacheTTL > 0 && now.Sub(c.at) < s.cfg.CacheTTL {
-			g.dev.Configs, g.dev.Info, g.cached = c.configs, c.info, true
+			g.dev.Configs, g.dev.Rows, g.dev.Info, g.cached = c.configs, c.rows, c.info, true
 			cachedIDs = append(cachedIDs, g.id)
 			cachedGroups = append(cachedGroups, g)
 		}
@@ -565,7 +590,7 @@ func (s *Service) load(ctx context.Context, order []*group, st *Stats) {
 				g.dev.Configs = []threshold.Config{}
 			}
 			s.mu.Lock()
-			s.cache[g.id] = cached{configs: g.dev.Configs, info: g.dev.Info, at: now}
+			s.cache[g.id] = cached{configs: g.dev.Configs, rows: g.dev.Rows, info: g.dev.Info, at: now}
 			s.mu.Unlock()
 			return nil
 		})

@@ -12,7 +12,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
-	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	"github.com/iotwatch/iotwatch/shared/domain/rule"
 )
 
 // DueDevice is a device whose silence or silence reminder has fallen due, as a store's due index
@@ -91,7 +91,8 @@ func (s *Service) checkOne(ctx context.Context, id string, now time.Time, st *St
 	if dev.Info.ID == "" {
 		dev.Info.ID = id
 	}
-	d := alarm.NewDevice(&dev.State.Alarm, dev.Configs)
+	rules := dev.InForce()
+	d := alarm.NewRules(&dev.State.Alarm, dev.Info.ID, rules)
 	if at, ok := d.NextDue(); ok && !at.After(now) && now.Sub(at) > st.DueLag {
 		st.DueLag = now.Sub(at)
 	}
@@ -100,7 +101,7 @@ func (s *Service) checkOne(ctx context.Context, id string, now time.Time, st *St
 	if !d.Finish() || len(notices) == 0 {
 		return nil
 	}
-	dev.State.Due = indexedDue(d, dev.Configs)
+	dev.State.Due = indexedDue(d, rules)
 	suppress(notices, &dev)
 	s.addLinks(notices, &dev.State.Alarm)
 	s.holdForQuietHours(ctx, notices)
@@ -135,15 +136,18 @@ func (s *Service) checkOne(ctx context.Context, id string, now time.Time, st *St
 // reports more often than every silent_seconds/2 never looks due, and its index key changes once
 // a grid step instead of at every state write: for readings every minute and silent_seconds
 // 600, one write in five updates the index.
-func indexedDue(d *alarm.Device, configs []threshold.Config) time.Time {
+func indexedDue(d *alarm.Device, rules []rule.InForce) time.Time {
 	at, ok := d.NextDue()
 	if !ok {
 		return time.Time{}
 	}
 	var step int64
-	for _, c := range configs {
-		for _, s := range []int64{c.SilentSeconds, c.RemindSeconds} {
-			if s > 0 && c.SilentSeconds > 0 && (step == 0 || s/2 < step) {
+	for _, r := range rules {
+		if r.Kind != rule.Silent {
+			continue
+		}
+		for _, s := range []int64{int64(r.Warning.V), r.RemindSeconds} {
+			if s > 0 && (step == 0 || s/2 < step) {
 				step = s / 2
 			}
 		}

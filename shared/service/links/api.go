@@ -194,7 +194,7 @@ func (a *API) findAlert(req *Request) bool {
 			continue
 		}
 		if rule, user, ok := st.Alarm.FindAlert(req.Alert); ok {
-			req.User, req.Device, req.Rule = user, id, rule.String()
+			req.User, req.Device, req.Rule = user, id, string(rule)
 			return true
 		}
 	}

@@ -7,10 +7,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"testing"
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/rule"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/domain/user"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
@@ -161,4 +163,21 @@ func (s *Store) SetConfigs(deviceID string, cfgs []threshold.Config) {
 	s.mem.Mu.Lock()
 	defer s.mem.Mu.Unlock()
 	s.mem.Configs[deviceID] = slices.Clone(cfgs)
+}
+
+// SetRules replaces the long form's rows, versioned as a store keeps them (storetest.RulesStore).
+func (s *Store) SetRules(_ *testing.T, rows []rule.Row) {
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
+	s.mem.Rows = rule.Versioned(s.mem.Rows, rows)
+}
+
+// SetDevices replaces the devices' metadata (storetest.RulesStore).
+func (s *Store) SetDevices(_ *testing.T, devs []device.Device) {
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
+	s.mem.Devices = map[string]device.Device{}
+	for _, d := range devs {
+		s.mem.Devices[d.ID] = d
+	}
 }

@@ -14,7 +14,9 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/domain/rule"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/tools/occupancy"
 )
@@ -53,6 +55,10 @@ type Options struct {
 	// "device_silent": a backtest's clock is the largest event time applied so far); zero means
 	// that largest time.
 	Until time.Time
+	// Rules are the long form's rows (every scope), beside the configs; Devices the devices'
+	// metadata (their locations decide which location rows apply).
+	Rules   []rule.Row
+	Devices map[string]device.Device
 }
 
 // Run applies every message of src under configs, calling alert for each alert as it arises and
@@ -110,7 +116,14 @@ func Run(configs []threshold.Config, src Source, opts Options, onAlert func(aler
 		sum.Readings++
 		d := devices[r.DeviceID]
 		if d == nil {
-			d = alarm.NewDevice(&alarm.DeviceState{}, byDevice[r.DeviceID])
+			if len(opts.Rules) == 0 {
+				d = alarm.NewDevice(&alarm.DeviceState{}, byDevice[r.DeviceID])
+			} else {
+				info := opts.Devices[r.DeviceID]
+				info.ID = r.DeviceID
+				in := rule.Resolve(append(rule.FromConfigs(byDevice[r.DeviceID]), versioned(opts.Rules)...), info)
+				d = alarm.NewRules(&alarm.DeviceState{}, r.DeviceID, in)
+			}
 			devices[r.DeviceID] = d
 		}
 		if d.Accepts(&r) && r.EventTime.After(clock) {
@@ -269,4 +282,16 @@ func (c *CSV) Next() (Message, error) {
 		return Message{}, err
 	}
 	return Message{Data: row.Message, Line: row.Line}, nil
+}
+
+// versioned gives rows without a version the version a first put of the file stores (1).
+func versioned(rows []rule.Row) []rule.Row {
+	out := make([]rule.Row, len(rows))
+	for i, r := range rows {
+		if r.Version == 0 {
+			r.Version = 1
+		}
+		out[i] = r
+	}
+	return out
 }

@@ -1,0 +1,70 @@
+package filestore
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/iotwatch/iotwatch/shared/domain/rule"
+)
+
+// rulesFile is the long rules file the store follows, when one is given.
+type rulesFile struct {
+	path    string
+	modTime time.Time
+}
+
+// UseRules reads the long rules file at path (refused whole when bad: the error names every
+// line and field) and follows it from then on as Reload follows the thresholds file. Its rows
+// join the thresholds file's; for a device, the most specific row wins.
+func (s *Store) UseRules(path string) error {
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
+	s.rules = &rulesFile{path: path}
+	return s.readRules()
+}
+
+// readRules reads the rules file (s.mem.Mu held), each row keeping its version while unchanged,
+// the next one when changed, 1 when new (they count from 1 again when the run restarts).
+func (s *Store) readRules() error {
+	f, err := os.Open(s.rules.path)
+	if err != nil {
+		return fmt.Errorf("reading the rules file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("reading the rules file: %w", err)
+	}
+	rows, err := rule.ParseCSV(f, s.rules.path, rule.BuiltIn{})
+	if err != nil {
+		return err
+	}
+	users := map[string]bool{}
+	for _, r := range rows {
+		users[r.UserID] = true
+	}
+	s.mem.Rows, s.rules.modTime = rule.Versioned(s.mem.Rows, rows), fi.ModTime()
+	s.log.Info(fmt.Sprintf("rules reloaded: %d rows, %d users", len(rows), len(users)), "file", s.rules.path)
+	return nil
+}
+
+// reloadRules reads the rules file again if it changed (s.mem.Mu held); a bad edit is refused
+// whole (logged), and the rules in force stay.
+func (s *Store) reloadRules() {
+	if s.rules == nil {
+		return
+	}
+	fi, err := os.Stat(s.rules.path)
+	if err != nil {
+		s.log.Error("rules file unreadable: keeping the rules in force", "err", err)
+		return
+	}
+	if fi.ModTime().Equal(s.rules.modTime) {
+		return
+	}
+	if err := s.readRules(); err != nil {
+		s.rules.modTime = fi.ModTime()
+		s.log.Error("rules file changed but is invalid: keeping the rules in force", "err", err)
+	}
+}
