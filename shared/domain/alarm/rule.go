@@ -162,6 +162,3 @@ func InForce(configs []threshold.Config) []rule.InForce {
 	}
 	return out
 }
-
-// judgedOnReadings reports whether a kind is judged at each reading (silent is on a clock).
-func judgedOnReadings(k rule.Kind) bool { return k != rule.Silent }

@@ -2,6 +2,7 @@ package filestore
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -27,16 +28,9 @@ func (s *Store) UseRules(path string) error {
 // readRules reads the rules file (s.mem.Mu held), each row keeping its version while unchanged,
 // the next one when changed, 1 when new (they count from 1 again when the run restarts).
 func (s *Store) readRules() error {
-	f, err := os.Open(s.rules.path)
-	if err != nil {
-		return fmt.Errorf("reading the rules file: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("reading the rules file: %w", err)
-	}
-	rows, err := rule.ParseCSV(f, s.rules.path, rule.BuiltIn{})
+	rows, mod, err := readFile(s.rules.path, func(r io.Reader, name string) ([]rule.Row, error) {
+		return rule.ParseCSV(r, name, rule.BuiltIn{})
+	})
 	if err != nil {
 		return err
 	}
@@ -44,7 +38,7 @@ func (s *Store) readRules() error {
 	for _, r := range rows {
 		users[r.UserID] = true
 	}
-	s.mem.Rows, s.rules.modTime = rule.Versioned(s.mem.Rows, rows), fi.ModTime()
+	s.mem.Rows, s.rules.modTime = rule.Versioned(s.mem.Rows, rows), mod
 	s.log.Info(fmt.Sprintf("rules reloaded: %d rows, %d users", len(rows), len(users)), "file", s.rules.path)
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -181,17 +182,23 @@ func (s *Store) Close() error {
 	return s.journal.Close()
 }
 
-func (s *Store) readDevices() error {
-	f, err := os.Open(s.devicesPath)
+// readFile reads the CSV file at path whole with parse, and says when it was last modified.
+func readFile[T any](path string, parse func(io.Reader, string) ([]T, error)) ([]T, time.Time, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return nil, time.Time{}, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return err
+		return nil, time.Time{}, err
 	}
-	devs, err := device.ParseCSV(f, s.devicesPath)
+	rows, err := parse(f, path)
+	return rows, fi.ModTime(), err
+}
+
+func (s *Store) readDevices() error {
+	devs, mod, err := readFile(s.devicesPath, device.ParseCSV)
 	if err != nil {
 		return err
 	}
@@ -199,7 +206,7 @@ func (s *Store) readDevices() error {
 	for _, d := range devs {
 		byID[d.ID] = d
 	}
-	s.mem.Devices, s.devMod = byID, fi.ModTime()
+	s.mem.Devices, s.devMod = byID, mod
 	return nil
 }
 
@@ -273,16 +280,7 @@ func (s *Store) readThresholds() error {
 	if s.thresholdsPath == "" { // rules only (UseRules)
 		return nil
 	}
-	f, err := os.Open(s.thresholdsPath)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	configs, err := threshold.ParseCSV(f, s.thresholdsPath)
+	configs, mod, err := readFile(s.thresholdsPath, threshold.ParseCSV)
 	if err != nil {
 		return err
 	}
@@ -300,7 +298,7 @@ func (s *Store) readThresholds() error {
 		c.Version = threshold.NextVersion(c, p, ok)
 		byDevice[c.DeviceID] = append(byDevice[c.DeviceID], c)
 	}
-	s.mem.Configs, s.modTime = byDevice, fi.ModTime()
+	s.mem.Configs, s.modTime = byDevice, mod
 	return nil
 }
 
