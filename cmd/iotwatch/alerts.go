@@ -153,7 +153,7 @@ func newAlerts(stdout io.Writer, now func() time.Time) *cobra.Command {
 			}
 			if d, err := s.LoadDevice(cmd.Context(), snzDevice); err != nil {
 				return err
-			} else if len(d.Configs) == 0 {
+			} else if !d.Watched() {
 				return fmt.Errorf("device %s has no thresholds: nothing to snooze (a typing error?)", snzDevice)
 			}
 			rec, err := snzTopic.recorder(cmd)

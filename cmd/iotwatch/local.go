@@ -142,7 +142,7 @@ write or an aggregation that failed, records given up).
 	f.StringVar(&addrFile, "addr-file", "", "write the broker's address there once it accepts connections (with --mqtt 127.0.0.1:0)")
 	f.StringVar(&configFile, "config", "", "TOML file setting any of these flags (name without dashes); the command line wins")
 	f.Int64Var(&cfg.MaxLogBytes, "max-log-bytes", 0, "cap of the log on disk in bytes (0: the disk); at the cap the broker stops acknowledging")
-	f.BoolVar(&cfg.RepairLog, "repair-log", false, "start on a damaged log (refused otherwise): keep the damaged segment aside, go on from what is readable, and log what was lost")
+	f.BoolVar(&cfg.RepairLog, "repair-log", false, "start on a damaged log or alarm-state journal (refused otherwise): keep the damaged segment aside, go on from what is readable, and log what was lost")
 	f.StringVar(&tlsCert, "tls-cert", "", "server certificate (PEM) for MQTT over TLS and HTTPS (iotwatch ca init writes server.pem)")
 	f.StringVar(&tlsKey, "tls-key", "", "its private key (PEM)")
 	f.StringVar(&clientCA, "client-ca", "", "CA of the devices' client certificates (PEM): required with TLS")

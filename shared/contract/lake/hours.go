@@ -119,6 +119,7 @@ func (d Dir) Path(key string) string { return filepath.Join(string(d), filepath.
 // HourObjects lists the objects directly in prefix's hour partitions of the hours in [from, to)
 // whose names end in suffix ("" for any), oldest hour first and by name within an hour. It lists
 // the partition itself for one hour, else once a UTC day (DayPrefix), whatever the number of hours.
+// A day that cannot be listed is an error, with what the other days hold.
 func HourObjects(ctx context.Context, l Lister, prefix string, from, to time.Time, suffix string) ([]string, error) {
 	hours := Hours(from, to)
 	if len(hours) == 0 {
@@ -129,6 +130,7 @@ func HourObjects(ctx context.Context, l Lister, prefix string, from, to time.Tim
 		want[Partition(prefix, h)] = true
 	}
 	var out []string
+	var errs []error
 	for d := hours[0].Truncate(24 * time.Hour); d.Before(to); d = d.Add(24 * time.Hour) {
 		listed := DayPrefix(prefix, d)
 		if len(hours) == 1 {
@@ -136,7 +138,8 @@ func HourObjects(ctx context.Context, l Lister, prefix string, from, to time.Tim
 		}
 		keys, err := l.List(ctx, listed)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err) // the other days are still listed: a caller may show them
+			continue
 		}
 		for _, k := range keys {
 			if want[path.Dir(k)+"/"] && strings.HasSuffix(k, suffix) && !strings.HasPrefix(path.Base(k), ".") {
@@ -145,7 +148,7 @@ func HourObjects(ctx context.Context, l Lister, prefix string, from, to time.Tim
 		}
 	}
 	sort.Strings(out) // dt=…/hour=… sort as time
-	return out, nil
+	return out, errors.Join(errs...)
 }
 
 // LatestHour is the newest hour with an hour partition under prefix in the local lake d (false:

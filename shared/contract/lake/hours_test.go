@@ -107,3 +107,30 @@ func TestHourObjects(t *testing.T) {
 	_, ok = LatestHour(Dir(root), Alerts)
 	assert.False(t, ok)
 }
+
+// failingDay fails the listing of one day.
+type failingDay struct {
+	Dir
+	day string
+}
+
+func (f failingDay) List(ctx context.Context, prefix string) ([]string, error) {
+	if prefix == f.day {
+		return nil, os.ErrPermission
+	}
+	return f.Dir.List(ctx, prefix)
+}
+
+// TestADayThatCannotBeListed: the error says so, and the other days are still given.
+func TestADayThatCannotBeListed(t *testing.T) {
+	root := t.TempDir()
+	h := time.Date(2026, 3, 1, 22, 0, 0, 0, time.UTC)
+	for _, k := range []string{Partition(Alerts, h) + "a.json.gz", Partition(Alerts, h.Add(3*time.Hour)) + "b.json.gz"} {
+		p := Dir(root).Path(k)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte("x"), 0o644))
+	}
+	got, err := HourObjects(context.Background(), failingDay{Dir(root), DayPrefix(Alerts, h)}, Alerts, h, h.Add(4*time.Hour), "")
+	require.ErrorIs(t, err, os.ErrPermission)
+	assert.Equal(t, []string{Partition(Alerts, h.Add(3*time.Hour)) + "b.json.gz"}, got)
+}

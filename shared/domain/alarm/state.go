@@ -332,8 +332,28 @@ func (d *Device) Finish() bool {
 		for i := 0; i < d.ringLen; i++ {
 			d.st.Recent = append(d.st.Recent, encodeDigest(d.ring[(d.ringNext-d.ringLen+i+RecentIDs)%RecentIDs]))
 		}
+		// The statistics of a metric no rule in force watches any more: a rule that comes back
+		// starts afresh (warm-up) instead of judging against a mean of days ago.
+		for m := range d.st.Stats {
+			if !d.watches(m) {
+				delete(d.st.Stats, m)
+			}
+		}
+		if len(d.st.Stats) == 0 {
+			d.st.Stats = nil
+		}
 	}
 	return d.changed && (len(d.rules) > 0 || d.dropped)
+}
+
+// watches reports whether the statistics of the metric named m are kept.
+func (d *Device) watches(m string) bool {
+	for _, w := range d.watched[:d.nWatched] {
+		if w.String() == m {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *Device) push(h uint64) {

@@ -164,3 +164,29 @@ func TestWideAndLongGiveTheSameAlerts(t *testing.T) {
 	assert.Equal(t, ids(wide), ids(long))
 	assert.NotContains(t, strings.Join(ids(long), "\n"), "ops", "other locations' and devices' rows are not in force")
 }
+
+// TestStatisticsOfAnUnwatchedMetricGo: the CO2 statistics are kept while an anomaly rule
+// watches CO2, and dropped once none does, so that a rule that comes back warms up afresh.
+func TestStatisticsOfAnUnwatchedMetricGo(t *testing.T) {
+	st := &DeviceState{}
+	co2 := func(at int, v float64) reading.Reading {
+		r := reading.Reading{DeviceID: "room-1", EventTime: t0.Add(time.Duration(at) * time.Second)}
+		r.Set(reading.CO2, v)
+		return r
+	}
+	anomaly := []rule.InForce{{Row: rule.Row{UserID: "ops", Scope: rule.Scope{Kind: rule.Fleet}, Metric: "co2", Kind: rule.Anomaly, Warning: threshold.Of(3)}}}
+	d := NewRules(st, "room-1", anomaly)
+	for i := range 40 {
+		r := co2(i*60, 600)
+		d.Apply(&r, func(alert.Alert) {})
+	}
+	d.Finish()
+	require.NotNil(t, st.Stats["co2"])
+	assert.Equal(t, int64(AnomalyWarmUp), st.Stats["co2"].N)
+
+	d = NewRules(st, "room-1", nil) // the rule deleted
+	r := co2(40*60, 600)
+	d.Apply(&r, func(alert.Alert) {})
+	d.Finish()
+	assert.Nil(t, st.Stats, "no rule watches CO2: its statistics go")
+}

@@ -1,16 +1,20 @@
 package filestore
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/domain/rule"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/testsupport/storetest"
 )
 
@@ -63,4 +67,21 @@ func TestRulesContract(t *testing.T) {
 		f.Store = s
 		return f
 	})
+}
+
+// TestSilenceOfARulesFileIsDue: a silent row of the rules file (here the fleet's) makes a quiet
+// device due for the run's silence check, as a thresholds file's silent_seconds does.
+func TestSilenceOfARulesFileIsDue(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules.csv")
+	require.NoError(t, os.WriteFile(rules, []byte("user_id,scope,metric,rule,warning\nops,fleet,,silent,900\n"), 0o644))
+	s, err := Open("", "", filepath.Join(dir, "state"), nil)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, s.Close()) }()
+	require.NoError(t, s.UseRules(rules))
+	last := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	_, err = s.SaveState(context.Background(), "room-1", evaluator.State{Alarm: alarm.DeviceState{Last: last.UnixNano(), HasLast: true}})
+	require.NoError(t, err)
+	assert.Empty(t, s.Due(last.Add(10*time.Minute)), "not silent for 900 s yet")
+	assert.Equal(t, []string{"room-1"}, s.Due(last.Add(15*time.Minute)))
 }

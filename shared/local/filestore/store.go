@@ -40,6 +40,7 @@ type Store struct {
 	modTime   time.Time
 	devMod    time.Time  // the devices file's, as last read
 	rules     *rulesFile // the long rules file, when one is followed
+	repair    bool       // open a damaged journal loudly (wal.Options.Repair)
 	reloaded  int
 	journal   *wal.Log
 	snapBytes int64 // the size of the last snapshot
@@ -76,12 +77,15 @@ const stateExt = ".state.json"
 
 // Open reads the thresholds (a bad file is an error), the devices file when given, and every
 // saved state under stateDir.
-func Open(thresholdsPath, devicesPath, stateDir string, log *slog.Logger) (*Store, error) {
+func Open(thresholdsPath, devicesPath, stateDir string, log *slog.Logger, opts ...Option) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{thresholdsPath: thresholdsPath, devicesPath: devicesPath, stateDir: stateDir, log: log,
 		mem: evaluator.NewTables(), compactAt: compactMinBytes}
+	for _, o := range opts {
+		o(s)
+	}
 	if err := s.readThresholds(); err != nil {
 		return nil, err
 	}
@@ -130,7 +134,7 @@ func (s *Store) openJournal() error {
 		s.mem.States[id] = fromRecord(f)
 	}
 	j, err := wal.Open(filepath.Join(s.stateDir, journalDir), wal.Options{SegmentBytes: s.compactAt / 4, // segments the snapshot frees
-		Consumers: []string{snapshotReader}, MaxRecord: 16 << 20, Log: s.log})
+		Consumers: []string{snapshotReader}, MaxRecord: 16 << 20, Log: s.log, Repair: s.repair})
 	if err != nil {
 		return fmt.Errorf("opening the alarm state journal: %w", err)
 	}
@@ -407,12 +411,14 @@ func (s *Store) Due(now time.Time) []string {
 	defer s.mem.Mu.Unlock()
 	var out []string
 	for id, st := range s.mem.States {
-		cfgs := s.mem.Configs[id]
-		if len(cfgs) == 0 || !st.Alarm.HasLast {
+		if !st.Alarm.HasLast {
 			continue
 		}
-		alarmState := st.Alarm.Clone()
-		if at, ok := alarm.NewDevice(&alarmState, cfgs).NextDue(); ok && !at.After(now) {
+		dev := s.mem.DeviceLocked(id) // its wide configs and the rows that may apply, as LoadDevice gives them
+		if !dev.Watched() {
+			continue
+		}
+		if at, ok := alarm.NewRules(&dev.State.Alarm, id, dev.InForce()).NextDue(); ok && !at.After(now) {
 			out = append(out, id)
 		}
 	}
@@ -452,3 +458,10 @@ func (s *Store) States() map[string]evaluator.State {
 func fromRecord(r alarm.Record) evaluator.State {
 	return evaluator.State{Alarm: alarm.FromRecord(r), Version: r.Version}
 }
+
+// An Option changes how Open opens the store.
+type Option func(*Store)
+
+// Repair opens a damaged state journal as wal.Options.Repair does (--repair-log), instead of
+// refusing to start.
+func Repair(on bool) Option { return func(s *Store) { s.repair = on } }

@@ -245,7 +245,11 @@ func (r *Reader) runs(ctx context.Context, now time.Time, n int) ([]Run, error) 
 		if err != nil {
 			continue
 		}
-		h, ok := lake.ParseHour(filepath.ToSlash(f))
+		rel, err := filepath.Rel(r.root, f) // the lake's own path may hold a dt= folder
+		if err != nil {
+			continue
+		}
+		h, ok := lake.ParseHour(filepath.ToSlash(rel))
 		if !ok {
 			continue
 		}

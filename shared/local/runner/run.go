@@ -234,7 +234,7 @@ func newPipeline(cfg Config) (*pipeline, error) {
 	if cfg.HTTP != "" && cfg.HTTPTLS == nil && !broker.Loopback(cfg.HTTP) {
 		return nil, fmt.Errorf("--http %s: %w: give --tls-cert and --tls-key, or listen on 127.0.0.1", cfg.HTTP, ErrInsecureHTTP)
 	}
-	store, err := filestore.Open(cfg.Thresholds, cfg.Devices, filepath.Join(cfg.Lake, "state"), cfg.Log)
+	store, err := filestore.Open(cfg.Thresholds, cfg.Devices, filepath.Join(cfg.Lake, "state"), cfg.Log, filestore.Repair(cfg.RepairLog))
 	if err != nil {
 		return nil, err
 	}

@@ -149,6 +149,11 @@ func NewTables() Tables {
 func (t *Tables) LoadDevice(_ context.Context, id string) (Device, error) {
 	t.Mu.Lock()
 	defer t.Mu.Unlock()
+	return t.DeviceLocked(id), nil
+}
+
+// DeviceLocked is LoadDevice's answer for id, t.Mu held.
+func (t *Tables) DeviceLocked(id string) Device {
 	d := Device{Configs: slices.Clone(t.Configs[id]), Info: t.Devices[id], State: t.States[id].Clone()}
 	if d.Info.ID == "" {
 		d.Info.ID = id
@@ -159,7 +164,7 @@ func (t *Tables) LoadDevice(_ context.Context, id string) (Device, error) {
 			d.Rows = append(d.Rows, r)
 		}
 	}
-	return d, nil
+	return d
 }
 
 // LoadStates is Store.LoadStates.

@@ -157,8 +157,8 @@ func (a *API) Do(ctx context.Context, action string, req Request, via string) (b
 		if !req.Until.After(now) {
 			return false, http.StatusBadRequest, fmt.Errorf("the snooze would end at %s, which has passed", req.Until.UTC().Format(time.RFC3339))
 		}
-		if d, err := a.store.LoadDevice(ctx, req.Device); err != nil || len(d.Configs) == 0 {
-			return false, http.StatusNotFound, fmt.Errorf("device %s has no thresholds: nothing to snooze", req.Device)
+		if d, err := a.store.LoadDevice(ctx, req.Device); err != nil || !d.Watched() {
+			return false, http.StatusNotFound, fmt.Errorf("device %s has no thresholds or rules: nothing to snooze", req.Device)
 		}
 		kind = KindSnooze
 		do = func(st *alarm.DeviceState) (bool, error) {
