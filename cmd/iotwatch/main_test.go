@@ -325,3 +325,43 @@ func TestReadmeBuildingRule(t *testing.T) {
 	assert.Contains(t, errOut, ", 9 alerts")
 	assert.Equal(t, 9, strings.Count(out, `"rule":"co2_high"`), "every alert is the building's CO2 rule")
 }
+
+// TestRulesExplain: for one device, each rule in force with the row it came from and the rows
+// it beat; a user's only; a bad file refused with its line.
+func TestRulesExplain(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules.csv")
+	require.NoError(t, os.WriteFile(rules, []byte(`user_id,scope,metric,rule,warning,violation,sustain_seconds
+ops,fleet,co2,high,1000,1500,600
+ops,location:Building A floor 2,co2,high,900,1400,600
+ops,fleet,,silent,900,,
+alice,device:room-1,temperature,high,23,,
+`), 0o644))
+	code, out, errOut := runCLI(t, "", "rules", "explain", "--device", "room-1", "--rules", rules, "--devices", "../../events/devices.csv",
+		"--thresholds", "../../events/thresholds.csv")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "device room-1 (location Building A floor 2)")
+	lines := strings.Split(out, "\n")
+	find := func(prefix string) string {
+		for _, l := range lines {
+			if strings.HasPrefix(strings.Join(strings.Fields(l), " "), prefix) {
+				return strings.Join(strings.Fields(l), " ")
+			}
+		}
+		return ""
+	}
+	assert.Equal(t, "ops co2_high 900 1400 600 s location:Building A floor 2 1 fleet", find("ops co2_high"), out)
+	assert.Equal(t, "ops device_silent 600 - - device:room-1 1 fleet", find("ops device_silent"), out, "the thresholds file's row for the device beats the fleet's")
+	assert.Equal(t, "alice temperature_high 23 23.8 300 s device:room-1 1 device:room-1", find("alice temperature_high"), out,
+		"of two rows of one scope, the thresholds file's (read first) wins, and explain shows the other")
+
+	code, out, _ = runCLI(t, "", "rules", "explain", "--device", "room-9", "--rules", rules, "--user", "alice")
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, "device room-9 (no location)")
+	assert.Contains(t, out, "no rule in force")
+
+	require.NoError(t, os.WriteFile(rules, []byte("user_id,scope,metric,rule,warning\nops,fleet,pm25,high,35\n"), 0o644))
+	code, _, errOut = runCLI(t, "", "rules", "explain", "--device", "room-1", "--rules", rules)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "rules.csv:2: metric:")
+}
