@@ -298,6 +298,7 @@ type cachedUser struct {
 type cached struct {
 	configs []threshold.Config
 	rows    []rule.Row
+	rules   []rule.InForce // configs and rows resolved: read only
 	info    device.Device
 	at      time.Time
 }
@@ -353,7 +354,8 @@ type group struct {
 	err         error // what failed for this device, if anything
 	from, to    int   // the device's alerts: notices[from:to] of the batch
 	changed     bool
-	cached      bool // thresholds and metadata came from the cache
+	cached      bool           // thresholds and metadata came from the cache
+	rules       []rule.InForce // the rules in force (dev.InForce), kept with the cache: read only
 }
 
 // batch is the scratch space of one batch, pooled: a batch of readings is large and full of
@@ -450,7 +452,7 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 		if g.err != nil {
 			continue
 		}
-		rules := g.dev.InForce()
+		rules := g.rules
 		d := alarm.NewRules(&g.dev.State.Alarm, g.id, rules)
 		g.from = len(b.notices)
 		emit := func(a alert.Alert) { b.notices = append(b.notices, Notice{Alert: a, Device: g.dev.Info}) }
@@ -566,7 +568,7 @@ func (s *Service) load(ctx context.Context, order []*group, st *Stats) {
 	s.mu.Lock()
 	for _, g := range order {
 		if c, ok := s.cache[g.id]; ok && s.cfg.CacheTTL > 0 && now.Sub(c.at) < s.cfg.CacheTTL {
-			g.dev.Configs, g.dev.Rows, g.dev.Info, g.cached = c.configs, c.rows, c.info, true
+			g.dev.Configs, g.dev.Rows, g.dev.Info, g.rules, g.cached = c.configs, c.rows, c.info, c.rules, true
 			cachedIDs = append(cachedIDs, g.id)
 			cachedGroups = append(cachedGroups, g)
 		}
@@ -595,7 +597,8 @@ func (s *Service) load(ctx context.Context, order []*group, st *Stats) {
 				g.dev.Configs = []threshold.Config{}
 			}
 			s.mu.Lock()
-			s.cache[g.id] = cached{configs: g.dev.Configs, rows: g.dev.Rows, info: g.dev.Info, at: now}
+			g.rules = g.dev.InForce()
+			s.cache[g.id] = cached{configs: g.dev.Configs, rows: g.dev.Rows, rules: g.rules, info: g.dev.Info, at: now}
 			s.mu.Unlock()
 			return nil
 		})
