@@ -82,17 +82,7 @@ func appendState(b []byte, f *alarm.Record) ([]byte, error) {
 	}
 	if len(f.Rules) > 0 {
 		o.key("rules")
-		keys := make([]string, 0, len(f.Rules))
-		for k := range f.Rules {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		rules := openObject(o.b)
-		for _, k := range keys {
-			rules.mapKey(k)
-			rules.b = appendRule(rules.b, f.Rules[k])
-		}
-		o.b = rules.close()
+		o.b, _ = appendMap(o.b, f.Rules, func(b []byte, r alarm.RuleRecord) ([]byte, error) { return appendRule(b, r), nil })
 	}
 	if t := f.Temp; t != nil {
 		o.key("temp")
@@ -103,21 +93,10 @@ func appendState(b []byte, f *alarm.Record) ([]byte, error) {
 	}
 	if len(f.Stats) > 0 {
 		o.key("ms")
-		keys := make([]string, 0, len(f.Stats))
-		for k := range f.Stats {
-			keys = append(keys, k)
+		var err error
+		if o.b, err = appendMap(o.b, f.Stats, func(b []byte, t alarm.TempRecord) ([]byte, error) { return appendTemp(b, &t) }); err != nil {
+			return nil, err
 		}
-		sort.Strings(keys)
-		stats := openObject(o.b)
-		for _, k := range keys {
-			stats.mapKey(k)
-			t := f.Stats[k]
-			var err error
-			if stats.b, err = appendTemp(stats.b, &t); err != nil {
-				return nil, err
-			}
-		}
-		o.b = stats.close()
 	}
 	if len(f.Snoozes) > 0 {
 		o.key("snz")
@@ -222,4 +201,23 @@ func appendString(b []byte, s string) []byte {
 		}
 	}
 	return append(append(append(b, '"'), s...), '"')
+}
+
+// appendMap appends a JSON object of m's members, by key as encoding/json orders them, each
+// value written by value.
+func appendMap[V any](b []byte, m map[string]V, value func([]byte, V) ([]byte, error)) ([]byte, error) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	o := openObject(b)
+	for _, k := range keys {
+		o.mapKey(k)
+		var err error
+		if o.b, err = value(o.b, m[k]); err != nil {
+			return nil, err
+		}
+	}
+	return o.close(), nil
 }
