@@ -585,8 +585,6 @@ const (
 	AnomalyAlpha = 2.0 / 61
 	// AnomalyWarmUp is how many readings are folded in before a score is given.
 	AnomalyWarmUp = 30
-	// AnomalyMinSigma floors temperature's standard deviation (rule.DefaultFloor's for it).
-	AnomalyMinSigma = 0.1
 )
 
 // zscore is x's distance from the mean in standard deviations, the deviation floored at floor

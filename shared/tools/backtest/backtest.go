@@ -68,6 +68,7 @@ type Options struct {
 // moves before a reading is applied, so a reading after a long gap first opens its device's
 // silence and then resolves it, and the opens due at one step come before that reading's alerts.
 func Run(configs []threshold.Config, src Source, opts Options, onAlert func(alert.Alert) error, onReject func(Rejected) error) (Summary, error) {
+	rows := versioned(opts.Rules) // once, for every device
 	byDevice := map[string][]threshold.Config{}
 	for _, c := range configs {
 		if c.Version == 0 {
@@ -121,7 +122,7 @@ func Run(configs []threshold.Config, src Source, opts Options, onAlert func(aler
 			} else {
 				info := opts.Devices[r.DeviceID]
 				info.ID = r.DeviceID
-				in := rule.Resolve(append(rule.FromConfigs(byDevice[r.DeviceID]), versioned(opts.Rules)...), info)
+				in := rule.Resolve(append(rule.FromConfigs(byDevice[r.DeviceID]), rows...), info)
 				d = alarm.NewRules(&alarm.DeviceState{}, r.DeviceID, in)
 			}
 			devices[r.DeviceID] = d
