@@ -411,7 +411,7 @@ func Resolve(rows []Row, d device.Device) []InForce {
 	best := map[slot]*InForce{}
 	var order []slot
 	for _, r := range rows {
-		if !applies(r.Scope, d) {
+		if !Applies(r.Scope, d) {
 			continue
 		}
 		s := slot{r.UserID, r.Metric, r.Kind}
@@ -437,8 +437,8 @@ func Resolve(rows []Row, d device.Device) []InForce {
 	return out
 }
 
-// applies reports whether a row of scope s is for device d.
-func applies(s Scope, d device.Device) bool {
+// Applies reports whether a row of scope s is for device d (its id, its location, or the fleet).
+func Applies(s Scope, d device.Device) bool {
 	switch s.Kind {
 	case Device:
 		return s.Name == d.ID

@@ -159,8 +159,7 @@ func (t *Tables) DeviceLocked(id string) Device {
 		d.Info.ID = id
 	}
 	for _, r := range t.Rows {
-		if r.Scope.Kind == rule.Fleet || r.Scope.Kind == rule.Device && r.Scope.Name == id ||
-			r.Scope.Kind == rule.Location && d.Info.Location != "" && r.Scope.Name == d.Info.Location {
+		if rule.Applies(r.Scope, d.Info) {
 			d.Rows = append(d.Rows, r)
 		}
 	}
