@@ -26,6 +26,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/contract/table"
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/rule"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
@@ -91,18 +92,53 @@ type Store struct {
 	// Retry is how the unprocessed items of batch calls are sent again: 8 attempts, the first
 	// wait 50 ms.
 	awsclient.Retry
+	// RulesCache is how long the rows of a location or of the fleet are reused after they were
+	// read (New: table.RulesCacheBound); 0 reads them for every device.
+	RulesCache time.Duration
+	// Now is the clock of that cache (tests set it); nil means time.Now.
+	Now func() time.Time
+	// Metrics are the metrics a stored rule may name; nil: the built-in ones.
+	Metrics rule.Metrics
+
+	rules rulesCache
 }
 
 var _ evaluator.Store = (*Store)(nil)
 
 // New returns a store over table.
-func New(client Client, table string) *Store {
-	return &Store{client: client, table: table, Retry: awsclient.Retry{Attempts: 8, Backoff: 50 * time.Millisecond}}
+func New(client Client, tableName string) *Store {
+	return &Store{client: client, table: tableName, Retry: awsclient.Retry{Attempts: 8, Backoff: 50 * time.Millisecond},
+		RulesCache: table.RulesCacheBound}
 }
 
-// LoadDevice reads a device's metadata, every user's thresholds and its alarm state with one
-// strongly consistent Query (more pages only for a device with thousands of users).
+// LoadDevice reads a device's metadata, every user's thresholds and rules and its alarm state
+// with one strongly consistent Query (more pages only for a device with thousands of users), then
+// the rows of its location and of the fleet: from the cache (RulesCache) when read recently, so
+// that in steady state a device costs the one Query it cost before rules had scopes.
 func (s *Store) LoadDevice(ctx context.Context, id string) (evaluator.Device, error) {
+	d, err := s.loadPartition(ctx, id)
+	if err != nil {
+		return d, err
+	}
+	scopes := []rule.Scope{{Kind: rule.Fleet}}
+	if d.Info.Location != "" {
+		scopes = append(scopes, rule.Scope{Kind: rule.Location, Name: d.Info.Location})
+	}
+	for _, sc := range scopes {
+		rows, at, err := s.scopeRows(ctx, sc)
+		if err != nil {
+			return d, fmt.Errorf("reading the rules of %s for device %s: %w", sc, id, err)
+		}
+		d.Rows = append(d.Rows, rows...)
+		if d.RowsAsOf.IsZero() || at.Before(d.RowsAsOf) {
+			d.RowsAsOf = at
+		}
+	}
+	return d, nil
+}
+
+// loadPartition reads the device's own partition.
+func (s *Store) loadPartition(ctx context.Context, id string) (evaluator.Device, error) {
 	d := evaluator.Device{Info: device.Device{ID: id}, Configs: []threshold.Config{}}
 	in := &dynamodb.QueryInput{
 		TableName:                 &s.table,
@@ -131,6 +167,12 @@ func (s *Store) LoadDevice(ctx context.Context, id string) (evaluator.Device, er
 					return d, fmt.Errorf("reading thresholds %s of %s: %w", sk, id, err)
 				}
 				d.Configs = append(d.Configs, c)
+			case strings.HasPrefix(sk, table.SKRulePrefix):
+				r, err := ruleFromItem(item, s.metrics())
+				if err != nil {
+					return d, fmt.Errorf("reading rule %s of %s: %w", sk, id, err)
+				}
+				d.Rows = append(d.Rows, r)
 			}
 		}
 		if len(out.LastEvaluatedKey) == 0 {
@@ -356,9 +398,9 @@ func (s *Store) PutDevices(ctx context.Context, devs []device.Device) error {
 	return s.batchWrite(ctx, reqs)
 }
 
-// ListThresholds returns every user's thresholds for a device.
+// ListThresholds returns every user's thresholds for a device (one Query of its partition).
 func (s *Store) ListThresholds(ctx context.Context, deviceID string) ([]threshold.Config, error) {
-	d, err := s.LoadDevice(ctx, deviceID)
+	d, err := s.loadPartition(ctx, deviceID)
 	if err != nil {
 		return nil, err
 	}

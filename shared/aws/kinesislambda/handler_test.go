@@ -31,6 +31,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/domain/rule"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
@@ -266,8 +267,8 @@ func TestSampleEventThroughLambda(t *testing.T) {
 		t.Errorf("stats = %+v", st)
 	}
 	calls := e.callCounts[0]
-	if calls["DynamoDB.Query"] != 2 || awsclient.Service(calls, "DynamoDB") != 4 || calls["SNS.PublishBatch"] != 1 || calls["S3.PutObject"] != 2 {
-		t.Errorf("calls = %v; want 2 Query (one per device), 2 PutItem, 1 PublishBatch, 2 PutObject (quarantine, rejections index)", calls)
+	if calls["DynamoDB.Query"] != 2+1+2 || awsclient.Service(calls, "DynamoDB") != 7 || calls["SNS.PublishBatch"] != 1 || calls["S3.PutObject"] != 2 {
+		t.Errorf("calls = %v; want 5 Query (one per device, the fleet's rules, the rules of each device's location), 2 PutItem, 1 PublishBatch, 2 PutObject (quarantine, rejections index)", calls)
 	}
 
 	// The rejections index of bronze's hour names the two rejected lines that have one (the
@@ -517,4 +518,57 @@ func TestFailedPublishIsRetriedAndSentOnce(t *testing.T) {
 
 	assert.Equal(t, []string{"08:00 alice room-1 temperature_high OPEN WARNING", "08:01 alice room-1 temperature_high ESCALATE VIOLATION"},
 		short(e.received(t, "all")))
+}
+
+// TestRulesOfScopesCostNoRequestPerReading: the DynamoDB requests of a batch of 100 devices in 4
+// locations, with the wide thresholds only and then also with rules of their locations and the
+// fleet (the long form). A batch with a cold cache reads each device once, as before, and each
+// scope once (4 locations and the fleet: 5 Queries, whether they hold rows or not: once a
+// minute per running function); a warm one makes exactly the requests of the second edition:
+// one BatchGetItem of the states, nothing per reading, per device or per rule.
+func TestRulesOfScopesCostNoRequestPerReading(t *testing.T) {
+	ctx := context.Background()
+	reads := func(withRules bool) (cold, warm map[string]int) {
+		e := newEnv(t, 0, 1, evaluator.DefaultConfig)
+		require.NoError(t, e.store.PutThresholds(ctx, evaltest.Configs(100)))
+		var devs []device.Device
+		for i := range 100 {
+			devs = append(devs, device.Device{ID: fmt.Sprintf("dev-%03d", i), Location: fmt.Sprintf("Building %c", 'A'+i%4)})
+		}
+		require.NoError(t, e.store.PutDevices(ctx, devs))
+		if withRules {
+			rows := []rule.Row{{UserID: "ops", Scope: rule.Scope{Kind: rule.Fleet}, Metric: "co2", Kind: rule.High, Warning: threshold.Of(1000)}}
+			for c := 'A'; c <= 'D'; c++ {
+				rows = append(rows, rule.Row{UserID: "ops", Scope: rule.Scope{Kind: rule.Location, Name: fmt.Sprintf("Building %c", c)},
+					Metric: "humidity", Kind: rule.Low, Warning: threshold.Of(25)})
+			}
+			require.NoError(t, e.store.PutRules(ctx, rows))
+		}
+		e.calls.Take()
+		start := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+		for i := range 2 {
+			ev, _ := stream(100, 1, start.Add(time.Duration(i)*time.Minute))
+			payload, err := json.Marshal(ev)
+			require.NoError(t, err)
+			require.Empty(t, e.invoke(t, payload).BatchItemFailures)
+		}
+		got := e.callCounts[len(e.callCounts)-2:]
+		for _, c := range got {
+			delete(c, "DynamoDB.PutItem") // the state writes: as many as changed devices, rules or not
+			for k := range c {
+				if !strings.HasPrefix(k, "DynamoDB.") {
+					delete(c, k)
+				}
+			}
+		}
+		return got[0], got[1]
+	}
+	coldBefore, warmBefore := reads(false)
+	coldAfter, warmAfter := reads(true)
+	t.Logf("requests of a batch of 100 devices, thresholds only: cold %v, warm %v; with location and fleet rules: cold %v, warm %v",
+		coldBefore, warmBefore, coldAfter, warmAfter)
+	assert.Equal(t, map[string]int{"DynamoDB.Query": 100 + 4 + 1}, coldBefore, "each device, each location and the fleet read once")
+	assert.Equal(t, coldBefore, coldAfter, "the rules add no request")
+	assert.Equal(t, map[string]int{"DynamoDB.BatchGetItem": 1}, warmBefore)
+	assert.Equal(t, warmBefore, warmAfter, "warm: the same requests as before")
 }

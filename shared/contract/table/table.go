@@ -7,7 +7,20 @@
 //	pk=<device_id>  sk=META                name, location
 //	pk=<device_id>  sk=THRESHOLD#<user_id> user_id, device_id, temp_warning, ..., sustain_seconds
 //	pk=<device_id>  sk=STATE               last, has_last, recent, rules, version
+//	pk=<device_id>  sk=RULE#<user_id>#<metric>#<rule>   the device's rows of the long form
+//
+// The long form's rows of a location or of the fleet live in a partition of their scope, read
+// once for all its devices (and cached, at most RulesCacheBound):
+//
+//	pk=#RULES#location:<name>  sk=RULE#<user_id>#<metric>#<rule>
+//	pk=#RULES#fleet            sk=RULE#<user_id>#<metric>#<rule>
+//
+// A RULE item holds the row's columns as the rules file names them (user_id, scope, metric,
+// rule, warning, violation, sustain_seconds, hysteresis, remind_seconds, floor: numbers where
+// set) and its version. A metric or rule name never holds '#', so the sort key is unique.
 package table
+
+import "time"
 
 // Key attribute names (both strings) and the sort keys of the items.
 const (
@@ -16,7 +29,15 @@ const (
 	SKMeta            = "META"
 	SKState           = "STATE"
 	SKThresholdPrefix = "THRESHOLD#" // followed by the user id
+	SKRulePrefix      = "RULE#"      // followed by user id, metric and rule, '#' between
+	// RulesPKPrefix, followed by the scope (location:<name> or fleet), is the partition of a
+	// location's or the fleet's rows. A device id cannot start with '#'.
+	RulesPKPrefix = "#RULES#"
 )
+
+// RulesCacheBound is how long the evaluate function may use a location's or the fleet's rows
+// after reading them: an edit reaches every device within it.
+const RulesCacheBound = 60 * time.Second
 
 // People's preferences (quiet hours) live in one partition of their own: a device id cannot
 // start with '#', so it never collides with a device.

@@ -96,9 +96,13 @@ type Device struct {
 	Configs []threshold.Config // every user's thresholds for the device (the wide file's)
 	// Rows are the rules of the long form that may apply to the device: its own, its location's
 	// and the fleet's; the most specific wins (InForce).
-	Rows  []rule.Row
-	Info  device.Device // name and location, for alert texts and the rows' location
-	State State         // alarm state, read fresh
+	Rows []rule.Row
+	// RowsAsOf is when the rows of the location and the fleet were read, when a store caches
+	// them (dynamostore); zero: just now. The service's cache counts the device's age from it,
+	// so that a rule's edit reaches every device within the bound of the store's cache.
+	RowsAsOf time.Time
+	Info     device.Device // name and location, for alert texts and the rows' location
+	State    State         // alarm state, read fresh
 }
 
 // InForce are the device's rules in force: its wide configs' device rows and its long rows,
@@ -595,9 +599,13 @@ func (s *Service) load(ctx context.Context, order []*group, st *Stats) {
 			if g.dev.Configs == nil {
 				g.dev.Configs = []threshold.Config{}
 			}
+			at := now
+			if !g.dev.RowsAsOf.IsZero() && g.dev.RowsAsOf.Before(now) {
+				at = g.dev.RowsAsOf
+			}
 			s.mu.Lock()
 			g.rules = g.dev.InForce()
-			s.cache[g.id] = cached{configs: g.dev.Configs, rows: g.dev.Rows, rules: g.rules, info: g.dev.Info, at: now}
+			s.cache[g.id] = cached{configs: g.dev.Configs, rows: g.dev.Rows, rules: g.rules, info: g.dev.Info, at: at}
 			s.mu.Unlock()
 			return nil
 		})

@@ -1,0 +1,347 @@
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/iotwatch/iotwatch/shared/contract/table"
+	"github.com/iotwatch/iotwatch/shared/domain/rule"
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+)
+
+// rulePK is the partition of a row of scope sc: the device's own, or its scope's
+// (table.RulesPKPrefix).
+func rulePK(sc rule.Scope) string {
+	if sc.Kind == rule.Device {
+		return sc.Name
+	}
+	return table.RulesPKPrefix + sc.String()
+}
+
+// ruleSK is the sort key of a row: RULE#<user>#<metric>#<rule>.
+func ruleSK(k rule.Key) string {
+	return table.SKRulePrefix + k.UserID + "#" + k.Metric + "#" + k.Kind.String()
+}
+
+// ruleItem is a RULE item: the row's cells as number attributes named as the rules file's
+// columns (only those set), its scope, metric and rule as strings, and its version.
+func ruleItem(r rule.Row) map[string]types.AttributeValue {
+	item := key(rulePK(r.Scope), ruleSK(r.Key()))
+	item["user_id"] = &types.AttributeValueMemberS{Value: r.UserID}
+	item["scope"] = &types.AttributeValueMemberS{Value: r.Scope.String()}
+	item["rule"] = &types.AttributeValueMemberS{Value: r.Kind.String()}
+	if r.Metric != "" {
+		item["metric"] = &types.AttributeValueMemberS{Value: r.Metric}
+	}
+	for name, v := range map[string]threshold.Value{"warning": r.Warning, "violation": r.Violation, "hysteresis": r.Hysteresis, "floor": r.Floor} {
+		if v.Set {
+			item[name] = &types.AttributeValueMemberN{Value: strconv.FormatFloat(v.V, 'g', -1, 64)}
+		}
+	}
+	for name, n := range map[string]int64{"sustain_seconds": r.SustainSeconds, "remind_seconds": r.RemindSeconds} {
+		if n != 0 {
+			item[name] = &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+		}
+	}
+	item["version"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(r.Version, 10)}
+	return item
+}
+
+// ruleFromItem reads a RULE item and validates its row as a file's would be.
+func ruleFromItem(item map[string]types.AttributeValue, metrics rule.Metrics) (rule.Row, error) {
+	r := rule.Row{UserID: str(item["user_id"]), Metric: str(item["metric"])}
+	var errs []error
+	sc, err := rule.ParseScope(str(item["scope"]))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("scope: %w", err))
+	}
+	r.Scope = sc
+	kind, ok := rule.ParseKind(str(item["rule"]))
+	if !ok {
+		errs = append(errs, fmt.Errorf("rule: %q is not a rule", str(item["rule"])))
+	}
+	r.Kind = kind
+	for name, v := range map[string]*threshold.Value{"warning": &r.Warning, "violation": &r.Violation, "hysteresis": &r.Hysteresis, "floor": &r.Floor} {
+		n, ok := item[name].(*types.AttributeValueMemberN)
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(n.Value, 64)
+		if err != nil || math.IsInf(f, 0) {
+			errs = append(errs, fmt.Errorf("%s: %q is not a number", name, n.Value))
+			continue
+		}
+		*v = threshold.Of(f)
+	}
+	for name, v := range map[string]*int64{"sustain_seconds": &r.SustainSeconds, "remind_seconds": &r.RemindSeconds, "version": &r.Version} {
+		n, ok := item[name].(*types.AttributeValueMemberN)
+		if !ok {
+			continue
+		}
+		i, err := strconv.ParseInt(n.Value, 10, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not a whole number", name, n.Value))
+			continue
+		}
+		*v = i
+	}
+	if len(errs) == 0 {
+		if err := r.Validate(metrics); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return r, errors.Join(errs...)
+}
+
+func (s *Store) metrics() rule.Metrics {
+	if s.Metrics == nil {
+		return rule.BuiltIn{}
+	}
+	return s.Metrics
+}
+
+// scopeRows reads the rows of a location or of the fleet: from the cache while they were read
+// less than s.RulesCache ago, else with a Query of their partition (one at a time per scope: the
+// devices of a batch that wait for the same scope share the read). It returns when they were read.
+func (s *Store) scopeRows(ctx context.Context, sc rule.Scope) ([]rule.Row, time.Time, error) {
+	now := s.now()
+	if s.RulesCache <= 0 {
+		rows, err := s.queryRules(ctx, rulePK(sc))
+		return rows, now, err
+	}
+	return s.rules.get(ctx, sc, now, s.RulesCache, func(ctx context.Context) ([]rule.Row, error) {
+		return s.queryRules(ctx, rulePK(sc))
+	})
+}
+
+func (s *Store) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
+}
+
+// queryRules reads the RULE items of one partition.
+func (s *Store) queryRules(ctx context.Context, pk string) ([]rule.Row, error) {
+	in := &dynamodb.QueryInput{
+		TableName:                &s.table,
+		KeyConditionExpression:   aws.String("#pk = :pk AND begins_with(#sk, :rule)"),
+		ExpressionAttributeNames: map[string]string{"#pk": PK, "#sk": SK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk},
+			":rule": &types.AttributeValueMemberS{Value: table.SKRulePrefix}},
+		ConsistentRead: aws.Bool(true),
+	}
+	rows := []rule.Row{}
+	for {
+		out, err := s.client.Query(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("querying the rules of %s: %w", pk, err)
+		}
+		for _, item := range out.Items {
+			r, err := ruleFromItem(item, s.metrics())
+			if err != nil {
+				return nil, fmt.Errorf("reading rule %s of %s: %w", str(item[SK]), pk, err)
+			}
+			rows = append(rows, r)
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return rows, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// ListRules returns the rows of one scope (sc not nil: one Query of its partition) or of every
+// scope (a Scan of the RULE items: for the operators' CLI; the functions never scan): the
+// fleet's first, then the locations', then the devices', each by user, metric and rule.
+func (s *Store) ListRules(ctx context.Context, sc *rule.Scope) ([]rule.Row, error) {
+	var rows []rule.Row
+	if sc != nil {
+		var err error
+		if rows, err = s.queryRules(ctx, rulePK(*sc)); err != nil {
+			return nil, err
+		}
+	} else {
+		in := &dynamodb.ScanInput{
+			TableName:                 &s.table,
+			FilterExpression:          aws.String("begins_with(#sk, :rule)"),
+			ExpressionAttributeNames:  map[string]string{"#sk": SK},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":rule": &types.AttributeValueMemberS{Value: table.SKRulePrefix}},
+		}
+		for {
+			out, err := s.client.Scan(ctx, in)
+			if err != nil {
+				return nil, fmt.Errorf("scanning the rules: %w", err)
+			}
+			for _, item := range out.Items {
+				r, err := ruleFromItem(item, s.metrics())
+				if err != nil {
+					return nil, fmt.Errorf("reading rule %s of %s: %w", str(item[SK]), str(item[PK]), err)
+				}
+				rows = append(rows, r)
+			}
+			if len(out.LastEvaluatedKey) == 0 {
+				break
+			}
+			in.ExclusiveStartKey = out.LastEvaluatedKey
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return lessKey(rows[i].Key(), rows[j].Key()) })
+	return rows, nil
+}
+
+func lessKey(a, b rule.Key) bool {
+	if a.Scope != b.Scope {
+		if a.Scope.Kind != b.Scope.Kind {
+			return a.Scope.Kind < b.Scope.Kind
+		}
+		return a.Scope.Name < b.Scope.Name
+	}
+	if a.UserID != b.UserID {
+		return a.UserID < b.UserID
+	}
+	if a.Metric != b.Metric {
+		return a.Metric < b.Metric
+	}
+	return a.Kind < b.Kind
+}
+
+// PutRules writes rows (validated by the caller) over what the table holds: a row of the same
+// (user, scope, metric, rule) is replaced, keeping its version when nothing changed and taking
+// the next when something did (1 when new). It reads every stored row first (ListRules), and
+// refuses, writing nothing, rows that would take a user or a scope past rule.Check's limits.
+func (s *Store) PutRules(ctx context.Context, rows []rule.Row) error {
+	stored, err := s.ListRules(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("reading the stored rules: %w", err)
+	}
+	merged, keys := mergeRows(stored, rows)
+	if err := rule.Check(merged, func(i int) string {
+		if j, ok := keys[merged[i].Key()]; ok {
+			return fmt.Sprintf("row %d", j+1)
+		}
+		return "a stored row"
+	}); err != nil {
+		return fmt.Errorf("the table would break the limits, nothing written:\n%w", err)
+	}
+	reqs := make([]types.WriteRequest, 0, len(rows))
+	for _, r := range rule.Versioned(stored, rows) {
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: ruleItem(r)}})
+	}
+	return s.batchWrite(ctx, reqs)
+}
+
+// mergeRows is stored with rows put over it (by key), and the index in rows of each key put.
+func mergeRows(stored, rows []rule.Row) ([]rule.Row, map[rule.Key]int) {
+	put := make(map[rule.Key]int, len(rows))
+	for i, r := range rows {
+		put[r.Key()] = i
+	}
+	merged := make([]rule.Row, 0, len(stored)+len(rows))
+	for _, r := range stored {
+		if _, replaced := put[r.Key()]; !replaced {
+			merged = append(merged, r)
+		}
+	}
+	return append(merged, rows...), put
+}
+
+// DeleteRules removes the rows of keys. A key with no row refuses the whole call, nothing
+// deleted (a typing error should not half-apply).
+func (s *Store) DeleteRules(ctx context.Context, keys []rule.Key) error {
+	held := map[rule.Key]bool{}
+	read := map[rule.Scope]bool{}
+	for _, k := range keys {
+		if read[k.Scope] {
+			continue
+		}
+		read[k.Scope] = true
+		rows, err := s.queryRules(ctx, rulePK(k.Scope))
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			held[r.Key()] = true
+		}
+	}
+	var missing []string
+	reqs := make([]types.WriteRequest, 0, len(keys))
+	for _, k := range keys {
+		if !held[k] {
+			missing = append(missing, describeKey(k))
+			continue
+		}
+		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: key(rulePK(k.Scope), ruleSK(k))}})
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("no such rule, nothing deleted: %s", strings.Join(missing, "; "))
+	}
+	return s.batchWrite(ctx, reqs)
+}
+
+func describeKey(k rule.Key) string {
+	metric := k.Metric
+	if metric == "" {
+		metric = "-"
+	}
+	return fmt.Sprintf("user %s, scope %s, metric %s, rule %s", k.UserID, k.Scope, metric, k.Kind)
+}
+
+// rulesCache holds the rows of the locations and the fleet, each with when it was read; one read
+// at a time per scope.
+type rulesCache struct {
+	mu sync.Mutex
+	m  map[rule.Scope]*scopeEntry
+}
+
+type scopeEntry struct {
+	done chan struct{} // closed once rows and err are set
+	at   time.Time     // when the read began
+	rows []rule.Row
+	err  error
+}
+
+func (c *rulesCache) get(ctx context.Context, sc rule.Scope, now time.Time, bound time.Duration,
+	load func(context.Context) ([]rule.Row, error)) ([]rule.Row, time.Time, error) {
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[rule.Scope]*scopeEntry{}
+	}
+	if e := c.m[sc]; e != nil && now.Sub(e.at) < bound {
+		c.mu.Unlock()
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			return nil, time.Time{}, ctx.Err()
+		}
+		if e.err != nil {
+			return nil, time.Time{}, e.err
+		}
+		return e.rows, e.at, nil
+	}
+	e := &scopeEntry{done: make(chan struct{}), at: now}
+	c.m[sc] = e
+	c.mu.Unlock()
+	e.rows, e.err = load(ctx)
+	close(e.done)
+	if e.err != nil {
+		c.mu.Lock()
+		if c.m[sc] == e {
+			delete(c.m, sc) // the next device tries again
+		}
+		c.mu.Unlock()
+		return nil, time.Time{}, e.err
+	}
+	return e.rows, e.at, nil
+}
