@@ -279,7 +279,7 @@ func (s *Store) DeleteRules(ctx context.Context, keys []rule.Key) error {
 	reqs := make([]types.WriteRequest, 0, len(keys))
 	for _, k := range keys {
 		if !held[k] {
-			missing = append(missing, describeKey(k))
+			missing = append(missing, rule.DescribeKey(k))
 			continue
 		}
 		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: key(rulePK(k.Scope), ruleSK(k))}})
@@ -288,14 +288,6 @@ func (s *Store) DeleteRules(ctx context.Context, keys []rule.Key) error {
 		return fmt.Errorf("no such rule, nothing deleted: %s", strings.Join(missing, "; "))
 	}
 	return s.batchWrite(ctx, reqs)
-}
-
-func describeKey(k rule.Key) string {
-	metric := k.Metric
-	if metric == "" {
-		metric = "-"
-	}
-	return fmt.Sprintf("user %s, scope %s, metric %s, rule %s", k.UserID, k.Scope, metric, k.Kind)
 }
 
 // rulesCache holds the rows of the locations and the fleet, each with when it was read; one read

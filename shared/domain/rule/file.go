@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 
 	"github.com/iotwatch/iotwatch/shared/domain/csvfile"
@@ -38,6 +39,37 @@ func ParseCSV(r io.Reader, name string, metrics Metrics) ([]Row, error) {
 		return nil, err
 	}
 	return rows, nil
+}
+
+// ParseKeys reads the rows' keys of a rules file (user_id, scope, metric, rule; the other
+// columns are not read), for deleting them: any bad key refuses the file, line and field named.
+func ParseKeys(r io.Reader, name string, metrics Metrics) ([]Key, error) {
+	keys, err := csvfile.Read(r, name, csvColumns, func(c *csvfile.Row) Key {
+		k := Key{UserID: c.Raw("user_id"), Metric: c.Get("metric")}
+		if err := threshold.ValidUserID(k.UserID); err != nil {
+			c.Errorf("user_id", "%v", err)
+		}
+		sc, err := ParseScope(c.Get("scope"))
+		if err != nil {
+			c.Errorf("scope", "%v", err)
+		}
+		k.Scope = sc
+		kind, ok := ParseKind(c.Get("rule"))
+		switch {
+		case !ok:
+			c.Errorf("rule", "%q is not a rule (rules: high, low, no_occupancy, anomaly, stuck, silent)", c.Get("rule"))
+		case kind == Silent && k.Metric != "":
+			c.Errorf("metric", "silent is about the device, not a metric: leave it empty")
+		case kind != Silent && !metrics.Known(k.Metric):
+			c.Errorf("metric", "%q is neither a built-in metric nor a declared one", k.Metric)
+		}
+		k.Kind = kind
+		return k
+	})
+	if err != nil {
+		return nil, err
+	}
+	return keys, nil
 }
 
 // parseRow reads one line's cells and validates the row, recording every problem on c.
@@ -92,10 +124,16 @@ func parseRow(c *csvfile.Row, metrics Metrics) Row {
 	return r
 }
 
-// WriteCSV writes rows as the long rules file, header first, in the order given.
+// WriteCSV writes rows as the long rules file, header first, in the order given; with a last
+// column of their versions when they have any (rows a store read: ParseCSV ignores it).
 func WriteCSV(w io.Writer, rows []Row) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write(Columns); err != nil {
+	versions := slices.ContainsFunc(rows, func(r Row) bool { return r.Version != 0 })
+	header := Columns
+	if versions {
+		header = append(slices.Clip(Columns), threshold.VersionColumn)
+	}
+	if err := cw.Write(header); err != nil {
 		return err
 	}
 	secs := func(n int64) string {
@@ -105,8 +143,12 @@ func WriteCSV(w io.Writer, rows []Row) error {
 		return strconv.FormatInt(n, 10)
 	}
 	for _, r := range rows {
-		if err := cw.Write([]string{r.UserID, r.Scope.String(), r.Metric, r.Kind.String(), r.Warning.String(), r.Violation.String(),
-			secs(r.SustainSeconds), r.Hysteresis.String(), secs(r.RemindSeconds), r.Floor.String()}); err != nil {
+		line := []string{r.UserID, r.Scope.String(), r.Metric, r.Kind.String(), r.Warning.String(), r.Violation.String(),
+			secs(r.SustainSeconds), r.Hysteresis.String(), secs(r.RemindSeconds), r.Floor.String()}
+		if versions {
+			line = append(line, strconv.FormatInt(r.Version, 10))
+		}
+		if err := cw.Write(line); err != nil {
 			return err
 		}
 	}

@@ -164,6 +164,15 @@ func Versioned(prev, rows []Row) []Row {
 // Key returns the row's key.
 func (r Row) Key() Key { return Key{r.UserID, r.Scope, r.Metric, r.Kind} }
 
+// DescribeKey names a row's key in messages.
+func DescribeKey(k Key) string {
+	metric := k.Metric
+	if metric == "" {
+		metric = "-"
+	}
+	return fmt.Sprintf("user %s, scope %s, metric %s, rule %s", k.UserID, k.Scope, metric, k.Kind)
+}
+
 // Name is the rule's name in alerts: {metric}_{kind}, but sensor_stuck for temperature's stuck
 // rule and device_silent for silent (the names the earlier editions gave them).
 func (r Row) Name() alert.Rule {

@@ -13,6 +13,9 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/domain/rule"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
 
@@ -108,6 +111,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.open(w, r)
 		return
 	}
+	if r.URL.Path == "/api/rules" && r.Method == http.MethodGet {
+		a.rules(w, r)
+		return
+	}
 	if r.Method != http.MethodPost {
 		fail(w, http.StatusMethodNotAllowed, "POST a JSON request")
 		return
@@ -199,6 +206,27 @@ func (a *API) findAlert(req *Request) bool {
 		}
 	}
 	return false
+}
+
+// Explained is GET /api/rules?device=ID (`iotwatch rules explain --server`): the device as the
+// store knows it and its rules in force now, each with the rows it won over.
+type Explained struct {
+	Device device.Device  `json:"device"`
+	Rules  []rule.InForce `json:"rules"`
+}
+
+func (a *API) rules(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("device")
+	if !reading.ValidDeviceID(id) {
+		fail(w, http.StatusBadRequest, "device %q is not a device id", id)
+		return
+	}
+	d, err := a.store.LoadDevice(r.Context(), id)
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "reading device %s: %v", id, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, Explained{Device: d.Info, Rules: d.InForce()})
 }
 
 func (a *API) open(w http.ResponseWriter, r *http.Request) {

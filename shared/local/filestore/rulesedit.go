@@ -1,0 +1,138 @@
+package filestore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/iotwatch/iotwatch/shared/domain/rule"
+	"github.com/iotwatch/iotwatch/shared/local/durable"
+)
+
+// RulesFile is a long rules file as `iotwatch rules put|list|delete` change it, with the same
+// methods as the DynamoDB store's; `iotwatch run --rules` follows the file and reloads it. Each
+// change reads the whole file (it must be valid), changes its rows and replaces it durably:
+// a run reads the old file or the new, never a part.
+type RulesFile struct {
+	Path string
+	// Metrics are the metrics a rule may name; nil: the built-in ones.
+	Metrics rule.Metrics
+}
+
+func (f RulesFile) metrics() rule.Metrics {
+	if f.Metrics == nil {
+		return rule.BuiltIn{}
+	}
+	return f.Metrics
+}
+
+// read returns the file's rows; a file that does not exist holds none.
+func (f RulesFile) read() ([]rule.Row, error) {
+	rows, _, err := readFile(f.Path, func(r io.Reader, name string) ([]rule.Row, error) {
+		return rule.ParseCSV(r, name, f.metrics())
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the rules file (fix it first, nothing changed):\n%w", err)
+	}
+	return rows, nil
+}
+
+// ListRules returns the file's rows (of scope sc when not nil), in the file's order.
+func (f RulesFile) ListRules(_ context.Context, sc *rule.Scope) ([]rule.Row, error) {
+	rows, err := f.read()
+	if err != nil || sc == nil {
+		return rows, err
+	}
+	var out []rule.Row
+	for _, r := range rows {
+		if r.Scope == *sc {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// PutRules replaces the rows of the same (user, scope, metric, rule) in place and appends the
+// new ones; rows that would take a user or a scope past the limits refuse the whole put.
+func (f RulesFile) PutRules(_ context.Context, rows []rule.Row) error {
+	held, err := f.read()
+	if err != nil {
+		return err
+	}
+	at := make(map[rule.Key]int, len(held))
+	for i, r := range held {
+		at[r.Key()] = i
+	}
+	put := make(map[rule.Key]int, len(rows))
+	for i, r := range rows {
+		put[r.Key()] = i
+		if j, ok := at[r.Key()]; ok {
+			held[j] = r
+		} else {
+			at[r.Key()] = len(held)
+			held = append(held, r)
+		}
+	}
+	if err := rule.Check(held, func(i int) string {
+		if j, ok := put[held[i].Key()]; ok {
+			return fmt.Sprintf("row %d", j+1)
+		}
+		return fmt.Sprintf("%s:%d", f.Path, i+2)
+	}); err != nil {
+		return fmt.Errorf("the rules file would break the limits, nothing written:\n%w", err)
+	}
+	return f.write(held)
+}
+
+// DeleteRules removes the rows of keys; a key with no row refuses the whole call.
+func (f RulesFile) DeleteRules(_ context.Context, keys []rule.Key) error {
+	held, err := f.read()
+	if err != nil {
+		return err
+	}
+	gone := make(map[rule.Key]bool, len(keys))
+	for _, k := range keys {
+		gone[k] = true
+	}
+	kept := held[:0:0]
+	for _, r := range held {
+		if gone[r.Key()] {
+			delete(gone, r.Key())
+			continue
+		}
+		kept = append(kept, r)
+	}
+	if len(gone) > 0 {
+		var missing []string
+		for _, k := range keys {
+			if gone[k] {
+				missing = append(missing, rule.DescribeKey(k))
+			}
+		}
+		return fmt.Errorf("no such rule in %s, nothing deleted: %s", f.Path, strings.Join(missing, "; "))
+	}
+	return f.write(kept)
+}
+
+func (f RulesFile) write(rows []rule.Row) error {
+	var b bytes.Buffer
+	if err := rule.WriteCSV(&b, rows); err != nil {
+		return err
+	}
+	perm := os.FileMode(0o644)
+	if fi, err := os.Stat(f.Path); err == nil {
+		perm = fi.Mode().Perm()
+	}
+	if err := durable.WriteFile(f.Path, b.Bytes(), perm); err != nil {
+		return fmt.Errorf("writing %s: %w", f.Path, err)
+	}
+	return nil
+}
