@@ -265,6 +265,44 @@ func TestStateItemSize(t *testing.T) {
 	assert.Less(t, size, 4096)
 }
 
+// TestStateItemSizeEveryMetric: the STATE item of a device with every rule of the long form on
+// four metrics for one user (high, low, anomaly and stuck on temperature, humidity, CO2 and
+// light, and silent: 17 rules), every episode open, the statistics of the four metrics, 32 recent
+// identities (digests), a snooze and 2 used links, stays under 4 KB: one read unit for a strongly
+// consistent read, 4 write units a write while every episode is open.
+func TestStateItemSizeEveryMetric(t *testing.T) {
+	last := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC).UnixNano()
+	stats := alarm.TempStats{N: 30, Mean: 1021.123456789, Var: 12.123456789, StuckValue: 1021.5, StuckStart: last - 6e11, StuckLast: last, HasStuck: true}
+	st := alarm.DeviceState{Last: last, HasLast: true, Rules: map[string]*alarm.RuleState{}, Temp: stats,
+		Stats: map[string]*alarm.TempStats{"humidity": &stats, "co2": &stats, "light": &stats}}
+	for i := range alarm.RecentIDs {
+		st.Recent = append(st.Recent, fmt.Sprintf("d:%011d", i))
+	}
+	names := []alert.Rule{alert.DeviceSilent}
+	for _, m := range []string{"temperature", "humidity", "co2", "light"} {
+		for _, k := range []string{"high", "low", "anomaly"} {
+			names = append(names, alert.Rule(m+"_"+k))
+		}
+		if m == "temperature" {
+			names = append(names, alert.SensorStuck)
+		} else {
+			names = append(names, alert.Rule(m+"_stuck"))
+		}
+	}
+	require.Len(t, names, 17)
+	for _, r := range names {
+		st.Rules[alarm.RuleKey(r, "ops@example.com")] = &alarm.RuleState{Flags: 7, LastAt: last, WarnRun: last - 6e11, ViolRun: last - 3e11,
+			Open: alarm.Violation, OpenStart: last - 6e11, LastNotice: last - 1e11, OpenID: "0123456789abcdef", NoticeID: "fedcba9876543210"}
+	}
+	st.Snoozes = []alarm.Snooze{{User: "ops@example.com", Until: last + 36e11, Token: "abcdefghijklmnop"}}
+	st.UsedLinks = []alarm.UsedLink{{Code: "abcdefghijklmnop", Until: last + 7*24*36e11}, {Code: "qrstuvwxyzabcdef", Until: last + 7*24*36e11}}
+	item, err := attributevalue.MarshalMap(dynamostore.ToItemForTest(st))
+	require.NoError(t, err)
+	size := itemSize(&types.AttributeValueMemberM{Value: item})
+	t.Logf("STATE item of 1 user x 17 rules on four metrics, all open, 4 metrics' statistics, 32 recent digests, a snooze, 2 used links: %d bytes (%d write units)", size, (size+1023)/1024)
+	assert.Less(t, size, 4096)
+}
+
 // TestDueIndex: the devices whose silence is due come from the due index, not from a scan; a
 // state with nothing to come leaves the index.
 func TestDueIndex(t *testing.T) {

@@ -26,6 +26,14 @@ import (
 // raises an alert (OPEN, RESOLVE, OPEN, …); with every = 100 one reading in 100 does (a spike
 // of one reading: its OPEN, then the RESOLVE of the next).
 func readingsOf(n, devices, every int, start time.Time) [][]byte {
+	return readingsWith(n, devices, every, start, "")
+}
+
+// fourMetrics are the readings' other metrics in the cases with rules on four metrics.
+const fourMetrics = `,"humidity":40,"co2":600,"light":300`
+
+// readingsWith is readingsOf with more fields after the temperature.
+func readingsWith(n, devices, every int, start time.Time, more string) [][]byte {
 	out := make([][]byte, 0, n)
 	for i := 0; i < n; i++ {
 		d, k := i%devices, i/devices
@@ -34,8 +42,8 @@ func readingsOf(n, devices, every int, start time.Time) [][]byte {
 		case every == 1 && k%2 == 0, every > 1 && k%(2*every) == 0:
 			temp = 30
 		}
-		out = append(out, fmt.Appendf(nil, `{"device_id":"dev-%d","event_time":%q,"temperature":%g,"msg_id":"%d"}`,
-			d, start.Add(time.Duration(k)*time.Second).Format(time.RFC3339), temp, k))
+		out = append(out, fmt.Appendf(nil, `{"device_id":"dev-%d","event_time":%q,"temperature":%g%s,"msg_id":"%d"}`,
+			d, start.Add(time.Duration(k)*time.Second).Format(time.RFC3339), temp, more, k))
 	}
 	return out
 }
@@ -120,6 +128,23 @@ func benchThresholds(b *testing.B, devices int) string {
 	return path
 }
 
+// benchRules is a rules file of the fleet's rows on four metrics (high and low on temperature,
+// humidity, CO2 and light, and silent) that the readings of fourMetrics never cross: the same
+// alerts as the thresholds file alone, with 9 more rules judged at every reading.
+func benchRules(b *testing.B) string {
+	rows := "user_id,scope,metric,rule,warning,violation\n" +
+		"ops,fleet,temperature,high,35,40\nops,fleet,temperature,low,10,5\n" +
+		"ops,fleet,humidity,high,80,90\nops,fleet,humidity,low,20,10\n" +
+		"ops,fleet,co2,high,1500,2000\nops,fleet,co2,low,300,200\n" +
+		"ops,fleet,light,high,2000,3000\nops,fleet,light,low,10,5\n" +
+		"ops,fleet,,silent,3600,\n"
+	path := filepath.Join(b.TempDir(), "rules.csv")
+	if err := os.WriteFile(path, []byte(rows), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
 // The benchmarks' fleet and load.
 const (
 	benchDevices  = 1000
@@ -167,7 +192,7 @@ func BenchmarkLocalPipeline(b *testing.B) {
 		rps, fsyncs, bytesPerReading, stateFsyncs, commitMs float64
 		lat                                                 []time.Duration
 	}
-	run := func(b *testing.B, msgs [][]byte, rate float64) result {
+	run := func(b *testing.B, msgs [][]byte, rate float64, rules string) result {
 		n := len(msgs)
 		lakeDir := b.TempDir()
 		at := &alertTimes{}
@@ -175,7 +200,7 @@ func BenchmarkLocalPipeline(b *testing.B) {
 		ready := make(chan string, 1)
 		done := make(chan runner.Summary, 1)
 		go func() {
-			sum, err := runner.Run(ctx, runner.Config{Lake: lakeDir, Thresholds: benchThresholds(b, benchDevices), MQTT: "127.0.0.1:0",
+			sum, err := runner.Run(ctx, runner.Config{Lake: lakeDir, Thresholds: benchThresholds(b, benchDevices), Rules: rules, MQTT: "127.0.0.1:0",
 				Stream: stream.Config{Shards: 2}, // the defaults of iotwatch run
 				Alerts: at, Ready: func(a string) { ready <- a }})
 			if err != nil {
@@ -233,14 +258,18 @@ func BenchmarkLocalPipeline(b *testing.B) {
 	for _, c := range []struct {
 		name  string
 		every int
-	}{{"typical", 100}, {"max", 1}} {
+		rules bool
+	}{{"typical", 100, false}, {"max", 1, false}, {"typical-rules4", 100, true}, {"max-rules4", 1, true}} {
 		b.Run(c.name, func(b *testing.B) {
-			msgs := readingsOf(benchReadings, benchDevices, c.every, benchStart)
+			msgs, rules := readingsOf(benchReadings, benchDevices, c.every, benchStart), ""
+			if c.rules { // rules on four metrics, and readings that carry them
+				msgs, rules = readingsWith(benchReadings, benchDevices, c.every, benchStart, fourMetrics), benchRules(b)
+			}
 			var r result
 			var ceiling float64
 			for i := 0; i < b.N; i++ {
 				ceiling = brokerOnly(b, msgs)
-				r = run(b, msgs, 0)
+				r = run(b, msgs, 0, rules)
 			}
 			if c.every == 1 && len(r.lat) < benchReadings*9/10 {
 				b.Fatalf("%d alerts timed of %d readings", len(r.lat), benchReadings)
@@ -252,7 +281,7 @@ func BenchmarkLocalPipeline(b *testing.B) {
 		msgs := readingsOf(25000, benchDevices, 1, benchStart)
 		var r result
 		for i := 0; i < b.N; i++ {
-			r = run(b, msgs, 5000)
+			r = run(b, msgs, 5000, "")
 		}
 		report(b, r, 0)
 	})

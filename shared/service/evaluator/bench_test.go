@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/domain/rule"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/testsupport/evaltest"
@@ -78,21 +79,62 @@ func BenchmarkStdlibDecode(b *testing.B) {
 	b.ReportMetric(float64(len(msgs)*b.N)/b.Elapsed().Seconds(), "readings/s")
 }
 
-// BenchmarkEvaluateAllRules is BenchmarkEvaluate with every second-edition rule on for every
-// config: hysteresis, silence, stuck sensor, anomaly and reminders.
-func BenchmarkEvaluateAllRules(b *testing.B) {
-	msgs, cfgs := benchBatch()
+// allWideRules are the benchmark's configs with every second-edition rule on: hysteresis,
+// silence, stuck sensor, anomaly and reminders.
+func allWideRules(cfgs []threshold.Config) []threshold.Config {
 	for i := range cfgs {
 		c := &cfgs[i]
 		c.TempHysteresis, c.LightHysteresis, c.TempZScore = threshold.Of(0.3), threshold.Of(20), threshold.Of(3)
 		c.SilentSeconds, c.StuckSeconds, c.RemindSeconds = 900, 1800, 600
 	}
+	return cfgs
+}
+
+// everyMetricRows are the fleet's rows of one more user: high, low, anomaly and stuck on
+// temperature, humidity, CO2 and light, and silent, each with reminders: with the wide configs,
+// every device has 3 + 17 rules in force on four metrics.
+func everyMetricRows() []rule.Row {
+	fleet := rule.Scope{Kind: rule.Fleet}
+	var rows []rule.Row
+	for _, m := range []struct {
+		metric                     string
+		high, highV, low, lowV, hy float64
+	}{{"temperature", 24, 25.5, 18, 17, 0.3}, {"humidity", 60, 70, 25, 20, 2}, {"co2", 1000, 1500, 400, 350, 50}, {"light", 1000, 1500, 10, 5, 20}} {
+		rows = append(rows,
+			rule.Row{UserID: "ops", Scope: fleet, Metric: m.metric, Kind: rule.High, Warning: threshold.Of(m.high), Violation: threshold.Of(m.highV), Hysteresis: threshold.Of(m.hy), SustainSeconds: 60, RemindSeconds: 600},
+			rule.Row{UserID: "ops", Scope: fleet, Metric: m.metric, Kind: rule.Low, Warning: threshold.Of(m.low), Violation: threshold.Of(m.lowV), Hysteresis: threshold.Of(m.hy), RemindSeconds: 600},
+			rule.Row{UserID: "ops", Scope: fleet, Metric: m.metric, Kind: rule.Anomaly, Warning: threshold.Of(3), RemindSeconds: 600},
+			rule.Row{UserID: "ops", Scope: fleet, Metric: m.metric, Kind: rule.Stuck, Warning: threshold.Of(1800), RemindSeconds: 600})
+	}
+	return append(rows, rule.Row{UserID: "ops", Scope: fleet, Kind: rule.Silent, Warning: threshold.Of(900), RemindSeconds: 600})
+}
+
+// BenchmarkEvaluateAllRules is BenchmarkEvaluate with rules on every built-in metric for every
+// device: the wide configs with every second-edition rule on (allWideRules) and the fleet's
+// rows of everyMetricRows.
+func BenchmarkEvaluateAllRules(b *testing.B) {
+	msgs, cfgs := benchBatch()
+	benchEvaluate(b, msgs, allWideRules(cfgs), everyMetricRows())
+}
+
+// BenchmarkEvaluateAllWideRules is the second edition's BenchmarkEvaluateAllRules: every
+// second-edition rule on for every config, temperature and light only (kept to compare with).
+func BenchmarkEvaluateAllWideRules(b *testing.B) {
+	msgs, cfgs := benchBatch()
+	benchEvaluate(b, msgs, allWideRules(cfgs), nil)
+}
+
+func benchEvaluate(b *testing.B, msgs []evaluator.Message, cfgs []threshold.Config, rows []rule.Row) {
 	ctx := context.Background()
 	pub := &memPublisher{}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		svc := evaluator.New(memstore.New(cfgs, nil), pub, memQuarantine{}, evaluator.Config{LoadConcurrency: 1}, nil, nil)
+		store := memstore.New(cfgs, nil)
+		if rows != nil {
+			store.SetRules(nil, rows)
+		}
+		svc := evaluator.New(store, pub, memQuarantine{}, evaluator.Config{LoadConcurrency: 1}, nil, nil)
 		out, _ := svc.Evaluate(ctx, msgs)
 		if len(out.Retry) != 0 {
 			b.Fatal("failures")
