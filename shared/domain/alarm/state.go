@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"math"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -176,32 +175,8 @@ type Device struct {
 	ring     [RecentIDs]uint64
 	ringLen  int
 	ringNext int
-}
-
-// digest is a reading identity's 64-bit FNV-1a hash, over its String form ("m:<msg_id>" or
-// "t:<unix nanos>") without building it. The state keeps digests, not identities: 13 bytes each
-// instead of a msg_id's length (a UUID's 38), which keeps a device's state item under DynamoDB's
-// 1 KB write unit. Two identities of one device's last RecentIDs readings share a digest with a
-// probability of about RecentIDs / 2^64 a reading: a reading taken for a duplicate once in ~10^17.
-func digest(id reading.Identity) uint64 {
-	const offset, prime = 14695981039346656037, 1099511628211
-	h := uint64(offset)
-	add := func(b byte) { h = (h ^ uint64(b)) * prime }
-	if id.MsgID != "" {
-		add('m')
-		add(':')
-		for i := 0; i < len(id.MsgID); i++ {
-			add(id.MsgID[i])
-		}
-		return h
-	}
-	var buf [24]byte
-	add('t')
-	add(':')
-	for _, b := range strconv.AppendInt(buf[:0], id.UnixNano, 10) {
-		add(b)
-	}
-	return h
+	// statsOf are the entries of st.Stats looked up so far (stats).
+	statsOf [reading.NumMetrics]*TempStats
 }
 
 // digestPrefix marks a stored digest in DeviceState.Recent: "d:" and 11 base64url characters.
@@ -292,7 +267,7 @@ func NewRules(st *DeviceState, id string, rules []rule.InForce) *Device {
 		if h, ok := decodeDigest(s); ok {
 			d.push(h)
 		} else if id, ok := reading.ParseIdentity(s); ok {
-			d.push(digest(id))
+			d.push(id.Digest())
 		}
 	}
 	return d
@@ -313,6 +288,9 @@ func (d *Device) stats(m reading.Metric) *TempStats {
 	if m == reading.Temperature {
 		return &d.st.Temp
 	}
+	if s := d.statsOf[m]; s != nil {
+		return s
+	}
 	if d.st.Stats == nil {
 		d.st.Stats = map[string]*TempStats{}
 	}
@@ -321,6 +299,7 @@ func (d *Device) stats(m reading.Metric) *TempStats {
 		s = &TempStats{}
 		d.st.Stats[m.String()] = s
 	}
+	d.statsOf[m] = s // the map's entries stay until Finish: a lookup a metric, not a reading
 	return s
 }
 
@@ -368,11 +347,7 @@ func (d *Device) push(h uint64) {
 // user, each user's open silence resolved first, then the rules in order.
 func (d *Device) Apply(r *reading.Reading, emit func(alert.Alert)) Outcome {
 	t := r.EventTime.UnixNano()
-	id := reading.Identity{MsgID: r.MsgID}
-	if id.MsgID == "" {
-		id.UnixNano = t
-	}
-	h := digest(id)
+	h := r.IdentityDigest()
 	// A reading without msg_id that is not late cannot equal an applied one: skip the scan.
 	if (r.MsgID != "" || d.st.HasLast && t <= d.st.Last) && d.seen(h) {
 		return Duplicate
@@ -759,8 +734,7 @@ func (d *Device) Accepts(r *reading.Reading) bool {
 	if d.st.HasLast && t <= d.st.Last {
 		return false
 	}
-	id := reading.Identity{MsgID: r.MsgID}
-	return r.MsgID == "" || !d.seen(digest(id))
+	return r.MsgID == "" || !d.seen(r.IdentityDigest())
 }
 
 // dropOrphans resolves the open episodes of rules no longer in force at reading r and drops

@@ -359,12 +359,12 @@ func TestRecentIdentitiesAreDigests(t *testing.T) {
 		t.Errorf("outcomes %v after the digests were written", outs)
 	}
 	for id, want := range map[reading.Identity]string{{MsgID: "room-1-000140"}: "d:jnojAaZF2EE", {UnixNano: 1422886680000000000}: "d:jrJVmu-fE2I"} {
-		if got := encodeDigest(digest(id)); got != want {
+		if got := encodeDigest(id.Digest()); got != want {
 			t.Errorf("digest of %v = %s; want %s (a changed digest forgets every device's recent readings)", id, got, want)
 		}
 		f := fnv.New64a() // the same as the standard library's FNV-1a of the identity's text
 		f.Write([]byte(id.String()))
-		if f.Sum64() != digest(id) {
+		if f.Sum64() != id.Digest() {
 			t.Errorf("digest of %v is not FNV-1a 64 of %q", id, id.String())
 		}
 	}

@@ -96,7 +96,7 @@ func (d *Decoder) Decode(data []byte, opts Options) (Reading, error) {
 	// The lake keeps one message a line (bronze is JSON lines, read line by line by Athena and
 	// DuckDB): a line break inside a message, even as JSON whitespace, would split it there. Line
 	// ends after it are a delimiter's, not the message's (lake.LineMD5 leaves them out too).
-	if i := bytes.IndexAny(bytes.TrimRight(data, "\r\n"), "\r\n"); i >= 0 {
+	if i := lineBreak(bytes.TrimRight(data, "\r\n")); i >= 0 {
 		return Reading{}, reject(MalformedJSON, "a line break inside the message at byte %d: the lake keeps one message a line (send compact JSON)", i)
 	}
 	var f fields
@@ -105,6 +105,19 @@ func (d *Decoder) Decode(data []byte, opts Options) (Reading, error) {
 		return Reading{}, &Rejection{Reason: MalformedJSON, Detail: err + " at byte " + strconv.Itoa(s.i)}
 	}
 	return d.validate(data, &f, opts)
+}
+
+// lineBreak is the index of the first CR or LF in b, or -1: bytes.IndexByte twice (vectorized)
+// rather than bytes.IndexAny's byte-by-byte set lookup, which was a tenth of an evaluation.
+func lineBreak(b []byte) int {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return bytes.IndexByte(b, '\r')
+	}
+	if j := bytes.IndexByte(b[:i], '\r'); j >= 0 {
+		return j
+	}
+	return i
 }
 
 func (d *Decoder) validate(data []byte, f *fields, opts Options) (Reading, error) {
@@ -175,6 +188,7 @@ func (d *Decoder) validate(data []byte, f *fields, opts Options) (Reading, error
 			return r, reject(BadMsgID, "msg_id is %d characters, the limit is %d", n, MaxMsgIDLen)
 		}
 		r.MsgID = id
+		r.idDigest = Identity{MsgID: id}.Digest() // now, while the bytes are in the cache
 	default:
 		return r, reject(BadMsgID, "msg_id is not a string")
 	}

@@ -340,3 +340,22 @@ func FuzzParseTime(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodedDigestIsTheIdentitys: the digest the Decoder keeps is the identity's, with a msg_id
+// and without one (the alarm state's duplicates depend on it).
+func TestDecodedDigestIsTheIdentitys(t *testing.T) {
+	var d Decoder
+	for _, msg := range []string{
+		`{"device_id":"room-1","event_time":"2026-03-01T08:00:00Z","temperature":21,"msg_id":"a-1"}`,
+		`{"device_id":"room-1","event_time":"2026-03-01T08:00:00Z","temperature":21,"msg_id":"\u00e9t\u00e9"}`,
+		`{"device_id":"room-1","event_time":"2026-03-01T08:00:00Z","temperature":21}`,
+	} {
+		r, err := d.Decode([]byte(msg), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := r.IdentityDigest(), r.Identity().Digest(); got != want {
+			t.Errorf("%s: kept digest %x; the identity's is %x", msg, got, want)
+		}
+	}
+}

@@ -6,9 +6,11 @@
 package rule
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -417,30 +419,31 @@ func Resolve(rows []Row, d device.Device) []InForce {
 		user, metric string
 		kind         Kind
 	}
-	best := map[slot]*InForce{}
-	var order []slot
+	at := make(map[slot]int, len(rows))
+	out := make([]InForce, 0, len(rows))
 	for _, r := range rows {
 		if !Applies(r.Scope, d) {
 			continue
 		}
 		s := slot{r.UserID, r.Metric, r.Kind}
-		cur := best[s]
-		switch {
-		case cur == nil:
-			best[s] = &InForce{Row: r}
-			order = append(order, s)
-		case r.Scope.Kind > cur.Scope.Kind:
+		i, ok := at[s]
+		if !ok {
+			at[s] = len(out)
+			out = append(out, InForce{Row: r})
+			continue
+		}
+		cur := &out[i]
+		if r.Scope.Kind > cur.Scope.Kind {
 			cur.Over = append([]Row{cur.Row}, cur.Over...)
 			cur.Row = r
-		default:
+		} else {
 			cur.Over = append(cur.Over, r)
 		}
 	}
-	out := make([]InForce, 0, len(order))
-	for _, s := range order {
-		f := best[s]
-		sortBySpecificity(f.Over)
-		out = append(out, *f)
+	for i := range out {
+		if len(out[i].Over) > 1 {
+			sortBySpecificity(out[i].Over)
+		}
 	}
 	sortInForce(out)
 	return out
@@ -467,22 +470,36 @@ func sortBySpecificity(rows []Row) {
 // no_occupancy, anomaly, stuck), so that a wide file and its rows emit the same alerts in the
 // same order.
 func sortInForce(rules []InForce) {
-	users := map[string]int{}
-	for _, r := range rules {
-		if _, ok := users[r.UserID]; !ok {
-			users[r.UserID] = len(users)
-		}
+	type key struct {
+		user   int
+		kind   Kind
+		metric string
+		i      int
 	}
-	sort.SliceStable(rules, func(i, j int) bool {
-		a, b := rules[i], rules[j]
-		if users[a.UserID] != users[b.UserID] {
-			return users[a.UserID] < users[b.UserID]
+	users := map[string]int{}
+	keys := make([]key, len(rules))
+	for i := range rules {
+		r := &rules[i]
+		u, ok := users[r.UserID]
+		if !ok {
+			u = len(users)
+			users[r.UserID] = u
 		}
-		if a.Kind != b.Kind {
-			return a.Kind < b.Kind
-		}
-		return a.Metric < b.Metric
+		keys[i] = key{u, r.Kind, r.Metric, i}
+	}
+	sorted := slices.IsSortedFunc(keys, func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.user, b.user), cmp.Compare(a.kind, b.kind), strings.Compare(a.metric, b.metric))
 	})
+	if sorted {
+		return
+	}
+	slices.SortFunc(keys, func(a, b key) int { // i last: stable
+		return cmp.Or(cmp.Compare(a.user, b.user), cmp.Compare(a.kind, b.kind), strings.Compare(a.metric, b.metric), cmp.Compare(a.i, b.i))
+	})
+	in := slices.Clone(rules)
+	for i, k := range keys {
+		rules[i] = in[k.i]
+	}
 }
 
 // MetricNamePattern is what a metric's name looks like (a built-in's, or a declared one's).

@@ -117,6 +117,11 @@ func BenchmarkEvaluateAllRules(b *testing.B) {
 	benchEvaluate(b, msgs, allWideRules(cfgs), everyMetricRows())
 }
 
+func BenchmarkEvaluateMetricRows(b *testing.B) {
+	msgs, _ := benchBatch()
+	benchEvaluate(b, msgs, nil, everyMetricRows())
+}
+
 // BenchmarkEvaluateAllWideRules is the second edition's BenchmarkEvaluateAllRules: every
 // second-edition rule on for every config, temperature and light only (kept to compare with).
 func BenchmarkEvaluateAllWideRules(b *testing.B) {
