@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -571,4 +572,46 @@ func TestRulesOfScopesCostNoRequestPerReading(t *testing.T) {
 	assert.Equal(t, coldBefore, coldAfter, "the rules add no request")
 	assert.Equal(t, map[string]int{"DynamoDB.BatchGetItem": 1}, warmBefore)
 	assert.Equal(t, warmBefore, warmAfter, "warm: the same requests as before")
+}
+
+// TestADeviceThatMovesLeavesItsLocationsRules: room-1's CO2 episode opened under its location's
+// row; `iotwatch devices put` moves it to a location with no CO2 rule. Within the cache's bound
+// the old rules still apply (no alert); past it, the next reading resolves the episode, as a
+// deleted rule's would be, with no alert after.
+func TestADeviceThatMovesLeavesItsLocationsRules(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	cfg := evaluator.DefaultConfig
+	cfg.Now = clock
+	e := newEnv(t, 0, 5, cfg)
+	e.store.Now = clock
+	e.h = e.handler(cfg)
+	require.NoError(t, e.store.PutDevices(ctx, []device.Device{{ID: "room-1", Location: "Building A"}}))
+	require.NoError(t, e.store.PutRules(ctx, []rule.Row{{UserID: "alice", Scope: rule.Scope{Kind: rule.Location, Name: "Building A"},
+		Metric: "co2", Kind: rule.High, Warning: threshold.Of(1000)}}))
+	seq := 200
+	send := func(minute int, co2 float64) {
+		seq++
+		at := time.Date(2026, 3, 1, 8, minute, 0, 0, time.UTC)
+		ev := events.KinesisEvent{Records: []events.KinesisEventRecord{{EventID: fmt.Sprintf("shardId-000000000000:%d", seq), Kinesis: events.KinesisRecord{
+			SequenceNumber: strconv.Itoa(seq), PartitionKey: "room-1", ApproximateArrivalTimestamp: events.SecondsEpochTime{Time: at},
+			Data: fmt.Appendf(nil, `{"device_id":"room-1","event_time":%q,"co2":%g}`, at.Format(time.RFC3339), co2)}}}}
+		payload, err := json.Marshal(ev)
+		require.NoError(t, err)
+		require.Empty(t, e.invoke(t, payload).BatchItemFailures)
+	}
+	send(0, 1200)
+	assert.Equal(t, []string{"08:00 alice room-1 co2_high OPEN WARNING"}, short(e.received(t, "all")))
+
+	require.NoError(t, e.store.PutDevices(ctx, []device.Device{{ID: "room-1", Location: "Building B"}}))
+	now = now.Add(30 * time.Second)
+	send(1, 1300)
+	assert.Empty(t, e.received(t, "all"), "within the bound: Building A's rule still applies, the episode goes on")
+	now = now.Add(31 * time.Second) // past 60 s since the rows were read
+	send(2, 1300)
+	assert.Equal(t, []string{"08:02 alice room-1 co2_high RESOLVE WARNING"}, short(e.received(t, "all")),
+		"Building B has no CO2 rule: the episode resolves at the next reading")
+	send(3, 1400)
+	assert.Empty(t, e.received(t, "all"))
 }

@@ -186,3 +186,44 @@ func TestRejectedMessagesNameBronzesHour(t *testing.T) {
 		})
 	}
 }
+
+// agedStore is a store whose location and fleet rows were read `age` before each LoadDevice, as
+// a store that caches them (dynamostore) answers.
+type agedStore struct {
+	*memstore.Store
+	now func() time.Time
+	age time.Duration
+}
+
+func (s agedStore) LoadDevice(ctx context.Context, id string) (evaluator.Device, error) {
+	d, err := s.Store.LoadDevice(ctx, id)
+	if s.age > 0 {
+		d.RowsAsOf = s.now().Add(-s.age)
+	}
+	return d, err
+}
+
+// TestCacheAgesFromWhenTheScopesWereRead: a device's cached rules expire CacheTTL after its
+// location's and the fleet's rows were read (Device.RowsAsOf), not after the device's own read,
+// so that an edit of those rows reaches it within the bound.
+func TestCacheAgesFromWhenTheScopesWereRead(t *testing.T) {
+	for _, c := range []struct {
+		age    time.Duration
+		reload bool
+	}{{0, false}, {50 * time.Second, true}} {
+		now := t0.Add(time.Hour)
+		clock := func() time.Time { return now }
+		store := agedStore{memstore.New(aliceConfig, nil), clock, c.age}
+		svc := evaluator.New(store, &flakyPublisher{}, failingQuarantine{}, evaluator.Config{CacheTTL: time.Minute, Now: clock}, nil, nil)
+		_, err := svc.Evaluate(context.Background(), []evaluator.Message{msg("1", 0, 20)})
+		require.NoError(t, err)
+		now = now.Add(15 * time.Second)
+		out, err := svc.Evaluate(context.Background(), []evaluator.Message{msg("2", 1, 20)})
+		require.NoError(t, err)
+		if c.reload {
+			assert.Equal(t, 1, out.Stats.DevicesLoaded, "rows read 50 s before the first batch: stale 65 s later")
+		} else {
+			assert.Equal(t, 1, out.Stats.DevicesCached, "read with the device: fresh 15 s later")
+		}
+	}
+}
