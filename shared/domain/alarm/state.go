@@ -160,6 +160,7 @@ type Device struct {
 	deviceID string
 	rules    []rule.InForce // judged in this order (rule.Resolve's: a user's rules together)
 	slots    []slot         // per rule
+	users    []userRules    // the users' runs of rules, in order
 	// watched are the metrics whose statistics are kept: temperature, then those an anomaly or
 	// stuck rule watches (the first nWatched).
 	watched  [reading.NumMetrics]reading.Metric
@@ -216,6 +217,7 @@ func (d *Device) seen(h uint64) bool {
 type slot struct {
 	state  *RuleState // nil until needed
 	key    string     // its RuleKey
+	name   alert.Rule // its name in alerts
 	metric reading.Metric
 	known  bool // the rule's metric is one a reading carries (a built-in)
 }
@@ -243,8 +245,17 @@ func NewRules(st *DeviceState, id string, rules []rule.InForce) *Device {
 	var watched uint32 = 1 << reading.Temperature
 	for i := range rules {
 		r := &rules[i].Row
+		if i == 0 || r.UserID != rules[i-1].UserID {
+			d.users = append(d.users, userRules{from: i, to: i, silent: -1})
+		}
+		u := &d.users[len(d.users)-1]
+		u.to = i + 1
+		if r.Kind == rule.Silent {
+			u.silent = i
+		}
 		sl := &d.slots[i]
-		sl.key = RuleKey(r.Name(), r.UserID)
+		sl.name = r.Name()
+		sl.key = RuleKey(sl.name, r.UserID)
 		if sl.state = st.Rules[sl.key]; sl.state != nil {
 			found++
 		}
@@ -272,6 +283,9 @@ func NewRules(st *DeviceState, id string, rules []rule.InForce) *Device {
 	}
 	return d
 }
+
+// userRules is one user's rules, rules[from:to], and the index of their silent rule (-1: none).
+type userRules struct{ from, to, silent int }
 
 // live reports whether a rule state key belongs to a rule in force.
 func (d *Device) live(k string) bool {
@@ -373,20 +387,13 @@ func (d *Device) Apply(r *reading.Reading, emit func(alert.Alert)) Outcome {
 		}
 	}
 
-	for from := 0; from < len(d.rules); {
-		to := from + 1 // a user's rules: [from, to)
-		for to < len(d.rules) && d.rules[to].UserID == d.rules[from].UserID {
-			to++
+	for _, u := range d.users {
+		if u.silent >= 0 && d.slots[u.silent].state != nil {
+			d.resolveSilence(u.silent, r, emit)
 		}
-		for i := from; i < to; i++ {
-			if d.rules[i].Kind == rule.Silent && d.slots[i].state != nil {
-				d.resolveSilence(i, r, emit)
-			}
-		}
-		for i := from; i < to; i++ {
+		for i := u.from; i < u.to; i++ {
 			d.judge(i, r, t, scored[d.slots[i].metric], emit)
 		}
-		from = to
 	}
 	for _, m := range d.watched[:d.nWatched] {
 		if x, ok := r.Value(m); ok {
@@ -432,7 +439,7 @@ func (d *Device) judge(i int, r *reading.Reading, t int64, scored bool, emit fun
 	if kind, sev, start, fire := step(rs, lvl, isHeld, t, row.SustainSeconds, row.RemindSeconds); fire {
 		a := d.newAlert(i, kind, sev, r.EventTime, start)
 		a.ObservedValue, a.ThresholdValue = alert.Num(x), alert.Num(thresholdOf(row, sev))
-		emit(d.finish(a))
+		emit(d.finish(i, a))
 	}
 	if rs.Open == OK && rs.Flags&(hasWarnRun|hasViolRun) == 0 {
 		d.dropRule(i) // nothing left worth remembering: an idle state stays small
@@ -463,7 +470,7 @@ func (d *Device) newAlert(i int, kind alert.Kind, sev Level, at time.Time, start
 		AlertTime:     at,
 		UserID:        row.UserID,
 		DeviceID:      d.deviceID,
-		Rule:          row.Name(),
+		Rule:          d.slots[i].name,
 		Severity:      sev.Severity(),
 		Metric:        row.Metric,
 		WindowStartMs: start / int64(time.Millisecond),
@@ -472,11 +479,13 @@ func (d *Device) newAlert(i int, kind alert.Kind, sev Level, at time.Time, start
 	}
 }
 
-func (d *Device) finish(a alert.Alert) alert.Alert {
+// finish gives an alert of rule i its id, and keeps the id in the rule's state (the one
+// `alerts ack --alert` finds an episode by).
+func (d *Device) finish(i int, a alert.Alert) alert.Alert {
 	a.AlertID = alert.ID(&a)
 	d.changed = true
 	if a.Kind == alert.Open || a.Kind == alert.Escalate || a.Kind == alert.Remind {
-		if rs := d.st.Rules[RuleKey(a.Rule, a.UserID)]; rs != nil {
+		if rs := d.slots[i].state; rs != nil {
 			rs.NoticeID = a.AlertID[:AlertIDPrefix]
 			if a.Kind == alert.Open {
 				rs.OpenID = rs.NoticeID
@@ -607,19 +616,19 @@ func (d *Device) stuckStep(i int, r *reading.Reading, x float64, emit func(alert
 	}
 	switch {
 	case rs != nil && x != rs.stuckValue():
-		emit(d.finish(alertOf(alert.Resolve, rs.OpenStart)))
+		emit(d.finish(i, alertOf(alert.Resolve, rs.OpenStart)))
 		d.dropRule(i) // the new run starts at this reading: not due before the rule's seconds
 	case rs != nil:
 		if row.RemindSeconds > 0 && !rs.Acked() && t-rs.LastNotice >= nanos(row.RemindSeconds) {
 			rs.LastNotice = t
-			emit(d.finish(alertOf(alert.Remind, rs.OpenStart)))
+			emit(d.finish(i, alertOf(alert.Remind, rs.OpenStart)))
 		}
 	case t-run.StuckStart >= nanos(seconds(row)):
 		rs = d.ruleState(i)
 		rs.Open, rs.OpenStart, rs.LastNotice = Warning, run.StuckStart, t
 		rs.Flags &^= acked
 		rs.LastAt = int64(math.Float64bits(x)) // the stuck value, to tell when it moves
-		emit(d.finish(alertOf(alert.Open, run.StuckStart)))
+		emit(d.finish(i, alertOf(alert.Open, run.StuckStart)))
 	}
 }
 
@@ -645,7 +654,7 @@ func (d *Device) resolveSilence(i int, r *reading.Reading, emit func(alert.Alert
 	a := d.newAlert(i, alert.Resolve, rs.Open, at, last)
 	a.ObservedValue = alert.Num(float64(r.EventTime.UnixNano()-last) / float64(time.Second))
 	a.ThresholdValue = alert.Num(float64(seconds(row)))
-	emit(d.finish(a))
+	emit(d.finish(i, a))
 }
 
 // Advance moves the device's clock to now (DESIGN.md, "device_silent"): for each silent rule
@@ -672,7 +681,7 @@ func (d *Device) Advance(now time.Time, emit func(alert.Alert)) {
 			rs.Open, rs.OpenStart, rs.LastNotice = Warning, d.st.Last, d.st.Last+nanos(secs)
 			a := d.newAlert(i, alert.Open, Warning, time.Unix(0, rs.LastNotice).UTC(), d.st.Last)
 			a.ObservedValue, a.ThresholdValue = alert.Num(float64(secs)), alert.Num(float64(secs))
-			emit(d.finish(a))
+			emit(d.finish(i, a))
 		}
 		if row.RemindSeconds == 0 || rs.Acked() {
 			continue
@@ -682,7 +691,7 @@ func (d *Device) Advance(now time.Time, emit func(alert.Alert)) {
 			a := d.newAlert(i, alert.Remind, rs.Open, time.Unix(0, rs.LastNotice).UTC(), rs.OpenStart)
 			a.ObservedValue = alert.Num(float64(rs.LastNotice-rs.OpenStart) / float64(time.Second))
 			a.ThresholdValue = alert.Num(float64(secs))
-			emit(d.finish(a))
+			emit(d.finish(i, a))
 		}
 	}
 }
