@@ -81,10 +81,10 @@ twice gives the same rows.`,
 }
 
 func newQuery(stdout io.Writer) *cobra.Command {
-	var lakeDir, format string
+	var lakeDir, format, devicesPath string
 	cmd := &cobra.Command{
-		Use:   `query --lake DIR [--format table|csv|jsonl] "SQL"`,
-		Short: "Run SQL on a local lake: bronze_readings, alerts, silver_readings, hourly_metrics, daily_metrics, dq_hourly, location_hourly, as on Athena",
+		Use:   `query --lake DIR [--devices FILE.csv] [--format table|csv|jsonl] "SQL"`,
+		Short: "Run SQL on a local lake: bronze_readings, alerts, silver_readings, hourly_metrics, daily_metrics, dq_hourly, location_hourly, devices, as on Athena",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch format {
@@ -97,6 +97,9 @@ func newQuery(stdout io.Writer) *cobra.Command {
 				return err
 			}
 			defer e.Close()
+			if err := setDevices(cmd.Context(), e, devicesPath); err != nil {
+				return err
+			}
 			rows, err := e.Query(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -107,6 +110,7 @@ func newQuery(stdout io.Writer) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&lakeDir, "lake", "", "lake directory")
 	cmd.Flags().StringVar(&format, "format", "table", "output: table, csv or jsonl")
+	cmd.Flags().StringVar(&devicesPath, "devices", "", "devices CSV (device_id,name,location): the devices table (on AWS the snapshot `devices put --bucket` writes)")
 	requireFlags(cmd, "lake")
 	return cmd
 }
@@ -194,7 +198,7 @@ func printRows(w io.Writer, rows *sql.Rows, format string) error {
 	return nil
 }
 
-// setDevices gives the engine the devices file's locations (none without a file).
+// setDevices gives the engine the devices file's names and locations (none without a file).
 func setDevices(ctx context.Context, e *duckdbengine.Engine, path string) error {
 	devs, _, err := dashboard.ReadCatalog(path, "")
 	if err != nil {

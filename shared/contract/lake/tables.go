@@ -127,9 +127,9 @@ var (
 		{"humidity_ratio_null_pct", Double}, {"occupancy_null_pct", Double}, {"late_arrivals", BigInt},
 		{"expected_readings", BigInt}, {"pass_rate_pct", Double}, {"fleet_pass_rate_pct", Double}}}
 
-	// DevicesTable is device metadata as the lake holds it for the location rollup: on AWS a JSON
-	// lines snapshot under devices/ that `iotwatch devices put` replaces; locally the run's devices
-	// file.
+	// DevicesTable is device metadata as the lake holds it for the location rollup and queries: on
+	// AWS a JSON lines snapshot under devices/ that `iotwatch devices put` replaces; locally the
+	// devices file given (run, aggregate, query --devices).
 	DevicesTable = Table{Name: "devices", Prefix: "devices", Columns: []Column{
 		{"device_id", String}, {"name", String}, {"location", String}}}
 )

@@ -58,8 +58,8 @@ func Open(ctx context.Context, root string) (*Engine, error) {
 	}
 	db := sql.OpenDB(conn)
 	db.SetMaxOpenConns(1) // one connection: the session settings below hold for every statement
-	// the devices' locations, for location_hourly (SetDevices)
-	if _, err := db.ExecContext(ctx, "CREATE TABLE iotwatch_devices (device_id VARCHAR PRIMARY KEY, location VARCHAR)"); err != nil {
+	// the devices' metadata, for location_hourly and the devices view (SetDevices)
+	if _, err := db.ExecContext(ctx, "CREATE TABLE iotwatch_devices (device_id VARCHAR PRIMARY KEY, name VARCHAR, location VARCHAR)"); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("preparing DuckDB: %w", err)
 	}
@@ -67,7 +67,8 @@ func Open(ctx context.Context, root string) (*Engine, error) {
 }
 
 // SetDevices gives the engine the devices' metadata: location_hourly groups readings by their
-// device's location ('unknown' for a device without one).
+// device's location ('unknown' for a device without one), and the devices view (lake.DevicesTable,
+// the snapshot Athena reads on AWS) lists them.
 func (e *Engine) SetDevices(ctx context.Context, devs []device.Device) error {
 	tx, err := e.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -78,7 +79,7 @@ func (e *Engine) SetDevices(ctx context.Context, devs []device.Device) error {
 		return fmt.Errorf("setting the devices: %w", err)
 	}
 	for _, d := range devs {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO iotwatch_devices VALUES (?, ?)", d.ID, d.Location); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO iotwatch_devices VALUES (?, ?, ?)", d.ID, d.Name, d.Location); err != nil {
 			return fmt.Errorf("setting device %s: %w", d.ID, err)
 		}
 	}

@@ -367,6 +367,18 @@ func TestDailyAndLocationRollups(t *testing.T) {
 		gotLoc = append(gotLoc, fmt.Sprintf("%s %d %d %d %.4f", loc, known, reporting, n, health))
 	}
 	assert.Equal(t, wantLoc, gotLoc)
+
+	// the devices view is the devices given, as Athena reads the snapshot: no location is null
+	devs, err := e.Query(ctx, "SELECT device_id || ' ' || coalesce(location, 'null') FROM devices ORDER BY device_id")
+	require.NoError(t, err)
+	defer devs.Close()
+	var gotDevs []string
+	for devs.Next() {
+		var d string
+		require.NoError(t, devs.Scan(&d))
+		gotDevs = append(gotDevs, d)
+	}
+	assert.Equal(t, []string{"room-1 lab", "room-2 lab", "room-3 null", "room-4 office", "room-5 office"}, gotDevs)
 }
 
 func readDaily(t *testing.T, db *sql.DB, file string) []row {

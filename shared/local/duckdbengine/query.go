@@ -30,7 +30,8 @@ func lit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" 
 
 // DefineViews creates the views of the lake's tables (lake.BronzeReadingsTable, AlertsTable,
 // SilverReadingsTable, HourlyMetricsTable, DailyMetricsTable, DQHourlyTable, LocationHourlyTable)
-// over the lake as it is now (an empty view where the lake has no file yet).
+// over the lake as it is now (an empty view where the lake has no file yet), and of
+// lake.DevicesTable over the devices SetDevices gave (none: empty).
 func (e *Engine) DefineViews(ctx context.Context) error {
 	glob := func(p string) string { return lit(filepath.Join(e.root, filepath.FromSlash(p))) }
 	jsonView := func(t lake.Table) string {
@@ -59,6 +60,8 @@ func (e *Engine) DefineViews(ctx context.Context) error {
 		{lake.DailyMetricsTable, goldView(lake.DailyMetricsTable)},
 		{lake.DQHourlyTable, goldView(lake.DQHourlyTable)},
 		{lake.LocationHourlyTable, goldView(lake.LocationHourlyTable)},
+		// as the snapshot's JSON lines read on AWS: an empty name or location is null
+		{lake.DevicesTable, "SELECT device_id, nullif(name, '') AS name, nullif(location, '') AS location FROM iotwatch_devices"},
 	} {
 		if _, err := e.db.ExecContext(ctx, "CREATE OR REPLACE VIEW "+v.t.Name+" AS "+v.sql); err != nil {
 			return fmt.Errorf("defining view %s: %w", v.t.Name, err)
