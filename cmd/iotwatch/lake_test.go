@@ -18,7 +18,9 @@ import (
 )
 
 // occupancyLake writes the bundled recording as bronze (one object per hour) and the backtest's
-// alerts as the alerts table, the way the pipeline would have landed them.
+// alerts as the alerts table, the way the pipeline would have landed them: the thresholds file's
+// (temperature, light, stuck) and events/rules.csv's (co2_high for room-1's building, humidity_low
+// and silent for the fleet).
 func occupancyLake(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
@@ -51,7 +53,8 @@ func occupancyLake(t *testing.T) string {
 		bronze[h] = append(append(bronze[h], row.Message...), '\n')
 	}
 	put(lake.Bronze, bronze)
-	_, out, _ := runCLI(t, "", "backtest", "--thresholds", "../../events/thresholds.csv", "--csv", "../../events/occupancy/datatest.txt", "--device", "room-1")
+	_, out, _ := runCLI(t, "", "backtest", "--thresholds", "../../events/thresholds.csv", "--rules", "../../events/rules.csv",
+		"--devices", "../../events/devices.csv", "--csv", "../../events/occupancy/datatest.txt", "--device", "room-1")
 	alerts := map[time.Time][]byte{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		var a alert.Alert
@@ -93,9 +96,10 @@ func TestAggregateAndQueryALocalLake(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("query: exit %d, %s", code, errOut)
 	}
-	// 2,665 readings over 45 hours; the backtest raised 17 OPEN WARNING alerts (REMIND does not count)
-	// and 1 ESCALATE VIOLATION
-	want := "hours,readings,warnings,violations,first\n45,2665,17,1,2015-02-02 14:00:00\n"
+	// 2,665 readings over 45 hours; the backtest raised 23 OPEN WARNING alerts (REMIND does not count:
+	// 17 of the thresholds file, 4 co2_high and 2 humidity_low of events/rules.csv) and 1 ESCALATE
+	// VIOLATION
+	want := "hours,readings,warnings,violations,first\n45,2665,23,1,2015-02-02 14:00:00\n"
 	if out != want {
 		t.Errorf("query:\n%s\nwant:\n%s", out, want)
 	}
@@ -105,7 +109,7 @@ func TestAggregateAndQueryALocalLake(t *testing.T) {
 		t.Errorf("latest reading: %s", out)
 	}
 	code, out, _ = runCLI(t, "", "query", "--lake", root, "--format", "jsonl", "SELECT kind, count(*) AS n FROM alerts GROUP BY kind ORDER BY kind")
-	if code != 0 || out != "{\"kind\":\"ACK\",\"n\":1}\n{\"kind\":\"DIGEST\",\"n\":1}\n{\"kind\":\"ESCALATE\",\"n\":1}\n{\"kind\":\"OPEN\",\"n\":17}\n{\"kind\":\"REMIND\",\"n\":4}\n{\"kind\":\"RESOLVE\",\"n\":16}\n" {
+	if code != 0 || out != "{\"kind\":\"ACK\",\"n\":1}\n{\"kind\":\"DIGEST\",\"n\":1}\n{\"kind\":\"ESCALATE\",\"n\":1}\n{\"kind\":\"OPEN\",\"n\":23}\n{\"kind\":\"REMIND\",\"n\":12}\n{\"kind\":\"RESOLVE\",\"n\":20}\n" {
 		t.Errorf("alerts by kind: %q", out)
 	}
 }
@@ -123,19 +127,20 @@ func readmeQueries(t *testing.T) []string {
 	}
 	_, rest, _ = strings.Cut(rest, "```sql\n")
 	block, _, _ := strings.Cut(rest, "```")
-	var out []string
-	for _, q := range strings.Split(block, ";") {
-		var lines []string
-		for _, l := range strings.Split(q, "\n") {
-			if !strings.HasPrefix(strings.TrimSpace(l), "--") && strings.TrimSpace(l) != "" {
-				lines = append(lines, l)
-			}
-		}
-		if len(lines) > 0 {
-			out = append(out, strings.Join(lines, "\n"))
+	// comment lines out first: a comment may hold a semicolon
+	var lines []string
+	for _, l := range strings.Split(block, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "--") && strings.TrimSpace(l) != "" {
+			lines = append(lines, l)
 		}
 	}
-	if len(out) < 6 {
+	var out []string
+	for _, q := range strings.Split(strings.Join(lines, "\n"), ";") {
+		if q = strings.TrimSpace(q); q != "" {
+			out = append(out, q)
+		}
+	}
+	if len(out) < 14 {
 		t.Fatalf("read %d queries from docs/queries.md", len(out))
 	}
 	return out
@@ -146,10 +151,18 @@ func TestReadmeQueriesRunLocally(t *testing.T) {
 	if code, _, errOut := runCLI(t, "", "aggregate", "--lake", root, "--from", "2015-02-02T14", "--to", "2015-02-04T11"); code != 0 {
 		t.Fatal(errOut)
 	}
+	var all strings.Builder
 	for i, q := range readmeQueries(t) {
-		code, out, errOut := runCLI(t, "", "query", "--lake", root, q)
+		code, out, errOut := runCLI(t, "", "query", "--lake", root, "--devices", "../../events/devices.csv", q)
 		if code != 0 || strings.Contains(out, "(0 rows)") {
 			t.Errorf("query %d: exit %d, %s%s", i+1, code, out, errOut)
+		}
+		all.WriteString(out)
+	}
+	// alerts on metrics other than temperature, and the devices table's locations, are shown
+	for _, want := range []string{"co2_high", "humidity_low", "light_no_occupancy", "Building A floor 2"} {
+		if !strings.Contains(all.String(), want) {
+			t.Errorf("no example query shows %s", want)
 		}
 	}
 }
