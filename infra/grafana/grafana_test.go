@@ -5,6 +5,7 @@ package grafana
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -42,6 +43,7 @@ type dashboard struct {
 		List []struct {
 			Type, Name string
 			Query      any
+			Datasource struct{ Type, UID string }
 		} `json:"list"`
 	} `json:"templating"`
 	Panels []struct {
@@ -98,8 +100,8 @@ func TestDashboardsAreImportable(t *testing.T) {
 // athenaOnly are the functions the panels' SQL may call: Trino's (Athena) that DuckDB also has,
 // or that the test defines for DuckDB as Trino defines them. A function DuckDB alone knows would
 // pass the run below and fail on Athena.
-var athenaOnly = map[string]bool{"sum": true, "count_star": true, "count": true, "max": true, "min": true, "avg": true, "least": true,
-	"from_iso8601_timestamp": true, "*": true, "/": true, "+": true, "-": true}
+var athenaOnly = map[string]bool{"sum": true, "count_star": true, "count": true, "count_if": true, "max": true, "min": true, "avg": true, "least": true,
+	"from_iso8601_timestamp": true, "date_trunc": true, "date_diff": true, "*": true, "/": true, "+": true, "-": true}
 
 // functions lists the function names a parsed statement calls.
 func functions(v any, out map[string]bool) {
@@ -120,12 +122,15 @@ func functions(v any, out map[string]bool) {
 	}
 }
 
-// TestAthenaPanelsRunOnTheLake runs every Athena panel's SQL, its Grafana macros and variables
-// expanded as the Athena data source expands them, on a generated lake through DuckDB (the local
-// engine, over the same tables and columns as the Glue catalog): each parses, names only the
-// lake's tables and columns, calls only functions Athena has, and returns rows.
+// TestAthenaPanelsRunOnTheLake runs every Athena panel's SQL, and every Athena query variable's,
+// its Grafana macros and variables expanded as the Athena data source expands them, on a generated
+// lake through DuckDB (the local engine, over the same tables and columns as the Glue catalog): each
+// parses, names only the lake's tables and columns, calls only functions Athena has, and returns
+// rows. A variable's values are its query's answer, all of them selected, as the importer leaves
+// it. The alert panels show alerts on any metric (the lake's co2_high too) and each follows the
+// metric variable: with only co2 chosen, each still has rows, and none of temperature.
 func TestAthenaPanelsRunOnTheLake(t *testing.T) {
-	l := lakegen.Make(t, lakegen.Options{Devices: 3, RawDays: 2, RealGold: true})
+	l := lakegen.Make(t, lakegen.Options{Devices: 3, RawDays: 2, RealGold: true, CO2: true})
 	ctx := context.Background()
 	e, err := duckdbengine.Open(ctx, l.Root)
 	require.NoError(t, err)
@@ -137,57 +142,106 @@ func TestAthenaPanelsRunOnTheLake(t *testing.T) {
 	from, to := l.End.Add(-48*time.Hour), l.End
 	expand := strings.NewReplacer(
 		"${__from:date:YYYY-MM-DD}", from.Format("2006-01-02"), "${__to:date:YYYY-MM-DD}", to.Format("2006-01-02"),
-		"${__from:date:iso}", from.Format("2006-01-02T15:04:05.000Z"), "${__to:date:iso}", to.Format("2006-01-02T15:04:05.000Z"),
-		"${device:sqlstring}", "'room-000', 'room-001', 'room-002'")
+		"${__from:date:iso}", from.Format("2006-01-02T15:04:05.000Z"), "${__to:date:iso}", to.Format("2006-01-02T15:04:05.000Z"))
 	timeFilter := regexp.MustCompile(`\$__timeFilter\(([a-z_]+)\)`)
-	n := 0
+	// run checks one statement as Grafana sends it (vars: each variable's selected values) and
+	// returns its rows, each cell as text.
+	run := func(what, raw string, format int, vars map[string][]string) [][]string {
+		t.Helper()
+		sql := timeFilter.ReplaceAllString(raw, "$1 BETWEEN TIMESTAMP '"+from.Format("2006-01-02 15:04:05")+"' AND TIMESTAMP '"+to.Format("2006-01-02 15:04:05")+"'")
+		sql = expand.Replace(sql)
+		for name, vals := range vars {
+			quoted := make([]string, len(vals))
+			for i, v := range vals {
+				quoted[i] = "'" + strings.ReplaceAll(v, "'", "''") + "'"
+			}
+			sql = strings.ReplaceAll(sql, "${"+name+":sqlstring}", strings.Join(quoted, ", "))
+		}
+		require.NotContains(t, sql, "$", "%s has a macro or variable the test does not expand", what)
+		var parsed string
+		require.NoError(t, e.DB().QueryRowContext(ctx, "SELECT CAST(json_serialize_sql(?::VARCHAR) AS VARCHAR)", sql).Scan(&parsed))
+		var tree map[string]any
+		require.NoError(t, json.Unmarshal([]byte(parsed), &tree))
+		require.Equal(t, false, tree["error"], "%s does not parse: %v", what, tree["error_message"])
+		called := map[string]bool{}
+		functions(tree, called)
+		for fn := range called {
+			assert.True(t, athenaOnly[fn], "%s calls %s", what, fn)
+		}
+		rows, err := e.DB().QueryContext(ctx, sql)
+		require.NoError(t, err, "%s:\n%s", what, sql)
+		defer rows.Close()
+		cols, err := rows.Columns()
+		require.NoError(t, err)
+		var out [][]string
+		for rows.Next() {
+			cells := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range cells {
+				ptrs[i] = &cells[i]
+			}
+			require.NoError(t, rows.Scan(ptrs...))
+			text := make([]string, len(cells))
+			for i, c := range cells {
+				text[i] = fmt.Sprint(c)
+			}
+			out = append(out, text)
+		}
+		require.NoError(t, rows.Err())
+		assert.NotEmpty(t, out, "%s returns no row on the lake", what)
+		if format == 0 {
+			assert.Equal(t, "time", cols[0], "%s: a time series panel's first column is its time", what)
+		}
+		return out
+	}
+	panels, variables := 0, 0
 	for f, d := range load(t) {
+		vars := map[string][]string{}
+		for _, v := range d.Templating.List {
+			if v.Type != "query" || v.Datasource.UID != "${athena}" {
+				continue
+			}
+			variables++
+			q, _ := v.Query.(map[string]any)
+			raw, _ := q["rawSQL"].(string)
+			require.NotEmpty(t, raw, "%s: variable %s has no rawSQL", f, v.Name)
+			for _, row := range run(f+": variable "+v.Name, raw, 1, vars) {
+				vars[v.Name] = append(vars[v.Name], row[0])
+			}
+		}
+		var shown strings.Builder // every cell of every panel
 		for _, p := range d.Panels {
 			for _, tg := range p.Targets {
 				if tg.Datasource.UID != "${athena}" {
 					continue
 				}
-				n++
-				sql := timeFilter.ReplaceAllString(tg.RawSQL, "$1 BETWEEN TIMESTAMP '"+from.Format("2006-01-02 15:04:05")+"' AND TIMESTAMP '"+to.Format("2006-01-02 15:04:05")+"'")
-				sql = expand.Replace(sql)
-				assert.NotContains(t, sql, "$", "%s: panel %q has a macro or variable the test does not expand", f, p.Title)
-				require.NotNil(t, tg.Format, "%s: panel %q: format (0 time series, 1 table)", f, p.Title)
-				var parsed string
-				require.NoError(t, e.DB().QueryRowContext(ctx, "SELECT CAST(json_serialize_sql(?::VARCHAR) AS VARCHAR)", sql).Scan(&parsed))
-				var tree map[string]any
-				require.NoError(t, json.Unmarshal([]byte(parsed), &tree))
-				require.Equal(t, false, tree["error"], "%s: panel %q does not parse: %v", f, p.Title, tree["error_message"])
-				called := map[string]bool{}
-				functions(tree, called)
-				for fn := range called {
-					assert.True(t, athenaOnly[fn], "%s: panel %q calls %s", f, p.Title, fn)
+				panels++
+				what := fmt.Sprintf("%s: panel %q", f, p.Title)
+				require.NotNil(t, tg.Format, "%s: format (0 time series, 1 table)", what)
+				for _, row := range run(what, tg.RawSQL, *tg.Format, vars) {
+					shown.WriteString(strings.Join(row, " ") + "\n")
 				}
-				rows, err := e.DB().QueryContext(ctx, sql)
-				require.NoError(t, err, "%s: panel %q:\n%s", f, p.Title, sql)
-				count := 0
-				for rows.Next() {
-					count++
+				if !strings.Contains(tg.RawSQL, "FROM alerts") {
+					continue
 				}
-				require.NoError(t, rows.Err())
-				rows.Close()
-				assert.Positive(t, count, "%s: panel %q returns no row on the lake", f, p.Title)
-				if *tg.Format == 0 {
-					cols, _ := sqlColumns(ctx, e, sql)
-					assert.Equal(t, "time", cols[0], "%s: a time series panel's first column is its time", f)
+				assert.Contains(t, tg.RawSQL, "${metric:sqlstring}", "%s reads alerts but not the metric variable", what)
+				only := map[string][]string{"device": vars["device"], "metric": {"co2"}}
+				for _, row := range run(what+" with metric co2", tg.RawSQL, *tg.Format, only) {
+					for _, cell := range row {
+						assert.NotContains(t, cell, "temperature", "%s with metric co2", what)
+					}
 				}
 			}
 		}
+		if strings.Contains(f, "lake") {
+			assert.Contains(t, vars["metric"], "co2", "%s: the metric variable offers the lake's metrics", f)
+			for _, want := range []string{"co2_high", "temperature_high", "device_silent"} {
+				assert.Contains(t, shown.String(), want, "%s: no panel shows %s", f, want)
+			}
+		}
 	}
-	assert.Equal(t, 7, n, "the Athena panels")
-}
-
-func sqlColumns(ctx context.Context, e *duckdbengine.Engine, sql string) ([]string, error) {
-	rows, err := e.DB().QueryContext(ctx, sql+" LIMIT 0")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return rows.Columns()
+	assert.Equal(t, 9, panels, "the Athena panels")
+	assert.Equal(t, 2, variables, "the Athena query variables (device, metric)")
 }
 
 // emitted is every metric name the functions put (lambdametrics.go and silencelambda.go), read

@@ -42,6 +42,10 @@ type Options struct {
 	// is written directly, for the days without bronze too (the benchmark's 30 days).
 	RealGold bool
 	End      time.Time
+	// CO2 adds ops's co2_high episodes: every device, every hour its CO2 passes 600 ppm (the
+	// readings climb from 450 each hour): the run from :51, OPEN at :56, RESOLVE at the next hour
+	// (the last hour's still open at End).
+	CO2 bool
 }
 
 // DeviceID is the id of the i-th device: room-000, room-001, …
@@ -108,6 +112,31 @@ func Make(tb testing.TB, o Options) Lake {
 			}
 			if at := open.Add(time.Hour); at.Before(o.End) && !(id == l.Hot && d.Add(24*time.Hour).After(o.End)) {
 				mk(alert.Resolve, at, alert.Violation, 22.5)
+			}
+		}
+	}
+	if o.CO2 {
+		for h := rawStart; h.Before(o.End); h = h.Add(time.Hour) {
+			for i := range o.Devices {
+				id := DeviceID(i)
+				last := o.End // the readings' end
+				if id == l.Silent {
+					last = o.End.Add(-2 * time.Hour)
+				}
+				start := h.Add(51 * time.Minute)
+				for _, k := range []struct {
+					kind alert.Kind
+					at   time.Time
+					v    float64
+				}{{alert.Open, h.Add(56 * time.Minute), 450 + 56*3}, {alert.Resolve, h.Add(time.Hour), 450}} {
+					if !k.at.Before(last) {
+						break
+					}
+					a := alert.Alert{Kind: k.kind, AlertTime: k.at, UserID: "ops", DeviceID: id, Rule: "co2_high", Severity: alert.Warning, Metric: "co2",
+						ObservedValue: alert.Num(k.v), ThresholdValue: alert.Num(600), WindowStartMs: start.UnixMilli(), WindowEndMs: k.at.UnixMilli(), ConfigVersion: 1}
+					a.AlertID = alert.ID(&a)
+					alerts = append(alerts, a)
+				}
 			}
 		}
 	}
