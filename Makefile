@@ -99,7 +99,7 @@ RUN_DEVICES ?= 3
 run: cli
 	@set -e; lake=$$(mktemp -d -t iotwatch-lake.XXXXXX); addr=$$lake/broker.addr; \
 	echo "== iotwatch run: lake $$lake"; \
-	$(BIN)/iotwatch run --lake $$lake --thresholds events/thresholds.csv --devices events/devices.csv \
+	$(BIN)/iotwatch run --lake $$lake --thresholds events/thresholds.csv --rules events/rules.csv --devices events/devices.csv \
 		--mqtt 127.0.0.1:0 --addr-file $$addr --aggregate-every 0 --clock watermark --quiet & pid=$$!; \
 	trap 'kill $$pid 2>/dev/null' EXIT; \
 	for i in $$(seq 1 100); do [ -s $$addr ] && break; sleep 0.1; done; \
