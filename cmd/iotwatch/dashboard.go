@@ -21,26 +21,27 @@ import (
 	"github.com/iotwatch/iotwatch/shared/local/durable"
 )
 
-// openPages opens the pages of an existing lake (cfg.Lake), with the devices and thresholds files.
-func openPages(ctx context.Context, cfg dashboard.Config, devicesPath, thresholdsPath string) (*dashboard.Server, error) {
+// openPages opens the pages of an existing lake (cfg.Lake), with the devices, thresholds and rules
+// files (read once).
+func openPages(ctx context.Context, cfg dashboard.Config, devicesPath, thresholdsPath, rulesPath string) (*dashboard.Server, error) {
 	if _, err := os.Stat(cfg.Lake); err != nil {
 		return nil, fmt.Errorf("the lake: %w", err)
 	}
 	var err error
-	if cfg.Devices, cfg.Thresholds, err = dashboard.ReadCatalog(devicesPath, thresholdsPath); err != nil {
+	if cfg.Devices, cfg.Rules, err = dashboard.ReadCatalog(devicesPath, thresholdsPath, rulesPath); err != nil {
 		return nil, err
 	}
 	return dashboard.New(ctx, cfg)
 }
 
 func newServe(stderr io.Writer) *cobra.Command {
-	var lakeDir, addr, devicesPath, thresholdsPath, tlsCert, tlsKey, addrFile string
+	var lakeDir, addr, devicesPath, thresholdsPath, rulesPath, tlsCert, tlsKey, addrFile string
 	cmd := &cobra.Command{
-		Use:   "serve --lake DIR [--http 127.0.0.1:8080] [--devices FILE] [--thresholds FILE]",
+		Use:   "serve --lake DIR [--http 127.0.0.1:8080] [--devices FILE] [--thresholds FILE] [--rules FILE]",
 		Short: "Serve the dashboard of a local lake: overview, devices, alerts, heatmap, pipeline",
 		Long: `serve answers the pages of a lake in a browser: every device's last reading and health, a
 device's charts (raw readings up to a day, hourly minimum, average and maximum beyond) with its
-users' thresholds and its alert episodes, the alerts' timeline with filters, a heatmap of
+users' thresholds (from --thresholds and --rules, read once at the start) and its alert episodes, the alerts' timeline with filters, a heatmap of
 locations by hour, and what the pipeline quarantined and aggregated. It reads the lake only
 (iotwatch run --http serves the same pages live, with acknowledge and snooze buttons).
 
@@ -61,7 +62,7 @@ hours ago (recordings, a stopped run) is shown up to its last reading.`,
 			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			srv, err := openPages(ctx, dashboard.Config{Lake: lakeDir, Log: log, Loopback: tlsCfg == nil}, devicesPath, thresholdsPath)
+			srv, err := openPages(ctx, dashboard.Config{Lake: lakeDir, Log: log, Loopback: tlsCfg == nil}, devicesPath, thresholdsPath, rulesPath)
 			if err != nil {
 				return err
 			}
@@ -106,6 +107,7 @@ hours ago (recordings, a stopped run) is shown up to its last reading.`,
 	f.StringVar(&addr, "http", "127.0.0.1:8080", "listen address")
 	f.StringVar(&devicesPath, "devices", "", "devices CSV (device_id,name,location): names, and the heatmap's locations")
 	f.StringVar(&thresholdsPath, "thresholds", "", "thresholds CSV: drawn on the device charts")
+	f.StringVar(&rulesPath, "rules", "", "rules file, long form (user_id,scope,metric,rule,…): drawn on the device charts, a location's rules for its devices (--devices)")
 	f.StringVar(&tlsCert, "tls-cert", "", "certificate (PEM) for HTTPS; without it, loopback only")
 	f.StringVar(&tlsKey, "tls-key", "", "its private key (PEM)")
 	f.StringVar(&addrFile, "addr-file", "", "write the address there once it listens (with --http 127.0.0.1:0)")
@@ -124,7 +126,7 @@ func parseWhen(flag, v string) (time.Time, error) {
 }
 
 func newReport(stdout io.Writer) *cobra.Command {
-	var lakeDir, from, to, out, devicesPath, thresholdsPath string
+	var lakeDir, from, to, out, devicesPath, thresholdsPath, rulesPath string
 	cmd := &cobra.Command{
 		Use:   "report --lake DIR [--from DAY --to DAY] --out report.html",
 		Short: "Write one self-contained HTML report of a lake: the fleet's health, alerts by rule, each device's charts and episodes",
@@ -134,7 +136,7 @@ minimum, average and maximum; every reading for a day or less), its thresholds a
 --from and --to default to the 7 days that end with the lake's last hour of readings.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			srv, err := openPages(cmd.Context(), dashboard.Config{Lake: lakeDir}, devicesPath, thresholdsPath)
+			srv, err := openPages(cmd.Context(), dashboard.Config{Lake: lakeDir}, devicesPath, thresholdsPath, rulesPath)
 			if err != nil {
 				return err
 			}
@@ -174,6 +176,7 @@ minimum, average and maximum; every reading for a day or less), its thresholds a
 	f.StringVar(&out, "out", "report.html", "the HTML file to write")
 	f.StringVar(&devicesPath, "devices", "", "devices CSV: names and locations")
 	f.StringVar(&thresholdsPath, "thresholds", "", "thresholds CSV: drawn on the charts")
+	f.StringVar(&rulesPath, "rules", "", "rules file, long form: drawn on the charts, a location's rules for its devices (--devices)")
 	requireFlags(cmd, "lake")
 	return cmd
 }

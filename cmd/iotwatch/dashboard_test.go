@@ -18,8 +18,9 @@ import (
 func TestReport(t *testing.T) {
 	root := occupancyLake(t)
 	out := filepath.Join(t.TempDir(), "week.html")
+	rules := writeFile(t, "rules.csv", "user_id,scope,metric,rule,warning\nops,location:Building A floor 2,co2,high,900\n")
 	code, stdout, stderr := runCLI(t, "", "report", "--lake", root, "--devices", "../../events/devices.csv", "--thresholds", "../../events/thresholds.csv",
-		"--from", "2015-02-02", "--to", "2015-02-05", "--out", out)
+		"--rules", rules, "--from", "2015-02-02", "--to", "2015-02-05", "--out", out)
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, stdout, "report of 2015-02-02T00:00:00Z to 2015-02-05T00:00:00Z written to "+out)
 	b, err := os.ReadFile(out)
@@ -29,6 +30,7 @@ func TestReport(t *testing.T) {
 	assert.Contains(t, html, "uPlot") // the chart code is inside: it opens with no network
 	assert.NotContains(t, html, `src="/assets`)
 	assert.Contains(t, html, "temperature_high")
+	assert.Contains(t, html, "dashed: ops co2 high warning, 900 ppm", "room-1's location's rule, from --rules and --devices")
 
 	code, stdout, stderr = runCLI(t, "", "report", "--lake", root, "--to", "2015-02-05", "--out", out)
 	require.Equal(t, 0, code, stderr)

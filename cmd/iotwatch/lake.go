@@ -200,7 +200,7 @@ func printRows(w io.Writer, rows *sql.Rows, format string) error {
 
 // setDevices gives the engine the devices file's names and locations (none without a file).
 func setDevices(ctx context.Context, e *duckdbengine.Engine, path string) error {
-	devs, _, err := dashboard.ReadCatalog(path, "")
+	devs, _, err := dashboard.ReadCatalog(path, "", "")
 	if err != nil {
 		return fmt.Errorf("--devices: %w", err)
 	}

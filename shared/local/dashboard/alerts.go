@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -96,8 +97,8 @@ func (s *Server) alerts(r *http.Request, now time.Time) (string, any, error) {
 	for _, d := range s.cfg.Devices {
 		seen["d"][d.ID] = true
 	}
-	for _, c := range s.cfg.Thresholds {
-		seen["u"][c.UserID] = true
+	if err := s.ruleUsers(r.Context(), seen["d"], seen["u"]); err != nil {
+		return "", nil, err
 	}
 	keys := func(m map[string]bool) []string {
 		out := make([]string, 0, len(m))
@@ -119,6 +120,27 @@ func (s *Server) alerts(r *http.Request, now time.Time) (string, any, error) {
 		p.Ticks = append(p.Ticks, Tick{Left: float64(i) * 50, Label: t.Format(layout)})
 	}
 	return "Alerts", p, nil
+}
+
+// ruleUsers adds to users the users of the rules in force now for each of the devices, so that
+// the alerts page offers a user whose rules raised no episode in its range.
+func (s *Server) ruleUsers(ctx context.Context, devices, users map[string]bool) error {
+	if s.cfg.Rules == nil {
+		return nil
+	}
+	for id := range devices {
+		if id == "" {
+			continue
+		}
+		rules, err := s.cfg.Rules.InForce(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, f := range rules {
+			users[f.UserID] = true
+		}
+	}
+	return nil
 }
 
 // act carries out a button of the alerts page (acknowledge, snooze for an hour, unsnooze) as the

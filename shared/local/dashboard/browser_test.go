@@ -71,6 +71,11 @@ func TestPagesInABrowser(t *testing.T) {
 				}
 				if pg.name == "device" {
 					assert.Equal(t, 2, drawn[0].Thresholds, "alice's two temperature thresholds")
+					var keys map[string]int // chart id → the lines of its key, shown
+					p.Eval(`Object.fromEntries([...document.querySelectorAll("figure.chart")].map(f => [f.id,
+						[...f.querySelectorAll(".chart-key li")].filter(li => li.getClientRects().length > 0).length]))`, &keys)
+					assert.Equal(t, map[string]int{"chart-temperature": 3, "chart-humidity": 0, "chart-co2": 0, "chart-light": 0}, keys,
+						"the temperature chart's episode and its two thresholds, nothing on the others")
 				}
 				if vp.Name == "desktop" { // before the keyboard checks move the focus
 					t.Logf("screenshot %s", p.Screenshot(dir, pg.name))

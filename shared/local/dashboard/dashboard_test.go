@@ -26,7 +26,7 @@ func smallLake(t testing.TB) lakegen.Lake {
 
 func newServer(t testing.TB, l lakegen.Lake, live Live) *Server {
 	t.Helper()
-	s, err := New(context.Background(), Config{Lake: l.Root, Devices: l.Devices, Thresholds: l.Thresholds, Live: live, Actions: live != nil,
+	s, err := New(context.Background(), Config{Lake: l.Root, Devices: l.Devices, Rules: lakeview.StaticRules(l.Devices, l.Thresholds, nil), Live: live, Actions: live != nil,
 		Now: func() time.Time { return l.End }})
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
@@ -78,7 +78,7 @@ func TestPages(t *testing.T) {
 				assert.Regexp(t, `<span class="big">2</span> reporting`, body)
 				assert.Equal(t, 3, strings.Count(body, `<svg class="spark"`))
 			}},
-		{name: "device, raw readings", path: "/device/room-001?range=24h", status: 200, want: []string{"every reading", "alice high warning"},
+		{name: "device, raw readings", path: "/device/room-001?range=24h", status: 200, want: []string{"every reading", "alice temperature high warning"},
 			check: func(t *testing.T, body string) {
 				c := charts(t, body)
 				require.Len(t, c, 4)

@@ -27,7 +27,8 @@ var funcs = template.FuncMap{
 		}
 		return template.URL("?" + strings.Join(parts, "&"))
 	},
-	"lower": strings.ToLower,
+	"lower":    strings.ToLower,
+	"chartKey": chartKey,
 }
 
 // when writes a time as the pages show it (UTC, to the minute), "–" for none.

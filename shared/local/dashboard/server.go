@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/rule"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/local/lakeview"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
@@ -65,10 +66,13 @@ type Counters struct {
 type Config struct {
 	// Lake is the lake's directory.
 	Lake string
-	// Devices (names, locations) and Thresholds (drawn on the charts) are the run's files; either
-	// may be empty.
-	Devices    []device.Device
-	Thresholds []threshold.Config
+	// Devices (names, locations) is the run's devices file; it may be empty.
+	Devices []device.Device
+	// Rules are the rules in force, read at each page: the device charts draw their thresholds,
+	// the alerts page offers their users. A running pipeline's store (lakeview.StoreRules), so
+	// that an edit of its files shows at the next page, or the files read once (ReadCatalog);
+	// nil: none.
+	Rules lakeview.Rules
 	// Live is the running pipeline (nil: the lake only). Actions says whether its acknowledge and
 	// snooze buttons are shown: only where only this machine reaches the pages (no login).
 	Live    Live
@@ -99,7 +103,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	lake, err := lakeview.Open(ctx, lakeview.Config{Lake: cfg.Lake, Devices: cfg.Devices, Thresholds: cfg.Thresholds, States: cfg.Live, Now: cfg.Now})
+	lake, err := lakeview.Open(ctx, lakeview.Config{Lake: cfg.Lake, Devices: cfg.Devices, Rules: cfg.Rules, States: cfg.Live, Now: cfg.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -211,11 +215,13 @@ func (s *Server) Clock() (time.Time, bool) {
 
 var errNotFound = errors.New("not found")
 
-// ReadCatalog reads the devices file and the thresholds file the pages name devices and draw
-// thresholds from; an empty path is none.
-func ReadCatalog(devicesPath, thresholdsPath string) ([]device.Device, []threshold.Config, error) {
+// ReadCatalog reads the devices file (names, locations) and the rules the pages draw, from the
+// thresholds file (the wide form) and the rules file (the long form), once: the pages of a lake
+// with no running pipeline (`iotwatch serve`, `iotwatch report`). An empty path is none.
+func ReadCatalog(devicesPath, thresholdsPath, rulesPath string) ([]device.Device, lakeview.Rules, error) {
 	var devs []device.Device
 	var ths []threshold.Config
+	var rows []rule.Row
 	read := func(path string, parse func(f *os.File) error) error {
 		if path == "" {
 			return nil
@@ -231,5 +237,11 @@ func ReadCatalog(devicesPath, thresholdsPath string) ([]device.Device, []thresho
 	if err == nil {
 		err = read(thresholdsPath, func(f *os.File) (err error) { ths, err = threshold.ParseCSV(f, thresholdsPath); return })
 	}
-	return devs, ths, err
+	if err == nil {
+		err = read(rulesPath, func(f *os.File) (err error) { rows, err = rule.ParseCSV(f, rulesPath, rule.BuiltIn{}); return })
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return devs, lakeview.StaticRules(devs, ths, rows), nil
 }

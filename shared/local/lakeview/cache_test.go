@@ -21,7 +21,7 @@ import (
 // newReader is a Reader of the lake at its end.
 func newReader(t testing.TB, l lakegen.Lake) *lakeview.Reader {
 	t.Helper()
-	r, err := lakeview.Open(context.Background(), lakeview.Config{Lake: l.Root, Devices: l.Devices, Thresholds: l.Thresholds, Now: func() time.Time { return l.End }})
+	r, err := lakeview.Open(context.Background(), lakeview.Config{Lake: l.Root, Devices: l.Devices, Rules: lakeview.StaticRules(l.Devices, l.Thresholds, nil), Now: func() time.Time { return l.End }})
 	require.NoError(t, err)
 	t.Cleanup(func() { r.Close() })
 	return r

@@ -3,9 +3,13 @@ package lakeview
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/domain/rule"
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 )
 
 // rawUpTo is the longest range a device's charts draw from raw readings (bronze); longer ranges
@@ -67,7 +71,8 @@ type LatestReading struct {
 	Occupancy                         *float64
 }
 
-// metrics are the charts of a device page, in order.
+// metrics are the charts of a device page, in order; their ids are the metrics' names, as rules
+// and alerts name them (reading.Metric).
 var metrics = []struct{ id, title, unit, color string }{
 	{"temperature", "Temperature", "°C", "#b3261e"},
 	{"humidity", "Humidity", "%", "#1f5fa8"},
@@ -86,7 +91,9 @@ func (r *Reader) deviceData(ctx context.Context, id string, from, to time.Time) 
 	if err := read(ctx, c, id, from, to); err != nil {
 		return p, err
 	}
-	r.thresholdLines(c, id)
+	if err := r.thresholdLines(ctx, c, id); err != nil {
+		return p, err
+	}
 	eps, err := r.episodes(ctx, from, to, id)
 	if err != nil {
 		return p, err
@@ -202,33 +209,51 @@ func (r *Reader) hourlyMetrics(ctx context.Context, c *chartSet, id string, from
 		})
 }
 
-// thresholdLines draws the thresholds of the device's users.
-func (r *Reader) thresholdLines(c *chartSet, id string) {
-	for _, th := range r.cfg.Thresholds {
-		if th.DeviceID != id {
+// thresholdLines draws the device's rules in force now (read from the rules at each page, so
+// that an edit of a running pipeline's files shows at the next) on the chart of each rule's
+// metric: high and low rules their warning and violation, no_occupancy its warning. A rule on a
+// metric with no chart, or of a kind with no threshold on the metric's scale (anomaly, stuck,
+// silent), draws no line.
+func (r *Reader) thresholdLines(ctx context.Context, c *chartSet, id string) error {
+	if r.cfg.Rules == nil {
+		return nil
+	}
+	rules, err := r.cfg.Rules.InForce(ctx, id)
+	if err != nil {
+		return fmt.Errorf("reading the rules in force for %s: %w", id, err)
+	}
+	for _, f := range rules {
+		chart := chartOf(f.Metric)
+		if chart < 0 {
 			continue
 		}
-		for _, t := range []struct {
-			chart    int
-			what     string
-			v        float64
-			set      bool
-			severity alert.Severity
-		}{
-			{0, "high warning", th.TempWarning.V, th.TempWarning.Set, alert.Warning},
-			{0, "high violation", th.TempViolation.V, th.TempViolation.Set, alert.Violation},
-			{0, "low warning", th.TempLowWarning.V, th.TempLowWarning.Set, alert.Warning},
-			{0, "low violation", th.TempLowViolation.V, th.TempLowViolation.Set, alert.Violation},
-			{3, "light with no one in", th.LightNoOccupancy.V, th.LightNoOccupancy.Set, alert.Warning},
-		} {
-			if t.set {
-				c.charts[t.chart].Thresholds = append(c.charts[t.chart].Thresholds, Line{Label: th.UserID + " " + t.what, Value: t.v, Severity: string(t.severity)})
-			}
-		}
+		c.charts[chart].Thresholds = append(c.charts[chart].Thresholds, linesOf(f.Row)...)
 	}
+	return nil
 }
 
-// shade shades each episode over the time it was open in from..to, on its rule's chart.
+// linesOf are a rule's thresholds as lines, labelled by user, metric, kind and severity
+// ("alice co2 high warning").
+func linesOf(r rule.Row) []Line {
+	var out []Line
+	add := func(v threshold.Value, sev alert.Severity) {
+		if v.Set {
+			label := r.UserID + " " + r.Metric + " " + r.Kind.String() + " " + strings.ToLower(string(sev))
+			out = append(out, Line{Label: label, Value: v.V, Severity: string(sev)})
+		}
+	}
+	switch r.Kind {
+	case rule.High, rule.Low:
+		add(r.Warning, alert.Warning)
+		add(r.Violation, alert.Violation)
+	case rule.NoOccupancy:
+		add(r.Warning, alert.Warning)
+	}
+	return out
+}
+
+// shade shades each episode over the time it was open in from..to, on the chart of its rule's
+// metric (episodeChart).
 func (c *chartSet) shade(eps []Episode, from, to time.Time) {
 	for _, e := range eps {
 		end := e.End
@@ -236,23 +261,34 @@ func (c *chartSet) shade(eps []Episode, from, to time.Time) {
 			end = to
 		}
 		b := Band{From: max(e.Start.Unix(), from.Unix()), To: min(end.Unix(), to.Unix()), Severity: e.Severity, Label: e.User + " " + e.Rule}
+		chart := episodeChart(e.Rule)
 		for i := range c.charts {
-			if chartOf(e.Rule) == i || chartOf(e.Rule) < 0 {
+			if chart == i || chart < 0 {
 				c.charts[i].Bands = append(c.charts[i].Bands, b)
 			}
 		}
 	}
 }
 
-// chartOf is the chart an episode of the rule is shaded on (-1: every chart).
-func chartOf(rule string) int {
-	switch alert.Rule(rule) {
-	case alert.LightNoOccupancy:
-		return 3
-	case alert.DeviceSilent:
+// episodeChart is the chart an episode of the rule is shaded on: its metric's (rule.ParseName);
+// -1, every chart, for device_silent, for a rule on a metric with no chart, and for a name it
+// cannot read.
+func episodeChart(name string) int {
+	metric, kind, ok := rule.ParseName(alert.Rule(name))
+	if !ok || kind == rule.Silent {
 		return -1
 	}
-	return 0
+	return chartOf(metric)
+}
+
+// chartOf is the chart of a metric (-1: none).
+func chartOf(metric string) int {
+	for i, m := range metrics {
+		if m.id == metric {
+			return i
+		}
+	}
+	return -1
 }
 
 // latest reads the device's last 20 readings before `to`: from the last three hours of bronze,

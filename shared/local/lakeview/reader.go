@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/device"
-	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
@@ -33,10 +32,10 @@ type States interface {
 type Config struct {
 	// Lake is the lake's directory.
 	Lake string
-	// Devices (names, locations) and Thresholds (drawn on the charts) are the run's files; either
-	// may be empty.
-	Devices    []device.Device
-	Thresholds []threshold.Config
+	// Devices (names, locations) is the run's devices file; it may be empty.
+	Devices []device.Device
+	// Rules are the rules in force a device's charts draw, read at each page (nil: none).
+	Rules Rules
 	// States are the running pipeline's (nil: the lake only).
 	States States
 	// Now is the clock (time.Now when nil).

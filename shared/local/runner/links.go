@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/local/dashboard"
+	"github.com/iotwatch/iotwatch/shared/local/lakeview"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/service/links"
 )
@@ -91,11 +92,14 @@ func (p *pipeline) stopLinks() {
 	}
 }
 
-// dashboard is the pages over the run's lake, with the run's states, counters and actions.
+// dashboard is the pages over the run's lake, with the run's states, counters and actions, and
+// the rules its store holds now: the store follows the thresholds and rules files (Reload), so a
+// page drawn after an edit draws the edited thresholds.
 func (p *pipeline) dashboard(cfg Config, api *links.API, actions bool) (*dashboard.Server, error) {
-	dc := dashboard.Config{Lake: cfg.Lake, Live: live{p: p, api: api}, Actions: actions, Loopback: actions, Log: cfg.Log}
+	dc := dashboard.Config{Lake: cfg.Lake, Rules: lakeview.StoreRules{Store: p.store}, Live: live{p: p, api: api}, Actions: actions,
+		Loopback: actions, Log: cfg.Log}
 	var err error
-	if dc.Devices, dc.Thresholds, err = dashboard.ReadCatalog(cfg.Devices, cfg.Thresholds); err != nil {
+	if dc.Devices, _, err = dashboard.ReadCatalog(cfg.Devices, "", ""); err != nil { // the names; the rules are the store's
 		return nil, err
 	}
 	return dashboard.New(context.Background(), dc)

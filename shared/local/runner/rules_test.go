@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -82,4 +85,61 @@ func TestRulesForAFleetAndALocation(t *testing.T) {
 		"room-2 co2_high ESCALATE VIOLATION @03 thr=1500 v1", // the fleet's row kept through the bad edit
 		"room-2 co2_high OPEN WARNING @00 thr=1000 v1",       // the fleet's row: room-2 is in Building B
 	}, got, "room-1's 1200 ppm was under its building's 1300 until the edit")
+}
+
+// TestPagesDrawTheRulesInForceNow: the device page of `run --http` draws the thresholds the run
+// holds now, on the chart of each rule's metric: after an edit of the rules file and of the
+// thresholds file, the next page draws the edited ones, not those of the start.
+func TestPagesDrawTheRulesInForceNow(t *testing.T) {
+	dir := t.TempDir()
+	edits := 0
+	write := func(path, body string) {
+		require.NoError(t, os.WriteFile(path, []byte(body), 0o644))
+		edits++
+		at := time.Now().Add(time.Duration(edits) * time.Second) // a new modification time, whatever the clock's grain
+		require.NoError(t, os.Chtimes(path, at, at))
+	}
+	rules, thresholds, devices := filepath.Join(dir, "rules.csv"), filepath.Join(dir, "thresholds.csv"), filepath.Join(dir, "devices.csv")
+	write(rules, "user_id,scope,metric,rule,warning,violation\nops,fleet,co2,high,1000,1500\n")
+	write(thresholds, "user_id,device_id,temp_warning\nalice,room-1,24\n")
+	write(devices, "device_id,name,location\nroom-1,Office 1,Building A\n")
+	linksAddr := make(chan string, 1)
+	p := start(t, filepath.Join(dir, "lake"), thresholds, func(c *runner.Config) {
+		c.Rules, c.Devices, c.HTTP, c.LinksReady = rules, devices, "127.0.0.1:0", func(a string) { linksAddr <- a }
+	})
+	defer p.finish(t)
+	page := "http://" + <-linksAddr + "/device/room-1"
+	lines := func() map[string][]string { // chart id → its threshold lines
+		res, err := http.Get(page)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+		out := map[string][]string{}
+		for _, m := range regexp.MustCompile(`(?s)<script type="application/json">(.*?)</script>`).FindAllSubmatch(body, -1) {
+			var c struct {
+				ID         string
+				Thresholds []struct {
+					Label string
+					Value float64
+				}
+			}
+			require.NoError(t, json.Unmarshal(m[1], &c))
+			for _, l := range c.Thresholds {
+				out[c.ID] = append(out[c.ID], fmt.Sprintf("%s %g", l.Label, l.Value))
+			}
+		}
+		return out
+	}
+	assert.Equal(t, map[string][]string{"co2": {"ops co2 high warning 1000", "ops co2 high violation 1500"},
+		"temperature": {"alice temperature high warning 24"}}, lines())
+
+	write(rules, "user_id,scope,metric,rule,warning,violation\nops,fleet,co2,high,1000,1500\nops,location:Building A,co2,high,900,\nops,fleet,humidity,low,25,20\n")
+	write(thresholds, "user_id,device_id,temp_warning\nalice,room-1,26\n")
+	want := map[string][]string{"co2": {"ops co2 high warning 900"}, "humidity": {"ops humidity low warning 25", "ops humidity low violation 20"},
+		"temperature": {"alice temperature high warning 26"}}
+	wait.Until(t, 10*time.Second, "the page to draw the edited rules", func() (string, bool) {
+		got := lines()
+		return fmt.Sprint(got), assert.ObjectsAreEqual(want, got)
+	})
 }

@@ -145,19 +145,7 @@ func Make(tb testing.TB, o Options) Lake {
 		WindowStartMs: silentAt.Add(-10 * time.Minute).UnixMilli(), WindowEndMs: silentAt.UnixMilli(), ConfigVersion: 1}
 	a.AlertID = alert.ID(&a)
 	alerts = append(alerts, a)
-	w := lakefiles.NewWriter(root, lake.Alerts, "alert_time")
-	for i := range alerts {
-		line, err := alerts[i].MarshalJSON()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if err := w.AddAt(line, alerts[i].AlertTime.Truncate(time.Hour)); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		tb.Fatal(err)
-	}
+	WriteAlerts(tb, root, alerts)
 	q := lakefiles.NewQuarantine(root)
 	err := q.Put(context.Background(), "shard-0:1", []lake.Rejected{
 		{Reason: "malformed_json", Detail: "invalid character", ArrivalTime: o.End.Add(-30 * time.Minute), DataBase64: []byte("{not json"), DataText: "{not json"},
@@ -201,6 +189,28 @@ func Make(tb testing.TB, o Options) Lake {
 		}
 	}
 	return l
+}
+
+// WriteAlerts adds alerts to the lake at root, each in its hour's partition (their ids are
+// made when empty).
+func WriteAlerts(tb testing.TB, root string, alerts []alert.Alert) {
+	tb.Helper()
+	w := lakefiles.NewWriter(root, lake.Alerts, "alert_time")
+	for i := range alerts {
+		if alerts[i].AlertID == "" {
+			alerts[i].AlertID = alert.ID(&alerts[i])
+		}
+		line, err := alerts[i].MarshalJSON()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := w.AddAt(line, alerts[i].AlertTime.Truncate(time.Hour)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // WriteGz writes text gzip-compressed to path, creating its directory.

@@ -4,6 +4,8 @@
 (function () {
   const charts = [];
   window.iotwatch = { charts: charts, events: 0 };
+  // The shades of episodes and the dashed thresholds, by severity; each chart's key (app.css,
+  // .chart-key) shows the same colours.
   const sevColor = { WARNING: "rgba(176, 96, 0, 0.16)", VIOLATION: "rgba(164, 22, 26, 0.18)" };
   const lineColor = { WARNING: "#b06000", VIOLATION: "#a4161a" };
 
