@@ -123,7 +123,7 @@ run: cli
 LAKE ?= $(shell cat $(BIN)/last-lake 2>/dev/null)
 serve: cli
 	@[ -n "$(LAKE)" ] && [ -d "$(LAKE)" ] || { echo "no lake: run make run first, or give LAKE=DIR"; exit 2; }
-	$(BIN)/iotwatch serve --lake $(LAKE) --devices events/devices.csv --thresholds events/thresholds.csv --http 127.0.0.1:8080
+	$(BIN)/iotwatch serve --lake $(LAKE) --devices events/devices.csv --thresholds events/thresholds.csv --rules events/rules.csv --http 127.0.0.1:8080
 
 ## screenshots: the pictures of the pages in docs/dashboard.md (docs/screenshots/), from the browser tests (needs chromium)
 screenshots:
