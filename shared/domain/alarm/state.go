@@ -185,22 +185,29 @@ type Device struct {
 // read too, and written back as digests.
 const digestPrefix = "d:"
 
-func encodeDigest(h uint64) string {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], h)
-	return digestPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+// digestLen is the length of a stored digest: the prefix and 11 base64url characters.
+const digestLen = len(digestPrefix) + 11
+
+func encodeDigest(h uint64) string { return string(appendDigest(nil, h)) }
+
+// appendDigest appends h as stored: digestPrefix and the base64url (no padding) of its 8
+// big-endian bytes.
+func appendDigest(b []byte, h uint64) []byte {
+	var raw [8]byte
+	binary.BigEndian.PutUint64(raw[:], h)
+	return base64.RawURLEncoding.AppendEncode(append(b, digestPrefix...), raw[:])
 }
 
 func decodeDigest(s string) (uint64, bool) {
 	rest, ok := strings.CutPrefix(s, digestPrefix)
-	if !ok {
+	if !ok || len(rest) != 11 {
 		return 0, false
 	}
-	b, err := base64.RawURLEncoding.DecodeString(rest)
-	if err != nil || len(b) != 8 {
+	var raw [9]byte // 11 characters carry 66 bits
+	if n, err := base64.RawURLEncoding.Decode(raw[:], []byte(rest)); err != nil || n != 8 {
 		return 0, false
 	}
-	return binary.BigEndian.Uint64(b), true
+	return binary.BigEndian.Uint64(raw[:8]), true
 }
 
 // seen reports whether the identity of digest h is among the recent ones.
@@ -321,9 +328,15 @@ func (d *Device) stats(m reading.Metric) *TempStats {
 // worth writing: it changed, and someone watches the device (or a deleted config's state went).
 func (d *Device) Finish() bool {
 	if d.changed {
+		// One string holds every digest, each entry a slice of it: one allocation, not two a digest.
+		b := make([]byte, 0, d.ringLen*digestLen)
+		for i := 0; i < d.ringLen; i++ {
+			b = appendDigest(b, d.ring[(d.ringNext-d.ringLen+i+RecentIDs)%RecentIDs])
+		}
+		all := string(b)
 		d.st.Recent = d.st.Recent[:0]
 		for i := 0; i < d.ringLen; i++ {
-			d.st.Recent = append(d.st.Recent, encodeDigest(d.ring[(d.ringNext-d.ringLen+i+RecentIDs)%RecentIDs]))
+			d.st.Recent = append(d.st.Recent, all[i*digestLen:(i+1)*digestLen])
 		}
 		// The statistics of a metric no rule in force watches any more: a rule that comes back
 		// starts afresh (warm-up) instead of judging against a mean of days ago.

@@ -415,21 +415,31 @@ type InForce struct {
 // the row of d's device scope, else of its location's, else the fleet's. They come ordered by
 // user, then metric, then kind: the order a device's rules are judged (and its alerts emitted).
 func Resolve(rows []Row, d device.Device) []InForce {
-	type slot struct {
-		user, metric string
-		kind         Kind
-	}
-	at := make(map[slot]int, len(rows))
 	out := make([]InForce, 0, len(rows))
+	var at map[Key]int // past scanSlots rules: the slots by key (its scope left zero)
 	for _, r := range rows {
 		if !Applies(r.Scope, d) {
 			continue
 		}
-		s := slot{r.UserID, r.Metric, r.Kind}
-		i, ok := at[s]
-		if !ok {
-			at[s] = len(out)
+		i := -1
+		if at != nil {
+			if j, ok := at[Key{UserID: r.UserID, Metric: r.Metric, Kind: r.Kind}]; ok {
+				i = j
+			}
+		} else {
+			i = slotOf(out, &r)
+		}
+		if i < 0 {
 			out = append(out, InForce{Row: r})
+			switch {
+			case at != nil:
+				at[Key{UserID: r.UserID, Metric: r.Metric, Kind: r.Kind}] = len(out) - 1
+			case len(out) == scanSlots:
+				at = make(map[Key]int, len(rows))
+				for j := range out {
+					at[Key{UserID: out[j].UserID, Metric: out[j].Metric, Kind: out[j].Kind}] = j
+				}
+			}
 			continue
 		}
 		cur := &out[i]
@@ -447,6 +457,20 @@ func Resolve(rows []Row, d device.Device) []InForce {
 	}
 	sortInForce(out)
 	return out
+}
+
+// scanSlots is how many rules Resolve finds by a scan (slotOf) before it keeps a map: a device
+// has tens of rules, for which the scan costs less than a map; the limits allow thousands.
+const scanSlots = 64
+
+// slotOf is the index in out of the rule of r's (user, metric, kind), or -1.
+func slotOf(out []InForce, r *Row) int {
+	for i := range out {
+		if o := &out[i]; o.Kind == r.Kind && o.Metric == r.Metric && o.UserID == r.UserID {
+			return i
+		}
+	}
+	return -1
 }
 
 // Applies reports whether a row of scope s is for device d (its id, its location, or the fleet).
@@ -476,29 +500,39 @@ func sortInForce(rules []InForce) {
 		metric string
 		i      int
 	}
-	users := map[string]int{}
+	var users []string // in the order they first appear: few
+	rank := func(u string) int {
+		for i, v := range users {
+			if v == u {
+				return i
+			}
+		}
+		users = append(users, u)
+		return len(users) - 1
+	}
 	keys := make([]key, len(rules))
 	for i := range rules {
-		r := &rules[i]
-		u, ok := users[r.UserID]
-		if !ok {
-			u = len(users)
-			users[r.UserID] = u
-		}
-		keys[i] = key{u, r.Kind, r.Metric, i}
-	}
-	sorted := slices.IsSortedFunc(keys, func(a, b key) int {
-		return cmp.Or(cmp.Compare(a.user, b.user), cmp.Compare(a.kind, b.kind), strings.Compare(a.metric, b.metric))
-	})
-	if sorted {
-		return
+		keys[i] = key{rank(rules[i].UserID), rules[i].Kind, rules[i].Metric, i}
 	}
 	slices.SortFunc(keys, func(a, b key) int { // i last: stable
 		return cmp.Or(cmp.Compare(a.user, b.user), cmp.Compare(a.kind, b.kind), strings.Compare(a.metric, b.metric), cmp.Compare(a.i, b.i))
 	})
-	in := slices.Clone(rules)
-	for i, k := range keys {
-		rules[i] = in[k.i]
+	// Put rules[keys[i].i] at i, following each cycle of the permutation: no copy of the rules.
+	for i := range keys {
+		if keys[i].i == i || keys[i].i < 0 {
+			continue
+		}
+		tmp, j := rules[i], i
+		for {
+			from := keys[j].i
+			keys[j].i = -1
+			if from == i {
+				rules[j] = tmp
+				break
+			}
+			rules[j] = rules[from]
+			j = from
+		}
 	}
 }
 

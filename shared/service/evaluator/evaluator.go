@@ -108,8 +108,11 @@ type Device struct {
 // InForce are the device's rules in force: its wide configs' device rows and its long rows,
 // the most specific row winning per (user, metric, rule).
 func (d *Device) InForce() []rule.InForce {
-	if len(d.Rows) == 0 {
+	switch {
+	case len(d.Rows) == 0:
 		return alarm.InForce(d.Configs)
+	case len(d.Configs) == 0:
+		return rule.Resolve(d.Rows, d.Info)
 	}
 	return rule.Resolve(append(rule.FromConfigs(d.Configs), d.Rows...), d.Info)
 }
@@ -162,9 +165,18 @@ func (t *Tables) DeviceLocked(id string) Device {
 	if d.Info.ID == "" {
 		d.Info.ID = id
 	}
-	for _, r := range t.Rows {
-		if rule.Applies(r.Scope, d.Info) {
-			d.Rows = append(d.Rows, r)
+	n := 0
+	for i := range t.Rows {
+		if rule.Applies(t.Rows[i].Scope, d.Info) {
+			n++
+		}
+	}
+	if n > 0 {
+		d.Rows = make([]rule.Row, 0, n)
+		for i := range t.Rows {
+			if rule.Applies(t.Rows[i].Scope, d.Info) {
+				d.Rows = append(d.Rows, t.Rows[i])
+			}
 		}
 	}
 	return d
