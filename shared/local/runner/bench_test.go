@@ -204,7 +204,7 @@ func BenchmarkLocalPipeline(b *testing.B) {
 				Stream: stream.Config{Shards: 2}, // the defaults of iotwatch run
 				// The readings' times are of 2026-03-01: judged on the wall clock, every device would
 				// be silent for months at each check (the silent rule of the rules' cases).
-				Clock: runner.ClockWatermark,
+				Clock:  runner.ClockWatermark,
 				Alerts: at, Ready: func(a string) { ready <- a }})
 			if err != nil {
 				b.Error(err)
