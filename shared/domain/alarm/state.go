@@ -138,6 +138,20 @@ func (s DeviceState) Clone() DeviceState {
 // RuleKey is the key of a user's rule state in DeviceState.Rules.
 func RuleKey(rule Rule, user string) string { return string(rule) + ":" + user }
 
+// appendRuleKey appends RuleKey(rule, user) to b: a map lookup with string(b) builds no string.
+func appendRuleKey(b []byte, rule Rule, user string) []byte {
+	return append(append(append(b, rule...), ':'), user...)
+}
+
+// key is the slot's RuleKey.
+func (sl *slot) key() string { return RuleKey(sl.name, sl.user) }
+
+// is reports whether k is the slot's RuleKey, building none.
+func (sl *slot) is(k string) bool {
+	n := len(sl.name)
+	return len(k) == n+1+len(sl.user) && k[:n] == string(sl.name) && k[n] == ':' && k[n+1:] == sl.user
+}
+
 // Outcome says what became of one reading.
 type Outcome uint8
 
@@ -223,8 +237,8 @@ func (d *Device) seen(h uint64) bool {
 // slot is what a Device keeps of one rule in force.
 type slot struct {
 	state  *RuleState // nil until needed
-	key    string     // its RuleKey
 	name   alert.Rule // its name in alerts
+	user   string     // its user: RuleKey(name, user) keys its state
 	metric reading.Metric
 	known  bool // the rule's metric is one a reading carries (a built-in)
 }
@@ -250,6 +264,7 @@ func NewRules(st *DeviceState, id string, rules []rule.InForce) *Device {
 	found := 0                                        // rule states that belong to a rule in force
 	d.watched[0], d.nWatched = reading.Temperature, 1 // kept always, as the earlier editions did
 	var watched uint32 = 1 << reading.Temperature
+	var keyBuf [128]byte // a key's bytes, for the lookups
 	for i := range rules {
 		r := &rules[i].Row
 		if i == 0 || r.UserID != rules[i-1].UserID {
@@ -262,8 +277,8 @@ func NewRules(st *DeviceState, id string, rules []rule.InForce) *Device {
 		}
 		sl := &d.slots[i]
 		sl.name = r.Name()
-		sl.key = RuleKey(sl.name, r.UserID)
-		if sl.state = st.Rules[sl.key]; sl.state != nil {
+		sl.user = r.UserID
+		if sl.state = st.Rules[string(appendRuleKey(keyBuf[:0], sl.name, r.UserID))]; sl.state != nil { // no key built for a lookup
 			found++
 		}
 		sl.metric, sl.known = metricOf(r.Metric)
@@ -297,7 +312,7 @@ type userRules struct{ from, to, silent int }
 // live reports whether a rule state key belongs to a rule in force.
 func (d *Device) live(k string) bool {
 	for i := range d.slots {
-		if d.slots[i].key == k {
+		if d.slots[i].is(k) {
 			return true
 		}
 	}
@@ -465,13 +480,14 @@ func (d *Device) ruleState(i int) *RuleState {
 	if rs == nil {
 		rs = &RuleState{}
 		d.slots[i].state = rs
-		d.st.Rules[d.slots[i].key] = rs
+		d.st.Rules[d.slots[i].key()] = rs
 	}
 	return rs
 }
 
 func (d *Device) dropRule(i int) {
-	delete(d.st.Rules, d.slots[i].key)
+	var buf [128]byte
+	delete(d.st.Rules, string(appendRuleKey(buf[:0], d.slots[i].name, d.slots[i].user)))
 	d.slots[i].state = nil
 }
 

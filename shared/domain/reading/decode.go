@@ -96,12 +96,16 @@ func (d *Decoder) Decode(data []byte, opts Options) (Reading, error) {
 	// The lake keeps one message a line (bronze is JSON lines, read line by line by Athena and
 	// DuckDB): a line break inside a message, even as JSON whitespace, would split it there. Line
 	// ends after it are a delimiter's, not the message's (lake.LineMD5 leaves them out too).
-	if i := lineBreak(trimLineEnds(data)); i >= 0 {
-		return Reading{}, reject(MalformedJSON, "a line break inside the message at byte %d: the lake keeps one message a line (send compact JSON)", i)
-	}
+	// The check rides on the scanner (its whitespace is the only place an accepted message can
+	// hold a line break), not on a pass of its own over the bytes: a tenth of an evaluation.
 	var f fields
-	s := scanner{b: data}
-	if err := s.object(&f); err != "" {
+	s := scanner{b: data, lineBreak: -1}
+	err := s.object(&f)
+	end := len(trimLineEnds(data))
+	switch {
+	case err != "" && lineBreak(data[:end]) >= 0, err == "" && s.lineBreak >= 0 && s.lineBreak < end:
+		return Reading{}, reject(MalformedJSON, "a line break inside the message at byte %d: the lake keeps one message a line (send compact JSON)", lineBreak(data[:end]))
+	case err != "":
 		return Reading{}, &Rejection{Reason: MalformedJSON, Detail: err + " at byte " + strconv.Itoa(s.i)}
 	}
 	return d.validate(data, &f, opts)
@@ -265,12 +269,18 @@ func unescape(raw []byte) string {
 type scanner struct {
 	b []byte
 	i int
+	// lineBreak is where ws first skipped a CR or LF (-1: nowhere). Only whitespace can hold
+	// one in a message the scanner accepts (in a string it is a control character, refused).
+	lineBreak int
 }
 
 var space = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
 
 func (s *scanner) ws() {
 	for s.i < len(s.b) && s.b[s.i] <= ' ' && space[s.b[s.i]] {
+		if c := s.b[s.i]; (c == '\n' || c == '\r') && s.lineBreak < 0 {
+			s.lineBreak = s.i
+		}
 		s.i++
 	}
 }

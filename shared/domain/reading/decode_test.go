@@ -273,6 +273,9 @@ func FuzzDecode(f *testing.F) {
 		if repeatedTopLevel(data) {
 			t.Fatalf("Decode(%q) accepted a repeated top-level name", data)
 		}
+		if bytes.ContainsAny(bytes.TrimRight(data, "\r\n"), "\r\n") {
+			t.Fatalf("Decode(%q) accepted a line break inside the message", data)
+		}
 		if !ValidDeviceID(r.DeviceID) || r.EventTime.IsZero() || r.present == 0 {
 			t.Fatalf("Decode(%q) = %+v: invalid reading accepted", data, r)
 		}

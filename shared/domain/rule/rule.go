@@ -184,8 +184,23 @@ func (r Row) Name() alert.Rule {
 	case r.Kind == Stuck && r.Metric == reading.Temperature.String():
 		return alert.SensorStuck
 	}
+	for m := reading.Metric(0); m < reading.NumMetrics; m++ {
+		if r.Kind < numKinds && m.String() == r.Metric {
+			return builtInNames[m][r.Kind] // no string built a rule a batch
+		}
+	}
 	return alert.Rule(r.Metric + "_" + r.Kind.String())
 }
+
+// builtInNames are the names of the rules on built-in metrics, made once.
+var builtInNames = func() (out [reading.NumMetrics][numKinds]alert.Rule) {
+	for m := range out {
+		for k := range out[m] {
+			out[m][k] = alert.Rule(reading.Metric(m).String() + "_" + Kind(k).String())
+		}
+	}
+	return out
+}()
 
 // Metrics says which metric names a rule may name: the built-ins, and once a catalog is
 // loaded, the metrics it declares.
