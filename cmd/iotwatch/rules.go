@@ -51,8 +51,8 @@ func (t *rulesTarget) add(cmd *cobra.Command) {
 // open returns the chosen home and its name for messages.
 func (t *rulesTarget) open(cmd *cobra.Command) (rulesStore, string, error) {
 	if t.file != "" {
-		if cmd.Flags().Changed("table") {
-			return nil, "", errors.New("give --table or --rules, not both")
+		if cmd.Flags().Changed("table") || cmd.Flags().Changed("endpoint") {
+			return nil, "", errors.New("give --table (and --endpoint) or --rules, not both")
 		}
 		return filestore.RulesFile{Path: t.file}, t.file, nil
 	}
@@ -331,6 +331,8 @@ the devices file for the locations).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			local := rulesFile != "" || thresholdsFile != ""
 			switch {
+			case devicesFile != "" && !local:
+				return errors.New("--devices goes with the local files (--rules, --thresholds): the table and a run know the devices' locations")
 			case server != "" && (local || cmd.Flags().Changed("table")), local && cmd.Flags().Changed("table"):
 				return errors.New("give one of --table, --server, or the local files (--rules, --thresholds)")
 			case server != "":

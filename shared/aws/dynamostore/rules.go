@@ -175,6 +175,7 @@ func (s *Store) ListRules(ctx context.Context, sc *rule.Scope) ([]rule.Row, erro
 	} else {
 		in := &dynamodb.ScanInput{
 			TableName:                 &s.table,
+			ConsistentRead:            aws.Bool(true), // PutRules versions and limits are judged on it
 			FilterExpression:          aws.String("begins_with(#sk, :rule)"),
 			ExpressionAttributeNames:  map[string]string{"#sk": SK},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":rule": &types.AttributeValueMemberS{Value: table.SKRulePrefix}},
@@ -222,6 +223,15 @@ func lessKey(a, b rule.Key) bool {
 // the next when something did (1 when new). It reads every stored row first (ListRules), and
 // refuses, writing nothing, rows that would take a user or a scope past rule.Check's limits.
 func (s *Store) PutRules(ctx context.Context, rows []rule.Row) error {
+	var bad []error
+	for i, r := range rows {
+		if err := storable(r); err != nil {
+			bad = append(bad, fmt.Errorf("row %d: %w", i+1, err))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("nothing written:\n%w", errors.Join(bad...))
+	}
 	stored, err := s.ListRules(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("reading the stored rules: %w", err)
@@ -260,6 +270,7 @@ func mergeRows(stored, rows []rule.Row) ([]rule.Row, map[rule.Key]int) {
 // DeleteRules removes the rows of keys. A key with no row refuses the whole call, nothing
 // deleted (a typing error should not half-apply).
 func (s *Store) DeleteRules(ctx context.Context, keys []rule.Key) error {
+	keys = uniqueKeys(keys) // a batch may not name an item twice
 	held := map[rule.Key]bool{}
 	read := map[rule.Scope]bool{}
 	for _, k := range keys {
@@ -288,6 +299,30 @@ func (s *Store) DeleteRules(ctx context.Context, keys []rule.Key) error {
 		return fmt.Errorf("no such rule, nothing deleted: %s", strings.Join(missing, "; "))
 	}
 	return s.batchWrite(ctx, reqs)
+}
+
+// uniqueKeys is keys without repeats, in order.
+func uniqueKeys(keys []rule.Key) []rule.Key {
+	seen := make(map[rule.Key]bool, len(keys))
+	out := keys[:0:0]
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// storable checks that DynamoDB can hold a row's numbers: its number type spans 1e-130 to
+// 9.99e125 in magnitude, and a put that a later call of the batch would refuse half-applies.
+func storable(r rule.Row) error {
+	for name, v := range map[string]threshold.Value{"warning": r.Warning, "violation": r.Violation, "hysteresis": r.Hysteresis, "floor": r.Floor} {
+		if a := math.Abs(v.V); v.Set && (a > 9.99e125 || a != 0 && a < 1e-130) {
+			return fmt.Errorf("%s: %v is beyond what DynamoDB stores (1e-130 to 9.99e125)", name, v.V)
+		}
+	}
+	return nil
 }
 
 // rulesCache holds the rows of the locations and the fleet, each with when it was read; one read

@@ -89,13 +89,14 @@ func TestScopeRulesAreCached(t *testing.T) {
 	require.NoError(t, s.PutDevices(ctx, devs))
 	require.NoError(t, s.PutRules(ctx, []rule.Row{row("ops", "fleet", "co2", rule.High, 1000), row("ops", "location:Building A", "humidity", rule.Low, 25)}))
 	calls.Take()
+	readAt := now // when the scopes were last read
 	warnings := func() []float64 {
 		var out []float64
 		for _, d := range devs {
 			got, err := s.LoadDevice(ctx, d.ID)
 			require.NoError(t, err)
 			require.Len(t, got.Rows, 2)
-			assert.False(t, got.RowsAsOf.After(now), "RowsAsOf is when the rows were read")
+			assert.Equal(t, readAt, got.RowsAsOf, "RowsAsOf is when the rows were read")
 			out = append(out, got.Rows[0].Warning.V)
 		}
 		return out
@@ -109,8 +110,17 @@ func TestScopeRulesAreCached(t *testing.T) {
 	assert.Equal(t, []float64{1000, 1000, 1000, 1000}, warnings(), "within the bound: the rows read before")
 	assert.Equal(t, map[string]int{"DynamoDB.Query": 4}, calls.Take())
 	now = now.Add(time.Second)
+	readAt = now
 	assert.Equal(t, []float64{1200, 1200, 1200, 1200}, warnings(), "at the bound: read again")
 	assert.Equal(t, map[string]int{"DynamoDB.Query": 4 + 2}, calls.Take())
+
+	// A device of another location: its location is read now, the fleet's rows 30 s ago: its
+	// rows are as old as the older.
+	require.NoError(t, s.PutDevices(ctx, []device.Device{{ID: "room-9", Location: "Building B"}}))
+	now = now.Add(30 * time.Second)
+	got, err := s.LoadDevice(ctx, "room-9")
+	require.NoError(t, err)
+	assert.Equal(t, readAt, got.RowsAsOf, "the fleet's read, the older")
 }
 
 const table60s = 60 * time.Second
@@ -187,11 +197,13 @@ func TestRulesPutListDelete(t *testing.T) {
 	require.Len(t, only, 1)
 	assert.Equal(t, 1100.0, only[0].Warning.V)
 
+	huge := row("ops", "fleet", "light", rule.High, 1e300)
+	require.ErrorContains(t, s.PutRules(ctx, []rule.Row{huge}), "row 1: warning: 1e+300 is beyond what DynamoDB stores")
 	err = s.DeleteRules(ctx, []rule.Key{b.Key(), row("ops", "fleet", "light", rule.High, 1).Key()})
 	require.ErrorContains(t, err, "no such rule, nothing deleted: user ops, scope fleet, metric light, rule high")
 	rows, _ = s.ListRules(ctx, nil)
 	assert.Len(t, rows, 2, "nothing deleted")
-	require.NoError(t, s.DeleteRules(ctx, []rule.Key{b.Key()}))
+	require.NoError(t, s.DeleteRules(ctx, []rule.Key{b.Key(), b.Key()}), "a key named twice is deleted once")
 	rows, _ = s.ListRules(ctx, nil)
 	assert.Len(t, rows, 1)
 

@@ -44,6 +44,7 @@ func ParseCSV(r io.Reader, name string, metrics Metrics) ([]Row, error) {
 // ParseKeys reads the rows' keys of a rules file (user_id, scope, metric, rule; the other
 // columns are not read), for deleting them: any bad key refuses the file, line and field named.
 func ParseKeys(r io.Reader, name string, metrics Metrics) ([]Key, error) {
+	seen := map[Key]int{} // the line of each key
 	keys, err := csvfile.Read(r, name, csvColumns, func(c *csvfile.Row) Key {
 		k := Key{UserID: c.Raw("user_id"), Metric: c.Get("metric")}
 		if err := threshold.ValidUserID(k.UserID); err != nil {
@@ -64,6 +65,11 @@ func ParseKeys(r io.Reader, name string, metrics Metrics) ([]Key, error) {
 			c.Errorf("metric", "%q is neither a built-in metric nor a declared one", k.Metric)
 		}
 		k.Kind = kind
+		if line, dup := seen[k]; dup && ok {
+			c.Errorf("rule", "%s is named on line %d already", DescribeKey(k), line)
+		} else {
+			seen[k] = c.Line()
+		}
 		return k
 	})
 	if err != nil {

@@ -515,14 +515,29 @@ func sortInForce(rules []InForce) {
 		metric string
 		i      int
 	}
-	var users []string // in the order they first appear: few
+	var users []string     // in the order they first appear: few, found by a scan
+	var ranks map[string]int // past scanSlots users (a scope may have thousands)
 	rank := func(u string) int {
+		if ranks != nil {
+			r, ok := ranks[u]
+			if !ok {
+				r = len(ranks)
+				ranks[u] = r
+			}
+			return r
+		}
 		for i, v := range users {
 			if v == u {
 				return i
 			}
 		}
 		users = append(users, u)
+		if len(users) == scanSlots {
+			ranks = make(map[string]int, len(rules))
+			for i, v := range users {
+				ranks[v] = i
+			}
+		}
 		return len(users) - 1
 	}
 	keys := make([]key, len(rules))
