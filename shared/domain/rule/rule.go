@@ -515,7 +515,7 @@ func sortInForce(rules []InForce) {
 		metric string
 		i      int
 	}
-	var users []string     // in the order they first appear: few, found by a scan
+	var users []string       // in the order they first appear: few, found by a scan
 	var ranks map[string]int // past scanSlots users (a scope may have thousands)
 	rank := func(u string) int {
 		if ranks != nil {
