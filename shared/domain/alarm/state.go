@@ -792,7 +792,7 @@ func (d *Device) dropOrphans(r *reading.Reading, emit func(alert.Alert)) {
 			Kind:          alert.Resolve,
 			AlertTime:     r.EventTime,
 			UserID:        user,
-			DeviceID:      r.DeviceID,
+			DeviceID:      strings.Clone(r.DeviceID), // the reading's may alias its message (reading.Decoder.Alias)
 			Rule:          Rule(name),
 			Severity:      rs.Open.Severity(),
 			Metric:        metric,

@@ -27,9 +27,10 @@ type Options struct {
 // is not safe for concurrent use; the zero value is ready.
 type Decoder struct {
 	devices map[string]string
-	// Alias lets a Reading's MsgID refer to the message bytes instead of a copy: the caller must
-	// then keep the bytes unchanged for as long as it uses the reading (the evaluate handler does,
-	// for the length of a batch; a reader that reuses its line buffer must not set it).
+	// Alias lets a Reading's MsgID and DeviceID refer to the message bytes instead of copies: the
+	// caller must then keep the bytes unchanged for as long as it uses the reading, and copy what
+	// it keeps longer (the evaluate handler does, for the length of a batch; a reader that reuses
+	// its line buffer must not set it).
 	Alias bool
 }
 
@@ -147,7 +148,11 @@ func (d *Decoder) validate(data []byte, f *fields, opts Options) (Reading, error
 		if !ValidDeviceID(unsafe.String(unsafe.SliceData(raw), len(raw))) {
 			return r, reject(BadDeviceID, "device_id %q does not match %s", raw, DeviceIDPattern)
 		}
-		r.DeviceID = d.intern(raw)
+		if d.Alias && !f.deviceID.escaped {
+			r.DeviceID = unsafe.String(unsafe.SliceData(raw), len(raw))
+		} else {
+			r.DeviceID = d.intern(raw)
+		}
 	default:
 		return r, reject(BadDeviceID, "device_id is not a string")
 	}

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -437,8 +438,10 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 		b.msg = append(b.msg, int32(i))
 		g := groups[r.DeviceID]
 		if g == nil {
-			g = &group{id: r.DeviceID, firstID: m.ID, first: idx}
-			groups[r.DeviceID] = g
+			// The reading's id aliases the message (Alias): the group's, kept past the batch
+			// (the cache, the alerts), is a copy.
+			g = &group{id: strings.Clone(r.DeviceID), firstID: m.ID, first: idx}
+			groups[g.id] = g
 			order = append(order, g)
 		} else {
 			b.next[g.last] = idx
