@@ -227,3 +227,35 @@ func TestCacheAgesFromWhenTheScopesWereRead(t *testing.T) {
 		}
 	}
 }
+
+// TestNothingKeptAliasesTheMessages: the decoder's readings refer to the messages' bytes
+// (Alias); what the service keeps past a batch (its cache's keys, the alerts it published) must
+// be copies. The first batch's bytes are overwritten after it: the next batch still finds
+// room-1 in the cache, and the alerts still name room-1.
+func TestNothingKeptAliasesTheMessages(t *testing.T) {
+	pub := &keepingPublisher{}
+	svc := evaluator.New(memstore.New(aliceConfig, nil), pub, failingQuarantine{}, evaluator.DefaultConfig, nil, nil)
+	first := []evaluator.Message{msg("1", 0, 25)}
+	_, err := svc.Evaluate(context.Background(), first)
+	require.NoError(t, err)
+	for i := range first[0].Data { // the transport reuses its buffer
+		first[0].Data[i] = 'x'
+	}
+	out, err := svc.Evaluate(context.Background(), []evaluator.Message{msg("2", 1, 27)})
+	require.NoError(t, err)
+	assert.Equal(t, 1, out.Stats.DevicesCached, "the cache's key is a copy of the device id")
+	require.Len(t, pub.alerts, 2)
+	for _, a := range pub.alerts {
+		assert.Equal(t, "room-1", a.DeviceID)
+	}
+}
+
+// keepingPublisher keeps every alert it is given.
+type keepingPublisher struct{ alerts []alert.Alert }
+
+func (p *keepingPublisher) Publish(_ context.Context, ns []evaluator.Notice) []error {
+	for _, n := range ns {
+		p.alerts = append(p.alerts, n.Alert)
+	}
+	return make([]error, len(ns))
+}
