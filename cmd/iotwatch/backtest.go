@@ -12,7 +12,6 @@ import (
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	devicepkg "github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
-	"github.com/iotwatch/iotwatch/shared/domain/rule"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/domain/user"
 	"github.com/iotwatch/iotwatch/shared/tools/backtest"
@@ -42,27 +41,16 @@ standard error as FILE:LINE: reason: detail; the exit status is 1 when there wer
 			if thresholdsFile == "" && rulesFile == "" {
 				return fmt.Errorf("give --thresholds, --rules, or both")
 			}
-			var configs []threshold.Config
 			var opts backtest.Options
-			var err error
-			if thresholdsFile != "" {
-				if configs, err = readThresholds(thresholdsFile); err != nil {
-					return err
-				}
+			files, err := readLocalFiles(thresholdsFile, rulesFile, devicesFile)
+			if err != nil {
+				return err
 			}
-			if rulesFile != "" {
-				parse := func(r io.Reader, name string) ([]rule.Row, error) { return rule.ParseCSV(r, name, rule.BuiltIn{}) }
-				if opts.Rules, err = readCSV(rulesFile, "rules", "nothing used", parse); err != nil {
-					return err
-				}
-			}
+			configs := files.configs
+			opts.Rules = files.rows
 			if devicesFile != "" {
-				devs, err := readCSV(devicesFile, "devices", "nothing used", devicepkg.ParseCSV)
-				if err != nil {
-					return err
-				}
 				opts.Devices = map[string]devicepkg.Device{}
-				for _, d := range devs {
+				for _, d := range files.devices {
 					opts.Devices[d.ID] = d
 				}
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/local/broker"
 	"github.com/iotwatch/iotwatch/shared/local/dashboard"
 	"github.com/iotwatch/iotwatch/shared/local/durable"
+	"github.com/iotwatch/iotwatch/shared/local/lakeview"
 )
 
 // openPages opens the pages of an existing lake (cfg.Lake), with the devices, thresholds and rules
@@ -27,10 +28,11 @@ func openPages(ctx context.Context, cfg dashboard.Config, devicesPath, threshold
 	if _, err := os.Stat(cfg.Lake); err != nil {
 		return nil, fmt.Errorf("the lake: %w", err)
 	}
-	var err error
-	if cfg.Devices, cfg.Rules, err = dashboard.ReadCatalog(devicesPath, thresholdsPath, rulesPath); err != nil {
+	files, err := readLocalFiles(thresholdsPath, rulesPath, devicesPath)
+	if err != nil {
 		return nil, err
 	}
+	cfg.Devices, cfg.Rules = files.devices, lakeview.StaticRules(files.devices, files.configs, files.rows)
 	return dashboard.New(ctx, cfg)
 }
 

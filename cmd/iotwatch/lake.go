@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/iotwatch/iotwatch/shared/local/dashboard"
 	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 )
@@ -200,9 +199,9 @@ func printRows(w io.Writer, rows *sql.Rows, format string) error {
 
 // setDevices gives the engine the devices file's names and locations (none without a file).
 func setDevices(ctx context.Context, e *duckdbengine.Engine, path string) error {
-	devs, _, err := dashboard.ReadCatalog(path, "", "")
+	files, err := readLocalFiles("", "", path)
 	if err != nil {
 		return fmt.Errorf("--devices: %w", err)
 	}
-	return e.SetDevices(ctx, devs)
+	return e.SetDevices(ctx, files.devices)
 }

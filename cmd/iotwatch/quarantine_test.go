@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iotwatch/iotwatch/shared/testsupport/wait"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/iotwatch/iotwatch/shared/testsupport/wait"
 )
 
 // TestQuarantineReplayThroughARun: messages a run quarantined, listed, then replayed to it: the

@@ -204,9 +204,7 @@ the flag) and the field, and writes nothing.`,
 				return errors.New("give a file or a rule's flags, not both")
 			case len(args) == 1:
 				var err error
-				if rows, err = readCSV(args[0], "rules", "nothing written", func(r io.Reader, name string) ([]rule.Row, error) {
-					return rule.ParseCSV(r, name, rule.BuiltIn{})
-				}); err != nil {
+				if rows, err = readCSV(args[0], "rules", "nothing written", parseRules); err != nil {
 					return err
 				}
 			default:
@@ -375,35 +373,16 @@ the devices file for the locations).`,
 // device's metadata.
 func readLocalRules(rulesFile, thresholdsFile, devicesFile, dev string) (device.Device, []rule.Row, error) {
 	info := device.Device{ID: dev}
-	var rows []rule.Row
-	if thresholdsFile != "" {
-		cfgs, err := readThresholds(thresholdsFile)
-		if err != nil {
-			return info, nil, err
-		}
-		rows = rule.FromConfigs(cfgs)
+	files, err := readLocalFiles(thresholdsFile, rulesFile, devicesFile)
+	if err != nil {
+		return info, nil, err
 	}
-	if rulesFile != "" {
-		long, err := readCSV(rulesFile, "rules", "nothing used", func(r io.Reader, name string) ([]rule.Row, error) {
-			return rule.ParseCSV(r, name, rule.BuiltIn{})
-		})
-		if err != nil {
-			return info, nil, err
-		}
-		rows = append(rows, long...)
-	}
-	if devicesFile != "" {
-		devs, err := readCSV(devicesFile, "devices", "nothing used", device.ParseCSV)
-		if err != nil {
-			return info, nil, err
-		}
-		for _, d := range devs {
-			if d.ID == dev {
-				info = d
-			}
+	for _, d := range files.devices {
+		if d.ID == dev {
+			info = d
 		}
 	}
-	return info, rows, nil
+	return info, append(rule.FromConfigs(files.configs), files.rows...), nil
 }
 
 // explainFromRun asks a running `iotwatch run --http` for a device's rules in force.

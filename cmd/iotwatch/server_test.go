@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iotwatch/iotwatch/shared/testsupport/wait"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/iotwatch/iotwatch/shared/testsupport/wait"
 )
 
 // TestRunWithTLSFromAConfigFile: a CA and a device certificate from the CLI, a run configured

@@ -17,6 +17,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/rule"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/domain/user"
 )
@@ -132,6 +133,40 @@ func readCSV[T any](path, noun, outcome string, parse func(io.Reader, string) ([
 		return nil, fmt.Errorf("invalid %s, %s:\n%w", noun, outcome, err)
 	}
 	return rows, nil
+}
+
+// localFiles are the thresholds, rules and devices files as iotwatch run reads them, each
+// validated whole; an empty path is none.
+type localFiles struct {
+	configs []threshold.Config
+	rows    []rule.Row
+	devices []device.Device
+}
+
+func readLocalFiles(thresholdsPath, rulesPath, devicesPath string) (localFiles, error) {
+	var f localFiles
+	var err error
+	if thresholdsPath != "" {
+		if f.configs, err = readThresholds(thresholdsPath); err != nil {
+			return f, err
+		}
+	}
+	if rulesPath != "" {
+		if f.rows, err = readCSV(rulesPath, "rules", "nothing used", parseRules); err != nil {
+			return f, err
+		}
+	}
+	if devicesPath != "" {
+		if f.devices, err = readCSV(devicesPath, "devices", "nothing used", device.ParseCSV); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+// parseRules reads a rules file of the built-in metrics.
+func parseRules(r io.Reader, name string) ([]rule.Row, error) {
+	return rule.ParseCSV(r, name, rule.BuiltIn{})
 }
 
 func newThresholds(stdout io.Writer) *cobra.Command {

@@ -21,8 +21,6 @@ import (
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/device"
-	"github.com/iotwatch/iotwatch/shared/domain/rule"
-	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/local/lakeview"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/service/links"
@@ -215,33 +213,15 @@ func (s *Server) Clock() (time.Time, bool) {
 
 var errNotFound = errors.New("not found")
 
-// ReadCatalog reads the devices file (names, locations) and the rules the pages draw, from the
-// thresholds file (the wide form) and the rules file (the long form), once: the pages of a lake
-// with no running pipeline (`iotwatch serve`, `iotwatch report`). An empty path is none.
-func ReadCatalog(devicesPath, thresholdsPath, rulesPath string) ([]device.Device, lakeview.Rules, error) {
-	var devs []device.Device
-	var ths []threshold.Config
-	var rows []rule.Row
-	read := func(path string, parse func(f *os.File) error) error {
-		if path == "" {
-			return nil
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		return parse(f)
+// ReadDevices reads the devices file (names, locations) the pages name devices by; "" is none.
+func ReadDevices(path string) ([]device.Device, error) {
+	if path == "" {
+		return nil, nil
 	}
-	err := read(devicesPath, func(f *os.File) (err error) { devs, err = device.ParseCSV(f, devicesPath); return })
-	if err == nil {
-		err = read(thresholdsPath, func(f *os.File) (err error) { ths, err = threshold.ParseCSV(f, thresholdsPath); return })
-	}
-	if err == nil {
-		err = read(rulesPath, func(f *os.File) (err error) { rows, err = rule.ParseCSV(f, rulesPath, rule.BuiltIn{}); return })
-	}
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return devs, lakeview.StaticRules(devs, ths, rows), nil
+	defer f.Close()
+	return device.ParseCSV(f, path)
 }

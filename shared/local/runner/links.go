@@ -99,7 +99,7 @@ func (p *pipeline) dashboard(cfg Config, api *links.API, actions bool) (*dashboa
 	dc := dashboard.Config{Lake: cfg.Lake, Rules: lakeview.StoreRules{Store: p.store}, Live: live{p: p, api: api}, Actions: actions,
 		Loopback: actions, Log: cfg.Log}
 	var err error
-	if dc.Devices, _, err = dashboard.ReadCatalog(cfg.Devices, "", ""); err != nil { // the names; the rules are the store's
+	if dc.Devices, err = dashboard.ReadDevices(cfg.Devices); err != nil { // the names; the rules are the store's
 		return nil, err
 	}
 	return dashboard.New(context.Background(), dc)
