@@ -146,13 +146,8 @@ func (f *ruleFlags) row() (rule.Row, error) {
 		*n.v = x
 	}
 	if len(errs) == 0 {
-		if err := r.Validate(rule.BuiltIn{}); err != nil {
-			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-				var fe *rule.FieldError
-				if errors.As(e, &fe) {
-					bad(flagOf(fe.Field), "%s", fe.Msg)
-				}
-			}
+		for _, fe := range rule.FieldErrors(r.Validate(rule.BuiltIn{})) {
+			bad(flagOf(fe.Field), "%s", fe.Msg)
 		}
 	}
 	if len(errs) > 0 {
@@ -163,26 +158,11 @@ func (f *ruleFlags) row() (rule.Row, error) {
 
 // key returns the (user, scope, metric, rule) the flags name.
 func (f *ruleFlags) key() (rule.Key, error) {
+	k, err := rule.ParseKey(f.user, f.scope, f.metric, f.kind, rule.BuiltIn{})
 	var errs []error
-	k := rule.Key{UserID: f.user, Metric: f.metric}
-	if err := threshold.ValidUserID(f.user); err != nil {
-		errs = append(errs, fmt.Errorf("--user: %w", err))
+	for _, fe := range rule.FieldErrors(err) {
+		errs = append(errs, fmt.Errorf("%s: %s", flagOf(fe.Field), fe.Msg))
 	}
-	sc, err := rule.ParseScope(f.scope)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("--scope: %w", err))
-	}
-	k.Scope = sc
-	kind, ok := rule.ParseKind(f.kind)
-	switch {
-	case !ok:
-		errs = append(errs, fmt.Errorf("--rule: %q is not a rule (rules: high, low, no_occupancy, anomaly, stuck, silent)", f.kind))
-	case kind == rule.Silent && f.metric != "":
-		errs = append(errs, errors.New("--metric: silent is about the device, not a metric: leave it out"))
-	case kind != rule.Silent && !(rule.BuiltIn{}).Known(f.metric):
-		errs = append(errs, fmt.Errorf("--metric: %q is not a built-in metric", f.metric))
-	}
-	k.Kind = kind
 	return k, errors.Join(errs...)
 }
 

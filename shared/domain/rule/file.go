@@ -2,7 +2,6 @@ package rule
 
 import (
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -46,26 +45,11 @@ func ParseCSV(r io.Reader, name string, metrics Metrics) ([]Row, error) {
 func ParseKeys(r io.Reader, name string, metrics Metrics) ([]Key, error) {
 	seen := map[Key]int{} // the line of each key
 	keys, err := csvfile.Read(r, name, csvColumns, func(c *csvfile.Row) Key {
-		k := Key{UserID: c.Raw("user_id"), Metric: c.Get("metric")}
-		if err := threshold.ValidUserID(k.UserID); err != nil {
-			c.Errorf("user_id", "%v", err)
+		k, err := ParseKey(c.Raw("user_id"), c.Get("scope"), c.Get("metric"), c.Get("rule"), metrics)
+		for _, fe := range FieldErrors(err) {
+			c.Errorf(fe.Field, "%s", fe.Msg)
 		}
-		sc, err := ParseScope(c.Get("scope"))
-		if err != nil {
-			c.Errorf("scope", "%v", err)
-		}
-		k.Scope = sc
-		kind, ok := ParseKind(c.Get("rule"))
-		switch {
-		case !ok:
-			c.Errorf("rule", "%q is not a rule (rules: high, low, no_occupancy, anomaly, stuck, silent)", c.Get("rule"))
-		case kind == Silent && k.Metric != "":
-			c.Errorf("metric", "silent is about the device, not a metric: leave it empty")
-		case kind != Silent && !metrics.Known(k.Metric):
-			c.Errorf("metric", "%q is neither a built-in metric nor a declared one", k.Metric)
-		}
-		k.Kind = kind
-		if line, dup := seen[k]; dup && ok {
+		if line, dup := seen[k]; dup && err == nil {
 			c.Errorf("rule", "%s is named on line %d already", DescribeKey(k), line)
 		} else {
 			seen[k] = c.Line()
@@ -119,12 +103,9 @@ func parseRow(c *csvfile.Row, metrics Metrics) Row {
 	if failed["rule"] {
 		return r // the rest is judged by the rule: say nothing more of this line
 	}
-	if err := r.Validate(metrics); err != nil {
-		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-			var fe *FieldError
-			if errors.As(e, &fe) && !failed[fe.Field] && !(fe.Field == "scope" && failed["scope"]) {
-				c.Errorf(fe.Field, "%s", fe.Msg)
-			}
+	for _, fe := range FieldErrors(r.Validate(metrics)) {
+		if !failed[fe.Field] {
+			c.Errorf(fe.Field, "%s", fe.Msg)
 		}
 	}
 	return r

@@ -166,6 +166,49 @@ func Versioned(prev, rows []Row) []Row {
 // Key returns the row's key.
 func (r Row) Key() Key { return Key{r.UserID, r.Scope, r.Metric, r.Kind} }
 
+// ParseKey reads a row's key from its cells (user_id, scope, metric, rule) and checks it as a
+// row's: every problem is a *FieldError, joined.
+func ParseKey(user, scope, metric, kind string, metrics Metrics) (Key, error) {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	k := Key{UserID: user, Metric: metric}
+	if err := threshold.ValidUserID(user); err != nil {
+		add("user_id", "%v", err)
+	}
+	sc, err := ParseScope(scope)
+	if err != nil {
+		add("scope", "%v", err)
+	}
+	k.Scope = sc
+	kd, ok := ParseKind(kind)
+	switch {
+	case !ok:
+		add("rule", "%q is not a rule (rules: high, low, no_occupancy, anomaly, stuck, silent)", kind)
+	case kd == Silent && metric != "":
+		add("metric", "silent is about the device, not a metric: leave it empty")
+	case kd != Silent && !metrics.Known(metric):
+		add("metric", "%q is neither a built-in metric nor a declared one", metric)
+	}
+	k.Kind = kd
+	return k, errors.Join(errs...)
+}
+
+// FieldErrors are the *FieldErrors err joins (Validate's, ParseKey's).
+func FieldErrors(err error) []*FieldError {
+	var out []*FieldError
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			var fe *FieldError
+			if errors.As(e, &fe) {
+				out = append(out, fe)
+			}
+		}
+	}
+	return out
+}
+
 // DescribeKey names a row's key in messages.
 func DescribeKey(k Key) string {
 	metric := k.Metric

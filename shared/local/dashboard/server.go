@@ -68,7 +68,7 @@ type Config struct {
 	Devices []device.Device
 	// Rules are the rules in force, read at each page: the device charts draw their thresholds,
 	// the alerts page offers their users. A running pipeline's store (lakeview.StoreRules), so
-	// that an edit of its files shows at the next page, or the files read once (ReadCatalog);
+	// that an edit of its files shows at the next page, or the files read once (lakeview.StaticRules);
 	// nil: none.
 	Rules lakeview.Rules
 	// Live is the running pipeline (nil: the lake only). Actions says whether its acknowledge and
