@@ -166,6 +166,22 @@ func (f *ruleFlags) key() (rule.Key, error) {
 	return k, errors.Join(errs...)
 }
 
+// ruleInput is what put or delete is given: a file (its one argument) or one rule's flags, not
+// both.
+func ruleInput[T any](cmd *cobra.Command, args []string, flags *ruleFlags, fromFile func(path string) ([]T, error), fromFlags func() (T, error)) ([]T, error) {
+	switch {
+	case len(args) == 1 && flags.given(cmd):
+		return nil, errors.New("give a file or a rule's flags, not both")
+	case len(args) == 1:
+		return fromFile(args[0])
+	}
+	one, err := fromFlags()
+	if err != nil {
+		return nil, err
+	}
+	return []T{one}, nil
+}
+
 func newRulesPut(stdout io.Writer) *cobra.Command {
 	var target rulesTarget
 	var flags ruleFlags
@@ -178,21 +194,11 @@ first, and so are the limits (500 rows a user, 2,000 a scope): a refusal names t
 the flag) and the field, and writes nothing.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var rows []rule.Row
-			switch {
-			case len(args) == 1 && flags.given(cmd):
-				return errors.New("give a file or a rule's flags, not both")
-			case len(args) == 1:
-				var err error
-				if rows, err = readCSV(args[0], "rules", "nothing written", parseRules); err != nil {
-					return err
-				}
-			default:
-				r, err := flags.row()
-				if err != nil {
-					return err
-				}
-				rows = []rule.Row{r}
+			rows, err := ruleInput(cmd, args, &flags, func(path string) ([]rule.Row, error) {
+				return readCSV(path, "rules", "nothing written", parseRules)
+			}, flags.row)
+			if err != nil {
+				return err
 			}
 			s, name, err := target.open(cmd)
 			if err != nil {
@@ -260,23 +266,19 @@ func newRulesDelete(stdout io.Writer) *cobra.Command {
 nothing is deleted. Episodes of a deleted rule resolve at the device's next reading.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var keys []rule.Key
-			switch {
-			case len(args) == 1 && flags.given(cmd):
-				return errors.New("give a file or a rule's flags, not both")
-			case len(args) == 1:
-				var err error
-				if keys, err = readCSV(args[0], "rules", "nothing deleted", func(r io.Reader, name string) ([]rule.Key, error) {
+			keys, err := ruleInput(cmd, args, &flags, func(path string) ([]rule.Key, error) {
+				return readCSV(path, "rules", "nothing deleted", func(r io.Reader, name string) ([]rule.Key, error) {
 					return rule.ParseKeys(r, name, rule.BuiltIn{})
-				}); err != nil {
-					return err
-				}
-			default:
+				})
+			}, func() (rule.Key, error) {
 				k, err := flags.key()
 				if err != nil {
-					return fmt.Errorf("invalid rule, nothing deleted:\n%w", err)
+					return k, fmt.Errorf("invalid rule, nothing deleted:\n%w", err)
 				}
-				keys = []rule.Key{k}
+				return k, nil
+			})
+			if err != nil {
+				return err
 			}
 			s, name, err := target.open(cmd)
 			if err != nil {
