@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -101,14 +100,7 @@ func TestAnUnreadableSegmentStopsAcknowledging(t *testing.T) {
 		c.HTTP, c.LinksReady = "127.0.0.1:0", func(a string) { httpAddr <- a }
 	})
 	base := "http://" + <-httpAddr
-	get := func(path string) (int, string) {
-		resp, err := http.Get(base + path)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		return resp.StatusCode, string(b)
-	}
+	get := func(path string) (int, string) { return getPage(t, http.DefaultClient, base+path) }
 	body := wait.Until(t, 10*time.Second, "/healthz to fail", func() (string, bool) {
 		code, body := get("/healthz")
 		return fmt.Sprint(code, " ", body), code == http.StatusServiceUnavailable

@@ -39,13 +39,7 @@ func TestAFullLogStopsAcknowledgingAndLosesNothing(t *testing.T) {
 		c.HTTP, c.LinksReady = "127.0.0.1:0", func(a string) { httpAddr <- a }
 	})
 	base := "http://" + <-httpAddr
-	get := func(path string) (int, string) {
-		resp, err := http.Get(base + path)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(path string) (int, string) { return getPage(t, http.DefaultClient, base+path) }
 	code, _ := get("/healthz")
 	assert.Equal(t, http.StatusOK, code)
 

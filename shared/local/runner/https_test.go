@@ -38,13 +38,7 @@ func TestHealthAndMetricsOverHTTPS(t *testing.T) {
 	pool := x509.NewCertPool()
 	require.True(t, pool.AppendCertsFromPEM(pem))
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	get := func(path string) (int, string) {
-		resp, err := client.Get("https://" + addr + path)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(path string) (int, string) { return getPage(t, client, "https://"+addr+path) }
 	code, body := get("/healthz")
 	assert.Equal(t, http.StatusOK, code, body)
 

@@ -40,6 +40,17 @@ type pipeline struct {
 	err     error
 }
 
+// getPage GETs url with client: the status and the body.
+func getPage(t *testing.T, client *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := client.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
 func start(t *testing.T, lakeDir, thresholds string, opts ...func(*runner.Config)) *pipeline {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
