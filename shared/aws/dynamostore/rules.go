@@ -236,7 +236,7 @@ func (s *Store) PutRules(ctx context.Context, rows []rule.Row) error {
 	if err != nil {
 		return fmt.Errorf("reading the stored rules: %w", err)
 	}
-	merged, keys := mergeRows(stored, rows)
+	merged, keys := rule.Upsert(stored, rows)
 	if err := rule.Check(merged, func(i int) string {
 		if j, ok := keys[merged[i].Key()]; ok {
 			return fmt.Sprintf("row %d", j+1)
@@ -250,21 +250,6 @@ func (s *Store) PutRules(ctx context.Context, rows []rule.Row) error {
 		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: ruleItem(r)}})
 	}
 	return s.batchWrite(ctx, reqs)
-}
-
-// mergeRows is stored with rows put over it (by key), and the index in rows of each key put.
-func mergeRows(stored, rows []rule.Row) ([]rule.Row, map[rule.Key]int) {
-	put := make(map[rule.Key]int, len(rows))
-	for i, r := range rows {
-		put[r.Key()] = i
-	}
-	merged := make([]rule.Row, 0, len(stored)+len(rows))
-	for _, r := range stored {
-		if _, replaced := put[r.Key()]; !replaced {
-			merged = append(merged, r)
-		}
-	}
-	return append(merged, rows...), put
 }
 
 // DeleteRules removes the rows of keys. A key with no row refuses the whole call, nothing

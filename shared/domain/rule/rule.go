@@ -163,6 +163,27 @@ func Versioned(prev, rows []Row) []Row {
 	return out
 }
 
+// Upsert puts rows over held: a row of a key held replaces it in place, a new one is appended
+// (held is not changed). It returns the result, and the index in rows of each key put.
+func Upsert(held, rows []Row) ([]Row, map[Key]int) {
+	out := slices.Clip(slices.Clone(held))
+	at := make(map[Key]int, len(out))
+	for i, r := range out {
+		at[r.Key()] = i
+	}
+	put := make(map[Key]int, len(rows))
+	for i, r := range rows {
+		put[r.Key()] = i
+		if j, ok := at[r.Key()]; ok {
+			out[j] = r
+		} else {
+			at[r.Key()] = len(out)
+			out = append(out, r)
+		}
+	}
+	return out, put
+}
+
 // Key returns the row's key.
 func (r Row) Key() Key { return Key{r.UserID, r.Scope, r.Metric, r.Kind} }
 

@@ -67,20 +67,7 @@ func (f RulesFile) PutRules(_ context.Context, rows []rule.Row) error {
 	if err != nil {
 		return err
 	}
-	at := make(map[rule.Key]int, len(held))
-	for i, r := range held {
-		at[r.Key()] = i
-	}
-	put := make(map[rule.Key]int, len(rows))
-	for i, r := range rows {
-		put[r.Key()] = i
-		if j, ok := at[r.Key()]; ok {
-			held[j] = r
-		} else {
-			at[r.Key()] = len(held)
-			held = append(held, r)
-		}
-	}
+	held, put := rule.Upsert(held, rows)
 	if err := rule.Check(held, func(i int) string {
 		if j, ok := put[held[i].Key()]; ok {
 			return fmt.Sprintf("row %d", j+1)
