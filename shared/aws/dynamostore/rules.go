@@ -60,48 +60,22 @@ func ruleItem(r rule.Row) map[string]types.AttributeValue {
 
 // ruleFromItem reads a RULE item and validates its row as a file's would be.
 func ruleFromItem(item map[string]types.AttributeValue, metrics rule.Metrics) (rule.Row, error) {
-	r := rule.Row{UserID: str(item["user_id"]), Metric: str(item["metric"])}
-	var errs []error
-	sc, err := rule.ParseScope(str(item["scope"]))
+	k, err := rule.ParseKey(str(item["user_id"]), str(item["scope"]), str(item["metric"]), str(item["rule"]), metrics)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("scope: %w", err))
+		return rule.Row{}, err
 	}
-	r.Scope = sc
-	kind, ok := rule.ParseKind(str(item["rule"]))
-	if !ok {
-		errs = append(errs, fmt.Errorf("rule: %q is not a rule", str(item["rule"])))
-	}
-	r.Kind = kind
+	r := rule.Row{UserID: k.UserID, Scope: k.Scope, Metric: k.Metric, Kind: k.Kind}
+	var errs []error
 	for name, v := range map[string]*threshold.Value{"warning": &r.Warning, "violation": &r.Violation, "hysteresis": &r.Hysteresis, "floor": &r.Floor} {
-		n, ok := item[name].(*types.AttributeValueMemberN)
-		if !ok {
-			continue
-		}
-		f, err := strconv.ParseFloat(n.Value, 64)
-		if err != nil || math.IsInf(f, 0) {
-			errs = append(errs, fmt.Errorf("%s: %q is not a number", name, n.Value))
-			continue
-		}
-		*v = threshold.Of(f)
+		errs = append(errs, numberAttr(item, name, v))
 	}
 	for name, v := range map[string]*int64{"sustain_seconds": &r.SustainSeconds, "remind_seconds": &r.RemindSeconds, "version": &r.Version} {
-		n, ok := item[name].(*types.AttributeValueMemberN)
-		if !ok {
-			continue
-		}
-		i, err := strconv.ParseInt(n.Value, 10, 64)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %q is not a whole number", name, n.Value))
-			continue
-		}
-		*v = i
+		errs = append(errs, wholeAttr(item, name, v))
 	}
-	if len(errs) == 0 {
-		if err := r.Validate(metrics); err != nil {
-			errs = append(errs, err)
-		}
+	if err := errors.Join(errs...); err != nil {
+		return r, err
 	}
-	return r, errors.Join(errs...)
+	return r, r.Validate(metrics)
 }
 
 func (s *Store) metrics() rule.Metrics {

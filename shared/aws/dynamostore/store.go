@@ -473,34 +473,44 @@ func configItem(c threshold.Config) map[string]types.AttributeValue {
 
 func configFromItem(item map[string]types.AttributeValue) (threshold.Config, error) {
 	c := threshold.Config{UserID: str(item["user_id"]), DeviceID: str(item["device_id"])}
+	var errs []error
 	for _, f := range threshold.NumberFields() {
-		n, ok := item[f].(*types.AttributeValueMemberN)
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseFloat(n.Value, 64)
-		if err != nil || math.IsInf(v, 0) {
-			return c, fmt.Errorf("%s: %q is not a number", f, n.Value)
-		}
-		*c.Number(f) = threshold.Of(v)
+		errs = append(errs, numberAttr(item, f, c.Number(f)))
 	}
-	for _, f := range append(threshold.SecondsFields(), "version") {
-		n, ok := item[f].(*types.AttributeValueMemberN)
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseInt(n.Value, 10, 64)
-		if err != nil {
-			return c, fmt.Errorf("%s: %q is not a whole number", f, n.Value)
-		}
-		if f == "version" {
-			c.Version = v
-		} else {
-			*c.Seconds(f) = v
-		}
+	for _, f := range threshold.SecondsFields() {
+		errs = append(errs, wholeAttr(item, f, c.Seconds(f)))
 	}
-	if err := c.Validate(); err != nil {
+	errs = append(errs, wholeAttr(item, "version", &c.Version))
+	if err := errors.Join(errs...); err != nil {
 		return c, err
 	}
-	return c, nil
+	return c, c.Validate()
+}
+
+// numberAttr reads the number attribute name of item into v; absent, v stays unset.
+func numberAttr(item map[string]types.AttributeValue, name string, v *threshold.Value) error {
+	n, ok := item[name].(*types.AttributeValueMemberN)
+	if !ok {
+		return nil
+	}
+	f, err := strconv.ParseFloat(n.Value, 64)
+	if err != nil || math.IsInf(f, 0) {
+		return fmt.Errorf("%s: %q is not a number", name, n.Value)
+	}
+	*v = threshold.Of(f)
+	return nil
+}
+
+// wholeAttr reads the whole-number attribute name of item into v; absent, v stays as it is.
+func wholeAttr(item map[string]types.AttributeValue, name string, v *int64) error {
+	n, ok := item[name].(*types.AttributeValueMemberN)
+	if !ok {
+		return nil
+	}
+	i, err := strconv.ParseInt(n.Value, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%s: %q is not a whole number", name, n.Value)
+	}
+	*v = i
+	return nil
 }
