@@ -312,11 +312,9 @@ type cachedUser struct {
 }
 
 type cached struct {
-	configs []threshold.Config
-	rows    []rule.Row
-	rules   []rule.InForce // configs and rows resolved: read only
-	info    device.Device
-	at      time.Time
+	rules []rule.InForce // the device's configs and rows resolved (Device.InForce): read only
+	info  device.Device
+	at    time.Time // when they were read (the older of the device's and its scopes' reads)
 }
 
 // New returns a service. observe, when not nil, receives the figures of each batch (for metrics).
@@ -370,7 +368,7 @@ type group struct {
 	err         error // what failed for this device, if anything
 	from, to    int   // the device's alerts: notices[from:to] of the batch
 	changed     bool
-	cached      bool           // thresholds and metadata came from the cache
+	cached      bool           // the rules and metadata came from the cache
 	rules       []rule.InForce // the rules in force (dev.InForce), kept with the cache: read only
 }
 
@@ -586,7 +584,7 @@ func (s *Service) load(ctx context.Context, order []*group, st *Stats) {
 	s.mu.Lock()
 	for _, g := range order {
 		if c, ok := s.cache[g.id]; ok && s.cfg.CacheTTL > 0 && now.Sub(c.at) < s.cfg.CacheTTL {
-			g.dev.Configs, g.dev.Rows, g.dev.Info, g.rules, g.cached = c.configs, c.rows, c.info, c.rules, true
+			g.dev.Info, g.rules, g.cached = c.info, c.rules, true
 			cachedIDs = append(cachedIDs, g.id)
 			cachedGroups = append(cachedGroups, g)
 		}
@@ -611,16 +609,13 @@ func (s *Service) load(ctx context.Context, order []*group, st *Stats) {
 			if g.dev.Info.ID == "" {
 				g.dev.Info.ID = g.id
 			}
-			if g.dev.Configs == nil {
-				g.dev.Configs = []threshold.Config{}
-			}
 			at := now
 			if !g.dev.RowsAsOf.IsZero() && g.dev.RowsAsOf.Before(now) {
 				at = g.dev.RowsAsOf
 			}
+			g.rules = g.dev.InForce() // resolved once per cache fill, outside the service's lock
 			s.mu.Lock()
-			g.rules = g.dev.InForce()
-			s.cache[g.id] = cached{configs: g.dev.Configs, rows: g.dev.Rows, rules: g.rules, info: g.dev.Info, at: at}
+			s.cache[g.id] = cached{rules: g.rules, info: g.dev.Info, at: at}
 			s.mu.Unlock()
 			return nil
 		})
