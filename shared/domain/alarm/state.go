@@ -136,7 +136,9 @@ func (s DeviceState) Clone() DeviceState {
 }
 
 // RuleKey is the key of a user's rule state in DeviceState.Rules.
-func RuleKey(rule Rule, user string) string { return string(rule) + ":" + user }
+func RuleKey(rule Rule, user string) string {
+	return string(appendRuleKey(make([]byte, 0, len(rule)+1+len(user)), rule, user))
+}
 
 // appendRuleKey appends RuleKey(rule, user) to b: a map lookup with string(b) builds no string.
 func appendRuleKey(b []byte, rule Rule, user string) []byte {
