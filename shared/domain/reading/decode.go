@@ -91,8 +91,18 @@ type fields struct {
 
 // Decode validates data and returns the reading, or a *Rejection naming the first failed check.
 func (d *Decoder) Decode(data []byte, opts Options) (Reading, error) {
+	var r Reading
+	err := d.DecodeInto(&r, data, opts)
+	return r, err
+}
+
+// DecodeInto is Decode writing the reading into *r (which it overwrites whole), for callers that
+// keep readings in a slice: a reading is 120 bytes, copied twice more on the way out of Decode.
+// On an error *r holds what was decoded before the failed check.
+func (d *Decoder) DecodeInto(r *Reading, data []byte, opts Options) error {
+	*r = Reading{}
 	if len(data) > MaxSize {
-		return Reading{}, reject(TooLarge, "message is %d bytes, the limit is %d", len(data), MaxSize)
+		return reject(TooLarge, "message is %d bytes, the limit is %d", len(data), MaxSize)
 	}
 	// The lake keeps one message a line (bronze is JSON lines, read line by line by Athena and
 	// DuckDB): a line break inside a message, even as JSON whitespace, would split it there. Line
@@ -105,11 +115,11 @@ func (d *Decoder) Decode(data []byte, opts Options) (Reading, error) {
 	end := len(trimLineEnds(data))
 	switch {
 	case err != "" && lineBreak(data[:end]) >= 0, err == "" && s.lineBreak >= 0 && s.lineBreak < end:
-		return Reading{}, reject(MalformedJSON, "a line break inside the message at byte %d: the lake keeps one message a line (send compact JSON)", lineBreak(data[:end]))
+		return reject(MalformedJSON, "a line break inside the message at byte %d: the lake keeps one message a line (send compact JSON)", lineBreak(data[:end]))
 	case err != "":
-		return Reading{}, &Rejection{Reason: MalformedJSON, Detail: err + " at byte " + strconv.Itoa(s.i)}
+		return &Rejection{Reason: MalformedJSON, Detail: err + " at byte " + strconv.Itoa(s.i)}
 	}
-	return d.validate(data, &f, opts)
+	return d.validate(r, data, &f, opts)
 }
 
 // trimLineEnds is bytes.TrimRight(b, "\r\n") without building its set at each call.
@@ -133,20 +143,19 @@ func lineBreak(b []byte) int {
 	return i
 }
 
-func (d *Decoder) validate(data []byte, f *fields, opts Options) (Reading, error) {
-	var r Reading
+func (d *Decoder) validate(r *Reading, data []byte, f *fields, opts Options) error {
 
 	// device_id
 	switch f.deviceID.kind {
 	case kindAbsent, kindNull:
-		return r, reject(MissingDeviceID, "device_id is missing")
+		return reject(MissingDeviceID, "device_id is missing")
 	case kindString:
 		raw := data[f.deviceID.start:f.deviceID.end]
 		if f.deviceID.escaped {
 			raw = []byte(unescape(raw))
 		}
 		if !ValidDeviceID(unsafe.String(unsafe.SliceData(raw), len(raw))) {
-			return r, reject(BadDeviceID, "device_id %q does not match %s", raw, DeviceIDPattern)
+			return reject(BadDeviceID, "device_id %q does not match %s", raw, DeviceIDPattern)
 		}
 		if d.Alias && !f.deviceID.escaped {
 			r.DeviceID = unsafe.String(unsafe.SliceData(raw), len(raw))
@@ -154,16 +163,16 @@ func (d *Decoder) validate(data []byte, f *fields, opts Options) (Reading, error
 			r.DeviceID = d.intern(raw)
 		}
 	default:
-		return r, reject(BadDeviceID, "device_id is not a string")
+		return reject(BadDeviceID, "device_id is not a string")
 	}
 	if opts.TopicDevice != "" && opts.TopicDevice != r.DeviceID {
-		return r, reject(DeviceMismatch, "device_id %q was published on the topic of device %q", r.DeviceID, opts.TopicDevice)
+		return reject(DeviceMismatch, "device_id %q was published on the topic of device %q", r.DeviceID, opts.TopicDevice)
 	}
 
 	// event_time
 	switch f.eventTime.kind {
 	case kindAbsent, kindNull:
-		return r, reject(MissingEventTim, "event_time is missing")
+		return reject(MissingEventTim, "event_time is missing")
 	case kindString:
 		raw := data[f.eventTime.start:f.eventTime.end]
 		if f.eventTime.escaped {
@@ -171,19 +180,19 @@ func (d *Decoder) validate(data []byte, f *fields, opts Options) (Reading, error
 		}
 		t, ok := ParseTime(raw)
 		if !ok {
-			return r, reject(BadEventTime, "event_time %q is not RFC 3339 with a zone (2006-01-02T15:04:05Z or +hh:mm)", raw)
+			return reject(BadEventTime, "event_time %q is not RFC 3339 with a zone (2006-01-02T15:04:05Z or +hh:mm)", raw)
 		}
 		if t.Before(MinEventTime) || !t.Before(MaxEventTime) {
-			return r, reject(BadEventTime, "event_time %s is outside [%s, %s): a device clock fault",
+			return reject(BadEventTime, "event_time %s is outside [%s, %s): a device clock fault",
 				t.Format(time.RFC3339Nano), MinEventTime.Format(time.RFC3339), MaxEventTime.Format(time.RFC3339))
 		}
 		if !opts.Arrival.IsZero() && t.Sub(opts.Arrival) > MaxFutureSkew {
-			return r, reject(FutureEventTime, "event_time %s is %s ahead of arrival %s (limit %s)",
+			return reject(FutureEventTime, "event_time %s is %s ahead of arrival %s (limit %s)",
 				t.Format(time.RFC3339Nano), t.Sub(opts.Arrival).Round(time.Second), opts.Arrival.UTC().Format(time.RFC3339), MaxFutureSkew)
 		}
 		r.EventTime = t
 	default:
-		return r, reject(BadEventTime, "event_time is not a string")
+		return reject(BadEventTime, "event_time is not a string")
 	}
 
 	// msg_id
@@ -202,12 +211,12 @@ func (d *Decoder) validate(data []byte, f *fields, opts Options) (Reading, error
 		}
 		if n := len(id); n > MaxMsgIDLen && utf8.RuneCountInString(id) > MaxMsgIDLen {
 			n = utf8.RuneCountInString(id)
-			return r, reject(BadMsgID, "msg_id is %d characters, the limit is %d", n, MaxMsgIDLen)
+			return reject(BadMsgID, "msg_id is %d characters, the limit is %d", n, MaxMsgIDLen)
 		}
 		r.MsgID = id
 		r.idDigest = Identity{MsgID: id}.Digest() // now, while the bytes are in the cache
 	default:
-		return r, reject(BadMsgID, "msg_id is not a string")
+		return reject(BadMsgID, "msg_id is not a string")
 	}
 
 	// metrics: presence first, then type, then range.
@@ -219,7 +228,7 @@ func (d *Decoder) validate(data []byte, f *fields, opts Options) (Reading, error
 		}
 	}
 	if !any {
-		return r, reject(NoMetrics, "no metric present (temperature, humidity, light, co2, humidity_ratio, occupancy)")
+		return reject(NoMetrics, "no metric present (temperature, humidity, light, co2, humidity_ratio, occupancy)")
 	}
 	for m := Metric(0); m < NumMetrics; m++ {
 		fm := &f.metrics[m]
@@ -230,14 +239,14 @@ func (d *Decoder) validate(data []byte, f *fields, opts Options) (Reading, error
 			raw := data[fm.start:fm.end]
 			v, err := fm.num.value(raw)
 			if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
-				return r, reject(BadMetric, "%s %s is not a finite number", m, raw)
+				return reject(BadMetric, "%s %s is not a finite number", m, raw)
 			}
 			r.values[m] = v
 			r.present |= 1 << m
 		case kindNull:
-			return r, reject(BadMetric, "%s is null; leave the field out when there is no value", m)
+			return reject(BadMetric, "%s is null; leave the field out when there is no value", m)
 		default:
-			return r, reject(BadMetric, "%s is not a number", m)
+			return reject(BadMetric, "%s is not a number", m)
 		}
 	}
 	for m := Metric(0); m < NumMetrics; m++ {
@@ -247,13 +256,13 @@ func (d *Decoder) validate(data []byte, f *fields, opts Options) (Reading, error
 		}
 		lim := metricRange[m]
 		if v < lim[0] || v > lim[1] {
-			return r, reject(OutOfRange, "%s %g is outside [%g, %g]", m, v, lim[0], lim[1])
+			return reject(OutOfRange, "%s %g is outside [%g, %g]", m, v, lim[0], lim[1])
 		}
 		if m == Occupancy && v != 0 && v != 1 {
-			return r, reject(OutOfRange, "occupancy %g is neither 0 nor 1", v)
+			return reject(OutOfRange, "occupancy %g is neither 0 nor 1", v)
 		}
 	}
-	return r, nil
+	return nil
 }
 
 // unescape decodes the contents of a JSON string that contains escape sequences. The scanner has

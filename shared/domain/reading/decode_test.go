@@ -362,3 +362,27 @@ func TestDecodedDigestIsTheIdentitys(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeIntoOverwritesWhole: a reading decoded into a slot that held another (the evaluator
+// reuses its slots) is exactly what Decode gives; nothing of the earlier reading stays.
+func TestDecodeIntoOverwritesWhole(t *testing.T) {
+	var d Decoder
+	full := `{"device_id":"room-1","event_time":"2026-03-01T08:00:00Z","temperature":21,"humidity":30,"light":400,"co2":900,"humidity_ratio":0.004,"occupancy":1,"msg_id":"a-1"}`
+	for _, msg := range []string{
+		`{"device_id":"room-2","event_time":"2026-03-01T09:00:00Z","co2":400}`,
+		`{"device_id":"room-2","event_time":"2026-03-01T09:00:00Z","co2":"x"}`, // rejected: the slot is cleared
+	} {
+		var slot Reading
+		if err := d.DecodeInto(&slot, []byte(full), Options{}); err != nil {
+			t.Fatal(err)
+		}
+		want, wantErr := d.Decode([]byte(msg), Options{})
+		err := d.DecodeInto(&slot, []byte(msg), Options{})
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("%s: DecodeInto error %v; Decode's %v", msg, err, wantErr)
+		}
+		if slot != want {
+			t.Errorf("%s: DecodeInto over another reading = %+v; Decode = %+v", msg, slot, want)
+		}
+	}
+}

@@ -414,8 +414,11 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 	for i := range msgs {
 		m := &msgs[i]
 		opts := reading.Options{Arrival: m.Arrival, TopicDevice: m.TopicDevice}
-		r, err := dec.Decode(m.Data, opts)
-		if err != nil {
+		idx := int32(len(b.readings))
+		b.readings = append(b.readings, reading.Reading{})
+		r := &b.readings[idx]
+		if err := dec.DecodeInto(r, m.Data, opts); err != nil {
+			b.readings = b.readings[:idx]
 			var rej *reading.Rejection
 			if !errors.As(err, &rej) {
 				rej = &reading.Rejection{Reason: reading.MalformedJSON, Detail: err.Error()}
@@ -430,8 +433,6 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 			continue
 		}
 		st.Readings++
-		idx := int32(len(b.readings))
-		b.readings = append(b.readings, r)
 		b.next = append(b.next, -1)
 		b.msg = append(b.msg, int32(i))
 		g := groups[r.DeviceID]
