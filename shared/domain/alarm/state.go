@@ -145,8 +145,13 @@ func appendRuleKey(b []byte, rule Rule, user string) []byte {
 	return append(append(append(b, rule...), ':'), user...)
 }
 
-// key is the slot's RuleKey.
-func (sl *slot) key() string { return RuleKey(sl.name, sl.user) }
+// key is the slot's RuleKey, built once.
+func (sl *slot) key() string {
+	if sl.k == "" {
+		sl.k = RuleKey(sl.name, sl.user)
+	}
+	return sl.k
+}
 
 // is reports whether k is the slot's RuleKey, building none.
 func (sl *slot) is(k string) bool {
@@ -243,6 +248,11 @@ type slot struct {
 	user   string     // its user: RuleKey(name, user) keys its state
 	metric reading.Metric
 	known  bool // the rule's metric is one a reading carries (a built-in)
+	// A rule that goes in and out of a run makes and drops its state reading after reading:
+	// its key, once built, and its last dropped state (spare, no longer in st.Rules) are
+	// reused rather than allocated again.
+	k     string
+	spare *RuleState
 }
 
 // NewDevice prepares to apply readings to st (modified in place) under the device's wide
@@ -345,12 +355,15 @@ func (d *Device) stats(m reading.Metric) *TempStats {
 // worth writing: it changed, and someone watches the device (or a deleted config's state went).
 func (d *Device) Finish() bool {
 	if d.changed {
-		// One string holds every digest, each entry a slice of it: one allocation, not two a digest.
-		b := make([]byte, 0, d.ringLen*digestLen)
+		// One string holds every digest, each entry a slice of it: one allocation, not two a digest
+		// (a strings.Builder hands its bytes over as the string, without a copy).
+		var b strings.Builder
+		b.Grow(d.ringLen * digestLen)
+		var buf [digestLen]byte
 		for i := 0; i < d.ringLen; i++ {
-			b = appendDigest(b, d.ring[(d.ringNext-d.ringLen+i+RecentIDs)%RecentIDs])
+			b.Write(appendDigest(buf[:0], d.ring[(d.ringNext-d.ringLen+i+RecentIDs)%RecentIDs]))
 		}
-		all := string(b)
+		all := b.String()
 		d.st.Recent = d.st.Recent[:0]
 		for i := 0; i < d.ringLen; i++ {
 			d.st.Recent = append(d.st.Recent, all[i*digestLen:(i+1)*digestLen])
@@ -478,19 +491,24 @@ func (d *Device) judge(i int, r *reading.Reading, t int64, scored bool, emit fun
 
 // ruleState returns rule i's state, made when missing.
 func (d *Device) ruleState(i int) *RuleState {
-	rs := d.slots[i].state
+	sl := &d.slots[i]
+	rs := sl.state
 	if rs == nil {
-		rs = &RuleState{}
-		d.slots[i].state = rs
-		d.st.Rules[d.slots[i].key()] = rs
+		if rs = sl.spare; rs != nil {
+			*rs, sl.spare = RuleState{}, nil
+		} else {
+			rs = &RuleState{}
+		}
+		sl.state = rs
+		d.st.Rules[sl.key()] = rs
 	}
 	return rs
 }
 
 func (d *Device) dropRule(i int) {
-	var buf [128]byte
-	delete(d.st.Rules, string(appendRuleKey(buf[:0], d.slots[i].name, d.slots[i].user)))
-	d.slots[i].state = nil
+	sl := &d.slots[i]
+	delete(d.st.Rules, sl.key())
+	sl.spare, sl.state = sl.state, nil
 }
 
 // newAlert is an alert of rule i, its values left for the caller.
