@@ -403,6 +403,18 @@ func (d *Device) push(h uint64) {
 // Apply applies one valid reading of the device and calls emit for each alert it raises: by
 // user, each user's open silence resolved first, then the rules in order.
 func (d *Device) Apply(r *reading.Reading, emit func(alert.Alert)) Outcome {
+	return d.apply(r, false, emit)
+}
+
+// AdvanceAndApply is Advance to r's event time, then Apply, when r is a reading Apply applies
+// (Accepts): the device's clock reaches the reading first, so a silence due before it opens
+// (with the id the scheduled check gives it) and the reading then resolves it. It is Accepts,
+// Advance and Apply with the duplicate check made once.
+func (d *Device) AdvanceAndApply(r *reading.Reading, emit func(alert.Alert)) Outcome {
+	return d.apply(r, true, emit)
+}
+
+func (d *Device) apply(r *reading.Reading, advance bool, emit func(alert.Alert)) Outcome {
 	t := r.EventTime.UnixNano()
 	h := r.IdentityDigest()
 	// A reading without msg_id that is not late cannot equal an applied one: skip the scan.
@@ -411,6 +423,9 @@ func (d *Device) Apply(r *reading.Reading, emit func(alert.Alert)) Outcome {
 	}
 	if d.st.HasLast && t <= d.st.Last {
 		return Late
+	}
+	if advance {
+		d.Advance(r.EventTime, emit)
 	}
 	d.st.Last, d.st.HasLast = t, true
 	d.push(h)
@@ -715,11 +730,12 @@ func (d *Device) Advance(now time.Time, emit func(alert.Alert)) {
 		return
 	}
 	c0 := now.UnixNano()
-	for i := range d.rules {
-		row := &d.rules[i].Row
-		if row.Kind != rule.Silent {
+	for _, u := range d.users { // a user has at most one silent rule, judged in the rules' order
+		i := u.silent
+		if i < 0 {
 			continue
 		}
+		row := &d.rules[i].Row
 		secs := seconds(row)
 		rs := d.slots[i].state
 		if rs == nil {

@@ -475,12 +475,12 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 		emit := func(a alert.Alert) { b.notices = append(b.notices, Notice{Alert: a, Device: g.dev.Info}) }
 		silence := d.WatchesSilence()
 		for i := g.first; i >= 0; i = b.next[i] {
-			if silence && d.Accepts(&b.readings[i]) {
-				// The device's clock reaches this reading first: a silence due before it opens
-				// (with the id the scheduled check gives it) and the reading then resolves it.
-				d.Advance(b.readings[i].EventTime, emit)
+			var o alarm.Outcome
+			if silence {
+				o = d.AdvanceAndApply(&b.readings[i], emit)
+			} else {
+				o = d.Apply(&b.readings[i], emit)
 			}
-			o := d.Apply(&b.readings[i], emit)
 			switch o {
 			case alarm.Late:
 				st.Late++
