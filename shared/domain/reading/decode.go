@@ -32,6 +32,24 @@ type Decoder struct {
 	// it keeps longer (the evaluate handler does, for the length of a batch; a reader that reuses
 	// its line buffer must not set it).
 	Alias bool
+	// Catalog declares the metrics beyond the built-ins the decoder validates and keeps (nil:
+	// the built-ins only). Set it before decoding; readings belong to the catalog they were
+	// decoded with (their declared metrics are its Metric values).
+	Catalog *Catalog
+
+	decl  []field   // the declared metrics' fields of the message being decoded, cleared after it
+	arena []float64 // where readings' declared values are kept, a chunk at a time
+}
+
+// keep returns n float64s for a reading's declared values: slices of a chunk that is never
+// reused, so a reading stays valid however long it is kept.
+func (d *Decoder) keep(n int) []float64 {
+	if cap(d.arena)-len(d.arena) < n {
+		d.arena = make([]float64, 0, max(1024, n))
+	}
+	l := len(d.arena)
+	d.arena = d.arena[:l+n]
+	return d.arena[l : l+n : l+n]
 }
 
 const maxInterned = 4096
@@ -87,6 +105,9 @@ type fields struct {
 	metrics                    [NumMetrics]field
 	others                     []string            // the names of the other top-level fields, to find a repeat
 	seen                       map[string]struct{} // the same, once there are many
+	cat                        *Catalog            // declared metrics (nil: none)
+	decl                       []field             // the declared metrics' fields, by catalog index
+	declSeen                   uint64              // bit i: decl[i] was seen
 }
 
 // Decode validates data and returns the reading, or a *Rejection naming the first failed check.
@@ -110,6 +131,13 @@ func (d *Decoder) DecodeInto(r *Reading, data []byte, opts Options) error {
 	// The check rides on the scanner (its whitespace is the only place an accepted message can
 	// hold a line break), not on a pass of its own over the bytes: a tenth of an evaluation.
 	var f fields
+	if n := d.Catalog.Len(); n > 0 {
+		if len(d.decl) != n {
+			d.decl = make([]field, n)
+		}
+		f.cat, f.decl = d.Catalog, d.decl
+		defer f.clearDeclared()
+	}
 	s := scanner{b: data, lineBreak: -1}
 	err := s.object(&f)
 	end := len(trimLineEnds(data))
@@ -219,50 +247,65 @@ func (d *Decoder) validate(r *Reading, data []byte, f *fields, opts Options) err
 		return reject(BadMsgID, "msg_id is not a string")
 	}
 
-	// metrics: presence first, then type, then range.
-	any := false
-	for m := Metric(0); m < NumMetrics; m++ {
-		if f.metrics[m].kind != kindAbsent {
-			any = true
-			break
-		}
+	// metrics: presence first, then type, then range; the built-ins in contract order, then the
+	// declared metrics in catalog order.
+	any := f.declSeen != 0
+	for m := Metric(0); m < NumMetrics && !any; m++ {
+		any = f.metrics[m].kind != kindAbsent
 	}
 	if !any {
-		return reject(NoMetrics, "no metric present (temperature, humidity, light, co2, humidity_ratio, occupancy)")
+		return reject(NoMetrics, "no metric present (%s)", d.Catalog.names())
 	}
 	for m := Metric(0); m < NumMetrics; m++ {
-		fm := &f.metrics[m]
-		switch fm.kind {
-		case kindAbsent:
-			continue
-		case kindNumber:
-			raw := data[fm.start:fm.end]
-			v, err := fm.num.value(raw)
-			if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
-				return reject(BadMetric, "%s %s is not a finite number", m, raw)
+		if err := r.number(m, &f.metrics[m], data, d.Catalog); err != nil {
+			return err
+		}
+	}
+	if f.declSeen != 0 {
+		r.more = d.keep(len(f.decl))
+		for seen := f.declSeen; seen != 0; seen &= seen - 1 {
+			i := bits.TrailingZeros64(seen)
+			if err := r.number(NumMetrics+Metric(i), &f.decl[i], data, d.Catalog); err != nil {
+				return err
 			}
-			r.values[m] = v
-			r.present |= 1 << m
-		case kindNull:
-			return reject(BadMetric, "%s is null; leave the field out when there is no value", m)
-		default:
-			return reject(BadMetric, "%s is not a number", m)
 		}
 	}
-	for m := Metric(0); m < NumMetrics; m++ {
-		v, ok := r.Value(m)
-		if !ok {
-			continue
-		}
-		lim := metricRange[m]
-		if v < lim[0] || v > lim[1] {
-			return reject(OutOfRange, "%s %g is outside [%g, %g]", m, v, lim[0], lim[1])
+	for present := r.present; present != 0; present &= present - 1 {
+		m := Metric(bits.TrailingZeros64(present))
+		v, _ := r.Value(m)
+		lo, hi := d.Catalog.Range(m)
+		if v < lo || v > hi {
+			return reject(OutOfRange, "%s %g is outside [%g, %g]", d.Catalog.Name(m), v, lo, hi)
 		}
 		if m == Occupancy && v != 0 && v != 1 {
 			return reject(OutOfRange, "occupancy %g is neither 0 nor 1", v)
 		}
 	}
 	return nil
+}
+
+// number reads metric m's field fm into r: a finite JSON number, else bad_metric.
+func (r *Reading) number(m Metric, fm *field, data []byte, cat *Catalog) error {
+	switch fm.kind {
+	case kindAbsent:
+		return nil
+	case kindNumber:
+		raw := data[fm.start:fm.end]
+		v, err := fm.num.value(raw)
+		if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
+			return reject(BadMetric, "%s %s is not a finite number", cat.Name(m), raw)
+		}
+		if m < NumMetrics {
+			r.values[m] = v
+		} else {
+			r.more[m-NumMetrics] = v
+		}
+		r.present |= 1 << m
+		return nil
+	case kindNull:
+		return reject(BadMetric, "%s is null; leave the field out when there is no value", cat.Name(m))
+	}
+	return reject(BadMetric, "%s is not a number", cat.Name(m))
 }
 
 // unescape decodes the contents of a JSON string that contains escape sequences. The scanner has
@@ -385,6 +428,14 @@ func (f *fields) target(key []byte, escaped bool) (*field, bool) {
 	case "occupancy":
 		t = &f.metrics[Occupancy]
 	default:
+		if f.cat != nil {
+			if m, ok := f.cat.index[k]; ok {
+				i := m - NumMetrics
+				f.declSeen |= 1 << i
+				t = &f.decl[i]
+				return t, t.kind != kindAbsent
+			}
+		}
 		if f.seen != nil { // many names: a map keeps a 16 KiB message of tiny fields linear
 			if _, ok := f.seen[k]; ok {
 				return nil, true
@@ -407,6 +458,13 @@ func (f *fields) target(key []byte, escaped bool) (*field, bool) {
 		return nil, false
 	}
 	return t, t.kind != kindAbsent
+}
+
+// clearDeclared resets the declared metrics' fields the message set, for the next message.
+func (f *fields) clearDeclared() {
+	for seen := f.declSeen; seen != 0; seen &= seen - 1 {
+		f.decl[bits.TrailingZeros64(seen)] = field{}
+	}
 }
 
 // value scans one value; when into is not nil it records the value's kind and text there

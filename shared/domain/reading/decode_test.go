@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -381,7 +382,7 @@ func TestDecodeIntoOverwritesWhole(t *testing.T) {
 		if (err == nil) != (wantErr == nil) {
 			t.Fatalf("%s: DecodeInto error %v; Decode's %v", msg, err, wantErr)
 		}
-		if slot != want {
+		if !reflect.DeepEqual(slot, want) {
 			t.Errorf("%s: DecodeInto over another reading = %+v; Decode = %+v", msg, slot, want)
 		}
 	}

@@ -107,18 +107,42 @@ type Reading struct {
 	EventTime time.Time // UTC
 	MsgID     string    // empty when the message carries none
 	values    [NumMetrics]float64
-	present   uint8
+	present   uint64 // bit m: the reading carries metric m (built-in or declared)
 	idDigest  uint64 // Identity().Digest() of a msg_id, kept by the Decoder (0: not kept)
+	// more are the values of declared metrics (Metric NumMetrics+i at i), nil when the reading
+	// carries none; they belong to the catalog the reading was decoded with.
+	more []float64
 }
 
 // Has reports whether the reading carries metric m.
 func (r *Reading) Has(m Metric) bool { return r.present&(1<<m) != 0 }
 
 // Value returns metric m and whether the reading carries it.
-func (r *Reading) Value(m Metric) (float64, bool) { return r.values[m], r.present&(1<<m) != 0 }
+func (r *Reading) Value(m Metric) (float64, bool) {
+	if m < NumMetrics {
+		return r.values[m], r.present&(1<<m) != 0
+	}
+	if r.present&(1<<m) == 0 {
+		return 0, false
+	}
+	return r.more[m-NumMetrics], true
+}
+
+// Declared reports whether the reading carries any declared metric.
+func (r *Reading) Declared() bool { return r.present>>NumMetrics != 0 }
 
 // Set stores metric m (for building readings in code, e.g. from the occupancy CSV).
-func (r *Reading) Set(m Metric, v float64) { r.values[m] = v; r.present |= 1 << m }
+func (r *Reading) Set(m Metric, v float64) {
+	if m >= NumMetrics {
+		if i := int(m - NumMetrics); i >= len(r.more) {
+			r.more = append(r.more, make([]float64, i+1-len(r.more))...)
+		}
+		r.more[m-NumMetrics] = v
+	} else {
+		r.values[m] = v
+	}
+	r.present |= 1 << m
+}
 
 // Identity is what makes two readings of the same device the same reading: (device_id, msg_id),
 // or (device_id, event_time) where msg_id is absent.
