@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/iotwatch/iotwatch/shared/contract/table"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/domain/rule"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 )
@@ -78,25 +79,80 @@ func ruleFromItem(item map[string]types.AttributeValue, metrics rule.Metrics) (r
 	return r, r.Validate(metrics)
 }
 
-func (s *Store) metrics() rule.Metrics {
-	if s.Metrics == nil {
-		return rule.BuiltIn{}
-	}
-	return s.Metrics
+// storedMetrics is what a stored rule may name when read back: any well-formed metric name (it
+// was checked against the catalog when written; one the catalog no longer declares never fires).
+var storedMetrics = rule.WellFormed{}
+
+// scopeRead is what a Query of a scope's partition holds: its rows, and for the fleet the
+// metrics catalog.
+type scopeRead struct {
+	rows []rule.Row
+	cat  *reading.Catalog
 }
 
-// scopeRows reads the rows of a location or of the fleet: from the cache while they were read
-// less than s.RulesCache ago, else with a Query of their partition (one at a time per scope: the
-// devices of a batch that wait for the same scope share the read). It returns when they were read.
-func (s *Store) scopeRows(ctx context.Context, sc rule.Scope) ([]rule.Row, time.Time, error) {
+// scopeRows reads the rows of a location or of the fleet (with the catalog): from the cache while
+// they were read less than s.RulesCache ago, else with a Query of their partition (one at a time
+// per scope: the devices of a batch that wait for the same scope share the read). It returns
+// when they were read.
+func (s *Store) scopeRows(ctx context.Context, sc rule.Scope) (scopeRead, time.Time, error) {
 	now := s.now()
 	if s.RulesCache <= 0 {
-		rows, err := s.queryRules(ctx, rulePK(sc))
-		return rows, now, err
+		read, err := s.queryScope(ctx, sc)
+		return read, now, err
 	}
-	return s.rules.get(ctx, sc, now, s.RulesCache, func(ctx context.Context) ([]rule.Row, error) {
-		return s.queryRules(ctx, rulePK(sc))
+	return s.rules.get(ctx, sc, now, s.RulesCache, func(ctx context.Context) (scopeRead, error) {
+		return s.queryScope(ctx, sc)
 	})
+}
+
+// Catalog implements evaluator.Store: the fleet's partition holds it, read with the fleet's rows
+// (and cached with them: table.RulesCacheBound).
+func (s *Store) Catalog(ctx context.Context) (*reading.Catalog, error) {
+	read, _, err := s.scopeRows(ctx, rule.Scope{Kind: rule.Fleet})
+	if err != nil {
+		return nil, fmt.Errorf("reading the metrics catalog: %w", err)
+	}
+	return read.cat, nil
+}
+
+// queryScope reads a scope's partition: the fleet's whole (its rows and the catalog), a
+// location's RULE items.
+func (s *Store) queryScope(ctx context.Context, sc rule.Scope) (scopeRead, error) {
+	if sc.Kind != rule.Fleet {
+		rows, err := s.queryRules(ctx, rulePK(sc))
+		return scopeRead{rows: rows}, err
+	}
+	var read scopeRead
+	var declared []reading.Declared
+	err := s.queryPartition(ctx, rulePK(sc), "", func(item map[string]types.AttributeValue) error {
+		switch sk := str(item[SK]); {
+		case strings.HasPrefix(sk, table.SKRulePrefix):
+			r, err := ruleFromItem(item, storedMetrics)
+			if err != nil {
+				return fmt.Errorf("reading rule %s: %w", sk, err)
+			}
+			read.rows = append(read.rows, r)
+		case strings.HasPrefix(sk, table.SKMetricPrefix):
+			d, err := metricFromItem(item)
+			if err != nil {
+				return fmt.Errorf("reading metric %s: %w", sk, err)
+			}
+			declared = append(declared, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return scopeRead{}, err
+	}
+	if read.rows == nil {
+		read.rows = []rule.Row{}
+	}
+	if len(declared) > 0 {
+		if read.cat, err = reading.NewCatalog(declared); err != nil {
+			return scopeRead{}, fmt.Errorf("the stored metrics catalog: %w", err)
+		}
+	}
+	return read, nil
 }
 
 func (s *Store) now() time.Time {
@@ -108,29 +164,45 @@ func (s *Store) now() time.Time {
 
 // queryRules reads the RULE items of one partition.
 func (s *Store) queryRules(ctx context.Context, pk string) ([]rule.Row, error) {
-	in := &dynamodb.QueryInput{
-		TableName:                &s.table,
-		KeyConditionExpression:   aws.String("#pk = :pk AND begins_with(#sk, :rule)"),
-		ExpressionAttributeNames: map[string]string{"#pk": PK, "#sk": SK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk},
-			":rule": &types.AttributeValueMemberS{Value: table.SKRulePrefix}},
-		ConsistentRead: aws.Bool(true),
-	}
 	rows := []rule.Row{}
+	err := s.queryPartition(ctx, pk, table.SKRulePrefix, func(item map[string]types.AttributeValue) error {
+		r, err := ruleFromItem(item, storedMetrics)
+		if err != nil {
+			return fmt.Errorf("reading rule %s: %w", str(item[SK]), err)
+		}
+		rows = append(rows, r)
+		return nil
+	})
+	return rows, err
+}
+
+// queryPartition calls each with every item of partition pk whose sort key starts with prefix
+// (every item when prefix is ""), with a strongly consistent Query, page after page.
+func (s *Store) queryPartition(ctx context.Context, pk, prefix string, each func(map[string]types.AttributeValue) error) error {
+	in := &dynamodb.QueryInput{
+		TableName:                 &s.table,
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": PK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}},
+		ConsistentRead:            aws.Bool(true),
+	}
+	if prefix != "" {
+		in.KeyConditionExpression = aws.String("#pk = :pk AND begins_with(#sk, :prefix)")
+		in.ExpressionAttributeNames["#sk"] = SK
+		in.ExpressionAttributeValues[":prefix"] = &types.AttributeValueMemberS{Value: prefix}
+	}
 	for {
 		out, err := s.client.Query(ctx, in)
 		if err != nil {
-			return nil, fmt.Errorf("querying the rules of %s: %w", pk, err)
+			return fmt.Errorf("querying %s: %w", pk, err)
 		}
 		for _, item := range out.Items {
-			r, err := ruleFromItem(item, s.metrics())
-			if err != nil {
-				return nil, fmt.Errorf("reading rule %s of %s: %w", str(item[SK]), pk, err)
+			if err := each(item); err != nil {
+				return fmt.Errorf("%s: %w", pk, err)
 			}
-			rows = append(rows, r)
 		}
 		if len(out.LastEvaluatedKey) == 0 {
-			return rows, nil
+			return nil
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
@@ -160,7 +232,7 @@ func (s *Store) ListRules(ctx context.Context, sc *rule.Scope) ([]rule.Row, erro
 				return nil, fmt.Errorf("scanning the rules: %w", err)
 			}
 			for _, item := range out.Items {
-				r, err := ruleFromItem(item, s.metrics())
+				r, err := ruleFromItem(item, storedMetrics)
 				if err != nil {
 					return nil, fmt.Errorf("reading rule %s of %s: %w", str(item[SK]), str(item[PK]), err)
 				}
@@ -201,6 +273,22 @@ func (s *Store) PutRules(ctx context.Context, rows []rule.Row) error {
 	for i, r := range rows {
 		if err := storable(r); err != nil {
 			bad = append(bad, fmt.Errorf("row %d: %w", i+1, err))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("nothing written:\n%w", errors.Join(bad...))
+	}
+	declared, err := s.ListMetrics(ctx)
+	if err != nil {
+		return err
+	}
+	cat, err := reading.NewCatalog(declared)
+	if err != nil {
+		return fmt.Errorf("the stored metrics catalog: %w", err)
+	}
+	for i, r := range rows {
+		if r.Kind != rule.Silent && !cat.Known(r.Metric) {
+			bad = append(bad, fmt.Errorf("row %d: metric: %q is neither a built-in metric nor one the table's catalog declares (iotwatch metrics put)", i+1, r.Metric))
 		}
 	}
 	if len(bad) > 0 {
@@ -292,14 +380,14 @@ type rulesCache struct {
 }
 
 type scopeEntry struct {
-	done chan struct{} // closed once rows and err are set
+	done chan struct{} // closed once read and err are set
 	at   time.Time     // when the read began
-	rows []rule.Row
+	read scopeRead
 	err  error
 }
 
 func (c *rulesCache) get(ctx context.Context, sc rule.Scope, now time.Time, bound time.Duration,
-	load func(context.Context) ([]rule.Row, error)) ([]rule.Row, time.Time, error) {
+	load func(context.Context) (scopeRead, error)) (scopeRead, time.Time, error) {
 	c.mu.Lock()
 	if c.m == nil {
 		c.m = map[rule.Scope]*scopeEntry{}
@@ -309,17 +397,17 @@ func (c *rulesCache) get(ctx context.Context, sc rule.Scope, now time.Time, boun
 		select {
 		case <-e.done:
 		case <-ctx.Done():
-			return nil, time.Time{}, ctx.Err()
+			return scopeRead{}, time.Time{}, ctx.Err()
 		}
 		if e.err != nil {
-			return nil, time.Time{}, e.err
+			return scopeRead{}, time.Time{}, e.err
 		}
-		return e.rows, e.at, nil
+		return e.read, e.at, nil
 	}
 	e := &scopeEntry{done: make(chan struct{}), at: now}
 	c.m[sc] = e
 	c.mu.Unlock()
-	e.rows, e.err = load(ctx)
+	e.read, e.err = load(ctx)
 	close(e.done)
 	if e.err != nil {
 		c.mu.Lock()
@@ -327,7 +415,7 @@ func (c *rulesCache) get(ctx context.Context, sc rule.Scope, now time.Time, boun
 			delete(c.m, sc) // the next device tries again
 		}
 		c.mu.Unlock()
-		return nil, time.Time{}, e.err
+		return scopeRead{}, time.Time{}, e.err
 	}
-	return e.rows, e.at, nil
+	return e.read, e.at, nil
 }

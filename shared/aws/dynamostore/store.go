@@ -97,9 +97,6 @@ type Store struct {
 	RulesCache time.Duration
 	// Now is the clock of that cache (tests set it); nil means time.Now.
 	Now func() time.Time
-	// Metrics are the metrics a stored rule may name; nil: the built-in ones.
-	Metrics rule.Metrics
-
 	rules rulesCache
 }
 
@@ -125,11 +122,11 @@ func (s *Store) LoadDevice(ctx context.Context, id string) (evaluator.Device, er
 		scopes = append(scopes, rule.Scope{Kind: rule.Location, Name: d.Info.Location})
 	}
 	for _, sc := range scopes {
-		rows, at, err := s.scopeRows(ctx, sc)
+		read, at, err := s.scopeRows(ctx, sc)
 		if err != nil {
 			return d, fmt.Errorf("reading the rules of %s for device %s: %w", sc, id, err)
 		}
-		d.Rows = append(d.Rows, rows...)
+		d.Rows = append(d.Rows, read.rows...)
 		if d.RowsAsOf.IsZero() || at.Before(d.RowsAsOf) {
 			d.RowsAsOf = at
 		}
@@ -168,7 +165,7 @@ func (s *Store) loadPartition(ctx context.Context, id string) (evaluator.Device,
 				}
 				d.Configs = append(d.Configs, c)
 			case strings.HasPrefix(sk, table.SKRulePrefix):
-				r, err := ruleFromItem(item, s.metrics())
+				r, err := ruleFromItem(item, storedMetrics)
 				if err != nil {
 					return d, fmt.Errorf("reading rule %s of %s: %w", sk, id, err)
 				}

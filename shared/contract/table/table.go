@@ -30,13 +30,16 @@ const (
 	SKState           = "STATE"
 	SKThresholdPrefix = "THRESHOLD#" // followed by the user id
 	SKRulePrefix      = "RULE#"      // followed by user id, metric and rule, '#' between
+	// SKMetricPrefix, followed by the metric's name, is a declared metric of the catalog: its
+	// items live in the fleet's partition, read with the fleet's rows (no request of their own).
+	SKMetricPrefix = "METRIC#"
 	// RulesPKPrefix, followed by the scope (location:<name> or fleet), is the partition of a
 	// location's or the fleet's rows. A device id cannot start with '#'.
 	RulesPKPrefix = "#RULES#"
 )
 
-// RulesCacheBound is how long the evaluate function may use a location's or the fleet's rows
-// after reading them: an edit reaches every device within it.
+// RulesCacheBound is how long the evaluate function may use a location's or the fleet's rows,
+// and the metrics catalog, after reading them: an edit reaches every device within it.
 const RulesCacheBound = 60 * time.Second
 
 // People's preferences (quiet hours) live in one partition of their own: a device id cannot

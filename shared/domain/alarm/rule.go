@@ -72,16 +72,6 @@ func ParseRule(name string) (Rule, error) {
 	return "", fmt.Errorf("unknown rule %q (rules: %s, or {metric}_{high|low|no_occupancy|anomaly|stuck})", name, strings.Join(names, ", "))
 }
 
-// metricOf is the reading metric a rule of metric name judges (false: none, or not a built-in).
-func metricOf(name string) (reading.Metric, bool) {
-	for m := reading.Metric(0); m < reading.NumMetrics; m++ {
-		if m.String() == name {
-			return m, true
-		}
-	}
-	return 0, false
-}
-
 // level returns a reading's level for a high, low or no_occupancy rule of value x; false when
 // the rule has no level for this reading (it lacks the occupancy no_occupancy needs).
 func level(r *rule.Row, x float64, rd *reading.Reading) (Level, bool) {
@@ -147,9 +137,14 @@ func thresholdOf(r *rule.Row, sev Level) float64 {
 func seconds(r *rule.Row) int64 { return int64(r.Warning.V) }
 
 // floor is an anomaly rule's floor of the standard deviation.
-func floor(r *rule.Row) float64 {
+// floorOf is an anomaly rule's floor of the standard deviation: its row's, else its declared
+// metric's from the catalog, else the built-in's default.
+func floorOf(r *rule.Row, cat *reading.Catalog) float64 {
 	if r.Floor.Set {
 		return r.Floor.V
+	}
+	if d, ok := cat.Get(r.Metric); ok {
+		return d.Floor
 	}
 	return rule.DefaultFloor(r.Metric)
 }

@@ -184,7 +184,7 @@ type Device struct {
 	users    []userRules    // the users' runs of rules, in order
 	// watched are the metrics whose statistics are kept: temperature, then those an anomaly or
 	// stuck rule watches (the first nWatched).
-	watched  [reading.NumMetrics]reading.Metric
+	watched  [reading.MaxMetrics]reading.Metric
 	nWatched int
 	changed  bool
 	// orphans are the keys of rule states whose rule is gone (deleted, or no longer in force):
@@ -198,7 +198,10 @@ type Device struct {
 	ringLen  int
 	ringNext int
 	// statsOf are the entries of st.Stats looked up so far (stats).
-	statsOf [reading.NumMetrics]*TempStats
+	statsOf [reading.MaxMetrics]*TempStats
+	// cat names the declared metrics (reading.Metric values past the built-ins) of the readings
+	// applied: the catalog they were decoded with.
+	cat *reading.Catalog
 }
 
 // digestPrefix marks a stored digest in DeviceState.Recent: "d:" and 11 base64url characters.
@@ -247,7 +250,8 @@ type slot struct {
 	name   alert.Rule // its name in alerts
 	user   string     // its user: RuleKey(name, user) keys its state
 	metric reading.Metric
-	known  bool // the rule's metric is one a reading carries (a built-in)
+	known  bool    // the rule's metric is one a reading carries (a built-in, or declared in the catalog)
+	floor  float64 // an anomaly rule's floor of the standard deviation
 	// A rule that goes in and out of a run makes and drops its state reading after reading:
 	// its key, once built, and its last dropped state (spare, no longer in st.Rules) are
 	// reused rather than allocated again.
@@ -262,20 +266,22 @@ func NewDevice(st *DeviceState, configs []threshold.Config) *Device {
 	if len(configs) > 0 {
 		id = configs[0].DeviceID
 	}
-	return NewRules(st, id, InForce(configs))
+	return NewRules(st, id, InForce(configs), nil)
 }
 
 // NewRules prepares to apply readings of device id to st (modified in place) under the rules in
-// force for it, in the order rule.Resolve gives.
-func NewRules(st *DeviceState, id string, rules []rule.InForce) *Device {
+// force for it, in the order rule.Resolve gives. cat is the metrics catalog the readings are
+// decoded with (nil: the built-ins only): a rule on a metric it does not declare never fires,
+// and its open episode resolves at the next reading as a deleted rule's does.
+func NewRules(st *DeviceState, id string, rules []rule.InForce, cat *reading.Catalog) *Device {
 	n := len(rules)
-	d := &Device{st: st, deviceID: id, rules: rules, slots: make([]slot, n)}
+	d := &Device{st: st, deviceID: id, rules: rules, slots: make([]slot, n), cat: cat}
 	if st.Rules == nil {
 		st.Rules = map[string]*RuleState{}
 	}
 	found := 0                                        // rule states that belong to a rule in force
 	d.watched[0], d.nWatched = reading.Temperature, 1 // kept always, as the earlier editions did
-	var watched uint32 = 1 << reading.Temperature
+	var watched uint64 = 1 << reading.Temperature
 	var keyBuf [128]byte // a key's bytes, for the lookups
 	for i := range rules {
 		r := &rules[i].Row
@@ -293,7 +299,8 @@ func NewRules(st *DeviceState, id string, rules []rule.InForce) *Device {
 		if sl.state = st.Rules[string(appendRuleKey(keyBuf[:0], sl.name, r.UserID))]; sl.state != nil { // no key built for a lookup
 			found++
 		}
-		sl.metric, sl.known = metricOf(r.Metric)
+		sl.metric, sl.known = cat.Lookup(r.Metric)
+		sl.floor = floorOf(r, cat)
 		if sl.known && (r.Kind == rule.Anomaly || r.Kind == rule.Stuck) && watched&(1<<sl.metric) == 0 {
 			watched |= 1 << sl.metric
 			d.watched[d.nWatched] = sl.metric
@@ -342,10 +349,11 @@ func (d *Device) stats(m reading.Metric) *TempStats {
 	if d.st.Stats == nil {
 		d.st.Stats = map[string]*TempStats{}
 	}
-	s := d.st.Stats[m.String()]
+	name := d.cat.Name(m)
+	s := d.st.Stats[name]
 	if s == nil {
 		s = &TempStats{}
-		d.st.Stats[m.String()] = s
+		d.st.Stats[name] = s
 	}
 	d.statsOf[m] = s // the map's entries stay until Finish: a lookup a metric, not a reading
 	return s
@@ -385,7 +393,7 @@ func (d *Device) Finish() bool {
 // watches reports whether the statistics of the metric named m are kept.
 func (d *Device) watches(m string) bool {
 	for _, w := range d.watched[:d.nWatched] {
-		if w.String() == m {
+		if d.cat.Name(w) == m {
 			return true
 		}
 	}
@@ -436,7 +444,7 @@ func (d *Device) apply(r *reading.Reading, advance bool, emit func(alert.Alert))
 
 	// The device's statistics of each watched metric (temperature always): an anomaly score is
 	// judged against what came before this reading, the stuck run includes it.
-	var scored [reading.NumMetrics]bool
+	var scored [reading.MaxMetrics]bool
 	for _, m := range d.watched[:d.nWatched] {
 		if x, ok := r.Value(m); ok {
 			st := d.stats(m)
@@ -474,7 +482,7 @@ func (d *Device) judge(i int, r *reading.Reading, t int64, scored bool, emit fun
 	var lvl Level
 	switch row.Kind {
 	case rule.Anomaly:
-		if st := d.stats(d.slots[i].metric); scored && st.zscore(x, floor(row)) > row.Warning.V {
+		if st := d.stats(d.slots[i].metric); scored && st.zscore(x, d.slots[i].floor) > row.Warning.V {
 			lvl = Warning
 		}
 	case rule.Stuck:
@@ -836,7 +844,7 @@ func (d *Device) dropOrphans(r *reading.Reading, emit func(alert.Alert)) {
 			WindowEndMs:   r.EventTime.UnixMilli(),
 			// ThresholdValue stays null: the rule that set it is gone.
 		}
-		if m, ok := metricOf(metric); ok {
+		if m, ok := d.cat.Lookup(metric); ok {
 			if v, ok := r.Value(m); ok {
 				a.ObservedValue = alert.Num(v)
 			}

@@ -60,7 +60,7 @@ func thirdConfigs() []threshold.Config {
 func playRules(rules []rule.InForce, evs []ev, move func(*reading.Reading)) []alert.Alert {
 	var got []alert.Alert
 	emit := func(a alert.Alert) { got = append(got, a) }
-	d := NewRules(&DeviceState{}, "room-1", rules)
+	d := NewRules(&DeviceState{}, "room-1", rules, nil)
 	for _, e := range evs {
 		if e.clock >= 0 {
 			d.Advance(t0.Add(time.Duration(e.clock)*time.Second), emit)
@@ -175,7 +175,7 @@ func TestStatisticsOfAnUnwatchedMetricGo(t *testing.T) {
 		return r
 	}
 	anomaly := []rule.InForce{{Row: rule.Row{UserID: "ops", Scope: rule.Scope{Kind: rule.Fleet}, Metric: "co2", Kind: rule.Anomaly, Warning: threshold.Of(3)}}}
-	d := NewRules(st, "room-1", anomaly)
+	d := NewRules(st, "room-1", anomaly, nil)
 	for i := range 40 {
 		r := co2(i*60, 600)
 		d.Apply(&r, func(alert.Alert) {})
@@ -184,7 +184,7 @@ func TestStatisticsOfAnUnwatchedMetricGo(t *testing.T) {
 	require.NotNil(t, st.Stats["co2"])
 	assert.Equal(t, int64(AnomalyWarmUp), st.Stats["co2"].N)
 
-	d = NewRules(st, "room-1", nil) // the rule deleted
+	d = NewRules(st, "room-1", nil, nil) // the rule deleted
 	r := co2(40*60, 600)
 	d.Apply(&r, func(alert.Alert) {})
 	d.Finish()

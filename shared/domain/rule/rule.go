@@ -285,6 +285,14 @@ func (BuiltIn) Known(name string) bool {
 	return false
 }
 
+// WellFormed knows any well-formed metric name (MetricNamePattern): for reading rows a store
+// holds, which were checked against the catalog when written. A row whose metric the catalog no
+// longer declares is read, and never fires (its open episodes resolve as a deleted rule's do).
+type WellFormed struct{}
+
+// Known implements Metrics.
+func (WellFormed) Known(name string) bool { return ValidMetricName(name) }
+
 // DefaultFloor is the anomaly rule's floor of the standard deviation on a metric when its row
 // sets none (DESIGN.md): temperature and humidity 0.1, light and CO2 1, humidity_ratio 0.0001,
 // occupancy 0.01, any other metric 0.1 (a declared metric's catalog floor replaces it).

@@ -29,7 +29,7 @@ func (s *Store) UseRules(path string) error {
 // the next one when changed, 1 when new (they count from 1 again when the run restarts).
 func (s *Store) readRules() error {
 	rows, mod, err := readFile(s.rules.path, func(r io.Reader, name string) ([]rule.Row, error) {
-		return rule.ParseCSV(r, name, rule.BuiltIn{})
+		return rule.ParseCSV(r, name, s.mem.Metrics)
 	})
 	if err != nil {
 		return err

@@ -38,9 +38,10 @@ type Store struct {
 
 	mem       evaluator.Tables // under mem.Mu, as is everything below
 	modTime   time.Time
-	devMod    time.Time  // the devices file's, as last read
-	rules     *rulesFile // the long rules file, when one is followed
-	repair    bool       // open a damaged journal loudly (wal.Options.Repair)
+	devMod    time.Time    // the devices file's, as last read
+	rules     *rulesFile   // the long rules file, when one is followed
+	metrics   *metricsFile // the metrics catalog, when one is followed
+	repair    bool         // open a damaged journal loudly (wal.Options.Repair)
 	reloaded  int
 	journal   *wal.Log
 	snapBytes int64 // the size of the last snapshot
@@ -187,15 +188,16 @@ func (s *Store) Close() error {
 }
 
 // readFile reads the CSV file at path whole with parse, and says when it was last modified.
-func readFile[T any](path string, parse func(io.Reader, string) ([]T, error)) ([]T, time.Time, error) {
+func readFile[T any](path string, parse func(io.Reader, string) (T, error)) (T, time.Time, error) {
+	var zero T
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, time.Time{}, err
+		return zero, time.Time{}, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, time.Time{}, err
+		return zero, time.Time{}, err
 	}
 	rows, err := parse(f, path)
 	return rows, fi.ModTime(), err
@@ -311,6 +313,7 @@ func (s *Store) readThresholds() error {
 func (s *Store) Reload() {
 	s.mem.Mu.Lock()
 	defer s.mem.Mu.Unlock()
+	s.reloadMetrics()
 	s.reloadRules()
 	s.reloadDevices()
 	if s.thresholdsPath == "" {
@@ -418,7 +421,7 @@ func (s *Store) Due(now time.Time) []string {
 		if !dev.Watched() {
 			continue
 		}
-		if at, ok := alarm.NewRules(&dev.State.Alarm, id, dev.InForce()).NextDue(); ok && !at.After(now) {
+		if at, ok := alarm.NewRules(&dev.State.Alarm, id, dev.InForce(), s.mem.Metrics).NextDue(); ok && !at.After(now) {
 			out = append(out, id)
 		}
 	}

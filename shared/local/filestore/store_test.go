@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/local/wal"
@@ -89,6 +90,10 @@ func (r *reopening) LoadStates(ctx context.Context, ids []string) (map[string]ev
 
 func (r *reopening) SaveState(ctx context.Context, id string, st evaluator.State) (int64, error) {
 	return r.open().SaveState(ctx, id, st)
+}
+
+func (r *reopening) Catalog(ctx context.Context) (*reading.Catalog, error) {
+	return r.open().Catalog(ctx)
 }
 
 func TestStateSurvivesReopen(t *testing.T) {

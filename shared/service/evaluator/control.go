@@ -28,8 +28,12 @@ func Act(ctx context.Context, store Store, id string, action func(*alarm.DeviceS
 		if err != nil || !changed {
 			return false, err
 		}
+		cat, err := store.Catalog(ctx)
+		if err != nil {
+			return false, fmt.Errorf("reading the metrics catalog: %w", err)
+		}
 		rules := dev.InForce()
-		dev.State.Due = indexedDue(alarm.NewRules(&dev.State.Alarm, id, rules), rules)
+		dev.State.Due = indexedDue(alarm.NewRules(&dev.State.Alarm, id, rules, cat), rules)
 		_, err = store.SaveState(ctx, id, dev.State)
 		if err == nil {
 			return true, nil

@@ -146,6 +146,14 @@ type Tables struct {
 	Rows    []rule.Row                    // the long form's rows, every scope
 	Devices map[string]device.Device
 	States  map[string]State
+	Metrics *reading.Catalog // the metrics catalog (nil: the built-ins only)
+}
+
+// Catalog is Store.Catalog.
+func (t *Tables) Catalog(context.Context) (*reading.Catalog, error) {
+	t.Mu.Lock()
+	defer t.Mu.Unlock()
+	return t.Metrics, nil
 }
 
 // NewTables returns empty tables.
@@ -207,6 +215,10 @@ type Store interface {
 	// SaveState writes st.Alarm if the stored version still equals st.Version, and returns the
 	// new version. A changed version is an error wrapping ErrConflict, and stores nothing.
 	SaveState(ctx context.Context, id string, st State) (int64, error)
+	// Catalog is the metrics catalog in force (nil: the built-ins only), read at most as stale
+	// as the rules of scopes are (table.RulesCacheBound) and with no request of its own: a batch
+	// is decoded and judged with it. The caller must not change it.
+	Catalog(ctx context.Context) (*reading.Catalog, error)
 }
 
 // StatesSaver is a Store that writes the states of many devices at once (the file store: one
@@ -399,7 +411,14 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 
 	// 1. Decode; group valid readings by device, keeping arrival order. The readings may refer to
 	// the messages' bytes (Alias): both live until the batch is done.
-	dec := reading.Decoder{Alias: true}
+	cat, err := s.store.Catalog(ctx)
+	if err != nil {
+		// Decoded without its catalog, a reading's declared metrics would be unknown fields (and
+		// one carrying only those quarantined as no_metrics): the whole batch waits.
+		s.log.ErrorContext(ctx, "reading the metrics catalog failed: the batch is retried", "err", err)
+		return Outcome{Retry: allIDs(msgs), Stats: st, Verdicts: retriedVerdicts(s.cfg.Verdicts, len(msgs))}, ctx.Err()
+	}
+	dec := reading.Decoder{Alias: true, Catalog: cat}
 	b := batches.Get().(*batch)
 	defer func() { b.reset(); batches.Put(b) }()
 	groups := map[string]*group{}
@@ -470,7 +489,7 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 			continue
 		}
 		rules := g.rules
-		d := alarm.NewRules(&g.dev.State.Alarm, g.id, rules)
+		d := alarm.NewRules(&g.dev.State.Alarm, g.id, rules, cat)
 		g.from = len(b.notices)
 		emit := func(a alert.Alert) { b.notices = append(b.notices, Notice{Alert: a, Device: g.dev.Info}) }
 		silence := d.WatchesSilence()
@@ -686,4 +705,21 @@ func (s *Service) save(ctx context.Context, order []*group, st *Stats) {
 		})
 	}
 	_ = saves.Wait() // every Go func returns nil: errors are per device
+}
+
+// allIDs are the ids of every message of a batch.
+func allIDs(msgs []Message) []string {
+	out := make([]string, len(msgs))
+	for i := range msgs {
+		out[i] = msgs[i].ID
+	}
+	return out
+}
+
+// retriedVerdicts are n Retried verdicts, when asked for.
+func retriedVerdicts(asked bool, n int) []Verdict {
+	if !asked {
+		return nil
+	}
+	return make([]Verdict, n)
 }

@@ -91,8 +91,12 @@ func (s *Service) checkOne(ctx context.Context, id string, now time.Time, st *St
 	if dev.Info.ID == "" {
 		dev.Info.ID = id
 	}
+	cat, err := s.store.Catalog(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the metrics catalog: %w", err)
+	}
 	rules := dev.InForce()
-	d := alarm.NewRules(&dev.State.Alarm, dev.Info.ID, rules)
+	d := alarm.NewRules(&dev.State.Alarm, dev.Info.ID, rules, cat)
 	if at, ok := d.NextDue(); ok && !at.After(now) && now.Sub(at) > st.DueLag {
 		st.DueLag = now.Sub(at)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/domain/rule"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/domain/user"
@@ -163,6 +164,16 @@ func (s *Store) SetConfigs(deviceID string, cfgs []threshold.Config) {
 	s.mem.Mu.Lock()
 	defer s.mem.Mu.Unlock()
 	s.mem.Configs[deviceID] = slices.Clone(cfgs)
+}
+
+// Catalog implements evaluator.Store.
+func (s *Store) Catalog(ctx context.Context) (*reading.Catalog, error) { return s.mem.Catalog(ctx) }
+
+// SetCatalog replaces the metrics catalog (nil: the built-ins only).
+func (s *Store) SetCatalog(c *reading.Catalog) {
+	s.mem.Mu.Lock()
+	defer s.mem.Mu.Unlock()
+	s.mem.Metrics = c
 }
 
 // SetRules replaces the long form's rows, versioned as a store keeps them (storetest.RulesStore).

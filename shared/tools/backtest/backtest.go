@@ -59,6 +59,9 @@ type Options struct {
 	// metadata (their locations decide which location rows apply).
 	Rules   []rule.Row
 	Devices map[string]device.Device
+	// Catalog declares metrics beyond the built-ins (nil: none): readings are decoded and rules
+	// judged with it.
+	Catalog *reading.Catalog
 }
 
 // Run applies every message of src under configs, calling alert for each alert as it arises and
@@ -80,7 +83,7 @@ func Run(configs []threshold.Config, src Source, opts Options, onAlert func(aler
 	devices := map[string]*alarm.Device{}
 	var due dueQueue
 	var clock time.Time
-	var dec reading.Decoder
+	dec := reading.Decoder{Catalog: opts.Catalog}
 	var emitErr error
 	emit := func(a alert.Alert) {
 		sum.Alerts++
@@ -123,7 +126,7 @@ func Run(configs []threshold.Config, src Source, opts Options, onAlert func(aler
 				info := opts.Devices[r.DeviceID]
 				info.ID = r.DeviceID
 				in := rule.Resolve(append(rule.FromConfigs(byDevice[r.DeviceID]), rows...), info)
-				d = alarm.NewRules(&alarm.DeviceState{}, r.DeviceID, in)
+				d = alarm.NewRules(&alarm.DeviceState{}, r.DeviceID, in, opts.Catalog)
 			}
 			devices[r.DeviceID] = d
 		}
