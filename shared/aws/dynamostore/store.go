@@ -96,7 +96,7 @@ type Store struct {
 	// read (New: table.RulesCacheBound); 0 reads them for every device.
 	RulesCache time.Duration
 	// Now is the clock of that cache (tests set it); nil means time.Now.
-	Now func() time.Time
+	Now   func() time.Time
 	rules rulesCache
 }
 
