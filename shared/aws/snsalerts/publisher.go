@@ -66,10 +66,10 @@ func Message(n *evaluator.Notice) (string, error) {
 // alerts it summarizes).
 func texts(n *evaluator.Notice) (subject, email, sms string) {
 	if n.Alert.Kind == alert.Digest {
-		return alert.DigestTexts(&n.Alert, n.Held, func(id string) string { return id })
+		return alert.DigestTexts(&n.Alert, n.Held, func(id string) string { return id }, n.Catalog)
 	}
-	return alert.Subject(&n.Alert, n.Device), alert.WithLinks(alert.Email(&n.Alert, n.Device), n.AckLink, n.SnoozeLink),
-		alert.SMSWithLink(alert.SMS(&n.Alert, n.Device), n.AckLink)
+	return alert.Subject(&n.Alert, n.Device), alert.WithLinks(alert.Email(&n.Alert, n.Device, n.Catalog), n.AckLink, n.SnoozeLink),
+		alert.SMSWithLink(alert.SMS(&n.Alert, n.Device, n.Catalog), n.AckLink)
 }
 
 func entry(id string, n *evaluator.Notice) (types.PublishBatchRequestEntry, error) {

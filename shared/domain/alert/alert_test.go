@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 )
 
 func sample(kind Kind, rule Rule, metric string) Alert {
@@ -73,10 +74,29 @@ func TestTexts(t *testing.T) {
 		{"long name, every rule", withValues(sample(Remind, DeviceSilent, ""), 86400*6, 900), long, []string{"Haus B"}, []string{"…", "REMIND"}},
 		{"long name, stuck", withValues(sample(Escalate, SensorStuck, "temperature"), -12.25, 604800), long, []string{"Haus B"}, []string{"…"}},
 		{"long name, anomaly", sample(Open, TemperatureAnomaly, "temperature"), long, []string{"Haus B"}, []string{"…"}},
+		// Rules on any metric name it and carry its unit (the built-ins', a declared metric's from the catalog).
+		{"co2 high", withValues(sample(Open, "co2_high", "co2"), 1240, 1000), device.Device{ID: "room-1", Name: "Office 1"},
+			[]string{"CO₂ high on Office 1", "Reading:   CO₂ 1240 ppm > 1000 ppm"}, []string{"Office 1 CO₂ high: 1240 ppm > 1000 ppm"}},
+		{"humidity low", withValues(sample(Open, "humidity_low", "humidity"), 18, 25), device.Device{ID: "room-1"},
+			[]string{"humidity low", "18% < 25%"}, []string{"humidity low: 18% < 25%"}},
+		{"declared metric high", withValues(sample(Open, "pm25_high", "pm25"), 41.5, 35), device.Device{ID: "room-1"},
+			[]string{"pm25 high", "41.5 µg/m³ > 35 µg/m³"}, []string{"pm25 high: 41.5 µg/m³ > 35 µg/m³"}},
+		{"declared metric anomaly", withValues(sample(Open, "supply_temp_anomaly", "supply_temp"), 31, 3), device.Device{ID: "room-1"},
+			[]string{"unusual supply temp", "31°C, more than 3 standard deviations"}, []string{"unusual supply temp: 31°C"}},
+		{"declared metric stuck", withValues(sample(Open, "power_w_stuck", "power_w"), 0, 3600), device.Device{ID: "room-1"},
+			[]string{"power w sensor stuck", "stuck at 0 W for 1h or more"}, []string{"stuck at 0 W"}},
+		{"declared metric low resolved", withValues(sample(Resolve, "power_w_low", "power_w"), 480, 100), device.Device{ID: "room-1"},
+			[]string{"power w low", "480 W back within 100 W"}, []string{"RESOLVE"}},
+		{"a metric the catalog no longer declares: no unit", withValues(sample(Open, "voc_high", "voc"), 3, 2), device.Device{ID: "room-1"},
+			[]string{"voc high", "Reading:   voc 3 > 2\n"}, []string{"voc high: 3 > 2"}},
+	}
+	cat, err := reading.ParseCatalog(strings.NewReader("name,unit,min,max\npm25,µg/m³,0,1000\nsupply_temp,°C,-20,80\npower_w,W,0,100000\n"), "metrics.csv")
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			email, sms, subj := Email(&tc.a, tc.d), SMS(&tc.a, tc.d), Subject(&tc.a, tc.d)
+			email, sms, subj := Email(&tc.a, tc.d, cat), SMS(&tc.a, tc.d, cat), Subject(&tc.a, tc.d)
 			for _, w := range tc.email {
 				if !strings.Contains(email, w) {
 					t.Errorf("email lacks %q:\n%s", w, email)
@@ -113,7 +133,7 @@ func TestAbsentValuesAreNull(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil || back != a {
 		t.Errorf("round trip = %+v, %v; want %+v", back, err, a)
 	}
-	if sms := SMS(&a, device.Device{ID: "room-1"}); !strings.Contains(sms, "temperature high: thresholds removed") {
+	if sms := SMS(&a, device.Device{ID: "room-1"}, nil); !strings.Contains(sms, "temperature high: thresholds removed") {
 		t.Errorf("SMS = %q", sms)
 	}
 }

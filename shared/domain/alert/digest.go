@@ -71,7 +71,7 @@ func sortedByTime(as []Alert) []Alert {
 
 // DigestTexts are the digest's email subject, body and SMS (at most MaxSMS characters); label
 // names a device for people (its name and id).
-func DigestTexts(d *Alert, held []Alert, label func(deviceID string) string) (subject, email, sms string) {
+func DigestTexts(d *Alert, held []Alert, label func(deviceID string) string, units Units) (subject, email, sms string) {
 	held = DigestOrder(held)
 	stillOpen := 0
 	for _, open := range openAtEnd(held) {
@@ -85,7 +85,7 @@ func DigestTexts(d *Alert, held []Alert, label func(deviceID string) string) (su
 	var b strings.Builder
 	fmt.Fprintf(&b, "While your quiet hours lasted, %d alerts were held for you. The %d episodes they leave unresolved come first (they may be open still):\n\n", len(held), stillOpen)
 	for _, a := range held {
-		fmt.Fprintf(&b, "- %s %s %s %s on %s: %s\n", a.AlertTime.UTC().Format(time.RFC3339), a.Severity, a.Kind, ruleWord(a.Rule), label(a.DeviceID), comparison(&a))
+		fmt.Fprintf(&b, "- %s %s %s %s on %s: %s\n", a.AlertTime.UTC().Format(time.RFC3339), a.Severity, a.Kind, ruleWord(a.Rule), label(a.DeviceID), comparison(&a, units))
 	}
 	fmt.Fprintf(&b, "\nUser %s, digest %s.\n", d.UserID, d.AlertID)
 	email = b.String()

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 )
 
 // MaxSMS is the longest SMS text, in characters.
@@ -24,23 +25,56 @@ var ruleWords = map[Rule]string{
 	DeviceSilent:       "device silent",
 }
 
+// metricWords are how texts name metrics whose names read badly.
+var metricWords = map[string]string{"co2": "CO₂", "humidity_ratio": "humidity ratio"}
+
+// metricWord is how texts name a metric: "CO₂", "humidity", a declared metric's name with its
+// underscores as spaces ("supply temp").
+func metricWord(metric string) string {
+	if w, ok := metricWords[metric]; ok {
+		return w
+	}
+	return strings.ReplaceAll(metric, "_", " ")
+}
+
+// ruleWord is how texts name a rule: "temperature high", "CO₂ high", "unusual pm25".
 func ruleWord(rule Rule) string {
 	if w, ok := ruleWords[rule]; ok {
 		return w
+	}
+	for _, k := range [...]struct{ suffix, format string }{
+		{"_high", "%s high"}, {"_low", "%s low"}, {"_no_occupancy", "%s with no one present"},
+		{"_anomaly", "unusual %s"}, {"_stuck", "%s sensor stuck"},
+	} {
+		if m, ok := strings.CutSuffix(string(rule), k.suffix); ok && m != "" {
+			return fmt.Sprintf(k.format, metricWord(m))
+		}
 	}
 	return string(rule)
 }
 
 var kindWords = map[Kind]string{Open: "opened", Escalate: "escalated", Remind: "still open", Resolve: "resolved"}
 
-func unit(metric string) string {
-	switch metric {
-	case "temperature":
-		return "°C"
-	case "light":
-		return " lux"
+// Units names the unit of a metric for texts (reading.Catalog: the built-ins' and the declared
+// metrics'); nil: the built-ins' only.
+type Units interface {
+	Unit(metric string) string
+}
+
+// unit is what follows a value of metric in texts: "°C" and "%" close up, others after a space
+// (" ppm", " lux", " µg/m³").
+func unit(u Units, metric string) string {
+	if u == nil {
+		u = (*reading.Catalog)(nil)
 	}
-	return ""
+	switch s := u.Unit(metric); s {
+	case "":
+		return ""
+	case "°C", "%":
+		return s
+	default:
+		return " " + s
+	}
 }
 
 // unitOf is u after a number, nothing after an absent one.
@@ -53,39 +87,56 @@ func unitOf(n Number, u string) string {
 
 // comparison says how the observed value stands to the threshold, e.g. "26.4 °C > 26 °C"; for
 // an episode whose config was deleted, that its thresholds were removed.
-func comparison(a *Alert) string {
-	u := unit(a.Metric)
+func comparison(a *Alert, units Units) string {
+	u := unit(units, a.Metric)
 	if !a.ThresholdValue.Valid {
 		if a.ObservedValue.Valid {
 			return fmt.Sprintf("%s%s, thresholds removed", a.ObservedValue, u)
 		}
 		return "thresholds removed"
 	}
-	switch a.Rule {
-	case TemperatureAnomaly:
+	switch kindOf(a.Rule) {
+	case "anomaly":
 		if a.Kind == Resolve {
 			return fmt.Sprintf("%s%s, usual again", a.ObservedValue, u)
 		}
 		return fmt.Sprintf("%s%s, more than %s standard deviations from its recent mean", a.ObservedValue, u, a.ThresholdValue)
-	case SensorStuck:
+	case "stuck":
 		if a.Kind == Resolve {
 			return fmt.Sprintf("%s%s, moving again", a.ObservedValue, u)
 		}
 		return fmt.Sprintf("stuck at %s%s for %s or more", a.ObservedValue, u, seconds(a.ThresholdValue))
-	case DeviceSilent:
+	case "silent":
 		if a.Kind == Resolve {
 			return fmt.Sprintf("reporting again after %s", seconds(a.ObservedValue))
 		}
 		return fmt.Sprintf("no reading for %s", seconds(a.ObservedValue))
 	}
 	op := ">"
-	if a.Rule == TemperatureLow {
+	if kindOf(a.Rule) == "low" {
 		op = "<"
 	}
 	if a.Kind == Resolve {
 		op = "back within"
 	}
 	return fmt.Sprintf("%s%s %s %s%s", a.ObservedValue, unitOf(a.ObservedValue, u), op, a.ThresholdValue, u)
+}
+
+// kindOf is the kind of rule a rule's name ends with: high, low, no_occupancy, anomaly, stuck,
+// or silent (device_silent; sensor_stuck is temperature's stuck rule).
+func kindOf(rule Rule) string {
+	switch rule {
+	case DeviceSilent:
+		return "silent"
+	case SensorStuck:
+		return "stuck"
+	}
+	for _, k := range [...]string{"no_occupancy", "high", "low", "anomaly", "stuck"} {
+		if strings.HasSuffix(string(rule), "_"+k) {
+			return k
+		}
+	}
+	return ""
 }
 
 // seconds renders a number of seconds as a duration people read, "15m0s" → "15m".
@@ -108,17 +159,18 @@ func Subject(a *Alert, d device.Device) string {
 	return truncate(fmt.Sprintf("[iotwatch] %s %s %s on %s", a.Severity, ruleWord(a.Rule), kindWords[a.Kind], d.Label()), MaxSubject)
 }
 
-// Email is the email body: what happened, where, when, and the figures.
-func Email(a *Alert, d device.Device) string {
+// Email is the email body: what happened, where, when, and the figures (units: the metrics'
+// units, nil for the built-ins' only).
+func Email(a *Alert, d device.Device, units Units) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s alert %s: %s on %s.\n\n", a.Severity, kindWords[a.Kind], ruleWord(a.Rule), d.Label())
 	if d.Location != "" {
 		fmt.Fprintf(&b, "Location:  %s\n", d.Location)
 	}
 	if a.Metric != "" {
-		fmt.Fprintf(&b, "Reading:   %s %s\n", a.Metric, comparison(a))
+		fmt.Fprintf(&b, "Reading:   %s %s\n", metricWord(a.Metric), comparison(a, units))
 	} else {
-		fmt.Fprintf(&b, "Reading:   %s\n", comparison(a))
+		fmt.Fprintf(&b, "Reading:   %s\n", comparison(a, units))
 	}
 	fmt.Fprintf(&b, "Time:      %s\n", a.AlertTime.UTC().Format(time.RFC3339))
 	start := time.UnixMilli(a.WindowStartMs).UTC()
@@ -133,12 +185,12 @@ func Email(a *Alert, d device.Device) string {
 }
 
 // SMS is the text message, at most MaxSMS characters.
-func SMS(a *Alert, d device.Device) string {
+func SMS(a *Alert, d device.Device, units Units) string {
 	name := d.Name
 	if name == "" {
 		name = d.ID
 	}
-	tail := fmt.Sprintf(" %s: %s %s", ruleWord(a.Rule), comparison(a), a.AlertTime.UTC().Format("Jan 2 15:04Z"))
+	tail := fmt.Sprintf(" %s: %s %s", ruleWord(a.Rule), comparison(a, units), a.AlertTime.UTC().Format("Jan 2 15:04Z"))
 	head := fmt.Sprintf("iotwatch %s %s: ", a.Severity, a.Kind)
 	room := MaxSMS - utf8.RuneCountInString(head) - utf8.RuneCountInString(tail)
 	if room < 8 {

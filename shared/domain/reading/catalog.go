@@ -292,6 +292,19 @@ func (c *Catalog) names() string {
 	return out
 }
 
+// Unit is how texts print metric name's unit: a built-in's (BuiltinUnit), a declared metric's
+// from the catalog, "" for one the catalog does not know.
+func (c *Catalog) Unit(name string) string {
+	if m, ok := builtinMetric(name); ok {
+		return builtinUnits[m]
+	}
+	d, _ := c.Get(name)
+	return d.Unit
+}
+
+// builtinUnits are the built-in metrics' units (humidity_ratio is kg of water per kg of dry air).
+var builtinUnits = [NumMetrics]string{"°C", "%", "lux", "ppm", "kg/kg", ""}
+
 // Range is the valid range of metric m, inclusive.
 func (c *Catalog) Range(m Metric) (lo, hi float64) {
 	if m < NumMetrics {

@@ -132,7 +132,11 @@ func (s *Service) sendDigest(ctx context.Context, user string, now time.Time, st
 		}
 		included, later := held[:n], held[n:]
 		digest := alert.NewDigest(user, at, included)
-		if errs := s.publisher.Publish(ctx, []Notice{{Alert: digest, Held: included}}); errs[0] != nil {
+		cat, err := s.store.Catalog(ctx)
+		if err != nil {
+			return fmt.Errorf("digest of %s: reading the metrics catalog: %w", user, err)
+		}
+		if errs := s.publisher.Publish(ctx, []Notice{{Alert: digest, Held: included, Catalog: cat}}); errs[0] != nil {
 			return fmt.Errorf("publishing the digest of %s: %w", user, errs[0])
 		}
 		st.Alerts[AlertKey{digest.Kind, digest.Severity}]++

@@ -246,6 +246,8 @@ type Notice struct {
 	// AckLink and SnoozeLink are the alert's one-click links ("" when none: Config.Linker unset,
 	// or a kind with nothing to act on).
 	AckLink, SnoozeLink string
+	// Catalog names the units of declared metrics for the texts (nil: the built-ins' only).
+	Catalog *reading.Catalog
 }
 
 // Linker makes the one-click links of an alert of the episode that opened at episodeStartMs
@@ -491,7 +493,7 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 		rules := g.rules
 		d := alarm.NewRules(&g.dev.State.Alarm, g.id, rules, cat)
 		g.from = len(b.notices)
-		emit := func(a alert.Alert) { b.notices = append(b.notices, Notice{Alert: a, Device: g.dev.Info}) }
+		emit := func(a alert.Alert) { b.notices = append(b.notices, Notice{Alert: a, Device: g.dev.Info, Catalog: cat}) }
 		silence := d.WatchesSilence()
 		for i := g.first; i >= 0; i = b.next[i] {
 			var o alarm.Outcome

@@ -101,7 +101,7 @@ func (s *Service) checkOne(ctx context.Context, id string, now time.Time, st *St
 		st.DueLag = now.Sub(at)
 	}
 	var notices []Notice
-	d.Advance(now, func(a alert.Alert) { notices = append(notices, Notice{Alert: a, Device: dev.Info}) })
+	d.Advance(now, func(a alert.Alert) { notices = append(notices, Notice{Alert: a, Device: dev.Info, Catalog: cat}) })
 	if !d.Finish() || len(notices) == 0 {
 		return nil
 	}
