@@ -18,7 +18,7 @@ import (
 )
 
 func newBacktest(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	var thresholdsFile, rulesFile, devicesFile, readingsFile, csvFile, device, until, usersFile string
+	var thresholdsFile, rulesFile, devicesFile, readingsFile, csvFile, device, until, usersFile, metricsFile string
 	var maxRejects int
 	cmd := &cobra.Command{
 		Use:   "backtest (--thresholds FILE.csv | --rules FILE.csv [--devices FILE.csv]) (--readings FILE.jsonl | --csv FILE --device ID)",
@@ -42,12 +42,12 @@ standard error as FILE:LINE: reason: detail; the exit status is 1 when there wer
 				return fmt.Errorf("give --thresholds, --rules, or both")
 			}
 			var opts backtest.Options
-			files, err := readLocalFiles(thresholdsFile, rulesFile, devicesFile)
+			files, err := readLocalFilesWith(metricsFile, thresholdsFile, rulesFile, devicesFile)
 			if err != nil {
 				return err
 			}
 			configs := files.configs
-			opts.Rules = files.rows
+			opts.Rules, opts.Catalog = files.rows, files.catalog
 			if devicesFile != "" {
 				opts.Devices = map[string]devicepkg.Device{}
 				for _, d := range files.devices {
@@ -136,6 +136,7 @@ standard error as FILE:LINE: reason: detail; the exit status is 1 when there wer
 		},
 	}
 	cmd.Flags().StringVar(&thresholdsFile, "thresholds", "", "thresholds CSV, the wide form (user_id,device_id,temp_warning,...)")
+	cmd.Flags().StringVar(&metricsFile, "metrics", "", "metrics catalog CSV (name,unit,min,max,floor): metrics beyond the built-ins that readings may carry and rules may name")
 	cmd.Flags().StringVar(&rulesFile, "rules", "", "rules CSV, the long form (user_id,scope,metric,rule,...): rules on any metric for a device, a location or the fleet")
 	cmd.Flags().StringVar(&devicesFile, "devices", "", "devices CSV (device_id,name,location): the locations --rules' location rows apply to")
 	cmd.Flags().StringVar(&usersFile, "users", "", "users CSV: mark the alerts people's quiet hours would hold (the alerts are the same)")

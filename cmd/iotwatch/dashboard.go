@@ -24,11 +24,11 @@ import (
 
 // openPages opens the pages of an existing lake (cfg.Lake), with the devices, thresholds and rules
 // files (read once).
-func openPages(ctx context.Context, cfg dashboard.Config, devicesPath, thresholdsPath, rulesPath string) (*dashboard.Server, error) {
+func openPages(ctx context.Context, cfg dashboard.Config, devicesPath, thresholdsPath, rulesPath, metricsPath string) (*dashboard.Server, error) {
 	if _, err := os.Stat(cfg.Lake); err != nil {
 		return nil, fmt.Errorf("the lake: %w", err)
 	}
-	files, err := readLocalFiles(thresholdsPath, rulesPath, devicesPath)
+	files, err := readLocalFilesWith(metricsPath, thresholdsPath, rulesPath, devicesPath)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +37,7 @@ func openPages(ctx context.Context, cfg dashboard.Config, devicesPath, threshold
 }
 
 func newServe(stderr io.Writer) *cobra.Command {
-	var lakeDir, addr, devicesPath, thresholdsPath, rulesPath, tlsCert, tlsKey, addrFile string
+	var lakeDir, addr, devicesPath, thresholdsPath, rulesPath, metricsPath, tlsCert, tlsKey, addrFile string
 	cmd := &cobra.Command{
 		Use:   "serve --lake DIR [--http 127.0.0.1:8080] [--devices FILE] [--thresholds FILE] [--rules FILE]",
 		Short: "Serve the dashboard of a local lake: overview, devices, alerts, heatmap, pipeline",
@@ -64,7 +64,7 @@ hours ago (recordings, a stopped run) is shown up to its last reading.`,
 			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			srv, err := openPages(ctx, dashboard.Config{Lake: lakeDir, Log: log, Loopback: tlsCfg == nil}, devicesPath, thresholdsPath, rulesPath)
+			srv, err := openPages(ctx, dashboard.Config{Lake: lakeDir, Log: log, Loopback: tlsCfg == nil}, devicesPath, thresholdsPath, rulesPath, metricsPath)
 			if err != nil {
 				return err
 			}
@@ -110,6 +110,7 @@ hours ago (recordings, a stopped run) is shown up to its last reading.`,
 	f.StringVar(&devicesPath, "devices", "", "devices CSV (device_id,name,location): names, and the heatmap's locations")
 	f.StringVar(&thresholdsPath, "thresholds", "", "thresholds CSV: drawn on the device charts")
 	f.StringVar(&rulesPath, "rules", "", "rules file, long form (user_id,scope,metric,rule,…): drawn on the device charts, a location's rules for its devices (--devices)")
+	f.StringVar(&metricsPath, "metrics", "", "metrics catalog (name,unit,min,max,floor): the declared metrics rules may name")
 	f.StringVar(&tlsCert, "tls-cert", "", "certificate (PEM) for HTTPS; without it, loopback only")
 	f.StringVar(&tlsKey, "tls-key", "", "its private key (PEM)")
 	f.StringVar(&addrFile, "addr-file", "", "write the address there once it listens (with --http 127.0.0.1:0)")
@@ -128,7 +129,7 @@ func parseWhen(flag, v string) (time.Time, error) {
 }
 
 func newReport(stdout io.Writer) *cobra.Command {
-	var lakeDir, from, to, out, devicesPath, thresholdsPath, rulesPath string
+	var lakeDir, from, to, out, devicesPath, thresholdsPath, rulesPath, metricsPath string
 	cmd := &cobra.Command{
 		Use:   "report --lake DIR [--from DAY --to DAY] --out report.html",
 		Short: "Write one self-contained HTML report of a lake: the fleet's health, alerts by rule, each device's charts and episodes",
@@ -138,7 +139,7 @@ minimum, average and maximum; every reading for a day or less), its thresholds a
 --from and --to default to the 7 days that end with the lake's last hour of readings.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			srv, err := openPages(cmd.Context(), dashboard.Config{Lake: lakeDir}, devicesPath, thresholdsPath, rulesPath)
+			srv, err := openPages(cmd.Context(), dashboard.Config{Lake: lakeDir}, devicesPath, thresholdsPath, rulesPath, metricsPath)
 			if err != nil {
 				return err
 			}
@@ -179,6 +180,7 @@ minimum, average and maximum; every reading for a day or less), its thresholds a
 	f.StringVar(&devicesPath, "devices", "", "devices CSV: names and locations")
 	f.StringVar(&thresholdsPath, "thresholds", "", "thresholds CSV: drawn on the charts")
 	f.StringVar(&rulesPath, "rules", "", "rules file, long form: drawn on the charts, a location's rules for its devices (--devices)")
+	f.StringVar(&metricsPath, "metrics", "", "metrics catalog (name,unit,min,max,floor): the declared metrics rules may name")
 	requireFlags(cmd, "lake")
 	return cmd
 }

@@ -126,6 +126,7 @@ write or an aggregation that failed, records given up).
 	f.StringVar(&cfg.Lake, "lake", "", "lake directory")
 	f.StringVar(&cfg.Thresholds, "thresholds", "", "thresholds CSV (re-read when it changes)")
 	f.StringVar(&cfg.Rules, "rules", "", "the rules file, long form: user_id,scope,metric,rule,… (re-read when it changes; rules on any metric for a device, a location or the fleet)")
+	f.StringVar(&cfg.Metrics, "metrics", "", "metrics catalog CSV: name,unit,min,max,floor (re-read when it changes; metrics beyond the built-ins that readings may carry and rules may name)")
 	f.StringVar(&cfg.Users, "users", "", "users CSV: time zones and quiet hours (re-read when it changes)")
 	f.StringVar(&cfg.HTTP, "http", "", "serve the alerts' one-click links (acknowledge, snooze) on this address, e.g. 127.0.0.1:8080")
 	f.BoolVar(&cfg.PagesOnNetwork, "pages-on-network", false, "serve the dashboard's pages (read-only) on a network --http address too: they have no login")

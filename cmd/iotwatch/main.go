@@ -67,7 +67,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBacktest(stdin, stdout, stderr), newThresholds(stdout), newRules(stdout), newDevice(stdout),
+	root.AddCommand(newBacktest(stdin, stdout, stderr), newThresholds(stdout), newRules(stdout), newMetrics(stdout), newDevice(stdout),
 		newAggregate(stdout, stderr), newQuery(stdout), newSubscribe(stdout), newRun(stdout, stderr), newSimulate(stdout, stderr),
 		newAlerts(stdout, time.Now), newUsers(stdout), newCA(stdout), newServe(stderr), newReport(stdout), newQuarantine(stdout))
 	return root

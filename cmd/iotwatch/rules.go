@@ -37,15 +37,18 @@ type rulesStore interface {
 	DeleteRules(ctx context.Context, keys []rule.Key) error
 }
 
-// rulesTarget is the flags that choose the rows' home: --table (and --endpoint) or --rules.
+// rulesTarget is the flags that choose the rows' home: --table (and --endpoint) or --rules (with
+// --metrics, the catalog whose metrics its rules may name).
 type rulesTarget struct {
-	store storeFlags
-	file  string
+	store   storeFlags
+	file    string
+	metrics string
 }
 
 func (t *rulesTarget) add(cmd *cobra.Command) {
 	t.store.add(cmd)
 	cmd.Flags().StringVar(&t.file, "rules", "", "a local rules file (the one iotwatch run --rules follows) instead of the table")
+	cmd.Flags().StringVar(&t.metrics, "metrics", "", "with --rules: the metrics file (iotwatch run --metrics) whose metrics rules may name")
 }
 
 // open returns the chosen home and its name for messages.
@@ -54,7 +57,14 @@ func (t *rulesTarget) open(cmd *cobra.Command) (rulesStore, string, error) {
 		if cmd.Flags().Changed("table") || cmd.Flags().Changed("endpoint") {
 			return nil, "", errors.New("give --table (and --endpoint) or --rules, not both")
 		}
-		return filestore.RulesFile{Path: t.file}, t.file, nil
+		cat, err := readCatalog(t.metrics, "nothing changed")
+		if err != nil {
+			return nil, "", err
+		}
+		return filestore.RulesFile{Path: t.file, Metrics: cat}, t.file, nil
+	}
+	if t.metrics != "" {
+		return nil, "", errors.New("--metrics goes with --rules FILE: the table's rules are checked against the table's catalog")
 	}
 	s, err := t.store.open(cmd)
 	if err != nil {
@@ -146,7 +156,7 @@ func (f *ruleFlags) row() (rule.Row, error) {
 		*n.v = x
 	}
 	if len(errs) == 0 {
-		for _, fe := range rule.FieldErrors(r.Validate(rule.BuiltIn{})) {
+		for _, fe := range rule.FieldErrors(r.Validate(rule.WellFormed{})) { // the store checks the metric against its catalog
 			bad(flagOf(fe.Field), "%s", fe.Msg)
 		}
 	}
@@ -158,7 +168,7 @@ func (f *ruleFlags) row() (rule.Row, error) {
 
 // key returns the (user, scope, metric, rule) the flags name.
 func (f *ruleFlags) key() (rule.Key, error) {
-	k, err := rule.ParseKey(f.user, f.scope, f.metric, f.kind, rule.BuiltIn{})
+	k, err := rule.ParseKey(f.user, f.scope, f.metric, f.kind, rule.WellFormed{})
 	var errs []error
 	for _, fe := range rule.FieldErrors(err) {
 		errs = append(errs, fmt.Errorf("%s: %s", flagOf(fe.Field), fe.Msg))
@@ -195,7 +205,7 @@ the flag) and the field, and writes nothing.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rows, err := ruleInput(cmd, args, &flags, func(path string) ([]rule.Row, error) {
-				return readCSV(path, "rules", "nothing written", parseRules)
+				return readCSV(path, "rules", "nothing written", parseRulesToStore)
 			}, flags.row)
 			if err != nil {
 				return err
@@ -268,7 +278,7 @@ nothing is deleted. Episodes of a deleted rule resolve at the device's next read
 		RunE: func(cmd *cobra.Command, args []string) error {
 			keys, err := ruleInput(cmd, args, &flags, func(path string) ([]rule.Key, error) {
 				return readCSV(path, "rules", "nothing deleted", func(r io.Reader, name string) ([]rule.Key, error) {
-					return rule.ParseKeys(r, name, rule.BuiltIn{})
+					return rule.ParseKeys(r, name, rule.WellFormed{})
 				})
 			}, func() (rule.Key, error) {
 				k, err := flags.key()

@@ -76,7 +76,7 @@ func TestRulesPutListDelete(t *testing.T) {
 				args []string
 				want []string
 			}{
-				{[]string{"--user", "ops", "--scope", "fleet", "--metric", "pm25", "--rule", "high", "--warning", "35"}, []string{"--metric:", "pm25"}},
+				{[]string{"--user", "ops", "--scope", "fleet", "--metric", "pm25", "--rule", "high", "--warning", "35"}, []string{"metric:", `"pm25" is neither a built-in metric nor one the`}},
 				{[]string{"--user", "ops", "--scope", "room-1", "--metric", "co2", "--rule", "high", "--warning", "35"}, []string{"--scope:"}},
 				{[]string{"--user", "ops", "--scope", "fleet", "--metric", "co2", "--rule", "high", "--warning", "1500", "--violation", "1000"}, []string{"--violation:", "below warning"}},
 				{[]string{"--user", "ops", "--scope", "fleet", "--metric", "co2", "--rule", "high", "--warning", "1000", "--sustain-seconds", "-5"}, []string{"--sustain-seconds:", "negative"}},

@@ -17,6 +17,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/domain/rule"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/domain/user"
@@ -135,24 +136,34 @@ func readCSV[T any](path, noun, outcome string, parse func(io.Reader, string) ([
 	return rows, nil
 }
 
-// localFiles are the thresholds, rules and devices files as iotwatch run reads them, each
-// validated whole; an empty path is none.
+// localFiles are the metrics, thresholds, rules and devices files as iotwatch run reads them,
+// each validated whole; an empty path is none.
 type localFiles struct {
+	catalog *reading.Catalog // nil: the built-in metrics only
 	configs []threshold.Config
 	rows    []rule.Row
 	devices []device.Device
 }
 
 func readLocalFiles(thresholdsPath, rulesPath, devicesPath string) (localFiles, error) {
+	return readLocalFilesWith("", thresholdsPath, rulesPath, devicesPath)
+}
+
+// readLocalFilesWith is readLocalFiles with a metrics catalog (metricsPath, "" for none): the
+// rules may name the metrics it declares, and no other.
+func readLocalFilesWith(metricsPath, thresholdsPath, rulesPath, devicesPath string) (localFiles, error) {
 	var f localFiles
 	var err error
+	if f.catalog, err = readCatalog(metricsPath, "nothing used"); err != nil {
+		return f, err
+	}
 	if thresholdsPath != "" {
 		if f.configs, err = readThresholds(thresholdsPath); err != nil {
 			return f, err
 		}
 	}
 	if rulesPath != "" {
-		if f.rows, err = readCSV(rulesPath, "rules", "nothing used", parseRules); err != nil {
+		if f.rows, err = readCSV(rulesPath, "rules", "nothing used", parseRulesOf(f.catalog)); err != nil {
 			return f, err
 		}
 	}
@@ -164,9 +175,15 @@ func readLocalFiles(thresholdsPath, rulesPath, devicesPath string) (localFiles, 
 	return f, nil
 }
 
-// parseRules reads a rules file of the built-in metrics.
-func parseRules(r io.Reader, name string) ([]rule.Row, error) {
-	return rule.ParseCSV(r, name, rule.BuiltIn{})
+// parseRulesOf reads a rules file whose rules name the built-in metrics or those cat declares.
+func parseRulesOf(cat *reading.Catalog) func(io.Reader, string) ([]rule.Row, error) {
+	return func(r io.Reader, name string) ([]rule.Row, error) { return rule.ParseCSV(r, name, cat) }
+}
+
+// parseRulesToStore reads a rules file to put in a store, which checks the metrics against its
+// catalog: here any well-formed metric name passes.
+func parseRulesToStore(r io.Reader, name string) ([]rule.Row, error) {
+	return rule.ParseCSV(r, name, rule.WellFormed{})
 }
 
 func newThresholds(stdout io.Writer) *cobra.Command {

@@ -107,7 +107,7 @@ func (s *Store) PutMetrics(ctx context.Context, ds []reading.Declared) error {
 	}
 	reqs := make([]types.WriteRequest, 0, len(ds))
 	for _, d := range ds {
-		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: metricItem(d)}})
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: metricItem(d.WithDefaults())}})
 	}
 	return s.batchWrite(ctx, reqs)
 }

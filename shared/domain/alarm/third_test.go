@@ -190,3 +190,33 @@ func TestStatisticsOfAnUnwatchedMetricGo(t *testing.T) {
 	d.Finish()
 	assert.Nil(t, st.Stats, "no rule watches CO2: its statistics go")
 }
+
+// TestDeclaredMetricAnomalyTakesItsCatalogFloor: an anomaly rule on a declared metric with no
+// floor of its own judges against the catalog's floor, and its statistics are kept under the
+// metric's name; a constant series then a step of 5 opens with a floor of 1, not with 10.
+func TestDeclaredMetricAnomalyTakesItsCatalogFloor(t *testing.T) {
+	for _, tc := range []struct {
+		floor float64
+		opens bool
+	}{{1, true}, {10, false}} {
+		cat, err := reading.NewCatalog([]reading.Declared{{Name: "voc", Min: 0, Max: 1000, Floor: tc.floor}})
+		require.NoError(t, err)
+		voc, _ := cat.Lookup("voc")
+		st := &DeviceState{}
+		anomaly := []rule.InForce{{Row: rule.Row{UserID: "ops", Scope: rule.Scope{Kind: rule.Fleet}, Metric: "voc", Kind: rule.Anomaly, Warning: threshold.Of(3)}}}
+		d := NewRules(st, "room-1", anomaly, cat)
+		var got []alert.Alert
+		for i := range 40 {
+			r := reading.Reading{DeviceID: "room-1", EventTime: t0.Add(time.Duration(i) * time.Minute)}
+			v := 100.0
+			if i == 39 {
+				v = 105
+			}
+			r.Set(voc, v)
+			d.Apply(&r, func(a alert.Alert) { got = append(got, a) })
+		}
+		d.Finish()
+		assert.NotNil(t, st.Stats["voc"], "the declared metric's statistics, by its name")
+		assert.Equal(t, tc.opens, len(got) == 1 && got[0].Rule == "voc_anomaly", "floor %v: %v", tc.floor, got)
+	}
+}

@@ -1,6 +1,8 @@
 package reading
 
 import (
+	"encoding/csv"
+	"strconv"
 	"errors"
 	"fmt"
 	"io"
@@ -100,6 +102,14 @@ func (d Declared) Check() error {
 	return errors.Join(errs...)
 }
 
+// WithDefaults is d with what its line may leave empty filled in: the floor.
+func (d Declared) WithDefaults() Declared {
+	if d.Floor == 0 {
+		d.Floor = DefaultDeclaredFloor
+	}
+	return d
+}
+
 // FieldErrors are the *FieldError of an error Check or NewCatalog returned.
 func FieldErrors(err error) []*FieldError {
 	var out []*FieldError
@@ -157,10 +167,7 @@ func NewCatalog(ds []Declared) (*Catalog, error) {
 			errs = append(errs, &MetricError{Index: i, Name: d.Name, Err: &FieldError{Field: "name", Msg: fmt.Sprintf("%q is declared twice", d.Name)}})
 			continue
 		}
-		if d.Floor == 0 {
-			d.Floor = DefaultDeclaredFloor
-		}
-		c.declared[i] = d
+		c.declared[i] = d.WithDefaults()
 		c.index[d.Name] = NumMetrics + Metric(i)
 	}
 	if len(ds) > MaxDeclared {
@@ -219,6 +226,22 @@ func ParseCatalog(r io.Reader, name string) (*Catalog, error) {
 		return nil, err
 	}
 	return NewCatalog(ds)
+}
+
+// WriteCatalog writes declared metrics as a metrics file (ParseCatalog reads it back).
+func WriteCatalog(w io.Writer, ds []Declared) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(CatalogHeader); err != nil {
+		return err
+	}
+	num := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	for _, d := range ds {
+		if err := cw.Write([]string{d.Name, d.Unit, num(d.Min), num(d.Max), num(d.Floor)}); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
 }
 
 // Declared returns the declared metrics, in catalog order (a copy).

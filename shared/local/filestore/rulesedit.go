@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/domain/rule"
 	"github.com/iotwatch/iotwatch/shared/local/durable"
 )
@@ -20,21 +21,17 @@ import (
 // a run reads the old file or the new, never a part.
 type RulesFile struct {
 	Path string
-	// Metrics are the metrics a rule may name; nil: the built-in ones.
-	Metrics rule.Metrics
+	// Metrics is the metrics catalog the rules put may name (nil: the built-ins only), the one
+	// iotwatch run --metrics follows.
+	Metrics *reading.Catalog
 }
 
-func (f RulesFile) metrics() rule.Metrics {
-	if f.Metrics == nil {
-		return rule.BuiltIn{}
-	}
-	return f.Metrics
-}
-
-// read returns the file's rows; a file that does not exist holds none.
+// read returns the file's rows; a file that does not exist holds none. Its rows may name any
+// well-formed metric: they were checked against the catalog when put (a run refuses a file whose
+// rules name a metric its catalog does not declare).
 func (f RulesFile) read() ([]rule.Row, error) {
 	rows, _, err := readFile(f.Path, func(r io.Reader, name string) ([]rule.Row, error) {
-		return rule.ParseCSV(r, name, f.metrics())
+		return rule.ParseCSV(r, name, rule.WellFormed{})
 	})
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -63,6 +60,15 @@ func (f RulesFile) ListRules(_ context.Context, sc *rule.Scope) ([]rule.Row, err
 // PutRules replaces the rows of the same (user, scope, metric, rule) in place and appends the
 // new ones; rows that would take a user or a scope past the limits refuse the whole put.
 func (f RulesFile) PutRules(_ context.Context, rows []rule.Row) error {
+	var unknown []error
+	for i, r := range rows {
+		if r.Kind != rule.Silent && !f.Metrics.Known(r.Metric) {
+			unknown = append(unknown, fmt.Errorf("row %d: metric: %q is neither a built-in metric nor one the catalog declares (--metrics FILE)", i+1, r.Metric))
+		}
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("nothing written:\n%w", errors.Join(unknown...))
+	}
 	held, err := f.read()
 	if err != nil {
 		return err

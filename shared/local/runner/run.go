@@ -43,6 +43,7 @@ type Config struct {
 	Lake       string // lake directory: bronze/, alerts/, quarantine/, errors/, gold/, state/
 	Thresholds string // thresholds CSV (re-read when it changes)
 	Rules      string // the long rules file (re-read when it changes); "": none
+	Metrics    string // the metrics catalog (re-read when it changes); "": the built-ins only
 	Devices    string // optional devices CSV (names and locations in alert texts)
 	Users      string // optional users CSV (time zones, quiet hours; re-read when it changes)
 	MQTT       string // listen address, default broker.DefaultAddr
@@ -237,6 +238,12 @@ func newPipeline(cfg Config) (*pipeline, error) {
 	store, err := filestore.Open(cfg.Thresholds, cfg.Devices, filepath.Join(cfg.Lake, "state"), cfg.Log, filestore.Repair(cfg.RepairLog))
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Metrics != "" { // first: the rules may name its metrics
+		if err := store.UseMetrics(cfg.Metrics); err != nil {
+			_ = store.Close()
+			return nil, err
+		}
 	}
 	if cfg.Rules != "" {
 		if err := store.UseRules(cfg.Rules); err != nil {

@@ -1,0 +1,107 @@
+package evaluator_test
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/domain/rule"
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/testsupport/evaltest"
+	"github.com/iotwatch/iotwatch/shared/testsupport/memstore"
+)
+
+// keepAll keeps every notice it is given.
+type keepAll struct{ notices []evaluator.Notice }
+
+func (p *keepAll) Publish(_ context.Context, ns []evaluator.Notice) []error {
+	p.notices = append(p.notices, ns...)
+	return make([]error, len(ns))
+}
+
+// copyMetric gives each message a declared metric to carrying the value of its metric from.
+func copyMetric(msgs []evaluator.Message, from, to string) []evaluator.Message {
+	re := regexp.MustCompile(`"` + from + `":([-0-9.eE+]+)`)
+	out := make([]evaluator.Message, len(msgs))
+	for i, m := range msgs {
+		v := re.FindSubmatch(m.Data)[1]
+		data := strings.TrimSuffix(string(m.Data), "}") + `,"` + to + `":` + string(v) + "}"
+		m.Data = []byte(data)
+		out[i] = m
+	}
+	return out
+}
+
+// TestADeclaredMetricIsJudgedAsABuiltIn: a declared metric that carries a built-in's values,
+// under the same rules (high, low, anomaly, stuck, each with reminders), raises the same alerts
+// at the same times with the same figures as the built-in, under its own rule names and with
+// its unit in the texts. The declared anomaly rule takes its catalog floor.
+func TestADeclaredMetricIsJudgedAsABuiltIn(t *testing.T) {
+	msgs, _ := evaltest.Stream(12, 240, time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
+	msgs = copyMetric(copyMetric(msgs, "temperature", "supply_temp"), "co2", "co2_copy")
+	cat, err := reading.NewCatalog([]reading.Declared{
+		{Name: "supply_temp", Unit: "°C", Min: -50, Max: 150}, // floor: the default 0.1, as temperature's
+		{Name: "co2_copy", Unit: "ppm", Min: 0, Max: 100000, Floor: 1},
+	})
+	require.NoError(t, err)
+	fleet := rule.Scope{Kind: rule.Fleet}
+	var rows []rule.Row
+	for _, pair := range [][2]string{{"temperature", "supply_temp"}, {"co2", "co2_copy"}} {
+		for _, m := range pair {
+			rows = append(rows,
+				rule.Row{UserID: "ops", Scope: fleet, Metric: m, Kind: rule.High, Warning: threshold.Of(23.5), Violation: threshold.Of(25), Hysteresis: threshold.Of(0.3), SustainSeconds: 120, RemindSeconds: 900},
+				rule.Row{UserID: "ops", Scope: fleet, Metric: m, Kind: rule.Low, Warning: threshold.Of(19), Violation: threshold.Of(18), RemindSeconds: 900},
+				rule.Row{UserID: "ops", Scope: fleet, Metric: m, Kind: rule.Anomaly, Warning: threshold.Of(1.5), RemindSeconds: 900},
+				rule.Row{UserID: "ops", Scope: fleet, Metric: m, Kind: rule.Stuck, Warning: threshold.Of(1800), RemindSeconds: 900})
+		}
+	}
+	store := memstore.New(nil, nil)
+	store.SetCatalog(cat)
+	store.SetRules(t, rows)
+	pub := &keepAll{}
+	svc := evaluator.New(store, pub, memQuarantine{}, evaluator.Config{}, nil, nil)
+	for start := 0; start < len(msgs); start += 500 { // batches, so that state is saved and read back
+		out, err := svc.Evaluate(context.Background(), msgs[start:min(start+500, len(msgs))])
+		require.NoError(t, err)
+		require.Empty(t, out.Retry)
+	}
+
+	// An alert's figures apart from its rule's name, metric and id.
+	type figures struct {
+		device, kind, severity, rule string
+		at                           time.Time
+		start                        int64
+		observed, threshold          alert.Number
+	}
+	by := map[string][]figures{}
+	kinds := map[string]int{}
+	for _, n := range pub.notices {
+		a := n.Alert
+		_, kind, ok := rule.ParseName(a.Rule)
+		require.True(t, ok, a.Rule)
+		by[a.Metric] = append(by[a.Metric], figures{a.DeviceID, string(a.Kind), string(a.Severity), kind.String(), a.AlertTime, a.WindowStartMs, a.ObservedValue, a.ThresholdValue})
+		if a.Metric == "supply_temp" || a.Metric == "co2_copy" {
+			kinds[kind.String()+" "+string(a.Kind)]++
+			email := snsText(n)
+			assert.Contains(t, email, map[string]string{"supply_temp": "°C", "co2_copy": " ppm"}[a.Metric], "the unit in %s's texts", a.Rule)
+		}
+	}
+	require.NotEmpty(t, by["temperature"])
+	assert.Equal(t, by["temperature"], by["supply_temp"], "the declared metric's alerts are temperature's")
+	require.NotEmpty(t, by["co2"])
+	assert.Equal(t, by["co2"], by["co2_copy"], "the declared metric's alerts are co2's")
+	for _, k := range []string{"high OPEN", "high ESCALATE", "high RESOLVE", "low OPEN", "anomaly OPEN", "stuck OPEN", "stuck REMIND"} {
+		assert.Positive(t, kinds[k], "declared metrics raised no %s: %v", k, kinds)
+	}
+}
+
+// snsText is the email text of a notice, as the publishers render it.
+func snsText(n evaluator.Notice) string { return alert.Email(&n.Alert, n.Device, n.Catalog) }
