@@ -14,16 +14,20 @@ const (
 	Double
 	BigInt
 	Timestamp
+	// DoubleMap is a map from names to numbers (silver_readings.metrics: the declared metrics a
+	// reading carries). Athena reads it with element_at(m, 'name'), DuckDB with m['name'] (and
+	// `iotwatch query` defines element_at as Athena's).
+	DoubleMap
 )
 
 // Glue is the type's name in the Glue catalog (Hive DDL), as Athena reads it.
 func (t ColumnType) Glue() string {
-	return [...]string{"string", "double", "bigint", "timestamp"}[t]
+	return [...]string{"string", "double", "bigint", "timestamp", "map<string,double>"}[t]
 }
 
 // DuckDB is the type's name in DuckDB.
 func (t ColumnType) DuckDB() string {
-	return [...]string{"VARCHAR", "DOUBLE", "BIGINT", "TIMESTAMP"}[t]
+	return [...]string{"VARCHAR", "DOUBLE", "BIGINT", "TIMESTAMP", "MAP(VARCHAR, DOUBLE)"}[t]
 }
 
 // Column is one column of a lake table.
@@ -107,12 +111,27 @@ var (
 		{"device_id", String}, {"event_time", Timestamp}, {"msg_id", String},
 		{"temperature", Double}, {"humidity", Double}, {"light", Double}, {"co2", Double}, {"humidity_ratio", Double}, {"occupancy", Double},
 		{"out_of_range", String}, {"alert_rules", String}, {"copies", BigInt},
-		{"source_object", String}, {"ingested_at", Timestamp}, {"processed_at", Timestamp}, {"pipeline_version", String}}}
+		{"source_object", String}, {"ingested_at", Timestamp}, {"processed_at", Timestamp}, {"pipeline_version", String},
+		// last: the column added to deployed tables (ALTER TABLE … ADD COLUMNS appends), so that
+		// an INSERT of the columns in this order fits old and new tables alike
+		{"metrics", DoubleMap}}}
 
 	// DailyMetricsTable is the daily gold: hourly_metrics' columns per device and UTC day, computed
 	// from the day's silver rows.
 	DailyMetricsTable = Table{Name: "daily_metrics", Prefix: Gold + "/daily_metrics", Columns: append([]Column{
 		{"device_id", String}, {"day_start", Timestamp}}, HourlyMetricsTable.Columns[2:]...)}
+
+	// HourlyMetricValuesTable is the hourly gold of the declared metrics (DESIGN.md, "Metrics
+	// catalog"): one row per device, hour and declared metric with readings, computed from silver's
+	// metrics as hourly_metrics computes temperature's.
+	HourlyMetricValuesTable = Table{Name: "hourly_metric_values", Prefix: Gold + "/hourly_metric_values", Columns: []Column{
+		{"device_id", String}, {"hour_start", Timestamp}, {"metric", String}, {"readings", BigInt},
+		{"value_min", Double}, {"value_avg", Double}, {"value_max", Double}, {"value_p95", Double}}}
+
+	// DailyMetricValuesTable is the same per device, UTC day and declared metric, from the day's
+	// silver rows (as daily_metrics).
+	DailyMetricValuesTable = Table{Name: "daily_metric_values", Prefix: Gold + "/daily_metric_values", Columns: append([]Column{
+		{"device_id", String}, {"day_start", Timestamp}}, HourlyMetricValuesTable.Columns[2:]...)}
 
 	// LocationHourlyTable is the hourly rollup per device location.
 	LocationHourlyTable = Table{Name: "location_hourly", Prefix: Gold + "/location_hourly", Columns: []Column{

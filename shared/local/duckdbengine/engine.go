@@ -2,7 +2,8 @@
 // the same statements Athena runs on AWS (rendered by shared/service/aggregate for DuckDB), over
 // DIR/bronze, DIR/alerts and DIR/rejections (gzip JSON lines in dt=/hour= folders), writing
 // DIR/silver/readings/dt=YYYY-MM-DD/hour=HH.parquet, then from it DIR/gold/hourly_metrics,
-// gold/dq_hourly and gold/location_hourly (the same layout) and gold/daily_metrics/dt=…/day.parquet.
+// gold/dq_hourly, gold/location_hourly and gold/hourly_metric_values (the same layout) and
+// gold/daily_metrics/dt=…/day.parquet and gold/daily_metric_values/dt=…/day.parquet.
 // It needs cgo; no Lambda imports it.
 package duckdbengine
 
@@ -107,8 +108,20 @@ func (e *Engine) HourFile(t lake.Table, hour time.Time) string {
 }
 
 // DayFile is where one UTC day's daily_metrics rows are: PREFIX/dt=…/day.parquet.
-func (e *Engine) DayFile(day time.Time) string {
-	return filepath.Join(e.root, filepath.FromSlash(lake.DayFile(lake.DailyMetricsTable.Prefix, day)))
+func (e *Engine) DayFile(day time.Time) string { return e.DayTableFile(lake.DailyMetricsTable, day) }
+
+// DayTableFile is where one UTC day's rows of a table written per day are: PREFIX/dt=…/day.parquet.
+func (e *Engine) DayTableFile(t lake.Table, day time.Time) string {
+	return filepath.Join(e.root, filepath.FromSlash(lake.DayFile(t.Prefix, day)))
+}
+
+// The day's layers, and the table each writes.
+var dayLayers = []struct {
+	name  string
+	table lake.Table
+}{
+	{aggregate.DailyLayer, lake.DailyMetricsTable},
+	{aggregate.DailyValuesLayer, lake.DailyMetricValuesTable},
 }
 
 // The hour's layers after silver, and the table each writes.
@@ -119,6 +132,7 @@ var hourLayers = []struct {
 	{aggregate.HourlyLayer, lake.HourlyMetricsTable},
 	{aggregate.DQLayer, lake.DQHourlyTable},
 	{aggregate.LocationLayer, lake.LocationHourlyTable},
+	{aggregate.HourlyValuesLayer, lake.HourlyMetricValuesTable},
 }
 
 // layerFiles are the files of the hour's layers after silver.
@@ -130,8 +144,8 @@ func (e *Engine) layerFiles(hour time.Time) []string {
 	return out
 }
 
-// AggregateHour writes the hour's silver_readings from bronze, then its hourly_metrics, dq_hourly
-// and location_hourly from that silver. Each file is written beside its place, then renamed over
+// AggregateHour writes the hour's silver_readings from bronze, then its hourly_metrics, dq_hourly,
+// location_hourly and hourly_metric_values from that silver (h.Catalog: the declared metrics). Each file is written beside its place, then renamed over
 // it, so a reader sees the old rows or the new ones, never a mix, and a re-run gives the same
 // rows. An hour with no bronze data has no files; a table with no rows for the hour has no file.
 func (e *Engine) AggregateHour(ctx context.Context, h aggregate.Hour) (aggregate.HourResult, error) {
@@ -206,7 +220,8 @@ func (e *Engine) AggregateHour(ctx context.Context, h aggregate.Hour) (aggregate
 	return res, nil
 }
 
-// AggregateDay writes a UTC day's daily_metrics from its silver files (none: no file).
+// AggregateDay writes a UTC day's daily_metrics and daily_metric_values from its silver files
+// (none: no files).
 func (e *Engine) AggregateDay(ctx context.Context, d aggregate.Day) (aggregate.HourResult, error) {
 	start := time.Now()
 	res := aggregate.HourResult{Hour: d.Start}
@@ -216,10 +231,11 @@ func (e *Engine) AggregateDay(ctx context.Context, d aggregate.Day) (aggregate.H
 			silver = append(silver, f)
 		}
 	}
-	out := e.DayFile(d.Start)
 	if len(silver) == 0 {
-		if err := os.Remove(out); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return res, err
+		for _, l := range dayLayers {
+			if err := os.Remove(e.DayTableFile(l.table, d.Start)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return res, err
+			}
 		}
 		return res, nil
 	}
@@ -236,12 +252,16 @@ func (e *Engine) AggregateDay(ctx context.Context, d aggregate.Day) (aggregate.H
 			res.BytesScanned += fi.Size()
 		}
 	}
-	var err error
-	res.Rows, err = e.write(ctx, out, func(tmp string) (aggregate.Statement, error) {
-		return aggregate.DuckDBDayStatement(aggregate.DuckDBFiles{Silver: silver, Alerts: alerts}, tmp, d)
-	})
-	if err != nil {
-		return res, fmt.Errorf("writing daily_metrics of %s: %w", d.Start.Format("2006-01-02"), err)
+	for _, l := range dayLayers {
+		n, err := e.write(ctx, e.DayTableFile(l.table, d.Start), func(tmp string) (aggregate.Statement, error) {
+			return aggregate.DuckDBDayStatement(l.name, aggregate.DuckDBFiles{Silver: silver, Alerts: alerts}, tmp, d)
+		})
+		if err != nil {
+			return res, fmt.Errorf("writing %s of %s: %w", l.table.Name, d.Start.Format("2006-01-02"), err)
+		}
+		if l.table.Name == lake.DailyMetricsTable.Name {
+			res.Rows = n
+		}
 	}
 	res.Duration = time.Since(start)
 	return res, nil

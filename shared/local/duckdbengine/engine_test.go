@@ -29,6 +29,14 @@ import (
 
 var h0 = time.Date(2026, 3, 1, 6, 0, 0, 0, time.UTC)
 
+// genCatalog declares the metrics of genLake's room-9 lines.
+func genCatalog(t testing.TB) *reading.Catalog {
+	t.Helper()
+	c, err := reading.ParseCatalog(strings.NewReader("name,unit,min,max,floor\npm25,µg/m³,0,1000,1\npower_w,W,0,100000,5\n"), "metrics.csv")
+	require.NoError(t, err)
+	return c
+}
+
 // writeObject writes lines as one gzip JSON-lines object in the lake, as Firehose would.
 func writeObject(t testing.TB, root, prefix string, hour time.Time, name string, lines []string) {
 	t.Helper()
@@ -82,6 +90,32 @@ func genLake(t testing.TB, root string) map[time.Time][]string {
 		// only some metrics
 		objects[0] = append(objects[0], fmt.Sprintf(`{"device_id":"room-9","event_time":"%s","co2":812}`, hour.Add(90*time.Second).Format(time.RFC3339)))
 		objects[1] = append(objects[1], fmt.Sprintf(`{"device_id":"room-9","event_time":"%s","light":0,"occupancy":0}`, hour.Add(30*time.Minute).Format("2006-01-02T15:04:05.000Z")))
+		// declared metrics (genCatalog: pm25 [0, 1000], power_w [0, 100000]): without the catalog
+		// they are undeclared fields, ignored; with it, checked as the built-ins are
+		for i, l := range []string{
+			`"pm25":12.5,"temperature":21`,                   // valid
+			`"pm25":7,"power_w":1500.25`,                     // declared only
+			`"pm25":0,"power_w":100000,"light":3`,            // on the bounds
+			`"pm25":1000.5,"temperature":21`,                 // out of range
+			`"power_w":-1,"pm25":2`,                          // out of range (the second declared)
+			`"pm25":"12","temperature":21`,                   // a string
+			`"pm25":null,"temperature":21`,                   // null
+			`"power_w":1e400,"co2":500`,                      // not finite
+			`"pm25":true`,                                    // not a number, and no other metric
+			`"voc":3`,                                        // undeclared only: no metric
+			`"voc":3,"temperature":22`,                       // undeclared beside a built-in
+			`"temperature":151,"pm25":"x"`,                   // bad_metric comes before out_of_range
+			`"temperature":"x","pm25":5000`,                  // and for the built-ins first
+			`"pm25":3,"pm25":4,"temperature":20`,             // repeated
+			`"pm25":{"v":1}`,                                 // an object
+			`"power_w":-0.0,"pm25":1e2`,                      // zero and an exponent
+			`"pm25":999.99999999999999999,"humidity":40`,     // rounds to 1000
+			`"pm25":12.5,"temperature":21,"pm2":9,"pm250":1`, // names near a declared one
+		} {
+			at := hour.Add(time.Duration(40*60+i) * time.Second).Format(time.RFC3339)
+			o := rng.IntN(3)
+			objects[o] = append(objects[o], `{"device_id":"room-9","event_time":"`+at+`",`+l+`}`)
+		}
 		// late: arrives in a later object, still in its event-time hour
 		objects[2] = append(objects[2], fmt.Sprintf(`{"device_id":"room-1","event_time":"%s","temperature":30.5,"msg_id":"late-%d"}`, hour.Add(59*time.Minute+59*time.Second).Format(time.RFC3339), hi))
 		// invalid rows: none may count
@@ -340,7 +374,7 @@ func TestAggregateEqualsReference(t *testing.T) {
 	require.NoError(t, rows.Close())
 	assert.Equal(t, int64(15), n, "hourly_metrics rows: room-1..4 and room-9, three hours")
 	for _, tbl := range []lake.Table{lake.BronzeReadingsTable, lake.AlertsTable, lake.SilverReadingsTable, lake.HourlyMetricsTable,
-		lake.DailyMetricsTable, lake.DQHourlyTable, lake.LocationHourlyTable} {
+		lake.DailyMetricsTable, lake.DQHourlyTable, lake.LocationHourlyTable, lake.HourlyMetricValuesTable, lake.DailyMetricValuesTable} {
 		want := tbl.Columns
 		if tbl.Partitioned {
 			want = append(append([]lake.Column{}, want...), lake.PartitionColumns...)
@@ -365,7 +399,7 @@ func describe(t *testing.T, db *sql.DB, query string) []lake.Column {
 	require.NoError(t, err)
 	defer rows.Close()
 	types := map[string]lake.ColumnType{}
-	for _, ct := range []lake.ColumnType{lake.String, lake.Double, lake.BigInt, lake.Timestamp} {
+	for _, ct := range []lake.ColumnType{lake.String, lake.Double, lake.BigInt, lake.Timestamp, lake.DoubleMap} {
 		types[ct.DuckDB()] = ct
 	}
 	var out []lake.Column

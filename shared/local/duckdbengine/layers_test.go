@@ -28,6 +28,7 @@ type silverRow struct {
 	eventTime, ingested, processed                         time.Time
 	vals                                                   [reading.NumMetrics]float64 // NaN when null
 	copies                                                 int64
+	metrics                                                map[string]float64 // nil when NULL
 }
 
 func (r silverRow) key() string {
@@ -40,16 +41,20 @@ func (r silverRow) key() string {
 func readSilver(t *testing.T, db *sql.DB, file string) map[string]silverRow {
 	t.Helper()
 	rows, err := db.Query(`SELECT device_id, event_time, msg_id, temperature, humidity, light, co2, humidity_ratio, occupancy,
-		out_of_range, alert_rules, copies, source_object, ingested_at, processed_at, pipeline_version FROM read_parquet(?)`, file)
+		out_of_range, alert_rules, copies, source_object, ingested_at, processed_at, pipeline_version,
+		CAST(to_json(metrics) AS VARCHAR) FROM read_parquet(?)`, file)
 	require.NoError(t, err)
 	defer rows.Close()
 	out := map[string]silverRow{}
 	for rows.Next() {
 		var r silverRow
-		var msg, oor, rules, src sql.NullString
+		var msg, oor, rules, src, metrics sql.NullString
 		var ing sql.NullTime
 		v := make([]sql.NullFloat64, reading.NumMetrics)
-		require.NoError(t, rows.Scan(&r.device, &r.eventTime, &msg, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &oor, &rules, &r.copies, &src, &ing, &r.processed, &r.version))
+		require.NoError(t, rows.Scan(&r.device, &r.eventTime, &msg, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &oor, &rules, &r.copies, &src, &ing, &r.processed, &r.version, &metrics))
+		if metrics.Valid {
+			require.NoError(t, json.Unmarshal([]byte(metrics.String), &r.metrics), "metrics %s", metrics.String)
+		}
 		r.msgID, r.outOfRange, r.alertRules, r.source, r.ingested = msg.String, oor.String, rules.String, src.String, ing.Time
 		for i := range v {
 			r.vals[i] = math.NaN()
@@ -85,16 +90,31 @@ var genAlertRules = map[string]string{"room-1": "temperature_high,temperature_lo
 
 // TestSilverAndQualityFollowTheDecoder: for every line of genLake, the decoder (and the rejections
 // index) decides; silver holds each accepted identity once with its values, flags and lineage, and
-// dq_hourly counts every line of every device by the reason the decoder gives.
+// dq_hourly counts every line of every device by the reason the decoder gives. Without a catalog,
+// and with one that declares the metrics of genLake's room-9 lines (then silver's metrics holds
+// their values).
 func TestSilverAndQualityFollowTheDecoder(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		catalog *reading.Catalog
+	}{{"built-ins", nil}, {"catalog", genCatalog(t)}} {
+		t.Run(c.name, func(t *testing.T) { silverAndQualityFollowTheDecoder(t, c.catalog) })
+	}
+}
+
+func silverAndQualityFollowTheDecoder(t *testing.T, catalog *reading.Catalog) {
 	ctx := context.Background()
 	root := t.TempDir()
 	perHour := genLake(t, root)
 	e, err := duckdbengine.Open(ctx, root)
 	require.NoError(t, err)
 	defer e.Close()
-	_, err = aggregate.NewHandler(e, aggregate.DefaultConfig, nil, nil).Handle(ctx, []byte(`{"from":"2026-03-01T06","to":"2026-03-01T09"}`))
+	cfg := aggregate.DefaultConfig
+	cfg.Catalog = catalog
+	_, err = aggregate.NewHandler(e, cfg, nil, nil).Handle(ctx, []byte(`{"from":"2026-03-01T06","to":"2026-03-01T09"}`))
 	require.NoError(t, err)
+	dec := reading.Decoder{Catalog: catalog}
+	var declared int             // accepted readings with a declared metric: the catalog's case must have some
 	index := map[string]string{} // line -> the rejections index's reason
 	for l := range rejected {
 		switch {
@@ -122,7 +142,7 @@ func TestSilverAndQualityFollowTheDecoder(t *testing.T) {
 				wantDQ[dev] = d
 			}
 			d.bronze++
-			r, err := reading.Decode([]byte(l), reading.Options{})
+			r, err := dec.Decode([]byte(l), reading.Options{})
 			reason := index[l]
 			var rej *reading.Rejection
 			if reason == "" && errors.As(err, &rej) {
@@ -159,6 +179,17 @@ func TestSilverAndQualityFollowTheDecoder(t *testing.T) {
 				s.alertRules = genAlertRules[r.DeviceID]
 			}
 			s.copies = 1
+			for i, d := range catalog.Declared() {
+				if v, ok := r.Value(reading.NumMetrics + reading.Metric(i)); ok {
+					if s.metrics == nil {
+						s.metrics = map[string]float64{}
+					}
+					s.metrics[d.Name] = v
+				}
+			}
+			if s.metrics != nil {
+				declared++
+			}
 			want[s.key()] = s
 		}
 
@@ -176,6 +207,7 @@ func TestSilverAndQualityFollowTheDecoder(t *testing.T) {
 			assert.Equal(t, w.outOfRange, g.outOfRange, "%s %s out_of_range", hourName, k)
 			assert.Equal(t, w.alertRules, g.alertRules, "%s %s alert_rules", hourName, k)
 			assert.Equal(t, w.copies, g.copies, "%s %s copies", hourName, k)
+			assert.Equal(t, w.metrics, g.metrics, "%s %s metrics", hourName, k)
 			assert.Equal(t, aggregate.PipelineVersion, g.version)
 			assert.Regexp(t, `^bronze/dt=2026-03-01/hour=0[678]/iotwatch-bronze-[0-2]\.json\.gz$`, g.source, "%s source_object", k)
 			assert.WithinDuration(t, time.Now(), g.processed, time.Minute, "processed_at")
@@ -230,6 +262,13 @@ func TestSilverAndQualityFollowTheDecoder(t *testing.T) {
 		require.NoError(t, rows.Err())
 		rows.Close()
 		assert.Equal(t, len(wantDQ), seen, "%s: dq rows", hourName)
+		if catalog != nil { // room-9's lines with declared metrics break every rule of a metric
+			r9 := wantDQ["room-9"].reasons
+			assert.Equal(t, []int64{7, 2, 1, 1}, []int64{r9["bad_metric"], r9["out_of_range"], r9["no_metrics"], r9["malformed_json"]}, "%s: room-9's reasons %v", hourName, r9)
+		}
+	}
+	if catalog != nil {
+		assert.NotZero(t, declared, "no accepted reading carries a declared metric")
 	}
 }
 

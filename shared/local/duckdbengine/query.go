@@ -26,13 +26,24 @@ func (e *Engine) has(pattern string) bool {
 	return len(m) > 0
 }
 
+// ElementAt makes element_at(x, k) of a query on the lake mean what it means on Athena (Trino):
+// a map's value of key k, NULL when the map lacks it, and a list's k-th element. DuckDB's own
+// element_at of a map is a one-element list; a macro of the database shadows it. So a query of
+// silver's metrics reads the same on both: element_at(metrics, 'pm25'). (metrics['pm25'] works
+// in DuckDB too, but fails on Athena for a reading without pm25.)
+const ElementAt = "CREATE OR REPLACE MACRO element_at(x, k) AS x[k]"
+
 func lit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // DefineViews creates the views of the lake's tables (lake.BronzeReadingsTable, AlertsTable,
-// SilverReadingsTable, HourlyMetricsTable, DailyMetricsTable, DQHourlyTable, LocationHourlyTable)
-// over the lake as it is now (an empty view where the lake has no file yet), and of
-// lake.DevicesTable over the devices SetDevices gave (none: empty).
+// SilverReadingsTable, HourlyMetricsTable, DailyMetricsTable, DQHourlyTable, LocationHourlyTable,
+// HourlyMetricValuesTable, DailyMetricValuesTable) over the lake as it is now (an empty view where
+// the lake has no file yet), and of lake.DevicesTable over the devices SetDevices gave (none:
+// empty). It also makes element_at Athena's: see ElementAt.
 func (e *Engine) DefineViews(ctx context.Context) error {
+	if _, err := e.db.ExecContext(ctx, ElementAt); err != nil {
+		return fmt.Errorf("defining element_at: %w", err)
+	}
 	glob := func(p string) string { return lit(filepath.Join(e.root, filepath.FromSlash(p))) }
 	jsonView := func(t lake.Table) string {
 		pattern := lake.PartitionGlob(t.Prefix) + "*.json.gz" // finished objects only, not the .tmp of a write in progress
@@ -47,7 +58,8 @@ func (e *Engine) DefineViews(ctx context.Context) error {
 		if !e.has(pattern) {
 			return lake.EmptySelect(t.Columns)
 		}
-		return fmt.Sprintf("SELECT * EXCLUDE (dt) FROM read_parquet(%s, hive_partitioning = true)", glob(pattern))
+		// by name: files written before a column was added (silver's metrics) read it as NULL
+		return fmt.Sprintf("SELECT * EXCLUDE (dt) FROM read_parquet(%s, hive_partitioning = true, union_by_name = true)", glob(pattern))
 	}
 	for _, v := range []struct {
 		t   lake.Table
@@ -60,6 +72,8 @@ func (e *Engine) DefineViews(ctx context.Context) error {
 		{lake.DailyMetricsTable, goldView(lake.DailyMetricsTable)},
 		{lake.DQHourlyTable, goldView(lake.DQHourlyTable)},
 		{lake.LocationHourlyTable, goldView(lake.LocationHourlyTable)},
+		{lake.HourlyMetricValuesTable, goldView(lake.HourlyMetricValuesTable)},
+		{lake.DailyMetricValuesTable, goldView(lake.DailyMetricValuesTable)},
 		// as the snapshot's JSON lines read on AWS: an empty name or location is null
 		{lake.DevicesTable, "SELECT device_id, nullif(name, '') AS name, nullif(location, '') AS location FROM iotwatch_devices"},
 	} {

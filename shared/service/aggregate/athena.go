@@ -27,8 +27,8 @@ type WriteStopper interface {
 	StopWrites(ctx context.Context, prefixes []string) (int, error)
 }
 
-// Athena replaces an hour in the Iceberg tables (silver_readings, then hourly_metrics, dq_hourly
-// and location_hourly from it) with DELETE then INSERT each. A failure between the two leaves the
+// Athena replaces an hour in the Iceberg tables (silver_readings, then hourly_metrics, dq_hourly,
+// location_hourly and hourly_metric_values from it) with DELETE then INSERT each. A failure between the two leaves the
 // hour empty until the next run (or a backfill) writes it again: the scheduled runs revisit every
 // hour of the late window.
 type Athena struct {
@@ -66,12 +66,14 @@ func NewAthena(runner QueryRunner, database, bucket string) *Athena {
 
 func (a *Athena) tableStatements() []Statement { return TableStatements(a.database, a.bucket) }
 
+func (a *Athena) columnStatements() [][2]Statement { return ColumnStatements(a.database) }
+
 // Prepare implements Preparer: the Iceberg tables exist, and no DELETE or INSERT of an earlier
 // invocation still runs on them (a Lambda time-out leaves Athena's query running; the retry would
 // then replace an hour while the old INSERT adds it again). With the handler's lease, nothing else
 // writes them meanwhile.
 func (a *Athena) Prepare(ctx context.Context) error {
-	if err := a.tables.ensure(ctx, a.runner.Run, a.tableStatements); err != nil {
+	if err := a.tables.ensure(ctx, a.runner.Run, a.tableStatements, a.columnStatements); err != nil {
 		return err
 	}
 	ws, ok := a.runner.(WriteStopper)
@@ -119,7 +121,7 @@ func (a *Athena) AggregateDay(ctx context.Context, d Day) (HourResult, error) {
 }
 
 func (a *Athena) run(ctx context.Context, res HourResult, sts []Statement) (HourResult, error) {
-	if err := a.tables.ensure(ctx, a.runner.Run, a.tableStatements); err != nil {
+	if err := a.tables.ensure(ctx, a.runner.Run, a.tableStatements, a.columnStatements); err != nil {
 		return res, err
 	}
 	for _, st := range sts {

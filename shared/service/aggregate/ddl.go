@@ -26,6 +26,47 @@ var icebergTables = []icebergTable{
 	{&lake.DailyMetricsTable, "month(day_start)"},
 	{&lake.DQHourlyTable, "day(hour_start)"},
 	{&lake.LocationHourlyTable, "day(hour_start)"},
+	{&lake.HourlyMetricValuesTable, "day(hour_start)"},
+	{&lake.DailyMetricValuesTable, "month(day_start)"},
+}
+
+// An addedColumn is a column added to a table's definition after tables were deployed: the
+// column's definition is the one in the table (lake), this only says which.
+type addedColumn struct {
+	table  *lake.Table
+	column string
+}
+
+// addedColumns are the columns added since the first deployment, oldest first. Iceberg's ADD
+// COLUMNS appends a column: each must be the last of its table's columns when it is added (an
+// INSERT writes the columns in the definition's order, and must fit tables made before and after).
+var addedColumns = []addedColumn{
+	{&lake.SilverReadingsTable, "metrics"}, // the declared metrics (DESIGN.md, "Metrics catalog")
+}
+
+// ColumnStatements are, for each column added to a definition since the first deployment, a
+// probe that reads the column without scanning a row (it fails where the table lacks it) and
+// the ALTER TABLE that adds it. Athena has no ADD COLUMNS IF NOT EXISTS: the aggregator runs the
+// probe, and the ALTER only when the probe failed; an ALTER that fails then is an error.
+func ColumnStatements(database string) [][2]Statement {
+	out := make([][2]Statement, 0, len(addedColumns))
+	for _, a := range addedColumns {
+		var col lake.Column
+		for _, c := range a.table.Columns {
+			if c.Name == a.column {
+				col = c
+			}
+		}
+		if col.Name == "" {
+			panic("aggregate: added column " + a.column + " is not a column of " + a.table.Name)
+		}
+		q := database + "." + a.table.Name
+		out = append(out, [2]Statement{
+			{Name: "probe " + a.table.Name + "." + col.Name, SQL: "SELECT " + col.Name + " FROM " + q + " WHERE false\n"},
+			{Name: "add " + a.table.Name + "." + col.Name, SQL: "ALTER TABLE " + q + " ADD COLUMNS (" + col.Name + " " + col.Type.Glue() + ")\n"},
+		})
+	}
+	return out
 }
 
 // TableStatements are the DDL that create the Iceberg tables if they do not exist, at
@@ -36,7 +77,7 @@ var icebergTables = []icebergTable{
 // and metadata_location (Glue's UpdateTable; cloudformation-coverage-roadmap#1919, #2495), and
 // every Athena commit moves metadata_location away from what a template holds. IF NOT EXISTS
 // makes a re-run change nothing: a column added to a definition later needs an ALTER TABLE … ADD
-// COLUMNS here, never a stack update.
+// COLUMNS here (addedColumns, ColumnStatements), never a stack update.
 func TableStatements(database, bucket string) []Statement {
 	out := make([]Statement, 0, len(icebergTables))
 	for _, t := range icebergTables {
@@ -57,7 +98,7 @@ type tables struct {
 	done bool
 }
 
-func (t *tables) ensure(ctx context.Context, run func(context.Context, Statement) (QueryStats, error), statements func() []Statement) error {
+func (t *tables) ensure(ctx context.Context, run func(context.Context, Statement) (QueryStats, error), statements func() []Statement, columns func() [][2]Statement) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.done {
@@ -66,6 +107,13 @@ func (t *tables) ensure(ctx context.Context, run func(context.Context, Statement
 	for _, st := range statements() {
 		if _, err := run(ctx, st); err != nil {
 			return fmt.Errorf("creating the lake's Iceberg tables: %s: %w", st.Name, err)
+		}
+	}
+	for _, c := range columns() {
+		if _, err := run(ctx, c[0]); err == nil {
+			continue // the table has the column
+		} else if _, err2 := run(ctx, c[1]); err2 != nil {
+			return fmt.Errorf("adding a column to the lake's Iceberg tables: %s: %w (%s failed first: %v)", c[1].Name, err2, c[0].Name, err)
 		}
 	}
 	t.done = true

@@ -15,10 +15,11 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/contract/emf"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 )
 
 // HourAggregator replaces one hour's rows of silver_readings, then of the tables computed from
-// them (hourly_metrics, dq_hourly, location_hourly).
+// them (hourly_metrics, dq_hourly, location_hourly, hourly_metric_values).
 type HourAggregator interface {
 	AggregateHour(ctx context.Context, h Hour) (HourResult, error)
 }
@@ -50,7 +51,8 @@ const LeaseWorkBudget = 5 * time.Minute
 // and stops them: a Lambda frozen at its time-out could not.
 const StopMargin = 30 * time.Second
 
-// DayAggregator replaces one UTC day's rows of daily_metrics, from the day's silver rows.
+// DayAggregator replaces one UTC day's rows of daily_metrics and daily_metric_values, from the
+// day's silver rows.
 type DayAggregator interface {
 	AggregateDay(ctx context.Context, d Day) (HourResult, error)
 }
@@ -81,6 +83,10 @@ type Config struct {
 	// window has passed, whatever hours it aggregates: a day is then written even when no later
 	// run touches one of its hours (the scheduled runs set it; iotwatch run sets it too).
 	Yesterday bool
+	// Catalog declares the metrics beyond the built-ins (metrics.csv): silver checks and keeps
+	// them, hourly_metric_values and daily_metric_values aggregate them. nil: the built-ins only.
+	// A metric it no longer declares leaves silver at the next rewrite of an hour; bronze keeps it.
+	Catalog *reading.Catalog
 }
 
 // DefaultConfig: a 2-hour late window, readings every 60 s, backfills of at most 12 hours per
@@ -265,7 +271,7 @@ func (h *Handler) run(ctx context.Context, hours []time.Time, yesterday bool) (R
 	g.SetLimit(max(1, h.cfg.Concurrency))
 	for i, hr := range hours {
 		g.Go(func() error {
-			results[i], errs[i] = h.agg.AggregateHour(ctx, Hour{Start: hr, ExpectedReadings: expected})
+			results[i], errs[i] = h.agg.AggregateHour(ctx, Hour{Start: hr, ExpectedReadings: expected, Catalog: h.cfg.Catalog})
 			if errs[i] != nil {
 				errs[i] = fmt.Errorf("hour %s: %w", hr.Format(HourLayout), errs[i])
 			}
@@ -359,7 +365,7 @@ func (h *Handler) days(ctx context.Context, hours []time.Time, hourErrs []error,
 		if broken[d] || end.Add(late).After(now) {
 			continue
 		}
-		r, err := agg.AggregateDay(ctx, Day{Start: d, ExpectedReadings: expected})
+		r, err := agg.AggregateDay(ctx, Day{Start: d, ExpectedReadings: expected, Catalog: h.cfg.Catalog})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("day %s: %w", d.Format(DayFormat), err))
 			h.log.ErrorContext(ctx, "day failed", "day", d.Format(DayFormat), "err", err)

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/template"
@@ -23,7 +24,8 @@ var sqlFiles embed.FS
 
 // PipelineVersion is written into every silver row (pipeline_version): the version of the SQL
 // that cleaned it. Change it when silver.sql or lines.sql changes what a row holds.
-const PipelineVersion = "iotwatch-silver-1"
+// (2: the declared metrics, in metrics.)
+const PipelineVersion = "iotwatch-silver-2"
 
 // Param is one positional parameter of a rendered statement.
 type Param struct {
@@ -54,12 +56,16 @@ type Statement struct {
 type Hour struct {
 	Start            time.Time // the hour, UTC, truncated
 	ExpectedReadings int64     // 3600 / the nominal interval
+	// Catalog declares the metrics beyond the built-ins that silver checks and keeps (in its
+	// metrics column) and hourly_metric_values aggregates; nil: the built-ins only.
+	Catalog *reading.Catalog
 }
 
-// Day holds the values of one UTC day's statements (daily_metrics).
+// Day holds the values of one UTC day's statements (daily_metrics, daily_metric_values).
 type Day struct {
 	Start            time.Time // midnight UTC
 	ExpectedReadings int64     // per hour, as for Hour: the day expects 24 times as many
+	Catalog          *reading.Catalog
 }
 
 // period is an hour or a day.
@@ -67,15 +73,16 @@ type period struct {
 	start    time.Time
 	span     time.Duration
 	expected int64 // per hour
+	catalog  *reading.Catalog
 }
 
 func (h Hour) period() period {
-	return period{h.Start.UTC().Truncate(time.Hour), time.Hour, h.ExpectedReadings}
+	return period{h.Start.UTC().Truncate(time.Hour), time.Hour, h.ExpectedReadings, h.Catalog}
 }
 
 func (d Day) period() period {
 	s := d.Start.UTC()
-	return period{time.Date(s.Year(), s.Month(), s.Day(), 0, 0, 0, 0, time.UTC), 24 * time.Hour, d.ExpectedReadings}
+	return period{time.Date(s.Year(), s.Month(), s.Day(), 0, 0, 0, 0, time.UTC), 24 * time.Hour, d.ExpectedReadings, d.Catalog}
 }
 
 // params returns the named values statements may use.
@@ -112,6 +119,12 @@ type dialect struct {
 	joinSorted  func(expr string) string        // the distinct values, sorted, joined by commas
 	joinOrdered func(expr, order string) string // the values in order, joined by commas
 	objectTime  func(expr string) string        // a bronze object's time, from its name
+	// metricMap is a map(varchar, double) of the names (SQL string literals) to the values
+	// (expressions) that are not NULL; NULL when every value is (and when there are none)
+	metricMap func(names, values []string) string
+	// metricValue is a map's value of a key, NULL when the map lacks the key
+	metricValue func(m, key string) string
+	jsonPath    func(name string) string // a string literal of the JSON path of a top-level member
 	now         string
 	prefix      string // of the files of the bronze, alerts, silver and devices relations
 }
@@ -147,8 +160,14 @@ var athena = dialect{
 		return "coalesce(try(date_parse(regexp_extract(" + expr + ", " + sqlString(firehoseObjectTime) + ", 1), '%Y-%m-%d-%H-%i-%s')), " +
 			"CAST(from_unixtime(TRY_CAST(regexp_extract(" + expr + ", " + sqlString(localObjectTime) + ", 1) AS BIGINT) / 1e9) AS TIMESTAMP))"
 	},
-	now:    "CAST(current_timestamp AS TIMESTAMP)",
-	prefix: "athena_",
+	metricMap: func(names, values []string) string {
+		return "CAST(map_filter(MAP(ARRAY[" + strings.Join(names, ", ") + "], ARRAY[" + strings.Join(values, ", ") + "]), (k, v) -> v IS NOT NULL) AS MAP(VARCHAR, DOUBLE))"
+	},
+	// m[key] fails on a missing key in Trino; element_at gives NULL
+	metricValue: func(m, key string) string { return "element_at(" + m + ", " + key + ")" },
+	jsonPath:    func(name string) string { return sqlString(`$["` + name + `"]`) },
+	now:         "CAST(current_timestamp AS TIMESTAMP)",
+	prefix:      "athena_",
 }
 
 // DuckDB is DuckDB 1.5's SQL.
@@ -168,8 +187,18 @@ var duckdb = dialect{
 		return "coalesce(try_strptime(nullif(regexp_extract(" + expr + ", " + sqlString(firehoseObjectTime) + ", 1), ''), '%Y-%m-%d-%H-%M-%S'), " +
 			"make_timestamp(TRY_CAST(nullif(regexp_extract(" + expr + ", " + sqlString(localObjectTime) + ", 1), '') AS BIGINT) // 1000))"
 	},
-	now:    "CAST(current_timestamp AS TIMESTAMP)",
-	prefix: "duckdb_",
+	metricMap: func(names, values []string) string {
+		entries := make([]string, len(names))
+		for i := range names {
+			entries[i] = "{'key': " + names[i] + ", 'value': " + values[i] + "}"
+		}
+		return "CAST(map_from_entries(list_filter([" + strings.Join(entries, ", ") + "], lambda e: e.value IS NOT NULL)) AS MAP(VARCHAR, DOUBLE))"
+	},
+	// element_at of a map is a list in DuckDB; m[key] is the value, NULL when missing
+	metricValue: func(m, key string) string { return m + "[" + key + "]" },
+	jsonPath:    func(name string) string { return sqlString(`$."` + name + `"`) },
+	now:         "CAST(current_timestamp AS TIMESTAMP)",
+	prefix:      "duckdb_",
 }
 
 // renderData is what the templates see besides the functions.
@@ -193,6 +222,42 @@ type renderData struct {
 
 type usualRange struct{ Metric, Low, High string }
 
+// declaredMetric is a declared metric as the templates see it. Its name is a SQL string literal
+// (and a JSON path) only, never an identifier: the lines' columns of the metric are named by its
+// place in the catalog (declared_1, declared_1_j, …), as a name such as "reason" or "copies" is a
+// valid metric name and a column of the queries too.
+type declaredMetric struct {
+	Name     string // the SQL string literal of the name
+	Path     string // the SQL string literal of its JSON path
+	Col      string // the column of its value (DOUBLE); Col + "_j" holds its JSON text
+	Min, Max string // the valid range, as DOUBLE literals
+	Pattern  string // the pattern (Java and RE2) of a top-level member of that name, for Athena's repeated names
+	Slot     int    // DuckDB: its place in the list of the paths bronze extracts, after the 9 fields of the contract
+}
+
+// metricName is what a declared metric's name matches (reading's catalog checks it; the SQL
+// relies on it, so rendering checks it again).
+var metricName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+
+// doubleLiteral is v as a DOUBLE literal of both engines (an exponent makes it one, never a
+// DECIMAL), exact: the shortest text that reads back as v.
+func doubleLiteral(v float64) string {
+	return strings.ToUpper(strconv.FormatFloat(v, 'e', -1, 64))
+}
+
+func declaredMetrics(d dialect, c *reading.Catalog) ([]declaredMetric, error) {
+	ds := c.Declared()
+	out := make([]declaredMetric, len(ds))
+	for i, m := range ds {
+		if !metricName.MatchString(m.Name) {
+			return nil, fmt.Errorf("declared metric %q: the name does not match %s", m.Name, metricName)
+		}
+		out[i] = declaredMetric{Name: sqlString(m.Name), Path: d.jsonPath(m.Name), Col: fmt.Sprintf("declared_%d", i+1),
+			Min: doubleLiteral(m.Min), Max: doubleLiteral(m.Max), Pattern: sqlString(`[{,]\s*"` + m.Name + `"\s*:`), Slot: 10 + i}
+	}
+	return out, nil
+}
+
 // render executes the named statement file in a dialect, collecting parameters as it goes.
 func render(d dialect, file string, p period, data renderData) (Statement, error) {
 	values := p.params()
@@ -200,6 +265,10 @@ func render(d dialect, file string, p period, data renderData) (Statement, error
 	data.Day = p.span > time.Hour
 	if data.StartColumn == "" {
 		data.StartColumn = "hour_start"
+	}
+	declared, err := declaredMetrics(d, p.catalog)
+	if err != nil {
+		return Statement{}, err
 	}
 	var params []Param
 	var tmpl *template.Template
@@ -237,6 +306,21 @@ func render(d dialect, file string, p period, data renderData) (Statement, error
 			}
 			return out
 		},
+		"declared": func() []declaredMetric { return declared },
+		// the map of the declared metrics' values in the columns of a relation (prefix: "r."):
+		// NULL when the reading carries none of them
+		"metric_map": func(prefix string) string {
+			if len(declared) == 0 {
+				return "CAST(NULL AS MAP(VARCHAR, DOUBLE))"
+			}
+			names, values, nulls := make([]string, len(declared)), make([]string, len(declared)), make([]string, len(declared))
+			for i, m := range declared {
+				names[i], values[i] = m.Name, prefix+m.Col
+				nulls[i] = prefix + m.Col + " IS NULL"
+			}
+			return "CASE WHEN " + strings.Join(nulls, " AND ") + " THEN NULL ELSE " + d.metricMap(names, values) + " END"
+		},
+		"metric_value": d.metricValue,
 		"empty_silver": func() string { return lake.EmptySelect(lake.SilverReadingsTable.Columns) }, // DuckDB's only
 		"param": func(name string) (string, error) {
 			v, ok := values[name]
@@ -252,7 +336,7 @@ func render(d dialect, file string, p period, data renderData) (Statement, error
 		"devices": func() (string, error) { return include(d.prefix + "devices.sql") },
 		"body":    func() (string, error) { return include(data.body) },
 	}
-	tmpl, err := template.New("").Funcs(funcs).Option("missingkey=error").ParseFS(sqlFiles, "sql/*.sql")
+	tmpl, err = template.New("").Funcs(funcs).Option("missingkey=error").ParseFS(sqlFiles, "sql/*.sql")
 	if err != nil {
 		return Statement{}, fmt.Errorf("parsing SQL templates: %w", err)
 	}
@@ -279,6 +363,9 @@ const (
 	DQLayer       = "dq_hourly"
 	LocationLayer = "location_hourly"
 	DailyLayer    = "daily"
+	// the declared metrics' gold, per hour and per day
+	HourlyValuesLayer = "hourly_metric_values"
+	DailyValuesLayer  = "daily_metric_values"
 )
 
 // The hour's layers, in the order they are written: silver first, the others read it; then the day's.
@@ -290,7 +377,9 @@ var (
 	dqLayer       = layer{name: DQLayer, file: "dq_hourly.sql", table: lake.DQHourlyTable}
 	locationLayer = layer{name: LocationLayer, file: "location_hourly.sql", table: lake.LocationHourlyTable}
 	dailyLayer    = layer{name: DailyLayer, file: "hourly.sql", table: lake.DailyMetricsTable, startColumn: "day_start"}
-	layers        = []layer{silverLayer, hourlyLayer, dqLayer, locationLayer, dailyLayer}
+	hourlyValues  = layer{name: HourlyValuesLayer, file: "metric_values.sql", table: lake.HourlyMetricValuesTable}
+	dailyValues   = layer{name: DailyValuesLayer, file: "metric_values.sql", table: lake.DailyMetricValuesTable, startColumn: "day_start"}
+	layers        = []layer{silverLayer, hourlyLayer, dqLayer, locationLayer, hourlyValues, dailyLayer, dailyValues}
 )
 
 // athenaReplace renders the DELETE and the INSERT that replace a period of an Iceberg table.
@@ -311,8 +400,8 @@ func athenaReplace(database string, l layer, p period, where string) ([]Statemen
 }
 
 // AthenaStatements renders the statements that replace one hour in the Athena (Iceberg) tables:
-// silver_readings from bronze, then hourly_metrics, dq_hourly and location_hourly from silver, each
-// by a DELETE of the hour's rows and an INSERT of them anew.
+// silver_readings from bronze, then hourly_metrics, dq_hourly, location_hourly and
+// hourly_metric_values from silver, each by a DELETE of the hour's rows and an INSERT of them anew.
 func AthenaStatements(database string, h Hour) ([]Statement, error) {
 	p := h.period()
 	hourIs := "hour_start = " + timestampLiteral(p.start)
@@ -325,6 +414,7 @@ func AthenaStatements(database string, h Hour) ([]Statement, error) {
 		{hourlyLayer, hourIs},
 		{dqLayer, hourIs},
 		{locationLayer, hourIs},
+		{hourlyValues, hourIs},
 	} {
 		sts, err := athenaReplace(database, s.l, p, s.where)
 		if err != nil {
@@ -335,10 +425,19 @@ func AthenaStatements(database string, h Hour) ([]Statement, error) {
 	return out, nil
 }
 
-// AthenaDayStatements renders the statements that replace one day of daily_metrics, from silver.
+// AthenaDayStatements renders the statements that replace one day of daily_metrics and of
+// daily_metric_values, from silver.
 func AthenaDayStatements(database string, d Day) ([]Statement, error) {
 	p := d.period()
-	return athenaReplace(database, dailyLayer, p, "day_start = "+timestampLiteral(p.start))
+	var out []Statement
+	for _, l := range []layer{dailyLayer, dailyValues} {
+		sts, err := athenaReplace(database, l, p, "day_start = "+timestampLiteral(p.start))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sts...)
+	}
+	return out, nil
 }
 
 // DuckDBFiles are the files a DuckDB statement reads: bronze, alerts and the rejections index of
@@ -375,15 +474,16 @@ func duckLayer(name string) (layer, error) {
 }
 
 // DuckDBStatement renders the COPY that writes one hour's rows of a layer (SilverLayer,
-// HourlyLayer, DQLayer, LocationLayer) to a Parquet file. Files are given as paths; they become SQL
+// HourlyLayer, DQLayer, LocationLayer, HourlyValuesLayer) to a Parquet file. Files are given as paths; they become SQL
 // string literals (they name the engine's input and output, they are not values of the query).
 func DuckDBStatement(layerName string, files DuckDBFiles, output string, h Hour) (Statement, error) {
 	return duckCopy(layerName, files, output, h.period())
 }
 
-// DuckDBDayStatement renders the COPY that writes one day of daily_metrics from its silver files.
-func DuckDBDayStatement(files DuckDBFiles, output string, d Day) (Statement, error) {
-	return duckCopy(DailyLayer, files, output, d.period())
+// DuckDBDayStatement renders the COPY that writes one day of a day's layer (DailyLayer,
+// DailyValuesLayer) from its silver files.
+func DuckDBDayStatement(layerName string, files DuckDBFiles, output string, d Day) (Statement, error) {
+	return duckCopy(layerName, files, output, d.period())
 }
 
 func duckCopy(layerName string, files DuckDBFiles, output string, p period) (Statement, error) {
@@ -405,7 +505,9 @@ func DuckDBSelect(layerName string, files DuckDBFiles, h Hour) (Statement, error
 	if err != nil {
 		return Statement{}, err
 	}
-	return render(duckdb, l.file, h.period(), files.data())
+	data := files.data()
+	data.StartColumn = l.startColumn
+	return render(duckdb, l.file, h.period(), data)
 }
 
 func listLiteral(paths []string) string {

@@ -2,10 +2,12 @@ package aggregate
 
 import (
 	"fmt"
-	goldenfile "github.com/iotwatch/iotwatch/shared/testsupport/golden"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	goldenfile "github.com/iotwatch/iotwatch/shared/testsupport/golden"
 )
 
 func golden(t *testing.T, name, got string) { t.Helper(); goldenfile.Check(t, name, got) }
@@ -37,6 +39,52 @@ func placeholders(sql string) int {
 }
 
 var hour7 = Hour{Start: time.Date(2026, 3, 1, 7, 0, 0, 0, time.UTC), ExpectedReadings: 60}
+
+// testCatalog declares two metrics, one of them with a name that is also a column of the queries.
+func testCatalog(t *testing.T) *reading.Catalog {
+	t.Helper()
+	c, err := reading.ParseCatalog(strings.NewReader("name,unit,min,max,floor\npm25,µg/m³,0,1000,1\npower_w,W,-0.5,100000,5\nreason,,0.1,1e21,\n"), "metrics.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestCatalogSQLGolden: the statements of an hour and a day with declared metrics, for both
+// engines; every value but the catalog's (names, ranges) is a parameter.
+func TestCatalogSQLGolden(t *testing.T) {
+	h := hour7
+	h.Catalog = testCatalog(t)
+	d := Day{Start: hour7.Start, ExpectedReadings: 60, Catalog: h.Catalog}
+	sts, err := AthenaStatements("iotwatch_lake", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	day, err := AthenaDayStatements("iotwatch_lake", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "athena-catalog-2026-03-01T07.sql", render4golden(append(sts, day...)...))
+	for _, st := range append(sts, day...) {
+		if n := placeholders(st.SQL); n != len(st.Params) {
+			t.Errorf("%s has %d placeholders and %d parameters", st.Name, n, len(st.Params))
+		}
+	}
+	files := DuckDBFiles{Bronze: []string{"/lake/bronze/dt=2026-03-01/hour=07/a.json.gz"}, Silver: []string{"/lake/silver/readings/dt=2026-03-01/hour=07.parquet"}}
+	var duck []Statement
+	for _, l := range []string{SilverLayer, HourlyValuesLayer} {
+		st, err := DuckDBStatement(l, files, "/lake/"+l+".parquet.tmp", h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		duck = append(duck, st)
+	}
+	st, err := DuckDBDayStatement(DailyValuesLayer, files, "/lake/day.parquet.tmp", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "duckdb-catalog-2026-03-01T07.sql", render4golden(append(duck, st)...))
+}
 
 func TestAthenaSQLGolden(t *testing.T) {
 	sts, err := AthenaStatements("iotwatch_lake", hour7)
@@ -75,18 +123,21 @@ func TestDuckDBSQLGolden(t *testing.T) {
 		Alerts:     []string{"/lake/alerts/dt=2026-03-01/hour=07/a.json.gz"},
 		Silver:     []string{"/lake/silver/readings/dt=2026-03-01/hour=07.parquet"}}
 	var sts []Statement
-	for _, l := range []string{SilverLayer, HourlyLayer, DQLayer, LocationLayer} {
+	for _, l := range []string{SilverLayer, HourlyLayer, DQLayer, LocationLayer, HourlyValuesLayer} {
 		st, err := DuckDBStatement(l, files, "/lake/"+l+".parquet.tmp", hour7)
 		if err != nil {
 			t.Fatal(err)
 		}
 		sts = append(sts, st)
 	}
-	day, err := DuckDBDayStatement(DuckDBFiles{Silver: files.Silver, Alerts: files.Alerts}, "/lake/day.parquet.tmp", Day{Start: hour7.Start, ExpectedReadings: 60})
-	if err != nil {
-		t.Fatal(err)
+	for _, l := range []string{DailyLayer, DailyValuesLayer} {
+		day, err := DuckDBDayStatement(l, DuckDBFiles{Silver: files.Silver, Alerts: files.Alerts}, "/lake/"+l+".parquet.tmp", Day{Start: hour7.Start, ExpectedReadings: 60})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sts = append(sts, day)
 	}
-	golden(t, "duckdb-2026-03-01T07.sql", render4golden(append(sts, day)...))
+	golden(t, "duckdb-2026-03-01T07.sql", render4golden(sts...))
 	if !strings.Contains(sts[0].SQL, `'/lake/bronze/dt=2026-03-01/hour=07/b''c.json.gz'`) {
 		t.Errorf("a quote in a path is not escaped")
 	}
@@ -129,9 +180,19 @@ func TestLiteral(t *testing.T) {
 // CTAS and UNLOAD, and only in WHERE clauses. Every ? must follow a WHERE (or AND/OR of one) on its
 // line or the lines before it within the same clause, and DELETE takes none.
 func TestAthenaParametersOnlyInWhere(t *testing.T) {
-	sts, err := AthenaStatements("db", hour7)
-	if err != nil {
-		t.Fatal(err)
+	h := hour7
+	h.Catalog = testCatalog(t)
+	var sts []Statement
+	for _, hr := range []Hour{hour7, h} {
+		s, err := AthenaStatements("db", hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		day, err := AthenaDayStatements("db", Day{Start: hr.Start, ExpectedReadings: 60, Catalog: hr.Catalog})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sts = append(append(sts, s...), day...)
 	}
 	for _, st := range sts {
 		if strings.HasPrefix(st.SQL, "DELETE") && len(st.Params) > 0 || strings.HasPrefix(st.SQL, "DELETE") && strings.Contains(st.SQL, "?") {

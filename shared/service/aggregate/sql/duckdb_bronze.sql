@@ -8,6 +8,9 @@
     CAST(j[7] AS VARCHAR) AS co2_j,
     CAST(j[8] AS VARCHAR) AS humidity_ratio_j,
     CAST(j[9] AS VARCHAR) AS occupancy_j,
+{{- range declared}}
+    CAST(j[{{.Slot}}] AS VARCHAR) AS {{.Col}}_j,
+{{- end}}
     -- the string values, from the extracted fragments (a small parse each, not of the line)
     json_extract_string(j[1], '$') AS device_id_s, json_extract_string(j[2], '$') AS event_time_s, json_extract_string(j[3], '$') AS msg_id_s,
     -- json_keys lists the top-level names as written (escapes decoded), repeats included
@@ -21,7 +24,7 @@
       -- valid JSON that starts with a brace is an object
       coalesce(json_valid(b.line) AND ltrim(b.line, E' \t\n\r')[1] = '{', false) AS is_object,
       CASE WHEN json_valid(b.line) THEN json_extract(b.line, ['$.device_id', '$.event_time', '$.msg_id', '$.temperature', '$.humidity',
-        '$.light', '$.co2', '$.humidity_ratio', '$.occupancy']) END AS j,
+        '$.light', '$.co2', '$.humidity_ratio', '$.occupancy'{{range declared}}, {{.Path}}{{end}}]) END AS j,
       CASE WHEN json_valid(b.line) THEN json_keys(b.line) END AS keys,
       {{if .RejectionFiles}}r.reason{{else}}CAST(NULL AS VARCHAR){{end}} AS index_reason
     FROM read_csv({{.BronzeFiles}}, columns = {'line': 'VARCHAR'}, header = false, delim = '\x01', quote = '', escape = '',

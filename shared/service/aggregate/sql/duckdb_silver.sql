@@ -1,1 +1,1 @@
-{{if .SilverFiles}}SELECT * FROM read_parquet({{.SilverFiles}}){{else}}{{empty_silver}}{{end}}
+{{/* by name: silver files written before a column was added (metrics) read it as NULL */}}{{if .SilverFiles}}SELECT * FROM read_parquet({{.SilverFiles}}, union_by_name = true){{else}}{{empty_silver}}{{end}}

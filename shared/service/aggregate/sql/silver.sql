@@ -1,7 +1,8 @@
 {{/*
   silver_readings of one UTC hour (DESIGN.md, "Silver and daily gold"), the same text for Athena
   and DuckDB: one row per reading identity of the hour that the decoder accepts, (device_id,
-  msg_id), or (device_id, event_time to the millisecond) without msg_id, with lineage. Copies of a
+  msg_id), or (device_id, event_time to the millisecond) without msg_id, with lineage and the
+  declared metrics of the catalog the reading carries (metrics). Copies of a
   reading are normally identical; where they are not, every column comes from one copy, the first
   by (source object, then values): the result does not depend on the order of the lines. param
   emits a positional parameter: Athena takes them only in WHERE clauses.
@@ -17,7 +18,7 @@ copies AS (
   SELECT identified.*,
     row_number() OVER (PARTITION BY device_id, identity
       ORDER BY source_object NULLS LAST, temperature NULLS LAST, humidity NULLS LAST, light NULLS LAST, co2 NULLS LAST,
-        humidity_ratio NULLS LAST, occupancy NULLS LAST, event_ms) AS copy_no,
+        humidity_ratio NULLS LAST, occupancy NULLS LAST,{{range declared}} {{.Col}} NULLS LAST,{{end}} event_ms) AS copy_no,
     count(*) OVER (PARTITION BY device_id, identity) AS copies,
     min(ingested_at) OVER (PARTITION BY device_id, identity) AS first_ingested_at
   FROM identified
@@ -25,7 +26,7 @@ copies AS (
 readings AS (
   -- every column from the first copy; ingested_at is the earliest arrival of any copy
   SELECT device_id, event_ms, CASE WHEN msg_id <> '' THEN msg_id END AS msg_id,
-    temperature, humidity, light, co2, humidity_ratio, occupancy,
+    temperature, humidity, light, co2, humidity_ratio, occupancy,{{range declared}} {{.Col}},{{end}}
     copies, source_object, first_ingested_at AS ingested_at
   FROM copies
   WHERE copy_no = 1
@@ -46,7 +47,10 @@ SELECT r.device_id, {{ts_from_ms "r.event_ms"}} AS event_time, r.msg_id,
 {{- end}}), '') AS out_of_range,
   x.alert_rules,
   CAST(r.copies AS BIGINT) AS copies, r.source_object, r.ingested_at,
-  {{now}} AS processed_at, {{pipeline_version}} AS pipeline_version
+  {{now}} AS processed_at, {{pipeline_version}} AS pipeline_version,
+  -- the declared metrics the reading carries, by name (NULL when none: as out_of_range and
+  -- alert_rules are); a metric the catalog no longer declares is left out, bronze keeps it
+  {{metric_map "r."}} AS metrics
 FROM readings r
 LEFT JOIN raised x ON x.device_id = r.device_id AND x.event_ms = r.event_ms
 ORDER BY r.device_id, r.event_ms

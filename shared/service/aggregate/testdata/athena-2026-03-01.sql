@@ -62,3 +62,43 @@ LEFT JOIN alert_counts a ON a.device_id = m.device_id
 ORDER BY m.device_id
 -- parameters: 1:start_ts='2026-03-01 00:00:00' 2:end_ts='2026-03-02 00:00:00' 3:dt='2026-03-01' 4:start_ms=1772323200000 5:end_ms=1772409600000 6:expected_readings=60
 
+-- daily_metric_values delete
+DELETE FROM iotwatch_lake.daily_metric_values WHERE day_start = TIMESTAMP '2026-03-01 00:00:00'
+-- parameters:
+
+-- daily_metric_values insert
+INSERT INTO iotwatch_lake.daily_metric_values
+
+WITH readings AS (
+  SELECT device_id, CAST(floor(to_unixtime(event_time) * 1000) AS BIGINT) AS event_ms, metrics
+  FROM (SELECT * FROM iotwatch_lake.silver_readings WHERE event_time >= CAST(? AS TIMESTAMP) AND event_time < CAST(? AS TIMESTAMP)) s
+),
+declared_metrics AS (
+  -- the declared metrics, one row each (none: a row of NULL, which no value matches)
+  SELECT metric FROM (VALUES (CAST(NULL AS VARCHAR))) AS c(metric)
+),
+metric_values AS (
+  SELECT r.device_id, r.event_ms, c.metric, element_at(r.metrics, c.metric) AS value
+  FROM readings r
+  CROSS JOIN declared_metrics c
+),
+per_metric AS (
+  -- averages are rounded to 6 decimals: parallel sums differ in their last bits from run to run,
+  -- and a re-run must give the same rows
+  SELECT device_id, metric,
+    min(event_ms) - min(event_ms) % 86400000 AS period_ms,
+    count(*) AS readings,
+    min(value) AS value_min,
+    round(avg(value), 6) AS value_avg,
+    max(value) AS value_max,
+    approx_percentile(value, 0.95) AS value_p95
+  FROM metric_values
+  WHERE value IS NOT NULL
+  GROUP BY device_id, metric
+)
+SELECT device_id, CAST(from_unixtime(CAST(period_ms AS DOUBLE) / 1000) AS TIMESTAMP) AS day_start, metric, CAST(readings AS BIGINT) AS readings,
+  value_min, value_avg, value_max, value_p95
+FROM per_metric
+ORDER BY device_id, metric
+-- parameters: 1:start_ts='2026-03-01 00:00:00' 2:end_ts='2026-03-02 00:00:00'
+

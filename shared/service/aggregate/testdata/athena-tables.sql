@@ -15,7 +15,8 @@ CREATE TABLE IF NOT EXISTS iotwatch_lake.silver_readings (
   source_object string,
   ingested_at timestamp,
   processed_at timestamp,
-  pipeline_version string)
+  pipeline_version string,
+  metrics map<string,double>)
 PARTITIONED BY (day(event_time))
 LOCATION 's3://iotwatch-lake-123456789012/silver/readings/'
 TBLPROPERTIES ('table_type' = 'ICEBERG', 'format' = 'parquet', 'write_compression' = 'zstd')
@@ -109,6 +110,36 @@ CREATE TABLE IF NOT EXISTS iotwatch_lake.location_hourly (
   health_pct double)
 PARTITIONED BY (day(hour_start))
 LOCATION 's3://iotwatch-lake-123456789012/gold/location_hourly/'
+TBLPROPERTIES ('table_type' = 'ICEBERG', 'format' = 'parquet', 'write_compression' = 'zstd')
+-- parameters:
+
+-- create hourly_metric_values
+CREATE TABLE IF NOT EXISTS iotwatch_lake.hourly_metric_values (
+  device_id string,
+  hour_start timestamp,
+  metric string,
+  readings bigint,
+  value_min double,
+  value_avg double,
+  value_max double,
+  value_p95 double)
+PARTITIONED BY (day(hour_start))
+LOCATION 's3://iotwatch-lake-123456789012/gold/hourly_metric_values/'
+TBLPROPERTIES ('table_type' = 'ICEBERG', 'format' = 'parquet', 'write_compression' = 'zstd')
+-- parameters:
+
+-- create daily_metric_values
+CREATE TABLE IF NOT EXISTS iotwatch_lake.daily_metric_values (
+  device_id string,
+  day_start timestamp,
+  metric string,
+  readings bigint,
+  value_min double,
+  value_avg double,
+  value_max double,
+  value_p95 double)
+PARTITIONED BY (month(day_start))
+LOCATION 's3://iotwatch-lake-123456789012/gold/daily_metric_values/'
 TBLPROPERTIES ('table_type' = 'ICEBERG', 'format' = 'parquet', 'write_compression' = 'zstd')
 -- parameters:
 

@@ -136,7 +136,10 @@ SELECT r.device_id, make_timestamp(r.event_ms * 1000) AS event_time, r.msg_id,
     CASE WHEN r.co2 < 0 OR r.co2 > 1500 THEN 'co2' END), '') AS out_of_range,
   x.alert_rules,
   CAST(r.copies AS BIGINT) AS copies, r.source_object, r.ingested_at,
-  CAST(current_timestamp AS TIMESTAMP) AS processed_at, 'iotwatch-silver-1' AS pipeline_version
+  CAST(current_timestamp AS TIMESTAMP) AS processed_at, 'iotwatch-silver-2' AS pipeline_version,
+  -- the declared metrics the reading carries, by name (NULL when none: as out_of_range and
+  -- alert_rules are); a metric the catalog no longer declares is left out, bronze keeps it
+  CAST(NULL AS MAP(VARCHAR, DOUBLE)) AS metrics
 FROM readings r
 LEFT JOIN raised x ON x.device_id = r.device_id AND x.event_ms = r.event_ms
 ORDER BY r.device_id, r.event_ms
@@ -149,7 +152,7 @@ COPY (
 WITH readings AS (
   SELECT device_id, epoch_ms(event_time) AS event_ms,
     temperature, humidity, light, co2, humidity_ratio, occupancy
-  FROM (SELECT * FROM read_parquet(['/lake/silver/readings/dt=2026-03-01/hour=07.parquet'])) s
+  FROM (SELECT * FROM read_parquet(['/lake/silver/readings/dt=2026-03-01/hour=07.parquet'], union_by_name = true)) s
 ),
 metrics AS (
   -- averages are rounded to 6 decimals: parallel sums differ in their last bits from run to run,
@@ -330,7 +333,7 @@ by_reason AS (
   GROUP BY k
 ),
 silver AS (
-SELECT * FROM read_parquet(['/lake/silver/readings/dt=2026-03-01/hour=07.parquet'])
+SELECT * FROM read_parquet(['/lake/silver/readings/dt=2026-03-01/hour=07.parquet'], union_by_name = true)
 ),
 per_reading AS (
   SELECT device_id AS k, count(*) AS valid_readings,
@@ -390,7 +393,7 @@ WITH devices AS (
 ),
 located AS (
   SELECT coalesce(d.location, 'unknown') AS location, s.device_id, s.temperature, s.co2
-  FROM (SELECT * FROM read_parquet(['/lake/silver/readings/dt=2026-03-01/hour=07.parquet'])) s
+  FROM (SELECT * FROM read_parquet(['/lake/silver/readings/dt=2026-03-01/hour=07.parquet'], union_by_name = true)) s
   LEFT JOIN devices d ON d.device_id = s.device_id
 ),
 known AS (
@@ -420,13 +423,50 @@ ORDER BY p.location
 ) TO '/lake/location_hourly.parquet.tmp' (FORMAT parquet, COMPRESSION zstd)
 -- parameters: 1:expected_readings=60
 
+-- hourly_metric_values
+COPY (
+
+WITH readings AS (
+  SELECT device_id, epoch_ms(event_time) AS event_ms, metrics
+  FROM (SELECT * FROM read_parquet(['/lake/silver/readings/dt=2026-03-01/hour=07.parquet'], union_by_name = true)) s
+),
+declared_metrics AS (
+  -- the declared metrics, one row each (none: a row of NULL, which no value matches)
+  SELECT metric FROM (VALUES (CAST(NULL AS VARCHAR))) AS c(metric)
+),
+metric_values AS (
+  SELECT r.device_id, r.event_ms, c.metric, r.metrics[c.metric] AS value
+  FROM readings r
+  CROSS JOIN declared_metrics c
+),
+per_metric AS (
+  -- averages are rounded to 6 decimals: parallel sums differ in their last bits from run to run,
+  -- and a re-run must give the same rows
+  SELECT device_id, metric,
+    min(event_ms) - min(event_ms) % 3600000 AS period_ms,
+    count(*) AS readings,
+    min(value) AS value_min,
+    round(avg(value), 6) AS value_avg,
+    max(value) AS value_max,
+    quantile_cont(value, 0.95) AS value_p95
+  FROM metric_values
+  WHERE value IS NOT NULL
+  GROUP BY device_id, metric
+)
+SELECT device_id, make_timestamp(period_ms * 1000) AS hour_start, metric, CAST(readings AS BIGINT) AS readings,
+  value_min, value_avg, value_max, value_p95
+FROM per_metric
+ORDER BY device_id, metric
+) TO '/lake/hourly_metric_values.parquet.tmp' (FORMAT parquet, COMPRESSION zstd)
+-- parameters:
+
 -- daily
 COPY (
 
 WITH readings AS (
   SELECT device_id, epoch_ms(event_time) AS event_ms,
     temperature, humidity, light, co2, humidity_ratio, occupancy
-  FROM (SELECT * FROM read_parquet(['/lake/silver/readings/dt=2026-03-01/hour=07.parquet'])) s
+  FROM (SELECT * FROM read_parquet(['/lake/silver/readings/dt=2026-03-01/hour=07.parquet'], union_by_name = true)) s
 ),
 metrics AS (
   -- averages are rounded to 6 decimals: parallel sums differ in their last bits from run to run,
@@ -480,6 +520,43 @@ FROM metrics m
 CROSS JOIN settings s
 LEFT JOIN alert_counts a ON a.device_id = m.device_id
 ORDER BY m.device_id
-) TO '/lake/day.parquet.tmp' (FORMAT parquet, COMPRESSION zstd)
+) TO '/lake/daily.parquet.tmp' (FORMAT parquet, COMPRESSION zstd)
 -- parameters: 1:start_ms=1772323200000 2:end_ms=1772409600000 3:expected_readings=60
+
+-- daily_metric_values
+COPY (
+
+WITH readings AS (
+  SELECT device_id, epoch_ms(event_time) AS event_ms, metrics
+  FROM (SELECT * FROM read_parquet(['/lake/silver/readings/dt=2026-03-01/hour=07.parquet'], union_by_name = true)) s
+),
+declared_metrics AS (
+  -- the declared metrics, one row each (none: a row of NULL, which no value matches)
+  SELECT metric FROM (VALUES (CAST(NULL AS VARCHAR))) AS c(metric)
+),
+metric_values AS (
+  SELECT r.device_id, r.event_ms, c.metric, r.metrics[c.metric] AS value
+  FROM readings r
+  CROSS JOIN declared_metrics c
+),
+per_metric AS (
+  -- averages are rounded to 6 decimals: parallel sums differ in their last bits from run to run,
+  -- and a re-run must give the same rows
+  SELECT device_id, metric,
+    min(event_ms) - min(event_ms) % 86400000 AS period_ms,
+    count(*) AS readings,
+    min(value) AS value_min,
+    round(avg(value), 6) AS value_avg,
+    max(value) AS value_max,
+    quantile_cont(value, 0.95) AS value_p95
+  FROM metric_values
+  WHERE value IS NOT NULL
+  GROUP BY device_id, metric
+)
+SELECT device_id, make_timestamp(period_ms * 1000) AS day_start, metric, CAST(readings AS BIGINT) AS readings,
+  value_min, value_avg, value_max, value_p95
+FROM per_metric
+ORDER BY device_id, metric
+) TO '/lake/daily_metric_values.parquet.tmp' (FORMAT parquet, COMPRESSION zstd)
+-- parameters:
 
