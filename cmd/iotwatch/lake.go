@@ -8,26 +8,32 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 )
 
 func newAggregate(stdout, stderr io.Writer) *cobra.Command {
-	var lakeDir, from, to, devicesPath string
+	var lakeDir, from, to, devicesPath, metricsPath string
 	var late int
 	var interval time.Duration
 	cmd := &cobra.Command{
-		Use:   "aggregate --lake DIR --from YYYY-MM-DDTHH --to YYYY-MM-DDTHH",
+		Use:   "aggregate --lake DIR --from YYYY-MM-DDTHH --to YYYY-MM-DDTHH [--metrics FILE.csv]",
 		Short: "Write hourly aggregates of a local lake with DuckDB (the SQL Athena runs on AWS)",
-		Long: `aggregate reads DIR/bronze and DIR/alerts and writes DIR/gold/hourly_metrics/dt=…/hour=HH.parquet
-for every hour in [--from, --to), at most 31 days a run, replacing what was there: running it
-twice gives the same rows.`,
+		Long: `aggregate reads DIR/bronze and DIR/alerts and writes DIR/silver/readings/dt=…/hour=HH.parquet,
+then DIR/gold/hourly_metrics/dt=…/hour=HH.parquet and the other gold tables, for every hour in
+[--from, --to), at most 31 days a run, replacing what was there: running it twice gives the same
+rows. With --metrics (the metrics catalog: name,unit,min,max,floor), silver checks and keeps the
+declared metrics (silver_readings.metrics) and gold/hourly_metric_values and
+gold/daily_metric_values aggregate them; a metric left out of the file is left out of the hours
+rewritten, and comes back from bronze when declared again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fromT, err := aggregate.ParseHour(from)
@@ -45,6 +51,10 @@ twice gives the same rows.`,
 			if interval <= 0 || interval > time.Hour {
 				return fmt.Errorf("--interval %s: want a duration from 1s to 1h", interval)
 			}
+			catalog, err := readCatalog(metricsPath)
+			if err != nil {
+				return err
+			}
 			e, err := duckdbengine.Open(cmd.Context(), lakeDir)
 			if err != nil {
 				return err
@@ -54,7 +64,7 @@ twice gives the same rows.`,
 				return err
 			}
 			cfg := aggregate.DefaultConfig
-			cfg.Interval, cfg.LateHours, cfg.Concurrency = interval, late, 1
+			cfg.Interval, cfg.LateHours, cfg.Concurrency, cfg.Catalog = interval, late, 1, catalog
 			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			start := time.Now()
 			res, err := aggregate.NewHandler(e, cfg, log, nil).Run(cmd.Context(), hours)
@@ -70,6 +80,7 @@ twice gives the same rows.`,
 	}
 	cmd.Flags().StringVar(&lakeDir, "lake", "", "lake directory (bronze/, alerts/, silver/, gold/)")
 	cmd.Flags().StringVar(&devicesPath, "devices", "", "devices CSV (device_id,name,location): the locations of location_hourly")
+	cmd.Flags().StringVar(&metricsPath, "metrics", "", "metrics catalog CSV (name,unit,min,max,floor): the metrics declared beyond the built-ins")
 	cmd.Flags().StringVar(&from, "from", "", "first hour, YYYY-MM-DDTHH (UTC)")
 	cmd.Flags().StringVar(&to, "to", "", "hour after the last, YYYY-MM-DDTHH (UTC)")
 	cmd.Flags().IntVar(&late, "late-hours", aggregate.DefaultConfig.LateHours, "unused here: the late window of scheduled runs")
@@ -83,8 +94,12 @@ func newQuery(stdout io.Writer) *cobra.Command {
 	var lakeDir, format, devicesPath string
 	cmd := &cobra.Command{
 		Use:   `query --lake DIR [--devices FILE.csv] [--format table|csv|jsonl] "SQL"`,
-		Short: "Run SQL on a local lake: bronze_readings, alerts, silver_readings, hourly_metrics, daily_metrics, dq_hourly, location_hourly, devices, as on Athena",
-		Args:  cobra.ExactArgs(1),
+		Short: "Run SQL on a local lake: bronze_readings, alerts, silver_readings, hourly_metrics, daily_metrics, dq_hourly, location_hourly, hourly_metric_values, daily_metric_values, devices, as on Athena",
+		Long: `query runs one SELECT on a local lake, on the tables Athena has: bronze_readings, alerts,
+silver_readings, hourly_metrics, daily_metrics, dq_hourly, location_hourly, hourly_metric_values,
+daily_metric_values and devices (from --devices). A declared metric of silver reads as on Athena:
+element_at(metrics, 'pm25') (NULL for a reading without it).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch format {
 			case "table", "csv", "jsonl":
@@ -134,6 +149,10 @@ func printRows(w io.Writer, rows *sql.Rows, format string) error {
 			return string(x)
 		case float64:
 			return fmt.Sprintf("%.6g", x)
+		case json.Marshaler: // a map (silver's metrics) as JSON text: {"pm25":12.5}
+			if b, err := x.MarshalJSON(); err == nil {
+				return string(b)
+			}
 		}
 		return fmt.Sprint(v)
 	}
@@ -195,6 +214,24 @@ func printRows(w io.Writer, rows *sql.Rows, format string) error {
 		return cw.Error()
 	}
 	return nil
+}
+
+// readCatalog reads the metrics catalog at path (none: nil, the built-ins only); a bad file is
+// refused whole, its lines and fields named.
+func readCatalog(path string) (*reading.Catalog, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics: %w", err)
+	}
+	defer f.Close()
+	c, err := reading.ParseCatalog(f, path)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics: %w", err)
+	}
+	return c, nil
 }
 
 // setDevices gives the engine the devices file's names and locations (none without a file).

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,9 +147,31 @@ func readmeQueries(t *testing.T) []string {
 	return out
 }
 
+// meterLines are readings of a meter with declared metrics (metricsCSV) in the recording's first
+// hour, for the example queries of hourly_metric_values and silver's metrics.
+func meterLines(t *testing.T, root string) (catalog string) {
+	t.Helper()
+	hour := time.Date(2015, 2, 2, 14, 0, 0, 0, time.UTC)
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	for i, v := range []string{`"pm25":12.5,"power_w":480`, `"pm25":14`, `"power_w":510.5`, `"pm25":2000`} { // the last out of range
+		fmt.Fprintf(zw, `{"device_id":"meter-7","event_time":%q,%s,"msg_id":"m-%d"}`+"\n", hour.Add(time.Duration(i)*time.Minute).Format(time.RFC3339), v, i)
+	}
+	zw.Close()
+	if err := os.WriteFile(filepath.Join(root, filepath.FromSlash(lake.Partition(lake.Bronze, hour)), "meter-0.json.gz"), b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	catalog = filepath.Join(t.TempDir(), "metrics.csv")
+	if err := os.WriteFile(catalog, []byte("name,unit,min,max,floor\npm25,µg/m³,0,1000,1\npower_w,W,0,100000,5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return catalog
+}
+
 func TestReadmeQueriesRunLocally(t *testing.T) {
 	root := occupancyLake(t)
-	if code, _, errOut := runCLI(t, "", "aggregate", "--lake", root, "--from", "2015-02-02T14", "--to", "2015-02-04T11"); code != 0 {
+	catalog := meterLines(t, root)
+	if code, _, errOut := runCLI(t, "", "aggregate", "--lake", root, "--from", "2015-02-02T14", "--to", "2015-02-04T11", "--metrics", catalog); code != 0 {
 		t.Fatal(errOut)
 	}
 	var all strings.Builder
@@ -160,7 +183,7 @@ func TestReadmeQueriesRunLocally(t *testing.T) {
 		all.WriteString(out)
 	}
 	// alerts on metrics other than temperature, and the devices table's locations, are shown
-	for _, want := range []string{"co2_high", "humidity_low", "light_no_occupancy", "Building A floor 2"} {
+	for _, want := range []string{"co2_high", "humidity_low", "light_no_occupancy", "Building A floor 2", "13.25", "510.5"} {
 		if !strings.Contains(all.String(), want) {
 			t.Errorf("no example query shows %s", want)
 		}
@@ -169,6 +192,10 @@ func TestReadmeQueriesRunLocally(t *testing.T) {
 
 func TestLakeCommandErrors(t *testing.T) {
 	root := t.TempDir()
+	badCatalog := filepath.Join(root, "metrics.csv")
+	if err := os.WriteFile(badCatalog, []byte("name,unit,min,max,floor\ntemperature,C,0,1,\npm25,,5,1,\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -179,6 +206,12 @@ func TestLakeCommandErrors(t *testing.T) {
 		{[]string{"aggregate", "--lake", root, "--from", "0001-01-01T00", "--to", "9999-01-01T00"}, "one run takes at most 744; split the range"},
 		{[]string{"aggregate", "--lake", root, "--from", "2015-01-01T00", "--to", "2015-02-01T01"}, "is 745 hours"},
 		{[]string{"query", "--lake", root, "--format", "xml", "SELECT 1"}, "want table, csv or jsonl"},
+		{[]string{"aggregate", "--lake", root, "--from", "2015-02-02T00", "--to", "2015-02-02T01", "--metrics", badCatalog},
+			badCatalog + ":3: max: 1 is below min 5"},
+		{[]string{"aggregate", "--lake", root, "--from", "2015-02-02T00", "--to", "2015-02-02T01", "--metrics", badCatalog},
+			badCatalog + `:2: name: "temperature" is a built-in metric`},
+		{[]string{"aggregate", "--lake", root, "--from", "2015-02-02T00", "--to", "2015-02-02T01", "--metrics", filepath.Join(root, "none.csv")},
+			"--metrics: open"},
 		{[]string{"query", "--lake", root, "SELECT nope FROM hourly_metrics"}, "nope"},
 	} {
 		code, _, errOut := runCLI(t, "", tc.args...)
