@@ -2,12 +2,12 @@ package reading
 
 import (
 	"encoding/csv"
-	"strconv"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
