@@ -8,14 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 )
@@ -51,7 +49,7 @@ rewritten, and comes back from bronze when declared again.`,
 			if interval <= 0 || interval > time.Hour {
 				return fmt.Errorf("--interval %s: want a duration from 1s to 1h", interval)
 			}
-			catalog, err := readCatalog(metricsPath)
+			catalog, err := readCatalog(metricsPath, "nothing aggregated")
 			if err != nil {
 				return err
 			}
@@ -214,24 +212,6 @@ func printRows(w io.Writer, rows *sql.Rows, format string) error {
 		return cw.Error()
 	}
 	return nil
-}
-
-// readCatalog reads the metrics catalog at path (none: nil, the built-ins only); a bad file is
-// refused whole, its lines and fields named.
-func readCatalog(path string) (*reading.Catalog, error) {
-	if path == "" {
-		return nil, nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("--metrics: %w", err)
-	}
-	defer f.Close()
-	c, err := reading.ParseCatalog(f, path)
-	if err != nil {
-		return nil, fmt.Errorf("--metrics: %w", err)
-	}
-	return c, nil
 }
 
 // setDevices gives the engine the devices file's names and locations (none without a file).

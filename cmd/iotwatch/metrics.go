@@ -220,7 +220,7 @@ func readCatalog(path, outcome string) (*reading.Catalog, error) {
 		return []*reading.Catalog{c}, err
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--metrics: %w", err)
 	}
 	return cats[0], nil
 }

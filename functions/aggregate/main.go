@@ -17,6 +17,7 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/aws/athenaquery"
 	"github.com/iotwatch/iotwatch/shared/aws/dynamolock"
+	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
 	"github.com/iotwatch/iotwatch/shared/aws/lambdainit"
 	"github.com/iotwatch/iotwatch/shared/aws/s3lake"
 	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
@@ -35,6 +36,8 @@ func main() {
 	agg := aggregate.NewAthena(runner, database, bucket).SkipEmptyHours(s3lake.New(s3.NewFromConfig(b.AWS), bucket))
 	// one invocation writes at a time: a lease in the table, longer than the function's 15 minutes
 	lease := dynamolock.New(dynamodb.NewFromConfig(b.AWS), b.Getenv(fnenv.TableName), "aggregate", 16*time.Minute)
-	h := aggregate.NewHandler(agg, conf, b.Log, b.Out).WithLock(lease, lambdainit.RequestID)
+	// the metrics catalog, read at each run from the fleet's partition (declared metrics in silver)
+	store := dynamostore.New(dynamodb.NewFromConfig(b.AWS), b.Getenv(fnenv.TableName))
+	h := aggregate.NewHandler(agg, conf, b.Log, b.Out).WithLock(lease, lambdainit.RequestID).WithCatalog(store.Catalog)
 	lambda.Start(h.Handle)
 }

@@ -66,6 +66,13 @@ func NewAggregation(scope constructs.Construct, id string, p *AggregationProps) 
 		Resources:  jsii.Strings(*p.Table.TableArn()),
 		Conditions: &map[string]interface{}{"ForAllValues:StringEquals": map[string]interface{}{"dynamodb:LeadingKeys": []string{tablecontract.LockPK}}},
 	}))
+	// The metrics catalog, read at each run (silver keeps the declared metrics' values): the
+	// fleet's partition only.
+	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:    jsii.Strings("dynamodb:Query"),
+		Resources:  jsii.Strings(*p.Table.TableArn()),
+		Conditions: &map[string]interface{}{"ForAllValues:StringEquals": map[string]interface{}{"dynamodb:LeadingKeys": []string{tablecontract.FleetPK}}},
+	}))
 	// Async invocations (the schedule): two retries, then the failure queue (alarmed).
 	fn.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
 		RetryAttempts: jsii.Number(2),

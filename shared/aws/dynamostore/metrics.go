@@ -18,7 +18,7 @@ import (
 )
 
 // fleetPK is the fleet's partition, which holds the catalog's METRIC items beside its rows.
-var fleetPK = rulePK(rule.Scope{Kind: rule.Fleet})
+const fleetPK = table.FleetPK
 
 // metricItem is a METRIC item: the declared metric's name and unit as strings, its bounds and
 // floor as numbers (named as the metrics file's columns).

@@ -36,6 +36,8 @@ const (
 	// RulesPKPrefix, followed by the scope (location:<name> or fleet), is the partition of a
 	// location's or the fleet's rows. A device id cannot start with '#'.
 	RulesPKPrefix = "#RULES#"
+	// FleetPK is the fleet's partition: its rows and the metrics catalog.
+	FleetPK = RulesPKPrefix + "fleet"
 )
 
 // RulesCacheBound is how long the evaluate function may use a location's or the fleet's rows,

@@ -657,7 +657,7 @@ func (p *pipeline) aggregateTouched(ctx context.Context) error {
 	acfg := aggregate.DefaultConfig
 	acfg.Interval, acfg.Concurrency = p.cfg.Interval, 1
 	acfg.Yesterday = true // a day's daily_metrics, once its late window has passed, even if no later reading touches it
-	res, err := aggregate.NewHandler(p.cfg.Aggregator, acfg, p.cfg.Log, nil).Run(ctx, hours)
+	res, err := aggregate.NewHandler(p.cfg.Aggregator, acfg, p.cfg.Log, nil).WithCatalog(p.store.Catalog).Run(ctx, hours)
 	p.mu.Lock()
 	p.sum.Hours = append(p.sum.Hours, res.Hours...)
 	p.mu.Unlock()

@@ -30,6 +30,28 @@ type Locker interface {
 	Acquire(ctx context.Context, owner string) (release func(context.Context) error, err error)
 }
 
+// WithCatalog makes each run read the metrics catalog from src at its start (the aggregate
+// function: the table's, which an edit changes; Config.Catalog is then unused).
+func (h *Handler) WithCatalog(src func(context.Context) (*reading.Catalog, error)) *Handler {
+	h.catalogs = src
+	return h
+}
+
+// catalog is the metrics catalog a run aggregates with: the source's (WithCatalog), read at the
+// run's start, else Config.Catalog.
+func (h *Handler) catalog(ctx context.Context) (*reading.Catalog, error) {
+	if h.catalogs == nil {
+		return h.cfg.Catalog, nil
+	}
+	cat, err := h.catalogs(ctx)
+	if err != nil {
+		// Aggregated without it, silver would drop the declared metrics' values until the next
+		// rewrite of those hours: the run fails, and the next one tries again.
+		return nil, fmt.Errorf("reading the metrics catalog: %w", err)
+	}
+	return cat, nil
+}
+
 // WithLock makes every invocation hold l's lease while it writes, as the owner that ownerOf
 // names (the Lambda request id in the function; nil: the process and the time).
 func (h *Handler) WithLock(l Locker, ownerOf func(context.Context) string) *Handler {
@@ -96,12 +118,13 @@ var DefaultConfig = Config{LateHours: 2, Interval: 60 * time.Second, MaxHours: 1
 
 // Handler is the aggregate function's logic.
 type Handler struct {
-	lock    Locker // nil: none
-	ownerOf func(context.Context) string
-	agg     HourAggregator
-	cfg     Config
-	log     *slog.Logger
-	out     io.Writer // EMF metrics
+	lock     Locker                                          // nil: none
+	catalogs func(context.Context) (*reading.Catalog, error) // nil: Config.Catalog
+	ownerOf  func(context.Context) string
+	agg      HourAggregator
+	cfg      Config
+	log      *slog.Logger
+	out      io.Writer // EMF metrics
 }
 
 // NewHandler returns a handler; metrics go to out (standard output in Lambda).
@@ -264,6 +287,10 @@ func (h *Handler) run(ctx context.Context, hours []time.Time, yesterday bool) (R
 		// the SQL takes 1 to 3600 readings an hour; any other count would write empty hours
 		return Result{}, fmt.Errorf("the reading interval %s is outside 1s to 1h", h.cfg.Interval)
 	}
+	cat, err := h.catalog(ctx)
+	if err != nil {
+		return Result{}, err
+	}
 	expected := int64(time.Hour / h.cfg.Interval)
 	results := make([]HourResult, len(hours))
 	errs := make([]error, len(hours))
@@ -271,7 +298,7 @@ func (h *Handler) run(ctx context.Context, hours []time.Time, yesterday bool) (R
 	g.SetLimit(max(1, h.cfg.Concurrency))
 	for i, hr := range hours {
 		g.Go(func() error {
-			results[i], errs[i] = h.agg.AggregateHour(ctx, Hour{Start: hr, ExpectedReadings: expected, Catalog: h.cfg.Catalog})
+			results[i], errs[i] = h.agg.AggregateHour(ctx, Hour{Start: hr, ExpectedReadings: expected, Catalog: cat})
 			if errs[i] != nil {
 				errs[i] = fmt.Errorf("hour %s: %w", hr.Format(HourLayout), errs[i])
 			}
@@ -301,7 +328,7 @@ func (h *Handler) run(ctx context.Context, hours []time.Time, yesterday bool) (R
 			"bytes_scanned", r.BytesScanned, "duration_ms", r.Duration.Milliseconds())
 	}
 	failedHours := len(failed)
-	days, dayErrs := h.days(ctx, hours, errs, yesterday)
+	days, dayErrs := h.days(ctx, hours, errs, yesterday, cat)
 	res.Days = days
 	fn.Put("HoursAggregated", emf.Count, float64(len(res.Hours))).
 		Put("HoursFailed", emf.Count, float64(failedHours)).
@@ -331,7 +358,7 @@ const DayFormat = "2006-01-02"
 // rewrites a day, so that a day is written even when its last hour was aggregated by another
 // run); a backfill rewrites every finished day it touched. A day with an hour that failed in this
 // run waits for a run without (a failed hour is alarmed; its backfill rewrites the day). A day with a failed hour is not written (the next run or backfill of it does).
-func (h *Handler) days(ctx context.Context, hours []time.Time, hourErrs []error, yesterday bool) ([]string, []error) {
+func (h *Handler) days(ctx context.Context, hours []time.Time, hourErrs []error, yesterday bool, cat *reading.Catalog) ([]string, []error) {
 	agg, ok := h.agg.(DayAggregator)
 	if !ok {
 		return nil, nil
@@ -365,7 +392,7 @@ func (h *Handler) days(ctx context.Context, hours []time.Time, hourErrs []error,
 		if broken[d] || end.Add(late).After(now) {
 			continue
 		}
-		r, err := agg.AggregateDay(ctx, Day{Start: d, ExpectedReadings: expected, Catalog: h.cfg.Catalog})
+		r, err := agg.AggregateDay(ctx, Day{Start: d, ExpectedReadings: expected, Catalog: cat})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("day %s: %w", d.Format(DayFormat), err))
 			h.log.ErrorContext(ctx, "day failed", "day", d.Format(DayFormat), "err", err)
