@@ -39,6 +39,8 @@ type Decoder struct {
 
 	decl  []field   // the declared metrics' fields of the message being decoded, cleared after it
 	arena []float64 // where readings' declared values are kept, a chunk at a time
+
+	batch batch // where a batched message's elements are scanned
 }
 
 // keep returns n float64s for a reading's declared values: slices of a chunk that is never
@@ -79,6 +81,7 @@ const (
 	kindString
 	kindNumber
 	kindOther // object, array, true, false
+	kindArray // a batched message's readings array (other arrays are kindOther)
 )
 
 // field is where a value the contract names was seen. It holds offsets, not slices, so that
@@ -102,12 +105,14 @@ type number struct {
 
 type fields struct {
 	deviceID, eventTime, msgID field
+	readings                   field // a batched message's array (in an element: a field like any)
 	metrics                    [NumMetrics]field
 	others                     []string            // the names of the other top-level fields, to find a repeat
 	seen                       map[string]struct{} // the same, once there are many
 	cat                        *Catalog            // declared metrics (nil: none)
 	decl                       []field             // the declared metrics' fields, by catalog index
 	declSeen                   uint64              // bit i: decl[i] was seen
+	repeated                   string              // an element's first repeated name ("": none)
 }
 
 // Decode validates data and returns the reading, or a *Rejection naming the first failed check.
@@ -120,16 +125,12 @@ func (d *Decoder) Decode(data []byte, opts Options) (Reading, error) {
 // DecodeInto is Decode writing the reading into *r (which it overwrites whole), for callers that
 // keep readings in a slice: a reading is 120 bytes, copied twice more on the way out of Decode.
 // On an error *r holds what was decoded before the failed check.
+//
+// Decode and DecodeInto take single readings: a batched message (one with a top-level readings
+// field) is rejected whole as DecodeMessage would reject it, and when DecodeMessage would not,
+// as bad_batch all the same (its detail says so): a caller that takes batches calls DecodeMessage.
 func (d *Decoder) DecodeInto(r *Reading, data []byte, opts Options) error {
 	*r = Reading{}
-	if len(data) > MaxSize {
-		return reject(TooLarge, "message is %d bytes, the limit is %d", len(data), MaxSize)
-	}
-	// The lake keeps one message a line (bronze is JSON lines, read line by line by Athena and
-	// DuckDB): a line break inside a message, even as JSON whitespace, would split it there. Line
-	// ends after it are a delimiter's, not the message's (lake.LineMD5 leaves them out too).
-	// The check rides on the scanner (its whitespace is the only place an accepted message can
-	// hold a line break), not on a pass of its own over the bytes: a tenth of an evaluation.
 	var f fields
 	if n := d.Catalog.Len(); n > 0 {
 		if len(d.decl) != n {
@@ -138,8 +139,81 @@ func (d *Decoder) DecodeInto(r *Reading, data []byte, opts Options) error {
 		f.cat, f.decl = d.Catalog, d.decl
 		defer f.clearDeclared()
 	}
-	s := scanner{b: data, lineBreak: -1}
-	err := s.object(&f)
+	s := scanner{b: data, lineBreak: -1, batch: &d.batch}
+	if err := s.message(&f); err != nil {
+		return err
+	}
+	if f.readings.kind != kindAbsent {
+		if err := d.batchWhole(r, data, &s, &f, opts); err != nil {
+			return err
+		}
+		*r = Reading{}
+		return reject(BadBatch, "a batched message of %d readings: DecodeMessage decodes it, Decode takes single readings", d.batch.elems)
+	}
+	return d.validate(r, data, &f, opts)
+}
+
+// DecodeMessage decodes a message in either form (DESIGN.md, "Reading" and "Batched messages")
+// and appends its readings to dst, in the message's order. A single reading gives one reading or
+// err, exactly as DecodeInto. A batched message (a top-level readings field) is checked whole
+// first (too_large, malformed_json, the device checks, bad_batch: err, nothing appended); then
+// each element is validated as the single message {"device_id":<the message's>, <its fields>}
+// would be, and is appended, or reported in bad with its index (array order) while the others are
+// kept. An element may carry device_id: anything but the message's device there is
+// device_mismatch (null, a number, an invalid id included); a name repeated in an element makes
+// it malformed_json alone; a readings field in an element is bad_batch for it (batches do not
+// nest). An element's unknown fields are ignored, as a single message's are.
+func (d *Decoder) DecodeMessage(data []byte, opts Options, dst []Reading) (readings []Reading, bad []ElementRejection, err error) {
+	var f fields
+	if n := d.Catalog.Len(); n > 0 {
+		if len(d.decl) != n {
+			d.decl = make([]field, n)
+		}
+		f.cat, f.decl = d.Catalog, d.decl
+		defer f.clearDeclared()
+	}
+	s := scanner{b: data, lineBreak: -1, batch: &d.batch}
+	if err := s.message(&f); err != nil {
+		return dst, nil, err
+	}
+	n := len(dst)
+	if f.readings.kind == kindAbsent {
+		dst = append(dst, Reading{})
+		if err := d.validate(&dst[n], data, &f, opts); err != nil {
+			dst[n] = Reading{}
+			return dst[:n], nil, err
+		}
+		return dst, nil, nil
+	}
+	var top Reading
+	if err := d.batchWhole(&top, data, &s, &f, opts); err != nil {
+		return dst, nil, err
+	}
+	for i := range d.batch.elems {
+		dst = append(dst, Reading{})
+		r := &dst[len(dst)-1]
+		if err := d.element(r, data, &d.batch.slots[i], top.DeviceID, opts); err != nil {
+			*r = Reading{}
+			dst = dst[:len(dst)-1]
+			bad = append(bad, ElementRejection{Index: i, Rejection: *err})
+		}
+	}
+	return dst, bad, nil
+}
+
+// message checks the message's size and scans it into f (a batched message's elements into
+// s.batch), refusing what is not one JSON object on one line.
+func (s *scanner) message(f *fields) *Rejection {
+	data := s.b
+	if len(data) > MaxSize {
+		return reject(TooLarge, "message is %d bytes, the limit is %d", len(data), MaxSize)
+	}
+	// The lake keeps one message a line (bronze is JSON lines, read line by line by Athena and
+	// DuckDB): a line break inside a message, even as JSON whitespace, would split it there. Line
+	// ends after it are a delimiter's, not the message's (lake.LineMD5 leaves them out too).
+	// The check rides on the scanner (its whitespace is the only place an accepted message can
+	// hold a line break), not on a pass of its own over the bytes: a tenth of an evaluation.
+	err := s.object(f)
 	end := len(trimLineEnds(data))
 	switch {
 	case err != "" && lineBreak(data[:end]) >= 0, err == "" && s.lineBreak >= 0 && s.lineBreak < end:
@@ -147,7 +221,67 @@ func (d *Decoder) DecodeInto(r *Reading, data []byte, opts Options) error {
 	case err != "":
 		return &Rejection{Reason: MalformedJSON, Detail: err + " at byte " + strconv.Itoa(s.i)}
 	}
-	return d.validate(r, data, &f, opts)
+	return nil
+}
+
+// batchWhole makes the checks of a batched message that reject it whole, after its JSON's: the
+// device (into top.DeviceID) and its shape (bad_batch).
+func (d *Decoder) batchWhole(top *Reading, data []byte, s *scanner, f *fields, opts Options) *Rejection {
+	if err := d.device(top, data, f, opts); err != nil {
+		return err
+	}
+	const beside = "%s beside readings: each reading of a batched message carries its own"
+	switch {
+	case f.eventTime.kind != kindAbsent:
+		return reject(BadBatch, beside, "event_time")
+	case f.msgID.kind != kindAbsent:
+		return reject(BadBatch, beside, "msg_id")
+	}
+	for m := Metric(0); m < NumMetrics; m++ {
+		if f.metrics[m].kind != kindAbsent {
+			return reject(BadBatch, beside, m)
+		}
+	}
+	if f.declSeen != 0 {
+		return reject(BadBatch, beside, d.Catalog.Name(NumMetrics+Metric(bits.TrailingZeros64(f.declSeen))))
+	}
+	switch {
+	case f.readings.kind != kindArray:
+		return reject(BadBatch, "readings is not an array of readings")
+	case s.batch.elems == 0:
+		return reject(BadBatch, "readings is empty")
+	case s.batch.nonObject != 0:
+		return reject(BadBatch, "element %d of readings is not an object", s.batch.nonObject-1)
+	case s.batch.elems > MaxBatch:
+		return reject(BadBatch, "readings has %d elements, the limit is %d", s.batch.elems, MaxBatch)
+	}
+	return nil
+}
+
+// element validates one element of a batched message, e, into r: as the single message of the
+// message's device and the element's fields.
+func (d *Decoder) element(r *Reading, data []byte, e *fields, device string, opts Options) *Rejection {
+	if e.repeated != "" {
+		return reject(MalformedJSON, "field %q appears twice in the element", e.repeated)
+	}
+	switch e.deviceID.kind {
+	case kindAbsent:
+	case kindString:
+		raw := data[e.deviceID.start:e.deviceID.end]
+		if e.deviceID.escaped {
+			raw = []byte(unescape(raw))
+		}
+		if unsafe.String(unsafe.SliceData(raw), len(raw)) != device {
+			return reject(DeviceMismatch, "the element's device_id %q is not the message's %q", raw, device)
+		}
+	default:
+		return reject(DeviceMismatch, "the element's device_id is not a string (the message's is %q)", device)
+	}
+	if e.readings.kind != kindAbsent {
+		return reject(BadBatch, "an element carries readings: batched messages do not nest")
+	}
+	r.DeviceID = device
+	return d.reading(r, data, e, opts)
 }
 
 // trimLineEnds is bytes.TrimRight(b, "\r\n") without building its set at each call.
@@ -171,9 +305,19 @@ func lineBreak(b []byte) int {
 	return i
 }
 
+// validate checks a single message's fields, f, in the order of Reasons, into r.
 func (d *Decoder) validate(r *Reading, data []byte, f *fields, opts Options) error {
+	if err := d.device(r, data, f, opts); err != nil {
+		return err
+	}
+	if err := d.reading(r, data, f, opts); err != nil {
+		return err
+	}
+	return nil
+}
 
-	// device_id
+// device checks device_id, and sets r.DeviceID.
+func (d *Decoder) device(r *Reading, data []byte, f *fields, opts Options) *Rejection {
 	switch f.deviceID.kind {
 	case kindAbsent, kindNull:
 		return reject(MissingDeviceID, "device_id is missing")
@@ -196,7 +340,11 @@ func (d *Decoder) validate(r *Reading, data []byte, f *fields, opts Options) err
 	if opts.TopicDevice != "" && opts.TopicDevice != r.DeviceID {
 		return reject(DeviceMismatch, "device_id %q was published on the topic of device %q", r.DeviceID, opts.TopicDevice)
 	}
+	return nil
+}
 
+// reading checks the fields of a reading but device_id (event_time, msg_id, metrics) into r.
+func (d *Decoder) reading(r *Reading, data []byte, f *fields, opts Options) *Rejection {
 	// event_time
 	switch f.eventTime.kind {
 	case kindAbsent, kindNull:
@@ -285,7 +433,7 @@ func (d *Decoder) validate(r *Reading, data []byte, f *fields, opts Options) err
 }
 
 // number reads metric m's field fm into r: a finite JSON number, else bad_metric.
-func (r *Reading) number(m Metric, fm *field, data []byte, cat *Catalog) error {
+func (r *Reading) number(m Metric, fm *field, data []byte, cat *Catalog) *Rejection {
 	switch fm.kind {
 	case kindAbsent:
 		return nil
@@ -329,6 +477,36 @@ type scanner struct {
 	// lineBreak is where ws first skipped a CR or LF (-1: nowhere). Only whitespace can hold
 	// one in a message the scanner accepts (in a string it is a control character, refused).
 	lineBreak int
+
+	// batch is where a batched message's readings are scanned (nil: nowhere, a readings array
+	// is only checked).
+	batch *batch
+}
+
+// batch is what the scanner keeps of a batched message's readings array: its first len(slots)
+// elements that are objects, each in the slot of its index (the others are only checked); how
+// many elements it holds, and 1 + the index of the first that is not an object (0: none).
+type batch struct {
+	slots     []fields
+	elems     int
+	nonObject int
+	cat       *Catalog // the catalog of the slots' declared fields (made: slots not nil)
+	made      bool     // slots are MaxBatch slots the batch made (not given, as PartitionHour's)
+}
+
+// ready makes the slots of a Decoder's batch when it has none, or none for catalog cat: MaxBatch
+// of them, each with its declared fields (an element's are cleared when its slot is taken again).
+func (b *batch) ready(cat *Catalog) {
+	if b.slots != nil && (b.cat == cat || !b.made) {
+		return
+	}
+	b.slots, b.cat, b.made = make([]fields, MaxBatch), cat, true
+	if n := cat.Len(); n > 0 {
+		decl := make([]field, n*MaxBatch)
+		for i := range b.slots {
+			b.slots[i].cat, b.slots[i].decl = cat, decl[i*n:(i+1)*n:(i+1)*n]
+		}
+	}
 }
 
 var space = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
@@ -350,52 +528,127 @@ func (s *scanner) object(f *fields) string {
 	if s.b[s.i] != '{' {
 		return "a reading must be a JSON object"
 	}
-	s.i++
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == '}' {
-		s.i++
-	} else {
-		for {
-			s.ws()
-			if s.i >= len(s.b) || s.b[s.i] != '"' {
-				return "expected a field name"
-			}
-			key, escaped, err := s.str()
-			if err != "" {
-				return err
-			}
-			s.ws()
-			if s.i >= len(s.b) || s.b[s.i] != ':' {
-				return "expected ':'"
-			}
-			s.i++
-			s.ws()
-			target, repeated := f.target(key, escaped)
-			if repeated {
-				return "field " + strconv.Quote(string(key)) + " appears twice"
-			}
-			if err := s.value(target); err != "" {
-				return err
-			}
-			s.ws()
-			if s.i >= len(s.b) {
-				return "unterminated object"
-			}
-			if s.b[s.i] == ',' {
-				s.i++
-				continue
-			}
-			if s.b[s.i] == '}' {
-				s.i++
-				break
-			}
-			return "expected ',' or '}'"
-		}
+	if err := s.members(f, true); err != "" {
+		return err
 	}
 	s.ws()
 	if s.i != len(s.b) {
 		return "data after the object"
 	}
+	return ""
+}
+
+// members scans an object from its '{' into f: the message's (top: a repeated name ends the
+// scan, a readings array's elements go to s.batch) or an element's of a batched message (a
+// repeated name is kept in f.repeated and the scan goes on: it rejects that element alone).
+func (s *scanner) members(f *fields, top bool) string {
+	s.i++ // '{'
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == '}' {
+		s.i++
+		return ""
+	}
+	for {
+		s.ws()
+		if s.i >= len(s.b) || s.b[s.i] != '"' {
+			return "expected a field name"
+		}
+		key, escaped, err := s.str()
+		if err != "" {
+			return err
+		}
+		s.ws()
+		if s.i >= len(s.b) || s.b[s.i] != ':' {
+			return "expected ':'"
+		}
+		s.i++
+		s.ws()
+		target, repeated := f.target(key, escaped)
+		if repeated {
+			if top {
+				return "field " + strconv.Quote(string(key)) + " appears twice"
+			}
+			if f.repeated == "" {
+				f.repeated = string(key)
+			}
+			target = nil
+		}
+		if top && target == &f.readings && s.i < len(s.b) && s.b[s.i] == '[' {
+			err = s.elements(target, f.cat)
+		} else {
+			err = s.value(target)
+		}
+		if err != "" {
+			return err
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return "unterminated object"
+		}
+		if s.b[s.i] == ',' {
+			s.i++
+			continue
+		}
+		if s.b[s.i] == '}' {
+			s.i++
+			return ""
+		}
+		return "expected ',' or '}'"
+	}
+}
+
+// elements scans a batched message's readings array from its '[' (into: its field): each element
+// that is an object into its slot while there is one, the others checked and counted.
+func (s *scanner) elements(into *field, cat *Catalog) string {
+	b := s.batch
+	if b == nil {
+		return s.value(into)
+	}
+	b.ready(cat)
+	b.elems, b.nonObject = 0, 0
+	start := s.i
+	s.i++ // '['
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == ']' {
+		s.i++
+	} else {
+		for {
+			s.ws()
+			var err string
+			switch {
+			case s.i < len(s.b) && s.b[s.i] == '{' && b.elems < len(b.slots):
+				e := &b.slots[b.elems]
+				e.clearDeclared() // what the slot's last element left
+				*e = fields{cat: e.cat, decl: e.decl}
+				err = s.members(e, false)
+			case s.i < len(s.b) && s.b[s.i] == '{':
+				err = s.value(nil)
+			default:
+				if b.nonObject == 0 {
+					b.nonObject = b.elems + 1
+				}
+				err = s.value(nil)
+			}
+			if err != "" {
+				return err
+			}
+			b.elems++
+			s.ws()
+			if s.i >= len(s.b) {
+				return "unterminated array"
+			}
+			if s.b[s.i] == ',' {
+				s.i++
+				continue
+			}
+			if s.b[s.i] == ']' {
+				s.i++
+				break
+			}
+			return "expected ',' or ']'"
+		}
+	}
+	*into = field{kind: kindArray, start: int32(start), end: int32(s.i)}
 	return ""
 }
 
@@ -428,6 +681,11 @@ func (f *fields) target(key []byte, escaped bool) (*field, bool) {
 	case "occupancy":
 		t = &f.metrics[Occupancy]
 	default:
+		// readings out of the switch above: beside humidity, a name of its length, it cost each
+		// field of every message a comparison more (the switch goes by length first).
+		if k == "readings" {
+			return &f.readings, f.readings.kind != kindAbsent
+		}
 		if f.cat != nil {
 			if m, ok := f.cat.index[k]; ok {
 				i := m - NumMetrics

@@ -19,6 +19,20 @@ var partitionCases = []string{
 	`{"event_time":"2026-03-01T08:15:00Z"} trailing`,
 	`{"nested":{"event_time":"2020-01-01T00:00:00Z"},"event_time":"2026-03-01T08:15:00Z"}`,
 	``,
+	// batched: the first element's event_time (not a top-level one)
+	`{"device_id":"meter-7","readings":[{"event_time":"2026-03-01T08:15:00Z","co2":1},{"event_time":"2026-03-01T09:15:00Z"}]}`,
+	`{"event_time":"2026-03-01T10:00:00Z","readings":[{"event_time":"2026-03-01T08:15:00+05:00"}]}`,
+	`{"readings":[{"event_time":"2026-03-01T08:15:00Z","event_time":"2026-03-02T09:00:00Z"}]}`, // repeated in the element
+	`{"readings":[{"event_time":"2026-03-01T08:15:00\u005a"}]}`,
+	`{"readings":[{"event_time":"2026-03-01T08:15:00Z"}],"readings":[{"event_time":"2026-03-02T09:00:00Z"}]}`,
+	`{"event_time":"2026-03-01T08:15:00Z","readings":[]}`,
+	`{"event_time":"2026-03-01T08:15:00Z","readings":null}`,
+	`{"event_time":"2026-03-01T08:15:00Z","readings":{"event_time":"2026-03-01T08:15:00Z"}}`,
+	`{"readings":[null,{"event_time":"2026-03-01T08:15:00Z"}]}`,
+	`{"readings":[7]}`,
+	`{"readings":[{"co2":1},{"event_time":"2026-03-01T08:15:00Z"}]}`,
+	`{"readings":[{"event_time":"2026-03-01T08:15:00Z"},3]}`,
+	`{"readings":[{"event_time":"2026-03-01T08:15:00Z","readings":[{"event_time":"2020-01-01T00:00:00Z"}]}]}`,
 }
 
 // TestPartitionHourFastPathAgrees: the scanner's answer is the standard library's.

@@ -1,6 +1,7 @@
-// Package reading decodes and validates one sensor reading as published by a device on
+// Package reading decodes and validates the sensor readings a device publishes on
 // devices/{device_id}/readings. It is the contract of DESIGN.md ("Reading"): every input either
-// becomes a valid Reading or is rejected with one reason code, never both, never neither.
+// becomes a valid Reading or is rejected with one reason code, never both, never neither. A
+// batched message ("Batched messages") is that, whole, and then again for each of its elements.
 //
 // The decoder is a strict single-pass scanner: it accepts exactly the JSON that encoding/json
 // accepts (and additionally refuses invalid UTF-8, which would break the lake's readers), so a
@@ -24,6 +25,9 @@ const MaxFutureSkew = 5 * time.Minute
 // MaxMsgIDLen is the longest msg_id accepted, in characters.
 const MaxMsgIDLen = 128
 
+// MaxBatch is the most readings a batched message carries (DESIGN.md, "Batched messages").
+const MaxBatch = 100
+
 // The range of event times accepted. Before MinEventTime is a device clock fault (the contract);
 // from MaxEventTime on as well (iotwatch's bound for input without an arrival time, such as a
 // backtest: times as late as 2262 no longer fit the alarm state's Unix nanoseconds).
@@ -37,6 +41,8 @@ type Reason string
 
 // The reason codes of DESIGN.md, plus bad_msg_id (a msg_id that is not a string of at most 128
 // characters), which the contract does not name but which must not be silently accepted.
+// bad_batch is the batched form's (third edition): a message whose readings field is not 1 to
+// MaxBatch objects, or that has event_time, msg_id or a metric beside it.
 const (
 	MalformedJSON   Reason = "malformed_json"
 	MissingDeviceID Reason = "missing_device_id"
@@ -50,10 +56,13 @@ const (
 	OutOfRange      Reason = "out_of_range"
 	TooLarge        Reason = "too_large"
 	BadMsgID        Reason = "bad_msg_id"
+	BadBatch        Reason = "bad_batch"
 )
 
-// Reasons lists every reason code, in the order validation checks them.
-var Reasons = []Reason{TooLarge, MalformedJSON, MissingDeviceID, BadDeviceID, DeviceMismatch,
+// Reasons lists every reason code, in the order validation checks them. A batched message is
+// checked whole up to bad_batch; then each element from malformed_json (a name repeated in it)
+// and device_mismatch on, as a single message is.
+var Reasons = []Reason{TooLarge, MalformedJSON, MissingDeviceID, BadDeviceID, DeviceMismatch, BadBatch,
 	MissingEventTim, BadEventTime, FutureEventTime, BadMsgID, NoMetrics, BadMetric, OutOfRange}
 
 // Rejection is the error returned for an invalid reading.
@@ -63,6 +72,17 @@ type Rejection struct {
 }
 
 func (r *Rejection) Error() string { return string(r.Reason) + ": " + r.Detail }
+
+// ElementRejection is an element of a batched message's readings that was rejected alone: Index
+// is its place in the array (from 0); the message's other elements are not affected.
+type ElementRejection struct {
+	Index int
+	Rejection
+}
+
+func (e ElementRejection) Error() string {
+	return "element " + strconv.Itoa(e.Index) + ": " + e.Rejection.Error()
+}
 
 func reject(reason Reason, format string, args ...any) *Rejection {
 	return &Rejection{Reason: reason, Detail: fmt.Sprintf(format, args...)}

@@ -119,17 +119,34 @@ func daysIn(month, year int) int {
 // PartitionHour is the UTC hour whose dt=/hour= partition the lake files a message under, read
 // from its time field (event_time for readings) as Firehose's partition expression reads it
 // (shared/contract/lake/partition.jq): the message must be a JSON object, the last copy of a
-// repeated field counts, and the field must be a time ParseTime accepts. false: the message lands
-// in the error prefix, not in a partition.
+// repeated field counts, and the field must be a time ParseTime accepts. A batched message (one
+// with a top-level readings field, DESIGN.md "Batched messages") is filed by its first element's
+// field: readings must be an array whose first element is an object holding it (a top-level copy
+// of the field does not count). false: the message lands in the error prefix, not in a partition.
 func PartitionHour(data []byte, field string) (time.Time, bool) {
 	if field == "event_time" {
 		// The reading's own scanner, when it can tell (a strict object, the time unescaped): five
-		// times faster than the map below, with the same answer.
+		// times faster than the map below, with the same answer. It keeps a batch's first
+		// element only.
 		var f fields
-		s := scanner{b: data}
-		if s.object(&f) == "" && f.eventTime.kind == kindString && !f.eventTime.escaped {
-			t, ok := ParseTime(data[f.eventTime.start:f.eventTime.end])
-			return t.Truncate(time.Hour), ok
+		var first [1]fields
+		b := batch{slots: first[:]}
+		s := scanner{b: data, batch: &b}
+		if s.object(&f) == "" {
+			et := &f.eventTime
+			if f.readings.kind != kindAbsent {
+				if f.readings.kind != kindArray || b.elems == 0 || b.nonObject == 1 {
+					return time.Time{}, false
+				}
+				if first[0].repeated != "" { // the last copy counts: the map's
+					return partitionHourMap(data, field)
+				}
+				et = &first[0].eventTime
+			}
+			if et.kind == kindString && !et.escaped {
+				t, ok := ParseTime(data[et.start:et.end])
+				return t.Truncate(time.Hour), ok
+			}
 		}
 	}
 	return partitionHourMap(data, field)
@@ -140,6 +157,17 @@ func partitionHourMap(data []byte, field string) (time.Time, bool) {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(data, &m) != nil {
 		return time.Time{}, false
+	}
+	if batch, ok := m["readings"]; ok {
+		var elems []json.RawMessage
+		if json.Unmarshal(batch, &elems) != nil || len(elems) == 0 {
+			return time.Time{}, false
+		}
+		var first map[string]json.RawMessage
+		if json.Unmarshal(elems[0], &first) != nil {
+			return time.Time{}, false
+		}
+		m = first
 	}
 	var s string
 	if json.Unmarshal(m[field], &s) != nil {
