@@ -113,7 +113,11 @@ standard error as FILE:LINE: reason: detail; the exit status is 1 when there wer
 					return enc.Encode(a)
 				},
 				func(r backtest.Rejected) error {
-					_, err := fmt.Fprintf(stderr, "%s:%d: %s: %s\n", name, r.Line, r.Rejection.Reason, r.Rejection.Detail)
+					where := fmt.Sprintf("%s:%d", name, r.Line)
+					if r.Element >= 0 {
+						where += fmt.Sprintf(": element %d", r.Element)
+					}
+					_, err := fmt.Fprintf(stderr, "%s: %s: %s\n", where, r.Rejection.Reason, r.Rejection.Detail)
 					return err
 				})
 			if err != nil {

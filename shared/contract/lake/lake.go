@@ -38,6 +38,9 @@ func Partition(prefix string, t time.Time) string {
 
 // Rejected is one quarantined record: why it was refused, and the original bytes.
 type Rejected struct {
+	// Element is the index (from 0) of the rejected element of a batched message; nil when the
+	// message is rejected whole (or is a single reading). The message's bytes are kept either way.
+	Element     *int      `json:"element,omitempty"`
 	Reason      string    `json:"reason"`
 	Detail      string    `json:"detail"`
 	ArrivalTime time.Time `json:"arrival_time"`

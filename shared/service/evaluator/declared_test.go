@@ -3,6 +3,7 @@ package evaluator_test
 import (
 	"context"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/domain/rule"
@@ -105,3 +107,74 @@ func TestADeclaredMetricIsJudgedAsABuiltIn(t *testing.T) {
 
 // snsText is the email text of a notice, as the publishers render it.
 func snsText(n evaluator.Notice) string { return alert.Email(&n.Alert, n.Device, n.Catalog) }
+
+// batched regroups single messages into batched ones of up to n readings of one device, in the
+// singles' order per device; each batch takes the id of its first single.
+func batched(msgs []evaluator.Message, n int) []evaluator.Message {
+	var out []evaluator.Message
+	open := map[string]int{} // device → index in out of its batch being filled
+	count := map[string]int{}
+	for _, m := range msgs {
+		dev := m.TopicDevice
+		prefix := `{"device_id":"` + dev + `",`
+		elem := "{" + strings.TrimPrefix(string(m.Data), prefix)
+		if i, ok := open[dev]; ok && count[dev] < n {
+			out[i].Data = append(out[i].Data[:len(out[i].Data)-2], []byte(","+elem+"]}")...)
+			out[i].Arrival = m.Arrival // a device sends its batch after its last reading
+			count[dev]++
+			continue
+		}
+		m.Data = []byte(prefix + `"readings":[` + elem + "]}")
+		open[dev], count[dev] = len(out), 1
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestBatchedMessagesAreTheirReadings: the same readings sent ten to a message raise the same
+// alerts, ids included, as sent one by one; a bad element is quarantined alone with its index
+// and the others are applied.
+func TestBatchedMessagesAreTheirReadings(t *testing.T) {
+	singles, _ := evaltest.Stream(8, 120, time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
+	run := func(msgs []evaluator.Message, chunk int) ([]alert.Alert, evaluator.Stats, []lake.Rejected) {
+		store := memstore.New(evaltest.Configs(8), nil)
+		store.SetRules(t, everyMetricRows())
+		pub, q := &keepAll{}, &keptQuarantine{}
+		svc := evaluator.New(store, pub, q, evaluator.Config{}, nil, nil)
+		var st evaluator.Stats
+		for start := 0; start < len(msgs); start += chunk {
+			out, err := svc.Evaluate(context.Background(), msgs[start:min(start+chunk, len(msgs))])
+			require.NoError(t, err)
+			require.Empty(t, out.Retry)
+			st.Readings += out.Stats.Readings
+		}
+		var as []alert.Alert
+		for _, n := range pub.notices {
+			as = append(as, n.Alert)
+		}
+		return as, st, q.recs
+	}
+	one, st1, _ := run(singles, 400)
+	ten, st10, _ := run(batched(singles, 10), 40)
+	require.NotEmpty(t, one)
+	assert.Equal(t, st1.Readings, st10.Readings)
+	// Alerts of different devices may interleave otherwise (a batch holds one device's readings):
+	// each device's, in order, are the same.
+	byDevice := func(as []alert.Alert) []alert.Alert {
+		out := slices.Clone(as)
+		slices.SortStableFunc(out, func(a, b alert.Alert) int { return strings.Compare(a.DeviceID, b.DeviceID) })
+		return out
+	}
+	assert.Equal(t, byDevice(one), byDevice(ten), "a batch of ten is its ten readings, in order")
+
+	// One bad element among good ones.
+	b := batched(singles[:8*5], 5)[0] // dev-000's five readings
+	b.Data = []byte(strings.Replace(string(b.Data), `"humidity":30`, `"humidity":300`, 1)) // the first element out of range
+	_, st, quarantined := run([]evaluator.Message{b}, 1)
+	assert.Equal(t, 4, st.Readings, "the other four applied")
+	require.Len(t, quarantined, 1)
+	require.NotNil(t, quarantined[0].Element)
+	assert.Equal(t, 0, *quarantined[0].Element)
+	assert.Equal(t, string(reading.OutOfRange), quarantined[0].Reason)
+	assert.Equal(t, b.Data, quarantined[0].DataBase64, "the message's bytes, whole")
+}

@@ -86,6 +86,10 @@ const (
 	Rejected
 )
 
+// unkept marks, while a batch is evaluated, a message whose rejected elements could not be
+// quarantined: it is retried whatever its other elements became.
+const unkept VerdictKind = 255
+
 // Verdict is what became of one message; Reason for a rejected one.
 type Verdict struct {
 	Kind   VerdictKind
@@ -430,22 +434,31 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 	var verdicts []Verdict // all Retried until decided
 	if s.cfg.Verdicts {
 		verdicts = make([]Verdict, len(msgs))
+		defer func() { // messages whose bad elements are not kept yet: retried
+			for i := range verdicts {
+				if verdicts[i].Kind == unkept {
+					verdicts[i] = Verdict{}
+				}
+			}
+		}()
 	}
 	var rejectedAt []int
 	for i := range msgs {
 		m := &msgs[i]
 		opts := reading.Options{Arrival: m.Arrival, TopicDevice: m.TopicDevice}
-		idx := int32(len(b.readings))
-		b.readings = append(b.readings, reading.Reading{})
-		r := &b.readings[idx]
-		if err := dec.DecodeInto(r, m.Data, opts); err != nil {
-			b.readings = b.readings[:idx]
+		from := len(b.readings)
+		var bad []reading.ElementRejection
+		var err error
+		// A message is one reading or a batch of them (DESIGN.md, "Batched messages"): its
+		// readings are decoded into the batch's slice, each bad element rejected alone.
+		b.readings, bad, err = dec.DecodeMessage(m.Data, opts, b.readings)
+		if err != nil {
 			var rej *reading.Rejection
 			if !errors.As(err, &rej) {
 				rej = &reading.Rejection{Reason: reading.MalformedJSON, Detail: err.Error()}
 			}
 			st.Rejected[rej.Reason]++
-			rejected = append(rejected, rejectedRecord(m, rej))
+			rejected = append(rejected, rejectedRecord(m, rej, -1))
 			rejectedIDs = append(rejectedIDs, m.ID)
 			if verdicts != nil {
 				verdicts[i] = Verdict{Kind: Rejected, Reason: rej.Reason}
@@ -453,21 +466,36 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 			}
 			continue
 		}
-		st.Readings++
-		b.next = append(b.next, -1)
-		b.msg = append(b.msg, int32(i))
-		g := groups[r.DeviceID]
-		if g == nil {
-			// The reading's id aliases the message (Alias): the group's, kept past the batch
-			// (the cache, the alerts), is a copy.
-			g = &group{id: strings.Clone(r.DeviceID), firstID: m.ID, first: idx}
-			groups[g.id] = g
-			order = append(order, g)
-		} else {
-			b.next[g.last] = idx
+		for _, e := range bad {
+			st.Rejected[e.Reason]++
+			rejected = append(rejected, rejectedRecord(m, &e.Rejection, e.Index))
 		}
-		g.last = idx
-		g.n++
+		if len(bad) > 0 {
+			rejectedIDs = append(rejectedIDs, m.ID)
+			if verdicts != nil {
+				verdicts[i] = Verdict{Kind: Rejected, Reason: bad[0].Reason} // unless an element is applied
+				rejectedAt = append(rejectedAt, i)
+			}
+		}
+		for j := from; j < len(b.readings); j++ {
+			idx := int32(j)
+			r := &b.readings[j]
+			st.Readings++
+			b.next = append(b.next, -1)
+			b.msg = append(b.msg, int32(i))
+			g := groups[r.DeviceID]
+			if g == nil {
+				// The reading's id aliases the message (Alias): the group's, kept past the batch
+				// (the cache, the alerts), is a copy.
+				g = &group{id: strings.Clone(r.DeviceID), firstID: m.ID, first: idx}
+				groups[g.id] = g
+				order = append(order, g)
+			} else {
+				b.next[g.last] = idx
+			}
+			g.last = idx
+			g.n++
+		}
 	}
 
 	// 2. Quarantine. A failed write fails those records (retried); they never block valid ones.
@@ -476,7 +504,7 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 			s.log.ErrorContext(ctx, "quarantine write failed", "records", len(rejected), "err", err)
 			retry = append(retry, rejectedIDs...)
 			for _, i := range rejectedAt {
-				verdicts[i] = Verdict{} // Retried: the record is not kept yet
+				verdicts[i] = Verdict{Kind: unkept} // Retried: the record is not kept yet
 			}
 		}
 	}
@@ -509,7 +537,12 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 				st.Duplicates++
 			}
 			if verdicts != nil {
-				verdicts[b.msg[i]] = Verdict{Kind: [...]VerdictKind{alarm.Applied: Applied, alarm.Late: Late, alarm.Duplicate: Duplicate}[o]}
+				// A batch's verdict is its most telling element's: applied, else late, else
+				// duplicate, else rejected; one whose bad elements are not kept yet is retried.
+				v := &verdicts[b.msg[i]]
+				if k := [...]VerdictKind{alarm.Applied: Applied, alarm.Late: Late, alarm.Duplicate: Duplicate}[o]; v.Kind != unkept && (v.Kind == Retried || v.Kind == Rejected || k < v.Kind) {
+					*v = Verdict{Kind: k}
+				}
 			}
 		}
 		g.to = len(b.notices)
@@ -576,7 +609,7 @@ func source(m *Message) string {
 // MaxQuarantineText is the longest message whose text a quarantine record repeats readably.
 const MaxQuarantineText = 4096
 
-func rejectedRecord(m *Message, rej *reading.Rejection) lake.Rejected {
+func rejectedRecord(m *Message, rej *reading.Rejection, element int) lake.Rejected {
 	out := lake.Rejected{
 		Reason:      string(rej.Reason),
 		Detail:      rej.Detail,
@@ -587,6 +620,9 @@ func rejectedRecord(m *Message, rej *reading.Rejection) lake.Rejected {
 	}
 	if len(m.Data) <= MaxQuarantineText && utf8.Valid(m.Data) {
 		out.DataText = string(m.Data)
+	}
+	if element >= 0 {
+		out.Element = &element
 	}
 	// The hour bronze files it under, for the rejections index: none when bronze leaves it out
 	// (it cannot be one line) or sends it to errors/ (no event_time Firehose can read).

@@ -36,9 +36,10 @@ type Source interface {
 	Next() (Message, error)
 }
 
-// Rejected is a message the decoder refused.
+// Rejected is a message the decoder refused, or an element of a batched message.
 type Rejected struct {
 	Line      int
+	Element   int // the element's index in a batched message; -1: the message whole
 	Rejection *reading.Rejection
 }
 
@@ -91,32 +92,8 @@ func Run(configs []threshold.Config, src Source, opts Options, onAlert func(aler
 			emitErr = onAlert(a)
 		}
 	}
-	for {
-		m, err := src.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return sum, err
-		}
-		sum.Messages++
-		var r reading.Reading
-		if m.Size > len(m.Data) {
-			err = &reading.Rejection{Reason: reading.TooLarge, Detail: fmt.Sprintf("message is %d bytes, the limit is %d", m.Size, reading.MaxSize)}
-		} else {
-			r, err = dec.Decode(m.Data, reading.Options{})
-		}
-		if err != nil {
-			var rej *reading.Rejection
-			if !errors.As(err, &rej) {
-				return sum, err
-			}
-			sum.Rejected[rej.Reason]++
-			if err := onReject(Rejected{Line: m.Line, Rejection: rej}); err != nil {
-				return sum, err
-			}
-			continue
-		}
+	// apply applies one reading; the silence rule's clock moves first.
+	apply := func(r *reading.Reading) error {
 		sum.Readings++
 		d := devices[r.DeviceID]
 		if d == nil {
@@ -130,11 +107,11 @@ func Run(configs []threshold.Config, src Source, opts Options, onAlert func(aler
 			}
 			devices[r.DeviceID] = d
 		}
-		if d.Accepts(&r) && r.EventTime.After(clock) {
+		if d.Accepts(r) && r.EventTime.After(clock) {
 			clock = r.EventTime
 			due.advance(clock, emit)
 		}
-		switch d.Apply(&r, emit) {
+		switch d.Apply(r, emit) {
 		case alarm.Late:
 			sum.Late++
 		case alarm.Duplicate:
@@ -142,8 +119,42 @@ func Run(configs []threshold.Config, src Source, opts Options, onAlert func(aler
 		default:
 			due.watch(d)
 		}
-		if emitErr != nil {
-			return sum, emitErr
+		return emitErr
+	}
+	var readings []reading.Reading
+	for {
+		m, err := src.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return sum, err
+		}
+		sum.Messages++
+		readings = readings[:0]
+		var bad []reading.ElementRejection
+		if m.Size > len(m.Data) {
+			err = &reading.Rejection{Reason: reading.TooLarge, Detail: fmt.Sprintf("message is %d bytes, the limit is %d", m.Size, reading.MaxSize)}
+		} else {
+			readings, bad, err = dec.DecodeMessage(m.Data, reading.Options{}, readings)
+		}
+		if err != nil {
+			var rej *reading.Rejection
+			if !errors.As(err, &rej) {
+				return sum, err
+			}
+			bad = []reading.ElementRejection{{Index: -1, Rejection: *rej}}
+		}
+		for _, e := range bad { // a batch's bad elements, each alone (Element: its index)
+			sum.Rejected[e.Reason]++
+			if err := onReject(Rejected{Line: m.Line, Element: e.Index, Rejection: &e.Rejection}); err != nil {
+				return sum, err
+			}
+		}
+		for i := range readings {
+			if err := apply(&readings[i]); err != nil {
+				return sum, err
+			}
 		}
 	}
 	if opts.Until.After(clock) {
