@@ -2,8 +2,10 @@
 # dt=!{partitionKeyFromQuery:dt}/hour=!{partitionKeyFromQuery:hour}/. JQ 1.6 parses one spelling of
 # a date (YYYY-MM-DDTHH:MM:SSZ), so the offset and fraction that RFC 3339 allows are taken apart
 # here: the fraction is dropped (it never changes the hour) and the offset subtracted.
-# FIELD is replaced by the field name (event_time for readings, alert_time for alerts).
-.FIELD
+# FIELD is replaced by the field name (event_time for readings, alert_time for alerts). A batched
+# message (a readings field) is filed under its first element's time (reading.PartitionHour).
+(if type == "object" and has("readings") then .readings[0] else . end)
+| .FIELD
 | capture("^(?<d>[0-9]{4}-[0-9]{2}-[0-9]{2})T(?<t>[0-9]{2}:[0-9]{2}:[0-9]{2})(\\.[0-9]{1,9})?(?<z>Z|[+-][0-9]{2}:[0-9]{2})$")
 | ((.d + "T" + .t + "Z") | fromdateiso8601)
   - (if .z == "Z" then 0
