@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/domain/rule"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
@@ -79,6 +80,28 @@ func BenchmarkStdlibDecode(b *testing.B) {
 	b.ReportMetric(float64(len(msgs)*b.N)/b.Elapsed().Seconds(), "readings/s")
 }
 
+// BenchmarkStdlibDecodeDeclared is BenchmarkStdlibDecode of the batch with two declared metrics
+// (declaredBatch), into a struct that has them: the baseline of the same bytes.
+func BenchmarkStdlibDecodeDeclared(b *testing.B) {
+	msgs, _ := declaredBatch(b)
+	type declared struct {
+		stdReading
+		PM25   *float64 `json:"pm25"`
+		PowerW *float64 `json:"power_w"`
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := range msgs {
+			var r declared
+			if err := json.Unmarshal(msgs[j].Data, &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(len(msgs)*b.N)/b.Elapsed().Seconds(), "readings/s")
+}
+
 // allWideRules are the benchmark's configs with every second-edition rule on: hysteresis,
 // silence, stuck sensor, anomaly and reminders.
 func allWideRules(cfgs []threshold.Config) []threshold.Config {
@@ -118,6 +141,45 @@ func BenchmarkEvaluateAllRules(b *testing.B) {
 	benchEvaluate(b, msgs, nil, everyMetricRows())
 }
 
+// declaredBatch is the benchmark's batch with two declared metrics in every reading (pm25 and
+// power_w: the temperature's and light's values moved), and their catalog.
+func declaredBatch(b *testing.B) ([]evaluator.Message, *reading.Catalog) {
+	msgs, _ := benchBatch()
+	msgs = copyMetric(copyMetric(msgs, "temperature", "pm25"), "light", "power_w")
+	cat, err := reading.NewCatalog([]reading.Declared{{Name: "pm25", Unit: "µg/m³", Min: 0, Max: 1000, Floor: 1}, {Name: "power_w", Unit: "W", Min: 0, Max: 100000, Floor: 5}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return msgs, cat
+}
+
+// BenchmarkEvaluateAllRulesDeclared is BenchmarkEvaluateAllRules with two declared metrics in
+// every reading, validated and kept by the decoder (issue 24: at least 2.5 times
+// BenchmarkStdlibDecode, which decodes the batch without them).
+func BenchmarkEvaluateAllRulesDeclared(b *testing.B) {
+	msgs, cat := declaredBatch(b)
+	benchEvaluateWith(b, msgs, nil, everyMetricRows(), cat)
+}
+
+// BenchmarkEvaluateAllRulesOnDeclared is BenchmarkEvaluateAllRulesDeclared with the same rules
+// on the two declared metrics too (high, low, anomaly, stuck): 25 rules a device.
+func BenchmarkEvaluateAllRulesOnDeclared(b *testing.B) {
+	msgs, cat := declaredBatch(b)
+	rows := everyMetricRows()
+	for _, r := range rows {
+		switch r.Metric {
+		case "temperature":
+			r.Metric = "pm25"
+		case "light":
+			r.Metric = "power_w"
+		default:
+			continue
+		}
+		rows = append(rows, r)
+	}
+	benchEvaluateWith(b, msgs, nil, rows, cat)
+}
+
 // BenchmarkEvaluateAllRulesAndWide is BenchmarkEvaluateAllRules with, besides, the three users'
 // wide configs with every second-edition rule on (allWideRules): 29 rules a device.
 func BenchmarkEvaluateAllRulesAndWide(b *testing.B) {
@@ -133,6 +195,10 @@ func BenchmarkEvaluateAllWideRules(b *testing.B) {
 }
 
 func benchEvaluate(b *testing.B, msgs []evaluator.Message, cfgs []threshold.Config, rows []rule.Row) {
+	benchEvaluateWith(b, msgs, cfgs, rows, nil)
+}
+
+func benchEvaluateWith(b *testing.B, msgs []evaluator.Message, cfgs []threshold.Config, rows []rule.Row, cat *reading.Catalog) {
 	ctx := context.Background()
 	pub := &memPublisher{}
 	b.ReportAllocs()
@@ -142,6 +208,7 @@ func benchEvaluate(b *testing.B, msgs []evaluator.Message, cfgs []threshold.Conf
 		if rows != nil {
 			store.SetRules(nil, rows)
 		}
+		store.SetCatalog(cat)
 		svc := evaluator.New(store, pub, memQuarantine{}, evaluator.Config{LoadConcurrency: 1}, nil, nil)
 		out, _ := svc.Evaluate(ctx, msgs)
 		if len(out.Retry) != 0 {
