@@ -168,7 +168,7 @@ func TestBatchedMessagesAreTheirReadings(t *testing.T) {
 	assert.Equal(t, byDevice(one), byDevice(ten), "a batch of ten is its ten readings, in order")
 
 	// One bad element among good ones.
-	b := batched(singles[:8*5], 5)[0] // dev-000's five readings
+	b := batched(singles[:8*5], 5)[0]                                                      // dev-000's five readings
 	b.Data = []byte(strings.Replace(string(b.Data), `"humidity":30`, `"humidity":300`, 1)) // the first element out of range
 	_, st, quarantined := run([]evaluator.Message{b}, 1)
 	assert.Equal(t, 4, st.Readings, "the other four applied")
