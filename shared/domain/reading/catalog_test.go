@@ -2,6 +2,7 @@ package reading
 
 import (
 	"errors"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -185,5 +186,18 @@ func TestDeclaredFieldsDoNotLeak(t *testing.T) {
 		if v, ok := r.Value(pm25); !ok || v != float64(i%100) {
 			t.Fatalf("reading %d: pm25 = %v, %v after later decodes", i, v, ok)
 		}
+	}
+}
+
+// TestBundledCatalogParses: the example catalog the docs point to is valid.
+func TestBundledCatalogParses(t *testing.T) {
+	f, err := os.Open("../../../events/metrics.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c, err := ParseCatalog(f, "events/metrics.csv")
+	if err != nil || c.Len() != 5 || !c.Known("pm25") || c.Unit("pm25") != "µg/m³" {
+		t.Fatalf("events/metrics.csv: %v, %v", c.Declared(), err)
 	}
 }
