@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/local/broker"
 	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
 	"github.com/iotwatch/iotwatch/shared/local/durable"
@@ -157,12 +158,15 @@ func newSimulate(stdout, stderr io.Writer) *cobra.Command {
 	var rebase bool
 	var anomalies float64
 	var seed uint64
+	var batch int
 	cmd := &cobra.Command{
-		Use:   "simulate --broker HOST:PORT (--readings FILE.jsonl | --csv FILE --devices N)",
+		Use:   "simulate --broker HOST:PORT (--readings FILE.jsonl | --csv FILE --devices N) [--batch N]",
 		Short: "Publish recorded readings as devices would: QoS 1, each on its device's topic",
 		Long: `simulate publishes each JSON line unchanged, in order, at QoS 1 on devices/{device_id}/readings
 (devices/_/readings when the line has no readable device id) and waits for every acknowledgement.
---csv replays the UCI occupancy format as N devices (room-1 … room-N). For AWS IoT Core use --tls
+--csv replays the UCI occupancy format as N devices (room-1 … room-N). --batch N sends each
+device's readings N to a message ({"device_id":…,"readings":[…]}), as a device that buffers them
+does; --rate then still counts readings. For AWS IoT Core use --tls
 with --cert, --key, --ca, the IoTDataEndpoint:8883 as --broker and the thing name as --client-id.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -198,6 +202,15 @@ with --cert, --key, --ca, the IoTDataEndpoint:8883 as --broker and the thing nam
 				an = simulate.NewAnomalies(src, anomalies, seed)
 				src = an
 			}
+			var batches *simulate.Batches
+			if batch > 1 {
+				if batch > reading.MaxBatch {
+					return fmt.Errorf("--batch: %d readings a message, the most a batched message carries is %d", batch, reading.MaxBatch)
+				}
+				batches = &simulate.Batches{Source: src, N: batch}
+				src = batches
+				o.Rate /= float64(batch) // --rate counts readings
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			res, err := simulate.Publish(ctx, src, o)
@@ -206,6 +219,9 @@ with --cert, --key, --ca, the IoTDataEndpoint:8883 as --broker and the thing nam
 				secs = 1e-9
 			}
 			fmt.Fprintf(stdout, "simulate: %d published, %d acknowledged in %s (%.0f/s)", res.Published, res.Acked, res.Duration.Round(time.Millisecond), float64(res.Acked)/secs)
+			if batches != nil {
+				fmt.Fprintf(stdout, ", %d readings in batches of up to %d", batches.Readings, batch)
+			}
 			if an != nil {
 				fmt.Fprintf(stdout, ", anomalies %v", an.Counts)
 			}
@@ -221,7 +237,8 @@ with --cert, --key, --ca, the IoTDataEndpoint:8883 as --broker and the thing nam
 	f.StringVar(&readings, "readings", "", "JSON lines to publish, - for standard input")
 	f.StringVar(&csvFile, "csv", "", "UCI occupancy CSV to replay")
 	f.IntVar(&devices, "devices", 1, "with --csv: as how many devices")
-	f.Float64Var(&o.Rate, "rate", 0, "messages per second (0: as fast as possible)")
+	f.Float64Var(&o.Rate, "rate", 0, "readings per second (0: as fast as possible)")
+	f.IntVar(&batch, "batch", 1, "readings a message: each device's readings sent N to a message (at most 100)")
 	f.BoolVar(&rebase, "rebase", false, "shift event times so the first reading is now, keeping the spacing")
 	f.Float64Var(&anomalies, "anomalies", 0, "fraction of messages turned into spikes, stuck values, dropouts and malformed messages")
 	f.Uint64Var(&seed, "seed", 1, "seed of the anomalies")
