@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/testsupport/wait"
@@ -253,4 +256,41 @@ func TestRunAndSimulateCommands(t *testing.T) {
 	if code != 0 || q != "devices,readings\n2,5330\n" {
 		t.Errorf("hourly metrics after run: %q", q)
 	}
+}
+
+// TestBatchedSimulateThroughRun: the same recording sent through iotwatch run one reading a
+// message and ten to a message gives the same alerts (ids included) and the same hourly figures.
+func TestBatchedSimulateThroughRun(t *testing.T) {
+	runOnce := func(batch string) (alerts, hourly, summary string) {
+		lakeDir := t.TempDir()
+		addrFile := filepath.Join(lakeDir, "addr")
+		ctx, cancel := context.WithCancel(context.Background())
+		var out, errOut bytes.Buffer
+		done := make(chan int, 1)
+		go func() {
+			done <- run(ctx, []string{"run", "--lake", lakeDir, "--thresholds", "../../events/thresholds.csv", "--rules", "../../events/rules.csv",
+				"--devices", "../../events/devices.csv", "--mqtt", "127.0.0.1:0", "--addr-file", addrFile, "--aggregate-every", "0", "--clock", "watermark"},
+				strings.NewReader(""), &out, &errOut)
+		}()
+		addr := wait.File(t, addrFile, 10*time.Second, errOut.String)
+		code, simOut, simErr := runCLI(t, "", "simulate", "--broker", addr, "--csv", "../../events/occupancy/datatest.txt", "--devices", "2", "--batch", batch)
+		require.Zero(t, code, "simulate: %s %s", simOut, simErr)
+		cancel()
+		require.Zero(t, <-done, "run: %s", errOut.String())
+		code, alerts, errQ := runCLI(t, "", "query", "--lake", lakeDir, "--format", "csv",
+			"SELECT alert_id, kind, user_id, device_id, rule, alert_time FROM alerts ORDER BY alert_id")
+		require.Zero(t, code, errQ)
+		code, hourly, errQ = runCLI(t, "", "query", "--lake", lakeDir, "--format", "csv",
+			"SELECT device_id, hour_start, readings, temperature_avg, temperature_p95, co2_max FROM hourly_metrics ORDER BY device_id, hour_start")
+		require.Zero(t, code, errQ)
+		return alerts, hourly, errOut.String()
+	}
+	aOne, hOne, sumOne := runOnce("1")
+	aTen, hTen, sumTen := runOnce("10")
+	assert.Contains(t, sumOne, "messages 5330, readings 5330, rejected 0")
+	assert.Contains(t, sumTen, "readings 5330, rejected 0", "ten to a message: the same readings")
+	assert.Greater(t, strings.Count(aOne, "\n"), 10, aOne)
+	assert.Equal(t, aOne, aTen, "the same alerts, ids included")
+	assert.Greater(t, strings.Count(hOne, "\n"), 10, hOne)
+	assert.Equal(t, hOne, hTen, "the same hourly figures")
 }

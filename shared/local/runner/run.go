@@ -412,17 +412,15 @@ func (p *pipeline) count(batch []stream.Entry, out evaluator.Outcome) {
 		if v.Kind == evaluator.Retried || counted[seq] {
 			continue
 		}
-		switch v.Kind {
-		case evaluator.Applied:
-			p.sum.Readings++
-		case evaluator.Late:
-			p.sum.Readings++
-			p.sum.Late++
-		case evaluator.Duplicate:
-			p.sum.Readings++
-			p.sum.Duplicates++
-		case evaluator.Rejected:
-			p.sum.Rejected[v.Reason]++
+		if ec := v.Elements; ec != nil { // a batched message: its elements, each counted
+			p.sum.Readings += ec.Applied + ec.Late + ec.Duplicate
+			p.sum.Late += ec.Late
+			p.sum.Duplicates += ec.Duplicate
+			for _, r := range ec.Rejected {
+				p.sum.Rejected[r]++
+			}
+		} else {
+			p.countOne(v)
 		}
 		if len(out.Retry) > 0 {
 			counted[seq] = true // this batch comes again
@@ -430,6 +428,22 @@ func (p *pipeline) count(batch []stream.Entry, out evaluator.Outcome) {
 	}
 	if len(out.Retry) == 0 {
 		clear(counted) // done with these records: they do not come again
+	}
+}
+
+// countOne adds a single reading's verdict to the summary (p.mu held).
+func (p *pipeline) countOne(v evaluator.Verdict) {
+	switch v.Kind {
+	case evaluator.Applied:
+		p.sum.Readings++
+	case evaluator.Late:
+		p.sum.Readings++
+		p.sum.Late++
+	case evaluator.Duplicate:
+		p.sum.Readings++
+		p.sum.Duplicates++
+	case evaluator.Rejected:
+		p.sum.Rejected[v.Reason]++
 	}
 }
 

@@ -94,6 +94,15 @@ const unkept VerdictKind = 255
 type Verdict struct {
 	Kind   VerdictKind
 	Reason reading.Reason
+	// Elements, for a batched message of more than one reading (or with a bad element), counts
+	// what became of each of its elements; Kind is then the most telling one's.
+	Elements *ElementCounts
+}
+
+// ElementCounts are what became of a batched message's elements.
+type ElementCounts struct {
+	Applied, Late, Duplicate int
+	Rejected                 []reading.Reason // one a rejected element, in array order
 }
 
 // Device is everything evaluation needs of one device.
@@ -470,10 +479,17 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 			st.Rejected[e.Reason]++
 			rejected = append(rejected, rejectedRecord(m, &e.Rejection, e.Index))
 		}
+		if verdicts != nil && (len(bad) > 0 || len(b.readings)-from > 1) {
+			ec := &ElementCounts{}
+			for _, e := range bad {
+				ec.Rejected = append(ec.Rejected, e.Reason)
+			}
+			verdicts[i].Elements = ec
+		}
 		if len(bad) > 0 {
 			rejectedIDs = append(rejectedIDs, m.ID)
 			if verdicts != nil {
-				verdicts[i] = Verdict{Kind: Rejected, Reason: bad[0].Reason} // unless an element is applied
+				verdicts[i].Kind, verdicts[i].Reason = Rejected, bad[0].Reason // unless an element is applied
 				rejectedAt = append(rejectedAt, i)
 			}
 		}
@@ -541,7 +557,10 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 				// duplicate, else rejected; one whose bad elements are not kept yet is retried.
 				v := &verdicts[b.msg[i]]
 				if k := [...]VerdictKind{alarm.Applied: Applied, alarm.Late: Late, alarm.Duplicate: Duplicate}[o]; v.Kind != unkept && (v.Kind == Retried || v.Kind == Rejected || k < v.Kind) {
-					*v = Verdict{Kind: k}
+					v.Kind, v.Reason = k, ""
+				}
+				if ec := v.Elements; ec != nil {
+					*[...]*int{alarm.Applied: &ec.Applied, alarm.Late: &ec.Late, alarm.Duplicate: &ec.Duplicate}[o]++
 				}
 			}
 		}
