@@ -2,6 +2,7 @@ package reading
 
 import (
 	"encoding/json"
+	"sync"
 	"time"
 )
 
@@ -151,6 +152,66 @@ func PartitionHour(data []byte, field string) (time.Time, bool) {
 	}
 	return partitionHourMap(data, field)
 }
+
+// PartitionHours appends to dst the hours whose dt=/hour= partitions the lake files a message
+// under, event_time read (DESIGN.md, "Batched messages in the lake"): PartitionHour's hour first,
+// then, for a batched message that DecodeMessage does not reject whole (read without a catalog
+// or a topic: a writer knows neither), each other hour of an element whose event_time the
+// decoder accepts (RFC 3339 within [MinEventTime, MaxEventTime); the element's other fields do not
+// matter), in the order of the elements, each once. A single reading, or a batch rejected whole,
+// has PartitionHour's hour alone; a message PartitionHour cannot file has none (it goes to the
+// error prefix). The aggregation of an hour takes from a batched line the elements of that hour.
+func PartitionHours(data []byte, dst []time.Time) []time.Time {
+	first, ok := PartitionHour(data, "event_time")
+	if !ok {
+		return dst
+	}
+	dst = append(dst, first)
+	n := len(dst)
+	h := hoursDecoders.Get().(*hoursDecoder)
+	defer hoursDecoders.Put(h)
+	d := &h.d
+	d.batch.elems = 0 // a single message leaves it as it is
+	var err error
+	h.rs, _, err = d.DecodeMessage(data, Options{}, h.rs[:0])
+	clear(h.rs) // keep nothing of the message alive in the pool
+	if err != nil {
+		return dst
+	}
+	for i := range d.batch.elems {
+		et := &d.batch.slots[i].eventTime
+		if et.kind != kindString {
+			continue
+		}
+		raw := data[et.start:et.end]
+		if et.escaped {
+			raw = []byte(unescape(raw))
+		}
+		t, ok := ParseTime(raw)
+		if !ok || t.Before(MinEventTime) || !t.Before(MaxEventTime) {
+			continue
+		}
+		hour, seen := t.Truncate(time.Hour), false
+		for _, o := range dst[n-1:] {
+			if o.Equal(hour) {
+				seen = true
+				break
+			}
+		}
+		if !seen {
+			dst = append(dst, hour)
+		}
+	}
+	return dst
+}
+
+// hoursDecoder is what PartitionHours decodes with: a Decoder keeps a batch's MaxBatch slots.
+type hoursDecoder struct {
+	d  Decoder
+	rs []Reading
+}
+
+var hoursDecoders = sync.Pool{New: func() any { return new(hoursDecoder) }}
 
 // partitionHourMap is PartitionHour by the standard library, for any field.
 func partitionHourMap(data []byte, field string) (time.Time, bool) {
