@@ -36,7 +36,8 @@ type Writer struct {
 	touched map[time.Time]bool // hours written since the last Touched
 	// OneLine keeps records as bronze does (lake.BronzeLine): the line ends after one dropped,
 	// one that cannot be a line left out and counted (Unframed), as the bronze function does on
-	// AWS. Unset, a record is written whole (what gave up on must be kept, whatever it is).
+	// AWS; and a batched message in the hour of each of its elements (Add). Unset, a record is
+	// written whole, once (what gave up on must be kept, whatever it is).
 	OneLine bool
 
 	written  atomic.Int64
@@ -62,10 +63,28 @@ func NewWriter(root, prefix, field string) *Writer {
 		parts: map[string]*buffer{}, touched: map[time.Time]bool{}}
 }
 
-// Add buffers one record (a copy of data) and writes any buffer that is full.
+// Add buffers one record (a copy of data) and writes any buffer that is full. With OneLine (bronze),
+// a record goes to every hour reading.PartitionHours lists: a batched message to the hour of each
+// of its elements (DESIGN.md, "Batched messages in the lake"), the same line
+// in each. When a write fails, the record is taken back from the hour that failed; the hours
+// before it may keep it, and the caller's retry then leaves a second copy there (as a retried
+// Firehose delivery does: silver keeps each identity once).
 func (w *Writer) Add(data []byte) error {
-	hour, ok := reading.PartitionHour(data, w.field)
-	return w.add(data, hour, ok)
+	if !w.OneLine || w.field != "event_time" {
+		hour, ok := reading.PartitionHour(data, w.field)
+		return w.add(data, hour, ok)
+	}
+	var buf [4]time.Time
+	hours := reading.PartitionHours(data, buf[:0])
+	if len(hours) == 0 {
+		return w.add(data, time.Time{}, false)
+	}
+	for _, h := range hours {
+		if err := w.add(data, h, true); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // AddAt is Add for a record whose partition hour the caller knows (the time of its field,
@@ -167,7 +186,8 @@ func (w *Writer) Discard() {
 	clear(w.parts)
 }
 
-// Written is the number of records written to objects so far.
+// Written is the number of lines written to objects so far (a batched message filed in several
+// hours counts in each).
 func (w *Writer) Written() int64 { return w.written.Load() }
 
 // Unframed is how many records were left out because they cannot be one line (lake.BronzeLine).

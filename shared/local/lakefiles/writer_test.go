@@ -197,3 +197,29 @@ func TestWriterKeepsWhatItIsGiven(t *testing.T) {
 	assert.Equal(t, int64(1), w.Written())
 	assert.Zero(t, w.Unframed())
 }
+
+// TestWriterFilesABatchInEveryHourOfItsElements: bronze keeps a batched message as one line, the
+// same line in the partition of each hour its elements' event times fall in (reading.PartitionHours);
+// a batch rejected whole stays in its first element's hour, and writers other than bronze's keep
+// a record once.
+func TestWriterFilesABatchInEveryHourOfItsElements(t *testing.T) {
+	root := t.TempDir()
+	w := NewWriter(root, "bronze", "event_time")
+	w.OneLine = true
+	batch := `{"device_id":"m","readings":[{"event_time":"2026-03-01T08:58:00Z","co2":1},{"event_time":"2026-03-01T09:01:00Z","co2":2},{"event_time":"2026-03-01T08:59:00Z","co2":3}]}`
+	whole := `{"device_id":"m","event_time":"2026-03-01T08:00:00Z","readings":[{"event_time":"2026-03-01T08:58:00Z","co2":1},{"event_time":"2026-03-01T10:01:00Z","co2":2}]}`
+	require.NoError(t, w.Add([]byte(batch+"\n")))
+	require.NoError(t, w.Add([]byte(whole)))
+	require.NoError(t, w.Flush())
+	got, _ := lines(t, filepath.Join(root, "bronze"))
+	assert.Equal(t, []string{"dt=2026-03-01/hour=08 " + whole, "dt=2026-03-01/hour=08 " + batch, "dt=2026-03-01/hour=09 " + batch}, got)
+	assert.Equal(t, int64(3), w.Written(), "a line in two hours is written twice")
+	h8, h9 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC), time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	assert.Equal(t, []time.Time{h8, h9}, w.Touched(), "both hours are to be aggregated")
+
+	failed := NewWriter(root, "errors/failed-batches", "event_time")
+	require.NoError(t, failed.Add([]byte(batch)))
+	require.NoError(t, failed.Flush())
+	got, _ = lines(t, filepath.Join(root, "errors", "failed-batches"))
+	assert.Equal(t, []string{"dt=2026-03-01/hour=08 " + batch}, got)
+}
