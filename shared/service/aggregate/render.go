@@ -24,8 +24,8 @@ var sqlFiles embed.FS
 
 // PipelineVersion is written into every silver row (pipeline_version): the version of the SQL
 // that cleaned it. Change it when silver.sql or lines.sql changes what a row holds.
-// (2: the declared metrics, in metrics.)
-const PipelineVersion = "iotwatch-silver-2"
+// (2: the declared metrics, in metrics. 3: a row per accepted element of a batched message.)
+const PipelineVersion = "iotwatch-silver-3"
 
 // Param is one positional parameter of a rendered statement.
 type Param struct {
@@ -245,6 +245,10 @@ func doubleLiteral(v float64) string {
 	return strings.ToUpper(strconv.FormatFloat(v, 'e', -1, 64))
 }
 
+// memberPattern is the pattern (Java and RE2) of a member of an object named name, as a SQL
+// string literal.
+func memberPattern(name string) string { return sqlString(`[{,]\s*"` + name + `"\s*:`) }
+
 func declaredMetrics(d dialect, c *reading.Catalog) ([]declaredMetric, error) {
 	ds := c.Declared()
 	out := make([]declaredMetric, len(ds))
@@ -253,7 +257,7 @@ func declaredMetrics(d dialect, c *reading.Catalog) ([]declaredMetric, error) {
 			return nil, fmt.Errorf("declared metric %q: the name does not match %s", m.Name, metricName)
 		}
 		out[i] = declaredMetric{Name: sqlString(m.Name), Path: d.jsonPath(m.Name), Col: fmt.Sprintf("declared_%d", i+1),
-			Min: doubleLiteral(m.Min), Max: doubleLiteral(m.Max), Pattern: sqlString(`[{,]\s*"` + m.Name + `"\s*:`), Slot: 10 + i}
+			Min: doubleLiteral(m.Min), Max: doubleLiteral(m.Max), Pattern: memberPattern(m.Name), Slot: 10 + i}
 	}
 	return out, nil
 }
@@ -306,7 +310,17 @@ func render(d dialect, file string, p period, data renderData) (Statement, error
 			}
 			return out
 		},
-		"declared": func() []declaredMetric { return declared },
+		"declared":  func() []declaredMetric { return declared },
+		"max_batch": func() int { return reading.MaxBatch },
+		// the names whose repeats Athena's bronze looks for in a line's text: the contract's
+		// fields, readings, the declared metrics
+		"members": func() []declaredMetric {
+			var out []declaredMetric
+			for _, n := range []string{"device_id", "event_time", "msg_id", "temperature", "humidity", "light", "co2", "humidity_ratio", "occupancy", "readings"} {
+				out = append(out, declaredMetric{Name: sqlString(n), Path: d.jsonPath(n), Pattern: memberPattern(n)})
+			}
+			return append(out, declared...)
+		},
 		// the map of the declared metrics' values in the columns of a relation (prefix: "r."):
 		// NULL when the reading carries none of them
 		"metric_map": func(prefix string) string {
@@ -330,11 +344,12 @@ func render(d dialect, file string, p period, data renderData) (Statement, error
 			params = append(params, Param{Name: name, Value: v})
 			return "?", nil
 		},
-		"bronze":  func() (string, error) { return include(d.prefix + "bronze.sql") },
-		"alerts":  func() (string, error) { return include(d.prefix + "alerts.sql") },
-		"silver":  func() (string, error) { return include(d.prefix + "silver.sql") },
-		"devices": func() (string, error) { return include(d.prefix + "devices.sql") },
-		"body":    func() (string, error) { return include(data.body) },
+		"bronze":   func() (string, error) { return include(d.prefix + "bronze.sql") },
+		"elements": func() (string, error) { return include(d.prefix + "elements.sql") },
+		"alerts":   func() (string, error) { return include(d.prefix + "alerts.sql") },
+		"silver":   func() (string, error) { return include(d.prefix + "silver.sql") },
+		"devices":  func() (string, error) { return include(d.prefix + "devices.sql") },
+		"body":     func() (string, error) { return include(data.body) },
 	}
 	tmpl, err = template.New("").Funcs(funcs).Option("missingkey=error").ParseFS(sqlFiles, "sql/*.sql")
 	if err != nil {

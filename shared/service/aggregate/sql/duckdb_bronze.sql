@@ -14,7 +14,16 @@
     -- the string values, from the extracted fragments (a small parse each, not of the line)
     json_extract_string(j[1], '$') AS device_id_s, json_extract_string(j[2], '$') AS event_time_s, json_extract_string(j[3], '$') AS msg_id_s,
     -- json_keys lists the top-level names as written (escapes decoded), repeats included
-    coalesce(len(keys) <> len(list_distinct(keys)), false) AS repeated
+    coalesce(len(keys) <> len(list_distinct(keys)), false) AS repeated,
+    -- the readings of a batched message (DESIGN.md, "Batched messages"): their JSON text, whether
+    -- they are an array of 1 to {{max_batch}} objects, the event_time of the first (where PartitionHour
+    -- files the line), and the elements (duckdb_elements.sql unnests them)
+    CAST(readings AS VARCHAR) AS readings_j,
+    coalesce(json_type(readings) = 'ARRAY' AND json_array_length(readings) BETWEEN 1 AND {{max_batch}}
+      AND len(list_filter(json_type(readings, '$[*]'), lambda t: t IS DISTINCT FROM 'OBJECT')) = 0, false) AS batch_ok,
+    CAST(json_extract(readings, '$[0].event_time') AS VARCHAR) AS first_time_j,
+    json_extract_string(readings, '$[0].event_time') AS first_time_s,
+    CASE WHEN json_type(readings) = 'ARRAY' THEN json_extract(readings, '$[*]') END AS elems
   FROM (
     -- each line as written (CSV reading with no delimiter, quote or escape that JSON text can hold
     -- unescaped), so that its length is that of the message
@@ -26,6 +35,7 @@
       CASE WHEN json_valid(b.line) THEN json_extract(b.line, ['$.device_id', '$.event_time', '$.msg_id', '$.temperature', '$.humidity',
         '$.light', '$.co2', '$.humidity_ratio', '$.occupancy'{{range declared}}, {{.Path}}{{end}}]) END AS j,
       CASE WHEN json_valid(b.line) THEN json_keys(b.line) END AS keys,
+      CASE WHEN json_valid(b.line) THEN json_extract(b.line, '$.readings') END AS readings,
       {{if .RejectionFiles}}r.reason{{else}}CAST(NULL AS VARCHAR){{end}} AS index_reason
     FROM read_csv({{.BronzeFiles}}, columns = {'line': 'VARCHAR'}, header = false, delim = '\x01', quote = '', escape = '',
       auto_detect = false, compression = 'gzip', max_line_size = 2097152, strict_mode = false, ignore_errors = true, filename = true) b{{if .RejectionFiles}}

@@ -1,6 +1,8 @@
 {{/*
   silver_readings of one UTC hour (DESIGN.md, "Silver and daily gold"), the same text for Athena
-  and DuckDB: one row per reading identity of the hour that the decoder accepts, (device_id,
+  and DuckDB: one row per reading identity of the hour that the decoder accepts (a single line's,
+  or an element's of a batched line: the elements of the hour, whichever hours the line is filed
+  in; lines.sql), (device_id,
   msg_id), or (device_id, event_time to the millisecond) without msg_id, with lineage and the
   declared metrics of the catalog the reading carries (metrics). Copies of a
   reading are normally identical; where they are not, every column comes from one copy, the first

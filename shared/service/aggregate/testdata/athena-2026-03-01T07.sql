@@ -21,21 +21,47 @@ WITH src AS (
     json_extract_scalar(line, '$.event_time') AS event_time_s,
     json_extract_scalar(line, '$.msg_id') AS msg_id_s,
     -- The JSON functions of Trino drop repeated names without a word, so the line is searched for a
-    -- field of the contract or a declared metric named twice at the start of a member ({ or ,
-    -- before it: inside a string a quote is escaped). A nested object reusing such a name counts
-    -- too, and a name repeated in two spellings ("pm25", "pm\u0032\u0035") does not: known gaps.
-    (cardinality(regexp_extract_all(line, '[{,]\s*"device_id"\s*:')) > 1 OR
-      cardinality(regexp_extract_all(line, '[{,]\s*"event_time"\s*:')) > 1 OR
-      cardinality(regexp_extract_all(line, '[{,]\s*"msg_id"\s*:')) > 1 OR
-      cardinality(regexp_extract_all(line, '[{,]\s*"temperature"\s*:')) > 1 OR
-      cardinality(regexp_extract_all(line, '[{,]\s*"humidity"\s*:')) > 1 OR
-      cardinality(regexp_extract_all(line, '[{,]\s*"light"\s*:')) > 1 OR
-      cardinality(regexp_extract_all(line, '[{,]\s*"co2"\s*:')) > 1 OR
-      cardinality(regexp_extract_all(line, '[{,]\s*"humidity_ratio"\s*:')) > 1 OR
-      cardinality(regexp_extract_all(line, '[{,]\s*"occupancy"\s*:')) > 1) AS repeated
+    -- field of the contract, readings or a declared metric named at the start of a member ({ or ,
+    -- before it: inside a string a quote is escaped) more often than the parsed line holds it: at
+    -- the top level and in the elements of its readings (at least once: a nested object reusing
+    -- such a name counts too). A name repeated in two spellings ("pm25", "pm\u0032\u0035") does
+    -- not count, and a name twice in one element makes the whole line malformed_json (the decoder
+    -- rejects that element alone): known gaps.
+    (
+      cardinality(regexp_extract_all(line, '[{,]\s*"device_id"\s*:')) > greatest(1, IF(json_extract(line, '$["device_id"]') IS NULL, 0, 1)
+        + coalesce(cardinality(filter(elems, e -> json_extract(e, '$["device_id"]') IS NOT NULL)), 0)) OR
+      cardinality(regexp_extract_all(line, '[{,]\s*"event_time"\s*:')) > greatest(1, IF(json_extract(line, '$["event_time"]') IS NULL, 0, 1)
+        + coalesce(cardinality(filter(elems, e -> json_extract(e, '$["event_time"]') IS NOT NULL)), 0)) OR
+      cardinality(regexp_extract_all(line, '[{,]\s*"msg_id"\s*:')) > greatest(1, IF(json_extract(line, '$["msg_id"]') IS NULL, 0, 1)
+        + coalesce(cardinality(filter(elems, e -> json_extract(e, '$["msg_id"]') IS NOT NULL)), 0)) OR
+      cardinality(regexp_extract_all(line, '[{,]\s*"temperature"\s*:')) > greatest(1, IF(json_extract(line, '$["temperature"]') IS NULL, 0, 1)
+        + coalesce(cardinality(filter(elems, e -> json_extract(e, '$["temperature"]') IS NOT NULL)), 0)) OR
+      cardinality(regexp_extract_all(line, '[{,]\s*"humidity"\s*:')) > greatest(1, IF(json_extract(line, '$["humidity"]') IS NULL, 0, 1)
+        + coalesce(cardinality(filter(elems, e -> json_extract(e, '$["humidity"]') IS NOT NULL)), 0)) OR
+      cardinality(regexp_extract_all(line, '[{,]\s*"light"\s*:')) > greatest(1, IF(json_extract(line, '$["light"]') IS NULL, 0, 1)
+        + coalesce(cardinality(filter(elems, e -> json_extract(e, '$["light"]') IS NOT NULL)), 0)) OR
+      cardinality(regexp_extract_all(line, '[{,]\s*"co2"\s*:')) > greatest(1, IF(json_extract(line, '$["co2"]') IS NULL, 0, 1)
+        + coalesce(cardinality(filter(elems, e -> json_extract(e, '$["co2"]') IS NOT NULL)), 0)) OR
+      cardinality(regexp_extract_all(line, '[{,]\s*"humidity_ratio"\s*:')) > greatest(1, IF(json_extract(line, '$["humidity_ratio"]') IS NULL, 0, 1)
+        + coalesce(cardinality(filter(elems, e -> json_extract(e, '$["humidity_ratio"]') IS NOT NULL)), 0)) OR
+      cardinality(regexp_extract_all(line, '[{,]\s*"occupancy"\s*:')) > greatest(1, IF(json_extract(line, '$["occupancy"]') IS NULL, 0, 1)
+        + coalesce(cardinality(filter(elems, e -> json_extract(e, '$["occupancy"]') IS NOT NULL)), 0)) OR
+      cardinality(regexp_extract_all(line, '[{,]\s*"readings"\s*:')) > greatest(1, IF(json_extract(line, '$["readings"]') IS NULL, 0, 1)
+        + coalesce(cardinality(filter(elems, e -> json_extract(e, '$["readings"]') IS NOT NULL)), 0))) AS repeated,
+    -- the readings of a batched message (DESIGN.md, "Batched messages"): their JSON text, whether
+    -- they are an array of 1 to 100 objects, the event_time of the first (where PartitionHour
+    -- files the line); athena_elements.sql unnests elems
+    json_format(json_extract(line, '$.readings')) AS readings_j,
+    coalesce(json_array_length(json_extract(line, '$.readings')) BETWEEN 1 AND 100
+      AND cardinality(filter(elems, e -> e IS NULL OR json_format(e) NOT LIKE '{%')) = 0, false) AS batch_ok,
+    json_format(json_extract(line, '$.readings[0].event_time')) AS first_time_j,
+    json_extract_scalar(line, '$.readings[0].event_time') AS first_time_s,
+    line, elems
   FROM (
     -- bronze_lines reads each line as written, so its length is that of the message
     SELECT b.line, length(to_utf8(b.line)) AS line_bytes,
+      -- NULL when readings is not an array
+      try(CAST(json_extract(b.line, '$.readings') AS ARRAY(JSON))) AS elems,
       regexp_extract(b."$path", '(bronze/dt=[^/]+/hour=[^/]+/[^/]+)$', 1) AS source_object,
       coalesce(try(date_parse(regexp_extract(b."$path", '-([0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2})-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}[^/]*$', 1), '%Y-%m-%d-%H-%i-%s')), CAST(from_unixtime(TRY_CAST(regexp_extract(b."$path", 'iotwatch-bronze-([0-9]{1,19})-[0-9]+\.json\.gz$', 1) AS BIGINT) / 1e9) AS TIMESTAMP)) AS ingested_at,
       r.reason AS index_reason
@@ -49,8 +75,55 @@ WITH src AS (
     WHERE b.dt = ? AND b.hour = ?
   ) l
 ),
+lines AS (
+  -- a top-level event_time, msg_id or metric of a batched line (the name present, even as null)
+  -- makes it bad_batch
+  SELECT src.*, readings_j IS NOT NULL AS batched,
+    (event_time_j IS NOT NULL OR msg_id_j IS NOT NULL OR temperature_j IS NOT NULL OR humidity_j IS NOT NULL
+      OR light_j IS NOT NULL OR co2_j IS NOT NULL OR humidity_ratio_j IS NOT NULL OR occupancy_j IS NOT NULL) AS beside
+  FROM src
+),
+rows AS (
+  -- the lines, then the elements of the batched ones: the fields of an element stand where those
+  -- of a single line do, and its device is that of the line (the decoder validates
+  -- {"device_id":<the top one>, <the fields of the element>})
+  SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated, device_id_j, device_id_s,
+    batched, beside, batch_ok, first_time_j, first_time_s,
+    CAST(NULL AS BIGINT) AS elem, false AS e_repeated, CAST(NULL AS VARCHAR) AS e_device_id_j,
+    CAST(NULL AS VARCHAR) AS e_device_id_s, CAST(NULL AS VARCHAR) AS e_readings_j,
+    event_time_j, event_time_s, msg_id_j, msg_id_s,
+    temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j
+  FROM lines
+  UNION ALL
+  SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated, device_id_j, device_id_s,
+    batched, beside, batch_ok, first_time_j, first_time_s,
+    elem, e_repeated, e_device_id_j, e_device_id_s, e_readings_j,
+    e_event_time_j, e_event_time_s, e_msg_id_j, e_msg_id_s,
+    e_temperature_j, e_humidity_j, e_light_j, e_co2_j, e_humidity_ratio_j, e_occupancy_j
+  FROM (
+  SELECT l.*, CAST(u.i - 1 AS BIGINT) AS elem,
+    json_format(json_extract(u.e, '$.device_id')) AS e_device_id_j,
+    json_format(json_extract(u.e, '$.event_time')) AS e_event_time_j,
+    json_format(json_extract(u.e, '$.msg_id')) AS e_msg_id_j,
+    json_format(json_extract(u.e, '$.temperature')) AS e_temperature_j,
+    json_format(json_extract(u.e, '$.humidity')) AS e_humidity_j,
+    json_format(json_extract(u.e, '$.light')) AS e_light_j,
+    json_format(json_extract(u.e, '$.co2')) AS e_co2_j,
+    json_format(json_extract(u.e, '$.humidity_ratio')) AS e_humidity_ratio_j,
+    json_format(json_extract(u.e, '$.occupancy')) AS e_occupancy_j,
+    json_format(json_extract(u.e, '$.readings')) AS e_readings_j,
+    json_extract_scalar(u.e, '$.device_id') AS e_device_id_s,
+    json_extract_scalar(u.e, '$.event_time') AS e_event_time_s,
+    json_extract_scalar(u.e, '$.msg_id') AS e_msg_id_s,
+    false AS e_repeated
+  FROM lines l
+  CROSS JOIN UNNEST(l.elems) WITH ORDINALITY AS u(e, i)
+  WHERE l.batch_ok
+  ) e
+),
 parsed AS (
   SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated,
+    batched, beside, batch_ok, elem, e_repeated, e_device_id_j, e_device_id_s, e_readings_j,
     device_id_j, event_time_j, msg_id_j,
     -- a string field is tested on its JSON text (a string starts with a quote) and taken from its
     -- value (escapes decoded); \z, not $: in the regexps of Java (Athena) $ also matches before a final
@@ -58,6 +131,8 @@ parsed AS (
     CASE WHEN device_id_j LIKE '"%' AND regexp_like(device_id_s, '^[A-Za-z0-9:_-]{1,128}\z') THEN device_id_s END AS device_id,
     CASE WHEN event_time_j LIKE '"%' AND regexp_like(event_time_s, '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])\z')
       THEN try(from_iso8601_timestamp(event_time_s)) END AS ts,
+    CASE WHEN first_time_j LIKE '"%' AND regexp_like(first_time_s, '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])\z')
+      THEN try(from_iso8601_timestamp(first_time_s)) END AS first_ts,
     CASE WHEN msg_id_j IS NULL OR msg_id_j = 'null' THEN ''
       WHEN msg_id_j LIKE '"%' AND length(msg_id_s) <= 128 THEN msg_id_s END AS msg_id,
     TRY_CAST(temperature_j AS DOUBLE) AS temperature,
@@ -67,14 +142,17 @@ parsed AS (
     TRY_CAST(humidity_ratio_j AS DOUBLE) AS humidity_ratio,
     TRY_CAST(occupancy_j AS DOUBLE) AS occupancy,
     temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j
-  FROM src
+  FROM rows
 ),
 timed AS (
-  SELECT parsed.*, CAST(floor(to_unixtime(ts) * 1000) AS BIGINT) AS event_ms FROM parsed
+  SELECT parsed.*, CAST(floor(to_unixtime(ts) * 1000) AS BIGINT) AS event_ms, CAST(floor(to_unixtime(first_ts) * 1000) AS BIGINT) AS first_ms FROM parsed
 ),
-checked AS (
-  SELECT source_object, ingested_at, device_id, msg_id, event_ms,
+judged AS (
+  SELECT source_object, ingested_at, device_id, msg_id, event_ms, elem, batched, first_ms,
     temperature, humidity, light, co2, humidity_ratio, occupancy,
+    -- an event time the decoder accepts (the future aside: the rejections index tells it)
+    ts IS NOT NULL AND event_ms >= 946684800000 AND event_ms < 7258118400000 AS timed_ok,
+    -- the line's rules (a batched line's elements are not checked when it breaks one)
     CASE
       WHEN index_reason IS NOT NULL THEN index_reason
       WHEN line_bytes > 16384 THEN 'too_large'
@@ -83,6 +161,17 @@ checked AS (
       WHEN NOT is_object OR repeated THEN 'malformed_json'
       WHEN device_id_j IS NULL OR device_id_j = 'null' THEN 'missing_device_id'
       WHEN device_id IS NULL THEN 'bad_device_id'
+      WHEN batched AND (beside OR NOT batch_ok) THEN 'bad_batch'
+    END AS whole,
+    -- a reading's rules: a single line's, an element's; none for a batched line's own row
+    CASE
+      WHEN batched AND elem IS NULL THEN NULL
+      -- a name twice in an element rejects that element alone
+      WHEN e_repeated THEN 'malformed_json'
+      -- an element's device_id, optional, must be a string equal to the line's
+      WHEN e_device_id_j IS NOT NULL AND (e_device_id_j NOT LIKE '"%' OR e_device_id_s IS NULL OR e_device_id_s <> device_id) THEN 'device_mismatch'
+      -- batches do not nest
+      WHEN e_readings_j IS NOT NULL THEN 'bad_batch'
       WHEN event_time_j IS NULL OR event_time_j = 'null' THEN 'missing_event_time'
       -- an event time outside the range of the decoder is a device clock fault
       WHEN ts IS NULL OR event_ms < 946684800000 OR event_ms >= 7258118400000 THEN 'bad_event_time'
@@ -101,8 +190,16 @@ checked AS (
       WHEN NOT (temperature IS NULL OR temperature BETWEEN -50 AND 150) OR NOT (humidity IS NULL OR humidity BETWEEN 0 AND 100)
         OR NOT (light IS NULL OR light BETWEEN 0 AND 200000) OR NOT (co2 IS NULL OR co2 BETWEEN 0 AND 100000)
         OR NOT (humidity_ratio IS NULL OR humidity_ratio BETWEEN 0 AND 1) OR NOT (occupancy IS NULL OR occupancy IN (0, 1)) THEN 'out_of_range'
-    END AS reason
+    END AS own
   FROM timed
+),
+checked AS (
+  SELECT source_object, ingested_at, device_id, msg_id, event_ms, elem,
+    temperature, humidity, light, co2, humidity_ratio, occupancy,
+    coalesce(whole, own) AS reason,
+    CASE WHEN batched THEN CASE WHEN elem IS NOT NULL AND timed_ok THEN event_ms ELSE first_ms END END AS at_ms
+  FROM judged
+  WHERE elem IS NULL OR whole IS NULL
 )
 ,
 identified AS (
@@ -144,7 +241,7 @@ SELECT r.device_id, CAST(from_unixtime(CAST(r.event_ms AS DOUBLE) / 1000) AS TIM
     CASE WHEN r.co2 < 0 OR r.co2 > 1500 THEN 'co2' END), '') AS out_of_range,
   x.alert_rules,
   CAST(r.copies AS BIGINT) AS copies, r.source_object, r.ingested_at,
-  CAST(current_timestamp AS TIMESTAMP) AS processed_at, 'iotwatch-silver-2' AS pipeline_version,
+  CAST(current_timestamp AS TIMESTAMP) AS processed_at, 'iotwatch-silver-3' AS pipeline_version,
   -- the declared metrics the reading carries, by name (NULL when none: as out_of_range and
   -- alert_rules are); a metric the catalog no longer declares is left out, bronze keeps it
   CAST(NULL AS MAP(VARCHAR, DOUBLE)) AS metrics
@@ -240,21 +337,47 @@ WITH src AS (
     json_extract_scalar(line, '$.event_time') AS event_time_s,
     json_extract_scalar(line, '$.msg_id') AS msg_id_s,
     -- The JSON functions of Trino drop repeated names without a word, so the line is searched for a
-    -- field of the contract or a declared metric named twice at the start of a member ({ or ,
-    -- before it: inside a string a quote is escaped). A nested object reusing such a name counts
-    -- too, and a name repeated in two spellings ("pm25", "pm\u0032\u0035") does not: known gaps.
-    (cardinality(regexp_extract_all(line, '[{,]\s*"device_id"\s*:')) > 1 OR
-      cardinality(regexp_extract_all(line, '[{,]\s*"event_time"\s*:')) > 1 OR
-      cardinality(regexp_extract_all(line, '[{,]\s*"msg_id"\s*:')) > 1 OR
-      cardinality(regexp_extract_all(line, '[{,]\s*"temperature"\s*:')) > 1 OR
-      cardinality(regexp_extract_all(line, '[{,]\s*"humidity"\s*:')) > 1 OR
-      cardinality(regexp_extract_all(line, '[{,]\s*"light"\s*:')) > 1 OR
-      cardinality(regexp_extract_all(line, '[{,]\s*"co2"\s*:')) > 1 OR
-      cardinality(regexp_extract_all(line, '[{,]\s*"humidity_ratio"\s*:')) > 1 OR
-      cardinality(regexp_extract_all(line, '[{,]\s*"occupancy"\s*:')) > 1) AS repeated
+    -- field of the contract, readings or a declared metric named at the start of a member ({ or ,
+    -- before it: inside a string a quote is escaped) more often than the parsed line holds it: at
+    -- the top level and in the elements of its readings (at least once: a nested object reusing
+    -- such a name counts too). A name repeated in two spellings ("pm25", "pm\u0032\u0035") does
+    -- not count, and a name twice in one element makes the whole line malformed_json (the decoder
+    -- rejects that element alone): known gaps.
+    (
+      cardinality(regexp_extract_all(line, '[{,]\s*"device_id"\s*:')) > greatest(1, IF(json_extract(line, '$["device_id"]') IS NULL, 0, 1)
+        + coalesce(cardinality(filter(elems, e -> json_extract(e, '$["device_id"]') IS NOT NULL)), 0)) OR
+      cardinality(regexp_extract_all(line, '[{,]\s*"event_time"\s*:')) > greatest(1, IF(json_extract(line, '$["event_time"]') IS NULL, 0, 1)
+        + coalesce(cardinality(filter(elems, e -> json_extract(e, '$["event_time"]') IS NOT NULL)), 0)) OR
+      cardinality(regexp_extract_all(line, '[{,]\s*"msg_id"\s*:')) > greatest(1, IF(json_extract(line, '$["msg_id"]') IS NULL, 0, 1)
+        + coalesce(cardinality(filter(elems, e -> json_extract(e, '$["msg_id"]') IS NOT NULL)), 0)) OR
+      cardinality(regexp_extract_all(line, '[{,]\s*"temperature"\s*:')) > greatest(1, IF(json_extract(line, '$["temperature"]') IS NULL, 0, 1)
+        + coalesce(cardinality(filter(elems, e -> json_extract(e, '$["temperature"]') IS NOT NULL)), 0)) OR
+      cardinality(regexp_extract_all(line, '[{,]\s*"humidity"\s*:')) > greatest(1, IF(json_extract(line, '$["humidity"]') IS NULL, 0, 1)
+        + coalesce(cardinality(filter(elems, e -> json_extract(e, '$["humidity"]') IS NOT NULL)), 0)) OR
+      cardinality(regexp_extract_all(line, '[{,]\s*"light"\s*:')) > greatest(1, IF(json_extract(line, '$["light"]') IS NULL, 0, 1)
+        + coalesce(cardinality(filter(elems, e -> json_extract(e, '$["light"]') IS NOT NULL)), 0)) OR
+      cardinality(regexp_extract_all(line, '[{,]\s*"co2"\s*:')) > greatest(1, IF(json_extract(line, '$["co2"]') IS NULL, 0, 1)
+        + coalesce(cardinality(filter(elems, e -> json_extract(e, '$["co2"]') IS NOT NULL)), 0)) OR
+      cardinality(regexp_extract_all(line, '[{,]\s*"humidity_ratio"\s*:')) > greatest(1, IF(json_extract(line, '$["humidity_ratio"]') IS NULL, 0, 1)
+        + coalesce(cardinality(filter(elems, e -> json_extract(e, '$["humidity_ratio"]') IS NOT NULL)), 0)) OR
+      cardinality(regexp_extract_all(line, '[{,]\s*"occupancy"\s*:')) > greatest(1, IF(json_extract(line, '$["occupancy"]') IS NULL, 0, 1)
+        + coalesce(cardinality(filter(elems, e -> json_extract(e, '$["occupancy"]') IS NOT NULL)), 0)) OR
+      cardinality(regexp_extract_all(line, '[{,]\s*"readings"\s*:')) > greatest(1, IF(json_extract(line, '$["readings"]') IS NULL, 0, 1)
+        + coalesce(cardinality(filter(elems, e -> json_extract(e, '$["readings"]') IS NOT NULL)), 0))) AS repeated,
+    -- the readings of a batched message (DESIGN.md, "Batched messages"): their JSON text, whether
+    -- they are an array of 1 to 100 objects, the event_time of the first (where PartitionHour
+    -- files the line); athena_elements.sql unnests elems
+    json_format(json_extract(line, '$.readings')) AS readings_j,
+    coalesce(json_array_length(json_extract(line, '$.readings')) BETWEEN 1 AND 100
+      AND cardinality(filter(elems, e -> e IS NULL OR json_format(e) NOT LIKE '{%')) = 0, false) AS batch_ok,
+    json_format(json_extract(line, '$.readings[0].event_time')) AS first_time_j,
+    json_extract_scalar(line, '$.readings[0].event_time') AS first_time_s,
+    line, elems
   FROM (
     -- bronze_lines reads each line as written, so its length is that of the message
     SELECT b.line, length(to_utf8(b.line)) AS line_bytes,
+      -- NULL when readings is not an array
+      try(CAST(json_extract(b.line, '$.readings') AS ARRAY(JSON))) AS elems,
       regexp_extract(b."$path", '(bronze/dt=[^/]+/hour=[^/]+/[^/]+)$', 1) AS source_object,
       coalesce(try(date_parse(regexp_extract(b."$path", '-([0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2})-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}[^/]*$', 1), '%Y-%m-%d-%H-%i-%s')), CAST(from_unixtime(TRY_CAST(regexp_extract(b."$path", 'iotwatch-bronze-([0-9]{1,19})-[0-9]+\.json\.gz$', 1) AS BIGINT) / 1e9) AS TIMESTAMP)) AS ingested_at,
       r.reason AS index_reason
@@ -268,8 +391,55 @@ WITH src AS (
     WHERE b.dt = ? AND b.hour = ?
   ) l
 ),
+lines AS (
+  -- a top-level event_time, msg_id or metric of a batched line (the name present, even as null)
+  -- makes it bad_batch
+  SELECT src.*, readings_j IS NOT NULL AS batched,
+    (event_time_j IS NOT NULL OR msg_id_j IS NOT NULL OR temperature_j IS NOT NULL OR humidity_j IS NOT NULL
+      OR light_j IS NOT NULL OR co2_j IS NOT NULL OR humidity_ratio_j IS NOT NULL OR occupancy_j IS NOT NULL) AS beside
+  FROM src
+),
+rows AS (
+  -- the lines, then the elements of the batched ones: the fields of an element stand where those
+  -- of a single line do, and its device is that of the line (the decoder validates
+  -- {"device_id":<the top one>, <the fields of the element>})
+  SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated, device_id_j, device_id_s,
+    batched, beside, batch_ok, first_time_j, first_time_s,
+    CAST(NULL AS BIGINT) AS elem, false AS e_repeated, CAST(NULL AS VARCHAR) AS e_device_id_j,
+    CAST(NULL AS VARCHAR) AS e_device_id_s, CAST(NULL AS VARCHAR) AS e_readings_j,
+    event_time_j, event_time_s, msg_id_j, msg_id_s,
+    temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j
+  FROM lines
+  UNION ALL
+  SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated, device_id_j, device_id_s,
+    batched, beside, batch_ok, first_time_j, first_time_s,
+    elem, e_repeated, e_device_id_j, e_device_id_s, e_readings_j,
+    e_event_time_j, e_event_time_s, e_msg_id_j, e_msg_id_s,
+    e_temperature_j, e_humidity_j, e_light_j, e_co2_j, e_humidity_ratio_j, e_occupancy_j
+  FROM (
+  SELECT l.*, CAST(u.i - 1 AS BIGINT) AS elem,
+    json_format(json_extract(u.e, '$.device_id')) AS e_device_id_j,
+    json_format(json_extract(u.e, '$.event_time')) AS e_event_time_j,
+    json_format(json_extract(u.e, '$.msg_id')) AS e_msg_id_j,
+    json_format(json_extract(u.e, '$.temperature')) AS e_temperature_j,
+    json_format(json_extract(u.e, '$.humidity')) AS e_humidity_j,
+    json_format(json_extract(u.e, '$.light')) AS e_light_j,
+    json_format(json_extract(u.e, '$.co2')) AS e_co2_j,
+    json_format(json_extract(u.e, '$.humidity_ratio')) AS e_humidity_ratio_j,
+    json_format(json_extract(u.e, '$.occupancy')) AS e_occupancy_j,
+    json_format(json_extract(u.e, '$.readings')) AS e_readings_j,
+    json_extract_scalar(u.e, '$.device_id') AS e_device_id_s,
+    json_extract_scalar(u.e, '$.event_time') AS e_event_time_s,
+    json_extract_scalar(u.e, '$.msg_id') AS e_msg_id_s,
+    false AS e_repeated
+  FROM lines l
+  CROSS JOIN UNNEST(l.elems) WITH ORDINALITY AS u(e, i)
+  WHERE l.batch_ok
+  ) e
+),
 parsed AS (
   SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated,
+    batched, beside, batch_ok, elem, e_repeated, e_device_id_j, e_device_id_s, e_readings_j,
     device_id_j, event_time_j, msg_id_j,
     -- a string field is tested on its JSON text (a string starts with a quote) and taken from its
     -- value (escapes decoded); \z, not $: in the regexps of Java (Athena) $ also matches before a final
@@ -277,6 +447,8 @@ parsed AS (
     CASE WHEN device_id_j LIKE '"%' AND regexp_like(device_id_s, '^[A-Za-z0-9:_-]{1,128}\z') THEN device_id_s END AS device_id,
     CASE WHEN event_time_j LIKE '"%' AND regexp_like(event_time_s, '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])\z')
       THEN try(from_iso8601_timestamp(event_time_s)) END AS ts,
+    CASE WHEN first_time_j LIKE '"%' AND regexp_like(first_time_s, '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])\z')
+      THEN try(from_iso8601_timestamp(first_time_s)) END AS first_ts,
     CASE WHEN msg_id_j IS NULL OR msg_id_j = 'null' THEN ''
       WHEN msg_id_j LIKE '"%' AND length(msg_id_s) <= 128 THEN msg_id_s END AS msg_id,
     TRY_CAST(temperature_j AS DOUBLE) AS temperature,
@@ -286,14 +458,17 @@ parsed AS (
     TRY_CAST(humidity_ratio_j AS DOUBLE) AS humidity_ratio,
     TRY_CAST(occupancy_j AS DOUBLE) AS occupancy,
     temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j
-  FROM src
+  FROM rows
 ),
 timed AS (
-  SELECT parsed.*, CAST(floor(to_unixtime(ts) * 1000) AS BIGINT) AS event_ms FROM parsed
+  SELECT parsed.*, CAST(floor(to_unixtime(ts) * 1000) AS BIGINT) AS event_ms, CAST(floor(to_unixtime(first_ts) * 1000) AS BIGINT) AS first_ms FROM parsed
 ),
-checked AS (
-  SELECT source_object, ingested_at, device_id, msg_id, event_ms,
+judged AS (
+  SELECT source_object, ingested_at, device_id, msg_id, event_ms, elem, batched, first_ms,
     temperature, humidity, light, co2, humidity_ratio, occupancy,
+    -- an event time the decoder accepts (the future aside: the rejections index tells it)
+    ts IS NOT NULL AND event_ms >= 946684800000 AND event_ms < 7258118400000 AS timed_ok,
+    -- the line's rules (a batched line's elements are not checked when it breaks one)
     CASE
       WHEN index_reason IS NOT NULL THEN index_reason
       WHEN line_bytes > 16384 THEN 'too_large'
@@ -302,6 +477,17 @@ checked AS (
       WHEN NOT is_object OR repeated THEN 'malformed_json'
       WHEN device_id_j IS NULL OR device_id_j = 'null' THEN 'missing_device_id'
       WHEN device_id IS NULL THEN 'bad_device_id'
+      WHEN batched AND (beside OR NOT batch_ok) THEN 'bad_batch'
+    END AS whole,
+    -- a reading's rules: a single line's, an element's; none for a batched line's own row
+    CASE
+      WHEN batched AND elem IS NULL THEN NULL
+      -- a name twice in an element rejects that element alone
+      WHEN e_repeated THEN 'malformed_json'
+      -- an element's device_id, optional, must be a string equal to the line's
+      WHEN e_device_id_j IS NOT NULL AND (e_device_id_j NOT LIKE '"%' OR e_device_id_s IS NULL OR e_device_id_s <> device_id) THEN 'device_mismatch'
+      -- batches do not nest
+      WHEN e_readings_j IS NOT NULL THEN 'bad_batch'
       WHEN event_time_j IS NULL OR event_time_j = 'null' THEN 'missing_event_time'
       -- an event time outside the range of the decoder is a device clock fault
       WHEN ts IS NULL OR event_ms < 946684800000 OR event_ms >= 7258118400000 THEN 'bad_event_time'
@@ -320,29 +506,43 @@ checked AS (
       WHEN NOT (temperature IS NULL OR temperature BETWEEN -50 AND 150) OR NOT (humidity IS NULL OR humidity BETWEEN 0 AND 100)
         OR NOT (light IS NULL OR light BETWEEN 0 AND 200000) OR NOT (co2 IS NULL OR co2 BETWEEN 0 AND 100000)
         OR NOT (humidity_ratio IS NULL OR humidity_ratio BETWEEN 0 AND 1) OR NOT (occupancy IS NULL OR occupancy IN (0, 1)) THEN 'out_of_range'
-    END AS reason
+    END AS own
   FROM timed
+),
+checked AS (
+  SELECT source_object, ingested_at, device_id, msg_id, event_ms, elem,
+    temperature, humidity, light, co2, humidity_ratio, occupancy,
+    coalesce(whole, own) AS reason,
+    CASE WHEN batched THEN CASE WHEN elem IS NOT NULL AND timed_ok THEN event_ms ELSE first_ms END END AS at_ms
+  FROM judged
+  WHERE elem IS NULL OR whole IS NULL
 )
 ,
 per_line AS (
-  SELECT coalesce(device_id, '') AS k,
-    count(*) AS bronze_records,
-    count(reason) AS rejected
+  -- the bronze lines of the hour (a batched line filed in several hours is a record of each)
+  SELECT coalesce(device_id, '') AS k, count(*) AS bronze_records
   FROM checked
+  WHERE elem IS NULL
   GROUP BY coalesce(device_id, '')
 ),
 per_valid AS (
-  -- the accepted lines of the hour (a line of another hour filed here is a bronze record only)
+  -- the accepted readings of the hour, every copy: single lines and elements (a line of another
+  -- hour filed here is a bronze record only; the elements of a batch in other hours count there)
   SELECT device_id AS k, count(*) AS valid_records
   FROM checked
   WHERE reason IS NULL AND event_ms >= ? AND event_ms < ?
   GROUP BY device_id
 ),
 reasons AS (
+  -- the rejections of the hour: a single line's where it is filed; a batched line's (rejected
+  -- whole) and those of its elements in the hour of at_ms (lines.sql), so each counts once
   SELECT coalesce(device_id, '') AS k, reason, count(*) AS n
   FROM checked
-  WHERE reason IS NOT NULL
+  WHERE reason IS NOT NULL AND (at_ms IS NULL OR (at_ms >= ? AND at_ms < ?))
   GROUP BY coalesce(device_id, ''), reason
+),
+per_rejected AS (
+  SELECT k, sum(n) AS rejected FROM reasons GROUP BY k
 ),
 by_reason AS (
   -- a JSON object, reason to count, in reason order
@@ -380,16 +580,17 @@ rows_of AS (
     CAST(coalesce(v.valid_records, 0) AS BIGINT) AS valid_records,
     CAST(coalesce(p.valid_readings, 0) AS BIGINT) AS valid_readings,
     CAST(coalesce(v.valid_records, 0) - coalesce(p.valid_readings, 0) AS BIGINT) AS duplicates,
-    CAST(l.rejected AS BIGINT) AS rejected,
+    CAST(coalesce(j.rejected, 0) AS BIGINT) AS rejected,
     coalesce(b.rejected_by_reason, '{}') AS rejected_by_reason,
     p.temperature_null_pct, p.humidity_null_pct, p.light_null_pct, p.co2_null_pct, p.humidity_ratio_null_pct, p.occupancy_null_pct,
     CAST(coalesce(x.late_arrivals, 0) AS BIGINT) AS late_arrivals,
     CASE WHEN l.k <> '' THEN CAST(s.expected_readings AS BIGINT) END AS expected_readings,
-    round(CAST(100 AS DOUBLE) * coalesce(v.valid_records, 0) / nullif(coalesce(v.valid_records, 0) + l.rejected, 0), 6) AS pass_rate_pct,
-    round(CAST(100 AS DOUBLE) * sum(coalesce(v.valid_records, 0)) OVER () / nullif(sum(coalesce(v.valid_records, 0) + l.rejected) OVER (), 0), 6) AS fleet_pass_rate_pct
+    round(CAST(100 AS DOUBLE) * coalesce(v.valid_records, 0) / nullif(coalesce(v.valid_records, 0) + coalesce(j.rejected, 0), 0), 6) AS pass_rate_pct,
+    round(CAST(100 AS DOUBLE) * sum(coalesce(v.valid_records, 0)) OVER () / nullif(sum(coalesce(v.valid_records, 0) + coalesce(j.rejected, 0)) OVER (), 0), 6) AS fleet_pass_rate_pct
   FROM per_line l
   CROSS JOIN settings s
   LEFT JOIN per_valid v ON v.k = l.k
+  LEFT JOIN per_rejected j ON j.k = l.k
   LEFT JOIN by_reason b ON b.k = l.k
   LEFT JOIN per_reading p ON p.k = l.k
   LEFT JOIN late x ON x.k = l.k
@@ -397,7 +598,7 @@ rows_of AS (
 SELECT TIMESTAMP '2026-03-01 07:00:00' AS hour_start, r.*
 FROM rows_of r
 ORDER BY r.device_id NULLS LAST
--- parameters: 1:dt='2026-03-01' 2:hour='07' 3:dt='2026-03-01' 4:hour='07' 5:start_ms=1772348400000 6:end_ms=1772352000000 7:start_ts='2026-03-01 07:00:00' 8:end_ts='2026-03-01 08:00:00' 9:late_after_ms=1772355600000 10:expected_readings=60
+-- parameters: 1:dt='2026-03-01' 2:hour='07' 3:dt='2026-03-01' 4:hour='07' 5:start_ms=1772348400000 6:end_ms=1772352000000 7:start_ms=1772348400000 8:end_ms=1772352000000 9:start_ts='2026-03-01 07:00:00' 10:end_ts='2026-03-01 08:00:00' 11:late_after_ms=1772355600000 12:expected_readings=60
 
 -- location_hourly delete
 DELETE FROM iotwatch_lake.location_hourly WHERE hour_start = TIMESTAMP '2026-03-01 07:00:00'

@@ -15,7 +15,16 @@ WITH src AS (
     -- the string values, from the extracted fragments (a small parse each, not of the line)
     json_extract_string(j[1], '$') AS device_id_s, json_extract_string(j[2], '$') AS event_time_s, json_extract_string(j[3], '$') AS msg_id_s,
     -- json_keys lists the top-level names as written (escapes decoded), repeats included
-    coalesce(len(keys) <> len(list_distinct(keys)), false) AS repeated
+    coalesce(len(keys) <> len(list_distinct(keys)), false) AS repeated,
+    -- the readings of a batched message (DESIGN.md, "Batched messages"): their JSON text, whether
+    -- they are an array of 1 to 100 objects, the event_time of the first (where PartitionHour
+    -- files the line), and the elements (duckdb_elements.sql unnests them)
+    CAST(readings AS VARCHAR) AS readings_j,
+    coalesce(json_type(readings) = 'ARRAY' AND json_array_length(readings) BETWEEN 1 AND 100
+      AND len(list_filter(json_type(readings, '$[*]'), lambda t: t IS DISTINCT FROM 'OBJECT')) = 0, false) AS batch_ok,
+    CAST(json_extract(readings, '$[0].event_time') AS VARCHAR) AS first_time_j,
+    json_extract_string(readings, '$[0].event_time') AS first_time_s,
+    CASE WHEN json_type(readings) = 'ARRAY' THEN json_extract(readings, '$[*]') END AS elems
   FROM (
     -- each line as written (CSV reading with no delimiter, quote or escape that JSON text can hold
     -- unescaped), so that its length is that of the message
@@ -27,6 +36,7 @@ WITH src AS (
       CASE WHEN json_valid(b.line) THEN json_extract(b.line, ['$.device_id', '$.event_time', '$.msg_id', '$.temperature', '$.humidity',
         '$.light', '$.co2', '$.humidity_ratio', '$.occupancy']) END AS j,
       CASE WHEN json_valid(b.line) THEN json_keys(b.line) END AS keys,
+      CASE WHEN json_valid(b.line) THEN json_extract(b.line, '$.readings') END AS readings,
       r.reason AS index_reason
     FROM read_csv(['/lake/bronze/dt=2026-03-01/hour=07/a.json.gz', '/lake/bronze/dt=2026-03-01/hour=07/b''c.json.gz'], columns = {'line': 'VARCHAR'}, header = false, delim = '\x01', quote = '', escape = '',
       auto_detect = false, compression = 'gzip', max_line_size = 2097152, strict_mode = false, ignore_errors = true, filename = true) b
@@ -39,8 +49,60 @@ WITH src AS (
     WHERE b.line IS NOT NULL
   )
 ),
+lines AS (
+  -- a top-level event_time, msg_id or metric of a batched line (the name present, even as null)
+  -- makes it bad_batch
+  SELECT src.*, readings_j IS NOT NULL AS batched,
+    (event_time_j IS NOT NULL OR msg_id_j IS NOT NULL OR temperature_j IS NOT NULL OR humidity_j IS NOT NULL
+      OR light_j IS NOT NULL OR co2_j IS NOT NULL OR humidity_ratio_j IS NOT NULL OR occupancy_j IS NOT NULL) AS beside
+  FROM src
+),
+rows AS (
+  -- the lines, then the elements of the batched ones: the fields of an element stand where those
+  -- of a single line do, and its device is that of the line (the decoder validates
+  -- {"device_id":<the top one>, <the fields of the element>})
+  SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated, device_id_j, device_id_s,
+    batched, beside, batch_ok, first_time_j, first_time_s,
+    CAST(NULL AS BIGINT) AS elem, false AS e_repeated, CAST(NULL AS VARCHAR) AS e_device_id_j,
+    CAST(NULL AS VARCHAR) AS e_device_id_s, CAST(NULL AS VARCHAR) AS e_readings_j,
+    event_time_j, event_time_s, msg_id_j, msg_id_s,
+    temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j
+  FROM lines
+  UNION ALL
+  SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated, device_id_j, device_id_s,
+    batched, beside, batch_ok, first_time_j, first_time_s,
+    elem, e_repeated, e_device_id_j, e_device_id_s, e_readings_j,
+    e_event_time_j, e_event_time_s, e_msg_id_j, e_msg_id_s,
+    e_temperature_j, e_humidity_j, e_light_j, e_co2_j, e_humidity_ratio_j, e_occupancy_j
+  FROM (
+  SELECT v.*,
+    CAST(v.ej[1] AS VARCHAR) AS e_device_id_j,
+    CAST(v.ej[2] AS VARCHAR) AS e_event_time_j,
+    CAST(v.ej[3] AS VARCHAR) AS e_msg_id_j,
+    CAST(v.ej[4] AS VARCHAR) AS e_temperature_j,
+    CAST(v.ej[5] AS VARCHAR) AS e_humidity_j,
+    CAST(v.ej[6] AS VARCHAR) AS e_light_j,
+    CAST(v.ej[7] AS VARCHAR) AS e_co2_j,
+    CAST(v.ej[8] AS VARCHAR) AS e_humidity_ratio_j,
+    CAST(v.ej[9] AS VARCHAR) AS e_occupancy_j,
+    CAST(v.readings_in AS VARCHAR) AS e_readings_j,
+    json_extract_string(v.ej[1], '$') AS e_device_id_s, json_extract_string(v.ej[2], '$') AS e_event_time_s, json_extract_string(v.ej[3], '$') AS e_msg_id_s,
+    coalesce(len(v.ekeys) <> len(list_distinct(v.ekeys)), false) AS e_repeated
+  FROM (
+    SELECT u.*, json_extract(u.e, ['$.device_id', '$.event_time', '$.msg_id', '$.temperature', '$.humidity',
+        '$.light', '$.co2', '$.humidity_ratio', '$.occupancy']) AS ej,
+      json_extract(u.e, '$.readings') AS readings_in, json_keys(u.e) AS ekeys
+    FROM (
+      SELECT l.*, unnest(l.elems) AS e, generate_subscripts(l.elems, 1) - 1 AS elem
+      FROM lines l
+      WHERE l.batch_ok
+    ) u
+  ) v
+  ) e
+),
 parsed AS (
   SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated,
+    batched, beside, batch_ok, elem, e_repeated, e_device_id_j, e_device_id_s, e_readings_j,
     device_id_j, event_time_j, msg_id_j,
     -- a string field is tested on its JSON text (a string starts with a quote) and taken from its
     -- value (escapes decoded); \z, not $: in the regexps of Java (Athena) $ also matches before a final
@@ -48,6 +110,8 @@ parsed AS (
     CASE WHEN device_id_j LIKE '"%' AND coalesce(regexp_matches(device_id_s, '^[A-Za-z0-9:_-]{1,128}\z'), false) THEN device_id_s END AS device_id,
     CASE WHEN event_time_j LIKE '"%' AND coalesce(regexp_matches(event_time_s, '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])\z'), false)
       THEN TRY_CAST(event_time_s AS TIMESTAMPTZ) END AS ts,
+    CASE WHEN first_time_j LIKE '"%' AND coalesce(regexp_matches(first_time_s, '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])\z'), false)
+      THEN TRY_CAST(first_time_s AS TIMESTAMPTZ) END AS first_ts,
     CASE WHEN msg_id_j IS NULL OR msg_id_j = 'null' THEN ''
       WHEN msg_id_j LIKE '"%' AND length(msg_id_s) <= 128 THEN msg_id_s END AS msg_id,
     TRY_CAST(temperature_j AS DOUBLE) AS temperature,
@@ -57,14 +121,17 @@ parsed AS (
     TRY_CAST(humidity_ratio_j AS DOUBLE) AS humidity_ratio,
     TRY_CAST(occupancy_j AS DOUBLE) AS occupancy,
     temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j
-  FROM src
+  FROM rows
 ),
 timed AS (
-  SELECT parsed.*, epoch_ms(ts) AS event_ms FROM parsed
+  SELECT parsed.*, epoch_ms(ts) AS event_ms, epoch_ms(first_ts) AS first_ms FROM parsed
 ),
-checked AS (
-  SELECT source_object, ingested_at, device_id, msg_id, event_ms,
+judged AS (
+  SELECT source_object, ingested_at, device_id, msg_id, event_ms, elem, batched, first_ms,
     temperature, humidity, light, co2, humidity_ratio, occupancy,
+    -- an event time the decoder accepts (the future aside: the rejections index tells it)
+    ts IS NOT NULL AND event_ms >= 946684800000 AND event_ms < 7258118400000 AS timed_ok,
+    -- the line's rules (a batched line's elements are not checked when it breaks one)
     CASE
       WHEN index_reason IS NOT NULL THEN index_reason
       WHEN line_bytes > 16384 THEN 'too_large'
@@ -73,6 +140,17 @@ checked AS (
       WHEN NOT is_object OR repeated THEN 'malformed_json'
       WHEN device_id_j IS NULL OR device_id_j = 'null' THEN 'missing_device_id'
       WHEN device_id IS NULL THEN 'bad_device_id'
+      WHEN batched AND (beside OR NOT batch_ok) THEN 'bad_batch'
+    END AS whole,
+    -- a reading's rules: a single line's, an element's; none for a batched line's own row
+    CASE
+      WHEN batched AND elem IS NULL THEN NULL
+      -- a name twice in an element rejects that element alone
+      WHEN e_repeated THEN 'malformed_json'
+      -- an element's device_id, optional, must be a string equal to the line's
+      WHEN e_device_id_j IS NOT NULL AND (e_device_id_j NOT LIKE '"%' OR e_device_id_s IS NULL OR e_device_id_s <> device_id) THEN 'device_mismatch'
+      -- batches do not nest
+      WHEN e_readings_j IS NOT NULL THEN 'bad_batch'
       WHEN event_time_j IS NULL OR event_time_j = 'null' THEN 'missing_event_time'
       -- an event time outside the range of the decoder is a device clock fault
       WHEN ts IS NULL OR event_ms < 946684800000 OR event_ms >= 7258118400000 THEN 'bad_event_time'
@@ -91,8 +169,16 @@ checked AS (
       WHEN NOT (temperature IS NULL OR temperature BETWEEN -50 AND 150) OR NOT (humidity IS NULL OR humidity BETWEEN 0 AND 100)
         OR NOT (light IS NULL OR light BETWEEN 0 AND 200000) OR NOT (co2 IS NULL OR co2 BETWEEN 0 AND 100000)
         OR NOT (humidity_ratio IS NULL OR humidity_ratio BETWEEN 0 AND 1) OR NOT (occupancy IS NULL OR occupancy IN (0, 1)) THEN 'out_of_range'
-    END AS reason
+    END AS own
   FROM timed
+),
+checked AS (
+  SELECT source_object, ingested_at, device_id, msg_id, event_ms, elem,
+    temperature, humidity, light, co2, humidity_ratio, occupancy,
+    coalesce(whole, own) AS reason,
+    CASE WHEN batched THEN CASE WHEN elem IS NOT NULL AND timed_ok THEN event_ms ELSE first_ms END END AS at_ms
+  FROM judged
+  WHERE elem IS NULL OR whole IS NULL
 )
 ,
 identified AS (
@@ -136,7 +222,7 @@ SELECT r.device_id, make_timestamp(r.event_ms * 1000) AS event_time, r.msg_id,
     CASE WHEN r.co2 < 0 OR r.co2 > 1500 THEN 'co2' END), '') AS out_of_range,
   x.alert_rules,
   CAST(r.copies AS BIGINT) AS copies, r.source_object, r.ingested_at,
-  CAST(current_timestamp AS TIMESTAMP) AS processed_at, 'iotwatch-silver-2' AS pipeline_version,
+  CAST(current_timestamp AS TIMESTAMP) AS processed_at, 'iotwatch-silver-3' AS pipeline_version,
   -- the declared metrics the reading carries, by name (NULL when none: as out_of_range and
   -- alert_rules are); a metric the catalog no longer declares is left out, bronze keeps it
   CAST(NULL AS MAP(VARCHAR, DOUBLE)) AS metrics
@@ -226,7 +312,16 @@ WITH src AS (
     -- the string values, from the extracted fragments (a small parse each, not of the line)
     json_extract_string(j[1], '$') AS device_id_s, json_extract_string(j[2], '$') AS event_time_s, json_extract_string(j[3], '$') AS msg_id_s,
     -- json_keys lists the top-level names as written (escapes decoded), repeats included
-    coalesce(len(keys) <> len(list_distinct(keys)), false) AS repeated
+    coalesce(len(keys) <> len(list_distinct(keys)), false) AS repeated,
+    -- the readings of a batched message (DESIGN.md, "Batched messages"): their JSON text, whether
+    -- they are an array of 1 to 100 objects, the event_time of the first (where PartitionHour
+    -- files the line), and the elements (duckdb_elements.sql unnests them)
+    CAST(readings AS VARCHAR) AS readings_j,
+    coalesce(json_type(readings) = 'ARRAY' AND json_array_length(readings) BETWEEN 1 AND 100
+      AND len(list_filter(json_type(readings, '$[*]'), lambda t: t IS DISTINCT FROM 'OBJECT')) = 0, false) AS batch_ok,
+    CAST(json_extract(readings, '$[0].event_time') AS VARCHAR) AS first_time_j,
+    json_extract_string(readings, '$[0].event_time') AS first_time_s,
+    CASE WHEN json_type(readings) = 'ARRAY' THEN json_extract(readings, '$[*]') END AS elems
   FROM (
     -- each line as written (CSV reading with no delimiter, quote or escape that JSON text can hold
     -- unescaped), so that its length is that of the message
@@ -238,6 +333,7 @@ WITH src AS (
       CASE WHEN json_valid(b.line) THEN json_extract(b.line, ['$.device_id', '$.event_time', '$.msg_id', '$.temperature', '$.humidity',
         '$.light', '$.co2', '$.humidity_ratio', '$.occupancy']) END AS j,
       CASE WHEN json_valid(b.line) THEN json_keys(b.line) END AS keys,
+      CASE WHEN json_valid(b.line) THEN json_extract(b.line, '$.readings') END AS readings,
       r.reason AS index_reason
     FROM read_csv(['/lake/bronze/dt=2026-03-01/hour=07/a.json.gz', '/lake/bronze/dt=2026-03-01/hour=07/b''c.json.gz'], columns = {'line': 'VARCHAR'}, header = false, delim = '\x01', quote = '', escape = '',
       auto_detect = false, compression = 'gzip', max_line_size = 2097152, strict_mode = false, ignore_errors = true, filename = true) b
@@ -250,8 +346,60 @@ WITH src AS (
     WHERE b.line IS NOT NULL
   )
 ),
+lines AS (
+  -- a top-level event_time, msg_id or metric of a batched line (the name present, even as null)
+  -- makes it bad_batch
+  SELECT src.*, readings_j IS NOT NULL AS batched,
+    (event_time_j IS NOT NULL OR msg_id_j IS NOT NULL OR temperature_j IS NOT NULL OR humidity_j IS NOT NULL
+      OR light_j IS NOT NULL OR co2_j IS NOT NULL OR humidity_ratio_j IS NOT NULL OR occupancy_j IS NOT NULL) AS beside
+  FROM src
+),
+rows AS (
+  -- the lines, then the elements of the batched ones: the fields of an element stand where those
+  -- of a single line do, and its device is that of the line (the decoder validates
+  -- {"device_id":<the top one>, <the fields of the element>})
+  SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated, device_id_j, device_id_s,
+    batched, beside, batch_ok, first_time_j, first_time_s,
+    CAST(NULL AS BIGINT) AS elem, false AS e_repeated, CAST(NULL AS VARCHAR) AS e_device_id_j,
+    CAST(NULL AS VARCHAR) AS e_device_id_s, CAST(NULL AS VARCHAR) AS e_readings_j,
+    event_time_j, event_time_s, msg_id_j, msg_id_s,
+    temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j
+  FROM lines
+  UNION ALL
+  SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated, device_id_j, device_id_s,
+    batched, beside, batch_ok, first_time_j, first_time_s,
+    elem, e_repeated, e_device_id_j, e_device_id_s, e_readings_j,
+    e_event_time_j, e_event_time_s, e_msg_id_j, e_msg_id_s,
+    e_temperature_j, e_humidity_j, e_light_j, e_co2_j, e_humidity_ratio_j, e_occupancy_j
+  FROM (
+  SELECT v.*,
+    CAST(v.ej[1] AS VARCHAR) AS e_device_id_j,
+    CAST(v.ej[2] AS VARCHAR) AS e_event_time_j,
+    CAST(v.ej[3] AS VARCHAR) AS e_msg_id_j,
+    CAST(v.ej[4] AS VARCHAR) AS e_temperature_j,
+    CAST(v.ej[5] AS VARCHAR) AS e_humidity_j,
+    CAST(v.ej[6] AS VARCHAR) AS e_light_j,
+    CAST(v.ej[7] AS VARCHAR) AS e_co2_j,
+    CAST(v.ej[8] AS VARCHAR) AS e_humidity_ratio_j,
+    CAST(v.ej[9] AS VARCHAR) AS e_occupancy_j,
+    CAST(v.readings_in AS VARCHAR) AS e_readings_j,
+    json_extract_string(v.ej[1], '$') AS e_device_id_s, json_extract_string(v.ej[2], '$') AS e_event_time_s, json_extract_string(v.ej[3], '$') AS e_msg_id_s,
+    coalesce(len(v.ekeys) <> len(list_distinct(v.ekeys)), false) AS e_repeated
+  FROM (
+    SELECT u.*, json_extract(u.e, ['$.device_id', '$.event_time', '$.msg_id', '$.temperature', '$.humidity',
+        '$.light', '$.co2', '$.humidity_ratio', '$.occupancy']) AS ej,
+      json_extract(u.e, '$.readings') AS readings_in, json_keys(u.e) AS ekeys
+    FROM (
+      SELECT l.*, unnest(l.elems) AS e, generate_subscripts(l.elems, 1) - 1 AS elem
+      FROM lines l
+      WHERE l.batch_ok
+    ) u
+  ) v
+  ) e
+),
 parsed AS (
   SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated,
+    batched, beside, batch_ok, elem, e_repeated, e_device_id_j, e_device_id_s, e_readings_j,
     device_id_j, event_time_j, msg_id_j,
     -- a string field is tested on its JSON text (a string starts with a quote) and taken from its
     -- value (escapes decoded); \z, not $: in the regexps of Java (Athena) $ also matches before a final
@@ -259,6 +407,8 @@ parsed AS (
     CASE WHEN device_id_j LIKE '"%' AND coalesce(regexp_matches(device_id_s, '^[A-Za-z0-9:_-]{1,128}\z'), false) THEN device_id_s END AS device_id,
     CASE WHEN event_time_j LIKE '"%' AND coalesce(regexp_matches(event_time_s, '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])\z'), false)
       THEN TRY_CAST(event_time_s AS TIMESTAMPTZ) END AS ts,
+    CASE WHEN first_time_j LIKE '"%' AND coalesce(regexp_matches(first_time_s, '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])\z'), false)
+      THEN TRY_CAST(first_time_s AS TIMESTAMPTZ) END AS first_ts,
     CASE WHEN msg_id_j IS NULL OR msg_id_j = 'null' THEN ''
       WHEN msg_id_j LIKE '"%' AND length(msg_id_s) <= 128 THEN msg_id_s END AS msg_id,
     TRY_CAST(temperature_j AS DOUBLE) AS temperature,
@@ -268,14 +418,17 @@ parsed AS (
     TRY_CAST(humidity_ratio_j AS DOUBLE) AS humidity_ratio,
     TRY_CAST(occupancy_j AS DOUBLE) AS occupancy,
     temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j
-  FROM src
+  FROM rows
 ),
 timed AS (
-  SELECT parsed.*, epoch_ms(ts) AS event_ms FROM parsed
+  SELECT parsed.*, epoch_ms(ts) AS event_ms, epoch_ms(first_ts) AS first_ms FROM parsed
 ),
-checked AS (
-  SELECT source_object, ingested_at, device_id, msg_id, event_ms,
+judged AS (
+  SELECT source_object, ingested_at, device_id, msg_id, event_ms, elem, batched, first_ms,
     temperature, humidity, light, co2, humidity_ratio, occupancy,
+    -- an event time the decoder accepts (the future aside: the rejections index tells it)
+    ts IS NOT NULL AND event_ms >= 946684800000 AND event_ms < 7258118400000 AS timed_ok,
+    -- the line's rules (a batched line's elements are not checked when it breaks one)
     CASE
       WHEN index_reason IS NOT NULL THEN index_reason
       WHEN line_bytes > 16384 THEN 'too_large'
@@ -284,6 +437,17 @@ checked AS (
       WHEN NOT is_object OR repeated THEN 'malformed_json'
       WHEN device_id_j IS NULL OR device_id_j = 'null' THEN 'missing_device_id'
       WHEN device_id IS NULL THEN 'bad_device_id'
+      WHEN batched AND (beside OR NOT batch_ok) THEN 'bad_batch'
+    END AS whole,
+    -- a reading's rules: a single line's, an element's; none for a batched line's own row
+    CASE
+      WHEN batched AND elem IS NULL THEN NULL
+      -- a name twice in an element rejects that element alone
+      WHEN e_repeated THEN 'malformed_json'
+      -- an element's device_id, optional, must be a string equal to the line's
+      WHEN e_device_id_j IS NOT NULL AND (e_device_id_j NOT LIKE '"%' OR e_device_id_s IS NULL OR e_device_id_s <> device_id) THEN 'device_mismatch'
+      -- batches do not nest
+      WHEN e_readings_j IS NOT NULL THEN 'bad_batch'
       WHEN event_time_j IS NULL OR event_time_j = 'null' THEN 'missing_event_time'
       -- an event time outside the range of the decoder is a device clock fault
       WHEN ts IS NULL OR event_ms < 946684800000 OR event_ms >= 7258118400000 THEN 'bad_event_time'
@@ -302,29 +466,43 @@ checked AS (
       WHEN NOT (temperature IS NULL OR temperature BETWEEN -50 AND 150) OR NOT (humidity IS NULL OR humidity BETWEEN 0 AND 100)
         OR NOT (light IS NULL OR light BETWEEN 0 AND 200000) OR NOT (co2 IS NULL OR co2 BETWEEN 0 AND 100000)
         OR NOT (humidity_ratio IS NULL OR humidity_ratio BETWEEN 0 AND 1) OR NOT (occupancy IS NULL OR occupancy IN (0, 1)) THEN 'out_of_range'
-    END AS reason
+    END AS own
   FROM timed
+),
+checked AS (
+  SELECT source_object, ingested_at, device_id, msg_id, event_ms, elem,
+    temperature, humidity, light, co2, humidity_ratio, occupancy,
+    coalesce(whole, own) AS reason,
+    CASE WHEN batched THEN CASE WHEN elem IS NOT NULL AND timed_ok THEN event_ms ELSE first_ms END END AS at_ms
+  FROM judged
+  WHERE elem IS NULL OR whole IS NULL
 )
 ,
 per_line AS (
-  SELECT coalesce(device_id, '') AS k,
-    count(*) AS bronze_records,
-    count(reason) AS rejected
+  -- the bronze lines of the hour (a batched line filed in several hours is a record of each)
+  SELECT coalesce(device_id, '') AS k, count(*) AS bronze_records
   FROM checked
+  WHERE elem IS NULL
   GROUP BY coalesce(device_id, '')
 ),
 per_valid AS (
-  -- the accepted lines of the hour (a line of another hour filed here is a bronze record only)
+  -- the accepted readings of the hour, every copy: single lines and elements (a line of another
+  -- hour filed here is a bronze record only; the elements of a batch in other hours count there)
   SELECT device_id AS k, count(*) AS valid_records
   FROM checked
   WHERE reason IS NULL AND event_ms >= ? AND event_ms < ?
   GROUP BY device_id
 ),
 reasons AS (
+  -- the rejections of the hour: a single line's where it is filed; a batched line's (rejected
+  -- whole) and those of its elements in the hour of at_ms (lines.sql), so each counts once
   SELECT coalesce(device_id, '') AS k, reason, count(*) AS n
   FROM checked
-  WHERE reason IS NOT NULL
+  WHERE reason IS NOT NULL AND (at_ms IS NULL OR (at_ms >= ? AND at_ms < ?))
   GROUP BY coalesce(device_id, ''), reason
+),
+per_rejected AS (
+  SELECT k, sum(n) AS rejected FROM reasons GROUP BY k
 ),
 by_reason AS (
   -- a JSON object, reason to count, in reason order
@@ -362,16 +540,17 @@ rows_of AS (
     CAST(coalesce(v.valid_records, 0) AS BIGINT) AS valid_records,
     CAST(coalesce(p.valid_readings, 0) AS BIGINT) AS valid_readings,
     CAST(coalesce(v.valid_records, 0) - coalesce(p.valid_readings, 0) AS BIGINT) AS duplicates,
-    CAST(l.rejected AS BIGINT) AS rejected,
+    CAST(coalesce(j.rejected, 0) AS BIGINT) AS rejected,
     coalesce(b.rejected_by_reason, '{}') AS rejected_by_reason,
     p.temperature_null_pct, p.humidity_null_pct, p.light_null_pct, p.co2_null_pct, p.humidity_ratio_null_pct, p.occupancy_null_pct,
     CAST(coalesce(x.late_arrivals, 0) AS BIGINT) AS late_arrivals,
     CASE WHEN l.k <> '' THEN CAST(s.expected_readings AS BIGINT) END AS expected_readings,
-    round(CAST(100 AS DOUBLE) * coalesce(v.valid_records, 0) / nullif(coalesce(v.valid_records, 0) + l.rejected, 0), 6) AS pass_rate_pct,
-    round(CAST(100 AS DOUBLE) * sum(coalesce(v.valid_records, 0)) OVER () / nullif(sum(coalesce(v.valid_records, 0) + l.rejected) OVER (), 0), 6) AS fleet_pass_rate_pct
+    round(CAST(100 AS DOUBLE) * coalesce(v.valid_records, 0) / nullif(coalesce(v.valid_records, 0) + coalesce(j.rejected, 0), 0), 6) AS pass_rate_pct,
+    round(CAST(100 AS DOUBLE) * sum(coalesce(v.valid_records, 0)) OVER () / nullif(sum(coalesce(v.valid_records, 0) + coalesce(j.rejected, 0)) OVER (), 0), 6) AS fleet_pass_rate_pct
   FROM per_line l
   CROSS JOIN settings s
   LEFT JOIN per_valid v ON v.k = l.k
+  LEFT JOIN per_rejected j ON j.k = l.k
   LEFT JOIN by_reason b ON b.k = l.k
   LEFT JOIN per_reading p ON p.k = l.k
   LEFT JOIN late x ON x.k = l.k
@@ -380,7 +559,7 @@ SELECT TIMESTAMP '2026-03-01 07:00:00' AS hour_start, r.*
 FROM rows_of r
 ORDER BY r.device_id NULLS LAST
 ) TO '/lake/dq_hourly.parquet.tmp' (FORMAT parquet, COMPRESSION zstd)
--- parameters: 1:start_ms=1772348400000 2:end_ms=1772352000000 3:late_after_ms=1772355600000 4:expected_readings=60
+-- parameters: 1:start_ms=1772348400000 2:end_ms=1772352000000 3:start_ms=1772348400000 4:end_ms=1772352000000 5:late_after_ms=1772355600000 6:expected_readings=60
 
 -- location_hourly
 COPY (

@@ -18,7 +18,16 @@ WITH src AS (
     -- the string values, from the extracted fragments (a small parse each, not of the line)
     json_extract_string(j[1], '$') AS device_id_s, json_extract_string(j[2], '$') AS event_time_s, json_extract_string(j[3], '$') AS msg_id_s,
     -- json_keys lists the top-level names as written (escapes decoded), repeats included
-    coalesce(len(keys) <> len(list_distinct(keys)), false) AS repeated
+    coalesce(len(keys) <> len(list_distinct(keys)), false) AS repeated,
+    -- the readings of a batched message (DESIGN.md, "Batched messages"): their JSON text, whether
+    -- they are an array of 1 to 100 objects, the event_time of the first (where PartitionHour
+    -- files the line), and the elements (duckdb_elements.sql unnests them)
+    CAST(readings AS VARCHAR) AS readings_j,
+    coalesce(json_type(readings) = 'ARRAY' AND json_array_length(readings) BETWEEN 1 AND 100
+      AND len(list_filter(json_type(readings, '$[*]'), lambda t: t IS DISTINCT FROM 'OBJECT')) = 0, false) AS batch_ok,
+    CAST(json_extract(readings, '$[0].event_time') AS VARCHAR) AS first_time_j,
+    json_extract_string(readings, '$[0].event_time') AS first_time_s,
+    CASE WHEN json_type(readings) = 'ARRAY' THEN json_extract(readings, '$[*]') END AS elems
   FROM (
     -- each line as written (CSV reading with no delimiter, quote or escape that JSON text can hold
     -- unescaped), so that its length is that of the message
@@ -30,14 +39,70 @@ WITH src AS (
       CASE WHEN json_valid(b.line) THEN json_extract(b.line, ['$.device_id', '$.event_time', '$.msg_id', '$.temperature', '$.humidity',
         '$.light', '$.co2', '$.humidity_ratio', '$.occupancy', '$."pm25"', '$."power_w"', '$."reason"']) END AS j,
       CASE WHEN json_valid(b.line) THEN json_keys(b.line) END AS keys,
+      CASE WHEN json_valid(b.line) THEN json_extract(b.line, '$.readings') END AS readings,
       CAST(NULL AS VARCHAR) AS index_reason
     FROM read_csv(['/lake/bronze/dt=2026-03-01/hour=07/a.json.gz'], columns = {'line': 'VARCHAR'}, header = false, delim = '\x01', quote = '', escape = '',
       auto_detect = false, compression = 'gzip', max_line_size = 2097152, strict_mode = false, ignore_errors = true, filename = true) b
     WHERE b.line IS NOT NULL
   )
 ),
+lines AS (
+  -- a top-level event_time, msg_id or metric of a batched line (the name present, even as null)
+  -- makes it bad_batch
+  SELECT src.*, readings_j IS NOT NULL AS batched,
+    (event_time_j IS NOT NULL OR msg_id_j IS NOT NULL OR temperature_j IS NOT NULL OR humidity_j IS NOT NULL
+      OR light_j IS NOT NULL OR co2_j IS NOT NULL OR humidity_ratio_j IS NOT NULL OR occupancy_j IS NOT NULL OR declared_1_j IS NOT NULL OR declared_2_j IS NOT NULL OR declared_3_j IS NOT NULL) AS beside
+  FROM src
+),
+rows AS (
+  -- the lines, then the elements of the batched ones: the fields of an element stand where those
+  -- of a single line do, and its device is that of the line (the decoder validates
+  -- {"device_id":<the top one>, <the fields of the element>})
+  SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated, device_id_j, device_id_s,
+    batched, beside, batch_ok, first_time_j, first_time_s,
+    CAST(NULL AS BIGINT) AS elem, false AS e_repeated, CAST(NULL AS VARCHAR) AS e_device_id_j,
+    CAST(NULL AS VARCHAR) AS e_device_id_s, CAST(NULL AS VARCHAR) AS e_readings_j,
+    event_time_j, event_time_s, msg_id_j, msg_id_s,
+    temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j, declared_1_j, declared_2_j, declared_3_j
+  FROM lines
+  UNION ALL
+  SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated, device_id_j, device_id_s,
+    batched, beside, batch_ok, first_time_j, first_time_s,
+    elem, e_repeated, e_device_id_j, e_device_id_s, e_readings_j,
+    e_event_time_j, e_event_time_s, e_msg_id_j, e_msg_id_s,
+    e_temperature_j, e_humidity_j, e_light_j, e_co2_j, e_humidity_ratio_j, e_occupancy_j, e_declared_1_j, e_declared_2_j, e_declared_3_j
+  FROM (
+  SELECT v.*,
+    CAST(v.ej[1] AS VARCHAR) AS e_device_id_j,
+    CAST(v.ej[2] AS VARCHAR) AS e_event_time_j,
+    CAST(v.ej[3] AS VARCHAR) AS e_msg_id_j,
+    CAST(v.ej[4] AS VARCHAR) AS e_temperature_j,
+    CAST(v.ej[5] AS VARCHAR) AS e_humidity_j,
+    CAST(v.ej[6] AS VARCHAR) AS e_light_j,
+    CAST(v.ej[7] AS VARCHAR) AS e_co2_j,
+    CAST(v.ej[8] AS VARCHAR) AS e_humidity_ratio_j,
+    CAST(v.ej[9] AS VARCHAR) AS e_occupancy_j,
+    CAST(v.ej[10] AS VARCHAR) AS e_declared_1_j,
+    CAST(v.ej[11] AS VARCHAR) AS e_declared_2_j,
+    CAST(v.ej[12] AS VARCHAR) AS e_declared_3_j,
+    CAST(v.readings_in AS VARCHAR) AS e_readings_j,
+    json_extract_string(v.ej[1], '$') AS e_device_id_s, json_extract_string(v.ej[2], '$') AS e_event_time_s, json_extract_string(v.ej[3], '$') AS e_msg_id_s,
+    coalesce(len(v.ekeys) <> len(list_distinct(v.ekeys)), false) AS e_repeated
+  FROM (
+    SELECT u.*, json_extract(u.e, ['$.device_id', '$.event_time', '$.msg_id', '$.temperature', '$.humidity',
+        '$.light', '$.co2', '$.humidity_ratio', '$.occupancy', '$."pm25"', '$."power_w"', '$."reason"']) AS ej,
+      json_extract(u.e, '$.readings') AS readings_in, json_keys(u.e) AS ekeys
+    FROM (
+      SELECT l.*, unnest(l.elems) AS e, generate_subscripts(l.elems, 1) - 1 AS elem
+      FROM lines l
+      WHERE l.batch_ok
+    ) u
+  ) v
+  ) e
+),
 parsed AS (
   SELECT source_object, ingested_at, line_bytes, index_reason, is_object, repeated,
+    batched, beside, batch_ok, elem, e_repeated, e_device_id_j, e_device_id_s, e_readings_j,
     device_id_j, event_time_j, msg_id_j,
     -- a string field is tested on its JSON text (a string starts with a quote) and taken from its
     -- value (escapes decoded); \z, not $: in the regexps of Java (Athena) $ also matches before a final
@@ -45,6 +110,8 @@ parsed AS (
     CASE WHEN device_id_j LIKE '"%' AND coalesce(regexp_matches(device_id_s, '^[A-Za-z0-9:_-]{1,128}\z'), false) THEN device_id_s END AS device_id,
     CASE WHEN event_time_j LIKE '"%' AND coalesce(regexp_matches(event_time_s, '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])\z'), false)
       THEN TRY_CAST(event_time_s AS TIMESTAMPTZ) END AS ts,
+    CASE WHEN first_time_j LIKE '"%' AND coalesce(regexp_matches(first_time_s, '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])\z'), false)
+      THEN TRY_CAST(first_time_s AS TIMESTAMPTZ) END AS first_ts,
     CASE WHEN msg_id_j IS NULL OR msg_id_j = 'null' THEN ''
       WHEN msg_id_j LIKE '"%' AND length(msg_id_s) <= 128 THEN msg_id_s END AS msg_id,
     TRY_CAST(temperature_j AS DOUBLE) AS temperature,
@@ -57,14 +124,17 @@ parsed AS (
     TRY_CAST(declared_2_j AS DOUBLE) AS declared_2, declared_2_j,
     TRY_CAST(declared_3_j AS DOUBLE) AS declared_3, declared_3_j,
     temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j
-  FROM src
+  FROM rows
 ),
 timed AS (
-  SELECT parsed.*, epoch_ms(ts) AS event_ms FROM parsed
+  SELECT parsed.*, epoch_ms(ts) AS event_ms, epoch_ms(first_ts) AS first_ms FROM parsed
 ),
-checked AS (
-  SELECT source_object, ingested_at, device_id, msg_id, event_ms,
+judged AS (
+  SELECT source_object, ingested_at, device_id, msg_id, event_ms, elem, batched, first_ms,
     temperature, humidity, light, co2, humidity_ratio, occupancy, declared_1, declared_2, declared_3,
+    -- an event time the decoder accepts (the future aside: the rejections index tells it)
+    ts IS NOT NULL AND event_ms >= 946684800000 AND event_ms < 7258118400000 AS timed_ok,
+    -- the line's rules (a batched line's elements are not checked when it breaks one)
     CASE
       WHEN index_reason IS NOT NULL THEN index_reason
       WHEN line_bytes > 16384 THEN 'too_large'
@@ -73,6 +143,17 @@ checked AS (
       WHEN NOT is_object OR repeated THEN 'malformed_json'
       WHEN device_id_j IS NULL OR device_id_j = 'null' THEN 'missing_device_id'
       WHEN device_id IS NULL THEN 'bad_device_id'
+      WHEN batched AND (beside OR NOT batch_ok) THEN 'bad_batch'
+    END AS whole,
+    -- a reading's rules: a single line's, an element's; none for a batched line's own row
+    CASE
+      WHEN batched AND elem IS NULL THEN NULL
+      -- a name twice in an element rejects that element alone
+      WHEN e_repeated THEN 'malformed_json'
+      -- an element's device_id, optional, must be a string equal to the line's
+      WHEN e_device_id_j IS NOT NULL AND (e_device_id_j NOT LIKE '"%' OR e_device_id_s IS NULL OR e_device_id_s <> device_id) THEN 'device_mismatch'
+      -- batches do not nest
+      WHEN e_readings_j IS NOT NULL THEN 'bad_batch'
       WHEN event_time_j IS NULL OR event_time_j = 'null' THEN 'missing_event_time'
       -- an event time outside the range of the decoder is a device clock fault
       WHEN ts IS NULL OR event_ms < 946684800000 OR event_ms >= 7258118400000 THEN 'bad_event_time'
@@ -97,8 +178,16 @@ checked AS (
         OR NOT (declared_1 IS NULL OR declared_1 BETWEEN 0E+00 AND 1E+03)
         OR NOT (declared_2 IS NULL OR declared_2 BETWEEN -5E-01 AND 1E+05)
         OR NOT (declared_3 IS NULL OR declared_3 BETWEEN 1E-01 AND 1E+21) THEN 'out_of_range'
-    END AS reason
+    END AS own
   FROM timed
+),
+checked AS (
+  SELECT source_object, ingested_at, device_id, msg_id, event_ms, elem,
+    temperature, humidity, light, co2, humidity_ratio, occupancy, declared_1, declared_2, declared_3,
+    coalesce(whole, own) AS reason,
+    CASE WHEN batched THEN CASE WHEN elem IS NOT NULL AND timed_ok THEN event_ms ELSE first_ms END END AS at_ms
+  FROM judged
+  WHERE elem IS NULL OR whole IS NULL
 )
 ,
 identified AS (
@@ -141,7 +230,7 @@ SELECT r.device_id, make_timestamp(r.event_ms * 1000) AS event_time, r.msg_id,
     CASE WHEN r.co2 < 0 OR r.co2 > 1500 THEN 'co2' END), '') AS out_of_range,
   x.alert_rules,
   CAST(r.copies AS BIGINT) AS copies, r.source_object, r.ingested_at,
-  CAST(current_timestamp AS TIMESTAMP) AS processed_at, 'iotwatch-silver-2' AS pipeline_version,
+  CAST(current_timestamp AS TIMESTAMP) AS processed_at, 'iotwatch-silver-3' AS pipeline_version,
   -- the declared metrics the reading carries, by name (NULL when none: as out_of_range and
   -- alert_rules are); a metric the catalog no longer declares is left out, bronze keeps it
   CASE WHEN r.declared_1 IS NULL AND r.declared_2 IS NULL AND r.declared_3 IS NULL THEN NULL ELSE CAST(map_from_entries(list_filter([{'key': 'pm25', 'value': r.declared_1}, {'key': 'power_w', 'value': r.declared_2}, {'key': 'reason', 'value': r.declared_3}], lambda e: e.value IS NOT NULL)) AS MAP(VARCHAR, DOUBLE)) END AS metrics
