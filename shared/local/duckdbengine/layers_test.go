@@ -106,6 +106,9 @@ func silverAndQualityFollowTheDecoder(t *testing.T, catalog *reading.Catalog) {
 	ctx := context.Background()
 	root := t.TempDir()
 	perHour := genLake(t, root)
+	for hour, lines := range writeBatches(t, root) {
+		perHour[hour] = append(perHour[hour], lines...)
+	}
 	e, err := duckdbengine.Open(ctx, root)
 	require.NoError(t, err)
 	defer e.Close()
@@ -126,6 +129,7 @@ func silverAndQualityFollowTheDecoder(t *testing.T, catalog *reading.Catalog) {
 			index[l] = "future_event_time"
 		}
 	}
+	meter := map[string]int64{} // writeBatches' rejections, over the hours: the test must see each kind
 	for hour, lines := range perHour {
 		hourName := hour.Format(aggregate.HourLayout)
 		want := map[string]silverRow{}
@@ -142,55 +146,70 @@ func silverAndQualityFollowTheDecoder(t *testing.T, catalog *reading.Catalog) {
 				wantDQ[dev] = d
 			}
 			d.bronze++
-			r, err := dec.Decode([]byte(l), reading.Options{})
+			rs, bad, err := dec.DecodeMessage([]byte(l), reading.Options{}, nil)
 			reason := index[l]
 			var rej *reading.Rejection
 			if reason == "" && errors.As(err, &rej) {
 				reason = string(rej.Reason)
 			}
+			// a batched line's rejection counts in the hour of its first element (where
+			// PartitionHour files it), an element's in the hour of its event time (of the first
+			// element when it has no valid one); a single line's where it is filed
+			home, homed := reading.PartitionHour([]byte(l), "event_time")
+			here := func(h time.Time) bool { return !isBatch(l) || !homed || h.Equal(hour) }
 			if reason != "" {
-				d.rejected++
-				d.reasons[reason]++
+				if here(home) {
+					d.rejected++
+					d.reasons[reason]++
+				}
 				continue
 			}
 			require.NoError(t, err)
-			if r.EventTime.Before(hour) || !r.EventTime.Before(hour.Add(time.Hour)) {
-				continue // filed in another hour's partition: in bronze_records only
-			}
-			d.valid++
-			s := silverRow{device: r.DeviceID, msgID: r.MsgID, eventTime: r.EventTime.Truncate(time.Millisecond)}
-			if prev, ok := want[s.key()]; ok {
-				prev.copies++
-				want[s.key()] = prev
-				continue
-			}
-			for m := reading.Metric(0); m < reading.NumMetrics; m++ {
-				s.vals[m] = math.NaN()
-				if v, ok := r.Value(m); ok {
-					s.vals[m] = v
+			for _, b := range bad {
+				if here(elementHour(l, b.Index, home)) {
+					d.rejected++
+					d.reasons[string(b.Reason)]++
 				}
 			}
-			var oor []string
-			for _, m := range reading.OutOfUsualRange(r) {
-				oor = append(oor, m.String())
-			}
-			s.outOfRange = strings.Join(oor, ",")
-			if r.EventTime.Equal(hour.Add(10 * time.Minute)) {
-				s.alertRules = genAlertRules[r.DeviceID]
-			}
-			s.copies = 1
-			for i, d := range catalog.Declared() {
-				if v, ok := r.Value(reading.NumMetrics + reading.Metric(i)); ok {
-					if s.metrics == nil {
-						s.metrics = map[string]float64{}
+			for _, r := range rs {
+				if r.EventTime.Before(hour) || !r.EventTime.Before(hour.Add(time.Hour)) {
+					continue // filed in another hour's partition: in bronze_records only
+				}
+				d.valid++
+				s := silverRow{device: r.DeviceID, msgID: r.MsgID, eventTime: r.EventTime.Truncate(time.Millisecond)}
+				if prev, ok := want[s.key()]; ok {
+					prev.copies++
+					want[s.key()] = prev
+					continue
+				}
+				for m := reading.Metric(0); m < reading.NumMetrics; m++ {
+					s.vals[m] = math.NaN()
+					if v, ok := r.Value(m); ok {
+						s.vals[m] = v
 					}
-					s.metrics[d.Name] = v
 				}
+				var oor []string
+				for _, m := range reading.OutOfUsualRange(r) {
+					oor = append(oor, m.String())
+				}
+				s.outOfRange = strings.Join(oor, ",")
+				if r.EventTime.Equal(hour.Add(10 * time.Minute)) {
+					s.alertRules = genAlertRules[r.DeviceID]
+				}
+				s.copies = 1
+				for i, d := range catalog.Declared() {
+					if v, ok := r.Value(reading.NumMetrics + reading.Metric(i)); ok {
+						if s.metrics == nil {
+							s.metrics = map[string]float64{}
+						}
+						s.metrics[d.Name] = v
+					}
+				}
+				if s.metrics != nil {
+					declared++
+				}
+				want[s.key()] = s
 			}
-			if s.metrics != nil {
-				declared++
-			}
-			want[s.key()] = s
 		}
 
 		got := readSilver(t, e.DB(), e.HourFile(lake.SilverReadingsTable, hour))
@@ -209,7 +228,7 @@ func silverAndQualityFollowTheDecoder(t *testing.T, catalog *reading.Catalog) {
 			assert.Equal(t, w.copies, g.copies, "%s %s copies", hourName, k)
 			assert.Equal(t, w.metrics, g.metrics, "%s %s metrics", hourName, k)
 			assert.Equal(t, aggregate.PipelineVersion, g.version)
-			assert.Regexp(t, `^bronze/dt=2026-03-01/hour=0[678]/iotwatch-bronze-[0-2]\.json\.gz$`, g.source, "%s source_object", k)
+			assert.Regexp(t, `^bronze/dt=2026-03-01/hour=0[678]/iotwatch-bronze-[0-9-]+\.json\.gz$`, g.source, "%s source_object", k)
 			assert.WithinDuration(t, time.Now(), g.processed, time.Minute, "processed_at")
 		}
 
@@ -225,6 +244,12 @@ func silverAndQualityFollowTheDecoder(t *testing.T, catalog *reading.Catalog) {
 			if math.IsNaN(s.vals[reading.Temperature]) {
 				tempNull[s.device]++
 			}
+		}
+		// the local writer's objects are named by when they were written (now): every reading
+		// of writeBatches arrived late
+		lateOf := map[string]int64{}
+		if time.Now().After(hour.Add(2 * time.Hour)) {
+			lateOf["meter-7"] = readingsOf["meter-7"]
 		}
 		var valid, all int64
 		for _, d := range wantDQ {
@@ -244,7 +269,7 @@ func silverAndQualityFollowTheDecoder(t *testing.T, catalog *reading.Catalog) {
 			w := wantDQ[dev]
 			require.NotNil(t, w, "%s: a dq row for %q, which has no line", hourName, dev)
 			assert.True(t, start.Equal(hour), "hour_start %v", start)
-			assert.Equal(t, []int64{w.bronze, w.valid, readingsOf[dev], w.valid - readingsOf[dev], w.rejected, 0},
+			assert.Equal(t, []int64{w.bronze, w.valid, readingsOf[dev], w.valid - readingsOf[dev], w.rejected, lateOf[dev]},
 				[]int64{bronze, vRec, vRead, dups, rej, late}, "%s %q: bronze, valid records, valid readings, duplicates, rejected, late", hourName, dev)
 			wr, _ := json.Marshal(w.reasons) // encoding/json sorts the keys
 			assert.JSONEq(t, string(wr), reasons, "%s %q: rejected_by_reason", hourName, dev)
@@ -262,6 +287,11 @@ func silverAndQualityFollowTheDecoder(t *testing.T, catalog *reading.Catalog) {
 		require.NoError(t, rows.Err())
 		rows.Close()
 		assert.Equal(t, len(wantDQ), seen, "%s: dq rows", hourName)
+		if d := wantDQ["meter-7"]; d != nil {
+			for r, n := range d.reasons {
+				meter[r] += n
+			}
+		}
 		if catalog != nil { // room-9's lines with declared metrics break every rule of a metric
 			r9 := wantDQ["room-9"].reasons
 			assert.Equal(t, []int64{7, 2, 1, 1}, []int64{r9["bad_metric"], r9["out_of_range"], r9["no_metrics"], r9["malformed_json"]}, "%s: room-9's reasons %v", hourName, r9)
@@ -270,6 +300,15 @@ func silverAndQualityFollowTheDecoder(t *testing.T, catalog *reading.Catalog) {
 	if catalog != nil {
 		assert.NotZero(t, declared, "no accepted reading carries a declared metric")
 	}
+	// the batched lines: rejected whole (bad_batch 8 with the catalog, a declared metric beside
+	// readings among them; malformed_json 1: readings twice goes to errors/, PartitionHour has no
+	// hour for it) and elements rejected alone (bad_batch 1, malformed_json 1, …)
+	wantMeter := map[string]int64{"bad_batch": 9, "malformed_json": 2, "missing_event_time": 1, "bad_event_time": 1, "bad_msg_id": 1,
+		"device_mismatch": 2, "no_metrics": 1, "bad_metric": 2, "out_of_range": 2}
+	if catalog == nil {
+		wantMeter["bad_batch"], wantMeter["no_metrics"], wantMeter["bad_metric"], wantMeter["out_of_range"] = 8, 2, 1, 1
+	}
+	assert.Equal(t, wantMeter, meter, "the rejections of writeBatches' lines")
 }
 
 // TestMessagesOverTheLimitAreNotReadings: a message of more than 16 KiB is rejected by the
