@@ -1,7 +1,7 @@
 {{/*
   The hour's bronze lines, each checked as the evaluate function's decoder checks a message
-  (Decoder.DecodeMessage), for silver.sql and dq_hourly.sql: the CTEs src, lines, rows, parsed,
-  timed, judged and checked. The dialect supplies src: one row per bronze line with line_bytes
+  (Decoder.DecodeMessage), for silver.sql and dq_hourly.sql: the CTEs src, lines,
+  line_rows, parsed, timed, judged and checked. The dialect supplies src: one row per bronze line with line_bytes
   (its length in bytes), source_object (the object's key), ingested_at (the object's time, where
   its name tells it), index_reason (the reason of the rejections index, for what the line alone
   cannot show: a message published on another device's topic, from the future) and one JSON text
@@ -38,7 +38,7 @@ lines AS (
 {{- range declared}} OR {{.Col}}_j IS NOT NULL{{end}}) AS beside
   FROM src
 ),
-rows AS (
+line_rows AS (
   -- the lines, then the elements of the batched ones: the fields of an element stand where those
   -- of a single line do, and its device is that of the line (the decoder validates
   -- {"device_id":<the top one>, <the fields of the element>})
@@ -83,7 +83,7 @@ parsed AS (
     TRY_CAST({{.Col}}_j AS DOUBLE) AS {{.Col}}, {{.Col}}_j,
 {{- end}}
     temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j
-  FROM rows
+  FROM line_rows
 ),
 timed AS (
   SELECT parsed.*, {{epoch_ms "ts"}} AS event_ms, {{epoch_ms "first_ts"}} AS first_ms FROM parsed

@@ -83,7 +83,7 @@ lines AS (
       OR light_j IS NOT NULL OR co2_j IS NOT NULL OR humidity_ratio_j IS NOT NULL OR occupancy_j IS NOT NULL) AS beside
   FROM src
 ),
-rows AS (
+line_rows AS (
   -- the lines, then the elements of the batched ones: the fields of an element stand where those
   -- of a single line do, and its device is that of the line (the decoder validates
   -- {"device_id":<the top one>, <the fields of the element>})
@@ -142,7 +142,7 @@ parsed AS (
     TRY_CAST(humidity_ratio_j AS DOUBLE) AS humidity_ratio,
     TRY_CAST(occupancy_j AS DOUBLE) AS occupancy,
     temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j
-  FROM rows
+  FROM line_rows
 ),
 timed AS (
   SELECT parsed.*, CAST(floor(to_unixtime(ts) * 1000) AS BIGINT) AS event_ms, CAST(floor(to_unixtime(first_ts) * 1000) AS BIGINT) AS first_ms FROM parsed
@@ -399,7 +399,7 @@ lines AS (
       OR light_j IS NOT NULL OR co2_j IS NOT NULL OR humidity_ratio_j IS NOT NULL OR occupancy_j IS NOT NULL) AS beside
   FROM src
 ),
-rows AS (
+line_rows AS (
   -- the lines, then the elements of the batched ones: the fields of an element stand where those
   -- of a single line do, and its device is that of the line (the decoder validates
   -- {"device_id":<the top one>, <the fields of the element>})
@@ -458,7 +458,7 @@ parsed AS (
     TRY_CAST(humidity_ratio_j AS DOUBLE) AS humidity_ratio,
     TRY_CAST(occupancy_j AS DOUBLE) AS occupancy,
     temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j
-  FROM rows
+  FROM line_rows
 ),
 timed AS (
   SELECT parsed.*, CAST(floor(to_unixtime(ts) * 1000) AS BIGINT) AS event_ms, CAST(floor(to_unixtime(first_ts) * 1000) AS BIGINT) AS first_ms FROM parsed

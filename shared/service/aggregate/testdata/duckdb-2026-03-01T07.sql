@@ -57,7 +57,7 @@ lines AS (
       OR light_j IS NOT NULL OR co2_j IS NOT NULL OR humidity_ratio_j IS NOT NULL OR occupancy_j IS NOT NULL) AS beside
   FROM src
 ),
-rows AS (
+line_rows AS (
   -- the lines, then the elements of the batched ones: the fields of an element stand where those
   -- of a single line do, and its device is that of the line (the decoder validates
   -- {"device_id":<the top one>, <the fields of the element>})
@@ -121,7 +121,7 @@ parsed AS (
     TRY_CAST(humidity_ratio_j AS DOUBLE) AS humidity_ratio,
     TRY_CAST(occupancy_j AS DOUBLE) AS occupancy,
     temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j
-  FROM rows
+  FROM line_rows
 ),
 timed AS (
   SELECT parsed.*, epoch_ms(ts) AS event_ms, epoch_ms(first_ts) AS first_ms FROM parsed
@@ -354,7 +354,7 @@ lines AS (
       OR light_j IS NOT NULL OR co2_j IS NOT NULL OR humidity_ratio_j IS NOT NULL OR occupancy_j IS NOT NULL) AS beside
   FROM src
 ),
-rows AS (
+line_rows AS (
   -- the lines, then the elements of the batched ones: the fields of an element stand where those
   -- of a single line do, and its device is that of the line (the decoder validates
   -- {"device_id":<the top one>, <the fields of the element>})
@@ -418,7 +418,7 @@ parsed AS (
     TRY_CAST(humidity_ratio_j AS DOUBLE) AS humidity_ratio,
     TRY_CAST(occupancy_j AS DOUBLE) AS occupancy,
     temperature_j, humidity_j, light_j, co2_j, humidity_ratio_j, occupancy_j
-  FROM rows
+  FROM line_rows
 ),
 timed AS (
   SELECT parsed.*, epoch_ms(ts) AS event_ms, epoch_ms(first_ts) AS first_ms FROM parsed
