@@ -48,9 +48,10 @@ type Rejected struct {
 	Source      string    `json:"source,omitempty"` // e.g. the Kinesis event id: shard and sequence number
 	DataBase64  []byte    `json:"data_base64"`      // the original bytes, exactly as received
 	DataText    string    `json:"data,omitempty"`   // the same, when it is valid UTF-8 and short enough to read
-	// BronzeHour is the hour bronze files the message under (its event_time's), zero when bronze
-	// files it under errors/: the rejections index of that hour names the message.
-	BronzeHour time.Time `json:"-"`
+	// BronzeHours are the hours bronze files the message under (reading.PartitionHours: its
+	// event_time's, a batch's each element's), none when bronze files it under errors/: the
+	// rejections index of each names the message.
+	BronzeHours []time.Time `json:"-"`
 }
 
 // Rejection is one line of the rejections index (RejectionsTable): a bronze line the evaluation
@@ -99,8 +100,8 @@ func QuarantineObjects(batchKey string, recs []Rejected, now time.Time) (map[str
 		}
 		p := Partition(Quarantine, t)
 		byHour[p] = append(byHour[p], r)
-		if !r.BronzeHour.IsZero() {
-			p := Partition(Rejections, r.BronzeHour)
+		for _, h := range r.BronzeHours {
+			p := Partition(Rejections, h)
 			index[p] = append(index[p], Rejection{LineMD5: LineMD5(r.DataBase64), Reason: r.Reason, Source: r.Source})
 		}
 	}

@@ -643,12 +643,13 @@ func rejectedRecord(m *Message, rej *reading.Rejection, element int) lake.Reject
 	if element >= 0 {
 		out.Element = &element
 	}
-	// The hour bronze files it under, for the rejections index: none when bronze leaves it out
-	// (it cannot be one line) or sends it to errors/ (no event_time Firehose can read).
-	if _, one := lake.BronzeLine(m.Data); one {
-		if h, ok := reading.PartitionHour(m.Data, "event_time"); ok {
-			out.BronzeHour = h
-		}
+	// The hours bronze files it under, for the rejections index (the index names lines: an
+	// element rejected alone is not in it, or the line's other elements would go with it; the
+	// lake's checks find every element reason but future_event_time on the line itself): none when
+	// bronze leaves it out (it cannot be one line) or sends it to errors/ (no event_time Firehose
+	// can read).
+	if _, one := lake.BronzeLine(m.Data); one && element < 0 {
+		out.BronzeHours = reading.PartitionHours(m.Data, nil)
 	}
 	return out
 }

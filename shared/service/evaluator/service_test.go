@@ -182,7 +182,11 @@ func TestRejectedMessagesNameBronzesHour(t *testing.T) {
 			require.NoError(t, err)
 			require.Empty(t, out.Retry)
 			require.Len(t, q.recs, 1)
-			assert.Equal(t, tc.want, q.recs[0].BronzeHour)
+			var got time.Time
+			if len(q.recs[0].BronzeHours) > 0 {
+				got = q.recs[0].BronzeHours[0]
+			}
+			assert.Equal(t, tc.want, got)
 		})
 	}
 }
