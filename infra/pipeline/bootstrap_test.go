@@ -342,7 +342,7 @@ func TestFunctionsStartAsLambdaStartsThem(t *testing.T) {
 		assert.ElementsMatch(t, wantDays, res.Days)
 		fake.mu.Lock()
 		defer fake.mu.Unlock()
-		require.Len(t, fake.queries, 5+8+2*len(wantDays), "the tables made, 8 statements for the hour with bronze, 2 a day")
+		require.Len(t, fake.queries, 7+1+10+4*len(wantDays), "the tables made and the probe of the column added since (silver's metrics), 10 statements for the hour with bronze, 4 a day")
 		assert.Contains(t, fake.queries[0], "LOCATION 's3://iotwatch-lake/silver/readings/'", "the Iceberg tables live in the lake bucket of the stack")
 	})
 	t.Run("links", func(t *testing.T) {

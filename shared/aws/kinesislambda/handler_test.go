@@ -442,7 +442,9 @@ func BenchmarkHandler(b *testing.B) {
 		name      string
 		warm      bool
 		perDevice int
-	}{{"cache_warm=false", false, 10}, {"cache_warm=true", true, 10}, {"one_a_minute", true, 1}} {
+		batched   bool // each device's readings in one batched message
+	}{{"cache_warm=false", false, 10, false}, {"cache_warm=true", true, 10, false}, {"one_a_minute", true, 1, false},
+		{"ten_a_message", true, 10, true}} {
 		b.Run(c.name, func(b *testing.B) {
 			warm := c.warm
 			e := newEnv(b, 0, 1, evaluator.DefaultConfig)
@@ -452,6 +454,9 @@ func BenchmarkHandler(b *testing.B) {
 			}
 			round := func(i int) { // one batch of new data: times move on each round
 				ev, _ := stream(100, c.perDevice, time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC).Add(time.Duration(i)*time.Duration(c.perDevice)*time.Minute))
+				if c.batched {
+					ev = batchedEvent(ev)
+				}
 				if resp, _ := e.h.Handle(context.Background(), ev); len(resp.BatchItemFailures) != 0 {
 					b.Fatal("failures")
 				}
@@ -488,6 +493,28 @@ func BenchmarkHandler(b *testing.B) {
 			b.ReportMetric(float64(batches*100*c.perDevice)/b.Elapsed().Seconds(), "readings/s")
 		})
 	}
+}
+
+// batchedEvent regroups an event's single readings into one batched message per device (DESIGN.md,
+// "Batched messages"), in order, the batch arriving with its last reading.
+func batchedEvent(ev events.KinesisEvent) events.KinesisEvent {
+	var out events.KinesisEvent
+	at := map[string]int{}
+	for _, r := range ev.Records {
+		dev := r.Kinesis.PartitionKey
+		prefix := `{"device_id":"` + dev + `",`
+		elem := "{" + strings.TrimPrefix(string(r.Kinesis.Data), prefix)
+		if i, ok := at[dev]; ok {
+			k := &out.Records[i].Kinesis
+			k.Data = append(k.Data[:len(k.Data)-2], []byte(","+elem+"]}")...)
+			k.ApproximateArrivalTimestamp = r.Kinesis.ApproximateArrivalTimestamp
+			continue
+		}
+		r.Kinesis.Data = []byte(prefix + `"readings":[` + elem + "]}")
+		at[dev] = len(out.Records)
+		out.Records = append(out.Records, r)
+	}
+	return out
 }
 
 // TestFailedPublishIsRetriedAndSentOnce: SNS is down for one batch (its state is not written,
