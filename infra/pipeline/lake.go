@@ -120,8 +120,11 @@ func NewLake(scope constructs.Construct, id string, p *LakeProps) *Lake {
 
 	l.BronzeOnFailure = deadLetterQueue(c, "BronzeOnFailure")
 	l.Forwarder = goFunction(c, "Forwarder", "bronze", p.FunctionsDir, "iotwatch: forward the readings stream to the bronze Firehose stream", 256, 120,
-		map[string]*string{fnenv.BronzeStream: l.BronzeName})
+		map[string]*string{fnenv.BronzeStream: l.BronzeName, fnenv.LakeBucket: l.Bucket.BucketName()})
 	allow(l.Forwarder, []string{"firehose:PutRecordBatch"}, *l.Bronze.AttrArn())
+	// A batched message whose elements fall in other hours than its first's is written into
+	// those hours' bronze partitions too (firehosebronze.Spill): bronze only.
+	allow(l.Forwarder, []string{"s3:PutObject"}, objects(l.Bucket, lake.Bronze))
 	// Bronze has no latency target (the hourly job reads it; Firehose buffers 60 s more): large
 	// batches fill Firehose records (Lambda's 6 MB event holds ~6,500 readings). It starts at the
 	// oldest record the stream keeps: on a stack updated from the first edition, where Firehose

@@ -72,7 +72,7 @@ func suppress(s *Stack) {
 	nag(s.Lake.Forwarder,
 		why{"Serverless-LambdaDLQ", "Invoked synchronously by the Kinesis event source mapping, whose on-failure destination (an SQS queue) keeps failed batches; a function DLQ applies to asynchronous invocations only.", nil})
 	nag(s.Lake.Forwarder.Role(),
-		why{"AwsSolutions-IAM5", "X-Ray tracing takes no resource; the log-stream wildcard is the streams of the function's own log group.", []string{xray, logStreams}})
+		why{"AwsSolutions-IAM5", "X-Ray tracing takes no resource; the log-stream wildcard is the streams of the function's own log group; the bronze wildcard is the object keys under bronze/, where it writes a batched message into the hours of its elements.", []string{xray, logStreams, objectsIn("Bucket", "bronze")}})
 	nag(s.Aggregation.Function,
 		why{"Serverless-LambdaDLQ", "Its asynchronous invocations have an on-failure destination (an SQS queue, alarmed), which Lambda recommends over a DLQ.", nil})
 	nag(s.Aggregation.Function.Role(),

@@ -62,6 +62,7 @@ type Stats struct {
 	Sent      int // Firehose records accepted
 	Calls     int // PutRecordBatch calls
 	Failed    int // Firehose records still refused after every try (their batch is retried)
+	Spilled   int // objects written for batched messages' other hours (Spill)
 }
 
 // Forwarder sends batches to one Firehose stream.
@@ -75,6 +76,9 @@ type Forwarder struct {
 	awsclient.Retry
 	// Observe, when set, gets each batch's Stats.
 	Observe func(Stats)
+	// Spill, when set, writes a batched message into the bronze partitions of its elements' other
+	// hours (nil: only its first element's hour has it).
+	Spill *Spill
 }
 
 // New returns a forwarder to the named stream.
@@ -102,7 +106,7 @@ func Frame(data []byte) ([]byte, bool) {
 // messages and MaxRecordBytes bytes. A message Firehose cannot partition (no event_time its JQ
 // reads: reading.PartitionHour answers as it does) goes in a record of its own, so that however
 // Firehose sends it to errors/ (that sub-record, or the whole record), no reading goes with it.
-func (f *Forwarder) records(ev events.KinesisEvent, st *Stats) []record {
+func (f *Forwarder) records(ev events.KinesisEvent, st *Stats, spill *spillLines) []record {
 	var out []record
 	var cur *record
 	for i := range ev.Records {
@@ -112,6 +116,9 @@ func (f *Forwarder) records(ev events.KinesisEvent, st *Stats) []record {
 			f.log.Warn("not forwarded to bronze: the message cannot be one line (the evaluate function quarantines it)",
 				"event_id", ev.Records[i].EventID, "bytes", len(ev.Records[i].Kinesis.Data))
 			continue
+		}
+		if f.Spill != nil {
+			spill.add(i, line)
 		}
 		if _, partitioned := reading.PartitionHour(line, "event_time"); !partitioned {
 			st.Alone++
@@ -136,7 +143,8 @@ func (f *Forwarder) records(ev events.KinesisEvent, st *Stats) []record {
 // from there, and what follows it is forwarded again (silver keeps one row per reading identity).
 func (f *Forwarder) Handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
 	st := Stats{Records: len(ev.Records)}
-	recs := f.records(ev, &st)
+	var spill spillLines
+	recs := f.records(ev, &st, &spill)
 	all := make([]int, len(recs)) // indexes into recs, in order
 	for i := range all {
 		all[i] = i
@@ -145,13 +153,27 @@ func (f *Forwarder) Handle(ctx context.Context, ev events.KinesisEvent) (events.
 		return f.put(ctx, recs, pending, &st)
 	})
 	resp := events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{}}
+	from := -1 // the first Kinesis record not landed whole: the batch is retried from it
 	if len(pending) > 0 {
 		st.Failed = len(pending)
-		first := recs[pending[0]].first // pending stays in batch order
-		resp.BatchItemFailures = append(resp.BatchItemFailures,
-			events.KinesisBatchItemFailure{ItemIdentifier: ev.Records[first].Kinesis.SequenceNumber})
+		from = recs[pending[0]].first // pending stays in batch order
 		f.log.Error("bronze records not forwarded: the batch is retried from the first of them",
-			"records", len(pending), "from_sequence", ev.Records[first].Kinesis.SequenceNumber, "err", err)
+			"records", len(pending), "from_sequence", ev.Records[from].Kinesis.SequenceNumber, "err", err)
+	}
+	if f.Spill != nil {
+		spilledFrom, n, serr := f.Spill.put(ctx, &spill)
+		st.Spilled = n
+		if spilledFrom >= 0 {
+			f.log.Error("batched messages not written to their other hours: the batch is retried from the first of them",
+				"from_sequence", ev.Records[spilledFrom].Kinesis.SequenceNumber, "err", serr)
+			if from < 0 || spilledFrom < from {
+				from = spilledFrom
+			}
+		}
+	}
+	if from >= 0 {
+		resp.BatchItemFailures = append(resp.BatchItemFailures,
+			events.KinesisBatchItemFailure{ItemIdentifier: ev.Records[from].Kinesis.SequenceNumber})
 	}
 	if f.Observe != nil {
 		f.Observe(st)
@@ -211,6 +233,7 @@ func WriteMetrics(w io.Writer, s Stats, now time.Time) error {
 		Put("Unpartitioned", emf.Count, float64(s.Alone)).
 		Put("FirehoseRecords", emf.Count, float64(s.Sent)).
 		Put("FirehoseCalls", emf.Count, float64(s.Calls)).
-		Put("FailedFirehoseRecords", emf.Count, float64(s.Failed))
+		Put("FailedFirehoseRecords", emf.Count, float64(s.Failed)).
+		Put("SpilledObjects", emf.Count, float64(s.Spilled))
 	return l.Write(w, now)
 }

@@ -311,3 +311,37 @@ func TestAnUnpartitionableMessageTravelsAlone(t *testing.T) {
 	// the readings in 4 records (a bad message ends the record before it), one for each bad message
 	assert.Equal(t, 4+len(bad), fh.Counts().Records)
 }
+
+// TestABatchReachesEveryHourOfItsElements: a batched message whose elements fall in three hours
+// is in each hour's bronze partition (Firehose files it under its first element's hour, the spill
+// under the others), with S3 failing a third of its requests: the batch is retried until every
+// hour has it, and no single reading is spilled.
+func TestABatchReachesEveryHourOfItsElements(t *testing.T) {
+	const bucket = "lake"
+	url, s3c := awstest.S3(t, bucket)
+	fh := awstest.FirehoseStream(t, s3c, bucket, stream, lake.Bronze, firehosebronze.Delimiter, lake.PartitionQuery("event_time"))
+	faults := awstest.NewFaults(0.3, 5)
+	cfg := awstest.Config(url)
+	awstest.WithTransport(faults)(&cfg)
+	flaky := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	fw := firehosebronze.New(fh.Client(), stream, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	fw.Spill = &firehosebronze.Spill{Client: flaky, Bucket: bucket}
+	var spilled int
+	fw.Observe = func(s firehosebronze.Stats) { spilled += s.Spilled }
+	base := time.Date(2026, 6, 1, 9, 50, 0, 0, time.UTC)
+	batch := []byte(`{"device_id":"meter-7","readings":[{"event_time":"2026-06-01T09:50:00Z","power_w":1},` +
+		`{"event_time":"2026-06-01T10:10:00Z","power_w":2},{"event_time":"2026-06-01T11:05:00Z","power_w":3}]}`)
+	msgs := [][]byte{readingAt(1, base, 0), batch, readingAt(2, base.Add(30*time.Minute), 0)}
+	for range 5 { // five streams' worth, so that some spills fail
+		deliver(t, fw, msgs, len(msgs), nil)
+	}
+	injected, _ := faults.Counts()
+	require.Positive(t, injected, "S3 failed some writes")
+	for _, hour := range []string{"09", "10", "11"} {
+		got := bronzeLines(t, s3c, bucket, lake.Bronze+"/dt=2026-06-01/hour="+hour+"/")
+		assert.GreaterOrEqual(t, got[string(batch)], 5, "hour %s holds the batch of every delivery (more after retries: silver keeps each reading once): %v", hour, got)
+	}
+	assert.GreaterOrEqual(t, spilled, 10, "two objects a delivery at least: hours 10 and 11")
+	hour10 := bronzeLines(t, s3c, bucket, lake.Bronze+"/dt=2026-06-01/hour=10/")
+	assert.Len(t, hour10, 2, "hour 10: the batch and the single reading of 10:20, nothing else: %v", hour10)
+}
