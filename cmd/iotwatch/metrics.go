@@ -104,6 +104,10 @@ func (f *metricFlags) declared() (reading.Declared, error) {
 			errs = append(errs, fmt.Errorf("%s: %q is not a number", n.flag, n.s))
 			continue
 		}
+		if n.flag == "--floor" && x == 0 {
+			errs = append(errs, fmt.Errorf("--floor: 0 is not above 0 (leave it out for the default %g)", reading.DefaultDeclaredFloor))
+			continue
+		}
 		*n.v = x
 	}
 	if len(errs) == 0 {

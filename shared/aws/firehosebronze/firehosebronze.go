@@ -118,7 +118,7 @@ func (f *Forwarder) records(ev events.KinesisEvent, st *Stats, spill *spillLines
 			continue
 		}
 		if f.Spill != nil {
-			spill.add(i, line)
+			spill.add(i, ev.Records[i].Kinesis.SequenceNumber, line)
 		}
 		if _, partitioned := reading.PartitionHour(line, "event_time"); !partitioned {
 			st.Alone++

@@ -296,10 +296,14 @@ func NewRules(st *DeviceState, id string, rules []rule.InForce, cat *reading.Cat
 		sl := &d.slots[i]
 		sl.name = r.Name()
 		sl.user = r.UserID
-		if sl.state = st.Rules[string(appendRuleKey(keyBuf[:0], sl.name, r.UserID))]; sl.state != nil { // no key built for a lookup
-			found++
-		}
 		sl.metric, sl.known = cat.Lookup(r.Metric)
+		// A rule on a metric the catalog does not declare (any more) is not in force: its state
+		// is an orphan's, resolved at the next reading as a deleted rule's is.
+		if sl.inForce(r) {
+			if sl.state = st.Rules[string(appendRuleKey(keyBuf[:0], sl.name, r.UserID))]; sl.state != nil { // no key built for a lookup
+				found++
+			}
+		}
 		sl.floor = floorOf(r, cat)
 		if sl.known && (r.Kind == rule.Anomaly || r.Kind == rule.Stuck) && watched&(1<<sl.metric) == 0 {
 			watched |= 1 << sl.metric
@@ -331,12 +335,15 @@ type userRules struct{ from, to, silent int }
 // live reports whether a rule state key belongs to a rule in force.
 func (d *Device) live(k string) bool {
 	for i := range d.slots {
-		if d.slots[i].is(k) {
+		if d.slots[i].inForce(&d.rules[i].Row) && d.slots[i].is(k) {
 			return true
 		}
 	}
 	return false
 }
+
+// inForce reports whether the slot's rule r is judged: silent, or on a metric readings carry.
+func (sl *slot) inForce(r *rule.Row) bool { return sl.known || r.Kind == rule.Silent }
 
 // stats are the device's statistics of metric m (made when missing).
 func (d *Device) stats(m reading.Metric) *TempStats {

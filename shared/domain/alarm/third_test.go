@@ -220,3 +220,44 @@ func TestDeclaredMetricAnomalyTakesItsCatalogFloor(t *testing.T) {
 		assert.Equal(t, tc.opens, len(got) == 1 && got[0].Rule == "voc_anomaly", "floor %v: %v", tc.floor, got)
 	}
 }
+
+// TestAnUndeclaredMetricsEpisodeResolves: an open episode of a rule whose metric the catalog no
+// longer declares resolves at the device's next reading, as a deleted rule's does, and its state
+// goes; declared again, the rule starts afresh.
+func TestAnUndeclaredMetricsEpisodeResolves(t *testing.T) {
+	cat, err := reading.NewCatalog([]reading.Declared{{Name: "voc", Min: 0, Max: 1000}})
+	require.NoError(t, err)
+	voc, _ := cat.Lookup("voc")
+	high := []rule.InForce{{Row: rule.Row{UserID: "ops", Scope: rule.Scope{Kind: rule.Fleet}, Metric: "voc", Kind: rule.High, Warning: threshold.Of(100)}}}
+	st := &DeviceState{}
+	at := func(i int, v float64, withVoc bool) *reading.Reading {
+		r := &reading.Reading{DeviceID: "room-1", EventTime: t0.Add(time.Duration(i) * time.Minute)}
+		r.Set(reading.Temperature, 21)
+		if withVoc {
+			r.Set(voc, v)
+		}
+		return r
+	}
+	var got []alert.Alert
+	emit := func(a alert.Alert) { got = append(got, a) }
+	d := NewRules(st, "room-1", high, cat)
+	d.Apply(at(0, 150, true), emit)
+	d.Finish()
+	require.Len(t, got, 1)
+	require.Equal(t, alert.Open, got[0].Kind)
+
+	got = nil
+	d = NewRules(st, "room-1", high, nil) // the catalog no longer declares voc
+	d.Apply(at(1, 0, false), emit)
+	d.Finish()
+	require.Len(t, got, 1, "the open episode resolves")
+	assert.Equal(t, alert.Resolve, got[0].Kind)
+	assert.Equal(t, alert.Rule("voc_high"), got[0].Rule)
+	assert.Empty(t, st.Rules, "its state goes")
+
+	got = nil
+	d = NewRules(st, "room-1", high, nil)
+	d.Apply(at(2, 0, false), emit)
+	d.Finish()
+	assert.Empty(t, got, "nothing more")
+}

@@ -79,6 +79,10 @@ func (d Declared) Check() error {
 		add("name", "%q is a built-in metric: it needs no declaring", d.Name)
 	case ownField(d.Name):
 		add("name", "%q is a reading's own field, not a metric", d.Name)
+	case d.Name == "sensor":
+		// its stuck rule would be sensor_stuck, the name temperature's stuck rule has kept since
+		// the first edition: two rules would share one name (and one alarm state)
+		add("name", `"sensor" is reserved: its stuck rule would be named sensor_stuck, temperature's`)
 	}
 	if n := utf8.RuneCountInString(d.Unit); n > MaxUnitLen || !utf8.ValidString(d.Unit) {
 		add("unit", "longer than %d characters", MaxUnitLen)
@@ -206,7 +210,12 @@ func ParseCatalog(r io.Reader, name string) (*Catalog, error) {
 		if okMax && !set {
 			row.Errorf("max", "is empty")
 		}
-		d.Floor, _, okFloor = row.Float("floor")
+		var floorSet bool
+		d.Floor, floorSet, okFloor = row.Float("floor")
+		if okFloor && floorSet && d.Floor == 0 {
+			row.Errorf("floor", "0 is not above 0 (leave it empty for the default %g)", DefaultDeclaredFloor)
+			okFloor = false
+		}
 		if okMin && okMax && okFloor {
 			for _, fe := range FieldErrors(d.Check()) {
 				row.Errorf(fe.Field, "%s", fe.Msg)

@@ -76,6 +76,8 @@ func TestParseCatalogRefuses(t *testing.T) {
 		{"a negative floor", "pm25,,0,1,-1", []string{"2:floor"}},
 		{"a unit too long", "pm25," + strings.Repeat("u", 17) + ",0,1,", []string{"2:unit"}},
 		{"declared twice", "pm25,,0,1,\npm25,,0,2,", []string{"3:name"}},
+		{"sensor: its stuck rule would be temperature's", "sensor,,0,1,", []string{"2:name"}},
+		{"a floor of 0", "pm25,,0,1,0", []string{"2:floor"}},
 		{"every problem of every line", "co2,,0,1,\npm25,,5,1,\nvoc,,0,1,-2", []string{"2:name", "3:max", "4:floor"}},
 	}
 	for _, tc := range tests {

@@ -51,23 +51,55 @@ func rulesKnow(rows []rule.Row, cat *reading.Catalog) error {
 	return nil
 }
 
-// reloadMetrics reads the catalog again if it changed (s.mem.Mu held); a bad edit is refused
-// whole (logged), and the catalog in force stays.
-func (s *Store) reloadMetrics() {
-	if s.metrics == nil {
+// reloadMetricsAndRules reads the catalog and the rules file again when either changed (s.mem.Mu
+// held): the two are checked together, as one edit (removing a metric and its rules in the same
+// edit is taken), and a bad edit of either is refused whole (logged), the catalog and the rules in
+// force kept until either file changes again.
+func (s *Store) reloadMetricsAndRules() {
+	changed := func(path string, at time.Time) (time.Time, bool) {
+		fi, err := os.Stat(path)
+		if err != nil {
+			s.log.Error("file unreadable: keeping the catalog and the rules in force", "file", path, "err", err)
+			return at, false
+		}
+		return fi.ModTime(), !fi.ModTime().Equal(at)
+	}
+	var metricsMod, rulesMod time.Time
+	var metricsChanged, rulesChanged bool
+	if s.metrics != nil {
+		metricsMod, metricsChanged = changed(s.metrics.path, s.metrics.modTime)
+	}
+	if s.rules != nil {
+		rulesMod, rulesChanged = changed(s.rules.path, s.rules.modTime)
+	}
+	if !metricsChanged && !rulesChanged {
 		return
 	}
-	fi, err := os.Stat(s.metrics.path)
+	keepCat, keepRows := s.mem.Metrics, s.mem.Rows
+	err := func() error {
+		if s.metrics != nil {
+			cat, _, err := readFile(s.metrics.path, reading.ParseCatalog)
+			if err != nil {
+				return err
+			}
+			s.mem.Metrics = cat
+		}
+		if s.rules != nil {
+			return s.readRules() // with the new catalog
+		}
+		return rulesKnow(s.mem.Rows, s.mem.Metrics)
+	}()
 	if err != nil {
-		s.log.Error("metrics catalog unreadable: keeping the catalog in force", "err", err)
-		return
+		s.mem.Metrics, s.mem.Rows = keepCat, keepRows
+		s.log.Error("metrics catalog or rules file changed but invalid together: keeping the catalog and the rules in force", "err", err)
+	} else if s.metrics != nil {
+		s.log.Info(fmt.Sprintf("metrics catalog reloaded: %d declared", s.mem.Metrics.Len()), "file", s.metrics.path)
 	}
-	if fi.ModTime().Equal(s.metrics.modTime) {
-		return
+	if s.metrics != nil {
+		s.metrics.modTime = metricsMod
 	}
-	if err := s.readMetrics(); err != nil {
-		s.metrics.modTime = fi.ModTime()
-		s.log.Error("metrics catalog changed but is invalid: keeping the catalog in force", "err", err)
+	if s.rules != nil {
+		s.rules.modTime = rulesMod
 	}
 }
 

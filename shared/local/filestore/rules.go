@@ -3,7 +3,6 @@ package filestore
 import (
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/rule"
@@ -41,24 +40,4 @@ func (s *Store) readRules() error {
 	s.mem.Rows, s.rules.modTime = rule.Versioned(s.mem.Rows, rows), mod
 	s.log.Info(fmt.Sprintf("rules reloaded: %d rows, %d users", len(rows), len(users)), "file", s.rules.path)
 	return nil
-}
-
-// reloadRules reads the rules file again if it changed (s.mem.Mu held); a bad edit is refused
-// whole (logged), and the rules in force stay.
-func (s *Store) reloadRules() {
-	if s.rules == nil {
-		return
-	}
-	fi, err := os.Stat(s.rules.path)
-	if err != nil {
-		s.log.Error("rules file unreadable: keeping the rules in force", "err", err)
-		return
-	}
-	if fi.ModTime().Equal(s.rules.modTime) {
-		return
-	}
-	if err := s.readRules(); err != nil {
-		s.rules.modTime = fi.ModTime()
-		s.log.Error("rules file changed but is invalid: keeping the rules in force", "err", err)
-	}
 }

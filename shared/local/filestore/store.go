@@ -313,8 +313,7 @@ func (s *Store) readThresholds() error {
 func (s *Store) Reload() {
 	s.mem.Mu.Lock()
 	defer s.mem.Mu.Unlock()
-	s.reloadMetrics()
-	s.reloadRules()
+	s.reloadMetricsAndRules()
 	s.reloadDevices()
 	if s.thresholdsPath == "" {
 		return
