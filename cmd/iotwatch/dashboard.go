@@ -22,8 +22,8 @@ import (
 	"github.com/iotwatch/iotwatch/shared/local/lakeview"
 )
 
-// openPages opens the pages of an existing lake (cfg.Lake), with the devices, thresholds and rules
-// files (read once).
+// openPages opens the pages of an existing lake (cfg.Lake), with the devices, thresholds, rules
+// and metrics files (read once).
 func openPages(ctx context.Context, cfg dashboard.Config, devicesPath, thresholdsPath, rulesPath, metricsPath string) (*dashboard.Server, error) {
 	if _, err := os.Stat(cfg.Lake); err != nil {
 		return nil, fmt.Errorf("the lake: %w", err)
@@ -33,6 +33,7 @@ func openPages(ctx context.Context, cfg dashboard.Config, devicesPath, threshold
 		return nil, err
 	}
 	cfg.Devices, cfg.Rules = files.devices, lakeview.StaticRules(files.devices, files.configs, files.rows)
+	cfg.Catalog = lakeview.StaticCatalog(files.catalog)
 	return dashboard.New(ctx, cfg)
 }
 
@@ -110,7 +111,7 @@ hours ago (recordings, a stopped run) is shown up to its last reading.`,
 	f.StringVar(&devicesPath, "devices", "", "devices CSV (device_id,name,location): names, and the heatmap's locations")
 	f.StringVar(&thresholdsPath, "thresholds", "", "thresholds CSV: drawn on the device charts")
 	f.StringVar(&rulesPath, "rules", "", "rules file, long form (user_id,scope,metric,rule,…): drawn on the device charts, a location's rules for its devices (--devices)")
-	f.StringVar(&metricsPath, "metrics", "", "metrics catalog (name,unit,min,max,floor): the declared metrics rules may name")
+	f.StringVar(&metricsPath, "metrics", "", "metrics catalog (name,unit,min,max,floor): the declared metrics rules may name, charted on the device pages")
 	f.StringVar(&tlsCert, "tls-cert", "", "certificate (PEM) for HTTPS; without it, loopback only")
 	f.StringVar(&tlsKey, "tls-key", "", "its private key (PEM)")
 	f.StringVar(&addrFile, "addr-file", "", "write the address there once it listens (with --http 127.0.0.1:0)")
@@ -180,7 +181,7 @@ minimum, average and maximum; every reading for a day or less), its thresholds a
 	f.StringVar(&devicesPath, "devices", "", "devices CSV: names and locations")
 	f.StringVar(&thresholdsPath, "thresholds", "", "thresholds CSV: drawn on the charts")
 	f.StringVar(&rulesPath, "rules", "", "rules file, long form: drawn on the charts, a location's rules for its devices (--devices)")
-	f.StringVar(&metricsPath, "metrics", "", "metrics catalog (name,unit,min,max,floor): the declared metrics rules may name")
+	f.StringVar(&metricsPath, "metrics", "", "metrics catalog (name,unit,min,max,floor): the declared metrics rules may name, charted on the device pages")
 	requireFlags(cmd, "lake")
 	return cmd
 }

@@ -13,6 +13,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
 )
 
 func TestReport(t *testing.T) {
@@ -39,6 +42,32 @@ func TestReport(t *testing.T) {
 	code, _, stderr = runCLI(t, "", "report", "--lake", root, "--from", "yesterday", "--out", out)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, `--from "yesterday": want a day`)
+}
+
+// TestReportChartsTheDeclaredMetrics: --metrics reaches the pages: room-1's pm25 (its hourly
+// values in hourly_metric_values) has a chart in the report, in µg/m³, with ops's pm25 rule.
+func TestReportChartsTheDeclaredMetrics(t *testing.T) {
+	root := occupancyLake(t)
+	hour := time.Date(2015, 2, 3, 10, 0, 0, 0, time.UTC)
+	gold := filepath.Join(root, filepath.FromSlash(lake.HourFile(lake.HourlyMetricValuesTable.Prefix, hour)))
+	require.NoError(t, os.MkdirAll(filepath.Dir(gold), 0o755))
+	eng, err := duckdbengine.Open(context.Background(), root)
+	require.NoError(t, err)
+	_, err = eng.DB().Exec(`COPY (SELECT 'room-1' AS device_id, TIMESTAMP '2015-02-03 10:00:00' AS hour_start, 'pm25' AS metric, 60::BIGINT AS readings,
+		12.0 AS value_min, 20.5 AS value_avg, 41.0 AS value_max, 40.0 AS value_p95) TO '` + gold + `' (FORMAT parquet)`)
+	require.NoError(t, err)
+	require.NoError(t, eng.Close())
+	rules := writeFile(t, "rules.csv", "user_id,scope,metric,rule,warning\nops,fleet,pm25,high,35\n")
+	out := filepath.Join(t.TempDir(), "week.html")
+	code, _, stderr := runCLI(t, "", "report", "--lake", root, "--devices", "../../events/devices.csv", "--metrics", "../../events/metrics.csv",
+		"--rules", rules, "--from", "2015-02-02", "--to", "2015-02-05", "--out", out)
+	require.Equal(t, 0, code, stderr)
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	html := string(b)
+	assert.Contains(t, html, `id="chart-room-1-pm25"`)
+	assert.Contains(t, html, "dashed: ops pm25 high warning, 35 µg/m³")
+	assert.NotContains(t, html, `id="chart-room-1-voc"`, "declared, never sent")
 }
 
 func TestServe(t *testing.T) {

@@ -71,6 +71,11 @@ type Config struct {
 	// that an edit of its files shows at the next page, or the files read once (lakeview.StaticRules);
 	// nil: none.
 	Rules lakeview.Rules
+	// Catalog is the metrics catalog in force, read at each page: the device page charts each
+	// declared metric the device has data for, with its unit. A running pipeline's store, so that
+	// an edit of its metrics file shows at the next page, or the file read once
+	// (lakeview.StaticCatalog); nil: the built-in metrics only.
+	Catalog lakeview.Catalog
 	// Live is the running pipeline (nil: the lake only). Actions says whether its acknowledge and
 	// snooze buttons are shown: only where only this machine reaches the pages (no login).
 	Live    Live
@@ -101,7 +106,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	lake, err := lakeview.Open(ctx, lakeview.Config{Lake: cfg.Lake, Devices: cfg.Devices, Rules: cfg.Rules, States: cfg.Live, Now: cfg.Now})
+	lake, err := lakeview.Open(ctx, lakeview.Config{Lake: cfg.Lake, Devices: cfg.Devices, Rules: cfg.Rules, Catalog: cfg.Catalog, States: cfg.Live, Now: cfg.Now})
 	if err != nil {
 		return nil, err
 	}

@@ -91,6 +91,9 @@ func (r *Reader) deviceData(ctx context.Context, id string, from, to time.Time) 
 	if err := read(ctx, c, id, from, to); err != nil {
 		return p, err
 	}
+	if err := r.declaredCharts(ctx, c, id, from, to, p.Raw); err != nil {
+		return p, err
+	}
 	if err := r.thresholdLines(ctx, c, id); err != nil {
 		return p, err
 	}
@@ -106,10 +109,12 @@ func (r *Reader) deviceData(ctx context.Context, id string, from, to time.Time) 
 	return p, err
 }
 
-// chartSet is a device page's charts being read, one per metric, on one time axis.
+// chartSet is a device page's charts being read: one per built-in metric, on one time axis, then
+// one per declared metric the device has data for, each on its own axis (declaredCharts).
 type chartSet struct {
-	charts []Chart
-	x      []int64
+	charts  []Chart
+	x       []int64
+	builtin int // the first charts, the built-ins', on the axis x
 }
 
 // seriesRef names a series by its chart and place: a pointer into a chart's Series would go
@@ -117,7 +122,7 @@ type chartSet struct {
 type seriesRef struct{ chart, series int }
 
 func newChartSet() *chartSet {
-	c := &chartSet{charts: make([]Chart, len(metrics))}
+	c := &chartSet{charts: make([]Chart, len(metrics)), builtin: len(metrics)}
 	for i, m := range metrics {
 		c.charts[i] = Chart{ID: m.id, Title: m.title, Unit: m.unit}
 	}
@@ -139,10 +144,13 @@ func (c *chartSet) point(t int64, series []seriesRef, v []sql.NullFloat64) {
 	}
 }
 
-// done gives every chart the time axis.
+// done gives every built-in chart the time axis (a declared metric's chart has its own).
 func (c *chartSet) done() []Chart {
 	for i := range c.charts {
-		c.charts[i].X, c.charts[i].Points = c.x, len(c.x)
+		if i < c.builtin {
+			c.charts[i].X = c.x
+		}
+		c.charts[i].Points = len(c.charts[i].X)
 	}
 	return c.charts
 }
@@ -223,7 +231,7 @@ func (r *Reader) thresholdLines(ctx context.Context, c *chartSet, id string) err
 		return fmt.Errorf("reading the rules in force for %s: %w", id, err)
 	}
 	for _, f := range rules {
-		chart := chartOf(f.Metric)
+		chart := c.chartOf(f.Metric)
 		if chart < 0 {
 			continue
 		}
@@ -261,7 +269,7 @@ func (c *chartSet) shade(eps []Episode, from, to time.Time) {
 			end = to
 		}
 		b := Band{From: max(e.Start.Unix(), from.Unix()), To: min(end.Unix(), to.Unix()), Severity: e.Severity, Label: e.User + " " + e.Rule}
-		chart := episodeChart(e.Rule)
+		chart := c.episodeChart(e.Rule)
 		for i := range c.charts {
 			if chart == i || chart < 0 {
 				c.charts[i].Bands = append(c.charts[i].Bands, b)
@@ -273,18 +281,18 @@ func (c *chartSet) shade(eps []Episode, from, to time.Time) {
 // episodeChart is the chart an episode of the rule is shaded on: its metric's (rule.ParseName);
 // -1, every chart, for device_silent, for a rule on a metric with no chart, and for a name it
 // cannot read.
-func episodeChart(name string) int {
+func (c *chartSet) episodeChart(name string) int {
 	metric, kind, ok := rule.ParseName(alert.Rule(name))
 	if !ok || kind == rule.Silent {
 		return -1
 	}
-	return chartOf(metric)
+	return c.chartOf(metric)
 }
 
-// chartOf is the chart of a metric (-1: none).
-func chartOf(metric string) int {
-	for i, m := range metrics {
-		if m.id == metric {
+// chartOf is the chart of a metric, a built-in or a declared one (-1: none).
+func (c *chartSet) chartOf(metric string) int {
+	for i, ch := range c.charts {
+		if ch.ID == metric {
 			return i
 		}
 	}

@@ -36,6 +36,9 @@ type Config struct {
 	Devices []device.Device
 	// Rules are the rules in force a device's charts draw, read at each page (nil: none).
 	Rules Rules
+	// Catalog is the metrics catalog in force, read at each page: a device's page charts each
+	// declared metric the device has data for (nil: the built-in metrics only).
+	Catalog Catalog
 	// States are the running pipeline's (nil: the lake only).
 	States States
 	// Now is the clock (time.Now when nil).

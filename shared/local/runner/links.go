@@ -93,10 +93,10 @@ func (p *pipeline) stopLinks() {
 }
 
 // dashboard is the pages over the run's lake, with the run's states, counters and actions, and
-// the rules its store holds now: the store follows the thresholds and rules files (Reload), so a
-// page drawn after an edit draws the edited thresholds.
+// the rules and metrics catalog its store holds now: the store follows the thresholds, rules and
+// metrics files (Reload), so a page drawn after an edit draws the edited thresholds and metrics.
 func (p *pipeline) dashboard(cfg Config, api *links.API, actions bool) (*dashboard.Server, error) {
-	dc := dashboard.Config{Lake: cfg.Lake, Rules: lakeview.StoreRules{Store: p.store}, Live: live{p: p, api: api}, Actions: actions,
+	dc := dashboard.Config{Lake: cfg.Lake, Rules: lakeview.StoreRules{Store: p.store}, Catalog: p.store.Catalog, Live: live{p: p, api: api}, Actions: actions,
 		Loopback: actions, Log: cfg.Log}
 	var err error
 	if dc.Devices, err = dashboard.ReadDevices(cfg.Devices); err != nil { // the names; the rules are the store's
