@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
 	"github.com/iotwatch/iotwatch/shared/testsupport/lakegen"
 )
@@ -52,6 +53,7 @@ type dashboard struct {
 		Type       string `json:"type"`
 		Datasource struct{ Type, UID string }
 		Targets    []target `json:"targets"`
+		Repeat     string   `json:"repeat"`
 	} `json:"panels"`
 }
 
@@ -135,6 +137,7 @@ func TestAthenaPanelsRunOnTheLake(t *testing.T) {
 	e, err := duckdbengine.Open(ctx, l.Root)
 	require.NoError(t, err)
 	defer e.Close()
+	writeDeclared(t, e, l)
 	require.NoError(t, e.DefineViews(ctx))
 	// Trino's from_iso8601_timestamp, for DuckDB.
 	_, err = e.DB().ExecContext(ctx, "CREATE MACRO from_iso8601_timestamp(s) AS CAST(s AS TIMESTAMPTZ)")
@@ -221,6 +224,12 @@ func TestAthenaPanelsRunOnTheLake(t *testing.T) {
 				for _, row := range run(what, tg.RawSQL, *tg.Format, vars) {
 					shown.WriteString(strings.Join(row, " ") + "\n")
 				}
+				if p.Repeat != "" {
+					assert.Contains(t, vars, p.Repeat, "%s repeats for a variable the dashboard defines", what)
+					assert.Contains(t, tg.RawSQL, "${"+p.Repeat+":sqlstring}", "%s reads the variable it repeats for", what)
+					one := map[string][]string{"device": vars["device"], p.Repeat: {"pm25"}}
+					assert.NotEmpty(t, run(what+" repeated for pm25", tg.RawSQL, *tg.Format, one))
+				}
 				if !strings.Contains(tg.RawSQL, "FROM alerts") {
 					continue
 				}
@@ -235,13 +244,28 @@ func TestAthenaPanelsRunOnTheLake(t *testing.T) {
 		}
 		if strings.Contains(f, "lake") {
 			assert.Contains(t, vars["metric"], "co2", "%s: the metric variable offers the lake's metrics", f)
+			assert.Equal(t, []string{"pm25", "power_w"}, vars["declared"], "%s: the declared variable offers the lake's declared metrics", f)
 			for _, want := range []string{"co2_high", "temperature_high", "device_silent"} {
 				assert.Contains(t, shown.String(), want, "%s: no panel shows %s", f, want)
 			}
 		}
 	}
-	assert.Equal(t, 9, panels, "the Athena panels")
-	assert.Equal(t, 2, variables, "the Athena query variables (device, metric)")
+	assert.Equal(t, 10, panels, "the Athena panels")
+	assert.Equal(t, 3, variables, "the Athena query variables (device, metric, declared)")
+}
+
+// writeDeclared writes hourly_metric_values for every hour of the lake's gold: pm25 for every
+// device, power_w for the first (the declared metrics of docs/metrics.md's example).
+func writeDeclared(t *testing.T, e *duckdbengine.Engine, l lakegen.Lake) {
+	t.Helper()
+	for h := l.End.Add(-48 * time.Hour); h.Before(l.End); h = h.Add(time.Hour) {
+		out := filepath.Join(l.Root, filepath.FromSlash(lake.HourFile(lake.HourlyMetricValuesTable.Prefix, h)))
+		require.NoError(t, os.MkdirAll(filepath.Dir(out), 0o755))
+		_, err := e.DB().Exec(fmt.Sprintf(`COPY (SELECT device_id, TIMESTAMP '%s' AS hour_start, metric, 60::BIGINT AS readings, 10.0 AS value_min,
+			20.0 AS value_avg, 30.0 AS value_max, 29.0 AS value_p95 FROM (VALUES ('room-000', 'pm25'), ('room-001', 'pm25'), ('room-002', 'pm25'),
+			('room-000', 'power_w')) v(device_id, metric)) TO '%s' (FORMAT parquet)`, h.Format("2006-01-02 15:04:05"), out))
+		require.NoError(t, err)
+	}
 }
 
 // emitted is every metric name the functions put (lambdametrics.go and silencelambda.go), read
