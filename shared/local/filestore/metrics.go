@@ -91,7 +91,11 @@ func (s *Store) reloadMetricsAndRules() {
 	}()
 	if err != nil {
 		s.mem.Metrics, s.mem.Rows = keepCat, keepRows
-		s.log.Error("metrics catalog or rules file changed but invalid together: keeping the catalog and the rules in force", "err", err)
+		if s.metrics == nil {
+			s.log.Error("rules file changed but is invalid: keeping the rules in force", "err", err)
+		} else {
+			s.log.Error("metrics catalog or rules file changed but invalid together: keeping the catalog and the rules in force", "err", err)
+		}
 	} else if s.metrics != nil {
 		s.log.Info(fmt.Sprintf("metrics catalog reloaded: %d declared", s.mem.Metrics.Len()), "file", s.metrics.path)
 	}
