@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sort"
 	"strings"
 
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/domain/rule"
-	"github.com/iotwatch/iotwatch/shared/local/durable"
 )
 
 // MetricsFile is a metrics catalog file as `iotwatch metrics put|list|delete` change it, with
@@ -121,12 +119,5 @@ func (f MetricsFile) write(ds []reading.Declared) error {
 	if err := reading.WriteCatalog(&b, ds); err != nil {
 		return err
 	}
-	perm := os.FileMode(0o644)
-	if fi, err := os.Stat(f.Path); err == nil {
-		perm = fi.Mode().Perm()
-	}
-	if err := durable.WriteFile(f.Path, b.Bytes(), perm); err != nil {
-		return fmt.Errorf("writing %s: %w", f.Path, err)
-	}
-	return nil
+	return replaceFile(f.Path, b.Bytes())
 }

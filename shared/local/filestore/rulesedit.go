@@ -120,12 +120,18 @@ func (f RulesFile) write(rows []rule.Row) error {
 	if err := rule.WriteCSV(&b, rows); err != nil {
 		return err
 	}
+	return replaceFile(f.Path, b.Bytes())
+}
+
+// replaceFile replaces the file at path with body durably (a run reads the old file or the new,
+// never a part), keeping its permissions (0644 for a new file).
+func replaceFile(path string, body []byte) error {
 	perm := os.FileMode(0o644)
-	if fi, err := os.Stat(f.Path); err == nil {
+	if fi, err := os.Stat(path); err == nil {
 		perm = fi.Mode().Perm()
 	}
-	if err := durable.WriteFile(f.Path, b.Bytes(), perm); err != nil {
-		return fmt.Errorf("writing %s: %w", f.Path, err)
+	if err := durable.WriteFile(path, body, perm); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
 }
