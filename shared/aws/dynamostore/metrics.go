@@ -89,20 +89,7 @@ func (s *Store) PutMetrics(ctx context.Context, ds []reading.Declared) error {
 	if err != nil {
 		return err
 	}
-	merged := append([]reading.Declared(nil), held...)
-	at := map[string]int{}
-	for i, d := range merged {
-		at[d.Name] = i
-	}
-	for _, d := range ds {
-		if i, ok := at[d.Name]; ok {
-			merged[i] = d
-			continue
-		}
-		at[d.Name] = len(merged)
-		merged = append(merged, d)
-	}
-	if _, err := reading.NewCatalog(merged); err != nil {
+	if _, err := reading.NewCatalog(reading.UpsertDeclared(held, ds)); err != nil {
 		return fmt.Errorf("the table's catalog would be invalid, nothing written:\n%w", err)
 	}
 	reqs := make([]types.WriteRequest, 0, len(ds))

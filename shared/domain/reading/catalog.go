@@ -57,7 +57,7 @@ type Catalog struct {
 	index    map[string]Metric
 }
 
-// FieldError is a problem with one field of a declared metric.
+// FieldError is a problem with one field of a declared metric (or of a rule's row: rule.FieldError).
 type FieldError struct {
 	Field string
 	Msg   string
@@ -114,7 +114,7 @@ func (d Declared) WithDefaults() Declared {
 	return d
 }
 
-// FieldErrors are the *FieldError of an error Check or NewCatalog returned.
+// FieldErrors are the *FieldError of an error Check returned (joined, or one alone).
 func FieldErrors(err error) []*FieldError {
 	var out []*FieldError
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
@@ -251,6 +251,26 @@ func WriteCatalog(w io.Writer, ds []Declared) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// UpsertDeclared is held with ds put over it: a metric of the same name replaced in place, a new
+// one appended (with its defaults: WithDefaults), as a put of the table or of a metrics file does.
+func UpsertDeclared(held, ds []Declared) []Declared {
+	out := append([]Declared(nil), held...)
+	at := make(map[string]int, len(out))
+	for i, d := range out {
+		at[d.Name] = i
+	}
+	for _, d := range ds {
+		d = d.WithDefaults()
+		if i, ok := at[d.Name]; ok {
+			out[i] = d
+			continue
+		}
+		at[d.Name] = len(out)
+		out = append(out, d)
+	}
+	return out
 }
 
 // Declared returns the declared metrics, in catalog order (a copy).

@@ -132,11 +132,7 @@ func (d *Decoder) Decode(data []byte, opts Options) (Reading, error) {
 func (d *Decoder) DecodeInto(r *Reading, data []byte, opts Options) error {
 	*r = Reading{}
 	var f fields
-	if n := d.Catalog.Len(); n > 0 {
-		if len(d.decl) != n {
-			d.decl = make([]field, n)
-		}
-		f.cat, f.decl = d.Catalog, d.decl
+	if d.withCatalog(&f) {
 		defer f.clearDeclared()
 	}
 	s := scanner{b: data, lineBreak: -1, batch: &d.batch}
@@ -165,11 +161,7 @@ func (d *Decoder) DecodeInto(r *Reading, data []byte, opts Options) error {
 // nest). An element's unknown fields are ignored, as a single message's are.
 func (d *Decoder) DecodeMessage(data []byte, opts Options, dst []Reading) (readings []Reading, bad []ElementRejection, err error) {
 	var f fields
-	if n := d.Catalog.Len(); n > 0 {
-		if len(d.decl) != n {
-			d.decl = make([]field, n)
-		}
-		f.cat, f.decl = d.Catalog, d.decl
+	if d.withCatalog(&f) {
 		defer f.clearDeclared()
 	}
 	s := scanner{b: data, lineBreak: -1, batch: &d.batch}
@@ -199,6 +191,20 @@ func (d *Decoder) DecodeMessage(data []byte, opts Options, dst []Reading) (readi
 		}
 	}
 	return dst, bad, nil
+}
+
+// withCatalog readies f for the declared metrics of d.Catalog (the decoder's fields for them,
+// which the caller clears after the message: f.clearDeclared); false when it declares none.
+func (d *Decoder) withCatalog(f *fields) bool {
+	n := d.Catalog.Len()
+	if n == 0 {
+		return false
+	}
+	if len(d.decl) != n {
+		d.decl = make([]field, n)
+	}
+	f.cat, f.decl = d.Catalog, d.decl
+	return true
 }
 
 // message checks the message's size and scans it into f (a batched message's elements into

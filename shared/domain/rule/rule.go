@@ -217,18 +217,7 @@ func ParseKey(user, scope, metric, kind string, metrics Metrics) (Key, error) {
 }
 
 // FieldErrors are the *FieldErrors err joins (Validate's, ParseKey's).
-func FieldErrors(err error) []*FieldError {
-	var out []*FieldError
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			var fe *FieldError
-			if errors.As(e, &fe) {
-				out = append(out, fe)
-			}
-		}
-	}
-	return out
-}
+func FieldErrors(err error) []*FieldError { return reading.FieldErrors(err) }
 
 // DescribeKey names a row's key in messages.
 func DescribeKey(k Key) string {
@@ -308,13 +297,8 @@ func DefaultFloor(metric string) float64 {
 	return 0.1
 }
 
-// FieldError is one invalid field of a row.
-type FieldError struct {
-	Field string
-	Msg   string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+// FieldError is one invalid field of a row (the same as a declared metric's).
+type FieldError = reading.FieldError
 
 // MinSilentSeconds and MinRemindSeconds are the least values of those durations.
 const (

@@ -50,19 +50,7 @@ func (f MetricsFile) PutMetrics(_ context.Context, ds []reading.Declared) error 
 	if err != nil {
 		return err
 	}
-	at := map[string]int{}
-	for i, d := range held {
-		at[d.Name] = i
-	}
-	for _, d := range ds {
-		d = d.WithDefaults()
-		if i, ok := at[d.Name]; ok {
-			held[i] = d
-			continue
-		}
-		at[d.Name] = len(held)
-		held = append(held, d)
-	}
+	held = reading.UpsertDeclared(held, ds)
 	if _, err := reading.NewCatalog(held); err != nil {
 		return fmt.Errorf("the metrics file would be invalid, nothing written:\n%w", err)
 	}
