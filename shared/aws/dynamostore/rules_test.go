@@ -18,6 +18,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/domain/rule"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
@@ -218,3 +219,35 @@ func TestRulesPutListDelete(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestCatalogIsReadWithTheFleet: the metrics catalog comes from the fleet's partition in the
+// Query that reads the fleet's rows (none of its own), is cached with them, and an edit reaches
+// the store within the bound; the fleet's rules may name its metrics.
+func TestCatalogIsReadWithTheFleet(t *testing.T) {
+	ctx := context.Background()
+	calls := &awsclient.Counter{}
+	_, client := awstest.DynamoDB(t, awstest.WithAPIOptions(calls.Add))
+	awstest.CreateTable(t, client, "iotwatch")
+	s := dynamostore.New(client, "iotwatch")
+	now := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	s.Now = func() time.Time { return now }
+	require.NoError(t, s.PutMetrics(ctx, []reading.Declared{{Name: "pm25", Unit: "µg/m³", Min: 0, Max: 1000}}))
+	require.NoError(t, s.PutRules(ctx, []rule.Row{row("ops", "fleet", "pm25", rule.High, 35)}))
+	calls.Take()
+	cat, err := s.Catalog(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "µg/m³", cat.Unit("pm25"))
+	d, err := s.LoadDevice(ctx, "room-1")
+	require.NoError(t, err)
+	require.Len(t, d.Rows, 1)
+	assert.Equal(t, "pm25", d.Rows[0].Metric)
+	assert.Equal(t, map[string]int{"DynamoDB.Query": 1 + 1}, calls.Take(), "the fleet's partition once (catalog and rows), the device's own")
+
+	require.NoError(t, s.PutMetrics(ctx, []reading.Declared{{Name: "voc", Unit: "ppb", Min: 0, Max: 60000}}))
+	now = now.Add(table60s - time.Second)
+	cat, _ = s.Catalog(ctx)
+	assert.False(t, cat.Known("voc"), "within the bound: the catalog read before")
+	now = now.Add(time.Second)
+	cat, _ = s.Catalog(ctx)
+	assert.True(t, cat.Known("voc"), "at the bound: read again")
+}
