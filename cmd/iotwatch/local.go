@@ -195,8 +195,9 @@ with --cert, --key, --ca, the IoTDataEndpoint:8883 as --broker and the thing nam
 				return fmt.Errorf("give either --readings or --csv")
 			}
 			if rebase {
-				src = &simulate.Rebase{Source: src, Start: time.Now().UTC()}
+				src = &simulate.Rebase{Source: src}
 			}
+			src = &simulate.Warnings{Source: src, Warn: func(s string) { fmt.Fprintln(stderr, "simulate: warning: "+s) }}
 			var an *simulate.Anomalies
 			if anomalies > 0 {
 				an = simulate.NewAnomalies(src, anomalies, seed)
@@ -239,7 +240,7 @@ with --cert, --key, --ca, the IoTDataEndpoint:8883 as --broker and the thing nam
 	f.IntVar(&devices, "devices", 1, "with --csv: as how many devices")
 	f.Float64Var(&o.Rate, "rate", 0, "readings per second (0: as fast as possible)")
 	f.IntVar(&batch, "batch", 1, "readings a message: each device's readings sent N to a message (at most 100)")
-	f.BoolVar(&rebase, "rebase", false, "shift event times so the first reading is now, keeping the spacing")
+	f.BoolVar(&rebase, "rebase", false, "stamp each reading with the time it is sent (the recording's values and order, at the pace sent): a recording played as live")
 	f.Float64Var(&anomalies, "anomalies", 0, "fraction of messages turned into spikes, stuck values, dropouts and malformed messages")
 	f.Uint64Var(&seed, "seed", 1, "seed of the anomalies")
 	f.BoolVar(&o.TLS, "tls", false, "connect with TLS (AWS IoT Core: port 8883)")

@@ -515,6 +515,7 @@ func (p *pipeline) serve(ctx context.Context) {
 	cpTick := time.NewTicker(p.cfg.CheckpointEvery)
 	defer cpTick.Stop()
 	lastMsgs, lastTime := int64(0), time.Now()
+	lastRejected := map[reading.Reason]int{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -536,9 +537,21 @@ func (p *pipeline) serve(ctx context.Context) {
 			if p.cfg.Progress != nil && (msgs != lastMsgs || p.lag() > 0) {
 				p.mu.Lock()
 				alerts := total(p.sum.Alerts)
+				// the rejections since the last line, as they happen (the summary has them all)
+				rejected := reading.Counts{}
+				for r, n := range p.sum.Rejected {
+					if d := n - lastRejected[r]; d > 0 {
+						rejected[r] = d
+					}
+					lastRejected[r] = n
+				}
 				p.mu.Unlock()
-				fmt.Fprintf(p.cfg.Progress, "%s  %8.0f readings/s  %d messages  %d alerts  lag %d\n", now.Format("15:04:05"),
-					float64(msgs-lastMsgs)/now.Sub(lastTime).Seconds(), msgs, alerts, p.lag())
+				var rej string
+				if n := rejected.Total(); n > 0 {
+					rej = fmt.Sprintf("  rejected %d: %s", n, rejected)
+				}
+				fmt.Fprintf(p.cfg.Progress, "%s  %8.0f readings/s  %d messages  %d alerts  lag %d%s\n", now.Format("15:04:05"),
+					float64(msgs-lastMsgs)/now.Sub(lastTime).Seconds(), msgs, alerts, p.lag(), rej)
 			}
 			lastMsgs, lastTime = msgs, now
 		}

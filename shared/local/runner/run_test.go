@@ -11,11 +11,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -521,4 +525,36 @@ func TestBasicIngestTopic(t *testing.T) {
 	assert.Equal(t, int64(5), sum.Messages)
 	assert.Equal(t, 5, sum.Readings)
 	assert.Len(t, readLake(t, lakeDir, "bronze"), 5)
+}
+
+// TestProgressShowsRejectionsAsTheyHappen: the progress line counts the readings refused since
+// the line before, by reason (readings an hour ahead of the clock are future_event_time).
+func TestProgressShowsRejectionsAsTheyHappen(t *testing.T) {
+	th, _ := thresholdsFile(t)
+	progress := &syncBuffer{}
+	p := start(t, t.TempDir(), th, func(c *runner.Config) { c.Progress = progress })
+	var lines strings.Builder
+	ahead := time.Now().UTC().Add(time.Hour).Truncate(time.Second)
+	for m := range 3 {
+		fmt.Fprintf(&lines, `{"device_id":"room-1","event_time":%q,"temperature":21}`+"\n", ahead.Add(time.Duration(m)*time.Minute).Format(time.RFC3339))
+	}
+	lines.WriteString(`{"device_id":"room-1","event_time":"2026-03-01T08:00:00Z","temperature":"warm"}` + "\n")
+	res, err := simulate.Publish(context.Background(), simulate.NewLines(strings.NewReader(lines.String())), simulate.Options{Broker: p.addr})
+	require.NoError(t, err)
+	require.Equal(t, 4, res.Acked)
+	re := regexp.MustCompile(`rejected (\d+): (.*)`)
+	counted := func() (int, bool) {
+		total := 0
+		for _, g := range re.FindAllStringSubmatch(progress.String(), -1) {
+			n, _ := strconv.Atoi(g[1])
+			total += n
+			assert.Regexp(t, `^(bad_metric \d+|future_event_time \d+|bad_metric \d+, future_event_time \d+)$`, g[2])
+		}
+		return total, total >= 4
+	}
+	wait.Until(t, 10*time.Second, "progress lines with the 4 rejections", counted)
+	sum := p.finish(t)
+	assert.Equal(t, 4, reading.Counts(sum.Rejected).Total())
+	total, _ := counted()
+	assert.Equal(t, 4, total, "each rejection on one progress line: %s", progress.String())
 }

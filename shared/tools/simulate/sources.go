@@ -105,13 +105,17 @@ func (d *Devices) Next() (Message, error) {
 	return m, nil
 }
 
-// Rebase shifts every reading's event_time by the same amount, so that the first reading is at
-// Start: the recording plays as if it were happening now, with its spacing kept.
+// Rebase stamps every reading with the time it is taken to be sent (Now), keeping the recording's
+// values and order: a recording plays as if it were happening now, at the pace it is sent. (It
+// used to keep the recording's spacing from a first reading at the start; sent faster than the
+// recording ran, event times then raced ahead of the clock and the pipeline refused them as
+// future_event_time.) Stamps strictly increase, so no two readings of a device share an instant
+// (an identity without msg_id). A message without a readable event_time is sent unchanged.
 type Rebase struct {
 	Source
-	Start time.Time
-	shift time.Duration
-	set   bool
+	// Now is the clock (time.Now when nil).
+	Now  func() time.Time
+	last time.Time
 }
 
 // Next implements Source.
@@ -120,23 +124,44 @@ func (r *Rebase) Next() (Message, error) {
 	if err != nil {
 		return m, err
 	}
-	return r.shifted(m), nil
+	return r.stamped(m), nil
 }
 
-func (r *Rebase) shifted(m Message) Message {
+func (r *Rebase) stamped(m Message) Message {
 	var obj map[string]any
 	if json.Unmarshal(m.Payload, &obj) != nil {
 		return m
 	}
-	s, _ := obj["event_time"].(string)
-	t, ok := reading.ParseTime([]byte(s))
-	if !ok {
+	stamp := func(e map[string]any) bool {
+		s, _ := e["event_time"].(string)
+		if _, ok := reading.ParseTime([]byte(s)); !ok {
+			return false
+		}
+		now := time.Now
+		if r.Now != nil {
+			now = r.Now
+		}
+		t := now().UTC()
+		if !t.After(r.last) {
+			t = r.last.Add(time.Microsecond)
+		}
+		r.last = t
+		e["event_time"] = t.Format(time.RFC3339Nano)
+		return true
+	}
+	changed := false
+	if els, ok := obj["readings"].([]any); ok { // a batched message: each element its own stamp
+		for _, el := range els {
+			if e, ok := el.(map[string]any); ok && stamp(e) {
+				changed = true
+			}
+		}
+	} else {
+		changed = stamp(obj)
+	}
+	if !changed {
 		return m
 	}
-	if !r.set {
-		r.shift, r.set = r.Start.Sub(t), true
-	}
-	obj["event_time"] = t.Add(r.shift).Format(time.RFC3339Nano)
 	b, err := json.Marshal(obj)
 	if err != nil {
 		return m

@@ -52,8 +52,17 @@ func TestDevicesRebaseAnomalies(t *testing.T) {
 		t.Fatal(err)
 	}
 	src, _ := NewDevices(data, "datatest.txt", 3)
-	start := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	msgs := all(t, &Rebase{Source: src, Start: start})
+	// the clock moves 5 ms a reading (200 a second); it stands still at the 4th reading
+	clock := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	calls := 0
+	now := func() time.Time {
+		calls++
+		if calls != 4 {
+			clock = clock.Add(5 * time.Millisecond)
+		}
+		return clock
+	}
+	msgs := all(t, &Rebase{Source: src, Now: now})
 	if len(msgs) != 3*2665 || msgs[0].Topic != "devices/room-1/readings" || msgs[2].Topic != "devices/room-3/readings" {
 		t.Fatalf("%d messages, first topics %s %s", len(msgs), msgs[0].Topic, msgs[2].Topic)
 	}
@@ -64,8 +73,28 @@ func TestDevicesRebaseAnomalies(t *testing.T) {
 		json.Unmarshal(m.Payload, &r)
 		return r.EventTime
 	}
-	if !times(msgs[0]).Equal(start) || times(msgs[3]).Sub(times(msgs[0])) != 59*time.Second {
-		t.Errorf("rebased times %s, %s: want the first at %s and the spacing kept (59 s in the recording)", times(msgs[0]), times(msgs[3]), start)
+	first := time.Date(2026, 11, 22, 10, 0, 0, 5e6, time.UTC)
+	if !times(msgs[0]).Equal(first) || times(msgs[3]).Sub(times(msgs[2])) != time.Microsecond || times(msgs[4]).Sub(times(msgs[0])) != 15*time.Millisecond {
+		t.Errorf("rebased times %s, %s, %s, %s: want each reading at the clock when taken (from %s), strictly increasing",
+			times(msgs[0]), times(msgs[2]), times(msgs[3]), times(msgs[4]), first)
+	}
+	for i := 1; i < len(msgs); i++ {
+		if !times(msgs[i]).After(times(msgs[i-1])) {
+			t.Fatalf("reading %d at %s, not after %s", i, times(msgs[i]), times(msgs[i-1]))
+		}
+	}
+	var batched []Message
+	src, _ = NewDevices(data, "datatest.txt", 2)
+	bs := &Batches{Source: &Rebase{Source: src, Now: now}, N: 3}
+	batched = all(t, bs)
+	var b struct {
+		Readings []struct {
+			EventTime time.Time `json:"event_time"`
+		} `json:"readings"`
+	}
+	if err := json.Unmarshal(batched[0].Payload, &b); err != nil || len(b.Readings) != 3 || !b.Readings[2].EventTime.After(b.Readings[0].EventTime) ||
+		b.Readings[0].EventTime.Before(first) {
+		t.Errorf("a batch of rebased readings: %s (%v)", batched[0].Payload, err)
 	}
 	src, _ = NewDevices(data, "datatest.txt", 1)
 	an := NewAnomalies(src, 0.05, 3)
