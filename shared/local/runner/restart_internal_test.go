@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -74,4 +75,24 @@ func BenchmarkRestartWith1GBLog(b *testing.B) {
 	b.ReportMetric(float64(ready.Milliseconds()), "ms-to-accepting")
 	b.ReportMetric(float64(firstBatch.Milliseconds()), "ms-to-first-checkpoint")
 	b.ReportMetric(float64(n), "records-in-log")
+}
+
+// TestAggregationProgress: a line at the first hour, then a second at most, and one at the last, with the rate and
+// the time left.
+func TestAggregationProgress(t *testing.T) {
+	var b strings.Builder
+	at := time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)
+	now := func() time.Time { return at }
+	progress := aggregationProgress(&b, now)
+	for done := 1; done <= 10; done++ {
+		at = at.Add(300 * time.Millisecond)
+		progress(done, 10)
+	}
+	want := "01:00:00  aggregating: 1 of 10 hours, 3.3 hours/s, about 3s left\n" +
+		"01:00:01  aggregating: 5 of 10 hours, 3.3 hours/s, about 2s left\n" +
+		"01:00:02  aggregating: 9 of 10 hours, 3.3 hours/s, about 0s left\n" +
+		"01:00:03  aggregating: 10 of 10 hours, 3.3 hours/s, about 0s left\n"
+	if b.String() != want {
+		t.Errorf("progress:\n%s\nwant:\n%s", b.String(), want)
+	}
 }

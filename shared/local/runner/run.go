@@ -684,6 +684,11 @@ func (p *pipeline) aggregateTouched(ctx context.Context) error {
 	acfg := aggregate.DefaultConfig
 	acfg.Interval, acfg.Concurrency = p.cfg.Interval, 1
 	acfg.Yesterday = true // a day's daily_metrics, once its late window has passed, even if no later reading touches it
+	if p.stopping.Load() && p.cfg.Progress != nil {
+		acfg.Progress = aggregationProgress(p.cfg.Progress, time.Now)
+		fmt.Fprintf(p.cfg.Progress, "%s  aggregating %d hours into silver and gold\n",
+			time.Now().Format("15:04:05"), len(hours))
+	}
 	res, err := aggregate.NewHandler(p.cfg.Aggregator, acfg, p.cfg.Log, nil).WithCatalog(p.store.Catalog).Run(ctx, hours)
 	p.mu.Lock()
 	p.sum.Hours = append(p.sum.Hours, res.Hours...)
@@ -693,6 +698,23 @@ func (p *pipeline) aggregateTouched(ctx context.Context) error {
 		return fmt.Errorf("aggregating %d hours: %w", len(hours), err)
 	}
 	return p.savePendingHours()
+}
+
+// aggregationProgress prints the hours aggregated, their rate and the time left, once a second
+// at most and at the last hour.
+func aggregationProgress(w io.Writer, now func() time.Time) func(done, total int) {
+	start := now()
+	var last time.Time
+	return func(done, total int) {
+		t := now()
+		if done < total && t.Sub(last) < Tick {
+			return
+		}
+		last = t
+		rate := float64(done) / max(t.Sub(start).Seconds(), 1e-3)
+		left := time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second)
+		fmt.Fprintf(w, "%s  aggregating: %d of %d hours, %.1f hours/s, about %s left\n", t.Format("15:04:05"), done, total, rate, left)
+	}
 }
 
 func (p *pipeline) summary() Summary {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -109,6 +110,9 @@ type Config struct {
 	// them, hourly_metric_values and daily_metric_values aggregate them. nil: the built-ins only.
 	// A metric it no longer declares leaves silver at the next rewrite of an hour; bronze keeps it.
 	Catalog *reading.Catalog
+	// Progress, when set, is called after each hour with the hours done (failed ones included)
+	// and the hours of the run; calls may come from several goroutines, one at a time.
+	Progress func(done, total int)
 }
 
 // DefaultConfig: a 2-hour late window, readings every 60 s, backfills of at most 12 hours per
@@ -296,11 +300,19 @@ func (h *Handler) run(ctx context.Context, hours []time.Time, yesterday bool) (R
 	errs := make([]error, len(hours))
 	var g errgroup.Group // errors stay per hour, in errs
 	g.SetLimit(max(1, h.cfg.Concurrency))
+	var progress sync.Mutex
+	done := 0
 	for i, hr := range hours {
 		g.Go(func() error {
 			results[i], errs[i] = h.agg.AggregateHour(ctx, Hour{Start: hr, ExpectedReadings: expected, Catalog: cat})
 			if errs[i] != nil {
 				errs[i] = fmt.Errorf("hour %s: %w", hr.Format(HourLayout), errs[i])
+			}
+			if h.cfg.Progress != nil {
+				progress.Lock()
+				done++
+				h.cfg.Progress(done, len(hours))
+				progress.Unlock()
 			}
 			return nil
 		})

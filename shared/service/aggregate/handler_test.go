@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -340,5 +341,23 @@ func TestAnInvocationHoldsTheLease(t *testing.T) {
 	h = aggregate.NewHandler(rec, aggregate.DefaultConfig, nil, nil).WithLock(l, nil)
 	if _, err := h.Handle(context.Background(), []byte(`{"from":"2026-03-01T04","to":"2026-03-01T06"}`)); err == nil || !strings.Contains(err.Error(), "waiting for the aggregation that runs") || len(rec.hours) != 0 {
 		t.Errorf("without the lease: %v, hours %v", err, rec.hours)
+	}
+}
+
+// TestProgressCountsEveryHour: Progress hears of each hour once, failed ones included, with the
+// run's total.
+func TestProgressCountsEveryHour(t *testing.T) {
+	q := &queries{}
+	a := aggregate.NewAthena(q, "iotwatch", "lake").SkipEmptyHours(prefixes{"bronze/dt=2026-03-01/hour=05/": true})
+	cfg := aggregate.DefaultConfig
+	var calls [][2]int
+	cfg.Progress = func(done, total int) { calls = append(calls, [2]int{done, total}) }
+	h0 := time.Date(2026, 3, 1, 4, 0, 0, 0, time.UTC)
+	hours := []time.Time{h0, h0.Add(time.Hour), h0.Add(2 * time.Hour), h0.Add(3 * time.Hour)}
+	if _, err := aggregate.NewHandler(a, cfg, nil, io.Discard).Run(context.Background(), hours); err != nil {
+		t.Fatal(err)
+	}
+	if want := [][2]int{{1, 4}, {2, 4}, {3, 4}, {4, 4}}; !slices.Equal(calls, want) {
+		t.Errorf("progress %v; want %v", calls, want)
 	}
 }
