@@ -31,6 +31,7 @@ build:
 
 ## cli: the iotwatch command for this machine, in bin/
 cli:
+	@[ -x $(BIN)/iotwatch ] || echo "== building $(BIN)/iotwatch: the first build compiles DuckDB (C++, through cgo) and takes 2 to 6 minutes, silently; later builds take seconds"
 	$(CGO) $(GO) build -o $(BIN)/iotwatch ./cmd/iotwatch
 
 # The packages that run goroutines of their own: their tests run again under the race detector.
