@@ -224,6 +224,10 @@ func TestThresholdsAndDevicesOnEmulator(t *testing.T) {
 	if code, _, errOut := runCLI(t, "", "thresholds", "list", "--device", "room-1"); code != 2 || !strings.Contains(errOut, "--table is required") {
 		t.Errorf("no table: exit %d, %s", code, errOut)
 	}
+	// a command that can also talk to a local run says so
+	if code, _, errOut := runCLI(t, "", "alerts", "ack", "--user", "bob", "--device", "room-1", "--rule", "temperature_high"); code != 2 || !strings.Contains(errOut, "--server http://ADDR") {
+		t.Errorf("alerts ack with no table or server: exit %d, %s", code, errOut)
+	}
 }
 
 func TestSubscribeOnEmulator(t *testing.T) {

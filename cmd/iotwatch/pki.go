@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,8 +30,8 @@ readable by their owner only; an existing CA is never overwritten. Then:
 			if err := pki.InitCA(dir, hosts, time.Now()); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "CA %s, server certificate %s (hosts: localhost, 127.0.0.1 %v)\n",
-				filepath.Join(dir, pki.CACert), filepath.Join(dir, pki.ServerCert), hosts)
+			fmt.Fprintf(stdout, "CA %s, server certificate %s (hosts: %s)\n",
+				filepath.Join(dir, pki.CACert), filepath.Join(dir, pki.ServerCert), strings.Join(append([]string{"localhost", "127.0.0.1"}, hosts...), ", "))
 			return nil
 		},
 	}

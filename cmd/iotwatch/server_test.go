@@ -20,9 +20,10 @@ import (
 func TestRunWithTLSFromAConfigFile(t *testing.T) {
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca")
-	code, _, errOut := runCLI(t, "", "ca", "init", "--dir", ca)
+	code, out, errOut := runCLI(t, "", "ca", "init", "--dir", ca)
 	require.Equal(t, 0, code, errOut)
-	code, out, errOut := runCLI(t, "", "device", "register", "room-1", "--local", "--ca", ca)
+	assert.Contains(t, out, "(hosts: localhost, 127.0.0.1)\n", "the names the server certificate holds, none empty")
+	code, out, errOut = runCLI(t, "", "device", "register", "room-1", "--local", "--ca", ca)
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, "devices/room-1.pem")
 

@@ -35,6 +35,9 @@ func (f *storeFlags) add(cmd *cobra.Command) {
 
 func (f *storeFlags) open(cmd *cobra.Command) (*dynamostore.Store, error) {
 	if f.table == "" {
+		if cmd.Flags().Lookup("server") != nil {
+			return nil, fmt.Errorf("give --table NAME for a deployed stack (or set IOTWATCH_TABLE), or --server http://ADDR for a local `iotwatch run --http ADDR`")
+		}
 		return nil, fmt.Errorf("--table is required (or set IOTWATCH_TABLE)")
 	}
 	cfg, err := awsclient.Load(cmd.Context(), f.endpoint)
