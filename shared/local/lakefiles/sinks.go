@@ -96,12 +96,26 @@ func (p *Publisher) Publish(_ context.Context, notices []evaluator.Notice) []err
 			fmt.Fprintf(p.out, "DIGEST %s user=%s %s\n", a.AlertTime.UTC().Format(time.RFC3339), a.UserID, sms)
 			continue
 		}
+		label := notices[i].Device.Label()
+		if notices[i].Device.ID == "" {
+			label = a.DeviceID // a person's action: the row names its device only
+		}
+		if a.Metric == "" && a.Kind != alert.Open && a.Kind != alert.Escalate && a.Kind != alert.Remind && a.Kind != alert.Resolve {
+			// what a person did (ACK, SNOOZE, UNSNOOZE): no value or threshold to show
+			until := ""
+			if a.Kind == "SNOOZE" {
+				until = " until " + time.UnixMilli(a.WindowEndMs).UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(p.out, "ACTION %s %-8s %-9s %-18s %-12s user=%s%s via %s\n", a.AlertTime.UTC().Format(time.RFC3339),
+				a.Kind, a.Severity, a.Rule, label, a.UserID, until, a.Via)
+			continue
+		}
 		held := ""
 		if a.Suppressed != "" {
 			held = " (held: " + string(a.Suppressed) + ")" // stored, not sent
 		}
 		fmt.Fprintf(p.out, "ALERT %s %-8s %-9s %-18s %-12s user=%s %s=%s threshold=%s%s\n", a.AlertTime.UTC().Format(time.RFC3339),
-			a.Kind, a.Severity, a.Rule, notices[i].Device.Label(), a.UserID, a.Metric, a.ObservedValue, a.ThresholdValue, held)
+			a.Kind, a.Severity, a.Rule, label, a.UserID, a.Metric, a.ObservedValue, a.ThresholdValue, held)
 		if l := notices[i].AckLink; l != "" && a.Suppressed == "" {
 			fmt.Fprintf(p.out, "      acknowledge: %s  snooze 1 h: %s\n", l, notices[i].SnoozeLink)
 		}

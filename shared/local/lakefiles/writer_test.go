@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
 
@@ -222,4 +223,24 @@ func TestWriterFilesABatchInEveryHourOfItsElements(t *testing.T) {
 	require.NoError(t, failed.Flush())
 	got, _ = lines(t, filepath.Join(root, "errors", "failed-batches"))
 	assert.Equal(t, []string{"dt=2026-03-01/hour=08 " + batch}, got)
+}
+
+// TestConsoleLines: an alert's line names its device, metric, value and threshold; a person's
+// action (ACK, SNOOZE) names the device its row carries, and no value or threshold.
+func TestConsoleLines(t *testing.T) {
+	var out strings.Builder
+	p := NewPublisher(&out, NewWriter(t.TempDir(), "alerts", "alert_time"))
+	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	open := evaluator.Notice{Device: device.Device{ID: "room-1", Name: "Office 1"}, Alert: alert.Alert{AlertID: "a", Kind: alert.Open, Severity: alert.Violation, AlertTime: at,
+		Rule: alert.TemperatureHigh, UserID: "alice", DeviceID: "room-1", Metric: "temperature", ObservedValue: alert.Num(27.5), ThresholdValue: alert.Num(26)}}
+	ack := evaluator.Notice{Alert: alert.Alert{AlertID: "b", Kind: "ACK", Severity: alert.Violation, AlertTime: at, Rule: alert.TemperatureHigh, UserID: "alice", DeviceID: "room-1", Via: "link"}}
+	snooze := evaluator.Notice{Alert: alert.Alert{AlertID: "c", Kind: "SNOOZE", AlertTime: at, Rule: alert.TemperatureHigh, UserID: "alice", DeviceID: "room-1", Via: "cli",
+		WindowEndMs: at.Add(2 * time.Hour).UnixMilli()}}
+	for _, err := range p.Publish(context.Background(), []evaluator.Notice{open, ack, snooze}) {
+		require.NoError(t, err)
+	}
+	want := "ALERT 2026-03-01T08:00:00Z OPEN     VIOLATION temperature_high   Office 1 (room-1) user=alice temperature=27.5 threshold=26\n" +
+		"ACTION 2026-03-01T08:00:00Z ACK      VIOLATION temperature_high   room-1       user=alice via link\n" +
+		"ACTION 2026-03-01T08:00:00Z SNOOZE             temperature_high   room-1       user=alice until 2026-03-01T10:00:00Z via cli\n"
+	assert.Equal(t, want, out.String())
 }
