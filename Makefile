@@ -118,7 +118,8 @@ run: cli
 	$(BIN)/iotwatch query --lake $$lake "SELECT hour_start, readings, round(temperature_avg, 2) AS temp_avg, round(temperature_p95, 2) AS temp_p95, round(co2_avg) AS co2_avg, round(occupancy_ratio, 2) AS occupied, round(health_pct) AS health, alerts_warning AS warn, alerts_violation AS viol FROM hourly_metrics WHERE device_id = 'room-1' AND hour_start >= TIMESTAMP '2015-02-03 06:00:00' AND hour_start < TIMESTAMP '2015-02-03 20:00:00' ORDER BY hour_start"; \
 	echo "$$lake" > $(BIN)/last-lake; \
 	echo "== the lake stays in $$lake (iotwatch query --lake $$lake \"SQL\")"; \
-	echo "== its dashboard: make serve   (that is: $(BIN)/iotwatch serve --lake $$lake --devices events/devices.csv --thresholds events/thresholds.csv, then open http://127.0.0.1:8080/)"
+	echo "== its dashboard: make serve   (that is: $(BIN)/iotwatch serve --lake $$lake --devices events/devices.csv --thresholds events/thresholds.csv --rules events/rules.csv, then open http://127.0.0.1:8080/)"; \
+	echo "== a one-file report of its last week: $(BIN)/iotwatch report --lake $$lake --devices events/devices.csv --thresholds events/thresholds.csv --rules events/rules.csv --out report.html"
 
 ## serve: the dashboard of the lake the last `make run` made (or LAKE=DIR) on http://127.0.0.1:8080/
 LAKE ?= $(shell cat $(BIN)/last-lake 2>/dev/null)

@@ -132,12 +132,14 @@ func parseWhen(flag, v string) (time.Time, error) {
 func newReport(stdout io.Writer) *cobra.Command {
 	var lakeDir, from, to, out, devicesPath, thresholdsPath, rulesPath, metricsPath string
 	cmd := &cobra.Command{
-		Use:   "report --lake DIR [--from DAY --to DAY] --out report.html",
+		Use:   "report --lake DIR [--devices F] [--thresholds F] [--rules F] [--from DAY --to DAY] --out report.html",
 		Short: "Write one self-contained HTML report of a lake: the fleet's health, alerts by rule, each device's charts and episodes",
 		Long: `report writes one HTML file that opens with no network (the charts' code is inside it): the
 fleet's health, alerts by rule and severity, and per device its charts over the range (hourly
 minimum, average and maximum; every reading for a day or less), its thresholds and its episodes.
---from and --to default to the 7 days that end with the lake's last hour of readings.`,
+--from and --to default to the 7 days that end with the hour of the lake's last reading. Give
+--devices and --thresholds (and --rules): without them the report has ids only, no names,
+locations or thresholds.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			srv, err := openPages(cmd.Context(), dashboard.Config{Lake: lakeDir}, devicesPath, thresholdsPath, rulesPath, metricsPath)
@@ -145,8 +147,12 @@ minimum, average and maximum; every reading for a day or less), its thresholds a
 				return err
 			}
 			defer func() { _ = srv.Close() }()
-			end, _ := srv.Clock()
-			end = end.Truncate(time.Hour)
+			// the end of the hour that holds the lake's last reading (or now, live)
+			last, _ := srv.Clock()
+			end := last.Truncate(time.Hour)
+			if end.Before(last) {
+				end = end.Add(time.Hour)
+			}
 			if to != "" {
 				if end, err = parseWhen("to", to); err != nil {
 					return err
@@ -176,7 +182,7 @@ minimum, average and maximum; every reading for a day or less), its thresholds a
 	f := cmd.Flags()
 	f.StringVar(&lakeDir, "lake", "", "lake directory")
 	f.StringVar(&from, "from", "", "start (a day, an hour or RFC 3339; default 7 days before --to)")
-	f.StringVar(&to, "to", "", "end, exclusive (default the end of the lake's last hour of readings)")
+	f.StringVar(&to, "to", "", "end, exclusive (default the end of the hour of the lake's last reading)")
 	f.StringVar(&out, "out", "report.html", "the HTML file to write")
 	f.StringVar(&devicesPath, "devices", "", "devices CSV: names and locations")
 	f.StringVar(&thresholdsPath, "thresholds", "", "thresholds CSV: drawn on the charts")

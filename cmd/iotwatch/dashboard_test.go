@@ -39,6 +39,10 @@ func TestReport(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, stdout, "report of 2015-01-29T00:00:00Z to 2015-02-05T00:00:00Z", "--to alone: the 7 days before it")
 
+	code, stdout, stderr = runCLI(t, "", "report", "--lake", root, "--out", out)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "report of 2015-01-28T11:00:00Z to 2015-02-04T11:00:00Z", "by default the 7 days to the end of the hour of the last reading (10:43)")
+
 	code, _, stderr = runCLI(t, "", "report", "--lake", root, "--from", "yesterday", "--out", out)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, `--from "yesterday": want a day`)
