@@ -216,6 +216,10 @@ func (n *Notifier) Deliver(ctx context.Context, c channel.Channel, m Message) (R
 	if !routes(&m, &c) {
 		return Result{Outcome: NotRouted}, nil
 	}
+	if c.Kind == channel.PagerDuty && m.Alert.Kind == alert.Escalate && m.EpisodeStartMs == 0 {
+		n.cfg.Log.WarnContext(ctx, "ESCALATE without its episode's start: PagerDuty gets it under another dedup_key than the episode's OPEN and RESOLVE",
+			"alert", m.Alert.AlertID, "channel", c.ID())
+	}
 	t := n.cfg.Text(&m)
 	if m.test {
 		t = testText(&c)
@@ -450,7 +454,7 @@ func (n *Notifier) Test(ctx context.Context, c channel.Channel) (Answer, error) 
 	}
 	if c.Kind == channel.PagerDuty {
 		m.Alert.Kind = alert.Resolve
-		body, err := pagerDutyBody(&c, &m, Text{}, links{})
+		body, err := pagerDutyBody(&c, &m, Text{}, linkSet{})
 		if err == nil {
 			tctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
 			r := n.post(n.cfg.PagerDutyURL, body, nil)(tctx)

@@ -319,9 +319,9 @@ func TestDeliverShapes(t *testing.T) {
 		contains []string
 	}{
 		{channel.Webhook, checkWebhook, []string{`"alert_id":"` + open.Alert.AlertID + `"`, `"observed_value":26.4`}},
-		{channel.Slack, checkSlack, []string{"Server room \\u0026lt;east\\u0026gt; (room-1)", "temperature_high", "*Value*\\n26.4 °C", "*Threshold*\\n26 °C",
+		{channel.Slack, checkSlack, []string{"Server room \\u0026lt;east\\u0026gt; (room-1)", "temperature_high", "*Value*\\n26.4°C", "*Threshold*\\n26°C",
 			"https://iotwatch.example.com/devices/room-1", "https://iotwatch.example.com/a/room-1/CODE"}},
-		{channel.Teams, checkTeams, []string{"Server room \\u003ceast\\u003e (room-1)", `"title":"Value","value":"26.4 °C"`, `"title":"Threshold","value":"26 °C"`,
+		{channel.Teams, checkTeams, []string{"Server room \\u003ceast\\u003e (room-1)", `"title":"Value","value":"26.4°C"`, `"title":"Threshold","value":"26°C"`,
 			"https://iotwatch.example.com/devices/room-1"}},
 		{channel.PagerDuty, checkPagerDuty, []string{`"event_action":"trigger"`, `"severity":"warning"`, `"source":"Server room \u003ceast\u003e (room-1)"`,
 			`"custom_details":{"alert_id":"` + open.Alert.AlertID}},

@@ -82,10 +82,14 @@ func unitOf(u alert.Units, metric string) string {
 	if u == nil {
 		return ""
 	}
-	if s := u.Unit(metric); s != "" {
+	switch s := u.Unit(metric); s {
+	case "":
+		return ""
+	case "°C", "%": // closed up, as the email's texts write them
+		return s
+	default:
 		return " " + s
 	}
-	return ""
 }
 
 // testText is the text of the message Test sends.
@@ -113,13 +117,13 @@ func testMessage(c *channel.Channel, now time.Time) Message {
 	return Message{Alert: a, Device: device.Device{ID: TestDevice, Name: "iotwatch channel test"}, test: true}
 }
 
-// Links the texts may carry.
-type links struct {
+// linkSet are the links the texts may carry.
+type linkSet struct {
 	device, ack, snooze string
 }
 
-func linksOf(m *Message, deviceURL func(string) string) links {
-	l := links{ack: m.AckLink, snooze: m.SnoozeLink}
+func linksOf(m *Message, deviceURL func(string) string) linkSet {
+	l := linkSet{ack: m.AckLink, snooze: m.SnoozeLink}
 	if deviceURL != nil && m.Alert.DeviceID != "" && !m.test {
 		l.device = deviceURL(m.Alert.DeviceID)
 	}
@@ -142,7 +146,7 @@ var slackEscape = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 // `blocks` what Slack shows (a header, a section with the body and the facts as fields, and
 // buttons to the device page and the one-click links). Block Kit's limits: a header's text 150
 // characters, a section's 3000, at most 10 fields of 2000 each.
-func slackBody(t Text, l links) ([]byte, error) {
+func slackBody(t Text, l linkSet) ([]byte, error) {
 	type text struct {
 		Type  string `json:"type"`
 		Text  string `json:"text"`
@@ -194,7 +198,7 @@ const AdaptiveCardType = "application/vnd.microsoft.card.adaptive"
 // teamsBody is a message for a Teams Workflows ("Post to a channel when a webhook request is
 // received") webhook: one attachment holding an Adaptive Card 1.4 with the title, the body, the
 // facts as a FactSet and the links as Action.OpenUrl.
-func teamsBody(t Text, l links, sev alert.Severity, kind alert.Kind) ([]byte, error) {
+func teamsBody(t Text, l linkSet, sev alert.Severity, kind alert.Kind) ([]byte, error) {
 	color := "Warning"
 	switch {
 	case kind == alert.Resolve:
@@ -209,7 +213,13 @@ func teamsBody(t Text, l links, sev alert.Severity, kind alert.Kind) ([]byte, er
 	body := []map[string]any{
 		{"type": "TextBlock", "text": t.Title, "size": "Medium", "weight": "Bolder", "color": color, "wrap": true},
 		{"type": "FactSet", "facts": facts},
-		{"type": "TextBlock", "text": strings.TrimSpace(t.Body), "wrap": true, "isSubtle": true},
+	}
+	// One TextBlock a line: Teams reads a TextBlock's text as markdown, where a single line
+	// break does not break the line.
+	for _, line := range strings.Split(strings.TrimSpace(t.Body), "\n") {
+		if strings.TrimSpace(line) != "" {
+			body = append(body, map[string]any{"type": "TextBlock", "text": line, "wrap": true, "isSubtle": true, "spacing": "None"})
+		}
 	}
 	var actions []map[string]string
 	for _, b := range []struct{ label, url string }{{"Device page", l.device}, {"Acknowledge", l.ack}, {"Snooze 1 h", l.snooze}} {
@@ -265,7 +275,7 @@ type pagerDutyLink struct {
 
 // pagerDutyBody is the event an alert makes for a PagerDuty channel (channel.EventOf), keyed by
 // its episode (channel.EpisodeKey). summary is at most 1024 characters (PagerDuty's limit).
-func pagerDutyBody(c *channel.Channel, m *Message, t Text, l links) ([]byte, error) {
+func pagerDutyBody(c *channel.Channel, m *Message, t Text, l linkSet) ([]byte, error) {
 	a := &m.Alert
 	ev := pagerDutyEvent{RoutingKey: c.Target, EventAction: channel.EventOf(a), DedupKey: channel.EpisodeKey(a, m.EpisodeStartMs)}
 	if ev.EventAction == "" {
