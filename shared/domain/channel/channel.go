@@ -258,6 +258,16 @@ func WriteCSV(w io.Writer, chans []Channel) error {
 	return cw.Error()
 }
 
+// ByID finds the channel whose ID is id (a dead letter's), if chans still has it.
+func ByID(chans []Channel, id string) (Channel, bool) {
+	for _, c := range chans {
+		if c.ID() == id {
+			return c, true
+		}
+	}
+	return Channel{}, false
+}
+
 // Of returns the channels of user, in their order.
 func Of(chans []Channel, user string) []Channel {
 	var out []Channel

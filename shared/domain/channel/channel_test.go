@@ -36,6 +36,11 @@ func TestParseCSV(t *testing.T) {
 	assert.Equal(t, alert.Violation, chans[1].MinSeverity)
 	assert.Equal(t, Webhook, chans[7].Kind, "the channel's case does not matter")
 	assert.Len(t, Of(chans, "bob"), 5)
+	found, ok := ByID(chans, chans[3].ID())
+	assert.True(t, ok)
+	assert.Equal(t, chans[3], found)
+	_, ok = ByID(chans, "0000000000000000")
+	assert.False(t, ok)
 
 	var b strings.Builder
 	require.NoError(t, WriteCSV(&b, chans))

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/channel"
+	"github.com/iotwatch/iotwatch/shared/domain/device"
 )
 
 // DeadLetter keeps what could not be delivered, with the reason (locally a file under
@@ -49,6 +51,13 @@ type Failed struct {
 	At             time.Time    `json:"at"`
 }
 
+// Message is the message a dead letter holds, to be delivered again (to the channel
+// channel.ByID finds); the device's name and location and the links are the caller's to fill
+// again, if it has them.
+func (f *Failed) Message() Message {
+	return Message{Alert: f.Alert, EpisodeStartMs: f.EpisodeStartMs, Device: device.Device{ID: f.Alert.DeviceID}}
+}
+
 // TextSender sends an email or SMS channel's text (SNS Publish to the address or number, on
 // AWS). Locally there is none: those channels are skipped.
 type TextSender interface {
@@ -57,8 +66,8 @@ type TextSender interface {
 
 // Config configures a Notifier; zero fields take the defaults named.
 type Config struct {
-	// Client sends the requests (default: a client of its own). Its Timeout is not relied upon:
-	// each try has Timeout.
+	// Client sends the requests (default: a client of its own; a copy that follows no redirect
+	// is used). Its Timeout is not relied upon: each try has Timeout.
 	Client *http.Client
 	// Timeout bounds each try, connection to last byte of the answer (default 10 s).
 	Timeout time.Duration
@@ -108,9 +117,14 @@ func New(cfg Config) (*Notifier, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{}
+	// Redirects are not followed: Go's client would follow a 301, 302 or 303 with a GET and no
+	// body, and its 200 would count as delivered; a 3xx is a refusal to fix in the channel.
+	client := http.Client{}
+	if cfg.Client != nil {
+		client = *cfg.Client
 	}
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	cfg.Client = &client
 	if cfg.MaxTries <= 0 {
 		cfg.MaxTries = 5
 	}
@@ -367,13 +381,13 @@ func (n *Notifier) attempt(c *channel.Channel, m *Message, t Text) (tryFunc, err
 	return nil, fmt.Errorf("unknown channel %q", c.Kind)
 }
 
-// post returns a try that POSTs body as JSON to url, with the headers set (set again at each
+// post returns a try that POSTs body as JSON to target, with the headers set (set again at each
 // try: a webhook's timestamp and signature are those of the try).
-func (n *Notifier) post(url string, body []byte, headers func(http.Header)) tryFunc {
+func (n *Notifier) post(target string, body []byte, headers func(http.Header)) tryFunc {
 	return func(ctx context.Context) answer {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 		if err != nil {
-			return answer{err: fmt.Errorf("making the request to %s: %w", channel.Redact(url), err)}
+			return answer{err: fmt.Errorf("making the request to %s: %w", channel.Redact(target), err)}
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("User-Agent", "iotwatch-notify/1")
@@ -382,7 +396,7 @@ func (n *Notifier) post(url string, body []byte, headers func(http.Header)) tryF
 		}
 		resp, err := n.cfg.Client.Do(req)
 		if err != nil {
-			return answer{err: redactErr(err, url)}
+			return answer{err: redactErr(err, target)}
 		}
 		defer resp.Body.Close()
 		excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, maxExcerpt))
@@ -394,11 +408,14 @@ func (n *Notifier) post(url string, body []byte, headers func(http.Header)) tryF
 // maxExcerpt is how much of an answer's body is kept for reasons and for `channels test`.
 const maxExcerpt = 512
 
-// redactErr keeps a URL's path (a Slack or Teams credential) out of a transport error's text.
-func redactErr(err error, url string) error {
-	msg := strings.ReplaceAll(err.Error(), url, channel.Redact(url))
-	msg = strings.ReplaceAll(msg, strconv.Quote(url), strconv.Quote(channel.Redact(url)))
-	return errors.New(msg)
+// redactErr keeps a URL's path and query (a Slack or Teams credential) out of a transport
+// error's text, keeping what went wrong.
+func redactErr(err error, target string) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s %s: %w", ue.Op, channel.Redact(target), ue.Err)
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), target, channel.Redact(target)))
 }
 
 // retryAfter reads a Retry-After header: seconds, or an HTTP date (0: none, or in the past).

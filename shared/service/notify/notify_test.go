@@ -484,6 +484,53 @@ func TestDeadLetters(t *testing.T) {
 		assert.Equal(t, Undelivered, res.Outcome)
 		assert.Empty(t, dl.items, "not dead-lettered: it is to be tried again")
 	})
+	t.Run("a redirect is a refusal, not followed", func(t *testing.T) {
+		var gets int
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet {
+				gets++
+				return
+			}
+			http.Redirect(w, r, "/elsewhere", http.StatusFound)
+		}))
+		t.Cleanup(srv.Close)
+		n, dl, _ := newNotifier(t, Config{Client: &http.Client{}})
+		res, err := n.Deliver(t.Context(), channel.Channel{UserID: "alice", Kind: channel.Webhook, Target: srv.URL, Secret: secret}, open)
+		require.NoError(t, err)
+		assert.Equal(t, DeadLettered, res.Outcome)
+		assert.Equal(t, http.StatusFound, res.Status)
+		assert.Zero(t, gets, "no GET to the redirect's target")
+		require.Len(t, dl.reasons, 1)
+	})
+	t.Run("a timeout past the tries, the Teams URL's query redacted", func(t *testing.T) {
+		r := newReceiver(t, nil, slow, slow)
+		n, dl, _ := newNotifier(t, Config{MaxTries: 2, Timeout: 50 * time.Millisecond})
+		res, err := n.Deliver(t.Context(), channel.Channel{UserID: "alice", Kind: channel.Teams, Target: r.srv.URL + "/workflows/x/invoke?sig=SECRETSIG"}, open)
+		require.NoError(t, err)
+		assert.Equal(t, DeadLettered, res.Outcome)
+		require.Len(t, dl.reasons, 1)
+		assert.Contains(t, dl.reasons[0], "gave up after 2 tries: Post "+r.srv.URL+"/***: context deadline exceeded")
+		assert.NotContains(t, dl.reasons[0], "SECRETSIG")
+
+		b, err := json.Marshal(dl.items[0])
+		require.NoError(t, err)
+		assert.NotContains(t, string(b), "SECRETSIG", "the dead letter holds no credential")
+		var back Failed
+		require.NoError(t, json.Unmarshal(b, &back))
+		assert.Equal(t, dl.items[0], back, "a dead letter reads back as it was written")
+
+		// Tried again (the next start, a redrive): the same alert to the same channel.
+		chans := []channel.Channel{{UserID: "alice", Kind: channel.Teams, Target: r.srv.URL + "/workflows/x/invoke?sig=SECRETSIG"}}
+		c, found := channel.ByID(chans, back.ChannelID)
+		require.True(t, found)
+		n.cfg.Timeout = 2 * time.Second
+		res, err = n.Deliver(t.Context(), c, back.Message())
+		require.NoError(t, err)
+		assert.Equal(t, Sent, res.Outcome)
+		_, oks := r.got()
+		require.Len(t, oks, 1)
+		assert.Contains(t, string(oks[0]), open.Alert.AlertID)
+	})
 	t.Run("no dead letter, no notifier", func(t *testing.T) {
 		_, err := New(Config{})
 		assert.Error(t, err)
