@@ -10,6 +10,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/channel"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 )
 
 // Message is one alert to deliver, with what its texts need.
@@ -64,23 +65,35 @@ func DefaultText(m *Message) Text {
 		facts = append(facts, Fact{"Location", m.Device.Location})
 	}
 	facts = append(facts, Fact{"Rule", string(a.Rule)}, Fact{"Severity", string(a.Severity) + " " + string(a.Kind)})
-	u := ""
-	if a.Metric != "" {
-		u = unitOf(m.Units, a.Metric)
+	// The value is in the metric's unit, the threshold too but for the rules whose threshold is
+	// something else (DESIGN.md): a duration for silent and stuck, standard deviations for anomaly.
+	valueUnit, thresholdUnit := unitOf(m.Units, a.Metric), ""
+	switch {
+	case a.Rule == alert.DeviceSilent:
+		valueUnit, thresholdUnit = " s", " s"
+	case strings.HasSuffix(string(a.Rule), "_stuck"):
+		thresholdUnit = " s unchanged"
+	case strings.HasSuffix(string(a.Rule), "_anomaly"):
+		thresholdUnit = " standard deviations"
+	default:
+		thresholdUnit = valueUnit
 	}
 	if a.ObservedValue.Valid {
-		facts = append(facts, Fact{"Value", a.ObservedValue.String() + u})
+		facts = append(facts, Fact{"Value", a.ObservedValue.String() + valueUnit})
 	}
 	if a.ThresholdValue.Valid {
-		facts = append(facts, Fact{"Threshold", a.ThresholdValue.String() + u})
+		facts = append(facts, Fact{"Threshold", a.ThresholdValue.String() + thresholdUnit})
 	}
 	facts = append(facts, Fact{"Time", a.AlertTime.UTC().Format(time.RFC3339)})
 	return Text{Title: alert.Subject(a, m.Device), Body: alert.Email(a, m.Device, m.Units), Short: alert.SMS(a, m.Device, m.Units), Facts: facts}
 }
 
 func unitOf(u alert.Units, metric string) string {
-	if u == nil {
+	if metric == "" {
 		return ""
+	}
+	if u == nil {
+		u = (*reading.Catalog)(nil) // the built-ins' units
 	}
 	switch s := u.Unit(metric); s {
 	case "":

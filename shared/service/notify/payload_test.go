@@ -60,3 +60,26 @@ func TestPayloadsGolden(t *testing.T) {
 func TestAckIsTheLinksKind(t *testing.T) {
 	assert.Equal(t, links.KindAck, channel.Ack, "the row an acknowledgement writes is what PagerDuty channels acknowledge on")
 }
+
+func TestDefaultTextFacts(t *testing.T) {
+	at := t0
+	for _, tc := range []struct {
+		a                alert.Alert
+		value, threshold string
+	}{
+		{alert.Alert{Rule: alert.TemperatureHigh, Metric: "temperature", ObservedValue: alert.Num(26.4), ThresholdValue: alert.Num(26)}, "26.4°C", "26°C"},
+		{alert.Alert{Rule: "co2_high", Metric: "co2", ObservedValue: alert.Num(1200), ThresholdValue: alert.Num(1000)}, "1200 ppm", "1000 ppm"},
+		{alert.Alert{Rule: alert.DeviceSilent, ObservedValue: alert.Num(900), ThresholdValue: alert.Num(900)}, "900 s", "900 s"},
+		{alert.Alert{Rule: alert.SensorStuck, Metric: "temperature", ObservedValue: alert.Num(21.5), ThresholdValue: alert.Num(1800)}, "21.5°C", "1800 s unchanged"},
+		{alert.Alert{Rule: alert.TemperatureAnomaly, Metric: "temperature", ObservedValue: alert.Num(30), ThresholdValue: alert.Num(3)}, "30°C", "3 standard deviations"},
+		{alert.Alert{Rule: alert.TemperatureHigh, Metric: "temperature", ObservedValue: alert.Num(25)}, "25°C", ""}, // a deleted config's RESOLVE
+	} {
+		tc.a.Kind, tc.a.Severity, tc.a.AlertTime, tc.a.DeviceID = alert.Open, alert.Warning, at, "room-1"
+		facts := map[string]string{}
+		for _, f := range DefaultText(&Message{Alert: tc.a, Device: room}).Facts {
+			facts[f.Name] = f.Value
+		}
+		assert.Equal(t, tc.value, facts["Value"], "%s value", tc.a.Rule)
+		assert.Equal(t, tc.threshold, facts["Threshold"], "%s threshold", tc.a.Rule)
+	}
+}
