@@ -92,6 +92,13 @@ func TestRoutesWholeEpisodes(t *testing.T) {
 			pdW: "ESCALATE>trigger:critical RESOLVE>resolve:critical", pdV: "ESCALATE>trigger:critical RESOLVE>resolve:critical",
 		},
 		{
+			name: "snoozed while open: PagerDuty's incident still resolved",
+			steps: []step{{alert.Open, V, 0, ""}, {"SNOOZE", V, 5, ""}, {alert.Remind, V, 60, alert.Snoozed},
+				{alert.Resolve, V, 61, alert.Snoozed}},
+			slackW: "OPEN", slackV: "OPEN",
+			pdW: "OPEN>trigger:critical RESOLVE>resolve:critical", pdV: "OPEN>trigger:critical RESOLVE>resolve:critical",
+		},
+		{
 			name:   "snoozed throughout, snooze rows not sent",
 			steps:  []step{{"SNOOZE", W, 1, ""}, {alert.Open, W, 2, alert.Snoozed}, {alert.Escalate, V, 9, alert.Snoozed}, {"UNSNOOZE", V, 10, ""}, {alert.Resolve, V, 20, ""}},
 			slackW: "RESOLVE", slackV: "RESOLVE",
