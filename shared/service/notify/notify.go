@@ -268,12 +268,12 @@ func (n *Notifier) retry(ctx context.Context, c *channel.Channel, m *Message, tr
 		tctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
 		last = try(tctx)
 		cancel()
-		if ctx.Err() != nil {
-			return Result{Outcome: Undelivered, Tries: i, Status: last.status}, fmt.Errorf("delivering alert %s to channel %s: %w", m.Alert.AlertID, c.ID(), ctx.Err())
-		}
 		if last.err == nil && last.status >= 200 && last.status < 300 {
 			cnt.sent.Add(1)
 			return Result{Outcome: Sent, Tries: i, Status: last.status}, nil
+		}
+		if ctx.Err() != nil { // a stop, not the channel's fault: neither retried nor dead-lettered
+			return Result{Outcome: Undelivered, Tries: i, Status: last.status}, fmt.Errorf("delivering alert %s to channel %s: %w", m.Alert.AlertID, c.ID(), ctx.Err())
 		}
 		retryable := last.err != nil || last.status == http.StatusTooManyRequests || last.status >= 500
 		if !retryable {

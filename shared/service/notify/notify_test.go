@@ -484,6 +484,17 @@ func TestDeadLetters(t *testing.T) {
 		assert.Equal(t, Undelivered, res.Outcome)
 		assert.Empty(t, dl.items, "not dead-lettered: it is to be tried again")
 	})
+	t.Run("a stop during a try: not lost, the caller keeps it", func(t *testing.T) {
+		r := newReceiver(t, nil, slow)
+		n, dl, _ := newNotifier(t, Config{})
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		res, err := n.Deliver(ctx, channel.Channel{UserID: "alice", Kind: channel.Slack, Target: r.srv.URL}, open)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, Undelivered, res.Outcome)
+		assert.Empty(t, dl.items)
+		assert.Equal(t, Counts{}, n.Counts()[channel.Slack])
+	})
 	t.Run("a redirect is a refusal, not followed", func(t *testing.T) {
 		var gets int
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
