@@ -261,6 +261,11 @@ type Notice struct {
 	AckLink, SnoozeLink string
 	// Catalog names the units of declared metrics for the texts (nil: the built-ins' only).
 	Catalog *reading.Catalog
+	// EpisodeStartMs is the start of the episode the alert belongs to (its OPEN's window start),
+	// for OPEN, ESCALATE, REMIND and RESOLVE; 0 when not known. An ESCALATE's own window is its
+	// VIOLATION run, so this is how a channel (PagerDuty's dedup key) files it under its episode.
+	// It travels beside the alert (an SNS message attribute), not in its JSON.
+	EpisodeStartMs int64
 }
 
 // Linker makes the one-click links of an alert of the episode that opened at episodeStartMs
@@ -572,7 +577,7 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 		g.changed = d.Finish()
 		g.dev.State.Due = indexedDue(d, rules)
 		suppress(b.notices[g.from:], &g.dev)
-		s.addLinks(b.notices[g.from:], &g.dev.State.Alarm)
+		s.addEpisodes(b.notices[g.from:], &g.dev.State.Alarm)
 	}
 	s.holdForQuietHours(ctx, b.notices)
 

@@ -263,3 +263,36 @@ func (p *keepingPublisher) Publish(_ context.Context, ns []evaluator.Notice) []e
 	}
 	return make([]error, len(ns))
 }
+
+// noticePublisher keeps the notices it is given.
+type noticePublisher struct{ ns []evaluator.Notice }
+
+func (p *noticePublisher) Publish(_ context.Context, ns []evaluator.Notice) []error {
+	p.ns = append(p.ns, ns...)
+	return make([]error, len(ns))
+}
+
+// TestNoticesNameTheirEpisode: every notice of an episode carries its start (the OPEN's window
+// start), the ESCALATE's included, from its OPEN in the same batch or in an earlier one (the
+// state's open episode), with no link signer; the next episode has its own start.
+func TestNoticesNameTheirEpisode(t *testing.T) {
+	ctx := context.Background()
+	pub := &noticePublisher{}
+	svc := evaluator.New(memstore.New(aliceConfig, nil), pub, failingQuarantine{}, evaluator.DefaultConfig, nil, nil)
+	batches := [][]evaluator.Message{
+		{msg("1", 0, 25), msg("2", 1, 27), msg("3", 2, 23)}, // OPEN, ESCALATE, RESOLVE in one batch
+		{msg("4", 3, 25)},                                   // OPEN of the next episode
+		{msg("5", 4, 27)},                                   // its ESCALATE, a batch later
+		{msg("6", 5, 23)},                                   // RESOLVE
+	}
+	for _, b := range batches {
+		out, err := svc.Evaluate(ctx, b)
+		require.NoError(t, err)
+		require.Empty(t, out.Retry)
+	}
+	var got []string
+	for _, n := range pub.ns {
+		got = append(got, fmt.Sprintf("%s %s", n.Alert.Kind, time.UnixMilli(n.EpisodeStartMs).UTC().Format("15:04")))
+	}
+	assert.Equal(t, []string{"OPEN 08:00", "ESCALATE 08:00", "RESOLVE 08:00", "OPEN 08:03", "ESCALATE 08:03", "RESOLVE 08:03"}, got)
+}

@@ -99,44 +99,63 @@ func (s *Service) usersOf(ctx context.Context, notices []Notice) (map[string]use
 	return out, nil
 }
 
-// addLinks gives the notices of OPEN, ESCALATE and REMIND their one-click links, signed for the
-// episode each belongs to: its OPEN's window start, which OPEN and REMIND carry, and an ESCALATE
-// takes from the OPEN before it (in the batch, or the state's open episode). Only an alert whose
-// episode is still open after the batch gets links (the others would have nothing to act on).
-func (s *Service) addLinks(notices []Notice, st *alarm.DeviceState) {
-	if s.cfg.Linker == nil {
-		return
-	}
-	starts := map[string]int64{} // rule key -> the open episode's start (ms), as the notices go
-	for i := range notices {
-		a := &notices[i].Alert
+// addEpisodes names the episode of each notice of OPEN, ESCALATE, REMIND and RESOLVE
+// (Notice.EpisodeStartMs: its OPEN's window start, which OPEN, REMIND and RESOLVE carry, and an
+// ESCALATE takes from the OPEN before it, in the batch or the state's open episode), and gives
+// those of OPEN, ESCALATE and REMIND their one-click links, signed for that episode. Only an
+// alert whose episode is still open after the batch gets links (the others would have nothing to
+// act on).
+func (s *Service) addEpisodes(notices []Notice, st *alarm.DeviceState) {
+	ruleState := func(a *alert.Alert) *alarm.RuleState {
 		rule, err := alarm.ParseRule(string(a.Rule))
 		if err != nil {
-			continue
+			return nil
 		}
-		k := alarm.RuleKey(rule, a.UserID)
-		rs := st.Rules[k]
+		return st.Rules[alarm.RuleKey(rule, a.UserID)]
+	}
+	for i := range notices {
+		a := &notices[i].Alert
 		var start int64
 		switch a.Kind {
-		case alert.Open, alert.Remind:
+		case alert.Open, alert.Remind, alert.Resolve:
 			start = a.WindowStartMs
-			starts[k] = start
 		case alert.Escalate:
-			v, ok := starts[k]
-			if !ok {
-				if rs == nil {
-					continue
+			start = openedBefore(notices[:i], a)
+			if start == 0 {
+				if rs := ruleState(a); rs != nil && rs.Open != alarm.OK {
+					start = rs.OpenStart / int64(time.Millisecond)
 				}
-				v = rs.OpenStart / int64(time.Millisecond)
 			}
-			start = v
-		default:
-			delete(starts, k)
+		}
+		if start == 0 {
 			continue
 		}
-		if rs == nil || rs.Open == alarm.OK || rs.OpenStart/int64(time.Millisecond) != start {
+		notices[i].EpisodeStartMs = start
+		if s.cfg.Linker == nil || a.Kind == alert.Resolve {
+			continue
+		}
+		if rs := ruleState(a); rs == nil || rs.Open == alarm.OK || rs.OpenStart/int64(time.Millisecond) != start {
 			continue // the episode closed in the same batch
 		}
 		notices[i].AckLink, notices[i].SnoozeLink = s.cfg.Linker.LinksFor(a, start)
 	}
+}
+
+// openedBefore is the start of the episode of an ESCALATE among the notices before it: the window
+// start of the latest OPEN or REMIND of its user and rule, 0 when there is none or a RESOLVE came
+// after it (a scan back: a device has a few notices a batch, and ESCALATEs are rare).
+func openedBefore(before []Notice, esc *alert.Alert) int64 {
+	for j := len(before) - 1; j >= 0; j-- {
+		b := &before[j].Alert
+		if b.UserID != esc.UserID || b.Rule != esc.Rule {
+			continue
+		}
+		switch b.Kind {
+		case alert.Open, alert.Remind:
+			return b.WindowStartMs
+		case alert.Resolve:
+			return 0
+		}
+	}
+	return 0
 }
