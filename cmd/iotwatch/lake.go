@@ -137,12 +137,23 @@ func printRows(w io.Writer, rows *sql.Rows, format string) error {
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
+	// Timestamps print one way, RFC 3339 in UTC to the second (2015-02-03T10:00:00Z), whether the
+	// engine gives a TIMESTAMP (hour_start) or the lake holds the text of one (alerts' alert_time,
+	// as the alert JSON has it, to the nanosecond when it has a fraction): in a table, a text that
+	// is a UTC RFC 3339 time is shown so too; csv and jsonl keep texts as they are.
 	text := func(v any) string {
 		switch x := v.(type) {
 		case nil:
 			return ""
 		case time.Time:
-			return x.UTC().Format("2006-01-02 15:04:05")
+			return x.UTC().Format(time.RFC3339)
+		case string:
+			if format == "table" && strings.HasSuffix(x, "Z") && len(x) >= len("2006-01-02T15:04:05Z") {
+				if t, err := time.Parse(time.RFC3339Nano, x); err == nil {
+					return t.UTC().Format(time.RFC3339)
+				}
+			}
+			return x
 		case []byte:
 			return string(x)
 		case float64:

@@ -103,7 +103,7 @@ func TestAggregateAndQueryALocalLake(t *testing.T) {
 	// 2,665 readings over 45 hours; the backtest raised 23 OPEN WARNING alerts (REMIND does not count:
 	// 17 of the thresholds file, 4 co2_high and 2 humidity_low of events/rules.csv) and 1 ESCALATE
 	// VIOLATION
-	want := "hours,readings,warnings,violations,first\n45,2665,23,1,2015-02-02 14:00:00\n"
+	want := "hours,readings,warnings,violations,first\n45,2665,23,1,2015-02-02T14:00:00Z\n"
 	if out != want {
 		t.Errorf("query:\n%s\nwant:\n%s", out, want)
 	}
@@ -222,8 +222,13 @@ func TestLakeCommandErrors(t *testing.T) {
 			t.Errorf("%v: exit %d, %s; want %q", tc.args, code, errOut, tc.want)
 		}
 	}
+	// timestamps print one way, the engine's and the lake's texts of them alike
+	code, out, errOut := runCLI(t, "", "query", "--lake", root, "SELECT TIMESTAMP '2015-02-03 10:00:00' AS hour_start, '2015-02-03T10:00:00.25Z' AS alert_time")
+	if code != 0 || strings.Count(out, "2015-02-03T10:00:00Z") != 2 {
+		t.Errorf("timestamps: exit %d, %s %s", code, out, errOut)
+	}
 	// an empty lake answers with empty tables, not errors
-	code, out, errOut := runCLI(t, "", "query", "--lake", root, "SELECT (SELECT count(*) FROM bronze_readings) + (SELECT count(*) FROM alerts) + (SELECT count(*) FROM hourly_metrics) AS n")
+	code, out, errOut = runCLI(t, "", "query", "--lake", root, "SELECT (SELECT count(*) FROM bronze_readings) + (SELECT count(*) FROM alerts) + (SELECT count(*) FROM hourly_metrics) AS n")
 	if code != 0 || !strings.Contains(out, "0") {
 		t.Errorf("empty lake: exit %d, %s %s", code, out, errOut)
 	}
