@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
 	"github.com/iotwatch/iotwatch/shared/aws/linkslambda"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
@@ -37,12 +38,13 @@ func (noQuarantine) Put(context.Context, string, []lake.Rejected) error { return
 // TestFunctionURLThroughLambda: the sample function URL event, through the Lambda runtime's JSON
 // boundary, reaches the links' handler over the DynamoDB table (on minidyn): a GET with a link
 // the evaluation signed shows the confirmation, a POST acknowledges, and an unknown code is
-// refused.
+// refused without a request to the table.
 func TestFunctionURLThroughLambda(t *testing.T) {
 	ctx := context.Background()
 	url := awstest.DynamoDBServer(t)
 	awstest.CreateTable(t, awstest.DynamoDBClient(url), "iotwatch")
-	store := dynamostore.New(awstest.DynamoDBClient(url), "iotwatch")
+	calls := &awsclient.Counter{}
+	store := dynamostore.New(awstest.DynamoDBClient(url, awstest.WithAPIOptions(calls.Add)), "iotwatch")
 	require.NoError(t, store.PutThresholds(ctx, []threshold.Config{{UserID: "alice", DeviceID: "room-1", TempWarning: threshold.Of(24)}}))
 	secret := []byte(strings.Repeat("k", 64))
 	signer, err := links.NewSigner(secret, "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/")
@@ -74,12 +76,18 @@ func TestFunctionURLThroughLambda(t *testing.T) {
 	}
 	res := invoke("GET", "/%zz")
 	assert.Equal(t, 400, res.StatusCode, "a path no URL parser takes is refused, without a panic")
-	res = invoke("GET", ev0(t, sample))
+	calls.Take()
+	res = invoke("POST", ev0(t, sample))
 	assert.Equal(t, 410, res.StatusCode, "the sample's code is no link of this deployment")
+	forged := path[:len(path)-1] + map[bool]string{true: "b", false: "a"}[strings.HasSuffix(path, "a")]
+	res = invoke("POST", forged)
+	assert.Equal(t, 410, res.StatusCode, "an altered code")
+	assert.Empty(t, calls.Take(), "forged links cost no request to the table")
 	res = invoke("GET", path)
 	assert.Equal(t, 200, res.StatusCode)
 	assert.Contains(t, res.Body, "Confirm")
 	assert.Equal(t, "text/html; charset=utf-8", res.Headers["Content-Type"])
+	assert.Equal(t, map[string]int{"DynamoDB.Query": 1}, calls.Take(), "a valid link reads its device once")
 	res = invoke("POST", path)
 	assert.Equal(t, 200, res.StatusCode)
 	assert.Contains(t, res.Body, "Acknowledged")

@@ -268,10 +268,10 @@ type Notice struct {
 	EpisodeStartMs int64
 }
 
-// Linker makes the one-click links of an alert of the episode that opened at episodeStartMs
-// (shared/service/links).
+// Linker makes the one-click links of an alert of the episode that opened at episodeStartMs,
+// sent at sent (shared/service/links).
 type Linker interface {
-	LinksFor(a *alert.Alert, episodeStartMs int64) (ack, snooze string)
+	LinksFor(a *alert.Alert, episodeStartMs int64, sent time.Time) (ack, snooze string)
 }
 
 // Publisher sends alerts to their subscribers (SNS on AWS).
@@ -577,7 +577,7 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 		g.changed = d.Finish()
 		g.dev.State.Due = indexedDue(d, rules)
 		suppress(b.notices[g.from:], &g.dev)
-		s.addEpisodes(b.notices[g.from:], &g.dev.State.Alarm)
+		s.addEpisodes(b.notices[g.from:], &g.dev.State.Alarm, s.cfg.Now())
 	}
 	s.holdForQuietHours(ctx, b.notices)
 

@@ -107,7 +107,7 @@ func (s *Service) checkOne(ctx context.Context, id string, now time.Time, st *St
 	}
 	dev.State.Due = indexedDue(d, rules)
 	suppress(notices, &dev)
-	s.addEpisodes(notices, &dev.State.Alarm)
+	s.addEpisodes(notices, &dev.State.Alarm, s.cfg.Now()) // links sent now, whatever the silence clock says
 	s.holdForQuietHours(ctx, notices)
 	for i, err := range s.publisher.Publish(ctx, notices) {
 		if err != nil {

@@ -104,8 +104,9 @@ func (s *Service) usersOf(ctx context.Context, notices []Notice) (map[string]use
 // ESCALATE takes from the OPEN before it, in the batch or the state's open episode), and gives
 // those of OPEN, ESCALATE and REMIND their one-click links, signed for that episode. Only an
 // alert whose episode is still open after the batch gets links (the others would have nothing to
-// act on).
-func (s *Service) addEpisodes(notices []Notice, st *alarm.DeviceState) {
+// act on). Links are dated from sent, when they are sent (the evaluation's clock), not from the
+// alert's time (the reading's event time): DESIGN.md, "Links".
+func (s *Service) addEpisodes(notices []Notice, st *alarm.DeviceState, sent time.Time) {
 	ruleState := func(a *alert.Alert) *alarm.RuleState {
 		rule, err := alarm.ParseRule(string(a.Rule))
 		if err != nil {
@@ -137,7 +138,7 @@ func (s *Service) addEpisodes(notices []Notice, st *alarm.DeviceState) {
 		if rs := ruleState(a); rs == nil || rs.Open == alarm.OK || rs.OpenStart/int64(time.Millisecond) != start {
 			continue // the episode closed in the same batch
 		}
-		notices[i].AckLink, notices[i].SnoozeLink = s.cfg.Linker.LinksFor(a, start)
+		notices[i].AckLink, notices[i].SnoozeLink = s.cfg.Linker.LinksFor(a, start, sent)
 	}
 }
 

@@ -60,7 +60,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(e.srv.Close)
 	signer, err := links.NewSigner([]byte(strings.Repeat("s", 32)), e.srv.URL)
 	require.NoError(t, err)
-	e.svc = evaluator.New(e.store, e.pub, noQuarantine{}, evaluator.Config{Linker: signer}, nil, nil)
+	e.svc = evaluator.New(e.store, e.pub, noQuarantine{}, evaluator.Config{Linker: signer, Now: func() time.Time { return e.now }}, nil, nil)
 	mux.Handle("/", links.NewHandler(signer, e.store, e.rec, func() time.Time { return e.now }, nil))
 	return e
 }
@@ -212,12 +212,147 @@ func TestSigner(t *testing.T) {
 	s, err := links.NewSigner([]byte(strings.Repeat("s", 32)), "https://example.com/")
 	require.NoError(t, err)
 	a := alert.Alert{Kind: alert.Resolve, AlertTime: t0, UserID: "alice", DeviceID: "room-1", Rule: alert.TemperatureHigh}
-	assert.Equal(t, links.Links{}, s.For(&a, 0), "nothing to act on after a RESOLVE")
+	assert.Equal(t, links.Links{}, s.For(&a, 0, t0), "nothing to act on after a RESOLVE")
 	a.Kind = alert.Open
-	l := s.For(&a, t0.UnixMilli())
-	assert.Equal(t, l, s.For(&a, t0.UnixMilli()), "deterministic")
-	assert.Len(t, l.Ack, len("https://example.com/a/room-1/")+16)
+	l := s.For(&a, t0.UnixMilli(), t0)
+	assert.Equal(t, l, s.For(&a, t0.UnixMilli(), t0.Add(time.Hour)), "deterministic within a day")
+	assert.Len(t, l.Ack, len("https://example.com/a/room-1/")+16, "as short as the first links: an SMS keeps its link")
+	assert.Equal(t, 16, links.TokenLen)
 	other, err := links.NewSigner([]byte(strings.Repeat("t", 32)), "https://example.com/")
 	require.NoError(t, err)
-	assert.NotEqual(t, l.Ack, other.For(&a, t0.UnixMilli()).Ack, "another secret, another code")
+	assert.NotEqual(t, l.Ack, other.For(&a, t0.UnixMilli(), t0).Ack, "another secret, another code")
+}
+
+// readingAt evaluates a reading of room-1 at the event time at, arriving at e.now.
+func (e *env) readingAt(t testing.TB, at time.Time, temp float64) {
+	data := fmt.Sprintf(`{"device_id":"room-1","event_time":%q,"temperature":%g}`, at.Format(time.RFC3339), temp)
+	out, err := e.svc.Evaluate(context.Background(), []evaluator.Message{{ID: at.Format(time.RFC3339Nano), Data: []byte(data), TopicDevice: "room-1", Arrival: e.now}})
+	require.NoError(t, err)
+	require.Empty(t, out.Retry)
+	require.Empty(t, out.Stats.Rejected, "the reading is taken")
+}
+
+// TestLinkDatedWhenSent: a link's week counts from when its alert was sent (the evaluation's
+// clock), not from the reading's event time (DESIGN.md, "Links"): the alert of a reading that
+// arrives 10 days late carries a link that works, and a device whose clock is 4 minutes fast does
+// not make a link sent at 23:58 one of tomorrow (which no check would take before tomorrow).
+func TestLinkDatedWhenSent(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		sent, read time.Time // the evaluation's clock, the reading's event time
+	}{
+		{"a reading 10 days old", t0, t0.Add(-10 * 24 * time.Hour)},
+		{"a device 4 minutes fast before midnight", time.Date(2026, 3, 1, 23, 58, 0, 0, time.UTC), time.Date(2026, 3, 2, 0, 2, 0, 0, time.UTC)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.now = tc.sent
+			e.readingAt(t, tc.read, 25)
+			require.Len(t, e.pub.ns, 1)
+			e.now = tc.sent.Add(time.Minute)
+			code, body := do(t, http.MethodGet, e.pub.ns[0].AckLink)
+			assert.Equal(t, http.StatusOK, code, body)
+			assert.Contains(t, body, "You are about to acknowledge")
+			code, body = do(t, http.MethodPost, e.pub.ns[0].SnoozeLink)
+			assert.Equal(t, http.StatusOK, code, body)
+			assert.Contains(t, body, "Snoozed")
+			e.now = tc.sent.Truncate(24 * time.Hour).Add(8*24*time.Hour + time.Second) // 7 days after the day it was sent
+			code, body = do(t, http.MethodGet, e.pub.ns[0].AckLink)
+			assert.Equal(t, http.StatusGone, code)
+			assert.Contains(t, body, "sent on "+tc.sent.Format(time.DateOnly))
+		})
+	}
+}
+
+// TestLinkAcrossTheDayWrap: a token carries its day modulo 256; a link sent on a day whose
+// remainder is 255 works two days later (remainder 1) and says when it was sent once expired.
+func TestLinkAcrossTheDayWrap(t *testing.T) {
+	day := (t0.Unix()/86400/256+1)*256 - 1
+	sent := time.Unix(day*86400, 0).UTC().Add(22 * time.Hour)
+	e := newEnv(t)
+	e.now = sent
+	e.readingAt(t, sent, 25)
+	require.Len(t, e.pub.ns, 1)
+	e.now = sent.Add(48 * time.Hour)
+	code, body := do(t, http.MethodGet, e.pub.ns[0].AckLink)
+	assert.Equal(t, http.StatusOK, code, body)
+	e.now = sent.Add(8 * 24 * time.Hour)
+	code, body = do(t, http.MethodGet, e.pub.ns[0].AckLink)
+	assert.Equal(t, http.StatusGone, code)
+	assert.Contains(t, body, "sent on "+sent.Format(time.DateOnly))
+}
+
+// reads counts the handler's reads of the store.
+type reads struct {
+	*memstore.Store
+	n int
+}
+
+func (r *reads) LoadDevice(ctx context.Context, id string) (evaluator.Device, error) {
+	r.n++
+	return r.Store.LoadDevice(ctx, id)
+}
+
+// TestForgedLinkReadsNothing: whatever can be told from the path is told before the table is
+// read: a forged code, an altered one, one of another deployment, an expired link, a link of
+// the first format and what is no link at all cost no read; a valid link one read.
+func TestForgedLinkReadsNothing(t *testing.T) {
+	e := newEnv(t)
+	e.reading(t, 0, 25)
+	link := e.pub.ns[0].AckLink
+	path := strings.TrimPrefix(link, e.srv.URL)
+	tok := path[len("/a/room-1/"):]
+	other, err := links.NewSigner([]byte(strings.Repeat("t", 32)), "https://example.com")
+	require.NoError(t, err)
+	a := e.pub.ns[0].Alert
+	foreign := strings.TrimPrefix(other.For(&a, t0.UnixMilli(), t0).Ack, "https://example.com")
+	flip := func(s string, i int) string { // another base32 character at i
+		b := []byte(s)
+		b[i] = map[bool]byte{true: 'b', false: 'a'}[b[i] == 'a']
+		return string(b)
+	}
+	st := &reads{Store: e.store}
+	h := links.NewHandler(mustSigner(t), st, nil, func() time.Time { return e.now }, nil)
+	for _, tc := range []struct {
+		name, path string
+		now        time.Time
+		status     int
+		says       string
+		reads      int
+	}{
+		{"forged", "/a/room-1/" + strings.Repeat("a", links.TokenLen), t0, 410, "Link not valid", 0},
+		{"its MAC altered", "/a/room-1/" + flip(tok, links.TokenLen-1), t0, 410, "Link not valid", 0},
+		{"its day altered", "/a/room-1/" + flip(tok, 0), t0, 410, "Link not valid", 0},
+		{"its episode altered", "/a/room-1/" + flip(tok, 4), t0, 410, "Link not valid", 0},
+		{"another action", "/z/room-1/" + tok, t0, 410, "Link not valid", 0},
+		{"another device", "/a/room-2/" + tok, t0, 410, "Link not valid", 0},
+		{"another deployment's", foreign, t0, 410, "Link not valid", 0},
+		{"expired", path, t0.Add(9 * 24 * time.Hour), 410, "Link expired", 0},
+		{"the first format", "/a/room-1/abcdefghijklmnop", t0, 410, "sent before an update", 0},
+		{"upper case", "/a/room-1/" + strings.ToUpper(tok), t0, 404, "Not a link", 0},
+		{"not base32", "/a/room-1/" + strings.Repeat("1", links.TokenLen), t0, 404, "Not a link", 0},
+		{"too long", path + "a", t0, 404, "Not a link", 0},
+		{"valid", path, t0, 200, "You are about to acknowledge", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st.n = 0
+			e.now = tc.now
+			method := http.MethodPost // what would act, were the link valid
+			if tc.status == http.StatusOK {
+				method = http.MethodGet // shows the confirmation, changes nothing
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(method, tc.path, nil))
+			assert.Equal(t, tc.status, rec.Code, rec.Body.String())
+			assert.Contains(t, rec.Body.String(), tc.says)
+			assert.Equal(t, tc.reads, st.n, "reads of the table")
+		})
+	}
+	assert.False(t, e.acked(t), "nothing acknowledged by what was refused")
+}
+
+func mustSigner(t testing.TB) *links.Signer {
+	s, err := links.NewSigner([]byte(strings.Repeat("s", 32)), "")
+	require.NoError(t, err)
+	return s
 }
