@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -94,11 +95,26 @@ func propsFrom(app awscdk.App) (*pipeline.Props, error) {
 	if p.BytesScannedCutoff, err = number(app, "athenaBytesCutoff", 10e9); err != nil {
 		return nil, err
 	}
+	if p.LinksConcurrency, err = number(app, "linksConcurrency", 0); err != nil {
+		return nil, err
+	}
+	if err := linksConcurrency(p.LinksConcurrency); err != nil {
+		return nil, err
+	}
 	if p.TableCapacity, err = tableCapacity(context(app, "tableCapacity", "on-demand"),
 		context(app, "tableReads", "1-1000"), context(app, "tableWrites", "1-1000")); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// linksConcurrency checks the context key linksConcurrency: the concurrent executions reserved
+// for the links function, a whole number; 0 reserves none.
+func linksConcurrency(v float64) error {
+	if v < 0 || v != math.Trunc(v) || math.IsInf(v, 0) {
+		return fmt.Errorf("context linksConcurrency=%v: want a whole number of executions, 0 for none reserved", v)
+	}
+	return nil
 }
 
 // tableCapacity reads the context keys tableCapacity (on-demand or provisioned) and, for

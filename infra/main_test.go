@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -53,6 +54,18 @@ func TestTableCapacity(t *testing.T) {
 		}
 		if (got == nil) != (tc.want == nil) || got != nil && *got != *tc.want {
 			t.Errorf("tableCapacity(%q, %q, %q) = %+v, want %+v", tc.mode, tc.reads, tc.writes, got, tc.want)
+		}
+	}
+}
+
+func TestLinksConcurrency(t *testing.T) {
+	for _, tc := range []struct {
+		v  float64
+		ok bool
+	}{{0, true}, {5, true}, {2000, true}, {-1, false}, {2.5, false}, {math.Inf(1), false}} {
+		err := linksConcurrency(tc.v)
+		if (err == nil) != tc.ok {
+			t.Errorf("linksConcurrency(%v) = %v", tc.v, err)
 		}
 	}
 }

@@ -25,6 +25,9 @@ type LinksProps struct {
 	Alerting     *Alerting
 	Signers      []awslambda.Function // the functions whose alerts carry links
 	FunctionsDir string
+	// ReservedConcurrency bounds the function's concurrent executions (and reserves them); 0:
+	// unbounded, within the account's.
+	ReservedConcurrency float64
 }
 
 // NewLinks builds the links' secret, function and URL.
@@ -49,6 +52,13 @@ func NewLinks(scope constructs.Construct, id string, p *LinksProps) *Links {
 	// protects the actions is the link's HMAC code (one user, device, rule and episode, 7 days),
 	// a confirmation POST (a GET changes nothing), and that a link works once.
 	l.URL = l.Function.AddFunctionUrl(&awslambda.FunctionUrlOptions{AuthType: awslambda.FunctionUrlAuthType_NONE})
+	// A forged link is refused after one HMAC, without a request to the table; a flood of them
+	// still takes the account's concurrency from the evaluation, unless this function's is
+	// bounded. Reserving it is refused when it would leave the account's unreserved concurrency
+	// below its minimum (a new account's quota of 10 allows none), so it is the operator's choice.
+	if p.ReservedConcurrency > 0 {
+		l.Function.Node().DefaultChild().(awslambda.CfnFunction).SetReservedConcurrentExecutions(jsii.Number(p.ReservedConcurrency))
+	}
 	allow(l.Function, []string{"secretsmanager:GetSecretValue"}, *l.Secret.SecretArn())
 	// Read the device, act conditionally on its state; record the action through the topic.
 	allow(l.Function, []string{"dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem"}, *a.Table.TableArn())

@@ -25,6 +25,10 @@ type Props struct {
 	TableCapacity *TableCapacity
 	// BytesScannedCutoff bounds one Athena query, in bytes (context athenaBytesCutoff, default 10 GB)
 	BytesScannedCutoff float64
+	// LinksConcurrency reserves that many concurrent executions for the public links function,
+	// its bound (context linksConcurrency); 0, the default: none (a new account's quota of 10
+	// refuses any reservation; docs/deploying.md).
+	LinksConcurrency float64
 }
 
 // Stack is the whole pipeline.
@@ -63,7 +67,7 @@ func NewStack(scope constructs.Construct, id string, p *Props) *Stack {
 	s.Aggregation = NewAggregation(st, "Aggregation", &AggregationProps{Lake: s.Lake, Table: s.Alerting.Table, FunctionsDir: p.FunctionsDir})
 	s.Silence = NewSilence(st, "Silence", &SilenceProps{Alerting: s.Alerting, FunctionsDir: p.FunctionsDir})
 	s.Links = NewLinks(st, "Links", &LinksProps{Alerting: s.Alerting, FunctionsDir: p.FunctionsDir,
-		Signers: []awslambda.Function{s.Alerting.Evaluate, s.Silence.Function}})
+		Signers: []awslambda.Function{s.Alerting.Evaluate, s.Silence.Function}, ReservedConcurrency: p.LinksConcurrency})
 	s.Operations = NewOperations(st, "Operations", &OperationsProps{Email: p.AlarmEmail, Ingestion: s.Ingestion, Alerting: s.Alerting,
 		Aggregation: s.Aggregation, Silence: s.Silence, Lake: s.Lake})
 	s.Grafana = NewGrafana(st, "Grafana", &GrafanaProps{Lake: s.Lake})

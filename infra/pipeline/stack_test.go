@@ -579,6 +579,27 @@ func synthAnother(t *testing.T, change func(*Props)) assertions.Template {
 	return assertions.Template_FromStack(s.Stack, nil)
 }
 
+// TestLinksConcurrency: context linksConcurrency reserves (and bounds) the links function's
+// concurrency, and nothing else's; the default template reserves none (TestAggregation).
+func TestLinksConcurrency(t *testing.T) {
+	tp := synthAnother(t, func(p *Props) { p.LinksConcurrency = 5 })
+	b, _ := json.Marshal(tp.ToJSON())
+	var doc struct {
+		Resources map[string]struct {
+			Type       string
+			Properties map[string]any
+		}
+	}
+	require.NoError(t, json.Unmarshal(b, &doc))
+	reserved := map[string]any{}
+	for _, r := range doc.Resources {
+		if r.Type == "AWS::Lambda::Function" && r.Properties["ReservedConcurrentExecutions"] != nil {
+			reserved[r.Properties["Description"].(string)] = r.Properties["ReservedConcurrentExecutions"]
+		}
+	}
+	assert.Equal(t, map[string]any{"iotwatch: one-click acknowledge and snooze links": float64(5)}, reserved)
+}
+
 // A provisioned table: the table and its due index get capacity and auto scaling, reads and
 // writes apart, each within its range, all tracking the same utilization.
 func TestProvisionedTableScales(t *testing.T) {
