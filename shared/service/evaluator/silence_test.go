@@ -316,3 +316,32 @@ func TestDigestEdges(t *testing.T) {
 	require.Error(t, err, "the preferences cannot be read: tried again later")
 	assert.Len(t, pub.ns, 1, "no digest of one alert at once")
 }
+
+// datedLinker records when the links it makes are sent, by kind.
+type datedLinker struct {
+	mu   sync.Mutex
+	sent []string
+}
+
+func (l *datedLinker) LinksFor(a *alert.Alert, _ int64, sent time.Time) (string, string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sent = append(l.sent, string(a.Kind)+" "+sent.UTC().Format(time.RFC3339))
+	return "ack", "snooze"
+}
+
+// TestSilenceLinksDatedWhenSent: the silence check's alerts (a silence OPEN, a REMIND) get links
+// dated by the service's clock, when they are sent, not by the check's clock (a watermark on one
+// machine can be days behind) nor the alerts' own times (DESIGN.md, "Links").
+func TestSilenceLinksDatedWhenSent(t *testing.T) {
+	ctx := context.Background()
+	wall := t0.Add(72 * time.Hour)
+	linker := &datedLinker{}
+	svc := evaluator.New(memstore.New(silentConfig, nil), &recording{}, failingQuarantine{},
+		evaluator.Config{Linker: linker, Now: func() time.Time { return wall }}, nil, nil)
+	_, err := svc.Evaluate(ctx, []evaluator.Message{msg("1", 0, 20)})
+	require.NoError(t, err)
+	_, err = svc.CheckSilence(ctx, []string{"room-1"}, t0.Add(25*time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"OPEN 2026-03-04T08:00:00Z", "REMIND 2026-03-04T08:00:00Z"}, linker.sent)
+}
