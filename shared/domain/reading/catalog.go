@@ -55,7 +55,16 @@ var ownFields = []string{"device_id", "event_time", "msg_id", "readings"}
 type Catalog struct {
 	declared []Declared
 	index    map[string]Metric
+	// byLen lists the declared metrics by their name's length, for the decoder: a reading's
+	// field finds its declared metric by a comparison with the one or two names of its length,
+	// where a map lookup hashed every field name (a metric's name is at most maxNameLen bytes).
+	byLen [maxNameLen + 1][]Metric
+	// bounds are the declared metrics' ranges, [min, max] (Declared's, without its strings).
+	bounds [][2]float64
 }
+
+// maxNameLen is the longest a declared metric's name may be, in bytes (metricNamePattern).
+const maxNameLen = 32
 
 // FieldError is a problem with one field of a declared metric (or of a rule's row: rule.FieldError).
 type FieldError struct {
@@ -173,6 +182,7 @@ func NewCatalog(ds []Declared) (*Catalog, error) {
 		}
 		c.declared[i] = d.WithDefaults()
 		c.index[d.Name] = NumMetrics + Metric(i)
+		c.byLen[len(d.Name)] = append(c.byLen[len(d.Name)], NumMetrics+Metric(i))
 	}
 	if len(ds) > MaxDeclared {
 		errs = append(errs, fmt.Errorf("%d metrics declared: a catalog declares at most %d", len(ds), MaxDeclared))
@@ -180,7 +190,26 @@ func NewCatalog(ds []Declared) (*Catalog, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	c.bounds = make([][2]float64, len(c.declared))
+	for i, d := range c.declared {
+		c.bounds[i] = [2]float64{d.Min, d.Max}
+	}
 	return c, nil
+}
+
+// field is the declared metric a reading's field named k carries (false: none). It is the
+// decoder's Lookup of a declared metric, for every field of every message beside the contract's
+// own: no hashing, and no comparison at all for a name whose length no declared metric has.
+func (c *Catalog) field(k string) (Metric, bool) {
+	if len(k) > maxNameLen {
+		return 0, false
+	}
+	for _, m := range c.byLen[len(k)] {
+		if c.declared[m-NumMetrics].Name == k {
+			return m, true
+		}
+	}
+	return 0, false
 }
 
 // MetricError is a problem with the declared metric at Index (0-based) of a catalog.
@@ -362,6 +391,9 @@ func (c *Catalog) Range(m Metric) (lo, hi float64) {
 	if m < NumMetrics {
 		return metricRange[m][0], metricRange[m][1]
 	}
-	d, _ := c.declaredAt(m)
-	return d.Min, d.Max
+	if c == nil || int(m-NumMetrics) >= len(c.bounds) {
+		return 0, 0
+	}
+	b := &c.bounds[m-NumMetrics]
+	return b[0], b[1]
 }

@@ -203,3 +203,45 @@ func TestBundledCatalogParses(t *testing.T) {
 		t.Fatalf("events/metrics.csv: %v, %v", c.Declared(), err)
 	}
 }
+
+// TestCatalogFieldIsLookupOfDeclared: the decoder's lookup of a field name (Catalog.field, by
+// the name's length) finds exactly the declared metrics Lookup finds, names of one length
+// included, and nothing else: no built-in, no reading's own field, no near miss, no name past
+// the longest a metric may have.
+func TestCatalogFieldIsLookupOfDeclared(t *testing.T) {
+	long := strings.Repeat("x", maxNameLen)
+	c := mustCatalog(t, "name,min,max\npm25,0,1\npm10,0,1\nvoc,0,1\npower_w,0,1\n"+long+",0,1\n")
+	for _, name := range []string{"pm25", "pm10", "voc", "power_w", long, "pm1", "pm26", "Pm25", "pm25 ", "", "temperature", "co2",
+		"device_id", "readings", long + "x", long[1:], "power_x"} {
+		want, known := c.Lookup(name)
+		if known && want < NumMetrics {
+			known = false // a built-in is the decoder's switch's, not the catalog's
+		}
+		got, ok := c.field(name)
+		if ok != known || ok && got != want {
+			t.Errorf("field(%q) = %v, %v; want %v, %v", name, got, ok, want, known)
+		}
+		if lo, hi := c.Range(want); known && (lo != 0 || hi != 1) {
+			t.Errorf("Range(%q) = [%g, %g]; want [0, 1]", name, lo, hi)
+		}
+	}
+}
+
+// BenchmarkDecodeDeclared is BenchmarkDecode of the message with two declared metrics besides.
+func BenchmarkDecodeDeclared(b *testing.B) {
+	data := []byte(strings.TrimSuffix(good, "}") + `,"pm25":12.5,"power_w":1520}`)
+	cat, err := NewCatalog([]Declared{{Name: "pm25", Min: 0, Max: 1000}, {Name: "power_w", Min: 0, Max: 100000}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := Decoder{Catalog: cat}
+	opts := Options{TopicDevice: "room-1", Arrival: arrival}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := d.Decode(data, opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "readings/s")
+}

@@ -431,7 +431,16 @@ func (d *Decoder) reading(r *Reading, data []byte, f *fields, opts Options) *Rej
 		r.more = d.keep(len(f.decl))
 		for seen := f.declSeen; seen != 0; seen &= seen - 1 {
 			i := bits.TrailingZeros64(seen)
-			if err := r.number(NumMetrics+Metric(i), &f.decl[i], data, d.Catalog); err != nil {
+			fm := &f.decl[i]
+			if fm.kind == kindNumber { // the common case inline, as the built-ins'
+				v, err := fm.num.value(data[fm.start:fm.end])
+				if err == nil && !math.IsInf(v, 0) && !math.IsNaN(v) {
+					r.more[i] = v
+					r.present |= 1 << (NumMetrics + Metric(i))
+					continue
+				}
+			}
+			if err := r.number(NumMetrics+Metric(i), fm, data, d.Catalog); err != nil {
 				return err
 			}
 		}
@@ -447,10 +456,9 @@ func (d *Decoder) reading(r *Reading, data []byte, f *fields, opts Options) *Rej
 		}
 	}
 	for present := r.present >> NumMetrics; present != 0; present &= present - 1 {
-		m := NumMetrics + Metric(bits.TrailingZeros64(present))
-		v := r.more[m-NumMetrics]
-		if lo, hi := d.Catalog.Range(m); v < lo || v > hi {
-			return reject(OutOfRange, "%s %g is outside [%g, %g]", d.Catalog.Name(m), v, lo, hi)
+		i := bits.TrailingZeros64(present)
+		if v, lim := r.more[i], &d.Catalog.bounds[i]; v < lim[0] || v > lim[1] {
+			return reject(OutOfRange, "%s %g is outside [%g, %g]", d.Catalog.Name(NumMetrics+Metric(i)), v, lim[0], lim[1])
 		}
 	}
 	return nil
@@ -711,7 +719,7 @@ func (f *fields) target(key []byte, escaped bool) (*field, bool) {
 			return &f.readings, f.readings.kind != kindAbsent
 		}
 		if f.cat != nil {
-			if m, ok := f.cat.index[k]; ok {
+			if m, ok := f.cat.field(k); ok {
 				i := m - NumMetrics
 				f.declSeen |= 1 << i
 				t = &f.decl[i]
