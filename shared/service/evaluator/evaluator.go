@@ -441,6 +441,13 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 	dec := reading.Decoder{Alias: true, Catalog: cat}
 	b := batches.Get().(*batch)
 	defer func() { b.reset(); batches.Put(b) }()
+	if cap(b.readings) < len(msgs) {
+		// At least a reading a message: one allocation of that, not a slice grown (and copied)
+		// a dozen times, when the pool has none as large (the first batch, or one after a GC
+		// took the pool's).
+		b.readings = make([]reading.Reading, 0, len(msgs))
+		b.next, b.msg = make([]int32, 0, len(msgs)), make([]int32, 0, len(msgs))
+	}
 	groups := map[string]*group{}
 	var order []*group
 	var rejected []lake.Rejected
