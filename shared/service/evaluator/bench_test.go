@@ -69,6 +69,7 @@ func BenchmarkStdlibDecode(b *testing.B) {
 	msgs, _ := benchBatch()
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer cpuClock(b)()
 	for i := 0; i < b.N; i++ {
 		for j := range msgs {
 			var r stdReading
@@ -91,6 +92,7 @@ func BenchmarkStdlibDecodeDeclared(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer cpuClock(b)()
 	for i := 0; i < b.N; i++ {
 		for j := range msgs {
 			var r declared
@@ -203,6 +205,7 @@ func benchEvaluateWith(b *testing.B, msgs []evaluator.Message, cfgs []threshold.
 	pub := &memPublisher{}
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer cpuClock(b)()
 	for i := 0; i < b.N; i++ {
 		store := memstore.New(cfgs, nil)
 		if rows != nil {
