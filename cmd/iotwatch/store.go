@@ -276,8 +276,8 @@ func putDevicesSnapshot(ctx context.Context, stdout io.Writer, bucket, endpoint 
 }
 
 func newUsers(stdout io.Writer) *cobra.Command {
-	cmd := &cobra.Command{Use: "users", Short: "Manage people's preferences (time zone, quiet hours) in the table"}
-	put := putCSV(stdout, "users", "Validate a whole users file (user_id,timezone,quiet_hours,quiet_min_severity), then write it",
+	cmd := &cobra.Command{Use: "users", Short: "Manage people's preferences (time zone, quiet hours, units) in the table"}
+	put := putCSV(stdout, "users", "Validate a whole users file (user_id,timezone,quiet_hours,quiet_min_severity,units; units metric or imperial, empty: metric), then write it",
 		user.ParseCSV, (*dynamostore.Store).PutUsers)
 
 	list := tableCmd[none]{

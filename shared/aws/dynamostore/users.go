@@ -18,7 +18,7 @@ var _ evaluator.Users = (*Store)(nil)
 
 func userItem(u user.User) map[string]types.AttributeValue {
 	item := key(table.UsersPK, u.ID)
-	for name, v := range map[string]string{"timezone": u.ZoneName, "quiet_hours": u.Quiet.String(), "quiet_min_severity": string(u.QuietMinSeverity)} {
+	for name, v := range map[string]string{"timezone": u.ZoneName, "quiet_hours": u.Quiet.String(), "quiet_min_severity": string(u.QuietMinSeverity), "units": string(u.Units)} {
 		if v != "" {
 			item[name] = &types.AttributeValueMemberS{Value: v}
 		}
@@ -30,7 +30,7 @@ func userItem(u user.User) map[string]types.AttributeValue {
 // is not valid is an error naming the user).
 func decodeUser(item map[string]types.AttributeValue) (user.User, error) {
 	id := str(item[SK])
-	line := strings.Join([]string{csvCell(id), csvCell(str(item["timezone"])), csvCell(str(item["quiet_hours"])), csvCell(str(item["quiet_min_severity"]))}, ",")
+	line := strings.Join([]string{csvCell(id), csvCell(str(item["timezone"])), csvCell(str(item["quiet_hours"])), csvCell(str(item["quiet_min_severity"])), csvCell(str(item["units"]))}, ",")
 	users, err := user.ParseCSV(strings.NewReader(strings.Join(user.Header, ",")+"\n"+line+"\n"), "user "+id)
 	if err != nil {
 		return user.User{}, err

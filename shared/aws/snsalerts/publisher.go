@@ -62,14 +62,15 @@ func Message(n *evaluator.Notice) (string, error) {
 	return string(msg), err
 }
 
-// texts are a notice's subject, email body and SMS: an alert's, or a digest's (which lists the
-// alerts it summarizes).
+// texts are a notice's subject, email body and SMS, in its user's units and time zone: an
+// alert's, or a digest's (which lists the alerts it summarizes).
 func texts(n *evaluator.Notice) (subject, email, sms string) {
+	p := n.Presentation()
 	if n.Alert.Kind == alert.Digest {
-		return alert.DigestTexts(&n.Alert, n.Held, func(id string) string { return id }, n.Catalog)
+		return p.DigestTexts(&n.Alert, n.Held, func(id string) string { return id })
 	}
-	return alert.Subject(&n.Alert, n.Device), alert.WithLinks(alert.Email(&n.Alert, n.Device, n.Catalog), n.AckLink, n.SnoozeLink),
-		alert.SMSWithLink(alert.SMS(&n.Alert, n.Device, n.Catalog), n.AckLink)
+	return p.Subject(&n.Alert, n.Device), alert.WithLinks(p.Email(&n.Alert, n.Device), n.AckLink, n.SnoozeLink),
+		alert.SMSWithLink(p.SMS(&n.Alert, n.Device), n.AckLink)
 }
 
 func entry(id string, n *evaluator.Notice) (types.PublishBatchRequestEntry, error) {

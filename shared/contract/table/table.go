@@ -47,7 +47,7 @@ const RulesCacheBound = 60 * time.Second
 // People's preferences (quiet hours) live in one partition of their own: a device id cannot
 // start with '#', so it never collides with a device.
 //
-//	pk=#USERS  sk=<user_id>  timezone, quiet_hours, quiet_min_severity
+//	pk=#USERS  sk=<user_id>  timezone, quiet_hours, quiet_min_severity, units
 const UsersPK = "#USERS"
 
 // LockPK is the partition of the aggregation's lease (shared/aws/dynamolock): the aggregate

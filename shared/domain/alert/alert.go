@@ -1,5 +1,18 @@
 // Package alert is the alert of DESIGN.md: the JSON that SNS carries, the lake's alerts table holds
-// and `iotwatch backtest` prints, its deterministic id, and the texts people read (email, SMS).
+// and `iotwatch backtest` prints, its deterministic id, and the texts people read (email, SMS,
+// digest).
+//
+// The JSON is in SI units and UTC, always. The texts are in their reader's units and time zone:
+// a sender makes them from a Presentation, {Units, Zone, Catalog}, which user.User.Presentation
+// (or evaluator.Notice.Presentation) builds from the person's preferences and the metrics
+// catalog:
+//
+//	p := u.Presentation(catalog) // metric, UTC for a nil user
+//	subject, body, sms := p.Subject(&a, dev), p.Email(&a, dev), p.SMS(&a, dev)
+//	subject, body, sms = p.DigestTexts(&digest, held, label)
+//
+// Email adds no links (WithLinks does); SMS keeps to MaxSMS characters (SMSWithLink too), so a
+// chat or paging summary may use it as is.
 package alert
 
 import (

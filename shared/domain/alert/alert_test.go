@@ -51,10 +51,10 @@ func TestTexts(t *testing.T) {
 		sms   []string
 	}{
 		{"open high", sample(Open, "temperature_high", "temperature"), device.Device{ID: "room-1", Name: "Office 1", Location: "Floor 2"},
-			[]string{"WARNING alert opened: temperature high on Office 1 (room-1)", "Location:  Floor 2", "temperature 24.3°C > 24°C", "Since:     2015-02-02T14:19:00Z (6m0s)"},
-			[]string{"iotwatch WARNING OPEN: Office 1 temperature high: 24.3°C > 24°C Feb 2 14:25Z"}},
+			[]string{"WARNING alert opened: temperature high on Office 1 (room-1)", "Location:  Floor 2", "temperature 24.3°C > 24°C", "Time:      2015-02-02 14:25:00 UTC\n", "Since:     2015-02-02 14:19:00 UTC (6m0s)"},
+			[]string{"iotwatch WARNING OPEN: Office 1 temperature high: 24.3°C > 24°C Feb 2 14:25 UTC"}},
 		{"resolve low", sample(Resolve, "temperature_low", "temperature"), device.Device{ID: "room-1"},
-			[]string{"resolved", "back within", "Episode:   2015-02-02T14:19:00Z to 2015-02-02T14:25:00Z"}, []string{"RESOLVE: room-1"}},
+			[]string{"resolved", "back within", "Episode:   2015-02-02 14:19:00 UTC to 2015-02-02 14:25:00 UTC"}, []string{"RESOLVE: room-1"}},
 		{"light", sample(Open, "light_no_occupancy", "light"), device.Device{ID: "room-1"}, []string{"lights on in an empty room", "24.3 lux > 24 lux"}, []string{"lux"}},
 		{"anomaly", sample(Open, TemperatureAnomaly, "temperature"), device.Device{ID: "room-1"},
 			[]string{"unusual temperature", "24.3°C, more than 24 standard deviations"}, []string{"unusual temperature: 24.3°C, more than 24 standard"}},
@@ -96,7 +96,8 @@ func TestTexts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			email, sms, subj := Email(&tc.a, tc.d, cat), SMS(&tc.a, tc.d, cat), Subject(&tc.a, tc.d)
+			p := Presentation{Catalog: cat}
+			email, sms, subj := p.Email(&tc.a, tc.d), p.SMS(&tc.a, tc.d), p.Subject(&tc.a, tc.d)
 			for _, w := range tc.email {
 				if !strings.Contains(email, w) {
 					t.Errorf("email lacks %q:\n%s", w, email)
@@ -133,7 +134,7 @@ func TestAbsentValuesAreNull(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil || back != a {
 		t.Errorf("round trip = %+v, %v; want %+v", back, err, a)
 	}
-	if sms := SMS(&a, device.Device{ID: "room-1"}, nil); !strings.Contains(sms, "temperature high: thresholds removed") {
+	if sms := (Presentation{}).SMS(&a, device.Device{ID: "room-1"}); !strings.Contains(sms, "temperature high: thresholds removed") {
 		t.Errorf("SMS = %q", sms)
 	}
 }

@@ -63,15 +63,18 @@ func DigestOrder(held []Alert) []Alert {
 	return out
 }
 
+// digestTime is how a digest writes a time (followed by the zone's abbreviation).
+const digestTime = "Jan 2 15:04"
+
 func sortedByTime(as []Alert) []Alert {
 	out := append([]Alert(nil), as...)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].AlertTime.Before(out[j].AlertTime) })
 	return out
 }
 
-// DigestTexts are the digest's email subject, body and SMS (at most MaxSMS characters); label
-// names a device for people (its name and id).
-func DigestTexts(d *Alert, held []Alert, label func(deviceID string) string, units Units) (subject, email, sms string) {
+// DigestTexts are the digest's email subject, body and SMS (at most MaxSMS characters), in the
+// reader's units and on their clock; label names a device for people (its name and id).
+func (p Presentation) DigestTexts(d *Alert, held []Alert, label func(deviceID string) string) (subject, email, sms string) {
 	held = DigestOrder(held)
 	stillOpen := 0
 	for _, open := range openAtEnd(held) {
@@ -83,9 +86,11 @@ func DigestTexts(d *Alert, held []Alert, label func(deviceID string) string, uni
 	// alerts end without a RESOLVE may be open still, or have resolved in an alert that was sent.
 	subject = truncate(fmt.Sprintf("[iotwatch] %d alerts held during your quiet hours", len(held)), MaxSubject)
 	var b strings.Builder
-	fmt.Fprintf(&b, "While your quiet hours lasted, %d alerts were held for you. The %d episodes they leave unresolved come first (they may be open still):\n\n", len(held), stillOpen)
+	from := time.UnixMilli(d.WindowStartMs)
+	fmt.Fprintf(&b, "While your quiet hours lasted, from %s to %s%s, %d alerts were held for you. The %d episodes they leave unresolved come first (they may be open still):\n\n",
+		p.at(from, digestTime), p.at(d.AlertTime, digestTime), p.zoneNote(d.AlertTime), len(held), stillOpen)
 	for _, a := range held {
-		fmt.Fprintf(&b, "- %s %s %s %s on %s: %s\n", a.AlertTime.UTC().Format(time.RFC3339), a.Severity, a.Kind, ruleWord(a.Rule), label(a.DeviceID), comparison(&a, units))
+		fmt.Fprintf(&b, "- %s %s %s %s on %s: %s\n", p.at(a.AlertTime, digestTime), a.Severity, a.Kind, ruleWord(a.Rule), label(a.DeviceID), p.comparison(&a))
 	}
 	fmt.Fprintf(&b, "\nUser %s, digest %s.\n", d.UserID, d.AlertID)
 	email = b.String()

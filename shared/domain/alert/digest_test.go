@@ -38,7 +38,7 @@ func TestDigest(t *testing.T) {
 	}
 	assert.Equal(t, []string{"room-2 OPEN", "room-3 OPEN", "room-1 OPEN", "room-1 RESOLVE"}, order, "still-open episodes first, each group by time")
 
-	subject, email, sms := DigestTexts(&d, held, func(id string) string { return "Office (" + id + ")" }, nil)
+	subject, email, sms := Presentation{}.DigestTexts(&d, held, func(id string) string { return "Office (" + id + ")" })
 	assert.Contains(t, subject, "4 alerts held during your quiet hours")
 	assert.Contains(t, email, "The 2 episodes they leave unresolved come first")
 	assert.True(t, strings.Index(email, "room-2") < strings.Index(email, "room-1"), email)

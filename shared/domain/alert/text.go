@@ -7,7 +7,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/iotwatch/iotwatch/shared/domain/device"
-	"github.com/iotwatch/iotwatch/shared/domain/reading"
 )
 
 // MaxSMS is the longest SMS text, in characters.
@@ -61,22 +60,6 @@ type Units interface {
 	Unit(metric string) string
 }
 
-// unit is what follows a value of metric in texts: "°C" and "%" close up, others after a space
-// (" ppm", " lux", " µg/m³").
-func unit(u Units, metric string) string {
-	if u == nil {
-		u = (*reading.Catalog)(nil)
-	}
-	switch s := u.Unit(metric); s {
-	case "":
-		return ""
-	case "°C", "%":
-		return s
-	default:
-		return " " + s
-	}
-}
-
 // unitOf is u after a number, nothing after an absent one.
 func unitOf(n Number, u string) string {
 	if !n.Valid {
@@ -85,27 +68,30 @@ func unitOf(n Number, u string) string {
 	return u
 }
 
-// comparison says how the observed value stands to the threshold, e.g. "26.4 °C > 26 °C"; for
-// an episode whose config was deleted, that its thresholds were removed.
-func comparison(a *Alert, units Units) string {
-	u := unit(units, a.Metric)
+// comparison says how the observed value stands to the threshold, e.g. "26.4°C > 26°C" (or
+// "79.5°F > 78.8°F"); for an episode whose config was deleted, that its thresholds were removed.
+// The threshold of an anomaly rule is a number of standard deviations and a stuck or silent
+// rule's a number of seconds: neither is in the metric's unit, neither is converted.
+func (p Presentation) comparison(a *Alert) string {
+	u := p.unit(a.Metric)
+	observed := p.value(a.Metric, a.ObservedValue)
 	if !a.ThresholdValue.Valid {
 		if a.ObservedValue.Valid {
-			return fmt.Sprintf("%s%s, thresholds removed", a.ObservedValue, u)
+			return fmt.Sprintf("%s%s, thresholds removed", observed, u)
 		}
 		return "thresholds removed"
 	}
 	switch kindOf(a.Rule) {
 	case "anomaly":
 		if a.Kind == Resolve {
-			return fmt.Sprintf("%s%s, usual again", a.ObservedValue, u)
+			return fmt.Sprintf("%s%s, usual again", observed, u)
 		}
-		return fmt.Sprintf("%s%s, more than %s standard deviations from its recent mean", a.ObservedValue, u, a.ThresholdValue)
+		return fmt.Sprintf("%s%s, more than %s standard deviations from its recent mean", observed, u, a.ThresholdValue)
 	case "stuck":
 		if a.Kind == Resolve {
-			return fmt.Sprintf("%s%s, moving again", a.ObservedValue, u)
+			return fmt.Sprintf("%s%s, moving again", observed, u)
 		}
-		return fmt.Sprintf("stuck at %s%s for %s or more", a.ObservedValue, u, seconds(a.ThresholdValue))
+		return fmt.Sprintf("stuck at %s%s for %s or more", observed, u, seconds(a.ThresholdValue))
 	case "silent":
 		if a.Kind == Resolve {
 			return fmt.Sprintf("reporting again after %s", seconds(a.ObservedValue))
@@ -119,7 +105,8 @@ func comparison(a *Alert, units Units) string {
 	if a.Kind == Resolve {
 		op = "back within"
 	}
-	return fmt.Sprintf("%s%s %s %s%s", a.ObservedValue, unitOf(a.ObservedValue, u), op, a.ThresholdValue, u)
+	observed, threshold := p.values(a.Metric, a.ObservedValue, a.ThresholdValue)
+	return fmt.Sprintf("%s%s %s %s%s", observed, unitOf(a.ObservedValue, u), op, threshold, u)
 }
 
 // kindOf is the kind of rule a rule's name ends with: high, low, no_occupancy, anomaly, stuck,
@@ -155,42 +142,46 @@ func seconds(n Number) string {
 }
 
 // Subject is the email subject, at most MaxSubject characters.
-func Subject(a *Alert, d device.Device) string {
+func (p Presentation) Subject(a *Alert, d device.Device) string {
 	return truncate(fmt.Sprintf("[iotwatch] %s %s %s on %s", a.Severity, ruleWord(a.Rule), kindWords[a.Kind], d.Label()), MaxSubject)
 }
 
-// Email is the email body: what happened, where, when, and the figures (units: the metrics'
-// units, nil for the built-ins' only).
-func Email(a *Alert, d device.Device, units Units) string {
+// Email is the email body: what happened, where, when (on the reader's clock, its zone named),
+// and the figures (in the reader's units).
+func (p Presentation) Email(a *Alert, d device.Device) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s alert %s: %s on %s.\n\n", a.Severity, kindWords[a.Kind], ruleWord(a.Rule), d.Label())
 	if d.Location != "" {
 		fmt.Fprintf(&b, "Location:  %s\n", d.Location)
 	}
 	if a.Metric != "" {
-		fmt.Fprintf(&b, "Reading:   %s %s\n", metricWord(a.Metric), comparison(a, units))
+		fmt.Fprintf(&b, "Reading:   %s %s\n", metricWord(a.Metric), p.comparison(a))
 	} else {
-		fmt.Fprintf(&b, "Reading:   %s\n", comparison(a, units))
+		fmt.Fprintf(&b, "Reading:   %s\n", p.comparison(a))
 	}
-	fmt.Fprintf(&b, "Time:      %s\n", a.AlertTime.UTC().Format(time.RFC3339))
-	start := time.UnixMilli(a.WindowStartMs).UTC()
+	fmt.Fprintf(&b, "Time:      %s%s\n", p.at(a.AlertTime, emailTime), p.zoneNote(a.AlertTime))
+	start := time.UnixMilli(a.WindowStartMs)
 	switch a.Kind {
 	case Resolve:
-		fmt.Fprintf(&b, "Episode:   %s to %s (%s)\n", start.Format(time.RFC3339), a.AlertTime.UTC().Format(time.RFC3339), a.AlertTime.Sub(start).Round(time.Second))
+		fmt.Fprintf(&b, "Episode:   %s to %s (%s)\n", p.at(start, emailTime), p.at(a.AlertTime, emailTime), a.AlertTime.Sub(start).Round(time.Second))
 	default:
-		fmt.Fprintf(&b, "Since:     %s (%s)\n", start.Format(time.RFC3339), a.AlertTime.Sub(start).Round(time.Second))
+		fmt.Fprintf(&b, "Since:     %s (%s)\n", p.at(start, emailTime), a.AlertTime.Sub(start).Round(time.Second))
 	}
 	fmt.Fprintf(&b, "\nUser %s, rule %s (thresholds version %d), alert %s.\n", a.UserID, a.Rule, a.ConfigVersion, a.AlertID)
 	return b.String()
 }
 
-// SMS is the text message, at most MaxSMS characters.
-func SMS(a *Alert, d device.Device, units Units) string {
+// emailTime is how an email writes a time (followed by the zone's abbreviation).
+const emailTime = "2006-01-02 15:04:05"
+
+// SMS is the text message, at most MaxSMS characters; its time is on the reader's clock
+// ("Feb 2 08:25 CST").
+func (p Presentation) SMS(a *Alert, d device.Device) string {
 	name := d.Name
 	if name == "" {
 		name = d.ID
 	}
-	tail := fmt.Sprintf(" %s: %s %s", ruleWord(a.Rule), comparison(a, units), a.AlertTime.UTC().Format("Jan 2 15:04Z"))
+	tail := fmt.Sprintf(" %s: %s %s", ruleWord(a.Rule), p.comparison(a), p.at(a.AlertTime, "Jan 2 15:04"))
 	head := fmt.Sprintf("iotwatch %s %s: ", a.Severity, a.Kind)
 	room := MaxSMS - utf8.RuneCountInString(head) - utf8.RuneCountInString(tail)
 	if room < 8 {

@@ -20,7 +20,7 @@ import (
 )
 
 // Header is the users CSV's header.
-var Header = []string{"user_id", "timezone", "quiet_hours", "quiet_min_severity"}
+var Header = []string{"user_id", "timezone", "quiet_hours", "quiet_min_severity", "units"}
 
 // DefaultQuietMinSeverity is what reaches a user during quiet hours when they did not say.
 const DefaultQuietMinSeverity = alert.Violation
@@ -40,6 +40,17 @@ type User struct {
 	// QuietMinSeverity is the lowest severity sent during quiet hours (the rest is held for the
 	// digest).
 	QuietMinSeverity alert.Severity
+	// Units is the system the user reads values in ("" as written: metric).
+	Units alert.UnitSystem
+}
+
+// Presentation is how the user reads alerts' texts: in their units, on their zone's clock, with
+// the metrics' units of catalog (nil: the built-ins' only). A nil user reads metric and UTC.
+func (u *User) Presentation(catalog alert.Units) alert.Presentation {
+	if u == nil {
+		return alert.Presentation{Catalog: catalog}
+	}
+	return alert.Presentation{Units: u.Units, Zone: u.zone(), Catalog: catalog}
 }
 
 // HasQuiet reports whether the user has quiet hours.
@@ -193,6 +204,12 @@ func parseUser(row *csvfile.Row) User {
 	default:
 		row.Errorf("quiet_min_severity", "%q: want WARNING or VIOLATION (empty: VIOLATION)", row.Get("quiet_min_severity"))
 	}
+	switch s := alert.UnitSystem(strings.ToLower(row.Get("units"))); s {
+	case "", alert.MetricUnits, alert.ImperialUnits:
+		u.Units = s
+	default:
+		row.Errorf("units", "%q: want metric or imperial (empty: metric)", row.Get("units"))
+	}
 	return u
 }
 
@@ -203,7 +220,7 @@ func WriteCSV(w io.Writer, users []User) error {
 		return err
 	}
 	for _, u := range users {
-		if err := cw.Write([]string{u.ID, u.ZoneName, u.Quiet.String(), string(u.QuietMinSeverity)}); err != nil {
+		if err := cw.Write([]string{u.ID, u.ZoneName, u.Quiet.String(), string(u.QuietMinSeverity), string(u.Units)}); err != nil {
 			return err
 		}
 	}

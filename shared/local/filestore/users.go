@@ -12,7 +12,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
 
-// Users is people's preferences from a users CSV (user_id,timezone,quiet_hours,quiet_min_severity),
+// Users is people's preferences from a users CSV (user_id,timezone,quiet_hours,quiet_min_severity,units),
 // read again when the file changes; a changed file that does not validate is refused whole and
 // the preferences in force stay.
 type Users struct {

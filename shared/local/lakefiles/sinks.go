@@ -92,7 +92,7 @@ func (p *Publisher) Publish(_ context.Context, notices []evaluator.Notice) []err
 	for _, i := range taken {
 		a := &notices[i].Alert
 		if a.Kind == alert.Digest {
-			_, _, sms := alert.DigestTexts(a, notices[i].Held, func(id string) string { return id }, notices[i].Catalog)
+			_, _, sms := notices[i].Presentation().DigestTexts(a, notices[i].Held, func(id string) string { return id })
 			fmt.Fprintf(p.out, "DIGEST %s user=%s %s\n", a.AlertTime.UTC().Format(time.RFC3339), a.UserID, sms)
 			continue
 		}

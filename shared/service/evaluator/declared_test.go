@@ -106,7 +106,7 @@ func TestADeclaredMetricIsJudgedAsABuiltIn(t *testing.T) {
 }
 
 // snsText is the email text of a notice, as the publishers render it.
-func snsText(n evaluator.Notice) string { return alert.Email(&n.Alert, n.Device, n.Catalog) }
+func snsText(n evaluator.Notice) string { return n.Presentation().Email(&n.Alert, n.Device) }
 
 // batched regroups single messages into batched ones of up to n readings of one device, in the
 // singles' order per device; each batch takes the id of its first single.

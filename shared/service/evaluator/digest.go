@@ -136,7 +136,15 @@ func (s *Service) sendDigest(ctx context.Context, user string, now time.Time, st
 		if err != nil {
 			return fmt.Errorf("digest of %s: reading the metrics catalog: %w", user, err)
 		}
-		if errs := s.publisher.Publish(ctx, []Notice{{Alert: digest, Held: included, Catalog: cat}}); errs[0] != nil {
+		notice := Notice{Alert: digest, Held: included, Catalog: cat}
+		if s.cfg.Users != nil {
+			if prefs, err := s.usersOf(ctx, []Notice{notice}); err == nil {
+				if u, ok := prefs[user]; ok {
+					notice.User = &u // read just above by quietEnd: from the cache
+				}
+			}
+		}
+		if errs := s.publisher.Publish(ctx, []Notice{notice}); errs[0] != nil {
 			return fmt.Errorf("publishing the digest of %s: %w", user, errs[0])
 		}
 		st.Alerts[AlertKey{digest.Kind, digest.Severity}]++

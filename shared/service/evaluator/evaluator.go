@@ -266,6 +266,18 @@ type Notice struct {
 	// VIOLATION run, so this is how a channel (PagerDuty's dedup key) files it under its episode.
 	// It travels beside the alert (an SNS message attribute), not in its JSON.
 	EpisodeStartMs int64
+	// User is the preferences of the alert's user, whose units and time zone the texts use
+	// (nil: none known, metric and UTC).
+	User *user.User
+}
+
+// Presentation is how the notice's user reads its texts (alert.Presentation): their units and
+// time zone, the catalog's units.
+func (n *Notice) Presentation() alert.Presentation {
+	if n.Catalog == nil {
+		return n.User.Presentation(nil) // no typed nil in the interface
+	}
+	return n.User.Presentation(n.Catalog)
 }
 
 // Linker makes the one-click links of an alert of the episode that opened at episodeStartMs,

@@ -33,11 +33,12 @@ func suppress(notices []Notice, dev *Device) {
 
 func timeOf(unixNano int64) time.Time { return time.Unix(0, unixNano).UTC() }
 
-// holdForQuietHours marks the notices that fall in their user's quiet hours and are below the
-// user's quiet_min_severity (alert.QuietHours; a snooze, already marked, comes first). It reads
-// the preferences of the users it has no fresh copy of in one request, and none when the batch
-// raised no alert. If they cannot be read, nothing is held: an alert sent during quiet hours is
-// better than one held that should have gone out.
+// holdForQuietHours gives the notices their user's preferences (for the texts' units and time
+// zone) and marks those that fall in their user's quiet hours and are below the user's
+// quiet_min_severity (alert.QuietHours; a snooze, already marked, comes first). It reads the
+// preferences of the users it has no fresh copy of in one request, and none when the batch
+// raised no alert. If they cannot be read, nothing is held (an alert sent during quiet hours is
+// better than one held that should have gone out) and the texts are metric and UTC.
 func (s *Service) holdForQuietHours(ctx context.Context, notices []Notice) {
 	if s.cfg.Users == nil || len(notices) == 0 {
 		return
@@ -48,10 +49,12 @@ func (s *Service) holdForQuietHours(ctx context.Context, notices []Notice) {
 	}
 	for i := range notices {
 		a := &notices[i].Alert
-		if a.Suppressed != "" {
+		u, ok := prefs[a.UserID]
+		if !ok {
 			continue
 		}
-		if u, ok := prefs[a.UserID]; ok && u.Holds(a.Severity, a.AlertTime) {
+		notices[i].User = &u
+		if a.Suppressed == "" && u.Holds(a.Severity, a.AlertTime) {
 			a.Suppressed = alert.QuietHours
 		}
 	}

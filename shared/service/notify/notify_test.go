@@ -19,7 +19,6 @@ import (
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/channel"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
-	"github.com/iotwatch/iotwatch/shared/domain/reading"
 )
 
 const (
@@ -173,7 +172,7 @@ func episodeMessages() []Message {
 		a := alert.Alert{Kind: k, Severity: sev, AlertTime: t0.Add(time.Duration(min) * time.Minute), UserID: "alice", DeviceID: room.ID,
 			Rule: alert.TemperatureHigh, Metric: "temperature", ObservedValue: alert.Num(v), ThresholdValue: alert.Num(26), WindowStartMs: t0.UnixMilli(),
 			WindowEndMs: t0.Add(time.Duration(min) * time.Minute).UnixMilli(), ConfigVersion: 3}
-		m := Message{Device: room, Units: (*reading.Catalog)(nil)}
+		m := Message{Device: room}
 		if k == alert.Escalate {
 			a.ThresholdValue = alert.Num(28)
 			a.WindowStartMs = t0.Add(10 * time.Minute).UnixMilli()
@@ -601,7 +600,7 @@ func TestEmailAndSMSThroughTheTextSender(t *testing.T) {
 	assert.Equal(t, Sent, res[0].Outcome)
 	assert.Equal(t, Sent, res[1].Outcome)
 	assert.ElementsMatch(t, []string{"email alice@example.com: [iotwatch] WARNING temperature high opened on Server room <east> (room-1)",
-		"sms +14155550100: iotwatch WARNING OPEN: Server room <east> temperature high: 26.4°C > 26°C Dec 7 10:00Z https://iotwatch.example.com/a/room-1/CODE"}, ts.sent)
+		"sms +14155550100: iotwatch WARNING OPEN: Server room <east> temperature high: 26.4°C > 26°C Dec 7 10:00 UTC https://iotwatch.example.com/a/room-1/CODE"}, ts.sent)
 }
 
 func TestChannelTest(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/channel"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
-	"github.com/iotwatch/iotwatch/shared/domain/reading"
 )
 
 // Message is one alert to deliver, with what its texts need.
@@ -25,8 +24,10 @@ type Message struct {
 	AckLink, SnoozeLink string
 	// Held are, for a DIGEST, the alerts it lists.
 	Held []alert.Alert
-	// Units names metrics' units for the default texts (nil: the built-ins').
-	Units alert.Units
+	// Reader is how the message's person reads its texts: their units and time zone, the
+	// metrics' units of the catalog (the zero value: metric, UTC, the built-ins' units; see
+	// user.User.Presentation).
+	Reader alert.Presentation
 	// test marks the message Test sends.
 	test bool
 }
@@ -48,16 +49,15 @@ type Fact struct {
 }
 
 // Texter makes a message's text. The default, DefaultText, takes shared/domain/alert's texts
-// (Subject, Email, DigestTexts); a caller that knows each person's units and time zone passes
-// its own.
+// (Subject, Email, SMS, DigestTexts) as the message's Reader reads them.
 type Texter func(m *Message) Text
 
 // DefaultText is the text of a message from shared/domain/alert's email texts, values in the
-// metrics' own units and times in UTC.
+// reader's units and times on the reader's clock (m.Reader).
 func DefaultText(m *Message) Text {
-	a := &m.Alert
+	a, p := &m.Alert, m.Reader
 	if a.Kind == alert.Digest {
-		subject, body, sms := alert.DigestTexts(a, m.Held, func(id string) string { return id }, m.Units)
+		subject, body, sms := p.DigestTexts(a, m.Held, func(id string) string { return id })
 		return Text{Title: subject, Body: body, Short: sms, Facts: []Fact{{"Held alerts", a.ObservedValue.String()}, {"Highest severity", string(a.Severity)}}}
 	}
 	facts := []Fact{{"Device", m.Device.Label()}}
@@ -65,44 +65,29 @@ func DefaultText(m *Message) Text {
 		facts = append(facts, Fact{"Location", m.Device.Location})
 	}
 	facts = append(facts, Fact{"Rule", string(a.Rule)}, Fact{"Severity", string(a.Severity) + " " + string(a.Kind)})
-	// The value is in the metric's unit, the threshold too but for the rules whose threshold is
-	// something else (DESIGN.md): a duration for silent and stuck, standard deviations for anomaly.
-	valueUnit, thresholdUnit := unitOf(m.Units, a.Metric), ""
+	// The value is in the metric's unit (as the reader reads it), the threshold too but for the
+	// rules whose threshold is something else (DESIGN.md): a duration for silent and stuck,
+	// standard deviations for anomaly.
+	value, _ := p.Figures(a.Metric, a.ObservedValue, alert.Number{})
+	var threshold string
 	switch {
 	case a.Rule == alert.DeviceSilent:
-		valueUnit, thresholdUnit = " s", " s"
+		value, threshold = a.ObservedValue.String()+" s", a.ThresholdValue.String()+" s"
 	case strings.HasSuffix(string(a.Rule), "_stuck"):
-		thresholdUnit = " s unchanged"
+		threshold = a.ThresholdValue.String() + " s unchanged"
 	case strings.HasSuffix(string(a.Rule), "_anomaly"):
-		thresholdUnit = " standard deviations"
+		threshold = a.ThresholdValue.String() + " standard deviations"
 	default:
-		thresholdUnit = valueUnit
+		value, threshold = p.Figures(a.Metric, a.ObservedValue, a.ThresholdValue)
 	}
 	if a.ObservedValue.Valid {
-		facts = append(facts, Fact{"Value", a.ObservedValue.String() + valueUnit})
+		facts = append(facts, Fact{"Value", value})
 	}
 	if a.ThresholdValue.Valid {
-		facts = append(facts, Fact{"Threshold", a.ThresholdValue.String() + thresholdUnit})
+		facts = append(facts, Fact{"Threshold", threshold})
 	}
-	facts = append(facts, Fact{"Time", a.AlertTime.UTC().Format(time.RFC3339)})
-	return Text{Title: alert.Subject(a, m.Device), Body: alert.Email(a, m.Device, m.Units), Short: alert.SMS(a, m.Device, m.Units), Facts: facts}
-}
-
-func unitOf(u alert.Units, metric string) string {
-	if metric == "" {
-		return ""
-	}
-	if u == nil {
-		u = (*reading.Catalog)(nil) // the built-ins' units
-	}
-	switch s := u.Unit(metric); s {
-	case "":
-		return ""
-	case "°C", "%": // closed up, as the email's texts write them
-		return s
-	default:
-		return " " + s
-	}
+	facts = append(facts, Fact{"Time", p.Time(a.AlertTime)})
+	return Text{Title: p.Subject(a, m.Device), Body: p.Email(a, m.Device), Short: p.SMS(a, m.Device), Facts: facts}
 }
 
 // testText is the text of the message Test sends.
