@@ -15,11 +15,12 @@ import (
 )
 
 // TestUsers: preferences written, listed, read in one batch and deleted; a user named like a
-// device's item does not show up as a device.
+// device's item does not show up as a device; units stored when set (imperial) and read back, a
+// user without (an item of the editions before units) metric.
 func TestUsers(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	users, err := user.ParseCSV(strings.NewReader("user_id,timezone,quiet_hours,quiet_min_severity\nalice,Europe/Paris,22:00-07:00,VIOLATION\nbob,,,\nSTATE,UTC,01:00-02:00,WARNING\n"), "users.csv")
+	users, err := user.ParseCSV(strings.NewReader("user_id,timezone,quiet_hours,quiet_min_severity,units\nalice,Europe/Paris,22:00-07:00,VIOLATION,imperial\nbob,,,,\nSTATE,UTC,01:00-02:00,WARNING,metric\n"), "users.csv")
 	require.NoError(t, err)
 	require.NoError(t, s.PutUsers(ctx, users))
 
@@ -29,6 +30,8 @@ func TestUsers(t *testing.T) {
 	got, err := s.LoadUsers(ctx, []string{"alice", "carol", "bob"})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]user.User{"alice": users[0], "bob": users[1]}, got, "carol has none")
+	assert.Equal(t, alert.ImperialUnits, got["alice"].Units)
+	assert.Equal(t, alert.UnitSystem(""), got["bob"].Units, "no units attribute: metric")
 
 	states, err := s.States(ctx)
 	require.NoError(t, err)

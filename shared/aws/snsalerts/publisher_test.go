@@ -21,6 +21,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/aws/snsalerts"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/user"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
 )
@@ -142,6 +143,30 @@ func TestMessageStructure(t *testing.T) {
 	if m["email"] == "" || len([]rune(m["sms"])) > alert.MaxSMS || m["sms"] == "" {
 		t.Errorf("email %q, sms %q", m["email"], m["sms"])
 	}
+}
+
+// TestMessageInTheUsersUnits: the email and SMS are in the user's units and time zone; the
+// message's default (the alert JSON) is the same, SI and UTC, whoever the user is.
+func TestMessageInTheUsersUnits(t *testing.T) {
+	chicago, err := time.LoadLocation("America/Chicago")
+	require.NoError(t, err)
+	plain := notice(5, "alice", "WARNING")
+	prefs := plain
+	prefs.User = &user.User{ID: "alice", Zone: chicago, ZoneName: "America/Chicago", Units: alert.ImperialUnits}
+	parts := func(n evaluator.Notice) map[string]string {
+		msg, err := snsalerts.Message(&n)
+		require.NoError(t, err)
+		var m map[string]string
+		require.NoError(t, json.Unmarshal([]byte(msg), &m))
+		return m
+	}
+	metric, imperial := parts(plain), parts(prefs)
+	assert.Equal(t, metric["default"], imperial["default"], "the alert JSON does not depend on the reader")
+	assert.Contains(t, imperial["default"], `"alert_time":"2015-02-02T14:05:00Z"`)
+	assert.Contains(t, imperial["default"], `"observed_value":25,"threshold_value":24`)
+	assert.Contains(t, metric["sms"], "25°C > 24°C Feb 2 14:05 UTC")
+	assert.Contains(t, imperial["sms"], "77°F > 75.2°F Feb 2 08:05 CST")
+	assert.Contains(t, imperial["email"], "Reading:   temperature 77°F > 75.2°F\nTime:      2015-02-02 08:05:00 CST (America/Chicago)\n")
 }
 
 func TestPublishFailureIsReported(t *testing.T) {

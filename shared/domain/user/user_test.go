@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/domain/device"
 )
 
 func paris(t *testing.T) *time.Location {
@@ -39,6 +40,45 @@ func TestParseCSV(t *testing.T) {
 	assert.Equal(t, "dave", only[0].ID)
 }
 
+// TestUnits: the units column, read in any case, written back as read; the files of the
+// editions before it (no units column) and the file of this edition both parse, and an empty
+// or absent units cell means metric.
+func TestUnits(t *testing.T) {
+	wide, err := ParseCSV(strings.NewReader("user_id,timezone,quiet_hours,quiet_min_severity,units\n"+
+		"alice,Europe/Paris,22:00-07:00,VIOLATION,metric\nbob,America/Chicago,,,Imperial\ncarol,,,,\n"), "users.csv")
+	require.NoError(t, err)
+	require.Len(t, wide, 3)
+	assert.Equal(t, alert.MetricUnits, wide[0].Units)
+	assert.Equal(t, alert.ImperialUnits, wide[1].Units, "read in any case")
+	assert.Equal(t, alert.UnitSystem(""), wide[2].Units)
+
+	var b strings.Builder
+	require.NoError(t, WriteCSV(&b, wide))
+	assert.Equal(t, "user_id,timezone,quiet_hours,quiet_min_severity,units\n"+
+		"alice,Europe/Paris,22:00-07:00,VIOLATION,metric\nbob,America/Chicago,,,imperial\ncarol,,,,\n", b.String())
+	again, err := ParseCSV(strings.NewReader(b.String()), "again.csv")
+	require.NoError(t, err)
+	assert.Equal(t, wide, again, "WriteCSV writes what ParseCSV reads")
+
+	older, err := ParseCSV(strings.NewReader("user_id,timezone,quiet_hours,quiet_min_severity\nbob,America/Chicago,,\n"), "old.csv")
+	require.NoError(t, err, "a file without the units column stays valid")
+	assert.Equal(t, alert.UnitSystem(""), older[0].Units)
+	oldest, err := ParseCSV(strings.NewReader("user_id,timezone\nbob,America/Chicago\n"), "oldest.csv")
+	require.NoError(t, err)
+
+	// What a reader gets: the user's units and zone; metric and UTC for no units, or no user.
+	chicago, err := time.LoadLocation("America/Chicago")
+	require.NoError(t, err)
+	assert.Equal(t, alert.Presentation{Units: alert.ImperialUnits, Zone: chicago}, wide[1].Presentation(nil))
+	assert.Equal(t, alert.Presentation{Zone: chicago}, oldest[0].Presentation(nil))
+	var nobody *User
+	assert.Equal(t, alert.Presentation{}, nobody.Presentation(nil))
+	a := alert.Alert{Kind: alert.Open, AlertTime: time.Date(2015, 2, 2, 14, 25, 0, 0, time.UTC), DeviceID: "room-1",
+		Rule: alert.TemperatureHigh, Severity: alert.Warning, Metric: "temperature", ObservedValue: alert.Num(24.3), ThresholdValue: alert.Num(24)}
+	assert.Contains(t, wide[1].Presentation(nil).SMS(&a, device.Device{ID: "room-1"}), "75.7°F > 75.2°F Feb 2 08:25 CST")
+	assert.Contains(t, older[0].Presentation(nil).SMS(&a, device.Device{ID: "room-1"}), "24.3°C > 24°C Feb 2 08:25 CST")
+}
+
 func TestParseCSVErrors(t *testing.T) {
 	tests := []struct{ name, csv, want string }{
 		{"empty", "", "x.csv:1: empty file"},
@@ -51,6 +91,7 @@ func TestParseCSVErrors(t *testing.T) {
 		{"quiet hours of no length", "user_id,quiet_hours\nalice,07:00-07:00\n", "x.csv:2: quiet_hours:"},
 		{"one-digit hours", "user_id,quiet_hours\nalice,7:00-9:00\n", "x.csv:2: quiet_hours:"},
 		{"severity", "user_id,quiet_min_severity\nalice,CRITICAL\n", "x.csv:2: quiet_min_severity:"},
+		{"unknown units", "user_id,timezone,units\nalice,UTC,metric\nbob,America/Chicago,US\n", `x.csv:3: units: "US": want metric or imperial (empty: metric)`},
 		{"empty user", "user_id,timezone\n,UTC\n", "x.csv:2: user_id: is empty"},
 		{"a user twice", "user_id\nalice\nbob\nalice\n", `x.csv:4: user_id: user "alice" is already on line 2`},
 		{"too few fields", "user_id,timezone\nalice\n", "x.csv:2: has 1 fields, want 2"},

@@ -2,6 +2,7 @@ package evaluator_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -344,4 +345,46 @@ func TestSilenceLinksDatedWhenSent(t *testing.T) {
 	_, err = svc.CheckSilence(ctx, []string{"room-1"}, t0.Add(25*time.Minute))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"OPEN 2026-03-04T08:00:00Z", "REMIND 2026-03-04T08:00:00Z"}, linker.sent)
+}
+
+// TestNoticesCarryTheirUsersUnits: each notice carries its user's preferences, and its texts are
+// in their units and on their clock (alice: imperial, Chicago; bob: none, metric and UTC),
+// digest included; the alert itself stays in SI units and UTC.
+func TestNoticesCarryTheirUsersUnits(t *testing.T) {
+	ctx := context.Background()
+	chicago, err := time.LoadLocation("America/Chicago")
+	require.NoError(t, err)
+	cfgs := append(slices.Clone(aliceConfig), threshold.Config{UserID: "bob", DeviceID: "room-1", TempWarning: threshold.Of(24)})
+	store := memstore.New(cfgs, nil)
+	// t0 is 08:00 UTC, 02:00 CST: in alice's quiet hours, 01:00-03:00 in Chicago.
+	store.SetUsers([]user.User{{ID: "alice", Zone: chicago, ZoneName: "America/Chicago", Quiet: user.Quiet{From: 60, To: 180}, Units: alert.ImperialUnits}})
+	pub := &capture{}
+	svc := evaluator.New(store, pub, failingQuarantine{}, evaluator.Config{Users: store, Held: store}, nil, nil)
+	_, err = svc.Evaluate(ctx, []evaluator.Message{msg("1", 0, 25)})
+	require.NoError(t, err)
+	require.Len(t, pub.ns, 2)
+	byUser := map[string]evaluator.Notice{}
+	for _, n := range pub.ns {
+		byUser[n.Alert.UserID] = n
+	}
+	alice, bob := byUser["alice"], byUser["bob"]
+	require.NotNil(t, alice.User)
+	assert.Nil(t, bob.User, "bob has no preferences")
+	assert.Contains(t, alice.Presentation().SMS(&alice.Alert, alice.Device), "77°F > 75.2°F Mar 1 02:00 CST")
+	assert.Contains(t, bob.Presentation().SMS(&bob.Alert, bob.Device), "25°C > 24°C Mar 1 08:00 UTC")
+	b, err := json.Marshal(alice.Alert)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"alert_time":"2026-03-01T08:00:00Z"`)
+	assert.Contains(t, string(b), `"observed_value":25,"threshold_value":24`)
+
+	due := store.DigestsDue(t0.Add(time.Hour))
+	require.Equal(t, []string{evaluator.HeldPrefix + "alice"}, due, "due at 03:00 CST")
+	_, err = svc.CheckSilence(ctx, due, t0.Add(time.Hour))
+	require.NoError(t, err)
+	require.Len(t, pub.ns, 3)
+	d := pub.ns[2]
+	require.Equal(t, alert.Digest, d.Alert.Kind)
+	_, email, _ := d.Presentation().DigestTexts(&d.Alert, d.Held, func(id string) string { return id })
+	assert.Contains(t, email, "from Mar 1 02:00 CST to Mar 1 03:00 CST (America/Chicago)")
+	assert.Contains(t, email, "- Mar 1 02:00 CST WARNING OPEN temperature high on room-1: 77°F > 75.2°F")
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -82,4 +83,40 @@ func TestDefaultTextFacts(t *testing.T) {
 		assert.Equal(t, tc.value, facts["Value"], "%s value", tc.a.Rule)
 		assert.Equal(t, tc.threshold, facts["Threshold"], "%s threshold", tc.a.Rule)
 	}
+}
+
+// TestDefaultTextInTheReadersUnits: an imperial reader in Chicago reads °F and Chicago's clock
+// in every part of the text (title, body, short text, facts); thresholds that are not
+// temperatures stay as they are, and the PagerDuty event's custom_details stay the alert's SI
+// JSON.
+func TestDefaultTextInTheReadersUnits(t *testing.T) {
+	chicago, err := time.LoadLocation("America/Chicago")
+	require.NoError(t, err)
+	reader := alert.Presentation{Units: alert.ImperialUnits, Zone: chicago}
+	m := episodeMessages()[0] // OPEN, 26.4 °C > 26 °C at 2026-12-07 10:00 UTC
+	m.Reader = reader
+	tx := DefaultText(&m)
+	facts := map[string]string{}
+	for _, f := range tx.Facts {
+		facts[f.Name] = f.Value
+	}
+	assert.Equal(t, map[string]string{"Value": "79.5°F", "Threshold": "78.8°F", "Time": "2026-12-07 04:00:00 CST"},
+		map[string]string{"Value": facts["Value"], "Threshold": facts["Threshold"], "Time": facts["Time"]})
+	assert.Contains(t, tx.Body, "Reading:   temperature 79.5°F > 78.8°F\nTime:      2026-12-07 04:00:00 CST (America/Chicago)\n")
+	assert.Contains(t, tx.Short, "79.5°F > 78.8°F Dec 7 04:00 CST")
+
+	stuck := m
+	stuck.Alert.Rule, stuck.Alert.ObservedValue, stuck.Alert.ThresholdValue = alert.SensorStuck, alert.Num(21.5), alert.Num(1800)
+	facts = map[string]string{}
+	for _, f := range DefaultText(&stuck).Facts {
+		facts[f.Name] = f.Value
+	}
+	assert.Equal(t, "70.7°F", facts["Value"])
+	assert.Equal(t, "1800 s unchanged", facts["Threshold"], "seconds are not converted")
+
+	c := channel.Channel{UserID: "alice", Kind: channel.PagerDuty, Target: routingKey, MinSeverity: alert.Warning}
+	body, err := pagerDutyBody(&c, &m, tx, linksOf(&m, nil))
+	require.NoError(t, err)
+	assert.Contains(t, string(body), `"observed_value":26.4,"threshold_value":26`, "custom_details: the alert in SI")
+	assert.Contains(t, string(body), `"alert_time":"2026-12-07T10:00:00Z"`)
 }
