@@ -111,6 +111,12 @@ type Log struct {
 	full        bool          // the last commit was refused for want of room
 	broken      error         // set when a failed write could not be cut off: nothing more is taken
 
+	// fullNeed is the frame the refused commit began with (bytes) and fullDisk says the disk, not
+	// MaxBytes, refused it: the log has room again once checkpoints free enough for that frame.
+	fullNeed int64
+	fullDisk bool
+	freed    int64 // bytes of segments deleted since the refusal
+
 	syncs     atomic.Int64
 	syncNanos atomic.Int64
 	syncHist  [len(SyncBounds) + 1]atomic.Int64 // commits by duration: ≤ SyncBounds[i], then the rest
@@ -502,6 +508,7 @@ func (l *Log) write(buf []byte, n int) (uint64, error) {
 	}
 	if l.opt.MaxBytes > 0 && l.bytes+int64(len(buf)) > l.opt.MaxBytes {
 		l.setFullLocked(true, nil)
+		l.fullNeed, l.fullDisk = firstFrame(buf), false
 		onDisk := l.bytes
 		l.mu.Unlock()
 		return 0, fmt.Errorf("%w: %d bytes on disk, --max-log-bytes %d", ErrFull, onDisk, l.opt.MaxBytes)
@@ -514,7 +521,7 @@ func (l *Log) write(buf []byte, n int) (uint64, error) {
 		}
 		if err := l.startSegment(l.next); err != nil {
 			l.mu.Unlock()
-			return 0, l.refuse(err)
+			return 0, l.refuse(err, firstFrame(buf))
 		}
 		seg = &l.segs[len(l.segs)-1]
 	}
@@ -541,7 +548,7 @@ func (l *Log) write(buf []byte, n int) (uint64, error) {
 			l.broken = fmt.Errorf("%w: a failed write could not be cut off (%v): restart to recover", ErrFull, terr)
 			l.log.Error("LOG STOPPED: a failed write could not be cut off; restart iotwatch to recover", "err", terr)
 		}
-		return 0, l.refuse(fmt.Errorf("appending to the log: %w", err))
+		return 0, l.refuse(fmt.Errorf("appending to the log: %w", err), firstFrame(buf))
 	}
 	seg.size += int64(len(buf))
 	l.bytes += int64(len(buf))
@@ -553,10 +560,34 @@ func (l *Log) write(buf []byte, n int) (uint64, error) {
 }
 
 // refuse turns a write error into ErrFull (the caller is told not to acknowledge; a full disk is
-// the usual cause) and notes it; l.mu is held.
-func (l *Log) refuse(err error) error {
+// the usual cause) and notes it, with need the bytes of the refused commit's first frame; l.mu
+// is held.
+func (l *Log) refuse(err error, need int64) error {
 	l.setFullLocked(true, err)
+	l.fullNeed, l.fullDisk, l.freed = need, true, 0
 	return fmt.Errorf("%w: %w", ErrFull, err)
+}
+
+// firstFrame is the size of the first frame in a commit's buffer.
+func firstFrame(buf []byte) int64 {
+	if len(buf) < frameHeader {
+		return int64(len(buf))
+	}
+	return frameHeader + int64(binary.LittleEndian.Uint32(buf[:4]))
+}
+
+// roomAgainLocked clears the full state once deleted segments have made room for the frame that
+// was refused: below MaxBytes by that much, or, after a full disk, that many bytes freed. Without
+// it the state (healthz, log_full) would wait for the next accepted message, which a publisher
+// told "not kept" may never send. l.mu is held.
+func (l *Log) roomAgainLocked(freed int64) {
+	if !l.full || freed == 0 || l.broken != nil {
+		return
+	}
+	l.freed += freed
+	if l.fullDisk && l.freed >= l.fullNeed || !l.fullDisk && l.bytes+l.fullNeed <= l.opt.MaxBytes {
+		l.setFullLocked(false, nil)
+	}
 }
 
 func (l *Log) setFullLocked(full bool, err error) {
@@ -607,10 +638,17 @@ func (l *Log) Checkpoint(name string, off uint64) error {
 	l.checkpoints[name] = off
 	doomed := l.doomedLocked()
 	l.mu.Unlock()
+	freed := int64(0)
 	for _, s := range doomed {
 		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("deleting a consumed log segment: %w", err)
 		}
+		freed += s.size
+	}
+	if freed > 0 { // after the removals: a full disk has the room only now
+		l.mu.Lock()
+		l.roomAgainLocked(freed)
+		l.mu.Unlock()
 	}
 	return nil
 }

@@ -207,6 +207,7 @@ func TestTheCapRefusesAppendsUntilCheckpointsFreeRoom(t *testing.T) {
 	assert.LessOrEqual(t, st.Bytes, int64(400))
 
 	require.NoError(t, l.Checkpoint("c", l.Next())) // consumed: the sealed segments go
+	assert.False(t, l.Stats().Full, "room again as soon as the segments go, before any new append")
 	off, err := l.Append([]byte("0123456789abcdef"))
 	require.NoError(t, err, "room again")
 	assert.Equal(t, uint64(17), off, "the refused append took no offset")
@@ -395,4 +396,26 @@ func TestAZeroFilledTailIsNotRecords(t *testing.T) {
 	assert.Equal(t, uint64(2), l.Next(), "zeros are not records")
 	_, err = l.Append(nil)
 	assert.Error(t, err, "an empty record")
+}
+
+// TestTheCapStaysFullUntilTheRefusedFrameFits frees less than the refused frame needs: the log
+// says it is full until a checkpoint frees enough for it.
+func TestTheCapStaysFullUntilTheRefusedFrameFits(t *testing.T) {
+	l := open(t, t.TempDir(), Options{SegmentBytes: 100, MaxBytes: 400, Consumers: []string{"c"}})
+	small := []byte("0123456789abcdef") // 24 bytes a frame
+	for range 16 {
+		_, err := l.Append(small)
+		require.NoError(t, err)
+	}
+	_, err := l.Append(make([]byte, 150)) // a frame of 158 bytes: 384 + 158 > 400
+	require.ErrorIs(t, err, ErrFull)
+	require.True(t, l.Stats().Full)
+	require.NoError(t, l.Checkpoint("c", 5)) // the first segment (4 frames, 96 bytes) goes: 288 + 158 > 400
+	st := l.Stats()
+	assert.Equal(t, int64(288), st.Bytes)
+	assert.True(t, st.Full, "96 bytes freed leave no room for 158")
+	require.NoError(t, l.Checkpoint("c", 9)) // 192 + 158 <= 400
+	assert.False(t, l.Stats().Full)
+	_, err = l.Append(make([]byte, 150))
+	require.NoError(t, err)
 }
