@@ -11,10 +11,28 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/local/wal"
+	"github.com/iotwatch/iotwatch/shared/service/links"
 )
 
 // ErrInsecureHTTP is returned for an HTTP address other than loopback without TLS.
 var ErrInsecureHTTP = errors.New("refusing to serve HTTP to the network without TLS")
+
+// ownHost refuses, on a loopback listener, a request whose Host is not a loopback name: a page
+// of another site whose name was made to resolve to 127.0.0.1 (DNS rebinding) would otherwise
+// read the answers in a browser on this machine. The dashboard's pages check the same
+// (links.LoopbackHost); on a network address TLS and its name stand in for it.
+func ownHost(loopback bool, h http.Handler) http.Handler {
+	if !loopback {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !links.LoopbackHost(r.Host) {
+			http.Error(w, "answered on this machine's own addresses only", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
 
 // healthz answers 200 while the run takes messages, 503 when its log is full (the broker is not
 // acknowledging) or it is stopping.

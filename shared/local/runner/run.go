@@ -324,13 +324,13 @@ func newPipeline(cfg Config) (*pipeline, error) {
 		}
 		scfg.Linker = signer
 		mux := http.NewServeMux()
-		mux.HandleFunc("/healthz", p.healthz)
-		mux.HandleFunc("/metrics", p.metrics)
+		loopback := broker.Loopback(ln.Addr().String())
+		mux.Handle("/healthz", ownHost(loopback, http.HandlerFunc(p.healthz)))
+		mux.Handle("/metrics", ownHost(loopback, http.HandlerFunc(p.metrics)))
 		linkPages := links.NewHandler(signer, store, links.Published{Publisher: pub}, time.Now, cfg.Log)
 		mux.Handle("/"+string(links.Ack)+"/", linkPages)
 		mux.Handle("/"+string(links.Snooze)+"/", linkPages)
 		api := links.NewAPI(store, store, links.Published{Publisher: pub}, time.Now)
-		loopback := broker.Loopback(ln.Addr().String())
 		if loopback {
 			// `iotwatch alerts … --server`: no authentication, so only where only this machine reaches.
 			mux.Handle("/api/", api)
