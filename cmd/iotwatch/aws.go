@@ -34,6 +34,9 @@ With --local it issues instead a client certificate for iotwatch run from the lo
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if local {
+				if err := inRange("--days", days, 1, int(pki.CALifetime/(24*time.Hour))); err != nil {
+					return err
+				}
 				if caDir == "" {
 					return fmt.Errorf("--local needs --ca DIR (iotwatch ca init --dir DIR creates one)")
 				}

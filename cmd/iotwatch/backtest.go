@@ -32,6 +32,9 @@ standard error as FILE:LINE: reason: detail; the exit status is 1 when there wer
 --max-rejects of them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if maxRejects < 0 {
+				return fmt.Errorf("--max-rejects %d: out of range: want 0 or more", maxRejects)
+			}
 			if (readingsFile == "") == (csvFile == "") {
 				return fmt.Errorf("give either --readings or --csv")
 			}

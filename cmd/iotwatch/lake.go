@@ -46,8 +46,8 @@ rewritten, and comes back from bronze when declared again.`,
 			if err != nil {
 				return fmt.Errorf("--from, --to: %w", err)
 			}
-			if interval <= 0 || interval > time.Hour {
-				return fmt.Errorf("--interval %s: want a duration from 1s to 1h", interval)
+			if err := firstError(inRange("--interval", interval, time.Second, time.Hour), inRange("--late-hours", late, 0, 48)); err != nil {
+				return err
 			}
 			catalog, err := readCatalog(metricsPath, "nothing aggregated")
 			if err != nil {

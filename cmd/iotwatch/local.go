@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -72,6 +73,11 @@ write or an aggregation that failed, records given up).
 				cfg.HTTPTLS = cfg.TLS.Clone()
 				cfg.HTTPTLS.ClientAuth, cfg.HTTPTLS.ClientCAs = tls.NoClientCert, nil
 			}
+			if err := cfg.Check(); err != nil { // before anything is opened or made on disk
+				return err
+			}
+			_, statErr := os.Stat(cfg.Lake)
+			newLake := errors.Is(statErr, os.ErrNotExist)
 			// The first SIGINT or SIGTERM drains; a second stops at once (both caught from the
 			// start, so that none is lost between the two).
 			ctx, cancel := context.WithCancel(cmd.Context())
@@ -96,6 +102,12 @@ write or an aggregation that failed, records given up).
 				case <-finished:
 				}
 			}()
+			started := false
+			defer func() {
+				if !started && newLake {
+					_ = os.Remove(cfg.Lake) // a refused start leaves no lake behind (only if empty: Run undid the rest)
+				}
+			}()
 			engine, err := duckdbengine.Open(ctx, cfg.Lake)
 			if err != nil {
 				return err
@@ -111,6 +123,7 @@ write or an aggregation that failed, records given up).
 				cfg.Alerts = stdout
 			}
 			cfg.Ready = func(addr string) {
+				started = true
 				fmt.Fprintf(stderr, "iotwatch run: MQTT on %s, lake %s (Ctrl-C stops)\n", addr, cfg.Lake)
 				if addrFile != "" {
 					if err := durable.WriteFile(addrFile, []byte(addr+"\n"), 0o644); err != nil { // whole or not at all: tests poll it
@@ -119,7 +132,9 @@ write or an aggregation that failed, records given up).
 				}
 			}
 			sum, err := runner.Run(ctx, cfg)
-			fmt.Fprint(stderr, "iotwatch run: ", sum.String())
+			if started { // a refused start says only why
+				fmt.Fprint(stderr, "iotwatch run: ", sum.String())
+			}
 			return err
 		},
 	}
@@ -134,22 +149,25 @@ write or an aggregation that failed, records given up).
 	f.StringVar(&cfg.LinkBase, "link-base", "", "the URL people reach --http at, for the links in alerts (default http://ADDR)")
 	f.StringVar(&cfg.Devices, "devices", "", "devices CSV (device_id,name,location), for alert texts")
 	f.StringVar(&cfg.MQTT, "mqtt", broker.DefaultAddr, "MQTT listen address")
-	f.IntVar(&cfg.Stream.Shards, "shards", stream.DefaultShards, "stream shards (parallel evaluation; one device stays on one shard)")
-	f.IntVar(&cfg.Stream.BatchSize, "batch-size", stream.DefaultBatchSize, "records per evaluation batch")
-	f.DurationVar(&cfg.Stream.BatchWindow, "batch-window", stream.DefaultBatchWindow, "longest wait to fill a batch")
-	f.DurationVar(&cfg.AggregateEvery, "aggregate-every", time.Hour, "how often to aggregate the hours that received readings (0: only at the end)")
-	f.DurationVar(&cfg.Interval, "interval", aggregate.DefaultConfig.Interval, "devices' nominal reading interval")
+	f.IntVar(&cfg.Stream.Shards, "shards", stream.DefaultShards, "stream shards, 1 to 64 (parallel evaluation; one device stays on one shard)")
+	f.IntVar(&cfg.Stream.BatchSize, "batch-size", stream.DefaultBatchSize, "records per evaluation batch, 1 to 10000")
+	f.DurationVar(&cfg.Stream.BatchWindow, "batch-window", stream.DefaultBatchWindow, "longest wait to fill a batch, 1ms to 5m")
+	f.DurationVar(&cfg.AggregateEvery, "aggregate-every", time.Hour, "how often to aggregate the hours that received readings, 1m to 24h (0: only at the end)")
+	f.DurationVar(&cfg.Interval, "interval", aggregate.DefaultConfig.Interval, "devices' nominal reading interval, 1s to 1h")
 	f.StringVar(&cfg.Clock, "clock", runner.ClockWall, "the silence rule's clock: wall, or watermark (the latest event time applied) to replay old data")
 	f.BoolVar(&quiet, "quiet", false, "do not print alerts (progress and the summary still go to standard error)")
 	f.StringVar(&addrFile, "addr-file", "", "write the broker's address there once it accepts connections (with --mqtt 127.0.0.1:0)")
 	f.StringVar(&configFile, "config", "", "TOML file setting any of these flags (name without dashes); the command line wins")
-	f.Int64Var(&cfg.MaxLogBytes, "max-log-bytes", 0, "cap of the log on disk in bytes (0: the disk); at the cap the broker stops acknowledging")
+	f.Int64Var(&cfg.MaxLogBytes, "max-log-bytes", 0, "cap of the log on disk in bytes, at least 264208 (0: the disk); at the cap the broker stops acknowledging")
 	f.BoolVar(&cfg.RepairLog, "repair-log", false, "start on a damaged log or alarm-state journal (refused otherwise): keep the damaged segment aside, go on from what is readable, and log what was lost")
 	f.StringVar(&tlsCert, "tls-cert", "", "server certificate (PEM) for MQTT over TLS and HTTPS (iotwatch ca init writes server.pem)")
 	f.StringVar(&tlsKey, "tls-key", "", "its private key (PEM)")
 	f.StringVar(&clientCA, "client-ca", "", "CA of the devices' client certificates (PEM): required with TLS")
 	return cmd
 }
+
+// maxSimulatedDevices bounds simulate --devices: each replays the whole CSV with its own reader.
+const maxSimulatedDevices = 10000
 
 func newSimulate(stdout, stderr io.Writer) *cobra.Command {
 	var o simulate.Options
@@ -170,6 +188,11 @@ does; --rate then still counts readings. For AWS IoT Core use --tls
 with --cert, --key, --ca, the IoTDataEndpoint:8883 as --broker and the thing name as --client-id.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := firstError(inRange("--devices", devices, 1, maxSimulatedDevices), inRange("--rate", o.Rate, 0, 1e6),
+				inRange("--batch", batch, 1, reading.MaxBatch), inRange("--anomalies", anomalies, 0, 1),
+				inRange("--inflight", o.Inflight, 1, 65535)); err != nil {
+				return err
+			}
 			var src simulate.Source
 			switch {
 			case readings != "" && csvFile == "":
@@ -205,9 +228,6 @@ with --cert, --key, --ca, the IoTDataEndpoint:8883 as --broker and the thing nam
 			}
 			var batches *simulate.Batches
 			if batch > 1 {
-				if batch > reading.MaxBatch {
-					return fmt.Errorf("--batch: %d readings a message, the most a batched message carries is %d", batch, reading.MaxBatch)
-				}
 				batches = &simulate.Batches{Source: src, N: batch}
 				src = batches
 				o.Rate /= float64(batch) // --rate counts readings

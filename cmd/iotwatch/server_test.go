@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,4 +114,125 @@ func TestTheShippedConfigIsValid(t *testing.T) {
 		"ExecStart=/usr/local/bin/iotwatch run --config /etc/iotwatch/iotwatch.toml", "LoadCredential=server-key.pem:"} {
 		assert.Contains(t, string(unit), "\n"+d, d)
 	}
+}
+
+// tree lists what is under dir (paths relative to it), or nil when dir does not exist.
+func tree(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		out = append(out, rel)
+		return nil
+	})
+	if os.IsNotExist(err) {
+		return nil
+	}
+	require.NoError(t, err)
+	return out
+}
+
+// TestRunRefusesOutOfRangeSettings: every numeric or duration setting of run outside its range
+// is refused at start, naming the flag, its value and the range, whether given as a flag or in
+// the config file; nothing is made on disk and no summary is printed.
+func TestRunRefusesOutOfRangeSettings(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--shards", "100000000"}, "--shards 100000000: out of range: want 1 to 64"},
+		{[]string{"--shards", "-1"}, "--shards -1: out of range: want 1 to 64 (or 0: the default)"},
+		{[]string{"--batch-size", "10001"}, "--batch-size 10001: out of range: want 1 to 10000"},
+		{[]string{"--batch-size", "-5"}, "--batch-size -5: out of range"},
+		{[]string{"--batch-window", "-1s"}, "--batch-window -1s: out of range: want 1ms to 5m0s"},
+		{[]string{"--batch-window", "10m"}, "--batch-window 10m0s: out of range"},
+		{[]string{"--interval", "-1m"}, "--interval -1m0s: out of range: want 1s to 1h0m0s"},
+		{[]string{"--interval", "2h"}, "--interval 2h0m0s: out of range"},
+		{[]string{"--interval", "500ms"}, "--interval 500ms: out of range"},
+		{[]string{"--aggregate-every", "-1h"}, "--aggregate-every -1h0m0s: out of range: want 1m0s to 24h0m0s (or 0: only when the run stops)"},
+		{[]string{"--aggregate-every", "1ns"}, "--aggregate-every 1ns: out of range"},
+		{[]string{"--aggregate-every", "48h"}, "--aggregate-every 48h0m0s: out of range"},
+		{[]string{"--max-log-bytes", "100"}, "--max-log-bytes 100: out of range: want 0 (the disk is the cap) or at least 264208"},
+		{[]string{"--max-log-bytes", "-1"}, "--max-log-bytes -1: out of range"},
+		{[]string{"--clock", "sundial"}, `--clock "sundial": want wall or watermark`},
+		{[]string{"--link-base", "ftp://x"}, `--link-base "ftp://x": want http(s)://host`},
+		{[]string{"--http", ":8080", "--tls-cert", "x"}, "TLS needs --tls-cert, --tls-key and --client-ca together"},
+		{[]string{"--config", "CONFIG", "--shards", "2"}, "--interval -1m0s: out of range"}, // the file's value, checked as the flag's
+		// Two wrong settings: both said at once.
+		{[]string{"--shards", "0", "--batch-size", "0", "--interval", "-1s", "--max-log-bytes", "1"}, "--interval -1s: out of range"},
+		{[]string{"--interval", "-1s", "--max-log-bytes", "1"}, "--max-log-bytes 1: out of range"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			lakeDir := filepath.Join(dir, "lake")
+			args := []string{"run", "--lake", lakeDir, "--thresholds", "../../events/thresholds.csv", "--mqtt", "127.0.0.1:0"}
+			for _, a := range tc.args {
+				if a == "CONFIG" {
+					a = filepath.Join(dir, "iotwatch.toml")
+					require.NoError(t, os.WriteFile(a, []byte("interval = \"-1m\"\n"), 0o644))
+				}
+				args = append(args, a)
+			}
+			code, out, errOut := runCLI(t, "", args...)
+			assert.Equal(t, 2, code, errOut)
+			assert.Contains(t, errOut, tc.want)
+			assert.NotContains(t, errOut, "messages 0", "a refused start prints no summary")
+			assert.Empty(t, out)
+			assert.Nil(t, tree(t, lakeDir), "a refused start makes nothing on disk")
+		})
+	}
+}
+
+// TestARefusedStartLeavesTheLakeUntouched: the refusals found only once the lake is locked (a bad
+// thresholds file, the MQTT address taken, the lake in use) leave a new lake absent and an
+// existing one as it was, and print the reason only.
+func TestARefusedStartLeavesTheLakeUntouched(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.csv")
+	require.NoError(t, os.WriteFile(bad, []byte("user_id,device_id,temp_warning\nalice,room-1,hot\n"), 0o644))
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"a bad thresholds file", []string{"--thresholds", bad}, "bad.csv:2"},
+		{"the MQTT address taken", []string{"--mqtt", taken.Addr().String()}, "listening for MQTT on " + taken.Addr().String()},
+		{"MQTT on the network without TLS", []string{"--mqtt", "0.0.0.0:0"}, "refusing to accept MQTT from the network without TLS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lakeDir := filepath.Join(dir, "new-lake")
+			args := append([]string{"run", "--lake", lakeDir, "--thresholds", "../../events/thresholds.csv", "--mqtt", "127.0.0.1:0"}, tc.args...)
+			code, _, errOut := runCLI(t, "", args...)
+			assert.Equal(t, 2, code, errOut)
+			assert.Contains(t, errOut, tc.want)
+			assert.NotContains(t, errOut, "messages 0")
+			assert.Nil(t, tree(t, lakeDir), "nothing made on disk")
+		})
+	}
+
+	// A lake in use: the second run is refused and changes nothing in it.
+	lakeDir, addrFile := filepath.Join(dir, "lake"), filepath.Join(dir, "addr")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var runErr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"run", "--lake", lakeDir, "--thresholds", "../../events/thresholds.csv", "--mqtt", "127.0.0.1:0",
+			"--addr-file", addrFile, "--aggregate-every", "0", "--quiet"}, strings.NewReader(""), &bytes.Buffer{}, &runErr)
+	}()
+	wait.File(t, addrFile, 10*time.Second, runErr.String)
+	before := tree(t, lakeDir)
+	code, _, errOut := runCLI(t, "", "run", "--lake", lakeDir, "--thresholds", "../../events/thresholds.csv", "--mqtt", "127.0.0.1:0")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "the lake is in use")
+	assert.NotContains(t, errOut, "messages 0")
+	assert.Equal(t, before, tree(t, lakeDir))
+	cancel()
+	require.Equal(t, 0, <-done, runErr.String())
 }

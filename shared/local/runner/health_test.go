@@ -54,12 +54,12 @@ func TestLogFullClearsWhenRoomReturns(t *testing.T) {
 	th, _ := thresholdsFile(t)
 	httpAddr := make(chan string, 1)
 	p := start(t, t.TempDir(), th, func(c *runner.Config) {
-		c.MaxLogBytes = 64 << 10 // about 300 readings
+		c.MaxLogBytes = runner.MinLogBytes // about 2,200 readings
 		c.HTTP, c.LinksReady = "127.0.0.1:0", func(a string) { httpAddr <- a }
 	})
 	defer p.finish(t)
 	base := "http://" + <-httpAddr
-	src := newSliceSource(readingsOf(2000, 5, 60, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)))
+	src := newSliceSource(readingsOf(8000, 5, 60, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)))
 	// The publisher gives up at the first refusal it waits for: the last the log did was refuse.
 	_, err := simulate.Publish(context.Background(), src, simulate.Options{Broker: p.addr, Inflight: 512, Timeout: time.Second})
 	require.Error(t, err, "not everything was acknowledged")
