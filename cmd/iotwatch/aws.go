@@ -19,7 +19,7 @@ import (
 func newDevice(stdout io.Writer) *cobra.Command {
 	cmd := newDevices(stdout)
 	var policy, dir, endpoint, caDir string
-	var local bool
+	var local, force bool
 	var days int
 	register := &cobra.Command{
 		Use:   "register NAME (--policy POLICY [--dir DIR] | --local --ca DIR)",
@@ -30,7 +30,9 @@ DIR/NAME.cert.pem and DIR/NAME.private.key. The device then connects to the stac
 with client id NAME and publishes on devices/NAME/readings.
 
 With --local it issues instead a client certificate for iotwatch run from the local CA
-(iotwatch ca init): CA/devices/NAME.pem and NAME-key.pem, common name NAME.`,
+(iotwatch ca init): CA/devices/NAME.pem and NAME-key.pem, common name NAME. A device with a
+certificate already is refused unless --force: then its old certificate goes on the deny list
+(CA/revoked.csv, which a running iotwatch run reads within a second) and a new one is issued.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if local {
@@ -40,7 +42,7 @@ With --local it issues instead a client certificate for iotwatch run from the lo
 				if caDir == "" {
 					return fmt.Errorf("--local needs --ca DIR (iotwatch ca init --dir DIR creates one)")
 				}
-				return registerLocal(stdout, caDir, args[0], time.Duration(days)*24*time.Hour)
+				return registerLocal(stdout, caDir, args[0], time.Duration(days)*24*time.Hour, force)
 			}
 			if policy == "" {
 				return fmt.Errorf("--policy is required (stack output DevicePolicyName), or --local --ca DIR")
@@ -69,7 +71,9 @@ With --local it issues instead a client certificate for iotwatch run from the lo
 	register.Flags().BoolVar(&local, "local", false, "issue a certificate from the local CA for iotwatch run, not AWS IoT Core")
 	register.Flags().StringVar(&caDir, "ca", "", "with --local: the CA directory (iotwatch ca init)")
 	register.Flags().IntVar(&days, "days", int(pki.DeviceLifetime/(24*time.Hour)), "with --local: days the certificate is valid")
+	register.Flags().BoolVar(&force, "force", false, "with --local: issue a new certificate for a device that has one, revoking the old one")
 	cmd.AddCommand(register)
+	cmd.AddCommand(newDeviceRevoke(stdout))
 	cmd.Use, cmd.Aliases = "device", []string{"devices"}
 	cmd.Short = "Register devices with IoT Core, and manage device metadata"
 	return cmd

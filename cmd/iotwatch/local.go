@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -28,7 +29,7 @@ import (
 func newRun(stdout, stderr io.Writer) *cobra.Command {
 	var cfg runner.Config
 	var quiet bool
-	var addrFile, configFile, tlsCert, tlsKey, clientCA string
+	var addrFile, configFile, tlsCert, tlsKey, clientCA, revoked string
 	cmd := &cobra.Command{
 		Use:   "run --lake DIR --thresholds FILE.csv [--mqtt 127.0.0.1:1883]",
 		Short: "Run the whole pipeline on this machine: MQTT broker, evaluation, lake, hourly aggregation",
@@ -44,6 +45,8 @@ or with the disk full, the broker stops acknowledging (publishers send again) an
 --mqtt and --http listen on loopback only, unless TLS is set up: --tls-cert and --tls-key (the
 server's), and --client-ca, the CA of the devices' certificates (iotwatch ca init, iotwatch device
 register NAME --local). A device's certificate names it: it may publish to its own topic only.
+A certificate on the deny list (--revoked, default revoked.csv beside --client-ca; iotwatch device
+revoke NAME) is refused, and the list is read again within a second of a change.
 
 SIGINT or SIGTERM stops it: it stops accepting, drains the log (printing progress; a second
 Ctrl-C stops at once, leaving the rest in the log for the next start), flushes every buffer,
@@ -61,6 +64,9 @@ write or an aggregation that failed, records given up).
 			if cfg.Lake == "" || cfg.Thresholds == "" && cfg.Rules == "" {
 				return fmt.Errorf("--lake, and --thresholds or --rules (or both), are required (on the command line or in --config)")
 			}
+			if revoked != "" && clientCA == "" {
+				return fmt.Errorf("--revoked needs TLS (--tls-cert, --tls-key and --client-ca)")
+			}
 			if tlsCert != "" || tlsKey != "" || clientCA != "" {
 				if tlsCert == "" || tlsKey == "" || clientCA == "" {
 					return fmt.Errorf("TLS needs --tls-cert, --tls-key and --client-ca together")
@@ -69,6 +75,14 @@ write or an aggregation that failed, records given up).
 				if cfg.TLS, err = pki.BrokerTLS(tlsCert, tlsKey, clientCA); err != nil {
 					return err
 				}
+				if revoked == "" {
+					revoked = filepath.Join(filepath.Dir(clientCA), pki.RevokedFile)
+				}
+				list, err := pki.OpenDenyList(revoked)
+				if err != nil {
+					return fmt.Errorf("--revoked: %w", err)
+				}
+				cfg.Revoked = list
 				// HTTPS with the same certificate; browsers bring no client certificate.
 				cfg.HTTPTLS = cfg.TLS.Clone()
 				cfg.HTTPTLS.ClientAuth, cfg.HTTPTLS.ClientCAs = tls.NoClientCert, nil
@@ -163,6 +177,7 @@ write or an aggregation that failed, records given up).
 	f.StringVar(&tlsCert, "tls-cert", "", "server certificate (PEM) for MQTT over TLS and HTTPS (iotwatch ca init writes server.pem)")
 	f.StringVar(&tlsKey, "tls-key", "", "its private key (PEM)")
 	f.StringVar(&clientCA, "client-ca", "", "CA of the devices' client certificates (PEM): required with TLS")
+	f.StringVar(&revoked, "revoked", "", "the deny list of device certificates (iotwatch device revoke; default revoked.csv beside --client-ca; read again when it changes)")
 	return cmd
 }
 

@@ -42,14 +42,50 @@ readable by their owner only; an existing CA is never overwritten. Then:
 	return cmd
 }
 
-// registerLocal issues a device's certificate from the local CA.
-func registerLocal(stdout io.Writer, caDir, name string, lifetime time.Duration) error {
-	cert, key, err := pki.IssueDevice(caDir, name, time.Now().Add(-time.Minute), lifetime)
+// registerLocal issues a device's certificate from the local CA; force replaces one it has,
+// revoking the old.
+func registerLocal(stdout io.Writer, caDir, name string, lifetime time.Duration, force bool) error {
+	var cert, key, revoked string
+	var err error
+	if force {
+		cert, key, revoked, err = pki.ReissueDevice(caDir, name, time.Now().Add(-time.Minute), lifetime, time.Now())
+	} else {
+		cert, key, err = pki.IssueDevice(caDir, name, time.Now().Add(-time.Minute), lifetime)
+	}
 	if err != nil {
 		return err
+	}
+	if revoked != "" {
+		fmt.Fprintf(stdout, "revoked the old certificate of %s (serial %s) in %s\n", name, revoked, filepath.Join(caDir, pki.RevokedFile))
 	}
 	fmt.Fprintf(stdout, "certificate %s, key %s (common name %s, valid %s)\n", cert, key, name, lifetime)
 	fmt.Fprintf(stdout, "Connect with: iotwatch simulate --broker HOST:8883 --tls --cert %s --key %s --ca %s ...\n",
 		cert, key, filepath.Join(caDir, pki.CACert))
 	return nil
+}
+
+func newDeviceRevoke(stdout io.Writer) *cobra.Command {
+	var caDir string
+	cmd := &cobra.Command{
+		Use:   "revoke NAME --ca DIR",
+		Short: "Put a device's local certificate on the deny list: iotwatch run refuses it",
+		Long: `revoke adds the certificate of NAME (DIR/devices/NAME.pem, issued by iotwatch device register
+NAME --local) to DIR/revoked.csv, the deny list. A running iotwatch run reads the list again
+within a second (every second it checks whether the file changed): it disconnects the device if
+connected and refuses its connections from then on; a run started later reads it at start
+(--revoked, by default revoked.csv beside --client-ca). iotwatch device register NAME --local
+--force issues the device a new certificate.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			serial, err := pki.Revoke(caDir, args[0], time.Now())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "revoked the certificate of %s (serial %s) in %s\n", args[0], serial, filepath.Join(caDir, pki.RevokedFile))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&caDir, "ca", "", "the CA directory (iotwatch ca init)")
+	requireFlags(cmd, "ca")
+	return cmd
 }

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -236,3 +238,94 @@ func TestARefusedStartLeavesTheLakeUntouched(t *testing.T) {
 	cancel()
 	require.Equal(t, 0, <-done, runErr.String())
 }
+
+// TestDeviceRevokeAndRegisterForce, end to end over MQTT with TLS through iotwatch run: a name
+// registered twice is refused; `device revoke` makes the running broker refuse the device within
+// a few seconds, without a restart; `register --force` gives it a certificate that works, and the
+// one it replaced stays refused.
+func TestDeviceRevokeAndRegisterForce(t *testing.T) {
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca")
+	code, _, errOut := runCLI(t, "", "ca", "init", "--dir", ca)
+	require.Equal(t, 0, code, errOut)
+	code, _, errOut = runCLI(t, "", "device", "register", "room-1", "--local", "--ca", ca)
+	require.Equal(t, 0, code, errOut)
+	code, _, errOut = runCLI(t, "", "device", "register", "room-1", "--local", "--ca", ca)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "room-1: the device has a certificate already")
+	assert.Contains(t, errOut, "--force")
+	code, _, errOut = runCLI(t, "", "device", "register", "room-1", "--local", "--ca", ca, "--days", "0")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "--days 0: out of range: want 1 to 3650")
+
+	oldCert, oldKey := filepath.Join(dir, "room-1.pem"), filepath.Join(dir, "room-1-key.pem")
+	for from, to := range map[string]string{filepath.Join(ca, "devices", "room-1.pem"): oldCert, filepath.Join(ca, "devices", "room-1-key.pem"): oldKey} {
+		b, err := os.ReadFile(from)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(to, b, 0o600))
+	}
+	addrFile := filepath.Join(dir, "addr")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var runErr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"run", "--lake", filepath.Join(dir, "lake"), "--thresholds", "../../events/thresholds.csv",
+			"--mqtt", "127.0.0.1:0", "--addr-file", addrFile, "--aggregate-every", "0", "--quiet",
+			"--tls-cert", filepath.Join(ca, "server.pem"), "--tls-key", filepath.Join(ca, "server-key.pem"),
+			"--client-ca", filepath.Join(ca, "ca.pem")}, strings.NewReader(""), &bytes.Buffer{}, &runErr)
+	}()
+	broker := wait.File(t, addrFile, 10*time.Second, runErr.String)
+	readings := filepath.Join(dir, "room-1.jsonl")
+	require.NoError(t, os.WriteFile(readings, []byte(`{"device_id":"room-1","event_time":"2026-03-01T08:00:00Z","temperature":21}`+"\n"), 0o644))
+	publish := func(cert, key string) (int, string) {
+		code, out, errOut := runCLI(t, "", "simulate", "--broker", broker, "--readings", readings, "--tls",
+			"--cert", cert, "--key", key, "--ca", filepath.Join(ca, "ca.pem"))
+		return code, out + errOut
+	}
+	code, out := publish(oldCert, oldKey)
+	require.Equal(t, 0, code, out)
+
+	code, out, errOut = runCLI(t, "", "device", "revoke", "room-1", "--ca", ca)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "revoked the certificate of room-1")
+	revokedAt, sent := time.Now(), 1
+	for {
+		if code, _ := publish(oldCert, oldKey); code != 0 {
+			break
+		}
+		sent++ // before the run read the list again
+		require.Less(t, time.Since(revokedAt), 10*time.Second, "the revoked certificate still connects")
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("refused %s after the revocation", time.Since(revokedAt).Round(100*time.Millisecond))
+	code, _, errOut = runCLI(t, "", "device", "revoke", "room-1", "--ca", ca)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "revoked already")
+
+	code, out, errOut = runCLI(t, "", "device", "register", "room-1", "--local", "--ca", ca, "--force")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "revoked the old certificate of room-1")
+	time.Sleep(1500 * time.Millisecond) // the run reads the list again every second
+	code, out = publish(filepath.Join(ca, "devices", "room-1.pem"), filepath.Join(ca, "devices", "room-1-key.pem"))
+	assert.Equal(t, 0, code, out)
+	code, _ = publish(oldCert, oldKey)
+	assert.NotEqual(t, 0, code, "the replaced certificate stays refused")
+	cancel()
+	require.Equal(t, 0, <-done, runErr.String())
+	assert.Contains(t, runErr.String(), "refused a connection whose certificate is revoked")
+	assert.Contains(t, runErr.String(), fmt.Sprintf("messages %d,", sent+1), "the refused connections published nothing")
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader in two goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

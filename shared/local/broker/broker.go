@@ -12,6 +12,7 @@ package broker
 import (
 	"bytes"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -65,7 +66,15 @@ type Options struct {
 	// TLS, when set, is the listener's TLS configuration; it must require and verify client
 	// certificates (tls.RequireAndVerifyClientCert), whose common name is the device's id.
 	TLS *tls.Config
-	Log *slog.Logger
+	// Revoked, with TLS, is the deny list of certificates the CA signed and the broker refuses
+	// (pki.DenyList): checked at each connection, and by DropRevoked for those connected.
+	Revoked DenyList
+	Log     *slog.Logger
+}
+
+// DenyList says whether a client certificate is revoked.
+type DenyList interface {
+	Revoked(*x509.Certificate) bool
 }
 
 // Broker is a running broker.
@@ -135,7 +144,7 @@ func start(opt Options, action Action, lim limits) (*Broker, error) {
 	caps.MaximumQos = 1 // as AWS IoT Core: QoS 2 is taken as QoS 1
 	b := &Broker{server: mqtt.New(&mqtt.Options{InlineClient: false, Logger: log, Capabilities: caps}), addr: addr}
 	b.listener = newListener("mqtt", ln, lim.maxConns, lim.connectTimeout)
-	b.rule = &ruleHook{action: action, tls: opt.TLS != nil, log: log}
+	b.rule = &ruleHook{action: action, tls: opt.TLS != nil, revoked: opt.Revoked, log: log}
 	fail := func(what string, err error) (*Broker, error) {
 		_ = b.server.Close() // closes the listeners it has; what failed is the error returned
 		_ = ln.Close()
@@ -164,13 +173,39 @@ func (b *Broker) Accepted() int64 { return b.rule.accepted.Load() }
 type Refused struct {
 	Messages   int64 // refused by the action: not acknowledged
 	Connect    int64 // connections without a usable certificate identity
+	Revoked    int64 // connections refused, or ended, for a revoked certificate
 	NotAllowed int64 // publishes or subscriptions to a topic the device's certificate does not allow
 }
 
 // Refused returns the broker's refusals so far.
 func (b *Broker) Refused() Refused {
-	return Refused{Messages: b.rule.refused.Load(), Connect: b.rule.refusedConnect.Load(), NotAllowed: b.rule.notAllowed.Load()}
+	return Refused{Messages: b.rule.refused.Load(), Connect: b.rule.refusedConnect.Load(), NotAllowed: b.rule.notAllowed.Load(),
+		Revoked: b.rule.revokedCount.Load()}
 }
+
+// DropRevoked disconnects the clients whose certificate the deny list now holds (after it was
+// read again: a revoked device connected before keeps no session) and returns how many.
+func (b *Broker) DropRevoked() int {
+	if b.rule.revoked == nil {
+		return 0
+	}
+	n := 0
+	b.rule.ids.Range(func(k, v any) bool {
+		cl, who := k.(*mqtt.Client), v.(device)
+		if b.rule.revoked.Revoked(who.cert) {
+			b.rule.log.Warn("MQTT: disconnected a client whose certificate was revoked", "device", who.id,
+				"serial", who.cert.SerialNumber.Text(16))
+			b.rule.revokedCount.Add(1)
+			b.rule.ids.Delete(cl) // its publishes from now on are refused, until the connection ends
+			cl.Stop(errRevoked)
+			n++
+		}
+		return true
+	})
+	return n
+}
+
+var errRevoked = errors.New("the client certificate was revoked")
 
 // Close stops accepting and disconnects every client; calling it again does nothing.
 func (b *Broker) Close() error {
@@ -186,13 +221,20 @@ func (b *Broker) Close() error {
 // OnPublish, and the acknowledgement is sent when the action's done says so.
 type ruleHook struct {
 	mqtt.HookBase
-	action Action
-	tls    bool
-	log    *slog.Logger
+	action  Action
+	tls     bool
+	revoked DenyList // nil: none
+	log     *slog.Logger
 
-	accepted, refused, refusedConnect, notAllowed atomic.Int64
-	ackers                                        sync.Map // *mqtt.Client -> *acker
-	ids                                           sync.Map // *mqtt.Client -> its certificate's device id, once connected
+	accepted, refused, refusedConnect, notAllowed, revokedCount atomic.Int64
+	ackers                                                      sync.Map // *mqtt.Client -> *acker
+	ids                                                         sync.Map // *mqtt.Client -> device, once connected
+}
+
+// device is a connected client's certificate and the device id it names.
+type device struct {
+	id   string
+	cert *x509.Certificate
 }
 
 func (h *ruleHook) ID() string { return "iotwatch-rule" }
@@ -207,16 +249,16 @@ func (h *ruleHook) Provides(b byte) bool {
 
 // identity is the device id of a client's certificate: its common name, which must be a valid
 // device id (no '/', '+' or '#': a name of another CA's making cannot widen the topics below).
-func identity(cl *mqtt.Client) (string, bool) {
+func identity(cl *mqtt.Client) (device, bool) {
 	tc, ok := cl.Net.Conn.(*tls.Conn)
 	if !ok {
-		return "", false
+		return device{}, false
 	}
 	st := tc.ConnectionState()
 	if len(st.PeerCertificates) == 0 || !reading.ValidDeviceID(st.PeerCertificates[0].Subject.CommonName) {
-		return "", false
+		return device{}, false
 	}
-	return st.PeerCertificates[0].Subject.CommonName, true
+	return device{id: st.PeerCertificates[0].Subject.CommonName, cert: st.PeerCertificates[0]}, true
 }
 
 // OnConnectAuthenticate, with TLS, takes a client whose certificate names a device, whose client
@@ -226,10 +268,15 @@ func (h *ruleHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	if !h.tls {
 		return true // loopback only: as before, for development
 	}
-	id, ok := identity(cl)
+	who, ok := identity(cl)
+	id := who.id
 	switch {
 	case !ok:
 		h.log.Warn("MQTT: refused a connection whose certificate names no valid device id")
+	case h.revoked != nil && h.revoked.Revoked(who.cert):
+		h.log.Warn("MQTT: refused a connection whose certificate is revoked", "device", id, "serial", who.cert.SerialNumber.Text(16))
+		h.revokedCount.Add(1)
+		return false
 	case pk.Connect.ClientIdentifier != id:
 		h.log.Warn("MQTT: refused a connection whose client id is not its certificate's device id", "device", id,
 			"client_id", pk.Connect.ClientIdentifier)
@@ -255,8 +302,8 @@ func allowed(id, t string, write bool) bool {
 // OnSessionEstablished keeps the client's device id for its ACL checks (read once, not from the
 // TLS state at every publish). mochi calls OnDisconnect for every session established.
 func (h *ruleHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
-	if id, ok := identity(cl); h.tls && ok {
-		h.ids.Store(cl, id)
+	if who, ok := identity(cl); h.tls && ok {
+		h.ids.Store(cl, who)
 	}
 }
 
@@ -266,7 +313,10 @@ func (h *ruleHook) OnACLCheck(cl *mqtt.Client, t string, write bool) bool {
 		return true
 	}
 	v, ok := h.ids.Load(cl)
-	id, _ := v.(string)
+	id := ""
+	if ok {
+		id = v.(device).id
+	}
 	ok = ok && allowed(id, t, write)
 	if !ok {
 		h.notAllowed.Add(1)

@@ -145,3 +145,67 @@ func TestNetworkAddressesNeedTLS(t *testing.T) {
 		assert.Equal(t, want, Loopback(addr), addr)
 	}
 }
+
+// TestRevokedCertificatesAreRefused: a certificate on the deny list is refused at connection and
+// counted; one revoked while connected is disconnected by DropRevoked; the device's new
+// certificate connects.
+func TestRevokedCertificatesAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, pki.InitCA(dir, nil, time.Now()))
+	cfg, err := pki.BrokerTLS(filepath.Join(dir, pki.ServerCert), filepath.Join(dir, pki.ServerKey), filepath.Join(dir, pki.CACert))
+	require.NoError(t, err)
+	list, err := pki.OpenDenyList(filepath.Join(dir, pki.RevokedFile))
+	require.NoError(t, err)
+	b, err := start(Options{Addr: "127.0.0.1:0", TLS: cfg, Revoked: list}, func(_ string, _ []byte, done func(error)) { done(nil) },
+		limits{maxConns: 10, connectTimeout: 5 * time.Second})
+	require.NoError(t, err)
+	defer b.Close()
+	cert, key, err := pki.IssueDevice(dir, "room-1", time.Now().Add(-time.Minute), pki.DeviceLifetime)
+	require.NoError(t, err)
+	old := filepath.Join(t.TempDir(), "room-1.pem") // a copy of the certificate about to be revoked
+	oldKey := filepath.Join(filepath.Dir(old), "room-1-key.pem")
+	for from, to := range map[string]string{cert: old, key: oldKey} {
+		b, err := os.ReadFile(from)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(to, b, 0o600))
+	}
+
+	// Connected before the revocation: disconnected when the list is read again.
+	pool := x509.NewCertPool()
+	caPEM, err := os.ReadFile(filepath.Join(dir, pki.CACert))
+	require.NoError(t, err)
+	pool.AppendCertsFromPEM(caPEM)
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	require.NoError(t, err)
+	lost := make(chan error, 1)
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("ssl://" + b.Addr()).SetClientID("room-1").SetAutoReconnect(false).
+		SetTLSConfig(&tls.Config{RootCAs: pool, ServerName: "localhost", Certificates: []tls.Certificate{pair}}).
+		SetConnectionLostHandler(func(_ paho.Client, err error) { lost <- err }))
+	tok := c.Connect()
+	require.True(t, tok.WaitTimeout(5*time.Second))
+	require.NoError(t, tok.Error())
+	defer c.Disconnect(0)
+	assert.Zero(t, b.DropRevoked(), "nothing revoked yet")
+
+	_, err = pki.Revoke(dir, "room-1", time.Now())
+	require.NoError(t, err)
+	changed, err := list.Reload()
+	require.NoError(t, err)
+	require.True(t, changed)
+	assert.Equal(t, 1, b.DropRevoked())
+	select {
+	case <-lost:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the revoked device is still connected")
+	}
+
+	err = tlsPublish(t, b.Addr(), dir, old, oldKey, "devices/room-1/readings")
+	assert.Error(t, err, "a revoked certificate connects")
+	assert.Equal(t, Refused{Revoked: 2}, b.Refused(), "the disconnection and the refusal counted")
+
+	cert, key, _, err = pki.ReissueDevice(dir, "room-1", time.Now().Add(-time.Minute), pki.DeviceLifetime, time.Now())
+	require.NoError(t, err)
+	_, err = list.Reload()
+	require.NoError(t, err)
+	assert.NoError(t, tlsPublish(t, b.Addr(), dir, cert, key, "devices/room-1/readings"), "the new certificate")
+}

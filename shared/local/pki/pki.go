@@ -92,11 +92,41 @@ func InitCA(dir string, hosts []string, now time.Time) error {
 }
 
 // IssueDevice issues a client certificate for a device, valid from notBefore for lifetime,
-// into caDir/devices/<id>.pem and <id>-key.pem, and returns their paths.
+// into caDir/devices/<id>.pem and <id>-key.pem, and returns their paths. A device with a
+// certificate already is refused (ErrExists): ReissueDevice replaces it.
 func IssueDevice(caDir, id string, notBefore time.Time, lifetime time.Duration) (cert, key string, err error) {
 	if !reading.ValidDeviceID(id) {
 		return "", "", fmt.Errorf("device id %q is not valid (letters, digits, '-', '_', '.', ':' only)", id)
 	}
+	if _, err := os.Stat(filepath.Join(caDir, DevicesDir, id+".pem")); err == nil {
+		return "", "", fmt.Errorf("%s: %w (%s): give --force to issue a new one (the old one is then revoked)", id, ErrExists,
+			filepath.Join(caDir, DevicesDir, id+".pem"))
+	}
+	return issueDevice(caDir, id, notBefore, lifetime)
+}
+
+// ReissueDevice issues a new certificate for a device, as IssueDevice, after putting its current
+// one (if any) on the CA's deny list: whoever holds the old key can no longer connect. It
+// returns the old certificate's serial (hex; "" when there was none).
+func ReissueDevice(caDir, id string, notBefore time.Time, lifetime time.Duration, now time.Time) (cert, key, revoked string, err error) {
+	if !reading.ValidDeviceID(id) {
+		return "", "", "", fmt.Errorf("device id %q is not valid (letters, digits, '-', '_', '.', ':' only)", id)
+	}
+	if _, _, err := load(caDir); err != nil { // the CA first: nothing revoked if nothing can be issued
+		return "", "", "", err
+	}
+	if old, err := DeviceCert(caDir, id); err == nil {
+		if revoked, err = revokeCert(caDir, old, now); err != nil && !errors.Is(err, ErrRevoked) {
+			return "", "", "", err
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", "", "", err
+	}
+	cert, key, err = issueDevice(caDir, id, notBefore, lifetime)
+	return cert, key, revoked, err
+}
+
+func issueDevice(caDir, id string, notBefore time.Time, lifetime time.Duration) (cert, key string, err error) {
 	ca, caKey, err := load(caDir)
 	if err != nil {
 		return "", "", err

@@ -65,10 +65,10 @@ func (p *pipeline) healthz(w http.ResponseWriter, _ *http.Request) {
 func (p *pipeline) metrics(w http.ResponseWriter, _ *http.Request) {
 	sum := p.summary()
 	st := p.log.Stats()
-	var refused struct{ messages, connect, notAllowed int64 }
+	var refused struct{ messages, connect, notAllowed, revoked int64 }
 	if p.broker != nil {
 		r := p.broker.Refused()
-		refused.messages, refused.connect, refused.notAllowed = r.Messages, r.Connect, r.NotAllowed
+		refused.messages, refused.connect, refused.notAllowed, refused.revoked = r.Messages, r.Connect, r.NotAllowed, r.Revoked
 	}
 	var b strings.Builder
 	metric := func(name, typ, help string, samples ...sample) {
@@ -119,7 +119,7 @@ func (p *pipeline) metrics(w http.ResponseWriter, _ *http.Request) {
 	metric("iotwatch_readings_per_second", "gauge", "Messages acknowledged per second, over the last second.", one(p.rate()))
 	metric("iotwatch_mqtt_refused_total", "counter", "What the broker refused, by reason.",
 		sample{`{reason="not_kept"}`, refused.messages}, sample{`{reason="no_identity"}`, refused.connect},
-		sample{`{reason="topic_not_allowed"}`, refused.notAllowed})
+		sample{`{reason="topic_not_allowed"}`, refused.notAllowed}, sample{`{reason="revoked"}`, refused.revoked})
 	metric("iotwatch_uptime_seconds", "gauge", "Seconds since the run started.", one(time.Since(p.started).Seconds()))
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	_, _ = w.Write([]byte(b.String()))

@@ -80,6 +80,10 @@ type Config struct {
 	// TLS is the broker's TLS (client certificates required): needed to listen on anything but
 	// loopback. HTTPTLS is the HTTP listener's, needed likewise.
 	TLS, HTTPTLS *tls.Config
+	// Revoked, with TLS, is the deny list of device certificates (pki.DenyList): the broker
+	// refuses them at connection, and the run reads the list again every Tick, disconnecting
+	// the devices it now names (no restart needed).
+	Revoked DenyList
 	// CheckpointEvery is how often the evaluation's checkpoint is written (default Tick), and
 	// BronzeEvery how often bronze's buffers are written and its checkpoint moves (default
 	// lakefiles.DefaultMaxAge): after a crash, at most that much is read again.
@@ -87,6 +91,12 @@ type Config struct {
 	// Abort, closed while the run drains after ctx is done, stops the drain at once: what is not
 	// done stays in the log for the next start.
 	Abort <-chan struct{}
+}
+
+// DenyList is the broker's deny list, which the run reads again when it changes.
+type DenyList interface {
+	broker.DenyList
+	Reload() (changed bool, err error)
 }
 
 // The clocks of the silence rule.
@@ -158,6 +168,7 @@ type pipeline struct {
 	readErrors    map[string]*atomic.Int64    // per consumer
 	started       time.Time
 	rateBits      atomic.Uint64 // messages acknowledged per second over the last Tick (float64 bits)
+	denyErr       string        // the deny list's last read error, said once (serve's goroutine only)
 
 	giving sync.Mutex // one batch given up is written at a time
 	mu     sync.Mutex // guards sum and errs
@@ -200,7 +211,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	p.feeders.Add(2)
 	go func() { defer p.feeders.Done(); p.feedEvaluation(streamCtx) }()
 	go func() { defer p.feeders.Done(); p.feedBronze(streamCtx) }()
-	if p.broker, err = broker.Start(broker.Options{Addr: p.cfg.MQTT, TLS: p.cfg.TLS, Log: p.cfg.Log}, p.rule); err != nil {
+	if p.broker, err = broker.Start(broker.Options{Addr: p.cfg.MQTT, TLS: p.cfg.TLS, Revoked: p.cfg.Revoked, Log: p.cfg.Log}, p.rule); err != nil {
 		_ = p.log.Close()
 		cancelStream()
 		p.feeders.Wait()
@@ -535,6 +546,7 @@ func (p *pipeline) serve(ctx context.Context) {
 			if p.users != nil {
 				p.users.Reload()
 			}
+			p.reloadDenyList()
 			p.checkSilence(ctx)
 			msgs := p.broker.Accepted()
 			p.rateBits.Store(math.Float64bits(float64(msgs-lastMsgs) / now.Sub(lastTime).Seconds()))
@@ -559,6 +571,27 @@ func (p *pipeline) serve(ctx context.Context) {
 			}
 			lastMsgs, lastTime = msgs, now
 		}
+	}
+}
+
+// reloadDenyList reads the deny list again if it changed and disconnects the devices it now
+// names. A list that cannot be read is said once, and the one read last stays in force.
+func (p *pipeline) reloadDenyList() {
+	if p.cfg.Revoked == nil {
+		return
+	}
+	changed, err := p.cfg.Revoked.Reload()
+	if err != nil {
+		if msg := err.Error(); msg != p.denyErr {
+			p.denyErr = msg
+			p.cfg.Log.Error("the deny list of device certificates could not be read; the one read before stays in force", "err", err)
+		}
+		return
+	}
+	p.denyErr = ""
+	if changed {
+		n := p.broker.DropRevoked()
+		p.cfg.Log.Warn("the deny list of device certificates was read again", "disconnected", n)
 	}
 }
 
