@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -418,4 +419,31 @@ func TestTheCapStaysFullUntilTheRefusedFrameFits(t *testing.T) {
 	assert.False(t, l.Stats().Full)
 	_, err = l.Append(make([]byte, 150))
 	require.NoError(t, err)
+}
+
+// TestAFullDiskClearsOnceCheckpointsFreeTheRefusedBytes: after a write the disk refused, the log
+// says it has room again once checkpoints have deleted at least the refused frame's bytes, with
+// no append meanwhile.
+func TestAFullDiskClearsOnceCheckpointsFreeTheRefusedBytes(t *testing.T) {
+	var fail atomic.Bool
+	opt := Options{SegmentBytes: 100, Consumers: []string{"c"}, sync: func(f *os.File) error {
+		if fail.Load() {
+			return errors.New("no space left on device (injected)")
+		}
+		return f.Sync()
+	}}
+	l := open(t, t.TempDir(), opt)
+	for range 12 { // three segments of four frames of 24 bytes
+		_, err := l.Append([]byte("0123456789abcdef"))
+		require.NoError(t, err)
+	}
+	fail.Store(true)
+	_, err := l.Append(make([]byte, 150)) // a frame of 158 bytes
+	require.ErrorIs(t, err, ErrFull)
+	fail.Store(false)
+	require.True(t, l.Stats().Full)
+	require.NoError(t, l.Checkpoint("c", 5)) // 96 bytes freed: not enough for 158
+	assert.True(t, l.Stats().Full)
+	require.NoError(t, l.Checkpoint("c", 9)) // 192 freed
+	assert.False(t, l.Stats().Full, "room again, before any new append")
 }
