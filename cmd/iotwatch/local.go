@@ -19,6 +19,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/local/broker"
 	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
 	"github.com/iotwatch/iotwatch/shared/local/durable"
+	"github.com/iotwatch/iotwatch/shared/local/lakelock"
 	"github.com/iotwatch/iotwatch/shared/local/pki"
 	"github.com/iotwatch/iotwatch/shared/local/runner"
 	"github.com/iotwatch/iotwatch/shared/local/stream"
@@ -118,8 +119,9 @@ write or an aggregation that failed, records given up).
 			}()
 			started := false
 			defer func() {
-				if !started && newLake {
-					_ = os.Remove(cfg.Lake) // a refused start leaves no lake behind (only if empty: Run undid the rest)
+				if !started && newLake { // a refused start leaves no lake behind: Run undid state/ and log/
+					_ = os.Remove(filepath.Join(cfg.Lake, lakelock.FileName))
+					_ = os.Remove(cfg.Lake) // only if empty
 				}
 			}()
 			engine, err := duckdbengine.Open(ctx, cfg.Lake)

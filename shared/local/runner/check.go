@@ -107,27 +107,41 @@ func rangeError(flag, v, lo, hi, zero string) error {
 type created struct {
 	lake    string
 	newLake bool     // the lake directory itself
-	inside  []string // its lock file, state/ and log/
+	made    []string // its lock file (of a new lake), state/ and log/
 }
 
+// absent notes the lake (and then its lock file) if it does not exist: call it before taking the
+// lock (which makes them), then inside before opening what the lock guards.
 func absent(lake string) created {
 	c := created{lake: lake}
 	if _, err := os.Lstat(lake); errors.Is(err, os.ErrNotExist) {
+		// The lock file goes only with a new lake: in a lake kept, a run opening the file as it is
+		// removed could hold a lock on a file the next run no longer sees.
 		c.newLake = true
-	}
-	for _, name := range []string{lakelock.FileName, "state", LogDir} {
-		p := filepath.Join(lake, name)
-		if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
-			c.inside = append(c.inside, p)
-		}
+		c.note(lakelock.FileName)
 	}
 	return c
 }
 
+// inside notes state/ and log/ if they do not exist: under the lock, so that no other run can
+// make them between this look and the undo.
+func (c *created) inside(names ...string) {
+	for _, name := range names {
+		c.note(name)
+	}
+}
+
+func (c *created) note(name string) {
+	p := filepath.Join(c.lake, name)
+	if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+		c.made = append(c.made, p)
+	}
+}
+
 // undo removes them: state/ and log/ whole (this start made them and holds the lock, so nothing
-// else wrote there), the lock file, then the lake directory only if it is empty.
+// else wrote there), a new lake's lock file, then a new lake's directory if it is empty.
 func (c created) undo() {
-	for _, p := range c.inside {
+	for _, p := range c.made {
 		_ = os.RemoveAll(p)
 	}
 	if c.newLake {

@@ -19,6 +19,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/local/lakelock"
 	"github.com/iotwatch/iotwatch/shared/local/runner"
+	"github.com/iotwatch/iotwatch/shared/local/stream"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/tools/simulate"
@@ -146,4 +147,34 @@ func TestSummaryCountsEachMessageOnce(t *testing.T) {
 	assert.Equal(t, 200, sum.Readings, "%s", sum)
 	assert.Equal(t, 0, sum.Late+sum.Duplicates, "%s", sum)
 	assert.Equal(t, 2, reading.Counts(sum.Rejected).Total(), "%s", sum)
+}
+
+// TestARefusedStartUndoesWhatItMade: a start refused once the lake is locked (here, the MQTT
+// address taken) removes what it made: a new lake whole, and in an existing lake state/ and log/
+// (the lock file stays); a setting out of range is refused before the lake is made at all.
+func TestARefusedStartUndoesWhatItMade(t *testing.T) {
+	th, _ := thresholdsFile(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	newLake := filepath.Join(t.TempDir(), "lake")
+	_, err = runner.Run(context.Background(), runner.Config{Lake: newLake, Thresholds: th, MQTT: busy.Addr().String()})
+	require.ErrorContains(t, err, "listening for MQTT")
+	assert.NoDirExists(t, newLake)
+
+	existing := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(existing, "kept.txt"), []byte("mine"), 0o644))
+	_, err = runner.Run(context.Background(), runner.Config{Lake: existing, Thresholds: th, MQTT: busy.Addr().String()})
+	require.ErrorContains(t, err, "listening for MQTT")
+	entries, err := os.ReadDir(existing)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	assert.Equal(t, []string{lakelock.FileName, "kept.txt"}, names)
+
+	_, err = runner.Run(context.Background(), runner.Config{Lake: newLake, Thresholds: th, Stream: stream.Config{Shards: 1000}})
+	require.ErrorIs(t, err, runner.ErrOutOfRange)
+	assert.NoDirExists(t, newLake)
 }

@@ -192,6 +192,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		return Summary{}, err
 	}
 	defer func() { _ = lock.Release() }() // the kernel releases it anyway when the process ends
+	made.inside("state", LogDir)
 	started := false
 	defer func() { // under the lock, after what the start opened is closed: a refused start leaves the lake as it was
 		if !started {
