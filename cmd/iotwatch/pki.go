@@ -58,9 +58,16 @@ func registerLocal(stdout io.Writer, caDir, name string, lifetime time.Duration,
 	if revoked != "" {
 		fmt.Fprintf(stdout, "revoked the old certificate of %s (serial %s) in %s\n", name, revoked, filepath.Join(caDir, pki.RevokedFile))
 	}
-	fmt.Fprintf(stdout, "certificate %s, key %s (common name %s, valid %s)\n", cert, key, name, lifetime)
-	fmt.Fprintf(stdout, "Connect with: iotwatch simulate --broker HOST:8883 --tls --cert %s --key %s --ca %s ...\n",
-		cert, key, filepath.Join(caDir, pki.CACert))
+	ca := filepath.Join(caDir, pki.CACert)
+	fmt.Fprintf(stdout, "certificate %s, key %s (common name %s, valid %d days, until %s)\n", cert, key, name,
+		int(lifetime.Round(24*time.Hour)/(24*time.Hour)), time.Now().Add(lifetime).UTC().Format("2006-01-02"))
+	// the client id must be the certificate's name; a device publishes on its own topic only
+	fmt.Fprintf(stdout, "Publish a reading with mosquitto_pub (HOST: a name on the broker's certificate, as ca init listed):\n"+
+		"  mosquitto_pub -h HOST -p 8883 --cafile %s --cert %s --key %s -i %s -q 1 -t devices/%s/readings \\\n"+
+		"    -m '{\"device_id\":\"%s\",\"event_time\":\"'\"$(date -u +%%FT%%TZ)\"'\",\"temperature\":21.5}'\n",
+		shellQuote(ca), shellQuote(cert), shellQuote(key), name, name, name)
+	fmt.Fprintf(stdout, "or simulate: iotwatch simulate --broker HOST:8883 --tls --cert %s --key %s --ca %s ...\n",
+		shellQuote(cert), shellQuote(key), shellQuote(ca))
 	return nil
 }
 
@@ -88,4 +95,14 @@ connected and refuses its connections from then on; a run started later reads it
 	cmd.Flags().StringVar(&caDir, "ca", "", "the CA directory (iotwatch ca init)")
 	requireFlags(cmd, "ca")
 	return cmd
+}
+
+// shellQuote quotes a path for a shell command line when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -29,6 +29,9 @@ func TestRunWithTLSFromAConfigFile(t *testing.T) {
 	code, out, errOut = runCLI(t, "", "device", "register", "room-1", "--local", "--ca", ca)
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, "devices/room-1.pem")
+	assert.Regexp(t, `valid 730 days, until \d{4}-\d\d-\d\d\)`, out, "the lifetime in days and its end")
+	assert.Contains(t, out, "mosquitto_pub -h HOST -p 8883 --cafile "+filepath.Join(ca, "ca.pem")+" --cert "+filepath.Join(ca, "devices", "room-1.pem")+
+		" --key "+filepath.Join(ca, "devices", "room-1-key.pem")+" -i room-1 -q 1 -t devices/room-1/readings", "the command that publishes as the device")
 
 	lakeDir, addrFile := filepath.Join(dir, "lake"), filepath.Join(dir, "addr")
 	cfg := filepath.Join(dir, "iotwatch.toml")
