@@ -29,7 +29,7 @@ func screenshotDir(t *testing.T) string {
 
 // TestPagesInABrowser loads every page in headless Chromium at a laptop's and a phone's size: no
 // console error or failed request, the charts drawn with the points the lake holds, the
-// accessibility checks, and a screenshot of each.
+// accessibility checks, and a screenshot of each; then what a person reads (readInABrowser).
 func TestPagesInABrowser(t *testing.T) {
 	b := browser.Start(t)
 	l := smallLake(t)
@@ -87,6 +87,7 @@ func TestPagesInABrowser(t *testing.T) {
 			})
 		}
 	}
+	readInABrowser(t, b, l, srv)
 }
 
 // TestFiltersInABrowser chooses filters on the alerts page as a person would, and the rows follow.

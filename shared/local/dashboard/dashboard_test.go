@@ -73,10 +73,12 @@ func TestPages(t *testing.T) {
 				assert.Less(t, i, strings.Index(body, `data-device="room-000"`))
 				assert.Contains(t, body, `<tr class="standout" data-device="room-002">`)
 				assert.Contains(t, body, `<tr class="" data-device="room-001">`)
-				assert.Contains(t, body, `<td data-last-seen="room-001" title="2026-03-10 11:59">1 min ago</td>`)
-				assert.Contains(t, body, `<td class="n">60</td>`) // readings in the last hour
+				assert.Contains(t, body, `<td class="c-seen" data-label="Last seen" data-last-seen="room-001" title="2026-03-10 11:59">1 min ago</td>`)
+				assert.Contains(t, body, `<td class="n c-hour" data-label="Readings, last hour">60</td>`) // readings in the last hour
 				assert.Regexp(t, `<span class="big">2</span> reporting`, body)
 				assert.Equal(t, 3, strings.Count(body, `<svg class="spark"`))
+				// Each sparkline says its scale: the lowest and highest hour's average.
+				assert.Equal(t, 3, len(regexp.MustCompile(`<span class="spark-range" aria-hidden="true">\d+\.\d–\d+\.\d °C</span>`).FindAllString(body, -1)))
 			}},
 		{name: "device, raw readings", path: "/device/room-001?range=24h", status: 200, want: []string{"every reading", "alice temperature high warning"},
 			check: func(t *testing.T, body string) {
@@ -115,12 +117,24 @@ func TestPages(t *testing.T) {
 				c := charts(t, body)
 				assert.Equal(t, 1440-120, c["humidity"].Points)
 				assert.Len(t, c["humidity"].Bands, 1, "device_silent is shaded on every chart")
+				// Each episode's peak with its unit (TestPeak: seconds silent).
+				assert.Contains(t, body, `<td>2026-03-10 10:05</td><td>2026-03-10 11:05</td><td class="n">24.1 °C</td></tr>`)
 			}},
 		{name: "device, not an id", path: "/device/no%20such", status: 404},
 		{name: "alerts, all", path: "/alerts", status: 200, want: []string{"10 episodes,"},
 			check: func(t *testing.T, body string) {
 				assert.Len(t, rows.FindAllString(body, -1), 10) // 3 devices × 3 days (10:05 of the first one is in), and the silence
 				assert.NotContains(t, body, "/actions/", "no buttons without a running pipeline")
+				assert.NotContains(t, body, `class="pager"`, "10 episodes fit one page")
+				// By device: those with open episodes first, then the most episodes; each links
+				// to its own list, and draws its episodes on one timeline.
+				byDevice := regexp.MustCompile(`<tr data-device="([^"]+)"><th scope="row"><a href="([^"]+)">[^<]*</a></th><td class="n">(\d+)</td><td class="n">(\d+)</td><td class="n">(\d+)</td>`).FindAllStringSubmatch(body, -1)
+				require.Len(t, byDevice, 3)
+				assert.Equal(t, []string{"room-002", "/alerts?device=room-002", "4", "1", "3"}, byDevice[0][1:])
+				assert.Equal(t, []string{"room-000", "/alerts?device=room-000", "3", "1", "3"}, byDevice[1][1:])
+				assert.Equal(t, []string{"room-001", "/alerts?device=room-001", "3", "0", "3"}, byDevice[2][1:])
+				// The timeline's ticks: the days of the week at midnight UTC, in ISO order.
+				assert.Contains(t, body, `<div class="ticks" aria-hidden="true"><span style="left:7.14%">03-04</span><span style="left:21.43%">03-05</span>`)
 			}},
 		{name: "alerts, one device", path: "/alerts?device=room-000", status: 200,
 			check: func(t *testing.T, body string) {
@@ -128,6 +142,7 @@ func TestPages(t *testing.T) {
 					assert.True(t, strings.HasPrefix(m[1], "room-000/"), m[1])
 				}
 				assert.Len(t, rows.FindAllString(body, -1), 3)
+				assert.NotContains(t, body, `id="by-device"`, "one device: no grouping")
 			}},
 		{name: "alerts, open only", path: "/alerts?open=1", status: 200,
 			check: func(t *testing.T, body string) {
@@ -141,10 +156,21 @@ func TestPages(t *testing.T) {
 			check: func(t *testing.T, body string) {
 				assert.Equal(t, 3, strings.Count(body, `<tr><th scope="row">`))
 			}},
-		{name: "heatmap by health", path: "/heatmap?by=health&range=7d", status: 200, want: []string{"health, % of the expected readings", ">100</td>"}},
+		{name: "heatmap by health", path: "/heatmap?by=health&range=7d", status: 200, want: []string{"health, % of the expected readings", ">100</td>", "Colours run from 0 % to 100 %, always."}},
+		{name: "heatmap, its own scale", path: "/heatmap", status: 200,
+			want: []string{"Colours run from 19.5 °C to 24.4 °C, the coldest to the warmest hour shown", `<a href="?by=temperature&amp;range=24h&amp;scale=fixed">fixed scale, 16 to 28 °C</a>`,
+				`style="background:#c82828;color:#ffffff" title="Building A floor 2, 10:00: 24.4 °C"`}}, // the warmest hour: the scale's red end
+		{name: "heatmap, a fixed scale", path: "/heatmap?scale=fixed", status: 200,
+			want: []string{"Colours run from 16.0 °C to 28.0 °C, a fixed scale", `href="?by=temperature&amp;range=7d&amp;scale=fixed"`,
+				// 24.4 °C is 0.7 of the way on 16–28 °C: a purple-red, not the scale's red end.
+				`style="background:#9a3b55;color:#ffffff" title="Building A floor 2, 10:00: 24.4 °C"`}},
 		{name: "pipeline", path: "/pipeline", status: 200, want: []string{"malformed_json", "out_of_range", "{not json"},
 			check: func(t *testing.T, body string) {
 				assert.Regexp(t, `malformed_json<div class="muted">invalid character</div></td><td class="n">2</td>`, body)
+				// Numbers right-aligned under headers right-aligned: each under its own header.
+				assert.Contains(t, body, `<th scope="col" class="n">Records</th><th scope="col" class="n">Readings</th><th scope="col" class="n">Duplicates</th><th scope="col" class="n">Rejected</th><th scope="col" class="n">Late</th>`)
+				assert.Contains(t, body, "Quarantine, by arrival time: 2026-03-03 12:00 to 2026-03-10 12:00 on the wall clock")
+				assert.NotContains(t, body, `id="all-late"`, "the generated lake's readings arrived on time")
 				assert.Equal(t, 24, strings.Count(body[strings.Index(body, `id="runs"`):], "<tr><td>2026-03-"))
 				tp := charts(t, body)["throughput"]
 				require.Equal(t, 24, tp.Points)
@@ -171,6 +197,24 @@ func TestPages(t *testing.T) {
 			}
 		})
 	}
+	t.Run("alerts in pages", func(t *testing.T) { alertsInPages(t, s) })
+}
+
+// TestPeak writes an episode's peak with its unit: a silence in seconds, a metric's in its unit.
+func TestPeak(t *testing.T) {
+	v := func(f float64) *float64 { return &f }
+	for _, tc := range []struct {
+		e    lakeview.Episode
+		want string
+	}{
+		{lakeview.Episode{Rule: "device_silent", Peak: v(600), Unit: "s"}, "600 s silent"},
+		{lakeview.Episode{Rule: "temperature_high", Peak: v(24.06), Unit: "°C"}, "24.1 °C"},
+		{lakeview.Episode{Rule: "co2_high", Peak: v(1210), Unit: "ppm"}, "1210.0 ppm"},
+		{lakeview.Episode{Rule: "occupancy_no_occupancy", Peak: v(1)}, "1.0"},
+		{lakeview.Episode{Rule: "device_silent"}, "–"},
+	} {
+		assert.Equal(t, tc.want, peak(tc.e), tc.e.Rule)
+	}
 }
 
 func TestAHistoricalLakeShowsItsLastDay(t *testing.T) {
@@ -181,7 +225,7 @@ func TestAHistoricalLakeShowsItsLastDay(t *testing.T) {
 	_, body := get(t, s, "/device/room-001")
 	assert.Contains(t, body, "This lake's readings end at 2026-03-10 11:59 UTC") // its last reading
 	_, over := get(t, s, "/")
-	assert.Contains(t, over, `<td data-last-seen="room-001" title="2026-03-10 11:59">0 s ago</td>`, "not silent: the lake's time is its last reading's")
+	assert.Contains(t, over, `<td class="c-seen" data-label="Last seen" data-last-seen="room-001" title="2026-03-10 11:59">0 s ago</td>`, "not silent: the lake's time is its last reading's")
 	assert.Equal(t, 1440, charts(t, body)["temperature"].Points)
 }
 
@@ -211,7 +255,7 @@ func TestTheHoursShownAreTheOnesThatAreOver(t *testing.T) {
 	tp := charts(t, body)["throughput"]
 	require.NotNil(t, tp.Series[0].Values[23])
 	_, body = get(t, s, "/")
-	assert.Regexp(t, `<td class="n">91.7 %</td>|<td class="n">92 %</td>`, body, "room-002: 22 of the 24 hours")
+	assert.Regexp(t, `<td class="n c-health" data-label="Health, 24 h">(91.7|92) %</td>`, body, "room-002: 22 of the 24 hours")
 }
 
 func TestLoopbackPagesRefuseAnotherHost(t *testing.T) {
@@ -244,9 +288,42 @@ func TestARegisteredDeviceThatNeverReported(t *testing.T) {
 	_, body := get(t, s, "/")
 	row := body[strings.Index(body, `data-device="room-099"`):]
 	row = row[:strings.Index(row, "</tr>")]
-	assert.Contains(t, row, `<td class="n">0 %</td>`)
+	assert.Contains(t, row, `<td class="n c-health" data-label="Health, 24 h">0 %</td>`)
 	assert.Contains(t, row, "silent")
 	_, body = get(t, s, "/heatmap?by=health")
 	assert.Contains(t, body, "Basement")
 	assert.Contains(t, body, `title="Basement, 11:00: 0 %">0</td>`)
+}
+
+// alertsInPages pages the alerts list of TestPages's server four to a page: the newest first,
+// the filters kept across the pages, a page past the last shows the last.
+func alertsInPages(t *testing.T, s *Server) {
+	defer func(n int) { perPage = n }(perPage)
+	perPage = 4
+	rows := regexp.MustCompile(`<tr data-episode="`)
+	tests := []struct {
+		path, count, newer, older string
+		rows                      int
+	}{
+		{"/alerts", "10 episodes, 2026-03-03 12:00 to 2026-03-10 12:00: 1 to 4 below, page 1 of 3.", "", "/alerts?page=2", 4},
+		{"/alerts?page=2", ": 5 to 8 below, page 2 of 3.", "/alerts?page=1", "/alerts?page=3", 4},
+		{"/alerts?page=3&user=alice", ": 9 to 10 below, page 3 of 3.", "/alerts?page=2&amp;user=alice", "", 2},
+		{"/alerts?page=9", ": 9 to 10 below, page 3 of 3.", "/alerts?page=2", "", 2},
+		{"/alerts?device=room-000", "3 episodes, 2026-03-03 12:00 to 2026-03-10 12:00.", "", "", 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			code, body := get(t, s, tc.path)
+			require.Equal(t, 200, code)
+			assert.Contains(t, body, tc.count)
+			assert.Len(t, rows.FindAllString(body, -1), tc.rows)
+			for _, l := range []struct{ rel, href string }{{"prev", tc.newer}, {"next", tc.older}} {
+				if l.href == "" {
+					assert.NotContains(t, body, `rel="`+l.rel+`"`)
+				} else {
+					assert.Contains(t, body, `<a href="`+l.href+`" rel="`+l.rel+`"`)
+				}
+			}
+		})
+	}
 }

@@ -33,7 +33,7 @@ func (s *Server) heatmap(r *http.Request, now time.Time) (string, any, error) {
 	if rng != "7d" {
 		rng = "24h"
 	}
-	h, err := s.lake.Heatmap(r.Context(), now, by, rng)
+	h, err := s.lake.Heatmap(r.Context(), now, by, rng, r.URL.Query().Get("scale") == "fixed")
 	return "Heatmap", h, err
 }
 

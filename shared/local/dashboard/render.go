@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/iotwatch/iotwatch/shared/local/lakeview"
 )
 
 var funcs = template.FuncMap{
@@ -27,7 +29,22 @@ var funcs = template.FuncMap{
 		}
 		return template.URL("?" + strings.Join(parts, "&"))
 	},
-	"lower":    strings.ToLower,
+	"lower": strings.ToLower,
+	"fixedScale": func(fixed bool) string { // the heatmap's scale parameter, kept across its links
+		if fixed {
+			return "fixed"
+		}
+		return ""
+	},
+	"fixedTemperature": func() [2]float64 { return lakeview.FixedTemperature },
+	"peak":             peak,
+	"add": func(a ...int) int {
+		n := 0
+		for _, v := range a {
+			n += v
+		}
+		return n
+	},
 	"chartKey": chartKey,
 }
 
@@ -58,6 +75,19 @@ func ago(t, now time.Time) string {
 	return fmt.Sprintf("%d days ago", int(d.Hours()/24))
 }
 
+// peak writes an episode's peak with its unit: "600 s silent" for device_silent, "24.1 °C".
+func peak(e lakeview.Episode) string {
+	switch {
+	case e.Peak == nil:
+		return "–"
+	case e.Unit == "s":
+		return strconv.FormatFloat(*e.Peak, 'f', 0, 64) + " s silent"
+	case e.Unit == "":
+		return strconv.FormatFloat(*e.Peak, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(*e.Peak, 'f', 1, 64) + " " + e.Unit
+}
+
 // num writes an optional value with the given decimals, "–" when absent.
 func num(v *float64, decimals int) string {
 	if v == nil {
@@ -67,8 +97,9 @@ func num(v *float64, decimals int) string {
 }
 
 // spark draws a small line of the values (gaps where a value is missing) as inline SVG, with a
-// text alternative that says what it shows.
-func spark(vals []*float64, what string) template.HTML {
+// text alternative that says what it shows, and its scale beside it: the line spans the lowest
+// to the highest value, so a flat 0.3 °C looks as tall as 10 °C without it.
+func spark(vals []*float64, what, unit string) template.HTML {
 	lo, hi := math.Inf(1), math.Inf(-1)
 	n := 0
 	for _, v := range vals {
@@ -80,6 +111,7 @@ func spark(vals []*float64, what string) template.HTML {
 	if n == 0 {
 		return template.HTML(`<span class="muted">no data</span>`)
 	}
+	vlo, vhi := lo, hi // the values' range, which the scale hint says
 	if hi == lo {
 		hi, lo = hi+0.5, lo-0.5
 	}
@@ -102,7 +134,8 @@ func spark(vals []*float64, what string) template.HTML {
 		}
 		pen = true
 	}
-	label := fmt.Sprintf("%s over the last 24 hours: %.1f to %.1f", what, lo, hi)
-	return template.HTML(fmt.Sprintf(`<svg class="spark" role="img" aria-label="%s" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f"><title>%s</title><path d="%s" fill="none" stroke="#b3261e" stroke-width="1.5" stroke-linecap="round"/></svg>`,
-		template.HTMLEscapeString(label), w, h, w, h, template.HTMLEscapeString(label), strings.TrimSpace(path.String())))
+	lo, hi = vlo, vhi
+	label := fmt.Sprintf("%s over the last 24 hours: %.1f to %.1f %s", what, lo, hi, unit)
+	return template.HTML(fmt.Sprintf(`<span class="spark-box"><svg class="spark" role="img" aria-label="%s" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f"><title>%s</title><path d="%s" fill="none" stroke="#b3261e" stroke-width="1.5" stroke-linecap="round"/></svg> <span class="spark-range" aria-hidden="true">%.1f–%.1f %s</span></span>`,
+		template.HTMLEscapeString(label), w, h, w, h, template.HTMLEscapeString(label), strings.TrimSpace(path.String()), lo, hi, template.HTMLEscapeString(unit)))
 }

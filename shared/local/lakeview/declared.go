@@ -30,12 +30,9 @@ var declaredColors = []string{"#00696b", "#7d5260", "#3b6b00", "#a0410d", "#4a5a
 // own time axis: a device sends a declared metric in some readings only. A metric the device
 // never sent in the range has no chart.
 func (r *Reader) declaredCharts(ctx context.Context, c *chartSet, id string, from, to time.Time, raw bool) error {
-	if r.cfg.Catalog == nil {
-		return nil
-	}
-	cat, err := r.cfg.Catalog(ctx)
-	if err != nil {
-		return fmt.Errorf("reading the metrics catalog: %w", err)
+	cat, err := r.units(ctx)
+	if err != nil || cat == nil {
+		return err
 	}
 	decl := cat.Declared()
 	if len(decl) == 0 {

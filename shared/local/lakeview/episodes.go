@@ -3,10 +3,12 @@ package lakeview
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"sort"
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/service/links"
 )
 
@@ -25,6 +27,7 @@ type Episode struct {
 	Severity                   string // the highest it reached
 	Start, End                 time.Time
 	Peak                       *float64 // the observed value furthest past the threshold
+	Unit                       string   // Peak's: the metric's, "s" (seconds silent) for device_silent
 	Threshold                  *float64
 	Notices                    int    // OPEN, ESCALATE, REMIND and RESOLVE alerts
 	AlertID                    string // its OPEN's id
@@ -162,13 +165,40 @@ func (r *Reader) episodes(ctx context.Context, from, to time.Time, device string
 	if r.cfg.States != nil {
 		all = withLive(all, links.OpenEpisodes(r.cfg.States.States(), "", device, to), to)
 	}
+	units, err := r.units(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := all[:0]
 	for _, e := range all {
 		if e.Start.Before(to) && (e.Open() || e.End.After(from)) {
+			e.Unit = peakUnit(units, e)
 			out = append(out, e)
 		}
 	}
 	return out, nil
+}
+
+// units is the catalog in force, read once a page (nil without one: the built-ins' units).
+func (r *Reader) units(ctx context.Context) (*reading.Catalog, error) {
+	if r.cfg.Catalog == nil || r.catRead {
+		return r.catalog, nil
+	}
+	cat, err := r.cfg.Catalog(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the metrics catalog: %w", err)
+	}
+	r.catalog, r.catRead = cat, true
+	return cat, nil
+}
+
+// peakUnit is the unit of an episode's peak: device_silent's is how long the device had been
+// silent, in seconds; a threshold rule's, its metric's.
+func peakUnit(units *reading.Catalog, e Episode) string {
+	if e.Rule == string(alert.DeviceSilent) {
+		return "s"
+	}
+	return units.Unit(e.Metric)
 }
 
 // withLive corrects the episodes the lake tells by those the run's states hold open at `to`:

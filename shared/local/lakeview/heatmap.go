@@ -14,11 +14,18 @@ import (
 type Heatmap struct {
 	By       string // "temperature" or "health"
 	Range    string // "24h": the last 24 hours; "7d": each hour of the day over the last 7 days
+	Fixed    bool   // coloured on FixedTemperature's range, not the cells' own
 	Columns  []string
 	Rows     []HeatRow
-	Min, Max float64
+	Min, Max float64 // the colour scale's ends, in Unit
+	Unit     string
 	Legend   []Cell
 }
+
+// FixedTemperature is the fixed colour scale of the temperature heatmap: an office's range, so
+// that a fleet within 1.7 °C is not painted from deep blue to deep red; a cell outside it takes
+// the colour of the end it passed.
+var FixedTemperature = [2]float64{16, 28}
 
 // HeatRow is one location.
 type HeatRow struct {
@@ -40,8 +47,8 @@ type heatAcc struct {
 
 // heatmapData reads the heatmap: the hours that are over (the current one is aggregated once it
 // is), by location, of the last 24 hours or of each hour of the day over the last 7 days.
-func (r *Reader) heatmapData(ctx context.Context, now time.Time, by, rng string) (Heatmap, error) {
-	h := Heatmap{By: by, Range: rng}
+func (r *Reader) heatmapData(ctx context.Context, now time.Time, by, rng string, fixed bool) (Heatmap, error) {
+	h := Heatmap{By: by, Range: rng, Fixed: fixed && by != "health", Unit: "°C"}
 	g := r.newHeatGrid(now, rng)
 	h.Columns = g.columns()
 	if _, err := r.goldHours(ctx, g.start, g.end, g.add); err != nil {
@@ -55,8 +62,11 @@ func (r *Reader) heatmapData(ctx context.Context, now time.Time, by, rng string)
 		return a.tempSum / float64(a.tempN), a.tempN > 0
 	}
 	h.Min, h.Max = g.scale(value)
-	if by == "health" {
-		h.Min, h.Max = 0, 100
+	switch {
+	case by == "health":
+		h.Min, h.Max, h.Unit = 0, 100, "%"
+	case h.Fixed:
+		h.Min, h.Max = FixedTemperature[0], FixedTemperature[1]
 	}
 	h.Rows = g.rows(h, value)
 	if len(h.Rows) > 0 {
@@ -199,7 +209,7 @@ func (g *heatGrid) rows(h Heatmap, value func(heatAcc) (float64, bool)) []HeatRo
 func cell(v float64, h Heatmap, where string) Cell {
 	f := 0.5
 	if h.Max > h.Min {
-		f = (v - h.Min) / (h.Max - h.Min)
+		f = min(1, max(0, (v-h.Min)/(h.Max-h.Min)))
 	}
 	var c [3]float64
 	lo, hi := [3]float64{49, 104, 189}, [3]float64{200, 40, 40} // blue, red

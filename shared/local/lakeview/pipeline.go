@@ -22,6 +22,9 @@ type PipelinePage struct {
 	QuarantineFrom, QuarantineTo time.Time
 	// Quality is dq_hourly of the same 24 hours, newest first.
 	Quality []Quality
+	// AllLate says every reading of those hours arrived late: a replay of old recordings, or a
+	// backfill, where arrival (the wall clock) is far after the readings' own hours.
+	AllLate bool
 }
 
 // Quality is one hour of dq_hourly, over every device.
@@ -63,6 +66,11 @@ func (r *Reader) pipelineData(ctx context.Context, now time.Time) (PipelinePage,
 	if p.Quality, err = r.quality(ctx, start, end); err != nil {
 		return p, err
 	}
+	var readings, late int64
+	for _, q := range p.Quality {
+		readings, late = readings+q.Readings, late+q.Late
+	}
+	p.AllLate = readings > 0 && late == readings
 	runs, err := r.runs(ctx, now, 24)
 	p.Runs = runs
 	return p, err

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/local/duckdbengine"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
@@ -52,10 +53,12 @@ type Reader struct {
 	eng     *duckdbengine.Engine
 	db      *sql.DB
 	devices map[string]device.Device
-	mu      sync.Mutex // one read at a time: DuckDB's session is one connection
-	now     time.Time  // the clock of the read in progress, which the caches' windows end at (under mu)
-	gold    *cache     // the last month's hourly metrics
-	alertC  *cache     // the last two months' alerts
+	mu      sync.Mutex       // one read at a time: DuckDB's session is one connection
+	now     time.Time        // the clock of the read in progress, which the caches' windows end at (under mu)
+	catalog *reading.Catalog // the metrics catalog of the read in progress, once read (under mu)
+	catRead bool             // whether catalog was read in the read in progress
+	gold    *cache           // the last month's hourly metrics
+	alertC  *cache           // the last two months' alerts
 }
 
 // Open opens DuckDB over the lake, locked to it (duckdbengine.OpenReadOnly).
@@ -125,6 +128,7 @@ func (r *Reader) clock() (time.Time, bool) {
 func (r *Reader) at(now time.Time) (unlock func()) {
 	r.mu.Lock()
 	r.now = now
+	r.catalog, r.catRead = nil, false
 	return r.mu.Unlock
 }
 
@@ -147,10 +151,11 @@ func (r *Reader) EpisodesSince(ctx context.Context, now, from time.Time) ([]Epis
 	return r.episodes(ctx, from, now, "")
 }
 
-// Heatmap reads the heatmap page at now: by "temperature" or "health", over range "24h" or "7d".
-func (r *Reader) Heatmap(ctx context.Context, now time.Time, by, rng string) (Heatmap, error) {
+// Heatmap reads the heatmap page at now: by "temperature" or "health", over range "24h" or "7d",
+// coloured on the cells' own range or, fixed, on FixedTemperature's.
+func (r *Reader) Heatmap(ctx context.Context, now time.Time, by, rng string, fixed bool) (Heatmap, error) {
 	defer r.at(now)()
-	return r.heatmapData(ctx, now, by, rng)
+	return r.heatmapData(ctx, now, by, rng, fixed)
 }
 
 // Pipeline reads the pipeline page at now: throughput, quarantine, data quality and the

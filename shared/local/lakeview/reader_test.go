@@ -40,7 +40,7 @@ func TestOneReadAtATime(t *testing.T) {
 			assert.Equal(t, wantDevice, got)
 		})
 		wg.Go(func() {
-			_, err := r2.Heatmap(ctx, now, "health", "7d")
+			_, err := r2.Heatmap(ctx, now, "health", "7d", false)
 			assert.NoError(t, err)
 			_, err = r2.Pipeline(ctx, now)
 			assert.NoError(t, err)

@@ -39,6 +39,7 @@ func (r *Reader) Report(ctx context.Context, from, to time.Time) (Report, error)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.now, _ = r.clock() // the caches' window
+	r.catalog, r.catRead = nil, false
 	var out Report
 	f := r.newFleet()
 	if err := r.fleetHealth(ctx, f, from, to); err != nil {
