@@ -77,6 +77,7 @@ func TestPages(t *testing.T) {
 				assert.Contains(t, body, `<td class="n c-hour" data-label="Readings, last hour">60</td>`) // readings in the last hour
 				assert.Regexp(t, `<span class="big">2</span> reporting`, body)
 				assert.Equal(t, 3, strings.Count(body, `<svg class="spark"`))
+				assert.NotContains(t, body, `id="no-hours"`, "the last day's hours are aggregated")
 				// Each sparkline says its scale: the lowest and highest hour's average.
 				assert.Equal(t, 3, len(regexp.MustCompile(`<span class="spark-range" aria-hidden="true">\d+\.\d–\d+\.\d °C</span>`).FindAllString(body, -1)))
 			}},
@@ -227,6 +228,17 @@ func TestAHistoricalLakeShowsItsLastDay(t *testing.T) {
 	_, over := get(t, s, "/")
 	assert.Contains(t, over, `<td class="c-seen" data-label="Last seen" data-last-seen="room-001" title="2026-03-10 11:59">0 s ago</td>`, "not silent: the lake's time is its last reading's")
 	assert.Equal(t, 1440, charts(t, body)["temperature"].Points)
+}
+
+// TestNoHourAggregatedYet: a run's first hour, its readings in bronze and no hour aggregated: the
+// overview says why health and the sparklines are empty, and shows what the readings tell.
+func TestNoHourAggregatedYet(t *testing.T) {
+	l := lakegen.Make(t, lakegen.Options{Devices: 2, RawDays: 1})
+	s := newServer(t, l, nil)
+	_, body := get(t, s, "/")
+	assert.Contains(t, body, `<p class="note" role="note" id="no-hours">No hour of the last day is aggregated yet`)
+	assert.Contains(t, body, `<td class="n c-hour" data-label="Readings, last hour">60</td>`, "the last hour's readings, from bronze")
+	assert.Contains(t, body, `<td class="n c-health" data-label="Health, 24 h">–</td>`)
 }
 
 func TestAnEmptyLake(t *testing.T) {

@@ -30,6 +30,9 @@ type Overview struct {
 	Devices                   []DeviceRow
 	Reporting, Silent, Stuck  int
 	OpenWarning, OpenViolated int
+	// Aggregated says the lake holds an hour of the last day's hourly metrics, which health and
+	// the sparklines come from: a run's first hour has none until it is over and aggregated.
+	Aggregated bool
 }
 
 // overview reads the overview: the last 24 hours of gold (health, the temperature sparkline),
@@ -37,7 +40,8 @@ type Overview struct {
 // episodes open now), and the live states when the pipeline runs.
 func (r *Reader) overview(ctx context.Context, now time.Time) (Overview, error) {
 	rows := r.newDeviceRows()
-	if err := r.lastDay(ctx, now, rows); err != nil {
+	aggregated, err := r.lastDay(ctx, now, rows)
+	if err != nil {
 		return Overview{}, err
 	}
 	if err := r.recentReadings(ctx, now, rows); err != nil {
@@ -47,7 +51,9 @@ func (r *Reader) overview(ctx context.Context, now time.Time) (Overview, error) 
 		return Overview{}, err
 	}
 	r.liveStates(rows)
-	return summarize(now, rows), nil
+	o := summarize(now, rows)
+	o.Aggregated = aggregated
+	return o, nil
 }
 
 // deviceRows are the overview's rows being read: every registered device, and every one the
@@ -79,8 +85,9 @@ func (rows deviceRows) get(id string) *DeviceRow {
 type healthSum struct{ readings, expected int64 }
 
 // lastDay reads the 24 hours of gold before the current one (which is not aggregated before it
-// is over): the temperature sparkline, the hour each device was last seen in, and its health.
-func (r *Reader) lastDay(ctx context.Context, now time.Time, rows deviceRows) error {
+// is over): the temperature sparkline, the hour each device was last seen in, and its health;
+// and whether it found an hour.
+func (r *Reader) lastDay(ctx context.Context, now time.Time, rows deviceRows) (bool, error) {
 	dayStart := now.Truncate(time.Hour).Add(-24 * time.Hour)
 	sums := map[string]*healthSum{}
 	hours := map[time.Time]bool{} // the hours aggregated, of any device
@@ -102,10 +109,10 @@ func (r *Reader) lastDay(ctx context.Context, now time.Time, rows deviceRows) er
 		a.expected = max(a.expected, g.expected) // an hour's; an hour with no reading has no row
 	})
 	if err != nil || !found {
-		return err
+		return false, err
 	}
 	rows.health(sums, int64(len(hours)))
-	return nil
+	return len(hours) > 0, nil
 }
 
 // health sets each device's share of the readings expected over the hours aggregated. Every hour

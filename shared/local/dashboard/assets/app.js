@@ -19,18 +19,15 @@
     return { date: d.getUTCFullYear() + "-" + two(d.getUTCMonth() + 1) + "-" + two(d.getUTCDate()),
       time: two(d.getUTCHours()) + ":" + two(d.getUTCMinutes()) + (d.getUTCSeconds() ? ":" + two(d.getUTCSeconds()) : "") };
   }
-  // timeTicks labels the x axis's ticks: "14:00" (the date under the first tick of each day) when
-  // the ticks are hours apart, "03-10" (the year under the first) when they are days apart.
+  // timeTicks labels the x axis's ticks: "14:00" when the ticks are hours apart, with the date
+  // under each midnight's and under the first (unless a midnight's date is too near to leave it
+  // room); "03-10" when they are days apart, the year under the first.
   function timeTicks(u, splits, axisIdx, space, incr) {
-    let day = "";
-    return splits.map((ts, i) => {
-      if (ts == null) return null;
-      const p = utc(ts);
-      const changed = p.date !== day;
-      day = p.date;
-      if (incr >= 86400) return p.date.slice(5) + (i === 0 ? "\n" + p.date.slice(0, 4) : "");
-      return p.time + (changed ? "\n" + p.date : "");
-    });
+    if (incr >= 86400) return splits.map((ts, i) => ts == null ? null : utc(ts).date.slice(5) + (i === 0 ? "\n" + utc(ts).date.slice(0, 4) : ""));
+    const dated = splits.map(ts => ts != null && ts % 86400 === 0);
+    const next = dated.indexOf(true, 1);
+    if (splits[0] != null && !dated[0]) dated[0] = next < 0 || u.valToPos(splits[next], "x") - u.valToPos(splits[0], "x") >= 90;
+    return splits.map((ts, i) => ts == null ? null : utc(ts).time + (dated[i] ? "\n" + utc(ts).date : ""));
   }
 
   // robustRange is the range of the values that ignores outliers (an injected spike, a sensor's
