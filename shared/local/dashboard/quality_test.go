@@ -2,6 +2,8 @@ package dashboard
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,4 +42,29 @@ func TestPipelinePageShowsDataQuality(t *testing.T) {
 	// the last hour: 3 devices × 60 readings (one silent since two hours before the end), 3 rejected
 	assert.Contains(t, table, `<tr class="bad"><td>`+last.Format("2006-01-02 15:04")+`</td><td class="n">123</td><td class="n">120</td><td class="n">0</td><td class="n">3</td><td class="n">0</td><td class="n">97.56 %</td><td>bad_metric 1, malformed_json 1, out_of_range 1</td></tr>`)
 	assert.Equal(t, 1, strings.Count(table, `class="bad"`), "only the last hour is under 99 %")
+}
+
+// TestPipelinePageSaysAReplayIsLate: readings received a year after their hour (a replay of
+// recordings: arrival is the wall clock, the hour the device's) are all late, and the page says
+// why under the table.
+func TestPipelinePageSaysAReplayIsLate(t *testing.T) {
+	l := lakegen.Make(t, lakegen.Options{Devices: 1, RawDays: 1})
+	last := l.End.Add(-time.Hour)
+	dir := filepath.Join(l.Root, filepath.FromSlash(lake.Partition(lake.Bronze, last)))
+	require.NoError(t, os.Remove(filepath.Join(dir, "part-0.json.gz")))
+	var lines strings.Builder
+	for m := range 3 {
+		fmt.Fprintf(&lines, `{"device_id":"room-000","event_time":"%s","temperature":21}`+"\n", last.Add(time.Duration(m)*time.Minute).Format(time.RFC3339))
+	}
+	arrived := l.End.Add(365 * 24 * time.Hour) // the object's name carries when it was received
+	lakegen.WriteGz(t, filepath.Join(dir, fmt.Sprintf("iotwatch-bronze-%d-0.json.gz", arrived.UnixNano())), lines.String())
+	e, err := duckdbengine.Open(context.Background(), l.Root)
+	require.NoError(t, err)
+	_, err = e.AggregateHour(context.Background(), aggregate.Hour{Start: last, ExpectedReadings: 60})
+	require.NoError(t, err)
+	require.NoError(t, e.Close())
+
+	_, body := get(t, newServer(t, l, nil), "/pipeline")
+	assert.Contains(t, body, `<td class="n">3</td><td class="n">3</td><td class="n">0</td><td class="n">0</td><td class="n">3</td>`, "3 records, 3 readings, all 3 late")
+	assert.Contains(t, body, `<p class="note" role="note" id="all-late">Every reading of these hours is late`)
 }
