@@ -43,8 +43,8 @@ RACE_PKGS := ./shared/local/dashboard ./shared/local/lakeview ./shared/service/e
 ## test: lint, every test (no network, no Docker, no AWS; the stack tests need node), the concurrent
 ## packages again under -race, the function builds
 test: lint build
-	$(CDK_ENV) $(CGO) $(GO) test -count=1 ./...
-	$(CGO) $(GO) test -race -count=1 $(RACE_PKGS)
+	$(CDK_ENV) $(CGO) $(GO) test -count=1 -timeout 30m ./...
+	$(CGO) $(GO) test -race -count=1 -timeout 30m $(RACE_PKGS)
 
 ## golden: rewrite every golden file under testdata/ from what the code writes now, in every
 ## package at once (deliberately: review the diff). The fixtures of earlier stored formats
