@@ -24,6 +24,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/local/runner"
 	"github.com/iotwatch/iotwatch/shared/local/stream"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
+	"github.com/iotwatch/iotwatch/shared/service/notify"
 	"github.com/iotwatch/iotwatch/shared/tools/simulate"
 )
 
@@ -53,6 +54,12 @@ SIGINT or SIGTERM stops it: it stops accepting, drains the log (printing progres
 Ctrl-C stops at once, leaving the rest in the log for the next start), flushes every buffer,
 aggregates, prints a summary and exits 0, or 2 when some of that work could not be done (a lake
 write or an aggregation that failed, records given up).
+
+--channels FILE.csv sends the alerts to people's Slack, Teams, webhooks and PagerDuty
+(docs/notify.md): through a queue on disk (DIR/notify/outbox), in the background, so that a slow
+or down channel never slows the evaluation; dead letters in DIR/notify-failed/. A stop waits
+--notify-drain for the deliveries; what is left is delivered after the next start. Email and SMS
+channels (SNS) are AWS only: this run skips them, with one warning each.
 
 --config FILE.toml sets any flag (its name without the dashes); the command line wins.`,
 		Args: cobra.NoArgs,
@@ -160,6 +167,9 @@ write or an aggregation that failed, records given up).
 	f.StringVar(&cfg.Rules, "rules", "", "the rules file, long form: user_id,scope,metric,rule,… (re-read when it changes; rules on any metric for a device, a location or the fleet)")
 	f.StringVar(&cfg.Metrics, "metrics", "", "metrics catalog CSV: name,unit,min,max,floor (re-read when it changes; metrics beyond the built-ins that readings may carry and rules may name)")
 	f.StringVar(&cfg.Users, "users", "", "users CSV: time zones and quiet hours (re-read when it changes)")
+	f.StringVar(&cfg.Channels, "channels", "", "channels CSV: user_id,channel,target,min_severity,secret (re-read when it changes): alerts to Slack, Teams, webhooks and PagerDuty")
+	f.StringVar(&cfg.Notify.PagerDutyURL, "pagerduty-url", notify.DefaultPagerDutyURL, "PagerDuty's Events API v2 endpoint")
+	f.DurationVar(&cfg.NotifyDrain, "notify-drain", runner.DefaultNotifyDrain, "how long a stop waits for the channels' deliveries (the rest is kept for the next start)")
 	f.StringVar(&cfg.HTTP, "http", "", "serve the alerts' one-click links (acknowledge, snooze) on this address, e.g. 127.0.0.1:8080")
 	f.BoolVar(&cfg.PagesOnNetwork, "pages-on-network", false, "serve the dashboard's pages (read-only) on a network --http address too: they have no login")
 	f.StringVar(&cfg.LinkBase, "link-base", "", "the URL people reach --http at, for the links in alerts (default http://ADDR)")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iotwatch/iotwatch/shared/domain/channel"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/local/wal"
 	"github.com/iotwatch/iotwatch/shared/service/links"
@@ -120,6 +121,21 @@ func (p *pipeline) metrics(w http.ResponseWriter, _ *http.Request) {
 	metric("iotwatch_mqtt_refused_total", "counter", "What the broker refused, by reason.",
 		sample{`{reason="not_kept"}`, refused.messages}, sample{`{reason="no_identity"}`, refused.connect},
 		sample{`{reason="topic_not_allowed"}`, refused.notAllowed}, sample{`{reason="revoked"}`, refused.revoked})
+	if sum.Notify.Counts != nil {
+		var sent, retried, failed []sample
+		for _, k := range channel.Kinds {
+			if k == channel.Email || k == channel.SMS {
+				continue // SNS, on AWS only
+			}
+			c, label := sum.Notify.Counts[k], fmt.Sprintf("{channel=%q}", k)
+			sent, retried, failed = append(sent, sample{label, c.Sent}), append(retried, sample{label, c.Retried}), append(failed, sample{label, c.Failed})
+		}
+		metric("iotwatch_notify_sent_total", "counter", "Alerts delivered to channels, by channel kind.", sent...)
+		metric("iotwatch_notify_retried_total", "counter", "Tries of a delivery that failed and were tried again, by channel kind.", retried...)
+		metric("iotwatch_notify_failed_total", "counter", "Deliveries given up (dead letters in DIR/notify-failed/), by channel kind.", failed...)
+		metric("iotwatch_notify_queued", "gauge", "Deliveries waiting in the queue on disk (DIR/notify/outbox), those in flight included.", one(sum.Notify.Queued))
+		metric("iotwatch_notify_in_flight", "gauge", "Deliveries being tried now.", one(sum.Notify.InFlight))
+	}
 	metric("iotwatch_uptime_seconds", "gauge", "Seconds since the run started.", one(time.Since(p.started).Seconds()))
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	_, _ = w.Write([]byte(b.String()))

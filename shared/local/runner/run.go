@@ -17,6 +17,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -26,16 +27,19 @@ import (
 	"time"
 
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/local/broker"
 	"github.com/iotwatch/iotwatch/shared/local/filestore"
 	"github.com/iotwatch/iotwatch/shared/local/lakefiles"
 	"github.com/iotwatch/iotwatch/shared/local/lakelock"
+	"github.com/iotwatch/iotwatch/shared/local/outbox"
 	"github.com/iotwatch/iotwatch/shared/local/stream"
 	"github.com/iotwatch/iotwatch/shared/local/wal"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/service/links"
+	"github.com/iotwatch/iotwatch/shared/service/notify"
 )
 
 // Config configures a run.
@@ -91,6 +95,16 @@ type Config struct {
 	// Abort, closed while the run drains after ctx is done, stops the drain at once: what is not
 	// done stays in the log for the next start.
 	Abort <-chan struct{}
+	// Channels, when set, is the channels CSV (re-read when it changes): the alerts go to
+	// people's Slack, Teams, webhooks and PagerDuty through a queue on disk (DIR/notify/outbox,
+	// package outbox), delivered in the background; dead letters in DIR/notify-failed/.
+	Channels string
+	// Notify configures the senders (PagerDutyURL, timeouts, tries, backoff); DeadLetter and
+	// DeviceURL are the run's.
+	Notify notify.Config
+	// NotifyDrain bounds how long a stop waits for the deliveries (default DefaultNotifyDrain);
+	// what is left is delivered after the next start.
+	NotifyDrain time.Duration
 }
 
 // DenyList is the broker's deny list, which the run reads again when it changes.
@@ -98,6 +112,9 @@ type DenyList interface {
 	broker.DenyList
 	Reload() (changed bool, err error)
 }
+
+// DefaultNotifyDrain is how long a stop waits for the channels' deliveries by default.
+const DefaultNotifyDrain = 10 * time.Second
 
 // The clocks of the silence rule.
 const (
@@ -133,6 +150,9 @@ type Summary struct {
 	// Log and StateLog are the counters of the message log and of the alarm states' journal
 	// (appends, bytes, fsyncs).
 	Log, StateLog wal.Stats
+	// Notify counts the deliveries to channels, per kind, and those left queued (nil Counts:
+	// no channels file).
+	Notify outbox.Stats
 }
 
 // bronzeWriter is the lake's bronze: one message a line, as on AWS.
@@ -153,10 +173,14 @@ type pipeline struct {
 	service *evaluator.Service
 	stream  *stream.Stream
 	broker  *broker.Broker
-	links   *linkServer // nil without cfg.HTTP
-	log     *wal.Log
-	tracker *tracker
-	feeders sync.WaitGroup
+	links   *linkServer    // nil without cfg.HTTP
+	outbox  *outbox.Outbox // nil without cfg.Channels
+	// deviceBase is the URL of the dashboard's device pages, for links in channels' messages
+	// ("" when the dashboard is not served).
+	deviceBase string
+	log        *wal.Log
+	tracker    *tracker
+	feeders    sync.WaitGroup
 	// bronzeNext is the offset after the last record the bronze writer took; bronzeFlushed when
 	// its buffers were last written.
 	bronzeNext    atomic.Uint64
@@ -227,6 +251,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			p.cfg.LinksReady(p.links.ln.Addr().String())
 		}
 	}
+	if p.outbox != nil {
+		p.outbox.Start()
+	}
 	if p.cfg.Ready != nil {
 		p.cfg.Ready(p.broker.Addr())
 	}
@@ -296,6 +323,25 @@ func newPipeline(cfg Config) (*pipeline, error) {
 		p.bronze.MaxAge = cfg.BronzeEvery
 	}
 	var pub evaluator.Publisher = lakefiles.NewPublisher(cfg.Alerts, p.alerts)
+	if cfg.Channels != "" {
+		ncfg := cfg.Notify
+		ncfg.DeviceURL = func(id string) string {
+			if p.deviceBase == "" { // set before the deliveries start
+				return ""
+			}
+			return p.deviceBase + url.PathEscape(id)
+		}
+		units := func(ctx context.Context) alert.Units {
+			if c, err := store.Catalog(ctx); err == nil && c != nil {
+				return c
+			}
+			return nil
+		}
+		if p.outbox, err = outbox.Open(outbox.Config{Lake: cfg.Lake, Channels: cfg.Channels, Notify: ncfg, Units: units, Log: cfg.Log}); err != nil {
+			return nil, err
+		}
+		pub = p.outbox.Wrap(pub) // after the landing: only landed alerts are delivered
+	}
 	if cfg.WrapPublisher != nil {
 		pub = cfg.WrapPublisher(pub)
 	}
@@ -360,6 +406,7 @@ func newPipeline(cfg Config) (*pipeline, error) {
 				return nil, err
 			}
 			p.links.dash = dash
+			p.deviceBase = strings.TrimSuffix(base, "/") + "/device/"
 			mux.Handle("/", dash) // the pages people look at (shared/local/dashboard)
 		} else {
 			mux.Handle("/", linkPages) // "not a link" for anything else
@@ -548,6 +595,9 @@ func (p *pipeline) serve(ctx context.Context) {
 				p.users.Reload()
 			}
 			p.reloadDenyList()
+			if p.outbox != nil {
+				p.outbox.Reload()
+			}
 			p.checkSilence(ctx)
 			msgs := p.broker.Accepted()
 			p.rateBits.Store(math.Float64bits(float64(msgs-lastMsgs) / now.Sub(lastTime).Seconds()))
@@ -693,6 +743,18 @@ wait:
 	if left := p.lag(); left > 0 && p.cfg.Progress != nil {
 		fmt.Fprintf(p.cfg.Progress, "stopped with %d messages not evaluated: they are in the log, and the next start takes them\n", left)
 	}
+	if p.outbox != nil {
+		// The evaluation is done: no more alerts but a person's action through the links, which
+		// is queued on disk for the next start if it comes after this.
+		drain := p.cfg.NotifyDrain
+		if drain <= 0 {
+			drain = DefaultNotifyDrain
+		}
+		if p.aborted {
+			drain = 0
+		}
+		p.outbox.Stop(drain, p.cfg.Progress, p.cfg.Abort)
+	}
 	if p.aborted {
 		return // the hours wait in the pending list for the next start
 	}
@@ -767,6 +829,9 @@ func (p *pipeline) summary() Summary {
 	s.Bronze, s.Unframed = p.bronze.Written(), p.bronze.Unframed()
 	s.Batches, s.Retries = p.stream.Stats()
 	s.Log, s.StateLog = p.log.Stats(), p.store.JournalStats()
+	if p.outbox != nil {
+		s.Notify = p.outbox.Stats()
+	}
 	return s
 }
 
@@ -803,5 +868,17 @@ func (s Summary) String() string {
 	}
 	fmt.Fprintf(&b, "; stream %d batches, %d retries; given up %d; hours aggregated %d\n",
 		s.Batches, s.Retries, s.GivenUp, len(s.Hours))
+	if s.Notify.Counts != nil {
+		var kinds []string
+		for _, k := range slices.Sorted(maps.Keys(s.Notify.Counts)) {
+			if c := s.Notify.Counts[k]; c != (notify.Counts{}) {
+				kinds = append(kinds, fmt.Sprintf("%s sent %d, retried %d, failed %d", k, c.Sent, c.Retried, c.Failed))
+			}
+		}
+		if len(kinds) == 0 {
+			kinds = []string{"nothing sent"}
+		}
+		fmt.Fprintf(&b, "notify: %s; queued %d\n", strings.Join(kinds, "; "), s.Notify.Queued)
+	}
 	return b.String()
 }
