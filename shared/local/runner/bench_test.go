@@ -7,15 +7,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/iotwatch/iotwatch/shared/domain/channel"
 	"github.com/iotwatch/iotwatch/shared/local/broker"
+	"github.com/iotwatch/iotwatch/shared/local/outbox"
 	"github.com/iotwatch/iotwatch/shared/local/runner"
 	"github.com/iotwatch/iotwatch/shared/local/stream"
 	"github.com/iotwatch/iotwatch/shared/tools/simulate"
@@ -186,13 +191,19 @@ func BenchmarkBrokerOnly(b *testing.B) {
 // until drained, 1% of them raising an alert; max: the same with every reading raising one;
 // rate=5000: 25,000 readings at 5,000/s, the latency from publish to the alert being printed,
 // p50 and p99. Each case measures the bare broker's ceiling (BrokerOnly) in the same run and
-// reports the share of it reached, the log's fsyncs per second and its bytes per reading.
+// reports the share of it reached, the log's fsyncs per second and its bytes per reading. The
+// -webhook2s and -webhookdown cases give every alert a channel (issue 25): a webhook that answers
+// in 2 s, or one that refuses connections; their share of the ceiling is the cases' without
+// channels when delivery never slows the evaluation, and heap-MB (the live heap once every
+// reading is published) stays the same while thousands of deliveries wait on disk.
 func BenchmarkLocalPipeline(b *testing.B) {
 	type result struct {
 		rps, fsyncs, bytesPerReading, stateFsyncs, commitMs float64
 		lat                                                 []time.Duration
+		heapMB                                              float64 // live heap once every reading is published
+		notify                                              *outbox.Stats
 	}
-	run := func(b *testing.B, msgs [][]byte, rate float64, rules string) result {
+	run := func(b *testing.B, msgs [][]byte, rate float64, rules, channels string) result {
 		n := len(msgs)
 		lakeDir := b.TempDir()
 		at := &alertTimes{}
@@ -205,7 +216,10 @@ func BenchmarkLocalPipeline(b *testing.B) {
 				// The readings' times are of 2026-03-01: judged on the wall clock, every device would
 				// be silent for months at each check (the silent rule of the rules' cases).
 				Clock:  runner.ClockWatermark,
-				Alerts: at, Ready: func(a string) { ready <- a }})
+				Alerts: at, Ready: func(a string) { ready <- a },
+				// With a channel: the stop keeps the queue for the next start at once (the figure is
+				// the evaluation's; a stop's drain is bounded by --notify-drain, 10 s by default).
+				Channels: channels, NotifyDrain: time.Millisecond})
 			if err != nil {
 				b.Error(err)
 			}
@@ -217,6 +231,7 @@ func BenchmarkLocalPipeline(b *testing.B) {
 		if _, err := simulate.Publish(context.Background(), src, simulate.Options{Broker: addr, Rate: rate, Inflight: 512}); err != nil {
 			b.Fatal(err)
 		}
+		heap := liveHeapMB()
 		cancel()
 		sum := <-done
 		elapsed := time.Since(start)
@@ -225,7 +240,10 @@ func BenchmarkLocalPipeline(b *testing.B) {
 		}
 		r := result{rps: float64(n) / elapsed.Seconds(), fsyncs: float64(sum.Log.Syncs) / elapsed.Seconds(),
 			bytesPerReading: float64(sum.Log.Written) / float64(n), stateFsyncs: float64(sum.StateLog.Syncs) / elapsed.Seconds(),
-			commitMs: float64(sum.Log.SyncTime.Microseconds()) / 1000 / float64(max(sum.Log.Syncs, 1))}
+			commitMs: float64(sum.Log.SyncTime.Microseconds()) / 1000 / float64(max(sum.Log.Syncs, 1)), heapMB: heap}
+		if channels != "" {
+			r.notify = &sum.Notify
+		}
 		printed := at.at()
 		for i, m := range src.msgs {
 			var rd struct {
@@ -257,22 +275,35 @@ func BenchmarkLocalPipeline(b *testing.B) {
 			b.ReportMetric(pct(r.lat, 0.5), "p50-ms")
 			b.ReportMetric(pct(r.lat, 0.99), "p99-ms")
 		}
+		b.ReportMetric(r.heapMB, "heap-MB")
+		if r.notify != nil {
+			c := r.notify.Counts[channel.Webhook]
+			b.ReportMetric(float64(c.Sent), "webhook-sent")
+			b.ReportMetric(float64(r.notify.Queued), "notify-queued")
+		}
 	}
 	for _, c := range []struct {
-		name  string
-		every int
-		rules bool
-	}{{"typical", 100, false}, {"max", 1, false}, {"typical-rules4", 100, true}, {"max-rules4", 1, true}} {
+		name    string
+		every   int
+		rules   bool
+		webhook string // "": no channels; "2s": alice's webhook answers in 2 s; "down": it refuses connections
+	}{{"typical", 100, false, ""}, {"max", 1, false, ""}, {"typical-rules4", 100, true, ""}, {"max-rules4", 1, true, ""},
+		{"typical-webhook2s", 100, false, "2s"}, {"max-webhook2s", 1, false, "2s"},
+		{"typical-webhookdown", 100, false, "down"}, {"max-webhookdown", 1, false, "down"}} {
 		b.Run(c.name, func(b *testing.B) {
 			msgs, rules := readingsOf(benchReadings, benchDevices, c.every, benchStart), ""
 			if c.rules { // rules on four metrics, and readings that carry them
 				msgs, rules = readingsWith(benchReadings, benchDevices, c.every, benchStart, fourMetrics), benchRules(b)
 			}
+			channels := ""
+			if c.webhook != "" {
+				channels = benchChannels(b, c.webhook == "down")
+			}
 			var r result
 			var ceiling float64
 			for i := 0; i < b.N; i++ {
 				ceiling = brokerOnly(b, msgs)
-				r = run(b, msgs, 0, rules)
+				r = run(b, msgs, 0, rules, channels)
 			}
 			if c.every == 1 && len(r.lat) < benchReadings*9/10 {
 				b.Fatalf("%d alerts timed of %d readings", len(r.lat), benchReadings)
@@ -284,8 +315,38 @@ func BenchmarkLocalPipeline(b *testing.B) {
 		msgs := readingsOf(25000, benchDevices, 1, benchStart)
 		var r result
 		for i := 0; i < b.N; i++ {
-			r = run(b, msgs, 5000, "")
+			r = run(b, msgs, 5000, "", "")
 		}
 		report(b, r, 0)
 	})
+}
+
+// benchChannels is a channels file giving alice (every alert of the benchmarks) a webhook on
+// loopback that answers in 2 s, or, down, refuses connections.
+func benchChannels(b *testing.B, down bool) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(2 * time.Second):
+		case <-r.Context().Done():
+		}
+	}))
+	url := srv.URL
+	if down {
+		srv.Close()
+	} else {
+		b.Cleanup(srv.Close)
+	}
+	path := filepath.Join(b.TempDir(), "channels.csv")
+	if err := os.WriteFile(path, []byte("user_id,channel,target,min_severity,secret\nalice,webhook,"+url+"/hook,,whsec_bench_secret_123\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// liveHeapMB is the heap in use after a collection, in MB.
+func liveHeapMB() float64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return float64(ms.HeapAlloc) / (1 << 20)
 }

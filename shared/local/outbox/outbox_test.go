@@ -1,0 +1,236 @@
+package outbox_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/domain/channel"
+	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/local/outbox"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/service/notify"
+	"github.com/iotwatch/iotwatch/shared/testsupport/wait"
+)
+
+const secret = "whsec_outbox_test_1234"
+
+// landed is the publisher below the outbox: it takes every notice.
+type landed struct{}
+
+func (landed) Publish(_ context.Context, ns []evaluator.Notice) []error {
+	return make([]error, len(ns))
+}
+
+// notices are n OPEN alerts of alice's, numbered from first.
+func notices(first, n int) []evaluator.Notice {
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	out := make([]evaluator.Notice, n)
+	for i := range out {
+		k := first + i
+		at := t0.Add(time.Duration(k) * time.Second)
+		out[i] = evaluator.Notice{Alert: alert.Alert{AlertID: fmt.Sprintf("a%07d", k), Kind: alert.Open, AlertTime: at, UserID: "alice",
+			DeviceID: fmt.Sprintf("dev-%d", k%1000), Rule: "temp_high", Severity: alert.Warning, Metric: "temperature",
+			ObservedValue: alert.Num(26.5), ThresholdValue: alert.Num(25), WindowStartMs: at.UnixMilli(), WindowEndMs: at.UnixMilli()},
+			Device: device.Device{ID: fmt.Sprintf("dev-%d", k%1000), Name: "Server room", Location: "Building A, floor 2"}}
+	}
+	return out
+}
+
+func channelsFile(t *testing.T, url string) string {
+	path := filepath.Join(t.TempDir(), "channels.csv")
+	require.NoError(t, os.WriteFile(path, []byte("user_id,channel,target,min_severity,secret\nalice,webhook,"+url+"/hook,,"+secret+"\n"), 0o644))
+	return path
+}
+
+func heapMB() float64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return float64(ms.HeapAlloc) / (1 << 20)
+}
+
+// downURL is the address of a server that is no longer there: connections are refused.
+func downURL() string {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close()
+	return srv.URL
+}
+
+// TestMemoryStaysBoundedWhileAChannelIsDown: 20,000 alerts queued for a webhook that refuses
+// connections take no more memory than 500 do: they wait on disk, the worker holds one file.
+func TestMemoryStaysBoundedWhileAChannelIsDown(t *testing.T) {
+	lake := t.TempDir()
+	o, err := outbox.Open(outbox.Config{Lake: lake, Channels: channelsFile(t, downURL()),
+		Notify: notify.Config{BaseDelay: 50 * time.Millisecond, MaxDelay: 100 * time.Millisecond, MaxTries: 1_000_000}})
+	require.NoError(t, err)
+	o.Start()
+	pub := o.Wrap(landed{})
+	const batch = 500
+	for _, e := range pub.Publish(context.Background(), notices(0, batch)) {
+		require.NoError(t, e)
+	}
+	wait.Until(t, 5*time.Second, "the first delivery tried", func() (int64, bool) {
+		n := o.Stats().Counts[channel.Webhook].Retried
+		return n, n > 0
+	})
+	few := heapMB()
+	const many = 20_000
+	for i := batch; i < many; i += batch {
+		for _, e := range pub.Publish(context.Background(), notices(i, batch)) {
+			require.NoError(t, e)
+		}
+	}
+	lots := heapMB()
+	st := o.Stats()
+	assert.Equal(t, int64(many), st.Queued, "every delivery waits")
+	assert.Zero(t, st.Counts[channel.Webhook].Sent)
+	var onDisk int64
+	filepath.Walk(filepath.Join(lake, outbox.QueueDir), func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			onDisk += fi.Size()
+		}
+		return nil
+	})
+	t.Logf("live heap with %d deliveries queued: %.1f MB; with %d: %.1f MB; the queue on disk: %.1f MB", batch, few, many, lots, float64(onDisk)/(1<<20))
+	// 20,000 alerts in memory would take their JSON at least: ~0.5 KB each, 10 MB.
+	assert.Less(t, lots-few, 4.0, "the heap grew by %.1f MB for %d more deliveries queued", lots-few, many-batch)
+	assert.Greater(t, float64(onDisk), float64(many)*300, "the queue is on disk")
+	assert.Equal(t, int64(many), o.Stop(0, nil, nil), "kept for the next start")
+}
+
+// receiver records the alerts a webhook got, in order.
+type receiver struct {
+	mu    sync.Mutex
+	ids   []string
+	delay time.Duration // how long it takes to answer
+}
+
+func (r *receiver) setDelay(d time.Duration) { r.mu.Lock(); r.delay = d; r.mu.Unlock() }
+
+func (r *receiver) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		if err := notify.Verify(secret, req.Header.Get(notify.HeaderTimestamp), req.Header.Get(notify.HeaderSignature), body, time.Now(), 0); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		r.mu.Lock()
+		delay := r.delay
+		r.mu.Unlock()
+		select {
+		case <-time.After(delay):
+		case <-req.Context().Done():
+			return
+		}
+		r.mu.Lock()
+		r.ids = append(r.ids, req.Header.Get(notify.HeaderAlertID))
+		r.mu.Unlock()
+	})
+}
+
+func (r *receiver) got() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.ids...)
+}
+
+// TestSlowChannelNeverBlocksPublish: with a webhook that answers in 2 s, Publish returns as soon
+// as the queue is written; a stop waits its drain, prints what is in flight and queued, and the
+// next Open delivers the rest, each alert at least once and in order.
+func TestSlowChannelNeverBlocksPublish(t *testing.T) {
+	rec := &receiver{delay: 2 * time.Second}
+	srv := httptest.NewServer(rec.handler())
+	defer srv.Close()
+	lake, chans := t.TempDir(), channelsFile(t, srv.URL)
+	o, err := outbox.Open(outbox.Config{Lake: lake, Channels: chans})
+	require.NoError(t, err)
+	o.Start()
+	pub := o.Wrap(landed{})
+	start := time.Now()
+	for i := 0; i < 10; i++ {
+		for _, e := range pub.Publish(context.Background(), notices(i*10, 10)) {
+			require.NoError(t, e)
+		}
+	}
+	took := time.Since(start)
+	assert.Less(t, took, 2*time.Second, "100 alerts published in %s, while each delivery takes 2 s", took)
+	var progress strings.Builder
+	left := o.Stop(2500*time.Millisecond, &progress, nil)
+	assert.Equal(t, int64(99), left, "one delivered in the drain (%v)", rec.got())
+	assert.Contains(t, progress.String(), "notify: 1 deliveries in flight, 100 queued")
+	assert.Contains(t, progress.String(), "queued: kept for the next start")
+	assert.Equal(t, []string{"a0000000"}, rec.got())
+
+	rec.setDelay(0)
+	o, err = outbox.Open(outbox.Config{Lake: lake, Channels: chans})
+	require.NoError(t, err)
+	assert.Equal(t, int64(99), o.Stats().Queued, "found at the start")
+	o.Start()
+	wait.Until(t, 10*time.Second, "the rest delivered", func() (int64, bool) {
+		q := o.Stats().Queued
+		return q, q == 0
+	})
+	assert.Zero(t, o.Stop(time.Second, nil, nil))
+	got := rec.got()
+	require.GreaterOrEqual(t, len(got), 100)
+	want := make([]string, 100)
+	for i := range want {
+		want[i] = fmt.Sprintf("a%07d", i)
+	}
+	assert.Equal(t, want, got[len(got)-100:], "in order")
+}
+
+// TestRefusedDeliveryIsADeadLetter: a 400 is not retried; the dead letter is a readable JSON
+// file with the reason and the redacted target, never the secret.
+func TestRefusedDeliveryIsADeadLetter(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "bad payload", http.StatusBadRequest)
+	}))
+	defer srv.Close()
+	lake := t.TempDir()
+	o, err := outbox.Open(outbox.Config{Lake: lake, Channels: channelsFile(t, srv.URL)})
+	require.NoError(t, err)
+	o.Start()
+	o.Wrap(landed{}).Publish(context.Background(), notices(0, 2))
+	assert.Zero(t, o.Stop(5*time.Second, nil, nil))
+	files, err := filepath.Glob(filepath.Join(lake, outbox.FailedDir, "*.json"))
+	require.NoError(t, err)
+	require.Len(t, files, 2)
+	b, err := os.ReadFile(files[0])
+	require.NoError(t, err)
+	var l outbox.Letter
+	require.NoError(t, json.Unmarshal(b, &l))
+	assert.Equal(t, "a0000000", l.Alert.AlertID)
+	assert.Equal(t, 1, l.Tries)
+	assert.Equal(t, http.StatusBadRequest, l.Status)
+	assert.Contains(t, l.Reason, "refused: HTTP 400")
+	assert.Equal(t, channel.Webhook, l.Kind)
+	assert.NotContains(t, string(b), "/hook")
+	assert.NotContains(t, string(b), secret)
+	assert.Equal(t, notify.Counts{Failed: 2}, o.Stats().Counts[channel.Webhook])
+}
+
+// TestBadChannelsFileIsRefused: an invalid channels file refuses the start, with its line and
+// field.
+func TestBadChannelsFileIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "channels.csv")
+	require.NoError(t, os.WriteFile(path, []byte("user_id,channel,target,min_severity,secret\nalice,webhook,http://example.com/hook,,"+secret+"\n"), 0o644))
+	_, err := outbox.Open(outbox.Config{Lake: t.TempDir(), Channels: path})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "channels.csv:2: target")
+}
