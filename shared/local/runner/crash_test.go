@@ -26,6 +26,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/local/stream"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/service/notify"
 	"github.com/iotwatch/iotwatch/shared/tools/backtest"
 	"github.com/iotwatch/iotwatch/shared/tools/simulate"
 )
@@ -67,6 +68,10 @@ func runChild(spec string) int {
 		cfg.Clock, cfg.CheckpointEvery, cfg.BronzeEvery = runner.ClockWall, 0, 0
 		cfg.Stream = stream.Config{Shards: 2, BatchSize: 500, BatchWindow: 20 * time.Millisecond}
 		cfg.WrapPublisher = func(pub evaluator.Publisher) evaluator.Publisher { return slowPublisher{pub, 300 * time.Millisecond} }
+	}
+	if len(parts) > 4 && strings.HasPrefix(parts[4], "channels=") { // the channels' kill test
+		cfg.Channels = strings.TrimPrefix(parts[4], "channels=")
+		cfg.Notify = notify.Config{BaseDelay: 10 * time.Millisecond, MaxDelay: time.Second, Timeout: 30 * time.Second}
 	}
 	sum, err := runner.Run(ctx, cfg)
 	if err := os.WriteFile(parts[3], []byte(fmt.Sprintf("%d %d %d %d %d %d %d", sum.Messages, sum.Resumed, sum.Readings,

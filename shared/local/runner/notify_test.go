@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -323,3 +324,74 @@ func slogTo(w io.Writer) *slog.Logger {
 }
 
 func listenOn(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+
+// holdingReceiver is a webhook that, while held, never answers (until the caller goes away),
+// and once let go records the alert ids it gets.
+type holdingReceiver struct {
+	mu   sync.Mutex
+	held bool
+	ids  []string
+	seen int // requests, held or not
+}
+
+func (h *holdingReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, r.Body)
+	h.mu.Lock()
+	h.seen++
+	held := h.held
+	h.mu.Unlock()
+	if held {
+		<-r.Context().Done()
+		return
+	}
+	h.mu.Lock()
+	h.ids = append(h.ids, r.Header.Get(notify.HeaderAlertID))
+	h.mu.Unlock()
+}
+
+// TestKilledRunDeliversAtTheNextStart: a run in its own process is killed (SIGKILL) while its
+// webhook hangs on the first alert; the next start delivers all three alerts of the episode
+// (the one in flight at the kill possibly twice: at least once).
+func TestKilledRunDeliversAtTheNextStart(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("starts and kills processes")
+	}
+	h := &holdingReceiver{held: true}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	chans := filepath.Join(t.TempDir(), "channels.csv")
+	require.NoError(t, os.WriteFile(chans, []byte("user_id,channel,target,min_severity,secret\nalice,webhook,"+srv.URL+"/hook,,"+webhookSecret+"\n"), 0o644))
+	lakeDir, th := filepath.Join(t.TempDir(), "lake"), notifyThresholds(t)
+	c := startChild(t, lakeDir, th, 0, "channels="+chans, io.Discard)
+	sendLines(t, c.addr, episodeReadings(8)...)
+	wait.Until(t, 10*time.Second, "the first delivery hanging", func() (int, bool) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.seen, h.seen > 0
+	})
+	landed := alertIDs(t, readLake(t, lakeDir, "alerts"))
+	require.Len(t, landed, 3)
+	require.NoError(t, c.cmd.Process.Kill())
+	_ = c.cmd.Wait()
+
+	h.mu.Lock()
+	h.held = false
+	h.mu.Unlock()
+	c = startChild(t, lakeDir, th, 1, "channels="+chans, io.Discard)
+	wait.Until(t, 10*time.Second, "the three alerts delivered", func() ([]string, bool) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		got := map[string]bool{}
+		for _, id := range h.ids {
+			got[id] = true
+		}
+		return h.ids, len(got) == 3
+	})
+	require.NoError(t, c.cmd.Process.Signal(os.Interrupt))
+	require.NoError(t, c.cmd.Wait(), "the run stops cleanly")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	got := slices.Compact(slices.Sorted(slices.Values(h.ids)))
+	assert.Equal(t, landed, got, "every landed alert delivered after the kill")
+	assert.LessOrEqual(t, len(h.ids), 4, "the one in flight at the kill at most twice: %v", h.ids)
+}
