@@ -77,6 +77,8 @@ func twoDigits(i int) string { return string([]byte{byte('0' + i/10), byte('0' +
 
 func TestRunRefusesWhatIsUnsafeOrWrong(t *testing.T) {
 	dir := t.TempDir()
+	badChannels := filepath.Join(dir, "channels.csv") // http to the network: refused, the run does not start
+	require.NoError(t, os.WriteFile(badChannels, []byte("user_id,channel,target\nalice,slack,http://hooks.example.com/x\n"), 0o644))
 	for _, tc := range []struct {
 		name, config string
 		args         []string
@@ -90,6 +92,9 @@ func TestRunRefusesWhatIsUnsafeOrWrong(t *testing.T) {
 		{name: "unknown setting", config: "lake = \"x\"\nmqttt = \"127.0.0.1:1\"\n", want: `iotwatch.toml:2: "mqttt" is not a setting`},
 		{name: "bad value", config: "\nmax-log-bytes = \"lots\"\n", want: `iotwatch.toml:2: max-log-bytes = "lots"`},
 		{name: "not TOML", config: "lake = \n", want: "iotwatch.toml:1:"},
+		{name: "bad channels file", config: "channels = \"" + badChannels + "\"\npagerduty-url = \"http://127.0.0.1:1/v2/enqueue\"\n",
+			want: `channels.csv:2: target: "http://hooks.example.com/***" is http on a host that is not loopback`},
+		{name: "bad notify-drain", args: []string{"--notify-drain", "soon"}, want: `invalid argument "soon" for "--notify-drain"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"run", "--lake", filepath.Join(dir, tc.name), "--thresholds", "../../events/thresholds.csv"}, tc.args...)
@@ -110,7 +115,7 @@ func TestRunRefusesWhatIsUnsafeOrWrong(t *testing.T) {
 func TestTheShippedConfigIsValid(t *testing.T) {
 	cmd := newRun(&bytes.Buffer{}, &bytes.Buffer{})
 	require.NoError(t, applyConfig("../../deploy/iotwatch.toml", cmd.Flags()))
-	for _, k := range []string{"lake", "mqtt", "http", "link-base", "max-log-bytes"} {
+	for _, k := range []string{"lake", "mqtt", "http", "link-base", "max-log-bytes", "notify-drain"} {
 		assert.True(t, cmd.Flags().Lookup(k).Changed, k)
 	}
 	unit, err := os.ReadFile("../../deploy/iotwatch.service")
