@@ -234,3 +234,11 @@ func TestBadChannelsFileIsRefused(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "channels.csv:2: target")
 }
+
+// TestTheExampleChannelsFileIsValid: events/channels.csv, the placeholders the docs point at,
+// is a valid channels file.
+func TestTheExampleChannelsFileIsValid(t *testing.T) {
+	o, err := outbox.Open(outbox.Config{Lake: t.TempDir(), Channels: "../../../events/channels.csv"})
+	require.NoError(t, err)
+	assert.Len(t, o.Channels(), 5)
+}
