@@ -420,8 +420,8 @@ func (o *Outbox) deliverFile(w *worker, name string) bool {
 	path := filepath.Join(w.dir, name)
 	data, err := os.ReadFile(path)
 	if err != nil {
-		o.log.Error("notify queue file unreadable", "file", path, "err", err)
-		return o.ctx.Err() == nil
+		o.log.Error("notify queue file unreadable: trying again in a second", "file", path, "err", err)
+		return o.pause()
 	}
 	var lines [][]byte
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -475,8 +475,26 @@ func (o *Outbox) keep(w *worker, path string, left [][]byte, counted int) bool {
 	return false
 }
 
-// deliver sends one entry to its channel; false when the stop came first (the entry stays).
+// deliver sends one entry to its channel, again and again while it is neither delivered nor
+// dead-lettered (a dead letter that cannot be written); false when the stop came first (the
+// entry stays in the queue).
 func (o *Outbox) deliver(w *worker, e *entry) bool {
+	for {
+		err := o.deliverOnce(w, e)
+		if err == nil {
+			return true
+		}
+		if o.ctx.Err() != nil {
+			return false
+		}
+		o.log.Error("notify: neither delivered nor kept as a dead letter; trying again in a second", "channel", w.id, "alert", e.Alert.AlertID, "err", err)
+		if !o.pause() {
+			return false
+		}
+	}
+}
+
+func (o *Outbox) deliverOnce(w *worker, e *entry) error {
 	o.mu.Lock()
 	c, ok := o.byID[w.id]
 	o.mu.Unlock()
@@ -484,11 +502,7 @@ func (o *Outbox) deliver(w *worker, e *entry) bool {
 		// The channel left the channels file: what was queued for it is kept as a dead letter.
 		f := notify.Failed{ChannelID: w.id, UserID: e.Alert.UserID, Kind: w.kind, Target: "***", Alert: e.Alert,
 			EpisodeStartMs: e.EpisodeStartMs, At: time.Now().UTC()}
-		if err := o.dead.Put(o.ctx, f, "channel removed from the channels file"); err != nil {
-			o.log.Error("notify: dead letter failed", "channel", w.id, "err", err)
-			return false
-		}
-		return true
+		return o.dead.Put(o.ctx, f, "channel removed from the channels file")
 	}
 	m := notify.Message{Alert: e.Alert, Device: e.Device, EpisodeStartMs: e.EpisodeStartMs, AckLink: e.AckLink,
 		SnoozeLink: e.SnoozeLink, Held: e.Held}
@@ -505,20 +519,19 @@ func (o *Outbox) deliver(w *worker, e *entry) bool {
 		m.Reader.Catalog = o.cfg.Units(o.ctx)
 	}
 	o.inFlight.Add(1)
+	defer o.inFlight.Add(-1)
 	_, err := o.notifier.Deliver(o.ctx, c, m)
-	o.inFlight.Add(-1)
-	if err != nil {
-		if o.ctx.Err() == nil {
-			// The dead letter failed: the entry stays, tried again later.
-			o.log.Error("notify: neither delivered nor kept as a dead letter; tried again", "channel", w.id, "alert", e.Alert.AlertID, "err", err)
-			select {
-			case <-o.ctx.Done():
-			case <-time.After(time.Second):
-			}
-		}
+	return err
+}
+
+// pause waits a second; false when the stop came first.
+func (o *Outbox) pause() bool {
+	select {
+	case <-o.ctx.Done():
 		return false
+	case <-time.After(time.Second):
+		return true
 	}
-	return true
 }
 
 // Stats are the Outbox's counters.

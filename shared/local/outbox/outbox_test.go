@@ -242,3 +242,34 @@ func TestTheExampleChannelsFileIsValid(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, o.Channels(), 5)
 }
+
+// TestARemovedChannelsQueueIsDeadLettered: alerts queued for a channel that is no longer in the
+// channels file at the next start go to the dead letters with the reason, not to another channel.
+func TestARemovedChannelsQueueIsDeadLettered(t *testing.T) {
+	lake, chans := t.TempDir(), channelsFile(t, downURL())
+	o, err := outbox.Open(outbox.Config{Lake: lake, Channels: chans,
+		Notify: notify.Config{BaseDelay: 50 * time.Millisecond, MaxTries: 1_000_000}})
+	require.NoError(t, err)
+	o.Start()
+	o.Wrap(landed{}).Publish(context.Background(), notices(0, 2))
+	require.Equal(t, int64(2), o.Stop(0, nil, nil))
+
+	rec := &receiver{}
+	srv := httptest.NewServer(rec.handler())
+	defer srv.Close()
+	require.NoError(t, os.WriteFile(chans, []byte("user_id,channel,target,min_severity,secret\nalice,webhook,"+srv.URL+"/other,,"+secret+"\n"), 0o644))
+	o, err = outbox.Open(outbox.Config{Lake: lake, Channels: chans})
+	require.NoError(t, err)
+	o.Start()
+	assert.Zero(t, o.Stop(5*time.Second, nil, nil))
+	assert.Empty(t, rec.got(), "not sent to another channel")
+	files, err := filepath.Glob(filepath.Join(lake, outbox.FailedDir, "*.json"))
+	require.NoError(t, err)
+	require.Len(t, files, 2)
+	b, err := os.ReadFile(files[1])
+	require.NoError(t, err)
+	var l outbox.Letter
+	require.NoError(t, json.Unmarshal(b, &l))
+	assert.Equal(t, "channel removed from the channels file", l.Reason)
+	assert.Equal(t, "a0000001", l.Alert.AlertID)
+}
