@@ -395,3 +395,54 @@ func TestKilledRunDeliversAtTheNextStart(t *testing.T) {
 	assert.Equal(t, landed, got, "every landed alert delivered after the kill")
 	assert.LessOrEqual(t, len(h.ids), 4, "the one in flight at the kill at most twice: %v", h.ids)
 }
+
+// TestSuppressedAlertsAreNotDelivered: in alice's quiet hours (WARNING held), her episode's OPEN
+// is stored marked quiet_hours and reaches no channel; its ESCALATE and RESOLVE reach Slack, and
+// PagerDuty gets a critical trigger and its resolve under one dedup_key.
+func TestSuppressedAlertsAreNotDelivered(t *testing.T) {
+	slack, pd := newReceiver(t, 200), newReceiver(t, 200)
+	users := filepath.Join(t.TempDir(), "users.csv")
+	require.NoError(t, os.WriteFile(users, []byte("user_id,timezone,quiet_hours,quiet_min_severity\nalice,UTC,00:00-23:59,VIOLATION\n"), 0o644))
+	chans := filepath.Join(t.TempDir(), "channels.csv")
+	require.NoError(t, os.WriteFile(chans, []byte("user_id,channel,target,min_severity,secret\n"+
+		"alice,slack,"+slack.srv.URL+"/services/T0/B0/X,,\nalice,pagerduty,"+routingKey+",,\n"), 0o644))
+	lakeDir := t.TempDir()
+	p := start(t, lakeDir, notifyThresholds(t), func(c *runner.Config) {
+		c.Users, c.Channels, c.Notify = users, chans, fastRetries
+		c.Notify.PagerDutyURL = pd.srv.URL + "/v2/enqueue"
+	})
+	sendLines(t, p.addr, episodeReadings(8)...)
+	sum := p.finish(t)
+	suppressed := 0
+	for _, l := range readLake(t, lakeDir, "alerts") {
+		if strings.Contains(l, `"suppressed":"quiet_hours"`) {
+			suppressed++
+		}
+	}
+	require.Equal(t, 1, suppressed, "the OPEN held (%s)", sum)
+	var texts []string
+	for _, req := range slack.requests() {
+		var msg struct {
+			Text string `json:"text"`
+		}
+		require.NoError(t, json.Unmarshal(req.body, &msg))
+		texts = append(texts, msg.Text)
+	}
+	require.Len(t, texts, 2, "the ESCALATE and the RESOLVE: %q", texts)
+	var events []string
+	keys := map[string]bool{}
+	for _, req := range pd.requests() {
+		var ev struct {
+			EventAction string `json:"event_action"`
+			DedupKey    string `json:"dedup_key"`
+			Payload     struct {
+				Severity string `json:"severity"`
+			} `json:"payload"`
+		}
+		require.NoError(t, json.Unmarshal(req.body, &ev))
+		events = append(events, strings.TrimSpace(ev.EventAction+" "+ev.Payload.Severity))
+		keys[ev.DedupKey] = true
+	}
+	assert.Equal(t, []string{"trigger critical", "resolve"}, events)
+	assert.Len(t, keys, 1)
+}
