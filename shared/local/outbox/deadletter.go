@@ -13,7 +13,7 @@ import (
 
 // DeadLetters keeps what notify gave up on as JSON files in Dir (DIR/notify-failed/), one a
 // failed delivery, named by when, the alert and the channel:
-// 20261207T004512.123Z-<alert id>-<channel id>.json. The file holds notify.Failed (the channel's
+// 20261207T004512123Z-<alert id>-<channel id>.json (UTC, to the millisecond). The file holds notify.Failed (the channel's
 // ID and redacted target, never its secret) and the reason.
 type DeadLetters struct{ Dir string }
 

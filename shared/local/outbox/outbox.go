@@ -565,6 +565,7 @@ func (o *Outbox) Stop(drain time.Duration, progress io.Writer, abort <-chan stru
 	o.mu.Unlock()
 	done := make(chan struct{})
 	go func() { o.wg.Wait(); close(done) }()
+	until := time.Now().Add(drain)
 	deadline := time.NewTimer(drain)
 	defer deadline.Stop()
 	tick := time.NewTicker(time.Second)
@@ -581,7 +582,7 @@ wait:
 		case now := <-tick.C:
 			if progress != nil {
 				fmt.Fprintf(progress, "%s  notify: %d deliveries in flight, %d queued (at most %s more; Ctrl-C again stops now, the rest is kept)\n",
-					now.Format("15:04:05"), o.inFlight.Load(), o.queued.Load(), drain)
+					now.Format("15:04:05"), o.inFlight.Load(), o.queued.Load(), max(until.Sub(now), 0).Round(time.Second))
 			}
 		}
 	}
