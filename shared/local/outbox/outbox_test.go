@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -171,28 +172,30 @@ func TestSlowChannelNeverBlocksPublish(t *testing.T) {
 	assert.Less(t, took, 2*time.Second, "100 alerts published in %s, while each delivery takes 2 s", took)
 	var progress strings.Builder
 	left := o.Stop(2500*time.Millisecond, &progress, nil)
-	assert.Equal(t, int64(99), left, "one delivered in the drain (%v)", rec.got())
-	assert.Contains(t, progress.String(), "notify: 1 deliveries in flight, 100 queued")
-	assert.Contains(t, progress.String(), "queued: kept for the next start")
-	assert.Equal(t, []string{"a0000000"}, rec.got())
+	want := make([]string, 100)
+	for i := range want {
+		want[i] = fmt.Sprintf("a%07d", i)
+	}
+	// 2 s an answer: one or two delivered by the end of the drain (the first began with the
+	// first publish), the one in flight then cancelled and kept.
+	delivered := 100 - int(left)
+	assert.True(t, delivered >= 1 && delivered <= 2, "%d left after the drain (%v)", left, rec.got())
+	assert.Regexp(t, `notify: 1 deliveries in flight, (100|99) queued \(at most \d+s more`, progress.String())
+	assert.Contains(t, progress.String(), fmt.Sprintf("notify: 1 deliveries in flight, %d queued: kept for the next start", left))
+	assert.Equal(t, want[:delivered], rec.got())
 
 	rec.setDelay(0)
 	o, err = outbox.Open(outbox.Config{Lake: lake, Channels: chans})
 	require.NoError(t, err)
-	assert.Equal(t, int64(99), o.Stats().Queued, "found at the start")
+	assert.Equal(t, left, o.Stats().Queued, "found at the start")
 	o.Start()
 	wait.Until(t, 10*time.Second, "the rest delivered", func() (int64, bool) {
 		q := o.Stats().Queued
 		return q, q == 0
 	})
 	assert.Zero(t, o.Stop(time.Second, nil, nil))
-	got := rec.got()
-	require.GreaterOrEqual(t, len(got), 100)
-	want := make([]string, 100)
-	for i := range want {
-		want[i] = fmt.Sprintf("a%07d", i)
-	}
-	assert.Equal(t, want, got[len(got)-100:], "in order")
+	// Each in order; the one cancelled at the stop may have been taken too (at least once).
+	assert.Equal(t, want, slices.Compact(rec.got()))
 }
 
 // TestRefusedDeliveryIsADeadLetter: a 400 is not retried; the dead letter is a readable JSON
