@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -275,4 +276,40 @@ func TestARemovedChannelsQueueIsDeadLettered(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &l))
 	assert.Equal(t, "channel removed from the channels file", l.Reason)
 	assert.Equal(t, "a0000001", l.Alert.AlertID)
+}
+
+// TestDigestsAndSuppression: a suppressed alert goes to no channel; the digest that lists it goes
+// to the user's channels that would have taken it (here the WARNING webhook), never to
+// PagerDuty nor to a VIOLATION channel.
+func TestDigestsAndSuppression(t *testing.T) {
+	warn, viol := &receiver{}, &receiver{}
+	var srvs []*httptest.Server
+	for _, r := range []*receiver{warn, viol} {
+		srv := httptest.NewServer(r.handler())
+		defer srv.Close()
+		srvs = append(srvs, srv)
+	}
+	var pdRequests atomic.Int64 // any request at all
+	pd := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { pdRequests.Add(1) }))
+	defer pd.Close()
+	path := filepath.Join(t.TempDir(), "channels.csv")
+	require.NoError(t, os.WriteFile(path, []byte("user_id,channel,target,min_severity,secret\n"+
+		"alice,webhook,"+srvs[0].URL+"/warn,WARNING,"+secret+"\n"+
+		"alice,webhook,"+srvs[1].URL+"/viol,VIOLATION,"+secret+"\n"+
+		"alice,pagerduty,0123456789abcdef0123456789abcdef,,\n"), 0o644))
+	o, err := outbox.Open(outbox.Config{Lake: t.TempDir(), Channels: path, Notify: notify.Config{PagerDutyURL: pd.URL}})
+	require.NoError(t, err)
+	o.Start()
+	held := notices(0, 1)
+	held[0].Alert.Suppressed = alert.QuietHours
+	digest := evaluator.Notice{Alert: alert.Alert{AlertID: "d1", Kind: alert.Digest, AlertTime: held[0].Alert.AlertTime.Add(time.Hour),
+		UserID: "alice", Severity: alert.Warning, ObservedValue: alert.Num(1), WindowStartMs: held[0].Alert.WindowStartMs,
+		WindowEndMs: held[0].Alert.AlertTime.Add(time.Hour).UnixMilli()}, Held: []alert.Alert{held[0].Alert}}
+	for _, e := range o.Wrap(landed{}).Publish(context.Background(), append(held, digest)) {
+		require.NoError(t, e)
+	}
+	assert.Zero(t, o.Stop(5*time.Second, nil, nil))
+	assert.Equal(t, []string{"d1"}, warn.got(), "the digest only")
+	assert.Empty(t, viol.got())
+	assert.Zero(t, pdRequests.Load(), "no incident for a held WARNING nor a digest")
 }
