@@ -281,9 +281,9 @@ func TestNoticesNameTheirEpisode(t *testing.T) {
 	svc := evaluator.New(memstore.New(aliceConfig, nil), pub, failingQuarantine{}, evaluator.DefaultConfig, nil, nil)
 	batches := [][]evaluator.Message{
 		{msg("1", 0, 25), msg("2", 1, 27), msg("3", 2, 23)}, // OPEN, ESCALATE, RESOLVE in one batch
-		{msg("4", 3, 25)},                                   // OPEN of the next episode
-		{msg("5", 4, 27)},                                   // its ESCALATE, a batch later
-		{msg("6", 5, 23)},                                   // RESOLVE
+		{msg("4", 3, 25)}, // OPEN of the next episode
+		{msg("5", 4, 27)}, // its ESCALATE, a batch later
+		{msg("6", 5, 23)}, // RESOLVE
 	}
 	for _, b := range batches {
 		out, err := svc.Evaluate(ctx, b)
