@@ -266,7 +266,7 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) (Result, 
 		}()
 	}
 	if maintenance(payload) { // the daily schedule: compact the Iceberg tables
-		return h.maintain(ctx)
+		return h.maintain(ctx, payload)
 	}
 	hours, scheduled, err := h.cfg.hours(payload)
 	if err != nil {

@@ -141,7 +141,9 @@ func (q *queries) Run(_ context.Context, st aggregate.Statement) (aggregate.Quer
 // that; a failure stops it and fails the invocation; an engine without Iceberg refuses it.
 func TestDailyMaintenance(t *testing.T) {
 	q := &queries{}
-	h := aggregate.NewHandler(aggregate.NewAthena(q, "iotwatch", "lake-bucket"), aggregate.DefaultConfig, nil, io.Discard)
+	cfg := aggregate.DefaultConfig
+	cfg.Now = func() time.Time { return time.Date(2026, 3, 10, 3, 35, 0, 0, time.UTC) } // the schedule's time
+	h := aggregate.NewHandler(aggregate.NewAthena(q, "iotwatch", "lake-bucket"), cfg, nil, io.Discard)
 	payload, err := os.ReadFile("../../../events/scheduled-maintenance.json") // the schedule's input, as Lambda hands it over
 	if err != nil {
 		t.Fatal(err)
@@ -161,11 +163,25 @@ func TestDailyMaintenance(t *testing.T) {
 	for _, c := range aggregate.ColumnStatements("iotwatch") {
 		creates = append(creates, c[0].SQL) // the probe of each added column finds it: no ALTER
 	}
-	for _, tbl := range []string{"silver_readings", "hourly_metrics", "daily_metrics", "dq_hourly", "location_hourly", "hourly_metric_values", "daily_metric_values"} {
-		want = append(want, "OPTIMIZE iotwatch."+tbl+" REWRITE DATA USING BIN_PACK", "VACUUM iotwatch."+tbl)
+	for _, tc := range [][2]string{{"silver_readings", "event_time"}, {"hourly_metrics", "hour_start"}, {"daily_metrics", "day_start"},
+		{"dq_hourly", "hour_start"}, {"location_hourly", "hour_start"}, {"hourly_metric_values", "hour_start"}, {"daily_metric_values", "day_start"}} {
+		// the day of the run (2026-03-10) and the two before only: the cost of three days, not of the history
+		want = append(want, "OPTIMIZE iotwatch."+tc[0]+" REWRITE DATA USING BIN_PACK WHERE "+tc[1]+" >= TIMESTAMP '2026-03-08 00:00:00'", "VACUUM iotwatch."+tc[0])
 	}
 	if fmt.Sprint(q.ran) != fmt.Sprint(append(creates, want...)) || fmt.Sprint(res.Maintained) != fmt.Sprint(want) || len(res.Hours) != 0 {
 		t.Errorf("ran %q, result %+v; want %q and no hour", q.ran, res, want)
+	}
+	// after a backfill: its days too, on request; a day that is not one is refused, nothing run
+	q = &queries{}
+	h = aggregate.NewHandler(aggregate.NewAthena(q, "iotwatch", "lake-bucket"), cfg, nil, io.Discard)
+	if res, err := h.Handle(context.Background(), []byte(`{"maintain":true,"since":"2025-12-01"}`)); err != nil ||
+		!strings.HasSuffix(res.Maintained[0], "WHERE event_time >= TIMESTAMP '2025-12-01 00:00:00'") {
+		t.Errorf("since 2025-12-01: %v, %q", err, res.Maintained)
+	}
+	q = &queries{}
+	h = aggregate.NewHandler(aggregate.NewAthena(q, "iotwatch", "lake-bucket"), cfg, nil, io.Discard)
+	if _, err := h.Handle(context.Background(), []byte(`{"maintain":true,"since":"2025-12-01T00"}`)); err == nil || !strings.Contains(err.Error(), "want a UTC day") || len(q.ran) != 0 {
+		t.Errorf("since 2025-12-01T00: %v after %q", err, q.ran)
 	}
 	q = &queries{fail: "optimize hourly_metrics"}
 	h = aggregate.NewHandler(aggregate.NewAthena(q, "iotwatch", "lake-bucket"), aggregate.DefaultConfig, nil, io.Discard)

@@ -15,7 +15,11 @@ func golden(t *testing.T, name, got string) { t.Helper(); goldenfile.Check(t, na
 func render4golden(sts ...Statement) string {
 	var b strings.Builder
 	for _, st := range sts {
-		fmt.Fprintf(&b, "-- %s\n%s-- parameters:", st.Name, st.SQL)
+		sql := st.SQL
+		if !strings.HasSuffix(sql, "\n") {
+			sql += "\n" // the maintenance statements are one line
+		}
+		fmt.Fprintf(&b, "-- %s\n%s-- parameters:", st.Name, sql)
 		for i, p := range st.Params {
 			fmt.Fprintf(&b, " %d:%s=%s", i+1, p.Name, p.Literal())
 		}
@@ -37,6 +41,9 @@ func placeholders(sql string) int {
 	}
 	return n
 }
+
+// maintainedAt is when the daily maintenance of the tests runs: its schedule's time on hour7's day.
+var maintainedAt = time.Date(2026, 3, 1, 3, 35, 0, 0, time.UTC)
 
 var hour7 = Hour{Start: time.Date(2026, 3, 1, 7, 0, 0, 0, time.UTC), ExpectedReadings: 60}
 
@@ -98,6 +105,8 @@ func TestAthenaSQLGolden(t *testing.T) {
 	golden(t, "athena-2026-03-01T07.sql", render4golden(sts...))
 	golden(t, "athena-2026-03-01.sql", render4golden(day...))
 	golden(t, "athena-tables.sql", render4golden(TableStatements("iotwatch_lake", "iotwatch-lake-123456789012")...))
+	// the daily maintenance as the schedule runs it, at 03:35 UTC: compaction from two days before on
+	golden(t, "athena-maintenance.sql", render4golden(MaintenanceStatements("iotwatch_lake", MaintainSince(maintainedAt))...))
 	for _, st := range append(sts, day...) {
 		if strings.HasSuffix(st.Name, " delete") {
 			continue // Athena takes no parameters in DELETE: see TestAthenaParametersOnlyInWhere
