@@ -101,6 +101,9 @@ func propsFrom(app awscdk.App) (*pipeline.Props, error) {
 	if err := linksConcurrency(p.LinksConcurrency); err != nil {
 		return nil, err
 	}
+	if p.Heartbeat, err = heartbeat(app.Node().TryGetContext(jsii.String("heartbeat"))); err != nil {
+		return nil, err
+	}
 	if p.TableCapacity, err = tableCapacity(context(app, "tableCapacity", "on-demand"),
 		context(app, "tableReads", "1-1000"), context(app, "tableWrites", "1-1000")); err != nil {
 		return nil, err
@@ -141,6 +144,33 @@ func tableCapacity(mode, reads, writes string) (*pipeline.TableCapacity, error) 
 		*r.min, *r.max = float64(a), float64(b)
 	}
 	return &c, nil
+}
+
+// DefaultHeartbeat is the heartbeat's floor unless the context sets one: at least one valid
+// reading in 15 minutes from the whole fleet.
+const DefaultHeartbeat = 1
+
+// heartbeat reads the context key heartbeat: "off" (no heartbeat alarm), or the least number of
+// valid readings the fleet sends in 15 minutes (a whole number, at least 1; default 1). A fleet
+// that reports every minute sends 15 a device: a floor of about half of that catches a fleet
+// that has mostly gone quiet, not only one that has stopped.
+func heartbeat(v any) (float64, error) {
+	switch v := v.(type) {
+	case nil:
+		return DefaultHeartbeat, nil
+	case float64:
+		if v >= 1 && v == float64(int64(v)) {
+			return v, nil
+		}
+	case string:
+		if v == "off" {
+			return 0, nil
+		}
+		if n, err := strconv.ParseUint(v, 10, 32); err == nil && n >= 1 {
+			return float64(n), nil
+		}
+	}
+	return 0, fmt.Errorf("context heartbeat=%v: want off, or the least number of valid readings in 15 minutes (a whole number, at least 1)", v)
 }
 
 // DeployEnv is set by `make deploy`: the app then refuses a stack whose alarms reach nobody.

@@ -69,3 +69,32 @@ func TestLinksConcurrency(t *testing.T) {
 		}
 	}
 }
+
+func TestHeartbeat(t *testing.T) {
+	for _, tc := range []struct {
+		v    any
+		want float64
+		err  bool
+	}{
+		{nil, DefaultHeartbeat, false},
+		{"off", 0, false},
+		{"1", 1, false},
+		{"600", 600, false},
+		{float64(50), 50, false}, // from cdk.json, a JSON number
+		{"0", 0, true},           // 0 would never page: say off
+		{"-5", 0, true},
+		{"2.5", 0, true},
+		{float64(0.5), 0, true},
+		{"Off", 0, true},
+		{"", 0, true},
+		{true, 0, true},
+	} {
+		got, err := heartbeat(tc.v)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("heartbeat(%#v) = %v, %v; want %v, error %v", tc.v, got, err, tc.want, tc.err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "context heartbeat=") {
+			t.Errorf("heartbeat(%#v): the error does not name the key: %v", tc.v, err)
+		}
+	}
+}

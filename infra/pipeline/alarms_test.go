@@ -34,6 +34,7 @@ type published struct{ namespace, name, dims string }
 //     RuleName; rule action metrics Success, Failure with RuleName and ActionType);
 //   - DynamoDB: "DynamoDB metrics and dimensions" (ReadThrottleEvents, WriteThrottleEvents; TableName,
 //     and TableName with GlobalSecondaryIndexName for an index's).
+//   - SNS: "Monitoring Amazon SNS topics using CloudWatch" (NumberOfNotificationsFailed; TopicName).
 var awsPublished = []published{
 	{"AWS/Lambda", "Errors", "FunctionName"}, {"AWS/Lambda", "Throttles", "FunctionName"},
 	{"AWS/Lambda", "Duration", "FunctionName"}, {"AWS/Lambda", "Invocations", "FunctionName"},
@@ -49,6 +50,7 @@ var awsPublished = []published{
 	{"AWS/DynamoDB", "ReadThrottleEvents", "TableName"}, {"AWS/DynamoDB", "WriteThrottleEvents", "TableName"},
 	{"AWS/DynamoDB", "WriteThrottleEvents", "GlobalSecondaryIndexName=due,TableName"}, // the due index (table.DueIndex)
 	{"AWS/DynamoDB", "ReadThrottleEvents", "GlobalSecondaryIndexName=due,TableName"},
+	{"AWS/SNS", "NumberOfNotificationsFailed", "TopicName"},
 }
 
 // emfPublished runs the project's metric writers (the evaluate and silence functions' and the

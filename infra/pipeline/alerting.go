@@ -131,7 +131,9 @@ func NewAlerting(scope constructs.Construct, id string, p *AlertingProps) *Alert
 		})
 	// Least privilege: the DynamoDB calls it makes, publish, and the quarantine prefix and
 	// the rejections index only.
-	allow(a.Evaluate, []string{"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"}, *a.Table.TableArn())
+	allow(a.Evaluate, []string{"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:GetItem"}, *a.Table.TableArn())
+	// Writes: a device's state (conditional PutItem), people's held alerts and digest markers.
+	allowStateWrites(a.Evaluate, *a.Table.TableArn(), []string{"dynamodb:PutItem"}, []string{"dynamodb:PutItem", "dynamodb:BatchWriteItem"})
 	allow(a.Evaluate, []string{"sns:Publish"}, *a.Topic.TopicArn())
 	allow(a.Evaluate, []string{"kms:GenerateDataKey", "kms:Decrypt"}, *a.TopicKey.KeyArn())
 	allow(a.Evaluate, []string{"s3:PutObject"}, objects(p.Lake.Bucket, lake.Quarantine), objects(p.Lake.Bucket, lake.Rejections))
@@ -142,17 +144,14 @@ func NewAlerting(scope constructs.Construct, id string, p *AlertingProps) *Alert
 		ReportBatchItemFailures: jsii.Bool(true),
 		BisectBatchOnError:      jsii.Bool(true),
 		RetryAttempts:           jsii.Number(10),
-		MaxRecordAge:            awscdk.Duration_Hours(jsii.Number(24)),
+		MaxRecordAge:            awscdk.Duration_Hours(jsii.Number(MaxRecordAgeHours)),
 		ParallelizationFactor:   jsii.Number(1),
 		OnFailure:               awslambdaeventsources.NewSqsDlq(a.OnFailure),
 	}))
 
 	// Every alert into the lake: SNS -> Firehose -> alerts/dt=/hour=/ by alert_time.
 	logStream := p.Lake.FirehoseLogs.AddStream(jsii.String("alerts"), nil)
-	fhRole := awsiam.NewRole(c, jsii.String("AlertsDeliveryRole"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("firehose.amazonaws.com"), nil),
-		Description: jsii.String("Firehose: write the lake's alerts and errors prefixes"),
-	})
+	fhRole := firehoseRole(c, "AlertsDeliveryRole", "Firehose: write the lake's alerts and errors prefixes")
 	writeObjects(fhRole, p.Lake.Bucket, lake.Alerts, lake.Errors)
 	firehoseBucketAccess(fhRole, p.Lake.Bucket)
 	allow(fhRole, []string{"logs:PutLogEvents"}, *p.Lake.FirehoseLogs.LogGroupArn()+":log-stream:*")
@@ -165,8 +164,12 @@ func NewAlerting(scope constructs.Construct, id string, p *AlertingProps) *Alert
 	})
 	a.Alerts.Node().AddDependency(fhRole)
 	a.AlertsName = a.Alerts.Ref()
+	// SNS assumes it for this topic only.
 	subRole := awsiam.NewRole(c, jsii.String("AlertsSubscriptionRole"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("sns.amazonaws.com"), nil),
+		AssumedBy: awsiam.NewServicePrincipal(jsii.String("sns.amazonaws.com"), &awsiam.ServicePrincipalOpts{Conditions: &map[string]interface{}{
+			"StringEquals": map[string]interface{}{"aws:SourceAccount": *awscdk.Stack_Of(c).Account()},
+			"ArnEquals":    map[string]interface{}{"aws:SourceArn": *a.Topic.TopicArn()},
+		}}),
 		Description: jsii.String("SNS: deliver alerts to the alerts Firehose"),
 	})
 	subRole.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{

@@ -30,6 +30,16 @@ type IngestionProps struct {
 	OnDemand bool
 }
 
+// StreamRetentionHours is how long the readings stream keeps a record: 24 h, the least Kinesis
+// keeps (longer is billed extra).
+const StreamRetentionHours = 24
+
+// MaxRecordAgeHours is when an event source mapping gives up on a record: an hour before the
+// stream trims it, so that the batch's place (shard and sequence numbers) in the on-failure queue
+// still names records the stream holds, for an hour, to be read again. At the retention itself
+// the record could leave the stream first, and the mapping would skip it with no trace.
+const MaxRecordAgeHours = StreamRetentionHours - 1
+
 // NewIngestion builds the stream, the rule feeding it, and the policy devices connect with.
 func NewIngestion(scope constructs.Construct, id string, p *IngestionProps) *Ingestion {
 	c := constructs.NewConstruct(scope, jsii.String(id))
@@ -38,7 +48,12 @@ func NewIngestion(scope constructs.Construct, id string, p *IngestionProps) *Ing
 
 	sp := &awskinesis.StreamProps{
 		Encryption:      awskinesis.StreamEncryption_MANAGED,
-		RetentionPeriod: awscdk.Duration_Hours(jsii.Number(24)), // the event source mapping gives up on records after 24 h; longer retention is billed extra
+		RetentionPeriod: awscdk.Duration_Hours(jsii.Number(StreamRetentionHours)),
+		// Destroyed with the stack: kept, it would bill its shards (~$11 a month for one) with no
+		// reader, and trim what it holds within a day anyway; a new deploy makes a new stream.
+		// What it holds and bronze does not yet is lost with it: docs/deploying.md says to let
+		// bronze catch up (BronzeReadLag) before `make destroy`.
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	}
 	if p.OnDemand {
 		sp.StreamMode = awskinesis.StreamMode_ON_DEMAND
@@ -50,7 +65,7 @@ func NewIngestion(scope constructs.Construct, id string, p *IngestionProps) *Ing
 
 	in.RuleErrors = deadLetterQueue(c, "RuleErrors")
 	role := awsiam.NewRole(c, jsii.String("RuleRole"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("iot.amazonaws.com"), nil),
+		AssumedBy:   serviceOfThisAccount(c, "iot.amazonaws.com", "iot", "rule/*"),
 		Description: jsii.String("IoT rule: put readings on the stream, failed ones on the error queue"),
 	})
 	in.Stream.GrantWrite(role)
@@ -94,6 +109,11 @@ func NewIngestion(scope constructs.Construct, id string, p *IngestionProps) *Ing
 			},
 		},
 	})
+
+	// Kept when the stack is deleted: IoT refuses to delete a policy attached to a certificate
+	// (DeletePolicy's DeleteConflictException), and `iotwatch device register` attached it to every
+	// device's; deleting it would fail the whole destroy. docs/deploying.md says how to remove it.
+	in.DevicePolicy.ApplyRemovalPolicy(awscdk.RemovalPolicy_RETAIN, nil)
 
 	// The account's IoT data endpoint, for the stack outputs (devices connect there).
 	endpoint := customresources.NewAwsCustomResource(c, jsii.String("DataEndpoint"), &customresources.AwsCustomResourceProps{

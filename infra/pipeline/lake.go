@@ -89,8 +89,12 @@ func NewLake(scope constructs.Construct, id string, p *LakeProps) *Lake {
 		ServerAccessLogsBucket: l.Logs,
 		ServerAccessLogsPrefix: jsii.String("athena-results/"),
 		LifecycleRules:         &[]*awss3.LifecycleRule{{Id: jsii.String("expire-results"), Expiration: awscdk.Duration_Days(jsii.Number(30))}},
-		RemovalPolicy:          awscdk.RemovalPolicy_DESTROY,
-		AutoDeleteObjects:      jsii.Bool(false),
+		// Emptied when the stack deletes it (CDK's auto-delete custom resource), so that `make
+		// destroy` (and a delete from the console) succeeds: a bucket with objects cannot be
+		// deleted, and the results are query outputs that expire in 30 days anyway. The lake
+		// bucket and the access logs are kept (RETAIN) and never emptied.
+		RemovalPolicy:     awscdk.RemovalPolicy_DESTROY,
+		AutoDeleteObjects: jsii.Bool(true),
 	})
 
 	// Bronze: the bronze function reads the stream and puts its records on Firehose, many to a
@@ -101,10 +105,7 @@ func NewLake(scope constructs.Construct, id string, p *LakeProps) *Lake {
 		Retention: awslogs.RetentionDays_ONE_MONTH, RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
 	bronzeLog := l.FirehoseLogs.AddStream(jsii.String("bronze"), nil)
-	role := awsiam.NewRole(c, jsii.String("BronzeRole"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("firehose.amazonaws.com"), nil),
-		Description: jsii.String("Firehose: write the lake's bronze and errors prefixes"),
-	})
+	role := firehoseRole(c, "BronzeRole", "Firehose: write the lake's bronze and errors prefixes")
 	writeObjects(role, l.Bucket, lake.Bronze, lake.Errors)
 	firehoseBucketAccess(role, l.Bucket)
 	allow(role, []string{"logs:PutLogEvents"}, *l.FirehoseLogs.LogGroupArn()+":log-stream:*")
@@ -132,14 +133,14 @@ func NewLake(scope constructs.Construct, id string, p *LakeProps) *Lake {
 	// minutes before this mapping exists, and what it buffered is not promised at its deletion;
 	// from the oldest record, nothing of that is lost (the day comes twice in bronze, silver keeps
 	// each reading once; evaluate shares the shard's reads while it catches up). A batch is
-	// retried until its records leave the stream (no retry limit; 24 h), then its place goes to
-	// the on-failure queue.
+	// retried (no retry limit) until its records are 23 h old (MaxRecordAgeHours), then its place
+	// goes to the on-failure queue while the stream still holds them, for an hour.
 	l.Forwarder.AddEventSource(awslambdaeventsources.NewKinesisEventSource(p.Stream, &awslambdaeventsources.KinesisEventSourceProps{
 		StartingPosition:        awslambda.StartingPosition_TRIM_HORIZON,
 		BatchSize:               jsii.Number(10000),
 		MaxBatchingWindow:       awscdk.Duration_Seconds(jsii.Number(60)),
 		ReportBatchItemFailures: jsii.Bool(true),
-		MaxRecordAge:            awscdk.Duration_Hours(jsii.Number(24)),
+		MaxRecordAge:            awscdk.Duration_Hours(jsii.Number(MaxRecordAgeHours)),
 		ParallelizationFactor:   jsii.Number(1),
 		OnFailure:               awslambdaeventsources.NewSqsDlq(l.BronzeOnFailure),
 	}))

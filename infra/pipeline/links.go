@@ -61,7 +61,8 @@ func NewLinks(scope constructs.Construct, id string, p *LinksProps) *Links {
 	}
 	allow(l.Function, []string{"secretsmanager:GetSecretValue"}, *l.Secret.SecretArn())
 	// Read the device, act conditionally on its state; record the action through the topic.
-	allow(l.Function, []string{"dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem"}, *a.Table.TableArn())
+	allow(l.Function, []string{"dynamodb:Query", "dynamodb:GetItem"}, *a.Table.TableArn())
+	allowStateWrites(l.Function, *a.Table.TableArn(), []string{"dynamodb:PutItem"}, nil)
 	allow(l.Function, []string{"sns:Publish"}, *a.Topic.TopicArn())
 	allow(l.Function, []string{"kms:GenerateDataKey", "kms:Decrypt"}, *a.TopicKey.KeyArn())
 	for _, fn := range p.Signers {

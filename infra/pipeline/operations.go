@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"fmt"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
@@ -34,7 +36,13 @@ type OperationsProps struct {
 	Aggregation *Aggregation
 	Silence     *Silence
 	Lake        *Lake
+	// Heartbeat is the least number of valid readings the fleet sends in 15 minutes; fewer pages
+	// (the Heartbeat alarm). 0: no heartbeat alarm (context heartbeat=off).
+	Heartbeat float64
 }
+
+// HeartbeatMinutes is the period of the heartbeat: readings are counted over it.
+const HeartbeatMinutes = 15
 
 const namespace = emf.Namespace
 
@@ -70,20 +78,30 @@ func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *O
 	o.Topic = awssns.NewTopic(c, jsii.String("Operators"), &awssns.TopicProps{
 		DisplayName: jsii.String("iotwatch operators"), MasterKey: key, EnforceSSL: jsii.Bool(true),
 	})
-	key.GrantEncryptDecrypt(awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil))
+	stack := awscdk.Stack_Of(c)
+	// CloudWatch alarms publish to an encrypted topic only if the key lets them make its data key
+	// (the SNS guide, "Enable compatibility between event sources from AWS services and encrypted
+	// topics"): those two actions, for this account's alarms only, and nothing else of the key.
+	thisAccountsAlarms := &map[string]interface{}{
+		"ArnLike":      map[string]interface{}{"aws:SourceArn": "arn:" + *stack.Partition() + ":cloudwatch:" + *stack.Region() + ":" + *stack.Account() + ":alarm:*"},
+		"StringEquals": map[string]interface{}{"aws:SourceAccount": *stack.Account()},
+	}
+	key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchAlarmsUseKey"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"),
+		Resources:  jsii.Strings("*"), // in a key policy, the key itself
+		Conditions: thisAccountsAlarms,
+	}), nil)
 	// EnforceSSL gives the topic a policy of its own (the TLS Deny), which replaces SNS's default
 	// policy: CloudWatch alarms publish as a service principal, so they need this Allow, held to
 	// this account's alarms.
-	stack := awscdk.Stack_Of(c)
 	o.Topic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:        jsii.String("CloudWatchAlarmsPublish"),
 		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
 		Actions:    jsii.Strings("sns:Publish"),
 		Resources:  jsii.Strings(*o.Topic.TopicArn()),
-		Conditions: &map[string]interface{}{
-			"ArnLike":      map[string]interface{}{"aws:SourceArn": "arn:" + *stack.Partition() + ":cloudwatch:" + *stack.Region() + ":" + *stack.Account() + ":alarm:*"},
-			"StringEquals": map[string]interface{}{"aws:SourceAccount": *stack.Account()},
-		},
+		Conditions: thisAccountsAlarms,
 	}))
 	if p.Email != "" {
 		dlq := deadLetterQueue(c, "EmailDLQ")
@@ -116,7 +134,7 @@ func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *O
 		300000, gt, 3, notBreaching)
 	alarm("EvaluateErrors", "Evaluate invocations failed (whole batches retried)", ev.MetricErrors(fiveMin), 0, gt, 2, notBreaching)
 	alarm("EvaluateThrottles", "Evaluate was throttled", ev.MetricThrottles(fiveMin), 0, gt, 2, notBreaching)
-	alarm("EvaluateOnFailureDepth", "Batches the stream gave up on (after retries or 24 h) are waiting in the on-failure queue",
+	alarm("EvaluateOnFailureDepth", "Batches the stream gave up on (after retries or 23 h) are waiting in the on-failure queue: the stream keeps their records one hour more",
 		p.Alerting.OnFailure.MetricApproximateNumberOfMessagesVisible(fiveMin), 0, gt, 1, notBreaching)
 	fnDim := map[string]*string{"Function": jsii.String("evaluate")}
 	quarantineRate := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
@@ -142,6 +160,20 @@ func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *O
 	})
 	alarm("DataQualityPassRate", "Under 99% of the fleet's records passed validation in an hour (see the quarantine: iotwatch quarantine list --bucket)",
 		passRate, 99, awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD, 1, notBreaching)
+	// People's alerts SNS could not deliver (an SMS refused in the sandbox or past the spending
+	// limit, an endpoint gone, the lake's Firehose refusing): SNS counts them per topic.
+	alarm("AlertsNotificationsFailed", "SNS failed to deliver alerts to subscribers (SMS sandbox or spending limit, a refused endpoint): people may not have been told",
+		p.Alerting.Topic.MetricNumberOfNotificationsFailed(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(5))}),
+		0, gt, 1, notBreaching)
+	// The heartbeat: valid readings reaching the evaluate function (its EMF Readings), the end of
+	// the whole path from the devices (IoT rule, its role, the stream, the mapping, the function).
+	// No data is what a dead path looks like, so it breaches: a stack with no device yet is in
+	// ALARM until the first reports (-c heartbeat=off for none).
+	if p.Heartbeat > 0 {
+		alarm("Heartbeat", fmt.Sprintf("Fewer than %g valid readings reached the evaluate function in %d minutes: devices stopped, or the path from them is broken (IoT rule, its role, the stream, the mapping). A stack with no devices yet stays here until the first reports (-c heartbeat=off)", p.Heartbeat, HeartbeatMinutes),
+			emfMetric("Readings", fnDim, "Sum").With(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(HeartbeatMinutes))}),
+			p.Heartbeat, lt, 1, awscloudwatch.TreatMissingData_BREACHING)
+	}
 	alarm("AlertsToLakeDLQ", "Alerts SNS could not deliver to the lake's Firehose are waiting in a queue",
 		p.Alerting.LakeDLQ.MetricApproximateNumberOfMessagesVisible(fiveMin), 0, gt, 1, notBreaching)
 	alarm("PublishedUncommitted", "Alerts were published but their state was not recorded: repeats possible", emfMetric("PublishedUncommitted", fnDim, "Sum"), 0, gt, 1, notBreaching)
@@ -191,7 +223,7 @@ func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *O
 	alarm("BronzeForwardErrors", "Bronze function invocations failed: timed out or crashed (their batches are retried)", fw.MetricErrors(fiveMin), 0, gt, 2, notBreaching)
 	alarm("BronzeRefused", "Firehose refused bronze records after every try: their batches are retried, bronze falls behind",
 		emfMetric("FailedFirehoseRecords", map[string]*string{"Function": jsii.String("bronze")}, "Sum"), 0, gt, 2, notBreaching)
-	alarm("BronzeOnFailureDepth", "Batches of readings that never reached bronze (24 h of retries) are in the on-failure queue (their shard and sequence numbers): those readings are not in the lake",
+	alarm("BronzeOnFailureDepth", "Batches of readings that never reached bronze (23 h of retries) are in the on-failure queue (their shard and sequence numbers): those readings are not in the lake, and the stream keeps them one hour more",
 		p.Lake.BronzeOnFailure.MetricApproximateNumberOfMessagesVisible(fiveMin), 0, gt, 1, notBreaching)
 	ag := p.Aggregation
 	alarm("AggregationErrors", "The hourly aggregation failed", ag.Function.MetricErrors(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Hours(jsii.Number(1))}), 0, gt, 1, notBreaching)
@@ -217,9 +249,14 @@ func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *O
 		emfMetric("DueLag", silenceDim, "Maximum"), 180, gt, 2, notBreaching)
 	alarm("SilenceFailureQueue", "Silence checks that failed are waiting in the failure queue",
 		sc.OnFailure.MetricApproximateNumberOfMessagesVisible(fiveMin), 0, gt, 1, notBreaching)
-	alarm("SilenceMissing", "The silence check has not run for 15 minutes",
+	// Lambda publishes no Invocations datapoint for a period without one: a check that stopped
+	// running shows as no data. Treated as missing (not breaching), a fresh stack, whose alarm is
+	// made before the first run's datapoint lands, starts in INSUFFICIENT_DATA and goes to OK
+	// without a page; a check that stops later goes to INSUFFICIENT_DATA, which notifies.
+	alarm("SilenceMissing", "The silence check has not run for 15 minutes (INSUFFICIENT_DATA: no invocation at all; its schedule or function is gone or disabled)",
 		sc.Function.MetricInvocations(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(15))}), 1, lt, 1,
-		awscloudwatch.TreatMissingData_BREACHING)
+		awscloudwatch.TreatMissingData_MISSING)
+	o.Alarms["SilenceMissing"].AddInsufficientDataAction(action)
 	table := p.Alerting.Table
 	alarm("DynamoDBThrottles", "The table throttled requests",
 		awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{

@@ -61,7 +61,8 @@ func NewSilence(scope constructs.Construct, id string, p *SilenceProps) *Silence
 	// write's answer was lost), people's quiet hours (BatchGetItem), their conditional state
 	// writes, the digests' held alerts (Query, BatchWriteItem, DeleteItem), and publishing.
 	allow(fn, []string{"dynamodb:Query"}, *a.Table.TableArn()+"/index/"+table.DueIndex)
-	allow(fn, []string{"dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem"}, *a.Table.TableArn())
+	allow(fn, []string{"dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem"}, *a.Table.TableArn())
+	allowStateWrites(fn, *a.Table.TableArn(), []string{"dynamodb:PutItem"}, []string{"dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem"})
 	allow(fn, []string{"sns:Publish"}, *a.Topic.TopicArn())
 	allow(fn, []string{"kms:GenerateDataKey", "kms:Decrypt"}, *a.TopicKey.KeyArn())
 

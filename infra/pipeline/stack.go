@@ -29,6 +29,9 @@ type Props struct {
 	// its bound (context linksConcurrency); 0, the default: none (a new account's quota of 10
 	// refuses any reservation; docs/deploying.md).
 	LinksConcurrency float64
+	// Heartbeat is the least number of valid readings in 15 minutes below which the Heartbeat
+	// alarm pages (context heartbeat, default 1); 0 makes no heartbeat alarm (heartbeat=off).
+	Heartbeat float64
 }
 
 // Stack is the whole pipeline.
@@ -69,7 +72,7 @@ func NewStack(scope constructs.Construct, id string, p *Props) *Stack {
 	s.Links = NewLinks(st, "Links", &LinksProps{Alerting: s.Alerting, FunctionsDir: p.FunctionsDir,
 		Signers: []awslambda.Function{s.Alerting.Evaluate, s.Silence.Function}, ReservedConcurrency: p.LinksConcurrency})
 	s.Operations = NewOperations(st, "Operations", &OperationsProps{Email: p.AlarmEmail, Ingestion: s.Ingestion, Alerting: s.Alerting,
-		Aggregation: s.Aggregation, Silence: s.Silence, Lake: s.Lake})
+		Aggregation: s.Aggregation, Silence: s.Silence, Lake: s.Lake, Heartbeat: p.Heartbeat})
 	s.Grafana = NewGrafana(st, "Grafana", &GrafanaProps{Lake: s.Lake})
 
 	out := func(id, desc string, v *string) {

@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 			os.WriteFile(filepath.Join(dir, f, "bootstrap"), []byte("placeholder for "+f), 0o755)
 		}
 		app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(filepath.Join(dir, "cdk.out"))})
-		s := NewStack(app, "iotwatch", &Props{FunctionsDir: dir, Shards: 2, BatchSize: 500, BytesScannedCutoff: 10e9, AlarmEmail: "ops@example.com"})
+		s := NewStack(app, "iotwatch", &Props{FunctionsDir: dir, Shards: 2, BatchSize: 500, BytesScannedCutoff: 10e9, AlarmEmail: "ops@example.com", Heartbeat: 1})
 		Checks(app)
 		app.Synth(nil)
 		template = assertions.Template_FromStack(s.Stack, nil)
@@ -130,7 +130,7 @@ func TestAlerting(t *testing.T) {
 		"TracingConfig": map[string]any{"Mode": "Active"}})
 	has(t, "AWS::Lambda::EventSourceMapping", map[string]any{
 		"FunctionResponseTypes": []any{"ReportBatchItemFailures"}, "BisectBatchOnFunctionError": true, "MaximumRetryAttempts": 10,
-		"MaximumRecordAgeInSeconds": 86400, "BatchSize": 500, "StartingPosition": "LATEST", "ParallelizationFactor": 1,
+		"MaximumRecordAgeInSeconds": MaxRecordAgeHours * 3600, "BatchSize": 500, "StartingPosition": "LATEST", "ParallelizationFactor": 1,
 		"DestinationConfig": map[string]any{"OnFailure": map[string]any{"Destination": assertions.Match_AnyValue()}}})
 	has(t, "AWS::DynamoDB::Table", map[string]any{"BillingMode": "PAY_PER_REQUEST",
 		"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": true}, "SSESpecification": map[string]any{"SSEEnabled": true},
@@ -205,7 +205,7 @@ func TestLake(t *testing.T) {
 	// leaves the stream, then its place in the on-failure queue; allowed to put on bronze only.
 	has(t, "AWS::Lambda::EventSourceMapping", map[string]any{
 		"FunctionResponseTypes": []any{"ReportBatchItemFailures"}, "BatchSize": 10000, "MaximumBatchingWindowInSeconds": 60,
-		"StartingPosition": "TRIM_HORIZON", "MaximumRetryAttempts": assertions.Match_Absent(), "MaximumRecordAgeInSeconds": 86400,
+		"StartingPosition": "TRIM_HORIZON", "MaximumRetryAttempts": assertions.Match_Absent(), "MaximumRecordAgeInSeconds": MaxRecordAgeHours * 3600,
 		"DestinationConfig": map[string]any{"OnFailure": map[string]any{"Destination": assertions.Match_AnyValue()}}})
 	has(t, "AWS::IAM::Policy", map[string]any{"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{
 		"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
@@ -290,6 +290,9 @@ func TestSilence(t *testing.T) {
 			continue
 		}
 		for _, st := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			if st.(map[string]any)["Effect"] == "Deny" {
+				continue // TestFunctionsWriteOnlyAlarmState
+			}
 			res, _ := json.Marshal(st.(map[string]any)["Resource"])
 			acts := st.(map[string]any)["Action"]
 			list, ok := acts.([]any)
@@ -308,7 +311,7 @@ func TestSilence(t *testing.T) {
 		}
 	}
 	sort.Strings(actions)
-	assert.Equal(t, []string{"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Query", "kms:Decrypt", "kms:GenerateDataKey",
+	assert.Equal(t, []string{"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:Query", "kms:Decrypt", "kms:GenerateDataKey",
 		"logs:CreateLogStream", "logs:PutLogEvents", "secretsmanager:GetSecretValue", "sns:Publish",
 		"sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage", // its on-failure destination
 		"xray:PutTelemetryRecords", "xray:PutTraceSegments"}, actions)
@@ -342,7 +345,8 @@ func TestOperations(t *testing.T) {
 		"BronzeDeliveryFailures", "AlertsDeliveryFailures", "IoTRuleErrors", "IoTRuleErrorQueue", "AggregationErrors",
 		"AggregationFailureQueue", "AggregationMissing", "DynamoDBThrottles", "AlertsToLakeDLQ", "IoTRuleThrottled", "IoTRuleParseErrors",
 		"BronzeErrorsPrefix", "BronzeReadLag",
-		"SilenceErrors", "SilenceDuration", "SilenceLag", "SilenceFailureQueue", "SilenceMissing", "DataQualityPassRate"}
+		"SilenceErrors", "SilenceDuration", "SilenceLag", "SilenceFailureQueue", "SilenceMissing", "DataQualityPassRate",
+		"Heartbeat", "AlertsNotificationsFailed"}
 	for _, name := range want {
 		found := false
 		for id, a := range alarms {
@@ -442,7 +446,10 @@ func TestLeastPrivilege(t *testing.T) {
 		}
 	}
 	for id, r := range resources("AWS::IAM::Role") {
-		if r["ManagedPolicyArns"] != nil && !strings.HasPrefix(id, "AWS679f53fac002430cb0da5b7982bd2287") {
+		// CDK's own providers (AwsCustomResource's, and the results bucket's auto-delete) log with
+		// AWSLambdaBasicExecutionRole
+		if r["ManagedPolicyArns"] != nil && !strings.HasPrefix(id, "AWS679f53fac002430cb0da5b7982bd2287") &&
+			!strings.HasPrefix(id, "CustomS3AutoDeleteObjectsCustomResourceProviderRole") {
 			t.Errorf("%s has managed policies %v", id, r["ManagedPolicyArns"])
 		}
 	}
@@ -565,7 +572,7 @@ func synthAnother(t *testing.T, change func(*Props)) assertions.Template {
 		os.WriteFile(filepath.Join(dir, f, "bootstrap"), []byte("placeholder for "+f), 0o755)
 	}
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(filepath.Join(dir, "cdk.out"))})
-	p := &Props{FunctionsDir: dir, Shards: 2, BatchSize: 500, BytesScannedCutoff: 10e9, AlarmEmail: "ops@example.com"}
+	p := &Props{FunctionsDir: dir, Shards: 2, BatchSize: 500, BytesScannedCutoff: 10e9, AlarmEmail: "ops@example.com", Heartbeat: 1}
 	if change != nil {
 		change(p)
 	}
