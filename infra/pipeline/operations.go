@@ -170,7 +170,11 @@ func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *O
 	// No data is what a dead path looks like, so it breaches: a stack with no device yet is in
 	// ALARM until the first reports (-c heartbeat=off for none).
 	if p.Heartbeat > 0 {
-		alarm("Heartbeat", fmt.Sprintf("Fewer than %g valid readings reached the evaluate function in %d minutes: devices stopped, or the path from them is broken (IoT rule, its role, the stream, the mapping). A stack with no devices yet stays here until the first reports (-c heartbeat=off)", p.Heartbeat, HeartbeatMinutes),
+		few := fmt.Sprintf("Fewer than %g valid readings", p.Heartbeat)
+		if p.Heartbeat == 1 {
+			few = "No valid reading"
+		}
+		alarm("Heartbeat", fmt.Sprintf("%s reached the evaluate function in %d minutes: devices stopped, or the path from them is broken (IoT rule, its role, the stream, the mapping). A stack with no devices yet stays here until the first reports (-c heartbeat=off)", few, HeartbeatMinutes),
 			emfMetric("Readings", fnDim, "Sum").With(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(HeartbeatMinutes))}),
 			p.Heartbeat, lt, 1, awscloudwatch.TreatMissingData_BREACHING)
 	}
