@@ -16,6 +16,8 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/local/lakeview"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/service/links"
 	"github.com/iotwatch/iotwatch/shared/testsupport/lakegen"
 )
 
@@ -338,4 +340,33 @@ func alertsInPages(t *testing.T, s *Server) {
 			}
 		})
 	}
+}
+
+// stillLive is a running pipeline with no open episodes and nothing counted.
+type stillLive struct{}
+
+func (stillLive) States() map[string]evaluator.State { return nil }
+func (stillLive) Counters() Counters                 { return Counters{} }
+func (stillLive) Do(context.Context, string, links.Request, string) (bool, int, error) {
+	return false, 0, nil
+}
+
+// TestAReplayOnTheWallClockIsExplained: a running pipeline whose readings are far older than the
+// clock (a recording replayed to a run on the wall clock) says why its devices are silent though
+// they report; the same lake served after the run (no pipeline) does not.
+func TestAReplayOnTheWallClockIsExplained(t *testing.T) {
+	l := smallLake(t)
+	later := func() time.Time { return l.End.Add(400 * 24 * time.Hour) }
+	live, err := New(context.Background(), Config{Lake: l.Root, Devices: l.Devices, Live: stillLive{}, Now: later})
+	require.NoError(t, err)
+	defer live.Close()
+	_, body := get(t, live, "/")
+	assert.Contains(t, body, "a device whose newest reading is that old is silent, however recently the reading arrived")
+	assert.Contains(t, body, "--clock watermark")
+	served, err := New(context.Background(), Config{Lake: l.Root, Devices: l.Devices, Now: later})
+	require.NoError(t, err)
+	defer served.Close()
+	_, body = get(t, served, "/")
+	assert.Contains(t, body, `id="historical"`)
+	assert.NotContains(t, body, "--clock watermark")
 }
