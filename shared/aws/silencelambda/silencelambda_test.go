@@ -37,7 +37,8 @@ var t0 = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 // beside the evaluation service that the evaluate function runs on the same table and topic.
 type env struct {
 	store    *dynamostore.Store
-	svc      *evaluator.Service
+	svc      *evaluator.Service // the silence function's
+	evaluate *evaluator.Service // the evaluate function's: another process on AWS
 	calls    *awsclient.Counter
 	ddbFault *awstest.Faults
 	snsFault *awstest.Faults
@@ -76,6 +77,7 @@ func newEnvOn(t testing.TB, ddbURL string) *env {
 	pub.Backoff = time.Millisecond
 
 	e.svc = evaluator.New(e.store, pub, nil, evaluator.Config{LoadConcurrency: 16, Users: e.store, Held: e.store}, nil, nil)
+	e.evaluate = evaluator.New(e.store, pub, nil, evaluator.Config{LoadConcurrency: 16, Users: e.store, Held: e.store}, nil, nil)
 	e.h = silencelambda.NewHandler(e.store, e.svc, func() time.Time { return e.clock }, &e.metrics, e.calls.Take)
 	return e
 }
@@ -102,7 +104,7 @@ func (e *env) invoke(t *testing.T, at time.Time) (silencelambda.Result, error) {
 func (e *env) reading(t *testing.T, dev string, at time.Time) {
 	t.Helper()
 	data := fmt.Sprintf(`{"device_id":%q,"event_time":%q,"temperature":21.5}`, dev, at.Format(time.RFC3339))
-	out, err := e.svc.Evaluate(context.Background(), []evaluator.Message{{ID: "1", Data: []byte(data), TopicDevice: dev, Arrival: at}})
+	out, err := e.evaluate.Evaluate(context.Background(), []evaluator.Message{{ID: "1", Data: []byte(data), TopicDevice: dev, Arrival: at}})
 	require.NoError(t, err)
 	require.Empty(t, out.Retry)
 }
@@ -251,7 +253,7 @@ func TestCheckAndReadingRace(t *testing.T) {
 			data := fmt.Sprintf(`{"device_id":%q,"event_time":%q,"temperature":21.5}`, dev, t0.Add(6*time.Minute).Format(time.RFC3339))
 			for readingTries < 10 {
 				readingTries++
-				out, err := e.svc.Evaluate(ctx, []evaluator.Message{{ID: "1", Data: []byte(data), TopicDevice: dev}})
+				out, err := e.evaluate.Evaluate(ctx, []evaluator.Message{{ID: "1", Data: []byte(data), TopicDevice: dev}})
 				uncommitted += out.Stats.PublishedUncommitted
 				if err == nil && len(out.Retry) == 0 {
 					return
@@ -331,7 +333,7 @@ func TestSilenceUnderFaults(t *testing.T) {
 			data := fmt.Sprintf(`{"device_id":%q,"event_time":%q,"temperature":21.5}`, dev, t0.Add(31*time.Minute).Format(time.RFC3339))
 			for try := 0; ; try++ {
 				require.Less(t, try, 50, "the reading of %s never committed", dev)
-				out, err := e.svc.Evaluate(ctx, []evaluator.Message{{ID: "1", Data: []byte(data), TopicDevice: dev}})
+				out, err := e.evaluate.Evaluate(ctx, []evaluator.Message{{ID: "1", Data: []byte(data), TopicDevice: dev}})
 				uncommitted += out.Stats.PublishedUncommitted
 				if err == nil && len(out.Retry) == 0 {
 					break
@@ -386,7 +388,7 @@ func TestDigestThroughLambda(t *testing.T) {
 	night := time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC)
 	for i, temp := range []float64{25, 23} { // OPEN, RESOLVE: both held
 		data := fmt.Sprintf(`{"device_id":"room-1","event_time":%q,"temperature":%g}`, night.Add(time.Duration(i)*time.Minute).Format(time.RFC3339), temp)
-		out, err := e.svc.Evaluate(ctx, []evaluator.Message{{ID: fmt.Sprint(i), Data: []byte(data), TopicDevice: "room-1"}})
+		out, err := e.evaluate.Evaluate(ctx, []evaluator.Message{{ID: fmt.Sprint(i), Data: []byte(data), TopicDevice: "room-1"}})
 		require.NoError(t, err)
 		require.Empty(t, out.Retry)
 	}

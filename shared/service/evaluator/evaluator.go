@@ -344,6 +344,8 @@ type Service struct {
 	log        *slog.Logger
 	observe    func(Stats)
 
+	devices deviceLocks // one device's read-publish-write at a time (devicelock.go)
+
 	mu    sync.Mutex
 	cache map[string]cached
 	users map[string]cachedUser
@@ -549,8 +551,20 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 		}
 	}
 
-	// 3. Load each device: thresholds and metadata from the cache when fresh, state always fresh.
-	s.load(ctx, order, &st)
+	// 3. Load each device: thresholds and metadata from the cache when fresh, state always fresh;
+	// the silence check of these devices waits until their states are written (deviceLocks).
+	ids := make([]string, len(order))
+	for i, g := range order {
+		ids[i] = g.id
+	}
+	release, err := s.devices.lock(ctx, ids)
+	if err != nil {
+		for _, g := range order {
+			g.err = fmt.Errorf("waiting for device %s: %w", g.id, err)
+		}
+	} else {
+		s.load(ctx, order, &st)
+	}
 
 	// 4. Evaluate each device's readings in order; its alerts are notices[g.from:g.to].
 	var owners []*group
@@ -619,6 +633,9 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 	// that changed and published and kept everything.
 	s.hold(ctx, b.notices, owners, &st)
 	s.save(ctx, order, &st)
+	if release != nil {
+		release()
+	}
 
 	for _, g := range order {
 		if g.err != nil {

@@ -26,8 +26,10 @@ type DueDevice struct {
 // watermark for a replay): each opens the silences that are due and emits the silence reminders
 // that are (DESIGN.md, "device_silent"). It goes through the same store, publisher and
 // conditional state writes as Evaluate, so a reading that arrives at the same moment and the
-// check cannot both win: the loser's write is refused (ErrConflict) and its work is done again
-// (the check at its next round, the reading by its retry), with the same alert ids.
+// check cannot both win: in one Service they take turns on a device (deviceLocks), so the second
+// reads what the first wrote and raises nothing twice; between processes (the functions on AWS)
+// the loser's write is refused (ErrConflict) and its work is done again (the check at its next
+// round, the reading by its retry), with the same alert ids.
 func (s *Service) CheckSilence(ctx context.Context, ids []string, now time.Time) (Stats, error) {
 	start := s.cfg.Now()
 	st := Stats{Rejected: map[reading.Reason]int{}, Alerts: map[AlertKey]int{}}
@@ -83,6 +85,11 @@ func (s *Service) checkOne(ctx context.Context, id string, now time.Time, st *St
 		}
 		return s.sendDigest(ctx, user, now, st)
 	}
+	release, err := s.devices.lock(ctx, []string{id})
+	if err != nil {
+		return fmt.Errorf("waiting for device %s: %w", id, err)
+	}
+	defer release()
 	dev, err := s.store.LoadDevice(ctx, id)
 	if err != nil {
 		return fmt.Errorf("loading device %s: %w", id, err)

@@ -70,11 +70,12 @@ func TestCheckSilence(t *testing.T) {
 }
 
 // racingStore runs once a hook just before a SaveState: a reading is applied between the
-// silence check's read and its write.
+// silence check's read and its write. loaded, when set, hears of every LoadDevice.
 type racingStore struct {
 	*memstore.Store
-	armed atomic.Bool
-	hook  func()
+	armed  atomic.Bool
+	hook   func()
+	loaded chan<- string
 }
 
 func (s *racingStore) SaveState(ctx context.Context, id string, st evaluator.State) (int64, error) {
@@ -84,47 +85,123 @@ func (s *racingStore) SaveState(ctx context.Context, id string, st evaluator.Sta
 	return s.Store.SaveState(ctx, id, st)
 }
 
-// TestSilenceAndReadingAtOnce: the check opens a silence while a reading of the device arrives;
-// conditional writes decide, and the contract's alerts (OPEN at last + silent_seconds, RESOLVE at
-// the reading) go out exactly once each by id, whichever write wins.
+func (s *racingStore) LoadDevice(ctx context.Context, id string) (evaluator.Device, error) {
+	if s.loaded != nil {
+		s.loaded <- id
+	}
+	return s.Store.LoadDevice(ctx, id)
+}
+
+// TestSilenceAndReadingAtOnce: the check opens a silence while a reading of the device arrives,
+// each in its own process (the silence and evaluate functions on AWS: two services over one
+// store); conditional writes decide, and the contract's alerts (OPEN at last + silent_seconds,
+// RESOLVE at the reading) are all published, whichever write wins.
 func TestSilenceAndReadingAtOnce(t *testing.T) {
 	for _, readingFirst := range []bool{true, false} {
 		ctx := context.Background()
 		pub := &recording{}
 		store := &racingStore{Store: memstore.New(silentConfig, nil)}
-		svc := evaluator.New(store, pub, failingQuarantine{}, evaluator.Config{}, nil, nil)
-		_, err := svc.Evaluate(ctx, []evaluator.Message{msg("1", 0, 20)})
+		evaluate := evaluator.New(store, pub, failingQuarantine{}, evaluator.Config{}, nil, nil)
+		silence := evaluator.New(store, pub, failingQuarantine{}, evaluator.Config{}, nil, nil)
+		_, err := evaluate.Evaluate(ctx, []evaluator.Message{msg("1", 0, 20)})
 		require.NoError(t, err)
 		reading := []evaluator.Message{msg("2", 11, 20)}
 		store.armed.Store(true)
 		if readingFirst {
 			// The reading's write lands between the check's read and write: the check loses.
 			store.hook = func() {
-				out, err := svc.Evaluate(ctx, reading)
+				out, err := evaluate.Evaluate(ctx, reading)
 				require.NoError(t, err)
 				require.Empty(t, out.Retry)
 			}
-			_, err = svc.CheckSilence(ctx, []string{"room-1"}, t0.Add(11*time.Minute))
+			_, err = silence.CheckSilence(ctx, []string{"room-1"}, t0.Add(11*time.Minute))
 			require.ErrorIs(t, err, evaluator.ErrConflict)
 		} else {
 			// The check's write lands between the reading's read and write: the reading loses,
 			// and its retry resolves the silence.
 			store.hook = func() {
-				_, err := svc.CheckSilence(ctx, []string{"room-1"}, t0.Add(11*time.Minute))
+				_, err := silence.CheckSilence(ctx, []string{"room-1"}, t0.Add(11*time.Minute))
 				require.NoError(t, err)
 			}
-			out, err := svc.Evaluate(ctx, reading)
+			out, err := evaluate.Evaluate(ctx, reading)
 			require.NoError(t, err)
 			require.Len(t, out.Retry, 1)
-			out, err = svc.Evaluate(ctx, reading) // the retry
+			out, err = evaluate.Evaluate(ctx, reading) // the retry
 			require.NoError(t, err)
 			require.Empty(t, out.Retry)
 		}
-		_, err = svc.CheckSilence(ctx, []string{"room-1"}, t0.Add(20*time.Minute)) // a later round: nothing left to do
+		_, err = silence.CheckSilence(ctx, []string{"room-1"}, t0.Add(20*time.Minute)) // a later round: nothing left to do
 		require.NoError(t, err)
 		assert.Equal(t, 2, distinct(pub.ids), "reading first %v: %v", readingFirst, pub.log)
 		assert.Contains(t, pub.log, "08:10 OPEN")
 		assert.Contains(t, pub.log, "08:11 RESOLVE")
+	}
+}
+
+// TestOneServiceNeverRepeatsAnAlertInARace is the regression test of issue 26's repeats without
+// a crash (a live run stored 261 alerts of 259 ids): in one process (iotwatch run) the silence
+// check and a batch of readings reach a device at once. One has read the state and is about to
+// write it when the other starts; the other must wait for that write, read it and raise nothing
+// twice. Unserialized, both published the OPEN, the loser's write was refused and its retry
+// published its alerts again. The other is given a moment to reach the store: with the fix it
+// cannot, and the moment passes.
+func TestOneServiceNeverRepeatsAnAlertInARace(t *testing.T) {
+	for _, readingFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("reading first %v", readingFirst), func(t *testing.T) {
+			ctx := context.Background()
+			pub := &recording{}
+			store := &racingStore{Store: memstore.New(silentConfig, nil)}
+			svc := evaluator.New(store, pub, failingQuarantine{}, evaluator.Config{}, nil, nil)
+			_, err := svc.Evaluate(ctx, []evaluator.Message{msg("1", 0, 20)})
+			require.NoError(t, err)
+			reading := []evaluator.Message{msg("2", 11, 20)}
+			first := func() {
+				if readingFirst {
+					for range 3 { // the batch and its retries, as the stream delivers them
+						out, err := svc.Evaluate(ctx, reading)
+						require.NoError(t, err)
+						if len(out.Retry) == 0 {
+							return
+						}
+					}
+					t.Error("the batch is still retried")
+					return
+				}
+				_, err := svc.CheckSilence(ctx, []string{"room-1"}, t0.Add(11*time.Minute))
+				if err != nil {
+					require.ErrorIs(t, err, evaluator.ErrConflict) // the next round looks again
+				}
+			}
+			second := func() {
+				if readingFirst {
+					_, err := svc.CheckSilence(ctx, []string{"room-1"}, t0.Add(11*time.Minute))
+					assert.NoError(t, err)
+					return
+				}
+				out, err := svc.Evaluate(ctx, reading)
+				assert.NoError(t, err)
+				assert.Empty(t, out.Retry)
+			}
+			loaded := make(chan string, 16)
+			done := make(chan struct{})
+			store.hook = func() {
+				store.loaded = loaded
+				go func() { defer close(done); second() }()
+				select {
+				case <-loaded: // unserialized: the second has read the same version; let it finish
+					<-done
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+			store.armed.Store(true)
+			first()
+			<-done
+			first() // the next round of the check, or the stream's redelivery: nothing more
+			_, err = svc.CheckSilence(ctx, []string{"room-1"}, t0.Add(20*time.Minute))
+			require.NoError(t, err)
+			assert.Equal(t, []string{"08:10 OPEN", "08:11 RESOLVE"}, pub.log, "each alert once")
+			assert.Equal(t, len(pub.ids), distinct(pub.ids), "an alert id published twice: %v", pub.log)
+		})
 	}
 }
 
