@@ -5,10 +5,14 @@
 package lakefiles
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -177,6 +181,59 @@ func (w *Writer) writeLocked(path string, b *buffer) error {
 	w.written.Add(int64(b.lines))
 	delete(w.parts, path)
 	return nil
+}
+
+// buffered reports whether the buffer of hour's partition holds records not written yet.
+func (w *Writer) buffered(hour time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.parts[lake.Partition(w.prefix, hour)]
+	return ok
+}
+
+// ids reads the alert_id of every record in hour's objects (finished ones: not the hidden
+// temporary file of a write in progress). A line that is not JSON, or a file that is not gzip,
+// has no id to give and is skipped: the lake's readers skip it too.
+func (w *Writer) ids(hour time.Time) (map[string]bool, error) {
+	dir := filepath.Join(w.root, filepath.FromSlash(lake.Partition(w.prefix, hour)))
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("listing %s: %w", dir, err)
+	}
+	out := map[string]bool{}
+	for _, e := range entries {
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") || !strings.HasSuffix(e.Name(), ".json.gz") {
+			continue
+		}
+		if err := idsOf(filepath.Join(dir, e.Name()), out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// idsOf adds the alert ids of one gzip JSON-lines object to ids.
+func idsOf(path string, ids map[string]bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil // not gzip: nothing readable in it
+	}
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		var rec struct {
+			AlertID string `json:"alert_id"`
+		}
+		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.AlertID != "" {
+			ids[rec.AlertID] = true
+		}
+	}
+	return nil // a torn end: the lines before it are counted
 }
 
 // Discard drops every buffered record (the caller reports them as not written).

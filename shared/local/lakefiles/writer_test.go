@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -243,4 +245,62 @@ func TestConsoleLines(t *testing.T) {
 		"ACTION 2026-03-01T08:00:00Z ACK      VIOLATION temperature_high   room-1       user=alice via link\n" +
 		"ACTION 2026-03-01T08:00:00Z SNOOZE             temperature_high   room-1       user=alice until 2026-03-01T10:00:00Z via cli\n"
 	assert.Equal(t, want, out.String())
+}
+
+// TestARetryAfterAFailedFlushLandsEachAlertOnce is the regression test of issue 26's full disk:
+// a flush that wrote one hour's alerts and failed on another's refused them all, and the retry
+// wrote the first hour's again (one alert, two rows, one id). Now the hours written keep theirs
+// (accepted, printed once), the retry writes only what was refused, and a publisher started
+// afresh on the same lake (a restart) writes no second row either.
+func TestARetryAfterAFailedFlushLandsEachAlertOnce(t *testing.T) {
+	root := t.TempDir()
+	var printed strings.Builder
+	p := NewPublisher(&printed, NewWriter(root, "alerts", "alert_time"))
+	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	notices := []evaluator.Notice{{Alert: alert.Alert{AlertID: "small", Kind: alert.Open, AlertTime: at, Rule: alert.TemperatureHigh}}}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 120 { // ~8 KiB of random ids (4 KiB gzipped) in the next hour: past the limit below
+		notices = append(notices, evaluator.Notice{Alert: alert.Alert{AlertID: fmt.Sprintf("big-%d-%016x%016x%016x%016x", i,
+			rng.Uint64(), rng.Uint64(), rng.Uint64(), rng.Uint64()), Kind: alert.Open, AlertTime: at.Add(time.Hour), Rule: alert.TemperatureHigh}})
+	}
+
+	var old syscall.Rlimit
+	require.NoError(t, syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old))
+	signal.Ignore(syscall.SIGXFSZ) // a write past the limit fails with EFBIG instead of killing the process
+	defer signal.Reset(syscall.SIGXFSZ)
+	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: 2048, Max: old.Max}))
+	errs := p.Publish(context.Background(), notices)
+	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old))
+	assert.NoError(t, errs[0], "08:00's file was written: its alert is published")
+	for i, err := range errs[1:] {
+		require.Error(t, err, "alert %d of 09:00, whose write failed", i)
+	}
+	got, _ := lines(t, filepath.Join(root, "alerts"))
+	require.Len(t, got, 1, "the full disk wrote 08:00 only")
+
+	for range 2 { // the evaluation's retry of the device publishes all its alerts again
+		for i, err := range p.Publish(context.Background(), notices) {
+			require.NoError(t, err, "alert %d", i)
+		}
+	}
+	// A restart: a new publisher finds the ids in the files.
+	again := NewPublisher(io.Discard, NewWriter(root, "alerts", "alert_time"))
+	for i, err := range again.Publish(context.Background(), notices) {
+		require.NoError(t, err, "alert %d", i)
+	}
+
+	got, _ = lines(t, filepath.Join(root, "alerts"))
+	assert.Len(t, got, len(notices), "one row per alert id")
+	ids := map[string]int{}
+	for _, l := range got {
+		var rec struct {
+			AlertID string `json:"alert_id"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(l[strings.Index(l, " ")+1:]), &rec))
+		ids[rec.AlertID]++
+	}
+	for _, n := range notices {
+		assert.Equal(t, 1, ids[n.Alert.AlertID], "rows of %s", n.Alert.AlertID)
+	}
+	assert.Equal(t, len(notices), strings.Count(printed.String(), "ALERT "), "each alert printed once by the first publisher")
 }
