@@ -97,6 +97,7 @@ type limits struct {
 	maxConns       int
 	connectTimeout time.Duration
 	listen         func(network, addr string) (net.Listener, error)
+	now            func() time.Time // the clock of the refusals' log lines (nil: time.Now)
 }
 
 // Loopback reports whether addr (host:port) names only this machine: a loopback address or
@@ -142,9 +143,13 @@ func start(opt Options, action Action, lim limits) (*Broker, error) {
 	caps.MaximumPacketSize = MaxPacketSize
 	caps.MaximumClients = MaxConnections
 	caps.MaximumQos = 1 // as AWS IoT Core: QoS 2 is taken as QoS 1
-	b := &Broker{server: mqtt.New(&mqtt.Options{InlineClient: false, Logger: log, Capabilities: caps}), addr: addr}
+	b := &Broker{server: mqtt.New(&mqtt.Options{InlineClient: false, Logger: slog.New(briefPackets{log.Handler()}), Capabilities: caps}), addr: addr}
 	b.listener = newListener("mqtt", ln, lim.maxConns, lim.connectTimeout)
-	b.rule = &ruleHook{action: action, tls: opt.TLS != nil, revoked: opt.Revoked, log: log}
+	now := lim.now
+	if now == nil {
+		now = time.Now
+	}
+	b.rule = &ruleHook{action: action, tls: opt.TLS != nil, revoked: opt.Revoked, log: log, refusals: refusals{now: now, seen: map[string]*refused{}}}
 	fail := func(what string, err error) (*Broker, error) {
 		_ = b.server.Close() // closes the listeners it has; what failed is the error returned
 		_ = ln.Close()
@@ -225,6 +230,8 @@ type ruleHook struct {
 	tls     bool
 	revoked DenyList // nil: none
 	log     *slog.Logger
+	// refusals rate-limits the policy's lines (refusals.go).
+	refusals refusals
 
 	accepted, refused, refusedConnect, notAllowed, revokedCount atomic.Int64
 	ackers                                                      sync.Map // *mqtt.Client -> *acker
@@ -320,7 +327,10 @@ func (h *ruleHook) OnACLCheck(cl *mqtt.Client, t string, write bool) bool {
 	ok = ok && allowed(id, t, write)
 	if !ok {
 		h.notAllowed.Add(1)
-		h.log.Warn("MQTT: topic not allowed for this certificate", "device", id, "topic", t, "publish", write)
+		if log, unlogged := h.refusals.note(id); log {
+			h.log.Warn("MQTT: topic not allowed for this certificate (logged once a minute per device; all counted in /metrics)",
+				"device", id, "topic", loggedTopic(t), "publish", write, "refused_since_last_line", unlogged)
+		}
 	}
 	return ok
 }

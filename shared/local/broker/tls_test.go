@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,6 +45,12 @@ func tlsBroker(t *testing.T) (*Broker, string, func() []string) {
 // (the certificate's file name when ""), and publishes one message to topic.
 func tlsPublish(t *testing.T, addr, caDir, cert, key, topic string, opts ...func(*paho.ClientOptions)) error {
 	t.Helper()
+	return tlsPublishPayload(t, addr, caDir, cert, key, topic, []byte(`{"device_id":"x"}`), opts...)
+}
+
+// tlsPublishPayload is tlsPublish of the given payload.
+func tlsPublishPayload(t *testing.T, addr, caDir, cert, key, topic string, payload []byte, opts ...func(*paho.ClientOptions)) error {
+	t.Helper()
 	pool := x509.NewCertPool()
 	ca, err := os.ReadFile(filepath.Join(caDir, pki.CACert))
 	require.NoError(t, err)
@@ -65,7 +72,7 @@ func tlsPublish(t *testing.T, addr, caDir, cert, key, topic string, opts ...func
 		return fmt.Errorf("connect: %v", tok.Error())
 	}
 	defer c.Disconnect(0)
-	tok := c.Publish(topic, 1, false, []byte(`{"device_id":"x"}`))
+	tok := c.Publish(topic, 1, false, payload)
 	if !tok.WaitTimeout(2 * time.Second) {
 		return errors.New("no acknowledgement")
 	}
@@ -208,4 +215,67 @@ func TestRevokedCertificatesAreRefused(t *testing.T) {
 	_, err = list.Reload()
 	require.NoError(t, err)
 	assert.NoError(t, tlsPublish(t, b.Addr(), dir, cert, key, "devices/room-1/readings"), "the new certificate")
+}
+
+// lockedBuffer is a log destination the broker's goroutines and the test share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestARefusedPublishIsLoggedBriefly is the regression test of issue 26's F4: a device publishing
+// 120 KB to a topic not its own wrote its payload to the log byte by byte as decimal numbers
+// (6.9 MB of stderr in 0.3 s). Now a refusal is one short line, a device's next refusals within
+// RefusalLogEvery are counted (Refused, /metrics) and summed up in its next line.
+func TestARefusedPublishIsLoggedBriefly(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, pki.InitCA(dir, nil, time.Now()))
+	cfg, err := pki.BrokerTLS(filepath.Join(dir, pki.ServerCert), filepath.Join(dir, pki.ServerKey), filepath.Join(dir, pki.CACert))
+	require.NoError(t, err)
+	var logged lockedBuffer
+	var clockMu sync.Mutex
+	clock := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	now := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return clock }
+	b, err := start(Options{Addr: "127.0.0.1:0", TLS: cfg, Log: slog.New(slog.NewTextHandler(&logged, nil))},
+		func(_ string, _ []byte, done func(error)) { done(nil) }, limits{maxConns: 10, connectTimeout: 5 * time.Second, now: now})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	cert, key, err := pki.IssueDevice(dir, "room-1", time.Now().Add(-time.Minute), pki.DeviceLifetime)
+	require.NoError(t, err)
+
+	payload := []byte(`{"device_id":"room-2","note":"` + strings.Repeat("x", 120<<10) + `"}`)
+	for range 5 {
+		assert.Error(t, tlsPublishPayload(t, b.Addr(), dir, cert, key, "devices/room-2/readings", payload))
+	}
+	clockMu.Lock()
+	clock = clock.Add(RefusalLogEvery)
+	clockMu.Unlock()
+	assert.Error(t, tlsPublishPayload(t, b.Addr(), dir, cert, key, "devices/room-2/readings", payload))
+	_ = b.Close() // every line the refusals make is written
+
+	assert.Equal(t, int64(6), b.Refused().NotAllowed, "every refusal counted")
+	out := logged.String()
+	assert.Less(t, len(out), 1500, "six refusals of 120 KB each, logged:\n%.2000s", out)
+	var refusals []string
+	for _, l := range strings.Split(out, "\n") {
+		assert.Less(t, len(l), 400, "a long line: %.500s", l)
+		if strings.Contains(l, "topic not allowed") {
+			refusals = append(refusals, l)
+		}
+	}
+	require.Len(t, refusals, 2, "the first refusal, then one line a minute:\n%s", out)
+	assert.Contains(t, refusals[0], "refused_since_last_line=0")
+	assert.Contains(t, refusals[1], "refused_since_last_line=4")
 }
