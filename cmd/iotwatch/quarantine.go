@@ -160,7 +160,9 @@ what still fails is quarantined again, with its reason then. The records stay in
 			}
 			plan := replay.Prepare(cmd.Context(), recs, f)
 			for _, s := range plan.Skip {
-				fmt.Fprintf(stdout, "left   %s:%d  %s: %s\n", s.Record.Key, s.Record.Line, s.Record.Reason, s.Why)
+				// Escaped as list's lines are: a fix's error value is often the record's own bytes.
+				fmt.Fprintf(stdout, "left   %s:%d  %s: %s\n", replay.Text([]byte(s.Record.Key), 200), s.Record.Line,
+					replay.Text([]byte(s.Record.Reason), 40), replay.Text([]byte(s.Why), 300))
 			}
 			if dryRun {
 				for _, m := range plan.Send {

@@ -8,10 +8,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/testsupport/wait"
 )
 
@@ -65,4 +67,29 @@ func TestQuarantineReplayThroughARun(t *testing.T) {
 	code, _, errOut = runCLI(t, "", "quarantine", "replay", "--lake", lakeDir)
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errOut, "give --broker ADDR")
+}
+
+// TestQuarantineReplayEscapesWhatTheFixSays is the regression test of issue 26's F6: a jq
+// program's error value (a record's own bytes, as often as not) reached the terminal raw, control
+// characters and all. replay's lines are escaped as list's and show's are.
+func TestQuarantineReplayEscapesWhatTheFixSays(t *testing.T) {
+	lakeDir := t.TempDir()
+	objects, err := lake.QuarantineObjects("batch-1", []lake.Rejected{{Reason: "bad_metric", Detail: "temperature",
+		ArrivalTime: time.Now().UTC().Add(-time.Minute), TopicDevice: "room-1", Source: "s-1",
+		DataBase64: []byte(`{"device_id":"room-1","event_time":"2026-03-01T08:00:00Z","temperature":"\u001b[2J"}`)}}, time.Now())
+	require.NoError(t, err)
+	for key, body := range objects {
+		path := filepath.Join(lakeDir, filepath.FromSlash(key))
+		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+		require.NoError(t, os.WriteFile(path, body, 0o644))
+	}
+	code, out, errOut := runCLI(t, "", "quarantine", "replay", "--lake", lakeDir, "--fix", `error(.temperature + "\r\u0007gone")`, "--dry-run")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "dry run: 0 of 1 records would be sent, 1 left")
+	for _, c := range strings.TrimSuffix(out, "\n") {
+		if c != '\n' {
+			assert.False(t, unicode.IsControl(c), "a control character %U reached the terminal: %q", c, out)
+		}
+	}
+	assert.Contains(t, out, `\u001b[2J\u000d\u0007gone`, "the error value, escaped")
 }
