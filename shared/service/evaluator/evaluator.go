@@ -11,11 +11,12 @@
 // version that was read). If publishing fails, the state is not written and the device's first
 // message is reported for retry: the retry raises the same alerts (same ids) and publishes them
 // then, so no alert is lost. A duplicate (same alert_id) can reach subscribers in two cases only:
-//   - an alert was published but its device's state was not recorded: the state write failed (or
-//     the process died between the two), another alert of the same device was refused (a
-//     device's alerts may go out in several publish calls), or its alerts held for quiet hours
-//     could not be kept for the digest; the retry publishes it again (Stats.PublishedUncommitted
-//     counts these);
+//   - an alert was published but its device's state was not recorded: the state write failed (a
+//     conflict: another process, or a person's action (Act), wrote the state meanwhile; a batch
+//     and the silence check of one Service take turns on a device, see deviceLocks), the process
+//     died between the two, another alert of the same device was refused (a device's alerts may
+//     go out in several publish calls), or its alerts held for quiet hours could not be kept for
+//     the digest; the retry publishes it again (Stats.PublishedUncommitted counts these);
 //   - the publisher's service accepted a publish but its answer was lost (a timeout, a reset
 //     connection): the SDK sends the same request again, and every alert in it goes out twice.
 //
