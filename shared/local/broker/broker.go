@@ -197,17 +197,25 @@ func (b *Broker) DropRevoked() int {
 	n := 0
 	b.rule.ids.Range(func(k, v any) bool {
 		cl, who := k.(*mqtt.Client), v.(device)
-		if b.rule.revoked.Revoked(who.cert) {
-			b.rule.log.Warn("MQTT: disconnected a client whose certificate was revoked", "device", who.id,
-				"serial", who.cert.SerialNumber.Text(16))
-			b.rule.revokedCount.Add(1)
-			b.rule.ids.Delete(cl) // its publishes from now on are refused, until the connection ends
-			cl.Stop(errRevoked)
+		if b.rule.revoked.Revoked(who.cert) && b.rule.drop(cl, who) {
 			n++
 		}
 		return true
 	})
 	return n
+}
+
+// drop disconnects a client whose certificate is revoked, once (DropRevoked and a session set up
+// while the list was read again may both find it): its publishes from then on are refused, until
+// the connection ends.
+func (h *ruleHook) drop(cl *mqtt.Client, who device) bool {
+	if _, was := h.ids.LoadAndDelete(cl); !was {
+		return false
+	}
+	h.log.Warn("MQTT: disconnected a client whose certificate was revoked", "device", who.id, "serial", who.cert.SerialNumber.Text(16))
+	h.revokedCount.Add(1)
+	cl.Stop(errRevoked)
+	return true
 }
 
 var errRevoked = errors.New("the client certificate was revoked")
@@ -311,6 +319,11 @@ func allowed(id, t string, write bool) bool {
 func (h *ruleHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	if who, ok := identity(cl); h.tls && ok {
 		h.ids.Store(cl, who)
+		// The deny list may have been read again since the client authenticated, and DropRevoked
+		// run before this session was kept: checked once more, now that it is.
+		if h.revoked != nil && h.revoked.Revoked(who.cert) {
+			h.drop(cl, who)
+		}
 	}
 }
 

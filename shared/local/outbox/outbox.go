@@ -127,11 +127,8 @@ func Open(cfg Config) (*Outbox, error) {
 	if o.notifier, err = notify.New(ncfg); err != nil {
 		return nil, err
 	}
-	if err := durable.MkdirAll(o.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("making the notify queue: %w", err)
-	}
-	dirs, err := os.ReadDir(o.dir)
-	if err != nil {
+	dirs, err := os.ReadDir(o.dir) // made by the first enqueue: a refused start leaves the lake as it was
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("reading the notify queue: %w", err)
 	}
 	for _, d := range dirs {
@@ -140,14 +137,39 @@ func Open(cfg Config) (*Outbox, error) {
 			continue
 		}
 		w := o.worker(channel.Kind(kind), id)
+		// a crash inside a write leaves its temporary file (durable.WriteFile's NAME.tmp): never a
+		// queue file, so it goes
+		if tmps, _ := filepath.Glob(filepath.Join(w.dir, "*.tmp")); len(tmps) > 0 {
+			for _, t := range tmps {
+				_ = os.Remove(t)
+			}
+		}
 		files, err := w.files()
 		if err != nil {
 			return nil, err
 		}
+		// A crash inside keep leaves <seq>-<left> beside <seq>-<n>: the smaller is the truth.
+		bySeq := map[uint64]string{}
 		for _, f := range files {
 			seq, n := parseName(f)
+			if prev, ok := bySeq[seq]; ok {
+				_, pn := parseName(prev)
+				stale := f
+				if n < pn { // prev was counted: count f instead
+					stale, bySeq[seq] = prev, f
+					o.queued.Add(int64(n - pn))
+				}
+				if err := os.Remove(filepath.Join(w.dir, stale)); err != nil {
+					return nil, fmt.Errorf("notify queue: %w", err)
+				}
+				continue
+			}
+			bySeq[seq] = f
 			o.seq = max(o.seq, seq)
 			o.queued.Add(int64(n))
+		}
+		if err := durable.SyncDir(w.dir); err != nil && len(files) > 0 {
+			return nil, err
 		}
 	}
 	return o, nil
@@ -392,8 +414,12 @@ func (o *Outbox) run(w *worker) {
 			o.log.Error("notify queue unreadable: trying again", "channel", w.id, "err", err)
 		}
 		for _, f := range files {
-			if !o.deliverFile(w, f) {
+			goOn, readFailed := o.deliverFile(w, f)
+			if !goOn {
 				return
+			}
+			if readFailed {
+				break // the files after it wait for it: a channel's deliveries keep their order
 			}
 		}
 		if err == nil && len(files) > 0 {
@@ -414,14 +440,15 @@ func (o *Outbox) run(w *worker) {
 	}
 }
 
-// deliverFile delivers one queue file's entries in order and removes it; it returns false when the
-// stop ended the deliveries (the undone entries are written back).
-func (o *Outbox) deliverFile(w *worker, name string) bool {
+// deliverFile delivers one queue file's entries in order and removes it; goOn is false when the
+// stop ended the deliveries (the undone entries are written back), readFailed true when the file
+// could not be read (it is tried again, before any later file, after a pause).
+func (o *Outbox) deliverFile(w *worker, name string) (goOn, readFailed bool) {
 	path := filepath.Join(w.dir, name)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		o.log.Error("notify queue file unreadable: trying again in a second", "file", path, "err", err)
-		return o.pause()
+		return o.pause(), true
 	}
 	var lines [][]byte
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -434,18 +461,28 @@ func (o *Outbox) deliverFile(w *worker, name string) bool {
 	_, counted := parseName(name)
 	for i, line := range lines {
 		if o.ctx.Err() != nil {
-			return o.keep(w, path, lines[i:], counted)
+			return o.keep(w, path, lines[i:], counted), false
 		}
 		var e entry
 		if err := json.Unmarshal(line, &e); err != nil {
 			// Not an alert any more (the file is written whole, so only a hand edit does this):
 			// kept aside for a person, never retried.
-			o.log.Error("notify queue entry unreadable: set aside", "file", path, "line", i+1, "err", err)
-			_ = durable.WriteFile(filepath.Join(o.cfg.Lake, FailedDir, fmt.Sprintf("unreadable-%s-%d.jsonl", strings.TrimSuffix(name, ".jsonl"), i+1)), line, 0o600)
+			aside := filepath.Join(o.cfg.Lake, FailedDir, fmt.Sprintf("unreadable-%s-%d.jsonl", strings.TrimSuffix(name, ".jsonl"), i+1))
+			err := durable.MkdirAll(filepath.Dir(aside), 0o750)
+			if err == nil {
+				err = durable.WriteFile(aside, line, 0o600)
+			}
+			if err != nil {
+				// not set aside: the file stays, tried again after a pause (nothing is dropped)
+				o.log.Error("notify queue entry unreadable, and setting it aside failed: the file is kept", "file", path, "line", i+1, "err", err)
+				o.keep(w, path, lines[i:], counted)
+				return o.pause(), true
+			}
+			o.log.Error("notify queue entry unreadable: set aside", "file", path, "line", i+1, "aside", aside, "err", err)
 			continue
 		}
 		if !o.deliver(w, &e) {
-			return o.keep(w, path, lines[i:], counted)
+			return o.keep(w, path, lines[i:], counted), false
 		}
 	}
 	if err := os.Remove(path); err != nil {
@@ -453,10 +490,11 @@ func (o *Outbox) deliverFile(w *worker, name string) bool {
 	}
 	_ = durable.SyncDir(w.dir)
 	o.queued.Add(-int64(counted))
-	return true
+	return true, false
 }
 
-// keep writes back the undone lines of a queue file, under the same name, at a stop.
+// keep writes back the undone lines of a queue file (at a stop, or when an unreadable line could
+// not be set aside), under the name of what it holds now; it returns false.
 func (o *Outbox) keep(w *worker, path string, left [][]byte, counted int) bool {
 	if len(left) < counted {
 		dir, name := filepath.Split(path)

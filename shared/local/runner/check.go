@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/iotwatch/iotwatch/shared/domain/channel"
 	"github.com/iotwatch/iotwatch/shared/local/broker"
 	"github.com/iotwatch/iotwatch/shared/local/lakelock"
 )
@@ -66,6 +67,13 @@ func (c Config) Check() error {
 	checkDuration("--batch-window", c.Stream.BatchWindow, time.Millisecond, MaxBatchWindow, "the default")
 	checkDuration("--aggregate-every", c.AggregateEvery, MinAggregateEvery, MaxAggregateEvery, "only when the run stops")
 	checkDuration("--interval", c.Interval, MinInterval, MaxInterval, "the default")
+	checkDuration("--notify-drain", c.NotifyDrain, time.Millisecond, time.Hour, "the default, "+DefaultNotifyDrain.String())
+	if c.Notify.PagerDutyURL != "" {
+		// every routing key goes there: https, or http on loopback only, as the channels' targets
+		if err := channel.ValidURL(c.Notify.PagerDutyURL); err != nil {
+			errs = append(errs, fmt.Errorf("--pagerduty-url: %w", err))
+		}
+	}
 	if c.MaxLogBytes != 0 && c.MaxLogBytes < MinLogBytes {
 		errs = append(errs, fmt.Errorf("--max-log-bytes %d: %w: want 0 (the disk is the cap) or at least %d (two of the largest message the broker takes: "+
 			"below it a large message can be refused for good)", c.MaxLogBytes, ErrOutOfRange, MinLogBytes))

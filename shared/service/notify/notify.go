@@ -428,7 +428,8 @@ func retryAfter(v string, now time.Time) time.Duration {
 		if s < 0 {
 			return 0
 		}
-		return time.Duration(s) * time.Second
+		// a day is past any cap (MaxDelay); a larger value must not wrap around to a short wait
+		return time.Duration(min(s, 24*60*60)) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
 		return t.Sub(now)

@@ -57,6 +57,8 @@ func TestRetryAfter(t *testing.T) {
 		"Mon, 07 Dec 2026 01:00:30 GMT": 30 * time.Second,
 		"Mon, 07 Dec 2026 00:59:00 GMT": 0, // past
 		"soon":                          0,
+		"18446744074":                   24 * time.Hour, // past the int64 nanoseconds: a day, not a wrapped 290 ms
+		"9223372037":                    24 * time.Hour,
 	} {
 		assert.Equal(t, want, retryAfter(in, now), "retryAfter(%q)", in)
 	}
