@@ -70,3 +70,24 @@ const (
 	MaxBatchGet   = 100 // keys in one BatchGetItem
 	MaxBatchWrite = 25  // requests in one BatchWriteItem
 )
+
+// A person's channels (issue 25: Slack, Teams, webhooks, PagerDuty) live in a partition per
+// user, so that the notify function reads an alert's user's channels with one Query (and caches
+// them, at most ChannelsCacheBound), and its role may read nothing but channels partitions:
+//
+//	pk=#CHANNELS#<user_id>  sk=CHANNEL#<channel id>  user_id, channel, min_severity, redacted,
+//	                                                 has_secret, sealed
+//
+// The channel id is channel.Channel.ID (a hash of user, kind and target), so that putting the
+// same channel again replaces it. The target and the secret are only in sealed: the JSON
+// {"target","secret"} encrypted with the stack's channels KMS key, under the encryption context
+// {user_id, channel_id} (an item's sealed value does not open as another item's). redacted is
+// channel.Channel.Redacted, what listings print without decrypting.
+const (
+	ChannelsPKPrefix = "#CHANNELS#"
+	SKChannelPrefix  = "CHANNEL#"
+)
+
+// ChannelsCacheBound is how long the notify function may use a user's channels after reading
+// them: a put or delete reaches the function within it.
+const ChannelsCacheBound = 60 * time.Second
