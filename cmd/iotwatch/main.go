@@ -15,6 +15,8 @@
 //	subscribe  a user's alerts to an email address or phone number (SNS)
 //	alerts ack/snooze/unsnooze/open: what people do to their open episodes (the table)
 //	users put/list/delete: people's time zones and quiet hours (the table)
+//	channels put/list/delete/test: people's Slack, Teams, webhook and PagerDuty channels (the
+//	           table, sealed with KMS, or a local channels file)
 package main
 
 import (
@@ -69,7 +71,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.AddCommand(newBacktest(stdin, stdout, stderr), newThresholds(stdout), newRules(stdout), newMetrics(stdout), newDevice(stdout),
 		newAggregate(stdout, stderr), newQuery(stdout), newSubscribe(stdout), newRun(stdout, stderr), newSimulate(stdout, stderr),
-		newAlerts(stdout, time.Now), newUsers(stdout), newCA(stdout), newServe(stderr), newReport(stdout), newQuarantine(stdout))
+		newAlerts(stdout, time.Now), newUsers(stdout), newCA(stdout), newServe(stderr), newReport(stdout), newQuarantine(stdout), newChannels(stdout))
 	return root
 }
 
