@@ -1,7 +1,8 @@
 // Package snsalerts publishes alerts to the alerts SNS topic with PublishBatch, ten a call. Each
 // message carries the alert JSON as its default body, a readable email body and subject, an SMS
 // text of at most 140 characters, and the message attributes user_id, device_id, rule, severity
-// and kind, on which each user's subscription filters.
+// and kind, on which each user's subscription filters, and suppressed and episode_start_ms, which
+// the notify function's subscription and its PagerDuty events use.
 package snsalerts
 
 import (
@@ -20,6 +21,10 @@ import (
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
+
+// EpisodeStartAttr is the message attribute of the episode's start (Unix ms,
+// evaluator.Notice.EpisodeStartMs), set when it is known.
+const EpisodeStartAttr = "episode_start_ms"
 
 // BatchSize is the most entries SNS takes in one PublishBatch.
 const BatchSize = 10
@@ -82,6 +87,11 @@ func entry(id string, n *evaluator.Notice) (types.PublishBatchRequestEntry, erro
 	attrs := map[string]types.MessageAttributeValue{}
 	for k, v := range n.Alert.Attributes() {
 		attrs[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+	}
+	// The episode's start, when the evaluator knows it: the notify function's PagerDuty dedup key
+	// of an ESCALATE (whose own window is its VIOLATION run) needs it.
+	if n.EpisodeStartMs != 0 {
+		attrs[EpisodeStartAttr] = types.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String(strconv.FormatInt(n.EpisodeStartMs, 10))}
 	}
 	return types.PublishBatchRequestEntry{
 		Id:                aws.String(id),

@@ -34,3 +34,10 @@ const (
 const (
 	BronzeStream = "BRONZE_STREAM" // the bronze Firehose stream (Direct PUT); required
 )
+
+// The notify function's environment (TableName too).
+const (
+	ChannelsKeyARN      = "CHANNELS_KEY_ARN"       // the KMS key the channels' targets are sealed with; required
+	NotifyDeadLetterURL = "NOTIFY_DEAD_LETTER_URL" // the SQS queue of undelivered messages; required
+	PagerDutyURL        = "PAGERDUTY_URL"          // the PagerDuty Events API v2 endpoint (default PagerDuty's)
+)
