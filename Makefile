@@ -1,6 +1,6 @@
 # iotwatch. `make run` runs the whole pipeline on the bundled data; `make test` is what CI runs.
 GO        ?= go
-FUNCTIONS := evaluate bronze aggregate silence links
+FUNCTIONS := evaluate bronze aggregate silence links notify
 BIN       := bin
 # The evaluate bootstrap must stay under this size (bytes): 15 MiB.
 MAX_BOOTSTRAP := 15728640

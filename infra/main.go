@@ -13,6 +13,8 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/iotwatch/iotwatch/infra/pipeline"
+	"github.com/iotwatch/iotwatch/shared/domain/channel"
+	"github.com/iotwatch/iotwatch/shared/service/notify"
 )
 
 func main() {
@@ -103,6 +105,10 @@ func propsFrom(app awscdk.App) (*pipeline.Props, error) {
 	}
 	if p.Heartbeat, err = heartbeat(app.Node().TryGetContext(jsii.String("heartbeat"))); err != nil {
 		return nil, err
+	}
+	p.PagerDutyURL = context(app, "pagerdutyUrl", notify.DefaultPagerDutyURL)
+	if err := channel.ValidURL(p.PagerDutyURL); err != nil {
+		return nil, fmt.Errorf("context pagerdutyUrl: %w", err)
 	}
 	if p.TableCapacity, err = tableCapacity(context(app, "tableCapacity", "on-demand"),
 		context(app, "tableReads", "1-1000"), context(app, "tableWrites", "1-1000")); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/aws/firehosebronze"
 	"github.com/iotwatch/iotwatch/shared/aws/lambdametrics"
+	"github.com/iotwatch/iotwatch/shared/aws/notifylambda"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/service/aggregate"
@@ -66,6 +67,9 @@ func emfPublished(t *testing.T) []published {
 		t.Fatal(err)
 	}
 	if err := lambdametrics.Write(&out, "silence", st, nil, now, lambdametrics.Metric{Name: "DueDevices"}, lambdametrics.Metric{Name: "DueLag"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := notifylambda.WriteMetrics(&out, nil, now); err != nil {
 		t.Fatal(err)
 	}
 	if err := firehosebronze.WriteMetrics(&out, firehosebronze.Stats{}, now); err != nil {

@@ -3,9 +3,11 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -31,6 +33,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/aws/firehosebronze"
 	"github.com/iotwatch/iotwatch/shared/aws/lambdainit"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
+	"github.com/iotwatch/iotwatch/shared/domain/channel"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
@@ -108,6 +111,20 @@ func (f *awsJSON) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Header.Get("X-Amz-Target") {
 	case "secretsmanager.GetSecretValue":
 		reply(map[string]any{"ARN": in["SecretId"], "Name": "links", "SecretString": linksSecret})
+	case "TrentService.Decrypt":
+		// A KMS fake for the notify function: the "ciphertext" is fakeKMS's JSON, opened only
+		// under the encryption context and key it was sealed with.
+		blob, _ := base64.StdEncoding.DecodeString(fmt.Sprint(in["CiphertextBlob"]))
+		var sealed fakeSealed
+		ctxJSON, _ := json.Marshal(in["EncryptionContext"])
+		var encCtx map[string]string
+		json.Unmarshal(ctxJSON, &encCtx)
+		if json.Unmarshal(blob, &sealed) != nil || !maps.Equal(sealed.Context, encCtx) || sealed.KeyID != in["KeyId"] {
+			w.WriteHeader(400)
+			reply(map[string]string{"__type": "InvalidCiphertextException", "message": "not sealed under this context and key"})
+			return
+		}
+		reply(map[string]any{"KeyId": sealed.KeyID, "Plaintext": sealed.Plain, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"})
 	case "AmazonAthena.StartQueryExecution":
 		f.queries = append(f.queries, in["QueryString"].(string))
 		reply(map[string]any{"QueryExecutionId": fmt.Sprintf("q-%d", len(f.queries))})
@@ -120,6 +137,24 @@ func (f *awsJSON) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(400)
 		reply(map[string]string{"__type": "InvalidRequestException", "message": "unexpected " + r.Header.Get("X-Amz-Target")})
 	}
+}
+
+// fakeSealed is what fakeKMS seals: the plaintext, the context and the key, in clear (a fake).
+type fakeSealed struct {
+	Plain   []byte            `json:"plain"`
+	Context map[string]string `json:"context"`
+	KeyID   string            `json:"key_id"`
+}
+
+// fakeKMS seals channels as awsJSON's KMS Decrypt opens them.
+type fakeKMS struct{ keyID string }
+
+func (k fakeKMS) Seal(_ context.Context, plain []byte, encCtx map[string]string) ([]byte, error) {
+	return json.Marshal(fakeSealed{Plain: plain, Context: encCtx, KeyID: k.keyID})
+}
+
+func (k fakeKMS) Open(context.Context, []byte, map[string]string) ([]byte, error) {
+	return nil, fmt.Errorf("the function opens, through the KMS fake")
 }
 
 // functionEnv is the environment the synthesized template gives a function (its description
@@ -211,11 +246,11 @@ func invoke(t *testing.T, bootstrap string, env map[string]string, event []byte)
 // to the init-error endpoint.
 func TestFunctionsStartAsLambdaStartsThem(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the five functions")
+		t.Skip("builds the six functions")
 	}
 	ctx := context.Background()
 	bin := t.TempDir()
-	for _, fn := range []string{"evaluate", "bronze", "aggregate", "silence", "links"} {
+	for _, fn := range []string{"evaluate", "bronze", "aggregate", "silence", "links", "notify"} {
 		build := exec.Command("go", "build", "-o", filepath.Join(bin, fn, "bootstrap"), "./functions/"+fn)
 		build.Dir = "../.."
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -256,7 +291,12 @@ func TestFunctionsStartAsLambdaStartsThem(t *testing.T) {
 
 	bronze := awstest.FirehoseStream(t, s3c, "iotwatch-lake", "iotwatch-bronze", lake.Bronze, firehosebronze.Delimiter, lake.PartitionQuery("event_time"))
 
+	const channelsKey = "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	deadLetters, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("iotwatch-notify-dead-letters")})
+	require.NoError(t, err)
 	refs := map[string]string{
+		"NotifyChannelsKey#Arn":             channelsKey,
+		"NotifyDeadLetters":                 *deadLetters.QueueUrl,
 		"LakeBronze":                        "iotwatch-bronze",
 		"AlertingTable":                     "iotwatch-table",
 		"AlertingAlerts":                    *topic.TopicArn,
@@ -265,7 +305,7 @@ func TestFunctionsStartAsLambdaStartsThem(t *testing.T) {
 		"LinksPagesFunctionUrl#FunctionUrl": "https://links.example.com/",
 	}
 	endpoints := map[string]string{"AWS_ENDPOINT_URL_DYNAMODB": ddbURL, "AWS_ENDPOINT_URL_SNS": awstest.SNSURL(t), "AWS_ENDPOINT_URL_S3": s3URL,
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER": fakeSrv.URL, "AWS_ENDPOINT_URL_ATHENA": fakeSrv.URL, "AWS_ENDPOINT_URL_FIREHOSE": bronze.URL}
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": fakeSrv.URL, "AWS_ENDPOINT_URL_KMS": fakeSrv.URL, "AWS_ENDPOINT_URL_SQS": awstest.SNSURL(t), "AWS_ENDPOINT_URL_ATHENA": fakeSrv.URL, "AWS_ENDPOINT_URL_FIREHOSE": bronze.URL}
 	envOf := func(t *testing.T, description string) map[string]string {
 		env := functionEnv(t, description, refs)
 		for k, v := range endpoints {
@@ -354,6 +394,48 @@ func TestFunctionsStartAsLambdaStartsThem(t *testing.T) {
 		require.NoError(t, json.Unmarshal(api.body, &res))
 		assert.Equal(t, http.StatusGone, res.StatusCode, "the sample's code is no link's: %s", res.Body)
 		assert.Contains(t, res.Body, "Link not valid")
+	})
+	t.Run("notify", func(t *testing.T) {
+		// The sample: an ESCALATE of alice's. Her webhook and PagerDuty get it; her Slack refuses
+		// it (400), which goes to the dead-letter queue.
+		var mu sync.Mutex
+		got := map[string][]string{}
+		receiver := func(name string, status int) *httptest.Server {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				mu.Lock()
+				got[name] = append(got[name], string(body))
+				mu.Unlock()
+				w.WriteHeader(status)
+			}))
+			t.Cleanup(srv.Close)
+			return srv
+		}
+		hook, pd, slack := receiver("webhook", http.StatusOK), receiver("pagerduty", http.StatusAccepted), receiver("slack", http.StatusBadRequest)
+		require.NoError(t, store.PutChannels(ctx, fakeKMS{keyID: channelsKey}, []channel.Channel{
+			{UserID: "alice", Kind: channel.Webhook, Target: hook.URL + "/hook", Secret: "0123456789abcdef0123"},
+			{UserID: "alice", Kind: channel.PagerDuty, Target: "3fcc9112463424b599f996f9e780dfc6"},
+			{UserID: "alice", Kind: channel.Slack, Target: slack.URL + "/services/T0/B0/secret"},
+			{UserID: "bob", Kind: channel.Webhook, Target: hook.URL + "/bob", Secret: "0123456789abcdef0123"},
+		}))
+		env := envOf(t, "iotwatch: deliver alerts")
+		assert.Equal(t, "https://events.pagerduty.com/v2/enqueue", env["PAGERDUTY_URL"], "PagerDuty's endpoint by default")
+		env["PAGERDUTY_URL"] = pd.URL + "/v2/enqueue"
+		api, out := invoke(t, filepath.Join(bin, "notify", "bootstrap"), env, event("sns-alert.json"))
+		require.Equal(t, "response", api.kind, "%s\n%s", api.body, out)
+		assert.JSONEq(t, `{"alerts":1,"outcomes":{"sent":2,"dead_letter":1}}`, string(api.body))
+		mu.Lock()
+		defer mu.Unlock()
+		require.Len(t, got["webhook"], 1, "alice's webhook only")
+		assert.Contains(t, got["webhook"][0], `"alert_id":"3f2a9c1e7b4d5a60"`)
+		require.Len(t, got["pagerduty"], 1)
+		assert.Contains(t, got["pagerduty"][0], `"event_action":"trigger"`)
+		msgs, err := sqsc.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: deadLetters.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		require.NoError(t, err)
+		require.Len(t, msgs.Messages, 1)
+		assert.Contains(t, *msgs.Messages[0].Body, "HTTP 400")
+		assert.NotContains(t, *msgs.Messages[0].Body, "/services/T0/B0/secret", "no target in a dead letter")
+		assert.Contains(t, out, `"NotifySent"`, "EMF metrics on standard output")
 	})
 	t.Run("a missing variable is an init error", func(t *testing.T) {
 		env := envOf(t, "iotwatch: evaluate readings")

@@ -59,6 +59,8 @@ func suppress(s *Stack) {
 	dlq(s.Alerting.LakeDLQ, "the alerts topic's subscription to the lake's Firehose")
 	dlq(s.Aggregation.OnFailure, "the aggregate function's asynchronous invocations and its schedule")
 	dlq(s.Silence.OnFailure, "the silence function's asynchronous invocations and its schedule")
+	dlq(s.Notify.OnFailure, "the notify function's asynchronous invocations and of its subscription to the alerts topic")
+	dlq(s.Notify.DeadLetters, "the notify function's deliveries (what a channel refused or never answered)")
 	dlq(s.Ingestion.RuleErrors, "the IoT topic rule (its error action)")
 	if q := s.Operations.Node().TryFindChild(jsii.String("EmailDLQ")); q != nil {
 		dlq(q, "the operators' email subscription")
@@ -86,6 +88,10 @@ func suppress(s *Stack) {
 	nag(s.Silence.Function,
 		why{"Serverless-LambdaDLQ", "Its asynchronous invocations have an on-failure destination (an SQS queue, alarmed), which Lambda recommends over a DLQ.", nil})
 	nag(s.Silence.Function.Role(),
+		why{"AwsSolutions-IAM5", "X-Ray takes no resource; the log-stream wildcard is its own log group's streams.", []string{xray, logStreams}})
+	nag(s.Notify.Function,
+		why{"Serverless-LambdaDLQ", "Its asynchronous invocations have an on-failure destination (an SQS queue, alarmed), which Lambda recommends over a DLQ.", nil})
+	nag(s.Notify.Function.Role(),
 		why{"AwsSolutions-IAM5", "X-Ray takes no resource; the log-stream wildcard is its own log group's streams.", []string{xray, logStreams}})
 	nag(s.Links.Function,
 		why{"Serverless-LambdaDLQ", "Invoked synchronously by its function URL (a person's browser), which gets the answer; there is no asynchronous invocation to keep.", nil})

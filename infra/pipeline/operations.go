@@ -35,6 +35,7 @@ type OperationsProps struct {
 	Alerting    *Alerting
 	Aggregation *Aggregation
 	Silence     *Silence
+	Notify      *Notify
 	Lake        *Lake
 	// Heartbeat is the least number of valid readings the fleet sends in 15 minutes; fewer pages
 	// (the Heartbeat alarm). 0: no heartbeat alarm (context heartbeat=off).
@@ -261,6 +262,16 @@ func NewOperations(scope constructs.Construct, id string, p *OperationsProps) *O
 		sc.Function.MetricInvocations(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(15))}), 1, lt, 1,
 		awscloudwatch.TreatMissingData_MISSING)
 	o.Alarms["SilenceMissing"].AddInsufficientDataAction(action)
+	if nt := p.Notify; nt != nil {
+		alarm("NotifyErrors", "The notify function failed in two 5-minute periods in a row (channels not readable, or a dead letter not written): alerts are retried, then kept in its failure queue",
+			nt.Function.MetricErrors(fiveMin), 0, gt, 2, notBreaching)
+		alarm("NotifyFailed", "Alerts could not be delivered to a Slack, Teams, webhook or PagerDuty channel: they are in the notify dead-letter queue with the reason",
+			emfMetric("NotifyFailed", map[string]*string{"Function": jsii.String("notify")}, "Sum"), 0, gt, 1, notBreaching)
+		alarm("NotifyDeadLetters", "Undelivered alerts are waiting in the notify dead-letter queue (the reason is in each message)",
+			nt.DeadLetters.MetricApproximateNumberOfMessagesVisible(fiveMin), 0, gt, 1, notBreaching)
+		alarm("NotifyFailureQueue", "Notify invocations that failed three times are waiting in its failure queue",
+			nt.OnFailure.MetricApproximateNumberOfMessagesVisible(fiveMin), 0, gt, 1, notBreaching)
+	}
 	table := p.Alerting.Table
 	alarm("DynamoDBThrottles", "The table throttled requests",
 		awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{

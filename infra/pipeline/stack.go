@@ -1,5 +1,5 @@
 // Package pipeline is iotwatch as a CDK app: one construct per concern (ingestion, lake,
-// alerting, aggregation, silence, links, operations), composed by NewStack and checked by cdk-nag.
+// alerting, aggregation, silence, links, notify, operations), composed by NewStack and checked by cdk-nag.
 package pipeline
 
 import (
@@ -32,6 +32,9 @@ type Props struct {
 	// Heartbeat is the least number of valid readings in 15 minutes below which the Heartbeat
 	// alarm pages (context heartbeat, default 1); 0 makes no heartbeat alarm (heartbeat=off).
 	Heartbeat float64
+	// PagerDutyURL is the notify function's PagerDuty Events API v2 endpoint (context
+	// pagerdutyUrl; "" is PagerDuty's own).
+	PagerDutyURL string
 }
 
 // Stack is the whole pipeline.
@@ -43,6 +46,7 @@ type Stack struct {
 	Aggregation *Aggregation
 	Silence     *Silence
 	Links       *Links
+	Notify      *Notify
 	Operations  *Operations
 	Grafana     *Grafana
 }
@@ -71,8 +75,9 @@ func NewStack(scope constructs.Construct, id string, p *Props) *Stack {
 	s.Silence = NewSilence(st, "Silence", &SilenceProps{Alerting: s.Alerting, FunctionsDir: p.FunctionsDir})
 	s.Links = NewLinks(st, "Links", &LinksProps{Alerting: s.Alerting, FunctionsDir: p.FunctionsDir,
 		Signers: []awslambda.Function{s.Alerting.Evaluate, s.Silence.Function}, ReservedConcurrency: p.LinksConcurrency})
+	s.Notify = NewNotify(st, "Notify", &NotifyProps{Alerting: s.Alerting, FunctionsDir: p.FunctionsDir, PagerDutyURL: p.PagerDutyURL})
 	s.Operations = NewOperations(st, "Operations", &OperationsProps{Email: p.AlarmEmail, Ingestion: s.Ingestion, Alerting: s.Alerting,
-		Aggregation: s.Aggregation, Silence: s.Silence, Lake: s.Lake, Heartbeat: p.Heartbeat})
+		Aggregation: s.Aggregation, Silence: s.Silence, Lake: s.Lake, Heartbeat: p.Heartbeat, Notify: s.Notify})
 	s.Grafana = NewGrafana(st, "Grafana", &GrafanaProps{Lake: s.Lake})
 
 	out := func(id, desc string, v *string) {
@@ -95,6 +100,8 @@ func NewStack(scope constructs.Construct, id string, p *Props) *Stack {
 		jsii.String("s3://"+*s.Lake.Results.BucketName()+"/results/"))
 	out("Region", "The stack's region (Grafana's data sources: Default Region)", st.Region())
 	out("LinksURL", "Where the alerts' one-click acknowledge and snooze links point", s.Links.URL.Url())
+	out("ChannelsKeyArn", "KMS key of people's channels (iotwatch channels put --table T --key ARN; the CLI's user needs kms:Encrypt on it)", s.Notify.Key.KeyArn())
+	out("NotifyDeadLetters", "SQS queue of the alerts the notify function could not deliver (with the reason)", s.Notify.DeadLetters.QueueUrl())
 	out("AggregateFunction", "The aggregate function (a backfill: aws lambda invoke --payload '{\"from\":\"YYYY-MM-DDTHH\",\"to\":\"YYYY-MM-DDTHH\"}')", s.Aggregation.Function.FunctionName())
 	out("SmokeAlarm", "The alarm make smoke forces to ALARM to see a notification delivered (EvaluateThrottles)", s.Operations.Alarms["EvaluateThrottles"].AlarmName())
 	suppress(s)

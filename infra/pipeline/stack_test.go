@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotwatch/iotwatch/shared/aws/notifylambda"
 	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
 	"github.com/iotwatch/iotwatch/shared/contract/lake"
 	"github.com/iotwatch/iotwatch/shared/contract/topic"
@@ -41,7 +42,7 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 		defer os.RemoveAll(dir)
-		for _, f := range []string{"evaluate", "bronze", "aggregate", "silence", "links"} {
+		for _, f := range []string{"evaluate", "bronze", "aggregate", "silence", "links", "notify"} {
 			os.MkdirAll(filepath.Join(dir, f), 0o755)
 			os.WriteFile(filepath.Join(dir, f, "bootstrap"), []byte("placeholder for "+f), 0o755)
 		}
@@ -317,6 +318,67 @@ func TestSilence(t *testing.T) {
 		"xray:PutTelemetryRecords", "xray:PutTraceSegments"}, actions)
 }
 
+// TestNotify: the notify function subscribed to the alerts topic with the filter of docs/notify.md
+// (not suppressed, or a RESOLVE), SNS allowed to invoke it from that topic only, its timeout the
+// retry arithmetic's, two retries of an invocation then its on-failure queue, and its role: Query
+// on the channels partitions only, Decrypt with the channels key, SendMessage to its queues, and
+// nothing else.
+func TestNotify(t *testing.T) {
+	has(t, "AWS::SNS::Subscription", map[string]any{"Protocol": "lambda", "TopicArn": map[string]any{"Ref": assertions.Match_StringLikeRegexp(jsii.String("AlertingAlerts.*"))},
+		"FilterPolicy": map[string]any{
+			"kind": []any{"OPEN", "ESCALATE", "REMIND", "RESOLVE", "DIGEST", "ACK"},
+			"$or":  []any{map[string]any{"suppressed": []any{"no"}}, map[string]any{"kind": []any{"RESOLVE"}}}},
+		"RedrivePolicy": map[string]any{"deadLetterTargetArn": map[string]any{"Fn::GetAtt": []any{assertions.Match_StringLikeRegexp(jsii.String("NotifyOnFailure.*")), "Arn"}}}})
+	has(t, "AWS::Lambda::Permission", map[string]any{"Principal": "sns.amazonaws.com", "Action": "lambda:InvokeFunction",
+		"SourceArn": map[string]any{"Ref": assertions.Match_StringLikeRegexp(jsii.String("AlertingAlerts.*"))}})
+	has(t, "AWS::Lambda::Function", map[string]any{"Timeout": notifylambda.TimeoutSeconds, "Environment": map[string]any{"Variables": map[string]any{
+		fnenv.TableName: assertions.Match_AnyValue(), fnenv.ChannelsKeyARN: assertions.Match_AnyValue(), fnenv.NotifyDeadLetterURL: assertions.Match_AnyValue(),
+		fnenv.PagerDutyURL: "https://events.pagerduty.com/v2/enqueue"}}})
+	has(t, "AWS::Lambda::EventInvokeConfig", map[string]any{"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600,
+		"DestinationConfig": map[string]any{"OnFailure": map[string]any{"Destination": map[string]any{"Fn::GetAtt": []any{assertions.Match_StringLikeRegexp(jsii.String("NotifyOnFailure.*")), "Arn"}}}}})
+	has(t, "AWS::KMS::Key", map[string]any{"Description": assertions.Match_StringLikeRegexp(jsii.String("iotwatch channels.*")), "EnableKeyRotation": true})
+	var got []string
+	for id, p := range resources("AWS::IAM::Policy") {
+		if !strings.HasPrefix(id, "NotifyDeliverRole") {
+			continue
+		}
+		for _, st := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			stm := st.(map[string]any)
+			res, _ := json.Marshal(stm["Resource"])
+			acts := stm["Action"]
+			list, ok := acts.([]any)
+			if !ok {
+				list = []any{acts}
+			}
+			for _, a := range list {
+				got = append(got, a.(string))
+				switch {
+				case a == "dynamodb:Query":
+					cond, _ := json.Marshal(stm["Condition"])
+					assert.JSONEq(t, `{"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["#CHANNELS#*"]}}`, string(cond), "Query on the channels partitions only")
+					assert.Contains(t, string(res), "AlertingTable")
+					assert.NotContains(t, string(res), "/index/")
+				case a == "kms:Decrypt":
+					assert.Contains(t, string(res), "NotifyChannelsKey")
+				case strings.HasPrefix(a.(string), "sqs:"):
+					assert.Regexp(t, `Notify(DeadLetters|OnFailure)`, string(res))
+				}
+			}
+		}
+	}
+	sort.Strings(got)
+	assert.Equal(t, []string{"dynamodb:Query", "kms:Decrypt", "logs:CreateLogStream", "logs:PutLogEvents",
+		"sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage", "sqs:SendMessage", // its dead letter; its on-failure destination
+		"xray:PutTelemetryRecords", "xray:PutTraceSegments"}, got)
+	// Nothing but the notify function may decrypt with the channels key.
+	for id, p := range resources("AWS::IAM::Policy") {
+		b, _ := json.Marshal(p)
+		if strings.Contains(string(b), "NotifyChannelsKey") && !strings.HasPrefix(id, "NotifyDeliverRole") {
+			t.Errorf("%s refers to the channels key: %s", id, b)
+		}
+	}
+}
+
 // TestLinks: a secret generated at deploy (not in the template), the links function behind a public
 // function URL (its code is what protects the actions), its URL and the secret given to the
 // functions that sign links, and nothing else readable by it.
@@ -346,7 +408,8 @@ func TestOperations(t *testing.T) {
 		"AggregationFailureQueue", "AggregationMissing", "DynamoDBThrottles", "AlertsToLakeDLQ", "IoTRuleThrottled", "IoTRuleParseErrors",
 		"BronzeErrorsPrefix", "BronzeReadLag",
 		"SilenceErrors", "SilenceDuration", "SilenceLag", "SilenceFailureQueue", "SilenceMissing", "DataQualityPassRate",
-		"Heartbeat", "AlertsNotificationsFailed"}
+		"Heartbeat", "AlertsNotificationsFailed",
+		"NotifyErrors", "NotifyFailed", "NotifyDeadLetters", "NotifyFailureQueue"}
 	for _, name := range want {
 		found := false
 		for id, a := range alarms {
@@ -413,7 +476,7 @@ func TestOperations(t *testing.T) {
 		"ErrorAction": map[string]any{"Sqs": assertions.Match_ObjectLike(&map[string]any{"UseBase64": false})}})})
 	outputs := tmpl["Outputs"].(map[string]any)
 	for _, o := range []string{"IoTDataEndpoint", "ReadingsTopic", "DevicePolicyName", "StreamName", "TableName", "AlertsTopicArn",
-		"OperatorsTopicArn", "LakeBucket", "AthenaWorkGroup", "GlueDatabase", "Dashboard"} {
+		"OperatorsTopicArn", "LakeBucket", "AthenaWorkGroup", "GlueDatabase", "Dashboard", "ChannelsKeyArn", "NotifyDeadLetters"} {
 		if outputs[o] == nil {
 			t.Errorf("no stack output %s", o)
 		}
@@ -567,7 +630,7 @@ func TestIcebergTablesSurviveAColumnChange(t *testing.T) {
 func synthAnother(t *testing.T, change func(*Props)) assertions.Template {
 	t.Helper()
 	dir := t.TempDir()
-	for _, f := range []string{"evaluate", "bronze", "aggregate", "silence", "links"} {
+	for _, f := range []string{"evaluate", "bronze", "aggregate", "silence", "links", "notify"} {
 		os.MkdirAll(filepath.Join(dir, f), 0o755)
 		os.WriteFile(filepath.Join(dir, f, "bootstrap"), []byte("placeholder for "+f), 0o755)
 	}

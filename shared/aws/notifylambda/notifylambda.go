@@ -168,27 +168,48 @@ func Message(e *events.SNSEntity) (notify.Message, error) {
 	return m, nil
 }
 
-// writeMetrics writes the counters' increase since the last write, per channel kind: Sent,
-// Retried and Failed with the dimension ChannelKind (notify's channels only: email and SMS are
-// SNS's, whose own metrics count them).
+// writeMetrics writes the counters' increase since the last write (WriteMetrics).
 func (h *Handler) writeMetrics() {
 	if h.metrics == nil {
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	l := emf.New(emf.Namespace)
-	for _, k := range []channel.Kind{channel.Slack, channel.Teams, channel.Webhook, channel.PagerDuty} {
-		now, before := h.notifier.Counts()[k], h.last[k]
+	counts := h.notifier.Counts()
+	delta := make(map[channel.Kind]notify.Counts, len(counts))
+	for k, now := range counts {
+		before := h.last[k]
+		delta[k] = notify.Counts{Sent: now.Sent - before.Sent, Retried: now.Retried - before.Retried, Failed: now.Failed - before.Failed}
 		h.last[k] = now
-		l.With("Function", "notify", "ChannelKind", string(k)).
-			Put("NotifySent", emf.Count, float64(now.Sent-before.Sent)).
-			Put("NotifyRetried", emf.Count, float64(now.Retried-before.Retried)).
-			Put("NotifyFailed", emf.Count, float64(now.Failed-before.Failed))
 	}
-	if err := l.Write(h.metrics, h.now()); err != nil {
+	if err := WriteMetrics(h.metrics, delta, h.now()); err != nil {
 		h.log.Error("writing metrics", "err", err)
 	}
+}
+
+// Kinds are the channel kinds the function delivers to (email and SMS are SNS's, whose own
+// metrics count them).
+var Kinds = []channel.Kind{channel.Slack, channel.Teams, channel.Webhook, channel.PagerDuty}
+
+// WriteMetrics writes an invocation's counters as EMF lines: NotifySent, NotifyRetried and
+// NotifyFailed with the dimensions Function=notify and ChannelKind (each of Kinds), and their
+// totals with Function=notify alone, which the stack's alarms watch.
+func WriteMetrics(w io.Writer, counts map[channel.Kind]notify.Counts, now time.Time) error {
+	l := emf.New(emf.Namespace)
+	var total notify.Counts
+	for _, k := range Kinds {
+		c := counts[k]
+		total.Sent, total.Retried, total.Failed = total.Sent+c.Sent, total.Retried+c.Retried, total.Failed+c.Failed
+		l.With("Function", "notify", "ChannelKind", string(k)).
+			Put("NotifySent", emf.Count, float64(c.Sent)).
+			Put("NotifyRetried", emf.Count, float64(c.Retried)).
+			Put("NotifyFailed", emf.Count, float64(c.Failed))
+	}
+	l.With("Function", "notify").
+		Put("NotifySent", emf.Count, float64(total.Sent)).
+		Put("NotifyRetried", emf.Count, float64(total.Retried)).
+		Put("NotifyFailed", emf.Count, float64(total.Failed))
+	return l.Write(w, now)
 }
 
 // SQSClient is the part of the SQS client the dead letter uses.
