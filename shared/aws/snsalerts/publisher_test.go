@@ -314,3 +314,40 @@ func TestSuppressedAlertsReachTheLakeOnly(t *testing.T) {
 	}
 	assert.Equal(t, map[string]alert.Suppression{held.Alert.AlertID: alert.Snoozed, sent.Alert.AlertID: ""}, reasons)
 }
+
+// TestEpisodeStartIsAnAttribute: a notice whose episode start is known carries it as the Number
+// attribute episode_start_ms (the notify function's PagerDuty dedup key of an ESCALATE needs it);
+// one whose start is not known carries none (SNS refuses an empty value).
+func TestEpisodeStartIsAnAttribute(t *testing.T) {
+	ctx := context.Background()
+	snsc, sqsc := awstest.SNS(t)
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("alerts-episode-start")})
+	require.NoError(t, err)
+	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("episode-start-raw")})
+	require.NoError(t, err)
+	attrs, err := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	require.NoError(t, err)
+	_, err = snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(attrs.Attributes["QueueArn"]),
+		Attributes: map[string]string{"RawMessageDelivery": "true"}})
+	require.NoError(t, err)
+	escalate, open := notice(1, "alice", alert.Violation), notice(2, "alice", alert.Warning)
+	escalate.Alert.Kind, escalate.EpisodeStartMs = alert.Escalate, 1422885600000
+	for _, err := range snsalerts.New(snsc, *topic.TopicArn).Publish(ctx, []evaluator.Notice{escalate, open}) {
+		require.NoError(t, err)
+	}
+	got := map[string]string{} // kind -> episode_start_ms ("-" when absent)
+	for len(got) < 2 {
+		out, err := sqsc.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
+			MessageAttributeNames: []string{"All"}})
+		require.NoError(t, err)
+		require.NotEmpty(t, out.Messages, "both notices published")
+		for _, m := range out.Messages {
+			start := "-"
+			if v, ok := m.MessageAttributes[snsalerts.EpisodeStartAttr]; ok {
+				start = aws.ToString(v.DataType) + " " + aws.ToString(v.StringValue)
+			}
+			got[aws.ToString(m.MessageAttributes["kind"].StringValue)] = start
+		}
+	}
+	assert.Equal(t, map[string]string{"ESCALATE": "Number 1422885600000", "OPEN": "-"}, got)
+}
