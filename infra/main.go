@@ -106,15 +106,26 @@ func propsFrom(app awscdk.App) (*pipeline.Props, error) {
 	if p.Heartbeat, err = heartbeat(app.Node().TryGetContext(jsii.String("heartbeat"))); err != nil {
 		return nil, err
 	}
-	p.PagerDutyURL = context(app, "pagerdutyUrl", notify.DefaultPagerDutyURL)
-	if err := channel.ValidURL(p.PagerDutyURL); err != nil {
-		return nil, fmt.Errorf("context pagerdutyUrl: %w", err)
+	if p.PagerDutyURL, err = pagerDutyURL(context(app, "pagerdutyUrl", "")); err != nil {
+		return nil, err
 	}
 	if p.TableCapacity, err = tableCapacity(context(app, "tableCapacity", "on-demand"),
 		context(app, "tableReads", "1-1000"), context(app, "tableWrites", "1-1000")); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// pagerDutyURL checks the context key pagerdutyUrl: the notify function's PagerDuty Events API
+// v2 endpoint, an https URL as a channel's (PagerDuty's own when empty).
+func pagerDutyURL(v string) (string, error) {
+	if v == "" {
+		return notify.DefaultPagerDutyURL, nil
+	}
+	if err := channel.ValidURL(v); err != nil {
+		return "", fmt.Errorf("context pagerdutyUrl: %w", err)
+	}
+	return v, nil
 }
 
 // linksConcurrency checks the context key linksConcurrency: the concurrent executions reserved

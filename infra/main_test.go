@@ -98,3 +98,17 @@ func TestHeartbeat(t *testing.T) {
 		}
 	}
 }
+
+func TestPagerDutyURL(t *testing.T) {
+	for _, tc := range []struct{ v, want, err string }{
+		{"", "https://events.pagerduty.com/v2/enqueue", ""},
+		{"https://pd.example.com/v2/enqueue", "https://pd.example.com/v2/enqueue", ""},
+		{"http://pd.example.com/v2/enqueue", "", "use https"},
+		{"events.pagerduty.com", "", "not an absolute URL"},
+	} {
+		got, err := pagerDutyURL(tc.v)
+		if got != tc.want || (tc.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("pagerDutyURL(%q) = %q, %v; want %q, %q", tc.v, got, err, tc.want, tc.err)
+		}
+	}
+}
