@@ -9,12 +9,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/iotwatch/iotwatch/infra/pipeline"
 	"github.com/iotwatch/iotwatch/shared/domain/channel"
-	"github.com/iotwatch/iotwatch/shared/service/notify"
 )
 
 func main() {
@@ -120,7 +121,7 @@ func propsFrom(app awscdk.App) (*pipeline.Props, error) {
 // v2 endpoint, an https URL as a channel's (PagerDuty's own when empty).
 func pagerDutyURL(v string) (string, error) {
 	if v == "" {
-		return notify.DefaultPagerDutyURL, nil
+		return fnenv.DefaultPagerDutyURL, nil
 	}
 	if err := channel.ValidURL(v); err != nil {
 		return "", fmt.Errorf("context pagerdutyUrl: %w", err)

@@ -11,11 +11,9 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/iotwatch/iotwatch/shared/aws/notifylambda"
 	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
 	"github.com/iotwatch/iotwatch/shared/contract/table"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
-	"github.com/iotwatch/iotwatch/shared/service/notify"
 )
 
 // Notify delivers alerts to people's Slack, Teams, webhook and PagerDuty channels (issue 25): a
@@ -59,7 +57,7 @@ func NewNotify(scope constructs.Construct, id string, p *NotifyProps) *Notify {
 	a := p.Alerting
 	pd := p.PagerDutyURL
 	if pd == "" {
-		pd = notify.DefaultPagerDutyURL
+		pd = fnenv.DefaultPagerDutyURL
 	}
 
 	// Targets and secrets are sealed with this key by `iotwatch channels put` (kms:Encrypt, given
@@ -70,7 +68,7 @@ func NewNotify(scope constructs.Construct, id string, p *NotifyProps) *Notify {
 	})
 	n.DeadLetters = deadLetterQueue(c, "DeadLetters")
 	n.OnFailure = deadLetterQueue(c, "OnFailure")
-	n.Function = goFunction(c, "Deliver", "notify", p.FunctionsDir, "iotwatch: deliver alerts to Slack, Teams, webhooks and PagerDuty", 256, notifylambda.TimeoutSeconds,
+	n.Function = goFunction(c, "Deliver", "notify", p.FunctionsDir, "iotwatch: deliver alerts to Slack, Teams, webhooks and PagerDuty", 256, fnenv.NotifyTimeoutSeconds,
 		map[string]*string{
 			fnenv.TableName:           a.Table.TableName(),
 			fnenv.ChannelsKeyARN:      n.Key.KeyArn(),

@@ -24,6 +24,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
 	"github.com/iotwatch/iotwatch/shared/aws/snsalerts"
 	"github.com/iotwatch/iotwatch/shared/contract/emf"
+	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/channel"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
@@ -40,9 +41,8 @@ const EpisodeStartAttr = snsalerts.EpisodeStartAttr
 // dead-lettered within 5·10 + 4·30 = 170 s, under the function's timeout (TimeoutSeconds).
 const MaxDelay = 30 * time.Second
 
-// TimeoutSeconds is the function's timeout: the 170 s of the worst delivery (MaxDelay) and 10 s
-// for reading the channels (a Query and a KMS Decrypt a channel) and writing dead letters.
-const TimeoutSeconds = 180
+// TimeoutSeconds is the function's timeout (fnenv.NotifyTimeoutSeconds, which the stack sets).
+const TimeoutSeconds = fnenv.NotifyTimeoutSeconds
 
 // Loader reads a user's channels, their targets opened (dynamostore.Store.LoadChannels with the
 // KMS opener).

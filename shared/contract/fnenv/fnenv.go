@@ -41,3 +41,13 @@ const (
 	NotifyDeadLetterURL = "NOTIFY_DEAD_LETTER_URL" // the SQS queue of undelivered messages; required
 	PagerDutyURL        = "PAGERDUTY_URL"          // the PagerDuty Events API v2 endpoint (default PagerDuty's)
 )
+
+// DefaultPagerDutyURL is PagerDuty's Events API v2 endpoint, where PagerDuty channels' events go
+// unless the stack (-c pagerdutyUrl) or the run (--pagerduty-url) says otherwise.
+const DefaultPagerDutyURL = "https://events.pagerduty.com/v2/enqueue"
+
+// NotifyTimeoutSeconds is the notify function's timeout: the 170 s of its worst delivery (5 tries
+// of at most 10 s, 4 waits of at most 30 s: notifylambda.MaxDelay) and 10 s for reading the
+// channels (a Query and a KMS Decrypt a channel) and writing dead letters. The stack sets it; the
+// function's delivery is bounded by it.
+const NotifyTimeoutSeconds = 180

@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
+
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/channel"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
@@ -241,7 +243,7 @@ func teamsBody(t Text, l linkSet, sev alert.Severity, kind alert.Kind) ([]byte, 
 }
 
 // DefaultPagerDutyURL is PagerDuty's Events API v2 endpoint.
-const DefaultPagerDutyURL = "https://events.pagerduty.com/v2/enqueue"
+const DefaultPagerDutyURL = fnenv.DefaultPagerDutyURL
 
 // pagerDutyEvent is an Events API v2 event. A trigger carries the payload; acknowledge and
 // resolve need only the routing key, the action and the dedup key.
