@@ -247,7 +247,7 @@ with --cert, --key, --ca, the IoTDataEndpoint:8883 as --broker and the thing nam
 			if rebase {
 				src = &simulate.Rebase{Source: src}
 			}
-			src = &simulate.Warnings{Source: src, Warn: func(s string) { fmt.Fprintln(stderr, "simulate: warning: "+s) }}
+			src = &simulate.Warnings{Source: src, Warn: func(s string) { fmt.Fprintln(stderr, "simulate: "+s) }}
 			var an *simulate.Anomalies
 			if anomalies > 0 {
 				an = simulate.NewAnomalies(src, anomalies, seed)

@@ -12,8 +12,8 @@ import (
 // will find its device silent.
 const OldAfter = time.Hour
 
-// Warnings passes the messages through and says, once each, when what is sent will be refused or
-// misread by a pipeline on the wall clock: event times more than reading.MaxFutureSkew ahead of
+// Warnings passes the messages through and says, once each, when what is sent will be refused
+// ("warning: ...") or misread by a pipeline on the wall clock ("note: ..."): event times more than reading.MaxFutureSkew ahead of
 // the clock (refused as future_event_time), or older than OldAfter (accepted, but every device
 // looks silent on the wall clock). It looks at the first reading and then at one a second.
 type Warnings struct {
@@ -49,12 +49,12 @@ func (w *Warnings) check(at, now time.Time) {
 	switch ahead := at.Sub(now); {
 	case ahead > reading.MaxFutureSkew && !w.warnedNew:
 		w.warnedNew = true
-		w.Warn(fmt.Sprintf("event times run %s ahead of this clock (a reading at %s): the pipeline refuses readings over %s ahead as %s",
+		w.Warn(fmt.Sprintf("warning: event times run %s ahead of this clock (a reading at %s): the pipeline refuses readings over %s ahead as %s",
 			ahead.Round(time.Second), at.UTC().Format(time.RFC3339), reading.MaxFutureSkew, reading.FutureEventTime))
 	case -ahead > OldAfter && !w.warnedOld:
 		w.warnedOld = true
-		w.Warn(fmt.Sprintf("the readings are from %s, %s old: a run on the wall clock (the default) finds their devices silent; "+
-			"run it with --clock watermark to replay a recording, or send with --rebase to play it as live", at.UTC().Format(time.RFC3339), age(-ahead)))
+		w.Warn(fmt.Sprintf("note: the readings are from %s, %s old: right for a run with --clock watermark (a recording replayed, as make run does); "+
+			"a run on the wall clock (the default) would find their devices silent: send with --rebase to play them as live", at.UTC().Format(time.RFC3339), age(-ahead)))
 	}
 }
 

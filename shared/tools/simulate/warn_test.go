@@ -33,10 +33,10 @@ func TestWarningsSayWhatWillBeRefusedOrLookSilent(t *testing.T) {
 		want []string
 	}{
 		{"live", []Message{msg(now.Add(-time.Second)), msg(now.Add(4 * time.Minute))}, nil},
-		{"ahead", []Message{msg(now.Add(10 * time.Minute))}, []string{"run 10m0s ahead", "future_event_time"}},
+		{"ahead", []Message{msg(now.Add(10 * time.Minute))}, []string{"warning: event times run 10m0s ahead", "future_event_time"}},
 		{"ahead, batched", []Message{batch(now.Add(time.Hour))}, []string{"run 1h0m0s ahead"}},
 		{"a recording of 2015", []Message{msg(time.Date(2015, 2, 2, 14, 19, 0, 0, time.UTC)), msg(time.Date(2015, 2, 2, 14, 20, 0, 0, time.UTC))},
-			[]string{"from 2015-02-02T14:19:00Z, 4325 days old", "--clock watermark", "--rebase"}},
+			[]string{"note: the readings are from 2015-02-02T14:19:00Z, 4325 days old", "--clock watermark", "--rebase"}},
 		{"unreadable", []Message{{Payload: []byte(`{"temperature":`)}}, nil},
 	}
 	for _, c := range cases {
