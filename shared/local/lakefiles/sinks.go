@@ -143,7 +143,7 @@ func (p *Publisher) Publish(_ context.Context, notices []evaluator.Notice) []err
 		if notices[i].Device.ID == "" {
 			label = a.DeviceID // a person's action: the row names its device only
 		}
-		if a.Metric == "" && a.Kind != alert.Open && a.Kind != alert.Escalate && a.Kind != alert.Remind && a.Kind != alert.Resolve {
+		if a.Metric == "" && !slices.Contains(alert.Kinds, a.Kind) {
 			// what a person did (ACK, SNOOZE, UNSNOOZE): no value or threshold to show
 			until := ""
 			if a.Kind == "SNOOZE" {
