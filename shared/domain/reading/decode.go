@@ -41,6 +41,8 @@ type Decoder struct {
 	arena []float64 // where readings' declared values are kept, a chunk at a time
 
 	batch batch // where a batched message's elements are scanned
+
+	shapes [2]shape // the keys of the last message and the last element scanned (shape.go)
 }
 
 // keep returns n float64s for a reading's declared values: slices of a chunk that is never
@@ -135,7 +137,7 @@ func (d *Decoder) DecodeInto(r *Reading, data []byte, opts Options) error {
 	if d.withCatalog(&f) {
 		defer f.clearDeclared()
 	}
-	s := scanner{b: data, lineBreak: -1, batch: &d.batch}
+	s := scanner{b: data, lineBreak: -1, batch: &d.batch, shapes: d.readyShapes()}
 	if err := s.message(&f); err != nil {
 		return err
 	}
@@ -164,7 +166,7 @@ func (d *Decoder) DecodeMessage(data []byte, opts Options, dst []Reading) (readi
 	if d.withCatalog(&f) {
 		defer f.clearDeclared()
 	}
-	s := scanner{b: data, lineBreak: -1, batch: &d.batch}
+	s := scanner{b: data, lineBreak: -1, batch: &d.batch, shapes: d.readyShapes()}
 	if err := s.message(&f); err != nil {
 		return dst, nil, err
 	}
@@ -513,6 +515,9 @@ type scanner struct {
 	// batch is where a batched message's readings are scanned (nil: nowhere, a readings array
 	// is only checked).
 	batch *batch
+
+	// shapes are the keys the decoder saw last, the message's and an element's (nil: none kept).
+	shapes *[2]shape
 }
 
 // batch is what the scanner keeps of a batched message's readings array: its first len(slots)
@@ -580,22 +585,46 @@ func (s *scanner) members(f *fields, top bool) string {
 		s.i++
 		return ""
 	}
-	for {
+	var sh *shape
+	if s.shapes != nil {
+		sh = &s.shapes[0]
+		if !top {
+			sh = &s.shapes[1]
+		}
+	}
+	for j := 0; ; j++ {
 		s.ws()
 		if s.i >= len(s.b) || s.b[s.i] != '"' {
 			return "expected a field name"
 		}
-		key, escaped, err := s.str()
-		if err != "" {
-			return err
+		var target *field
+		var repeated bool
+		var key []byte
+		var err string
+		if code, n := sh.match(j, s.b[s.i:]); n > 0 {
+			// The key the last object had at j, byte for byte: what str and target would find.
+			s.i += n
+			target, repeated = f.byCode(code)
+			if repeated {
+				key = s.b[s.i-n+1 : s.i-2]
+			}
+		} else {
+			start := s.i
+			var escaped bool
+			key, escaped, err = s.str()
+			if err != "" {
+				return err
+			}
+			s.ws()
+			if s.i >= len(s.b) || s.b[s.i] != ':' {
+				return "expected ':'"
+			}
+			s.i++
+			var code int8
+			target, code, repeated = f.target(key, escaped)
+			sh.keep(j, s.b[start:s.i], code, escaped)
 		}
 		s.ws()
-		if s.i >= len(s.b) || s.b[s.i] != ':' {
-			return "expected ':'"
-		}
-		s.i++
-		s.ws()
-		target, repeated := f.target(key, escaped)
 		if repeated {
 			if top {
 				return "field " + strconv.Quote(string(key)) + " appears twice"
@@ -687,55 +716,55 @@ func (s *scanner) elements(into *field, cat *Catalog) string {
 // target returns where a top-level field's value goes (nil for a field the contract ignores),
 // and whether the field was seen before in this object: a repeated name is malformed (engines
 // disagree on which copy wins).
-func (f *fields) target(key []byte, escaped bool) (*field, bool) {
+// Its code says the same for the shape (byCode): codeOther for a field the contract ignores.
+func (f *fields) target(key []byte, escaped bool) (*field, int8, bool) {
 	k := unsafe.String(unsafe.SliceData(key), len(key))
 	if escaped {
 		k = unescape(key)
 	}
-	var t *field
+	var code int8
 	switch k {
 	case "device_id":
-		t = &f.deviceID
+		code = codeDeviceID
 	case "event_time":
-		t = &f.eventTime
+		code = codeEventTime
 	case "msg_id":
-		t = &f.msgID
+		code = codeMsgID
 	case "temperature":
-		t = &f.metrics[Temperature]
+		code = int8(Temperature)
 	case "humidity":
-		t = &f.metrics[Humidity]
+		code = int8(Humidity)
 	case "light":
-		t = &f.metrics[Light]
+		code = int8(Light)
 	case "co2":
-		t = &f.metrics[CO2]
+		code = int8(CO2)
 	case "humidity_ratio":
-		t = &f.metrics[HumidityRatio]
+		code = int8(HumidityRatio)
 	case "occupancy":
-		t = &f.metrics[Occupancy]
+		code = int8(Occupancy)
 	default:
 		// readings out of the switch above: beside humidity, a name of its length, it cost each
 		// field of every message a comparison more (the switch goes by length first).
 		if k == "readings" {
-			return &f.readings, f.readings.kind != kindAbsent
+			code = codeReadings
+			break
 		}
 		if f.cat != nil {
 			if m, ok := f.cat.field(k); ok {
-				i := m - NumMetrics
-				f.declSeen |= 1 << i
-				t = &f.decl[i]
-				return t, t.kind != kindAbsent
+				code = codeDeclared + int8(m-NumMetrics)
+				break
 			}
 		}
 		if f.seen != nil { // many names: a map keeps a 16 KiB message of tiny fields linear
 			if _, ok := f.seen[k]; ok {
-				return nil, true
+				return nil, codeOther, true
 			}
 			f.seen[strings.Clone(k)] = struct{}{}
-			return nil, false
+			return nil, codeOther, false
 		}
 		for _, o := range f.others {
 			if o == k {
-				return nil, true
+				return nil, codeOther, true
 			}
 		}
 		f.others = append(f.others, strings.Clone(k))
@@ -745,7 +774,42 @@ func (f *fields) target(key []byte, escaped bool) (*field, bool) {
 				f.seen[o] = struct{}{}
 			}
 		}
-		return nil, false
+		return nil, codeOther, false
+	}
+	t, repeated := f.byCode(code)
+	return t, code, repeated
+}
+
+// Where a field the contract names goes, by code (fields.target, shape): the built-in metrics
+// by their Metric, the others after them, the declared metrics by catalog index from
+// codeDeclared.
+const (
+	codeDeviceID = int8(NumMetrics) + iota
+	codeEventTime
+	codeMsgID
+	codeReadings
+	codeDeclared
+	codeOther = int8(-1) // a field the contract ignores
+)
+
+// byCode is the field of code (not codeOther), and whether it was seen before in this object.
+func (f *fields) byCode(code int8) (*field, bool) {
+	var t *field
+	switch {
+	case code < int8(NumMetrics):
+		t = &f.metrics[code]
+	case code == codeDeviceID:
+		t = &f.deviceID
+	case code == codeEventTime:
+		t = &f.eventTime
+	case code == codeMsgID:
+		t = &f.msgID
+	case code == codeReadings:
+		t = &f.readings
+	default:
+		i := code - codeDeclared
+		f.declSeen |= 1 << i
+		t = &f.decl[i]
 	}
 	return t, t.kind != kindAbsent
 }
@@ -893,78 +957,89 @@ func hasZero(x uint64) uint64 { return (x - ones) &^ x & highs }
 func hasLess(x uint64, n uint64) uint64 { return (x - ones*n) &^ x & highs }
 
 // str scans a string starting at its opening quote and returns its raw contents.
+//
+// The cursor is kept in a local (b, i) and stored back on the way out: through the pointer, every
+// byte's step would be a load and a store of s.i that the next step waits for.
 func (s *scanner) str() (raw []byte, escaped bool, err string) {
-	s.i++ // opening quote
-	start := s.i
-	for s.i < len(s.b) {
+	b, i := s.b, s.i+1 // past the opening quote
+	start := i
+	for i < len(b) {
 		// Skip eight plain bytes at a time (SWAR): stop at a word holding a quote, a backslash,
 		// a control character or a non-ASCII byte, and let the byte loop below handle it.
 		// The lowest flagged byte of each test is exact, so the first special byte is found at once.
-		for s.i+8 <= len(s.b) {
-			x := binary.LittleEndian.Uint64(s.b[s.i:])
+		for i+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[i:])
 			if m := (hasZero(x^(ones*'"')) | hasZero(x^(ones*'\\')) | hasLess(x, 0x20) | x) & highs; m != 0 {
-				s.i += bits.TrailingZeros64(m) >> 3
+				i += bits.TrailingZeros64(m) >> 3
 				break
 			}
-			s.i += 8
+			i += 8
 		}
-		if s.i >= len(s.b) {
+		if i >= len(b) {
 			break
 		}
-		c := s.b[s.i]
+		c := b[i]
 		if plain[c] {
-			s.i++
+			i++
 			continue
 		}
 		switch {
 		case c == '"':
-			raw = s.b[start:s.i]
-			s.i++
-			return raw, escaped, ""
+			s.i = i + 1
+			return b[start:i], escaped, ""
 		case c == '\\':
 			escaped = true
-			s.i++
-			if s.i >= len(s.b) {
+			i++
+			if i >= len(b) {
+				s.i = i
 				return nil, false, "unterminated string"
 			}
-			switch s.b[s.i] {
+			switch b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i++
+				i++
 			case 'u':
-				v, ok := hex4(s.b[s.i+1:])
+				v, ok := hex4(b[i+1:])
 				if !ok {
+					s.i = i
 					return nil, false, "bad \\u escape"
 				}
-				s.i += 5
+				i += 5
 				// A UTF-16 surrogate must come as a pair (high, then low): alone it is no
 				// character, and the lake's engines (DuckDB, Athena) refuse the line.
 				switch {
 				case v >= 0xDC00 && v <= 0xDFFF:
+					s.i = i
 					return nil, false, "unpaired surrogate in a \\u escape"
 				case v >= 0xD800 && v <= 0xDBFF:
-					if len(s.b)-s.i < 6 || s.b[s.i] != '\\' || s.b[s.i+1] != 'u' {
+					if len(b)-i < 6 || b[i] != '\\' || b[i+1] != 'u' {
+						s.i = i
 						return nil, false, "unpaired surrogate in a \\u escape"
 					}
-					if low, ok := hex4(s.b[s.i+2:]); !ok || low < 0xDC00 || low > 0xDFFF {
+					if low, ok := hex4(b[i+2:]); !ok || low < 0xDC00 || low > 0xDFFF {
+						s.i = i
 						return nil, false, "unpaired surrogate in a \\u escape"
 					}
-					s.i += 6
+					i += 6
 				}
 			default:
+				s.i = i
 				return nil, false, "bad escape in string"
 			}
 		case c < 0x20:
+			s.i = i
 			return nil, false, "control character in string"
 		case c < utf8.RuneSelf:
-			s.i++
+			i++
 		default:
-			r, size := utf8.DecodeRune(s.b[s.i:])
+			r, size := utf8.DecodeRune(b[i:])
 			if r == utf8.RuneError && size == 1 {
+				s.i = i
 				return nil, false, "invalid UTF-8 in string"
 			}
-			s.i += size
+			i += size
 		}
 	}
+	s.i = i
 	return nil, false, "unterminated string"
 }
 
@@ -989,57 +1064,64 @@ func hex4(b []byte) (rune, bool) {
 	return v, true
 }
 
-// number scans -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)? and gathers its digits.
-func (s *scanner) number() (n number, err string) {
-	if s.b[s.i] == '-' {
-		n.neg = true
-		s.i++
+// number scans -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)? and gathers its digits (the cursor in a
+// local, as str's).
+func (s *scanner) number() (number, string) {
+	// The digits gather in locals, not in the result: a struct of five fields is kept in memory.
+	b, i := s.b, s.i
+	var mant uint64
+	var digits, frac int16
+	neg := b[i] == '-'
+	if neg {
+		i++
 	}
-	if s.i >= len(s.b) {
-		return n, "bad number"
+	if i >= len(b) {
+		s.i = i
+		return number{}, "bad number"
 	}
-	switch c := s.b[s.i]; {
+	switch c := b[i]; {
 	case c == '0':
-		s.i++
-		n.digits = 1
+		i++
+		digits = 1
 	case c >= '1' && c <= '9':
-		for ; s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9'; s.i++ {
-			n.mant = n.mant*10 + uint64(s.b[s.i]-'0')
-			n.digits++
+		start := i
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			mant = mant*10 + uint64(b[i]-'0')
 		}
+		digits = int16(i - start) // a message is at most 16 KiB: fits
 	default:
-		return n, "bad number"
+		s.i = i
+		return number{}, "bad number"
 	}
-	if s.i < len(s.b) && s.b[s.i] == '.' {
-		s.i++
-		start := s.i
-		for ; s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9'; s.i++ {
-			n.mant = n.mant*10 + uint64(s.b[s.i]-'0')
+	if i < len(b) && b[i] == '.' {
+		i++
+		start := i
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			mant = mant*10 + uint64(b[i]-'0')
 		}
-		if s.i == start {
-			return n, "bad number: no digits after '.'"
+		if i == start {
+			s.i = i
+			return number{}, "bad number: no digits after '.'"
 		}
-		n.frac = int16(s.i - start) // a message is at most 16 KiB: fits
-		n.digits += n.frac
+		frac = int16(i - start)
+		digits += frac
 	}
-	n.simple = true
-	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
-		n.simple = false
-		s.i++
-		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
-			s.i++
+	simple := true
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		simple = false
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
 		}
-		if s.digits() == 0 {
-			return n, "bad number: no digits in exponent"
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == start {
+			s.i = i
+			return number{}, "bad number: no digits in exponent"
 		}
 	}
-	return n, ""
-}
-
-func (s *scanner) digits() int {
-	start := s.i
-	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-		s.i++
-	}
-	return s.i - start
+	s.i = i
+	return number{mant: mant, digits: digits, frac: frac, neg: neg, simple: simple}, ""
 }
