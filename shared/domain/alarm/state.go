@@ -197,6 +197,9 @@ type Device struct {
 	ring     [RecentIDs]uint64
 	ringLen  int
 	ringNext int
+	// inRing counts the ring's digests by their top byte: a reading whose count is 0 is not a
+	// duplicate, without a scan of the ring (seen).
+	inRing [256]uint8
 	// statsOf are the entries of st.Stats looked up so far (stats).
 	statsOf [reading.MaxMetrics]*TempStats
 	// cat names the declared metrics (reading.Metric values past the built-ins) of the readings
@@ -236,6 +239,9 @@ func decodeDigest(s string) (uint64, bool) {
 
 // seen reports whether the identity of digest h is among the recent ones.
 func (d *Device) seen(h uint64) bool {
+	if d.inRing[h>>56] == 0 {
+		return false // most readings: none of the ring's 32 digests shares h's top byte
+	}
 	for i := 0; i < d.ringLen; i++ {
 		if d.ring[i] == h {
 			return true
@@ -347,11 +353,16 @@ func (sl *slot) inForce(r *rule.Row) bool { return sl.known || r.Kind == rule.Si
 
 // stats are the device's statistics of metric m (made when missing).
 func (d *Device) stats(m reading.Metric) *TempStats {
-	if m == reading.Temperature {
-		return &d.st.Temp
-	}
 	if s := d.statsOf[m]; s != nil {
-		return s
+		return s // inlined: a lookup a rule and a reading
+	}
+	return d.newStats(m)
+}
+
+func (d *Device) newStats(m reading.Metric) *TempStats {
+	if m == reading.Temperature {
+		d.statsOf[m] = &d.st.Temp
+		return &d.st.Temp
 	}
 	if d.st.Stats == nil {
 		d.st.Stats = map[string]*TempStats{}
@@ -409,9 +420,12 @@ func (d *Device) watches(m string) bool {
 
 func (d *Device) push(h uint64) {
 	if d.ringLen < RecentIDs {
-		d.ringLen++
+		d.ringLen++ // the ring fills from 0: the slot at ringNext is empty
+	} else {
+		d.inRing[d.ring[d.ringNext]>>56]--
 	}
 	d.ring[d.ringNext] = h
+	d.inRing[h>>56]++
 	d.ringNext = (d.ringNext + 1) % RecentIDs
 }
 

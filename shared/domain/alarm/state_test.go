@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -367,5 +368,32 @@ func TestRecentIdentitiesAreDigests(t *testing.T) {
 		if f.Sum64() != id.Digest() {
 			t.Errorf("digest of %v is not FNV-1a 64 of %q", id, id.String())
 		}
+	}
+}
+
+// TestSeenIsTheRingsDigests: seen answers what a scan of the ring answers, for digests that
+// share their top byte (the filter's bucket) or not, as the ring fills, wraps and evicts.
+func TestSeenIsTheRingsDigests(t *testing.T) {
+	var d Device
+	var pushed []uint64
+	digest := func(i int) uint64 { return uint64(i%3)<<56 | uint64(i)*0x9E3779B97F4A7C15>>8 } // three top bytes
+	for i := range 3 * RecentIDs {
+		h := digest(i)
+		d.push(h)
+		pushed = append(pushed, h)
+		recent := pushed[max(0, len(pushed)-RecentIDs):]
+		for j := range len(pushed) + 5 {
+			q := digest(j)
+			if got, want := d.seen(q), slices.Contains(recent, q); got != want {
+				t.Fatalf("after %d pushes: seen(%x) = %v; the ring says %v", i+1, q, got, want)
+			}
+		}
+	}
+	var total int
+	for _, n := range d.inRing {
+		total += int(n)
+	}
+	if total != RecentIDs {
+		t.Fatalf("the filter counts %d digests; the ring holds %d", total, RecentIDs)
 	}
 }

@@ -601,10 +601,11 @@ func (s *scanner) members(f *fields, top bool) string {
 		var repeated bool
 		var key []byte
 		var err string
-		if code, n := sh.match(j, s.b[s.i:]); n > 0 {
+		if k := sh.key(j); k != nil && k.starts(s.b[s.i:]) {
 			// The key the last object had at j, byte for byte: what str and target would find.
+			n := int(k.n)
 			s.i += n
-			target, repeated = f.byCode(code)
+			target, repeated = f.byCode(k.code)
 			if repeated {
 				key = s.b[s.i-n+1 : s.i-2]
 			}
@@ -840,15 +841,7 @@ func (s *scanner) value(into *field) string {
 		end = s.i - 1
 		start = end - len(raw)
 	case c == '-' || c >= '0' && c <= '9':
-		start := s.i
-		n, err := s.number()
-		if err != "" {
-			return err
-		}
-		if into != nil {
-			*into = field{kind: kindNumber, start: int32(start), end: int32(s.i), num: n}
-		}
-		return ""
+		return s.number(into)
 	case c == '{':
 		if err := s.skipComposite('{', '}'); err != "" {
 			return err
@@ -1064,11 +1057,12 @@ func hex4(b []byte) (rune, bool) {
 	return v, true
 }
 
-// number scans -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)? and gathers its digits (the cursor in a
-// local, as str's).
-func (s *scanner) number() (number, string) {
-	// The digits gather in locals, not in the result: a struct of five fields is kept in memory.
+// number scans -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)? into into (when not nil), gathering its
+// digits. The cursor and the digits are kept in locals, stored once at the end: through the
+// pointers, every digit's step would wait for the last one's store.
+func (s *scanner) number(into *field) string {
 	b, i := s.b, s.i
+	start := i
 	var mant uint64
 	var digits, frac int16
 	neg := b[i] == '-'
@@ -1077,51 +1071,65 @@ func (s *scanner) number() (number, string) {
 	}
 	if i >= len(b) {
 		s.i = i
-		return number{}, "bad number"
+		return "bad number"
 	}
 	switch c := b[i]; {
 	case c == '0':
 		i++
 		digits = 1
 	case c >= '1' && c <= '9':
-		start := i
-		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-			mant = mant*10 + uint64(b[i]-'0')
+		from := i
+		for i < len(b) {
+			d := b[i] - '0' // one load and one unsigned comparison a digit
+			if d > 9 {
+				break
+			}
+			mant = mant*10 + uint64(d)
+			i++
 		}
-		digits = int16(i - start) // a message is at most 16 KiB: fits
+		digits = int16(i - from) // a message is at most 16 KiB: fits
 	default:
 		s.i = i
-		return number{}, "bad number"
+		return "bad number"
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
-		start := i
-		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-			mant = mant*10 + uint64(b[i]-'0')
+		from := i
+		for i < len(b) {
+			d := b[i] - '0'
+			if d > 9 {
+				break
+			}
+			mant = mant*10 + uint64(d)
+			i++
 		}
-		if i == start {
+		if i == from {
 			s.i = i
-			return number{}, "bad number: no digits after '.'"
+			return "bad number: no digits after '.'"
 		}
-		frac = int16(i - start)
+		frac = int16(i - from)
 		digits += frac
 	}
 	simple := true
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+	if i < len(b) && b[i]|0x20 == 'e' { // e or E
 		simple = false
 		i++
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		from := i
+		for i < len(b) && b[i]-'0' <= 9 {
 			i++
 		}
-		if i == start {
+		if i == from {
 			s.i = i
-			return number{}, "bad number: no digits in exponent"
+			return "bad number: no digits in exponent"
 		}
 	}
 	s.i = i
-	return number{mant: mant, digits: digits, frac: frac, neg: neg, simple: simple}, ""
+	if into != nil {
+		*into = field{kind: kindNumber, start: int32(start), end: int32(i),
+			num: number{mant: mant, digits: digits, frac: frac, neg: neg, simple: simple}}
+	}
+	return ""
 }

@@ -13,8 +13,9 @@ func TestParseNumberMatchesStrconv(t *testing.T) {
 		"99999999999999999", "1.7976931348623157e308", "4.9e-324"} {
 		want, werr := strconv.ParseFloat(s, 64)
 		sc := scanner{b: []byte(s)}
-		n, _ := sc.number()
-		got, gerr := n.value([]byte(s))
+		var f field
+		sc.number(&f)
+		got, gerr := f.num.value([]byte(s))
 		if math.Float64bits(got) != math.Float64bits(want) || (gerr == nil) != (werr == nil) {
 			t.Errorf("value(%s) = %v, %v; strconv says %v, %v", s, got, gerr, want, werr)
 		}
@@ -30,12 +31,12 @@ func FuzzParseNumber(f *testing.F) {
 		if len(s) == 0 || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
 			return
 		}
-		n, serr := sc.number()
-		if serr != "" || sc.i != len(s) {
+		var f field
+		if serr := sc.number(&f); serr != "" || sc.i != len(s) {
 			return // not a JSON number: the scanner never hands it over
 		}
 		want, werr := strconv.ParseFloat(s, 64)
-		got, gerr := n.value([]byte(s))
+		got, gerr := f.num.value([]byte(s))
 		if math.Float64bits(got) != math.Float64bits(want) || (gerr == nil) != (werr == nil) {
 			t.Fatalf("value(%s) = %v, %v; strconv says %v, %v", s, got, gerr, want, werr)
 		}

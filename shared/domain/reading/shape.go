@@ -41,37 +41,34 @@ func (d *Decoder) readyShapes() *[2]shape {
 	return &d.shapes
 }
 
-// match is the code and length of the key kept at j when b starts with it; n is 0 when it
-// does not (or sh is nil).
-func (sh *shape) match(j int, b []byte) (code int8, n int) {
-	if sh == nil || j >= shapeKeys {
-		return 0, 0
+// key is the key kept at j (nil: none, or sh is nil).
+func (sh *shape) key(j int) *shapeKey {
+	if sh == nil || j >= shapeKeys || sh.keys[j].n == 0 {
+		return nil
 	}
-	k := &sh.keys[j]
-	if k.n == 0 {
-		return 0, 0
+	return &sh.keys[j]
+}
+
+// starts reports whether b starts with k: three words compared at once (inlined into the
+// scanner), or byte by byte near the end of a message.
+func (k *shapeKey) starts(b []byte) bool {
+	if len(b) < shapeWords*8 {
+		return k.startsShort(b)
 	}
-	if len(b) >= shapeWords*8 {
-		x := (binary.LittleEndian.Uint64(b)^k.w[0])&k.mask[0] |
-			(binary.LittleEndian.Uint64(b[8:])^k.w[1])&k.mask[1] |
-			(binary.LittleEndian.Uint64(b[16:])^k.w[2])&k.mask[2]
-		if x != 0 {
-			return 0, 0
-		}
-		return k.code, int(k.n)
-	}
-	// Near the end of the message: byte by byte.
+	return (binary.LittleEndian.Uint64(b)^k.w[0])&k.mask[0]|
+		(binary.LittleEndian.Uint64(b[8:])^k.w[1])&k.mask[1]|
+		(binary.LittleEndian.Uint64(b[16:])^k.w[2])&k.mask[2] == 0
+}
+
+func (k *shapeKey) startsShort(b []byte) bool {
 	if len(b) < int(k.n) {
-		return 0, 0
+		return false
 	}
 	var raw [shapeWords * 8]byte
 	for i := range shapeWords {
 		binary.LittleEndian.PutUint64(raw[i*8:], k.w[i])
 	}
-	if string(b[:k.n]) != string(raw[:k.n]) {
-		return 0, 0
-	}
-	return k.code, int(k.n)
+	return string(b[:k.n]) == string(raw[:k.n])
 }
 
 // keep keeps raw, the j-th key of an object scanned in full (from its opening quote to its
