@@ -15,13 +15,16 @@ func ParseTime(b []byte) (time.Time, bool) {
 	if len(b) < 20 {
 		return time.Time{}, false
 	}
-	year, ok1 := num(b[0:4])
-	month, ok2 := num(b[5:7])
-	day, ok3 := num(b[8:10])
-	hour, ok4 := num(b[11:13])
-	min, ok5 := num(b[14:16])
-	sec, ok6 := num(b[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
+	// YYYY-MM-DDTHH:MM:SS, two digits at a time (a call of num a field cost a third of a parse).
+	y1, ok1 := digits2(b[0], b[1])
+	y2, ok2 := digits2(b[2], b[3])
+	month, ok3 := digits2(b[5], b[6])
+	day, ok4 := digits2(b[8], b[9])
+	hour, ok5 := digits2(b[11], b[12])
+	min, ok6 := digits2(b[14], b[15])
+	sec, ok7 := digits2(b[17], b[18])
+	year := y1*100 + y2
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
 		return time.Time{}, false
 	}
 	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || min > 59 || sec > 59 {
@@ -91,6 +94,12 @@ func daysFromCivil(y, m, d int) int64 {
 	doy := (153*mp+2)/5 + d - 1
 	doe := yoe*365 + yoe/4 - yoe/100 + doy
 	return int64(era)*146097 + int64(doe) - 719468
+}
+
+// digits2 is the number two decimal digits spell, and whether they are digits.
+func digits2(a, b byte) (int, bool) {
+	x, y := a-'0', b-'0'
+	return int(x)*10 + int(y), x <= 9 && y <= 9
 }
 
 func num(b []byte) (int, bool) {
