@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -280,8 +281,27 @@ func NewDevice(st *DeviceState, configs []threshold.Config) *Device {
 // decoded with (nil: the built-ins only): a rule on a metric it does not declare never fires,
 // and its open episode resolves at the next reading as a deleted rule's does.
 func NewRules(st *DeviceState, id string, rules []rule.InForce, cat *reading.Catalog) *Device {
+	d := new(Device)
+	d.Reset(st, id, rules, cat)
+	return d
+}
+
+// Clear drops what d refers to (a state, rules, a catalog), keeping its room for a Reset.
+func (d *Device) Clear() {
+	clear(d.slots)
+	clear(d.orphans)
+	*d = Device{slots: d.slots[:0], users: d.users[:0], orphans: d.orphans[:0]}
+}
+
+// Reset makes d what NewRules(st, id, rules, cat) returns, reusing the room d has: a caller that
+// takes devices one after the other (the evaluator, device by device in a batch) allocates one.
+func (d *Device) Reset(st *DeviceState, id string, rules []rule.InForce, cat *reading.Catalog) {
 	n := len(rules)
-	d := &Device{st: st, deviceID: id, rules: rules, slots: make([]slot, n), cat: cat}
+	slots := slices.Grow(d.slots[:0], n)[:n]
+	clear(slots) // states, spares and keys of the last device's rules
+	clear(d.orphans)
+	users, orphans := d.users[:0], d.orphans[:0]
+	*d = Device{st: st, deviceID: id, rules: rules, slots: slots, users: users, orphans: orphans, cat: cat}
 	if st.Rules == nil {
 		st.Rules = map[string]*RuleState{}
 	}
@@ -332,7 +352,6 @@ func NewRules(st *DeviceState, id string, rules []rule.InForce, cat *reading.Cat
 			d.push(id.Digest())
 		}
 	}
-	return d
 }
 
 // userRules is one user's rules, rules[from:to], and the index of their silent rule (-1: none).
@@ -667,7 +686,11 @@ const (
 // zscore is x's distance from the mean in standard deviations, the deviation floored at floor
 // (a flat signal is not infinitely unusual).
 func (s *TempStats) zscore(x, floor float64) float64 {
-	return math.Abs(x-s.Mean) / math.Max(math.Sqrt(s.Var), floor)
+	sd := math.Sqrt(s.Var)
+	if !(sd > floor) {
+		sd = math.Max(sd, floor) // NaN and signed zeros as math.Max has them; a call it is not inlined
+	}
+	return math.Abs(x-s.Mean) / sd
 }
 
 // fold adds x to the mean and variance.

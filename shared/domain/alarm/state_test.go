@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -395,5 +396,44 @@ func TestSeenIsTheRingsDigests(t *testing.T) {
 	}
 	if total != RecentIDs {
 		t.Fatalf("the filter counts %d digests; the ring holds %d", total, RecentIDs)
+	}
+}
+
+// TestResetIsNewRules: a Device Reset after another device's readings (its rules, states,
+// statistics, recent identities) applies the next device's readings exactly as NewRules does:
+// the same alerts, outcomes and state.
+func TestResetIsNewRules(t *testing.T) {
+	before := []threshold.Config{high(23, 25, 0), {UserID: "bob", DeviceID: "room-1", TempZScore: threshold.Of(2), StuckSeconds: 60, LightNoOccupancy: threshold.Of(300)}}
+	after := []threshold.Config{high(22, 24, 60)}
+	after[0].UserID = "carol" // the first rule of both, of another user: another state key
+	var ins []in
+	for i := range 40 {
+		x := tmp(i*30, 20+float64(i%9))
+		x.msg = fmt.Sprintf("m-%d", i%35) // some repeats: duplicates
+		ins = append(ins, x)
+	}
+	apply := func(d *Device) ([]string, []Outcome) {
+		var got []string
+		var outs []Outcome
+		for _, x := range ins {
+			r := x.reading()
+			outs = append(outs, d.Apply(&r, func(a alert.Alert) { got = append(got, short(a)) }))
+		}
+		d.Finish()
+		return got, outs
+	}
+	var used DeviceState
+	reused := NewDevice(&used, before)
+	apply(reused)
+	reused.Clear()
+	var st1, st2 DeviceState
+	reused.Reset(&st1, "room-1", InForce(after), nil)
+	got, gotOuts := apply(reused)
+	want, wantOuts := apply(NewRules(&st2, "room-1", InForce(after), nil))
+	if !slices.Equal(got, want) || !slices.Equal(gotOuts, wantOuts) || !reflect.DeepEqual(st1, st2) {
+		t.Fatalf("after Reset: %v %v %+v\nNewRules: %v %v %+v", got, gotOuts, st1, want, wantOuts, st2)
+	}
+	if len(want) == 0 {
+		t.Fatal("the scenario raises nothing: it tells nothing")
 	}
 }

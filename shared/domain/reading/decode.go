@@ -45,8 +45,14 @@ type Decoder struct {
 	shapes [2]shape // the keys of the last message and the last element scanned (shape.go)
 }
 
+// Lend gives the decoder room to keep readings' declared values in before it allocates any: a
+// caller that decodes batches and drops their readings after each (the evaluator) lends the same
+// room to each batch's decoder. The readings decoded refer to it: the caller must not lend it
+// again, or change it, while it uses them.
+func (d *Decoder) Lend(room []float64) { d.arena = room[:0] }
+
 // keep returns n float64s for a reading's declared values: slices of a chunk that is never
-// reused, so a reading stays valid however long it is kept.
+// reused (but a lent one, see Lend), so a reading stays valid however long it is kept.
 func (d *Decoder) keep(n int) []float64 {
 	if cap(d.arena)-len(d.arena) < n {
 		d.arena = make([]float64, 0, max(1024, n))

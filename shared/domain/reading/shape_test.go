@@ -101,3 +101,34 @@ func FuzzShape(f *testing.F) {
 		}
 	})
 }
+
+// TestLentRoomKeepsDeclaredValues: with room lent, declared values are kept in it (no
+// allocation a message) and read back as without it.
+func TestLentRoomKeepsDeclaredValues(t *testing.T) {
+	cat := batchCatalog(t)
+	msg := []byte(`{"device_id":"a","event_time":"2015-02-02T14:19:00Z","pm25":3.5,"power_w":1520,"co2":600}`)
+	room := make([]float64, 0, 3*200)
+	d := Decoder{Catalog: cat, Alias: true}
+	d.Lend(room)
+	dst := make([]Reading, 0, 200)
+	allocs := testing.AllocsPerRun(100, func() {
+		var err error
+		if dst, _, err = d.DecodeMessage(msg, Options{}, dst[:0]); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations a message with room lent", allocs)
+	}
+	want, _, _ := (&Decoder{Catalog: cat}).DecodeMessage(msg, Options{}, nil)
+	if !reflect.DeepEqual(dst, want) {
+		t.Fatalf("with room lent %+v; without %+v", dst, want)
+	}
+	inRoom := false // the last run's values, past the earlier runs'
+	for i := range cap(room) {
+		inRoom = inRoom || &room[:cap(room)][i] == &dst[0].more[0]
+	}
+	if !inRoom {
+		t.Fatal("the declared values are not in the room lent")
+	}
+}

@@ -596,9 +596,10 @@ func sortInForce(rules []InForce) {
 		}
 		return len(users) - 1
 	}
-	keys := make([]key, len(rules))
+	var room [32]key // a device's tens of rules sorted without an allocation
+	keys := room[:0]
 	for i := range rules {
-		keys[i] = key{rank(rules[i].UserID), rules[i].Kind, rules[i].Metric, i}
+		keys = append(keys, key{rank(rules[i].UserID), rules[i].Kind, rules[i].Metric, i})
 	}
 	slices.SortFunc(keys, func(a, b key) int { // i last: stable
 		return cmp.Or(cmp.Compare(a.user, b.user), cmp.Compare(a.kind, b.kind), strings.Compare(a.metric, b.metric), cmp.Compare(a.i, b.i))

@@ -427,6 +427,8 @@ type batch struct {
 	next     []int32 // next[i]: the same device's next reading after readings[i], or -1
 	msg      []int32 // msg[i]: the index of readings[i]'s message in the batch
 	notices  []Notice
+	dev      alarm.Device // the device being evaluated (Reset for each)
+	declared []float64    // lent to the decoder: the readings' declared values
 }
 
 var batches = sync.Pool{New: func() any { return new(batch) }}
@@ -435,6 +437,7 @@ func (b *batch) reset() {
 	clear(b.readings)
 	clear(b.notices)
 	b.readings, b.next, b.msg, b.notices = b.readings[:0], b.next[:0], b.msg[:0], b.notices[:0]
+	b.dev.Clear()
 }
 
 // Evaluate processes one batch. It returns an error only when the context is done; every other
@@ -462,6 +465,13 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 		// took the pool's).
 		b.readings = make([]reading.Reading, 0, len(msgs))
 		b.next, b.msg = make([]int32, 0, len(msgs)), make([]int32, 0, len(msgs))
+	}
+	if n := cat.Len() * len(msgs); n > 0 {
+		// The declared values of a reading a message, in room kept from batch to batch.
+		if cap(b.declared) < n {
+			b.declared = make([]float64, 0, n)
+		}
+		dec.Lend(b.declared)
 	}
 	groups := map[string]*group{}
 	var order []*group
@@ -574,7 +584,8 @@ func (s *Service) Evaluate(ctx context.Context, msgs []Message) (Outcome, error)
 			continue
 		}
 		rules := g.rules
-		d := alarm.NewRules(&g.dev.State.Alarm, g.id, rules, cat)
+		d := &b.dev
+		d.Reset(&g.dev.State.Alarm, g.id, rules, cat)
 		g.from = len(b.notices)
 		emit := func(a alert.Alert) { b.notices = append(b.notices, Notice{Alert: a, Device: g.dev.Info, Catalog: cat}) }
 		silence := d.WatchesSilence()
@@ -713,17 +724,16 @@ func (s *Service) load(ctx context.Context, order []*group, st *Stats) {
 	st.DevicesCached = len(cachedIDs)
 	st.DevicesLoaded = len(order) - len(cachedIDs)
 
-	var loads errgroup.Group // errors stay per device, in g.err
-	loads.SetLimit(s.cfg.LoadConcurrency)
+	loads := newWorkers(s.cfg.LoadConcurrency) // errors stay per device, in g.err
 	for _, g := range order {
 		if g.cached {
 			continue
 		}
-		loads.Go(func() error {
+		loads.Go(func() {
 			d, err := s.store.LoadDevice(ctx, g.id)
 			if err != nil {
 				g.err = fmt.Errorf("loading device %s: %w", g.id, err)
-				return nil
+				return
 			}
 			g.dev = d
 			if g.dev.Info.ID == "" {
@@ -737,7 +747,6 @@ func (s *Service) load(ctx context.Context, order []*group, st *Stats) {
 			s.mu.Lock()
 			s.cache[g.id] = cached{rules: g.rules, info: g.dev.Info, at: at}
 			s.mu.Unlock()
-			return nil
 		})
 	}
 	if len(cachedIDs) > 0 {
@@ -750,7 +759,7 @@ func (s *Service) load(ctx context.Context, order []*group, st *Stats) {
 			g.dev.State = states[g.id]
 		}
 	}
-	_ = loads.Wait() // every Go func returns nil: errors are per device
+	loads.Wait()
 }
 
 // save writes the state of every changed device that has no error: in one call to a
@@ -792,19 +801,17 @@ func (s *Service) save(ctx context.Context, order []*group, st *Stats) {
 		}
 		return
 	}
-	var saves errgroup.Group // errors stay per device, in g.err
-	saves.SetLimit(s.cfg.LoadConcurrency)
+	saves := newWorkers(s.cfg.LoadConcurrency) // errors stay per device, in g.err
 	for _, g := range order {
 		if g.err != nil || !g.changed {
 			continue
 		}
-		saves.Go(func() error {
+		saves.Go(func() {
 			v, err := s.store.SaveState(ctx, g.id, g.dev.State)
 			saved(g, v, err)
-			return nil
 		})
 	}
-	_ = saves.Wait() // every Go func returns nil: errors are per device
+	saves.Wait()
 }
 
 // allIDs are the ids of every message of a batch.
@@ -823,3 +830,29 @@ func retriedVerdicts(asked bool, n int) []Verdict {
 	}
 	return make([]Verdict, n)
 }
+
+// workers runs functions up to a limit at once, each on a goroutine; with a limit of 1 on the
+// caller's own, one after the other (a goroutine each would add its start and its stack's
+// growth, a few percent of a batch, and nothing run beside it).
+type workers struct {
+	g      errgroup.Group
+	inline bool
+}
+
+func newWorkers(limit int) *workers {
+	w := &workers{inline: limit <= 1}
+	w.g.SetLimit(limit)
+	return w
+}
+
+// Go runs f: now, or on a goroutine once fewer than the limit run.
+func (w *workers) Go(f func()) {
+	if w.inline {
+		f()
+		return
+	}
+	w.g.Go(func() error { f(); return nil })
+}
+
+// Wait waits until every f has returned.
+func (w *workers) Wait() { _ = w.g.Wait() } // every func returns nil: callers keep their errors

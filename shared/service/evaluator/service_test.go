@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
+	"github.com/iotwatch/iotwatch/shared/testsupport/evaltest"
 	"github.com/iotwatch/iotwatch/shared/testsupport/memstore"
 )
 
@@ -295,4 +297,54 @@ func TestNoticesNameTheirEpisode(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s %s", n.Alert.Kind, time.UnixMilli(n.EpisodeStartMs).UTC().Format("15:04")))
 	}
 	assert.Equal(t, []string{"OPEN 08:00", "ESCALATE 08:00", "RESOLVE 08:00", "OPEN 08:03", "ESCALATE 08:03", "RESOLVE 08:03"}, got)
+}
+
+// failingLoads is a store whose LoadDevice and SaveState fail for the devices in fail.
+type failingLoads struct {
+	*memstore.Store
+	load, save map[string]bool
+}
+
+func (s failingLoads) LoadDevice(ctx context.Context, id string) (evaluator.Device, error) {
+	if s.load[id] {
+		return evaluator.Device{}, errors.New("injected load failure")
+	}
+	return s.Store.LoadDevice(ctx, id)
+}
+
+func (s failingLoads) SaveState(ctx context.Context, id string, st evaluator.State) (int64, error) {
+	if s.save[id] {
+		return 0, errors.New("injected save failure")
+	}
+	return s.Store.SaveState(ctx, id, st)
+}
+
+// TestOneLoadAtATimeIsTheSame: with LoadConcurrency 1 the loads and saves run one after the
+// other on the caller's goroutine; a batch gives the same outcome as with 16 at once, a failed
+// load or save retrying its device alone.
+func TestOneLoadAtATimeIsTheSame(t *testing.T) {
+	msgs, _ := evaltest.Stream(20, 30, t0)
+	outcome := func(concurrency int) (evaluator.Outcome, []string) {
+		store := failingLoads{memstore.New(evaltest.Configs(20), nil), map[string]bool{"dev-003": true}, map[string]bool{"dev-011": true}}
+		pub := &keepingPublisher{}
+		svc := evaluator.New(store, pub, failingQuarantine{}, evaluator.Config{LoadConcurrency: concurrency}, nil, nil)
+		out, err := svc.Evaluate(context.Background(), msgs)
+		require.NoError(t, err)
+		var ids []string
+		for _, a := range pub.alerts {
+			ids = append(ids, a.AlertID)
+		}
+		slices.Sort(ids)
+		out.Stats.Duration = 0
+		return out, ids
+	}
+	one, oneIDs := outcome(1)
+	many, manyIDs := outcome(16)
+	assert.Len(t, one.Retry, 2, "the device whose load failed and the one whose save failed")
+	assert.Equal(t, 2, one.Stats.FailedDevices)
+	assert.NotEmpty(t, oneIDs)
+	slices.Sort(one.Retry)
+	slices.Sort(many.Retry)
+	assert.Equal(t, many, one)
+	assert.Equal(t, manyIDs, oneIDs)
 }
