@@ -121,16 +121,18 @@ func (s DeviceState) Clone() DeviceState {
 	}
 	if s.Rules != nil {
 		out.Rules = make(map[string]*RuleState, len(s.Rules))
+		copies := make([]RuleState, 0, len(s.Rules)) // one allocation, not one a rule
 		for k, rs := range s.Rules {
-			c := *rs
-			out.Rules[k] = &c
+			copies = append(copies, *rs)
+			out.Rules[k] = &copies[len(copies)-1]
 		}
 	}
 	if s.Stats != nil {
 		out.Stats = make(map[string]*TempStats, len(s.Stats))
+		copies := make([]TempStats, 0, len(s.Stats))
 		for k, st := range s.Stats {
-			c := *st
-			out.Stats[k] = &c
+			copies = append(copies, *st)
+			out.Stats[k] = &copies[len(copies)-1]
 		}
 	}
 	return out
