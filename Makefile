@@ -105,6 +105,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTime$$' -fuzztime $(FUZZTIME) ./shared/domain/reading
 	$(GO) test -run '^$$' -fuzz '^FuzzParseNumber$$' -fuzztime $(FUZZTIME) ./shared/domain/reading
 	$(GO) test -run '^$$' -fuzz '^FuzzPartitionHour$$' -fuzztime $(FUZZTIME) ./shared/domain/reading
+	$(GO) test -run '^$$' -fuzz '^FuzzBatch$$' -fuzztime $(FUZZTIME) ./shared/domain/reading
+	$(GO) test -run '^$$' -fuzz '^FuzzShape$$' -fuzztime $(FUZZTIME) ./shared/domain/reading
 
 ## run: the whole pipeline on this machine, on the bundled data: `iotwatch run` on a temporary lake,
 ## two weeks of the occupancy recordings replayed as 3 devices through MQTT, then a summary
