@@ -28,6 +28,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/channel"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/service/notify"
 )
 
@@ -145,18 +146,48 @@ func (h *Handler) Handle(ctx context.Context, ev events.SNSEvent) (Result, error
 	return res, nil
 }
 
-// Message reads an SNS record's alert: the message body is the alert's JSON (the topic's
-// default body), the episode's start its attribute EpisodeStartAttr when present.
+// Message reads an SNS record's alert: the body is the topic's message for Lambda
+// (snsalerts.ForLambda: the alert with its device's name and location, its links, its reader's
+// units and time zone, a digest's alerts), or the alert's JSON alone (the default body, as
+// messages published before ForLambda existed carry); the episode's start is its attribute
+// EpisodeStartAttr when the body does not say it.
 func Message(e *events.SNSEntity) (notify.Message, error) {
+	var env struct {
+		snsalerts.ForLambda
+		Alert json.RawMessage `json:"alert"` // present: the ForLambda form
+	}
+	if err := json.Unmarshal([]byte(e.Message), &env); err != nil {
+		return notify.Message{}, fmt.Errorf("reading the alert of message %s: %w", e.MessageID, err)
+	}
 	var a alert.Alert
-	if err := json.Unmarshal([]byte(e.Message), &a); err != nil {
+	body := []byte(e.Message)
+	if len(env.Alert) > 0 {
+		body = env.Alert
+	}
+	if err := json.Unmarshal(body, &a); err != nil {
 		return notify.Message{}, fmt.Errorf("reading the alert of message %s: %w", e.MessageID, err)
 	}
 	if a.UserID == "" || a.Kind == "" {
 		return notify.Message{}, fmt.Errorf("message %s is not an alert (no user_id or kind)", e.MessageID)
 	}
 	m := notify.Message{Alert: a, Device: device.Device{ID: a.DeviceID}}
-	if attr, ok := e.MessageAttributes[EpisodeStartAttr].(map[string]any); ok {
+	if len(env.Alert) > 0 {
+		f := &env.ForLambda
+		m.Device.Name, m.Device.Location = f.DeviceName, f.Location
+		m.EpisodeStartMs, m.AckLink, m.SnoozeLink, m.Held = f.EpisodeStartMs, f.AckLink, f.SnoozeLink, f.Held
+		m.Reader.Units = f.Units
+		if f.TimeZone != "" {
+			// The evaluator read the name from the users' table, where it was checked; a zone this
+			// function's time zone database lacks still leaves the alert readable, in UTC.
+			if zone, err := time.LoadLocation(f.TimeZone); err == nil {
+				m.Reader.Zone = zone
+			}
+		}
+		if f.MetricUnits != nil {
+			m.Reader.Catalog = declaredUnits(f.MetricUnits)
+		}
+	}
+	if attr, ok := e.MessageAttributes[EpisodeStartAttr].(map[string]any); ok && m.EpisodeStartMs == 0 {
 		if v, ok := attr["Value"].(string); ok {
 			ms, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
@@ -166,6 +197,17 @@ func Message(e *events.SNSEntity) (notify.Message, error) {
 		}
 	}
 	return m, nil
+}
+
+// declaredUnits are the units of the declared metrics a message names (ForLambda.MetricUnits);
+// the built-ins' are their own.
+type declaredUnits map[string]string
+
+func (u declaredUnits) Unit(metric string) string {
+	if reading.Builtin(metric) {
+		return (*reading.Catalog)(nil).Unit(metric)
+	}
+	return u[metric]
 }
 
 // writeMetrics writes the counters' increase since the last write (WriteMetrics).

@@ -22,8 +22,13 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/aws/dynamostore"
 	"github.com/iotwatch/iotwatch/shared/aws/notifylambda"
+	"github.com/iotwatch/iotwatch/shared/aws/snsalerts"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/channel"
+	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
+	"github.com/iotwatch/iotwatch/shared/domain/user"
+	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/service/notify"
 	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
 	"github.com/iotwatch/iotwatch/shared/testsupport/sealtest"
@@ -181,4 +186,71 @@ func TestMessage(t *testing.T) {
 			assert.Equal(t, tc.start, m.EpisodeStartMs)
 		})
 	}
+}
+
+// lambdaBody is what the notify function's subscription gets of a notice the evaluator
+// publishes: the "lambda" entry of its message structure.
+func lambdaBody(t *testing.T, n *evaluator.Notice) string {
+	t.Helper()
+	msg, err := snsalerts.Message(n)
+	require.NoError(t, err)
+	var parts map[string]string
+	require.NoError(t, json.Unmarshal([]byte(msg), &parts))
+	require.NotEmpty(t, parts["lambda"])
+	return parts["lambda"]
+}
+
+// TestTheNotifyFunctionReadsWhatTheEvaluatorKnows: published by the evaluate function and read
+// by the notify function, an alert keeps its device's name and location, its one-click links,
+// its episode's start and its reader's units and time zone (a declared metric's unit too), and
+// a digest its alerts: Slack, Teams, webhooks and PagerDuty read what the e-mail reads. A
+// message of the default form alone (the alert JSON) is still read.
+func TestTheNotifyFunctionReadsWhatTheEvaluatorKnows(t *testing.T) {
+	chicago, err := time.LoadLocation("America/Chicago")
+	require.NoError(t, err)
+	cat, err := reading.NewCatalog([]reading.Declared{{Name: "supply_temp", Unit: "°C", Min: -50, Max: 150}, {Name: "pm25", Unit: "µg/m³", Min: 0, Max: 1000}})
+	require.NoError(t, err)
+	at := time.Date(2026, 3, 2, 14, 5, 0, 0, time.UTC)
+	a := alert.Alert{Kind: alert.Open, AlertTime: at, UserID: "alice", DeviceID: "room-1", Rule: alert.TemperatureHigh, Severity: alert.Warning,
+		Metric: "temperature", ObservedValue: alert.Num(25), ThresholdValue: alert.Num(24), WindowStartMs: at.Add(-time.Minute).UnixMilli(), WindowEndMs: at.UnixMilli()}
+	a.AlertID = alert.ID(&a)
+	pm := a
+	pm.Rule, pm.Metric, pm.ObservedValue, pm.ThresholdValue = "pm25_high", "pm25", alert.Num(41), alert.Num(35)
+	pm.AlertID = alert.ID(&pm)
+	alice := &user.User{ID: "alice", Zone: chicago, ZoneName: "America/Chicago", Units: alert.ImperialUnits}
+	n := evaluator.Notice{Alert: a, Device: device.Device{ID: "room-1", Name: "Boardroom", Location: "hq/floor-2"}, EpisodeStartMs: 1772445600000,
+		AckLink: "https://links.example/a/ACK", SnoozeLink: "https://links.example/s/SNOOZE", Catalog: cat, User: alice}
+
+	m, err := notifylambda.Message(&events.SNSEntity{MessageID: "m1", Message: lambdaBody(t, &n)})
+	require.NoError(t, err)
+	assert.Equal(t, a, m.Alert)
+	assert.Equal(t, n.Device, m.Device)
+	assert.Equal(t, n.EpisodeStartMs, m.EpisodeStartMs)
+	assert.Equal(t, [2]string{n.AckLink, n.SnoozeLink}, [2]string{m.AckLink, m.SnoozeLink})
+	text := notify.DefaultText(&m)
+	assert.Contains(t, text.Title, "Boardroom")
+	assert.Contains(t, text.Body, "77°F > 75.2°F", "her units")
+	assert.Contains(t, text.Body, "08:05:00 CST (America/Chicago)", "her time zone")
+	assert.Contains(t, text.Body, "hq/floor-2")
+
+	n.Alert = pm
+	m, err = notifylambda.Message(&events.SNSEntity{MessageID: "m2", Message: lambdaBody(t, &n)})
+	require.NoError(t, err)
+	assert.Contains(t, notify.DefaultText(&m).Body, "41 µg/m³ > 35 µg/m³", "a declared metric's unit")
+
+	digest := alert.NewDigest("alice", at.Add(time.Hour), []alert.Alert{a, pm})
+	n = evaluator.Notice{Alert: digest, Held: []alert.Alert{a, pm}, Catalog: cat, User: alice}
+	m, err = notifylambda.Message(&events.SNSEntity{MessageID: "m3", Message: lambdaBody(t, &n)})
+	require.NoError(t, err)
+	assert.Equal(t, n.Held, m.Held)
+	body := notify.DefaultText(&m).Body
+	assert.Contains(t, body, "2 alerts were held")
+	assert.Contains(t, body, "41 µg/m³")
+
+	plain, err := json.Marshal(a)
+	require.NoError(t, err)
+	m, err = notifylambda.Message(&events.SNSEntity{MessageID: "m4", Message: string(plain)})
+	require.NoError(t, err)
+	assert.Equal(t, a, m.Alert)
+	assert.Equal(t, device.Device{ID: "room-1"}, m.Device, "the default form: the id alone")
 }

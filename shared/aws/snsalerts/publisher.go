@@ -1,6 +1,7 @@
 // Package snsalerts publishes alerts to the alerts SNS topic with PublishBatch, ten a call. Each
 // message carries the alert JSON as its default body, a readable email body and subject, an SMS
-// text of at most 140 characters, and the message attributes user_id, device_id, rule, severity
+// text of at most 140 characters, for Lambda subscribers (the notify function) the alert with what
+// its texts need (ForLambda), and the message attributes user_id, device_id, rule, severity
 // and kind, on which each user's subscription filters, and suppressed and episode_start_ms, which
 // the notify function's subscription and its PagerDuty events use.
 package snsalerts
@@ -19,6 +20,7 @@ import (
 
 	"github.com/iotwatch/iotwatch/shared/aws/awsclient"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
+	"github.com/iotwatch/iotwatch/shared/domain/reading"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 )
 
@@ -52,19 +54,71 @@ func New(client Client, topicARN string) *Publisher {
 	return &Publisher{client: client, topicARN: topicARN, Retry: awsclient.Retry{Attempts: 3, Backoff: 50 * time.Millisecond}, Concurrency: 4}
 }
 
-// Message renders the JSON message structure of a notice: default (the alert JSON), email, sms.
+// Message renders the JSON message structure of a notice: default (the alert JSON), email, sms,
+// and lambda (ForLambda: what the notify function needs to write the alert's texts).
 func Message(n *evaluator.Notice) (string, error) {
 	body, err := json.Marshal(n.Alert)
 	if err != nil {
 		return "", fmt.Errorf("encoding alert %s: %w", n.Alert.AlertID, err)
+	}
+	forLambda, err := json.Marshal(lambdaMessage(n))
+	if err != nil {
+		return "", fmt.Errorf("encoding alert %s for the notify function: %w", n.Alert.AlertID, err)
 	}
 	_, email, sms := texts(n)
 	msg, err := json.Marshal(map[string]string{
 		"default": string(body),
 		"email":   email,
 		"sms":     sms,
+		"lambda":  string(forLambda),
 	})
 	return string(msg), err
+}
+
+// ForLambda is the message the topic's Lambda subscribers get (the "lambda" entry of the message
+// structure: the notify function): the alert, and what its texts need that the alert's JSON does
+// not carry, so that Slack, Teams, a webhook's receiver and PagerDuty read what the e-mail and
+// the SMS read (the device's name and location, the one-click links, the reader's units and
+// time zone, a digest's alerts). Every other subscriber gets the alert's JSON (default).
+type ForLambda struct {
+	Alert          alert.Alert `json:"alert"`
+	DeviceName     string      `json:"device_name,omitempty"`
+	Location       string      `json:"location,omitempty"`
+	EpisodeStartMs int64       `json:"episode_start_ms,omitempty"`
+	AckLink        string      `json:"ack_link,omitempty"`
+	SnoozeLink     string      `json:"snooze_link,omitempty"`
+	// Held are a digest's alerts (at most evaluator.MaxDigestAlerts: the message stays far under
+	// SNS's 256 KB).
+	Held     []alert.Alert    `json:"held,omitempty"`
+	Units    alert.UnitSystem `json:"units,omitempty"`     // the reader's ("": metric)
+	TimeZone string           `json:"time_zone,omitempty"` // the reader's, an IANA name ("": UTC)
+	// MetricUnits are the units of the declared metrics the alert (and a digest's alerts) name,
+	// from the catalog the evaluator judged them with.
+	MetricUnits map[string]string `json:"metric_units,omitempty"`
+}
+
+func lambdaMessage(n *evaluator.Notice) ForLambda {
+	m := ForLambda{Alert: n.Alert, DeviceName: n.Device.Name, Location: n.Device.Location, EpisodeStartMs: n.EpisodeStartMs,
+		AckLink: n.AckLink, SnoozeLink: n.SnoozeLink, Held: n.Held}
+	if n.User != nil {
+		m.Units = n.User.Units
+		if n.User.Zone != nil && n.User.Zone != time.UTC {
+			m.TimeZone = n.User.Zone.String()
+		}
+	}
+	if n.Catalog != nil {
+		for _, a := range append([]alert.Alert{n.Alert}, n.Held...) {
+			if name := a.Metric; name != "" && !reading.Builtin(name) {
+				if u := n.Catalog.Unit(name); u != "" {
+					if m.MetricUnits == nil {
+						m.MetricUnits = map[string]string{}
+					}
+					m.MetricUnits[name] = u
+				}
+			}
+		}
+	}
+	return m
 }
 
 // texts are a notice's subject, email body and SMS, in its user's units and time zone: an

@@ -21,6 +21,7 @@ import (
 	"github.com/iotwatch/iotwatch/shared/aws/snsalerts"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
+	"github.com/iotwatch/iotwatch/shared/domain/threshold"
 	"github.com/iotwatch/iotwatch/shared/domain/user"
 	"github.com/iotwatch/iotwatch/shared/service/evaluator"
 	"github.com/iotwatch/iotwatch/shared/testsupport/awstest"
@@ -350,4 +351,23 @@ func TestEpisodeStartIsAnAttribute(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[string]string{"ESCALATE": "Number 1422885600000", "OPEN": "-"}, got)
+}
+
+// TestTheLargestDigestFitsAMessage: a digest of evaluator.MaxDigestAlerts alerts whose names are
+// as long as they may be (user and device ids of 128 characters, a declared metric's name of
+// 32), listed in its e-mail and, for the notify function, in full, stays under SNS's 256 KB.
+func TestTheLargestDigestFitsAMessage(t *testing.T) {
+	userID, deviceID, metric := strings.Repeat("u", threshold.MaxUserIDLen), strings.Repeat("d", 128), strings.Repeat("m", 32)
+	var held []alert.Alert
+	for i := range evaluator.MaxDigestAlerts {
+		n := notice(i%60, userID, alert.Violation)
+		n.Alert.DeviceID, n.Alert.Rule, n.Alert.Metric = deviceID, alert.Rule(metric+"_anomaly"), metric
+		n.Alert.AlertID = alert.ID(&n.Alert)
+		held = append(held, n.Alert)
+	}
+	d := evaluator.Notice{Alert: alert.NewDigest(userID, held[len(held)-1].AlertTime, held), Held: held}
+	msg, err := snsalerts.Message(&d)
+	require.NoError(t, err)
+	assert.Less(t, len(msg), 256*1024, "SNS refuses a message over 256 KB")
+	t.Logf("%d alerts: %d bytes", len(held), len(msg))
 }
