@@ -290,18 +290,23 @@ func NewRules(st *DeviceState, id string, rules []rule.InForce, cat *reading.Cat
 
 // Clear drops what d refers to (a state, rules, a catalog), keeping its room for a Reset.
 func (d *Device) Clear() {
-	clear(d.slots)
-	clear(d.orphans)
+	d.forget()
 	*d = Device{slots: d.slots[:0], users: d.users[:0], orphans: d.orphans[:0]}
+}
+
+// forget zeroes the slots and orphans of every device d held, to their capacity: a device of
+// fewer rules than the one before would leave the rest pointing at its states.
+func (d *Device) forget() {
+	clear(d.slots[:cap(d.slots)])
+	clear(d.orphans[:cap(d.orphans)])
 }
 
 // Reset makes d what NewRules(st, id, rules, cat) returns, reusing the room d has: a caller that
 // takes devices one after the other (the evaluator, device by device in a batch) allocates one.
 func (d *Device) Reset(st *DeviceState, id string, rules []rule.InForce, cat *reading.Catalog) {
 	n := len(rules)
+	d.forget() // states, spares and keys of the last devices' rules
 	slots := slices.Grow(d.slots[:0], n)[:n]
-	clear(slots) // states, spares and keys of the last device's rules
-	clear(d.orphans)
 	users, orphans := d.users[:0], d.orphans[:0]
 	*d = Device{st: st, deviceID: id, rules: rules, slots: slots, users: users, orphans: orphans, cat: cat}
 	if st.Rules == nil {

@@ -437,3 +437,32 @@ func TestResetIsNewRules(t *testing.T) {
 		t.Fatal("the scenario raises nothing: it tells nothing")
 	}
 }
+
+// TestClearKeepsNothingOfTheLastDevices: Reset from a device of many rules to one of few, then
+// Clear (as the evaluator's pooled batch does), leaves no slot pointing at a state or name of the
+// first (which the pool would keep alive). Found by review.
+func TestClearKeepsNothingOfTheLastDevices(t *testing.T) {
+	many := []threshold.Config{
+		{UserID: "alice", DeviceID: "room-1", TempWarning: threshold.Of(20), TempViolation: threshold.Of(22), TempZScore: threshold.Of(2), StuckSeconds: 60, LightNoOccupancy: threshold.Of(300)},
+		{UserID: "bob", DeviceID: "room-1", TempWarning: threshold.Of(20), TempLowWarning: threshold.Of(30)},
+	}
+	var st1, st2 DeviceState
+	var d Device
+	d.Reset(&st1, "room-1", InForce(many), nil)
+	for i := range 5 {
+		r := tmp(i*30, 25).reading()
+		d.Apply(&r, func(alert.Alert) {})
+	}
+	d.Finish()
+	d.Reset(&st2, "room-2", InForce([]threshold.Config{high(23, 25, 0)}), nil)
+	d.Clear()
+	left := 0
+	for _, sl := range d.slots[:cap(d.slots)] {
+		if sl.state != nil || sl.spare != nil || sl.k != "" || sl.name != "" {
+			left++
+		}
+	}
+	if left > 0 {
+		t.Errorf("%d slots past the length still hold the first device's rule states or names", left)
+	}
+}

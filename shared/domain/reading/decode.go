@@ -22,9 +22,10 @@ type Options struct {
 	Arrival time.Time
 }
 
-// Decoder decodes readings. It keeps no per-message state, only a small cache of device ids so
-// that a batch of readings from the same devices does not allocate a string per reading. A Decoder
-// is not safe for concurrent use; the zero value is ready.
+// Decoder decodes readings. What it keeps from message to message only makes the next one
+// cheaper, never different: a small cache of device ids (a batch of readings from the same
+// devices does not allocate a string per reading) and the keys of the last message (shape.go). A
+// Decoder is not safe for concurrent use; the zero value is ready.
 type Decoder struct {
 	devices map[string]string
 	// Alias lets a Reading's MsgID and DeviceID refer to the message bytes instead of copies: the

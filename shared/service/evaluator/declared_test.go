@@ -2,9 +2,11 @@ package evaluator_test
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,4 +179,83 @@ func TestBatchedMessagesAreTheirReadings(t *testing.T) {
 	assert.Equal(t, 0, *quarantined[0].Element)
 	assert.Equal(t, string(reading.OutOfRange), quarantined[0].Reason)
 	assert.Equal(t, b.Data, quarantined[0].DataBase64, "the message's bytes, whole")
+}
+
+// lockedPublisher keeps the alerts published, from any goroutine.
+type lockedPublisher struct {
+	mu sync.Mutex
+	a  []alert.Alert
+}
+
+func (p *lockedPublisher) Publish(_ context.Context, ns []evaluator.Notice) []error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, n := range ns {
+		p.a = append(p.a, n.Alert)
+	}
+	return make([]error, len(ns))
+}
+
+// TestServicesAtOnceRaiseWhatEachRaisesAlone: services evaluating at once share the pooled
+// batches (their readings, the one alarm.Device reset from device to device, the room lent for
+// declared values); each raises, batch after batch, exactly what it raises alone, with or
+// without a catalog, one load at a time or four. (Written by a review of the change.)
+func TestServicesAtOnceRaiseWhatEachRaisesAlone(t *testing.T) {
+	msgs, _ := benchBatch()
+	msgs = copyMetric(copyMetric(msgs, "temperature", "pm25"), "light", "power_w")
+	cat, err := reading.NewCatalog([]reading.Declared{{Name: "pm25", Unit: "µg/m³", Min: 0, Max: 1000, Floor: 1}, {Name: "power_w", Unit: "W", Min: 0, Max: 100000, Floor: 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs = msgs[:3000]
+	rows := everyMetricRows()
+	for _, r := range slices.Clone(rows) {
+		switch r.Metric {
+		case "temperature":
+			r.Metric = "pm25"
+		case "light":
+			r.Metric = "power_w"
+		default:
+			continue
+		}
+		rows = append(rows, r)
+	}
+	run := func(conc int, catalog *reading.Catalog) []string {
+		store := memstore.New(nil, nil)
+		store.SetRules(nil, rows)
+		store.SetCatalog(catalog)
+		pub := &lockedPublisher{}
+		svc := evaluator.New(store, pub, memQuarantine{}, evaluator.Config{LoadConcurrency: conc}, nil, nil)
+		for i := 0; i < len(msgs); i += 250 { // batches of 250 records
+			out, err := svc.Evaluate(context.Background(), msgs[i:min(i+250, len(msgs))])
+			if err != nil || len(out.Retry) != 0 {
+				t.Errorf("batch %d: %v %v", i, err, out.Retry)
+			}
+		}
+		var ids []string
+		for _, a := range pub.a {
+			ids = append(ids, fmt.Sprintf("%s %s %s %s %s", a.AlertID, a.Kind, a.DeviceID, a.Rule, a.ObservedValue))
+		}
+		return ids
+	}
+	want := map[int][]string{}
+	cats := []*reading.Catalog{cat, nil}
+	for i, c := range cats {
+		want[i] = run(1, c)
+		if len(want[i]) == 0 {
+			t.Fatal("no alerts: the test tells nothing")
+		}
+	}
+	var wg sync.WaitGroup
+	for g := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got := run([]int{1, 4}[g%2], cats[g%len(cats)])
+			if !slices.Equal(got, want[g%len(cats)]) {
+				t.Errorf("goroutine %d: %d alerts, alone %d", g, len(got), len(want[g%len(cats)]))
+			}
+		}()
+	}
+	wg.Wait()
 }
