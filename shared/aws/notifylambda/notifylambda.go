@@ -25,7 +25,6 @@ import (
 	"github.com/iotwatch/iotwatch/shared/aws/snsalerts"
 	"github.com/iotwatch/iotwatch/shared/contract/emf"
 	"github.com/iotwatch/iotwatch/shared/contract/fnenv"
-	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/channel"
 	"github.com/iotwatch/iotwatch/shared/domain/device"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
@@ -147,45 +146,31 @@ func (h *Handler) Handle(ctx context.Context, ev events.SNSEvent) (Result, error
 }
 
 // Message reads an SNS record's alert: the body is the topic's message for Lambda
-// (snsalerts.ForLambda: the alert with its device's name and location, its links, its reader's
-// units and time zone, a digest's alerts), or the alert's JSON alone (the default body, as
-// messages published before ForLambda existed carry); the episode's start is its attribute
+// (snsalerts.ForLambda: the alert's JSON with, beside its fields, its device's name and location,
+// its links, its reader's units and time zone, a digest's alerts), or the alert's JSON alone (as
+// messages published before ForLambda existed are); the episode's start is its attribute
 // EpisodeStartAttr when the body does not say it.
 func Message(e *events.SNSEntity) (notify.Message, error) {
-	var env struct {
-		snsalerts.ForLambda
-		Alert json.RawMessage `json:"alert"` // present: the ForLambda form
-	}
-	if err := json.Unmarshal([]byte(e.Message), &env); err != nil {
+	var f snsalerts.ForLambda
+	if err := json.Unmarshal([]byte(e.Message), &f); err != nil {
 		return notify.Message{}, fmt.Errorf("reading the alert of message %s: %w", e.MessageID, err)
 	}
-	var a alert.Alert
-	body := []byte(e.Message)
-	if len(env.Alert) > 0 {
-		body = env.Alert
-	}
-	if err := json.Unmarshal(body, &a); err != nil {
-		return notify.Message{}, fmt.Errorf("reading the alert of message %s: %w", e.MessageID, err)
-	}
+	a := f.Alert
 	if a.UserID == "" || a.Kind == "" {
 		return notify.Message{}, fmt.Errorf("message %s is not an alert (no user_id or kind)", e.MessageID)
 	}
-	m := notify.Message{Alert: a, Device: device.Device{ID: a.DeviceID}}
-	if len(env.Alert) > 0 {
-		f := &env.ForLambda
-		m.Device.Name, m.Device.Location = f.DeviceName, f.Location
-		m.EpisodeStartMs, m.AckLink, m.SnoozeLink, m.Held = f.EpisodeStartMs, f.AckLink, f.SnoozeLink, f.Held
-		m.Reader.Units = f.Units
-		if f.TimeZone != "" {
-			// The evaluator read the name from the users' table, where it was checked; a zone this
-			// function's time zone database lacks still leaves the alert readable, in UTC.
-			if zone, err := time.LoadLocation(f.TimeZone); err == nil {
-				m.Reader.Zone = zone
-			}
+	m := notify.Message{Alert: a, Device: device.Device{ID: a.DeviceID, Name: f.DeviceName, Location: f.Location},
+		EpisodeStartMs: f.EpisodeStartMs, AckLink: f.AckLink, SnoozeLink: f.SnoozeLink, Held: f.Held}
+	m.Reader.Units = f.Units
+	if f.TimeZone != "" {
+		// The evaluator read the name from the users' table, where it was checked; a zone this
+		// function's time zone database lacks still leaves the alert readable, in UTC.
+		if zone, err := time.LoadLocation(f.TimeZone); err == nil {
+			m.Reader.Zone = zone
 		}
-		if f.MetricUnits != nil {
-			m.Reader.Catalog = declaredUnits(f.MetricUnits)
-		}
+	}
+	if f.MetricUnits != nil {
+		m.Reader.Catalog = declaredUnits(f.MetricUnits)
 	}
 	if attr, ok := e.MessageAttributes[EpisodeStartAttr].(map[string]any); ok && m.EpisodeStartMs == 0 {
 		if v, ok := attr["Value"].(string); ok {

@@ -247,6 +247,22 @@ func TestTheNotifyFunctionReadsWhatTheEvaluatorKnows(t *testing.T) {
 	assert.Contains(t, body, "2 alerts were held")
 	assert.Contains(t, body, "41 µg/m³")
 
+	// A digest listing fewer alerts than it holds (a message too large for all: snsalerts.Message)
+	// counts them all and says so.
+	n.Held = []alert.Alert{a}
+	m, err = notifylambda.Message(&events.SNSEntity{MessageID: "m5", Message: lambdaBody(t, &n)})
+	require.NoError(t, err)
+	text = notify.DefaultText(&m)
+	assert.Contains(t, text.Title, "2 alerts held")
+	assert.Contains(t, text.Body, "and 1 more, not listed here")
+
+	// The notify function of the version before (during a deploy) reads the lambda entry as the
+	// alert it is (found by review: a nested form was dropped as "not an alert").
+	var old alert.Alert
+	require.NoError(t, json.Unmarshal([]byte(lambdaBody(t, &evaluator.Notice{Alert: a, Device: device.Device{ID: "room-1", Name: "Boardroom"},
+		AckLink: "https://links.example/a/ACK", User: alice})), &old))
+	assert.Equal(t, a, old)
+
 	plain, err := json.Marshal(a)
 	require.NoError(t, err)
 	m, err = notifylambda.Message(&events.SNSEntity{MessageID: "m4", Message: string(plain)})

@@ -54,41 +54,76 @@ func New(client Client, topicARN string) *Publisher {
 	return &Publisher{client: client, topicARN: topicARN, Retry: awsclient.Retry{Attempts: 3, Backoff: 50 * time.Millisecond}, Concurrency: 4}
 }
 
+// MaxMessage is the most bytes Message lets a message structure take: SNS takes a message of
+// 256 KiB with its attributes and subject, which take a few hundred bytes.
+const MaxMessage = 256*1024 - 4*1024
+
 // Message renders the JSON message structure of a notice: default (the alert JSON), email, sms,
-// and lambda (ForLambda: what the notify function needs to write the alert's texts).
+// and lambda (ForLambda: what the notify function needs to write the alert's texts). A digest
+// too large for MaxMessage lists fewer of its alerts in the lambda entry (the most telling
+// first, alert.DigestOrder), down to none: the e-mail lists them all.
 func Message(n *evaluator.Notice) (string, error) {
 	body, err := json.Marshal(n.Alert)
 	if err != nil {
 		return "", fmt.Errorf("encoding alert %s: %w", n.Alert.AlertID, err)
 	}
-	forLambda, err := json.Marshal(lambdaMessage(n))
-	if err != nil {
-		return "", fmt.Errorf("encoding alert %s for the notify function: %w", n.Alert.AlertID, err)
-	}
 	_, email, sms := texts(n)
-	msg, err := json.Marshal(map[string]string{
-		"default": string(body),
-		"email":   email,
-		"sms":     sms,
-		"lambda":  string(forLambda),
-	})
-	return string(msg), err
+	render := func(l ForLambda) (string, error) {
+		forLambda, err := json.Marshal(l)
+		if err != nil {
+			return "", fmt.Errorf("encoding alert %s for the notify function: %w", n.Alert.AlertID, err)
+		}
+		msg, err := json.Marshal(map[string]string{
+			"default": string(body),
+			"email":   email,
+			"sms":     sms,
+			"lambda":  string(forLambda),
+		})
+		return string(msg), err
+	}
+	l := lambdaMessage(n)
+	msg, err := render(l)
+	if err != nil || len(msg) <= MaxMessage || len(l.Held) == 0 {
+		return msg, err
+	}
+	held := alert.DigestOrder(l.Held)
+	lo, hi := 0, len(held) // the most alerts that fit: fewer than hi, at least lo (0 if none)
+	for lo+1 < hi {
+		mid := (lo + hi) / 2
+		l.Held = held[:mid]
+		if m, err := render(l); err != nil {
+			return "", err
+		} else if len(m) <= MaxMessage {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	l.Held = held[:lo]
+	return render(l)
 }
 
 // ForLambda is the message the topic's Lambda subscribers get (the "lambda" entry of the message
-// structure: the notify function): the alert, and what its texts need that the alert's JSON does
-// not carry, so that Slack, Teams, a webhook's receiver and PagerDuty read what the e-mail and
-// the SMS read (the device's name and location, the one-click links, the reader's units and
-// time zone, a digest's alerts). Every other subscriber gets the alert's JSON (default).
+// structure: the notify function): the alert's JSON, its fields where they are, and beside them
+// what the alert's texts need that the alert does not carry, so that Slack, Teams and PagerDuty
+// read what the e-mail and the SMS read (the device's name and location, the one-click links, the
+// reader's units and time zone, a digest's alerts). A reader of the alert alone (the notify
+// function of the version before, during a deploy) reads it as the alert. Every other subscriber
+// gets the alert's JSON (default); a webhook's body is the alert's JSON too.
 type ForLambda struct {
-	Alert          alert.Alert `json:"alert"`
-	DeviceName     string      `json:"device_name,omitempty"`
-	Location       string      `json:"location,omitempty"`
-	EpisodeStartMs int64       `json:"episode_start_ms,omitempty"`
-	AckLink        string      `json:"ack_link,omitempty"`
-	SnoozeLink     string      `json:"snooze_link,omitempty"`
-	// Held are a digest's alerts (at most evaluator.MaxDigestAlerts: the message stays far under
-	// SNS's 256 KB).
+	Alert alert.Alert `json:"-"`
+	LambdaExtras
+}
+
+// LambdaExtras are ForLambda's fields beside the alert's (none of an alert's names).
+type LambdaExtras struct {
+	DeviceName     string `json:"device_name,omitempty"`
+	Location       string `json:"location,omitempty"`
+	EpisodeStartMs int64  `json:"episode_start_ms,omitempty"`
+	AckLink        string `json:"ack_link,omitempty"`
+	SnoozeLink     string `json:"snooze_link,omitempty"`
+	// Held are a digest's alerts: all of them (at most evaluator.MaxDigestAlerts), or as many as
+	// fit the message (its observed_value counts them all).
 	Held     []alert.Alert    `json:"held,omitempty"`
 	Units    alert.UnitSystem `json:"units,omitempty"`     // the reader's ("": metric)
 	TimeZone string           `json:"time_zone,omitempty"` // the reader's, an IANA name ("": UTC)
@@ -97,9 +132,33 @@ type ForLambda struct {
 	MetricUnits map[string]string `json:"metric_units,omitempty"`
 }
 
+// MarshalJSON writes the alert's JSON with the extras' fields after its own.
+func (l ForLambda) MarshalJSON() ([]byte, error) {
+	a, err := json.Marshal(l.Alert)
+	if err != nil {
+		return nil, err
+	}
+	x, err := json.Marshal(l.LambdaExtras)
+	if err != nil {
+		return nil, err
+	}
+	if len(x) <= 2 { // {}: nothing beside the alert
+		return a, nil
+	}
+	return append(append(a[:len(a)-1], ','), x[1:]...), nil
+}
+
+// UnmarshalJSON reads the alert and its extras (none: the alert's JSON alone).
+func (l *ForLambda) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &l.Alert); err != nil {
+		return err
+	}
+	return json.Unmarshal(b, &l.LambdaExtras)
+}
+
 func lambdaMessage(n *evaluator.Notice) ForLambda {
-	m := ForLambda{Alert: n.Alert, DeviceName: n.Device.Name, Location: n.Device.Location, EpisodeStartMs: n.EpisodeStartMs,
-		AckLink: n.AckLink, SnoozeLink: n.SnoozeLink, Held: n.Held}
+	m := ForLambda{Alert: n.Alert, LambdaExtras: LambdaExtras{DeviceName: n.Device.Name, Location: n.Device.Location,
+		EpisodeStartMs: n.EpisodeStartMs, AckLink: n.AckLink, SnoozeLink: n.SnoozeLink, Held: n.Held}}
 	if n.User != nil {
 		m.Units = n.User.Units
 		if n.User.Zone != nil && n.User.Zone != time.UTC {

@@ -355,19 +355,40 @@ func TestEpisodeStartIsAnAttribute(t *testing.T) {
 
 // TestTheLargestDigestFitsAMessage: a digest of evaluator.MaxDigestAlerts alerts whose names are
 // as long as they may be (user and device ids of 128 characters, a declared metric's name of
-// 32), listed in its e-mail and, for the notify function, in full, stays under SNS's 256 KB.
+// 32) fits SNS's message with every alert listed for the notify function; with values whose
+// text is as long as a float's gets (found by review: 323 KB), the lambda entry lists as many as
+// fit, the most telling first, and the message stays within MaxMessage.
 func TestTheLargestDigestFitsAMessage(t *testing.T) {
 	userID, deviceID, metric := strings.Repeat("u", threshold.MaxUserIDLen), strings.Repeat("d", 128), strings.Repeat("m", 32)
-	var held []alert.Alert
-	for i := range evaluator.MaxDigestAlerts {
-		n := notice(i%60, userID, alert.Violation)
-		n.Alert.DeviceID, n.Alert.Rule, n.Alert.Metric = deviceID, alert.Rule(metric+"_anomaly"), metric
-		n.Alert.AlertID = alert.ID(&n.Alert)
-		held = append(held, n.Alert)
+	for _, c := range []struct {
+		value   float64
+		listAll bool
+	}{{25, true}, {1013.2500000000001, true}, {-1.2345678901234567e-300, false}} {
+		var held []alert.Alert
+		for i := range evaluator.MaxDigestAlerts {
+			n := notice(i%60, userID, alert.Violation)
+			n.Alert.DeviceID, n.Alert.Rule, n.Alert.Metric = deviceID, alert.Rule(metric+"_anomaly"), metric
+			n.Alert.ObservedValue, n.Alert.ThresholdValue = alert.Num(c.value), alert.Num(c.value)
+			n.Alert.AlertID = alert.ID(&n.Alert)
+			held = append(held, n.Alert)
+		}
+		d := evaluator.Notice{Alert: alert.NewDigest(userID, held[len(held)-1].AlertTime, held), Held: held}
+		msg, err := snsalerts.Message(&d)
+		require.NoError(t, err)
+		assert.LessOrEqual(t, len(msg), snsalerts.MaxMessage, "SNS refuses a message over 256 KB")
+		var parts map[string]string
+		require.NoError(t, json.Unmarshal([]byte(msg), &parts))
+		var l snsalerts.ForLambda
+		require.NoError(t, json.Unmarshal([]byte(parts["lambda"]), &l))
+		assert.Equal(t, d.Alert, l.Alert)
+		if c.listAll {
+			assert.Len(t, l.Held, len(held), "%g: every alert listed", c.value)
+		} else {
+			assert.Greater(t, len(l.Held), 0)
+			assert.Less(t, len(l.Held), len(held), "%g: as many as fit", c.value)
+			assert.Equal(t, alert.DigestOrder(held)[:len(l.Held)], l.Held, "the most telling first")
+		}
+		assert.Contains(t, parts["email"], "200 alerts were held", "the e-mail lists them all")
+		t.Logf("%g: %d bytes, %d of %d alerts in the lambda entry", c.value, len(msg), len(l.Held), len(held))
 	}
-	d := evaluator.Notice{Alert: alert.NewDigest(userID, held[len(held)-1].AlertTime, held), Held: held}
-	msg, err := snsalerts.Message(&d)
-	require.NoError(t, err)
-	assert.Less(t, len(msg), 256*1024, "SNS refuses a message over 256 KB")
-	t.Logf("%d alerts: %d bytes", len(held), len(msg))
 }

@@ -73,9 +73,16 @@ func sortedByTime(as []Alert) []Alert {
 }
 
 // DigestTexts are the digest's email subject, body and SMS (at most MaxSMS characters), in the
-// reader's units and on their clock; label names a device for people (its name and id).
+// reader's units and on their clock; label names a device for people (its name and id). held may
+// be the first of the digest's alerts only (in DigestOrder: the notify function's message on AWS,
+// when all would not fit): the texts then count them all (the digest's observed_value) and say how
+// many are not listed.
 func (p Presentation) DigestTexts(d *Alert, held []Alert, label func(deviceID string) string) (subject, email, sms string) {
 	held = DigestOrder(held)
+	count := len(held)
+	if d.ObservedValue.Valid && int(d.ObservedValue.V) > count {
+		count = int(d.ObservedValue.V)
+	}
 	stillOpen := 0
 	for _, open := range openAtEnd(held) {
 		if open {
@@ -84,13 +91,16 @@ func (p Presentation) DigestTexts(d *Alert, held []Alert, label func(deviceID st
 	}
 	// Only held alerts are known here (a VIOLATION that went out is not): an episode whose held
 	// alerts end without a RESOLVE may be open still, or have resolved in an alert that was sent.
-	subject = truncate(fmt.Sprintf("[iotwatch] %d alerts held during your quiet hours", len(held)), MaxSubject)
+	subject = truncate(fmt.Sprintf("[iotwatch] %d alerts held during your quiet hours", count), MaxSubject)
 	var b strings.Builder
 	from := time.UnixMilli(d.WindowStartMs)
 	fmt.Fprintf(&b, "While your quiet hours lasted, from %s to %s%s, %d alerts were held for you. The %d episodes they leave unresolved come first (they may be open still):\n\n",
-		p.at(from, digestTime), p.at(d.AlertTime, digestTime), p.zoneNote(d.AlertTime), len(held), stillOpen)
+		p.at(from, digestTime), p.at(d.AlertTime, digestTime), p.zoneNote(d.AlertTime), count, stillOpen)
 	for _, a := range held {
 		fmt.Fprintf(&b, "- %s %s %s %s on %s: %s\n", p.at(a.AlertTime, digestTime), a.Severity, a.Kind, ruleWord(a.Rule), label(a.DeviceID), p.comparison(&a))
+	}
+	if more := count - len(held); more > 0 {
+		fmt.Fprintf(&b, "- and %d more, not listed here: the e-mail digest lists every one\n", more)
 	}
 	fmt.Fprintf(&b, "\nUser %s, digest %s.\n", d.UserID, d.AlertID)
 	email = b.String()
@@ -99,6 +109,6 @@ func (p Presentation) DigestTexts(d *Alert, held []Alert, label func(deviceID st
 	for _, a := range held {
 		parts = append(parts, fmt.Sprintf("%s %s %s", a.DeviceID, ruleWord(a.Rule), a.Kind))
 	}
-	sms = truncate(fmt.Sprintf("iotwatch: %d held in quiet hours, %d unresolved: %s", len(held), stillOpen, strings.Join(parts, "; ")), MaxSMS)
+	sms = truncate(fmt.Sprintf("iotwatch: %d held in quiet hours, %d unresolved: %s", count, stillOpen, strings.Join(parts, "; ")), MaxSMS)
 	return subject, email, sms
 }

@@ -17,12 +17,16 @@ const Ack alert.Kind = "ACK"
 // episode up to its RESOLVE" holds because an episode never goes down in severity and its
 // REMIND, RESOLVE and ACK carry the episode's severity (DESIGN.md: "REMIND and RESOLVE keep the
 // episode's severity"), so a.Severity is the highest the episode has reached at a. Hence:
-//   - a PagerDuty channel gets every RESOLVE and ACK, suppressed or not, whatever its
-//     min_severity: a `resolve` or an `acknowledge` pages no one (PagerDuty drops one whose
-//     dedup_key has no open incident), and without them an incident triggered before a snooze,
-//     quiet hours or a raised min_severity would stay open, and keep paging, after the episode
-//     ended or was acknowledged;
-//   - any other suppressed alert (snoozed, quiet hours) goes nowhere;
+//   - a suppressed alert (snoozed, quiet hours) goes nowhere, but for a RESOLVE to PagerDuty:
+//     its `resolve` pages no one, and without it an incident triggered before the snooze or the
+//     quiet hours would stay open in PagerDuty after the episode ended;
+//   - an ACK goes to a PagerDuty channel whatever its min_severity: an incident paged before the
+//     channel's min_severity was raised is acknowledged (it stops paging) when someone
+//     acknowledges its episode, and PagerDuty discards an `acknowledge` of a key with no open
+//     incident (acknowledgements come at people's pace). A RESOLVE below the channel's
+//     min_severity does not go: it would be a request for every lower episode of the fleet,
+//     against PagerDuty's rate limit (about 120 events a minute a key), which could delay a real
+//     page; such an incident is resolved in PagerDuty;
 //   - OPEN, ESCALATE, REMIND, RESOLVE go to c when a.Severity ≥ c.MinSeverity (a VIOLATION
 //     channel gets an episode from its ESCALATE, or from an OPEN at VIOLATION, to its RESOLVE);
 //   - a DIGEST goes to every channel but PagerDuty that would have got one of its held alerts:
@@ -30,10 +34,10 @@ const Ack alert.Kind = "ACK"
 //   - ACK goes to PagerDuty channels only (as `acknowledge`); SNOOZE, UNSNOOZE and any other kind
 //     record what people did and are not sent.
 func Routes(a *alert.Alert, c *Channel) bool {
-	if c.Kind == PagerDuty && (a.Kind == alert.Resolve || a.Kind == Ack) {
+	if c.Kind == PagerDuty && a.Kind == Ack {
 		return true
 	}
-	if a.Suppressed != "" {
+	if a.Suppressed != "" && (c.Kind != PagerDuty || a.Kind != alert.Resolve) {
 		return false
 	}
 	if rank(a.Severity) < rank(c.minSeverity()) {

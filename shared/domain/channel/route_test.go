@@ -68,7 +68,7 @@ func TestRoutesWholeEpisodes(t *testing.T) {
 			name:   "a warning that never escalates",
 			steps:  []step{{alert.Open, W, 0, ""}, {alert.Remind, W, 60, ""}, {alert.Resolve, W, 90, ""}},
 			slackW: "OPEN REMIND RESOLVE", slackV: "",
-			pdW: "OPEN>trigger:warning REMIND>trigger:warning RESOLVE>resolve:warning", pdV: "RESOLVE>resolve:warning",
+			pdW: "OPEN>trigger:warning REMIND>trigger:warning RESOLVE>resolve:warning", pdV: "",
 		},
 		{
 			name: "a warning that escalates, is acknowledged, resolves",
@@ -169,15 +169,16 @@ func TestEventOf(t *testing.T) {
 	}
 }
 
-// TestARaisedMinSeverityStillClosesTheIncident: a PagerDuty channel's min_severity raised while an
-// episode it paged for is open: the episode's ACK and RESOLVE still reach it (acknowledge and
-// resolve the incident, which would otherwise keep paging), its REMINDs do not; a Slack channel
-// raised alike gets none of them.
-func TestARaisedMinSeverityStillClosesTheIncident(t *testing.T) {
+// TestARaisedMinSeverityStillAcknowledgesTheIncident: a PagerDuty channel's min_severity raised
+// while an episode it paged for is open: the episode's ACK still reaches it (the incident stops
+// paging); its REMINDs and RESOLVE do not (a RESOLVE of every lower episode would spend
+// PagerDuty's rate limit: the incident is resolved in PagerDuty); a Slack channel raised alike
+// gets none of them.
+func TestARaisedMinSeverityStillAcknowledgesTheIncident(t *testing.T) {
 	as := episode(step{alert.Open, alert.Warning, 0, ""}, step{alert.Remind, alert.Warning, 60, ""},
 		step{Ack, alert.Warning, 61, ""}, step{alert.Resolve, alert.Warning, 90, ""})
 	assert.Equal(t, "OPEN>trigger:warning", sent(as[:1], &Channel{Kind: PagerDuty}), "before the edit")
 	raised := &Channel{Kind: PagerDuty, MinSeverity: alert.Violation}
-	assert.Equal(t, "ACK>acknowledge:warning RESOLVE>resolve:warning", sent(as[1:], raised), "after the edit")
+	assert.Equal(t, "ACK>acknowledge:warning", sent(as[1:], raised), "after the edit")
 	assert.Empty(t, sent(as[1:], &Channel{Kind: Slack, MinSeverity: alert.Violation}))
 }
