@@ -145,7 +145,7 @@ func BenchmarkEvaluateAllRules(b *testing.B) {
 
 // declaredBatch is the benchmark's batch with two declared metrics in every reading (pm25 and
 // power_w: the temperature's and light's values moved), and their catalog.
-func declaredBatch(b *testing.B) ([]evaluator.Message, *reading.Catalog) {
+func declaredBatch(b testing.TB) ([]evaluator.Message, *reading.Catalog) {
 	msgs, _ := benchBatch()
 	msgs = copyMetric(copyMetric(msgs, "temperature", "pm25"), "light", "power_w")
 	cat, err := reading.NewCatalog([]reading.Declared{{Name: "pm25", Unit: "µg/m³", Min: 0, Max: 1000, Floor: 1}, {Name: "power_w", Unit: "W", Min: 0, Max: 100000, Floor: 5}})
@@ -167,6 +167,12 @@ func BenchmarkEvaluateAllRulesDeclared(b *testing.B) {
 // on the two declared metrics too (high, low, anomaly, stuck): 25 rules a device.
 func BenchmarkEvaluateAllRulesOnDeclared(b *testing.B) {
 	msgs, cat := declaredBatch(b)
+	benchEvaluateWith(b, msgs, nil, onDeclaredRows(), cat)
+}
+
+// onDeclaredRows are everyMetricRows and the same rules on the two declared metrics of
+// declaredBatch (pm25 as temperature, power_w as light): 25 rules a device.
+func onDeclaredRows() []rule.Row {
 	rows := everyMetricRows()
 	for _, r := range rows {
 		switch r.Metric {
@@ -179,7 +185,7 @@ func BenchmarkEvaluateAllRulesOnDeclared(b *testing.B) {
 		}
 		rows = append(rows, r)
 	}
-	benchEvaluateWith(b, msgs, nil, rows, cat)
+	return rows
 }
 
 // BenchmarkEvaluateAllRulesAndWide is BenchmarkEvaluateAllRules with, besides, the three users'

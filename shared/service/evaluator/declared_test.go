@@ -201,25 +201,9 @@ func (p *lockedPublisher) Publish(_ context.Context, ns []evaluator.Notice) []er
 // declared values); each raises, batch after batch, exactly what it raises alone, with or
 // without a catalog, one load at a time or four. (Written by a review of the change.)
 func TestServicesAtOnceRaiseWhatEachRaisesAlone(t *testing.T) {
-	msgs, _ := benchBatch()
-	msgs = copyMetric(copyMetric(msgs, "temperature", "pm25"), "light", "power_w")
-	cat, err := reading.NewCatalog([]reading.Declared{{Name: "pm25", Unit: "µg/m³", Min: 0, Max: 1000, Floor: 1}, {Name: "power_w", Unit: "W", Min: 0, Max: 100000, Floor: 5}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	msgs, cat := declaredBatch(t)
 	msgs = msgs[:3000]
-	rows := everyMetricRows()
-	for _, r := range slices.Clone(rows) {
-		switch r.Metric {
-		case "temperature":
-			r.Metric = "pm25"
-		case "light":
-			r.Metric = "power_w"
-		default:
-			continue
-		}
-		rows = append(rows, r)
-	}
+	rows := onDeclaredRows()
 	run := func(conc int, catalog *reading.Catalog) []string {
 		store := memstore.New(nil, nil)
 		store.SetRules(nil, rows)
