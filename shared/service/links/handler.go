@@ -2,6 +2,8 @@ package links
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -51,21 +53,38 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 button{font-size:1.1rem;padding:.6rem 1.4rem;border-radius:.4rem;border:1px solid #235;background:#2a5db0;color:#fff}
 .fail{color:#a11}</style></head><body>
 <h1>{{.Title}}</h1>
-{{if .Fail}}<p class="fail">{{.Message}}</p>{{else}}<p>{{.Message}}</p>{{end}}
+{{if .Fail}}<p class="fail">{{.Message}}</p>{{else}}<p>{{.Message}}{{if .Until}} <time datetime="{{.Until}}">{{.Until}}</time>{{.After}}{{end}}</p>{{end}}
 {{if .Confirm}}<form method="post"><button type="submit">{{.Confirm}}</button></form>{{end}}
+{{if .Until}}<script>` + localTimes + `</script>{{end}}
 </body></html>
 `))
 
+// localTimes writes the page's times on the reader's clock (the browser knows its zone; the
+// server does not): "Mar 1, 2026, 2:31 PM (Asia/Kolkata)". Without scripts the page keeps the
+// UTC time it was served with. The Content-Security-Policy allows this script alone, by its hash.
+const localTimes = `for(const t of document.querySelectorAll("time[datetime]")){const d=new Date(t.dateTime);` +
+	`if(!isNaN(d))t.textContent=d.toLocaleString(undefined,{dateStyle:"medium",timeStyle:"short"})+" ("+Intl.DateTimeFormat().resolvedOptions().timeZone+")"}`
+
+// contentPolicy is the pages' Content-Security-Policy: nothing from anywhere, the page's own
+// styles, its form posting to itself, and localTimes.
+var contentPolicy = func() string {
+	sum := sha256.Sum256([]byte(localTimes))
+	return "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; form-action 'self'"
+}()
+
 type view struct {
 	Title, Message, Confirm string
-	Fail                    bool
+	// Until, when set, is a time (RFC 3339, UTC) written after Message, on the reader's clock
+	// when the browser runs localTimes; After follows it.
+	Until, After string
+	Fail         bool
 }
 
 func (h *Handler) render(w http.ResponseWriter, status int, v view) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	w.Header().Set("Content-Security-Policy", contentPolicy)
 	w.WriteHeader(status)
 	if err := page.Execute(w, v); err != nil {
 		h.log.Error("rendering a link page", "err", err)
@@ -177,7 +196,8 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request, action Action, dev
 		h.render(w, http.StatusOK, view{Title: "Acknowledged", Message: "No more reminders of the " + string(e.Rule) + " episode on " + label + " until it escalates."})
 		return
 	}
-	h.render(w, http.StatusOK, view{Title: "Snoozed", Message: "No notifications of " + string(e.Rule) + " on " + label + " until " + until.UTC().Format(time.RFC3339) + "; alerts are still recorded."})
+	h.render(w, http.StatusOK, view{Title: "Snoozed", Message: "No notifications of " + string(e.Rule) + " on " + label + " until",
+		Until: until.UTC().Format(time.RFC3339), After: "; alerts are still recorded."})
 }
 
 // The kinds of the rows that record what people did, in the lake's alerts table.

@@ -162,7 +162,7 @@ func TestSnoozeLink(t *testing.T) {
 	e.now = t0.Add(time.Minute)
 	code, body := do(t, http.MethodPost, link)
 	require.Equal(t, http.StatusOK, code, body)
-	assert.Contains(t, body, "until 2026-03-01T09:01:00Z")
+	assert.Contains(t, body, `until <time datetime="2026-03-01T09:01:00Z">2026-03-01T09:01:00Z</time>; alerts are still recorded.`)
 	_, body = do(t, http.MethodPost, link)
 	assert.Contains(t, body, "Already used")
 	require.Len(t, e.rec.rows, 1)
