@@ -63,13 +63,19 @@ const MaxMessage = 256*1024 - 4*1024
 // too large for MaxMessage lists fewer of its alerts in the lambda entry (the most telling
 // first, alert.DigestOrder), down to none: the e-mail lists them all.
 func Message(n *evaluator.Notice) (string, error) {
+	_, msg, err := message(n)
+	return msg, err
+}
+
+// message is Message with the notice's subject, its texts made once.
+func message(n *evaluator.Notice) (subject, msg string, err error) {
 	body, err := json.Marshal(n.Alert)
 	if err != nil {
-		return "", fmt.Errorf("encoding alert %s: %w", n.Alert.AlertID, err)
+		return "", "", fmt.Errorf("encoding alert %s: %w", n.Alert.AlertID, err)
 	}
-	_, email, sms := texts(n)
+	subject, email, sms := texts(n)
 	render := func(l ForLambda) (string, error) {
-		forLambda, err := json.Marshal(l)
+		forLambda, err := withExtras(body, l.LambdaExtras) // the alert's JSON made once
 		if err != nil {
 			return "", fmt.Errorf("encoding alert %s for the notify function: %w", n.Alert.AlertID, err)
 		}
@@ -82,9 +88,9 @@ func Message(n *evaluator.Notice) (string, error) {
 		return string(msg), err
 	}
 	l := lambdaMessage(n)
-	msg, err := render(l)
+	msg, err = render(l)
 	if err != nil || len(msg) <= MaxMessage || len(l.Held) == 0 {
-		return msg, err
+		return subject, msg, err
 	}
 	held := alert.DigestOrder(l.Held)
 	lo, hi := 0, len(held) // the most alerts that fit: fewer than hi, at least lo (0 if none)
@@ -92,7 +98,7 @@ func Message(n *evaluator.Notice) (string, error) {
 		mid := (lo + hi) / 2
 		l.Held = held[:mid]
 		if m, err := render(l); err != nil {
-			return "", err
+			return "", "", err
 		} else if len(m) <= MaxMessage {
 			lo = mid
 		} else {
@@ -100,7 +106,8 @@ func Message(n *evaluator.Notice) (string, error) {
 		}
 	}
 	l.Held = held[:lo]
-	return render(l)
+	msg, err = render(l)
+	return subject, msg, err
 }
 
 // ForLambda is the message the topic's Lambda subscribers get (the "lambda" entry of the message
@@ -138,14 +145,21 @@ func (l ForLambda) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	x, err := json.Marshal(l.LambdaExtras)
+	return withExtras(a, l.LambdaExtras)
+}
+
+// withExtras is an alert's JSON (an object) with x's fields after its own; alertJSON is not
+// changed.
+func withExtras(alertJSON []byte, x LambdaExtras) ([]byte, error) {
+	xj, err := json.Marshal(x)
 	if err != nil {
 		return nil, err
 	}
-	if len(x) <= 2 { // {}: nothing beside the alert
-		return a, nil
+	if len(xj) <= 2 { // {}: nothing beside the alert
+		return alertJSON, nil
 	}
-	return append(append(a[:len(a)-1], ','), x[1:]...), nil
+	out := make([]byte, 0, len(alertJSON)+len(xj))
+	return append(append(append(out, alertJSON[:len(alertJSON)-1]...), ','), xj[1:]...), nil
 }
 
 // UnmarshalJSON reads the alert and its extras (none: the alert's JSON alone).
@@ -192,8 +206,7 @@ func texts(n *evaluator.Notice) (subject, email, sms string) {
 }
 
 func entry(id string, n *evaluator.Notice) (types.PublishBatchRequestEntry, error) {
-	subject, _, _ := texts(n)
-	msg, err := Message(n)
+	subject, msg, err := message(n)
 	if err != nil {
 		return types.PublishBatchRequestEntry{}, err
 	}
