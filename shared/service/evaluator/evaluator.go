@@ -831,9 +831,9 @@ func retriedVerdicts(asked bool, n int) []Verdict {
 	return make([]Verdict, n)
 }
 
-// workers runs functions up to a limit at once, each on a goroutine; with a limit of 1 on the
-// caller's own, one after the other (a goroutine each would add its start and its stack's
-// growth, a few percent of a batch, and nothing run beside it).
+// workers runs functions (loads, saves, silence checks) up to a limit at once, each on a
+// goroutine; with a limit of 1 on the caller's own, one after the other (a goroutine each would
+// add its start and its stack's growth, a few percent of a batch, and nothing run beside it).
 type workers struct {
 	g      errgroup.Group
 	inline bool

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/iotwatch/iotwatch/shared/domain/alarm"
 	"github.com/iotwatch/iotwatch/shared/domain/alert"
 	"github.com/iotwatch/iotwatch/shared/domain/reading"
@@ -36,15 +34,14 @@ func (s *Service) CheckSilence(ctx context.Context, ids []string, now time.Time)
 	var (
 		mu   sync.Mutex
 		errs []error
-		g    errgroup.Group
 	)
 	// Devices are independent: up to LoadConcurrency of them at once, as Evaluate loads them.
-	g.SetLimit(s.cfg.LoadConcurrency)
+	checks := newWorkers(s.cfg.LoadConcurrency)
 	for _, id := range ids {
 		if ctx.Err() != nil {
 			break
 		}
-		g.Go(func() error {
+		checks.Go(func() {
 			var one Stats
 			one.Alerts = map[AlertKey]int{}
 			err := s.checkOne(ctx, id, now, &one)
@@ -64,10 +61,9 @@ func (s *Service) CheckSilence(ctx context.Context, ids []string, now time.Time)
 				}
 				errs = append(errs, err)
 			}
-			return nil
 		})
 	}
-	_ = g.Wait() // every goroutine returns nil: their errors are collected in errs
+	checks.Wait() // the errors are collected in errs
 	if err := ctx.Err(); err != nil {
 		errs = append(errs, fmt.Errorf("silence check stopped: %w", err))
 	}
